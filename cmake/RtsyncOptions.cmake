@@ -1,0 +1,22 @@
+# Compiler flags shared by every rtsync target.
+
+add_library(rtsync_flags INTERFACE)
+target_compile_options(rtsync_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+if(RTSYNC_WERROR)
+  target_compile_options(rtsync_flags INTERFACE -Werror)
+endif()
+# Beast/Asio compile once per side, in a single translation unit (DESIGN.md section 6).
+target_compile_definitions(rtsync_flags INTERFACE BOOST_BEAST_SEPARATE_COMPILATION
+                                                  BOOST_ASIO_NO_DEPRECATED)
+
+if(RTSYNC_SANITIZE)
+  string(REPLACE "," ";" _san_list "${RTSYNC_SANITIZE}")
+  set(_san_flags "-fsanitize=${RTSYNC_SANITIZE}" -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_compile_options(${_san_flags})
+  add_link_options("-fsanitize=${RTSYNC_SANITIZE}")
+endif()
+
+# Adds the standard flags to a target.
+function(rtsync_target target)
+  target_link_libraries(${target} PRIVATE rtsync_flags)
+endfunction()

@@ -1,0 +1,39 @@
+// Runtime diagnostics: the C++ form of the original's window.__REALTIME_SNAPSHOT__,
+// __DATA_FRESHNESS_MANAGER__ and __RECONNECT_SCHEDULER__. Components register a named provider
+// returning a JSON snapshot of their state; `snapshot()` gathers them into one object:
+//   {"timestamp": <wall ms>, "realtime": {...}, "freshness": {...}, ...}
+//
+// A provider that throws shows up as {"error": "<what>"} under its name; the rest still report.
+// Thread safety: loop-confined.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/core/subscription.hpp"
+
+namespace rtsync::core {
+
+class Diagnostics {
+ public:
+  using Provider = std::function<json::value()>;
+
+  explicit Diagnostics(const Scheduler& clock);
+  ~Diagnostics();
+
+  // Registering a name twice replaces the earlier provider (its Subscription becomes inert).
+  Subscription add(std::string_view name, Provider provider);
+  json::object snapshot() const;
+  std::vector<std::string> names() const;
+
+ private:
+  struct State;
+  const Scheduler& clock_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace rtsync::core

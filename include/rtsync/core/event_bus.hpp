@@ -1,0 +1,50 @@
+// Named events with a JSON detail: the C++ stand-in for the original app's window CustomEvents
+// ("realtime:task-update", "realtime:task-new", "realtime:auth-heal").
+//
+// Contract:
+//   - handlers of one event run in subscription order;
+//   - a handler subscribed during a dispatch does not see the event being dispatched;
+//   - a handler removed during a dispatch (even by itself, or by an earlier handler) is not called
+//     afterwards; `Subscription::remove()` is idempotent;
+//   - a handler that throws is logged (prefix [EventBus]) and counted; the others still run;
+//   - `emit` from inside a handler dispatches the nested event at once (depth-first), like DOM
+//     dispatchEvent.
+//
+// Thread safety: loop-confined; call from the loop thread only. Subscriptions may outlive the bus
+// (removal then does nothing).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/subscription.hpp"
+
+namespace rtsync::core {
+
+class EventBus {
+ public:
+  using Handler = std::function<void(const json::value& detail)>;
+
+  EventBus();
+  ~EventBus();
+  EventBus(const EventBus&) = delete;
+  EventBus& operator=(const EventBus&) = delete;
+
+  Subscription subscribe(std::string_view event, Handler handler);
+  // Returns how many handlers ran (threw or not).
+  std::size_t emit(std::string_view event, const json::value& detail = json::object());
+
+  std::size_t handler_count(std::string_view event) const;
+  std::uint64_t handler_errors() const noexcept;
+  std::uint64_t emitted() const noexcept;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace rtsync::core

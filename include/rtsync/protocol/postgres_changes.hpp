@@ -1,0 +1,57 @@
+// postgres_changes event payloads (reference section 3.1): the server's wire shape
+//   {"ids":[…], "data":{schema, table, commit_timestamp, type, columns, record?, old_record?, errors}}
+// and the client-side shape realtime-js hands to callbacks
+//   {schema, table, commit_timestamp, eventType, new, old, errors}
+// with realtime-js's columns-driven value conversion (convertChangeData).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/result.hpp"
+
+namespace rtsync::protocol {
+
+struct Column {
+  std::string name;
+  std::string type;  // pg_type.typname: int4, text, _int4, jsonb, timestamptz…
+  friend bool operator==(const Column&, const Column&) = default;
+};
+
+struct ChangeData {
+  std::string schema;
+  std::string table;
+  std::optional<std::string> commit_timestamp;  // "YYYY-MM-DDTHH:MM:SS.mmmZ"
+  std::string type;                             // INSERT | UPDATE | DELETE
+  std::vector<Column> columns;
+  std::optional<json::object> record;      // INSERT, UPDATE
+  std::optional<json::object> old_record;  // UPDATE, DELETE
+  json::value errors = nullptr;            // null or array of strings
+};
+
+struct ChangeEvent {
+  std::vector<std::int64_t> ids;
+  ChangeData data;
+};
+
+Result<ChangeEvent> parse_change_event(const json::value& payload);
+// Key order as the reference's example: schema, table, commit_timestamp, type, columns, record,
+// old_record, errors (record/old_record omitted when absent).
+json::value build_change_event(const ChangeEvent& event);
+json::object build_change_data(const ChangeData& data);
+
+// The callback shape: {schema, table, commit_timestamp, eventType, new, old, errors}; `new` and
+// `old` are {} when absent, converted through convert_record.
+json::object to_client_shape(const ChangeData& data);
+
+// realtime-js convertChangeData: per column type, strings become numbers (int2/4/8, float4/8,
+// numeric, oid), booleans ('t'/'f', 'true'/'false'), parsed JSON (json, jsonb), timestamps with
+// the space replaced by 'T' (timestamp), arrays parsed from "{…}" (_type). Values that are
+// already typed JSON pass through; unparseable strings stay strings.
+json::object convert_record(const std::vector<Column>& columns, const json::object& record);
+json::value convert_value(std::string_view type, const json::value& value);
+
+}  // namespace rtsync::protocol

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# README command (2): install what is missing, build, and run every test suite:
+#   1. the dev build and all of ctest (unit, integration with throwaway PostgreSQL clusters the
+#      tests start themselves, conformance against the npm clients, end-to-end);
+#   2. the unit suites again under AddressSanitizer + UBSan (and the server under TSan once it exists);
+#   3. each libFuzzer target for RTSYNC_FUZZ_SECONDS (default 30) from the committed seed corpus.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/install-deps.sh
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "dev build"
+cmake --preset dev >/dev/null
+cmake --build --preset dev
+step "dev tests (all labels)"
+ctest --preset dev
+
+step "asan build (unit tests)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan
+step "asan tests"
+ctest --preset asan
+
+if [ -f tests/fuzz/CMakeLists.txt ]; then
+  step "fuzz build"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz
+  step "fuzz runs (${RTSYNC_FUZZ_SECONDS:-30} s each)"
+  ctest --preset fuzz
+fi

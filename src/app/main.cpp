@@ -1,0 +1,43 @@
+// rtsync: one binary, several subcommands (DESIGN.md section 4).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "rtsync/core/log.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "rtsync — realtime data sync for native apps: a Supabase Realtime client, a query cache,\n"
+      "and a Supabase-compatible realtime server fed by PostgreSQL logical decoding."};
+  app.set_version_flag("--version", std::string("rtsync ") + RTSYNC_VERSION);
+  std::string log_level;
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (env RTSYNC_LOG_LEVEL)");
+  app.require_subcommand(0, 1);
+
+  auto* demo = app.add_subcommand("demo", "Throwaway PostgreSQL + server + worker + task pane");
+  auto* watch = app.add_subcommand("watch", "Terminal task pane against a server");
+  auto* server = app.add_subcommand("server", "Supabase-compatible realtime server");
+  auto* bench = app.add_subcommand("bench", "Run the benchmarks");
+  (void)demo;
+  (void)watch;
+  (void)server;
+  (void)bench;
+
+  CLI11_PARSE(app, argc, argv);
+  if (!log_level.empty()) {
+    spdlog::level::level_enum lvl{};
+    if (!rtsync::log::parse_level(log_level, lvl)) {
+      std::cerr << "rtsync: unknown log level '" << log_level << "'\n";
+      return 2;
+    }
+    rtsync::log::set_level(lvl);
+  }
+  if (app.get_subcommands().empty()) {
+    std::cout << app.help();
+    return 0;
+  }
+  std::cerr << "rtsync " << app.get_subcommands().front()->get_name()
+            << ": not available in this build yet\n";
+  return 2;
+}

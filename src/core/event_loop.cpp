@@ -1,0 +1,108 @@
+#include "rtsync/core/event_loop.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <future>
+#include <optional>
+
+namespace rtsync::core {
+
+namespace asio = boost::asio;
+
+AsioScheduler::AsioScheduler(asio::io_context& io) : io_(io) {}
+AsioScheduler::~AsioScheduler() = default;
+
+TimePoint AsioScheduler::now() const { return std::chrono::steady_clock::now(); }
+WallTime AsioScheduler::wall_now() const { return std::chrono::system_clock::now(); }
+
+Timer AsioScheduler::schedule(Duration delay, TimerId id, std::function<void()> fn) {
+  auto state = std::make_shared<detail::TimerState>();
+  state->id = id;
+  state->due = now() + std::max(delay, Duration::zero());
+  state->seq = next_seq_++;
+  state->fn = std::move(fn);
+  auto timer = std::make_shared<asio::steady_timer>(io_, state->due);
+  // The hook holds the Asio timer weakly: once the wait completed there is nothing to cancel.
+  state->on_cancel = [weak = std::weak_ptr<asio::steady_timer>(timer)] {
+    if (auto t = weak.lock()) t->cancel();
+  };
+  timer->async_wait([state, timer](const boost::system::error_code&) {
+    // Cancellation is decided by the flag, not the error code: a cancel() racing with expiry
+    // must still suppress the callback.
+    if (state->cancelled || state->fired) return;
+    state->fired = true;
+    state->on_cancel = nullptr;
+    auto fn = std::move(state->fn);
+    if (fn) fn();
+  });
+  return Timer(std::move(state));
+}
+
+void AsioScheduler::post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+
+struct EventLoop::Impl {
+  asio::io_context io{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
+      asio::make_work_guard(io)};
+  std::thread thread;
+  std::thread::id loop_thread_id;
+};
+
+EventLoop::EventLoop()
+    : impl_(std::make_unique<Impl>()), scheduler_(std::make_unique<AsioScheduler>(impl_->io)) {}
+
+EventLoop::~EventLoop() {
+  stop();
+  join();
+}
+
+void EventLoop::start() {
+  if (impl_->thread.joinable()) return;
+  impl_->thread = std::thread([this] { run(); });
+}
+
+void EventLoop::run() {
+  impl_->loop_thread_id = std::this_thread::get_id();
+  impl_->io.run();
+}
+
+void EventLoop::stop() {
+  impl_->guard.reset();
+  impl_->io.stop();
+}
+
+void EventLoop::join() {
+  if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id()) {
+    impl_->thread.join();
+  }
+}
+
+void EventLoop::post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+
+void EventLoop::run_sync(std::function<void()> fn) {
+  if (running_in_loop()) {
+    fn();
+    return;
+  }
+  std::promise<void> done;
+  auto fut = done.get_future();
+  post([&] {
+    try {
+      fn();
+      done.set_value();
+    } catch (...) {
+      done.set_exception(std::current_exception());
+    }
+  });
+  fut.get();
+}
+
+bool EventLoop::running_in_loop() const noexcept {
+  return impl_->loop_thread_id == std::this_thread::get_id();
+}
+
+asio::io_context& EventLoop::io_context() noexcept { return impl_->io; }
+
+}  // namespace rtsync::core

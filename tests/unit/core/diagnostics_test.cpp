@@ -1,0 +1,50 @@
+#include "rtsync/core/diagnostics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "rtsync/core/manual_scheduler.hpp"
+
+namespace rtsync::core {
+namespace {
+
+TEST(Diagnostics, SnapshotGathersProvidersWithTimestamp) {
+  ManualScheduler clock;
+  Diagnostics d(clock);
+  int events = 3;
+  auto a = d.add("realtime", [&] { return json::value(json::object{{"channelState", "joined"}}); });
+  auto b = d.add("freshness", [&] { return json::value(json::object{{"events", events}}); });
+  clock.advance(std::chrono::seconds(2));
+  auto snap = d.snapshot();
+  EXPECT_EQ(snap.at("timestamp").as_int64(), clock.wall_ms());
+  EXPECT_EQ(snap.at("realtime").at("channelState").as_string(), "joined");
+  EXPECT_EQ(snap.at("freshness").at("events").as_int64(), 3);
+  events = 4;
+  EXPECT_EQ(d.snapshot().at("freshness").at("events").as_int64(), 4);
+}
+
+TEST(Diagnostics, RemovedProviderDisappearsAndThrowingProviderIsContained) {
+  ManualScheduler clock;
+  Diagnostics d(clock);
+  auto gone = d.add("gone", [] { return json::value(1); });
+  auto bad = d.add("bad", []() -> json::value { throw std::runtime_error("broken"); });
+  auto good = d.add("good", [] { return json::value(true); });
+  gone.remove();
+  auto snap = d.snapshot();
+  EXPECT_FALSE(snap.contains("gone"));
+  EXPECT_EQ(snap.at("bad").at("error").as_string(), "broken");
+  EXPECT_TRUE(snap.at("good").as_bool());
+}
+
+TEST(Diagnostics, ReplacedNameIsNotRemovedByStaleHandle) {
+  ManualScheduler clock;
+  Diagnostics d(clock);
+  auto first = d.add("x", [] { return json::value(1); });
+  auto second = d.add("x", [] { return json::value(2); });
+  first.remove();
+  EXPECT_EQ(d.snapshot().at("x").as_int64(), 2);
+}
+
+}  // namespace
+}  // namespace rtsync::core

@@ -1,0 +1,68 @@
+// The real loop: these tests use real threads but no sleeps; they wait on futures.
+#include "rtsync/core/event_loop.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+namespace rtsync::core {
+namespace {
+
+TEST(EventLoop, PostFromOtherThreadRunsOnLoopThread) {
+  EventLoop loop;
+  loop.start();
+  std::promise<std::thread::id> where;
+  loop.post([&] { where.set_value(std::this_thread::get_id()); });
+  const auto id = where.get_future().get();
+  EXPECT_NE(id, std::this_thread::get_id());
+  bool in_loop = false;
+  loop.run_sync([&] { in_loop = loop.running_in_loop(); });
+  EXPECT_TRUE(in_loop);
+  EXPECT_FALSE(loop.running_in_loop());
+}
+
+TEST(EventLoop, TimersFireInOrderAndCancelledOnesDoNot) {
+  EventLoop loop;
+  loop.start();
+  std::promise<std::vector<int>> done;
+  std::vector<int> order;
+  Timer a, b, c;
+  loop.run_sync([&] {
+    auto& s = loop.scheduler();
+    a = s.schedule(std::chrono::milliseconds(2), TimerId::Test, [&] { order.push_back(2); });
+    b = s.schedule(std::chrono::milliseconds(1), TimerId::Test, [&] { order.push_back(1); });
+    c = s.schedule(std::chrono::milliseconds(3), TimerId::Test, [&] { order.push_back(3); });
+    c.cancel();
+    s.schedule(std::chrono::milliseconds(10), TimerId::Test, [&] { done.set_value(order); })
+        .release();
+  });
+  EXPECT_EQ(done.get_future().get(), (std::vector<int>{1, 2}));
+  loop.run_sync([&] {
+    EXPECT_FALSE(a.pending());
+    EXPECT_FALSE(c.pending());
+  });
+}
+
+TEST(EventLoop, DestroyingTimerHandleCancels) {
+  EventLoop loop;
+  loop.start();
+  std::atomic<int> ran{0};
+  std::promise<void> done;
+  loop.run_sync([&] {
+    auto& s = loop.scheduler();
+    { auto scoped = s.schedule(std::chrono::milliseconds(1), TimerId::Test, [&] { ++ran; }); }
+    s.schedule(std::chrono::milliseconds(5), TimerId::Test, [&] { done.set_value(); }).release();
+  });
+  done.get_future().get();
+  EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(EventLoop, RunSyncPropagatesExceptions) {
+  EventLoop loop;
+  loop.start();
+  EXPECT_THROW(loop.run_sync([] { throw std::runtime_error("x"); }), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace rtsync::core
