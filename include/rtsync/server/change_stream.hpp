@@ -1,0 +1,86 @@
+// The server's change feed: what PostgreSQL logical decoding (pgoutput over the publication
+// `supabase_realtime`) yields, decoded once, as typed JSON rows grouped by transaction.
+//
+// Producer: ChangeStream (src/server/cdc). Consumer: the realtime router (src/server/realtime),
+// which routes each change to matching subscriptions, authorizes rows under RLS (RowAuthorizer),
+// and hands frames to sessions. Delivery is at-least-once from the slot's point of view: the
+// stream confirms a transaction's LSN to PostgreSQL only after the consumer called `done()`, and
+// drops transactions at or below the last confirmed LSN after a reconnect.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/result.hpp"
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/protocol/postgres_changes.hpp"
+
+namespace rtsync::server {
+
+using Lsn = std::uint64_t;
+
+// "16/B374D848" ↔ Lsn
+std::string format_lsn(Lsn lsn);
+Result<Lsn> parse_lsn(std::string_view text);
+
+struct RelationColumn {
+  std::string name;
+  std::uint32_t type_oid = 0;
+  std::string type_name;  // pg_type.typname (int4, text, _int4, jsonb…)
+  bool is_key = false;    // part of the replica identity key
+};
+
+struct Relation {
+  std::uint32_t oid = 0;
+  std::string schema;
+  std::string table;
+  char replica_identity = 'd';  // d default (PK), f full, i index, n nothing
+  std::vector<RelationColumn> columns;
+
+  // The `columns` array of a postgres_changes payload.
+  std::vector<protocol::Column> wire_columns() const;
+  std::vector<std::string> key_columns() const;
+};
+
+enum class ChangeKind { insert, update, remove };
+std::string_view to_string(ChangeKind kind) noexcept;  // "INSERT" | "UPDATE" | "DELETE"
+
+struct RowChange {
+  ChangeKind kind = ChangeKind::insert;
+  std::shared_ptr<const Relation> relation;
+  // New tuple (INSERT, UPDATE), typed JSON by type OID; unchanged TOASTed values are filled from
+  // the old tuple when it is known.
+  std::optional<json::object> record;
+  // Old tuple (UPDATE when the key changed or REPLICA IDENTITY FULL; DELETE): the replica identity
+  // columns only, or every column under REPLICA IDENTITY FULL.
+  std::optional<json::object> old_record;
+};
+
+struct Transaction {
+  std::uint32_t xid = 0;
+  Lsn commit_lsn = 0;  // LSN of the commit record
+  Lsn end_lsn = 0;     // the position to confirm once handed on
+  core::WallTime commit_time{};
+  std::string commit_timestamp;  // "YYYY-MM-DDTHH:MM:SS.mmmZ"
+  std::vector<RowChange> changes;
+};
+
+// Receives decoded transactions on the server's loop, in commit order.
+class ChangeSink {
+ public:
+  virtual ~ChangeSink() = default;
+  // Call `done` once every change of `txn` has been handed to the sessions (possibly later, after
+  // asynchronous authorization). Transactions are delivered one at a time: the next one is
+  // delivered only after `done` of the previous one ran.
+  virtual void on_transaction(std::shared_ptr<const Transaction> txn,
+                              std::function<void()> done) = 0;
+  // The stream went down (PostgreSQL unreachable, slot error) or came back up.
+  virtual void on_stream_state(bool running, const std::string& reason) = 0;
+};
+
+}  // namespace rtsync::server
