@@ -23,6 +23,7 @@ std::string_view to_string(TimerId id) noexcept {
     case TimerId::DegradedWatch: return "DegradedWatch";
     case TimerId::TokenRefresh: return "TokenRefresh";
     case TimerId::SignedInDelay: return "SignedInDelay";
+    case TimerId::FreshnessAging: return "FreshnessAging";
     case TimerId::IdleTimeout: return "IdleTimeout";
     case TimerId::TokenExpiry: return "TokenExpiry";
     case TimerId::ReplicationRetry: return "ReplicationRetry";

@@ -47,6 +47,7 @@ enum class TimerId : std::uint8_t {
   DegradedWatch,
   TokenRefresh,
   SignedInDelay,
+  FreshnessAging,  // a freshness row boundary (event 30 s / 2 min old, connect grace over)
   // server
   IdleTimeout,
   TokenExpiry,
