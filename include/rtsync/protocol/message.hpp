@@ -7,7 +7,11 @@
 //              binary frames: kind 3 (user broadcast push, client → server) and kind 4 (user
 //              broadcast, server → client).
 //
-// Every decoder returns a typed Error for bad input; none throws, none reads out of bounds.
+// Every decoder returns a typed Error for bad input; none throws (except std::bad_alloc), none
+// reads out of bounds. JSON nesting deeper than 128 levels is rejected as invalid_json.
+// Accepted text frames: topic and event must be strings; refs strings or null; the payload must be
+// a JSON object (Phoenix hands channels a map; anything else is invalid_frame). vsn 2 arrays may
+// have more than 5 elements (extra ones are ignored, as the server does).
 // Thread safety: pure functions over values.
 #pragma once
 
@@ -93,8 +97,10 @@ std::string encode_text(Vsn vsn, const Message& m);
 // ---- binary frames --------------------------------------------------------------------------
 
 // Decodes a kind 3 or kind 4 frame as laid out in the reference. Errors: truncated (shorter than
-// its header, or lengths past the end), unknown_kind (0, 1, 2 or anything else), invalid_utf8
-// (topic, event, refs), invalid_json (metadata not JSON, or a JSON-encoded payload that is not).
+// its header, or lengths past the end), unknown_kind (0, 1, 2 or anything else), invalid_frame
+// (payload encoding neither 0 nor 1), invalid_utf8 (topic, event, refs), invalid_json (metadata
+// not JSON, or a JSON-encoded payload that is not). A zero-length join_ref/ref decodes as nullopt
+// (realtime-js writes absent refs as empty), and nullopt encodes as zero length.
 Result<UserBroadcast> decode_user_broadcast(std::string_view bytes);
 
 // Field lengths above 255 bytes cannot be encoded: too_large.
@@ -105,5 +111,19 @@ Result<std::string> encode_user_broadcast(const UserBroadcast& b);       // kind
 //   {join_ref, ref, topic, event:"broadcast", payload:{type:"broadcast", event, payload[, meta]}}
 // A binary-encoded (0) payload appears as a JSON string of the raw bytes under "payload".
 Result<Message> to_message(const UserBroadcast& b);
+
+// decode_user_broadcast + to_message in one pass (the payload is parsed once, not validated and
+// then parsed): what a vsn 2 client does with every binary frame it receives.
+Result<Message> decode_binary(std::string_view bytes);
+
+// The text frame a vsn 1 or vsn 2 receiver gets for a user broadcast, built by splicing the
+// already-validated JSON texts of `b` without parsing them:
+//   v1:
+//   {"topic":T,"event":"broadcast","payload":{"type":"broadcast","event":E,"payload":P[,"meta":M]},"ref":null}
+//   v2: [null,null,T,"broadcast",{"type":"broadcast","event":E,"payload":P[,"meta":M]}]
+// `b.payload` and `b.metadata` must be valid JSON (as decode_user_broadcast guarantees); an empty
+// payload is written as {}. Error invalid_argument for a binary-encoded (0) payload: text frames
+// cannot carry it (the server drops such broadcasts for vsn 1 sockets).
+Result<std::string> encode_broadcast_text(Vsn vsn, const UserBroadcast& b);
 
 }  // namespace rtsync::protocol
