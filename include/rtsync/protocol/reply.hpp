@@ -16,8 +16,9 @@ struct Reply {
   ReplyStatus status = ReplyStatus::ok;
   json::value response = json::object();
 
-  // For error replies: response.reason if it is a string, else the response serialized
-  // ("payload_size_exceeded" replies carry a bare string response).
+  // For error replies: the response itself if it is a string ("payload_size_exceeded" replies
+  // carry a bare string response), else response.reason if it is a string, else the response
+  // serialized as JSON ("{}" for an empty one).
   std::string reason() const;
 };
 
@@ -35,6 +36,8 @@ struct SystemMessage {
   std::string channel;  // sub-topic, without "realtime:"
 };
 
+// Errors (invalid_frame) unless extension, status and message are strings; a missing or null
+// channel reads as "". Key order of build_system: extension, status, message, channel.
 Result<SystemMessage> parse_system(const json::value& payload);
 json::value build_system(const SystemMessage& m);
 
