@@ -1,0 +1,99 @@
+// HS256 JSON Web Tokens: the verifier the realtime server checks every apikey, join token and
+// access_token push with, and a signer for tests, `rtsync token` and the auth endpoints.
+//
+// The algorithm is pinned: only {"alg":"HS256"} is accepted (no `none`, no RS/ES, no algorithm
+// confusion). Claims `role` and `exp` are required, as Supabase Realtime requires them; `exp` and
+// `nbf` are checked against the caller's wall clock (the injected Scheduler's wall_now()) with a
+// small leeway. Signatures are compared in constant time.
+//
+// Failure messages are the reference server's (shared/reference/supabase-realtime.md 1.1, 2.5,
+// 2.6), so clients can match on them.
+//
+// Thread safety: JwtVerifier is immutable after construction; all functions are pure.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/result.hpp"
+#include "rtsync/core/scheduler.hpp"
+
+namespace rtsync::server::auth {
+
+// base64url without padding (RFC 7515 section 2).
+std::string base64url_encode(std::string_view bytes);
+// Accepts unpadded base64url only; nullopt on any other character or an impossible length.
+std::optional<std::string> base64url_decode(std::string_view text);
+
+// Why a token was refused.
+enum class JwtFault {
+  malformed,       // not three base64url parts of JSON objects, or alg is not HS256
+  bad_signature,   // HMAC does not match
+  missing_claims,  // `role` (string) or `exp` (number) absent
+  invalid_exp,     // exp <= 0
+  expired,         // exp + leeway <= now
+  not_yet_valid,   // nbf - leeway > now
+};
+
+struct JwtError {
+  JwtFault fault = JwtFault::malformed;
+  std::string message;  // "Token has expired 12 seconds ago", "Failed to validate JWT signature"…
+
+  // The join error reason: "<Code>: <message>" — InvalidJWTToken, MalformedJWT, JwtSignatureError.
+  std::string join_reason() const;
+  // The body text of the HTTP 401 refusing a websocket upgrade ("Token has expired", without the
+  // age, as the reference's connect errors read).
+  std::string connect_message() const;
+};
+
+// A token that passed verification.
+struct VerifiedJwt {
+  std::string token;        // the compact form as received
+  json::object claims;      // the payload
+  std::string role;         // claims.role
+  std::int64_t exp = 0;     // claims.exp, seconds since the Unix epoch
+  std::string claims_json;  // claims serialized canonically (keys sorted): the auth class key
+  core::WallTime expires_at() const;
+};
+
+class JwtVerifyResult {
+ public:
+  JwtVerifyResult(VerifiedJwt v) : value_(std::move(v)) {}  // NOLINT
+  JwtVerifyResult(JwtError e) : error_(std::move(e)) {}     // NOLINT
+  bool ok() const noexcept { return value_.has_value(); }
+  const VerifiedJwt& value() const { return *value_; }
+  VerifiedJwt& value() { return *value_; }
+  const JwtError& error() const { return error_; }
+
+ private:
+  std::optional<VerifiedJwt> value_;
+  JwtError error_;
+};
+
+class JwtVerifier {
+ public:
+  // `leeway` tolerates clock skew on exp and nbf.
+  explicit JwtVerifier(std::string secret, std::chrono::seconds leeway = std::chrono::seconds(2));
+
+  JwtVerifyResult verify(std::string_view token, core::WallTime now) const;
+  // Re-checks only the time claims of an already verified token (periodic expiry checks).
+  std::optional<JwtError> check_time(const VerifiedJwt& jwt, core::WallTime now) const;
+
+  std::chrono::seconds leeway() const noexcept { return leeway_; }
+
+ private:
+  std::string secret_;
+  std::chrono::seconds leeway_;
+};
+
+// {"alg":"HS256","typ":"JWT"} . claims . HMAC-SHA256 — for tests, tools and the auth endpoints.
+std::string sign_hs256(const json::object& claims, std::string_view secret);
+
+// Serializes a JSON value with object keys sorted recursively: equal claims ⇒ equal text.
+std::string canonical_json(const json::value& v);
+
+}  // namespace rtsync::server::auth

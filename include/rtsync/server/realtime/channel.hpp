@@ -1,0 +1,40 @@
+// One joined channel of one connection (server side). Owned by its Connection; the Hub indexes
+// it by topic (broadcast fan-out) and by id (postgres_changes delivery).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/realtime/router.hpp"
+
+namespace rtsync::server::realtime {
+
+class Connection;
+
+enum class PgState : std::uint8_t {
+  none,        // no valid postgres_changes binding
+  subscribed,  // registered with the router; "Subscribed to PostgreSQL" sent
+  waiting,     // stream down: error sent, "Subscribed" follows when it comes back
+};
+
+struct Channel {
+  std::uint64_t id = 0;  // unique per server run; the router's SubscriberId
+  Connection* connection = nullptr;
+  std::string topic;       // "realtime:room1"
+  std::string sub_topic;   // "room1"
+  std::string member_key;  // fan-out namespace: topic, or "private|" + topic
+  std::string join_ref;
+  bool ack = false;
+  bool self = false;
+  bool is_private = false;
+  std::vector<BindingSpec> bindings;  // the valid postgres_changes bindings
+  PgState pg = PgState::none;
+  std::shared_ptr<const auth::VerifiedJwt> token;  // access_token or the apikey's
+  core::Timer expiry;                              // TimerId::TokenExpiry
+};
+
+}  // namespace rtsync::server::realtime

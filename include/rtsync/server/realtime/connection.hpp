@@ -1,0 +1,82 @@
+// One websocket connection's protocol state machine (sans-IO): decodes client frames, answers
+// heartbeats, joins/leaves channels, verifies tokens, applies per-connection limits, and pushes
+// replies and system messages. The transport (src/server/http) feeds it frames and implements
+// SessionIo; tests drive it with a fake SessionIo on a ManualScheduler.
+//
+// Time: the idle timeout (TimerId::IdleTimeout) and token expiry re-checks
+// (TimerId::TokenExpiry) run on the Hub's scheduler; rate windows are computed from now().
+//
+// Thread safety: confined to the server loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/protocol/message.hpp"
+#include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/realtime/channel.hpp"
+#include "rtsync/server/realtime/hub.hpp"
+#include "rtsync/server/realtime/session_io.hpp"
+
+namespace rtsync::server::realtime {
+
+class Connection {
+ public:
+  // `apikey` is the token verified at the upgrade.
+  Connection(Hub& hub, SessionIo& io, protocol::Vsn vsn, auth::VerifiedJwt apikey);
+  // Leaves every channel (no frames are sent: the socket is gone).
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void on_text(std::string_view text);
+  void on_binary(std::string_view bytes);
+
+  // Server shutdown / PostgreSQL notices for this connection's channels.
+  void push(protocol::Message m);
+  bool send(const OutFrame& f);
+
+  protocol::Vsn vsn() const noexcept { return vsn_; }
+  std::size_t channel_count() const noexcept { return channels_.size(); }
+  const Channel* channel(std::string_view topic) const;
+
+ private:
+  void handle(protocol::Message m);
+  void handle_join(protocol::Message& m);
+  void handle_leave(protocol::Message& m);
+  void handle_broadcast(Channel& ch, protocol::Message& m);
+  void handle_binary_broadcast(protocol::UserBroadcast b);
+  void handle_access_token(Channel& ch, protocol::Message& m);
+  void reply(const protocol::Message& to, json::value payload);
+  void reply_ok(const protocol::Message& to, json::value response = json::object());
+  void reply_error(const protocol::Message& to, std::string reason);
+  void system(Channel& ch, std::string_view extension, std::string_view status,
+              std::string_view message);
+  // Ends a channel server-side: phx_close (ref = join_ref) and teardown.
+  void close_channel(const std::string& topic);
+  void drop_channel(Channel& ch);
+  void schedule_expiry(Channel& ch);
+  void on_expiry(std::uint64_t channel_id, std::string topic);
+  bool admit_message();
+  void touch();
+  void on_idle();
+
+  Hub& hub_;
+  SessionIo& io_;
+  protocol::Vsn vsn_;
+  std::shared_ptr<const auth::VerifiedJwt> apikey_;
+  std::map<std::string, std::unique_ptr<Channel>, std::less<>> channels_;
+  core::TimePoint last_rx_{};
+  core::Timer idle_;
+  core::TimePoint window_start_{};
+  std::uint32_t window_count_ = 0;
+  bool rate_tripped_ = false;
+  bool closing_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace rtsync::server::realtime

@@ -1,0 +1,30 @@
+// Limits of the realtime endpoint, as plain values (redis-plus-plus style options struct).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace rtsync::server::realtime {
+
+struct RealtimeLimits {
+  // A websocket message larger than this closes the socket with 1009 (message too big).
+  std::size_t max_frame_bytes = 5'000'000;
+  // A broadcast whose payload is larger than this is refused: ack error `payload_size_exceeded`,
+  // or a silent (counted) drop without ack.
+  std::size_t max_broadcast_payload_bytes = 1 << 20;
+  // Joins beyond this many channels on one socket: `ChannelRateLimitReached: Too many channels`.
+  std::size_t max_channels_per_connection = 100;
+  // Client messages per second per connection (heartbeats excluded). Above it, the messages of
+  // that second are dropped and every joined channel is ended with the system error
+  // `Too many messages per second` (then phx_close), as the reference does per channel.
+  std::uint32_t max_messages_per_second = 1000;
+  // Outbound queue of one session. A consumer that falls further behind is closed with 1008
+  // (policy violation) and counted as drop reason `slow_consumer`.
+  std::size_t max_queued_frames = 8192;
+  std::size_t max_queued_bytes = 16u << 20;
+  // A socket that sent nothing for this long is closed (Phoenix's websocket timeout).
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+}  // namespace rtsync::server::realtime

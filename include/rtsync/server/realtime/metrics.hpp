@@ -1,0 +1,60 @@
+// Server counters, rendered as Prometheus text exposition (/metrics).
+//
+// Thread safety: loop-confined (the whole realtime server runs on one loop); render() is called
+// on the loop by the HTTP layer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtsync::server::realtime {
+
+// Why an outbound frame or an inbound message was dropped (label `reason` of
+// rtsync_drops_total).
+namespace drop {
+inline constexpr std::string_view kMalformed = "malformed";       // undecodable client frame
+inline constexpr std::string_view kRateLimited = "rate_limited";  // messages/s exceeded
+inline constexpr std::string_view kPayloadTooLarge = "payload_too_large";  // broadcast > limit
+inline constexpr std::string_view kSlowConsumer = "slow_consumer";         // session queue overflow
+inline constexpr std::string_view kFrameTooLarge = "frame_too_large";      // websocket 1009
+inline constexpr std::string_view kUnauthorized = "unauthorized";          // row not visible (RLS)
+inline constexpr std::string_view kAuthorizerFailed = "authorizer_failed";  // RLS query failed
+inline constexpr std::string_view kV1Binary = "v1_binary";  // binary broadcast to a v1 socket
+}  // namespace drop
+
+struct Metrics {
+  std::int64_t connections = 0;  // open websockets (gauge)
+  std::int64_t channels = 0;     // joined channels (gauge)
+  std::uint64_t connections_total = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t transactions = 0;          // transactions received from the change stream
+  std::uint64_t changes_decoded = 0;       // row changes received from the change stream
+  std::uint64_t deliveries = 0;            // postgres_changes frames handed to sessions
+  std::uint64_t broadcasts = 0;            // broadcast messages accepted (ws + REST)
+  std::uint64_t broadcast_deliveries = 0;  // broadcast frames handed to sessions
+  std::uint64_t joins = 0;
+  std::uint64_t join_errors = 0;
+  std::map<std::string, std::uint64_t, std::less<>> drops;
+
+  void drop(std::string_view reason, std::uint64_t n = 1);
+  std::uint64_t drops_for(std::string_view reason) const;
+
+  // Extra gauges provided by other parts (authorization queries, replication lag bytes…).
+  struct Gauge {
+    std::string name;
+    std::string help;
+    std::string type;  // "gauge" | "counter"
+    std::function<double()> read;
+  };
+  std::vector<Gauge> gauges;
+
+  std::string render() const;
+};
+
+}  // namespace rtsync::server::realtime

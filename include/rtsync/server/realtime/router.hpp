@@ -1,0 +1,111 @@
+// Routing of decoded row changes to postgres_changes subscriptions — pure, no I/O.
+//
+// Subscriptions are indexed by (schema, table) — exact names plus `*` wildcards — then filtered by
+// event and by their filter (eq, neq, lt, lte, gt, gte, in) evaluated on the row. The result of
+// route() is one match per (change, subscriber) carrying the ids of EVERY binding of that
+// subscriber that matched (one frame per channel), plus the row-visibility questions to put to a
+// RowAuthorizer: one request per auth class (role, claims), covering every INSERT/UPDATE of the
+// transaction that class needs — never one per subscriber.
+//
+// DELETE: the row is gone, so RLS cannot be asked. A DELETE reaches
+//   - unfiltered subscribers (old_record trimmed to the key columns unless the role is
+//     service_role, so nothing beyond the key leaks across RLS boundaries), and
+//   - filtered subscribers whose filter matches the old row; that needs a replica identity
+//     beyond the key (FULL or USING INDEX): with the default identity (key only) or NOTHING a
+//     DELETE reaches no filtered subscriber.
+//
+// Thread safety: confined to the server loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rtsync/core/result.hpp"
+#include "rtsync/protocol/filter.hpp"
+#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/row_authorizer.hpp"
+
+namespace rtsync::server::realtime {
+
+using SubscriberId = std::uint64_t;
+
+namespace event_mask {
+inline constexpr std::uint8_t kInsert = 1;
+inline constexpr std::uint8_t kUpdate = 2;
+inline constexpr std::uint8_t kDelete = 4;
+inline constexpr std::uint8_t kAll = 7;
+}  // namespace event_mask
+
+// "INSERT" | "UPDATE" | "DELETE" (case-insensitive) → its bit; anything else ("*") → all.
+std::uint8_t parse_event_mask(std::string_view event);
+
+// One validated postgres_changes binding.
+struct BindingSpec {
+  std::int64_t id = 0;  // the id echoed in the join reply and carried in `ids`
+  std::uint8_t events = event_mask::kAll;
+  std::string schema = "public";  // "*" = any
+  std::string table = "*";        // "*" = any
+  std::optional<protocol::Filter> filter;
+};
+
+class Router {
+ public:
+  struct Match {
+    SubscriberId subscriber = 0;
+    std::vector<std::int64_t> ids;  // ascending, distinct
+    bool key_only = false;          // DELETE to an unfiltered non-service subscriber
+  };
+  struct Plan {
+    std::shared_ptr<const Transaction> txn;
+    // matches[i]: subscribers change i goes to (before visibility is applied).
+    std::vector<std::vector<Match>> matches;
+    // One request per auth class with the INSERT/UPDATE changes it must be allowed to SELECT.
+    std::vector<VisibilityRequest> requests;
+    // checks[i][k] = {request index, position in request.changes} for matches[i][k], or {-1,-1}
+    // when no check is needed (DELETE).
+    std::vector<std::vector<std::pair<int, int>>> checks;
+  };
+
+  // Replaces any earlier registration of `subscriber`.
+  void add(SubscriberId subscriber, AuthClass auth, std::vector<BindingSpec> bindings);
+  void remove(SubscriberId subscriber);
+  // New claims after an access_token push: later transactions are authorized under them.
+  void set_auth(SubscriberId subscriber, AuthClass auth);
+  bool contains(SubscriberId subscriber) const { return subs_.count(subscriber) != 0; }
+  std::size_t size() const { return subs_.size(); }
+
+  Plan route(std::shared_ptr<const Transaction> txn) const;
+  // Removes matches the authorizer did not confirm (all checked ones on error). Returns how many
+  // were removed.
+  static std::size_t apply_visibility(Plan& plan,
+                                      const Result<std::vector<VisibilityResult>>& results);
+
+  // Stable binding id from the binding's parameters (same parameters ⇒ same id, so identical
+  // bindings collapse and every socket subscribing the same thing shares frames).
+  static std::int64_t binding_id(std::string_view event, std::string_view schema,
+                                 std::string_view table, std::string_view filter);
+
+ private:
+  struct Subscriber {
+    AuthClass auth;
+    std::string class_key;
+    std::vector<BindingSpec> bindings;
+  };
+  struct Entry {
+    SubscriberId subscriber;
+    const Subscriber* sub;
+    const BindingSpec* binding;
+  };
+  void index(SubscriberId id, const Subscriber& s);
+  void unindex(SubscriberId id);
+
+  std::unordered_map<SubscriberId, std::unique_ptr<Subscriber>> subs_;
+  // "schema\x1ftable" (either may be "*") → entries
+  std::unordered_map<std::string, std::vector<Entry>> index_;
+};
+
+}  // namespace rtsync::server::realtime

@@ -1,0 +1,42 @@
+// The seam between the realtime protocol logic (sans-IO, src/server/realtime) and the websocket
+// transport (Beast, src/server/http). Tests implement SessionIo with an in-memory fake.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace rtsync::server::realtime {
+
+// One serialized websocket message, shared by every session that receives it (the fan-out
+// serializes once per wire format and hands out the same bytes).
+struct OutFrame {
+  std::shared_ptr<const std::string> bytes;
+  bool binary = false;
+};
+
+inline OutFrame text_frame(std::string s) {
+  return OutFrame{std::make_shared<const std::string>(std::move(s)), false};
+}
+
+// Close codes the server uses.
+namespace close_code {
+inline constexpr std::uint16_t kNormal = 1000;
+inline constexpr std::uint16_t kGoingAway = 1001;  // server shutdown
+inline constexpr std::uint16_t kPolicy = 1008;     // slow consumer
+inline constexpr std::uint16_t kTooBig = 1009;     // frame above the limit
+}  // namespace close_code
+
+class SessionIo {
+ public:
+  virtual ~SessionIo() = default;
+  // Queues a frame. Never blocks and never runs realtime callbacks re-entrantly; if the bounded
+  // queue overflows the session closes itself with 1008 (asynchronously) and returns false.
+  virtual bool send(const OutFrame& frame) = 0;
+  // Starts a close handshake after queued frames; the realtime Connection is torn down later, on
+  // a fresh loop turn, never inside this call.
+  virtual void close(std::uint16_t code, std::string_view reason) = 0;
+};
+
+}  // namespace rtsync::server::realtime

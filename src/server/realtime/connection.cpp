@@ -1,0 +1,417 @@
+#include "rtsync/server/realtime/connection.hpp"
+
+#include "rtsync/core/log.hpp"
+#include "rtsync/protocol/filter.hpp"
+#include "rtsync/protocol/join.hpp"
+
+namespace rtsync::server::realtime {
+
+namespace ev = protocol::events;
+using protocol::Message;
+
+namespace {
+
+constexpr std::string_view kSubscribed = "Subscribed to PostgreSQL";
+constexpr std::string_view kDbDown = "Realtime was unable to connect to the project database";
+
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::optional<std::string> string_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v || !v->is_string()) return std::nullopt;
+  return std::string(v->get_string());
+}
+
+}  // namespace
+
+Connection::Connection(Hub& hub, SessionIo& io, protocol::Vsn vsn, auth::VerifiedJwt apikey)
+    : hub_(hub),
+      io_(io),
+      vsn_(vsn),
+      apikey_(std::make_shared<const auth::VerifiedJwt>(std::move(apikey))) {
+  ++hub_.metrics().connections;
+  ++hub_.metrics().connections_total;
+  last_rx_ = hub_.scheduler().now();
+  window_start_ = last_rx_;
+  idle_ = hub_.scheduler().schedule(hub_.limits().idle_timeout, core::TimerId::IdleTimeout,
+                                    [this] { on_idle(); });
+}
+
+Connection::~Connection() {
+  *alive_ = false;
+  for (auto& [topic, ch] : channels_) {
+    hub_.unsubscribe_changes(*ch);
+    hub_.remove_member(*ch);
+    --hub_.metrics().channels;
+  }
+  --hub_.metrics().connections;
+}
+
+const Channel* Connection::channel(std::string_view topic) const {
+  auto it = channels_.find(topic);
+  return it == channels_.end() ? nullptr : it->second.get();
+}
+
+bool Connection::send(const OutFrame& f) {
+  return io_.send(f);
+}
+
+void Connection::push(Message m) {
+  // The server never sends join_ref to v1 sockets.
+  if (vsn_ == protocol::Vsn::v1) m.join_ref.reset();
+  io_.send(text_frame(protocol::encode_text(vsn_, m)));
+}
+
+void Connection::touch() {
+  last_rx_ = hub_.scheduler().now();
+}
+
+void Connection::on_idle() {
+  auto idle_for = hub_.scheduler().now() - last_rx_;
+  auto limit = std::chrono::duration_cast<core::Duration>(hub_.limits().idle_timeout);
+  if (idle_for >= limit) {
+    log::get(log::kServer)->info("closing idle socket");
+    closing_ = true;
+    io_.close(close_code::kNormal, "idle timeout");
+    return;
+  }
+  // Rearmed lazily: one timer per socket, moved only when it fires, not on every frame.
+  idle_ = hub_.scheduler().schedule(limit - idle_for, core::TimerId::IdleTimeout,
+                                    [this] { on_idle(); });
+}
+
+bool Connection::admit_message() {
+  auto now = hub_.scheduler().now();
+  if (now - window_start_ >= std::chrono::seconds(1)) {
+    window_start_ = now;
+    window_count_ = 0;
+    rate_tripped_ = false;
+  }
+  if (++window_count_ <= hub_.limits().max_messages_per_second) return true;
+  hub_.metrics().drop(drop::kRateLimited);
+  if (!rate_tripped_) {
+    rate_tripped_ = true;
+    log::get(log::kServer)
+        ->warn("socket above {} messages/s: ending its channels",
+               hub_.limits().max_messages_per_second);
+    std::vector<std::string> topics;
+    for (auto& [topic, ch] : channels_)
+      topics.push_back(topic);
+    for (const auto& topic : topics) {
+      system(*channels_.at(topic), "system", "error", "Too many messages per second");
+      close_channel(topic);
+    }
+  }
+  return false;
+}
+
+void Connection::on_text(std::string_view text) {
+  if (closing_) return;
+  touch();
+  ++hub_.metrics().frames_in;
+  auto decoded = protocol::decode_text(vsn_, text);
+  if (!decoded.ok()) {
+    // The reference logs MalformedWebSocketMessage and keeps the socket open.
+    hub_.metrics().drop(drop::kMalformed);
+    log::get(log::kServer)->info("MalformedWebSocketMessage: {}", decoded.error().describe());
+    return;
+  }
+  handle(std::move(decoded.value()));
+}
+
+void Connection::on_binary(std::string_view bytes) {
+  if (closing_) return;
+  touch();
+  ++hub_.metrics().frames_in;
+  auto decoded = protocol::decode_user_broadcast(bytes);
+  if (!decoded.ok() || bytes.empty() ||
+      static_cast<std::uint8_t>(bytes[0]) !=
+          static_cast<std::uint8_t>(protocol::BinaryKind::user_broadcast_push) ||
+      vsn_ != protocol::Vsn::v2) {
+    hub_.metrics().drop(drop::kMalformed);
+    log::get(log::kServer)
+        ->info("MalformedWebSocketMessage: binary frame {}",
+               decoded.ok() ? "of an unexpected kind" : decoded.error().describe());
+    return;
+  }
+  if (!admit_message()) return;
+  handle_binary_broadcast(std::move(decoded.value()));
+}
+
+void Connection::handle(Message m) {
+  if (m.topic == protocol::kPhoenixTopic) {
+    // Heartbeats are answered by the socket layer and do not count against the rate limit.
+    if (m.event == ev::kHeartbeat) reply_ok(m);
+    return;
+  }
+  if (!admit_message()) return;
+  if (m.event == ev::kJoin) return handle_join(m);
+  if (m.event == ev::kLeave) return handle_leave(m);
+  auto it = channels_.find(m.topic);
+  if (it == channels_.end()) {
+    // Phoenix answers pushes to topics this socket has not joined.
+    reply(m, json::object{{"status", "error"},
+                          {"response", json::object{{"reason", "unmatched topic"}}}});
+    return;
+  }
+  Channel& ch = *it->second;
+  if (m.event == ev::kBroadcast) return handle_broadcast(ch, m);
+  if (m.event == ev::kAccessToken) return handle_access_token(ch, m);
+  if (m.event == ev::kPresence) {
+    // Presence is not implemented yet; acknowledge so clients do not time out.
+    reply_ok(m);
+    return;
+  }
+  // Unknown events are ignored without a reply, as the reference does.
+}
+
+void Connection::reply(const Message& to, json::value payload) {
+  push(Message{to.join_ref, to.ref, to.topic, std::string(ev::kReply), std::move(payload)});
+}
+
+void Connection::reply_ok(const Message& to, json::value response) {
+  reply(to, json::object{{"status", "ok"}, {"response", std::move(response)}});
+}
+
+void Connection::reply_error(const Message& to, std::string reason) {
+  reply(to, json::object{{"status", "error"},
+                         {"response", json::object{{"reason", std::move(reason)}}}});
+}
+
+void Connection::system(Channel& ch, std::string_view extension, std::string_view status,
+                        std::string_view message) {
+  push(Message{ch.join_ref, std::nullopt, ch.topic, std::string(ev::kSystem),
+               Hub::system_payload(extension, status, message, ch.sub_topic)});
+}
+
+void Connection::handle_join(Message& m) {
+  auto join_error = [&](std::string reason) {
+    ++hub_.metrics().join_errors;
+    log::get(log::kServer)->info("join {} refused: {}", m.topic, reason);
+    reply_error(m, std::move(reason));
+  };
+  if (!starts_with(m.topic, protocol::kTopicPrefix)) {
+    ++hub_.metrics().join_errors;
+    reply(m, json::object{{"status", "error"},
+                          {"response", json::object{{"reason", "unmatched topic"}}}});
+    return;
+  }
+  std::string sub_topic = m.topic.substr(protocol::kTopicPrefix.size());
+  if (sub_topic.empty()) return join_error("TopicNameRequired: You must provide a topic name");
+
+  // Joining a topic already joined on this socket ends the earlier channel first.
+  if (channels_.count(m.topic)) close_channel(m.topic);
+  if (channels_.size() >= hub_.limits().max_channels_per_connection) {
+    return join_error("ChannelRateLimitReached: Too many channels");
+  }
+
+  auto parsed = protocol::parse_join_payload(m.payload);
+  if (!parsed.ok()) return join_error("InvalidJoinPayload: " + parsed.error().message);
+  const auto& config = parsed.value().config;
+
+  std::shared_ptr<const auth::VerifiedJwt> token = apikey_;
+  const auto& at = parsed.value().access_token;
+  if (at && !starts_with(*at, "sb_")) {
+    auto v = hub_.verifier().verify(*at, hub_.scheduler().wall_now());
+    if (!v.ok()) return join_error(v.error().join_reason());
+    token = std::make_shared<const auth::VerifiedJwt>(std::move(v.value()));
+  } else if (auto err = hub_.verifier().check_time(*apikey_, hub_.scheduler().wall_now())) {
+    return join_error(err->join_reason());
+  }
+  if (config.is_private && token->role != "service_role") {
+    // Private channels are authorized by RLS on realtime.messages, which this server does not
+    // provide yet: only service_role may join them.
+    return join_error(
+        "Unauthorized: You do not have permissions to read from this Channel topic: " + sub_topic);
+  }
+
+  auto ch = std::make_unique<Channel>();
+  ch->id = hub_.next_channel_id();
+  ch->connection = this;
+  ch->topic = m.topic;
+  ch->sub_topic = sub_topic;
+  ch->is_private = config.is_private;
+  ch->member_key = config.is_private ? "private|" + m.topic : m.topic;
+  ch->join_ref = m.join_ref.value_or(m.ref.value_or(""));
+  ch->ack = config.broadcast_ack;
+  ch->self = config.broadcast_self;
+  ch->token = token;
+
+  // Echo the requested bindings as sent (unknown keys such as `select` pass through) with ids;
+  // problems with a binding are postgres_changes system errors, not join errors.
+  json::array echo;
+  std::vector<std::string> pg_errors;
+  const json::array* raw = nullptr;
+  if (const auto* cfg = core::find_object(m.payload, "config")) {
+    if (const auto* pc = cfg->if_contains("postgres_changes")) raw = pc->if_array();
+  }
+  if (raw) {
+    for (const auto& item : *raw) {
+      const auto* obj = item.if_object();
+      if (!obj) continue;
+      auto event = string_field(*obj, "event").value_or("*");
+      auto schema = string_field(*obj, "schema");
+      auto table = string_field(*obj, "table");
+      auto filter = string_field(*obj, "filter");
+      BindingSpec b;
+      b.id =
+          Router::binding_id(event, schema.value_or(""), table.value_or(""), filter.value_or(""));
+      json::object e = *obj;
+      e["id"] = b.id;
+      echo.push_back(std::move(e));
+      if (!schema && !table) {
+        pg_errors.push_back(
+            "No subscription params provided. Please provide at least a `schema` or `table` to "
+            "subscribe to: " +
+            json::serialize(*obj));
+        continue;
+      }
+      b.events = parse_event_mask(event);
+      b.schema = schema.value_or("public");
+      b.table = table.value_or("*");
+      if (filter && !trim(*filter).empty()) {
+        auto f = protocol::parse_filter(trim(*filter));
+        if (!f.ok()) {
+          pg_errors.push_back("Error parsing `filter` params: " + f.error().message);
+          continue;
+        }
+        b.filter = std::move(f.value());
+      }
+      ch->bindings.push_back(std::move(b));
+    }
+  }
+
+  Channel& c = *ch;
+  channels_.emplace(m.topic, std::move(ch));
+  hub_.add_member(c);
+  ++hub_.metrics().channels;
+  ++hub_.metrics().joins;
+  // Registered before the reply: any transaction the stream hands over from now on is routed to
+  // this channel, so a row committed after "Subscribed to PostgreSQL" is never missed.
+  auto pg = hub_.subscribe_changes(c);
+  reply_ok(m, json::object{{"postgres_changes", std::move(echo)}});
+  for (const auto& e : pg_errors)
+    system(c, "postgres_changes", "error", e);
+  if (pg == PgState::subscribed) system(c, "postgres_changes", "ok", kSubscribed);
+  if (pg == PgState::waiting) system(c, "postgres_changes", "error", kDbDown);
+  schedule_expiry(c);
+}
+
+void Connection::handle_leave(Message& m) {
+  reply_ok(m);
+  if (channels_.count(m.topic)) close_channel(m.topic);
+}
+
+void Connection::close_channel(const std::string& topic) {
+  auto it = channels_.find(topic);
+  if (it == channels_.end()) return;
+  Channel& ch = *it->second;
+  push(Message{ch.join_ref, ch.join_ref, ch.topic, std::string(ev::kClose), json::object()});
+  drop_channel(ch);
+}
+
+void Connection::drop_channel(Channel& ch) {
+  hub_.unsubscribe_changes(ch);
+  hub_.remove_member(ch);
+  --hub_.metrics().channels;
+  channels_.erase(ch.topic);  // destroys ch (and cancels its expiry timer)
+}
+
+void Connection::handle_broadcast(Channel& ch, Message& m) {
+  if (!m.payload.is_object()) {
+    hub_.metrics().drop(drop::kMalformed);
+    return;
+  }
+  auto size = json::serialize(m.payload).size();
+  if (size > hub_.limits().max_broadcast_payload_bytes) {
+    hub_.metrics().drop(drop::kPayloadTooLarge);
+    if (ch.ack) {
+      reply(m, json::object{{"status", "error"}, {"response", "payload_size_exceeded"}});
+    }
+    return;
+  }
+  BroadcastMessage msg;
+  msg.topic = ch.topic;
+  msg.is_private = ch.is_private;
+  msg.json_payload = std::move(m.payload);
+  hub_.broadcast(msg, &ch);
+  if (ch.ack) reply_ok(m);
+}
+
+void Connection::handle_binary_broadcast(protocol::UserBroadcast b) {
+  auto it = channels_.find(b.topic);
+  if (it == channels_.end()) {
+    Message m{b.join_ref, b.ref, b.topic, std::string(ev::kBroadcast), json::object()};
+    reply(m, json::object{{"status", "error"},
+                          {"response", json::object{{"reason", "unmatched topic"}}}});
+    return;
+  }
+  Channel& ch = *it->second;
+  Message ack_to{b.join_ref, b.ref, b.topic, std::string(ev::kBroadcast), json::object()};
+  if (b.payload.size() > hub_.limits().max_broadcast_payload_bytes) {
+    hub_.metrics().drop(drop::kPayloadTooLarge);
+    if (ch.ack) {
+      reply(ack_to, json::object{{"status", "error"}, {"response", "payload_size_exceeded"}});
+    }
+    return;
+  }
+  BroadcastMessage msg;
+  msg.topic = ch.topic;
+  msg.is_private = ch.is_private;
+  msg.binary = std::move(b);
+  hub_.broadcast(msg, &ch);
+  if (ch.ack) reply_ok(ack_to);
+}
+
+void Connection::handle_access_token(Channel& ch, Message& m) {
+  const auto* v = core::find(m.payload, "access_token");
+  if (!v || !v->is_string()) return;  // null / absent: ignored
+  std::string_view token = v->get_string();
+  if (starts_with(token, "sb_") || token == ch.token->token) return;
+  auto verified = hub_.verifier().verify(token, hub_.scheduler().wall_now());
+  if (!verified.ok()) {
+    log::get(log::kServer)
+        ->info("access_token refused on {}: {}", ch.topic, verified.error().message);
+    system(ch, "system", "error", verified.error().message);
+    close_channel(ch.topic);
+    return;
+  }
+  ch.token = std::make_shared<const auth::VerifiedJwt>(std::move(verified.value()));
+  hub_.update_auth(ch);
+  schedule_expiry(ch);
+}
+
+void Connection::schedule_expiry(Channel& ch) {
+  // Fires exactly when check_time starts failing: exp + leeway.
+  auto due = ch.token->expires_at() + hub_.verifier().leeway();
+  auto delay = std::chrono::duration_cast<core::Duration>(due - hub_.scheduler().wall_now());
+  ch.expiry =
+      hub_.scheduler().schedule(delay, core::TimerId::TokenExpiry,
+                                [this, id = ch.id, topic = ch.topic] { on_expiry(id, topic); });
+}
+
+void Connection::on_expiry(std::uint64_t channel_id, std::string topic) {
+  auto it = channels_.find(topic);
+  if (it == channels_.end() || it->second->id != channel_id) return;
+  Channel& ch = *it->second;
+  auto err = hub_.verifier().check_time(*ch.token, hub_.scheduler().wall_now());
+  if (!err) {
+    schedule_expiry(ch);  // the wall clock moved back; check again at the new due time
+    return;
+  }
+  log::get(log::kServer)->info("token of {} expired: {}", topic, err->message);
+  system(ch, "system", "error", err->message);
+  close_channel(topic);
+}
+
+}  // namespace rtsync::server::realtime

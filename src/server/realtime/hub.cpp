@@ -1,0 +1,350 @@
+#include "rtsync/server/realtime/hub.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/realtime/connection.hpp"
+
+namespace rtsync::server::realtime {
+
+namespace {
+
+std::string quoted(std::string_view s) {
+  return json::serialize(json::string(s));
+}
+
+std::string_view type_name(ChangeKind k) {
+  switch (k) {
+    case ChangeKind::insert:
+      return "INSERT";
+    case ChangeKind::update:
+      return "UPDATE";
+    case ChangeKind::remove:
+      return "DELETE";
+  }
+  return "INSERT";
+}
+
+// The two encodings of one fan-out message, each built on first use and then shared.
+struct FrameSet {
+  std::string payload;  // JSON text of the message payload
+  std::string topic;
+  std::string_view event;
+  OutFrame v1, v2;
+
+  const OutFrame& get(protocol::Vsn vsn) {
+    if (vsn == protocol::Vsn::v1) {
+      if (!v1.bytes) {
+        std::string s;
+        s.reserve(payload.size() + topic.size() + 64);
+        s += R"({"topic":)";
+        s += quoted(topic);
+        s += R"(,"event":")";
+        s += event;
+        s += R"(","payload":)";
+        s += payload;
+        s += R"(,"ref":null})";
+        v1 = text_frame(std::move(s));
+      }
+      return v1;
+    }
+    if (!v2.bytes) {
+      std::string s;
+      s.reserve(payload.size() + topic.size() + 48);
+      s += "[null,null,";
+      s += quoted(topic);
+      s += ",\"";
+      s += event;
+      s += "\",";
+      s += payload;
+      s += ']';
+      v2 = text_frame(std::move(s));
+    }
+    return v2;
+  }
+};
+
+std::string object_text(const json::object& o) {
+  return json::serialize(o);
+}
+
+std::string key_only_text(const Relation& rel, const json::object& old_record) {
+  json::object trimmed;
+  for (const auto& c : rel.columns) {
+    if (!c.is_key) continue;
+    if (const auto* v = old_record.if_contains(c.name)) trimmed[c.name] = *v;
+  }
+  return json::serialize(trimmed);
+}
+
+}  // namespace
+
+Hub::Hub(core::Scheduler& scheduler, const auth::JwtVerifier& verifier, RowAuthorizer* authorizer,
+         RealtimeLimits limits)
+    : scheduler_(scheduler), verifier_(verifier), authorizer_(authorizer), limits_(limits) {}
+
+Hub::~Hub() {
+  *alive_ = false;
+}
+
+json::value Hub::system_payload(std::string_view extension, std::string_view status,
+                                std::string_view message, std::string_view channel) {
+  json::object o;
+  o["extension"] = extension;
+  o["status"] = status;
+  o["message"] = message;
+  o["channel"] = channel;
+  return o;
+}
+
+void Hub::add_member(Channel& ch) {
+  members_[ch.member_key].push_back(&ch);
+  by_id_[ch.id] = &ch;
+}
+
+void Hub::remove_member(Channel& ch) {
+  auto it = members_.find(ch.member_key);
+  if (it != members_.end()) {
+    auto& v = it->second;
+    auto pos = std::find(v.begin(), v.end(), &ch);
+    if (pos != v.end()) {
+      *pos = v.back();
+      v.pop_back();
+    }
+    if (v.empty()) members_.erase(it);
+  }
+  by_id_.erase(ch.id);
+}
+
+std::size_t Hub::members(std::string_view member_key) const {
+  auto it = members_.find(std::string(member_key));
+  return it == members_.end() ? 0 : it->second.size();
+}
+
+PgState Hub::subscribe_changes(Channel& ch) {
+  if (ch.bindings.empty()) return PgState::none;
+  router_.add(ch.id, AuthClass{ch.token->role, ch.token->claims_json}, ch.bindings);
+  ch.pg = stream_running_ ? PgState::subscribed : PgState::waiting;
+  return ch.pg;
+}
+
+void Hub::unsubscribe_changes(Channel& ch) {
+  router_.remove(ch.id);
+}
+
+void Hub::update_auth(Channel& ch) {
+  router_.set_auth(ch.id, AuthClass{ch.token->role, ch.token->claims_json});
+}
+
+std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
+  ++metrics_.broadcasts;
+  auto key = msg.is_private ? "private|" + msg.topic : msg.topic;
+  auto it = members_.find(key);
+  if (it == members_.end()) return 0;
+
+  FrameSet json_frames;
+  OutFrame binary_v2;
+  bool v1_possible = true;
+  if (msg.json_payload) {
+    json_frames.payload = json::serialize(*msg.json_payload);
+    json_frames.topic = msg.topic;
+    json_frames.event = protocol::events::kBroadcast;
+  } else if (msg.binary) {
+    protocol::UserBroadcast out = *msg.binary;
+    out.join_ref.reset();
+    out.ref.reset();
+    out.topic = msg.topic;
+    auto bytes = protocol::encode_user_broadcast(out);
+    if (bytes.ok()) {
+      binary_v2 = OutFrame{std::make_shared<const std::string>(std::move(bytes.value())), true};
+    }
+    // A v1 socket cannot carry binary payloads: it gets the JSON broadcast when the payload is
+    // JSON, nothing otherwise (as the reference does).
+    v1_possible = out.encoding == protocol::PayloadEncoding::json;
+    if (v1_possible) {
+      auto m = protocol::to_message(out);
+      if (m.ok()) {
+        json_frames.payload = json::serialize(m.value().payload);
+        json_frames.topic = msg.topic;
+        json_frames.event = protocol::events::kBroadcast;
+      } else {
+        v1_possible = false;
+      }
+    }
+  } else {
+    return 0;
+  }
+
+  std::size_t sent = 0;
+  // Copy: a send never re-enters the hub, but keep iteration independent of the member list.
+  for (Channel* ch : it->second) {
+    if (ch == sender && !ch->self) continue;
+    Connection& conn = *ch->connection;
+    const OutFrame* frame = nullptr;
+    if (msg.binary && conn.vsn() == protocol::Vsn::v2) {
+      if (binary_v2.bytes) frame = &binary_v2;
+    } else if (msg.binary && !v1_possible) {
+      metrics_.drop(drop::kV1Binary);
+      continue;
+    } else {
+      frame = &json_frames.get(conn.vsn());
+    }
+    if (!frame) continue;
+    if (conn.send(*frame)) ++sent;
+  }
+  metrics_.broadcast_deliveries += sent;
+  return sent;
+}
+
+void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
+  ++metrics_.transactions;
+  metrics_.changes_decoded += txn->changes.size();
+  auto plan = std::make_shared<Router::Plan>(router_.route(txn));
+  if (plan->requests.empty()) {
+    deliver(*plan);
+    done();
+    return;
+  }
+  if (!authorizer_) {
+    auto removed =
+        Router::apply_visibility(*plan, Result<std::vector<VisibilityResult>>(make_error(
+                                            Errc::internal, "no row authorizer configured")));
+    metrics_.drop(drop::kUnauthorized, removed);
+    deliver(*plan);
+    done();
+    return;
+  }
+  auto requests = std::move(plan->requests);
+  authorizer_->authorize(
+      txn, std::move(requests),
+      [this, alive = alive_, plan,
+       done = std::move(done)](Result<std::vector<VisibilityResult>> result) {
+        if (!*alive) {
+          if (done) done();
+          return;
+        }
+        if (!result.ok()) {
+          log::get(log::kServer)->warn("row authorization failed: {}", result.error().describe());
+        }
+        auto removed = Router::apply_visibility(*plan, result);
+        metrics_.drop(result.ok() ? drop::kUnauthorized : drop::kAuthorizerFailed, removed);
+        deliver(*plan);
+        done();
+      });
+}
+
+void Hub::deliver(Router::Plan& plan) {
+  const Transaction& txn = *plan.txn;
+  std::unordered_map<const Relation*, std::string> columns_text;
+  for (std::size_t i = 0; i < plan.matches.size(); ++i) {
+    auto& matches = plan.matches[i];
+    if (matches.empty()) continue;
+    const RowChange& change = txn.changes[i];
+    const Relation& rel = *change.relation;
+
+    auto cit = columns_text.find(&rel);
+    if (cit == columns_text.end()) {
+      json::array cols;
+      for (const auto& c : rel.columns) {
+        cols.push_back(json::object{{"name", c.name}, {"type", c.type_name}});
+      }
+      cit = columns_text.emplace(&rel, json::serialize(cols)).first;
+    }
+    // The `data` object is serialized once per change (twice at most: full and key-only old
+    // record); per channel only the ids around it differ.
+    std::string data[2];
+    auto data_text = [&](bool key_only) -> const std::string& {
+      std::string& d = data[key_only ? 1 : 0];
+      if (!d.empty()) return d;
+      d.reserve(256);
+      d += R"({"schema":)";
+      d += quoted(rel.schema);
+      d += R"(,"table":)";
+      d += quoted(rel.table);
+      d += R"(,"commit_timestamp":)";
+      d += quoted(txn.commit_timestamp);
+      d += R"(,"type":")";
+      d += type_name(change.kind);
+      d += R"(","columns":)";
+      d += cit->second;
+      if (change.record && change.kind != ChangeKind::remove) {
+        d += R"(,"record":)";
+        d += object_text(*change.record);
+      }
+      if (change.kind != ChangeKind::insert) {
+        d += R"(,"old_record":)";
+        if (!change.old_record) {
+          // UPDATE without an old tuple (key unchanged, default identity): the identity is the
+          // new row's key, as the reference shows it.
+          d += change.record ? key_only_text(rel, *change.record) : "{}";
+        } else if (key_only) {
+          d += key_only_text(rel, *change.old_record);
+        } else {
+          d += object_text(*change.old_record);
+        }
+      }
+      d += R"(,"errors":null})";
+      return d;
+    };
+
+    // Channels of one topic with the same ids receive the very same frame.
+    std::unordered_map<std::string, FrameSet> frames;
+    for (const auto& m : matches) {
+      auto chit = by_id_.find(m.subscriber);
+      if (chit == by_id_.end()) continue;  // left while the row was being authorized
+      Channel& ch = *chit->second;
+      std::string ids_text = "[";
+      for (std::size_t k = 0; k < m.ids.size(); ++k) {
+        if (k) ids_text += ',';
+        ids_text += std::to_string(m.ids[k]);
+      }
+      ids_text += ']';
+      std::string key = ch.topic;
+      key += '\x1f';
+      key += ids_text;
+      key += m.key_only ? "k" : "f";
+      auto [fit, fresh] = frames.try_emplace(std::move(key));
+      if (fresh) {
+        auto& fs = fit->second;
+        fs.topic = ch.topic;
+        fs.event = protocol::events::kPostgresChanges;
+        fs.payload = R"({"ids":)" + ids_text + R"(,"data":)" + data_text(m.key_only) + "}";
+      }
+      if (ch.connection->send(fit->second.get(ch.connection->vsn()))) ++metrics_.deliveries;
+    }
+  }
+}
+
+void Hub::on_stream_state(bool running, const std::string& reason) {
+  if (running == stream_running_) return;
+  stream_running_ = running;
+  log::get(log::kServer)
+      ->info("change stream {}{}{}", running ? "running" : "down", reason.empty() ? "" : ": ",
+             reason);
+  // Tell every postgres_changes subscriber; collect first, pushes do not re-enter the hub.
+  std::vector<Channel*> affected;
+  for (auto& [id, ch] : by_id_) {
+    if (ch->pg != PgState::none) affected.push_back(ch);
+  }
+  for (Channel* ch : affected) {
+    if (running) {
+      ch->pg = PgState::subscribed;
+      ch->connection->push(protocol::Message{
+          ch->connection->vsn() == protocol::Vsn::v2 ? std::optional<std::string>(ch->join_ref)
+                                                     : std::nullopt,
+          std::nullopt, ch->topic, std::string(protocol::events::kSystem),
+          system_payload("postgres_changes", "ok", "Subscribed to PostgreSQL", ch->sub_topic)});
+    } else {
+      ch->pg = PgState::waiting;
+      ch->connection->push(protocol::Message{
+          ch->connection->vsn() == protocol::Vsn::v2 ? std::optional<std::string>(ch->join_ref)
+                                                     : std::nullopt,
+          std::nullopt, ch->topic, std::string(protocol::events::kSystem),
+          system_payload("postgres_changes", "error",
+                         "Realtime was unable to connect to the project database", ch->sub_topic)});
+    }
+  }
+}
+
+}  // namespace rtsync::server::realtime

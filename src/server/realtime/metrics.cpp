@@ -1,0 +1,59 @@
+#include "rtsync/server/realtime/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace rtsync::server::realtime {
+
+void Metrics::drop(std::string_view reason, std::uint64_t n) {
+  auto it = drops.find(reason);
+  if (it == drops.end()) it = drops.emplace(std::string(reason), 0).first;
+  it->second += n;
+}
+
+std::uint64_t Metrics::drops_for(std::string_view reason) const {
+  auto it = drops.find(reason);
+  return it == drops.end() ? 0 : it->second;
+}
+
+std::string Metrics::render() const {
+  std::string out;
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
+                    double value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  metric("rtsync_connections", "gauge", "Open websocket connections.",
+         static_cast<double>(connections));
+  metric("rtsync_connections_total", "counter", "Websocket connections accepted.",
+         static_cast<double>(connections_total));
+  metric("rtsync_channels", "gauge", "Joined channels.", static_cast<double>(channels));
+  metric("rtsync_joins_total", "counter", "Successful channel joins.", static_cast<double>(joins));
+  metric("rtsync_join_errors_total", "counter", "Refused channel joins.",
+         static_cast<double>(join_errors));
+  metric("rtsync_frames_in_total", "counter", "Websocket messages received.",
+         static_cast<double>(frames_in));
+  metric("rtsync_frames_out_total", "counter", "Websocket messages sent.",
+         static_cast<double>(frames_out));
+  metric("rtsync_bytes_out_total", "counter", "Websocket payload bytes sent.",
+         static_cast<double>(bytes_out));
+  metric("rtsync_transactions_total", "counter", "Transactions received from the change stream.",
+         static_cast<double>(transactions));
+  metric("rtsync_changes_decoded_total", "counter", "Row changes decoded from the change stream.",
+         static_cast<double>(changes_decoded));
+  metric("rtsync_deliveries_total", "counter", "postgres_changes frames handed to sessions.",
+         static_cast<double>(deliveries));
+  metric("rtsync_broadcasts_total", "counter", "Broadcast messages accepted.",
+         static_cast<double>(broadcasts));
+  metric("rtsync_broadcast_deliveries_total", "counter", "Broadcast frames handed to sessions.",
+         static_cast<double>(broadcast_deliveries));
+  out +=
+      "# HELP rtsync_drops_total Messages dropped, by reason.\n# TYPE rtsync_drops_total counter\n";
+  for (const auto& [reason, n] : drops) {
+    out += fmt::format("rtsync_drops_total{{reason=\"{}\"}} {}\n", reason, n);
+  }
+  for (const auto& g : gauges) {
+    metric(g.name, g.type.empty() ? "gauge" : g.type, g.help, g.read ? g.read() : 0.0);
+  }
+  return out;
+}
+
+}  // namespace rtsync::server::realtime

@@ -1,0 +1,232 @@
+#include "rtsync/server/realtime/router.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace rtsync::server::realtime {
+
+namespace {
+
+std::string index_key(std::string_view schema, std::string_view table) {
+  std::string k;
+  k.reserve(schema.size() + table.size() + 1);
+  k.append(schema);
+  k.push_back('\x1f');
+  k.append(table);
+  return k;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::toupper(static_cast<unsigned char>(x)) ==
+                  std::toupper(static_cast<unsigned char>(y));
+         });
+}
+
+std::uint8_t mask_of(ChangeKind k) {
+  switch (k) {
+    case ChangeKind::insert:
+      return event_mask::kInsert;
+    case ChangeKind::update:
+      return event_mask::kUpdate;
+    case ChangeKind::remove:
+      return event_mask::kDelete;
+  }
+  return 0;
+}
+
+std::optional<protocol::ValueKind> kind_of(const Relation& rel, const std::string& column) {
+  for (const auto& c : rel.columns) {
+    if (c.name == column) return protocol::value_kind(c.type_name);
+  }
+  return std::nullopt;
+}
+
+// Does `b` let `change` through (event and filter)? Sets `key_only` for unfiltered DELETEs.
+bool binding_passes(const BindingSpec& b, const RowChange& change) {
+  if ((b.events & mask_of(change.kind)) == 0) return false;
+  if (!b.filter) return true;
+  const Relation& rel = *change.relation;
+  if (change.kind == ChangeKind::remove) {
+    // Only an identity beyond the key carries the columns a filter can be judged on.
+    if (rel.replica_identity != 'f' && rel.replica_identity != 'i') return false;
+    if (!change.old_record) return false;
+    return protocol::filter_matches(*b.filter, *change.old_record, kind_of(rel, b.filter->column));
+  }
+  if (!change.record) return false;
+  return protocol::filter_matches(*b.filter, *change.record, kind_of(rel, b.filter->column));
+}
+
+}  // namespace
+
+std::uint8_t parse_event_mask(std::string_view event) {
+  if (iequals(event, "INSERT")) return event_mask::kInsert;
+  if (iequals(event, "UPDATE")) return event_mask::kUpdate;
+  if (iequals(event, "DELETE")) return event_mask::kDelete;
+  return event_mask::kAll;
+}
+
+std::int64_t Router::binding_id(std::string_view event, std::string_view schema,
+                                std::string_view table, std::string_view filter) {
+  // FNV-1a 64 over the parameters, folded to 31 bits: a positive number JavaScript holds
+  // exactly, like the reference's phash2 ids.
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  mix(event);
+  mix(schema);
+  mix(table);
+  mix(filter);
+  auto folded = static_cast<std::int64_t>((h ^ (h >> 31) ^ (h >> 62)) & 0x7fffffff);
+  return folded == 0 ? 1 : folded;
+}
+
+void Router::add(SubscriberId subscriber, AuthClass auth, std::vector<BindingSpec> bindings) {
+  remove(subscriber);
+  auto s = std::make_unique<Subscriber>();
+  s->class_key = auth.role + '\x1f' + auth.claims_json;
+  s->auth = std::move(auth);
+  s->bindings = std::move(bindings);
+  index(subscriber, *s);
+  subs_.emplace(subscriber, std::move(s));
+}
+
+void Router::remove(SubscriberId subscriber) {
+  auto it = subs_.find(subscriber);
+  if (it == subs_.end()) return;
+  unindex(subscriber);
+  subs_.erase(it);
+}
+
+void Router::set_auth(SubscriberId subscriber, AuthClass auth) {
+  auto it = subs_.find(subscriber);
+  if (it == subs_.end()) return;
+  it->second->class_key = auth.role + '\x1f' + auth.claims_json;
+  it->second->auth = std::move(auth);
+}
+
+void Router::index(SubscriberId id, const Subscriber& s) {
+  for (const auto& b : s.bindings) {
+    index_[index_key(b.schema, b.table)].push_back(Entry{id, &s, &b});
+  }
+}
+
+void Router::unindex(SubscriberId id) {
+  const auto& s = *subs_.at(id);
+  for (const auto& b : s.bindings) {
+    auto it = index_.find(index_key(b.schema, b.table));
+    if (it == index_.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const Entry& e) { return e.subscriber == id; }),
+            v.end());
+    if (v.empty()) index_.erase(it);
+  }
+}
+
+Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
+  Plan plan;
+  plan.txn = txn;
+  const auto n = txn->changes.size();
+  plan.matches.resize(n);
+  plan.checks.resize(n);
+  if (index_.empty()) return plan;
+
+  std::unordered_map<std::string_view, int> request_of_class;  // class_key → request index
+  std::unordered_map<SubscriberId, std::size_t> slot;          // subscriber → match index
+  std::vector<const Subscriber*> match_sub;
+
+  for (std::size_t i = 0; i < n; ++i) {
+    const RowChange& change = txn->changes[i];
+    if (!change.relation) continue;
+    const Relation& rel = *change.relation;
+    slot.clear();
+    match_sub.clear();
+    auto& matches = plan.matches[i];
+    const std::string keys[4] = {index_key(rel.schema, rel.table), index_key(rel.schema, "*"),
+                                 index_key("*", rel.table), index_key("*", "*")};
+    for (const auto& key : keys) {
+      auto it = index_.find(key);
+      if (it == index_.end()) continue;
+      for (const Entry& e : it->second) {
+        if (!binding_passes(*e.binding, change)) continue;
+        auto [pos, inserted] = slot.try_emplace(e.subscriber, matches.size());
+        if (inserted) {
+          matches.push_back(Match{e.subscriber, {}, false});
+          match_sub.push_back(e.sub);
+        }
+        matches[pos->second].ids.push_back(e.binding->id);
+      }
+    }
+    auto& checks = plan.checks[i];
+    checks.assign(matches.size(), {-1, -1});
+    for (std::size_t k = 0; k < matches.size(); ++k) {
+      auto& ids = matches[k].ids;
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      if (change.kind == ChangeKind::remove) {
+        // A filtered binding that matched the old row justifies the whole old row; unfiltered
+        // ones see only the key (except service_role, which bypasses RLS anyway).
+        bool any_filtered = false;
+        for (const auto& b : match_sub[k]->bindings) {
+          if (b.filter && std::binary_search(ids.begin(), ids.end(), b.id)) any_filtered = true;
+        }
+        matches[k].key_only = !any_filtered && match_sub[k]->auth.role != "service_role";
+        continue;
+      }
+      const Subscriber* s = match_sub[k];
+      auto [rit, fresh] =
+          request_of_class.try_emplace(s->class_key, static_cast<int>(plan.requests.size()));
+      if (fresh) plan.requests.push_back(VisibilityRequest{s->auth, {}});
+      auto& req = plan.requests[rit->second];
+      // Each class asks about each change once, however many of its subscribers matched.
+      int position;
+      if (!req.changes.empty() && req.changes.back() == i) {
+        position = static_cast<int>(req.changes.size()) - 1;
+      } else {
+        req.changes.push_back(i);
+        position = static_cast<int>(req.changes.size()) - 1;
+      }
+      checks[k] = {rit->second, position};
+    }
+  }
+  return plan;
+}
+
+std::size_t Router::apply_visibility(Plan& plan,
+                                     const Result<std::vector<VisibilityResult>>& results) {
+  std::size_t removed = 0;
+  for (std::size_t i = 0; i < plan.matches.size(); ++i) {
+    auto& matches = plan.matches[i];
+    auto& checks = plan.checks[i];
+    std::size_t out = 0;
+    for (std::size_t k = 0; k < matches.size(); ++k) {
+      auto [r, p] = checks[k];
+      bool keep = true;
+      if (r >= 0) {
+        keep = results.ok() && static_cast<std::size_t>(r) < results.value().size() &&
+               static_cast<std::size_t>(p) < results.value()[r].visible.size() &&
+               results.value()[r].visible[p];
+      }
+      if (keep) {
+        if (out != k) {
+          matches[out] = std::move(matches[k]);
+          checks[out] = checks[k];
+        }
+        ++out;
+      } else {
+        ++removed;
+      }
+    }
+    matches.resize(out);
+    checks.resize(out);
+  }
+  return removed;
+}
+
+}  // namespace rtsync::server::realtime
