@@ -33,9 +33,15 @@ struct Filter {
 
 // Errors (invalid_filter, with a message saying what): missing '=', empty column, unknown
 // operator, missing '.', `in` without parentheses, unterminated quote, more than 100 values.
+// Details: the column is everything before the first '='; a single value is taken verbatim
+// (dots, commas, quotes included; may be empty). `in` items are bare (trimmed of surrounding
+// white space like a Postgres array literal, never empty, no unescaped quote) or double-quoted
+// (anything, backslash escapes the next character); `in.()` is the empty list. Only the single
+// condition form is understood (no `not.`, no AND-ed lists).
 Result<Filter> parse_filter(std::string_view text);
 // Prints the canonical form; parse_filter(print_filter(f)) == f. Values that contain a comma,
-// parenthesis, quote, backslash or surrounding space are quoted inside `in` lists.
+// parenthesis, quote, backslash or surrounding space (or are empty) are quoted inside `in`
+// lists. A non-`in` filter prints its first value only.
 std::string print_filter(const Filter& f);
 
 // Comparison type of a column, from its pg typname.
@@ -44,7 +50,11 @@ ValueKind value_kind(std::string_view typname);
 
 // True iff row[column] satisfies the filter. `kind` says how to compare; if nullopt it is
 // inferred from the JSON value (number → number, bool → boolean, else text). A missing column is
-// false.
+// false. Numbers (JSON numbers or numeric text, incl. NaN/±Infinity in Postgres order) compare as
+// exact decimals — int8 beyond 2^53 and long numerics included; text compares bytewise (typed
+// values compared as text use their JSON text); booleans read Postgres literals (t/true/yes/on/1,
+// f/false/no/off/0, any case) with false < true. An `in` element that cannot be read as the kind
+// is skipped. Thread safety: pure.
 bool filter_matches(const Filter& f, const json::object& row,
                     std::optional<ValueKind> kind = std::nullopt);
 
