@@ -1,0 +1,119 @@
+// AuthSession — the client's signed-in session: access token, refresh token, expiry, user id.
+//
+// `get_session()` reads the cached session (no network), like supabase-js getSession(). While a
+// session with an expiry is held, it is refreshed `refresh_margin` (default 60 s) before it expires
+// through a pluggable Refresher: a static token, a callback, or (with the REST layer) the HTTP
+// refresh-token grant. Auth state changes are announced to listeners:
+//   SIGNED_IN       sign_in(session)
+//   TOKEN_REFRESHED a refresh succeeded
+//   SIGNED_OUT      sign_out(), or a refresh rejected with Errc::unauthorized
+// Every announcement also goes to the token sinks (`on_token`) with the new access token (empty on
+// SIGNED_OUT): that is how the realtime socket's set_auth follows the session
+// (`bind_socket_auth` in realtime_manager.hpp does the wiring).
+//
+// Refresh failures other than unauthorized keep the session and retry after `retry_delay`
+// (default 5 s), as long as the session lasts; a refresh result that arrives after sign-out or
+// after a newer sign-in is dropped. If the session is already within the margin when it is
+// signed in (or refreshed), the refresh starts at once.
+//
+// Thread safety: loop-confined. A Refresher must call `done` exactly once, on the loop (it may do
+// so before returning); a `done` called after the AuthSession is destroyed does nothing.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rtsync/client/sync/observable.hpp"
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/result.hpp"
+#include "rtsync/core/scheduler.hpp"
+
+namespace rtsync::client::sync {
+
+// Log component of the session ("[AuthSession] …").
+inline constexpr std::string_view kAuthSessionLog = "AuthSession";
+
+struct Session {
+  std::string access_token;
+  std::string refresh_token;
+  std::optional<core::WallTime> expires_at;  // none → never refreshed
+  std::string user_id;
+  friend bool operator==(const Session&, const Session&) = default;
+};
+
+enum class AuthEvent : std::uint8_t { signed_in, token_refreshed, signed_out };
+// "SIGNED_IN", "TOKEN_REFRESHED", "SIGNED_OUT"
+std::string_view to_string(AuthEvent e) noexcept;
+
+using RefreshDone = std::function<void(Result<Session>)>;
+using Refresher = std::function<void(const Session& current, RefreshDone done)>;
+
+// A refresher for a token that never changes (an anon key, a long-lived minted JWT): the refreshed
+// session keeps the token and has no expiry, so it is not refreshed again.
+Refresher static_token_refresher();
+
+struct AuthSessionOptions {
+  core::Duration refresh_margin = std::chrono::seconds(60);
+  core::Duration retry_delay = std::chrono::seconds(5);
+};
+
+class AuthSession {
+ public:
+  // Listener: (event, session after the event — nullptr on SIGNED_OUT).
+  using Listener = std::function<void(AuthEvent, const Session*)>;
+  using TokenSink = std::function<void(const std::string& access_token)>;
+
+  // No refresher → sessions with an expiry are not refreshed (a warning is logged).
+  explicit AuthSession(core::Scheduler& scheduler, Refresher refresher = {},
+                       AuthSessionOptions options = {});
+  ~AuthSession();
+  AuthSession(const AuthSession&) = delete;
+  AuthSession& operator=(const AuthSession&) = delete;
+
+  // The cached session, if signed in. No I/O.
+  const std::optional<Session>& get_session() const noexcept { return session_; }
+
+  // Stores the session and announces SIGNED_IN (also when replacing another session).
+  void sign_in(Session session);
+  // Drops the session and announces SIGNED_OUT; nothing if already signed out.
+  void sign_out();
+  // Starts a refresh now (no-op without a session or while one is running).
+  void refresh_now();
+
+  core::Subscription on_auth_state_change(Listener listener);
+  core::Subscription on_token(TokenSink sink);
+
+  // When the next refresh is due (refresh or retry), if one is scheduled.
+  std::optional<core::TimePoint> next_refresh_at() const;
+  bool refreshing() const noexcept { return in_flight_; }
+  std::uint64_t refreshes() const noexcept { return refreshes_; }
+  std::uint64_t refresh_failures() const noexcept { return refresh_failures_; }
+  // {signedIn, userId, expiresAt (wall ms|null), nextRefreshInMs (ms|null), refreshing,
+  //  refreshes, refreshFailures}
+  json::value diagnostics() const;
+
+ private:
+  void announce(AuthEvent event);
+  void schedule_refresh();
+  void finish_refresh(std::uint64_t generation, Result<Session> result);
+
+  core::Scheduler& scheduler_;
+  Refresher refresher_;
+  AuthSessionOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::optional<Session> session_;
+  std::uint64_t generation_ = 0;  // bumped by every sign-in / sign-out
+  bool in_flight_ = false;
+  std::uint64_t refreshes_ = 0;
+  std::uint64_t refresh_failures_ = 0;
+  ListenerList<AuthEvent, const Session*> listeners_;
+  ListenerList<const std::string&> sinks_;
+  core::Timer refresh_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace rtsync::client::sync

@@ -1,0 +1,185 @@
+#include "rtsync/client/sync/auth_session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "rtsync/core/manual_scheduler.hpp"
+
+namespace rtsync::client::sync {
+namespace {
+
+using core::ManualScheduler;
+using core::TimerId;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+Session session_expiring_in(const ManualScheduler& clock, core::Duration d,
+                            std::string token = "a1") {
+  Session s;
+  s.access_token = std::move(token);
+  s.refresh_token = "r1";
+  s.expires_at = clock.wall_now() + std::chrono::duration_cast<core::WallTime::duration>(d);
+  s.user_id = "u1";
+  return s;
+}
+
+// A refresher whose completions the test releases by hand (an HTTP grant stand-in).
+struct ManualRefresher {
+  std::vector<RefreshDone> pending;
+  std::vector<Session> seen;
+  Refresher fn() {
+    return [this](const Session& s, RefreshDone done) {
+      seen.push_back(s);
+      pending.push_back(std::move(done));
+    };
+  }
+};
+
+struct AuthSessionTest : ::testing::Test {
+  ManualScheduler clock;
+  ManualRefresher refresher;
+  AuthSession auth{clock, refresher.fn()};
+  std::vector<std::string> events;
+  std::vector<std::string> tokens;
+  core::Subscription a = auth.on_auth_state_change([this](AuthEvent e, const Session* s) {
+    events.push_back(std::string(to_string(e)) + (s ? ":" + s->access_token : ""));
+  });
+  core::Subscription b = auth.on_token([this](const std::string& t) { tokens.push_back(t); });
+};
+
+TEST_F(AuthSessionTest, GetSessionReadsTheCacheAndSignInAnnounces) {
+  EXPECT_FALSE(auth.get_session().has_value());
+  auth.sign_in(session_expiring_in(clock, seconds(3600)));
+  ASSERT_TRUE(auth.get_session().has_value());
+  EXPECT_EQ(auth.get_session()->user_id, "u1");
+  EXPECT_EQ(events, (std::vector<std::string>{"SIGNED_IN:a1"}));
+  EXPECT_EQ(tokens, (std::vector<std::string>{"a1"}));
+  EXPECT_TRUE(refresher.seen.empty());  // no network on read
+}
+
+TEST_F(AuthSessionTest, RefreshesSixtySecondsBeforeExpiry) {
+  auth.sign_in(session_expiring_in(clock, seconds(3600)));
+  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(3540));
+  clock.advance(seconds(3540) - milliseconds(1));
+  EXPECT_TRUE(refresher.pending.empty());
+  clock.advance(milliseconds(1));
+  ASSERT_EQ(refresher.pending.size(), 1u);
+  EXPECT_EQ(refresher.seen[0].refresh_token, "r1");
+  EXPECT_TRUE(auth.refreshing());
+  refresher.pending[0](session_expiring_in(clock, seconds(3600), "a2"));
+  EXPECT_FALSE(auth.refreshing());
+  EXPECT_EQ(auth.get_session()->access_token, "a2");
+  EXPECT_EQ(events, (std::vector<std::string>{"SIGNED_IN:a1", "TOKEN_REFRESHED:a2"}));
+  EXPECT_EQ(tokens, (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(3540));
+  EXPECT_EQ(auth.refreshes(), 1u);
+}
+
+TEST_F(AuthSessionTest, MarginIsConfigurable) {
+  AuthSession custom(clock, refresher.fn(), AuthSessionOptions{seconds(10), seconds(5)});
+  custom.sign_in(session_expiring_in(clock, seconds(100)));
+  EXPECT_EQ(clock.next_due(TimerId::TokenRefresh), clock.now() + seconds(90));
+}
+
+TEST_F(AuthSessionTest, SessionAlreadyInsideTheMarginRefreshesAtOnce) {
+  auth.sign_in(session_expiring_in(clock, seconds(30)));
+  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(0));
+  clock.run_ready();
+  EXPECT_EQ(refresher.pending.size(), 1u);
+}
+
+TEST_F(AuthSessionTest, TransientFailureRetriesAfterFiveSeconds) {
+  auth.sign_in(session_expiring_in(clock, seconds(120)));
+  clock.advance(seconds(60));
+  ASSERT_EQ(refresher.pending.size(), 1u);
+  refresher.pending[0](make_error(Errc::io, "connection refused"));
+  EXPECT_EQ(auth.get_session()->access_token, "a1");  // kept
+  EXPECT_EQ(auth.refresh_failures(), 1u);
+  clock.advance(milliseconds(4'999));
+  EXPECT_EQ(refresher.pending.size(), 1u);
+  clock.advance(milliseconds(1));
+  ASSERT_EQ(refresher.pending.size(), 2u);
+  refresher.pending[1](session_expiring_in(clock, seconds(3600), "a2"));
+  EXPECT_EQ(events.back(), "TOKEN_REFRESHED:a2");
+}
+
+TEST_F(AuthSessionTest, UnauthorizedRefreshSignsOut) {
+  auth.sign_in(session_expiring_in(clock, seconds(120)));
+  auth.refresh_now();
+  ASSERT_EQ(refresher.pending.size(), 1u);
+  refresher.pending[0](make_error(Errc::unauthorized, "invalid refresh token"));
+  EXPECT_FALSE(auth.get_session().has_value());
+  EXPECT_EQ(events, (std::vector<std::string>{"SIGNED_IN:a1", "SIGNED_OUT"}));
+  EXPECT_EQ(tokens, (std::vector<std::string>{"a1", ""}));
+  EXPECT_EQ(clock.pending_count(), 0u);
+}
+
+TEST_F(AuthSessionTest, LateRefreshResultAfterSignOutOrNewSignInIsDropped) {
+  auth.sign_in(session_expiring_in(clock, seconds(120)));
+  auth.refresh_now();
+  auth.refresh_now();  // one at a time
+  ASSERT_EQ(refresher.pending.size(), 1u);
+  auth.sign_out();
+  refresher.pending[0](session_expiring_in(clock, seconds(3600), "late"));
+  EXPECT_FALSE(auth.get_session().has_value());
+  auth.sign_in(session_expiring_in(clock, seconds(120), "b1"));
+  auth.refresh_now();
+  ASSERT_EQ(refresher.pending.size(), 2u);
+  auth.sign_in(session_expiring_in(clock, seconds(7200), "c1"));
+  refresher.pending[1](session_expiring_in(clock, seconds(3600), "late2"));
+  EXPECT_EQ(auth.get_session()->access_token, "c1");
+  EXPECT_EQ(events, (std::vector<std::string>{"SIGNED_IN:a1", "SIGNED_OUT", "SIGNED_IN:b1",
+                                              "SIGNED_IN:c1"}));
+  auth.sign_out();
+  auth.sign_out();  // already signed out: nothing
+  EXPECT_EQ(events.size(), 5u);
+}
+
+TEST_F(AuthSessionTest, StaticTokenRefresherEndsRefreshing) {
+  AuthSession fixed(clock, static_token_refresher());
+  std::vector<std::string> seen;
+  auto s = fixed.on_auth_state_change(
+      [&](AuthEvent e, const Session* ses) { seen.push_back(std::string(to_string(e))); });
+  fixed.sign_in(session_expiring_in(clock, seconds(61)));
+  clock.advance(seconds(1));
+  EXPECT_EQ(seen, (std::vector<std::string>{"SIGNED_IN", "TOKEN_REFRESHED"}));
+  EXPECT_EQ(fixed.get_session()->access_token, "a1");
+  EXPECT_FALSE(fixed.get_session()->expires_at.has_value());
+  EXPECT_FALSE(fixed.next_refresh_at().has_value());
+}
+
+TEST_F(AuthSessionTest, SessionWithoutExpiryOrRefresherIsNeverRefreshed) {
+  Session s;
+  s.access_token = "forever";
+  auth.sign_in(s);
+  EXPECT_FALSE(clock.pending(TimerId::TokenRefresh));
+  AuthSession none(clock);
+  none.sign_in(session_expiring_in(clock, seconds(100)));
+  EXPECT_FALSE(clock.pending(TimerId::TokenRefresh));
+}
+
+TEST_F(AuthSessionTest, DestroyedSessionIgnoresALateCompletionAndLeavesNoTimer) {
+  RefreshDone done;
+  {
+    AuthSession local(clock, [&](const Session&, RefreshDone d) { done = std::move(d); });
+    local.sign_in(session_expiring_in(clock, seconds(3600)));
+    local.refresh_now();
+  }
+  EXPECT_EQ(clock.pending_count(), 0u);
+  ASSERT_TRUE(done);
+  done(session_expiring_in(clock, seconds(3600), "late"));  // no crash (ASan checks)
+}
+
+TEST_F(AuthSessionTest, Diagnostics) {
+  auth.sign_in(session_expiring_in(clock, seconds(3600)));
+  auto d = auth.diagnostics();
+  EXPECT_TRUE(d.at("signedIn").as_bool());
+  EXPECT_EQ(d.at("userId").as_string(), "u1");
+  EXPECT_EQ(d.at("expiresAt").as_int64(), clock.wall_ms() + 3'600'000);
+  EXPECT_EQ(d.at("nextRefreshInMs").as_int64(), 3'540'000);
+}
+
+}  // namespace
+}  // namespace rtsync::client::sync
