@@ -1,0 +1,139 @@
+// Test doubles for the realtime server's seams: an in-memory session and a scripted authorizer.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/protocol/message.hpp"
+#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/realtime/session_io.hpp"
+#include "rtsync/server/row_authorizer.hpp"
+
+namespace rtsync::server::realtime::testing {
+
+class FakeSession final : public SessionIo {
+ public:
+  explicit FakeSession(protocol::Vsn vsn = protocol::Vsn::v2) : vsn(vsn) {}
+  bool send(const OutFrame& f) override {
+    if (closed) return false;
+    frames.push_back(f);
+    return true;
+  }
+  void close(std::uint16_t code, std::string_view reason) override {
+    closed = true;
+    close_code = code;
+    close_reason = std::string(reason);
+  }
+
+  // Decoded text frames (binary ones are kept in `frames` only).
+  std::vector<protocol::Message> messages() const {
+    std::vector<protocol::Message> out;
+    for (const auto& f : frames) {
+      if (f.binary) continue;
+      auto m = protocol::decode_text(vsn, *f.bytes);
+      if (m.ok()) out.push_back(m.value());
+    }
+    return out;
+  }
+  std::vector<protocol::Message> take() {
+    auto out = messages();
+    frames.clear();
+    return out;
+  }
+
+  protocol::Vsn vsn;
+  std::vector<OutFrame> frames;
+  bool closed = false;
+  std::uint16_t close_code = 0;
+  std::string close_reason;
+};
+
+// Visibility by a predicate over (role, claims_json, change); answers synchronously unless
+// `defer` is set, then `flush()` answers.
+class FakeAuthorizer final : public RowAuthorizer {
+ public:
+  using Rule = std::function<bool(const AuthClass&, const RowChange&)>;
+  Rule rule = [](const AuthClass&, const RowChange&) { return true; };
+  bool defer = false;
+  bool fail = false;
+  std::vector<std::vector<VisibilityRequest>> calls;
+
+  void authorize(std::shared_ptr<const Transaction> txn, std::vector<VisibilityRequest> requests,
+                 std::function<void(Result<std::vector<VisibilityResult>>)> done) override {
+    calls.push_back(requests);
+    queries_ += requests.size();
+    auto answer = [this, txn, requests, done] {
+      if (fail) return done(make_error(Errc::io, "database went away"));
+      std::vector<VisibilityResult> out;
+      for (const auto& r : requests) {
+        VisibilityResult v;
+        for (auto idx : r.changes)
+          v.visible.push_back(rule(r.auth, txn->changes[idx]));
+        out.push_back(std::move(v));
+      }
+      done(std::move(out));
+    };
+    if (defer) {
+      pending_.push_back(answer);
+    } else {
+      answer();
+    }
+  }
+  void flush() {
+    auto p = std::move(pending_);
+    pending_.clear();
+    for (auto& f : p)
+      f();
+  }
+  std::uint64_t queries() const override { return queries_; }
+
+ private:
+  std::uint64_t queries_ = 0;
+  std::vector<std::function<void()>> pending_;
+};
+
+inline std::shared_ptr<Relation> make_relation(std::string schema, std::string table,
+                                               char identity = 'd') {
+  auto r = std::make_shared<Relation>();
+  r->oid = 16384;
+  r->schema = std::move(schema);
+  r->table = std::move(table);
+  r->replica_identity = identity;
+  r->columns = {{"id", 20, "int8", true},
+                {"owner", 25, "text", false},
+                {"score", 23, "int4", false},
+                {"title", 25, "text", false}};
+  return r;
+}
+
+inline json::object row(std::int64_t id, std::string owner, std::int64_t score,
+                        std::string title = "t") {
+  return json::object{{"id", id}, {"owner", owner}, {"score", score}, {"title", title}};
+}
+
+inline RowChange insert(std::shared_ptr<const Relation> rel, json::object rec) {
+  return RowChange{ChangeKind::insert, std::move(rel), std::move(rec), std::nullopt};
+}
+inline RowChange update(std::shared_ptr<const Relation> rel, json::object rec,
+                        std::optional<json::object> old = std::nullopt) {
+  return RowChange{ChangeKind::update, std::move(rel), std::move(rec), std::move(old)};
+}
+inline RowChange remove(std::shared_ptr<const Relation> rel, json::object old) {
+  return RowChange{ChangeKind::remove, std::move(rel), std::nullopt, std::move(old)};
+}
+
+inline std::shared_ptr<Transaction> txn(std::vector<RowChange> changes, Lsn end = 100) {
+  auto t = std::make_shared<Transaction>();
+  t->xid = 7;
+  t->commit_lsn = end - 1;
+  t->end_lsn = end;
+  t->commit_timestamp = "2026-01-01T00:00:00.000Z";
+  t->changes = std::move(changes);
+  return t;
+}
+
+}  // namespace rtsync::server::realtime::testing
