@@ -1,0 +1,77 @@
+// In-memory Transport for tests (of the transport and of layers built on it): records every frame
+// the client sends and lets the test play the server and the network — accept or refuse the
+// connection, deliver frames, drop the connection.
+//
+// Like a real transport, callbacks are never delivered from inside connect/send/close: the
+// test's injection calls (accept, receive_*, drop, fail) deliver them synchronously instead.
+//
+// Thread safety: single-threaded (tests).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rtsync/client/transport/transport.hpp"
+
+namespace rtsync::client {
+
+class FakeTransport final : public Transport {
+ public:
+  struct Frame {
+    std::string data;
+    bool binary = false;
+  };
+  enum class Phase { idle, connecting, open, closed };
+
+  FakeTransport() = default;
+
+  // Transport
+  void set_handlers(TransportHandlers handlers) override { handlers_ = std::move(handlers); }
+  void connect(std::string url, Headers headers) override;
+  Result<void> send(std::string frame, bool binary) override;
+  void close(int code, std::string reason) override;
+
+  // ---- what the client did ----
+  Phase phase() const noexcept { return phase_; }
+  bool is_open() const noexcept { return phase_ == Phase::open; }
+  bool is_connecting() const noexcept { return phase_ == Phase::connecting; }
+  std::size_t connect_count() const noexcept { return connects_; }
+  const std::string& url() const noexcept { return url_; }
+  const Headers& headers() const noexcept { return headers_; }
+  const std::vector<Frame>& sent() const noexcept { return sent_; }
+  // Text frames only, in order.
+  std::vector<std::string> sent_text() const;
+  // Removes and returns what was sent so far.
+  std::vector<Frame> take_sent();
+  void clear_sent() { sent_.clear(); }
+  // The last close() the client made: code and reason.
+  std::optional<std::pair<int, std::string>> last_close() const { return last_close_; }
+  // Makes send() fail (as a full outbound queue would) while set.
+  void set_send_failure(bool fail) { fail_sends_ = fail; }
+
+  // ---- playing the server / network ----
+  // Completes the pending connection attempt.
+  void accept();
+  // Fails the pending connection attempt.
+  void fail(TransportFailure failure);
+  // Refuses the upgrade with an HTTP status and body.
+  void refuse(int http_status, std::string body);
+  void receive_text(std::string_view text);
+  void receive_binary(std::string_view bytes);
+  // The open connection ends (server close frame, or network drop with kCloseAbnormal).
+  void drop(int code = kCloseAbnormal, std::string reason = "connection lost");
+
+ private:
+  TransportHandlers handlers_;
+  Phase phase_ = Phase::idle;
+  std::size_t connects_ = 0;
+  std::string url_;
+  Headers headers_;
+  std::vector<Frame> sent_;
+  std::optional<std::pair<int, std::string>> last_close_;
+  bool fail_sends_ = false;
+};
+
+}  // namespace rtsync::client

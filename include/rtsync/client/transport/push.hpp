@@ -1,0 +1,27 @@
+// The outcome of a push (a client message that may get a phx_reply): reference section 1.5.
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+#include "rtsync/core/json.hpp"
+
+namespace rtsync::client {
+
+enum class PushStatus {
+  ok,       // the server replied {"status":"ok"}; `response` is its response
+  error,    // the server replied {"status":"error"} (`response` is its response), or the client
+            // gave the push up: {"reason":"send buffer full"}, {"reason":"channel closed"}…
+  timeout,  // no reply within the push's timeout
+};
+std::string_view to_string(PushStatus status) noexcept;  // "ok" | "error" | "timed out"
+
+struct PushResult {
+  PushStatus status = PushStatus::ok;
+  json::value response = json::object();
+};
+
+// Called exactly once per push, on the loop.
+using PushCallback = std::function<void(const PushResult& result)>;
+
+}  // namespace rtsync::client

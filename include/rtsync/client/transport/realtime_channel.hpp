@@ -1,0 +1,141 @@
+// One Supabase Realtime channel, topic "realtime:<name>" (reference sections 2 and 3), created by
+// `RealtimeSocket::channel()`.
+//
+// Lifecycle (states as realtime-js: closed, joining, joined, leaving, errored):
+//   - Register bindings (on_broadcast, on_postgres_changes, on_system), then `subscribe()`.
+//     The phx_join payload is built from the bindings, the channel options and the socket's current
+//     access token. A join is only put on the wire while the socket is open; its timeout starts
+//     then.
+//   - Status callback (`subscribe(cb)` and `on_status` listeners), exactly when:
+//       SUBSCRIBED     join reply ok and every postgres_changes binding matched the reply's echo
+//                      (by position); again after every successful rejoin.
+//       TIMED_OUT      no join reply within the timeout; a phx_leave is sent and a rejoin follows.
+//       CHANNEL_ERROR  join reply error (message = the server's reason; a rejoin follows); the
+//                      reply's postgres_changes do not match the bindings (no rejoin: the channel
+//                      then leaves and reports CLOSED); the socket dropped while joined or joining
+//                      ("socket closed: <code> (<reason>)", "heartbeat timeout"; rejoin on
+//                      reconnect); server phx_error (rejoin with backoff); a `system` error from
+//                      the server (token expired, permission revoked…; phx_close and CLOSED
+//                      follow).
+//       CLOSED         after unsubscribe() (leave reply or timeout), or server phx_close (no
+//                      automatic rejoin; create a new channel to join again).
+//   - Rejoin delays after errors: socket option `rejoin_backoff` (1 s, 2 s, 5 s, 10 s…, jittered),
+//     only while the socket is open; a socket (re)open rejoins every errored channel at once.
+//   - Frames whose join_ref (or, for phx_close/phx_error, ref) is set and is not the current join
+//     ref belong to an earlier join and are dropped (counted).
+//   - postgres_changes bindings are snapshotted at each join; a binding added later takes effect at
+//     the next join; a removed binding stops firing at once.
+//
+// Presence (on_presence, track) is not implemented yet: presence_state / presence_diff frames are
+// counted and ignored.
+//
+// Thread safety: loop-confined; call every method on the socket's loop. Callbacks run on the loop.
+// Any method (unsubscribe, removing bindings, dropping the last shared_ptr) may be called from
+// inside a callback.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rtsync/client/transport/push.hpp"
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/result.hpp"
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/core/subscription.hpp"
+#include "rtsync/protocol/join.hpp"
+
+namespace rtsync::client {
+
+namespace detail {
+class SocketCore;
+struct ChannelImpl;
+}  // namespace detail
+
+enum class SubscribeStatus { subscribed, timed_out, channel_error, closed };
+// "SUBSCRIBED" | "TIMED_OUT" | "CHANNEL_ERROR" | "CLOSED"
+std::string_view to_string(SubscribeStatus status) noexcept;
+
+enum class ChannelState { closed, joining, joined, leaving, errored };
+std::string_view to_string(ChannelState state) noexcept;  // "closed" | "joining" | …
+
+// Fields of config.broadcast / config.private in the join payload.
+struct ChannelOptions {
+  bool broadcast_ack = false;   // the server acknowledges each broadcast push
+  bool broadcast_self = false;  // the server echoes our own broadcasts back to us
+  bool is_private = false;
+  std::string presence_key;
+  // Join/leave/push timeout for this channel; the socket's push_timeout when unset.
+  std::optional<core::Duration> timeout;
+};
+
+// {event: INSERT|UPDATE|DELETE|*, schema, table, filter}, sent as one config.postgres_changes item.
+using PostgresChangesFilter = protocol::PostgresChangesSpec;
+
+class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
+ public:
+  using StatusCallback = std::function<void(SubscribeStatus status, std::optional<Error> error)>;
+  // The broadcast as realtime-js hands it over:
+  // {"type":"broadcast","event":…,"payload":…[,"meta":…]} (binary kind-4 frames are reconstructed
+  // to the same shape).
+  using BroadcastCallback = std::function<void(const json::value& message)>;
+  // {schema, table, commit_timestamp, eventType, new, old, errors} (values converted by column
+  // type, as realtime-js does).
+  using ChangeCallback = std::function<void(const json::object& change)>;
+  // The system message payload {extension, status, message, channel}.
+  using SystemCallback = std::function<void(const json::value& payload)>;
+
+  ~RealtimeChannel();
+  RealtimeChannel(const RealtimeChannel&) = delete;
+  RealtimeChannel& operator=(const RealtimeChannel&) = delete;
+
+  const std::string& topic() const noexcept;  // "realtime:<name>"
+  std::string_view name() const noexcept;     // "<name>"
+  ChannelState state() const noexcept;
+  const ChannelOptions& options() const noexcept;
+  // Ref of the current phx_join; empty before the first join.
+  const std::optional<std::string>& join_ref() const noexcept;
+
+  // Broadcast events named `event` (case-insensitive), or every broadcast with "*".
+  core::Subscription on_broadcast(std::string event, BroadcastCallback callback);
+  core::Subscription on_postgres_changes(PostgresChangesFilter filter, ChangeCallback callback);
+  core::Subscription on_system(SystemCallback callback);
+  // Status listeners besides the one given to subscribe().
+  core::Subscription on_status(StatusCallback callback);
+
+  // Joins (once per channel instance; a second call fails with invalid_argument, as does a call
+  // after the socket is gone). Connects the socket if it is closed and not already retrying.
+  Result<void> subscribe(StatusCallback callback = {},
+                         std::optional<core::Duration> timeout = std::nullopt);
+  // Sends phx_leave; CLOSED follows on the leave reply or its timeout (at once when the socket is
+  // not open or the channel is not joined). Idempotent.
+  void unsubscribe();
+
+  // Pushes event "broadcast" with payload {"type":"broadcast","event":…,"payload":…} as a JSON
+  // text frame. With config broadcast.ack the result follows the server's reply (ok / error /
+  // timeout); without it the result is ok once the frame is handed to the transport. While the
+  // channel is joining or errored the push waits in a bounded buffer (socket option
+  // send_buffer_limit, oldest dropped with an error result) and goes out when the channel joins;
+  // on a channel that is closed or leaving it fails at once.
+  void send_broadcast(std::string event, json::value payload, PushCallback done = {});
+
+  // {topic, state, join_ref, bindings, events_dispatched, …}
+  json::value diagnostics() const;
+
+  // Construction is reserved to the socket (RealtimeSocket::channel).
+  class Passkey {
+    friend class detail::SocketCore;
+    Passkey() = default;
+  };
+  RealtimeChannel(const Passkey&, std::string name, ChannelOptions options,
+                  std::weak_ptr<detail::SocketCore> socket);
+
+ private:
+  friend class detail::SocketCore;
+  friend struct detail::ChannelImpl;
+  std::unique_ptr<detail::ChannelImpl> impl_;
+};
+
+}  // namespace rtsync::client

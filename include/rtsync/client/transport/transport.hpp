@@ -1,0 +1,65 @@
+// The seam between the Realtime protocol logic and the bytes on the wire (DESIGN.md section 7:
+// protocol layered over any stream). `RealtimeSocket` talks to a `Transport`; production uses the
+// Beast WebSocket client (beast_transport.hpp), unit tests the in-memory `FakeTransport`
+// (fake_transport.hpp).
+//
+// Contract for implementations:
+//   - `connect()` starts one connection attempt (abandoning the current connection, whose
+//     callbacks stop). It ends in exactly one of:
+//       on_open, later followed by exactly one on_close (the open connection ended), or
+//       on_error (the attempt failed: DNS, TCP, TLS, or the server refused the upgrade).
+//   - `close()` starts a close handshake; no callback at all follows for that connection.
+//   - `send()` queues one frame; frames go out in order. It fails (without closing) when the
+//     connection is not open or the bounded outbound queue is full.
+//   - Every callback is delivered on the loop that owns the transport, never from inside a call
+//     the owner makes (connect/send/close), so the owner may re-enter the transport freely.
+//
+// Thread safety: loop-confined; call from the loop thread only.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rtsync/core/result.hpp"
+
+namespace rtsync::client {
+
+// WebSocket close codes rtsync uses.
+inline constexpr int kCloseNormal = 1000;
+inline constexpr int kCloseAbnormal = 1006;  // never on the wire: the connection just dropped
+inline constexpr int kCloseTooBig = 1009;
+
+// Why a connection attempt failed.
+struct TransportFailure {
+  Error error;          // io, timeout, unauthorized (TLS verification), protocol, remote…
+  int http_status = 0;  // non-zero when the server answered the upgrade with a non-101 status
+  std::string body;     // that response's body (Supabase sends {"error": "<message>"})
+};
+
+struct TransportHandlers {
+  std::function<void()> on_open;
+  // `data` is only valid during the call.
+  std::function<void(std::string_view data, bool binary)> on_message;
+  // The peer's close code and reason, or kCloseAbnormal with a description when the connection
+  // dropped without a close frame, or kCloseTooBig when an inbound frame exceeded the limit.
+  std::function<void(int code, std::string_view reason)> on_close;
+  std::function<void(const TransportFailure& failure)> on_error;
+};
+
+class Transport {
+ public:
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+
+  virtual ~Transport() = default;
+
+  virtual void set_handlers(TransportHandlers handlers) = 0;
+  // `url` is a ws:// or wss:// URL with its query string.
+  virtual void connect(std::string url, Headers headers) = 0;
+  virtual Result<void> send(std::string frame, bool binary) = 0;
+  virtual void close(int code, std::string reason) = 0;
+};
+
+}  // namespace rtsync::client

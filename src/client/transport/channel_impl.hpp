@@ -1,0 +1,110 @@
+// RealtimeChannel's state and the hooks its socket drives (open/close, routed frames, token
+// pushes). Internal.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "registry.hpp"
+#include "rtsync/client/transport/realtime_channel.hpp"
+#include "rtsync/protocol/message.hpp"
+
+namespace rtsync::client::detail {
+
+class SocketCore;
+
+struct BroadcastBinding {
+  std::string event;  // as given; "*" matches all
+  RealtimeChannel::BroadcastCallback callback;
+  bool removed = false;
+};
+
+struct ChangeBinding {
+  PostgresChangesFilter filter;
+  RealtimeChannel::ChangeCallback callback;
+  std::optional<std::int64_t> id;  // from the current join's reply
+  bool removed = false;
+};
+
+struct SystemBinding {
+  RealtimeChannel::SystemCallback callback;
+  bool removed = false;
+};
+
+struct BufferedPush {
+  json::value payload;
+  PushCallback done;
+  core::Timer timer;
+};
+
+struct ChannelImpl {
+  ChannelImpl(RealtimeChannel& owner, std::string name, ChannelOptions options,
+              std::weak_ptr<SocketCore> socket);
+
+  // ---- driven by the socket ----
+  void on_socket_open();
+  void on_socket_closed(const Error& reason);
+  void handle(const protocol::Message& message);
+  void push_access_token(const std::string& token);
+  // The socket is going away: cancel everything, call nothing.
+  void detach();
+
+  // ---- driven by the public API ----
+  Result<void> subscribe(RealtimeChannel::StatusCallback callback,
+                         std::optional<core::Duration> timeout);
+  void unsubscribe();
+  void send_broadcast(std::string event, json::value payload, PushCallback done);
+  json::value diagnostics() const;
+
+  // ---- internals ----
+  core::Duration timeout() const;
+  void send_join();
+  void on_join_reply(const std::string& ref, const PushResult& result);
+  void schedule_rejoin();
+  void finish_close(std::optional<Error> reason);
+  void send_leave_and_forget();
+  void send_push_now(SocketCore& socket, json::value payload, PushCallback done);
+  void flush_buffer();
+  void fail_buffer(std::string_view reason);
+  void notify(SubscribeStatus status, std::optional<Error> error);
+  void dispatch_broadcast(const json::value& payload);
+  void dispatch_changes(const json::value& payload);
+  void dispatch_system(const json::value& payload);
+  std::shared_ptr<RealtimeChannel> keep_alive() const { return owner.shared_from_this(); }
+
+  RealtimeChannel& owner;
+  std::weak_ptr<SocketCore> socket;
+  const std::string name;
+  const std::string topic;
+  const ChannelOptions options;
+
+  ChannelState state = ChannelState::closed;
+  bool subscribed_once = false;
+  bool detached = false;
+  std::optional<core::Duration> join_timeout;
+  std::optional<std::string> join_ref;
+  std::optional<std::string> join_push_ref;  // the join awaiting its reply
+  std::optional<std::string> leave_ref;      // the leave awaiting its reply
+  std::optional<Error> close_reason;         // the last system error, reported with CLOSED
+
+  Registry<BroadcastBinding> broadcasts;
+  Registry<ChangeBinding> changes;
+  Registry<SystemBinding> systems;
+  std::vector<std::shared_ptr<ChangeBinding>> joined_changes;  // snapshot of the current join
+  Listeners<SubscribeStatus, std::optional<Error>> status_listeners;
+  core::Subscription subscribe_callback;
+
+  core::Timer rejoin_timer;
+  std::uint32_t rejoin_attempt = 0;
+  std::deque<std::shared_ptr<BufferedPush>> buffer;
+
+  std::uint64_t joins_sent = 0;
+  std::uint64_t broadcasts_dispatched = 0;
+  std::uint64_t changes_dispatched = 0;
+  std::uint64_t system_messages = 0;
+};
+
+}  // namespace rtsync::client::detail

@@ -1,0 +1,660 @@
+#include "rtsync/client/transport/realtime_channel.hpp"
+
+#include <algorithm>
+
+#include "channel_impl.hpp"
+#include "rtsync/core/log.hpp"
+#include "rtsync/protocol/postgres_changes.hpp"
+#include "rtsync/protocol/reply.hpp"
+#include "socket_core.hpp"
+
+namespace rtsync::client {
+
+namespace {
+
+auto logger() {
+  return log::get(log::kChannel);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+std::string describe_spec(const protocol::PostgresChangesSpec& s) {
+  auto opt = [](const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : "null"; };
+  return "{event:\"" + s.event + "\", schema:" + opt(s.schema) + ", table:" + opt(s.table) +
+         ", filter:" + opt(s.filter) + "}";
+}
+
+json::value reason_payload(std::string_view reason) {
+  json::object o;
+  o["reason"] = reason;
+  return o;
+}
+
+// Token and permission problems get their own code so callers can refresh and retry.
+Errc errc_for_system_error(std::string_view message) {
+  for (std::string_view needle : {"token", "Token", "JWT", "permission", "Unauthorized"}) {
+    if (message.find(needle) != std::string_view::npos) return Errc::unauthorized;
+  }
+  return Errc::remote;
+}
+
+}  // namespace
+
+std::string_view to_string(SubscribeStatus status) noexcept {
+  switch (status) {
+    case SubscribeStatus::subscribed:
+      return "SUBSCRIBED";
+    case SubscribeStatus::timed_out:
+      return "TIMED_OUT";
+    case SubscribeStatus::channel_error:
+      return "CHANNEL_ERROR";
+    case SubscribeStatus::closed:
+      return "CLOSED";
+  }
+  return "CLOSED";
+}
+
+std::string_view to_string(ChannelState state) noexcept {
+  switch (state) {
+    case ChannelState::closed:
+      return "closed";
+    case ChannelState::joining:
+      return "joining";
+    case ChannelState::joined:
+      return "joined";
+    case ChannelState::leaving:
+      return "leaving";
+    case ChannelState::errored:
+      return "errored";
+  }
+  return "closed";
+}
+
+namespace detail {
+
+ChannelImpl::ChannelImpl(RealtimeChannel& owner_, std::string name_, ChannelOptions options_,
+                         std::weak_ptr<SocketCore> socket_)
+    : owner(owner_),
+      socket(std::move(socket_)),
+      name(std::move(name_)),
+      topic(std::string(protocol::kTopicPrefix) + name),
+      options(std::move(options_)) {}
+
+core::Duration ChannelImpl::timeout() const {
+  if (join_timeout) return *join_timeout;
+  if (options.timeout) return *options.timeout;
+  if (auto s = socket.lock()) return s->options.push_timeout;
+  return std::chrono::seconds(10);
+}
+
+void ChannelImpl::notify(SubscribeStatus status, std::optional<Error> error) {
+  if (detached) return;
+  if (error) {
+    logger()->warn("{} {}: {}", topic, to_string(status), error->message);
+  } else {
+    logger()->info("{} {}", topic, to_string(status));
+  }
+  status_listeners.notify(log::kChannel, status, std::move(error));
+}
+
+// ---- subscribe / join
+// ------------------------------------------------------------------------------
+
+Result<void> ChannelImpl::subscribe(RealtimeChannel::StatusCallback callback,
+                                    std::optional<core::Duration> timeout_override) {
+  if (subscribed_once) {
+    return make_error(Errc::invalid_argument,
+                      "subscribe() can only be called once per channel instance (" + topic + ")");
+  }
+  auto s = socket.lock();
+  if (!s || s->shut_down() || detached) {
+    return make_error(Errc::closed, "the socket of " + topic + " is gone");
+  }
+  subscribed_once = true;
+  if (callback) subscribe_callback = status_listeners.add(std::move(callback));
+  join_timeout = timeout_override;
+  state = ChannelState::joining;
+  if (s->is_open()) {
+    send_join();
+  } else {
+    s->ensure_connecting();  // the join goes out when the socket opens
+  }
+  return {};
+}
+
+void ChannelImpl::send_join() {
+  auto s = socket.lock();
+  if (!s || detached || !s->is_open()) return;
+  const auto ref = s->make_ref();
+  join_ref = ref;
+  join_push_ref = ref;
+  state = ChannelState::joining;
+  ++joins_sent;
+
+  joined_changes.clear();
+  protocol::JoinRequest request;
+  request.config.broadcast_ack = options.broadcast_ack;
+  request.config.broadcast_self = options.broadcast_self;
+  request.config.presence_key = options.presence_key;
+  request.config.presence_enabled = false;
+  request.config.is_private = options.is_private;
+  for (const auto& b : changes.entries()) {
+    if (b->removed) continue;
+    b->id.reset();
+    joined_changes.push_back(b);
+    request.config.postgres_changes.push_back(b->filter);
+  }
+  request.access_token = s->access_token();
+
+  s->expect_reply(ref, topic, timeout(),
+                  [weak = owner.weak_from_this(), ref](const PushResult& result) {
+                    if (auto ch = weak.lock()) ch->impl_->on_join_reply(ref, result);
+                  });
+  s->send_now(protocol::Message{ref, ref, topic, std::string(protocol::events::kJoin),
+                                protocol::build_join_payload(request)});
+}
+
+void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result) {
+  if (detached || !join_push_ref || *join_push_ref != ref) return;
+  join_push_ref.reset();
+  auto keep = keep_alive();
+  switch (result.status) {
+    case PushStatus::ok: {
+      // Match the reply's postgres_changes echo to the bindings of this join, by position.
+      std::optional<std::string> mismatch;
+      auto acks = protocol::parse_join_response(result.response);
+      if (!acks.ok()) {
+        mismatch = "unreadable join reply: " + acks.error().message;
+      } else if (!joined_changes.empty()) {
+        const auto& list = acks.value();
+        if (!list) {
+          mismatch = "the reply has no postgres_changes for " +
+                     std::to_string(joined_changes.size()) + " binding(s)";
+        } else {
+          for (std::size_t i = 0; i < joined_changes.size() && !mismatch; ++i) {
+            const auto& want = joined_changes[i]->filter;
+            if (i >= list->size()) {
+              mismatch = "binding " + std::to_string(i) + " " + describe_spec(want) +
+                         " has no counterpart in the reply";
+            } else if (!protocol::spec_matches_ack(want, (*list)[i].spec)) {
+              mismatch = "binding " + std::to_string(i) + " " + describe_spec(want) +
+                         " vs server " + describe_spec((*list)[i].spec);
+            }
+          }
+          if (!mismatch) {
+            for (std::size_t i = 0; i < joined_changes.size(); ++i) {
+              joined_changes[i]->id = (*list)[i].id;
+            }
+          }
+        }
+      }
+      if (mismatch) {
+        // Like realtime-js: report, leave, and do not retry — the bindings cannot work.
+        auto error = make_error(
+            Errc::protocol,
+            "mismatch between server and client bindings for postgres changes: " + *mismatch);
+        state = ChannelState::joined;  // the server did join us: leave gracefully
+        unsubscribe();
+        notify(SubscribeStatus::channel_error, std::move(error));
+        return;
+      }
+      state = ChannelState::joined;
+      rejoin_attempt = 0;
+      rejoin_timer.cancel();
+      close_reason.reset();
+      flush_buffer();
+      if (state != ChannelState::joined) return;
+      notify(SubscribeStatus::subscribed, std::nullopt);
+      return;
+    }
+    case PushStatus::error: {
+      protocol::Reply reply{protocol::ReplyStatus::error, result.response};
+      auto reason = reply.reason();
+      if (reason.empty()) reason = "error";
+      state = ChannelState::errored;
+      schedule_rejoin();
+      notify(SubscribeStatus::channel_error, make_error(Errc::remote, std::move(reason)));
+      return;
+    }
+    case PushStatus::timeout: {
+      send_leave_and_forget();
+      state = ChannelState::errored;
+      schedule_rejoin();
+      notify(SubscribeStatus::timed_out, std::nullopt);
+      return;
+    }
+  }
+}
+
+void ChannelImpl::schedule_rejoin() {
+  auto s = socket.lock();
+  if (!s || detached || !s->is_open()) return;  // a socket open rejoins at once instead
+  const auto attempt = ++rejoin_attempt;
+  const auto delay = s->options.rejoin_backoff.delay(attempt, s->rejoin_jitter().next());
+  logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  rejoin_timer =
+      s->scheduler().schedule(delay, core::TimerId::ChannelRejoin, [weak = owner.weak_from_this()] {
+        auto ch = weak.lock();
+        if (!ch) return;
+        auto& impl = *ch->impl_;
+        if (impl.state != ChannelState::errored) return;
+        impl.send_join();
+      });
+}
+
+void ChannelImpl::send_leave_and_forget() {
+  auto s = socket.lock();
+  if (!s || !s->is_open() || !join_ref) return;
+  s->send_now(protocol::Message{join_ref, s->make_ref(), topic,
+                                std::string(protocol::events::kLeave), json::object()});
+}
+
+// ---- socket events
+// ---------------------------------------------------------------------------------
+
+void ChannelImpl::on_socket_open() {
+  if (detached) return;
+  rejoin_timer.cancel();
+  rejoin_attempt = 0;
+  if (state == ChannelState::errored || (state == ChannelState::joining && !join_push_ref)) {
+    send_join();
+  }
+}
+
+void ChannelImpl::on_socket_closed(const Error& reason) {
+  if (detached) return;
+  rejoin_timer.cancel();
+  rejoin_attempt = 0;
+  if (join_push_ref) {
+    if (auto s = socket.lock()) s->cancel_reply(*join_push_ref);
+    join_push_ref.reset();
+  }
+  if (state == ChannelState::leaving) {
+    // The leave cannot be answered any more; the server drops the channel with the socket.
+    finish_close(std::nullopt);
+    return;
+  }
+  if (state == ChannelState::joined || state == ChannelState::joining) {
+    auto keep = keep_alive();
+    state = ChannelState::errored;
+    notify(SubscribeStatus::channel_error, reason);
+  }
+}
+
+void ChannelImpl::detach() {
+  detached = true;
+  rejoin_timer.cancel();
+  for (auto& b : buffer)
+    b->timer.cancel();
+  buffer.clear();
+  status_listeners.clear();
+  state = ChannelState::closed;
+}
+
+// ---- inbound frames
+// --------------------------------------------------------------------------------
+
+void ChannelImpl::handle(const protocol::Message& m) {
+  auto s = socket.lock();
+  if (!s || detached) return;
+  auto keep = keep_alive();
+  // Frames of an earlier join of this topic (reference 1.3, 7.1 step 5).
+  const bool lifecycle = m.event == protocol::events::kClose || m.event == protocol::events::kError;
+  if ((m.join_ref && m.join_ref != join_ref) || (lifecycle && m.ref && m.ref != join_ref)) {
+    ++s->counters().stale_frames_dropped;
+    logger()->debug("{}: dropped {} of an earlier join (join_ref {})", topic, m.event,
+                    m.join_ref.value_or(m.ref.value_or("")));
+    return;
+  }
+  namespace ev = protocol::events;
+  if (m.event == ev::kPostgresChanges) {
+    dispatch_changes(m.payload);
+  } else if (m.event == ev::kBroadcast) {
+    dispatch_broadcast(m.payload);
+  } else if (m.event == ev::kSystem) {
+    dispatch_system(m.payload);
+  } else if (m.event == ev::kClose) {
+    if (state == ChannelState::leaving) {
+      finish_close(std::nullopt);
+    } else {
+      logger()->info("{} closed by the server", topic);
+      finish_close(close_reason);
+    }
+  } else if (m.event == ev::kError) {
+    if (state != ChannelState::joined && state != ChannelState::joining) return;
+    if (join_push_ref) {
+      s->cancel_reply(*join_push_ref);
+      join_push_ref.reset();
+    }
+    std::string reason = "channel error";
+    if (auto r = core::find_string(m.payload, "reason")) reason += ": " + std::string(*r);
+    state = ChannelState::errored;
+    schedule_rejoin();
+    notify(SubscribeStatus::channel_error, make_error(Errc::remote, std::move(reason)));
+  } else if (m.event == ev::kPresenceState || m.event == ev::kPresenceDiff) {
+    ++s->counters().unknown_events;  // presence is not implemented yet
+    logger()->debug("{}: {} ignored (presence not supported)", topic, m.event);
+  } else {
+    ++s->counters().unknown_events;
+    logger()->debug("{}: unknown event '{}' ignored", topic, m.event);
+  }
+}
+
+void ChannelImpl::dispatch_broadcast(const json::value& payload) {
+  auto event = core::find_string(payload, "event");
+  if (!event) {
+    if (auto s = socket.lock()) ++s->counters().malformed_frames;
+    logger()->warn("{}: broadcast without an event name dropped", topic);
+    return;
+  }
+  for (const auto& b : broadcasts.snapshot()) {
+    if (b->removed || detached) continue;
+    if (b->event != "*" && !iequals(b->event, *event)) continue;
+    ++broadcasts_dispatched;
+    invoke_guarded(log::kChannel, b->callback, payload);
+  }
+}
+
+void ChannelImpl::dispatch_changes(const json::value& payload) {
+  auto change = protocol::parse_change_event(payload);
+  if (!change.ok()) {
+    if (auto s = socket.lock()) ++s->counters().malformed_frames;
+    logger()->warn("{}: malformed postgres_changes dropped: {}", topic, change.error().describe());
+    return;
+  }
+  const auto& ids = change.value().ids;
+  const auto& data = change.value().data;
+  std::optional<json::object> shape;  // built once, only if some binding wants it
+  const auto bindings = joined_changes;
+  for (const auto& b : bindings) {
+    if (b->removed || !b->id || detached) continue;
+    if (std::find(ids.begin(), ids.end(), *b->id) == ids.end()) continue;
+    if (b->filter.event != "*" && !iequals(b->filter.event, data.type)) continue;
+    if (!shape) shape = protocol::to_client_shape(data);
+    ++changes_dispatched;
+    invoke_guarded(log::kChannel, b->callback, *shape);
+  }
+}
+
+void ChannelImpl::dispatch_system(const json::value& payload) {
+  ++system_messages;
+  auto sys = protocol::parse_system(payload);
+  if (!sys.ok()) {
+    if (auto s = socket.lock()) ++s->counters().malformed_frames;
+    logger()->warn("{}: malformed system message dropped: {}", topic, sys.error().describe());
+    return;
+  }
+  for (const auto& b : systems.snapshot()) {
+    if (b->removed || detached) continue;
+    invoke_guarded(log::kChannel, b->callback, payload);
+  }
+  const auto& msg = sys.value();
+  if (msg.status != "error") {
+    logger()->info("{}: system {} {}: {}", topic, msg.extension, msg.status, msg.message);
+    return;
+  }
+  if (msg.extension == "postgres_changes") {
+    // Informational: the channel stays open (reference 2.6).
+    logger()->warn("{}: postgres_changes error: {}", topic, msg.message);
+    return;
+  }
+  // A channel-level error: the server stops the channel and phx_close follows.
+  close_reason = make_error(errc_for_system_error(msg.message), msg.message);
+  if (state == ChannelState::joined || state == ChannelState::joining) {
+    notify(SubscribeStatus::channel_error, close_reason);
+  }
+}
+
+// ---- leave / close
+// ---------------------------------------------------------------------------------
+
+void ChannelImpl::unsubscribe() {
+  if (detached || state == ChannelState::closed || state == ChannelState::leaving) return;
+  auto keep = keep_alive();
+  rejoin_timer.cancel();
+  auto s = socket.lock();
+  if (join_push_ref) {
+    if (s) s->cancel_reply(*join_push_ref);
+    join_push_ref.reset();
+  }
+  if (s && s->is_open() && state == ChannelState::joined) {
+    state = ChannelState::leaving;
+    const auto ref = s->make_ref();
+    leave_ref = ref;
+    s->expect_reply(ref, topic, timeout(), [weak = owner.weak_from_this(), ref](const PushResult&) {
+      auto ch = weak.lock();
+      if (!ch || ch->impl_->leave_ref != ref) return;
+      ch->impl_->finish_close(std::nullopt);
+    });
+    s->send_now(protocol::Message{join_ref, ref, topic, std::string(protocol::events::kLeave),
+                                  json::object()});
+    return;
+  }
+  // Nothing joined to leave gracefully: tell the server if we can, and close at once.
+  send_leave_and_forget();
+  finish_close(std::nullopt);
+}
+
+void ChannelImpl::finish_close(std::optional<Error> reason) {
+  if (detached || state == ChannelState::closed) return;
+  auto keep = keep_alive();
+  auto s = socket.lock();
+  state = ChannelState::closed;
+  rejoin_timer.cancel();
+  if (leave_ref) {
+    if (s) s->cancel_reply(*leave_ref);
+    leave_ref.reset();
+  }
+  if (join_push_ref) {
+    if (s) s->cancel_reply(*join_push_ref);
+    join_push_ref.reset();
+  }
+  fail_buffer("channel closed");
+  if (s) s->forget_channel(&owner);
+  notify(SubscribeStatus::closed, std::move(reason));
+}
+
+// ---- outbound pushes
+// -------------------------------------------------------------------------------
+
+void ChannelImpl::push_access_token(const std::string& token) {
+  auto s = socket.lock();
+  if (!s || detached || state != ChannelState::joined || !s->is_open()) return;
+  json::object payload;
+  payload["access_token"] = token;
+  s->send_now(protocol::Message{join_ref, s->make_ref(), topic,
+                                std::string(protocol::events::kAccessToken), std::move(payload)});
+}
+
+void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCallback done) {
+  json::object message;
+  message["type"] = "broadcast";
+  message["event"] = std::move(event);
+  message["payload"] = std::move(payload);
+  auto s = socket.lock();
+  if (!s || detached) {
+    invoke_guarded(log::kChannel, done,
+                   PushResult{PushStatus::error, reason_payload("socket gone")});
+    return;
+  }
+  if (state == ChannelState::joined && s->is_open()) {
+    send_push_now(*s, std::move(message), std::move(done));
+    return;
+  }
+  if (state != ChannelState::joining && state != ChannelState::errored) {
+    invoke_guarded(log::kChannel, done,
+                   PushResult{PushStatus::error, reason_payload("channel is not subscribed")});
+    return;
+  }
+  // Wait for the (re)join, bounded like the socket's send buffer.
+  auto entry = std::make_shared<BufferedPush>();
+  entry->payload = std::move(message);
+  entry->done = std::move(done);
+  entry->timer = s->scheduler().schedule(
+      timeout(), core::TimerId::PushTimeout, [weak = owner.weak_from_this(), raw = entry.get()] {
+        auto ch = weak.lock();
+        if (!ch) return;
+        auto& buf = ch->impl_->buffer;
+        auto it = std::find_if(buf.begin(), buf.end(), [&](auto& e) { return e.get() == raw; });
+        if (it == buf.end()) return;
+        auto victim = *it;
+        buf.erase(it);
+        invoke_guarded(log::kChannel, victim->done, PushResult{PushStatus::timeout, {}});
+      });
+  buffer.push_back(std::move(entry));
+  if (buffer.size() > s->options.send_buffer_limit) {
+    auto dropped = buffer.front();
+    buffer.pop_front();
+    dropped->timer.cancel();
+    ++s->counters().dropped_buffered;
+    logger()->warn("{}: push buffer full ({}), oldest broadcast dropped", topic,
+                   s->options.send_buffer_limit);
+    invoke_guarded(log::kChannel, dropped->done,
+                   PushResult{PushStatus::error, reason_payload("send buffer full")});
+  }
+}
+
+void ChannelImpl::send_push_now(SocketCore& s, json::value payload, PushCallback done) {
+  const auto ref = s.make_ref();
+  if (options.broadcast_ack) {
+    // The server answers every broadcast push when ack is on; wait for it.
+    s.expect_reply(ref, topic, timeout(), std::move(done));
+    s.send_now(protocol::Message{join_ref, ref, topic, std::string(protocol::events::kBroadcast),
+                                 std::move(payload)});
+    return;
+  }
+  s.send_now(protocol::Message{join_ref, ref, topic, std::string(protocol::events::kBroadcast),
+                               std::move(payload)});
+  invoke_guarded(log::kChannel, done, PushResult{PushStatus::ok, json::object()});
+}
+
+void ChannelImpl::flush_buffer() {
+  auto s = socket.lock();
+  while (s && !buffer.empty() && state == ChannelState::joined && s->is_open() && !detached) {
+    auto entry = buffer.front();
+    buffer.pop_front();
+    entry->timer.cancel();
+    send_push_now(*s, std::move(entry->payload), std::move(entry->done));
+  }
+}
+
+void ChannelImpl::fail_buffer(std::string_view reason) {
+  auto pending = std::move(buffer);
+  buffer.clear();
+  for (auto& entry : pending) {
+    entry->timer.cancel();
+    invoke_guarded(log::kChannel, entry->done,
+                   PushResult{PushStatus::error, reason_payload(reason)});
+  }
+}
+
+json::value ChannelImpl::diagnostics() const {
+  json::object o;
+  o["topic"] = topic;
+  o["state"] = to_string(state);
+  if (join_ref) o["join_ref"] = *join_ref;
+  o["joins_sent"] = joins_sent;
+  o["rejoin_attempt"] = rejoin_attempt;
+  o["rejoin_pending"] = rejoin_timer.pending();
+  o["broadcast_bindings"] = broadcasts.size();
+  json::array pg;
+  for (const auto& b : changes.entries()) {
+    json::object e;
+    e["event"] = b->filter.event;
+    if (b->filter.schema) e["schema"] = *b->filter.schema;
+    if (b->filter.table) e["table"] = *b->filter.table;
+    if (b->filter.filter) e["filter"] = *b->filter.filter;
+    if (b->id) e["id"] = *b->id;
+    pg.push_back(std::move(e));
+  }
+  o["postgres_changes"] = std::move(pg);
+  o["broadcasts_dispatched"] = broadcasts_dispatched;
+  o["changes_dispatched"] = changes_dispatched;
+  o["system_messages"] = system_messages;
+  o["buffered_pushes"] = buffer.size();
+  if (close_reason) o["last_error"] = close_reason->message;
+  return o;
+}
+
+}  // namespace detail
+
+// ---- facade
+// --------------------------------------------------------------------------------------
+
+RealtimeChannel::RealtimeChannel(const Passkey&, std::string name, ChannelOptions options,
+                                 std::weak_ptr<detail::SocketCore> socket)
+    : impl_(std::make_unique<detail::ChannelImpl>(*this, std::move(name), std::move(options),
+                                                  std::move(socket))) {}
+
+RealtimeChannel::~RealtimeChannel() = default;
+
+const std::string& RealtimeChannel::topic() const noexcept {
+  return impl_->topic;
+}
+std::string_view RealtimeChannel::name() const noexcept {
+  return impl_->name;
+}
+ChannelState RealtimeChannel::state() const noexcept {
+  return impl_->state;
+}
+const ChannelOptions& RealtimeChannel::options() const noexcept {
+  return impl_->options;
+}
+const std::optional<std::string>& RealtimeChannel::join_ref() const noexcept {
+  return impl_->join_ref;
+}
+
+core::Subscription RealtimeChannel::on_broadcast(std::string event, BroadcastCallback callback) {
+  auto b = std::make_shared<detail::BroadcastBinding>();
+  b->event = std::move(event);
+  b->callback = std::move(callback);
+  return impl_->broadcasts.add(std::move(b));
+}
+
+core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter filter,
+                                                        ChangeCallback callback) {
+  if (impl_->state != ChannelState::closed) {
+    logger()->info(
+        "{}: postgres_changes binding added after subscribe takes effect at the next join",
+        impl_->topic);
+  }
+  auto b = std::make_shared<detail::ChangeBinding>();
+  b->filter = std::move(filter);
+  b->callback = std::move(callback);
+  return impl_->changes.add(std::move(b));
+}
+
+core::Subscription RealtimeChannel::on_system(SystemCallback callback) {
+  auto b = std::make_shared<detail::SystemBinding>();
+  b->callback = std::move(callback);
+  return impl_->systems.add(std::move(b));
+}
+
+core::Subscription RealtimeChannel::on_status(StatusCallback callback) {
+  return impl_->status_listeners.add(std::move(callback));
+}
+
+Result<void> RealtimeChannel::subscribe(StatusCallback callback,
+                                        std::optional<core::Duration> timeout) {
+  return impl_->subscribe(std::move(callback), timeout);
+}
+
+void RealtimeChannel::unsubscribe() {
+  impl_->unsubscribe();
+}
+
+void RealtimeChannel::send_broadcast(std::string event, json::value payload, PushCallback done) {
+  impl_->send_broadcast(std::move(event), std::move(payload), std::move(done));
+}
+
+json::value RealtimeChannel::diagnostics() const {
+  return impl_->diagnostics();
+}
+
+}  // namespace rtsync::client
