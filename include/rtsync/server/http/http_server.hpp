@@ -1,0 +1,60 @@
+// The server's HTTP front: one listener on the server loop serving
+//   GET  /realtime/v1/websocket, /socket/websocket   websocket upgrade (Supabase Realtime)
+//   POST /realtime/v1/api/broadcast, /api/broadcast  REST batch broadcast (202)
+//   POST …/api/broadcast/<topic>/events/<event>      REST single broadcast (202)
+//   GET  /health                                     200 once healthy() (else 503)
+//   GET  /metrics                                    Prometheus text
+// Upgrades are authenticated before the handshake: a missing or bad `apikey` (query parameter,
+// `apikey` or `x-api-key` header) is answered 401 {"error": "<reason>"} and no websocket opens.
+//
+// Each websocket session has a bounded outbound queue of shared frames (realtime::OutFrame) and
+// one write in flight; a session whose queue overflows is closed with 1008; a message above
+// RealtimeLimits::max_frame_bytes closes it with 1009.
+//
+// Beast stays behind this pimpl (one translation unit). Thread safety: construct, listen(),
+// shutdown() and destroy on the loop thread that runs `io`; the Hub is used on that thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rtsync/core/result.hpp"
+#include "rtsync/server/realtime/hub.hpp"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace rtsync::server::http {
+
+struct HttpHooks {
+  // GET /health answers 200 only while this returns true (default: always).
+  std::function<bool()> healthy;
+};
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io, realtime::Hub& hub, HttpHooks hooks = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts accepting. Port 0 picks a free port; the bound port is returned.
+  // Errors: Errc::invalid_argument (bad address), Errc::io (bind/listen failed).
+  Result<std::uint16_t> listen(std::string_view host, std::uint16_t port);
+  std::uint16_t port() const noexcept;
+
+  // Stops accepting and closes every websocket with 1001 (going away) and every HTTP connection.
+  // Sessions finish asynchronously; sessions() reaches 0 once they are gone.
+  void shutdown();
+  std::size_t sessions() const noexcept;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace rtsync::server::http

@@ -1,0 +1,586 @@
+// Beast HTTP + WebSocket front of the server. The only server TU that includes Beast.
+#include "rtsync/server/http/http_server.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <cstdlib>
+#include <unordered_set>
+#include <vector>
+
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/realtime/connection.hpp"
+
+namespace rtsync::server::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using realtime::OutFrame;
+
+namespace {
+
+constexpr std::size_t kMaxHttpBody = 8u << 20;
+constexpr auto kHttpTimeout = std::chrono::seconds(30);
+// Read buffers that grew past this for one big message are given back, so idle sockets stay small.
+constexpr std::size_t kKeepReadCapacity = 16u << 10;
+
+std::string json_error(std::string_view key, std::string_view message) {
+  json::object o;
+  o[key] = message;
+  return json::serialize(o);
+}
+
+struct Target {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::optional<std::string> param(std::string_view key) const {
+    for (const auto& [k, v] : params) {
+      if (k == key) return v;
+    }
+    return std::nullopt;
+  }
+};
+
+Target parse_target(std::string_view target) {
+  Target t;
+  auto u = boost::urls::parse_origin_form(target);
+  if (!u) {
+    t.path = std::string(target.substr(0, target.find('?')));
+    return t;
+  }
+  t.path = std::string(u->encoded_path());
+  for (auto p : u->params())
+    t.params.emplace_back(std::string(p.key), std::string(p.value));
+  return t;
+}
+
+std::optional<std::string> header(const bhttp::request<bhttp::string_body>& req,
+                                  std::string_view name) {
+  auto it = req.find(name);
+  if (it == req.end()) return std::nullopt;
+  return std::string(it->value());
+}
+
+// "/a%20b/events/x" → {"a b", "events", "x"}
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  if (path.starts_with('/')) path.remove_prefix(1);
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    auto seg = path.substr(0, slash);
+    std::string decoded;
+    for (std::size_t i = 0; i < seg.size(); ++i) {
+      if (seg[i] == '%' && i + 2 < seg.size()) {
+        auto hex = std::string(seg.substr(i + 1, 2));
+        char* end = nullptr;
+        long v = std::strtol(hex.c_str(), &end, 16);
+        if (end == hex.c_str() + 2) {
+          decoded.push_back(static_cast<char>(v));
+          i += 2;
+          continue;
+        }
+      }
+      decoded.push_back(seg[i]);
+    }
+    out.push_back(std::move(decoded));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& io, realtime::Hub& hub, HttpHooks hooks)
+      : io(io), hub(hub), hooks(std::move(hooks)), acceptor(io) {}
+
+  asio::io_context& io;
+  realtime::Hub& hub;
+  HttpHooks hooks;
+  tcp::acceptor acceptor;
+  std::uint16_t port = 0;
+  bool stopping = false;
+
+  class WsSession;
+  class HttpSession;
+  std::unordered_set<WsSession*> ws_sessions;
+  std::unordered_set<HttpSession*> http_sessions;
+
+  void accept();
+};
+
+// ---- websocket session ------------------------------------------------------------------------
+
+class HttpServer::Impl::WsSession final : public realtime::SessionIo,
+                                          public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(std::shared_ptr<Impl> server, tcp::socket socket, protocol::Vsn vsn,
+            auth::VerifiedJwt apikey)
+      : server_(std::move(server)), ws_(std::move(socket)), vsn_(vsn), apikey_(std::move(apikey)) {
+    server_->ws_sessions.insert(this);
+  }
+  ~WsSession() override {
+    conn_.reset();
+    server_->ws_sessions.erase(this);
+  }
+
+  void start(bhttp::request<bhttp::string_body> req) {
+    const auto& limits = server_->hub.limits();
+    ws_.read_message_max(limits.max_frame_bytes);
+    ws_.auto_fragment(false);
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(5);    // opening and closing handshakes
+    t.idle_timeout = websocket::stream_base::none();  // the realtime Connection owns idleness
+    t.keep_alive_pings = false;
+    ws_.set_option(t);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(bhttp::field::server, "rtsync"); }));
+    ws_.async_accept(req,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+  }
+
+  bool send(const OutFrame& f) override {
+    if (closing_ || torn_down_) return false;
+    const auto& limits = server_->hub.limits();
+    if (queue_.size() - head_ >= limits.max_queued_frames ||
+        queued_bytes_ + f.bytes->size() > limits.max_queued_bytes) {
+      server_->hub.metrics().drop(realtime::drop::kSlowConsumer);
+      log::get(log::kServer)
+          ->warn("closing slow consumer ({} frames, {} bytes queued)", queue_.size() - head_,
+                 queued_bytes_);
+      close(realtime::close_code::kPolicy, "slow consumer");
+      return false;
+    }
+    queue_.push_back(f);
+    queued_bytes_ += f.bytes->size();
+    if (!writing_) write_next();
+    return true;
+  }
+
+  void close(std::uint16_t code, std::string_view reason) override {
+    if (closing_ || torn_down_) return;
+    closing_ = true;
+    close_code_ = code;
+    close_reason_ = std::string(reason);
+    // Queued frames are abandoned: a closing socket (slow, idle or shutting down) gets only
+    // the frame already on the wire, then the close frame.
+    if (writing_) {
+      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(head_) + 1, queue_.end());
+    } else {
+      queue_.clear();
+      head_ = 0;
+      queued_bytes_ = 0;
+      do_close();
+    }
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      log::get(log::kServer)->info("websocket handshake failed: {}", ec.message());
+      return;
+    }
+    if (server_->stopping) {
+      close(realtime::close_code::kGoingAway, "server shutting down");
+      return;
+    }
+    conn_ = std::make_unique<realtime::Connection>(server_->hub, *this, vsn_, std::move(apikey_));
+    read_next();
+  }
+
+  void read_next() {
+    ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  void on_read(beast::error_code ec, std::size_t n) {
+    if (ec) {
+      if (ec == websocket::error::message_too_big) {
+        // Beast has already sent close 1009 (message too big).
+        server_->hub.metrics().drop(realtime::drop::kFrameTooLarge);
+        log::get(log::kServer)
+            ->info("closing socket: message above {} bytes", server_->hub.limits().max_frame_bytes);
+      }
+      return teardown();
+    }
+    if (conn_ && !closing_) {
+      auto data = rbuf_.cdata();
+      std::string_view view(static_cast<const char*>(data.data()), n);
+      if (ws_.got_text()) {
+        conn_->on_text(view);
+      } else {
+        conn_->on_binary(view);
+      }
+    }
+    rbuf_.consume(n);
+    if (rbuf_.capacity() > kKeepReadCapacity) rbuf_.shrink_to_fit();
+    // Keep reading while closing: Beast needs the read to complete the close handshake.
+    read_next();
+  }
+
+  void write_next() {
+    writing_ = true;
+    const OutFrame& f = queue_[head_];
+    ws_.binary(f.binary);
+    ws_.async_write(asio::buffer(*f.bytes),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                      self->on_write(ec, n);
+                    });
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (head_ < queue_.size()) {
+      auto& metrics = server_->hub.metrics();
+      ++metrics.frames_out;
+      metrics.bytes_out += queue_[head_].bytes->size();
+      queued_bytes_ -= std::min(queued_bytes_, queue_[head_].bytes->size());
+      queue_[head_].bytes.reset();
+      ++head_;
+    }
+    if (head_ == queue_.size()) {
+      queue_.clear();
+      head_ = 0;
+    } else if (head_ > 64 && head_ * 2 > queue_.size()) {
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    if (ec) {
+      if (!closing_) teardown_soon();
+      return;
+    }
+    if (head_ < queue_.size()) return write_next();
+    if (queue_.capacity() > 256) queue_.shrink_to_fit();
+    if (closing_) do_close();
+  }
+
+  void do_close() {
+    if (close_started_) return;
+    close_started_ = true;
+    websocket::close_reason cr;
+    cr.code = close_code_;
+    cr.reason = close_reason_;
+    ws_.async_close(cr, [self = shared_from_this()](beast::error_code) {
+      // The pending read completes with an error and tears down.
+      beast::error_code ignored;
+      self->ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+      self->ws_.next_layer().close(ignored);
+    });
+  }
+
+  void teardown_soon() {
+    beast::error_code ignored;
+    ws_.next_layer().close(ignored);
+  }
+
+  // Runs from a completion handler only (never inside Hub iteration), so channels can be
+  // unregistered safely here.
+  void teardown() {
+    if (torn_down_) return;
+    torn_down_ = true;
+    conn_.reset();
+    beast::error_code ignored;
+    ws_.next_layer().close(ignored);
+  }
+
+  std::shared_ptr<Impl> server_;
+  websocket::stream<tcp::socket> ws_;
+  beast::flat_buffer rbuf_;
+  protocol::Vsn vsn_;
+  auth::VerifiedJwt apikey_;
+  std::unique_ptr<realtime::Connection> conn_;
+  std::vector<OutFrame> queue_;
+  std::size_t head_ = 0;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_started_ = false;
+  bool torn_down_ = false;
+  std::uint16_t close_code_ = realtime::close_code::kNormal;
+  std::string close_reason_;
+
+  friend struct HttpServer::Impl;
+};
+
+// ---- plain HTTP session -----------------------------------------------------------------------
+
+class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(std::shared_ptr<Impl> server, tcp::socket socket)
+      : server_(std::move(server)), stream_(std::move(socket)) {
+    server_->http_sessions.insert(this);
+  }
+  ~HttpSession() { server_->http_sessions.erase(this); }
+
+  void start() { read_next(); }
+
+  void stop() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+ private:
+  using Request = bhttp::request<bhttp::string_body>;
+  using Response = bhttp::response<bhttp::string_body>;
+
+  void read_next() {
+    parser_.emplace();
+    parser_->body_limit(kMaxHttpBody);
+    stream_.expires_after(kHttpTimeout);
+    bhttp::async_read(
+        stream_, buf_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) {
+      if (ec == bhttp::error::body_limit) {
+        respond(413, json_error("error", "request body too large"), false);
+      }
+      return;
+    }
+    Request req = parser_->release();
+    Target target = parse_target(req.target());
+    const std::string& path = target.path;
+
+    if (path == "/realtime/v1/websocket" || path == "/socket/websocket") {
+      return upgrade(std::move(req), target);
+    }
+    if (path == "/health" && req.method() == bhttp::verb::get) {
+      bool ok = !server_->hooks.healthy || server_->hooks.healthy();
+      return respond(ok ? 200 : 503, ok ? R"({"status":"ok"})" : R"({"status":"starting"})",
+                     req.keep_alive());
+    }
+    if (path == "/metrics" && req.method() == bhttp::verb::get) {
+      return respond(200, server_->hub.metrics().render(), req.keep_alive(),
+                     "text/plain; version=0.0.4");
+    }
+    std::string_view api = path;
+    if (api.starts_with("/realtime/v1")) api.remove_prefix(std::string_view("/realtime/v1").size());
+    if (api.starts_with("/api/broadcast")) {
+      if (req.method() != bhttp::verb::post) {
+        return respond(405, json_error("error", "method not allowed"), req.keep_alive());
+      }
+      return rest_broadcast(req, target, api.substr(std::string_view("/api/broadcast").size()));
+    }
+    respond(404, json_error("error", "not found"), req.keep_alive());
+  }
+
+  void upgrade(Request req, const Target& target) {
+    if (!websocket::is_upgrade(req)) {
+      return respond(400, json_error("error", "expected a websocket upgrade"), false);
+    }
+    auto key = header(req, "x-api-key");
+    if (!key) key = target.param("apikey");
+    if (!key) key = header(req, "apikey");
+    if (!key || key->empty()) return respond(401, json_error("error", "API key is missing"), false);
+    auto vsn = protocol::parse_vsn(target.param("vsn").value_or(""));
+    if (!vsn.ok()) {
+      return respond(400, json_error("error", "unsupported vsn: " + vsn.error().message), false);
+    }
+    auto& hub = server_->hub;
+    auto verified = hub.verifier().verify(*key, hub.scheduler().wall_now());
+    if (!verified.ok()) {
+      log::get(log::kServer)->info("upgrade refused: {}", verified.error().message);
+      return respond(401, json_error("error", verified.error().connect_message()), false);
+    }
+    stream_.expires_never();
+    auto ws = std::make_shared<WsSession>(server_, stream_.release_socket(), vsn.value(),
+                                          std::move(verified.value()));
+    ws->start(std::move(req));
+  }
+
+  // Caller authorization for REST broadcast: Bearer token, else the apikey.
+  std::optional<auth::VerifiedJwt> caller(const Request& req, const Target& target) {
+    std::optional<std::string> token;
+    if (auto authz = header(req, "authorization")) {
+      std::string_view v = *authz;
+      if (v.size() > 7 && (v.starts_with("Bearer ") || v.starts_with("bearer "))) {
+        token = std::string(v.substr(7));
+      }
+    }
+    if (!token) token = header(req, "apikey");
+    if (!token) token = target.param("apikey");
+    if (!token) return std::nullopt;
+    auto& hub = server_->hub;
+    auto v = hub.verifier().verify(*token, hub.scheduler().wall_now());
+    if (!v.ok()) return std::nullopt;
+    return std::move(v.value());
+  }
+
+  void rest_broadcast(const Request& req, const Target& target, std::string_view rest) {
+    bool keep = req.keep_alive();
+    auto who = caller(req, target);
+    if (!who || (who->role != "service_role" && who->role != "authenticated")) {
+      return respond(401, json_error("message", "Unauthorized"), keep);
+    }
+    auto& hub = server_->hub;
+    std::vector<realtime::BroadcastMessage> out;
+    auto add = [&](std::string topic, std::string event, json::value payload, bool is_private,
+                   const json::value* id) -> bool {
+      json::object p;
+      p["type"] = "broadcast";
+      p["event"] = std::move(event);
+      p["payload"] = std::move(payload);
+      if (id && id->is_string()) p["meta"] = json::object{{"id", *id}};
+      if (json::serialize(p["payload"]).size() > hub.limits().max_broadcast_payload_bytes) {
+        return false;
+      }
+      // Private topics need realtime.messages policies this server does not evaluate yet:
+      // only service_role may write to them; others are skipped (still 202, as the reference).
+      if (is_private && who->role != "service_role") return true;
+      realtime::BroadcastMessage m;
+      m.topic = "realtime:" + topic;
+      m.is_private = is_private;
+      m.json_payload = json::value(std::move(p));
+      out.push_back(std::move(m));
+      return true;
+    };
+
+    if (!rest.empty()) {
+      // /api/broadcast/<topic>/events/<event>: the body is the payload itself.
+      auto segs = split_path(rest);
+      if (segs.size() != 3 || segs[1] != "events" || segs[0].empty() || segs[2].empty()) {
+        return respond(404, json_error("error", "not found"), keep);
+      }
+      auto body = core::parse_json(req.body());
+      json::value payload = body.ok() ? body.value() : json::value(json::string(req.body()));
+      bool is_private = target.param("private").value_or("") == "true";
+      if (!add(segs[0], segs[2], std::move(payload), is_private, nullptr)) {
+        return respond(413, json_error("error", "Payload size exceeds tenant limit"), keep);
+      }
+    } else {
+      auto body = core::parse_json(req.body());
+      const json::array* messages =
+          body.ok() ? core::find_array(body.value(), "messages") : nullptr;
+      if (!messages) {
+        return respond(422, R"({"errors":{"messages":["can't be blank"]}})", keep);
+      }
+      for (const auto& m : *messages) {
+        auto topic = core::find_string(m, "topic");
+        auto event = core::find_string(m, "event");
+        const auto* payload = core::find(m, "payload");
+        if (!topic || !event || !payload || !payload->is_object()) {
+          return respond(
+              422, R"({"errors":{"messages":["topic, event and an object payload are required"]}})",
+              keep);
+        }
+        bool is_private = core::find_bool(m, "private").value_or(false);
+        if (!add(std::string(*topic), std::string(*event), *payload, is_private,
+                 core::find(m, "id"))) {
+          return respond(422, R"({"errors":{"messages":["Payload size exceeds tenant limit"]}})",
+                         keep);
+        }
+      }
+    }
+    for (const auto& m : out)
+      hub.broadcast(m, nullptr);
+    respond(202, "", keep);
+  }
+
+  void respond(unsigned status, std::string body, bool keep_alive,
+               std::string_view content_type = "application/json") {
+    auto res = std::make_shared<Response>(static_cast<bhttp::status>(status), 11);
+    res->set(bhttp::field::server, "rtsync");
+    if (!body.empty()) res->set(bhttp::field::content_type, content_type);
+    res->keep_alive(keep_alive && !server_->stopping);
+    res->body() = std::move(body);
+    res->prepare_payload();
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                         if (ec || !res->keep_alive()) {
+                           beast::error_code ignored;
+                           self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                           return;
+                         }
+                         self->read_next();
+                       });
+  }
+
+  std::shared_ptr<Impl> server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buf_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+};
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (self->stopping) return;
+    if (!ec) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<HttpSession>(self, std::move(socket))->start();
+    } else if (ec == asio::error::operation_aborted) {
+      return;
+    } else {
+      log::get(log::kServer)->warn("accept failed: {}", ec.message());
+    }
+    self->accept();
+  });
+}
+
+// ---- HttpServer -------------------------------------------------------------------------------
+
+HttpServer::HttpServer(asio::io_context& io, realtime::Hub& hub, HttpHooks hooks)
+    : impl_(std::make_shared<Impl>(io, hub, std::move(hooks))) {}
+
+HttpServer::~HttpServer() {
+  beast::error_code ignored;
+  impl_->stopping = true;
+  impl_->acceptor.close(ignored);
+}
+
+Result<std::uint16_t> HttpServer::listen(std::string_view host, std::uint16_t port) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(std::string(host), ec);
+  if (ec)
+    return make_error(Errc::invalid_argument, "bad listen address '" + std::string(host) + "'");
+  tcp::endpoint ep(address, port);
+  auto& acc = impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    acc.close(ignored);
+    return make_error(Errc::io, "listen on " + std::string(host) + ":" + std::to_string(port) +
+                                    ": " + ec.message());
+  }
+  impl_->port = acc.local_endpoint().port();
+  impl_->accept();
+  log::get(log::kServer)->info("listening on {}:{}", host, impl_->port);
+  return impl_->port;
+}
+
+std::uint16_t HttpServer::port() const noexcept {
+  return impl_->port;
+}
+
+void HttpServer::shutdown() {
+  impl_->stopping = true;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  std::vector<Impl::WsSession*> ws(impl_->ws_sessions.begin(), impl_->ws_sessions.end());
+  for (auto* s : ws)
+    s->close(realtime::close_code::kGoingAway, "server shutting down");
+  std::vector<Impl::HttpSession*> hs(impl_->http_sessions.begin(), impl_->http_sessions.end());
+  for (auto* s : hs)
+    s->stop();
+}
+
+std::size_t HttpServer::sessions() const noexcept {
+  return impl_->ws_sessions.size() + impl_->http_sessions.size();
+}
+
+}  // namespace rtsync::server::http
