@@ -17,6 +17,7 @@ std::string_view to_string(TimerId id) noexcept {
     case TimerId::QueryGc: return "QueryGc";
     case TimerId::RefetchInterval: return "RefetchInterval";
     case TimerId::InvalidationCoalesce: return "InvalidationCoalesce";
+    case TimerId::QueryStale: return "QueryStale";
     case TimerId::JoinGuard: return "JoinGuard";
     case TimerId::HealRetry: return "HealRetry";
     case TimerId::ReconnectDebounce: return "ReconnectDebounce";

@@ -40,6 +40,7 @@ enum class TimerId : std::uint8_t {
   QueryGc,
   RefetchInterval,
   InvalidationCoalesce,
+  QueryStale,  // an observer's result turning stale (staleTime elapsed)
   // coordination
   JoinGuard,
   HealRetry,
