@@ -147,6 +147,8 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                      [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
 
+  void abort() { teardown_soon(); }
+
   bool send(const OutFrame& f) override {
     if (closing_ || torn_down_) return false;
     const auto& limits = server_->hub.limits();
@@ -574,6 +576,18 @@ void HttpServer::shutdown() {
   std::vector<Impl::WsSession*> ws(impl_->ws_sessions.begin(), impl_->ws_sessions.end());
   for (auto* s : ws)
     s->close(realtime::close_code::kGoingAway, "server shutting down");
+  std::vector<Impl::HttpSession*> hs(impl_->http_sessions.begin(), impl_->http_sessions.end());
+  for (auto* s : hs)
+    s->stop();
+}
+
+void HttpServer::abort() {
+  impl_->stopping = true;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  std::vector<Impl::WsSession*> ws(impl_->ws_sessions.begin(), impl_->ws_sessions.end());
+  for (auto* s : ws)
+    s->abort();
   std::vector<Impl::HttpSession*> hs(impl_->http_sessions.begin(), impl_->http_sessions.end());
   for (auto* s : hs)
     s->stop();

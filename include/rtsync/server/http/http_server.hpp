@@ -50,6 +50,8 @@ class HttpServer {
   // Stops accepting and closes every websocket with 1001 (going away) and every HTTP connection.
   // Sessions finish asynchronously; sessions() reaches 0 once they are gone.
   void shutdown();
+  // Closes every socket at once, without handshakes (after shutdown() took too long).
+  void abort();
   std::size_t sessions() const noexcept;
 
  private:

@@ -1,0 +1,81 @@
+// `rtsync server` as a library: a Supabase-compatible realtime server over PostgreSQL.
+//
+//   Server server(options);
+//   if (auto r = server.start(); !r.ok()) …   // bootstrap, listen, start the change stream
+//   server.port();                              // the bound port (options.listen may say :0)
+//   server.wait_healthy(10s);                   // listening and the change stream running
+//   …
+//   server.stop();                              // 1001 to every socket, slot position confirmed
+//
+// start(): bootstraps the database idempotently (roles anon/authenticated/service_role, schema
+// auth with auth.uid()/role()/jwt(), publication, logical slot with pgoutput), starts the server
+// loop thread, binds the listener, then starts the change stream and the row authorizer. While
+// PostgreSQL is away the websockets stay up; the stream reconnects with backoff on its own.
+//
+// Threading: one loop thread (core::EventLoop) owns all server state: sessions, hub, router,
+// change stream, authorizer. Public methods may be called from any other thread; they must not
+// be called from the loop thread itself.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/result.hpp"
+#include "rtsync/server/realtime/limits.hpp"
+
+namespace rtsync::core {
+class EventLoop;
+}  // namespace rtsync::core
+
+namespace rtsync::server {
+
+struct ServerOptions {
+  std::string db;                         // libpq conninfo or postgres:// URL
+  std::string listen = "127.0.0.1:4000";  // host:port; port 0 picks a free one
+  std::string jwt_secret;
+  std::string slot = "rtsync_realtime";
+  std::string publication = "supabase_realtime";
+  std::chrono::seconds jwt_leeway{2};
+  realtime::RealtimeLimits limits;
+  bool bootstrap = true;  // run the idempotent bootstrap on start
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Errors: Errc::invalid_argument (options), Errc::io (database unreachable at start-up,
+  // bootstrap failed, bind failed).
+  Result<void> start();
+  // Graceful: stop accepting, close websockets with 1001, confirm the slot position, stop the
+  // loop. Idempotent.
+  void stop();
+
+  std::uint16_t port() const noexcept;
+  std::string http_url() const;  // "http://127.0.0.1:<port>"
+  std::string ws_url() const;    // "ws://127.0.0.1:<port>/realtime/v1/websocket"
+  // Listening and the change stream running (what GET /health reports).
+  bool healthy() const;
+  bool wait_healthy(std::chrono::milliseconds timeout) const;
+  // The Prometheus text of /metrics.
+  std::string metrics_text() const;
+
+  const ServerOptions& options() const noexcept { return options_; }
+  core::EventLoop& loop();
+
+ private:
+  struct Impl;
+  ServerOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "127.0.0.1:4000" / "[::1]:0" / ":4000" → host, port. Errc::invalid_argument.
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
+
+}  // namespace rtsync::server

@@ -1,0 +1,249 @@
+#include "rtsync/server/server.hpp"
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <charconv>
+#include <thread>
+
+#include "rtsync/core/event_loop.hpp"
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/cdc/change_stream.hpp"
+#include "rtsync/server/cdc/pg_row_authorizer.hpp"
+#include "rtsync/server/http/http_server.hpp"
+#include "rtsync/server/pg/bootstrap.hpp"
+#include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/realtime/hub.hpp"
+
+namespace rtsync::server {
+
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
+  std::string host;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return make_error(Errc::invalid_argument, "listen address must be host:port");
+    }
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return make_error(Errc::invalid_argument, "listen address must be host:port");
+    }
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535) {
+    return make_error(Errc::invalid_argument,
+                      "bad port in listen address '" + std::string(text) + "'");
+  }
+  return std::make_pair(host, static_cast<std::uint16_t>(port));
+}
+
+struct Server::Impl {
+  // Destruction order matters: the loop (and the handlers it still holds) goes first, while the
+  // hub the sessions point to is still alive. See ~Impl.
+  std::unique_ptr<auth::JwtVerifier> verifier;
+  std::unique_ptr<core::EventLoop> loop;
+  std::unique_ptr<realtime::Hub> hub;
+  std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
+  std::unique_ptr<cdc::ChangeStream> stream;
+  std::unique_ptr<http::HttpServer> http;
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<bool> listening{false};
+  bool started = false;
+  bool stopped = false;
+
+  ~Impl() {
+    if (loop) {
+      loop->stop();
+      loop->join();
+    }
+    loop.reset();
+    hub.reset();
+  }
+};
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+
+Server::~Server() {
+  stop();
+}
+
+core::EventLoop& Server::loop() {
+  return *impl_->loop;
+}
+
+Result<void> Server::start() {
+  if (impl_->started) return make_error(Errc::invalid_argument, "server already started");
+  if (options_.jwt_secret.empty()) {
+    return make_error(Errc::invalid_argument, "a JWT secret is required (--jwt-secret)");
+  }
+  if (options_.db.empty()) {
+    return make_error(Errc::invalid_argument, "a database is required (--db)");
+  }
+  auto listen = parse_listen(options_.listen);
+  if (!listen.ok()) return listen.error();
+  if (auto v = pg::validate_slot_name(options_.slot); !v.ok()) return v.error();
+
+  auto logger = log::get(log::kServer);
+  if (options_.bootstrap) {
+    auto conn = pg::Connection::open(options_.db);
+    if (!conn.ok()) return make_error(Errc::io, "database: " + conn.error().message);
+    pg::BootstrapOptions bo;
+    bo.slot = options_.slot;
+    bo.publication = options_.publication;
+    auto report = pg::bootstrap(conn.value(), bo);
+    if (!report.ok()) return make_error(Errc::io, "bootstrap: " + report.error().message);
+    logger->info("bootstrap done (roles {}, functions {}, publication {}, slot {})",
+                 report.value().created_roles ? "created" : "present",
+                 report.value().created_functions ? "created" : "present",
+                 report.value().created_publication ? "created" : "present",
+                 report.value().created_slot ? "created" : "present");
+  }
+
+  impl_->started = true;
+  impl_->verifier = std::make_unique<auth::JwtVerifier>(options_.jwt_secret, options_.jwt_leeway);
+  impl_->loop = std::make_unique<core::EventLoop>();
+  impl_->loop->start();
+
+  Result<void> result;
+  Impl& s = *impl_;
+  impl_->loop->run_sync([&] {
+    auto& io = s.loop->io_context();
+    auto& sched = s.loop->scheduler();
+    cdc::PgRowAuthorizerOptions ao;
+    ao.conninfo = options_.db;
+    s.authorizer = std::make_unique<cdc::PgRowAuthorizer>(io, sched, ao);
+    s.hub =
+        std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), options_.limits);
+
+    auto& metrics = s.hub->metrics();
+    metrics.gauges.push_back(
+        {"rtsync_authorization_queries_total",
+         "Row visibility queries (one per auth class per table per transaction).", "counter",
+         [&s] { return double(s.authorizer->queries()); }});
+    metrics.gauges.push_back(
+        {"rtsync_replication_lag_bytes",
+         "WAL bytes between the server's end and the confirmed position.", "gauge",
+         [&s] { return s.stream ? double(s.stream->metrics().lag_bytes) : 0.0; }});
+    metrics.gauges.push_back(
+        {"rtsync_replication_confirmed_lsn", "Last LSN handed to the sessions and confirmed.",
+         "gauge", [&s] { return s.stream ? double(s.stream->metrics().confirmed_lsn) : 0.0; }});
+    metrics.gauges.push_back(
+        {"rtsync_stream_changes_decoded_total", "Row changes decoded by the change stream.",
+         "counter", [&s] { return s.stream ? double(s.stream->metrics().changes_decoded) : 0.0; }});
+
+    http::HttpHooks hooks;
+    hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
+    s.http = std::make_unique<http::HttpServer>(io, *s.hub, hooks);
+    auto bound = s.http->listen(listen.value().first, listen.value().second);
+    if (!bound.ok()) {
+      result = bound.error();
+      return;
+    }
+    s.port = bound.value();
+    s.listening = true;
+
+    cdc::ChangeStreamOptions so;
+    so.conninfo = options_.db;
+    so.slot = options_.slot;
+    so.publication = options_.publication;
+    s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
+    s.authorizer->start();
+    s.stream->start();
+  });
+  if (!result.ok()) {
+    stop();
+    return result;
+  }
+  return {};
+}
+
+void Server::stop() {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped || !s.loop) return;
+  s.stopped = true;
+  auto logger = log::get(log::kServer);
+  // 1. Stop accepting; websockets get 1001 (going away).
+  s.loop->run_sync([&] {
+    s.listening = false;
+    if (s.http) s.http->shutdown();
+  });
+  // 2. Let the close handshakes finish (bounded), then cut whatever is left.
+  auto sessions = [&] {
+    std::size_t n = 0;
+    s.loop->run_sync([&] { n = s.http ? s.http->sessions() : 0; });
+    return n;
+  };
+  for (int i = 0; i < 200 && sessions() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.loop->run_sync([&] {
+    if (s.http) s.http->abort();
+  });
+  for (int i = 0; i < 100 && sessions() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // 3. The stream sends its last status update (the confirmed slot position) and closes; the
+  //    PostgreSQL-side parts are destroyed on the loop, as their contracts require.
+  s.loop->run_sync([&] {
+    if (s.stream) s.stream->stop();
+    s.stream.reset();
+    s.authorizer.reset();
+    s.http.reset();
+  });
+  s.loop->stop();
+  s.loop->join();
+  logger->info("server stopped");
+}
+
+std::uint16_t Server::port() const noexcept {
+  return impl_->port.load();
+}
+
+std::string Server::http_url() const {
+  auto l = parse_listen(options_.listen);
+  std::string host = l.ok() ? l.value().first : "127.0.0.1";
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(port());
+}
+
+std::string Server::ws_url() const {
+  auto u = http_url();
+  return "ws" + u.substr(4) + "/realtime/v1/websocket";
+}
+
+bool Server::healthy() const {
+  const Impl& s = *impl_;
+  if (!s.started || s.stopped || !s.loop || !s.listening) return false;
+  bool ok = false;
+  s.loop->run_sync([&] { ok = s.hub && s.hub->stream_running(); });
+  return ok;
+}
+
+bool Server::wait_healthy(std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (healthy()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return healthy();
+}
+
+std::string Server::metrics_text() const {
+  const Impl& s = *impl_;
+  if (!s.loop || s.stopped) return {};
+  std::string out;
+  s.loop->run_sync([&] { out = s.hub ? s.hub->metrics().render() : std::string(); });
+  return out;
+}
+
+}  // namespace rtsync::server
