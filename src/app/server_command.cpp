@@ -1,0 +1,68 @@
+#include "server_command.hpp"
+
+#include <pthread.h>
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "rtsync/core/log.hpp"
+
+namespace rtsync::app {
+
+void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
+  auto& o = args.options;
+  sub.add_option("--db", o.db, "PostgreSQL: libpq conninfo or postgres:// URL")
+      ->envname("RTSYNC_DB")
+      ->required();
+  sub.add_option("--listen", o.listen, "host:port to listen on (port 0: any free port)")
+      ->envname("RTSYNC_LISTEN")
+      ->capture_default_str();
+  sub.add_option("--jwt-secret", o.jwt_secret,
+                 "HS256 secret the API keys and tokens are signed with")
+      ->envname("RTSYNC_JWT_SECRET")
+      ->required();
+  sub.add_option("--slot", o.slot, "logical replication slot (persistent, pgoutput)")
+      ->envname("RTSYNC_SLOT")
+      ->capture_default_str();
+  sub.add_option("--publication", o.publication, "publication whose tables are streamed")
+      ->envname("RTSYNC_PUBLICATION")
+      ->capture_default_str();
+  sub.add_option("--max-frame-bytes", o.limits.max_frame_bytes,
+                 "largest websocket message accepted (close 1009 above)")
+      ->capture_default_str();
+  sub.add_option("--max-channels", o.limits.max_channels_per_connection, "channels per connection")
+      ->capture_default_str();
+  sub.add_option("--max-messages-per-second", o.limits.max_messages_per_second,
+                 "client messages per second per connection")
+      ->capture_default_str();
+  sub.add_option("--max-broadcast-bytes", o.limits.max_broadcast_payload_bytes,
+                 "largest broadcast payload")
+      ->capture_default_str();
+}
+
+int run_server_command(const ServerCommandArgs& args) {
+  // Block the shutdown signals before any thread starts so every thread inherits the mask and
+  // the main thread alone receives them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::Server srv(args.options);
+  if (auto r = srv.start(); !r.ok()) {
+    std::cerr << "rtsync server: " << r.error().message << "\n";
+    return 1;
+  }
+  std::cout << "rtsync server listening on " << srv.http_url() << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::get(log::kServer)->info("signal {}: shutting down", sig);
+  srv.stop();
+  std::cout << "rtsync server stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace rtsync::app
