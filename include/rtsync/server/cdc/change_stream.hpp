@@ -1,0 +1,98 @@
+// ChangeStream: PostgreSQL logical replication (pgoutput over a publication, through a
+// persistent slot) streamed with libpq's replication protocol on the server's event loop, decoded
+// into Transactions and handed to a ChangeSink one at a time, in commit order.
+//
+//   connect (replication=database) → load pg_type names → START_REPLICATION SLOT s LOGICAL <lsn>
+//   (proto_version '1', publication_names '…') → CopyBoth: XLogData 'w' / keepalive 'k' in,
+//   standby status updates 'r' out.
+//
+// Delivery contract (see rtsync/server/change_stream.hpp): at least once. A transaction's end LSN
+// is confirmed to PostgreSQL (standby status "flush") only after the sink called its `done`;
+// transactions whose end LSN is at or below the confirmed position are dropped (dedupe after a
+// reconnect). When idle (nothing pending), keepalives advance the confirmed position to the
+// server's WAL position so the slot never holds WAL for nothing.
+//
+// Status updates go out after each `done` (coalesced per loop turn), on request by a keepalive,
+// and every `status_interval` (TimerId::StatusFeedback). When more than
+// `max_queued_transactions` are waiting for the sink, the socket is not read (back-pressure
+// through TCP to the walsender); reading resumes below half that.
+//
+// PostgreSQL going away (or any stream error): on_stream_state(false, reason) once, then
+// reconnect with ExponentialBackoff (TimerId::ReplicationRetry) from the confirmed position;
+// on_stream_state(true, "") once streaming again.
+//
+// Thread safety: construct, call and destroy on the loop thread that runs `io`; `scheduler` must
+// run on that same loop. Sink callbacks run on it; `done` must be called on it (calling it after
+// stop() or twice is harmless).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "rtsync/core/backoff.hpp"
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/server/change_stream.hpp"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace rtsync::server::cdc {
+
+struct ChangeStreamOptions {
+  // Normal libpq conninfo of a role with REPLICATION; `replication=database` is added.
+  std::string conninfo;
+  std::string slot = "rtsync_realtime";
+  std::string publication = "supabase_realtime";
+  core::Duration status_interval = std::chrono::seconds(10);
+  core::ExponentialBackoff retry{std::chrono::milliseconds(200), std::chrono::seconds(10)};
+  std::size_t max_queued_transactions = 1000;
+  std::uint64_t jitter_seed = 0;  // 0: random
+};
+
+struct ChangeStreamMetrics {
+  std::uint64_t changes_decoded = 0;
+  std::uint64_t transactions = 0;            // decoded (committed) transactions
+  std::uint64_t transactions_delivered = 0;  // handed to the sink
+  std::uint64_t transactions_deduplicated = 0;
+  std::uint64_t bytes_received = 0;  // CopyData payload bytes
+  std::uint64_t reconnects = 0;      // successful starts after the first
+  std::uint64_t status_updates = 0;
+  Lsn last_received_lsn = 0;    // highest XLogData start seen
+  Lsn confirmed_lsn = 0;        // handed on (done) or idle-advanced
+  Lsn reported_lsn = 0;         // last flush position sent to PostgreSQL
+  Lsn server_wal_end = 0;       // highest WAL end the server reported
+  std::uint64_t lag_bytes = 0;  // server_wal_end - confirmed_lsn
+  std::size_t queued = 0;       // transactions waiting for the sink
+  bool in_flight = false;       // a transaction is with the sink
+  bool running = false;
+  bool paused = false;  // back-pressure: socket not being read
+};
+
+class ChangeStream {
+ public:
+  ChangeStream(boost::asio::io_context& io, core::Scheduler& scheduler, ChangeSink& sink,
+               ChangeStreamOptions options);
+  // Stops without calling the sink.
+  ~ChangeStream();
+  ChangeStream(const ChangeStream&) = delete;
+  ChangeStream& operator=(const ChangeStream&) = delete;
+
+  // Connects and streams; failures are retried forever until stop(). Idempotent.
+  void start();
+  // Sends a last status update (best effort), closes the connection, cancels timers. No sink
+  // callback runs after stop(); pending `done` calls become no-ops. start() may be called again.
+  void stop();
+
+  bool running() const noexcept;
+  ChangeStreamMetrics metrics() const;
+  json::value diagnostics() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace rtsync::server::cdc

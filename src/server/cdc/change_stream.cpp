@@ -1,0 +1,519 @@
+#include "rtsync/server/cdc/change_stream.hpp"
+
+#include <libpq-fe.h>
+
+#include <boost/asio/io_context.hpp>
+#include <charconv>
+#include <deque>
+#include <optional>
+
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/cdc/pgoutput.hpp"
+#include "rtsync/server/pg/bootstrap.hpp"
+#include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/pg_socket.hpp"
+
+namespace rtsync::server::cdc {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::uint64_t be64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+void put_be64(char* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+std::string trimmed(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+template <class T>
+T to_uint(std::string_view s) {
+  T v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+struct CopyBuffer {
+  char* data = nullptr;
+  ~CopyBuffer() {
+    if (data) PQfreemem(data);
+  }
+};
+
+}  // namespace
+
+struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
+  Impl(asio::io_context& io, core::Scheduler& sched, ChangeSink& sink, ChangeStreamOptions opts)
+      : io(io),
+        sched(sched),
+        sink(sink),
+        opts(std::move(opts)),
+        jitter(this->opts.jitter_seed ? core::Jitter(this->opts.jitter_seed) : core::Jitter()),
+        sock(io),
+        decoder(types),
+        logger(log::get(log::kCdc)) {}
+
+  enum class Phase { stopped, connecting, loading_types, starting, streaming, waiting_retry };
+
+  asio::io_context& io;
+  core::Scheduler& sched;
+  ChangeSink& sink;
+  ChangeStreamOptions opts;
+  core::Jitter jitter;
+  pg::PgSocket sock;
+  pg::Connection conn;
+  pg::PendingConnect connecting;
+  TypeRegistry types;
+  PgOutputDecoder decoder;
+  std::shared_ptr<spdlog::logger> logger;
+
+  Phase phase = Phase::stopped;
+  std::deque<std::shared_ptr<Transaction>> queue;
+  bool in_flight = false;
+  bool delivering = false;
+  bool paused = false;
+  bool status_posted = false;
+  bool ever_streamed = false;
+  std::optional<bool> reported_running;
+  std::uint64_t generation = 0;  // bumps on stop(): stale `done` calls are ignored
+  std::uint32_t attempt = 0;
+  core::Timer status_timer;
+  core::Timer retry_timer;
+
+  Lsn confirmed = 0;
+  Lsn reported = 0;
+  Lsn last_received = 0;
+  Lsn server_wal_end = 0;
+  std::uint64_t transactions = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t deduplicated = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t reconnects = 0;
+  std::uint64_t status_updates = 0;
+
+  PGconn* pq() const { return conn.native(); }
+
+  // ---- connection set-up ---------------------------------------------------------------------
+
+  void start() {
+    if (phase != Phase::stopped) return;
+    if (auto v = pg::validate_slot_name(opts.slot); !v) {
+      phase = Phase::waiting_retry;
+      report(false, v.error().message);
+      phase = Phase::stopped;
+      return;
+    }
+    connect();
+  }
+
+  void connect() {
+    phase = Phase::connecting;
+    std::string options = "-c TimeZone=UTC -c DateStyle=ISO,YMD";
+    if (auto parsed = pg::ConnParams::parse(opts.conninfo); parsed) {
+      if (auto existing = parsed->get("options")) options = *existing + " " + options;
+    }
+    connecting = pg::async_connect(
+        io, opts.conninfo,
+        {{"replication", "database"}, {"options", options}, {"application_name", "rtsync_cdc"}},
+        [weak = weak_from_this()](Result<pg::Connection> r) {
+          if (auto self = weak.lock()) self->on_connected(std::move(r));
+        });
+  }
+
+  void on_connected(Result<pg::Connection> r) {
+    if (phase != Phase::connecting) return;
+    if (!r) return fail(r.error().message);
+    conn = std::move(r).value();
+    if (PQsetnonblocking(pq(), 1) != 0) return fail("cannot switch to non-blocking mode");
+    sock.watch(PQsocket(pq()));
+    // Type names and conversions for every type the database knows now; later ones arrive as
+    // pgoutput Type messages.
+    phase = Phase::loading_types;
+    if (PQsendQuery(pq(),
+                    "SELECT oid, typname, typcategory, typelem, typbasetype "
+                    "FROM pg_catalog.pg_type ORDER BY oid") != 1) {
+      return fail(trimmed(PQerrorMessage(pq())));
+    }
+    flush();
+    arm_read();
+  }
+
+  void send_start_replication() {
+    phase = Phase::starting;
+    const std::string cmd = "START_REPLICATION SLOT " + pg::quote_identifier(opts.slot) +
+                            " LOGICAL " + format_lsn(confirmed) +
+                            " (proto_version '1', publication_names " +
+                            pg::quote_literal(pg::quote_identifier(opts.publication)) + ")";
+    logger->debug("{}", cmd);
+    if (PQsendQuery(pq(), cmd.c_str()) != 1) return fail(trimmed(PQerrorMessage(pq())));
+    flush();
+    arm_read();
+  }
+
+  // Results of the set-up queries (simple query protocol).
+  void on_query_input() {
+    PGconn* c = pq();
+    while (phase == Phase::loading_types || phase == Phase::starting) {
+      if (PQisBusy(c)) return arm_read();
+      PGresult* res = PQgetResult(c);
+      if (phase == Phase::loading_types) {
+        if (!res) {
+          logger->debug("{} types known", types.size());
+          send_start_replication();
+          return;
+        }
+        auto r = pg::take_result(res, c);
+        if (!r) return fail("loading pg_type: " + r.error().message);
+        for (int i = 0; i < r->rows(); ++i) {
+          const auto cat = r->value(i, 2);
+          types.add_catalog_row(to_uint<std::uint32_t>(r->value(i, 0)), r->value(i, 1),
+                                cat.empty() ? ' ' : cat[0], to_uint<std::uint32_t>(r->value(i, 3)),
+                                to_uint<std::uint32_t>(r->value(i, 4)));
+        }
+      } else {
+        if (!res) return fail("START_REPLICATION returned no result");
+        if (PQresultStatus(res) == PGRES_COPY_BOTH) {
+          PQclear(res);
+          on_streaming();
+          return;
+        }
+        auto r = pg::take_result(res, c);
+        return fail("START_REPLICATION: " +
+                    (r ? std::string("unexpected result") : r.error().message));
+      }
+    }
+  }
+
+  void on_streaming() {
+    phase = Phase::streaming;
+    if (ever_streamed) ++reconnects;
+    ever_streamed = true;
+    attempt = 0;
+    logger->info("streaming slot {} from {} (publication {})", opts.slot, format_lsn(confirmed),
+                 opts.publication);
+    schedule_status();
+    report(true, "");
+    if (phase != Phase::streaming) return;
+    drain();
+  }
+
+  // ---- reading -------------------------------------------------------------------------------
+
+  void arm_read() {
+    if (!conn.native()) return;
+    sock.wait_read([weak = weak_from_this()](bool) {
+      if (auto self = weak.lock()) self->on_readable();
+    });
+  }
+
+  void on_readable() {
+    if (!conn.native()) return;
+    auto self = shared_from_this();
+    if (PQconsumeInput(pq()) != 1) return fail(trimmed(PQerrorMessage(pq())));
+    switch (phase) {
+      case Phase::loading_types:
+      case Phase::starting:
+        return on_query_input();
+      case Phase::streaming:
+        return drain();
+      default:
+        return;
+    }
+  }
+
+  // Handles every message libpq already holds, then waits for the socket. Stops early when the
+  // sink's queue is full (back-pressure) or the stream failed/stopped.
+  void drain() {
+    PGconn* c = pq();
+    while (phase == Phase::streaming && !paused) {
+      CopyBuffer buf;
+      const int n = PQgetCopyData(c, &buf.data, 1);
+      if (n > 0) {
+        on_copy_data(buf.data, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) return arm_read();
+      if (n == -1) {
+        PGresult* res = PQgetResult(c);
+        auto r = pg::take_result(res, c);
+        std::string why = r ? "server ended the replication stream" : r.error().message;
+        while (PGresult* more = PQgetResult(c))
+          PQclear(more);
+        return fail(why);
+      }
+      return fail(trimmed(PQerrorMessage(c)));
+    }
+  }
+
+  void on_copy_data(const char* data, std::size_t n) {
+    bytes += n;
+    if (data[0] == 'w') {
+      if (n < 25) return fail("truncated XLogData message");
+      const Lsn start = be64(data + 1);
+      const Lsn wal_end = be64(data + 9);
+      last_received = std::max(last_received, start);
+      server_wal_end = std::max(server_wal_end, wal_end);
+      auto r = decoder.feed(std::string_view(data + 25, n - 25));
+      if (!r) return fail("decoding pgoutput: " + r.error().message);
+      if (auto txn = std::move(r).value()) {
+        ++transactions;
+        queue.push_back(std::move(txn));
+        if (queue.size() > opts.max_queued_transactions && !paused) {
+          paused = true;
+          logger->info("{} transactions waiting for the sink: pausing reads", queue.size());
+        }
+        pump();
+      }
+    } else if (data[0] == 'k') {
+      if (n < 18) return fail("truncated keepalive message");
+      const Lsn wal_end = be64(data + 1);
+      const bool reply = data[17] != 0;
+      server_wal_end = std::max(server_wal_end, wal_end);
+      // Nothing received is still pending: everything before the server's position was handled.
+      if (!decoder.in_transaction() && queue.empty() && !in_flight && wal_end > confirmed) {
+        confirmed = wal_end;
+        if (!reply) request_status();
+      }
+      if (reply) send_status();
+    } else {
+      logger->warn("unknown CopyData message 0x{:02x} ignored",
+                   static_cast<unsigned char>(data[0]));
+    }
+  }
+
+  // ---- delivery ------------------------------------------------------------------------------
+
+  void pump() {
+    if (delivering) return;  // re-entered from a synchronous `done`: the loop below continues
+    delivering = true;
+    while (phase != Phase::stopped && !in_flight && !queue.empty()) {
+      auto txn = std::move(queue.front());
+      queue.pop_front();
+      if (txn->end_lsn <= confirmed) {
+        ++deduplicated;
+        continue;
+      }
+      in_flight = true;
+      ++delivered;
+      const Lsn end = txn->end_lsn;
+      auto called = std::make_shared<bool>(false);
+      sink.on_transaction(std::move(txn), [weak = weak_from_this(), gen = generation, end, called] {
+        if (*called) return;
+        *called = true;
+        if (auto self = weak.lock()) self->on_done(gen, end);
+      });
+    }
+    delivering = false;
+    maybe_resume();
+  }
+
+  void on_done(std::uint64_t gen, Lsn end) {
+    if (gen != generation || phase == Phase::stopped) return;
+    in_flight = false;
+    if (end > confirmed) confirmed = end;
+    request_status();
+    pump();
+  }
+
+  void maybe_resume() {
+    if (!paused || queue.size() > opts.max_queued_transactions / 2) return;
+    paused = false;
+    logger->info("sink caught up: resuming reads");
+    if (phase == Phase::streaming) {
+      sched.post([weak = weak_from_this()] {
+        if (auto self = weak.lock(); self && self->phase == Phase::streaming) self->drain();
+      });
+    }
+  }
+
+  // ---- feedback ------------------------------------------------------------------------------
+
+  void request_status() {
+    if (status_posted || phase != Phase::streaming) return;
+    status_posted = true;
+    sched.post([weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        self->status_posted = false;
+        self->send_status();
+      }
+    });
+  }
+
+  void schedule_status() {
+    status_timer = sched.schedule(opts.status_interval, core::TimerId::StatusFeedback,
+                                  [weak = weak_from_this()] {
+                                    if (auto self = weak.lock()) {
+                                      self->send_status();
+                                      if (self->phase == Phase::streaming) self->schedule_status();
+                                    }
+                                  });
+  }
+
+  // Standby status update: 'r', write, flush, apply (LSNs), clock (µs since 2000), reply flag.
+  void send_status() {
+    if (phase != Phase::streaming) return;
+    char msg[34];
+    msg[0] = 'r';
+    put_be64(msg + 1, std::max(last_received, confirmed));
+    put_be64(msg + 9, confirmed);
+    put_be64(msg + 17, confirmed);
+    put_be64(msg + 25, static_cast<std::uint64_t>(wall_to_pg_time(sched.wall_now())));
+    msg[33] = 0;
+    const int r = PQputCopyData(pq(), msg, sizeof msg);
+    if (r < 0) return fail(trimmed(PQerrorMessage(pq())));
+    if (r == 0) {
+      // Output buffer full (non-blocking): retry once the socket drains.
+      sock.wait_write([weak = weak_from_this()](bool) {
+        if (auto self = weak.lock()) self->send_status();
+      });
+      return;
+    }
+    reported = confirmed;
+    ++status_updates;
+    flush();
+  }
+
+  void flush() {
+    if (!conn.native()) return;
+    const int r = PQflush(pq());
+    if (r < 0) return fail(trimmed(PQerrorMessage(pq())));
+    if (r == 1) {
+      sock.wait_write([weak = weak_from_this()](bool) {
+        if (auto self = weak.lock()) self->flush();
+      });
+    }
+  }
+
+  // ---- failure and shutdown ------------------------------------------------------------------
+
+  void report(bool running, const std::string& reason) {
+    if (reported_running == running) return;
+    reported_running = running;
+    sink.on_stream_state(running, reason);
+  }
+
+  void close_connection() {
+    connecting.cancel();
+    sock.release();
+    conn.close();
+    status_timer.cancel();
+    status_posted = false;
+  }
+
+  void fail(const std::string& reason) {
+    if (phase == Phase::stopped || phase == Phase::waiting_retry) return;
+    logger->warn("replication stream down: {}", reason);
+    close_connection();
+    // Undelivered transactions come again from the slot; the one with the sink stays in flight.
+    decoder.reset();
+    queue.clear();
+    paused = false;
+    phase = Phase::waiting_retry;
+    report(false, reason);
+    if (phase != Phase::waiting_retry) return;  // the sink stopped us
+    ++attempt;
+    const auto delay = opts.retry.delay(attempt, jitter.next());
+    retry_timer = sched.schedule(delay, core::TimerId::ReplicationRetry, [weak = weak_from_this()] {
+      if (auto self = weak.lock(); self && self->phase == Phase::waiting_retry) self->connect();
+    });
+  }
+
+  void stop() {
+    if (phase == Phase::stopped) return;
+    if (phase == Phase::streaming && confirmed > reported) {
+      // Best effort: persist the last handed-on position before closing.
+      send_status();
+    }
+    phase = Phase::stopped;
+    ++generation;
+    retry_timer.cancel();
+    close_connection();
+    decoder.reset();
+    queue.clear();
+    in_flight = false;
+    paused = false;
+    reported_running.reset();
+  }
+
+  ChangeStreamMetrics metrics() const {
+    ChangeStreamMetrics m;
+    m.changes_decoded = decoder.changes_decoded();
+    m.transactions = transactions;
+    m.transactions_delivered = delivered;
+    m.transactions_deduplicated = deduplicated;
+    m.bytes_received = bytes;
+    m.reconnects = reconnects;
+    m.status_updates = status_updates;
+    m.last_received_lsn = last_received;
+    m.confirmed_lsn = confirmed;
+    m.reported_lsn = reported;
+    m.server_wal_end = server_wal_end;
+    m.lag_bytes = server_wal_end > confirmed ? server_wal_end - confirmed : 0;
+    m.queued = queue.size();
+    m.in_flight = in_flight;
+    m.running = phase == Phase::streaming;
+    m.paused = paused;
+    return m;
+  }
+};
+
+ChangeStream::ChangeStream(asio::io_context& io, core::Scheduler& scheduler, ChangeSink& sink,
+                           ChangeStreamOptions options)
+    : impl_(std::make_shared<Impl>(io, scheduler, sink, std::move(options))) {}
+
+ChangeStream::~ChangeStream() {
+  impl_->stop();
+}
+
+void ChangeStream::start() {
+  impl_->start();
+}
+void ChangeStream::stop() {
+  impl_->stop();
+}
+bool ChangeStream::running() const noexcept {
+  return impl_->phase == Impl::Phase::streaming;
+}
+ChangeStreamMetrics ChangeStream::metrics() const {
+  return impl_->metrics();
+}
+
+json::value ChangeStream::diagnostics() const {
+  const auto m = impl_->metrics();
+  return json::object{
+      {"running", m.running},
+      {"slot", impl_->opts.slot},
+      {"publication", impl_->opts.publication},
+      {"changes_decoded", m.changes_decoded},
+      {"transactions", m.transactions},
+      {"transactions_delivered", m.transactions_delivered},
+      {"transactions_deduplicated", m.transactions_deduplicated},
+      {"bytes_received", m.bytes_received},
+      {"reconnects", m.reconnects},
+      {"status_updates", m.status_updates},
+      {"last_received_lsn", format_lsn(m.last_received_lsn)},
+      {"confirmed_lsn", format_lsn(m.confirmed_lsn)},
+      {"reported_lsn", format_lsn(m.reported_lsn)},
+      {"server_wal_end", format_lsn(m.server_wal_end)},
+      {"lag_bytes", m.lag_bytes},
+      {"queued", m.queued},
+      {"in_flight", m.in_flight},
+      {"paused", m.paused},
+  };
+}
+
+}  // namespace rtsync::server::cdc

@@ -1,0 +1,505 @@
+#include "rtsync/server/cdc/pg_row_authorizer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <charconv>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/cdc/pg_values.hpp"
+#include "rtsync/server/pg/async_connection.hpp"
+
+namespace rtsync::server::cdc {
+
+namespace asio = boost::asio;
+using pg::Param;
+using pg::Statement;
+
+namespace {
+
+constexpr std::uint32_t kOidArrayType = 1028;   // _oid
+constexpr std::uint32_t kTextArrayType = 1009;  // _text
+
+// Table facts: RLS flag and the key used to find rows (primary key, else replica identity index).
+constexpr const char* kTableMetaSql = R"sql(
+SELECT c.oid, c.relrowsecurity, n.nspname, c.relname,
+       coalesce((
+         SELECT json_agg(json_build_array(a.attname, a.atttypid, t.typarray) ORDER BY x.ord)
+         FROM (SELECT i.indkey FROM pg_catalog.pg_index i
+               WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
+               ORDER BY i.indisprimary DESC LIMIT 1) ix
+         CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord)
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.attnum
+         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid), '[]')
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = ANY($1)
+)sql";
+
+// Per (role, table): bypasses RLS? may read the key columns?
+constexpr const char* kRolePrivSql = R"sql(
+SELECT r.rolname, c.oid, r.rolsuper OR r.rolbypassrls,
+       has_schema_privilege(r.oid, c.relnamespace, 'USAGE') AND (
+         has_table_privilege(r.oid, c.oid, 'SELECT') OR coalesce((
+           SELECT bool_and(has_column_privilege(r.oid, c.oid, a.attnum, 'SELECT'))
+           FROM pg_catalog.pg_index i
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+           WHERE i.indrelid = c.oid AND i.indisprimary), false))
+FROM pg_catalog.pg_roles r CROSS JOIN pg_catalog.pg_class c
+WHERE r.rolname = ANY($1) AND c.oid = ANY($2)
+)sql";
+
+struct KeyColumn {
+  std::string name;
+  std::uint32_t type = 0;
+  std::uint32_t array_type = 0;
+};
+
+struct RolePriv {
+  bool bypass = false;
+  bool can_select = false;
+};
+
+struct TableMeta {
+  bool found = false;
+  bool rls = false;
+  std::string qualified;  // "schema"."table"
+  std::vector<KeyColumn> keys;
+  std::string visibility_sql;  // built once per metadata refresh
+  std::unordered_map<std::string, RolePriv> roles;
+  core::TimePoint fetched{};
+};
+
+// {"a","b \"c\""} — every element quoted so empty strings and the word NULL stay values.
+void append_array_element(std::string& out, std::string_view v) {
+  out.push_back('"');
+  for (char c : v) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+std::string oid_array(const std::vector<std::uint32_t>& oids) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < oids.size(); ++i) {
+    if (i) s.push_back(',');
+    s += std::to_string(oids[i]);
+  }
+  s.push_back('}');
+  return s;
+}
+
+std::string text_array(const std::vector<std::string>& items) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) s.push_back(',');
+    append_array_element(s, items[i]);
+  }
+  s.push_back('}');
+  return s;
+}
+
+template <class T>
+T to_num(std::string_view s) {
+  T v{};
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+std::string build_visibility_sql(const TableMeta& m) {
+  std::string args, cols, cond;
+  for (std::size_t k = 0; k < m.keys.size(); ++k) {
+    if (k) {
+      args += ", ";
+      cols += ", ";
+      cond += " AND ";
+    }
+    args += fmt::format("${}", k + 1);
+    cols += fmt::format("c{}", k + 1);
+    cond += fmt::format("t.{} = k.c{}", pg::quote_identifier(m.keys[k].name), k + 1);
+  }
+  return fmt::format(
+      "SELECT k.i FROM unnest({}) WITH ORDINALITY AS k({}, i) WHERE EXISTS (SELECT 1 FROM {} t "
+      "WHERE {})",
+      args, cols, m.qualified, cond);
+}
+
+}  // namespace
+
+struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Impl> {
+  Impl(asio::io_context& io, core::Scheduler& sched, PgRowAuthorizerOptions opts)
+      : io(io), sched(sched), opts(std::move(opts)), logger(log::get(log::kServer)) {
+    if (this->opts.connections == 0) this->opts.connections = 1;
+    const std::vector<pg::ConnOption> overrides{
+        {"application_name", "rtsync_rls"},
+        {"options", fmt::format("-c statement_timeout={}", this->opts.statement_timeout.count())}};
+    for (std::size_t i = 0; i < this->opts.connections; ++i) {
+      slots.push_back(
+          Slot{std::make_unique<pg::AsyncConnection>(io, this->opts.conninfo, overrides), false});
+    }
+    allowed.insert(this->opts.allowed_roles.begin(), this->opts.allowed_roles.end());
+  }
+
+  struct Call {
+    std::shared_ptr<const Transaction> txn;
+    std::vector<VisibilityRequest> requests;
+    std::function<void(Result<std::vector<VisibilityResult>>)> done;
+    std::vector<VisibilityResult> results;
+  };
+
+  struct Slot {
+    std::unique_ptr<pg::AsyncConnection> conn;
+    bool busy = false;
+  };
+
+  // One visibility statement of the main batch and where its answers go.
+  struct Check {
+    std::size_t request = 0;
+    std::vector<std::size_t>
+        positions;  // ordinal k (1-based) answers requests[request].changes[positions[k-1]]
+  };
+
+  asio::io_context& io;
+  core::Scheduler& sched;
+  PgRowAuthorizerOptions opts;
+  std::shared_ptr<spdlog::logger> logger;
+  std::vector<Slot> slots;
+  std::deque<std::shared_ptr<Call>> waiting;
+  std::unordered_set<std::string> allowed;
+  std::unordered_set<std::string> warned_roles;
+  std::unordered_map<std::uint32_t, TableMeta> tables;
+  std::uint64_t queries = 0;
+  std::uint64_t metadata_queries = 0;
+  std::uint64_t failures = 0;
+  bool destroyed = false;
+
+  void authorize(std::shared_ptr<Call> call) {
+    call->results.resize(call->requests.size());
+    for (std::size_t i = 0; i < call->requests.size(); ++i) {
+      call->results[i].visible.assign(call->requests[i].changes.size(), false);
+    }
+    waiting.push_back(std::move(call));
+    dispatch();
+  }
+
+  void dispatch() {
+    while (!waiting.empty() && !destroyed) {
+      auto it = std::find_if(slots.begin(), slots.end(), [](const Slot& s) { return !s.busy; });
+      if (it == slots.end()) return;
+      auto call = std::move(waiting.front());
+      waiting.pop_front();
+      it->busy = true;
+      run(static_cast<std::size_t>(it - slots.begin()), std::move(call));
+    }
+  }
+
+  void release(std::size_t slot) {
+    slots[slot].busy = false;
+    if (!waiting.empty()) {
+      sched.post([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->dispatch();
+      });
+    }
+  }
+
+  void finish(std::size_t slot, const std::shared_ptr<Call>& call,
+              Result<std::vector<VisibilityResult>> result) {
+    if (!result) ++failures;
+    release(slot);
+    auto done = std::move(call->done);
+    if (done) done(std::move(result));
+  }
+
+  bool role_allowed(const std::string& role) {
+    if (allowed.count(role)) return true;
+    if (warned_roles.insert(role).second) {
+      logger->warn("RLS check: role '{}' is not an allowed API role; its rows stay invisible",
+                   role);
+    }
+    return false;
+  }
+
+  // Step 1: metadata for the tables and roles this call needs, when not cached and fresh.
+  void run(std::size_t slot, std::shared_ptr<Call> call) {
+    const auto now = sched.now();
+    std::vector<std::uint32_t> oids;
+    std::vector<std::string> roles;
+    std::unordered_set<std::uint32_t> seen_oids;
+    std::unordered_set<std::string> seen_roles;
+    for (const auto& req : call->requests) {
+      if (!allowed.count(req.auth.role)) continue;
+      if (seen_roles.insert(req.auth.role).second) roles.push_back(req.auth.role);
+    }
+    bool stale = false;
+    for (const auto& req : call->requests) {
+      for (std::size_t idx : req.changes) {
+        if (idx >= call->txn->changes.size() || !call->txn->changes[idx].relation) continue;
+        const std::uint32_t oid = call->txn->changes[idx].relation->oid;
+        if (!seen_oids.insert(oid).second) continue;
+        oids.push_back(oid);
+        auto t = tables.find(oid);
+        if (t == tables.end() || now - t->second.fetched >= opts.metadata_ttl) {
+          stale = true;
+          continue;
+        }
+        for (const auto& r : roles) {
+          if (!t->second.roles.count(r)) stale = true;
+        }
+      }
+    }
+    if (!stale || oids.empty()) return check(slot, std::move(call));
+
+    // Refresh every table of this call with every role known for it plus this call's roles.
+    std::unordered_set<std::string> all_roles(roles.begin(), roles.end());
+    for (auto oid : oids) {
+      if (auto t = tables.find(oid); t != tables.end()) {
+        for (const auto& [r, _] : t->second.roles)
+          all_roles.insert(r);
+      }
+    }
+    std::vector<std::string> role_list(all_roles.begin(), all_roles.end());
+    std::vector<Statement> batch;
+    batch.push_back(Statement{kTableMetaSql, {oid_array(oids)}, {kOidArrayType}});
+    batch.push_back(Statement{
+        kRolePrivSql, {text_array(role_list), oid_array(oids)}, {kTextArrayType, kOidArrayType}});
+    ++metadata_queries;
+    slots[slot].conn->execute(
+        std::move(batch), [weak = weak_from_this(), slot, call, oids,
+                           role_list](Result<std::vector<pg::PgResult>> r) mutable {
+          auto self = weak.lock();
+          if (!self || self->destroyed) return;
+          if (!r) {
+            self->logger->warn("RLS metadata query failed: {}", r.error().message);
+            return self->finish(slot, call, r.error());
+          }
+          self->store_metadata(oids, role_list, r.value());
+          self->check(slot, std::move(call));
+        });
+  }
+
+  void store_metadata(const std::vector<std::uint32_t>& oids, const std::vector<std::string>& roles,
+                      const std::vector<pg::PgResult>& res) {
+    const auto now = sched.now();
+    for (auto oid : oids) {
+      TableMeta m;
+      m.fetched = now;
+      tables[oid] = std::move(m);
+    }
+    const auto& t = res[0];
+    for (int i = 0; i < t.rows(); ++i) {
+      auto& m = tables[to_num<std::uint32_t>(t.value(i, 0))];
+      m.found = true;
+      m.rls = t.value(i, 1) == "t";
+      m.qualified = pg::quote_identifier(t.value(i, 2)) + "." + pg::quote_identifier(t.value(i, 3));
+      boost::system::error_code ec;
+      auto cols = json::parse(t.value(i, 4), ec);
+      if (!ec && cols.is_array()) {
+        for (const auto& c : cols.get_array()) {
+          const auto* a = c.if_array();
+          if (!a || a->size() != 3 || !(*a)[0].is_string()) continue;
+          KeyColumn k;
+          k.name = std::string((*a)[0].get_string());
+          k.type = static_cast<std::uint32_t>((*a)[1].to_number<std::int64_t>(ec));
+          k.array_type = static_cast<std::uint32_t>((*a)[2].to_number<std::int64_t>(ec));
+          m.keys.push_back(std::move(k));
+        }
+      }
+      if (!m.keys.empty()) m.visibility_sql = build_visibility_sql(m);
+    }
+    for (auto oid : oids) {
+      // Roles the catalog does not know see nothing; recording them avoids re-asking.
+      for (const auto& r : roles)
+        tables[oid].roles[r] = RolePriv{};
+    }
+    const auto& p = res[1];
+    for (int i = 0; i < p.rows(); ++i) {
+      auto& m = tables[to_num<std::uint32_t>(p.value(i, 1))];
+      m.roles[std::string(p.value(i, 0))] = RolePriv{p.value(i, 2) == "t", p.value(i, 3) == "t"};
+    }
+  }
+
+  // Step 2: answer what metadata decides; one query per (class, table) for the rest.
+  void check(std::size_t slot, std::shared_ptr<Call> call) {
+    const Transaction& txn = *call->txn;
+    std::vector<Statement> batch;
+    std::vector<std::optional<Check>>
+        checks;  // parallel to batch (nullopt: not a visibility query)
+    auto add = [&](Statement st, std::optional<Check> c) {
+      batch.push_back(std::move(st));
+      checks.push_back(std::move(c));
+    };
+    add(Statement{"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY", {}, {}}, std::nullopt);
+    const std::size_t header = batch.size();
+
+    for (std::size_t ri = 0; ri < call->requests.size(); ++ri) {
+      const auto& req = call->requests[ri];
+      auto& visible = call->results[ri].visible;
+      if (!role_allowed(req.auth.role)) continue;
+      // Rows to query, grouped by table in first-seen order.
+      std::vector<std::uint32_t> order;
+      std::unordered_map<std::uint32_t, std::vector<std::size_t>> groups;
+      for (std::size_t pos = 0; pos < req.changes.size(); ++pos) {
+        const std::size_t idx = req.changes[pos];
+        if (idx >= txn.changes.size() || !txn.changes[idx].relation) continue;
+        const RowChange& ch = txn.changes[idx];
+        auto t = tables.find(ch.relation->oid);
+        if (t == tables.end() || !t->second.found) continue;
+        const TableMeta& meta = t->second;
+        auto rp = meta.roles.find(req.auth.role);
+        if (rp == meta.roles.end() || !rp->second.can_select) continue;
+        if (ch.kind == ChangeKind::remove || !meta.rls || rp->second.bypass) {
+          visible[pos] = true;
+          continue;
+        }
+        if (meta.keys.empty() || !ch.record) continue;  // no key: cannot be checked
+        auto [g, inserted] = groups.try_emplace(ch.relation->oid);
+        if (inserted) order.push_back(ch.relation->oid);
+        g->second.push_back(pos);
+      }
+      if (order.empty()) continue;
+      add(
+          Statement{
+              "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+              {req.auth.role, req.auth.claims_json},
+              {}},
+          std::nullopt);
+      for (std::uint32_t oid : order) {
+        const TableMeta& meta = tables[oid];
+        std::vector<std::string> arrays(meta.keys.size(), "{");
+        Check c;
+        c.request = ri;
+        for (std::size_t pos : groups[oid]) {
+          const RowChange& ch = txn.changes[req.changes[pos]];
+          // Keys as text in the element type's input format; a row whose key cannot be bound is
+          // left invisible rather than failing the whole batch.
+          std::vector<std::string> texts;
+          texts.reserve(meta.keys.size());
+          for (const auto& k : meta.keys) {
+            auto v = ch.record->find(k.name);
+            if (v == ch.record->end() || k.array_type == 0) break;
+            const ValueKind kind = k.type == 17 ? ValueKind::bytea : ValueKind::text;
+            auto text = json_to_text(kind, v->value());
+            if (!text) break;
+            texts.push_back(std::move(*text));
+          }
+          if (texts.size() != meta.keys.size()) continue;
+          for (std::size_t k = 0; k < texts.size(); ++k) {
+            if (c.positions.size()) arrays[k].push_back(',');
+            append_array_element(arrays[k], texts[k]);
+          }
+          c.positions.push_back(pos);
+        }
+        if (c.positions.empty()) continue;
+        Statement st;
+        st.sql = meta.visibility_sql;
+        for (auto& a : arrays) {
+          a.push_back('}');
+          st.params.emplace_back(std::move(a));
+        }
+        for (const auto& k : meta.keys)
+          st.types.push_back(k.array_type);
+        add(std::move(st), std::move(c));
+      }
+    }
+
+    if (batch.size() == header) {
+      // Everything was decided by metadata: answer on the next loop turn, like a query would.
+      release(slot);
+      sched.post([weak = weak_from_this(), call] {
+        auto self = weak.lock();
+        if (!self || self->destroyed) return;
+        auto done = std::move(call->done);
+        if (done) done(std::move(call->results));
+      });
+      return;
+    }
+    add(Statement{"ROLLBACK", {}, {}}, std::nullopt);
+
+    std::size_t n_checks = 0;
+    for (const auto& c : checks)
+      n_checks += c.has_value();
+    queries += n_checks;
+    slots[slot].conn->execute(
+        std::move(batch), [weak = weak_from_this(), slot, call, checks = std::move(checks)](
+                              Result<std::vector<pg::PgResult>> r) mutable {
+          auto self = weak.lock();
+          if (!self || self->destroyed) return;
+          if (!r) return self->on_batch_error(slot, call, r.error());
+          auto& results = r.value();
+          for (std::size_t s = 0; s < checks.size() && s < results.size(); ++s) {
+            if (!checks[s]) continue;
+            const Check& c = *checks[s];
+            auto& visible = call->results[c.request].visible;
+            for (int row = 0; row < results[s].rows(); ++row) {
+              const auto ord = to_num<std::size_t>(results[s].value(row, 0));
+              if (ord >= 1 && ord <= c.positions.size()) visible[c.positions[ord - 1]] = true;
+            }
+          }
+          self->finish(slot, call, std::move(call->results));
+        });
+  }
+
+  void on_batch_error(std::size_t slot, const std::shared_ptr<Call>& call, const Error& err) {
+    logger->warn("RLS visibility batch failed: {}", err.message);
+    // The explicit transaction stays open in the aborted state after an error inside it: end it
+    // before the connection takes the next batch (harmless when none is open).
+    slots[slot].conn->query("ROLLBACK", {}, [](Result<pg::PgResult>) {});
+    // Privileges or tables changed under us: forget what we knew about this call's tables.
+    for (const auto& req : call->requests) {
+      for (std::size_t idx : req.changes) {
+        if (idx < call->txn->changes.size() && call->txn->changes[idx].relation) {
+          tables.erase(call->txn->changes[idx].relation->oid);
+        }
+      }
+    }
+    finish(slot, call, err);
+  }
+};
+
+PgRowAuthorizer::PgRowAuthorizer(asio::io_context& io, core::Scheduler& scheduler,
+                                 PgRowAuthorizerOptions options)
+    : impl_(std::make_shared<Impl>(io, scheduler, std::move(options))) {}
+
+PgRowAuthorizer::~PgRowAuthorizer() {
+  impl_->destroyed = true;
+  impl_->waiting.clear();
+  impl_->slots.clear();
+}
+
+void PgRowAuthorizer::start() {
+  for (auto& s : impl_->slots)
+    s.conn->connect();
+}
+
+void PgRowAuthorizer::authorize(std::shared_ptr<const Transaction> txn,
+                                std::vector<VisibilityRequest> requests,
+                                std::function<void(Result<std::vector<VisibilityResult>>)> done) {
+  auto call = std::make_shared<Impl::Call>();
+  call->txn = std::move(txn);
+  call->requests = std::move(requests);
+  call->done = std::move(done);
+  if (!call->txn) {
+    impl_->sched.post([call] { call->done(make_error(Errc::invalid_argument, "no transaction")); });
+    return;
+  }
+  impl_->authorize(std::move(call));
+}
+
+std::uint64_t PgRowAuthorizer::queries() const {
+  return impl_->queries;
+}
+std::uint64_t PgRowAuthorizer::metadata_queries() const {
+  return impl_->metadata_queries;
+}
+std::uint64_t PgRowAuthorizer::failures() const {
+  return impl_->failures;
+}
+std::size_t PgRowAuthorizer::waiting() const {
+  return impl_->waiting.size();
+}
+
+}  // namespace rtsync::server::cdc

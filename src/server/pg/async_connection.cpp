@@ -1,0 +1,300 @@
+#include "rtsync/server/pg/async_connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <deque>
+
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/pg/pg_socket.hpp"
+
+namespace rtsync::server::pg {
+
+namespace asio = boost::asio;
+
+namespace {
+
+struct Batch {
+  std::vector<Statement> statements;
+  AsyncConnection::BatchCallback done;
+  std::vector<PgResult> results;
+  std::size_t current = 0;     // statement whose results are being read
+  bool got_result = false;     // current statement produced its (first) result
+  std::optional<Error> error;  // first failure in the batch
+};
+
+std::string trimmed(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Impl> {
+  Impl(asio::io_context& io, std::string conninfo, std::vector<ConnOption> overrides)
+      : io(io), conninfo(std::move(conninfo)), overrides(std::move(overrides)), sock(io) {}
+
+  enum class State { idle, connecting, ready };
+
+  asio::io_context& io;
+  std::string conninfo;
+  std::vector<ConnOption> overrides;
+  PgSocket sock;
+  Connection conn;
+  PendingConnect pending_connect;
+  State state = State::idle;
+  std::deque<Batch> waiting;   // not yet sent
+  std::deque<Batch> inflight;  // sent, results outstanding (in order)
+  std::vector<std::function<void(Result<void>)>> connect_waiters;
+  std::uint64_t statements_sent = 0;
+  std::uint64_t connects = 0;
+  bool destroyed = false;
+
+  void connect() {
+    if (state != State::idle || destroyed) return;
+    state = State::connecting;
+    pending_connect =
+        async_connect(io, conninfo, overrides, [weak = weak_from_this()](Result<Connection> r) {
+          if (auto self = weak.lock()) self->on_connected(std::move(r));
+        });
+  }
+
+  void on_connected(Result<Connection> r) {
+    if (destroyed) return;
+    if (!r) {
+      state = State::idle;
+      fail_all(r.error());
+      return;
+    }
+    conn = std::move(r).value();
+    PGconn* c = conn.native();
+    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
+      const Error err = make_error(Errc::io, "entering pipeline mode: " + conn.error_message());
+      reset_connection();
+      fail_all(err);
+      return;
+    }
+    sock.watch(PQsocket(c));
+    state = State::ready;
+    ++connects;
+    auto waiters = std::move(connect_waiters);
+    connect_waiters.clear();
+    for (auto& w : waiters) {
+      if (w) w(Result<void>());
+    }
+    send_waiting();
+  }
+
+  void reset_connection() {
+    sock.release();
+    conn.close();
+    state = State::idle;
+  }
+
+  // Fails everything queued or in flight (used when the connection is lost or closed).
+  void fail_all(const Error& err) {
+    std::vector<BatchCallback> cbs;
+    for (auto& b : inflight)
+      cbs.push_back(std::move(b.done));
+    for (auto& b : waiting)
+      cbs.push_back(std::move(b.done));
+    inflight.clear();
+    waiting.clear();
+    auto waiters = std::move(connect_waiters);
+    connect_waiters.clear();
+    for (auto& w : waiters) {
+      if (w) w(err);
+    }
+    for (auto& cb : cbs) {
+      if (cb) cb(err);
+    }
+  }
+
+  void connection_lost(std::string why) {
+    rtsync::log::get(rtsync::log::kServer)->warn("PostgreSQL connection lost: {}", why);
+    reset_connection();
+    fail_all(make_error(Errc::io, "PostgreSQL connection lost: " + why));
+  }
+
+  void enqueue(Batch b) {
+    waiting.push_back(std::move(b));
+    if (state == State::idle) {
+      connect();
+    } else if (state == State::ready) {
+      send_waiting();
+    }
+  }
+
+  void send_waiting() {
+    if (state != State::ready) return;
+    PGconn* c = conn.native();
+    while (!waiting.empty()) {
+      Batch& b = waiting.front();
+      for (const auto& st : b.statements) {
+        std::vector<const char*> values;
+        values.reserve(st.params.size());
+        for (const auto& p : st.params)
+          values.push_back(p ? p->c_str() : nullptr);
+        std::vector<Oid> types;
+        if (!st.types.empty()) {
+          types.assign(st.params.size(), 0);
+          for (std::size_t i = 0; i < st.types.size() && i < types.size(); ++i) {
+            types[i] = st.types[i];
+          }
+        }
+        if (PQsendQueryParams(c, st.sql.c_str(), static_cast<int>(values.size()),
+                              types.empty() ? nullptr : types.data(), values.data(), nullptr,
+                              nullptr, 0) != 1) {
+          return connection_lost(trimmed(PQerrorMessage(c)));
+        }
+        ++statements_sent;
+      }
+      if (PQpipelineSync(c) != 1) return connection_lost(trimmed(PQerrorMessage(c)));
+      b.results.resize(b.statements.size());
+      inflight.push_back(std::move(b));
+      waiting.pop_front();
+    }
+    flush();
+    arm_read();
+  }
+
+  void flush() {
+    if (state != State::ready) return;
+    const int r = PQflush(conn.native());
+    if (r < 0) return connection_lost(trimmed(PQerrorMessage(conn.native())));
+    if (r == 1) {
+      sock.wait_write([weak = weak_from_this()](bool) {
+        if (auto self = weak.lock()) self->flush();
+      });
+    }
+  }
+
+  void arm_read() {
+    if (state != State::ready || inflight.empty()) return;
+    sock.wait_read([weak = weak_from_this()](bool) {
+      if (auto self = weak.lock()) self->on_readable();
+    });
+  }
+
+  void on_readable() {
+    if (state != State::ready) return;
+    auto self = shared_from_this();  // callbacks below may drop the owner
+    PGconn* c = conn.native();
+    if (PQconsumeInput(c) != 1) return connection_lost(trimmed(PQerrorMessage(c)));
+    std::vector<Batch> completed;
+    while (!inflight.empty() && !PQisBusy(c)) {
+      Batch& b = inflight.front();
+      PGresult* res = PQgetResult(c);
+      if (!res) {
+        // NULL ends one statement's results; without a result first it means "nothing yet".
+        if (!b.got_result) break;
+        ++b.current;
+        b.got_result = false;
+        continue;
+      }
+      const auto status = PQresultStatus(res);
+      if (status == PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        completed.push_back(std::move(b));
+        inflight.pop_front();
+        continue;
+      }
+      b.got_result = true;
+      auto r = take_result(res, c);
+      if (!r) {
+        if (!b.error) b.error = r.error();
+      } else if (b.current < b.results.size()) {
+        b.results[b.current] = std::move(r).value();
+      }
+    }
+    if (PQstatus(c) == CONNECTION_BAD) {
+      // Deliver what finished before the connection went.
+      for (auto& b : completed)
+        finish(b);
+      if (!destroyed && state == State::ready) connection_lost(trimmed(PQerrorMessage(c)));
+      return;
+    }
+    flush();
+    arm_read();
+    for (auto& b : completed) {
+      if (destroyed) return;
+      finish(b);
+    }
+  }
+
+  static void finish(Batch& b) {
+    auto cb = std::move(b.done);
+    if (!cb) return;
+    if (b.error) {
+      cb(*b.error);
+    } else {
+      cb(std::move(b.results));
+    }
+  }
+};
+
+AsyncConnection::AsyncConnection(asio::io_context& io, std::string conninfo,
+                                 std::vector<ConnOption> overrides)
+    : impl_(std::make_shared<Impl>(io, std::move(conninfo), std::move(overrides))) {}
+
+AsyncConnection::~AsyncConnection() {
+  impl_->destroyed = true;
+  impl_->pending_connect.cancel();
+  impl_->waiting.clear();
+  impl_->inflight.clear();
+  impl_->connect_waiters.clear();
+  impl_->reset_connection();
+}
+
+void AsyncConnection::connect(std::function<void(Result<void>)> done) {
+  if (impl_->state == Impl::State::ready) {
+    if (done) asio::post(impl_->io, [done = std::move(done)] { done(Result<void>()); });
+    return;
+  }
+  impl_->connect_waiters.push_back(std::move(done));
+  impl_->connect();
+}
+
+void AsyncConnection::execute(std::vector<Statement> batch, BatchCallback done) {
+  if (batch.empty()) {
+    asio::post(impl_->io, [done = std::move(done)] { done(std::vector<PgResult>{}); });
+    return;
+  }
+  Batch b;
+  b.statements = std::move(batch);
+  b.done = std::move(done);
+  impl_->enqueue(std::move(b));
+}
+
+void AsyncConnection::query(std::string sql, std::vector<Param> params, QueryCallback done) {
+  std::vector<Statement> batch;
+  batch.push_back(Statement{std::move(sql), std::move(params), {}});
+  execute(std::move(batch), [done = std::move(done)](Result<std::vector<PgResult>> r) {
+    if (!r) return done(r.error());
+    done(std::move(r.value().front()));
+  });
+}
+
+void AsyncConnection::close() {
+  impl_->pending_connect.cancel();
+  impl_->reset_connection();
+  impl_->fail_all(make_error(Errc::closed, "connection closed"));
+}
+
+bool AsyncConnection::connected() const noexcept {
+  return impl_->state == Impl::State::ready;
+}
+std::size_t AsyncConnection::pending() const noexcept {
+  return impl_->waiting.size() + impl_->inflight.size();
+}
+std::uint64_t AsyncConnection::statements_sent() const noexcept {
+  return impl_->statements_sent;
+}
+std::uint64_t AsyncConnection::connects() const noexcept {
+  return impl_->connects;
+}
+
+}  // namespace rtsync::server::pg
