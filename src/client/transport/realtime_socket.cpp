@@ -17,13 +17,14 @@ auto logger() {
   return log::get(log::kTransport);
 }
 
-std::uint64_t seed_or_random(const std::optional<std::uint64_t>& seed, std::uint64_t salt) {
-  if (seed) return *seed ^ salt;
+std::uint64_t seed_or_random(const std::optional<std::uint64_t>& seed, std::uint64_t offset) {
+  if (seed) return *seed + offset;
   return (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
 }
 
-// Salt so the rejoin jitter sequence differs from the reconnect one under the same seed.
-constexpr std::uint64_t kRejoinSalt = 0x9E3779B97F4A7C15ull;
+// The rejoin jitter draws from its own sequence (seed + 1), so channel rejoins do not shift the
+// socket's reconnect delays.
+constexpr std::uint64_t kRejoinSeedOffset = 1;
 
 std::string describe_close(int code, std::string_view reason) {
   std::string out = "socket closed: " + std::to_string(code);
@@ -157,7 +158,7 @@ SocketCore::SocketCore(core::Scheduler& scheduler, std::unique_ptr<Transport> tr
       scheduler_(scheduler),
       transport_(std::move(transport)),
       reconnect_jitter_(seed_or_random(options.jitter_seed, 0)),
-      rejoin_jitter_(seed_or_random(options.jitter_seed, kRejoinSalt)),
+      rejoin_jitter_(seed_or_random(options.jitter_seed, kRejoinSeedOffset)),
       access_token_(options.access_token) {}
 
 SocketCore::~SocketCore() = default;

@@ -76,7 +76,8 @@ struct SocketOptions {
                                       0.1};
   std::size_t send_buffer_limit = 100;
   std::size_t max_frame_bytes = 8u << 20;
-  // Seeds the reconnect and rejoin jitter (tests); random when unset.
+  // Seeds the jitter (tests): reconnect delays draw from core::Jitter(seed), channel rejoin
+  // delays from core::Jitter(seed + 1), one draw per scheduled attempt. Random when unset.
   std::optional<std::uint64_t> jitter_seed;
 };
 

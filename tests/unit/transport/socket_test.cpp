@@ -1,0 +1,469 @@
+// RealtimeSocket on virtual time: endpoint, heartbeat, refs, push replies and timeouts, the send
+// buffer, reconnect backoff, failed handshakes, frame limits and bad input.
+#include <gtest/gtest.h>
+
+#include "fixture.hpp"
+#include "rtsync/core/log.hpp"
+
+namespace rtsync::client::testing {
+namespace {
+
+// ---- endpoint URL
+// ----------------------------------------------------------------------------------
+
+TEST(EndpointUrl, HttpsBaseBecomesWssRealtimePathWithApikeyAndVsn) {
+  auto o = default_options();
+  EXPECT_EQ(build_endpoint_url(o).value(),
+            "wss://abc.supabase.co/realtime/v1/websocket?apikey=anon-key&vsn=2.0.0");
+  o.vsn = protocol::Vsn::v1;
+  o.url = "http://127.0.0.1:54321/";
+  EXPECT_EQ(build_endpoint_url(o).value(),
+            "ws://127.0.0.1:54321/realtime/v1/websocket?apikey=anon-key&vsn=1.0.0");
+}
+
+TEST(EndpointUrl, WsBasesAndExplicitWebsocketPathsAndParams) {
+  auto o = default_options();
+  o.url = "wss://rt.example.com:4000/socket/websocket";
+  o.params = {{"log_level", "info"}};
+  EXPECT_EQ(build_endpoint_url(o).value(),
+            "wss://rt.example.com:4000/socket/websocket?apikey=anon-key&vsn=2.0.0&log_level=info");
+  o.url = "ws://localhost:8080/base";
+  o.params.clear();
+  EXPECT_EQ(build_endpoint_url(o).value(),
+            "ws://localhost:8080/base/realtime/v1/websocket?apikey=anon-key&vsn=2.0.0");
+}
+
+TEST(EndpointUrl, RejectsOtherSchemesAndGarbage) {
+  auto o = default_options();
+  o.url = "ftp://abc.supabase.co";
+  EXPECT_EQ(build_endpoint_url(o).error().code, Errc::invalid_argument);
+  o.url = "not a url";
+  EXPECT_FALSE(build_endpoint_url(o).ok());
+}
+
+TEST(EndpointUrl, RedactsTheApiKey) {
+  EXPECT_EQ(redact_endpoint_url("wss://h/realtime/v1/websocket?apikey=secret&vsn=2.0.0"),
+            "wss://h/realtime/v1/websocket?apikey=***&vsn=2.0.0");
+}
+
+// ---- connection states
+// -----------------------------------------------------------------------------
+
+TEST_F(SocketFixture, ConnectsToTheEndpointAndReportsStates) {
+  std::vector<std::pair<ConnectionState, ConnectionState>> seen;
+  auto sub = socket->on_state(
+      [&](const SocketStateChange& c) { seen.emplace_back(c.previous, c.current); });
+  EXPECT_EQ(socket->state(), ConnectionState::closed);
+  socket->connect();
+  EXPECT_EQ(fake->url(), "wss://abc.supabase.co/realtime/v1/websocket?apikey=anon-key&vsn=2.0.0");
+  EXPECT_EQ(socket->state(), ConnectionState::connecting);
+  socket->connect();  // idempotent
+  EXPECT_EQ(fake->connect_count(), 1u);
+  fake->accept();
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+  socket->disconnect();
+  EXPECT_EQ(socket->state(), ConnectionState::closed);
+  EXPECT_EQ(fake->last_close(), std::make_pair(1000, std::string()));
+  EXPECT_FALSE(sched.pending(TimerId::SocketReconnect));
+  using S = ConnectionState;
+  std::vector<std::pair<S, S>> want{{S::closed, S::connecting},
+                                    {S::connecting, S::open},
+                                    {S::open, S::closing},
+                                    {S::closing, S::closed}};
+  EXPECT_EQ(seen, want);
+}
+
+// ---- heartbeat
+// ---------------------------------------------------------------------------------------
+
+TEST_F(SocketFixture, HeartbeatV2ExactFrameAtTheInterval) {
+  open();
+  sched.advance(25s - 1ms);
+  EXPECT_TRUE(sent().empty());
+  sched.advance(1ms);
+  EXPECT_EQ(sent(), std::vector<std::string>{R"([null,"1","phoenix","heartbeat",{}])"});
+}
+
+TEST_F(SocketFixture, HeartbeatV1ExactFrame) {
+  make(default_options(protocol::Vsn::v1));
+  open();
+  sched.advance(25s);
+  EXPECT_EQ(sent(), std::vector<std::string>{
+                        R"({"topic":"phoenix","event":"heartbeat","payload":{},"ref":"1"})"});
+}
+
+TEST_F(SocketFixture, AnsweredHeartbeatsKeepAFixedCadenceAndReportLatency) {
+  std::vector<std::pair<HeartbeatStatus, std::optional<core::Duration>>> seen;
+  auto sub = socket->on_heartbeat(
+      [&](HeartbeatStatus s, std::optional<core::Duration> l) { seen.emplace_back(s, l); });
+  open();
+  sched.advance(25s);
+  sched.advance(40ms);
+  reply("", "1", "phoenix");
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first, HeartbeatStatus::sent);
+  EXPECT_EQ(seen[1].first, HeartbeatStatus::ok);
+  EXPECT_EQ(seen[1].second, core::Duration(40ms));
+  sent();
+  // Next one at 50 s from open, not 25 s after the reply.
+  sched.advance(25s - 40ms - 1ms);
+  EXPECT_TRUE(sent().empty());
+  sched.advance(1ms);
+  EXPECT_EQ(sent(), std::vector<std::string>{R"([null,"2","phoenix","heartbeat",{}])"});
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+}
+
+TEST_F(SocketFixture, HeartbeatErrorReplyIsReportedAndTheSocketStaysOpen) {
+  std::vector<HeartbeatStatus> seen;
+  auto sub = socket->on_heartbeat(
+      [&](HeartbeatStatus s, std::optional<core::Duration>) { seen.push_back(s); });
+  open();
+  sched.advance(25s);
+  reply("", "1", "phoenix", "error", R"({"reason":"nope"})");
+  EXPECT_EQ(seen, (std::vector{HeartbeatStatus::sent, HeartbeatStatus::error}));
+  sched.advance(25s);
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+}
+
+TEST_F(SocketFixture, UnansweredHeartbeatClosesAndReconnectsWhenTheNextIsDue) {
+  std::vector<HeartbeatStatus> seen;
+  auto sub = socket->on_heartbeat(
+      [&](HeartbeatStatus s, std::optional<core::Duration>) { seen.push_back(s); });
+  std::vector<SocketStateChange> changes;
+  auto sub2 = socket->on_state([&](const SocketStateChange& c) { changes.push_back(c); });
+  open();
+  sched.advance(25s);
+  sched.advance(25s - 1ms);
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+  sched.advance(1ms);
+  EXPECT_EQ(seen, (std::vector{HeartbeatStatus::sent, HeartbeatStatus::timeout}));
+  EXPECT_EQ(socket->state(), ConnectionState::closed);
+  EXPECT_EQ(fake->last_close(), std::make_pair(1000, std::string("heartbeat timeout")));
+  EXPECT_EQ(socket->counters().heartbeat_timeouts, 1u);
+  ASSERT_FALSE(changes.empty());
+  EXPECT_EQ(changes.back().current, ConnectionState::closed);
+  EXPECT_EQ(changes.back().reason, "heartbeat timeout");
+  core::Jitter j(kSeed);
+  const auto expected = core::ExponentialBackoff{1s, 30s}.delay(1, j.next());
+  EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), expected);
+  sched.advance(expected);
+  EXPECT_EQ(fake->connect_count(), 2u);
+  fake->accept();
+  ASSERT_TRUE(changes.back().reconnected);
+  EXPECT_EQ(socket->counters().reconnects, 1u);
+}
+
+// ---- pushes
+// ------------------------------------------------------------------------------------------
+
+TEST_F(SocketFixture, PushTimesOutExactlyAtItsTimeoutOnce) {
+  open();
+  std::vector<PushResult> results;
+  const auto ref = socket->push("realtime:x", "custom", json::object{{"a", 1}},
+                                [&](const PushResult& r) { results.push_back(r); });
+  EXPECT_EQ(ref, "1");
+  EXPECT_EQ(last_sent(), R"([null,"1","realtime:x","custom",{"a":1}])");
+  sched.advance(10s - 1ms);
+  EXPECT_TRUE(results.empty());
+  sched.advance(1ms);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, PushStatus::timeout);
+  reply("", "1", "realtime:x");  // too late
+  EXPECT_EQ(results.size(), 1u);
+  EXPECT_EQ(socket->counters().unmatched_replies, 1u);
+}
+
+TEST_F(SocketFixture, PushResolvesOkOrErrorWithTheResponseExactlyOnce) {
+  open();
+  std::vector<PushResult> a, b;
+  socket->push("realtime:x", "e", json::object(), [&](const PushResult& r) { a.push_back(r); });
+  socket->push(
+      "realtime:x", "e", json::object(), [&](const PushResult& r) { b.push_back(r); }, 2s);
+  reply("", "1", "realtime:x", "ok", R"({"v":1})");
+  reply("", "2", "realtime:x", "error", R"({"reason":"boom"})");
+  reply("", "1", "realtime:x", "ok", R"({"v":2})");  // duplicate
+  sched.advance(30s);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].status, PushStatus::ok);
+  EXPECT_EQ(json::serialize(a[0].response), R"({"v":1})");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].status, PushStatus::error);
+  EXPECT_EQ(json::serialize(b[0].response), R"({"reason":"boom"})");
+  EXPECT_EQ(socket->counters().unmatched_replies, 1u);
+}
+
+TEST_F(SocketFixture, RepliesToUnknownRefsOrOtherTopicsAreIgnored) {
+  open();
+  std::vector<PushResult> results;
+  socket->push("realtime:x", "e", json::object(),
+               [&](const PushResult& r) { results.push_back(r); });
+  reply("", "99", "realtime:x");
+  reply("", "1", "realtime:other");
+  EXPECT_TRUE(results.empty());
+  EXPECT_EQ(socket->counters().unmatched_replies, 2u);
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+}
+
+TEST_F(SocketFixture, RefsAreDecimalStringsFromOneCounter) {
+  open();
+  EXPECT_EQ(socket->push("t", "e", json::object()), "1");
+  sched.advance(25s);  // heartbeat takes "2"
+  EXPECT_EQ(socket->push("t", "e", json::object()), "3");
+  auto frames = sent();
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[1], R"([null,"2","phoenix","heartbeat",{}])");
+}
+
+TEST_F(SocketFixture, PushesWhileDisconnectedAreBufferedAndFlushedInOrder) {
+  std::vector<PushResult> results;
+  socket->push("t", "first", json::object(), [&](const PushResult& r) { results.push_back(r); });
+  socket->push("t", "second", json::object());
+  socket->connect();
+  EXPECT_TRUE(fake->sent().empty());
+  fake->accept();
+  EXPECT_EQ(sent(), (std::vector<std::string>{R"([null,"1","t","first",{}])",
+                                              R"([null,"2","t","second",{}])"}));
+  reply("", "1", "t");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, PushStatus::ok);
+}
+
+TEST_F(SocketFixture, FullSendBufferDropsTheOldestAndCountsIt) {
+  auto o = default_options();
+  o.send_buffer_limit = 2;
+  make(o);
+  std::vector<std::pair<int, PushResult>> results;
+  for (int i = 1; i <= 3; ++i) {
+    socket->push("t", "e" + std::to_string(i), json::object(),
+                 [&, i](const PushResult& r) { results.emplace_back(i, r); });
+  }
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].first, 1);
+  EXPECT_EQ(results[0].second.status, PushStatus::error);
+  EXPECT_EQ(json::serialize(results[0].second.response), R"({"reason":"send buffer full"})");
+  EXPECT_EQ(socket->counters().dropped_buffered, 1u);
+  open();
+  EXPECT_EQ(sent(),
+            (std::vector<std::string>{R"([null,"2","t","e2",{}])", R"([null,"3","t","e3",{}])"}));
+}
+
+TEST_F(SocketFixture, BufferedPushTimeoutRunsFromThePush) {
+  std::vector<PushResult> results;
+  socket->push("t", "e", json::object(), [&](const PushResult& r) { results.push_back(r); });
+  sched.advance(10s - 1ms);
+  EXPECT_TRUE(results.empty());
+  sched.advance(1ms);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, PushStatus::timeout);
+}
+
+TEST_F(SocketFixture, TransportSendFailuresAreCounted) {
+  open();
+  fake->set_send_failure(true);
+  socket->push("t", "e", json::object());
+  EXPECT_EQ(socket->counters().send_failures, 1u);
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+}
+
+// ---- reconnect
+// ---------------------------------------------------------------------------------------
+
+TEST_F(SocketFixture, ReconnectBackoffIsFullJitterFromTheSeedWithinTheCeiling) {
+  open();
+  fake->drop(1006, "gone");
+  core::Jitter j(kSeed);
+  const core::ExponentialBackoff backoff{1s, 30s};
+  for (std::uint32_t attempt = 1; attempt <= 10; ++attempt) {
+    const auto expected = backoff.delay(attempt, j.next());
+    ASSERT_TRUE(sched.pending(TimerId::SocketReconnect)) << attempt;
+    EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), expected) << attempt;
+    EXPECT_GE(expected, core::Duration::zero());
+    EXPECT_LE(expected, backoff.ceiling(attempt));
+    if (expected > core::Duration::zero()) {
+      sched.advance(expected - 1ns);
+      EXPECT_EQ(fake->connect_count(), attempt) << "fired early at attempt " << attempt;
+      sched.advance(1ns);
+    } else {
+      sched.run_ready();
+    }
+    EXPECT_EQ(fake->connect_count(), attempt + 1);
+    EXPECT_EQ(socket->state(), ConnectionState::connecting);
+    fake->fail(TransportFailure{make_error(Errc::io, "connection refused"), 0, {}});
+  }
+  EXPECT_EQ(backoff.ceiling(10), core::Duration(30s));
+  EXPECT_EQ(socket->counters().failed_attempts, 10u);
+  // Success resets the attempt counter: the next drop waits within ceiling(1) again.
+  EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), backoff.delay(11, j.next()));
+  sched.run_until(TimerId::SocketReconnect);
+  fake->accept();
+  fake->drop();
+  const auto next = backoff.delay(1, j.next());
+  EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), next);
+  EXPECT_LE(next, core::Duration(1s));
+}
+
+TEST_F(SocketFixture, ConnectDuringBackoffConnectsAtOnce) {
+  open();
+  fake->drop();
+  ASSERT_TRUE(sched.pending(TimerId::SocketReconnect));
+  socket->connect();
+  EXPECT_FALSE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_EQ(fake->connect_count(), 2u);
+}
+
+TEST_F(SocketFixture, NeverGivesUpUntilDisconnect) {
+  open();
+  fake->drop();
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(sched.run_until(TimerId::SocketReconnect));
+    fake->fail(TransportFailure{make_error(Errc::io, "refused"), 0, {}});
+  }
+  EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_LE(*sched.time_until(TimerId::SocketReconnect), core::Duration(30s));
+  socket->disconnect();
+  EXPECT_FALSE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_EQ(socket->state(), ConnectionState::closed);
+}
+
+TEST_F(SocketFixture, RefusedUpgradeSurfacesHttpStatusAndServerError) {
+  std::vector<SocketError> errors;
+  auto sub = socket->on_error([&](const SocketError& e) { errors.push_back(e); });
+  socket->connect();
+  fake->refuse(401, R"({"error":"API key is missing"})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].http_status, 401);
+  EXPECT_EQ(errors[0].server_error, "API key is missing");
+  EXPECT_EQ(errors[0].error.code, Errc::unauthorized);
+  EXPECT_EQ(errors[0].error.message, "HTTP 401: API key is missing");
+  EXPECT_EQ(socket->state(), ConnectionState::closed);
+  EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
+
+  sched.run_until(TimerId::SocketReconnect);
+  fake->refuse(404, R"({"error":"Tenant not found"})");
+  EXPECT_EQ(errors.back().error.code, Errc::not_found);
+  sched.run_until(TimerId::SocketReconnect);
+  fake->refuse(502, "Bad Gateway");
+  EXPECT_EQ(errors.back().error.message, "HTTP 502: Bad Gateway");
+  EXPECT_EQ(errors.back().error.code, Errc::remote);
+}
+
+// ---- inbound limits and bad input
+// ----------------------------------------------------------------
+
+TEST_F(SocketFixture, FrameAboveTheLimitClosesWith1009AndReconnects) {
+  auto o = default_options();
+  o.max_frame_bytes = 128;
+  make(o);
+  open();
+  auto ch = socket->channel("room");
+  StatusLog log;
+  int got = 0;
+  auto b = ch->on_broadcast("*", [&](const json::value&) { ++got; });
+  ASSERT_TRUE(ch->subscribe(log.callback()).ok());
+  reply("1", "1", "realtime:room", "ok", R"({"postgres_changes":[]})");
+  // Exactly 128 bytes passes.
+  auto padded = [](std::size_t n) {
+    return frame("", "", "realtime:room", "broadcast",
+                 R"({"event":"e","p":")" + std::string(n, 'x') + "\"}");
+  };
+  const auto small = padded(128 - padded(0).size());
+  ASSERT_EQ(small.size(), 128u) << small;
+  fake->receive_text(small);
+  EXPECT_EQ(got, 1);
+  fake->receive_text(small + " ");
+  EXPECT_EQ(got, 1);
+  EXPECT_EQ(fake->last_close(), std::make_pair(1009, std::string("message too big")));
+  EXPECT_EQ(socket->counters().oversized_frames, 1u);
+  EXPECT_EQ(socket->state(), ConnectionState::closed);
+  EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_EQ(log.statuses().back(), SubscribeStatus::channel_error);
+}
+
+TEST_F(SocketFixture, BadInputIsLoggedCountedAndLaterFramesStillDispatch) {
+  log::Capture capture;
+  open();
+  auto ch = socket->channel("room");
+  std::vector<std::string> events;
+  auto b = ch->on_broadcast("*", [&](const json::value& m) {
+    events.emplace_back(core::find_string(m, "event").value_or("?"));
+  });
+  ASSERT_TRUE(ch->subscribe().ok());
+  reply("1", "1", "realtime:room", "ok", R"({"postgres_changes":[]})");
+
+  fake->receive_text("{not json");
+  fake->receive_text(R"({"topic":"realtime:room"})");    // v1 object on a v2 socket
+  fake->receive_text(R"(["1","2","realtime:room"])");    // too short
+  fake->receive_binary(std::string("\x07\x01\x02", 3));  // unknown kind
+  fake->receive_binary(std::string("\x04\x10\x05", 3));  // kind 4, short
+  fake->receive_binary(
+      std::string("\x04\x02\x01\x00\x01"
+                  "ab",
+                  7));  // lengths past the end
+  fake->receive_text(frame("", "", "realtime:room", "broadcast", R"({"noevent":1})"));
+  fake->receive_text(frame("", "", "realtime:room", "postgres_changes", R"({"ids":"x"})"));
+  EXPECT_EQ(socket->counters().malformed_frames, 8u);
+  fake->receive_text(frame("1", "", "realtime:room", "mystery_event", "{}"));
+  fake->receive_text(frame("", "", "phoenix", "mystery", "{}"));
+  EXPECT_EQ(socket->counters().unknown_events, 2u);
+  fake->receive_text(frame("", "", "realtime:nobody", "broadcast", R"({"event":"x"})"));
+  EXPECT_EQ(socket->counters().unroutable_frames, 1u);
+
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+  EXPECT_EQ(fake->phase(), FakeTransport::Phase::open);
+  fake->receive_text(
+      frame("", "", "realtime:room", "broadcast", R"({"type":"broadcast","event":"after"})"));
+  EXPECT_EQ(events, std::vector<std::string>{"after"});
+  EXPECT_TRUE(capture.contains("[RealtimeSocket] malformed frame dropped"));
+  EXPECT_TRUE(capture.contains("binary frame of 3 bytes dropped"));
+}
+
+TEST_F(SocketFixture, BinaryFramesOnAV1SocketAreDroppedAndCounted) {
+  make(default_options(protocol::Vsn::v1));
+  open();
+  fake->receive_binary(std::string("\x04\x01\x01\x00\x01tea", 8));
+  EXPECT_EQ(socket->counters().malformed_frames, 1u);
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+}
+
+// ---- diagnostics
+// ---------------------------------------------------------------------------------
+
+TEST_F(SocketFixture, DiagnosticsReportStateCountersAndChannels) {
+  open();
+  auto ch = socket->channel("room");
+  ASSERT_TRUE(ch->subscribe().ok());
+  fake->receive_text("garbage");
+  const auto d = socket->diagnostics();
+  EXPECT_EQ(core::find_string(d, "state"), "open");
+  EXPECT_EQ(core::find_string(d, "url"),
+            "wss://abc.supabase.co/realtime/v1/websocket?apikey=***&vsn=2.0.0");
+  const auto* counters = core::find_object(d, "counters");
+  ASSERT_NE(counters, nullptr);
+  EXPECT_EQ(counters->at("malformed_frames").to_number<int>(), 1);
+  EXPECT_EQ(counters->at("frames_out").to_number<int>(), 1);
+  const auto* chans = core::find_array(d, "channels");
+  ASSERT_NE(chans, nullptr);
+  ASSERT_EQ(chans->size(), 1u);
+  EXPECT_EQ(core::find_string((*chans)[0], "state"), "joining");
+  EXPECT_EQ(core::find_string((*chans)[0], "topic"), "realtime:room");
+}
+
+TEST_F(SocketFixture, DestroyingTheSocketClosesAndCancelsEverything) {
+  open();
+  int calls = 0;
+  socket->push("t", "e", json::object(), [&](const PushResult&) { ++calls; });
+  auto ch = socket->channel("room");
+  ASSERT_TRUE(ch->subscribe([&](SubscribeStatus, std::optional<Error>) { ++calls; }).ok());
+  socket.reset();
+  sched.advance(1h);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(sched.pending_count(), 0u);
+  // The channel outlives the socket and fails cleanly.
+  EXPECT_EQ(ch->subscribe().error().code, Errc::invalid_argument);
+  int result = -1;
+  ch->send_broadcast("e", json::object(), [&](const PushResult& r) { result = int(r.status); });
+  EXPECT_EQ(result, int(PushStatus::error));
+}
+
+}  // namespace
+}  // namespace rtsync::client::testing
