@@ -1,0 +1,387 @@
+#include "rtsync/client/sync/realtime_manager.hpp"
+
+#include <algorithm>
+
+#include "rtsync/client/sync/reconnect_scheduler.hpp"
+#include "rtsync/client/sync/reconnect_triggers.hpp"
+#include "rtsync/core/log.hpp"
+
+namespace rtsync::client::sync {
+
+std::string_view to_string(ChannelPhase phase) noexcept {
+  switch (phase) {
+    case ChannelPhase::joining:
+      return "joining";
+    case ChannelPhase::subscribed:
+      return "subscribed";
+    case ChannelPhase::error:
+      return "error";
+    case ChannelPhase::closed:
+      return "closed";
+    case ChannelPhase::left:
+      return "left";
+  }
+  return "unknown";
+}
+
+namespace {
+std::int64_t to_ms(core::Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+}  // namespace
+
+struct RealtimeManager::Join {
+  std::string project_id;
+  bool from_heal = false;
+  bool settled = false;
+  JoinCallback done;
+  FreshnessTracker::KeySet keys;
+  std::shared_ptr<RealtimeChannel> channel;
+  core::Subscription broadcast_sub;
+  core::Subscription insert_sub;
+  core::Subscription update_sub;
+  core::Subscription status_sub;
+  core::Timer guard;
+
+  Join(std::string id, bool heal, JoinCallback cb)
+      : project_id(std::move(id)),
+        from_heal(heal),
+        done(std::move(cb)),
+        keys({json::array{"tasks"}, json::array{"task-status-counts"},
+              json::array{"unified-generations"}, json::array{"tasks", "paginated", project_id}}) {}
+};
+
+RealtimeManager::RealtimeManager(core::Scheduler& scheduler, RealtimeSocket& socket,
+                                 AuthSession& auth, FreshnessTracker& freshness,
+                                 core::EventBus& bus, RealtimeManagerOptions options,
+                                 const MessageClock* message_clock)
+    : scheduler_(scheduler),
+      socket_(socket),
+      auth_(auth),
+      freshness_(freshness),
+      bus_(bus),
+      options_(std::move(options)),
+      message_clock_(message_clock),
+      log_(log::get(log::kSimpleRealtime)),
+      phase_listeners_(log::kSimpleRealtime) {
+  snapshot_.timestamp = scheduler_.wall_ms();
+  heal_sub_ = bus_.subscribe(kAuthHealEvent, [this](const json::value& d) { on_heal(d); });
+}
+
+RealtimeManager::~RealtimeManager() {
+  destroying_ = true;  // no user callbacks from here on
+  heal_sub_.remove();
+  heal_timer_.cancel();
+  project_id_.reset();
+  leave_channel();
+}
+
+bool RealtimeManager::join_project(std::string_view project_id, JoinCallback done) {
+  return join(project_id, false, std::move(done));
+}
+
+bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCallback done) {
+  if (project_id.empty()) {
+    log_->error("joinProject: empty project id");
+    return false;
+  }
+  // 1. Auth check from the cached session: no network round trip before a join.
+  const auto& session = auth_.get_session();
+  if (!session || session->access_token.empty()) {
+    log_->warn("[auth] no valid session; not joining project {}", project_id);
+    freshness_.on_realtime_status_change(RealtimeStatus::error, "No valid session");
+    return false;
+  }
+  log_->info("[auth] session ok for user {}; setting realtime auth", session->user_id);
+  socket_.set_auth(session->access_token);
+
+  // 2. One channel at a time.
+  leave_channel();
+  // 3. A public join starts over; a heal join keeps counting its cycle.
+  project_id_ = std::string(project_id);
+  if (!from_heal) end_heal_cycle();
+
+  // 4. Bindings before subscribing.
+  auto j = std::make_shared<Join>(*project_id_, from_heal, std::move(done));
+  join_ = j;
+  const std::string name = "task-updates:" + *project_id_;
+  j->channel = socket_.channel(name);
+  std::weak_ptr<Join> weak = j;
+  j->broadcast_sub = j->channel->on_broadcast(
+      options_.broadcast_event,
+      [this](const json::value& m) { on_event("broadcast", kTaskUpdateEvent, m); });
+  const std::string filter = "project_id=eq." + *project_id_;
+  j->insert_sub = j->channel->on_postgres_changes(
+      {"INSERT", options_.schema, options_.table, filter}, [this](const json::object& change) {
+        on_event("INSERT", kTaskNewEvent, json::value(change));
+      });
+  j->update_sub = j->channel->on_postgres_changes(
+      {"UPDATE", options_.schema, options_.table, filter}, [this](const json::object& change) {
+        on_event("UPDATE", kTaskUpdateEvent, json::value(change));
+      });
+  j->status_sub =
+      j->channel->on_status([this, weak](SubscribeStatus status, std::optional<Error> error) {
+        if (auto live = weak.lock()) on_status(live, status, error);
+      });
+
+  // 5. Subscribe under our own guard.
+  log_->info("joining {} ({})", name, from_heal ? "heal attempt" : "join");
+  j->guard = scheduler_.schedule(options_.join_timeout, core::TimerId::JoinGuard, [this, weak] {
+    auto live = weak.lock();
+    if (!live) return;
+    log_->warn("subscribe of task-updates:{} got no status within {} ms", live->project_id,
+               to_ms(options_.join_timeout));
+    settle(live, false);
+  });
+  if (auto r = j->channel->subscribe(); !r.ok()) {
+    log_->error("join failed: {}", r.error().describe());
+    freshness_.on_realtime_status_change(RealtimeStatus::error,
+                                         "Join failed: " + r.error().message);
+    j->done = nullptr;
+    leave_channel();
+    return false;
+  }
+  announce(ChannelPhase::joining, "joining " + name);
+  return true;
+}
+
+void RealtimeManager::on_status(const std::shared_ptr<Join>& j, SubscribeStatus status,
+                                const std::optional<Error>& error) {
+  if (j != join_) return;
+  const auto name = to_string(status);
+  log_->info("channel task-updates:{} status {}{}{}", j->project_id, name, error ? ": " : "",
+             error ? error->message : "");
+  j->guard.cancel();
+  switch (status) {
+    case SubscribeStatus::subscribed:
+      subscribed_ = true;
+      end_heal_cycle();
+      set_snapshot("joined");
+      freshness_.on_realtime_status_change(RealtimeStatus::connected,
+                                           "Supabase subscription successful");
+      announce(ChannelPhase::subscribed, "Supabase subscription successful");
+      settle(j, true);
+      return;
+    case SubscribeStatus::channel_error:
+    case SubscribeStatus::timed_out: {
+      subscribed_ = false;
+      set_snapshot("error");
+      log_auth_state();
+      std::string reason = "Subscription failed: " + std::string(name);
+      if (error && !error->message.empty()) reason += " (" + error->message + ")";
+      freshness_.on_realtime_status_change(RealtimeStatus::error, reason);
+      announce(ChannelPhase::error, reason);
+      settle(j, false);
+      return;
+    }
+    case SubscribeStatus::closed:
+      // Not ours: our own leave removes this listener first. The server closed the channel
+      // (phx_close) and the transport will not rejoin it; a heal can.
+      subscribed_ = false;
+      set_snapshot("closed");
+      freshness_.on_realtime_status_change(RealtimeStatus::disconnected,
+                                           "Channel closed by server");
+      announce(ChannelPhase::closed, "Channel closed by server");
+      settle(j, false);
+      return;
+  }
+}
+
+void RealtimeManager::log_auth_state() const {
+  // The seed's post-failure getUser(): tells auth problems from network ones in the log.
+  const auto& s = auth_.get_session();
+  if (s && !s->access_token.empty()) {
+    log_->warn("[auth] after failure: session present for user {}", s->user_id);
+  } else {
+    log_->warn("[auth] after failure: no session (sign-in needed)");
+  }
+}
+
+void RealtimeManager::settle(const std::shared_ptr<Join>& j, bool ok) {
+  if (j->settled) return;
+  j->settled = true;
+  j->guard.cancel();
+  auto done = std::move(j->done);
+  j->done = nullptr;
+  if (destroying_) return;
+  if (done) done(ok);
+}
+
+void RealtimeManager::on_event(std::string_view type, std::string_view bus_event,
+                               const json::value& payload) {
+  if (!join_) return;
+  ++events_;
+  const auto now = scheduler_.wall_ms();
+  snapshot_.channel_state = "joined";
+  snapshot_.last_event_at = now;
+  snapshot_.timestamp = now;
+  freshness_.on_realtime_event(type, join_->keys);
+  log_->debug("{} on task-updates:{} → {}", type, join_->project_id, bus_event);
+  bus_.emit(bus_event, payload);
+}
+
+void RealtimeManager::leave_channel() {
+  if (!join_) return;
+  auto j = std::move(join_);
+  join_.reset();
+  subscribed_ = false;
+  j->guard.cancel();
+  j->status_sub.remove();
+  j->broadcast_sub.remove();
+  j->insert_sub.remove();
+  j->update_sub.remove();
+  j->channel->unsubscribe();
+  socket_.remove_channel(j->channel);
+  log_->info("left task-updates:{}", j->project_id);
+  set_snapshot("closed");
+  freshness_.on_realtime_status_change(RealtimeStatus::disconnected, "Channel unsubscribed");
+  if (!destroying_) announce(ChannelPhase::left, "Channel unsubscribed");
+  settle(j, false);
+}
+
+void RealtimeManager::leave() {
+  // Project and cycle go first, so a join abandoned here cannot schedule a retry.
+  project_id_.reset();
+  end_heal_cycle();
+  leave_channel();
+  end_heal_cycle();
+  subscribed_ = false;
+}
+
+void RealtimeManager::reset() {
+  end_heal_cycle();
+}
+
+void RealtimeManager::end_heal_cycle() {
+  heal_timer_.cancel();
+  attempts_ = 0;
+  heal_in_flight_ = false;
+}
+
+bool RealtimeManager::healing() const noexcept {
+  return heal_timer_.pending() || heal_in_flight_;
+}
+
+void RealtimeManager::on_heal(const json::value& detail) {
+  const auto source = core::find_string(detail, "source").value_or("?");
+  if (!project_id_) {
+    log_->debug("auth-heal from {}: no project; nothing to heal", source);
+    return;
+  }
+  if (subscribed_) {
+    log_->debug("auth-heal from {}: already subscribed", source);
+    return;
+  }
+  if (healing()) {
+    log_->info("auth-heal from {}: heal cycle already running (attempt {}/{})", source, attempts_,
+               options_.max_heal_attempts);
+    return;
+  }
+  if (join_ && !join_->settled) {
+    log_->info("auth-heal from {}: a join is in progress", source);
+    return;
+  }
+  log_->info("auth-heal from {}: starting a heal cycle for project {}", source, *project_id_);
+  attempts_ = 0;
+  attempt_reconnect();
+}
+
+void RealtimeManager::attempt_reconnect() {
+  if (!project_id_) return;
+  heal_timer_.cancel();
+  if (attempts_ >= options_.max_heal_attempts) {
+    log_->error(
+        "max reconnect attempts ({}) reached for project {}; realtime stays in error "
+        "until the next heal",
+        options_.max_heal_attempts, *project_id_);
+    freshness_.on_realtime_status_change(RealtimeStatus::error, "Reconnect attempts exhausted");
+    return;
+  }
+  ++attempts_;
+  auto delay = options_.heal_base_delay;
+  for (std::uint32_t i = 1; i < attempts_ && delay < options_.heal_max_delay; ++i)
+    delay *= 2;
+  delay = std::min(delay, options_.heal_max_delay);
+  log_->info("reconnect attempt {}/{} in {} ms", attempts_, options_.max_heal_attempts,
+             to_ms(delay));
+  heal_timer_ = scheduler_.schedule(delay, core::TimerId::HealRetry, [this] {
+    if (!project_id_) return;
+    heal_in_flight_ = true;
+    const std::string id = *project_id_;
+    const bool started = join(id, true, [this](bool ok) {
+      heal_in_flight_ = false;
+      if (!ok) attempt_reconnect();  // success already ended the cycle
+    });
+    if (!started) {
+      heal_in_flight_ = false;
+      attempt_reconnect();
+    }
+  });
+}
+
+void RealtimeManager::set_snapshot(std::string_view channel_state) {
+  snapshot_.channel_state = std::string(channel_state);
+  snapshot_.timestamp = scheduler_.wall_ms();
+}
+
+void RealtimeManager::announce(ChannelPhase phase, std::string reason) {
+  ChannelPhaseChange change{phase, join_ ? join_->project_id : project_id_.value_or(""),
+                            std::move(reason)};
+  phase_listeners_.notify(change);
+}
+
+core::Subscription RealtimeManager::on_phase(
+    std::function<void(const ChannelPhaseChange&)> listener) {
+  return phase_listeners_.add(std::move(listener));
+}
+
+RealtimeManagerStatus RealtimeManager::status() const {
+  RealtimeManagerStatus s;
+  s.subscribed = subscribed_;
+  s.project_id = project_id_;
+  s.channel_state = join_ ? std::string(to_string(join_->channel->state())) : "closed";
+  s.reconnect_attempts = attempts_;
+  return s;
+}
+
+json::value RealtimeManager::snapshot_json() const {
+  auto opt = [](const std::optional<std::int64_t>& v) {
+    return v ? json::value(*v) : json::value(nullptr);
+  };
+  return json::object{
+      {"channelState", snapshot_.channel_state},
+      {"lastEventAt", opt(snapshot_.last_event_at)},
+      {"timestamp", snapshot_.timestamp},
+      {"lastMessageAt", opt(message_clock_ ? message_clock_->last() : snapshot_.last_message_at)}};
+}
+
+json::value RealtimeManager::status_json() const {
+  const auto s = status();
+  return json::object{
+      {"isSubscribed", s.subscribed},
+      {"projectId", s.project_id ? json::value(*s.project_id) : json::value(nullptr)},
+      {"channelState", s.channel_state},
+      {"reconnectAttempts", s.reconnect_attempts},
+      {"healing", healing()},
+      {"events", events_}};
+}
+
+core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket) {
+  return auth.on_token([&socket](const std::string& token) {
+    if (token.empty()) {
+      socket.set_auth(std::nullopt);
+    } else {
+      socket.set_auth(token);
+    }
+  });
+}
+
+core::Subscription bind_socket_reconnects(RealtimeSocket& socket, ReconnectTriggers& triggers) {
+  return socket.on_state([&triggers](const SocketStateChange& change) {
+    if (change.current == ConnectionState::open && change.reconnected) {
+      triggers.on_socket_reconnected();
+    }
+  });
+}
+
+}  // namespace rtsync::client::sync

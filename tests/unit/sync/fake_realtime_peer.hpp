@@ -1,0 +1,183 @@
+// Plays the Supabase Realtime server over the in-memory FakeTransport for coordination tests:
+// answers heartbeats, joins (ok with postgres_changes ids, or an error), leaves; sends
+// postgres_changes rows, broadcasts, phx_error / phx_close; drops the connection.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rtsync/client/transport/fake_transport.hpp"
+#include "rtsync/core/json.hpp"
+#include "rtsync/protocol/join.hpp"
+#include "rtsync/protocol/message.hpp"
+#include "rtsync/protocol/reply.hpp"
+
+namespace rtsync::client::sync::testing {
+
+class FakeRealtimePeer {
+ public:
+  enum class JoinReply { ok, error, silent };
+
+  struct JoinRecord {
+    std::string topic;
+    std::optional<std::string> join_ref;
+    std::optional<std::string> ref;
+    std::vector<protocol::PostgresChangesAck> acks;
+    std::optional<std::string> access_token;
+    json::value payload;
+  };
+
+  explicit FakeRealtimePeer(FakeTransport& transport, protocol::Vsn vsn = protocol::Vsn::v2)
+      : t_(transport), vsn_(vsn) {}
+
+  // How the next joins are answered by pump().
+  JoinReply join_reply = JoinReply::ok;
+  std::string join_error = "Unauthorized";
+
+  // Accepts a pending connection attempt, then answers what the client sent.
+  void accept() {
+    if (t_.is_connecting()) t_.accept();
+    pump();
+  }
+
+  // Answers every frame the client sent since the last call.
+  void pump() {
+    while (true) {
+      auto frames = t_.take_sent();
+      if (frames.empty()) return;
+      for (auto& f : frames) {
+        if (f.binary) continue;
+        auto m = protocol::decode_text(vsn_, f.data);
+        if (!m.ok()) continue;
+        handle(m.value());
+      }
+    }
+  }
+
+  // The current (last answered ok) join of `topic`.
+  const JoinRecord* join_of(std::string_view topic) const {
+    auto it = joined_.find(std::string(topic));
+    return it == joined_.end() ? nullptr : &it->second;
+  }
+  const std::vector<JoinRecord>& joins() const noexcept { return joins_; }
+  const std::vector<std::string>& leaves() const noexcept { return leaves_; }
+  const std::vector<std::string>& events_seen() const noexcept { return events_; }
+
+  // A postgres_changes row for the bindings of `topic` whose event matches `type`.
+  void send_change(std::string_view topic, std::string_view type, json::object record,
+                   json::object old_record = {}) {
+    const auto* j = join_of(topic);
+    if (!j) return;
+    json::array ids;
+    for (const auto& a : j->acks) {
+      if (a.spec.event == "*" || a.spec.event == type) ids.push_back(a.id);
+    }
+    json::object data{{"schema", "public"},
+                      {"table", "tasks"},
+                      {"commit_timestamp", "2026-01-01T00:00:00.000Z"},
+                      {"type", type},
+                      {"columns", json::array{}},
+                      {"record", std::move(record)},
+                      {"errors", nullptr}};
+    if (type == "UPDATE") data["old_record"] = std::move(old_record);
+    send(std::nullopt, std::nullopt, topic, "postgres_changes",
+         json::object{{"ids", std::move(ids)}, {"data", std::move(data)}});
+  }
+
+  void send_broadcast(std::string_view topic, std::string_view event, json::value payload) {
+    send(std::nullopt, std::nullopt, topic, "broadcast",
+         json::object{{"type", "broadcast"}, {"event", event}, {"payload", std::move(payload)}});
+  }
+
+  void send_phx_error(std::string_view topic) {
+    const auto* j = join_of(topic);
+    send(j ? j->join_ref : std::nullopt, j ? j->join_ref : std::nullopt, topic, "phx_error",
+         json::object{});
+  }
+
+  void send_phx_close(std::string_view topic) {
+    const auto* j = join_of(topic);
+    send(j ? j->join_ref : std::nullopt, j ? j->join_ref : std::nullopt, topic, "phx_close",
+         json::object{});
+    joined_.erase(std::string(topic));
+  }
+
+  void drop() {
+    joined_.clear();
+    t_.drop();
+  }
+
+  FakeTransport& transport() noexcept { return t_; }
+
+ private:
+  void send(std::optional<std::string> join_ref, std::optional<std::string> ref,
+            std::string_view topic, std::string_view event, json::value payload) {
+    protocol::Message m;
+    m.join_ref = std::move(join_ref);
+    m.ref = std::move(ref);
+    m.topic = std::string(topic);
+    m.event = std::string(event);
+    m.payload = std::move(payload);
+    t_.receive_text(protocol::encode_text(vsn_, m));
+  }
+
+  void handle(const protocol::Message& m) {
+    events_.push_back(m.event);
+    if (m.event == protocol::events::kHeartbeat) {
+      send(std::nullopt, m.ref, m.topic, "phx_reply", protocol::ok_reply());
+      return;
+    }
+    if (m.event == protocol::events::kJoin) {
+      JoinRecord rec;
+      rec.topic = m.topic;
+      rec.join_ref = m.join_ref ? m.join_ref : m.ref;
+      rec.ref = m.ref;
+      rec.payload = m.payload;
+      auto req = protocol::parse_join_payload(m.payload);
+      if (req.ok()) {
+        rec.access_token = req->access_token;
+        std::int64_t id = 1000;
+        for (const auto& spec : req->config.postgres_changes) {
+          rec.acks.push_back({spec, ++id});
+        }
+      }
+      joins_.push_back(rec);
+      switch (join_reply) {
+        case JoinReply::ok:
+          joined_[rec.topic] = rec;
+          send(rec.join_ref, rec.ref, rec.topic, "phx_reply",
+               protocol::ok_reply(protocol::build_join_response(rec.acks)));
+          break;
+        case JoinReply::error:
+          send(rec.join_ref, rec.ref, rec.topic, "phx_reply",
+               protocol::error_reply("", join_error));
+          break;
+        case JoinReply::silent:
+          break;
+      }
+      return;
+    }
+    if (m.event == protocol::events::kLeave) {
+      leaves_.push_back(m.topic);
+      joined_.erase(m.topic);
+      send(m.join_ref, m.ref, m.topic, "phx_reply", protocol::ok_reply());
+      return;
+    }
+    if (m.ref) {  // access_token and other pushes: ok
+      send(m.join_ref, m.ref, m.topic, "phx_reply", protocol::ok_reply());
+    }
+  }
+
+  FakeTransport& t_;
+  protocol::Vsn vsn_;
+  std::map<std::string, JoinRecord> joined_;
+  std::vector<JoinRecord> joins_;
+  std::vector<std::string> leaves_;
+  std::vector<std::string> events_;
+};
+
+}  // namespace rtsync::client::sync::testing

@@ -1,0 +1,442 @@
+#include "rtsync/client/sync/realtime_manager.hpp"
+
+#include <gtest/gtest.h>
+
+#include "manager_fixture.hpp"
+#include "rtsync/client/sync/reconnect_triggers.hpp"
+#include "rtsync/core/log.hpp"
+
+namespace rtsync::client::sync::testing {
+namespace {
+
+using Join = ManagerFixture;
+
+TEST_F(Join, WithoutSessionReportsErrorAndLeavesTheProjectUnchanged) {
+  log::Capture capture;
+  EXPECT_FALSE(manager->join_project("p1"));
+  EXPECT_EQ(freshness.status(), RealtimeStatus::error);
+  EXPECT_EQ(freshness.reason(), "No valid session");
+  EXPECT_FALSE(manager->project_id().has_value());
+  EXPECT_EQ(fake->connect_count(), 0u);  // no channel, no socket
+  EXPECT_TRUE(capture.contains("[SimpleRealtime] [auth] no valid session; not joining project p1"));
+
+  // With a joined project, a failed auth check keeps it and its channel.
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  auth.sign_out();
+  EXPECT_FALSE(manager->join_project("p2"));
+  EXPECT_EQ(manager->project_id(), "p1");
+  EXPECT_TRUE(manager->subscribed());
+  EXPECT_EQ(socket->channels().size(), 1u);
+}
+
+TEST_F(Join, SubscribesOneChannelWithTheSeedsBindingsAndToken) {
+  sign_in("jwt-A");
+  std::vector<bool> results;
+  ASSERT_TRUE(join("p1", &results));
+  EXPECT_EQ(socket->access_token(), "jwt-A");
+  ASSERT_EQ(peer->joins().size(), 1u);
+  const auto& j = peer->joins()[0];
+  EXPECT_EQ(j.topic, "realtime:task-updates:p1");
+  EXPECT_EQ(j.access_token, "jwt-A");
+  ASSERT_EQ(j.acks.size(), 2u);
+  EXPECT_EQ(j.acks[0].spec.event, "INSERT");
+  EXPECT_EQ(j.acks[1].spec.event, "UPDATE");
+  for (const auto& a : j.acks) {
+    EXPECT_EQ(a.spec.schema, "public");
+    EXPECT_EQ(a.spec.table, "tasks");
+    EXPECT_EQ(a.spec.filter, "project_id=eq.p1");
+  }
+  EXPECT_EQ(results, (std::vector<bool>{true}));
+  const auto s = manager->status();
+  EXPECT_TRUE(s.subscribed);
+  EXPECT_EQ(s.project_id, "p1");
+  EXPECT_EQ(s.channel_state, "joined");
+  EXPECT_EQ(s.reconnect_attempts, 0u);
+  EXPECT_EQ(manager->snapshot().channel_state, "joined");
+  EXPECT_EQ(freshness.status(), RealtimeStatus::connected);
+  EXPECT_EQ(freshness.reason(), "Supabase subscription successful");
+  EXPECT_FALSE(clock.pending(TimerId::JoinGuard));
+}
+
+TEST_F(Join, GuardGivesUpAtExactlyTenSecondsWithoutTouchingSnapshotOrFreshness) {
+  sign_in();
+  std::vector<bool> results;
+  ASSERT_TRUE(manager->join_project("p1", [&](bool ok) { results.push_back(ok); }));
+  // The server never accepts the connection: no status at all.
+  EXPECT_EQ(clock.time_until(TimerId::JoinGuard), seconds(10));
+  clock.advance(milliseconds(9'999));
+  EXPECT_TRUE(results.empty());
+  clock.advance(milliseconds(1));
+  EXPECT_EQ(results, (std::vector<bool>{false}));
+  EXPECT_EQ(manager->snapshot().channel_state, "closed");
+  EXPECT_EQ(freshness.status(), RealtimeStatus::disconnected);
+  EXPECT_EQ(manager->project_id(), "p1");
+}
+
+TEST_F(Join, TimedOutAndChannelErrorMapToErrorAndALaterSubscribedToConnected) {
+  sign_in();
+  peer->join_reply = FakeRealtimePeer::JoinReply::silent;
+  std::vector<bool> results;
+  ASSERT_TRUE(join("p1", &results));
+  clock.advance(seconds(10));  // the channel's own 10 s join timeout (and our guard)
+  EXPECT_EQ(results, (std::vector<bool>{false}));
+  EXPECT_FALSE(manager->subscribed());
+  EXPECT_EQ(manager->snapshot().channel_state, "error");
+  EXPECT_EQ(freshness.status(), RealtimeStatus::error);
+  EXPECT_EQ(freshness.reason(), "Subscription failed: TIMED_OUT");
+  // The transport rejoins by itself; this time the server answers.
+  peer->join_reply = FakeRealtimePeer::JoinReply::ok;
+  ASSERT_TRUE(clock.run_until(TimerId::ChannelRejoin));
+  peer->pump();
+  EXPECT_TRUE(manager->subscribed());
+  EXPECT_EQ(manager->snapshot().channel_state, "joined");
+  EXPECT_EQ(freshness.status(), RealtimeStatus::connected);
+  // A server error after a good join shows too.
+  peer->send_phx_error("realtime:task-updates:p1");
+  EXPECT_FALSE(manager->subscribed());
+  EXPECT_EQ(manager->snapshot().channel_state, "error");
+  EXPECT_EQ(freshness.status(), RealtimeStatus::error);
+  EXPECT_EQ(freshness.reason().rfind("Subscription failed: CHANNEL_ERROR", 0), 0u);
+}
+
+TEST_F(Join, ServerCloseIsDisconnected) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  peer->send_phx_close("realtime:task-updates:p1");
+  EXPECT_FALSE(manager->subscribed());
+  EXPECT_EQ(manager->snapshot().channel_state, "closed");
+  EXPECT_EQ(freshness.status(), RealtimeStatus::disconnected);
+  EXPECT_EQ(freshness.reason(), "Channel closed by server");
+}
+
+TEST_F(Join, SwitchLeavesTheOldChannelBeforeJoiningTheNew) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  std::vector<std::string> phases;
+  auto sub = manager->on_phase([&](const ChannelPhaseChange& c) {
+    phases.push_back(std::string(to_string(c.phase)) + ":" + c.project_id);
+  });
+  ASSERT_TRUE(join("p2"));
+  EXPECT_EQ(peer->leaves(), (std::vector<std::string>{"realtime:task-updates:p1"}));
+  ASSERT_EQ(peer->joins().size(), 2u);
+  EXPECT_EQ(peer->joins()[1].topic, "realtime:task-updates:p2");
+  EXPECT_EQ(phases, (std::vector<std::string>{"left:p1", "joining:p2", "subscribed:p2"}));
+  ASSERT_EQ(socket->channels().size(), 1u);
+  EXPECT_EQ(socket->channels()[0]->topic(), "realtime:task-updates:p2");
+  EXPECT_EQ(manager->project_id(), "p2");
+}
+
+TEST_F(Join, LeaveClosesEverything) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  manager->leave();
+  peer->pump();
+  EXPECT_EQ(peer->leaves().size(), 1u);
+  EXPECT_FALSE(manager->project_id().has_value());
+  EXPECT_FALSE(manager->subscribed());
+  EXPECT_EQ(manager->snapshot().channel_state, "closed");
+  EXPECT_EQ(manager->status().channel_state, "closed");
+  EXPECT_EQ(freshness.status(), RealtimeStatus::disconnected);
+  EXPECT_EQ(freshness.reason(), "Channel unsubscribed");
+  EXPECT_TRUE(socket->channels().empty());
+  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard) + clock.pending_count(TimerId::HealRetry), 0u);
+}
+
+TEST_F(Join, LeaveWhileJoiningSettlesTheJoinAsFailed) {
+  sign_in();
+  std::vector<bool> results;
+  ASSERT_TRUE(manager->join_project("p1", [&](bool ok) { results.push_back(ok); }));
+  manager->leave();
+  EXPECT_EQ(results, (std::vector<bool>{false}));
+  EXPECT_FALSE(clock.pending(TimerId::JoinGuard));
+}
+
+using Events = ManagerFixture;
+
+TEST_F(Events, InsertUpdateAndBroadcastReachTheBusWithTheTransportPayload) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  BusRecorder rec(bus, {kTaskNewEvent, kTaskUpdateEvent});
+  const auto topic = "realtime:task-updates:p1";
+  peer->send_change(topic, "INSERT", json::object{{"id", "t1"}, {"status", "Queued"}});
+  peer->send_change(topic, "UPDATE", json::object{{"id", "t1"}, {"status", "In Progress"}},
+                    json::object{{"id", "t1"}});
+  peer->send_broadcast(
+      topic, "task-update",
+      json::object{{"type", "TASKS_STATUS_UPDATE"}, {"payload", json::object{{"taskId", "t1"}}}});
+  peer->send_broadcast(topic, "other-event", json::object{});  // not bound
+  ASSERT_EQ(rec.events.size(), 3u);
+  EXPECT_EQ(rec.events[0].first, kTaskNewEvent);
+  EXPECT_EQ(rec.events[0].second.at("eventType").as_string(), "INSERT");
+  EXPECT_EQ(rec.events[0].second.at("new").at("id").as_string(), "t1");
+  EXPECT_EQ(rec.events[0].second.at("table").as_string(), "tasks");
+  EXPECT_EQ(rec.events[1].first, kTaskUpdateEvent);
+  EXPECT_EQ(rec.events[1].second.at("eventType").as_string(), "UPDATE");
+  EXPECT_EQ(rec.events[1].second.at("old").at("id").as_string(), "t1");
+  EXPECT_EQ(rec.events[2].first, kTaskUpdateEvent);
+  EXPECT_EQ(rec.events[2].second.at("type").as_string(), "broadcast");
+  EXPECT_EQ(rec.events[2].second.at("event").as_string(), "task-update");
+  EXPECT_EQ(rec.events[2].second.at("payload").at("type").as_string(), "TASKS_STATUS_UPDATE");
+  EXPECT_EQ(manager->events_received(), 3u);
+}
+
+TEST_F(Events, EachEventStampsSnapshotAndFreshnessForItsFamilies) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  clock.advance(seconds(3));
+  peer->send_phx_error("realtime:task-updates:p1");  // snapshot error…
+  ASSERT_EQ(manager->snapshot().channel_state, "error");
+  // …then an event arrives anyway (seed: an event always sets joined).
+  peer->join_reply = FakeRealtimePeer::JoinReply::ok;
+  ASSERT_TRUE(clock.run_until(TimerId::ChannelRejoin));
+  peer->pump();
+  clock.advance(seconds(40));
+  peer->accept();
+  EXPECT_FALSE(freshness.is_fresh(kPaginated));
+  peer->send_change("realtime:task-updates:p1", "UPDATE", json::object{{"id", "t1"}});
+  EXPECT_EQ(manager->snapshot().channel_state, "joined");
+  EXPECT_EQ(manager->snapshot().last_event_at, clock.wall_ms());
+  EXPECT_EQ(manager->snapshot().timestamp, clock.wall_ms());
+  EXPECT_TRUE(freshness.is_fresh(kPaginated));
+  EXPECT_TRUE(freshness.is_fresh(FreshnessTracker::Key{"task-status-counts", "p1"}));
+  EXPECT_TRUE(freshness.is_fresh(FreshnessTracker::Key{"unified-generations", "project", "p1"}));
+  EXPECT_FALSE(freshness.is_fresh(FreshnessTracker::Key{"shots", "p1"}));
+  const auto d = freshness.diagnostics();
+  EXPECT_EQ(d.at("trackedQueries").as_uint64(), 4u);
+  // Snapshot JSON carries the socket's last message time.
+  const auto snap = manager->snapshot_json();
+  EXPECT_EQ(snap.at("channelState").as_string(), "joined");
+  EXPECT_EQ(snap.at("lastEventAt").as_int64(), clock.wall_ms());
+  EXPECT_EQ(snap.at("lastMessageAt").as_int64(), clock.wall_ms());
+  EXPECT_GT(messages.messages(), 0u);
+}
+
+TEST_F(Events, EventsOfALeftChannelAreNotDelivered) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  BusRecorder rec(bus, {kTaskNewEvent, kTaskUpdateEvent});
+  manager->leave();
+  peer->send_change("realtime:task-updates:p1", "INSERT", json::object{{"id", "t1"}});
+  EXPECT_TRUE(rec.events.empty());
+}
+
+TEST_F(Events, StatusJsonMatchesTheSeedsGetStatus) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  const auto s = manager->status_json();
+  EXPECT_TRUE(s.at("isSubscribed").as_bool());
+  EXPECT_EQ(s.at("projectId").as_string(), "p1");
+  EXPECT_EQ(s.at("channelState").as_string(), "joined");
+  EXPECT_EQ(s.at("reconnectAttempts").to_number<std::int64_t>(), 0);
+}
+
+// ---- heal cycle ----
+
+class Heal : public ManagerFixture {
+ protected:
+  // The channel's own rejoin is pushed far out so only the manager's attempts join.
+  static SocketOptions options() {
+    auto o = test_socket_options();
+    o.rejoin_backoff = core::SteppedBackoff{{std::chrono::hours(1)}, 0.0};
+    return o;
+  }
+  Heal() : ManagerFixture(options()) {}
+
+  void heal(std::string source = "Test") {
+    bus.emit(kAuthHealEvent, json::object{{"source", source}, {"reason", "test"}});
+  }
+  std::size_t joins_of(std::string_view project) const {
+    std::size_t n = 0;
+    for (const auto& j : peer->joins())
+      n += j.topic == "realtime:task-updates:" + std::string(project);
+    return n;
+  }
+  // Joined p1, then the channel failed and the server now refuses joins.
+  void joined_then_failing() {
+    sign_in();
+    ASSERT_TRUE(join("p1"));
+    peer->join_reply = FakeRealtimePeer::JoinReply::error;
+    peer->send_phx_error("realtime:task-updates:p1");
+    ASSERT_FALSE(manager->subscribed());
+  }
+};
+
+TEST_F(Heal, ThreeAttemptsAtOneTwoFourSecondsThenStopsInError) {
+  joined_then_failing();
+  log::Capture capture;
+  heal();
+  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  EXPECT_EQ(manager->reconnect_attempts(), 1u);
+  clock.advance(milliseconds(999));
+  peer->pump();
+  EXPECT_EQ(joins_of("p1"), 1u);
+  clock.advance(milliseconds(1));  // attempt 1 at 1 s
+  peer->pump();
+  EXPECT_EQ(joins_of("p1"), 2u);
+  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(2));  // failed: attempt 2 in 2 s
+  clock.advance(milliseconds(1'999));
+  peer->pump();
+  EXPECT_EQ(joins_of("p1"), 2u);
+  clock.advance(milliseconds(1));
+  peer->pump();
+  EXPECT_EQ(joins_of("p1"), 3u);
+  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(4));
+  clock.advance(milliseconds(3'999));
+  peer->pump();
+  EXPECT_EQ(joins_of("p1"), 3u);
+  clock.advance(milliseconds(1));
+  peer->pump();
+  EXPECT_EQ(joins_of("p1"), 4u);
+  // The third failure ends the cycle: no more attempts, realtime in error, 5 s polling.
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(manager->healing());
+  EXPECT_EQ(manager->reconnect_attempts(), 3u);
+  EXPECT_EQ(freshness.status(), RealtimeStatus::error);
+  EXPECT_EQ(freshness.polling_interval(kPaginated), seconds(5));
+  run_for(seconds(120), seconds(1));
+  EXPECT_EQ(joins_of("p1"), 4u);
+  EXPECT_TRUE(capture.contains("[SimpleRealtime] reconnect attempt 1/3 in 1000 ms"));
+  EXPECT_TRUE(capture.contains("[SimpleRealtime] reconnect attempt 2/3 in 2000 ms"));
+  EXPECT_TRUE(capture.contains("[SimpleRealtime] reconnect attempt 3/3 in 4000 ms"));
+  EXPECT_TRUE(capture.contains("[SimpleRealtime] max reconnect attempts (3) reached"));
+
+  // The next heal intent starts a new cycle, which succeeds.
+  heal();
+  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  EXPECT_EQ(manager->reconnect_attempts(), 1u);
+  peer->join_reply = FakeRealtimePeer::JoinReply::ok;
+  clock.advance(seconds(1));
+  peer->pump();
+  EXPECT_TRUE(manager->subscribed());
+  EXPECT_EQ(manager->reconnect_attempts(), 0u);
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_EQ(freshness.status(), RealtimeStatus::connected);
+}
+
+TEST_F(Heal, AuthFailuresCountTowardsTheSameCap) {
+  joined_then_failing();
+  auth.sign_out();
+  heal();
+  for (auto d : {seconds(1), seconds(2), seconds(4)}) {
+    EXPECT_EQ(clock.time_until(TimerId::HealRetry), d);
+    clock.advance(d);
+  }
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_EQ(freshness.status(), RealtimeStatus::error);
+  EXPECT_EQ(joins_of("p1"), 1u);  // none of the attempts got past the auth check
+}
+
+TEST_F(Heal, IgnoredWhenSubscribedWithoutProjectOrWhileACycleRuns) {
+  heal();  // no project
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  heal();  // subscribed
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  peer->join_reply = FakeRealtimePeer::JoinReply::error;
+  peer->send_phx_error("realtime:task-updates:p1");
+  heal();
+  clock.advance(milliseconds(600));
+  heal();  // a second heal during the wait does not restart it
+  EXPECT_EQ(clock.time_until(TimerId::HealRetry), milliseconds(400));
+  EXPECT_EQ(manager->reconnect_attempts(), 1u);
+}
+
+TEST_F(Heal, SuccessByTheTransportsOwnRejoinEndsTheCycle) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  peer->drop();  // the connection drops: CHANNEL_ERROR
+  ASSERT_FALSE(manager->subscribed());
+  heal();
+  ASSERT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  // The socket's first reconnect waits less than 1 s and rejoins the channel on open: whatever
+  // brings SUBSCRIBED ends the cycle.
+  ASSERT_TRUE(clock.run_until(TimerId::SocketReconnect));
+  peer->accept();
+  EXPECT_TRUE(manager->subscribed());
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_EQ(manager->reconnect_attempts(), 0u);
+  EXPECT_EQ(joins_of("p1"), 2u);  // the first join and the socket's rejoin, no heal join
+}
+
+TEST_F(Heal, NoZombieRetriesAfterLeaveOrDestroy) {
+  joined_then_failing();
+  heal();
+  clock.advance(seconds(1));
+  peer->pump();
+  ASSERT_TRUE(clock.pending(TimerId::HealRetry));
+  manager->leave();
+  EXPECT_EQ(clock.pending_count(TimerId::HealRetry), 0u);
+  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard), 0u);
+  const auto joins = peer->joins().size();
+  run_for(seconds(60), seconds(1));
+  EXPECT_EQ(peer->joins().size(), joins);
+
+  // Destroy in the middle of a heal join (guard pending) and of a wait.
+  peer->join_reply = FakeRealtimePeer::JoinReply::ok;
+  ASSERT_TRUE(join("p1"));
+  peer->join_reply = FakeRealtimePeer::JoinReply::silent;
+  peer->send_phx_error("realtime:task-updates:p1");
+  heal();
+  clock.advance(seconds(1));  // attempt 1 joins; the server stays silent
+  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard), 1u);
+  manager.reset();
+  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard), 0u);
+  EXPECT_EQ(clock.pending_count(TimerId::HealRetry), 0u);
+  EXPECT_EQ(bus.handler_count(kAuthHealEvent), 0u);
+  EXPECT_EQ(freshness.status(), RealtimeStatus::disconnected);
+}
+
+TEST_F(Heal, PublicJoinEndsACycle) {
+  joined_then_failing();
+  heal();
+  ASSERT_TRUE(clock.pending(TimerId::HealRetry));
+  peer->join_reply = FakeRealtimePeer::JoinReply::ok;
+  ASSERT_TRUE(join("p2"));
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_EQ(manager->reconnect_attempts(), 0u);
+}
+
+TEST_F(Heal, ResetClearsAttemptsAndTheTimer) {
+  joined_then_failing();
+  heal();
+  manager->reset();
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_EQ(manager->reconnect_attempts(), 0u);
+}
+
+// ---- wiring helpers ----
+
+using Wiring = ManagerFixture;
+
+TEST_F(Wiring, SocketAuthFollowsTheSession) {
+  auto bind = bind_socket_auth(auth, *socket);
+  sign_in("jwt-1");
+  EXPECT_EQ(socket->access_token(), "jwt-1");
+  sign_in("jwt-2");
+  EXPECT_EQ(socket->access_token(), "jwt-2");
+  auth.sign_out();
+  EXPECT_FALSE(socket->access_token().has_value());
+}
+
+TEST_F(Wiring, SocketReconnectAfterADropRequestsAHeal) {
+  ReconnectScheduler reconnect(clock, bus);
+  ProjectSelection project;
+  ReconnectTriggers triggers(clock, reconnect, auth, freshness, project);
+  auto bind = bind_socket_reconnects(*socket, triggers);
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  clock.run_until(TimerId::SignedInDelay);  // the sign-in's own request
+  reconnect.clear();
+  peer->drop();
+  EXPECT_EQ(reconnect.state().pending_intents, 0u);
+  ASSERT_TRUE(clock.run_until(TimerId::SocketReconnect));
+  peer->accept();
+  EXPECT_EQ(reconnect.state().pending_intents, 1u);
+  EXPECT_EQ(reconnect.diagnostics().at("intents").as_array()[0].at("source").as_string(),
+            "RealtimeSocket");
+}
+
+}  // namespace
+}  // namespace rtsync::client::sync::testing
