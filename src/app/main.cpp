@@ -5,6 +5,9 @@
 #include <iostream>
 
 #include "rtsync/core/log.hpp"
+#ifdef RTSYNC_HAVE_SERVER
+#include "server_command.hpp"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -12,12 +15,17 @@ int main(int argc, char** argv) {
       "and a Supabase-compatible realtime server fed by PostgreSQL logical decoding."};
   app.set_version_flag("--version", std::string("rtsync ") + RTSYNC_VERSION);
   std::string log_level;
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (env RTSYNC_LOG_LEVEL)");
+  app.add_option("--log-level", log_level,
+                 "trace|debug|info|warn|error|off (env RTSYNC_LOG_LEVEL)");
   app.require_subcommand(0, 1);
 
   auto* demo = app.add_subcommand("demo", "Throwaway PostgreSQL + server + worker + task pane");
   auto* watch = app.add_subcommand("watch", "Terminal task pane against a server");
   auto* server = app.add_subcommand("server", "Supabase-compatible realtime server");
+#ifdef RTSYNC_HAVE_SERVER
+  rtsync::app::ServerCommandArgs server_args;
+  rtsync::app::add_server_options(*server, server_args);
+#endif
   auto* bench = app.add_subcommand("bench", "Run the benchmarks");
   (void)demo;
   (void)watch;
@@ -33,6 +41,9 @@ int main(int argc, char** argv) {
     }
     rtsync::log::set_level(lvl);
   }
+#ifdef RTSYNC_HAVE_SERVER
+  if (server->parsed()) return rtsync::app::run_server_command(server_args);
+#endif
   if (app.get_subcommands().empty()) {
     std::cout << app.help();
     return 0;
