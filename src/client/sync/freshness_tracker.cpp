@@ -68,6 +68,7 @@ void FreshnessTracker::on_realtime_status_change(RealtimeStatus status, std::str
   status_ = status;
   reason_ = std::string(reason);
   status_changed_at_ = scheduler_.now();
+  ++revision_;
   if (status_ == RealtimeStatus::connected) arm_aging(status_changed_at_ + kConnectGrace);
   changed();
 }
@@ -80,6 +81,7 @@ FreshnessTracker::Entry& FreshnessTracker::record(const Key& key, const std::str
     entry->text = text;
     it = entries_.emplace(text, std::move(entry)).first;
     ++epoch_;  // lookups may now resolve to a longer prefix
+    ++revision_;
   }
   return *it->second;
 }
@@ -94,8 +96,11 @@ void FreshnessTracker::stamp(std::string_view type, const KeySet& keys) {
     keys.epoch_ = epoch_;
   }
   const auto now = scheduler_.now();
-  for (Entry* e : keys.cached_)
+  for (Entry* e : keys.cached_) {
+    // Refreshing a key under 30 s old changes no answer; anything older may change a row.
+    if (now - e->last_event >= kRecentEvent) ++revision_;
     e->last_event = now;
+  }
   if (!keys.cached_.empty()) arm_aging(now + kRecentEvent);
   log_->trace("{} recorded for {} key(s)", type.empty() ? "fresh mark" : type, keys.keys_.size());
   changed();
@@ -126,6 +131,7 @@ void FreshnessTracker::reset() {
   status_changed_at_ = scheduler_.now();
   aging_.cancel();  // nothing left that ages
   aging_checked_at_ = status_changed_at_;
+  ++revision_;
   changed();
 }
 
@@ -236,6 +242,7 @@ void FreshnessTracker::on_aging() {
         scheduler_.schedule(*next - now, core::TimerId::FreshnessAging, [this] { on_aging(); });
   }
   if (crossed) {
+    ++revision_;
     log_->debug("a freshness row boundary passed; notifying {} subscriber(s)", listeners_.size());
     changed();
   }

@@ -302,6 +302,30 @@ TEST_F(FreshnessNotifications, StatusChangesAreLogged) {
       capture.contains("[DataFreshness] realtime status disconnected -> error: No valid session"));
 }
 
+TEST_F(FreshnessNotifications, RevisionMovesOnlyWhenAnAnswerMayChange) {
+  auto r = tracker.revision();
+  tracker.on_realtime_status_change(RealtimeStatus::connected, "ok");
+  EXPECT_GT(tracker.revision(), r);
+  r = tracker.revision();
+  tracker.on_realtime_event("UPDATE", {kTasks});  // new key
+  EXPECT_GT(tracker.revision(), r);
+  r = tracker.revision();
+  clock.advance(milliseconds(29'999));
+  tracker.on_realtime_event("UPDATE", {kTasks});  // refresh of a recent key: no answer changes
+  EXPECT_EQ(tracker.revision(), r);
+  EXPECT_EQ(tracker.polling_interval(kQueryP1), seconds(30));
+  clock.advance(seconds(30));  // the aging boundary
+  EXPECT_GT(tracker.revision(), r);
+  r = tracker.revision();
+  tracker.on_realtime_event("UPDATE", {kTasks});  // 30 s old: row 2 → row 1
+  EXPECT_GT(tracker.revision(), r);
+  r = tracker.revision();
+  tracker.on_realtime_status_change(RealtimeStatus::connected, "again");  // repeated
+  EXPECT_EQ(tracker.revision(), r);
+  tracker.reset();
+  EXPECT_GT(tracker.revision(), r);
+}
+
 TEST(FreshnessDiagnostics, ReportsStatusAgesAndSubscribers) {
   ManualScheduler clock;
   FreshnessTracker tracker(clock);

@@ -133,6 +133,11 @@ class FreshnessTracker {
   std::size_t subscriber_count() const { return listeners_.size(); }
   // Notifications sent so far.
   std::uint64_t notifications() const noexcept { return notifications_; }
+  // Changes whenever a polling_interval or is_fresh (default threshold) answer may have changed:
+  // status changes, resets, row boundaries crossed, keys added, and events on a key whose last
+  // event was at least 30 s old. An event that only refreshes a recent key leaves it alone, which
+  // lets listeners skip work during bursts.
+  std::uint64_t revision() const noexcept { return revision_; }
 
   // {realtimeStatus, statusReason, timeSinceStatusChange, trackedQueries,
   //  queryAges:[{query, ageMs, ageSec}], subscriberCount, timestamp}; times in ms, timestamp is
@@ -160,6 +165,7 @@ class FreshnessTracker {
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
   ListenerList<> listeners_;
   std::uint64_t notifications_ = 0;
+  std::uint64_t revision_ = 1;
   core::Timer aging_;
   core::TimePoint aging_checked_at_;  // boundaries up to here have been announced
 };

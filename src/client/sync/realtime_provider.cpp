@@ -1,0 +1,194 @@
+#include "rtsync/client/sync/realtime_provider.hpp"
+
+#include "rtsync/core/log.hpp"
+
+namespace rtsync::client::sync {
+
+std::vector<query::QueryKey> seed_task_families() {
+  return {query::QueryKey{"tasks"},
+          query::QueryKey{"task-status-counts"},
+          query::QueryKey{"unified-generations"},
+          query::QueryKey{"shots"},
+          query::QueryKey{"unpositioned-count"},
+          query::QueryKey{"project-video-counts"}};
+}
+
+namespace {
+std::vector<query::InvalidateFilters> to_filters(const std::vector<query::QueryKey>& families) {
+  std::vector<query::InvalidateFilters> out;
+  out.reserve(families.size());
+  for (const auto& key : families) {
+    query::InvalidateFilters f;
+    f.query_key = key;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+}  // namespace
+
+RealtimeProvider::RealtimeProvider(RealtimeManager& manager, query::QueryClient& cache,
+                                   core::EventBus& bus, FreshnessTracker& freshness,
+                                   ProjectSelection& project, RealtimeProviderOptions options)
+    : manager_(manager),
+      cache_(cache),
+      freshness_(freshness),
+      project_(project),
+      options_(std::move(options)),
+      log_(log::get(log::kProvider)),
+      listeners_(log::kProvider) {
+  for (const auto& [event, families] : options_.invalidations) {
+    event_filters_.push_back(to_filters(families));
+  }
+  gap_filters_ = to_filters(options_.gap_fill_families);
+  for (std::size_t i = 0; i < options_.invalidations.size(); ++i) {
+    event_subs_.push_back(bus.subscribe(options_.invalidations[i].first,
+                                        [this, i](const json::value& d) { on_event(i, d); }));
+  }
+  phase_sub_ = manager_.on_phase([this](const ChannelPhaseChange& c) { on_phase(c); });
+  project_sub_ = project_.subscribe([this](const std::optional<std::string>& p) { apply(p); });
+  log_->info("mounted; selected project {}", project_.get().value_or("(none)"));
+  apply(project_.get());
+}
+
+RealtimeProvider::~RealtimeProvider() {
+  *alive_ = false;
+  project_sub_.remove();
+  phase_sub_.remove();
+  if (current_) {
+    log_->info("unmounting; leaving project {}", *current_);
+    manager_.leave();
+  }
+}
+
+void RealtimeProvider::apply(const std::optional<std::string>& project) {
+  ++generation_;
+  if (!project) {
+    if (current_) {
+      log_->info("no project selected; leaving {}", *current_);
+      current_.reset();
+      manager_.leave();
+    }
+    subscribed_ = false;
+    set_connection(false, false, std::nullopt);
+    freshness_.reset();
+    return;
+  }
+  if (current_ == project) return;
+  log_->info("project {} selected; connecting", *project);
+  current_ = project;
+  subscribed_ = false;
+  set_connection(false, true, std::nullopt);
+  const auto generation = generation_;
+  const bool started = manager_.join_project(
+      *project, [this, generation, alive = std::weak_ptr<bool>(alive_)](bool ok) {
+        auto a = alive.lock();
+        if (!a || !*a || generation != generation_) return;  // an earlier selection's join
+        if (ok) {
+          set_connection(true, false, std::nullopt);
+        } else {
+          log_->warn("failed to connect to realtime for project {}", current_.value_or("?"));
+          set_connection(false, false, "Failed to connect to realtime");
+        }
+      });
+  if (!started) {
+    log_->warn("could not start joining project {}", *project);
+    set_connection(false, false, "Failed to connect to realtime");
+  }
+}
+
+void RealtimeProvider::on_phase(const ChannelPhaseChange& change) {
+  if (!current_ || change.project_id != *current_) return;  // an old project's channel
+  switch (change.phase) {
+    case ChannelPhase::joining:
+      subscribed_ = false;
+      set_connection(false, true, state_.error);
+      return;
+    case ChannelPhase::subscribed: {
+      const bool resubscribed = !subscribed_;
+      subscribed_ = true;
+      set_connection(true, false, std::nullopt);
+      if (resubscribed) {
+        ++stats_.gap_fills;
+        log_->info("subscribed to project {}; invalidating {} families to fill the gap",
+                   change.project_id, gap_filters_.size());
+        invalidate(gap_filters_);
+      }
+      return;
+    }
+    case ChannelPhase::error:
+    case ChannelPhase::closed:
+      subscribed_ = false;
+      set_connection(false, false, change.reason);
+      return;
+    case ChannelPhase::left:
+      subscribed_ = false;
+      set_connection(false, state_.is_connecting, state_.error);
+      return;
+  }
+}
+
+void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
+  ++stats_.events;
+  const auto& name = options_.invalidations[index].first;
+  EventStamp stamp{detail, cache_.scheduler().wall_ms()};
+  if (name == kTaskUpdateEvent) {
+    state_.last_task_update = std::move(stamp);
+    publish();
+  } else if (name == kTaskNewEvent) {
+    state_.last_new_task = std::move(stamp);
+    publish();
+  }
+  log_->debug("{}: invalidating {} families", name, event_filters_[index].size());
+  invalidate(event_filters_[index]);
+}
+
+void RealtimeProvider::invalidate(const std::vector<query::InvalidateFilters>& filters) {
+  for (const auto& f : filters) {
+    const auto r = cache_.invalidate_queries(f, options_.invalidate);
+    ++stats_.invalidation_calls;
+    stats_.refetches_started += r.refetched;
+    stats_.refetches_coalesced += r.coalesced;
+  }
+}
+
+void RealtimeProvider::set_connection(bool connected, bool connecting,
+                                      std::optional<std::string> error) {
+  if (state_.is_connected == connected && state_.is_connecting == connecting &&
+      state_.error == error) {
+    return;
+  }
+  state_.is_connected = connected;
+  state_.is_connecting = connecting;
+  state_.error = std::move(error);
+  log_->info("connection: connected={} connecting={} error={}", connected, connecting,
+             state_.error.value_or("none"));
+  publish();
+}
+
+void RealtimeProvider::publish() {
+  listeners_.notify(state_);
+}
+
+core::Subscription RealtimeProvider::subscribe(
+    std::function<void(const ConnectionState&)> listener) {
+  return listeners_.add(std::move(listener));
+}
+
+json::value RealtimeProvider::diagnostics() const {
+  auto at = [](const std::optional<EventStamp>& s) {
+    return s ? json::value(s->timestamp) : json::value(nullptr);
+  };
+  return json::object{{"isConnected", state_.is_connected},
+                      {"isConnecting", state_.is_connecting},
+                      {"error", state_.error ? json::value(*state_.error) : json::value(nullptr)},
+                      {"lastTaskUpdateAt", at(state_.last_task_update)},
+                      {"lastNewTaskAt", at(state_.last_new_task)},
+                      {"projectId", current_ ? json::value(*current_) : json::value(nullptr)},
+                      {"stats", json::object{{"events", stats_.events},
+                                             {"invalidationCalls", stats_.invalidation_calls},
+                                             {"refetchesStarted", stats_.refetches_started},
+                                             {"refetchesCoalesced", stats_.refetches_coalesced},
+                                             {"gapFills", stats_.gap_fills}}}};
+}
+
+}  // namespace rtsync::client::sync
