@@ -416,7 +416,11 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
   void fail(const std::string& reason) {
     if (phase == Phase::stopped || phase == Phase::waiting_retry) return;
-    logger->warn("replication stream down: {}", reason);
+    if (reported_running == false) {
+      logger->debug("replication stream still down (attempt {}): {}", attempt, reason);
+    } else {
+      logger->warn("replication stream down: {}", reason);
+    }
     close_connection();
     // Undelivered transactions come again from the slot; the one with the sink stays in flight.
     decoder.reset();

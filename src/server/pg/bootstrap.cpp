@@ -15,6 +15,8 @@ DO $rtsync$
 DECLARE
   created_roles boolean := false;
   created_functions boolean := false;
+  r text;
+  f record;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
     CREATE ROLE anon NOLOGIN NOINHERIT;
@@ -35,48 +37,67 @@ BEGIN
 
   -- The server switches to these roles per request (SET ROLE needs membership unless superuser).
   BEGIN
-    GRANT anon, authenticated, service_role TO authenticator;
-    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-      EXECUTE format('GRANT anon, authenticated, service_role TO %I', current_user);
-    END IF;
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+      IF NOT pg_has_role('authenticator', r, 'MEMBER') THEN
+        EXECUTE format('GRANT %I TO authenticator', r);
+      END IF;
+      IF NOT pg_has_role(current_user, r, 'MEMBER') THEN
+        EXECUTE format('GRANT %I TO %I', r, current_user);
+      END IF;
+    END LOOP;
   EXCEPTION WHEN insufficient_privilege THEN
     RAISE WARNING 'rtsync bootstrap: cannot grant API roles to %: %', current_user, SQLERRM;
   END;
 
-  CREATE SCHEMA IF NOT EXISTS auth;
+  IF to_regnamespace('auth') IS NULL THEN
+    CREATE SCHEMA auth;
+  END IF;
 
-  IF to_regprocedure('auth.uid()') IS NULL THEN
-    CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $f$
-      SELECT coalesce(
+  -- Supabase's definitions. Created when missing; replaced only when rtsync made them (comment
+  -- 'rtsync') and the body changed, so a hosted project's own functions are left alone.
+  FOR f IN SELECT * FROM (VALUES
+    ('auth.uid()', 'uuid', $src$
+      SELECT nullif(coalesce(
         nullif(current_setting('request.jwt.claim.sub', true), ''),
-        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-      )::uuid
-    $f$;
-    created_functions := true;
-  END IF;
-  IF to_regprocedure('auth.role()') IS NULL THEN
-    CREATE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $f$
-      SELECT coalesce(
+        nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'
+      ), '')::uuid
+    $src$),
+    ('auth.role()', 'text', $src$
+      SELECT nullif(coalesce(
         nullif(current_setting('request.jwt.claim.role', true), ''),
-        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
-      )::text
-    $f$;
-    created_functions := true;
-  END IF;
-  IF to_regprocedure('auth.jwt()') IS NULL THEN
-    CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $f$
+        nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role'
+      ), '')::text
+    $src$),
+    ('auth.jwt()', 'jsonb', $src$
       SELECT coalesce(
         nullif(current_setting('request.jwt.claim', true), ''),
         nullif(current_setting('request.jwt.claims', true), '')
       )::jsonb
-    $f$;
-    created_functions := true;
-  END IF;
+    $src$)) AS t(sig, ret, src)
+  LOOP
+    IF to_regprocedure(f.sig) IS NULL OR EXISTS (
+         SELECT 1 FROM pg_proc p WHERE p.oid = to_regprocedure(f.sig)
+           AND obj_description(p.oid, 'pg_proc') = 'rtsync' AND p.prosrc <> f.src) THEN
+      EXECUTE format('CREATE OR REPLACE FUNCTION %s RETURNS %s LANGUAGE sql STABLE AS %L',
+                     f.sig, f.ret, f.src);
+      EXECUTE format('COMMENT ON FUNCTION %s IS %L', f.sig, 'rtsync');
+      created_functions := true;
+    END IF;
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+      IF NOT has_function_privilege(r, f.sig, 'EXECUTE') THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f.sig, r);
+      END IF;
+    END LOOP;
+  END LOOP;
 
-  GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
-  GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
-  GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt()
-    TO anon, authenticated, service_role;
+  FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+    IF NOT has_schema_privilege(r, 'auth', 'USAGE') THEN
+      EXECUTE format('GRANT USAGE ON SCHEMA auth TO %I', r);
+    END IF;
+    IF NOT has_schema_privilege(r, 'public', 'USAGE') THEN
+      EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', r);
+    END IF;
+  END LOOP;
 
   PERFORM set_config('rtsync.bootstrap_roles', created_roles::text, true);
   PERFORM set_config('rtsync.bootstrap_functions', created_functions::text, true);

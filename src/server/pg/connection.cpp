@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "rtsync/core/log.hpp"
+
 namespace rtsync::server::pg {
 
 namespace {
@@ -16,7 +18,21 @@ std::string trimmed(const char* msg) {
   return s;
 }
 
+void notice_to_log(void*, const char* message) {
+  std::string m = trimmed(message);
+  auto logger = log::get(log::kServer);
+  if (m.rfind("WARNING", 0) == 0) {
+    logger->warn("PostgreSQL: {}", m);
+  } else {
+    logger->debug("PostgreSQL: {}", m);
+  }
+}
+
 }  // namespace
+
+void route_notices_to_log(pg_conn* conn) noexcept {
+  if (conn) PQsetNoticeProcessor(conn, &notice_to_log, nullptr);
+}
 
 // ---- PgResult --------------------------------------------------------------------------------
 
@@ -192,6 +208,7 @@ Result<Connection> Connection::open(std::string_view conninfo,
   if (PQstatus(c.conn_) != CONNECTION_OK) {
     return make_error(Errc::io, "connecting to PostgreSQL: " + c.error_message());
   }
+  route_notices_to_log(c.conn_);
   return c;
 }
 

@@ -122,6 +122,7 @@ struct PendingConnect::Op : std::enable_shared_from_this<PendingConnect::Op> {
     if (finished) return;
     switch (st) {
       case PGRES_POLLING_OK:
+        route_notices_to_log(conn);
         finish(Connection(std::exchange(conn, nullptr)));
         return;
       case PGRES_POLLING_FAILED: {

@@ -124,6 +124,10 @@ class Connection {
   pg_conn* conn_ = nullptr;
 };
 
+// Routes the server's NOTICE/WARNING messages on `conn` to the log ("[Server] PostgreSQL: …")
+// instead of libpq's default stderr printer. Connection::open and async_connect do this.
+void route_notices_to_log(pg_conn* conn) noexcept;
+
 // Quotes an identifier without a connection (doubles embedded quotes). Use only for names that
 // come from the catalog or from validated configuration.
 std::string quote_identifier(std::string_view ident);

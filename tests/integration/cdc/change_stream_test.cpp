@@ -1,0 +1,429 @@
+// ChangeStream against a real PostgreSQL: decoding to typed JSON, commit order and one-at-a-time
+// delivery, confirmation only after done(), PostgreSQL restarts.
+#include "rtsync/server/cdc/change_stream.hpp"
+
+#include <future>
+#include <regex>
+
+#include "pg_fixture.hpp"
+
+namespace rtsync::test {
+namespace {
+
+using server::ChangeKind;
+using server::cdc::ChangeStream;
+using server::cdc::ChangeStreamOptions;
+
+json::value J(std::string_view text) {
+  return json::parse(text);
+}
+
+class ChangeStreamTest : public PgSuite {
+ protected:
+  std::unique_ptr<ChangeStream> make_stream(const std::string& slot) {
+    ChangeStreamOptions o;
+    o.conninfo = cluster()->conninfo();
+    o.slot = slot;
+    o.retry =
+        core::ExponentialBackoff{std::chrono::milliseconds(50), std::chrono::milliseconds(500)};
+    o.jitter_seed = 7;
+    return std::make_unique<ChangeStream>(loop.io, loop.sched, sink, o);
+  }
+  void start(ChangeStream& s) {
+    s.start();
+    ASSERT_TRUE(loop.run_until([&] { return sink.running(); }))
+        << "stream did not start; states: " << sink.states.size()
+        << (sink.states.empty() ? "" : " last: " + sink.states.back().second);
+  }
+  bool wait_changes(std::size_t n, std::chrono::milliseconds timeout = 15s) {
+    return loop.run_until([&] { return sink.change_count() >= n; }, timeout);
+  }
+
+  TestLoop loop;
+  RecordingSink sink;
+};
+
+TEST_F(ChangeStreamTest, DecodesEveryColumnTypeToTypedJson) {
+  sql(R"sql(
+    CREATE TYPE mood AS ENUM ('happy', 'sad');
+    CREATE TABLE all_types (
+      id int8 PRIMARY KEY, i2 int2, i4 int4, n numeric, n_big numeric, f4 float4, f8 float8,
+      f_nan float8, b bool, t text, vc varchar(20), u uuid, tstz timestamptz, ts timestamp,
+      d date, j json, jb jsonb, ai int4[], at text[], by bytea, m mood, nothing text);
+    ALTER PUBLICATION supabase_realtime ADD TABLE all_types;
+  )sql");
+  const auto slot = make_slot();
+  auto stream = make_stream(slot);
+  start(*stream);
+
+  sql(R"sql(
+    INSERT INTO all_types VALUES (
+      9007199254740993, -32768, 2147483647, 12.50, 123456789012345678901234567890.5, 1.5,
+      -2.25e-10, 'NaN', true, 'héllo "world"', 'short', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+      '2025-11-03 09:32:55.123+00', '2025-11-03 09:32:55', '2025-11-03', '{"a": [1, 2]}',
+      '{"b": {"c": null}}', '{1,NULL,3}', ARRAY['x "q"', NULL, 'NULL', 'a,b', ''], '\x0102ff',
+      'sad', NULL);
+  )sql");
+  sql("UPDATE all_types SET t = 'changed', m = 'happy' WHERE id = 9007199254740993");
+  sql("DELETE FROM all_types WHERE id = 9007199254740993");
+  ASSERT_TRUE(wait_changes(3)) << sink.change_count();
+  ASSERT_EQ(sink.txns.size(), 3u);
+
+  const auto& ins = sink.txns[0]->changes.at(0);
+  EXPECT_EQ(ins.kind, ChangeKind::insert);
+  ASSERT_TRUE(ins.record);
+  EXPECT_FALSE(ins.old_record);
+  const json::object& rec = *ins.record;
+  EXPECT_EQ(rec.at("id"), json::value(std::int64_t{9007199254740993}));
+  EXPECT_EQ(rec.at("i2"), json::value(-32768));
+  EXPECT_EQ(rec.at("i4"), json::value(2147483647));
+  EXPECT_EQ(rec.at("n"), json::value(12.5));
+  EXPECT_TRUE(rec.at("n_big").is_double());
+  EXPECT_DOUBLE_EQ(rec.at("n_big").as_double(), 123456789012345678901234567890.5);
+  EXPECT_EQ(rec.at("f4"), json::value(1.5));
+  EXPECT_EQ(rec.at("f8"), json::value(-2.25e-10));
+  EXPECT_EQ(rec.at("f_nan"), json::value("NaN"));
+  EXPECT_EQ(rec.at("b"), json::value(true));
+  EXPECT_EQ(rec.at("t"), json::value("héllo \"world\""));
+  EXPECT_EQ(rec.at("vc"), json::value("short"));
+  EXPECT_EQ(rec.at("u"), json::value("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
+  EXPECT_EQ(rec.at("tstz"), json::value("2025-11-03T09:32:55.123+00:00"));
+  EXPECT_EQ(rec.at("ts"), json::value("2025-11-03T09:32:55"));
+  EXPECT_EQ(rec.at("d"), json::value("2025-11-03"));
+  EXPECT_EQ(rec.at("j"), J(R"({"a":[1,2]})"));
+  EXPECT_EQ(rec.at("jb"), J(R"({"b":{"c":null}})"));
+  EXPECT_EQ(rec.at("ai"), J("[1,null,3]"));
+  EXPECT_EQ(rec.at("at"), J(R"(["x \"q\"",null,"NULL","a,b",""])"));
+  EXPECT_EQ(rec.at("by"), json::value("0102ff"));
+  EXPECT_EQ(rec.at("m"), json::value("sad"));
+  EXPECT_EQ(rec.at("nothing"), json::value(nullptr));
+
+  // Relation: schema, table, typnames (enum and arrays included), key flags.
+  const auto& rel = *ins.relation;
+  EXPECT_EQ(rel.schema, "public");
+  EXPECT_EQ(rel.table, "all_types");
+  EXPECT_EQ(rel.replica_identity, 'd');
+  EXPECT_EQ(rel.key_columns(), std::vector<std::string>{"id"});
+  std::vector<std::string> types;
+  for (const auto& c : rel.wire_columns())
+    types.push_back(c.name + ":" + c.type);
+  EXPECT_EQ(types,
+            (std::vector<std::string>{
+                "id:int8",    "i2:int2",     "i4:int4",          "n:numeric",    "n_big:numeric",
+                "f4:float4",  "f8:float8",   "f_nan:float8",     "b:bool",       "t:text",
+                "vc:varchar", "u:uuid",      "tstz:timestamptz", "ts:timestamp", "d:date",
+                "j:json",     "jb:jsonb",    "ai:_int4",         "at:_text",     "by:bytea",
+                "m:mood",     "nothing:text"}));
+
+  const auto& up = sink.txns[1]->changes.at(0);
+  EXPECT_EQ(up.kind, ChangeKind::update);
+  EXPECT_EQ(up.record->at("t"), json::value("changed"));
+  EXPECT_EQ(up.record->at("m"), json::value("happy"));
+  EXPECT_EQ(up.record->at("ai"), J("[1,null,3]"));
+  ASSERT_TRUE(up.old_record);  // default identity: the key only
+  EXPECT_EQ(json::value(*up.old_record), J(R"({"id":9007199254740993})"));
+
+  const auto& del = sink.txns[2]->changes.at(0);
+  EXPECT_EQ(del.kind, ChangeKind::remove);
+  EXPECT_FALSE(del.record);
+  EXPECT_EQ(json::value(*del.old_record), J(R"({"id":9007199254740993})"));
+
+  // commit_timestamp: "YYYY-MM-DDTHH:MM:SS.mmmZ", and it is now-ish.
+  const std::regex iso(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+  for (const auto& t : sink.txns) {
+    EXPECT_TRUE(std::regex_match(t->commit_timestamp, iso)) << t->commit_timestamp;
+    EXPECT_EQ(t->commit_timestamp, core::format_iso8601(t->commit_time));
+    EXPECT_LT(std::chrono::abs(t->commit_time - std::chrono::system_clock::now()),
+              std::chrono::minutes(1));
+  }
+  const auto m = stream->metrics();
+  EXPECT_EQ(m.changes_decoded, 3u);
+  EXPECT_EQ(m.transactions, 3u);
+  EXPECT_GT(m.bytes_received, 0u);
+  EXPECT_GE(m.last_received_lsn, sink.txns[2]->commit_lsn);
+}
+
+TEST_F(ChangeStreamTest, ReplicaIdentityFullCarriesTheWholeOldRow) {
+  sql(R"sql(
+    CREATE TABLE full_rows (id int PRIMARY KEY, name text, score int);
+    ALTER TABLE full_rows REPLICA IDENTITY FULL;
+    ALTER PUBLICATION supabase_realtime ADD TABLE full_rows;
+  )sql");
+  const auto slot = make_slot();
+  auto stream = make_stream(slot);
+  start(*stream);
+  sql("INSERT INTO full_rows VALUES (1, 'a', 10)");
+  sql("UPDATE full_rows SET score = 11 WHERE id = 1");
+  sql("DELETE FROM full_rows WHERE id = 1");
+  ASSERT_TRUE(wait_changes(3));
+  EXPECT_EQ(sink.txns[0]->changes[0].relation->replica_identity, 'f');
+  const auto& up = sink.txns[1]->changes[0];
+  EXPECT_EQ(json::value(*up.old_record), J(R"({"id":1,"name":"a","score":10})"));
+  EXPECT_EQ(json::value(*up.record), J(R"({"id":1,"name":"a","score":11})"));
+  const auto& del = sink.txns[2]->changes[0];
+  EXPECT_EQ(json::value(*del.old_record), J(R"({"id":1,"name":"a","score":11})"));
+}
+
+TEST_F(ChangeStreamTest, UnchangedToastedValuesComeFromTheOldRowOrAreLeftOut) {
+  sql(R"sql(
+    CREATE TABLE docs_default (id int PRIMARY KEY, body text, n int);
+    CREATE TABLE docs_full (id int PRIMARY KEY, body text, n int);
+    ALTER TABLE docs_default ALTER COLUMN body SET STORAGE EXTERNAL;
+    ALTER TABLE docs_full ALTER COLUMN body SET STORAGE EXTERNAL;
+    ALTER TABLE docs_full REPLICA IDENTITY FULL;
+    ALTER PUBLICATION supabase_realtime ADD TABLE docs_default, docs_full;
+  )sql");
+  const auto slot = make_slot();
+  auto stream = make_stream(slot);
+  start(*stream);
+  sql("INSERT INTO docs_default VALUES (1, repeat('x', 10000), 0)");
+  sql("INSERT INTO docs_full VALUES (1, repeat('y', 10000), 0)");
+  sql("UPDATE docs_default SET n = 1");
+  sql("UPDATE docs_full SET n = 1");
+  ASSERT_TRUE(wait_changes(4));
+  const auto& up_default = sink.txns[2]->changes[0];
+  EXPECT_FALSE(up_default.record->contains("body"));  // unchanged TOAST, old row unknown
+  EXPECT_EQ(up_default.record->at("n"), json::value(1));
+  const auto& up_full = sink.txns[3]->changes[0];
+  ASSERT_TRUE(up_full.record->contains("body")) << json::serialize(*up_full.record);
+  EXPECT_EQ(up_full.record->at("body").as_string().size(), 10000u);
+}
+
+TEST_F(ChangeStreamTest, TransactionsArriveInCommitOrderOneAtATime) {
+  sql(R"sql(
+    CREATE TABLE ordered (id int PRIMARY KEY, label text);
+    ALTER PUBLICATION supabase_realtime ADD TABLE ordered;
+  )sql");
+  const auto slot = make_slot();
+  auto stream = make_stream(slot);
+  sink.auto_done = false;
+  start(*stream);
+
+  sql("INSERT INTO ordered VALUES (1, 'first')");
+  sql("BEGIN; INSERT INTO ordered VALUES (2, 'multi'), (3, 'multi'); "
+      "UPDATE ordered SET label = 'multi-updated' WHERE id = 1; COMMIT");
+  sql("INSERT INTO ordered VALUES (4, 'last')");
+
+  ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() == 1; }));
+  // The next transaction waits for done(), even though PostgreSQL already sent it.
+  ASSERT_TRUE(loop.run_until([&] { return stream->metrics().transactions == 3; }));
+  loop.poll();
+  EXPECT_EQ(sink.txns.size(), 1u);
+  EXPECT_EQ(stream->metrics().queued, 2u);
+  EXPECT_TRUE(stream->metrics().in_flight);
+
+  for (std::size_t expected = 2; expected <= 3; ++expected) {
+    sink.done_all();
+    ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() == expected; }));
+  }
+  sink.done_all();
+  EXPECT_EQ(sink.overlapping_deliveries, 0);
+
+  ASSERT_EQ(sink.txns.size(), 3u);
+  EXPECT_EQ(sink.txns[0]->changes.size(), 1u);
+  const auto& multi = sink.txns[1]->changes;
+  ASSERT_EQ(multi.size(), 3u);
+  EXPECT_EQ(multi[0].record->at("id"), json::value(2));
+  EXPECT_EQ(multi[1].record->at("id"), json::value(3));
+  EXPECT_EQ(multi[2].kind, ChangeKind::update);
+  EXPECT_EQ(multi[2].record->at("label"), json::value("multi-updated"));
+  EXPECT_EQ(sink.txns[2]->changes[0].record->at("id"), json::value(4));
+  for (std::size_t i = 1; i < sink.txns.size(); ++i) {
+    EXPECT_LT(sink.txns[i - 1]->end_lsn, sink.txns[i]->end_lsn);
+    EXPECT_LT(sink.txns[i - 1]->xid, sink.txns[i]->xid);
+  }
+  // Every change of one transaction shares its commit timestamp and relation object.
+  EXPECT_EQ(multi[0].relation.get(), multi[2].relation.get());
+}
+
+TEST_F(ChangeStreamTest, UnconfirmedTransactionIsDeliveredAgainAfterRestart) {
+  sql(R"sql(
+    CREATE TABLE confirm_a (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE confirm_a;
+  )sql");
+  const auto slot = make_slot();
+  sink.auto_done = false;
+  auto stream = make_stream(slot);
+  start(*stream);
+  sql("INSERT INTO confirm_a VALUES (1)");
+  ASSERT_TRUE(wait_changes(1));
+  const auto first = sink.txns[0];
+  // Stop without done(): the slot must not have moved past the transaction.
+  stream->stop();
+  sink.pending.clear();
+  sink.outstanding = 0;
+  EXPECT_LT(slot_confirmed(slot), first->end_lsn);
+
+  RecordingSink second_sink;
+  second_sink.auto_done = true;
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = slot;
+  ChangeStream again(loop.io, loop.sched, second_sink, o);
+  again.start();
+  ASSERT_TRUE(loop.run_until([&] { return second_sink.txns.size() >= 1; }));
+  EXPECT_EQ(second_sink.txns[0]->end_lsn, first->end_lsn);
+  EXPECT_EQ(second_sink.txns[0]->xid, first->xid);
+  EXPECT_EQ(json::value(*second_sink.txns[0]->changes[0].record), J(R"({"id":1})"));
+}
+
+TEST_F(ChangeStreamTest, ConfirmedTransactionIsNotDeliveredAgain) {
+  sql(R"sql(
+    CREATE TABLE confirm_b (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE confirm_b;
+  )sql");
+  const auto slot = make_slot();
+  sink.auto_done = false;
+  auto stream = make_stream(slot);
+  start(*stream);
+  sql("INSERT INTO confirm_b VALUES (1)");
+  ASSERT_TRUE(wait_changes(1));
+  const auto first = sink.txns[0];
+  // Not confirmed while the sink holds it.
+  loop.poll();
+  EXPECT_LT(stream->metrics().confirmed_lsn, first->end_lsn);
+  sink.done_all();
+  // Feedback reaches PostgreSQL without waiting for the 10 s status interval.
+  ASSERT_TRUE(loop.run_until([&] { return slot_confirmed(slot) >= first->end_lsn; }, 5s))
+      << server::format_lsn(slot_confirmed(slot)) << " < " << server::format_lsn(first->end_lsn);
+  EXPECT_GE(stream->metrics().reported_lsn, first->end_lsn);
+  stream->stop();
+
+  RecordingSink second_sink;
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = slot;
+  ChangeStream again(loop.io, loop.sched, second_sink, o);
+  again.start();
+  ASSERT_TRUE(loop.run_until([&] { return second_sink.running(); }));
+  sql("INSERT INTO confirm_b VALUES (2)");
+  ASSERT_TRUE(loop.run_until([&] { return second_sink.txns.size() >= 1; }));
+  loop.poll();
+  ASSERT_EQ(second_sink.txns.size(), 1u);
+  EXPECT_EQ(json::value(*second_sink.txns[0]->changes[0].record), J(R"({"id":2})"));
+}
+
+TEST_F(ChangeStreamTest, SurvivesPostgresRestartWithoutLossOrDuplicates) {
+  sql(R"sql(
+    CREATE TABLE survive (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE survive;
+  )sql");
+  const auto slot = make_slot();
+  auto stream = make_stream(slot);
+  start(*stream);
+  sql("INSERT INTO survive VALUES (1)");
+  ASSERT_TRUE(wait_changes(1));
+  // Committed while the loop is not reading: it is either in flight to us when PostgreSQL goes
+  // down, or still in the slot. Either way it must arrive exactly once.
+  sql("INSERT INTO survive VALUES (2)");
+  db.close();
+  // A fast shutdown waits for the walsender to see its WAL confirmed, so the loop keeps running
+  // (answering keepalives) while another thread restarts PostgreSQL.
+  auto restarted = std::async(std::launch::async, [] { return cluster()->restart(); });
+  ASSERT_TRUE(loop.run_until(
+      [&] { return restarted.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
+      60s));
+  auto restart_result = restarted.get();
+  ASSERT_TRUE(restart_result.ok()) << restart_result.error().describe() << cluster()->log_tail();
+
+  ASSERT_TRUE(loop.run_until([&] {
+    return std::any_of(sink.states.begin(), sink.states.end(), [](auto& s) { return !s.first; });
+  })) << "no on_stream_state(false)";
+  ASSERT_TRUE(loop.run_until([&] { return sink.running(); }, 20s)) << "stream did not come back";
+  auto c = server::pg::Connection::open(cluster()->conninfo());
+  ASSERT_TRUE(c.ok());
+  db = std::move(c).value();
+  sql("INSERT INTO survive VALUES (3)");
+  ASSERT_TRUE(wait_changes(3));
+  loop.run_until([] { return false; }, 300ms);  // a duplicate would arrive within this window
+
+  std::vector<std::int64_t> ids;
+  for (const auto& t : sink.txns) {
+    for (const auto& ch : t->changes)
+      ids.push_back(ch.record->at("id").as_int64());
+  }
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{1, 2, 3}));
+  // States: running, down (with a reason), running again.
+  ASSERT_GE(sink.states.size(), 3u);
+  EXPECT_TRUE(sink.states[0].first);
+  EXPECT_FALSE(sink.states[1].first);
+  EXPECT_FALSE(sink.states[1].second.empty());
+  EXPECT_TRUE(sink.states[2].first);
+  EXPECT_GE(stream->metrics().reconnects, 1u);
+}
+
+TEST_F(ChangeStreamTest, RedeliveryOfTheTransactionInFlightAcrossAReconnectIsDropped) {
+  sql(R"sql(
+    CREATE TABLE inflight (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE inflight;
+  )sql");
+  const auto slot = make_slot();
+  sink.auto_done = false;
+  auto stream = make_stream(slot);
+  start(*stream);
+  sql("INSERT INTO inflight VALUES (1)");
+  ASSERT_TRUE(wait_changes(1));
+  db.close();
+  // The sink still holds transaction 1 (not confirmed) when PostgreSQL crashes and comes back:
+  // the slot sends it again after the reconnect.
+  auto restarted = std::async(std::launch::async, [] {
+    return cluster()->restart(server::pg::TempCluster::StopMode::immediate);
+  });
+  ASSERT_TRUE(loop.run_until(
+      [&] { return restarted.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
+      60s));
+  ASSERT_TRUE(restarted.get().ok()) << cluster()->log_tail();
+  ASSERT_TRUE(loop.run_until([&] { return sink.states.size() >= 3 && sink.running(); }, 20s));
+  ASSERT_TRUE(loop.run_until([&] { return stream->metrics().queued == 1; }))
+      << json::serialize(stream->diagnostics());
+  EXPECT_EQ(sink.txns.size(), 1u);  // still one at a time
+  sink.done_all();                  // the original is handed on: its copy is now a duplicate
+  auto c = server::pg::Connection::open(cluster()->conninfo());
+  ASSERT_TRUE(c.ok());
+  db = std::move(c).value();
+  sql("INSERT INTO inflight VALUES (2)");
+  ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() >= 2; }));
+  sink.done_all();
+  loop.run_until([] { return false; }, 200ms);
+  ASSERT_EQ(sink.txns.size(), 2u);
+  EXPECT_EQ(sink.txns[0]->changes[0].record->at("id"), json::value(1));
+  EXPECT_EQ(sink.txns[1]->changes[0].record->at("id"), json::value(2));
+  EXPECT_EQ(stream->metrics().transactions_deduplicated, 1u);
+}
+
+TEST_F(ChangeStreamTest, IdleStreamConfirmsServerPositionAndReportsNoLag) {
+  const auto slot = make_slot();
+  auto stream = make_stream(slot);
+  start(*stream);
+  // WAL unrelated to the publication (a table not published) moves the server ahead.
+  sql("CREATE TABLE unpublished (id int); INSERT INTO unpublished VALUES (1)");
+  ASSERT_TRUE(loop.run_until(
+      [&] {
+        const auto m = stream->metrics();
+        return m.server_wal_end > 0 && m.confirmed_lsn >= m.server_wal_end &&
+               slot_confirmed(slot) >= m.server_wal_end;
+      },
+      10s))
+      << json::serialize(stream->diagnostics());
+  EXPECT_EQ(stream->metrics().lag_bytes, 0u);
+  EXPECT_TRUE(sink.txns.empty() || sink.change_count() == 0);
+}
+
+TEST_F(ChangeStreamTest, MissingSlotReportsDownAndKeepsRetrying) {
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = "no_such_slot";
+  o.retry = core::ExponentialBackoff{std::chrono::milliseconds(20), std::chrono::milliseconds(50)};
+  ChangeStream stream(loop.io, loop.sched, sink, o);
+  stream.start();
+  ASSERT_TRUE(loop.run_until([&] { return !sink.states.empty(); }));
+  EXPECT_FALSE(sink.states[0].first);
+  EXPECT_NE(sink.states[0].second.find("no_such_slot"), std::string::npos) << sink.states[0].second;
+  // Creating the slot lets the next retry succeed.
+  query("SELECT pg_create_logical_replication_slot('no_such_slot', 'pgoutput')");
+  ASSERT_TRUE(loop.run_until([&] { return sink.running(); }));
+  EXPECT_EQ(sink.states.size(), 2u);  // one "down", one "up": retries are not re-reported
+}
+
+}  // namespace
+}  // namespace rtsync::test

@@ -1,0 +1,172 @@
+// Shared pieces of the PostgreSQL integration tests: one TempCluster per test suite, a loop that
+// runs until a condition or a deadline, and a recording ChangeSink.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rtsync/core/event_loop.hpp"
+#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/pg/bootstrap.hpp"
+#include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/temp_cluster.hpp"
+
+namespace rtsync::test {
+
+using namespace std::chrono_literals;
+
+// An io_context driven by the test thread. `run_until` processes real events (sockets, timers)
+// until `pred` holds or `timeout` passes — never a fixed sleep.
+struct TestLoop {
+  boost::asio::io_context io;
+  core::AsioScheduler sched{io};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{
+      boost::asio::make_work_guard(io)};
+
+  bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      io.run_one_for(20ms);
+    }
+    return true;
+  }
+  // Lets already-due work run (bounded) without waiting for anything new.
+  void poll() { io.poll(); }
+};
+
+// Records what the stream hands over. With `auto_done`, acknowledges at once; otherwise keeps the
+// `done` callbacks for the test to call.
+class RecordingSink : public server::ChangeSink {
+ public:
+  bool auto_done = true;
+  std::vector<std::shared_ptr<const server::Transaction>> txns;
+  std::vector<std::function<void()>> pending;
+  std::vector<std::pair<bool, std::string>> states;
+  int outstanding = 0;             // delivered, done not yet called
+  int overlapping_deliveries = 0;  // deliveries while another was outstanding
+
+  void on_transaction(std::shared_ptr<const server::Transaction> txn,
+                      std::function<void()> done) override {
+    if (outstanding > 0) ++overlapping_deliveries;
+    ++outstanding;
+    txns.push_back(std::move(txn));
+    auto wrapped = [this, done = std::move(done)] {
+      --outstanding;
+      done();
+    };
+    if (auto_done) {
+      wrapped();
+    } else {
+      pending.push_back(std::move(wrapped));
+    }
+  }
+  void on_stream_state(bool running, const std::string& reason) override {
+    states.emplace_back(running, reason);
+  }
+
+  void done_all() {
+    auto p = std::move(pending);
+    pending.clear();
+    for (auto& d : p)
+      d();
+  }
+  std::size_t change_count() const {
+    std::size_t n = 0;
+    for (const auto& t : txns)
+      n += t->changes.size();
+    return n;
+  }
+  bool running() const { return !states.empty() && states.back().first; }
+};
+
+// One throwaway PostgreSQL per test suite (SetUpTestSuite), bootstrapped once.
+class PgSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    setup_error() = {};
+    auto c = server::pg::TempCluster::create();
+    if (!c) {
+      setup_error() = c.error().describe();
+      return;
+    }
+    cluster() = std::move(c).value();
+    auto conn = server::pg::Connection::open(cluster()->conninfo());
+    if (!conn) {
+      setup_error() = conn.error().describe();
+      return;
+    }
+    server::pg::BootstrapOptions bo;
+    bo.create_slot = false;  // each test makes its own slot: tests stay independent
+    auto report = server::pg::bootstrap(conn.value(), bo);
+    if (!report) setup_error() = report.error().describe();
+    first_report() = report ? std::optional(report.value()) : std::nullopt;
+  }
+  static void TearDownTestSuite() { cluster().reset(); }
+
+  void SetUp() override {
+    ASSERT_TRUE(cluster()) << setup_error();
+    ASSERT_TRUE(setup_error().empty()) << setup_error();
+    auto c = server::pg::Connection::open(cluster()->conninfo());
+    ASSERT_TRUE(c.ok()) << c.error().describe();
+    db = std::move(c).value();
+  }
+
+  // Runs SQL (script, no parameters) and fails the test on error.
+  void sql(std::string_view text) {
+    auto r = db.exec_script(text);
+    ASSERT_TRUE(r.ok()) << text << "\n" << r.error().describe();
+  }
+  server::pg::PgResult query(std::string_view text,
+                             const std::vector<server::pg::Param>& params = {}) {
+    auto r = db.exec(text, params);
+    EXPECT_TRUE(r.ok()) << text << "\n" << (r.ok() ? "" : r.error().describe());
+    return r.ok() ? std::move(r).value() : server::pg::PgResult();
+  }
+  // A fresh pgoutput slot named after the running test.
+  std::string make_slot() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = "t_";
+    for (char ch : std::string(info->name())) {
+      name.push_back(ch >= 'A' && ch <= 'Z'
+                         ? static_cast<char>(ch - 'A' + 'a')
+                         : (std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_'));
+    }
+    name = name.substr(0, 60);
+    auto r = db.exec("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", {name});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().describe());
+    return name;
+  }
+  server::Lsn slot_confirmed(const std::string& slot) {
+    auto r = db.exec("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1",
+                     {slot});
+    if (!r.ok() || r->rows() != 1 || r->is_null(0, 0)) return 0;
+    auto lsn = server::parse_lsn(r->value(0, 0));
+    return lsn ? *lsn : 0;
+  }
+
+  static std::unique_ptr<server::pg::TempCluster>& cluster() {
+    static std::unique_ptr<server::pg::TempCluster> c;
+    return c;
+  }
+  static std::string& setup_error() {
+    static std::string e;
+    return e;
+  }
+  static std::optional<server::pg::BootstrapReport>& first_report() {
+    static std::optional<server::pg::BootstrapReport> r;
+    return r;
+  }
+
+  server::pg::Connection db;
+};
+
+}  // namespace rtsync::test
