@@ -1,7 +1,9 @@
 #include "json_text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <charconv>
 #include <cmath>
@@ -74,101 +76,25 @@ inline bool needs_escape(std::uint64_t w) noexcept {
 
 constexpr std::size_t kMaxRecursion = 256;
 
-void append_value_at(std::string& out, const json::value& v, std::size_t depth);
-
-void append_number(std::string& out, const json::value& v) {
-  char buf[32];
-  std::to_chars_result r{};
-  switch (v.kind()) {
-    case json::kind::int64:
-      r = std::to_chars(buf, buf + sizeof buf, v.get_int64());
-      break;
-    case json::kind::uint64:
-      r = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
-      break;
-    default: {
-      const double d = v.get_double();
-      // JSON has no NaN/Infinity; JSON.stringify writes null for them.
-      if (!std::isfinite(d)) {
-        out.append("null", 4);
-        return;
-      }
-      r = std::to_chars(buf, buf + sizeof buf, d);
-      break;
-    }
-  }
-  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
-}
-
-void append_value_at(std::string& out, const json::value& v, std::size_t depth) {
-  switch (v.kind()) {
-    case json::kind::null:
-      out.append("null", 4);
-      return;
-    case json::kind::bool_:
-      if (v.get_bool()) {
-        out.append("true", 4);
-      } else {
-        out.append("false", 5);
-      }
-      return;
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      append_number(out, v);
-      return;
-    case json::kind::string: {
-      const auto& s = v.get_string();
-      append_string(out, std::string_view(s.data(), s.size()));
-      return;
-    }
-    case json::kind::array: {
-      if (depth >= kMaxRecursion) {
-        out += json::serialize(v);  // the serializer keeps its own heap stack
-        return;
-      }
-      const auto& a = v.get_array();
-      out.push_back('[');
-      bool first = true;
-      for (const auto& e : a) {
-        if (!first) out.push_back(',');
-        first = false;
-        append_value_at(out, e, depth + 1);
-      }
-      out.push_back(']');
-      return;
-    }
-    case json::kind::object: {
-      if (depth >= kMaxRecursion) {
-        out += json::serialize(v);
-        return;
-      }
-      const auto& o = v.get_object();
-      out.push_back('{');
-      bool first = true;
-      for (const auto& kv : o) {
-        if (!first) out.push_back(',');
-        first = false;
-        const auto k = kv.key();
-        append_string(out, std::string_view(k.data(), k.size()));
-        out.push_back(':');
-        append_value_at(out, kv.value(), depth + 1);
-      }
-      out.push_back('}');
-      return;
-    }
-  }
-}
-
 }  // namespace
 
-Result<json::value> parse(std::string_view text) {
+json::storage_ptr make_frame_arena(std::size_t text_size) {
+  // A parsed DOM is typically 2-3× its text (16-byte values, object tables, strings beyond the
+  // small-buffer size); a first block of that size usually holds the whole payload.
+  return json::make_shared_resource<json::monotonic_resource>(
+      std::max<std::size_t>(1024, 3 * text_size));
+}
+
+Result<json::value> parse(std::string_view text, json::storage_ptr sp) {
   // One parser per thread: its internal stack keeps its capacity between frames.
   thread_local json::parser parser(json::storage_ptr(), frame_options());
   json::error_code ec;
-  parser.reset();
+  parser.reset(std::move(sp));
   parser.write(text.data(), text.size(), ec);
-  if (ec) return make_error(Errc::invalid_json, ec.message());
+  if (ec) {
+    parser.reset();  // drop partial values now, not at the next frame
+    return make_error(Errc::invalid_json, ec.message());
+  }
   return parser.release();
 }
 
@@ -179,43 +105,187 @@ bool is_valid_json(std::string_view text) {
   return !ec && n == text.size() && p.done();
 }
 
-void append_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  const char* p = s.data();
-  const char* const end = p + s.size();
-  const char* run = p;
-  while (p < end) {
-    if (end - p >= 8) {
+// ---- TextWriter -------------------------------------------------------------------------------
+
+struct TextWriter::Buffer {
+  std::unique_ptr<char[]> data;
+  std::size_t capacity = 0;
+  bool busy = false;
+};
+
+namespace {
+constexpr std::size_t kInitialCapacity = 4096;
+// Do not pin the memory of one huge frame for the rest of the thread's life.
+constexpr std::size_t kKeepCapacity = std::size_t{1} << 20;
+
+TextWriter::Buffer& thread_buffer();
+}  // namespace
+
+TextWriter::TextWriter() {
+  auto& shared = thread_buffer();
+  borrowed_ = !shared.busy;  // a nested writer on this thread gets its own buffer
+  buffer_ = borrowed_ ? &shared : new Buffer();
+  buffer_->busy = true;
+  if (!buffer_->data) {
+    buffer_->data = std::make_unique<char[]>(kInitialCapacity);
+    buffer_->capacity = kInitialCapacity;
+  }
+  begin_ = p_ = buffer_->data.get();
+  end_ = begin_ + buffer_->capacity;
+}
+
+TextWriter::~TextWriter() {
+  if (!borrowed_) {
+    delete buffer_;
+    return;
+  }
+  buffer_->busy = false;
+  if (buffer_->capacity > kKeepCapacity) {
+    buffer_->data.reset();
+    buffer_->capacity = 0;
+  }
+}
+
+void TextWriter::grow(std::size_t n) {
+  const std::size_t used = static_cast<std::size_t>(p_ - begin_);
+  std::size_t capacity = std::max<std::size_t>(buffer_->capacity * 2, kInitialCapacity);
+  while (capacity - used < n)
+    capacity *= 2;
+  auto data = std::make_unique<char[]>(capacity);
+  std::memcpy(data.get(), begin_, used);
+  buffer_->data = std::move(data);
+  buffer_->capacity = capacity;
+  begin_ = buffer_->data.get();
+  p_ = begin_ + used;
+  end_ = begin_ + capacity;
+}
+
+void TextWriter::string(std::string_view s) {
+  // Worst case every byte becomes \u00XX.
+  reserve(6 * s.size() + 2);
+  char* out = p_;
+  *out++ = '"';
+  const char* in = s.data();
+  const char* const end = in + s.size();
+  while (in < end) {
+    if (end - in >= 8) {
       std::uint64_t w;
-      std::memcpy(&w, p, 8);
+      std::memcpy(&w, in, 8);
       if (!needs_escape(w)) {
-        p += 8;
+        std::memcpy(out, &w, 8);
+        in += 8;
+        out += 8;
         continue;
       }
     }
-    const auto c = static_cast<unsigned char>(*p);
+    const auto c = static_cast<unsigned char>(*in++);
     const char e = kEscape[c];
     if (e == 0) {
-      ++p;
-      continue;
-    }
-    out.append(run, static_cast<std::size_t>(p - run));
-    if (e == 'u') {
+      *out++ = static_cast<char>(c);
+    } else if (e == 'u') {
       static constexpr char kHex[] = "0123456789abcdef";
       const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-      out.append(u, 6);
+      std::memcpy(out, u, 6);
+      out += 6;
     } else {
-      const char esc[2] = {'\\', e};
-      out.append(esc, 2);
+      out[0] = '\\';
+      out[1] = e;
+      out += 2;
     }
-    run = ++p;
   }
-  out.append(run, static_cast<std::size_t>(end - run));
-  out.push_back('"');
+  *out++ = '"';
+  p_ = out;
 }
 
-void append_value(std::string& out, const json::value& v) {
-  append_value_at(out, v, 0);
+void TextWriter::number(const json::value& v) {
+  reserve(32);
+  std::to_chars_result r{};
+  switch (v.kind()) {
+    case json::kind::int64:
+      r = std::to_chars(p_, end_, v.get_int64());
+      break;
+    case json::kind::uint64:
+      r = std::to_chars(p_, end_, v.get_uint64());
+      break;
+    default: {
+      const double d = v.get_double();
+      // JSON has no NaN/Infinity; JSON.stringify writes null for them.
+      if (!std::isfinite(d)) {
+        raw("null");
+        return;
+      }
+      r = std::to_chars(p_, end_, d);
+      break;
+    }
+  }
+  p_ = r.ptr;
 }
+
+void TextWriter::value(const json::value& v) {
+  value_at(v, 0);
+}
+
+void TextWriter::value_at(const json::value& v, std::size_t depth) {
+  switch (v.kind()) {
+    case json::kind::null:
+      raw("null");
+      return;
+    case json::kind::bool_:
+      raw(v.get_bool() ? std::string_view("true") : "false");
+      return;
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      number(v);
+      return;
+    case json::kind::string: {
+      const auto& s = v.get_string();
+      string(std::string_view(s.data(), s.size()));
+      return;
+    }
+    case json::kind::array: {
+      if (depth >= kMaxRecursion) {
+        raw(json::serialize(v));  // the serializer keeps its own heap stack
+        return;
+      }
+      const auto& a = v.get_array();
+      raw('[');
+      bool first = true;
+      for (const auto& e : a) {
+        if (!first) raw(',');
+        first = false;
+        value_at(e, depth + 1);
+      }
+      raw(']');
+      return;
+    }
+    case json::kind::object: {
+      if (depth >= kMaxRecursion) {
+        raw(json::serialize(v));
+        return;
+      }
+      const auto& o = v.get_object();
+      raw('{');
+      bool first = true;
+      for (const auto& kv : o) {
+        if (!first) raw(',');
+        first = false;
+        const auto k = kv.key();
+        string(std::string_view(k.data(), k.size()));
+        raw(':');
+        value_at(kv.value(), depth + 1);
+      }
+      raw('}');
+      return;
+    }
+  }
+}
+
+namespace {
+TextWriter::Buffer& thread_buffer() {
+  thread_local TextWriter::Buffer buffer;
+  return buffer;
+}
+}  // namespace
 
 }  // namespace rtsync::protocol::detail

@@ -30,26 +30,11 @@ std::string_view sv(const json::string& s) {
   return {s.data(), s.size()};
 }
 
-// Encoders build into one per-thread scratch buffer, then copy out once: the result has exactly
-// the capacity it needs and the scratch never reallocates after warm-up.
-std::string& scratch() {
-  thread_local std::string buf;
-  buf.clear();
-  return buf;
-}
-
-std::string take(std::string& buf) {
-  std::string out(buf);
-  // Do not pin the memory of one huge frame for the rest of the thread's life.
-  if (buf.capacity() > (std::size_t{1} << 20)) std::string().swap(buf);
-  return out;
-}
-
-void append_ref(std::string& out, const std::optional<std::string>& ref) {
+void write_ref(detail::TextWriter& w, const std::optional<std::string>& ref) {
   if (ref) {
-    detail::append_string(out, *ref);
+    w.string(*ref);
   } else {
-    out.append("null", 4);
+    w.raw("null");
   }
 }
 
@@ -181,35 +166,30 @@ Result<std::string> encode_binary(const UserBroadcast& b, BinaryKind kind) {
   return out;
 }
 
-// The broadcast object receivers see: {type, event, payload[, meta]}.
-Result<Message> broadcast_message(const UserBroadcast& b, json::value payload) {
-  Message m;
-  m.topic = b.topic;
-  m.event = std::string(events::kBroadcast);
-  json::object obj;
+// The broadcast object receivers see: {type, event, payload[, meta]}, all in one arena.
+Result<Message> user_broadcast_message(const UserBroadcast& b) {
+  auto sp = detail::make_frame_arena(b.payload.size() + b.metadata.size());
+  json::object obj(sp);
   obj.reserve(4);
   obj.emplace("type", events::kBroadcast);
   obj.emplace("event", b.user_event);
-  obj.emplace("payload", std::move(payload));
+  if (b.encoding == PayloadEncoding::json) {
+    auto parsed = detail::parse(b.payload, sp);
+    if (!parsed.ok()) return make_error(Errc::invalid_json, "payload: " + parsed.error().message);
+    obj.emplace("payload", std::move(parsed).value());
+  } else {
+    obj.emplace("payload", json::string_view(b.payload.data(), b.payload.size()));
+  }
   if (!b.metadata.empty()) {
-    auto meta = detail::parse(b.metadata);
+    auto meta = detail::parse(b.metadata, sp);
     if (!meta.ok()) return make_error(Errc::invalid_json, "metadata: " + meta.error().message);
     obj.emplace("meta", std::move(meta).value());
   }
-  m.payload = std::move(obj);
-  return m;
-}
-
-Result<Message> user_broadcast_message(const UserBroadcast& b) {
-  json::value payload;
-  if (b.encoding == PayloadEncoding::json) {
-    auto parsed = detail::parse(b.payload);
-    if (!parsed.ok()) return make_error(Errc::invalid_json, "payload: " + parsed.error().message);
-    payload = std::move(parsed).value();
-  } else {
-    payload = json::string(b.payload);
-  }
-  return broadcast_message(b, std::move(payload));
+  return Message{.join_ref = b.join_ref,
+                 .ref = b.ref,
+                 .topic = b.topic,
+                 .event = std::string(events::kBroadcast),
+                 .payload = json::value(std::move(obj))};
 }
 
 }  // namespace
@@ -239,11 +219,10 @@ std::string_view to_string(Vsn vsn) noexcept {
 // ---- text frames ----------------------------------------------------------------------------
 
 Result<Message> decode_v1(std::string_view text) {
-  auto parsed = detail::parse(text);
+  auto parsed = detail::parse(text, detail::make_frame_arena(text.size()));
   if (!parsed.ok()) return parsed.error();
   auto* obj = parsed.value().if_object();
   if (!obj) return frame_error("vsn 1 frame must be a JSON object");
-  Message m;
   auto* topic = obj->if_contains("topic");
   auto* event = obj->if_contains("event");
   auto* payload = obj->if_contains("payload");
@@ -255,18 +234,23 @@ Result<Message> decode_v1(std::string_view text) {
   if (!topic->is_string()) return frame_error("topic must be a string");
   if (!event->is_string()) return frame_error("event must be a string");
   if (!payload->is_object()) return frame_error("payload must be a JSON object");
-  if (!read_ref(*ref, m.ref)) return frame_error("ref must be a string or null");
+  std::optional<std::string> ref_value, join_ref_value;
+  if (!read_ref(*ref, ref_value)) return frame_error("ref must be a string or null");
   if (auto* join_ref = obj->if_contains("join_ref")) {
-    if (!read_ref(*join_ref, m.join_ref)) return frame_error("join_ref must be a string or null");
+    if (!read_ref(*join_ref, join_ref_value)) {
+      return frame_error("join_ref must be a string or null");
+    }
   }
-  m.topic.assign(sv(topic->get_string()));
-  m.event.assign(sv(event->get_string()));
-  m.payload = std::move(*payload);
-  return m;
+  // Move-constructing the payload keeps it in the frame's arena.
+  return Message{.join_ref = std::move(join_ref_value),
+                 .ref = std::move(ref_value),
+                 .topic = std::string(sv(topic->get_string())),
+                 .event = std::string(sv(event->get_string())),
+                 .payload = std::move(*payload)};
 }
 
 Result<Message> decode_v2(std::string_view text) {
-  auto parsed = detail::parse(text);
+  auto parsed = detail::parse(text, detail::make_frame_arena(text.size()));
   if (!parsed.ok()) return parsed.error();
   auto* arr = parsed.value().if_array();
   if (!arr) return frame_error("vsn 2 text frame must be a JSON array");
@@ -276,16 +260,17 @@ Result<Message> decode_v2(std::string_view text) {
         std::to_string(arr->size()));
   }
   auto& a = *arr;
-  Message m;
-  if (!read_ref(a[0], m.join_ref)) return frame_error("join_ref must be a string or null");
-  if (!read_ref(a[1], m.ref)) return frame_error("ref must be a string or null");
+  std::optional<std::string> join_ref, ref;
+  if (!read_ref(a[0], join_ref)) return frame_error("join_ref must be a string or null");
+  if (!read_ref(a[1], ref)) return frame_error("ref must be a string or null");
   if (!a[2].is_string()) return frame_error("topic must be a string");
   if (!a[3].is_string()) return frame_error("event must be a string");
   if (!a[4].is_object()) return frame_error("payload must be a JSON object");
-  m.topic.assign(sv(a[2].get_string()));
-  m.event.assign(sv(a[3].get_string()));
-  m.payload = std::move(a[4]);
-  return m;
+  return Message{.join_ref = std::move(join_ref),
+                 .ref = std::move(ref),
+                 .topic = std::string(sv(a[2].get_string())),
+                 .event = std::string(sv(a[3].get_string())),
+                 .payload = std::move(a[4])};
 }
 
 Result<Message> decode_text(Vsn vsn, std::string_view text) {
@@ -293,37 +278,37 @@ Result<Message> decode_text(Vsn vsn, std::string_view text) {
 }
 
 std::string encode_v1(const Message& m) {
-  auto& out = scratch();
-  out.append(R"({"topic":)");
-  detail::append_string(out, m.topic);
-  out.append(R"(,"event":)");
-  detail::append_string(out, m.event);
-  out.append(R"(,"payload":)");
-  detail::append_value(out, m.payload);
-  out.append(R"(,"ref":)");
-  append_ref(out, m.ref);
+  detail::TextWriter w;
+  w.raw(R"({"topic":)");
+  w.string(m.topic);
+  w.raw(R"(,"event":)");
+  w.string(m.event);
+  w.raw(R"(,"payload":)");
+  w.value(m.payload);
+  w.raw(R"(,"ref":)");
+  write_ref(w, m.ref);
   if (m.join_ref) {
-    out.append(R"(,"join_ref":)");
-    detail::append_string(out, *m.join_ref);
+    w.raw(R"(,"join_ref":)");
+    w.string(*m.join_ref);
   }
-  out.push_back('}');
-  return take(out);
+  w.raw('}');
+  return w.take();
 }
 
 std::string encode_v2(const Message& m) {
-  auto& out = scratch();
-  out.push_back('[');
-  append_ref(out, m.join_ref);
-  out.push_back(',');
-  append_ref(out, m.ref);
-  out.push_back(',');
-  detail::append_string(out, m.topic);
-  out.push_back(',');
-  detail::append_string(out, m.event);
-  out.push_back(',');
-  detail::append_value(out, m.payload);
-  out.push_back(']');
-  return take(out);
+  detail::TextWriter w;
+  w.raw('[');
+  write_ref(w, m.join_ref);
+  w.raw(',');
+  write_ref(w, m.ref);
+  w.raw(',');
+  w.string(m.topic);
+  w.raw(',');
+  w.string(m.event);
+  w.raw(',');
+  w.value(m.payload);
+  w.raw(']');
+  return w.take();
 }
 
 std::string encode_text(Vsn vsn, const Message& m) {
@@ -345,11 +330,7 @@ Result<std::string> encode_user_broadcast(const UserBroadcast& b) {
 }
 
 Result<Message> to_message(const UserBroadcast& b) {
-  auto m = user_broadcast_message(b);
-  if (!m.ok()) return m;
-  m.value().join_ref = b.join_ref;
-  m.value().ref = b.ref;
-  return m;
+  return user_broadcast_message(b);
 }
 
 Result<Message> decode_binary(std::string_view bytes) {
@@ -365,32 +346,32 @@ Result<std::string> encode_broadcast_text(Vsn vsn, const UserBroadcast& b) {
                       "a binary-encoded payload cannot be carried by a text frame");
   }
   // Splices the already-validated JSON texts; no parse, no DOM.
-  auto& out = scratch();
+  detail::TextWriter w;
   auto body = [&] {
-    out.append(R"({"type":"broadcast","event":)");
-    detail::append_string(out, b.user_event);
-    out.append(R"(,"payload":)");
-    out.append(b.payload.empty() ? std::string_view("{}") : std::string_view(b.payload));
+    w.raw(R"({"type":"broadcast","event":)");
+    w.string(b.user_event);
+    w.raw(R"(,"payload":)");
+    w.raw(b.payload.empty() ? std::string_view("{}") : std::string_view(b.payload));
     if (!b.metadata.empty()) {
-      out.append(R"(,"meta":)");
-      out.append(b.metadata);
+      w.raw(R"(,"meta":)");
+      w.raw(b.metadata);
     }
-    out.push_back('}');
+    w.raw('}');
   };
   if (vsn == Vsn::v1) {
-    out.append(R"({"topic":)");
-    detail::append_string(out, b.topic);
-    out.append(R"(,"event":"broadcast","payload":)");
+    w.raw(R"({"topic":)");
+    w.string(b.topic);
+    w.raw(R"(,"event":"broadcast","payload":)");
     body();
-    out.append(R"(,"ref":null})");
+    w.raw(R"(,"ref":null})");
   } else {
-    out.append("[null,null,");
-    detail::append_string(out, b.topic);
-    out.append(R"(,"broadcast",)");
+    w.raw("[null,null,");
+    w.string(b.topic);
+    w.raw(R"(,"broadcast",)");
     body();
-    out.push_back(']');
+    w.raw(']');
   }
-  return take(out);
+  return w.take();
 }
 
 }  // namespace rtsync::protocol

@@ -51,6 +51,16 @@ inline constexpr std::string_view kPresenceDiff = "presence_diff";
 inline constexpr std::string_view kPhoenixTopic = "phoenix";
 inline constexpr std::string_view kTopicPrefix = "realtime:";
 
+// Storage of decoded payloads: decode_v1/decode_v2/decode_text/to_message/decode_binary place
+// the whole payload in one per-frame arena (a reference-counted Boost.JSON monotonic_resource):
+// one allocation instead of one per node. It behaves as an ordinary json::value, with two
+// things to know:
+//   - json::value's copy constructor keeps the source's storage, so a sub-value copied out of a
+//     payload shares (and keeps alive) the frame's arena; insert it into a container that has
+//     its own storage, or copy with json::value(v, json::storage_ptr()), to detach it.
+//   - The arena frees nothing until its last value dies, and it is not thread-safe: values that
+//     share one arena may be read from any number of threads, but must not be mutated
+//     concurrently from different threads.
 struct Message {
   std::optional<std::string> join_ref;
   std::optional<std::string> ref;

@@ -566,3 +566,65 @@ TEST(Binary, BinaryPayloadNeedNotBeJsonOrUtf8) {
 
 }  // namespace
 }  // namespace rtsync::protocol
+
+namespace rtsync::protocol {
+namespace {
+
+// ---- storage and buffers ------------------------------------------------------------------------
+
+TEST(Storage, DecodedPayloadOutlivesItsMessageThroughCopies) {
+  std::optional<json::value> shared_copy;  // copy constructor: shares the frame's arena
+  json::value detached;                    // default storage: deep copy
+  {
+    auto m = decode_v2(test::kV2PostgresChanges).value();
+    shared_copy.emplace(m.payload);
+    detached = m.payload.at("data");
+    Message moved = std::move(m);
+    EXPECT_EQ(moved.payload.storage(), shared_copy->storage());
+  }
+  EXPECT_EQ(shared_copy->at("data").at("record").at("text").as_string(), "content");
+  EXPECT_EQ(detached.at("table").as_string(), "test");
+  // Mutating a copy that shares the arena works (allocates from it).
+  shared_copy->as_object()["extra"] = json::string(std::string(100, 'x'));
+  EXPECT_EQ(shared_copy->at("extra").as_string().size(), 100u);
+}
+
+TEST(Storage, KindFourMessageOutlivesTheFrame) {
+  Message m;
+  {
+    UserBroadcast b;
+    b.topic = "realtime:r";
+    b.user_event = "e";
+    b.metadata = R"({"id":"m"})";
+    b.payload = R"({"text":"a string longer than any small buffer"})";
+    m = to_message(b).value();
+  }
+  EXPECT_EQ(m.payload.at("payload").at("text").as_string(),
+            "a string longer than any small buffer");
+  EXPECT_EQ(m.payload.at("meta").at("id").as_string(), "m");
+}
+
+TEST(EncodeBuffer, LargeFramesThenSmallFrames) {
+  Message big;
+  big.topic = "t";
+  big.event = "e";
+  big.payload = json::object{{"blob", std::string(3 << 20, 'a')}, {"n", 1}};
+  auto text = encode_v2(big);
+  EXPECT_EQ(text.size(),
+            (3u << 20) + std::string(R"([null,null,"t","e",{"blob":"","n":1}])").size());
+  auto back = decode_v2(text);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->payload.at("blob").as_string().size(), 3u << 20);
+  Message small;
+  small.topic = "t";
+  small.event = "e";
+  EXPECT_EQ(encode_v2(small), R"([null,null,"t","e",{}])");
+  // Escapes that expand six-fold must fit too.
+  Message controls;
+  controls.topic = std::string(5000, '\x01');
+  controls.event = "e";
+  EXPECT_EQ(decode_v1(encode_v1(controls))->topic, controls.topic);
+}
+
+}  // namespace
+}  // namespace rtsync::protocol

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora (tests/fuzz/corpus/<target>/) from the reference frames quoted in
+tests/unit/protocol/reference_frames.hpp plus the reference's binary and filter examples.
+Re-run after changing the frames; the output is committed."""
+import hashlib
+import json
+import pathlib
+import re
+
+here = pathlib.Path(__file__).resolve().parent
+frames_hpp = here.parent / "unit" / "protocol" / "reference_frames.hpp"
+text = frames_hpp.read_text()
+frames = dict(re.findall(r'inline constexpr std::string_view (k\w+)\s*=\s*R"f\((.*?)\)f";', text, re.S))
+
+
+def write(target, data):
+    d = here / "corpus" / target
+    d.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    (d / hashlib.sha1(data).hexdigest()[:16]).write_bytes(data)
+
+
+for name, frame in frames.items():
+    if name.startswith("kV1"):
+        write("decode_v1", frame)
+    else:
+        write("decode_v2", frame)
+        payload = json.loads(frame)[4]
+        write("payloads", json.dumps(payload, separators=(",", ":")))
+        if name == "kV2JoinReply":
+            write("payloads", json.dumps(payload["response"], separators=(",", ":")))
+        if name == "kV2JoinRealtimeJs":
+            write("payloads", json.dumps(payload, separators=(",", ":")))
+
+topic = b"realtime:chat-room"
+kind3_payload = json.dumps(json.loads(frames["kV2BroadcastIn"])[4]["payload"], separators=(",", ":")).encode()
+write("user_broadcast", bytes([3, 2, 1, len(topic), 10, 0, 1]) + b"10" + b"1" + topic + b"user-event" + kind3_payload)
+meta = b'{"id":"006554ce-d22d-469c-877a-88bef47214a3"}'
+kind4_payload = json.dumps(json.loads(frames["kV2BroadcastOut"])[4]["payload"], separators=(",", ":")).encode()
+write("user_broadcast", bytes([4, len(topic), 7, len(meta), 1]) + topic + b"message" + meta + kind4_payload)
+write("user_broadcast", bytes([4, 10, 3, 0, 0]) + b"realtime:r" + b"bin" + b"\x00\xff\x01")
+
+for f in ["id=eq.1", "project_id=eq.7f9c0e2a-1111-4222-8333-944445555666", "name=in.(red, blue, yellow)",
+          'tag=in.(a,"b,c","d\\"e",f\\,g)', "n=lt.10", "n=lte.9007199254740993", "n=gt.-1.5e3",
+          "n=gte.NaN", "b=neq.true", "x=in.()"]:
+    write("filter", f)
+
+write("payloads", '{"ids":[1],"data":{"schema":"public","table":"t","commit_timestamp":null,"type":"INSERT",'
+      '"columns":[{"name":"a","type":"_int4"},{"name":"b","type":"jsonb"},{"name":"c","type":"bool"}],'
+      '"record":{"a":"{1,2}","b":"{\\"k\\":1}","c":"t"},"errors":null}}')
+write("payloads", '{"x":"  -12.5e3abc","y":"{\\"a b\\",c}","z":"2024-01-02 03:04:05"}')
