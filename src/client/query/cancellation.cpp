@@ -1,0 +1,72 @@
+#include <algorithm>
+
+#include "internal.hpp"
+#include "rtsync/core/log.hpp"
+
+namespace rtsync::client::query {
+
+void CancellationToken::State::cancel() {
+  if (cancelled.exchange(true)) return;
+  // Callbacks may register or remove others: run a snapshot, skipping those removed meanwhile.
+  auto snapshot = callbacks;
+  for (auto& [id, fn] : snapshot) {
+    const bool still = std::any_of(callbacks.begin(), callbacks.end(),
+                                   [id = id](const auto& c) { return c.first == id; });
+    if (!still || !fn) continue;
+    try {
+      fn();
+    } catch (const std::exception& ex) {
+      log::get(log::kQuery)->error("cancellation callback threw: {}", ex.what());
+    } catch (...) {
+      log::get(log::kQuery)->error("cancellation callback threw a non-exception");
+    }
+  }
+  callbacks.clear();
+}
+
+CancellationToken::CancellationToken() : state_(std::make_shared<State>()) {}
+
+bool CancellationToken::cancelled() const noexcept {
+  state_->consumed.store(true);
+  return state_->cancelled.load();
+}
+
+core::Subscription CancellationToken::on_cancel(std::function<void()> fn) const {
+  state_->consumed.store(true);
+  if (state_->cancelled.load()) {
+    if (fn) fn();
+    return {};
+  }
+  const auto id = state_->next_id++;
+  state_->callbacks.emplace_back(id, std::move(fn));
+  return core::Subscription([weak = std::weak_ptr<State>(state_), id] {
+    if (auto s = weak.lock()) {
+      std::erase_if(s->callbacks, [id](const auto& c) { return c.first == id; });
+    }
+  });
+}
+
+void Completion::operator()(Result<json::value> result) const {
+  if (!state_) return;
+  if (state_->called.exchange(true)) {
+    if (state_->counters) ++state_->counters->duplicate_completions;
+    log::get(log::kQuery)->warn("query function completed twice; the second result is ignored");
+    return;
+  }
+  auto* scheduler = state_->scheduler;
+  if (!scheduler) return;
+  scheduler->post([run = state_->run, attempt = state_->attempt, counters = state_->counters,
+                   result = std::move(result)]() mutable {
+    if (auto r = run.lock()) {
+      r->on_attempt_result(attempt, std::move(result));
+    } else if (counters) {
+      ++counters->late_completions;
+    }
+  });
+}
+
+bool Completion::done() const noexcept {
+  return state_ && state_->called.load();
+}
+
+}  // namespace rtsync::client::query
