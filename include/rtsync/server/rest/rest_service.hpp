@@ -1,0 +1,85 @@
+// /rest/v1: the PostgREST-compatible subset the client's fetchers and supabase-js use.
+//
+//   GET|HEAD /rest/v1/<table>?select=…&<col>=<op>.<v>&order=…&limit=…&offset=…
+//            (Range, Prefer: count=exact → Content-Range; 206 for a partial page; 416 past the end)
+//   POST     /rest/v1/<table>            insert (object or array; Prefer: return=representation,
+//                                         missing=default, resolution=…-duplicates for upsert)
+//   PATCH    /rest/v1/<table>?<filters>  update          DELETE /rest/v1/<table>?<filters>
+//   POST     /rest/v1/rpc/<function>     named JSON arguments
+//   Accept: application/vnd.pgrst.object+json → exactly one row as an object (else 406 PGRST116)
+//
+// Every request runs as one transaction under the caller's claims — role from the JWT
+// (anon / authenticated / service_role), `request.jwt.claims` set for auth.uid() — so row-level
+// security decides what is seen and changed. Identifiers are resolved in the schema cache
+// (catalog.hpp), values are bound parameters (sql_builder.hpp). Errors are PostgREST's JSON with
+// its status codes: 400 bad input or unknown column, 404 unknown table/function, 401 missing,
+// expired or forged token, 403 (or an empty result) where RLS refuses.
+//
+// Thread safety: confined to the io_context thread of its DbPool and Scheduler.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rtsync/core/result.hpp"
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/rest/catalog.hpp"
+#include "rtsync/server/rest/db_pool.hpp"
+#include "rtsync/server/rest/http_service.hpp"
+
+namespace rtsync::server::rest {
+
+struct RestOptions {
+  std::string prefix = "/rest/v1";
+  std::string schema = "public";  // the one exposed schema
+  // Roles a token may name; anything else is refused (401) rather than tried.
+  std::vector<std::string> roles = {"anon", "authenticated", "service_role"};
+  std::string anon_role = "anon";
+  // Supabase's gateway refuses requests without an apikey/Authorization; so does this service.
+  // When false, such requests run as anon_role (PostgREST's own behaviour).
+  bool require_token = true;
+  std::optional<std::int64_t> max_rows;  // cap on rows per read (PostgREST's db-max-rows)
+  std::size_t max_body_bytes = 1 << 20;
+};
+
+class RestService final : public HttpService {
+ public:
+  RestService(std::shared_ptr<DbPool> pool, auth::JwtVerifier verifier, core::Scheduler& clock,
+              RestOptions options = {});
+  ~RestService() override;
+
+  bool matches(std::string_view path) const override;
+  void handle(HttpRequest request, std::function<void(HttpResponse)> done) override;
+
+  // Reloads the schema cache (after DDL). Requests arriving meanwhile wait for it. The cache is
+  // also loaded lazily by the first request.
+  void reload_schema(std::function<void(Result<void>)> done = {});
+  // The current cache (null before the first load).
+  std::shared_ptr<const Catalog> catalog() const { return catalog_; }
+
+  std::uint64_t requests() const noexcept { return requests_; }
+
+ private:
+  struct Call;
+  void with_catalog(std::function<void(const std::shared_ptr<const Catalog>&)> fn);
+  void serve(std::shared_ptr<Call> call, const Catalog& catalog);
+
+  std::shared_ptr<DbPool> pool_;
+  auth::JwtVerifier verifier_;
+  core::Scheduler& clock_;
+  RestOptions options_;
+  std::shared_ptr<const Catalog> catalog_;
+  bool loading_ = false;
+  std::deque<std::function<void(const std::shared_ptr<const Catalog>&)>> waiting_;
+  std::vector<std::function<void(Result<void>)>> reload_waiters_;
+  std::uint64_t requests_ = 0;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace rtsync::server::rest

@@ -1,0 +1,85 @@
+// Turns parsed PostgREST requests into parameterized SQL (pure, no I/O).
+//
+// Safety rule: identifiers in the SQL text are catalog spellings only (checked here; quoted);
+// every value from the request — filter operands, list items, limits, JSON bodies, RPC arguments,
+// even response aliases — travels as a bound parameter. Nothing from the request text is ever
+// spliced into SQL.
+//
+// Statement shapes (result columns):
+//   read, representation writes:  total bigint (NULL unless counted), page_total bigint, body text
+//   minimal writes:               none — the command's affected-row count is the answer
+//   rpc:                          body text (absent for void functions)
+//
+// Thread safety: plain functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/server/pg/async_connection.hpp"
+#include "rtsync/server/rest/api_request.hpp"
+#include "rtsync/server/rest/catalog.hpp"
+
+namespace rtsync::server::rest {
+
+// `Accept: application/vnd.pgrst.object+json` asks for exactly one row, as an object.
+enum class BodyShape { array, singular };
+
+struct ReadRequest {
+  const CatalogTable* table = nullptr;
+  QueryParams query;
+  std::optional<RangeHeader> range;
+  bool count = false;  // Prefer: count=exact
+  bool head = false;   // HEAD: no body needed
+  BodyShape shape = BodyShape::array;
+  std::optional<std::int64_t> max_rows;  // server-side cap on the page size
+};
+
+struct BuiltRead {
+  pg::Statement statement;
+  std::int64_t offset = 0;            // first row's position, for Content-Range
+  std::optional<std::int64_t> limit;  // page size asked for, if any
+};
+
+ApiResult<BuiltRead> build_read(const ReadRequest& request);
+
+enum class WriteKind { insert, update, remove };
+
+struct WriteRequest {
+  WriteKind kind = WriteKind::insert;
+  const CatalogTable* table = nullptr;
+  QueryParams query;
+  Preferences prefer;
+  json::value body;  // insert: object or array of objects; update: object; delete: unused
+  BodyShape shape = BodyShape::array;
+};
+
+struct BuiltWrite {
+  std::vector<pg::Statement> statements;  // representation: exactly one
+  bool representation = false;
+};
+
+ApiResult<BuiltWrite> build_write(const WriteRequest& request);
+
+// Picks the overload of `name` whose argument names match `args` (PostgREST's rule: every given
+// name is a parameter, every parameter without a default is given).
+ApiResult<const CatalogFunction*> resolve_function(const Catalog& catalog, std::string_view name,
+                                                   const json::object& args);
+
+ApiResult<pg::Statement> build_rpc(const CatalogFunction& fn, const json::object& args,
+                                   BodyShape shape);
+
+// The text a JSON value is bound as: strings raw, numbers and booleans as written, null as SQL
+// NULL, objects and arrays as JSON text — or, for a PostgreSQL array type ("uuid[]"), a JSON array
+// of scalars as an array literal.
+pg::Param bind_json(const json::value& v, std::string_view pg_type = {});
+// `{"a","b\"c"}` — an array literal of the given strings.
+std::string array_literal(const std::vector<std::string>& items);
+
+// A singular (object) answer that did not have exactly one row is reported by the statement
+// itself (writes must not commit): this recognizes that error and returns the row count.
+std::optional<std::int64_t> singular_violation(std::string_view pg_message);
+
+}  // namespace rtsync::server::rest
