@@ -28,7 +28,7 @@ constexpr std::uint32_t kTextArrayType = 1009;  // _text
 constexpr const char* kTableMetaSql = R"sql(
 SELECT c.oid, c.relrowsecurity, n.nspname, c.relname,
        coalesce((
-         SELECT json_agg(json_build_array(a.attname, a.atttypid, t.typarray) ORDER BY x.ord)
+         SELECT json_agg(json_build_array(a.attname, a.atttypid::int8, t.typarray::int8) ORDER BY x.ord)
          FROM (SELECT i.indkey FROM pg_catalog.pg_index i
                WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
                ORDER BY i.indisprimary DESC LIMIT 1) ix
