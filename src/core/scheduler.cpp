@@ -13,6 +13,7 @@ std::string_view to_string(TimerId id) noexcept {
     case TimerId::PushTimeout: return "PushTimeout";
     case TimerId::SocketReconnect: return "SocketReconnect";
     case TimerId::ChannelRejoin: return "ChannelRejoin";
+    case TimerId::HttpTimeout: return "HttpTimeout";
     case TimerId::QueryRetry: return "QueryRetry";
     case TimerId::QueryGc: return "QueryGc";
     case TimerId::RefetchInterval: return "RefetchInterval";

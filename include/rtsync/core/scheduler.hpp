@@ -35,6 +35,7 @@ enum class TimerId : std::uint8_t {
   PushTimeout,
   SocketReconnect,
   ChannelRejoin,
+  HttpTimeout,  // a REST/auth HTTP request's deadline (client RestClient)
   // query cache
   QueryRetry,
   QueryGc,
