@@ -1,0 +1,125 @@
+// listen: subscribes to postgres_changes of one table of any Supabase project (or rtsync server)
+// and prints each change as one JSON line on stdout, in realtime-js's callback shape
+//   {"schema":…,"table":…,"commit_timestamp":…,"eventType":…,"new":{…},"old":{…},"errors":…}
+// Status and errors go to stderr. Ctrl-C leaves the channel and exits.
+//
+//   listen <url> <api-key> <table> [--schema public] [--event '*'|INSERT|UPDATE|DELETE]
+//          [--filter 'column=eq.value'] [--token <user JWT>] [--vsn 1|2] [--ca-file ca.pem]
+//
+//   listen https://<ref>.supabase.co <anon key> todos
+//   listen http://127.0.0.1:54321 "$ANON" tasks --filter project_id=eq.p1 --token "$JWT"
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rtsync/client/transport/beast_transport.hpp"
+#include "rtsync/core/event_loop.hpp"
+
+namespace {
+
+int usage(const char* argv0) {
+  std::cerr << "usage: " << argv0
+            << " <url> <api-key> <table> [--schema public] [--event '*'|INSERT|UPDATE|DELETE]\n"
+               "       [--filter 'column=eq.value'] [--token <user JWT>] [--vsn 1|2] "
+               "[--ca-file ca.pem]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace rtsync;
+  if (argc < 4) return usage(argv[0]);
+  client::SocketOptions options;
+  options.url = argv[1];
+  options.api_key = argv[2];
+  client::PostgresChangesFilter filter;
+  filter.event = "*";
+  filter.schema = "public";
+  filter.table = argv[3];
+  client::BeastTransportOptions transport;
+  for (int i = 4; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (i + 1 >= argc) return usage(argv[0]);
+    const std::string value = argv[++i];
+    if (flag == "--schema") {
+      filter.schema = value;
+    } else if (flag == "--event") {
+      filter.event = value;
+    } else if (flag == "--filter") {
+      filter.filter = value;
+    } else if (flag == "--token") {
+      options.access_token = value;
+    } else if (flag == "--vsn") {
+      auto vsn = protocol::parse_vsn(value == "1" ? "1.0.0" : value == "2" ? "2.0.0" : value);
+      if (!vsn.ok()) return usage(argv[0]);
+      options.vsn = vsn.value();
+    } else if (flag == "--ca-file") {
+      transport.ca_file = value;
+    } else {
+      return usage(argv[0]);
+    }
+  }
+  if (auto url = client::build_endpoint_url(options); !url.ok()) {
+    std::cerr << url.error().message << "\n";
+    return 2;
+  }
+
+  core::EventLoop loop;
+  std::unique_ptr<client::RealtimeSocket> socket;
+  std::shared_ptr<client::RealtimeChannel> channel;
+  std::vector<core::Subscription> subs;
+  boost::asio::signal_set signals(loop.io_context(), SIGINT, SIGTERM);
+
+  loop.post([&] {
+    socket = client::make_realtime_socket(loop, options, transport);
+    subs.push_back(socket->on_error([](const client::SocketError& e) {
+      std::cerr << "[listen] connection error: " << e.error.message << "\n";
+    }));
+    subs.push_back(socket->on_state([](const client::SocketStateChange& c) {
+      std::cerr << "[listen] socket " << client::to_string(c.current)
+                << (c.reconnected ? " (reconnected)" : "")
+                << (c.reason.empty() ? "" : ": " + c.reason) << "\n";
+    }));
+    channel = socket->channel(std::string(*filter.schema) + ":" + *filter.table);
+    subs.push_back(channel->on_postgres_changes(filter, [](const json::object& change) {
+      const auto line = json::serialize(change);
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+    }));
+    subs.push_back(channel->on_system([](const json::value& payload) {
+      std::cerr << "[listen] system: " << json::serialize(payload) << "\n";
+    }));
+    auto subscribed = channel->subscribe([](client::SubscribeStatus s, std::optional<Error> error) {
+      std::cerr << "[listen] " << client::to_string(s)
+                << (error ? ": " + error->message : std::string()) << "\n";
+    });
+    if (!subscribed.ok()) {
+      std::cerr << subscribed.error().message << "\n";
+      loop.stop();
+    }
+  });
+
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    std::cerr << "[listen] leaving\n";
+    if (channel) channel->unsubscribe();
+    // Give the leave a moment to reach the server, then stop.
+    loop.scheduler()
+        .schedule(std::chrono::milliseconds(300), core::TimerId::Test,
+                  [&] {
+                    subs.clear();
+                    channel.reset();
+                    socket.reset();
+                    loop.stop();
+                  })
+        .release();
+  });
+
+  loop.run();
+  return 0;
+}
