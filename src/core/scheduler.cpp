@@ -31,6 +31,7 @@ std::string_view to_string(TimerId id) noexcept {
     case TimerId::ReplicationRetry: return "ReplicationRetry";
     case TimerId::StatusFeedback: return "StatusFeedback";
     case TimerId::RateWindow: return "RateWindow";
+    case TimerId::AuthorizeRetry: return "AuthorizeRetry";
     case TimerId::Render: return "Render";
     case TimerId::Worker: return "Worker";
   }

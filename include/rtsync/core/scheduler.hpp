@@ -56,6 +56,7 @@ enum class TimerId : std::uint8_t {
   ReplicationRetry,
   StatusFeedback,
   RateWindow,
+  AuthorizeRetry,
   // tools
   Render,
   Worker,
