@@ -331,8 +331,16 @@ void ClientCore::coalesced_refetch(Query& q, const InvalidateOptions& options, R
 void ClientCore::on_window_end(Query& q) {
   auto& c = q.coalesce_;
   if (!c) return;
-  if (!c->trailing || !q.in_cache_ || !refetchable(q, c->type)) {
+  if (!c->trailing || !q.in_cache_) {
     c.reset();
+    return;
+  }
+  if (!refetchable(q, c->type)) {
+    // An event arrived after the last refetch started and nobody refetches it now: keep the query
+    // marked so that its next observer does (a refetch since then may have cleared the mark).
+    c.reset();
+    Notifier::Batch batch(notifier);
+    q.invalidate();
     return;
   }
   c->trailing = false;

@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <variant>
 
 #include "rtsync/client/query/data.hpp"
@@ -106,7 +107,11 @@ class Retry {
   Retry() = default;                                                               // never
   Retry(bool always) : times_(always ? UINT32_MAX : 0) {}                          // NOLINT
   Retry(int times) : times_(times < 0 ? 0 : static_cast<std::uint32_t>(times)) {}  // NOLINT
-  Retry(Predicate p) : predicate_(std::move(p)) {}                                 // NOLINT
+  // Any callable (failure_count, error) -> bool (a captureless lambda would otherwise convert to
+  // bool).
+  template <class F,
+            std::enable_if_t<std::is_invocable_r_v<bool, F&, std::uint32_t, const Error&>, int> = 0>
+  Retry(F predicate) : predicate_(std::move(predicate)) {}  // NOLINT
   static Retry never() { return Retry(0); }
   static Retry times(std::uint32_t n) { return Retry(static_cast<int>(n)); }
   static Retry forever() { return Retry(true); }
@@ -139,7 +144,11 @@ struct StaleTime {
   Duration duration{0};
   bool is_static = false;
   StaleTime() = default;
-  StaleTime(Duration d) : duration(d) {}  // NOLINT
+  template <class Rep, class Period>
+  StaleTime(std::chrono::duration<Rep, Period> d)  // NOLINT
+      : duration(d == std::chrono::duration<Rep, Period>::max()
+                     ? kInfinite
+                     : std::chrono::duration_cast<Duration>(d)) {}
   static StaleTime static_() {
     StaleTime s;
     s.is_static = true;
@@ -153,9 +162,11 @@ struct StaleTime {
 class RefetchInterval {
  public:
   using Fn = std::function<std::optional<Duration>(const Query& query)>;
-  RefetchInterval() = default;                        // off
-  RefetchInterval(Duration every) : every_(every) {}  // NOLINT
-  RefetchInterval(Fn fn) : fn_(std::move(fn)) {}      // NOLINT
+  RefetchInterval() = default;  // off
+  template <class Rep, class Period>
+  RefetchInterval(std::chrono::duration<Rep, Period> every)  // NOLINT
+      : every_(std::chrono::duration_cast<Duration>(every)) {}
+  RefetchInterval(Fn fn) : fn_(std::move(fn)) {}  // NOLINT
   static RefetchInterval off() { return {}; }
   // The interval for `query` right now, or nullopt when off.
   std::optional<Duration> resolve(const Query& query) const;
