@@ -11,6 +11,7 @@
 #include "rtsync/server/cdc/change_stream.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 #include "rtsync/server/http/http_server.hpp"
+#include "rtsync/server/pg/async_connection.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
 #include "rtsync/server/realtime/hub.hpp"
@@ -45,6 +46,54 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
   return std::make_pair(host, static_cast<std::uint16_t>(port));
 }
 
+namespace {
+
+// Primary keys and RLS flags of tables, for DELETE trimming (see realtime::RelationInfo).
+class PgRelationInfo final : public realtime::RelationInfoSource {
+ public:
+  PgRelationInfo(boost::asio::io_context& io, std::string conninfo) : conn_(io, std::move(conninfo)) {}
+
+  void lookup(std::vector<std::uint32_t> oids, std::function<void(Result<Infos>)> done) override {
+    std::string array = "{";
+    for (std::size_t i = 0; i < oids.size(); ++i) {
+      if (i) array += ',';
+      array += std::to_string(oids[i]);
+    }
+    array += '}';
+    conn_.query(R"sql(
+      SELECT c.oid::int8, c.relrowsecurity,
+             coalesce((SELECT json_agg(a.attname ORDER BY x.ord)
+                       FROM pg_catalog.pg_index i
+                       CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord)
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.attnum
+                       WHERE i.indrelid = c.oid AND i.indisprimary), '[]')::text
+      FROM pg_catalog.pg_class c WHERE c.oid = ANY($1::oid[]))sql",
+                {array}, [done = std::move(done)](Result<pg::PgResult> r) {
+                  if (!r.ok()) return done(r.error());
+                  Infos out;
+                  const auto& res = r.value();
+                  for (int row = 0; row < res.rows(); ++row) {
+                    auto oid = static_cast<std::uint32_t>(std::stoull(std::string(res.value(row, 0))));
+                    realtime::RelationInfo info;
+                    info.rls_enabled = res.value(row, 1) == "t";
+                    auto keys = core::parse_json(res.value(row, 2));
+                    if (keys.ok() && keys.value().is_array()) {
+                      for (const auto& k : keys.value().get_array()) {
+                        if (k.is_string()) info.primary_key.emplace_back(k.get_string());
+                      }
+                    }
+                    out.emplace(oid, std::move(info));
+                  }
+                  done(std::move(out));
+                });
+  }
+
+ private:
+  pg::AsyncConnection conn_;
+};
+
+}  // namespace
+
 struct Server::Impl {
   // Destruction order matters: the loop (and the handlers it still holds) goes first, while the
   // hub the sessions point to is still alive. See ~Impl.
@@ -52,6 +101,7 @@ struct Server::Impl {
   std::unique_ptr<core::EventLoop> loop;
   std::unique_ptr<realtime::Hub> hub;
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
+  std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
   std::unique_ptr<http::HttpServer> http;
   std::atomic<std::uint16_t> port{0};
@@ -123,6 +173,8 @@ Result<void> Server::start() {
     s.authorizer = std::make_unique<cdc::PgRowAuthorizer>(io, sched, ao);
     s.hub =
         std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), options_.limits);
+    s.relation_info = std::make_unique<PgRelationInfo>(io, options_.db);
+    s.hub->set_relation_info(s.relation_info.get());
 
     auto& metrics = s.hub->metrics();
     metrics.gauges.push_back(
@@ -196,6 +248,8 @@ void Server::stop() {
   s.loop->run_sync([&] {
     if (s.stream) s.stream->stop();
     s.stream.reset();
+    s.hub->set_relation_info(nullptr);
+    s.relation_info.reset();
     s.authorizer.reset();
     s.http.reset();
   });

@@ -69,13 +69,20 @@ std::string object_text(const json::object& o) {
   return json::serialize(o);
 }
 
-std::string key_only_text(const Relation& rel, const json::object& old_record) {
+std::string subset_text(const std::vector<std::string>& columns, const json::object& record) {
   json::object trimmed;
-  for (const auto& c : rel.columns) {
-    if (!c.is_key) continue;
-    if (const auto* v = old_record.if_contains(c.name)) trimmed[c.name] = *v;
+  for (const auto& c : columns) {
+    if (const auto* v = record.if_contains(c)) trimmed[c] = *v;
   }
   return json::serialize(trimmed);
+}
+
+std::vector<std::string> relation_keys(const Relation& rel) {
+  std::vector<std::string> out;
+  for (const auto& c : rel.columns) {
+    if (c.is_key) out.push_back(c.name);
+  }
+  return out;
 }
 
 }  // namespace
@@ -200,6 +207,53 @@ std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
 void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
   ++metrics_.transactions;
   metrics_.changes_decoded += txn->changes.size();
+  // DELETE trimming needs each deleted-from table's primary key and RLS flag: fetch what the
+  // cache lacks (or holds for longer than the TTL) before routing.
+  std::vector<std::uint32_t> missing;
+  if (relation_info_ && router_.size() > 0) {
+    auto now = scheduler_.now();
+    for (const auto& ch : txn->changes) {
+      if (ch.kind != ChangeKind::remove || !ch.relation) continue;
+      auto oid = ch.relation->oid;
+      auto it = relation_cache_.find(oid);
+      if (it != relation_cache_.end() && now - it->second.fetched < relation_info_ttl_) continue;
+      if (std::find(missing.begin(), missing.end(), oid) == missing.end()) missing.push_back(oid);
+    }
+  }
+  if (missing.empty()) return route_and_deliver(std::move(txn), std::move(done));
+  relation_info_->lookup(
+      missing, [this, alive = alive_, missing, txn = std::move(txn),
+                done = std::move(done)](Result<RelationInfoSource::Infos> infos) mutable {
+        if (!*alive) {
+          if (done) done();
+          return;
+        }
+        auto now = scheduler_.now();
+        if (!infos.ok()) {
+          log::get(log::kServer)->warn("relation lookup failed: {}", infos.error().describe());
+        }
+        for (auto oid : missing) {
+          CachedInfo c;
+          c.fetched = now;
+          if (infos.ok()) {
+            auto it = infos.value().find(oid);
+            if (it != infos.value().end()) {
+              c.info = it->second;
+              c.known = true;
+            }
+          }
+          relation_cache_[oid] = std::move(c);
+        }
+        route_and_deliver(std::move(txn), std::move(done));
+      });
+}
+
+const Hub::CachedInfo* Hub::info_of(std::uint32_t oid) const {
+  auto it = relation_cache_.find(oid);
+  return it == relation_cache_.end() ? nullptr : &it->second;
+}
+
+void Hub::route_and_deliver(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
   auto plan = std::make_shared<Router::Plan>(router_.route(txn));
   if (plan->requests.empty()) {
     deliver(*plan);
@@ -215,17 +269,39 @@ void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<v
     done();
     return;
   }
-  auto requests = std::move(plan->requests);
+  authorize(std::move(plan), std::move(done), 0);
+}
+
+void Hub::authorize(std::shared_ptr<Router::Plan> plan, std::function<void()> done, int attempt) {
+  auto requests = plan->requests;  // kept in the plan for a retry
   authorizer_->authorize(
-      txn, std::move(requests),
-      [this, alive = alive_, plan,
-       done = std::move(done)](Result<std::vector<VisibilityResult>> result) {
+      plan->txn, std::move(requests),
+      [this, alive = alive_, plan, done = std::move(done),
+       attempt](Result<std::vector<VisibilityResult>> result) mutable {
         if (!*alive) {
           if (done) done();
           return;
         }
         if (!result.ok()) {
-          log::get(log::kServer)->warn("row authorization failed: {}", result.error().describe());
+          // A failed check (typically PostgreSQL restarting) is retried with backoff, holding
+          // the stream back (done is not called) so no change is lost. Only a failure that
+          // persists drops the checked rows (counted) so the stream cannot stall forever.
+          if (attempt + 1 < kAuthorizeAttempts) {
+            auto delay = std::min<core::Duration>(std::chrono::milliseconds(100 << attempt),
+                                                  std::chrono::seconds(2));
+            log::get(log::kServer)
+                ->warn("row authorization failed (attempt {}): {}; retrying in {} ms", attempt + 1,
+                       result.error().describe(),
+                       std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+            retry_ = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
+                                         [this, plan, done = std::move(done), attempt]() mutable {
+                                           authorize(plan, std::move(done), attempt + 1);
+                                         });
+            return;
+          }
+          log::get(log::kServer)
+              ->error("row authorization failed {} times: {}; dropping the checked rows",
+                      kAuthorizeAttempts, result.error().describe());
         }
         auto removed = Router::apply_visibility(*plan, result);
         metrics_.drop(result.ok() ? drop::kUnauthorized : drop::kAuthorizerFailed, removed);
@@ -250,6 +326,15 @@ void Hub::deliver(Router::Plan& plan) {
         cols.push_back(json::object{{"name", c.name}, {"type", c.type_name}});
       }
       cit = columns_text.emplace(&rel, json::serialize(cols)).first;
+    }
+    // The primary key (for trimming old rows) and the RLS flag of this table.
+    std::vector<std::string> pk;
+    bool rls = true;
+    if (const CachedInfo* ci = info_of(rel.oid); ci && ci->known) {
+      pk = ci->info.primary_key;
+      rls = ci->info.rls_enabled;
+    } else if (rel.replica_identity != 'f') {
+      pk = relation_keys(rel);  // under FULL every column is flagged: unknown, so nothing
     }
     // The `data` object is serialized once per change (twice at most: full and key-only old
     // record); per channel only the ids around it differ.
@@ -277,9 +362,9 @@ void Hub::deliver(Router::Plan& plan) {
         if (!change.old_record) {
           // UPDATE without an old tuple (key unchanged, default identity): the identity is the
           // new row's key, as the reference shows it.
-          d += change.record ? key_only_text(rel, *change.record) : "{}";
+          d += change.record ? subset_text(relation_keys(rel), *change.record) : "{}";
         } else if (key_only) {
-          d += key_only_text(rel, *change.old_record);
+          d += subset_text(pk, *change.old_record);
         } else {
           d += object_text(*change.old_record);
         }
@@ -290,7 +375,8 @@ void Hub::deliver(Router::Plan& plan) {
 
     // Channels of one topic with the same ids receive the very same frame.
     std::unordered_map<std::string, FrameSet> frames;
-    for (const auto& m : matches) {
+    for (auto& m : matches) {
+      if (!rls) m.key_only = false;
       auto chit = by_id_.find(m.subscriber);
       if (chit == by_id_.end()) continue;  // left while the row was being authorized
       Channel& ch = *chit->second;

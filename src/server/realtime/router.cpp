@@ -170,14 +170,7 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
       std::sort(ids.begin(), ids.end());
       ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
       if (change.kind == ChangeKind::remove) {
-        // A filtered binding that matched the old row justifies the whole old row; unfiltered
-        // ones see only the key (except service_role, which bypasses RLS anyway).
-        bool any_filtered = false;
-        for (const auto& b : match_sub[k]->bindings) {
-          if (b.filter && std::binary_search(ids.begin(), ids.end(), b.id)) any_filtered = true;
-        }
-        matches[k].key_only = !any_filtered && match_sub[k]->auth.role != "service_role";
-        continue;
+        matches[k].key_only = match_sub[k]->auth.role != "service_role";
       }
       const Subscriber* s = match_sub[k];
       auto [rit, fresh] =

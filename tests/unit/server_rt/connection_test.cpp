@@ -504,7 +504,28 @@ TEST_F(ConnectionTest, DoneWaitsForAuthorizationAndRlsFiltersRows) {
   EXPECT_EQ(hub.metrics().drops_for(drop::kUnauthorized), 3u);  // 6 checks, 3 visible
 }
 
-TEST_F(ConnectionTest, AuthorizerFailureDropsRowsButStillConfirms) {
+TEST_F(ConnectionTest, AuthorizerFailureIsRetriedWithBackoffBeforeConfirming) {
+  authz.fail_times = 2;
+  auto c = client();
+  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+  c->io.take();
+  bool done = false;
+  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
+                     [&] { done = true; });
+  EXPECT_FALSE(done);  // the stream is held back: nothing is confirmed yet
+  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(100ms));
+  sched.advance(99ms);
+  EXPECT_EQ(authz.calls.size(), 1u);
+  sched.advance(1ms);
+  EXPECT_EQ(authz.calls.size(), 2u);
+  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(200ms));
+  sched.advance(200ms);
+  EXPECT_EQ(authz.calls.size(), 3u);
+  EXPECT_TRUE(done);
+  EXPECT_EQ(c->io.take().size(), 1u);  // delivered once PostgreSQL answered
+}
+
+TEST_F(ConnectionTest, PersistentAuthorizerFailureDropsTheRowsAndConfirms) {
   authz.fail = true;
   auto c = client();
   c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
@@ -512,6 +533,10 @@ TEST_F(ConnectionTest, AuthorizerFailureDropsRowsButStillConfirms) {
   bool done = false;
   hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
                      [&] { done = true; });
+  sched.advance(7099ms);  // 0.1+0.2+0.4+0.8+1.6+2+2 s: the 8th attempt is due at 7.1 s
+  EXPECT_FALSE(done);
+  sched.advance(1ms);
+  EXPECT_EQ(authz.calls.size(), 8u);
   EXPECT_TRUE(done);
   EXPECT_TRUE(c->io.frames.empty());
   EXPECT_EQ(hub.metrics().drops_for(drop::kAuthorizerFailed), 1u);
@@ -532,30 +557,87 @@ TEST_F(ConnectionTest, ChannelLeavingDuringAuthorizationIsSkipped) {
   EXPECT_TRUE(c->io.frames.empty());
 }
 
-TEST_F(ConnectionTest, DeleteReachesFilteredSubscriberWithOldRowAndOthersWithKeyOnly) {
+TEST_F(ConnectionTest, DeletesReachFilterMatchesAndRlsRolesSeeOnlyTheKey) {
   auto a = client(Vsn::v2, "authenticated");
   auto b = client(Vsn::v2, "authenticated");
+  auto svc = client(Vsn::v2, "service_role");
   a->send(join("r", "1",
                pg_config({json::object{{"event", "DELETE"},
                                        {"schema", "public"},
                                        {"table", "tasks"},
                                        {"filter", "owner=eq.alice"}}})));
-  b->send(
-      join("r2", "1",
+  b->send(join("r2", "1",
+               pg_config({json::object{{"event", "*"}, {"schema", "public"}, {"table", "tasks"}},
+                          json::object{{"event", "*"},
+                                       {"schema", "public"},
+                                       {"table", "tasks"},
+                                       {"filter", "owner=eq.bob"}}})));
+  svc->send(
+      join("r3", "1",
            pg_config({json::object{{"event", "*"}, {"schema", "public"}, {"table", "tasks"}}})));
   a->io.take();
   b->io.take();
-  hub.on_transaction(txn({remove(make_relation("public", "tasks", 'f'), row(4, "alice", 9))}),
+  svc->io.take();
+  hub.on_transaction(txn({remove(make_relation("public", "tasks", 'd'), json::object{{"id", 4}}),
+                          remove(make_relation("public", "tasks", 'f'), row(5, "alice", 9))}),
                      [] {});
+  // Default identity: the key only, so no filtered binding can match; unfiltered ones can. Under
+  // FULL without relation facts the primary key is unknown: nothing of the old row is shown.
   auto am = a->io.take();
   ASSERT_EQ(am.size(), 1u);
-  EXPECT_EQ(json::serialize(am[0].payload.at("data").at("old_record")),
-            R"({"id":4,"owner":"alice","score":9,"title":"t"})");
   EXPECT_FALSE(am[0].payload.at("data").as_object().contains("record"));
   auto bm = b->io.take();
-  ASSERT_EQ(bm.size(), 1u);
+  ASSERT_EQ(bm.size(), 2u);
+  // Without relation facts RLS is assumed on: non-service roles get only the key.
   EXPECT_EQ(json::serialize(bm[0].payload.at("data").at("old_record")), R"({"id":4})");
-  EXPECT_EQ(authz.queries(), 0u);
+  EXPECT_EQ(json::serialize(bm[1].payload.at("data").at("old_record")), R"({})");
+  EXPECT_EQ(json::serialize(am[0].payload.at("data").at("old_record")), R"({})");
+  auto sm = svc->io.take();
+  ASSERT_EQ(sm.size(), 2u);
+  EXPECT_EQ(json::serialize(sm[1].payload.at("data").at("old_record")),
+            R"({"id":5,"owner":"alice","score":9,"title":"t"})");
+}
+
+class FakeRelationInfo final : public RelationInfoSource {
+ public:
+  RelationInfoSource::Infos infos;
+  int lookups = 0;
+  void lookup(std::vector<std::uint32_t> oids, std::function<void(Result<Infos>)> done) override {
+    ++lookups;
+    Infos out;
+    for (auto oid : oids) {
+      if (infos.count(oid)) out[oid] = infos[oid];
+    }
+    done(out);
+  }
+};
+
+TEST_F(ConnectionTest, RelationFactsDecideDeleteTrimmingAndAreCachedForTheTtl) {
+  FakeRelationInfo facts;
+  facts.infos[16384] = RelationInfo{{"id"}, /*rls_enabled=*/true};
+  hub.set_relation_info(&facts, 1s);
+  auto a = client(Vsn::v2, "authenticated");
+  a->send(
+      join("r", "1",
+           pg_config({json::object{{"event", "*"}, {"schema", "public"}, {"table", "tasks"}}})));
+  a->io.take();
+  auto full = make_relation("public", "tasks", 'f');
+  hub.on_transaction(txn({remove(full, row(5, "alice", 9))}), [] {});
+  auto m = a->io.take();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(json::serialize(m[0].payload.at("data").at("old_record")), R"({"id":5})");
+  EXPECT_EQ(facts.lookups, 1);
+  // RLS turned off: after the TTL the whole old row is delivered.
+  facts.infos[16384].rls_enabled = false;
+  sched.advance(999ms);
+  hub.on_transaction(txn({remove(full, row(6, "alice", 9))}), [] {});
+  EXPECT_EQ(facts.lookups, 1);
+  EXPECT_EQ(json::serialize(a->io.take()[0].payload.at("data").at("old_record")), R"({"id":6})");
+  sched.advance(1ms);
+  hub.on_transaction(txn({remove(full, row(7, "alice", 9))}), [] {});
+  EXPECT_EQ(facts.lookups, 2);
+  EXPECT_EQ(json::serialize(a->io.take()[0].payload.at("data").at("old_record")),
+            R"({"id":7,"owner":"alice","score":9,"title":"t"})");
 }
 
 TEST_F(ConnectionTest, ClosingTheConnectionUnregistersEverything) {

@@ -59,7 +59,8 @@ class FakeAuthorizer final : public RowAuthorizer {
   using Rule = std::function<bool(const AuthClass&, const RowChange&)>;
   Rule rule = [](const AuthClass&, const RowChange&) { return true; };
   bool defer = false;
-  bool fail = false;
+  bool fail = false;   // every call fails
+  int fail_times = 0;  // the next N calls fail
   std::vector<std::vector<VisibilityRequest>> calls;
 
   void authorize(std::shared_ptr<const Transaction> txn, std::vector<VisibilityRequest> requests,
@@ -67,7 +68,10 @@ class FakeAuthorizer final : public RowAuthorizer {
     calls.push_back(requests);
     queries_ += requests.size();
     auto answer = [this, txn, requests, done] {
-      if (fail) return done(make_error(Errc::io, "database went away"));
+      if (fail || fail_times > 0) {
+        if (fail_times > 0) --fail_times;
+        return done(make_error(Errc::io, "database went away"));
+      }
       std::vector<VisibilityResult> out;
       for (const auto& r : requests) {
         VisibilityResult v;

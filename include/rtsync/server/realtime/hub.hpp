@@ -4,7 +4,8 @@
 // Delivery of a transaction (ChangeSink::on_transaction): route → one RowAuthorizer call for the
 // whole transaction (one request per auth class) → group matches by (topic, ids) and serialize
 // each group's frame once per wire format, shared by every receiving session → done(). So the
-// stream confirms a position only after its changes were handed to the sessions.
+// stream confirms a position only after its changes were handed to the sessions. A failed
+// authorization is retried with backoff (TimerId::AuthorizeRetry) before anything is confirmed.
 //
 // Thread safety: everything runs on the server loop (the RowAuthorizer calls back on it too).
 #pragma once
@@ -41,6 +42,21 @@ struct BroadcastMessage {
   std::optional<protocol::UserBroadcast> binary;
 };
 
+// What DELETE delivery needs to know about a table beyond the pgoutput Relation: the primary
+// key (pgoutput flags EVERY column as key under REPLICA IDENTITY FULL) and whether RLS is on.
+struct RelationInfo {
+  std::vector<std::string> primary_key;
+  bool rls_enabled = true;
+};
+
+class RelationInfoSource {
+ public:
+  using Infos = std::unordered_map<std::uint32_t, RelationInfo>;
+  virtual ~RelationInfoSource() = default;
+  // Asynchronous; `done` runs on the server loop. Missing oids are simply absent.
+  virtual void lookup(std::vector<std::uint32_t> oids, std::function<void(Result<Infos>)> done) = 0;
+};
+
 class Hub final : public ChangeSink {
  public:
   // `authorizer` may be null (no PostgreSQL: every INSERT/UPDATE is treated as not visible).
@@ -71,6 +87,13 @@ class Hub final : public ChangeSink {
   // Returns the number of sessions the frame was handed to.
   std::size_t broadcast(const BroadcastMessage& msg, const Channel* sender);
 
+  // Without a source (unit tests), a DELETE's key is the Relation's key columns (when the
+  // identity is not FULL) and RLS is assumed on. Facts are re-read after `ttl`.
+  void set_relation_info(RelationInfoSource* source, core::Duration ttl = std::chrono::seconds(1)) {
+    relation_info_ = source;
+    relation_info_ttl_ = ttl;
+  }
+
   // ---- change stream ----
   void on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) override;
   void on_stream_state(bool running, const std::string& reason) override;
@@ -81,7 +104,16 @@ class Hub final : public ChangeSink {
                                     std::string_view message, std::string_view channel);
 
  private:
+  void route_and_deliver(std::shared_ptr<const Transaction> txn, std::function<void()> done);
+  void authorize(std::shared_ptr<Router::Plan> plan, std::function<void()> done, int attempt);
   void deliver(Router::Plan& plan);
+  static constexpr int kAuthorizeAttempts = 8;  // 0.1+0.2+0.4+0.8+1.6+2+2 s of retries
+  struct CachedInfo {
+    RelationInfo info;
+    bool known = false;
+    core::TimePoint fetched{};
+  };
+  const CachedInfo* info_of(std::uint32_t oid) const;
 
   core::Scheduler& scheduler_;
   const auth::JwtVerifier& verifier_;
@@ -93,7 +125,11 @@ class Hub final : public ChangeSink {
   std::uint64_t last_channel_id_ = 0;
   std::unordered_map<std::string, std::vector<Channel*>> members_;
   std::unordered_map<std::uint64_t, Channel*> by_id_;
+  RelationInfoSource* relation_info_ = nullptr;
+  core::Duration relation_info_ttl_ = std::chrono::seconds(1);
+  std::unordered_map<std::uint32_t, CachedInfo> relation_cache_;
   // Guards callbacks of an authorization still in flight when the hub goes away.
+  core::Timer retry_;  // TimerId::AuthorizeRetry (one transaction is in flight at a time)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

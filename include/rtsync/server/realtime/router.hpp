@@ -7,12 +7,15 @@
 // RowAuthorizer: one request per auth class (role, claims), covering every INSERT/UPDATE of the
 // transaction that class needs — never one per subscriber.
 //
-// DELETE: the row is gone, so RLS cannot be asked. A DELETE reaches
-//   - unfiltered subscribers (old_record trimmed to the key columns unless the role is
-//     service_role, so nothing beyond the key leaks across RLS boundaries), and
+// DELETE: the row is gone, so RLS cannot be asked about it. A DELETE reaches
+//   - unfiltered subscribers, and
 //   - filtered subscribers whose filter matches the old row; that needs a replica identity
 //     beyond the key (FULL or USING INDEX): with the default identity (key only) or NOTHING a
-//     DELETE reaches no filtered subscriber.
+//     DELETE reaches no filtered subscriber;
+// and, like every change, only classes the authorizer confirms (for a DELETE: the role may
+// SELECT the table at all). The Hub then trims the old row to the primary key for roles other
+// than service_role when the table has RLS enabled (as the reference does), so a deleted row's
+// data never crosses an RLS boundary.
 //
 // Thread safety: confined to the server loop.
 #pragma once
@@ -57,7 +60,7 @@ class Router {
   struct Match {
     SubscriberId subscriber = 0;
     std::vector<std::int64_t> ids;  // ascending, distinct
-    bool key_only = false;          // DELETE to an unfiltered non-service subscriber
+    bool key_only = false;          // DELETE to a role subject to RLS (not service_role)
   };
   struct Plan {
     std::shared_ptr<const Transaction> txn;
@@ -65,8 +68,7 @@ class Router {
     std::vector<std::vector<Match>> matches;
     // One request per auth class with the INSERT/UPDATE changes it must be allowed to SELECT.
     std::vector<VisibilityRequest> requests;
-    // checks[i][k] = {request index, position in request.changes} for matches[i][k], or {-1,-1}
-    // when no check is needed (DELETE).
+    // checks[i][k] = {request index, position in request.changes} for matches[i][k].
     std::vector<std::vector<std::pair<int, int>>> checks;
   };
 
