@@ -332,7 +332,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       batch.push_back(std::move(st));
       checks.push_back(std::move(c));
     };
-    add(Statement{"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY", {}, {}}, std::nullopt);
+    // No BEGIN/ROLLBACK: everything up to the batch's Sync runs in one implicit transaction
+    // (extended query protocol), so the role and claims set below hold for the rest of the batch
+    // and vanish at its end; an error aborts the rest and rolls the transaction back by itself.
     const std::size_t header = batch.size();
 
     for (std::size_t ri = 0; ri < call->requests.size(); ++ri) {
@@ -361,11 +363,12 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
         g->second.push_back(pos);
       }
       if (order.empty()) continue;
-      add(
-          Statement{
-              "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-              {req.auth.role, req.auth.claims_json},
-              {}},
+      add(Statement{"SELECT set_config('transaction_read_only', 'on', true), set_config('role', "
+                    "$1, true), "
+                    "set_config('request.jwt.claims', $2, true)",
+                    {req.auth.role, req.auth.claims_json},
+                    {},
+                    true},
           std::nullopt);
       for (std::uint32_t oid : order) {
         const TableMeta& meta = tables[oid];
@@ -396,6 +399,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
         if (c.positions.empty()) continue;
         Statement st;
         st.sql = meta.visibility_sql;
+        st.prepare = true;
         for (auto& a : arrays) {
           a.push_back('}');
           st.params.emplace_back(std::move(a));
@@ -417,7 +421,6 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       });
       return;
     }
-    add(Statement{"ROLLBACK", {}, {}}, std::nullopt);
 
     std::size_t n_checks = 0;
     for (const auto& c : checks)
@@ -445,9 +448,6 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
 
   void on_batch_error(std::size_t slot, const std::shared_ptr<Call>& call, const Error& err) {
     logger->warn("RLS visibility batch failed: {}", err.message);
-    // The explicit transaction stays open in the aborted state after an error inside it: end it
-    // before the connection takes the next batch (harmless when none is open).
-    slots[slot].conn->query("ROLLBACK", {}, [](Result<pg::PgResult>) {});
     // Privileges or tables changed under us: forget what we knew about this call's tables.
     for (const auto& req : call->requests) {
       for (std::size_t idx : req.changes) {

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <unordered_map>
 
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/pg/pg_socket.hpp"
@@ -15,13 +16,26 @@ namespace asio = boost::asio;
 
 namespace {
 
+// What was sent, in order: a user statement (its index) or the Parse of a named statement.
+struct Item {
+  int statement = -1;                         // index into Batch::statements; -1 for a Parse
+  const std::string* prepared_sql = nullptr;  // the Parse's cache key
+};
+
 struct Batch {
   std::vector<Statement> statements;
   AsyncConnection::BatchCallback done;
   std::vector<PgResult> results;
-  std::size_t current = 0;     // statement whose results are being read
-  bool got_result = false;     // current statement produced its (first) result
+  std::vector<Item> items;
+  std::size_t current = 0;     // item whose results are being read
+  bool got_result = false;     // current item produced its (first) result
   std::optional<Error> error;  // first failure in the batch
+};
+
+enum class PrepState { none, pending, ready };
+struct Prepared {
+  std::string name;
+  PrepState state = PrepState::none;
 };
 
 std::string trimmed(const char* msg) {
@@ -51,6 +65,8 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
   std::vector<std::function<void(Result<void>)>> connect_waiters;
   std::uint64_t statements_sent = 0;
   std::uint64_t connects = 0;
+  std::unordered_map<std::string, Prepared> prepared;  // by SQL text, for this connection
+  std::uint64_t next_prepared = 0;
   bool destroyed = false;
 
   void connect() {
@@ -92,6 +108,7 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
     sock.release();
     conn.close();
     state = State::idle;
+    prepared.clear();
   }
 
   // Fails everything queued or in flight (used when the connection is lost or closed).
@@ -133,7 +150,9 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
     PGconn* c = conn.native();
     while (!waiting.empty()) {
       Batch& b = waiting.front();
-      for (const auto& st : b.statements) {
+      b.items.reserve(b.statements.size());
+      for (std::size_t i = 0; i < b.statements.size(); ++i) {
+        const Statement& st = b.statements[i];
         std::vector<const char*> values;
         values.reserve(st.params.size());
         for (const auto& p : st.params)
@@ -141,15 +160,31 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
         std::vector<Oid> types;
         if (!st.types.empty()) {
           types.assign(st.params.size(), 0);
-          for (std::size_t i = 0; i < st.types.size() && i < types.size(); ++i) {
-            types[i] = st.types[i];
+          for (std::size_t k = 0; k < st.types.size() && k < types.size(); ++k) {
+            types[k] = st.types[k];
           }
         }
-        if (PQsendQueryParams(c, st.sql.c_str(), static_cast<int>(values.size()),
-                              types.empty() ? nullptr : types.data(), values.data(), nullptr,
-                              nullptr, 0) != 1) {
-          return connection_lost(trimmed(PQerrorMessage(c)));
+        const int n = static_cast<int>(values.size());
+        const Oid* type_ptr = types.empty() ? nullptr : types.data();
+        int ok = 0;
+        if (st.prepare) {
+          auto [it, inserted] = prepared.try_emplace(st.sql);
+          Prepared& p = it->second;
+          if (inserted) p.name = "rtsync_" + std::to_string(++next_prepared);
+          if (p.state == PrepState::none) {
+            if (PQsendPrepare(c, p.name.c_str(), st.sql.c_str(), n, type_ptr) != 1) {
+              return connection_lost(trimmed(PQerrorMessage(c)));
+            }
+            p.state = PrepState::pending;
+            b.items.push_back(Item{-1, &it->first});
+          }
+          ok = PQsendQueryPrepared(c, p.name.c_str(), n, values.data(), nullptr, nullptr, 0);
+        } else {
+          ok =
+              PQsendQueryParams(c, st.sql.c_str(), n, type_ptr, values.data(), nullptr, nullptr, 0);
         }
+        if (ok != 1) return connection_lost(trimmed(PQerrorMessage(c)));
+        b.items.push_back(Item{static_cast<int>(i), nullptr});
         ++statements_sent;
       }
       if (PQpipelineSync(c) != 1) return connection_lost(trimmed(PQerrorMessage(c)));
@@ -204,10 +239,18 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
       }
       b.got_result = true;
       auto r = take_result(res, c);
+      const Item item = b.current < b.items.size() ? b.items[b.current] : Item{};
+      if (item.prepared_sql) {
+        // A Parse: the named statement exists only if it succeeded.
+        if (auto it = prepared.find(*item.prepared_sql); it != prepared.end()) {
+          it->second.state = r ? PrepState::ready : PrepState::none;
+        }
+      }
       if (!r) {
         if (!b.error) b.error = r.error();
-      } else if (b.current < b.results.size()) {
-        b.results[b.current] = std::move(r).value();
+      } else if (item.statement >= 0 &&
+                 static_cast<std::size_t>(item.statement) < b.results.size()) {
+        b.results[static_cast<std::size_t>(item.statement)] = std::move(r).value();
       }
     }
     if (PQstatus(c) == CONNECTION_BAD) {
@@ -295,6 +338,12 @@ std::uint64_t AsyncConnection::statements_sent() const noexcept {
 }
 std::uint64_t AsyncConnection::connects() const noexcept {
   return impl_->connects;
+}
+
+std::size_t AsyncConnection::prepared() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [sql, p] : impl_->prepared) n += p.state != PrepState::none;
+  return n;
 }
 
 }  // namespace rtsync::server::pg

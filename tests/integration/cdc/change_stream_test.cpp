@@ -409,6 +409,51 @@ TEST_F(ChangeStreamTest, IdleStreamConfirmsServerPositionAndReportsNoLag) {
   EXPECT_TRUE(sink.txns.empty() || sink.change_count() == 0);
 }
 
+TEST_F(ChangeStreamTest, LongQueueStopsReadingUntilTheSinkCatchesUp) {
+  sql(R"sql(
+    CREATE TABLE flood (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE flood;
+  )sql");
+  const auto slot = make_slot();
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = slot;
+  o.max_queued_transactions = 4;
+  sink.auto_done = false;
+  ChangeStream stream(loop.io, loop.sched, sink, o);
+  start(stream);
+  for (int i = 1; i <= 12; ++i)
+    sql("INSERT INTO flood VALUES (" + std::to_string(i) + ")");
+  ASSERT_TRUE(loop.run_until([&] { return stream.metrics().paused; }));
+  loop.run_until([] { return false; }, 200ms);
+  // Paused as soon as the queue passed the limit; nothing more is read meanwhile.
+  EXPECT_EQ(stream.metrics().queued, 5u);
+  EXPECT_EQ(stream.metrics().transactions, 6u);
+  while (sink.txns.size() < 12) {
+    const auto before = sink.txns.size();
+    sink.done_all();
+    ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() > before; }))
+        << json::serialize(stream.diagnostics());
+  }
+  sink.done_all();
+  EXPECT_FALSE(stream.metrics().paused);
+  for (std::size_t i = 0; i < sink.txns.size(); ++i) {
+    EXPECT_EQ(sink.txns[i]->changes[0].record->at("id"), json::value(static_cast<int>(i + 1)));
+  }
+}
+
+TEST_F(ChangeStreamTest, StatusUpdatesGoOutEveryInterval) {
+  const auto slot = make_slot();
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = slot;
+  o.status_interval = std::chrono::milliseconds(50);
+  ChangeStream stream(loop.io, loop.sched, sink, o);
+  start(stream);
+  const auto before = stream.metrics().status_updates;
+  ASSERT_TRUE(loop.run_until([&] { return stream.metrics().status_updates >= before + 4; }, 5s));
+}
+
 TEST_F(ChangeStreamTest, MissingSlotReportsDownAndKeepsRetrying) {
   ChangeStreamOptions o;
   o.conninfo = cluster()->conninfo();

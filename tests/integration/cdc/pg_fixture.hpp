@@ -93,7 +93,10 @@ class PgSuite : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     setup_error() = {};
-    auto c = server::pg::TempCluster::create();
+    // Every test makes its own slot; running a whole suite in one process needs more than 10.
+    server::pg::TempClusterOptions options;
+    options.extra_config = {"max_replication_slots = 40", "max_wal_senders = 40"};
+    auto c = server::pg::TempCluster::create(options);
     if (!c) {
       setup_error() = c.error().describe();
       return;

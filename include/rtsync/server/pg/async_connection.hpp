@@ -31,6 +31,10 @@ struct Statement {
   std::string sql;
   std::vector<Param> params;
   std::vector<std::uint32_t> types;  // parameter type OIDs; empty or 0 = inferred
+  // Keep the parsed statement (and PostgreSQL's cached plan) on this connection: the first use
+  // sends a Parse for a named statement in the same round trip, later uses only Bind/Execute.
+  // For statements run often with different values; the SQL text is the cache key.
+  bool prepare = false;
 };
 
 class AsyncConnection {
@@ -62,6 +66,8 @@ class AsyncConnection {
   std::uint64_t statements_sent() const noexcept;
   // Times the connection was (re)established.
   std::uint64_t connects() const noexcept;
+  // Named statements prepared on the current connection.
+  std::size_t prepared() const noexcept;
 
  private:
   struct Impl;

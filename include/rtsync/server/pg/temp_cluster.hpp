@@ -1,6 +1,8 @@
 // A throwaway PostgreSQL cluster for tests, the demo and benchmarks (DESIGN.md section 3):
 // `initdb` in a fresh temporary folder (trust auth, UTF8, locale C), logical decoding on,
-// loopback only on a free port, durability off for speed, started with `pg_ctl -w`.
+// loopback only on a free port, durability off for speed (fsync, full_page_writes off;
+// synchronous_commit stays on so committed WAL reaches the change stream at once), started with
+// `pg_ctl -w`.
 //
 // Binaries come from $RTSYNC_PG_BIN, else /usr/lib/postgresql/15/bin (Debian's postgresql-15).
 // initdb refuses to run as root: as root the folder is given to the `postgres` system user and
