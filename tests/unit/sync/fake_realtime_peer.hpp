@@ -65,6 +65,7 @@ class FakeRealtimePeer {
   }
   const std::vector<JoinRecord>& joins() const noexcept { return joins_; }
   const std::vector<std::string>& leaves() const noexcept { return leaves_; }
+  // "<event> <topic>" of every client frame, in order.
   const std::vector<std::string>& events_seen() const noexcept { return events_; }
 
   // A postgres_changes row for the bindings of `topic` whose event matches `type`.
@@ -126,7 +127,7 @@ class FakeRealtimePeer {
   }
 
   void handle(const protocol::Message& m) {
-    events_.push_back(m.event);
+    events_.push_back(m.event + " " + m.topic);
     if (m.event == protocol::events::kHeartbeat) {
       send(std::nullopt, m.ref, m.topic, "phx_reply", protocol::ok_reply());
       return;
