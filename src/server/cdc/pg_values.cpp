@@ -305,6 +305,11 @@ ValueKind TypeRegistry::element_kind_of(std::uint32_t array_oid) const noexcept 
   return k == ValueKind::array ? ValueKind::text : k;
 }
 
+Conversion TypeRegistry::conversion_of(std::uint32_t oid) const noexcept {
+  const ValueKind k = kind_of(oid);
+  return Conversion{k, k == ValueKind::array ? element_kind_of(oid) : ValueKind::text};
+}
+
 void TypeRegistry::add_catalog_row(std::uint32_t oid, std::string_view name, char category,
                                    std::uint32_t element, std::uint32_t base) {
   if (is_builtin(oid)) return;
@@ -362,6 +367,15 @@ json::value scalar_to_json(ValueKind kind, std::string_view t) {
 
 Result<json::value> parse_array_literal(std::string_view text, ValueKind element_kind) {
   return ArrayParser(text, element_kind).parse();
+}
+
+json::value convert_text(Conversion c, std::string_view text) {
+  if (c.kind == ValueKind::array) {
+    auto arr = parse_array_literal(text, c.element);
+    if (arr) return std::move(arr).value();
+    return json::string(text);
+  }
+  return scalar_to_json(c.kind, text);
 }
 
 json::value text_to_json(const TypeRegistry& types, std::uint32_t oid, std::string_view text) {

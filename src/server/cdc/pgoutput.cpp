@@ -120,7 +120,7 @@ bool read_tuple(Reader& r, std::vector<TupleValue>& out) {
 
 // Builds a JSON row. `keys_only` keeps the replica identity columns (an old key tuple carries
 // nulls for the others). `old_full` supplies unchanged TOASTed values.
-json::object build_row(const TypeRegistry& types, const Relation& rel,
+json::object build_row(const std::vector<Conversion>& conv, const Relation& rel,
                        const std::vector<TupleValue>& values, bool keys_only,
                        const json::object* old_full) {
   json::object row;
@@ -135,7 +135,7 @@ json::object build_row(const TypeRegistry& types, const Relation& rel,
         row.emplace(col.name, nullptr);
         break;
       case 't':
-        row.emplace(col.name, text_to_json(types, col.type_oid, v.text));
+        row.emplace(col.name, convert_text(conv[i], v.text));
         break;
       case 'u':
         if (old_full) {
@@ -258,7 +258,13 @@ Result<void> PgOutputDecoder::on_relation(Reader& r) {
     c.is_key = (flags & 1) != 0;
     rel->columns.push_back(std::move(c));
   }
-  relations_[rel->oid] = std::move(rel);
+  CachedRelation cached;
+  cached.conversions.reserve(rel->columns.size());
+  for (const auto& c : rel->columns)
+    cached.conversions.push_back(types_.conversion_of(c.type_oid));
+  const auto oid = rel->oid;
+  cached.relation = std::move(rel);
+  relations_[oid] = std::move(cached);
   return {};
 }
 
@@ -272,7 +278,7 @@ Result<void> PgOutputDecoder::on_type(Reader& r) {
   return {};
 }
 
-Result<const std::shared_ptr<const Relation>*> PgOutputDecoder::lookup(std::uint32_t oid) {
+Result<const PgOutputDecoder::CachedRelation*> PgOutputDecoder::lookup(std::uint32_t oid) {
   auto it = relations_.find(oid);
   if (it == relations_.end()) {
     return make_error(Errc::protocol, fmt::format("change for unknown relation {}", oid));
@@ -291,8 +297,8 @@ Result<void> PgOutputDecoder::on_insert(Reader& r) {
   if (tag != 'N' || !read_tuple(r, values)) return truncated("Insert");
   RowChange change;
   change.kind = ChangeKind::insert;
-  change.relation = **rel;
-  change.record = build_row(types_, *change.relation, values, false, nullptr);
+  change.relation = (*rel)->relation;
+  change.record = build_row((*rel)->conversions, *change.relation, values, false, nullptr);
   current_->changes.push_back(std::move(change));
   ++changes_decoded_;
   return {};
@@ -305,20 +311,21 @@ Result<void> PgOutputDecoder::on_update(Reader& r) {
   if (!current_) return make_error(Errc::protocol, "Update outside a transaction");
   auto rel = lookup(oid);
   if (!rel) return rel.error();
-  const Relation& relation = ***rel;
+  const Relation& relation = *(*rel)->relation;
+  const auto& conv = (*rel)->conversions;
   thread_local std::vector<TupleValue> values;
   RowChange change;
   change.kind = ChangeKind::update;
-  change.relation = **rel;
+  change.relation = (*rel)->relation;
   bool old_full = false;
   if (tag == 'K' || tag == 'O') {
     if (!read_tuple(r, values)) return truncated("Update");
     old_full = tag == 'O';
-    change.old_record = build_row(types_, relation, values, !old_full, nullptr);
+    change.old_record = build_row(conv, relation, values, !old_full, nullptr);
     if (!r.u8(tag)) return truncated("Update");
   }
   if (tag != 'N' || !read_tuple(r, values)) return truncated("Update");
-  change.record = build_row(types_, relation, values, false,
+  change.record = build_row(conv, relation, values, false,
                             old_full && change.old_record ? &*change.old_record : nullptr);
   if (!change.old_record &&
       (relation.replica_identity == 'd' || relation.replica_identity == 'i')) {
@@ -340,8 +347,8 @@ Result<void> PgOutputDecoder::on_delete(Reader& r) {
   if ((tag != 'K' && tag != 'O') || !read_tuple(r, values)) return truncated("Delete");
   RowChange change;
   change.kind = ChangeKind::remove;
-  change.relation = **rel;
-  change.old_record = build_row(types_, *change.relation, values, tag == 'K', nullptr);
+  change.relation = (*rel)->relation;
+  change.old_record = build_row((*rel)->conversions, *change.relation, values, tag == 'K', nullptr);
   current_->changes.push_back(std::move(change));
   ++changes_decoded_;
   return {};
@@ -357,7 +364,7 @@ Result<void> PgOutputDecoder::on_truncate(Reader& r) {
     if (!r.u32(oid)) return truncated("Truncate");
     if (auto it = relations_.find(oid); it != relations_.end()) {
       if (!names.empty()) names += ", ";
-      names += it->second->schema + "." + it->second->table;
+      names += it->second.relation->schema + "." + it->second.relation->table;
     }
   }
   ++truncates_ignored_;
@@ -368,7 +375,7 @@ Result<void> PgOutputDecoder::on_truncate(Reader& r) {
 
 std::shared_ptr<const Relation> PgOutputDecoder::relation(std::uint32_t oid) const {
   auto it = relations_.find(oid);
-  return it == relations_.end() ? nullptr : it->second;
+  return it == relations_.end() ? nullptr : it->second.relation;
 }
 
 }  // namespace rtsync::server::cdc

@@ -33,6 +33,12 @@ enum class ValueKind : std::uint8_t {
   array,
 };
 
+// How values of one type convert (resolved once per relation column, not per value).
+struct Conversion {
+  ValueKind kind = ValueKind::text;
+  ValueKind element = ValueKind::text;  // for arrays
+};
+
 struct TypeInfo {
   std::string name;  // pg_type.typname
   ValueKind kind = ValueKind::text;
@@ -51,6 +57,7 @@ class TypeRegistry {
   // Conversion kind for values of `oid` (text when unknown).
   ValueKind kind_of(std::uint32_t oid) const noexcept;
   ValueKind element_kind_of(std::uint32_t array_oid) const noexcept;
+  Conversion conversion_of(std::uint32_t oid) const noexcept;
 
   // A pg_type row: oid, typname, typcategory ('A' array), typelem, typbasetype (domains convert
   // like their base type). Built-in entries keep their conversion.
@@ -68,6 +75,8 @@ class TypeRegistry {
 
 // One value of type `oid` in PostgreSQL's text output format.
 json::value text_to_json(const TypeRegistry& types, std::uint32_t oid, std::string_view text);
+// One value with a resolved conversion (same result as text_to_json for that type).
+json::value convert_text(Conversion conversion, std::string_view text);
 // One non-array value of conversion `kind`.
 json::value scalar_to_json(ValueKind kind, std::string_view text);
 // A PostgreSQL array literal ("{1,2,NULL}", "{{a,\"b c\"},{NULL,\"NULL\"}}", "[0:1]={x,y}") with

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "rtsync/core/result.hpp"
 #include "rtsync/server/cdc/pg_values.hpp"
@@ -59,10 +60,14 @@ class PgOutputDecoder {
   Result<void> on_update(Reader& r);
   Result<void> on_delete(Reader& r);
   Result<void> on_truncate(Reader& r);
-  Result<const std::shared_ptr<const Relation>*> lookup(std::uint32_t oid);
+  struct CachedRelation {
+    std::shared_ptr<const Relation> relation;
+    std::vector<Conversion> conversions;  // per column, resolved when the Relation arrives
+  };
+  Result<const CachedRelation*> lookup(std::uint32_t oid);
 
   TypeRegistry& types_;
-  std::unordered_map<std::uint32_t, std::shared_ptr<const Relation>> relations_;
+  std::unordered_map<std::uint32_t, CachedRelation> relations_;
   std::shared_ptr<Transaction> current_;
   std::uint64_t changes_decoded_ = 0;
   std::uint64_t truncates_ignored_ = 0;
