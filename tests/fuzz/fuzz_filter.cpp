@@ -22,8 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto& column = f->column;
   std::vector<json::value> samples = {
       nullptr, true, false, 0, -1, 9007199254740993LL, 1.5, json::string("10")};
-  for (const auto& v : f->values)
-    samples.emplace_back(json::string(v));
+  // A few of the filter's own values (not all 100: each sample is evaluated against every value).
+  for (std::size_t i = 0; i < f->values.size() && i < 4; ++i) {
+    samples.emplace_back(json::string(f->values[i]));
+  }
   for (const auto& sample : samples) {
     row[column] = sample;
     for (auto kind : {std::optional<ValueKind>{}, std::optional{ValueKind::number},

@@ -11,7 +11,9 @@
 // reads out of bounds. JSON nesting deeper than 128 levels is rejected as invalid_json.
 // Accepted text frames: topic and event must be strings; refs strings or null; the payload must be
 // a JSON object (Phoenix hands channels a map; anything else is invalid_frame). vsn 2 arrays may
-// have more than 5 elements (extra ones are ignored, as the server does).
+// have more than 5 elements (extra ones are ignored, as the server does). Numbers beyond double
+// range decode as ±Infinity (Boost.JSON 1.81 also reads 0e400 as NaN); encoders write non-finite
+// doubles as null, as JSON.stringify does, and doubles in shortest round-trip form.
 // Thread safety: pure functions over values.
 #pragma once
 
