@@ -5,11 +5,15 @@
 //   1. only when the relation metadata cache lacks or has aged out something: the tables'
 //      relrowsecurity and key columns, and per (role, table) whether the role bypasses RLS and
 //      may SELECT the key (schema USAGE + table or key-column SELECT);
-//   2. BEGIN READ ONLY; then per class: SELECT set_config('role', <role>, true),
-//      set_config('request.jwt.claims', <claims>, true); and per table of that class ONE query
+//   2. one read-only transaction (the pipeline's implicit transaction, ended by its Sync, so
+//      nothing set in it outlives it): per class
+//        SELECT set_config('transaction_read_only', 'on', true), set_config('role', $1, true),
+//               set_config('request.jwt.claims', $2, true)
+//      (the role is bound as a parameter, never spliced into SQL, and must be in
+//      `allowed_roles` and exist), then per table of that class ONE prepared query
 //        SELECT k.i FROM unnest($1[, $2…]) WITH ORDINALITY AS k(c1[, c2…], i)
 //        WHERE EXISTS (SELECT 1 FROM <schema>.<table> t WHERE t.<pk1> = k.c1 …)
-//      with the changed rows' keys bound as typed arrays; ROLLBACK.
+//      with the changed rows' primary keys bound as typed arrays.
 // A row is visible to a class iff its table's query returned its ordinal. Without a query:
 // tables with RLS disabled and roles that bypass RLS see every row if they may SELECT the table;
 // roles outside `allowed_roles`, unknown roles and roles without SELECT see none. DELETE entries
