@@ -126,11 +126,27 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     if (auto parsed = pg::ConnParams::parse(opts.conninfo); parsed) {
       if (auto existing = parsed->get("options")) options = *existing + " " + options;
     }
-    connecting = pg::async_connect(
-        io, opts.conninfo,
-        {{"replication", "database"}, {"options", options}, {"application_name", "rtsync_cdc"}},
-        [weak = weak_from_this()](Result<pg::Connection> r) {
-          if (auto self = weak.lock()) self->on_connected(std::move(r));
+    std::vector<pg::ConnOption> overrides{
+        {"replication", "database"}, {"options", options}, {"application_name", "rtsync_cdc"}};
+    // A peer that vanished without closing is found by TCP keepalives (the walsender itself stays
+    // silent while we keep sending status updates).
+    auto parsed = pg::ConnParams::parse(opts.conninfo);
+    for (const auto& [k, v] : pg::kKeepaliveDefaults) {
+      if (!parsed || !parsed->get(k)) overrides.emplace_back(k, v);
+    }
+    connecting = pg::async_connect(io, opts.conninfo, overrides,
+                                   [weak = weak_from_this()](Result<pg::Connection> r) {
+                                     if (auto self = weak.lock()) self->on_connected(std::move(r));
+                                   });
+    // Bounded set-up: connect, type load and START_REPLICATION must finish in time.
+    retry_timer = sched.schedule(
+        opts.connect_timeout, core::TimerId::ReplicationRetry, [weak = weak_from_this()] {
+          auto self = weak.lock();
+          if (!self) return;
+          if (self->phase == Phase::connecting || self->phase == Phase::loading_types ||
+              self->phase == Phase::starting) {
+            self->fail("timed out starting the replication stream");
+          }
         });
   }
 
@@ -200,6 +216,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
   void on_streaming() {
     phase = Phase::streaming;
+    retry_timer.cancel();
     if (ever_streamed) ++reconnects;
     ever_streamed = true;
     attempt = 0;

@@ -134,9 +134,17 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   Impl(asio::io_context& io, core::Scheduler& sched, PgRowAuthorizerOptions opts)
       : io(io), sched(sched), opts(std::move(opts)), logger(log::get(log::kServer)) {
     if (this->opts.connections == 0) this->opts.connections = 1;
-    const std::vector<pg::ConnOption> overrides{
+    std::vector<pg::ConnOption> overrides{
         {"application_name", "rtsync_rls"},
         {"options", fmt::format("-c statement_timeout={}", this->opts.statement_timeout.count())}};
+    auto parsed = pg::ConnParams::parse(this->opts.conninfo);
+    if (parsed) {
+      if (auto existing = parsed->get("options"))
+        overrides[1].second = *existing + " " + overrides[1].second;
+    }
+    for (const auto& [k, v] : pg::kKeepaliveDefaults) {
+      if (!parsed || !parsed->get(k)) overrides.emplace_back(k, v);
+    }
     for (std::size_t i = 0; i < this->opts.connections; ++i) {
       slots.push_back(
           Slot{std::make_unique<pg::AsyncConnection>(io, this->opts.conninfo, overrides), false});

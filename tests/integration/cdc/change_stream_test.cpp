@@ -2,6 +2,11 @@
 // delivery, confirmation only after done(), PostgreSQL restarts.
 #include "rtsync/server/cdc/change_stream.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
 #include <regex>
 
@@ -452,6 +457,35 @@ TEST_F(ChangeStreamTest, StatusUpdatesGoOutEveryInterval) {
   start(stream);
   const auto before = stream.metrics().status_updates;
   ASSERT_TRUE(loop.run_until([&] { return stream.metrics().status_updates >= before + 4; }, 5s));
+}
+
+TEST(ChangeStreamTimeout, SilentServerTimesOutTheStart) {
+  // A listener that completes TCP handshakes but never answers the startup packet.
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(s, 8), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  TestLoop loop;
+  RecordingSink sink;
+  ChangeStreamOptions o;
+  o.conninfo = "host=127.0.0.1 port=" + std::to_string(ntohs(addr.sin_port)) +
+               " dbname=postgres user=postgres";
+  o.connect_timeout = std::chrono::milliseconds(200);
+  o.retry = core::ExponentialBackoff{std::chrono::seconds(10), std::chrono::seconds(10)};
+  ChangeStream stream(loop.io, loop.sched, sink, o);
+  const auto t0 = std::chrono::steady_clock::now();
+  stream.start();
+  ASSERT_TRUE(loop.run_until([&] { return !sink.states.empty(); }, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200));
+  EXPECT_FALSE(sink.states[0].first);
+  EXPECT_NE(sink.states[0].second.find("timed out"), std::string::npos) << sink.states[0].second;
+  stream.stop();
+  ::close(s);
 }
 
 TEST_F(ChangeStreamTest, MissingSlotReportsDownAndKeepsRetrying) {

@@ -47,6 +47,8 @@ struct ChangeStreamOptions {
   std::string slot = "rtsync_realtime";
   std::string publication = "supabase_realtime";
   core::Duration status_interval = std::chrono::seconds(10);
+  // Connecting and starting the stream must finish within this (TimerId::ReplicationRetry).
+  core::Duration connect_timeout = std::chrono::seconds(15);
   core::ExponentialBackoff retry{std::chrono::milliseconds(200), std::chrono::seconds(10)};
   std::size_t max_queued_transactions = 1000;
   std::uint64_t jitter_seed = 0;  // 0: random
