@@ -9,6 +9,10 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace rtsync::protocol::detail {
 
 namespace {
@@ -62,8 +66,9 @@ constexpr std::array<char, 256> make_escape_table() {
 }
 constexpr auto kEscape = make_escape_table();
 
-// SWAR: does any byte of w need escaping (< 0x20, '"' or '\\')?
-inline bool needs_escape(std::uint64_t w) noexcept {
+// SWAR: the high bit of each byte of w that needs escaping (< 0x20, '"' or '\\'); bytes above the
+// first flagged one may be flagged falsely.
+inline std::uint64_t escape_flags(std::uint64_t w) noexcept {
   constexpr std::uint64_t ones = 0x0101010101010101ull;
   constexpr std::uint64_t highs = 0x8080808080808080ull;
   const std::uint64_t lt20 = (w - ones * 0x20) & ~w & highs;
@@ -71,7 +76,25 @@ inline bool needs_escape(std::uint64_t w) noexcept {
   const std::uint64_t bq = (q - ones) & ~q & highs;
   const std::uint64_t b = w ^ (ones * '\\');
   const std::uint64_t bb = (b - ones) & ~b & highs;
-  return (lt20 | bq | bb) != 0;
+  return lt20 | bq | bb;
+}
+
+// Bytes [0, n) of p (1 ≤ n ≤ 8) in a little-endian word, the rest spaces (which need no escape),
+// without a variable-length memcpy call and without reading outside [p, p + n).
+inline std::uint64_t load_word(const char* p, std::size_t n) noexcept {
+  std::uint64_t w;
+  if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    w = lo | (static_cast<std::uint64_t>(hi) << ((n - 4) * 8));  // overlap holds equal bytes
+  } else {
+    const auto* u = reinterpret_cast<const unsigned char*>(p);
+    w = u[0] | (static_cast<std::uint64_t>(u[n / 2]) << (n / 2 * 8)) |
+        (static_cast<std::uint64_t>(u[n - 1]) << ((n - 1) * 8));
+  }
+  if (n < 8) w |= 0x2020202020202020ull << (n * 8);
+  return w;
 }
 
 constexpr std::size_t kMaxRecursion = 256;
@@ -161,28 +184,43 @@ void TextWriter::grow(std::size_t n) {
 }
 
 void TextWriter::string(std::string_view s) {
-  // Worst case every byte becomes \u00XX.
-  reserve(6 * s.size() + 2);
+  // Worst case every byte becomes \u00XX; the 8 spare bytes let clean blocks (and the padded
+  // tail) be stored whole before checking how much of them counts.
+  reserve(6 * s.size() + 2 + 8);
   char* out = p_;
   *out++ = '"';
   const char* in = s.data();
   const char* const end = in + s.size();
   while (in < end) {
-    if (end - in >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, in, 8);
-      if (!needs_escape(w)) {
-        std::memcpy(out, &w, 8);
-        in += 8;
-        out += 8;
-        continue;
-      }
+#if defined(__SSE2__)
+    while (end - in >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in));
+      const __m128i control =
+          _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+      const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+      const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+      const int mask = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(control, quote), backslash));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v);
+      const int clean = mask == 0 ? 16 : __builtin_ctz(static_cast<unsigned>(mask));
+      in += clean;
+      out += clean;
+      if (mask != 0) break;
     }
+#endif
+    const std::size_t left = static_cast<std::size_t>(end - in);
+    if (left == 0) break;
+    const std::uint64_t w = load_word(in, left < 8 ? left : 8);
+    const std::uint64_t flags = escape_flags(w);
+    std::memcpy(out, &w, 8);
+    // The lowest flagged byte is exact (borrows only create false flags above a true one).
+    const std::size_t clean =
+        flags == 0 ? (left < 8 ? left : 8) : static_cast<std::size_t>(__builtin_ctzll(flags) / 8);
+    in += clean;
+    out += clean;
+    if (flags == 0) continue;
     const auto c = static_cast<unsigned char>(*in++);
     const char e = kEscape[c];
-    if (e == 0) {
-      *out++ = static_cast<char>(c);
-    } else if (e == 'u') {
+    if (e == 'u') {
       static constexpr char kHex[] = "0123456789abcdef";
       const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
       std::memcpy(out, u, 6);

@@ -628,3 +628,68 @@ TEST(EncodeBuffer, LargeFramesThenSmallFrames) {
 
 }  // namespace
 }  // namespace rtsync::protocol
+
+namespace rtsync::protocol {
+namespace {
+
+// The escaping JSON.stringify does, byte by byte (the reference for the block-wise writer).
+std::string escape_reference(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+TEST(Encode, EscapingAtEveryPositionAndLength) {
+  const std::string specials = std::string("\"\\\n\x01\x1f\x7f\x80\xff \x00", 10);
+  for (std::size_t len = 0; len <= 40; ++len) {
+    for (std::size_t pos = 0; pos <= len; ++pos) {
+      for (char special : specials) {
+        std::string s;
+        for (std::size_t i = 0; i < len; ++i)
+          s.push_back(static_cast<char>('a' + i % 26));
+        if (pos < len) s[pos] = special;
+        Message m;
+        m.topic = s;
+        m.event = "e";
+        const auto text = encode_v2(m);
+        ASSERT_EQ(text, "[null,null," + escape_reference(s) + R"(,"e",{}])")
+            << "len " << len << " pos " << pos << " char " << int(special);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rtsync::protocol
