@@ -98,14 +98,23 @@ class GcQueue {
   std::size_t size() const noexcept { return heap_.size(); }
 
  private:
-  bool less(const Query* a, const Query* b) const noexcept;
+  // Due time and tie-breaker live in the entry, so that sifting never touches the queries.
+  struct Entry {
+    TimePoint due;
+    std::uint64_t seq;
+    Query* query;
+    bool operator<(const Entry& o) const noexcept {
+      return due != o.due ? due < o.due : seq < o.seq;
+    }
+  };
+  void place(std::size_t i, const Entry& e);
   void sift_up(std::size_t i);
   void sift_down(std::size_t i);
   void erase_at(std::size_t i);
   void rearm();
   void fire();
   ClientCore& core_;
-  std::vector<Query*> heap_;
+  std::vector<Entry> heap_;
   core::Timer timer_;
   TimePoint armed_{};
 };

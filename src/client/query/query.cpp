@@ -89,7 +89,10 @@ void Query::clear_gc() {
 }
 
 void Query::schedule_gc_if_cached() {
-  if (in_cache_) schedule_gc();
+  // While observed, a gc timer could only fire into a no-op: the last observer leaving reschedules
+  // it anyway (TanStack arms it after every fetch regardless; skipping that is unobservable and
+  // keeps refetches of active queries off the gc heap).
+  if (in_cache_ && observers_.empty()) schedule_gc();
 }
 
 void Query::optional_remove() {

@@ -67,44 +67,41 @@ void Notifier::flush() {
 // ---- GcQueue
 // ---------------------------------------------------------------------------------------
 
-bool GcQueue::less(const Query* a, const Query* b) const noexcept {
-  if (a->gc_due_ != b->gc_due_) return a->gc_due_ < b->gc_due_;
-  return a->seq_ < b->seq_;
+void GcQueue::place(std::size_t i, const Entry& e) {
+  heap_[i] = e;
+  e.query->gc_pos_ = static_cast<std::uint32_t>(i);
 }
 
 void GcQueue::sift_up(std::size_t i) {
+  const Entry e = heap_[i];
   while (i > 0) {
     const std::size_t parent = (i - 1) / 2;
-    if (!less(heap_[i], heap_[parent])) break;
-    std::swap(heap_[i], heap_[parent]);
-    heap_[i]->gc_pos_ = static_cast<std::uint32_t>(i);
-    heap_[parent]->gc_pos_ = static_cast<std::uint32_t>(parent);
+    if (!(e < heap_[parent])) break;
+    place(i, heap_[parent]);
     i = parent;
   }
+  place(i, e);
 }
 
 void GcQueue::sift_down(std::size_t i) {
   const std::size_t n = heap_.size();
+  const Entry e = heap_[i];
   while (true) {
-    std::size_t best = i;
-    const std::size_t l = 2 * i + 1;
-    const std::size_t r = l + 1;
-    if (l < n && less(heap_[l], heap_[best])) best = l;
-    if (r < n && less(heap_[r], heap_[best])) best = r;
-    if (best == i) break;
-    std::swap(heap_[i], heap_[best]);
-    heap_[i]->gc_pos_ = static_cast<std::uint32_t>(i);
-    heap_[best]->gc_pos_ = static_cast<std::uint32_t>(best);
+    std::size_t best = 2 * i + 1;
+    if (best >= n) break;
+    if (best + 1 < n && heap_[best + 1] < heap_[best]) ++best;
+    if (!(heap_[best] < e)) break;
+    place(i, heap_[best]);
     i = best;
   }
+  place(i, e);
 }
 
 void GcQueue::erase_at(std::size_t i) {
-  heap_[i]->gc_pos_ = UINT32_MAX;
+  heap_[i].query->gc_pos_ = UINT32_MAX;
   const std::size_t last = heap_.size() - 1;
   if (i != last) {
-    heap_[i] = heap_[last];
-    heap_[i]->gc_pos_ = static_cast<std::uint32_t>(i);
+    place(i, heap_[last]);
     heap_.pop_back();
     sift_down(i);
     sift_up(i);
@@ -115,9 +112,8 @@ void GcQueue::erase_at(std::size_t i) {
 
 void GcQueue::schedule(Query& q, TimePoint due) {
   if (q.gc_pos_ != UINT32_MAX) erase_at(q.gc_pos_);
-  q.gc_due_ = due;
-  q.gc_pos_ = static_cast<std::uint32_t>(heap_.size());
-  heap_.push_back(&q);
+  heap_.push_back(Entry{due, q.seq_, &q});
+  q.gc_pos_ = static_cast<std::uint32_t>(heap_.size() - 1);
   sift_up(heap_.size() - 1);
   rearm();
 }
@@ -133,7 +129,7 @@ void GcQueue::rearm() {
     timer_.cancel();
     return;
   }
-  const TimePoint due = heap_.front()->gc_due_;
+  const TimePoint due = heap_.front().due;
   if (timer_.pending() && armed_ == due) return;
   armed_ = due;
   timer_ = core_.scheduler.schedule(due - core_.scheduler.now(), core::TimerId::QueryGc,
@@ -143,8 +139,8 @@ void GcQueue::rearm() {
 void GcQueue::fire() {
   const TimePoint now = core_.scheduler.now();
   Notifier::Batch batch(core_.notifier);
-  while (!heap_.empty() && heap_.front()->gc_due_ <= now) {
-    Query* q = heap_.front();
+  while (!heap_.empty() && heap_.front().due <= now) {
+    Query* q = heap_.front().query;
     erase_at(0);
     auto keep = q->shared_from_this();
     q->optional_remove();

@@ -156,7 +156,8 @@ TEST(SplitCanonical, SplitsTopLevelElements) {
   EXPECT_EQ(parts[3], "null");
   EXPECT_EQ(parts[4], "-1.5");
   EXPECT_TRUE(split_canonical_array("[]").empty());
-  auto escaped = split_canonical_array(canonical_json(J(R"(["q\"x,","y"])")));
+  const std::string escaped_text = canonical_json(J(R"(["q\"x,","y"])"));
+  auto escaped = split_canonical_array(escaped_text);
   ASSERT_EQ(escaped.size(), 2u);
   EXPECT_EQ(escaped[1], R"("y")");
 }

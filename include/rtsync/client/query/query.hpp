@@ -168,7 +168,6 @@ class Query : public std::enable_shared_from_this<Query> {
   std::unique_ptr<QueryState> revert_state_;
   std::unique_ptr<detail::CoalesceState> coalesce_;
   Duration gc_time_{0};
-  TimePoint gc_due_{};
   std::uint64_t seq_ = 0;
   detail::IndexNode* index_node_ = nullptr;
   std::uint32_t index_pos_ = 0;

@@ -38,11 +38,13 @@
 // delayed. Calls without `coalesce` behave exactly as TanStack and do not touch open windows.
 //
 // Garbage collection. A query keeps the largest gc_time it saw (default 5 min; kInfinite: never).
-// Its gc timer (re)starts at creation, when its last observer leaves and when a fetch settles; it
-// stops when an observer subscribes. When it fires the query is removed only if it has no observer
-// and is idle; a query fetching at that moment is collected one full gc_time after its fetch
-// settles. gc_time 0 removes it on the next loop turn. (One scheduler timer, TimerId::QueryGc,
-// serves the whole cache: the earliest due query.)
+// Its gc timer (re)starts at creation, when its last observer leaves and when a fetch of an
+// unobserved query settles; it stops when an observer subscribes. When it fires the query is
+// removed only if it has no observer and is idle; a query fetching at that moment is collected one
+// full gc_time after its fetch settles. gc_time 0 removes it on the next loop turn. (TanStack also
+// re-arms the timer after fetches of observed queries; that timer can only fire into a no-op, so
+// it is skipped. One scheduler timer, TimerId::QueryGc, serves the whole cache: the earliest due
+// query.)
 //
 // Notifications. Observers and cache listeners are notified on the loop, in a task posted after the
 // change (TanStack's notifyManager batching): a test calls `scheduler.run_ready()` to see them.
