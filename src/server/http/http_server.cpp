@@ -1,8 +1,10 @@
 // Beast HTTP + WebSocket front of the server. The only server TU that includes Beast.
 #include "rtsync/server/http/http_server.hpp"
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -30,6 +32,9 @@ constexpr std::size_t kMaxHttpBody = 8u << 20;
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
 // Read buffers that grew past this for one big message are given back, so idle sockets stay small.
 constexpr std::size_t kKeepReadCapacity = 16u << 10;
+// Largest gather write of queued frames.
+constexpr std::size_t kMaxBatchFrames = 256;
+constexpr std::size_t kMaxBatchBytes = 256u << 10;
 
 std::string json_error(std::string_view key, std::string_view message) {
   json::object o;
@@ -141,6 +146,9 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
     t.idle_timeout = websocket::stream_base::none();  // the realtime Connection owns idleness
     t.keep_alive_pings = false;
     ws_.set_option(t);
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::ping) pinged_ = true;
+    });
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(bhttp::field::server, "rtsync"); }));
     ws_.async_accept(req,
@@ -175,7 +183,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
     // Queued frames are abandoned: a closing socket (slow, idle or shutting down) gets only
     // the frame already on the wire, then the close frame.
     if (writing_) {
-      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(head_) + 1, queue_.end());
+      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(head_ + in_flight_), queue_.end());
     } else {
       queue_.clear();
       head_ = 0;
@@ -231,24 +239,70 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
 
   void write_next() {
     writing_ = true;
-    const OutFrame& f = queue_[head_];
-    ws_.binary(f.binary);
-    ws_.async_write(asio::buffer(*f.bytes),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                      self->on_write(ec, n);
-                    });
+    const std::size_t avail = queue_.size() - head_;
+    if (avail == 1 || pinged_) {
+      in_flight_ = 1;
+      const OutFrame& f = queue_[head_];
+      ws_.binary(f.binary);
+      ws_.async_write(asio::buffer(*f.bytes),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                        self->on_write(ec, n);
+                      });
+      return;
+    }
+    // A backlog goes out as several complete frames in one gather write straight to the socket:
+    // server frames are unmasked, so a frame is its header plus the shared payload bytes. Beast's
+    // own writer is idle meanwhile (writing_ serializes the two). A client that pings gets
+    // Beast's path from then on, so an automatic pong never lands inside a batch.
+    std::size_t n = std::min(avail, kMaxBatchFrames);
+    headers_.resize(n);
+    bufs_.clear();
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const OutFrame& f = queue_[head_ + i];
+      const std::size_t len = f.bytes->size();
+      auto& h = headers_[i];
+      std::size_t hlen = 2;
+      h[0] = static_cast<std::uint8_t>(0x80 | (f.binary ? 0x2 : 0x1));
+      if (len < 126) {
+        h[1] = static_cast<std::uint8_t>(len);
+      } else if (len <= 0xFFFF) {
+        h[1] = 126;
+        h[2] = static_cast<std::uint8_t>(len >> 8);
+        h[3] = static_cast<std::uint8_t>(len);
+        hlen = 4;
+      } else {
+        h[1] = 127;
+        for (int b = 0; b < 8; ++b)
+          h[2 + b] = static_cast<std::uint8_t>(std::uint64_t(len) >> (56 - 8 * b));
+        hlen = 10;
+      }
+      bufs_.emplace_back(h.data(), hlen);
+      bufs_.emplace_back(f.bytes->data(), len);
+      bytes += len;
+      if (bytes >= kMaxBatchBytes) {
+        n = i + 1;
+        break;
+      }
+    }
+    in_flight_ = n;
+    asio::async_write(ws_.next_layer(), bufs_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                        self->on_write(ec, n);
+                      });
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
-    if (head_ < queue_.size()) {
-      auto& metrics = server_->hub.metrics();
+    auto& metrics = server_->hub.metrics();
+    for (std::size_t i = 0; i < in_flight_ && head_ < queue_.size(); ++i) {
       ++metrics.frames_out;
       metrics.bytes_out += queue_[head_].bytes->size();
       queued_bytes_ -= std::min(queued_bytes_, queue_[head_].bytes->size());
       queue_[head_].bytes.reset();
       ++head_;
     }
+    in_flight_ = 0;
     if (head_ == queue_.size()) {
       queue_.clear();
       head_ = 0;
@@ -262,6 +316,10 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
     }
     if (head_ < queue_.size()) return write_next();
     if (queue_.capacity() > 256) queue_.shrink_to_fit();
+    if (bufs_.capacity() > 256) {
+      bufs_ = {};
+      headers_ = {};
+    }
     if (closing_) do_close();
   }
 
@@ -302,6 +360,10 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   std::unique_ptr<realtime::Connection> conn_;
   std::vector<OutFrame> queue_;
   std::size_t head_ = 0;
+  std::size_t in_flight_ = 0;  // frames of the write in progress (queue_[head_ …])
+  std::vector<std::array<std::uint8_t, 10>> headers_;  // headers of the batch in flight
+  std::vector<asio::const_buffer> bufs_;
+  bool pinged_ = false;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;

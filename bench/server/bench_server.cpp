@@ -1,0 +1,508 @@
+// rtsync server benchmarks (issue: commit→client latency beside LISTEN/NOTIFY, changes/s under
+// RLS, broadcast fan-out, RSS per idle connection). The server runs in a forked child process
+// (TempCluster + rtsync::server::Server on port 0); this process is the C++ load client.
+//
+//   bench_server latency    [--subs 100] [--rate 1000] [--seconds 5]
+//   bench_server throughput [--subs 500] [--users 50] [--changes 50000]
+//   bench_server fanout     [--subs 1000] [--messages 2000] [--bytes 100]
+//   bench_server idle       [--conns 10000]
+// Prints one markdown table row per measurement.
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <libpq-fe.h>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/temp_cluster.hpp"
+#include "rtsync/server/server.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using rtsync::json::object;
+
+namespace {
+
+const std::string kSecret = "rtsync-bench-secret-with-at-least-32-chars";
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+std::string key(const std::string& role, const std::string& sub = "") {
+  auto exp = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count() +
+             3600;
+  object c{{"role", role}, {"exp", exp}};
+  if (!sub.empty()) c["sub"] = sub;
+  return rtsync::server::auth::sign_hs256(c, kSecret);
+}
+
+std::string user_uuid(int i) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "00000000-0000-0000-0000-%012d", i + 1);
+  return buf;
+}
+
+// ---- the server child -------------------------------------------------------------------------
+
+struct ServerChild {
+  pid_t pid = -1;
+  int control = -1;  // closing it stops the child
+  std::uint16_t port = 0;
+  int pg_port = 0;
+  std::string conninfo() const {
+    return "host=127.0.0.1 port=" + std::to_string(pg_port) + " dbname=postgres user=postgres";
+  }
+};
+
+ServerChild spawn_server() {
+  int up[2], ctl[2];
+  if (pipe(up) != 0 || pipe(ctl) != 0) std::exit(3);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(up[0]);
+    close(ctl[1]);
+    int rc = 0;
+    {
+      rtsync::server::pg::TempClusterOptions po;
+      po.extra_config = {"max_connections = 100", "shared_buffers = 256MB"};
+      auto pg = rtsync::server::pg::TempCluster::create(po);
+      if (!pg.ok()) {
+        std::cerr << "cluster: " << pg.error().describe() << "\n";
+        _exit(4);
+      }
+      rtsync::server::ServerOptions o;
+      o.db = pg.value()->conninfo();
+      o.listen = "127.0.0.1:0";
+      o.jwt_secret = kSecret;
+      o.limits.max_messages_per_second = 1'000'000'000;
+      o.limits.max_queued_frames = 1 << 20;
+      o.limits.max_queued_bytes = 1u << 30;
+      o.limits.idle_timeout = std::chrono::minutes(10);
+      rtsync::server::Server srv(o);
+      if (auto r = srv.start(); !r.ok() || !srv.wait_healthy(20s)) {
+        std::cerr << "server failed to start\n";
+        _exit(5);
+      }
+      std::string line = std::to_string(srv.port()) + " " + std::to_string(pg.value()->port()) + "\n";
+      if (write(up[1], line.data(), line.size()) < 0) _exit(6);
+      close(up[1]);
+      char c;
+      while (read(ctl[0], &c, 1) > 0) {
+      }
+      srv.stop();
+    }
+    _exit(rc);
+  }
+  close(up[1]);
+  close(ctl[0]);
+  ServerChild s;
+  s.pid = pid;
+  s.control = ctl[1];
+  char buf[64] = {};
+  std::size_t n = 0;
+  while (n < sizeof buf - 1) {
+    auto r = read(up[0], buf + n, sizeof buf - 1 - n);
+    if (r <= 0) break;
+    n += static_cast<std::size_t>(r);
+    if (std::memchr(buf, '\n', n)) break;
+  }
+  close(up[0]);
+  if (std::sscanf(buf, "%hu %d", &s.port, &s.pg_port) != 2) {
+    std::cerr << "server child did not start\n";
+    std::exit(3);
+  }
+  return s;
+}
+
+void stop_server(ServerChild& s) {
+  close(s.control);
+  int st = 0;
+  waitpid(s.pid, &st, 0);
+}
+
+long rss_kb(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+void sql(const std::string& conninfo, const std::string& script) {
+  auto c = rtsync::server::pg::Connection::open(conninfo);
+  if (!c.ok()) {
+    std::cerr << "sql connect: " << c.error().describe() << "\n";
+    std::exit(7);
+  }
+  auto r = c.value().exec_script(script);
+  if (!r.ok()) {
+    std::cerr << "sql: " << r.error().describe() << "\n";
+    std::exit(7);
+  }
+}
+
+// ---- a minimal async websocket client ---------------------------------------------------------
+
+struct Client : std::enable_shared_from_this<Client> {
+  explicit Client(asio::io_context& io) : ws(io) {}
+  websocket::stream<tcp::socket> ws;
+  beast::flat_buffer buf;
+  std::function<void(std::string_view)> on_message;
+  std::uint64_t received = 0;
+
+  bool connect(std::uint16_t port, const std::string& apikey) {
+    beast::error_code ec;
+    ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+    if (ec) return false;
+    ws.next_layer().set_option(tcp::no_delay(true));
+    ws.read_message_max(64u << 20);
+    ws.handshake("127.0.0.1", "/realtime/v1/websocket?vsn=2.0.0&apikey=" + apikey, ec);
+    return !ec;
+  }
+  void send(const std::string& text) {
+    beast::error_code ec;
+    ws.write(asio::buffer(text), ec);
+  }
+  // Blocking read until a message containing `needle`.
+  bool read_until(std::string_view needle) {
+    for (int i = 0; i < 100; ++i) {
+      beast::error_code ec;
+      buf.consume(buf.size());
+      ws.read(buf, ec);
+      if (ec) return false;
+      auto s = beast::buffers_to_string(buf.data());
+      if (s.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  void start() {
+    buf.consume(buf.size());
+    ws.async_read(buf, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return;
+      ++self->received;
+      if (self->on_message) {
+        auto d = self->buf.cdata();
+        self->on_message(std::string_view(static_cast<const char*>(d.data()), n));
+      }
+      self->start();
+    });
+  }
+};
+
+std::string join_frame(const std::string& topic, const std::string& config_json,
+                       const std::string& token = "") {
+  std::string payload = R"({"config":)" + config_json;
+  if (!token.empty()) payload += R"(,"access_token":")" + token + "\"";
+  payload += "}";
+  return R"(["1","1",")" + topic + R"(","phx_join",)" + payload + "]";
+}
+
+std::string pg_config(const std::string& table) {
+  return R"({"broadcast":{"ack":false,"self":false},"presence":{"key":"","enabled":false},"postgres_changes":[{"event":"INSERT","schema":"public","table":")" +
+         table + R"("}],"private":false})";
+}
+
+std::int64_t field_t(std::string_view msg) {
+  auto p = msg.find("\"t\":");
+  if (p == std::string_view::npos) return -1;
+  return std::strtoll(msg.data() + p + 4, nullptr, 10);
+}
+
+struct Percentiles {
+  double p50 = 0, p99 = 0, max = 0;
+  std::size_t n = 0;
+};
+Percentiles percentiles(std::vector<std::int64_t> v) {
+  Percentiles p;
+  p.n = v.size();
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, std::size_t(q * (v.size() - 1)))] / 1e6; };
+  p.p50 = at(0.50);
+  p.p99 = at(0.99);
+  p.max = v.back() / 1e6;
+  return p;
+}
+
+int arg(int argc, char** argv, const char* name, int def) {
+  for (int i = 2; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
+  }
+  return def;
+}
+
+std::vector<std::shared_ptr<Client>> connect_many(asio::io_context& io, std::uint16_t port, int n,
+                                                  const std::function<std::string(int)>& key_of) {
+  std::vector<std::shared_ptr<Client>> out;
+  out.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    auto c = std::make_shared<Client>(io);
+    if (!c->connect(port, key_of(i))) {
+      std::cerr << "connect " << i << " failed\n";
+      std::exit(8);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// ---- 1. commit → event latency, and LISTEN/NOTIFY beside it ----------------------------------
+
+int bench_latency(int argc, char** argv) {
+  const int subs = arg(argc, argv, "--subs", 100);
+  const int rate = arg(argc, argv, "--rate", 1000);
+  const int seconds = arg(argc, argv, "--seconds", 5);
+  auto srv = spawn_server();
+  sql(srv.conninfo(), R"(
+    create table bench_lat (id bigserial primary key, t bigint not null);
+    grant select on bench_lat to anon;
+    alter publication supabase_realtime add table bench_lat;)");
+  asio::io_context io;
+  auto anon = key("anon");
+  auto clients = connect_many(io, srv.port, subs, [&](int) { return anon; });
+  std::vector<std::int64_t> lat;
+  lat.reserve(std::size_t(subs) * rate * seconds);
+  for (auto& c : clients) {
+    c->send(join_frame("realtime:lat", pg_config("bench_lat")));
+    if (!c->read_until("Subscribed to PostgreSQL")) return 9;
+    c->on_message = [&lat](std::string_view m) {
+      auto now = now_ns();
+      if (m.find("postgres_changes") == std::string_view::npos) return;
+      auto t = field_t(m);
+      if (t > 0) lat.push_back(now - t);
+    };
+    c->start();
+  }
+  std::thread loop([&] { io.run(); });
+
+  const int total = rate * seconds;
+  auto writer = rtsync::server::pg::Connection::open(srv.conninfo()).value();
+  auto start = Clock::now();
+  for (int i = 0; i < total; ++i) {
+    std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000LL / rate));
+    auto r = writer.exec("insert into bench_lat (t) values ($1)", {std::to_string(now_ns())});
+    if (!r.ok()) return 10;
+  }
+  auto write_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::this_thread::sleep_for(1500ms);
+  io.stop();
+  loop.join();
+  auto p = percentiles(lat);
+
+  // LISTEN/NOTIFY floor: one listener, the same commit rate.
+  std::vector<std::int64_t> nl;
+  {
+    PGconn* listener = PQconnectdb(srv.conninfo().c_str());
+    PQclear(PQexec(listener, "LISTEN bench"));
+    std::atomic<bool> done{false};
+    std::thread lt([&] {
+      int fd = PQsocket(listener);
+      while (!done) {
+        pollfd pfd{fd, POLLIN, 0};
+        poll(&pfd, 1, 50);
+        PQconsumeInput(listener);
+        while (PGnotify* n = PQnotifies(listener)) {
+          auto now = now_ns();
+          nl.push_back(now - std::strtoll(n->extra, nullptr, 10));
+          PQfreemem(n);
+        }
+      }
+    });
+    auto s2 = Clock::now();
+    for (int i = 0; i < total; ++i) {
+      std::this_thread::sleep_until(s2 + std::chrono::microseconds(i * 1'000'000LL / rate));
+      auto r = writer.exec("select pg_notify('bench', $1)", {std::to_string(now_ns())});
+      if (!r.ok()) return 11;
+    }
+    std::this_thread::sleep_for(500ms);
+    done = true;
+    lt.join();
+    PQfinish(listener);
+  }
+  auto q = percentiles(nl);
+  std::printf("| commit → postgres_changes event, %d subscribers, %d changes/s (%.0f/s achieved) | %.2f ms | %.2f ms | %.2f ms | %zu / %d |\n",
+              subs, rate, total / write_s, p.p50, p.p99, p.max, p.n, subs * total);
+  std::printf("| floor: commit → LISTEN/NOTIFY notification, 1 listener, %d/s | %.2f ms | %.2f ms | %.2f ms | %zu / %d |\n",
+              rate, q.p50, q.p99, q.max, q.n, total);
+  writer.close();
+  stop_server(srv);
+  return p.n == std::size_t(subs) * total ? 0 : 1;
+}
+
+// ---- 2. changes/s end to end under RLS --------------------------------------------------------
+
+int bench_throughput(int argc, char** argv) {
+  const int subs = arg(argc, argv, "--subs", 500);
+  const int users = arg(argc, argv, "--users", 50);
+  const int changes = arg(argc, argv, "--changes", 50000);
+  const int per_txn = arg(argc, argv, "--per-txn", 100);
+  auto srv = spawn_server();
+  sql(srv.conninfo(), R"(
+    create table bench_rls (id bigserial primary key, owner uuid not null, t bigint not null);
+    alter table bench_rls enable row level security;
+    create policy own on bench_rls for select to authenticated using (owner = auth.uid());
+    grant select on bench_rls to authenticated;
+    alter publication supabase_realtime add table bench_rls;)");
+  asio::io_context io;
+  auto anon = key("anon");
+  auto clients = connect_many(io, srv.port, subs, [&](int) { return anon; });
+  std::atomic<std::uint64_t> got{0};
+  std::int64_t last = 0;
+  for (int i = 0; i < subs; ++i) {
+    auto& c = clients[i];
+    c->send(join_frame("realtime:rls", pg_config("bench_rls"), key("authenticated", user_uuid(i % users))));
+    if (!c->read_until("Subscribed to PostgreSQL")) return 9;
+    c->on_message = [&](std::string_view m) {
+      if (m.find("postgres_changes") == std::string_view::npos) return;
+      got.fetch_add(1, std::memory_order_relaxed);
+      last = now_ns();
+    };
+    c->start();
+  }
+  std::thread loop([&] { io.run(); });
+  const std::uint64_t expected = std::uint64_t(changes) * (subs / users);
+  auto writer = rtsync::server::pg::Connection::open(srv.conninfo()).value();
+  auto start_ns = now_ns();
+  for (int done = 0; done < changes; done += per_txn) {
+    auto r = writer.exec(
+        "insert into bench_rls (owner, t) select ('00000000-0000-0000-0000-' || lpad(((g % $1) + 1)::text, 12, '0'))::uuid, $2 "
+        "from generate_series($3::int, $3::int + $4::int - 1) g",
+        {std::to_string(users), std::to_string(now_ns()), std::to_string(done), std::to_string(per_txn)});
+    if (!r.ok()) {
+      std::cerr << r.error().describe() << "\n";
+      return 10;
+    }
+  }
+  auto wrote_ns = now_ns();
+  for (int i = 0; i < 600 && got.load() < expected; ++i) std::this_thread::sleep_for(100ms);
+  io.stop();
+  loop.join();
+  double secs = (last - start_ns) / 1e9;
+  std::printf("| changes/s end to end under RLS, %d subscribers (%d users × %d), %d changes in txns of %d | %.0f changes/s (%.0f deliveries/s) | writer %.0f rows/s | %llu / %llu delivered |\n",
+              subs, users, subs / users, changes, per_txn, changes / secs, got.load() / secs,
+              changes / ((wrote_ns - start_ns) / 1e9), (unsigned long long)got.load(),
+              (unsigned long long)expected);
+  writer.close();
+  stop_server(srv);
+  return got.load() == expected ? 0 : 1;
+}
+
+// ---- 3. broadcast fan-out ---------------------------------------------------------------------
+
+int bench_fanout(int argc, char** argv) {
+  const int subs = arg(argc, argv, "--subs", 1000);
+  const int messages = arg(argc, argv, "--messages", 2000);
+  const int bytes = arg(argc, argv, "--bytes", 100);
+  auto srv = spawn_server();
+  asio::io_context io;
+  auto anon = key("anon");
+  auto clients = connect_many(io, srv.port, subs + 1, [&](int) { return anon; });
+  for (auto& c : clients) {
+    c->send(join_frame("realtime:fan", R"({"broadcast":{"ack":false,"self":false}})"));
+    if (!c->read_until("phx_reply")) return 9;
+  }
+  auto publisher = clients.back();
+  clients.pop_back();
+  std::atomic<std::uint64_t> total{0};
+  std::int64_t last = 0;
+  for (auto& c : clients) {
+    c->on_message = [&](std::string_view) {
+      total.fetch_add(1, std::memory_order_relaxed);
+      last = now_ns();
+    };
+    c->start();
+  }
+  std::thread loop([&] { io.run(); });
+  std::string body(bytes, 'x');
+  auto start = now_ns();
+  for (int i = 0; i < messages; ++i) {
+    publisher->send(R"(["1",null,"realtime:fan","broadcast",{"type":"broadcast","event":"e","payload":{"i":)" +
+                    std::to_string(i) + R"(,"b":")" + body + R"("}}])");
+  }
+  const std::uint64_t expected = std::uint64_t(subs) * messages;
+  for (int i = 0; i < 1200 && total.load() < expected; ++i) std::this_thread::sleep_for(50ms);
+  io.stop();
+  loop.join();
+  double secs = (last - start) / 1e9;
+  std::uint64_t min_per = ~0ull;
+  for (auto& c : clients) min_per = std::min(min_per, c->received);
+  std::printf("| broadcast fan-out, 1 publisher → %d subscribers of one topic, %d messages of ~%d B | %.0f deliveries/s | %.2f s | %llu / %llu delivered, min per subscriber %llu |\n",
+              subs, messages, bytes + 60, total.load() / secs, secs, (unsigned long long)total.load(),
+              (unsigned long long)expected, (unsigned long long)min_per);
+  stop_server(srv);
+  return total.load() == expected ? 0 : 1;
+}
+
+// ---- 4. RSS per idle connection ---------------------------------------------------------------
+
+int bench_idle(int argc, char** argv) {
+  const int conns = arg(argc, argv, "--conns", 10000);
+  auto srv = spawn_server();
+  asio::io_context io;
+  auto anon = key("anon");
+  // Warm up allocator pools with a few connections first.
+  {
+    auto warm = connect_many(io, srv.port, 50, [&](int) { return anon; });
+    for (auto& c : warm) {
+      c->send(R"([null,"1","phoenix","heartbeat",{}])");
+      c->read_until("phx_reply");
+    }
+  }
+  std::this_thread::sleep_for(500ms);
+  long before = rss_kb(srv.pid);
+  auto clients = connect_many(io, srv.port, conns, [&](int) { return anon; });
+  for (auto& c : clients) {
+    c->send(R"([null,"1","phoenix","heartbeat",{}])");
+    if (!c->read_until("phx_reply")) return 9;
+  }
+  std::this_thread::sleep_for(1s);
+  long after = rss_kb(srv.pid);
+  std::printf("| RSS per idle connection, %d websockets (each answered one heartbeat) | %.1f KB | server RSS %ld → %ld KB |\n",
+              conns, double(after - before) / conns, before, after);
+  clients.clear();
+  stop_server(srv);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: bench_server latency|throughput|fanout|idle [options]\n";
+    return 2;
+  }
+  std::string mode = argv[1];
+  if (mode == "latency") return bench_latency(argc, argv);
+  if (mode == "throughput") return bench_throughput(argc, argv);
+  if (mode == "fanout") return bench_fanout(argc, argv);
+  if (mode == "idle") return bench_idle(argc, argv);
+  std::cerr << "unknown mode " << mode << "\n";
+  return 2;
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# rtsync server benchmarks: prints the markdown tables recorded in BENCHMARKS.md.
+# Each mode forks its own server child (throwaway PostgreSQL + the server on port 0); this
+# process is the C++ load client on the same machine.
+#
+#   bench/server/run.sh                 # all four, build/srv-release
+#   BUILD_DIR=build/x bench/server/run.sh latency fanout
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${BUILD_DIR:-$root/build/srv-release}"
+modes=("$@")
+[ ${#modes[@]} -eq 0 ] && modes=(latency throughput fanout idle)
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRTSYNC_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build "$build" --target bench_server -j2 >/dev/null
+bin="$build/bench/server/bench_server"
+export RTSYNC_LOG_LEVEL="${RTSYNC_LOG_LEVEL:-error}"
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo
+for m in "${modes[@]}"; do
+  case "$m" in
+    latency)
+      echo "| latency | p50 | p99 | max | received / expected |"
+      echo "| --- | --- | --- | --- | --- |"
+      "$bin" latency --subs 100 --rate 1000 --seconds 10 ;;
+    throughput)
+      echo "| throughput | result | writer | delivered |"
+      echo "| --- | --- | --- | --- |"
+      "$bin" throughput --subs 500 --users 50 --changes 50000 --per-txn 100 ;;
+    fanout)
+      echo "| fan-out | deliveries/s | time | delivered |"
+      echo "| --- | --- | --- | --- |"
+      "$bin" fanout --subs 1000 --messages 2000 --bytes 100 ;;
+    idle)
+      echo "| memory | per connection | server RSS |"
+      echo "| --- | --- | --- |"
+      "$bin" idle --conns 10000 ;;
+  esac
+  echo
+done
