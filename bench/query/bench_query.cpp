@@ -1,8 +1,8 @@
 // bench_query: the query cache under the workload of bench/query/README (same as
 // tanstack_peer.mjs): N cached queries in N/100 families, keys shaped
-// ["family-NNNN","paginated","project-P",page,50,"Queued"], data {"id":i,"status":"Queued","page":q},
-// 10 % of the queries observed (10 per family, stale_time infinite), no-op query functions that
-// return the same data at once.
+// ["family-NNNN","paginated","project-P",page,50,"Queued"], data
+// {"id":i,"status":"Queued","page":q}, 10 % of the queries observed (10 per family, stale_time
+// infinite), no-op query functions that return the same data at once.
 //
 // Measures, per size: build (set_query_data creating a query), lookup (get_query_data with a key
 // built and hashed per call), set (set_query_data on an existing query with changed data),
@@ -76,7 +76,8 @@ void run(std::size_t n, std::size_t invalidations, bool last) {
       }
       s.run_ready();
       const auto after = mallinfo2().uordblks;
-      std::printf(",\"bytes_per_query\":%.1f", static_cast<double>(after - before) / static_cast<double>(n));
+      std::printf(",\"bytes_per_query\":%.1f",
+                  static_cast<double>(after - before) / static_cast<double>(n));
       std::printf(",\"index_nodes\":%llu",
                   static_cast<unsigned long long>(client.stats().index_nodes));
     }
@@ -85,7 +86,8 @@ void run(std::size_t n, std::size_t invalidations, bool last) {
   core::ManualScheduler s;
   QueryClient client(s);
 
-  // ---- build --------------------------------------------------------------------------------------
+  // ---- build
+  // --------------------------------------------------------------------------------------
   {
     std::vector<json::array> keys;
     std::vector<json::value> datas;
@@ -96,27 +98,32 @@ void run(std::size_t n, std::size_t invalidations, bool last) {
       datas.push_back(data_json(i, families, "Queued"));
     }
     const double t0 = cpu_seconds();
-    for (std::size_t i = 0; i < n; ++i) client.set_query_data(QueryKey(std::move(keys[i])), datas[i]);
+    for (std::size_t i = 0; i < n; ++i)
+      client.set_query_data(QueryKey(std::move(keys[i])), datas[i]);
     const double t1 = cpu_seconds();
     s.run_ready();
     std::printf(",\"build_ns\":%.1f", (t1 - t0) * 1e9 / static_cast<double>(n));
   }
 
-  // ---- lookup (key built and hashed per call, as getQueryData does) ----------------------------------
+  // ---- lookup (key built and hashed per call, as getQueryData does)
+  // ----------------------------------
   {
     const std::size_t ops = std::max<std::size_t>(n, 100000);
     std::vector<json::array> keys;
     keys.reserve(ops);
-    for (std::size_t k = 0; k < ops; ++k) keys.push_back(key_json(families, (k * 7919) % n));
+    for (std::size_t k = 0; k < ops; ++k)
+      keys.push_back(key_json(families, (k * 7919) % n));
     std::size_t hits = 0;
     const double t0 = cpu_seconds();
-    for (std::size_t k = 0; k < ops; ++k) hits += client.get_query_data(QueryKey(std::move(keys[k]))).has_value();
+    for (std::size_t k = 0; k < ops; ++k)
+      hits += client.get_query_data(QueryKey(std::move(keys[k]))).has_value();
     const double t1 = cpu_seconds();
     if (hits != ops) std::fprintf(stderr, "lookup misses: %zu\n", ops - hits);
     std::printf(",\"lookup_ns\":%.1f", (t1 - t0) * 1e9 / static_cast<double>(ops));
   }
 
-  // ---- set_query_data on existing queries (changed data) -----------------------------------------------
+  // ---- set_query_data on existing queries (changed data)
+  // -----------------------------------------------
   {
     const std::size_t ops = std::max<std::size_t>(n, 100000);
     std::vector<json::array> keys;
@@ -129,13 +136,15 @@ void run(std::size_t n, std::size_t invalidations, bool last) {
       datas.push_back(data_json(i, families, (k / n) % 2 == 0 ? "Running" : "Queued"));
     }
     const double t0 = cpu_seconds();
-    for (std::size_t k = 0; k < ops; ++k) client.set_query_data(QueryKey(std::move(keys[k])), datas[k]);
+    for (std::size_t k = 0; k < ops; ++k)
+      client.set_query_data(QueryKey(std::move(keys[k])), datas[k]);
     const double t1 = cpu_seconds();
     s.run_ready();
     std::printf(",\"set_ns\":%.1f", (t1 - t0) * 1e9 / static_cast<double>(ops));
   }
 
-  // ---- invalidate one family at a time -----------------------------------------------------------------------
+  // ---- invalidate one family at a time
+  // -----------------------------------------------------------------------
   {
     std::vector<std::unique_ptr<QueryObserver>> observers;
     std::vector<core::Subscription> subs;
@@ -144,7 +153,8 @@ void run(std::size_t n, std::size_t invalidations, bool last) {
       if (i / families >= 10) continue;  // the first 10 queries of each family are active
       ObserverOptions o;
       o.key = QueryKey(key_json(families, i));
-      auto value = std::make_shared<json::value>(*client.get_query_data(o.key)->to_json().if_object());
+      auto value =
+          std::make_shared<json::value>(*client.get_query_data(o.key)->to_json().if_object());
       o.query.query_fn = [value, &fetches](const QueryKey&, CancellationToken, Completion done) {
         ++fetches;
         done.resolve(*value);
@@ -155,7 +165,8 @@ void run(std::size_t n, std::size_t invalidations, bool last) {
     }
     s.run_ready();
     std::vector<InvalidateFilters> filters(families);
-    for (std::size_t f = 0; f < families; ++f) filters[f].query_key = QueryKey{family_name(f)};
+    for (std::size_t f = 0; f < families; ++f)
+      filters[f].query_key = QueryKey{family_name(f)};
     std::size_t refetched = 0, matched = 0;
     const double t0 = cpu_seconds();
     for (std::size_t k = 0; k < invalidations; ++k) {
@@ -165,11 +176,12 @@ void run(std::size_t n, std::size_t invalidations, bool last) {
       s.run_ready();  // the no-op fetches settle and observers are notified
     }
     const double t1 = cpu_seconds();
-    std::printf(",\"invalidations\":%zu,\"invalidate_us\":%.3f,\"matched_per_call\":%.1f,"
-                "\"refetched_per_call\":%.1f,\"fetches\":%zu",
-                invalidations, (t1 - t0) * 1e6 / static_cast<double>(invalidations),
-                static_cast<double>(matched) / static_cast<double>(invalidations),
-                static_cast<double>(refetched) / static_cast<double>(invalidations), fetches);
+    std::printf(
+        ",\"invalidations\":%zu,\"invalidate_us\":%.3f,\"matched_per_call\":%.1f,"
+        "\"refetched_per_call\":%.1f,\"fetches\":%zu",
+        invalidations, (t1 - t0) * 1e6 / static_cast<double>(invalidations),
+        static_cast<double>(matched) / static_cast<double>(invalidations),
+        static_cast<double>(refetched) / static_cast<double>(invalidations), fetches);
   }
   std::printf("}%s\n", last ? "" : "");
   std::fflush(stdout);
