@@ -38,10 +38,16 @@ class InvalidateTest : public ::testing::Test {
     client.prefetch_query(o);
     s.run_ready();
   }
-  InvalidateFilters family(QueryKey key) {
+  InvalidateFilters family(QueryKey key, std::optional<RefetchType> refetch = std::nullopt) {
     InvalidateFilters i;
     i.query_key = std::move(key);
+    i.refetch_type = refetch;
     return i;
+  }
+  QueryFilters keyed(QueryKey key) {
+    QueryFilters f;
+    f.query_key = std::move(key);
+    return f;
   }
   bool invalidated(const QueryKey& k) { return client.get_query(k)->state().is_invalidated; }
 };
@@ -77,20 +83,20 @@ TEST_F(InvalidateTest, RefetchTypes) {
   const QueryKey b{"t", "inactive"};
   active(a);
   inactive(b);
-  client.invalidate_queries({{.query_key = QueryKey{"t"}}, RefetchType::none});
+  client.invalidate_queries(family({"t"}, RefetchType::none));
   EXPECT_EQ(f.count(a), 1u);
   EXPECT_EQ(f.count(b), 1u);
   EXPECT_TRUE(invalidated(a));
   EXPECT_TRUE(invalidated(b));
-  client.invalidate_queries({{.query_key = QueryKey{"t"}}, RefetchType::active});
+  client.invalidate_queries(family({"t"}, RefetchType::active));
   EXPECT_EQ(f.count(a), 2u);
   EXPECT_EQ(f.count(b), 1u);
   s.run_ready();
-  client.invalidate_queries({{.query_key = QueryKey{"t"}}, RefetchType::inactive});
+  client.invalidate_queries(family({"t"}, RefetchType::inactive));
   EXPECT_EQ(f.count(a), 2u);
   EXPECT_EQ(f.count(b), 2u);
   s.run_ready();
-  client.invalidate_queries({{.query_key = QueryKey{"t"}}, RefetchType::all});
+  client.invalidate_queries(family({"t"}, RefetchType::all));
   EXPECT_EQ(f.count(a), 3u);
   EXPECT_EQ(f.count(b), 3u);
   s.run_ready();
@@ -112,8 +118,8 @@ TEST_F(InvalidateTest, DisabledQueriesAreNeverRefetched) {
   const QueryKey gone{"t", "gone"};
   active(gone, StaleTime(0ms), false);
   observers.pop_back();
-  client.invalidate_queries({{.query_key = QueryKey{"t"}}, RefetchType::all});
-  client.refetch_queries({.query_key = QueryKey{"t"}});
+  client.invalidate_queries(family({"t"}, RefetchType::all));
+  client.refetch_queries(keyed({"t"}));
   s.run_ready();
   EXPECT_EQ(f.count(off), 0u);
   EXPECT_EQ(f.count(gone), 0u);
@@ -125,7 +131,7 @@ TEST_F(InvalidateTest, StaticQueriesAreNotRefetched) {
   active(k, StaleTime::static_());
   ASSERT_EQ(f.count(k), 1u);
   client.invalidate_queries(family({"t"}));
-  client.refetch_queries({.query_key = QueryKey{"t"}});
+  client.refetch_queries(keyed({"t"}));
   EXPECT_EQ(f.count(k), 1u);
 }
 
