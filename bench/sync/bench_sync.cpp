@@ -8,10 +8,14 @@
 // second for trailing refetches. Query functions answer after `--latency-ms` (a timer on the loop,
 // standing in for the network); a newer fetch of the same query replaces the older one's answer.
 //
-// Two modes, measured in the same run:
-//   coalesced  rtsync: each event invalidates the six families through the cache's burst
-//              coalescing (leading refetch, then one trailing refetch per window);
-//   naive      the seed: six plain invalidateQueries per event (cancelRefetch, no coalescing).
+// Modes, measured in the same run:
+//   coalesced     rtsync: each event invalidates the six families through the cache's burst
+//                 coalescing (leading refetch, then one trailing refetch per window);
+//   naive         the seed: six plain invalidateQueries per event (cancelRefetch, no coalescing);
+//   transport     only the socket and a channel with the same three bindings, callbacks empty
+//                 (frame decoding, routing and change conversion: the transport's share);
+//   coordination  the full stack with the provider's invalidation map emptied (manager, freshness,
+//                 event bus, provider state, smart polling: everything but the cache calls).
 //
 // Reported per mode: events delivered, wall time of the burst, loop-thread CPU per event (all the
 // loop's work from the first event to the end of the grace second: dispatch, invalidation,
@@ -59,7 +63,7 @@ struct Config {
   int rate = 10000;
   int queries = 60;
   int latency_ms = 20;
-  std::vector<std::string> modes{"coalesced", "naive"};
+  std::vector<std::string> modes{"transport", "coordination", "coalesced", "naive"};
 };
 
 struct RunResult {
@@ -187,7 +191,26 @@ struct Stack {
   core::Subscription bus_count;
   std::uint64_t bus_events = 0;
 
-  Stack(core::EventLoop& l, const Config& c, bool n) : loop(l), cfg(c), naive(n) {}
+  std::string mode;
+  std::shared_ptr<RealtimeChannel> bare_channel;
+  std::vector<core::Subscription> bare_subs;
+
+  Stack(core::EventLoop& l, const Config& c, std::string m)
+      : loop(l), cfg(c), naive(m == "naive"), mode(std::move(m)) {}
+
+  // The transport alone: one channel with the manager's three bindings and empty callbacks.
+  void build_transport_only() {
+    const std::string filter = "project_id=eq.p1";
+    bare_channel = socket->channel("task-updates:p1");
+    bare_subs.push_back(bare_channel->on_broadcast("task-update", [](const json::value&) {}));
+    bare_subs.push_back(bare_channel->on_postgres_changes({"INSERT", "public", "tasks", filter},
+                                                          [](const json::object&) {}));
+    bare_subs.push_back(bare_channel->on_postgres_changes({"UPDATE", "public", "tasks", filter},
+                                                          [](const json::object&) {}));
+    (void)bare_channel->subscribe();
+    peer->accept();
+    frames = make_frames(*peer->join_of("realtime:task-updates:p1"));
+  }
 
   void build() {
     auto& sched = loop.scheduler();
@@ -199,6 +222,10 @@ struct Stack {
     fake = t.get();
     socket = std::make_unique<RealtimeSocket>(sched, std::move(t), so);
     peer = std::make_unique<testing::FakeRealtimePeer>(*fake);
+    if (mode == "transport") {
+      build_transport_only();
+      return;
+    }
     auth = std::make_unique<AuthSession>(sched);
     tracker = std::make_unique<FreshnessTracker>(sched);
     manager = std::make_unique<RealtimeManager>(sched, *socket, *auth, *tracker, bus);
@@ -206,6 +233,11 @@ struct Stack {
     polling = std::make_unique<SmartPolling>(*tracker);
     RealtimeProviderOptions po;
     if (naive) po.invalidate = query::InvalidateOptions{};  // six plain invalidations per event
+    if (mode == "coordination") {
+      for (auto& [event, families] : po.invalidations)
+        families.clear();
+      po.gap_fill_families.clear();
+    }
     provider = std::make_unique<RealtimeProvider>(*manager, *cache, bus, *tracker, project, po);
     bus_count = bus.subscribe(kTaskUpdateEvent, [this](const json::value&) { ++bus_events; });
 
@@ -246,7 +278,7 @@ struct Stack {
 RunResult run(const Config& cfg, const std::string& mode) {
   core::EventLoop loop;
   loop.start();
-  auto stack = std::make_unique<Stack>(loop, cfg, mode == "naive");
+  auto stack = std::make_unique<Stack>(loop, cfg, mode);
   loop.run_sync([&] { stack->build(); });
   std::this_thread::sleep_for(milliseconds(300));  // initial fetches settle
 
@@ -305,9 +337,9 @@ RunResult run(const Config& cfg, const std::string& mode) {
     r.burst_wall_s = std::chrono::duration<double>(d.burst_end - d.start).count();
     r.dispatch_cpu_s = d.dispatch;
     r.refetches = stack->fetch_calls;
-    r.invalidation_calls = stack->provider->stats().invalidation_calls;
+    r.invalidation_calls = stack->provider ? stack->provider->stats().invalidation_calls : 0;
     r.bus_events = stack->bus_events;
-    const auto window = stack->cache->config().coalesce_window;
+    const auto window = stack->cache ? stack->cache->config().coalesce_window : milliseconds(100);
     r.window_ms = std::chrono::duration<double, std::milli>(window).count();
     for (const auto& [key, v] : stack->starts) {
       for (std::size_t i = 0, j = 0; i < v.size(); ++i) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/json/monotonic_resource.hpp>
+
 #include "rtsync/client/sync/reconnect_scheduler.hpp"
 #include "rtsync/client/sync/reconnect_triggers.hpp"
 #include "rtsync/core/log.hpp"
@@ -112,13 +114,11 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
       [this](const json::value& m) { on_event("broadcast", kTaskUpdateEvent, m); });
   const std::string filter = "project_id=eq." + *project_id_;
   j->insert_sub = j->channel->on_postgres_changes(
-      {"INSERT", options_.schema, options_.table, filter}, [this](const json::object& change) {
-        on_event("INSERT", kTaskNewEvent, json::value(change));
-      });
+      {"INSERT", options_.schema, options_.table, filter},
+      [this](const json::object& change) { on_change("INSERT", kTaskNewEvent, change); });
   j->update_sub = j->channel->on_postgres_changes(
-      {"UPDATE", options_.schema, options_.table, filter}, [this](const json::object& change) {
-        on_event("UPDATE", kTaskUpdateEvent, json::value(change));
-      });
+      {"UPDATE", options_.schema, options_.table, filter},
+      [this](const json::object& change) { on_change("UPDATE", kTaskUpdateEvent, change); });
   j->status_sub =
       j->channel->on_status([this, weak](SubscribeStatus status, std::optional<Error> error) {
         if (auto live = weak.lock()) on_status(live, status, error);
@@ -207,9 +207,27 @@ void RealtimeManager::settle(const std::shared_ptr<Join>& j, bool ok) {
   if (done) done(ok);
 }
 
+namespace {
+// One arena per payload: a tasks row is ~30 strings; copying them into one monotonic block costs
+// one allocation instead of thirty.
+json::storage_ptr payload_arena() {
+  return json::make_shared_resource<json::monotonic_resource>(2048);
+}
+}  // namespace
+
+void RealtimeManager::on_change(std::string_view type, std::string_view bus_event,
+                                const json::object& change) {
+  if (!join_) return;
+  last_payload_ = std::make_shared<const json::value>(json::value(change, payload_arena()));
+  on_event(type, bus_event, *last_payload_);
+}
+
 void RealtimeManager::on_event(std::string_view type, std::string_view bus_event,
                                const json::value& payload) {
   if (!join_) return;
+  if (last_payload_.get() != &payload) {
+    last_payload_ = std::make_shared<const json::value>(json::value(payload, payload_arena()));
+  }
   ++events_;
   const auto now = scheduler_.wall_ms();
   snapshot_.channel_state = "joined";
@@ -217,7 +235,7 @@ void RealtimeManager::on_event(std::string_view type, std::string_view bus_event
   snapshot_.timestamp = now;
   freshness_.on_realtime_event(type, join_->keys);
   log_->debug("{} on task-updates:{} → {}", type, join_->project_id, bus_event);
-  bus_.emit(bus_event, payload);
+  bus_.emit(bus_event, *last_payload_);
 }
 
 void RealtimeManager::leave_channel() {

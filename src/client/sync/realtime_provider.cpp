@@ -130,7 +130,10 @@ void RealtimeProvider::on_phase(const ChannelPhaseChange& change) {
 void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
   ++stats_.events;
   const auto& name = options_.invalidations[index].first;
-  EventStamp stamp{detail, cache_.scheduler().wall_ms()};
+  // Share the manager's copy of the detail when it is the one being dispatched.
+  auto payload = manager_.last_event_payload();
+  if (!payload || payload.get() != &detail) payload = std::make_shared<const json::value>(detail);
+  EventStamp stamp{std::move(payload), cache_.scheduler().wall_ms()};
   if (name == kTaskUpdateEvent) {
     state_.last_task_update = std::move(stamp);
     publish();

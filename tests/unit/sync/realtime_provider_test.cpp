@@ -169,9 +169,11 @@ TEST_F(ProviderTest, EventsInvalidateTheSixFamiliesAndNothingElse) {
   EXPECT_EQ(fetches.count(QueryKey{"tasks", "inactive"}), 0u);
   EXPECT_FALSE(cache.get_query(kProfile)->state().is_invalidated);
   ASSERT_TRUE(provider->state().last_task_update.has_value());
-  EXPECT_EQ(provider->state().last_task_update->payload.at("new").at("status").as_string(),
+  EXPECT_EQ(provider->state().last_task_update->payload->at("new").at("status").as_string(),
             "Complete");
   EXPECT_EQ(provider->state().last_task_update->timestamp, clock.wall_ms());
+  // Shared with the manager, not copied.
+  EXPECT_EQ(provider->state().last_task_update->payload.get(), manager->last_event_payload().get());
   EXPECT_FALSE(provider->state().last_new_task.has_value());
   clock.advance(seconds(1));
   peer->send_change(kTopic1, "INSERT", json::object{{"id", "t2"}});
@@ -179,7 +181,7 @@ TEST_F(ProviderTest, EventsInvalidateTheSixFamiliesAndNothingElse) {
   for (const auto& k : family_keys())
     EXPECT_EQ(fetches.count(k), 2u) << k.hash();
   ASSERT_TRUE(provider->state().last_new_task.has_value());
-  EXPECT_EQ(provider->state().last_new_task->payload.at("new").at("id").as_string(), "t2");
+  EXPECT_EQ(provider->state().last_new_task->payload->at("new").at("id").as_string(), "t2");
   EXPECT_EQ(provider->stats().invalidation_calls, 6u * 2 + 6u);  // two events + the gap fill
 }
 

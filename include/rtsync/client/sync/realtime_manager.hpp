@@ -157,6 +157,13 @@ class RealtimeManager {
   // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events}
   json::value status_json() const;
   std::uint64_t events_received() const noexcept { return events_; }
+  // The payload of the event being (or last) emitted, shared: a bus handler that wants to keep the
+  // detail (the provider's lastTaskUpdate) checks `&detail == last_event_payload().get()` and
+  // shares it instead of copying. Each payload is copied once out of the transport's frame into
+  // its own arena (one allocation block instead of one per string).
+  const std::shared_ptr<const json::value>& last_event_payload() const noexcept {
+    return last_payload_;
+  }
 
  private:
   struct Join;
@@ -165,6 +172,7 @@ class RealtimeManager {
   void on_status(const std::shared_ptr<Join>& join, SubscribeStatus status,
                  const std::optional<Error>& error);
   void on_event(std::string_view type, std::string_view bus_event, const json::value& payload);
+  void on_change(std::string_view type, std::string_view bus_event, const json::object& change);
   void settle(const std::shared_ptr<Join>& join, bool ok);
   void on_heal(const json::value& detail);
   void attempt_reconnect();
@@ -189,6 +197,7 @@ class RealtimeManager {
   bool heal_in_flight_ = false;
   bool destroying_ = false;
   std::uint64_t events_ = 0;
+  std::shared_ptr<const json::value> last_payload_;
   RealtimeSnapshot snapshot_;
   ListenerList<const ChannelPhaseChange&> phase_listeners_;
   core::Timer heal_timer_;

@@ -44,8 +44,8 @@
 namespace rtsync::client::sync {
 
 struct EventStamp {
-  json::value payload;
-  std::int64_t timestamp = 0;  // wall-clock epoch ms
+  std::shared_ptr<const json::value> payload;  // the bus detail, shared with the manager
+  std::int64_t timestamp = 0;                  // wall-clock epoch ms
   friend bool operator==(const EventStamp&, const EventStamp&) = default;
 };
 
