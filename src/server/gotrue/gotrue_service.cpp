@@ -250,7 +250,7 @@ void GoTrueService::signup(std::shared_ptr<Call> call) {
   if (const auto* data = core::find_object(call->body, "data")) meta = json::serialize(*data);
   std::vector<pg::Statement> batch;
   batch.push_back(
-      pg::Statement{signup_sql(), {std::string(*email), std::string(*password), meta}, {}});
+      pg::Statement{signup_sql(), {std::string(*email), std::string(*password), meta}, {}, true});
   pool_->execute(std::move(batch), [this, call, weak = std::weak_ptr<bool>(alive_)](
                                        Result<std::vector<pg::PgResult>> r) {
     if (weak.expired()) return;
@@ -275,8 +275,11 @@ void GoTrueService::password_grant(std::shared_ptr<Call> call) {
     return call->fail(AuthFailure{400, "validation_failed", "missing email or phone"});
   }
   std::vector<pg::Statement> batch;
-  batch.push_back(pg::Statement{
-      password_sql(), {std::string(*email), std::string(*password), std::string(kDummyHash)}, {}});
+  batch.push_back(
+      pg::Statement{password_sql(),
+                    {std::string(*email), std::string(*password), std::string(kDummyHash)},
+                    {},
+                    true});
   pool_->execute(std::move(batch), [this, call, weak = std::weak_ptr<bool>(alive_)](
                                        Result<std::vector<pg::PgResult>> r) {
     if (weak.expired()) return;
@@ -297,7 +300,7 @@ void GoTrueService::refresh_grant(std::shared_ptr<Call> call) {
     return call->fail(AuthFailure{400, "validation_failed", "refresh_token required"});
   }
   std::vector<pg::Statement> batch;
-  batch.push_back(pg::Statement{refresh_sql(), {std::string(*token)}, {}});
+  batch.push_back(pg::Statement{refresh_sql(), {std::string(*token)}, {}, true});
   pool_->execute(std::move(batch), [this, call, weak = std::weak_ptr<bool>(alive_)](
                                        Result<std::vector<pg::PgResult>> r) {
     if (weak.expired()) return;

@@ -164,6 +164,13 @@ void RestService::handle(HttpRequest request, std::function<void(HttpResponse)> 
   });
 }
 
+bool RestService::keep_prepared(const std::string& sql) {
+  if (prepared_.count(sql)) return true;
+  if (prepared_.size() >= options_.max_prepared) return false;
+  prepared_.insert(sql);
+  return true;
+}
+
 void RestService::with_catalog(std::function<void(const std::shared_ptr<const Catalog>&)> fn) {
   if (catalog_ && !loading_) return fn(catalog_);
   waiting_.push_back(std::move(fn));
@@ -245,9 +252,12 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
     batch.push_back(pg::Statement{
         "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
         {call->role, call->claims_json},
-        {}});
-    for (auto& s : statements)
+        {},
+        true});
+    for (auto& s : statements) {
+      s.prepare = keep_prepared(s.sql);
       batch.push_back(std::move(s));
+    }
     pool_->execute(std::move(batch),
                    [call, on_ok = std::move(on_ok),
                     weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
@@ -341,7 +351,7 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
       if (shape == BodyShape::singular && rows != 1) return call->fail(singular_error(rows));
       HttpResponse resp = detail::make_response(
           status, head ? std::string() : std::string(res.value(0, 2)), content_type);
-      const bool in_range = (!total || *total != 0) && lower <= upper;
+      const bool in_range = total.value_or(-1) != 0 && lower <= upper;
       resp.headers.emplace_back("Content-Range", in_range
                                                      ? std::to_string(lower) + "-" +
                                                            std::to_string(upper) + "/" + total_text

@@ -636,6 +636,22 @@ TEST_F(RestServiceTest, SchemaCacheLoadsOnceAndReloads) {
   sql("DROP TABLE public.late");
 }
 
+TEST_F(RestServiceTest, UnpreparedShapesBeyondTheCacheStillWork) {
+  RestOptions o;
+  o.max_prepared = 1;  // the first shape is kept prepared, the others run unprepared
+  make_service(1, o);
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(body_json(get("/rest/v1/tasks?select=id&" + kPA, token_a)).as_array().size(), 60u);
+    EXPECT_EQ(body_json(get("/rest/v1/tasks?select=id&" + kPA + "&status=eq.Failed", token_a))
+                  .as_array()
+                  .size(),
+              12u);
+    EXPECT_TRUE(
+        core::json_equal(body_json(get("/rest/v1/projects?select=name&order=name", token_a)),
+                         json::parse(R"([{"name":"A"},{"name":"A2"}])")));
+  }
+}
+
 TEST_F(RestServiceTest, OptionsPreflightAndUnsupportedMethods) {
   auto pre = call_service(loop, *service, make_request("OPTIONS", "/rest/v1/tasks"));
   EXPECT_EQ(pre.status, 200);

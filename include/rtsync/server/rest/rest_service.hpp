@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "rtsync/core/result.hpp"
@@ -46,6 +47,9 @@ struct RestOptions {
   bool require_token = true;
   std::optional<std::int64_t> max_rows;  // cap on rows per read (PostgREST's db-max-rows)
   std::size_t max_body_bytes = 1 << 20;
+  // Distinct statement texts kept prepared on the database connections (the shapes of requests,
+  // not their values); beyond it, new shapes run unprepared so odd clients cannot grow the cache.
+  std::size_t max_prepared = 1000;
 };
 
 class RestService final : public HttpService {
@@ -69,6 +73,7 @@ class RestService final : public HttpService {
   struct Call;
   void with_catalog(std::function<void(const std::shared_ptr<const Catalog>&)> fn);
   void serve(std::shared_ptr<Call> call, const Catalog& catalog);
+  bool keep_prepared(const std::string& sql);
 
   std::shared_ptr<DbPool> pool_;
   auth::JwtVerifier verifier_;
@@ -79,6 +84,7 @@ class RestService final : public HttpService {
   std::deque<std::function<void(const std::shared_ptr<const Catalog>&)>> waiting_;
   std::vector<std::function<void(Result<void>)>> reload_waiters_;
   std::uint64_t requests_ = 0;
+  std::unordered_set<std::string> prepared_;
   std::shared_ptr<bool> alive_;
 };
 
