@@ -23,7 +23,9 @@
 #include <fstream>
 #include <iostream>
 #include <libpq-fe.h>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -144,6 +146,21 @@ void stop_server(ServerChild& s) {
   close(s.control);
   int st = 0;
   waitpid(s.pid, &st, 0);
+}
+
+// CPU seconds (user + system) a process has used so far.
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close = all.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(all.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / double(sysconf(_SC_CLK_TCK));
 }
 
 long rss_kb(pid_t pid) {
@@ -389,6 +406,7 @@ int bench_throughput(int argc, char** argv) {
   std::thread loop([&] { io.run(); });
   const std::uint64_t expected = std::uint64_t(changes) * (subs / users);
   auto writer = rtsync::server::pg::Connection::open(srv.conninfo()).value();
+  double srv_cpu0 = cpu_seconds(srv.pid);
   auto start_ns = now_ns();
   for (int done = 0; done < changes; done += per_txn) {
     auto r = writer.exec(
@@ -405,10 +423,11 @@ int bench_throughput(int argc, char** argv) {
   io.stop();
   loop.join();
   double secs = (last - start_ns) / 1e9;
-  std::printf("| changes/s end to end under RLS, %d subscribers (%d users × %d), %d changes in txns of %d | %.0f changes/s (%.0f deliveries/s) | writer %.0f rows/s | %llu / %llu delivered |\n",
+  double srv_cpu = cpu_seconds(srv.pid) - srv_cpu0;
+  std::printf("| changes/s end to end under RLS, %d subscribers (%d users × %d), %d changes in txns of %d | %.0f changes/s (%.0f deliveries/s) | writer %.0f rows/s | %llu / %llu delivered | rtsync process %.2f CPU-s |\n",
               subs, users, subs / users, changes, per_txn, changes / secs, got.load() / secs,
               changes / ((wrote_ns - start_ns) / 1e9), (unsigned long long)got.load(),
-              (unsigned long long)expected);
+              (unsigned long long)expected, srv_cpu);
   writer.close();
   stop_server(srv);
   return got.load() == expected ? 0 : 1;
@@ -441,6 +460,7 @@ int bench_fanout(int argc, char** argv) {
   }
   std::thread loop([&] { io.run(); });
   std::string body(bytes, 'x');
+  double srv_cpu0 = cpu_seconds(srv.pid), cli_cpu0 = cpu_seconds(getpid());
   auto start = now_ns();
   for (int i = 0; i < messages; ++i) {
     publisher->send(R"(["1",null,"realtime:fan","broadcast",{"type":"broadcast","event":"e","payload":{"i":)" +
@@ -451,11 +471,13 @@ int bench_fanout(int argc, char** argv) {
   io.stop();
   loop.join();
   double secs = (last - start) / 1e9;
+  double srv_cpu = cpu_seconds(srv.pid) - srv_cpu0, cli_cpu = cpu_seconds(getpid()) - cli_cpu0;
   std::uint64_t min_per = ~0ull;
   for (auto& c : clients) min_per = std::min(min_per, c->received);
-  std::printf("| broadcast fan-out, 1 publisher → %d subscribers of one topic, %d messages of ~%d B | %.0f deliveries/s | %.2f s | %llu / %llu delivered, min per subscriber %llu |\n",
+  std::printf("| broadcast fan-out, 1 publisher → %d subscribers of one topic, %d messages of ~%d B | %.0f deliveries/s | %.2f s | %llu / %llu delivered, min per subscriber %llu | server %.2f CPU-s (%.0f deliveries per server CPU-s), client %.2f CPU-s |\n",
               subs, messages, bytes + 60, total.load() / secs, secs, (unsigned long long)total.load(),
-              (unsigned long long)expected, (unsigned long long)min_per);
+              (unsigned long long)expected, (unsigned long long)min_per, srv_cpu,
+              total.load() / std::max(srv_cpu, 1e-9), cli_cpu);
   stop_server(srv);
   return total.load() == expected ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -35,6 +36,9 @@ constexpr std::size_t kKeepReadCapacity = 16u << 10;
 // Largest gather write of queued frames.
 constexpr std::size_t kMaxBatchFrames = 256;
 constexpr std::size_t kMaxBatchBytes = 256u << 10;
+// Write coalescing under load (see Impl::mark_dirty): bounded extra latency for big fan-outs.
+constexpr std::size_t kBusyFlushSessions = 64;
+constexpr auto kBusyFlushDelay = std::chrono::microseconds(500);
 
 std::string json_error(std::string_view key, std::string_view message) {
   json::object o;
@@ -119,6 +123,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_set<WsSession*> ws_sessions;
   std::unordered_set<HttpSession*> http_sessions;
 
+  // Sessions with frames queued and no write in flight, flushed by one zero-delay timer: it
+  // fires once the loop has run the handlers already ready, so a burst of broadcasts handled
+  // in one pass is written with one syscall per session instead of one per frame.
+  std::vector<std::shared_ptr<WsSession>> dirty;
+  asio::steady_timer flush_timer{io};
+  bool flush_armed = false;
+  std::size_t last_flush_sessions = 0;
+  void mark_dirty(std::shared_ptr<WsSession> s);
+  void flush();
+
   void accept();
 };
 
@@ -157,6 +171,12 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
 
   void abort() { teardown_soon(); }
 
+  // Called by Impl::flush.
+  void flush() {
+    dirty_ = false;
+    if (!writing_ && !torn_down_ && head_ < queue_.size()) write_next();
+  }
+
   bool send(const OutFrame& f) override {
     if (closing_ || torn_down_) return false;
     const auto& limits = server_->hub.limits();
@@ -171,7 +191,12 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
     }
     queue_.push_back(f);
     queued_bytes_ += f.bytes->size();
-    if (!writing_) write_next();
+    // Writes start at the end of the loop pass (see Impl::mark_dirty), so frames that several
+    // broadcasts queue in one pass leave in one gather write.
+    if (!writing_ && !dirty_) {
+      dirty_ = true;
+      server_->mark_dirty(shared_from_this());
+    }
     return true;
   }
 
@@ -364,6 +389,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   std::vector<std::array<std::uint8_t, 10>> headers_;  // headers of the batch in flight
   std::vector<asio::const_buffer> bufs_;
   bool pinged_ = false;
+  bool dirty_ = false;  // in Impl::dirty, waiting for the flush
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
@@ -576,6 +602,26 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
   beast::flat_buffer buf_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
 };
+
+void HttpServer::Impl::mark_dirty(std::shared_ptr<WsSession> s) {
+  dirty.push_back(std::move(s));
+  if (flush_armed) return;
+  flush_armed = true;
+  // Busy loop (the last flush touched many sessions): wait a little so the next broadcasts of
+  // the burst join the same writes; quiet loop: flush at the end of this pass.
+  flush_timer.expires_after(
+      last_flush_sessions >= kBusyFlushSessions ? kBusyFlushDelay : std::chrono::microseconds(0));
+  flush_timer.async_wait([self = shared_from_this()](beast::error_code) { self->flush(); });
+}
+
+void HttpServer::Impl::flush() {
+  flush_armed = false;
+  auto batch = std::move(dirty);
+  dirty.clear();
+  last_flush_sessions = batch.size();
+  for (auto& s : batch)
+    s->flush();
+}
 
 void HttpServer::Impl::accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
