@@ -10,6 +10,9 @@ cd "$root"
 
 bash scripts/install-deps.sh
 
+# ccache keyed on paths relative to the checkout, so a fresh clone elsewhere reuses earlier builds.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
+
 step() { printf '\n==== %s ====\n' "$*"; }
 
 step "dev build"
