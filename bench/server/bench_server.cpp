@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -22,11 +23,10 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <libpq-fe.h>
 #include <iterator>
 #include <map>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -111,7 +111,8 @@ ServerChild spawn_server() {
         std::cerr << "server failed to start\n";
         _exit(5);
       }
-      std::string line = std::to_string(srv.port()) + " " + std::to_string(pg.value()->port()) + "\n";
+      std::string line =
+          std::to_string(srv.port()) + " " + std::to_string(pg.value()->port()) + "\n";
       if (write(up[1], line.data(), line.size()) < 0) _exit(6);
       close(up[1]);
       char c;
@@ -261,7 +262,9 @@ Percentiles percentiles(std::vector<std::int64_t> v) {
   p.n = v.size();
   if (v.empty()) return p;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, std::size_t(q * (v.size() - 1)))] / 1e6; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, std::size_t(q * (v.size() - 1)))] / 1e6;
+  };
   p.p50 = at(0.50);
   p.p99 = at(0.99);
   p.max = v.back() / 1e6;
@@ -364,10 +367,14 @@ int bench_latency(int argc, char** argv) {
     PQfinish(listener);
   }
   auto q = percentiles(nl);
-  std::printf("| commit → postgres_changes event, %d subscribers, %d changes/s (%.0f/s achieved) | %.2f ms | %.2f ms | %.2f ms | %zu / %d |\n",
-              subs, rate, total / write_s, p.p50, p.p99, p.max, p.n, subs * total);
-  std::printf("| floor: commit → LISTEN/NOTIFY notification, 1 listener, %d/s | %.2f ms | %.2f ms | %.2f ms | %zu / %d |\n",
-              rate, q.p50, q.p99, q.max, q.n, total);
+  std::printf(
+      "| commit → postgres_changes event, %d subscribers, %d changes/s (%.0f/s achieved) | %.2f ms "
+      "| %.2f ms | %.2f ms | %zu / %d |\n",
+      subs, rate, total / write_s, p.p50, p.p99, p.max, p.n, subs * total);
+  std::printf(
+      "| floor: commit → LISTEN/NOTIFY notification, 1 listener, %d/s | %.2f ms | %.2f ms | %.2f "
+      "ms | %zu / %d |\n",
+      rate, q.p50, q.p99, q.max, q.n, total);
   writer.close();
   stop_server(srv);
   return p.n == std::size_t(subs) * total ? 0 : 1;
@@ -394,7 +401,8 @@ int bench_throughput(int argc, char** argv) {
   std::int64_t last = 0;
   for (int i = 0; i < subs; ++i) {
     auto& c = clients[i];
-    c->send(join_frame("realtime:rls", pg_config("bench_rls"), key("authenticated", user_uuid(i % users))));
+    c->send(join_frame("realtime:rls", pg_config("bench_rls"),
+                       key("authenticated", user_uuid(i % users))));
     if (!c->read_until("Subscribed to PostgreSQL")) return 9;
     c->on_message = [&](std::string_view m) {
       if (m.find("postgres_changes") == std::string_view::npos) return;
@@ -410,24 +418,30 @@ int bench_throughput(int argc, char** argv) {
   auto start_ns = now_ns();
   for (int done = 0; done < changes; done += per_txn) {
     auto r = writer.exec(
-        "insert into bench_rls (owner, t) select ('00000000-0000-0000-0000-' || lpad(((g % $1) + 1)::text, 12, '0'))::uuid, $2 "
+        "insert into bench_rls (owner, t) select ('00000000-0000-0000-0000-' || lpad(((g % $1) + "
+        "1)::text, 12, '0'))::uuid, $2 "
         "from generate_series($3::int, $3::int + $4::int - 1) g",
-        {std::to_string(users), std::to_string(now_ns()), std::to_string(done), std::to_string(per_txn)});
+        {std::to_string(users), std::to_string(now_ns()), std::to_string(done),
+         std::to_string(per_txn)});
     if (!r.ok()) {
       std::cerr << r.error().describe() << "\n";
       return 10;
     }
   }
   auto wrote_ns = now_ns();
-  for (int i = 0; i < 600 && got.load() < expected; ++i) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 600 && got.load() < expected; ++i)
+    std::this_thread::sleep_for(100ms);
   io.stop();
   loop.join();
   double secs = (last - start_ns) / 1e9;
   double srv_cpu = cpu_seconds(srv.pid) - srv_cpu0;
-  std::printf("| changes/s end to end under RLS, %d subscribers (%d users × %d), %d changes in txns of %d | %.0f changes/s (%.0f deliveries/s) | writer %.0f rows/s | %llu / %llu delivered | rtsync process %.2f CPU-s |\n",
-              subs, users, subs / users, changes, per_txn, changes / secs, got.load() / secs,
-              changes / ((wrote_ns - start_ns) / 1e9), (unsigned long long)got.load(),
-              (unsigned long long)expected, srv_cpu);
+  std::printf(
+      "| changes/s end to end under RLS, %d subscribers (%d users × %d), %d changes in txns of %d "
+      "| %.0f changes/s (%.0f deliveries/s) | writer %.0f rows/s | %llu / %llu delivered | rtsync "
+      "process %.2f CPU-s |\n",
+      subs, users, subs / users, changes, per_txn, changes / secs, got.load() / secs,
+      changes / ((wrote_ns - start_ns) / 1e9), (unsigned long long)got.load(),
+      (unsigned long long)expected, srv_cpu);
   writer.close();
   stop_server(srv);
   return got.load() == expected ? 0 : 1;
@@ -463,21 +477,27 @@ int bench_fanout(int argc, char** argv) {
   double srv_cpu0 = cpu_seconds(srv.pid), cli_cpu0 = cpu_seconds(getpid());
   auto start = now_ns();
   for (int i = 0; i < messages; ++i) {
-    publisher->send(R"(["1",null,"realtime:fan","broadcast",{"type":"broadcast","event":"e","payload":{"i":)" +
-                    std::to_string(i) + R"(,"b":")" + body + R"("}}])");
+    publisher->send(
+        R"(["1",null,"realtime:fan","broadcast",{"type":"broadcast","event":"e","payload":{"i":)" +
+        std::to_string(i) + R"(,"b":")" + body + R"("}}])");
   }
   const std::uint64_t expected = std::uint64_t(subs) * messages;
-  for (int i = 0; i < 1200 && total.load() < expected; ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 1200 && total.load() < expected; ++i)
+    std::this_thread::sleep_for(50ms);
   io.stop();
   loop.join();
   double secs = (last - start) / 1e9;
   double srv_cpu = cpu_seconds(srv.pid) - srv_cpu0, cli_cpu = cpu_seconds(getpid()) - cli_cpu0;
   std::uint64_t min_per = ~0ull;
-  for (auto& c : clients) min_per = std::min(min_per, c->received);
-  std::printf("| broadcast fan-out, 1 publisher → %d subscribers of one topic, %d messages of ~%d B | %.0f deliveries/s | %.2f s | %llu / %llu delivered, min per subscriber %llu | server %.2f CPU-s (%.0f deliveries per server CPU-s), client %.2f CPU-s |\n",
-              subs, messages, bytes + 60, total.load() / secs, secs, (unsigned long long)total.load(),
-              (unsigned long long)expected, (unsigned long long)min_per, srv_cpu,
-              total.load() / std::max(srv_cpu, 1e-9), cli_cpu);
+  for (auto& c : clients)
+    min_per = std::min(min_per, c->received);
+  std::printf(
+      "| broadcast fan-out, 1 publisher → %d subscribers of one topic, %d messages of ~%d B | %.0f "
+      "deliveries/s | %.2f s | %llu / %llu delivered, min per subscriber %llu | server %.2f CPU-s "
+      "(%.0f deliveries per server CPU-s), client %.2f CPU-s |\n",
+      subs, messages, bytes + 60, total.load() / secs, secs, (unsigned long long)total.load(),
+      (unsigned long long)expected, (unsigned long long)min_per, srv_cpu,
+      total.load() / std::max(srv_cpu, 1e-9), cli_cpu);
   stop_server(srv);
   return total.load() == expected ? 0 : 1;
 }
@@ -506,8 +526,10 @@ int bench_idle(int argc, char** argv) {
   }
   std::this_thread::sleep_for(1s);
   long after = rss_kb(srv.pid);
-  std::printf("| RSS per idle connection, %d websockets (each answered one heartbeat) | %.1f KB | server RSS %ld → %ld KB |\n",
-              conns, double(after - before) / conns, before, after);
+  std::printf(
+      "| RSS per idle connection, %d websockets (each answered one heartbeat) | %.1f KB | server "
+      "RSS %ld → %ld KB |\n",
+      conns, double(after - before) / conns, before, after);
   clients.clear();
   stop_server(srv);
   return 0;

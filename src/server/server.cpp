@@ -51,7 +51,8 @@ namespace {
 // Primary keys and RLS flags of tables, for DELETE trimming (see realtime::RelationInfo).
 class PgRelationInfo final : public realtime::RelationInfoSource {
  public:
-  PgRelationInfo(boost::asio::io_context& io, std::string conninfo) : conn_(io, std::move(conninfo)) {}
+  PgRelationInfo(boost::asio::io_context& io, std::string conninfo)
+      : conn_(io, std::move(conninfo)) {}
 
   void lookup(std::vector<std::uint32_t> oids, std::function<void(Result<Infos>)> done) override {
     std::string array = "{";
@@ -73,7 +74,8 @@ class PgRelationInfo final : public realtime::RelationInfoSource {
                   Infos out;
                   const auto& res = r.value();
                   for (int row = 0; row < res.rows(); ++row) {
-                    auto oid = static_cast<std::uint32_t>(std::stoull(std::string(res.value(row, 0))));
+                    auto oid =
+                        static_cast<std::uint32_t>(std::stoull(std::string(res.value(row, 0))));
                     realtime::RelationInfo info;
                     info.rls_enabled = res.value(row, 1) == "t";
                     auto keys = core::parse_json(res.value(row, 2));

@@ -23,7 +23,8 @@ Run run_node(const std::string& command) {
   FILE* p = popen((command + " 2>&1").c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf{};
-  while (auto n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+  while (auto n = fread(buf.data(), 1, buf.size(), p))
+    r.output.append(buf.data(), n);
   int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
@@ -32,8 +33,10 @@ Run run_node(const std::string& command) {
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -48,24 +51,29 @@ void conformance(const std::string& vsn) {
     alter publication supabase_realtime add table public.conf_items;)");
   ASSERT_TRUE(setup.ok()) << setup.error().describe();
 
-  auto bad = server::auth::sign_hs256(
-      json::object{{"role", "anon"}, {"exp", 4102444800}}, "some-other-secret-entirely-0123456789");
-  std::string pg_url = "postgres://postgres@127.0.0.1:" + std::to_string(s.pg().port()) + "/postgres";
+  auto bad = server::auth::sign_hs256(json::object{{"role", "anon"}, {"exp", 4102444800}},
+                                      "some-other-secret-entirely-0123456789");
+  std::string pg_url =
+      "postgres://postgres@127.0.0.1:" + std::to_string(s.pg().port()) + "/postgres";
   std::string env = "RTSYNC_HTTP=" + shell_quote(s.server().http_url()) +
                     " ANON_KEY=" + shell_quote(s.anon_key()) +
-                    " SERVICE_KEY=" + shell_quote(s.service_key()) +
-                    " USER_KEY=" + shell_quote(s.key("authenticated", std::chrono::hours(1),
-                                                     "44444444-4444-4444-4444-444444444444")) +
+                    " SERVICE_KEY=" + shell_quote(s.service_key()) + " USER_KEY=" +
+                    shell_quote(s.key("authenticated", std::chrono::hours(1),
+                                      "44444444-4444-4444-4444-444444444444")) +
                     " BAD_KEY=" + shell_quote(bad) + " PG_URL=" + shell_quote(pg_url) +
                     " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
-  auto r = run_node(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/realtime_js.mjs") + " " +
-                    vsn);
+  auto r =
+      run_node(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/realtime_js.mjs") + " " + vsn);
   std::cout << r.output;
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
-TEST(RealtimeJsConformance, Vsn1) { conformance("1.0.0"); }
-TEST(RealtimeJsConformance, Vsn2) { conformance("2.0.0"); }
+TEST(RealtimeJsConformance, Vsn1) {
+  conformance("1.0.0");
+}
+TEST(RealtimeJsConformance, Vsn2) {
+  conformance("2.0.0");
+}
 
 }  // namespace
 }  // namespace rtsync::testkit
