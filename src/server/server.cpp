@@ -108,8 +108,8 @@ struct Server::Impl {
   std::unique_ptr<http::HttpServer> http;
   std::atomic<std::uint16_t> port{0};
   std::atomic<bool> listening{false};
-  bool started = false;
-  bool stopped = false;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopped{false};
 
   ~Impl() {
     if (loop) {
