@@ -393,8 +393,12 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(boost::asio::io_context& 
     tls = std::make_shared<ssl::context>(ssl::context::tls_client);
     boost::system::error_code ec;
     tls->set_default_verify_paths(ec);
-    if (ec && options.verify_peer) {
+    if (ec && options.verify_peer && options.ca_file.empty()) {
       return make_error(Errc::io, "cannot load the system's CA certificates: " + ec.message());
+    }
+    if (!options.ca_file.empty()) {
+      tls->load_verify_file(options.ca_file, ec);
+      if (ec) return make_error(Errc::io, "cannot load " + options.ca_file + ": " + ec.message());
     }
   }
   if (options.max_connections == 0) options.max_connections = 1;

@@ -2,6 +2,9 @@
 // RestClient results and errors, AuthClient's GoTrue calls, keep-alive and its retry, deadlines and
 // cancellation, and AuthSession driven by the AuthClient refresher.
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
 
 #include "client_fixture.hpp"
 #include "rtsync/client/domain/auth_refresher.hpp"
@@ -266,6 +269,81 @@ TEST_F(RestClientTest, DeadlineAndCancel) {
   auto refused = wait<HttpResult>([&](auto cb) { c2.value()->request("GET", "/", {}, {}, cb); });
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::io);
+}
+
+// A throwaway CA and a certificate for 127.0.0.1 (and one for another name), made with openssl.
+class TestCa {
+ public:
+  TestCa() {
+    char tmpl[] = "/tmp/rtsync-rest-tls-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    const std::string script =
+        "cd '" + dir_.string() +
+        "' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout ca.key -out ca.pem -days 2 -subj '/CN=rtsync rest test CA' "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign "
+        "&& for n in local other; do "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $n.key "
+        "-out $n.csr -subj /CN=$n || exit 1; done "
+        "&& printf 'subjectAltName=IP:127.0.0.1\n' > local.cnf "
+        "&& printf 'subjectAltName=DNS:other.example\n' > other.cnf "
+        "&& for n in local other; do openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out $n.pem -days 2 -extfile $n.cnf || exit 1; done";
+    ok_ = std::system((script + " >openssl.log 2>&1").c_str()) == 0;
+  }
+  ~TestCa() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  bool ok() const { return ok_; }
+  std::string file(std::string_view name) const { return (dir_ / name).string(); }
+
+ private:
+  std::filesystem::path dir_;
+  bool ok_ = false;
+};
+
+TEST_F(RestClientTest, HttpsVerifiesTheCertificate) {
+  seed();
+  TestCa ca;
+  ASSERT_TRUE(ca.ok()) << "openssl failed; see " << ca.file("openssl.log");
+  ServiceHost tls_host(loop.io, {rest_service.get()});
+  ASSERT_TRUE(tls_host.listen(0, ca.file("local.pem"), ca.file("local.key")).ok());
+  ASSERT_EQ(tls_host.url().substr(0, 8), "https://");
+
+  auto fetch_projects = [&](client::rest::HttpClientOptions o) -> Result<RestResult> {
+    auto h = client::rest::HttpClient::create(loop.io, loop.sched, std::move(o));
+    if (!h) return h.error();
+    client::rest::RestClient r(*h.value(), client::rest::RestClientOptions{anon_key});
+    r.set_access_token(mint("authenticated", kUserA));
+    return wait<RestResult>(
+        [&](auto cb) { r.select(PostgrestQuery("projects").select("name"), cb); });
+  };
+  client::rest::HttpClientOptions o;
+  o.base_url = tls_host.url();
+  o.ca_file = ca.file("ca.pem");
+  auto ok = fetch_projects(o);
+  ASSERT_TRUE(ok.ok()) << ok.error().describe();
+  EXPECT_EQ(ok->data.as_array().size(), 2u);
+
+  // Without the test CA the certificate is refused.
+  client::rest::HttpClientOptions untrusted;
+  untrusted.base_url = tls_host.url();
+  auto refused = fetch_projects(untrusted);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::io);
+  EXPECT_NE(refused.error().message.find("TLS handshake"), std::string::npos);
+
+  // A certificate from the trusted CA but for another name is refused too…
+  ServiceHost other(loop.io, {rest_service.get()});
+  ASSERT_TRUE(other.listen(0, ca.file("other.pem"), ca.file("other.key")).ok());
+  client::rest::HttpClientOptions wrong_name;
+  wrong_name.base_url = other.url();
+  wrong_name.ca_file = ca.file("ca.pem");
+  EXPECT_FALSE(fetch_projects(wrong_name).ok());
+  // …unless verification is off.
+  wrong_name.verify_peer = false;
+  EXPECT_TRUE(fetch_projects(wrong_name).ok());
 }
 
 TEST_F(RestClientTest, AuthSessionRefreshesThroughTheAuthClientAndSignsOutWhenRefused) {

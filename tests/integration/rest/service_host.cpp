@@ -2,8 +2,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
 
 namespace rtsync::test {
 namespace {
@@ -11,6 +14,7 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using server::rest::HttpRequest;
 using server::rest::HttpResponse;
@@ -23,22 +27,49 @@ struct ServiceHost::Impl : std::enable_shared_from_this<ServiceHost::Impl> {
       : io(io), acceptor(io), services(std::move(services)) {}
 
   struct Session : std::enable_shared_from_this<Session> {
-    Session(tcp::socket s, std::weak_ptr<Impl> owner)
-        : stream(std::move(s)), owner(std::move(owner)) {}
-    beast::tcp_stream stream;
+    Session(tcp::socket s, std::weak_ptr<Impl> owner, ssl::context* tls) : owner(std::move(owner)) {
+      if (tls) {
+        secure.emplace(std::move(s), *tls);
+      } else {
+        plain.emplace(std::move(s));
+      }
+    }
+    std::optional<beast::tcp_stream> plain;
+    std::optional<ssl::stream<beast::tcp_stream>> secure;
     std::weak_ptr<Impl> owner;
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
     http::response<http::string_body> res;
 
+    template <class F>
+    void with_stream(F&& f) {
+      if (secure) {
+        f(*secure);
+      } else {
+        f(*plain);
+      }
+    }
+    beast::tcp_stream& lowest() { return secure ? secure->next_layer() : *plain; }
+
+    void start() {
+      if (!secure) return read();
+      secure->async_handshake(ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->close();
+                                self->read();
+                              });
+    }
+
     void read() {
       parser.emplace();
       parser->body_limit(8 << 20);
-      http::async_read(stream, buffer, *parser,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (ec) return self->close();
-                         self->dispatch();
-                       });
+      with_stream([&](auto& stream) {
+        http::async_read(stream, buffer, *parser,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                           if (ec) return self->close();
+                           self->dispatch();
+                         });
+      });
     }
 
     void dispatch() {
@@ -86,32 +117,30 @@ struct ServiceHost::Impl : std::enable_shared_from_this<ServiceHost::Impl> {
       for (auto& [k, v] : r.headers)
         res.set(k, v);
       res.keep_alive(keep);
-      if (head) {
-        // HEAD carries the headers a GET would have, without the body.
-        res.content_length(r.body.size());
-      } else {
-        res.body() = std::move(r.body);
-        res.prepare_payload();
-      }
       auto on_written = [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
         if (ec || !keep) return self->close();
         self->read();
       };
       if (head) {
-        auto sr_ptr = std::make_shared<http::response_serializer<http::string_body>>(res);
-        http::async_write_header(stream, *sr_ptr,
-                                 [sr_ptr, on_written](beast::error_code ec, std::size_t n) mutable {
-                                   on_written(ec, n);
-                                 });
-      } else {
-        http::async_write(stream, res, std::move(on_written));
+        // HEAD carries the headers a GET would have, without the body.
+        res.content_length(r.body.size());
+        auto sr = std::make_shared<http::response_serializer<http::string_body>>(res);
+        with_stream([&](auto& stream) {
+          http::async_write_header(
+              stream, *sr,
+              [sr, on_written](beast::error_code ec, std::size_t n) mutable { on_written(ec, n); });
+        });
+        return;
       }
+      res.body() = std::move(r.body);
+      res.prepare_payload();
+      with_stream([&](auto& stream) { http::async_write(stream, res, std::move(on_written)); });
     }
 
     void close() {
       beast::error_code ec;
-      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream.socket().close(ec);
+      lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+      lowest().socket().close(ec);
     }
   };
 
@@ -121,9 +150,9 @@ struct ServiceHost::Impl : std::enable_shared_from_this<ServiceHost::Impl> {
       if (!self || !self->acceptor.is_open()) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        auto session = std::make_shared<Session>(std::move(socket), self);
+        auto session = std::make_shared<Session>(std::move(socket), self, self->tls.get());
         self->sessions.push_back(session);
-        session->read();
+        session->start();
       }
       self->accept();
     });
@@ -132,6 +161,7 @@ struct ServiceHost::Impl : std::enable_shared_from_this<ServiceHost::Impl> {
   net::io_context& io;
   tcp::acceptor acceptor;
   std::vector<HttpService*> services;
+  std::unique_ptr<ssl::context> tls;
   std::vector<std::weak_ptr<Session>> sessions;
   std::uint16_t port = 0;
   std::uint64_t requests = 0;
@@ -144,8 +174,15 @@ ServiceHost::~ServiceHost() {
   close();
 }
 
-Result<std::uint16_t> ServiceHost::listen(std::uint16_t port) {
+Result<std::uint16_t> ServiceHost::listen(std::uint16_t port, const std::string& cert_file,
+                                          const std::string& key_file) {
   beast::error_code ec;
+  if (!cert_file.empty()) {
+    impl_->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+    impl_->tls->use_certificate_chain_file(cert_file, ec);
+    if (!ec) impl_->tls->use_private_key_file(key_file, ssl::context::pem, ec);
+    if (ec) return make_error(Errc::io, "TLS certificate: " + ec.message());
+  }
   const tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port);
   impl_->acceptor.open(ep.protocol(), ec);
   if (!ec) impl_->acceptor.set_option(net::socket_base::reuse_address(true), ec);
@@ -161,7 +198,7 @@ std::uint16_t ServiceHost::port() const noexcept {
   return impl_->port;
 }
 std::string ServiceHost::url() const {
-  return "http://127.0.0.1:" + std::to_string(impl_->port);
+  return std::string(impl_->tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(impl_->port);
 }
 std::uint64_t ServiceHost::requests() const noexcept {
   return impl_->requests;

@@ -28,10 +28,12 @@ class ServiceHost {
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;
 
-  // Port 0 picks a free port; returns the bound one.
-  Result<std::uint16_t> listen(std::uint16_t port = 0);
+  // Port 0 picks a free port; returns the bound one. With a certificate chain and key (PEM),
+  // serves HTTPS instead.
+  Result<std::uint16_t> listen(std::uint16_t port = 0, const std::string& cert_file = {},
+                               const std::string& key_file = {});
   std::uint16_t port() const noexcept;
-  std::string url() const;  // "http://127.0.0.1:<port>"
+  std::string url() const;  // "http(s)://127.0.0.1:<port>"
   void close();
   // Closes every open connection (keep-alive ones included) without a response.
   void drop_connections();

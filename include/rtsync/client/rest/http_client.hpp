@@ -10,8 +10,8 @@
 // (no complete response within `timeout`), Errc::cancelled (cancel()), Errc::too_large (response
 // above `max_response_bytes`). HTTP error statuses are responses, not errors.
 //
-// TLS: certificates are verified against the system store and the host name (SNI is sent), unless
-// verify_peer is false.
+// TLS: certificates are verified against the system store (plus `ca_file`) and the host name (SNI
+// is sent), unless verify_peer is false.
 //
 // Thread safety: construct, call and destroy on the thread running the io_context; callbacks run
 // there. The scheduler must run on the same io_context (core::AsioScheduler). Destroying the client
@@ -52,6 +52,7 @@ struct HttpClientOptions {
   core::Duration timeout = std::chrono::seconds(10);
   std::size_t max_connections = 4;
   bool verify_peer = true;
+  std::string ca_file;  // extra trusted CA certificates (PEM), beside the system store
   std::size_t max_response_bytes = 64 << 20;
   std::string user_agent = "rtsync";
 };
