@@ -15,7 +15,9 @@
 //   transport     only the socket and a channel with the same three bindings, callbacks empty
 //                 (frame decoding, routing and change conversion: the transport's share);
 //   coordination  the full stack with the provider's invalidation map emptied (manager, freshness,
-//                 event bus, provider state, smart polling: everything but the cache calls).
+//                 event bus, provider state, smart polling: everything but the cache calls);
+//   batched       coalesced plus the provider's opt-in batch window (100 ms): one six-family
+//                 invalidation per window instead of six cache calls per event.
 //
 // Reported per mode: events delivered, wall time of the burst, loop-thread CPU per event (all the
 // loop's work from the first event to the end of the grace second: dispatch, invalidation,
@@ -63,7 +65,7 @@ struct Config {
   int rate = 10000;
   int queries = 60;
   int latency_ms = 20;
-  std::vector<std::string> modes{"transport", "coordination", "coalesced", "naive"};
+  std::vector<std::string> modes{"transport", "coordination", "coalesced", "batched", "naive"};
 };
 
 struct RunResult {
@@ -233,6 +235,7 @@ struct Stack {
     polling = std::make_unique<SmartPolling>(*tracker);
     RealtimeProviderOptions po;
     if (naive) po.invalidate = query::InvalidateOptions{};  // six plain invalidations per event
+    if (mode == "batched") po.batch_window = milliseconds(100);
     if (mode == "coordination") {
       for (auto& [event, families] : po.invalidations)
         families.clear();

@@ -40,6 +40,7 @@ RealtimeProvider::RealtimeProvider(RealtimeManager& manager, query::QueryClient&
     event_filters_.push_back(to_filters(families));
   }
   gap_filters_ = to_filters(options_.gap_fill_families);
+  batches_.resize(options_.invalidations.size());
   for (std::size_t i = 0; i < options_.invalidations.size(); ++i) {
     event_subs_.push_back(bus.subscribe(options_.invalidations[i].first,
                                         [this, i](const json::value& d) { on_event(i, d); }));
@@ -141,8 +142,33 @@ void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
     state_.last_new_task = std::move(stamp);
     publish();
   }
+  if (options_.batch_window) {
+    auto& batch = batches_[index];
+    if (batch.window.pending()) {
+      batch.pending = true;
+      ++stats_.events_batched;
+      return;
+    }
+    log_->debug("{}: invalidating {} families", name, event_filters_[index].size());
+    invalidate(event_filters_[index]);
+    open_batch(index);
+    return;
+  }
   log_->debug("{}: invalidating {} families", name, event_filters_[index].size());
   invalidate(event_filters_[index]);
+}
+
+void RealtimeProvider::open_batch(std::size_t index) {
+  batches_[index].window = cache_.scheduler().schedule(
+      *options_.batch_window, core::TimerId::InvalidationCoalesce, [this, index] {
+        auto& batch = batches_[index];
+        if (!batch.pending) return;  // quiet: the window closes
+        batch.pending = false;
+        log_->debug("{}: batched events; invalidating {} families",
+                    options_.invalidations[index].first, event_filters_[index].size());
+        invalidate(event_filters_[index]);
+        open_batch(index);
+      });
 }
 
 void RealtimeProvider::invalidate(const std::vector<query::InvalidateFilters>& filters) {
@@ -191,7 +217,8 @@ json::value RealtimeProvider::diagnostics() const {
                                              {"invalidationCalls", stats_.invalidation_calls},
                                              {"refetchesStarted", stats_.refetches_started},
                                              {"refetchesCoalesced", stats_.refetches_coalesced},
-                                             {"gapFills", stats_.gap_fills}}}};
+                                             {"gapFills", stats_.gap_fills},
+                                             {"eventsBatched", stats_.events_batched}}}};
 }
 
 }  // namespace rtsync::client::sync

@@ -233,6 +233,53 @@ TEST_F(ProviderTest, BurstOfAThousandEventsCostsAtMostTwoRefetchesPerWindow) {
   EXPECT_EQ(provider->stats().invalidation_calls, 6000u + 6u);
 }
 
+TEST_F(ProviderTest, OptInBatchingKeepsRefetchTimingWithOneCallPerWindow) {
+  fetches.latency = milliseconds(30);
+  mount_task_queries();
+  cache.set_query_data(QueryKey{"tasks", "inactive"}, json::value("old"));
+  RealtimeProviderOptions options;
+  options.batch_window = milliseconds(100);
+  mount_provider(options);
+  project.set("p1");
+  peer->accept();
+  clock.advance(seconds(1));
+  fetches.clear();
+  const auto calls_before = provider->stats().invalidation_calls;
+  const auto start = clock.now();
+  for (int i = 0; i < 1000; ++i) {
+    peer->send_change(kTopic1, "UPDATE", json::object{{"id", "t" + std::to_string(i)}});
+    if (i == 0) {  // the first event invalidates at once
+      EXPECT_TRUE(cache.get_query(QueryKey{"tasks", "inactive"})->state().is_invalidated);
+    }
+    clock.advance(milliseconds(1));
+  }
+  const auto last_event = clock.now() - milliseconds(1);
+  clock.advance(seconds(1));
+  // One six-family invalidation per window: the leading one, then one per 100 ms.
+  const auto calls = provider->stats().invalidation_calls - calls_before;
+  EXPECT_LE(calls, 6u * 11);
+  EXPECT_GE(calls, 6u * 10);
+  EXPECT_EQ(provider->stats().events_batched, 999u);  // all but the first
+  for (const auto& k : family_keys()) {
+    EXPECT_LE(fetches.max_in_window(k, milliseconds(100)), 2u) << k.hash();
+    EXPECT_EQ(fetches.starts[k.hash()].front(), start) << k.hash();
+    EXPECT_GT(fetches.starts[k.hash()].back(), last_event) << k.hash();
+  }
+  EXPECT_EQ(fetches.count(kProfile), 0u);
+  // After the burst the window closes: the next event invalidates at once again.
+  fetches.clear();
+  peer->send_change(kTopic1, "UPDATE", json::object{{"id", "late"}});
+  clock.run_ready();
+  EXPECT_EQ(fetches.count(family_keys()[0]), 1u);
+  // A batch waiting at destruction dies with the provider (ASan would see a late call).
+  peer->send_change(kTopic1, "UPDATE", json::object{{"id", "later"}});
+  EXPECT_EQ(provider->stats().events_batched, 1000u);
+  provider.reset();
+  fetches.clear();
+  clock.advance(seconds(1));
+  EXPECT_EQ(fetches.count(kProfile), 0u);
+}
+
 TEST_F(ProviderTest, GapFillAfterEveryResubscribe) {
   mount_task_queries();
   mount_provider();

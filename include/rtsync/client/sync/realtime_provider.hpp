@@ -69,6 +69,14 @@ struct RealtimeProviderOptions {
   std::vector<query::QueryKey> gap_fill_families = seed_task_families();
   // Coalesced, cancel_refetch (the cache's default window).
   query::InvalidateOptions invalidate = query::InvalidateOptions::realtime();
+  // Opt-in event batching in front of the cache (off by default): the first event of a quiet
+  // period invalidates at once; events arriving within `batch_window` after an invalidation of the
+  // same entry are folded into ONE invalidation at the window's end (which opens the next window).
+  // Refetch timing matches the cache's coalescing (leading + one trailing per window); what
+  // changes is that matches are marked invalidated at the window's end rather than per event, and
+  // a burst costs one flag per event instead of one cache call per family. Timer:
+  // TimerId::InvalidationCoalesce.
+  std::optional<core::Duration> batch_window;
 };
 
 struct ProviderStats {
@@ -77,6 +85,7 @@ struct ProviderStats {
   std::uint64_t refetches_started = 0;    // leading refetches those calls started
   std::uint64_t refetches_coalesced = 0;  // refetches they deferred to a trailing edge
   std::uint64_t gap_fills = 0;
+  std::uint64_t events_batched = 0;  // events folded into a window-end invalidation
 };
 
 class RealtimeProvider {
@@ -100,6 +109,7 @@ class RealtimeProvider {
   void on_phase(const ChannelPhaseChange& change);
   void on_event(std::size_t index, const json::value& detail);
   void invalidate(const std::vector<query::InvalidateFilters>& filters);
+  void open_batch(std::size_t index);
   void set_connection(bool connected, bool connecting, std::optional<std::string> error);
   void publish();
 
@@ -119,6 +129,12 @@ class RealtimeProvider {
   std::vector<std::vector<query::InvalidateFilters>> event_filters_;
   std::vector<query::InvalidateFilters> gap_filters_;
   std::vector<core::Subscription> event_subs_;
+  // Per invalidation entry, with batch_window: the open window and whether events wait for it.
+  struct Batch {
+    core::Timer window;
+    bool pending = false;
+  };
+  std::vector<Batch> batches_;
   core::Subscription phase_sub_;
   core::Subscription project_sub_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
