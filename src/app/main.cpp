@@ -8,6 +8,9 @@
 #ifdef RTSYNC_HAVE_SERVER
 #include "server_command.hpp"
 #endif
+#ifdef RTSYNC_HAVE_WATCH
+#include "client_commands.hpp"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -26,11 +29,18 @@ int main(int argc, char** argv) {
   rtsync::app::ServerCommandArgs server_args;
   rtsync::app::add_server_options(*server, server_args);
 #endif
-  auto* bench = app.add_subcommand("bench", "Run the benchmarks");
-  (void)demo;
-  (void)watch;
-  (void)server;
-  (void)bench;
+  auto* token = app.add_subcommand("token", "Mint a JWT for local use");
+  auto* migrate = app.add_subcommand("migrate", "Apply the demo schema (idempotent)");
+#ifdef RTSYNC_HAVE_WATCH
+  rtsync::app::WatchArgs watch_args;
+  rtsync::app::add_watch_options(*watch, watch_args);
+  rtsync::app::DemoArgs demo_args;
+  rtsync::app::add_demo_options(*demo, demo_args);
+  rtsync::app::TokenArgs token_args;
+  rtsync::app::add_token_options(*token, token_args);
+  rtsync::app::MigrateArgs migrate_args;
+  rtsync::app::add_migrate_options(*migrate, migrate_args);
+#endif
 
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) {
@@ -43,6 +53,12 @@ int main(int argc, char** argv) {
   }
 #ifdef RTSYNC_HAVE_SERVER
   if (server->parsed()) return rtsync::app::run_server_command(server_args);
+#endif
+#ifdef RTSYNC_HAVE_WATCH
+  if (watch->parsed()) return rtsync::app::run_watch_command(watch_args);
+  if (demo->parsed()) return rtsync::app::run_demo_command(demo_args);
+  if (token->parsed()) return rtsync::app::run_token_command(token_args);
+  if (migrate->parsed()) return rtsync::app::run_migrate_command(migrate_args);
 #endif
   if (app.get_subcommands().empty()) {
     std::cout << app.help();

@@ -1,0 +1,132 @@
+// The client side of `rtsync watch`, wired as DESIGN.md section 2 draws it, on one event loop:
+//
+//   HttpClient ─ RestClient (fetchers) / AuthClient (sign-in, refresh)
+//   AuthSession (refresher: the refresh-token grant) ─ token → socket.set_auth, RestClient
+//   Beast transport ─ DroppableTransport (`k`) ─ MessageClock ─ RealtimeSocket (<url>/realtime/v1)
+//   RealtimeManager (channel per project) ─ EventBus ─ RealtimeProvider ─ QueryClient
+//   FreshnessTracker ─ SmartPolling ─ observers;  ReconnectScheduler + ReconnectTriggers
+//   Diagnostics: one JSON snapshot of all of it
+//
+// start() builds it on the loop, signs in (password grant, or a given access token), loads the
+// user's projects, connects the socket and selects the initial project (the provider joins its
+// channel). The pane's observers live in PaneSession (pane_session.hpp).
+//
+// Thread safety: start() and the destructor are called from a thread other than the loop's (they
+// block on it); every other method is loop-confined (call inside loop.post / run_sync).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rtsync/client/query/query_client.hpp"
+#include "rtsync/client/rest/auth_client.hpp"
+#include "rtsync/client/rest/rest_client.hpp"
+#include "rtsync/client/sync/auth_session.hpp"
+#include "rtsync/client/sync/freshness_tracker.hpp"
+#include "rtsync/client/sync/realtime_manager.hpp"
+#include "rtsync/client/sync/realtime_provider.hpp"
+#include "rtsync/client/sync/reconnect_scheduler.hpp"
+#include "rtsync/client/sync/reconnect_triggers.hpp"
+#include "rtsync/client/sync/smart_polling.hpp"
+#include "rtsync/client/transport/realtime_socket.hpp"
+#include "rtsync/core/diagnostics.hpp"
+#include "rtsync/core/event_bus.hpp"
+#include "rtsync/core/event_loop.hpp"
+#include "rtsync/protocol/message.hpp"
+
+namespace rtsync::app {
+
+class DropControl;
+
+struct ClientOptions {
+  std::string url;       // http(s)://host[:port] — the project's base URL
+  std::string anon_key;  // the project's anon key (apikey)
+  // Base URL of /rest/v1 and /auth/v1 when they are served apart from realtime (empty: url).
+  std::string rest_url;
+  // Sign-in: email + password (GoTrue password grant; refreshed through the refresh-token
+  // grant), or a ready access token (refreshed only when refresh_token is given).
+  std::string email;
+  std::string password;
+  std::string access_token;
+  std::string refresh_token;
+  std::string project;  // initial project id; empty: the user's first project
+  protocol::Vsn vsn = protocol::Vsn::v2;
+  core::Duration drop_for = std::chrono::seconds(5);  // how long `k` keeps realtime down
+  core::Duration refresh_margin = std::chrono::seconds(60);
+  core::Duration http_timeout = std::chrono::seconds(10);
+  bool verify_peer = true;
+  std::string ca_file;
+};
+
+struct ProjectInfo {
+  std::string id;
+  std::string name;
+};
+
+class ClientStack {
+ public:
+  // Blocks until signed in with the project list loaded, or `timeout`. Errors: invalid_argument
+  // (options), unauthorized (sign-in refused), not_found (no project / unknown --project), and the
+  // REST client's codes.
+  static Result<std::unique_ptr<ClientStack>> start(
+      core::EventLoop& loop, ClientOptions options,
+      core::Duration timeout = std::chrono::seconds(20));
+  ~ClientStack();
+  ClientStack(const ClientStack&) = delete;
+  ClientStack& operator=(const ClientStack&) = delete;
+
+  // ---- loop-confined -------------------------------------------------------------------------
+  core::EventLoop& loop() noexcept { return loop_; }
+  core::Scheduler& scheduler() noexcept;
+  const ClientOptions& options() const noexcept { return options_; }
+  core::EventBus& bus();
+  client::query::QueryClient& cache();
+  client::sync::FreshnessTracker& freshness();
+  client::sync::SmartPolling& polling();
+  client::sync::AuthSession& session();
+  client::RealtimeSocket& socket();
+  client::sync::RealtimeManager& manager();
+  client::sync::RealtimeProvider& provider();
+  client::sync::ReconnectScheduler& reconnect();
+  client::sync::ProjectSelection& selection();
+  client::rest::RestClient& rest();
+  client::rest::AuthClient& auth();
+  core::Diagnostics& diagnostics();
+
+  const std::vector<ProjectInfo>& projects() const noexcept { return projects_; }
+  // Index of the selected project in projects(), or -1.
+  int selected_index() const;
+  // Selects projects()[index] (the provider leaves the old channel and joins the new one).
+  void select_project(int index);
+  // Drops the realtime connection for options.drop_for (see drop_transport.hpp).
+  bool drop_realtime();
+  bool dropping() const;
+  // Refetches every active query now.
+  void refetch_all();
+  // The whole snapshot (realtime, manager, provider, freshness, polling, reconnect, socket,
+  // session, cache and whatever was added to diagnostics()).
+  json::object snapshot() const;
+
+ private:
+  struct Parts;
+  ClientStack(core::EventLoop& loop, ClientOptions options);
+  void sign_in(std::function<void(Result<void>)> done);
+  void load_projects(std::function<void(Result<void>)> done);
+
+  core::EventLoop& loop_;
+  ClientOptions options_;
+  std::unique_ptr<Parts> parts_;
+  std::vector<ProjectInfo> projects_;
+};
+
+// The `exp` claim of a JWT (no verification), as a wall time.
+std::optional<core::WallTime> jwt_expiry(std::string_view token);
+// The `sub` claim of a JWT (no verification).
+std::string jwt_subject(std::string_view token);
+
+}  // namespace rtsync::app

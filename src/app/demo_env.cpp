@@ -1,0 +1,222 @@
+#include "demo_env.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <future>
+#include <random>
+
+#include "rtsync/client/rest/auth_client.hpp"
+#include "rtsync/client/rest/http_client.hpp"
+#include "rtsync/core/event_loop.hpp"
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/temp_cluster.hpp"
+#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/server.hpp"
+
+namespace rtsync::app {
+namespace {
+
+Error step(std::string_view what, const Error& e) {
+  return make_error(e.code, std::string(what) + ": " + e.message);
+}
+
+constexpr std::string_view kProjectNames[] = {"Lighthouse Shorts", "Neon Rain", "Paper Boats",
+                                              "Snow Fox"};
+
+}  // namespace
+
+std::string random_hex(std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string s;
+  s.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    s.push_back(kHex[rd() % 16]);
+  return s;
+}
+
+Result<std::unique_ptr<DemoEnvironment>> DemoEnvironment::create(DemoEnvironmentOptions options,
+                                                                 const Progress& progress) {
+  auto say = [&](std::string_view s) {
+    if (progress) progress(s);
+  };
+  std::unique_ptr<DemoEnvironment> env(new DemoEnvironment());
+  if (options.jwt_secret.empty()) options.jwt_secret = random_hex(48);
+  if (options.password.empty()) options.password = random_hex(16);
+  env->options_ = std::move(options);
+
+  say("starting a throwaway PostgreSQL (initdb in a temporary folder)");
+  server::pg::TempClusterOptions po;
+  po.parent_dir = env->options_.pg_parent_dir;
+  auto cluster = server::pg::TempCluster::create(po);
+  if (!cluster.ok()) {
+    if (cluster.error().code == Errc::not_found) {
+      return make_error(Errc::not_found,
+                        cluster.error().message +
+                            " — install the PostgreSQL 15 server binaries: "
+                            "`sudo apt-get install postgresql-15` (Debian 12), or point "
+                            "RTSYNC_PG_BIN at a folder holding initdb, pg_ctl and postgres");
+    }
+    return step("PostgreSQL", cluster.error());
+  }
+  env->cluster_ = std::move(cluster.value());
+
+  say("applying the demo schema (migrate)");
+  if (auto r = server::migrate::run_migrations(env->cluster_->conninfo()); !r.ok()) {
+    return step("migrate", r.error());
+  }
+
+  say("starting the server");
+  if (auto r = env->start_server(); !r.ok()) return r.error();
+
+  if (env->options_.services) {
+    auto services =
+        env->options_.services(env->http_url(), env->cluster_->conninfo(), env->options_.jwt_secret,
+                               env->options_.access_token_ttl);
+    if (!services.ok()) return step("REST and auth services", services.error());
+    env->services_ = std::move(services.value());
+  }
+
+  env->anon_key_ = env->mint("anon", std::chrono::hours(24));
+  env->service_key_ = env->mint("service_role", std::chrono::hours(24));
+
+  say("signing up the demo user");
+  if (auto r = env->sign_up(); !r.ok()) return step("sign-up", r.error());
+  say("creating two projects with shots");
+  if (auto r = env->seed_projects(); !r.ok()) return step("projects", r.error());
+  return env;
+}
+
+DemoEnvironment::~DemoEnvironment() {
+  stop_server();
+  services_.keepalive.reset();
+  if (cluster_) (void)cluster_->destroy();
+  cluster_.reset();
+}
+
+std::string DemoEnvironment::conninfo() const {
+  return cluster_->conninfo();
+}
+
+std::string DemoEnvironment::http_url() const {
+  return "http://127.0.0.1:" + std::to_string(port_);
+}
+
+std::string DemoEnvironment::mint(std::string_view role, std::chrono::seconds ttl,
+                                  std::string_view sub) const {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  json::object claims{{"role", role}, {"exp", now + ttl.count()}, {"iat", now}, {"iss", "rtsync"}};
+  if (!sub.empty()) {
+    claims["sub"] = sub;
+    claims["aud"] = "authenticated";
+  }
+  return server::auth::sign_hs256(claims, options_.jwt_secret);
+}
+
+std::string DemoEnvironment::rest_url() const {
+  return services_.url.empty() ? http_url() : services_.url;
+}
+
+void DemoEnvironment::stop_server() {
+  if (!server_) return;
+  server_->stop();
+  server_.reset();
+}
+
+Result<void> DemoEnvironment::start_server() {
+  if (server_) return {};
+  server::ServerOptions o;
+  o.db = cluster_->conninfo();
+  // The first start picks a free port; restarts reuse it so clients find the server again.
+  o.listen = "127.0.0.1:" + std::to_string(port_);
+  o.jwt_secret = options_.jwt_secret;
+#ifdef RTSYNC_SERVER_HAS_ACCESS_TOKEN_TTL
+  o.access_token_ttl = options_.access_token_ttl;
+#endif
+  auto srv = std::make_unique<server::Server>(o);
+  if (auto r = srv->start(); !r.ok()) return step("server", r.error());
+  if (!srv->wait_healthy(std::chrono::seconds(20))) {
+    srv->stop();
+    return make_error(Errc::timeout, "server: not healthy within 20 s");
+  }
+  port_ = srv->port();
+  server_ = std::move(srv);
+  return {};
+}
+
+Result<void> DemoEnvironment::sign_up() {
+  user_.email = options_.email;
+  user_.password = options_.password;
+  core::EventLoop loop;
+  loop.start();
+  std::promise<Result<client::rest::AuthTokens>> done;
+  auto future = done.get_future();
+  std::unique_ptr<client::rest::HttpClient> http;
+  std::unique_ptr<client::rest::AuthClient> auth;
+  loop.run_sync([&] {
+    client::rest::HttpClientOptions ho;
+    ho.base_url = rest_url();
+    auto h = client::rest::HttpClient::create(loop.io_context(), loop.scheduler(), ho);
+    if (!h.ok()) {
+      done.set_value(h.error());
+      return;
+    }
+    http = std::move(h.value());
+    auth = std::make_unique<client::rest::AuthClient>(
+        *http, client::rest::AuthClientOptions{anon_key_, "/auth/v1"});
+    auth->sign_up(user_.email, user_.password,
+                  [&](Result<client::rest::AuthTokens> r) { done.set_value(std::move(r)); });
+  });
+  auto result = future.get();
+  loop.run_sync([&] {
+    auth.reset();
+    http.reset();
+  });
+  loop.stop();
+  loop.join();
+  if (!result.ok()) return result.error();
+  user_.id = result->user_id;
+  if (user_.id.empty())
+    return make_error(Errc::invalid_frame, "sign-up answered without a user id");
+  return {};
+}
+
+Result<void> DemoEnvironment::seed_projects() {
+  auto conn = server::pg::Connection::open(cluster_->conninfo());
+  if (!conn.ok()) return conn.error();
+  auto& c = conn.value();
+  if (auto r = c.exec("SET ROLE service_role"); !r.ok()) return r.error();
+  for (int p = 0; p < options_.projects; ++p) {
+    const std::string name(kProjectNames[static_cast<std::size_t>(p) % std::size(kProjectNames)]);
+    auto row = c.exec(
+        "INSERT INTO public.projects (name, user_id, aspect_ratio) VALUES ($1, $2, '16:9') "
+        "RETURNING id",
+        {name, user_.id});
+    if (!row.ok()) return row.error();
+    WorkerProject project{std::string(row->value(0, 0)), name, {}};
+    for (int s = 0; s < options_.shots_per_project; ++s) {
+      auto shot = c.exec(
+          "INSERT INTO public.shots (name, project_id, position) VALUES ($1, $2, $3::int) "
+          "RETURNING id",
+          {"Shot " + std::to_string(s + 1), project.id, std::to_string(s + 1)});
+      if (!shot.ok()) return shot.error();
+      project.shot_ids.emplace_back(shot->value(0, 0));
+    }
+    projects_.push_back(std::move(project));
+  }
+  return {};
+}
+
+WorkerOptions DemoEnvironment::worker_options() const {
+  WorkerOptions w;
+  w.conninfo = cluster_->conninfo();
+  w.http_url = http_url();
+  w.service_key = service_key_;
+  w.projects = projects_;
+  return w;
+}
+
+}  // namespace rtsync::app

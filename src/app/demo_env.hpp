@@ -1,0 +1,122 @@
+// The demo's world, set up with no configuration: a throwaway PostgreSQL (TempCluster), the demo
+// schema (`migrate`), the rtsync server in-process on a free loopback port, a signed-up demo user
+// and two projects with shots owned by that user.
+//
+// Keys are HS256 JWTs signed with a random per-run secret: an anon key and a service_role key
+// (both valid for a day). The demo user signs up through the server's GoTrue endpoint
+// (/auth/v1/signup).
+//
+// Teardown (destructor): server stopped (websockets closed with 1001), cluster stopped and its
+// folder removed. TempCluster's watchdog covers a process that dies without running it.
+//
+// Thread safety: one thread drives a DemoEnvironment (the command's main thread, or a test).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rtsync/core/result.hpp"
+#include "worker.hpp"
+
+namespace rtsync::server {
+class Server;
+namespace pg {
+class TempCluster;
+}  // namespace pg
+}  // namespace rtsync::server
+
+namespace rtsync::app {
+
+// REST (/rest/v1) and auth (/auth/v1) served apart from the realtime server: what a factory
+// started, and a handle keeping it alive. For set-ups where the two are separate processes (and
+// for tests while `rtsync server` does not mount those services itself).
+struct ExternalServices {
+  std::string url;                  // base URL of /rest/v1 and /auth/v1
+  std::shared_ptr<void> keepalive;  // released when the environment goes away
+};
+// Called once the server runs; an empty url in the answer means "the server serves them".
+using ServicesFactory = std::function<Result<ExternalServices>(
+    const std::string& server_url, const std::string& conninfo, const std::string& jwt_secret,
+    std::chrono::seconds access_token_ttl)>;
+
+struct DemoEnvironmentOptions {
+  int projects = 2;
+  int shots_per_project = 3;
+  std::string email = "demo@rtsync.local";
+  std::string password;    // empty: random
+  std::string jwt_secret;  // empty: random
+  // Lifetime of the access tokens the server's /auth/v1 issues (when the server supports it).
+  std::chrono::seconds access_token_ttl{3600};
+  std::string pg_parent_dir;  // TempCluster's parent folder (empty: $TMPDIR or /tmp)
+  // Empty: the server serves /rest/v1 and /auth/v1 itself.
+  ServicesFactory services;
+};
+
+struct DemoUser {
+  std::string id;
+  std::string email;
+  std::string password;
+};
+
+class DemoEnvironment {
+ public:
+  using Progress = std::function<void(std::string_view step)>;
+
+  // Errors name the step that failed; a missing PostgreSQL says which package to install
+  // (Errc::not_found).
+  static Result<std::unique_ptr<DemoEnvironment>> create(DemoEnvironmentOptions options,
+                                                         const Progress& progress = {});
+  ~DemoEnvironment();
+  DemoEnvironment(const DemoEnvironment&) = delete;
+  DemoEnvironment& operator=(const DemoEnvironment&) = delete;
+
+  server::pg::TempCluster& cluster() { return *cluster_; }
+  // The running server, or nullptr between stop_server() and start_server().
+  server::Server* server() { return server_.get(); }
+  std::string conninfo() const;
+  std::string http_url() const;  // stays the same across restarts (same port)
+  // Where /rest/v1 and /auth/v1 are: http_url() unless external services were started.
+  std::string rest_url() const;
+  std::uint16_t port() const noexcept { return port_; }
+  const std::string& jwt_secret() const noexcept { return options_.jwt_secret; }
+  const std::string& anon_key() const noexcept { return anon_key_; }
+  const std::string& service_key() const noexcept { return service_key_; }
+  const DemoUser& user() const noexcept { return user_; }
+  const std::vector<WorkerProject>& projects() const noexcept { return projects_; }
+
+  // Mints an HS256 token with this run's secret: {role, exp: now + ttl[, sub, aud]}.
+  std::string mint(std::string_view role, std::chrono::seconds ttl,
+                   std::string_view sub = {}) const;
+
+  // Stops the server (clients see their websockets close); start_server() brings it back on the
+  // same port.
+  void stop_server();
+  Result<void> start_server();
+
+  // The worker options for this world (rate and seed left to the caller).
+  WorkerOptions worker_options() const;
+
+ private:
+  DemoEnvironment() = default;
+  Result<void> sign_up();
+  Result<void> seed_projects();
+
+  DemoEnvironmentOptions options_;
+  std::unique_ptr<server::pg::TempCluster> cluster_;
+  std::unique_ptr<server::Server> server_;
+  ExternalServices services_;
+  std::uint16_t port_ = 0;
+  std::string anon_key_;
+  std::string service_key_;
+  DemoUser user_;
+  std::vector<WorkerProject> projects_;
+};
+
+// A random string of `n` hex digits (secrets, passwords).
+std::string random_hex(std::size_t n);
+
+}  // namespace rtsync::app
