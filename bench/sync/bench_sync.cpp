@@ -290,9 +290,9 @@ RunResult run(const Config& cfg, const std::string& mode) {
   const auto total = static_cast<std::uint64_t>(cfg.seconds * cfg.rate);
   std::promise<void> finished;
   struct Driver {
-    Stack* s;
-    std::uint64_t total;
-    int rate;
+    Stack* s = nullptr;
+    std::uint64_t total = 0;
+    int rate = 0;
     std::uint64_t delivered = 0;
     core::TimePoint start;
     double cpu_start = 0;
@@ -301,7 +301,10 @@ RunResult run(const Config& cfg, const std::string& mode) {
     core::Timer timer;
     std::function<void()> tick;
   };
-  Driver d{stack.get(), total, cfg.rate};
+  Driver d;
+  d.s = stack.get();
+  d.total = total;
+  d.rate = cfg.rate;
   loop.run_sync([&] {
     auto& sched = loop.scheduler();
     stack->counting = true;

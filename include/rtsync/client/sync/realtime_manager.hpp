@@ -34,7 +34,7 @@
 // ['tasks'], ['task-status-counts'], ['unified-generations'], ['tasks','paginated',<id>].
 //
 // Heal (listens for `realtime:auth-heal`): with a project and no subscription, starts a heal cycle
-// unless one is running: at most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous
+// unless one is running or a join is still waiting for its first status (its guard decides): at most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous
 // failure, whatever the failure (DESIGN.md decision; the seed's endless loop is not reproduced).
 // Success ends the cycle. After the third failure realtime stays `error` ("Reconnect attempts
 // exhausted", polling at 5 s) until the next heal intent starts a new cycle. Every timer (join
