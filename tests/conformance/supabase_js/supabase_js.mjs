@@ -185,8 +185,8 @@ async function main() {
   await run('refreshSession rotates, and the used refresh token is refused', async () => {
     const { data, error } = await a.auth.refreshSession();
     assert.equal(error, null);
+    // Rotation: a new refresh token (the access token may be byte-identical within one second).
     assert.notEqual(data.session.refresh_token, firstSession.refresh_token);
-    assert.notEqual(data.session.access_token, firstSession.access_token);
     const c = client();
     const reuse = await c.auth.refreshSession({ refresh_token: firstSession.refresh_token });
     assert.ok(reuse.error);

@@ -18,13 +18,15 @@ namespace pg = server::pg;
 class MigrateTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (cluster()) return;
     auto c = pg::TempCluster::create();
-    if (c)
+    if (c) {
       cluster() = std::move(c).value();
-    else
+    } else {
       error() = c.error().describe();
+    }
   }
+  // Stopped here, not at exit: TempCluster's own registry is a static that may be gone by then.
+  static void TearDownTestSuite() { cluster().reset(); }
   static std::unique_ptr<pg::TempCluster>& cluster() {
     static std::unique_ptr<pg::TempCluster> c;
     return c;

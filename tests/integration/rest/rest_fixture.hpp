@@ -66,12 +66,12 @@ inline std::string mint(std::string_view role, std::optional<std::string_view> s
   return server::auth::sign_hs256(claims, secret);
 }
 
-// One migrated cluster per test binary; every test starts from an empty data set (SetUp
-// truncates), so tests do not depend on each other's rows.
+// One migrated cluster per test suite (one per binary here); every test starts from an empty data
+// set (SetUp truncates), so tests do not depend on each other's rows.
 class MigratedPg : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (cluster()) return;
+    setup_error().clear();
     auto c = server::pg::TempCluster::create();
     if (!c) {
       setup_error() = c.error().describe();
@@ -81,7 +81,8 @@ class MigratedPg : public ::testing::Test {
     auto m = server::migrate::run_migrations(cluster()->conninfo());
     if (!m) setup_error() = m.error().describe();
   }
-  static void TearDownTestSuite() {}
+  // Stopped here, not at exit: TempCluster's own registry is a static that may be gone by then.
+  static void TearDownTestSuite() { cluster().reset(); }
 
   void SetUp() override {
     ASSERT_TRUE(cluster()) << setup_error();
