@@ -45,6 +45,44 @@ std::string str(const json::value& row, std::string_view key) {
   return s ? std::string(*s) : std::string();
 }
 
+// A page of `q`, newest first, counted: {<items_key>, total, hasMore[, totalPages, currentPage]}.
+query::QueryFn page_fn(rest::RestClient& rest, PostgrestQuery q, int page, int limit,
+                       std::string items_key, bool page_info) {
+  const std::int64_t from = static_cast<std::int64_t>(page - 1) * limit;
+  q.order("created_at", false).order("id", false).range(from, from + limit - 1).count_exact();
+  return [&rest, q = std::move(q), page, limit, items_key = std::move(items_key), page_info](
+             const query::QueryKey&, query::CancellationToken token, query::Completion done) {
+    auto f = Fetch::start(rest, token, std::move(done));
+    f->request = rest.select(q, [f, page, limit, items_key, page_info](Result<RestResult> r) {
+      if (!r) return f->done.reject(r.error());
+      const std::size_t rows = r->data.is_array() ? r->data.as_array().size() : 0;
+      const std::int64_t total = count_or(r.value(), rows);
+      json::object out;
+      out[items_key] = r->data.is_array() ? r->data : json::array{};
+      out["total"] = total;
+      out["hasMore"] = static_cast<std::int64_t>(page) * limit < total;
+      if (page_info) {
+        out["totalPages"] = (total + limit - 1) / limit;
+        out["currentPage"] = page;
+      }
+      f->done.resolve(std::move(out));
+    });
+  };
+}
+
+// POST /rpc/<function>; the answer as is, or through `shape`.
+query::QueryFn rpc_fn(rest::RestClient& rest, std::string function, json::object args,
+                      std::function<json::value(json::value)> shape = {}) {
+  return [&rest, function = std::move(function), args = std::move(args), shape = std::move(shape)](
+             const query::QueryKey&, query::CancellationToken token, query::Completion done) {
+    auto f = Fetch::start(rest, token, std::move(done));
+    f->request = rest.rpc(function, args, [f, shape](Result<RestResult> r) {
+      if (!r) return f->done.reject(r.error());
+      f->done.resolve(shape ? shape(std::move(r->data)) : std::move(r->data));
+    });
+  };
+}
+
 }  // namespace
 
 const std::vector<query::QueryKey>& family_prefixes() {
@@ -98,41 +136,13 @@ QueryDef Fetchers::paginated_tasks(std::string project_id, int page, int limit,
   PostgrestQuery q("tasks");
   q.select("*").eq("project_id", project_id);
   if (status) q.in("status", *status);
-  const std::int64_t from = static_cast<std::int64_t>(page - 1) * limit;
-  q.order("created_at", false).order("id", false).range(from, from + limit - 1).count_exact();
-  rest::RestClient& rest = rest_;
   return QueryDef{paginated_tasks_key(project_id, page, limit, status),
-                  [&rest, q, page, limit](const query::QueryKey&, query::CancellationToken token,
-                                          query::Completion done) {
-                    auto f = Fetch::start(rest, token, std::move(done));
-                    f->request = rest.select(q, [f, page, limit](Result<RestResult> r) {
-                      if (!r) return f->done.reject(r.error());
-                      const std::size_t rows = r->data.is_array() ? r->data.as_array().size() : 0;
-                      const std::int64_t total = count_or(r.value(), rows);
-                      const std::int64_t pages = (total + limit - 1) / limit;
-                      json::object out;
-                      out["tasks"] = r->data.is_array() ? r->data : json::array{};
-                      out["total"] = total;
-                      out["hasMore"] = static_cast<std::int64_t>(page) * limit < total;
-                      out["totalPages"] = pages;
-                      out["currentPage"] = page;
-                      f->done.resolve(std::move(out));
-                    });
-                  }};
+                  page_fn(rest_, std::move(q), page, limit, "tasks", true)};
 }
 
 QueryDef Fetchers::task_status_counts(std::string project_id) const {
-  rest::RestClient& rest = rest_;
-  json::object args{{"p_project_id", project_id}};
   return QueryDef{task_status_counts_key(project_id),
-                  [&rest, args](const query::QueryKey&, query::CancellationToken token,
-                                query::Completion done) {
-                    auto f = Fetch::start(rest, token, std::move(done));
-                    f->request = rest.rpc("task_status_counts", args, [f](Result<RestResult> r) {
-                      if (!r) return f->done.reject(r.error());
-                      f->done.resolve(std::move(r->data));
-                    });
-                  }};
+                  rpc_fn(rest_, "task_status_counts", json::object{{"p_project_id", project_id}})};
 }
 
 QueryDef Fetchers::project_generations(std::string project_id, int page, int limit,
@@ -141,28 +151,15 @@ QueryDef Fetchers::project_generations(std::string project_id, int page, int lim
   limit = std::max(limit, 1);
   PostgrestQuery q("generations");
   q.select("*").eq("project_id", project_id);
-  const std::string media(core::find_string(filters, "mediaType").value_or("all"));
-  if (media == "video") q.like("type", "*video*");
-  if (media == "image") q.not_("type", "like", "*video*");
-  if (core::find_bool(filters, "starredOnly").value_or(false)) q.eq("starred", "true");
-  const std::int64_t from = static_cast<std::int64_t>(page - 1) * limit;
-  q.order("created_at", false).order("id", false).range(from, from + limit - 1).count_exact();
-  rest::RestClient& rest = rest_;
+  const json::value* media = filters.if_contains("mediaType");
+  const std::string_view kind =
+      media && media->is_string() ? std::string_view(media->get_string()) : std::string_view("all");
+  if (kind == "video") q.like("type", "*video*");
+  if (kind == "image") q.not_("type", "like", "*video*");
+  const json::value* starred = filters.if_contains("starredOnly");
+  if (starred && starred->is_bool() && starred->get_bool()) q.eq("starred", "true");
   return QueryDef{project_generations_key(project_id, page, limit, filters),
-                  [&rest, q, page, limit](const query::QueryKey&, query::CancellationToken token,
-                                          query::Completion done) {
-                    auto f = Fetch::start(rest, token, std::move(done));
-                    f->request = rest.select(q, [f, page, limit](Result<RestResult> r) {
-                      if (!r) return f->done.reject(r.error());
-                      const std::size_t rows = r->data.is_array() ? r->data.as_array().size() : 0;
-                      const std::int64_t total = count_or(r.value(), rows);
-                      json::object out;
-                      out["items"] = r->data.is_array() ? r->data : json::array{};
-                      out["total"] = total;
-                      out["hasMore"] = static_cast<std::int64_t>(page) * limit < total;
-                      f->done.resolve(std::move(out));
-                    });
-                  }};
+                  page_fn(rest_, std::move(q), page, limit, "items", false)};
 }
 
 QueryDef Fetchers::shot_generations(std::string shot_id) const {
@@ -294,41 +291,27 @@ QueryDef Fetchers::shots(std::string project_id, int max_images_per_shot) const 
 }
 
 QueryDef Fetchers::unpositioned_count(std::string shot_id) const {
-  rest::RestClient& rest = rest_;
-  json::object args{{"p_shot_id", shot_id}};
   return QueryDef{unpositioned_count_key(shot_id),
-                  [&rest, args](const query::QueryKey&, query::CancellationToken token,
-                                query::Completion done) {
-                    auto f = Fetch::start(rest, token, std::move(done));
-                    f->request = rest.rpc("unpositioned_count", args, [f](Result<RestResult> r) {
-                      if (!r) return f->done.reject(r.error());
-                      f->done.resolve(std::move(r->data));
-                    });
-                  }};
+                  rpc_fn(rest_, "unpositioned_count", json::object{{"p_shot_id", shot_id}})};
 }
 
 QueryDef Fetchers::project_video_counts(std::string project_id) const {
-  rest::RestClient& rest = rest_;
-  json::object args{{"p_project_id", project_id}};
+  // The function's rows {shot_id, video_count} as {byShot: {shot: n}, total}.
+  auto by_shot = [](json::value rows) -> json::value {
+    json::object counts;
+    std::int64_t total = 0;
+    if (rows.is_array()) {
+      for (const auto& row : rows.as_array()) {
+        const std::int64_t n = core::find_int(row, "video_count").value_or(0);
+        counts[str(row, "shot_id")] = n;
+        total += n;
+      }
+    }
+    return json::object{{"byShot", std::move(counts)}, {"total", total}};
+  };
   return QueryDef{
       project_video_counts_key(project_id),
-      [&rest, args](const query::QueryKey&, query::CancellationToken token,
-                    query::Completion done) {
-        auto f = Fetch::start(rest, token, std::move(done));
-        f->request = rest.rpc("project_video_counts", args, [f](Result<RestResult> r) {
-          if (!r) return f->done.reject(r.error());
-          json::object by_shot;
-          std::int64_t total = 0;
-          if (r->data.is_array()) {
-            for (const auto& row : r->data.as_array()) {
-              const std::int64_t n = core::find_int(row, "video_count").value_or(0);
-              by_shot[str(row, "shot_id")] = n;
-              total += n;
-            }
-          }
-          f->done.resolve(json::object{{"byShot", std::move(by_shot)}, {"total", total}});
-        });
-      }};
+      rpc_fn(rest_, "project_video_counts", json::object{{"p_project_id", project_id}}, by_shot)};
 }
 
 }  // namespace rtsync::client::domain
