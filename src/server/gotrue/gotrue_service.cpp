@@ -237,7 +237,11 @@ void GoTrueService::signup(std::shared_ptr<Call> call) {
   if (!password || password->empty()) {
     return call->fail(AuthFailure{422, "validation_failed", "Signup requires a valid password"});
   }
-  if (password->size() < options_.min_password_length || password->size() > 72) {
+  if (password->size() > 72) {  // bcrypt reads 72 bytes; more would be silently ignored
+    return call->fail(
+        AuthFailure{422, "validation_failed", "Password cannot be longer than 72 characters"});
+  }
+  if (password->size() < options_.min_password_length) {
     json::object extra;
     extra["weak_password"] = json::object{{"reasons", json::array{"length"}}};
     return call->fail(

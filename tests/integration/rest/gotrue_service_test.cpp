@@ -119,6 +119,10 @@ TEST_F(GoTrueTest, SignupValidation) {
   EXPECT_EQ(weak.status, 422);
   EXPECT_EQ(body_json(weak).at("error_code").as_string(), "weak_password");
   EXPECT_EQ(body_json(weak).at("weak_password").at("reasons").at(0).as_string(), "length");
+  auto too_long = post("/auth/v1/signup",
+                       R"({"email":"l@example.com","password":")" + std::string(73, 'p') + R"("})");
+  EXPECT_EQ(too_long.status, 422);
+  EXPECT_EQ(body_json(too_long).at("error_code").as_string(), "validation_failed");
   for (auto bad : {R"({"email":"nope","password":"secret1"})", R"({"password":"secret1"})",
                    R"({"email":"a b@x.io","password":"secret1"})"}) {
     auto r = post("/auth/v1/signup", bad);
