@@ -293,7 +293,7 @@ view::PaneLimits PaneSession::limits(const view::PaneState& state, int screen_he
   l.project_count = static_cast<int>(stack_.projects().size());
   l.diagnostics_lines =
       state.mode == view::Mode::diagnostics ? static_cast<int>(m.diagnostics.size()) : 0;
-  l.diagnostics_rows = std::max(1, view::body_rows(screen_height));
+  l.diagnostics_rows = std::max(1, view::diagnostics_rows(screen_height));
   return l;
 }
 

@@ -9,6 +9,7 @@ namespace rtsync::app::view {
 namespace {
 
 // Fixed lines above the body (header, counts, title, column header) and below it (footer).
+constexpr int kHeaderLines = 3;
 constexpr int kTopLines = 5;
 constexpr int kFooterLines = 1;
 
@@ -195,8 +196,12 @@ int page_count(const PaneModel& model) {
   return static_cast<int>(std::max<std::int64_t>(1, pages));
 }
 
-int body_rows(int height) {
+int task_rows(int height) {
   return std::max(0, height - kTopLines - kFooterLines);
+}
+
+int diagnostics_rows(int height) {
+  return std::max(0, height - kHeaderLines - 1 - kFooterLines);
 }
 
 std::string badge_text(Badge badge, const std::string& error) {

@@ -29,8 +29,10 @@ namespace rtsync::app::view {
 
 std::vector<std::string> render(const PaneModel& model, int width, int height);
 
-// Rows available for task rows or diagnostics lines at this height (for paging the diagnostics).
-int body_rows(int height);
+// Task rows that fit at this height (below the header, list title and column header).
+int task_rows(int height);
+// Diagnostics lines that fit at this height (the diagnostics view's page for PgUp/PgDn).
+int diagnostics_rows(int height);
 
 // "● Connected", "◌ Connecting…", "○ Disconnected" (+ ": <error>").
 std::string badge_text(Badge badge, const std::string& error);

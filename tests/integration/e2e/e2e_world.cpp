@@ -106,6 +106,12 @@ Result<std::unique_ptr<World>> World::create(WorldOptions options) {
   w->worker_ = std::make_unique<app::Worker>(wo);
 
   w->loop_.start();
+  if (!options.start_client) {
+    if (options.start_worker) {
+      if (auto r = w->worker_->start(); !r.ok()) return r.error();
+    }
+    return w;
+  }
   app::ClientOptions co;
   co.url = w->env_->http_url();
   co.rest_url = w->env_->rest_url();

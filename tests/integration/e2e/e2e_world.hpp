@@ -35,6 +35,7 @@ struct WorldOptions {
   std::chrono::seconds access_token_ttl{3600};
   core::Duration refresh_margin = std::chrono::seconds(60);
   bool start_worker = true;
+  bool start_client = true;  // false: environment and worker only (a binary is the client)
 };
 
 class World {

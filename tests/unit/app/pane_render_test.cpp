@@ -115,7 +115,7 @@ TEST(PaneRender, RowsThatDoNotFitAreCounted) {
   const auto lines = render(m, 100, 12);
   expect_within(lines, 100, 12);
   EXPECT_EQ(lines[10], "… 15 more on this page (a taller terminal shows them)");
-  EXPECT_EQ(body_rows(12), 6);
+  EXPECT_EQ(task_rows(12), 6);
 }
 
 TEST(PaneRender, ListStates) {
@@ -182,7 +182,7 @@ TEST(PaneRender, DiagnosticsScrollAndClamp) {
   EXPECT_TRUE(lines[3].ends_with("lines 5–11 of 30")) << lines[3];
   EXPECT_EQ(lines[4], "line 4");
   EXPECT_EQ(lines[10], "line 10");
-  EXPECT_EQ(body_rows(12), 6);
+  EXPECT_EQ(diagnostics_rows(12), 7);
   // Scrolled past the end: the last screenful.
   m.diagnostics_scroll = 100;
   lines = render(m, 100, 12);
