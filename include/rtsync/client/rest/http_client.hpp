@@ -52,7 +52,7 @@ struct HttpClientOptions {
   core::Duration timeout = std::chrono::seconds(10);
   std::size_t max_connections = 4;
   bool verify_peer = true;
-  std::string ca_file;  // extra trusted CA certificates (PEM), beside the system store
+  std::string ca_file{};  // extra trusted CA certificates (PEM), beside the system store
   std::size_t max_response_bytes = 64 << 20;
   std::string user_agent = "rtsync";
 };
