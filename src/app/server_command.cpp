@@ -28,6 +28,13 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
   sub.add_option("--publication", o.publication, "publication whose tables are streamed")
       ->envname("RTSYNC_PUBLICATION")
       ->capture_default_str();
+  sub.add_flag("!--no-rest", o.rest,
+               "do not serve /rest/v1 and /auth/v1 (they need the demo schema: rtsync migrate)");
+  sub.add_option_function<std::int64_t>(
+         "--access-token-ttl",
+         [&o](std::int64_t s) { o.access_token_ttl = std::chrono::seconds(s); },
+         "lifetime in seconds of the access tokens /auth/v1 issues (default 3600)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400 * 7}));
   sub.add_option("--max-frame-bytes", o.limits.max_frame_bytes,
                  "largest websocket message accepted (close 1009 above)")
       ->capture_default_str();

@@ -10,11 +10,14 @@
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/cdc/change_stream.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
+#include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/http/http_server.hpp"
 #include "rtsync/server/pg/async_connection.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
 #include "rtsync/server/realtime/hub.hpp"
+#include "rtsync/server/rest/db_pool.hpp"
+#include "rtsync/server/rest/rest_service.hpp"
 
 namespace rtsync::server {
 
@@ -105,6 +108,7 @@ struct Server::Impl {
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
   std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
+  std::shared_ptr<rest::DbPool> rest_pool;
   std::unique_ptr<http::HttpServer> http;
   std::atomic<std::uint16_t> port{0};
   std::atomic<bool> listening{false};
@@ -196,6 +200,15 @@ Result<void> Server::start() {
 
     http::HttpHooks hooks;
     hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
+    if (options_.rest) {
+      s.rest_pool = std::make_shared<rest::DbPool>(io, options_.db, 4);
+      hooks.services.push_back(std::make_shared<rest::RestService>(
+          s.rest_pool, auth::JwtVerifier(options_.jwt_secret, options_.jwt_leeway), sched));
+      gotrue::GoTrueOptions go;
+      go.jwt_secret = options_.jwt_secret;
+      go.access_token_ttl = options_.access_token_ttl;
+      hooks.services.push_back(std::make_shared<gotrue::GoTrueService>(s.rest_pool, sched, go));
+    }
     s.http = std::make_unique<http::HttpServer>(io, *s.hub, hooks);
     auto bound = s.http->listen(listen.value().first, listen.value().second);
     if (!bound.ok()) {
@@ -254,6 +267,7 @@ void Server::stop() {
     s.relation_info.reset();
     s.authorizer.reset();
     s.http.reset();
+    s.rest_pool.reset();
   });
   s.loop->stop();
   s.loop->join();

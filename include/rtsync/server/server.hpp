@@ -41,6 +41,10 @@ struct ServerOptions {
   std::chrono::seconds jwt_leeway{2};
   realtime::RealtimeLimits limits;
   bool bootstrap = true;  // run the idempotent bootstrap on start
+  // Serve the PostgREST-style /rest/v1 and GoTrue-style /auth/v1 APIs on the same listener
+  // (they need the demo schema: `rtsync migrate`).
+  bool rest = true;
+  std::chrono::seconds access_token_ttl{3600};  // lifetime of tokens /auth/v1 issues
 };
 
 class Server {

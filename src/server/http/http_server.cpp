@@ -1,6 +1,9 @@
 // Beast HTTP + WebSocket front of the server. The only server TU that includes Beast.
 #include "rtsync/server/http/http_server.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -463,7 +466,45 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       }
       return rest_broadcast(req, target, api.substr(std::string_view("/api/broadcast").size()));
     }
+    for (const auto& service : server_->hooks.services) {
+      if (service->matches(path)) return serve(*service, std::move(req), target);
+    }
     respond(404, json_error("error", "not found"), req.keep_alive());
+  }
+
+  // Hands the request to a service; the reply is written when the service answers (the session
+  // reads nothing more until then, so responses stay in request order).
+  void serve(rest::HttpService& service, Request req, const Target& target) {
+    rest::HttpRequest r;
+    r.method = std::string(req.method_string());
+    r.target = target.path;
+    const auto full = std::string_view(req.target());
+    if (auto q = full.find('?'); q != std::string_view::npos) r.query = full.substr(q + 1);
+    for (const auto& field : req) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      auto [it, fresh] = r.headers.try_emplace(std::move(name), std::string(field.value()));
+      if (!fresh) it->second.append(", ").append(field.value());
+    }
+    r.body = std::move(req.body());
+    const bool keep = req.keep_alive();
+    const bool head = req.method() == bhttp::verb::head;
+    service.handle(std::move(r), [self = shared_from_this(), keep, head](rest::HttpResponse res) {
+      self->respond_with(std::move(res), keep, head);
+    });
+  }
+
+  void respond_with(rest::HttpResponse r, bool keep_alive, bool head) {
+    auto res = std::make_shared<Response>(static_cast<bhttp::status>(r.status), 11);
+    res->set(bhttp::field::server, "rtsync");
+    for (auto& [name, value] : r.headers)
+      res->set(name, value);
+    res->keep_alive(keep_alive && !server_->stopping);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    if (head) res->body().clear();  // Content-Length stays that of the GET
+    write(std::move(res));
   }
 
   void upgrade(Request req, const Target& target) {
@@ -586,6 +627,10 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     res->keep_alive(keep_alive && !server_->stopping);
     res->body() = std::move(body);
     res->prepare_payload();
+    write(std::move(res));
+  }
+
+  void write(std::shared_ptr<Response> res) {
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                          if (ec || !res->keep_alive()) {

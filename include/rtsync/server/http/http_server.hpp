@@ -20,9 +20,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rtsync/core/result.hpp"
 #include "rtsync/server/realtime/hub.hpp"
+#include "rtsync/server/rest/http_service.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -33,6 +35,9 @@ namespace rtsync::server::http {
 struct HttpHooks {
   // GET /health answers 200 only while this returns true (default: always).
   std::function<bool()> healthy;
+  // Other HTTP APIs on the same listener (/rest/v1, /auth/v1): a request no built-in route takes
+  // goes to the first service whose matches(path) is true (404 when none does).
+  std::vector<std::shared_ptr<rest::HttpService>> services;
 };
 
 class HttpServer {
