@@ -14,7 +14,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libncurses-dev
-  tmux procps
+  tmux procps wrk
 )
 # Node.js for the npm peers: the machine image ships nodesource's nodejs (which bundles npm and
 # conflicts with Debian's npm package); install Debian's pair only where there is no node at all.
