@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "client_stack.hpp"
 #include "demo_env.hpp"
@@ -216,7 +217,9 @@ int run_demo_command(const DemoArgs& a) {
       std::cerr << "rtsync demo: worker: " << r.error().message << "\n";
       code = 1;
     } else {
-      note("worker: " + std::to_string(a.rate) + " new tasks/s over " +
+      std::ostringstream rate;
+      rate << a.rate;
+      note("worker: " + rate.str() + " new tasks/s over " +
            std::to_string(world.projects().size()) + " projects");
     }
   }

@@ -17,39 +17,25 @@ namespace query = client::query;
 namespace rest = client::rest;
 
 struct ClientStack::Parts {
-  // Construction order = dependency order; destruction runs backwards on the loop.
-  core::EventBus bus;
   core::Diagnostics diagnostics;
   std::unique_ptr<rest::HttpClient> http;
   std::unique_ptr<rest::RestClient> rest;
   std::unique_ptr<rest::AuthClient> auth;
   std::unique_ptr<query::QueryClient> cache;
-  std::unique_ptr<sync::FreshnessTracker> freshness;
-  std::unique_ptr<sync::SmartPolling> polling;
-  std::unique_ptr<sync::AuthSession> session;
   std::unique_ptr<sync::MessageClock> clock;
   std::shared_ptr<DropControl> drop;
   std::unique_ptr<client::RealtimeSocket> socket;
-  std::unique_ptr<sync::ReconnectScheduler> reconnect;
-  std::unique_ptr<sync::RealtimeManager> manager;
-  sync::ProjectSelection project{std::nullopt, "ProjectSelection"};
-  std::unique_ptr<sync::ReconnectTriggers> triggers;
-  std::unique_ptr<sync::RealtimeProvider> provider;
+  // The coordination layer: session, freshness, manager, provider, polling, reconnects.
+  std::unique_ptr<sync::RealtimeSync> sync;
   std::vector<core::Subscription> subs;
 
   explicit Parts(core::Scheduler& s) : diagnostics(s) {}
 
   ~Parts() {
-    // Explicit order: listeners first, then the consumers of each service before the service.
+    // Listeners first, then each service after everything that uses it.
     subs.clear();
-    provider.reset();
-    triggers.reset();
-    manager.reset();
-    reconnect.reset();
+    sync.reset();
     socket.reset();
-    session.reset();
-    polling.reset();
-    freshness.reset();
     cache.reset();
     auth.reset();
     rest.reset();
@@ -122,34 +108,34 @@ core::Scheduler& ClientStack::scheduler() noexcept {
   return loop_.scheduler();
 }
 core::EventBus& ClientStack::bus() {
-  return parts_->bus;
+  return parts_->sync->bus();
 }
 query::QueryClient& ClientStack::cache() {
   return *parts_->cache;
 }
 sync::FreshnessTracker& ClientStack::freshness() {
-  return *parts_->freshness;
+  return parts_->sync->freshness();
 }
 sync::SmartPolling& ClientStack::polling() {
-  return *parts_->polling;
+  return parts_->sync->polling();
 }
 sync::AuthSession& ClientStack::session() {
-  return *parts_->session;
+  return parts_->sync->auth();
 }
 client::RealtimeSocket& ClientStack::socket() {
   return *parts_->socket;
 }
 sync::RealtimeManager& ClientStack::manager() {
-  return *parts_->manager;
+  return parts_->sync->manager();
 }
 sync::RealtimeProvider& ClientStack::provider() {
-  return *parts_->provider;
+  return parts_->sync->provider();
 }
 sync::ReconnectScheduler& ClientStack::reconnect() {
-  return *parts_->reconnect;
+  return parts_->sync->reconnect();
 }
 sync::ProjectSelection& ClientStack::selection() {
-  return parts_->project;
+  return parts_->sync->project();
 }
 rest::RestClient& ClientStack::rest() {
   return *parts_->rest;
@@ -217,18 +203,8 @@ Result<std::unique_ptr<ClientStack>> ClientStack::start(core::EventLoop& loop,
           std::chrono::milliseconds(3000));
     };
     qc.refetch_on_window_focus = query::RefetchOn::never;
+    if (o.coalesce_window) qc.coalesce_window = *o.coalesce_window;
     p.cache = std::make_unique<query::QueryClient>(sched, qc);
-    p.freshness = std::make_unique<sync::FreshnessTracker>(sched);
-    p.polling = std::make_unique<sync::SmartPolling>(*p.freshness);
-
-    // Password sessions and tokens given with a refresh token refresh through GoTrue's
-    // refresh-token grant; a bare token cannot be refreshed.
-    sync::Refresher refresher = (!o.email.empty() || !o.refresh_token.empty())
-                                    ? client::domain::auth_refresher(*p.auth, sched)
-                                    : sync::static_token_refresher();
-    sync::AuthSessionOptions ao;
-    ao.refresh_margin = o.refresh_margin;
-    p.session = std::make_unique<sync::AuthSession>(sched, refresher, ao);
 
     p.clock = std::make_unique<sync::MessageClock>(sched);
     client::BeastTransportOptions bo;
@@ -247,30 +223,22 @@ Result<std::unique_ptr<ClientStack>> ClientStack::start(core::EventLoop& loop,
     }
     p.socket = std::make_unique<client::RealtimeSocket>(
         sched, sync::instrument_transport(std::move(droppable), *p.clock), so);
-    p.reconnect = std::make_unique<sync::ReconnectScheduler>(sched, p.bus);
-    p.manager =
-        std::make_unique<sync::RealtimeManager>(sched, *p.socket, *p.session, *p.freshness, p.bus,
-                                                sync::RealtimeManagerOptions{}, p.clock.get());
-    p.triggers = std::make_unique<sync::ReconnectTriggers>(sched, *p.reconnect, *p.session,
-                                                           *p.freshness, p.project);
-    p.provider = std::make_unique<sync::RealtimeProvider>(*p.manager, *p.cache, p.bus, *p.freshness,
-                                                          p.project);
-    p.subs.push_back(sync::bind_socket_auth(*p.session, *p.socket));
-    p.subs.push_back(sync::bind_socket_reconnects(*p.socket, *p.triggers));
-    p.subs.push_back(client::domain::bind_rest_token(*p.session, *p.rest));
 
-    auto add = [&](std::string_view name, core::Diagnostics::Provider fn) {
-      p.subs.push_back(p.diagnostics.add(name, std::move(fn)));
-    };
-    add("realtime", [&p] { return p.manager->snapshot_json(); });
-    add("manager", [&p] { return p.manager->status_json(); });
-    add("provider", [&p] { return p.provider->diagnostics(); });
-    add("freshness", [&p] { return p.freshness->diagnostics(); });
-    add("polling", [&p] { return p.polling->diagnostics(); });
-    add("reconnect", [&p] { return p.reconnect->diagnostics(); });
-    add("socket", [&p] { return p.socket->diagnostics(); });
-    add("session", [&p] { return p.session->diagnostics(); });
-    add("cache", [&p] { return json::value(p.cache->snapshot()); });
+    // Password sessions and tokens given with a refresh token refresh through GoTrue's
+    // refresh-token grant; a bare token cannot be refreshed.
+    sync::Refresher refresher = (!o.email.empty() || !o.refresh_token.empty())
+                                    ? client::domain::auth_refresher(*p.auth, sched)
+                                    : sync::static_token_refresher();
+    sync::RealtimeSyncOptions ro;
+    ro.auth.refresh_margin = o.refresh_margin;
+    p.sync = std::make_unique<sync::RealtimeSync>(sched, *p.socket, *p.cache, std::move(refresher),
+                                                  std::move(ro), p.clock.get());
+    p.subs.push_back(client::domain::bind_rest_token(p.sync->auth(), *p.rest));
+
+    for (auto& sub : p.sync->register_diagnostics(p.diagnostics))
+      p.subs.push_back(std::move(sub));
+    p.subs.push_back(p.diagnostics.add("socket", [&p] { return p.socket->diagnostics(); }));
+    p.subs.push_back(p.diagnostics.add("cache", [&p] { return json::value(p.cache->snapshot()); }));
 
     self->sign_in([self, finish](Result<void> r) {
       if (!r.ok()) {
@@ -320,7 +288,7 @@ ClientStack::~ClientStack() {
     return;
   }
   loop_.run_sync([this] {
-    if (parts_ && parts_->manager) parts_->manager->leave();
+    if (parts_ && parts_->sync) parts_->sync->manager().leave();
     parts_.reset();
   });
 }
@@ -336,7 +304,7 @@ void ClientStack::sign_in(std::function<void(Result<void>)> done) {
           }
           auto s = client::domain::to_session(r.value(), loop_.scheduler().wall_now());
           if (s.user_id.empty()) s.user_id = jwt_subject(s.access_token);
-          parts_->session->sign_in(std::move(s));
+          parts_->sync->auth().sign_in(std::move(s));
           done(Result<void>{});
         });
     return;
@@ -347,7 +315,7 @@ void ClientStack::sign_in(std::function<void(Result<void>)> done) {
   // Without a refresh token the session is not refreshed: no expiry to act on.
   if (!options_.refresh_token.empty()) s.expires_at = jwt_expiry(options_.access_token);
   s.user_id = jwt_subject(options_.access_token);
-  p.session->sign_in(std::move(s));
+  p.sync->auth().sign_in(std::move(s));
   done(Result<void>{});
 }
 
@@ -384,7 +352,7 @@ void ClientStack::load_projects(std::function<void(Result<void>)> done) {
 }
 
 int ClientStack::selected_index() const {
-  const auto& sel = parts_->project.get();
+  const auto& sel = parts_->sync->project().get();
   if (!sel) return -1;
   for (std::size_t i = 0; i < projects_.size(); ++i)
     if (projects_[i].id == *sel) return static_cast<int>(i);
@@ -393,7 +361,7 @@ int ClientStack::selected_index() const {
 
 void ClientStack::select_project(int index) {
   if (index < 0 || index >= static_cast<int>(projects_.size())) return;
-  parts_->project.set(projects_[static_cast<std::size_t>(index)].id);
+  parts_->sync->project().set(projects_[static_cast<std::size_t>(index)].id);
 }
 
 bool ClientStack::drop_realtime() {

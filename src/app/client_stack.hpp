@@ -1,10 +1,11 @@
 // The client side of `rtsync watch`, wired as DESIGN.md section 2 draws it, on one event loop:
 //
 //   HttpClient ─ RestClient (fetchers) / AuthClient (sign-in, refresh)
-//   AuthSession (refresher: the refresh-token grant) ─ token → socket.set_auth, RestClient
 //   Beast transport ─ DroppableTransport (`k`) ─ MessageClock ─ RealtimeSocket (<url>/realtime/v1)
-//   RealtimeManager (channel per project) ─ EventBus ─ RealtimeProvider ─ QueryClient
-//   FreshnessTracker ─ SmartPolling ─ observers;  ReconnectScheduler + ReconnectTriggers
+//   QueryClient (the original's defaults: 3 attempts unless unauthorized, no focus refetch)
+//   RealtimeSync: AuthSession (refresher: the refresh-token grant; token → socket.set_auth and
+//     the RestClient), RealtimeManager (channel per project) ─ EventBus ─ RealtimeProvider,
+//     FreshnessTracker ─ SmartPolling, ReconnectScheduler + ReconnectTriggers
 //   Diagnostics: one JSON snapshot of all of it
 //
 // start() builds it on the loop, signs in (password grant, or a given access token), loads the
@@ -30,6 +31,7 @@
 #include "rtsync/client/sync/freshness_tracker.hpp"
 #include "rtsync/client/sync/realtime_manager.hpp"
 #include "rtsync/client/sync/realtime_provider.hpp"
+#include "rtsync/client/sync/realtime_sync.hpp"
 #include "rtsync/client/sync/reconnect_scheduler.hpp"
 #include "rtsync/client/sync/reconnect_triggers.hpp"
 #include "rtsync/client/sync/smart_polling.hpp"
@@ -59,6 +61,8 @@ struct ClientOptions {
   core::Duration drop_for = std::chrono::seconds(5);  // how long `k` keeps realtime down
   core::Duration refresh_margin = std::chrono::seconds(60);
   core::Duration http_timeout = std::chrono::seconds(10);
+  // The query cache's burst-coalescing window (ClientConfig::coalesce_window); unset: default.
+  std::optional<core::Duration> coalesce_window;
   bool verify_peer = true;
   std::string ca_file;
 };

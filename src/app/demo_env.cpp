@@ -21,6 +21,12 @@ Error step(std::string_view what, const Error& e) {
   return make_error(e.code, std::string(what) + ": " + e.message);
 }
 
+// Servers whose /auth/v1 has a configurable token lifetime take the demo's.
+template <class Options>
+void set_access_token_ttl(Options& o, std::chrono::seconds ttl) {
+  if constexpr (requires { o.access_token_ttl = ttl; }) o.access_token_ttl = ttl;
+}
+
 constexpr std::string_view kProjectNames[] = {"Lighthouse Shorts", "Neon Rain", "Paper Boats",
                                               "Snow Fox"};
 
@@ -133,9 +139,7 @@ Result<void> DemoEnvironment::start_server() {
   // The first start picks a free port; restarts reuse it so clients find the server again.
   o.listen = "127.0.0.1:" + std::to_string(port_);
   o.jwt_secret = options_.jwt_secret;
-#ifdef RTSYNC_SERVER_HAS_ACCESS_TOKEN_TTL
-  o.access_token_ttl = options_.access_token_ttl;
-#endif
+  set_access_token_ttl(o, options_.access_token_ttl);
   auto srv = std::make_unique<server::Server>(o);
   if (auto r = srv->start(); !r.ok()) return step("server", r.error());
   if (!srv->wait_healthy(std::chrono::seconds(20))) {

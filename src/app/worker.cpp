@@ -433,6 +433,14 @@ std::vector<WorkerChange> Worker::changes() const {
   return impl_->changes;
 }
 
+namespace {
+// 2 rather than 2E0 for whole rates.
+json::value rate_value(double rate) {
+  const auto whole = static_cast<std::int64_t>(rate);
+  return static_cast<double>(whole) == rate ? json::value(whole) : json::value(rate);
+}
+}  // namespace
+
 json::value Worker::diagnostics() const {
   const WorkerStats s = stats();
   return json::object{{"created", s.created},
@@ -445,7 +453,7 @@ json::value Worker::diagnostics() const {
                       {"broadcastsSent", s.broadcasts_sent},
                       {"broadcastsFailed", s.broadcasts_failed},
                       {"dbErrors", s.db_errors},
-                      {"rate", impl_->options.rate}};
+                      {"rate", rate_value(impl_->options.rate)}};
 }
 
 }  // namespace rtsync::app
