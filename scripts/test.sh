@@ -2,7 +2,8 @@
 # README command (2): install what is missing, build, and run every test suite:
 #   1. the dev build and all of ctest (unit, integration with throwaway PostgreSQL clusters the
 #      tests start themselves, conformance against the npm clients, end-to-end);
-#   2. the unit suites again under AddressSanitizer + UBSan (and the server under TSan once it exists);
+#   2. the unit suites again under AddressSanitizer + UBSan, and the server's unit and realtime
+#      integration suites under ThreadSanitizer;
 #   3. each libFuzzer target for RTSYNC_FUZZ_SECONDS (default 30) from the committed seed corpus.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +27,15 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan
 step "asan tests"
 ctest --preset asan
+
+step "tsan build (server: unit + realtime integration)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan --target server_rt_tests server_realtime_tests
+step "tsan tests"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+./build/tsan/tests/unit/server_rt/server_rt_tests
+./build/tsan/tests/integration/realtime/server_realtime_tests
+unset TSAN_OPTIONS
 
 if [ -f tests/fuzz/CMakeLists.txt ]; then
   step "fuzz build"
