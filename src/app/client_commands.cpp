@@ -120,6 +120,12 @@ void add_watch_options(CLI::App& sub, WatchArgs& a) {
       ->capture_default_str();
   sub.add_option("--drop-seconds", a.drop_seconds, "how long `k` keeps realtime down")
       ->capture_default_str();
+  sub.add_option(
+         "--coalesce-ms", a.coalesce_ms,
+         "invalidation bursts: the first event refetches at once, later ones within this "
+         "window merge into one trailing refetch per query (smaller: fresher, more requests)")
+      ->check(CLI::Range(0, 10000))
+      ->capture_default_str();
   sub.add_option("--log-file", a.log_file, "log lines go here while the screen is up");
   sub.add_flag("--insecure", a.insecure, "do not verify TLS certificates");
   sub.add_option("--ca-file", a.ca_file, "extra trusted CA certificates (PEM)");
@@ -145,6 +151,7 @@ int run_watch_command(const WatchArgs& a) {
   o.project = a.project;
   o.vsn = vsn.value();
   o.drop_for = seconds(a.drop_seconds);
+  o.coalesce_window = std::chrono::milliseconds(a.coalesce_ms);
   o.verify_peer = !a.insecure;
   o.ca_file = a.ca_file;
 
@@ -182,6 +189,12 @@ void add_demo_options(CLI::App& sub, DemoArgs& a) {
                  "lifetime of the demo user's access tokens, seconds")
       ->capture_default_str();
   sub.add_option("--drop-seconds", a.drop_seconds, "how long `k` keeps realtime down")
+      ->capture_default_str();
+  sub.add_option(
+         "--coalesce-ms", a.coalesce_ms,
+         "invalidation bursts: the first event refetches at once, later ones within this "
+         "window merge into one trailing refetch per query (smaller: fresher, more requests)")
+      ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   sub.add_option("--log-file", a.log_file, "log lines go here while the screen is up");
 }
@@ -235,6 +248,7 @@ int run_demo_command(const DemoArgs& a) {
     co.email = world.user().email;
     co.password = world.user().password;
     co.drop_for = seconds(a.drop_seconds);
+    co.coalesce_window = std::chrono::milliseconds(a.coalesce_ms);
     auto stack = ClientStack::start(loop, co);
     if (!stack.ok()) {
       std::cerr << "rtsync demo: client: " << stack.error().message << "\n";

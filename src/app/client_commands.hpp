@@ -46,6 +46,7 @@ struct WatchArgs {
   std::string vsn = "2";
   double duration = 0;  // seconds; 0 = until stopped
   double drop_seconds = 5;
+  int coalesce_ms = 10;  // the cache's burst-coalescing window
   std::string log_file;
   bool insecure = false;
   std::string ca_file;
@@ -59,6 +60,7 @@ struct DemoArgs {
   int page_size = 20;
   int access_token_ttl = 3600;  // seconds
   double drop_seconds = 5;
+  int coalesce_ms = 10;
   std::string log_file;
 };
 
