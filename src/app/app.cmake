@@ -34,7 +34,3 @@ if(TARGET rtsync_client_domain AND TARGET rtsync_server)
   target_compile_definitions(rtsync PRIVATE RTSYNC_HAVE_WATCH=1 RTSYNC_HAVE_DEMO=1)
 endif()
 
-# The end-to-end benchmark (bench/e2e), until bench/CMakeLists.txt lists `e2e`.
-if(TARGET rtsync_app AND RTSYNC_BUILD_BENCH AND EXISTS ${PROJECT_SOURCE_DIR}/bench/e2e/CMakeLists.txt)
-  add_subdirectory(${PROJECT_SOURCE_DIR}/bench/e2e ${PROJECT_BINARY_DIR}/bench/e2e-from-app)
-endif()
