@@ -243,7 +243,6 @@ int run_demo_command(const DemoArgs& a) {
     loop.start();
     ClientOptions co;
     co.url = world.http_url();
-    co.rest_url = world.rest_url();
     co.anon_key = world.anon_key();
     co.email = world.user().email;
     co.password = world.user().password;

@@ -1,6 +1,14 @@
 #include "demo_env.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
+#include <csignal>
 #include <future>
 #include <random>
 
@@ -19,12 +27,6 @@ namespace {
 
 Error step(std::string_view what, const Error& e) {
   return make_error(e.code, std::string(what) + ": " + e.message);
-}
-
-// Servers whose /auth/v1 has a configurable token lifetime take the demo's.
-template <class Options>
-void set_access_token_ttl(Options& o, std::chrono::seconds ttl) {
-  if constexpr (requires { o.access_token_ttl = ttl; }) o.access_token_ttl = ttl;
 }
 
 constexpr std::string_view kProjectNames[] = {"Lighthouse Shorts", "Neon Rain", "Paper Boats",
@@ -57,13 +59,7 @@ Result<std::unique_ptr<DemoEnvironment>> DemoEnvironment::create(DemoEnvironment
   po.parent_dir = env->options_.pg_parent_dir;
   auto cluster = server::pg::TempCluster::create(po);
   if (!cluster.ok()) {
-    if (cluster.error().code == Errc::not_found) {
-      return make_error(Errc::not_found,
-                        cluster.error().message +
-                            " — install the PostgreSQL 15 server binaries: "
-                            "`sudo apt-get install postgresql-15` (Debian 12), or point "
-                            "RTSYNC_PG_BIN at a folder holding initdb, pg_ctl and postgres");
-    }
+    // A missing binary's message names the package to install (postgresql-15).
     return step("PostgreSQL", cluster.error());
   }
   env->cluster_ = std::move(cluster.value());
@@ -75,14 +71,6 @@ Result<std::unique_ptr<DemoEnvironment>> DemoEnvironment::create(DemoEnvironment
 
   say("starting the server");
   if (auto r = env->start_server(); !r.ok()) return r.error();
-
-  if (env->options_.services) {
-    auto services =
-        env->options_.services(env->http_url(), env->cluster_->conninfo(), env->options_.jwt_secret,
-                               env->options_.access_token_ttl);
-    if (!services.ok()) return step("REST and auth services", services.error());
-    env->services_ = std::move(services.value());
-  }
 
   env->anon_key_ = env->mint("anon", std::chrono::hours(24));
   env->service_key_ = env->mint("service_role", std::chrono::hours(24));
@@ -96,7 +84,6 @@ Result<std::unique_ptr<DemoEnvironment>> DemoEnvironment::create(DemoEnvironment
 
 DemoEnvironment::~DemoEnvironment() {
   stop_server();
-  services_.keepalive.reset();
   if (cluster_) (void)cluster_->destroy();
   cluster_.reset();
 }
@@ -122,24 +109,85 @@ std::string DemoEnvironment::mint(std::string_view role, std::chrono::seconds tt
   return server::auth::sign_hs256(claims, options_.jwt_secret);
 }
 
-std::string DemoEnvironment::rest_url() const {
-  return services_.url.empty() ? http_url() : services_.url;
-}
-
-void DemoEnvironment::stop_server() {
+void DemoEnvironment::stop_server(bool kill) {
+  if (child_pid_ > 0) {
+    ::kill(child_pid_, kill ? SIGKILL : SIGTERM);
+    int status = 0;
+    ::waitpid(child_pid_, &status, 0);
+    child_pid_ = 0;
+  }
   if (!server_) return;
   server_->stop();
   server_.reset();
 }
 
+// `<binary> server …` with stdout on a pipe; its "listening on" line gives the port. The child
+// dies with this process (PR_SET_PDEATHSIG) so a crashed test leaves no server behind.
+Result<void> DemoEnvironment::start_child() {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return make_error(Errc::io, "pipe failed");
+  std::vector<std::string> argv = {options_.server_binary,
+                                   "server",
+                                   "--db",
+                                   cluster_->conninfo(),
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port_),
+                                   "--jwt-secret",
+                                   options_.jwt_secret,
+                                   "--access-token-ttl",
+                                   std::to_string(options_.access_token_ttl.count())};
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(a.data());
+  args.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return make_error(Errc::io, "fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    // The command's SignalWatcher blocked these in the parent; the server waits for them itself.
+    sigset_t none;
+    sigemptyset(&none);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(out[1], 1);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  child_pid_ = pid;
+  // Read until the "listening on http://127.0.0.1:<port>" line (bounded by the child's start-up).
+  std::string text;
+  char buf[512];
+  pollfd pfd{out[0], POLLIN, 0};
+  for (int waited = 0; waited < 30000 && text.find('\n') == std::string::npos;) {
+    const int r = ::poll(&pfd, 1, 200);
+    waited += 200;
+    if (r <= 0) continue;
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(out[0]);
+  const auto at = text.find("listening on http://127.0.0.1:");
+  if (at == std::string::npos) {
+    stop_server(true);
+    return make_error(Errc::io, "server process did not start: " + text);
+  }
+  port_ = static_cast<std::uint16_t>(
+      std::stoi(text.substr(at + std::string_view("listening on http://127.0.0.1:").size())));
+  return {};
+}
+
 Result<void> DemoEnvironment::start_server() {
-  if (server_) return {};
+  if (server_running()) return {};
+  if (!options_.server_binary.empty()) return start_child();
   server::ServerOptions o;
   o.db = cluster_->conninfo();
   // The first start picks a free port; restarts reuse it so clients find the server again.
   o.listen = "127.0.0.1:" + std::to_string(port_);
   o.jwt_secret = options_.jwt_secret;
-  set_access_token_ttl(o, options_.access_token_ttl);
+  o.access_token_ttl = options_.access_token_ttl;
   auto srv = std::make_unique<server::Server>(o);
   if (auto r = srv->start(); !r.ok()) return step("server", r.error());
   if (!srv->wait_healthy(std::chrono::seconds(20))) {
@@ -162,7 +210,7 @@ Result<void> DemoEnvironment::sign_up() {
   std::unique_ptr<client::rest::AuthClient> auth;
   loop.run_sync([&] {
     client::rest::HttpClientOptions ho;
-    ho.base_url = rest_url();
+    ho.base_url = http_url();
     auto h = client::rest::HttpClient::create(loop.io_context(), loop.scheduler(), ho);
     if (!h.ok()) {
       done.set_value(h.error());

@@ -31,18 +31,6 @@ class TempCluster;
 
 namespace rtsync::app {
 
-// REST (/rest/v1) and auth (/auth/v1) served apart from the realtime server: what a factory
-// started, and a handle keeping it alive. For set-ups where the two are separate processes (and
-// for tests while `rtsync server` does not mount those services itself).
-struct ExternalServices {
-  std::string url;                  // base URL of /rest/v1 and /auth/v1
-  std::shared_ptr<void> keepalive;  // released when the environment goes away
-};
-// Called once the server runs; an empty url in the answer means "the server serves them".
-using ServicesFactory = std::function<Result<ExternalServices>(
-    const std::string& server_url, const std::string& conninfo, const std::string& jwt_secret,
-    std::chrono::seconds access_token_ttl)>;
-
 struct DemoEnvironmentOptions {
   int projects = 2;
   int shots_per_project = 3;
@@ -52,8 +40,9 @@ struct DemoEnvironmentOptions {
   // Lifetime of the access tokens the server's /auth/v1 issues (when the server supports it).
   std::chrono::seconds access_token_ttl{3600};
   std::string pg_parent_dir;  // TempCluster's parent folder (empty: $TMPDIR or /tmp)
-  // Empty: the server serves /rest/v1 and /auth/v1 itself.
-  ServicesFactory services;
+  // Empty: the server runs in this process. Otherwise the `rtsync` binary to run the server as a
+  // child process (`<binary> server …`), so that it can be killed for real (SIGKILL).
+  std::string server_binary;
 };
 
 struct DemoUser {
@@ -75,12 +64,11 @@ class DemoEnvironment {
   DemoEnvironment& operator=(const DemoEnvironment&) = delete;
 
   server::pg::TempCluster& cluster() { return *cluster_; }
-  // The running server, or nullptr between stop_server() and start_server().
+  // The in-process server, or nullptr (stopped, or running as a child process).
   server::Server* server() { return server_.get(); }
+  bool server_running() const noexcept { return server_ != nullptr || child_pid_ > 0; }
   std::string conninfo() const;
-  std::string http_url() const;  // stays the same across restarts (same port)
-  // Where /rest/v1 and /auth/v1 are: http_url() unless external services were started.
-  std::string rest_url() const;
+  std::string http_url() const;  // realtime, /rest/v1 and /auth/v1; the same across restarts
   std::uint16_t port() const noexcept { return port_; }
   const std::string& jwt_secret() const noexcept { return options_.jwt_secret; }
   const std::string& anon_key() const noexcept { return anon_key_; }
@@ -92,9 +80,9 @@ class DemoEnvironment {
   std::string mint(std::string_view role, std::chrono::seconds ttl,
                    std::string_view sub = {}) const;
 
-  // Stops the server (clients see their websockets close); start_server() brings it back on the
-  // same port.
-  void stop_server();
+  // Stops the server: gracefully (websockets closed with 1001), or — for a child process with
+  // `kill` — with SIGKILL, as a crash would. start_server() brings it back on the same port.
+  void stop_server(bool kill = false);
   Result<void> start_server();
 
   // The worker options for this world (rate and seed left to the caller).
@@ -107,8 +95,9 @@ class DemoEnvironment {
 
   DemoEnvironmentOptions options_;
   std::unique_ptr<server::pg::TempCluster> cluster_;
+  Result<void> start_child();
   std::unique_ptr<server::Server> server_;
-  ExternalServices services_;
+  int child_pid_ = 0;
   std::uint16_t port_ = 0;
   std::string anon_key_;
   std::string service_key_;

@@ -1,100 +1,16 @@
 #include "e2e_world.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <future>
 #include <thread>
 
-#include "rtsync/client/rest/http_client.hpp"
-#include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
-#include "rtsync/server/rest/rest_service.hpp"
-#include "service_host.hpp"
 
 namespace rtsync::e2e {
-namespace {
-
-// GET <url>/auth/v1/health answered 200?
-bool serves_auth(const std::string& url) {
-  core::EventLoop loop;
-  loop.start();
-  std::promise<bool> answer;
-  auto future = answer.get_future();
-  std::unique_ptr<client::rest::HttpClient> http;
-  loop.run_sync([&] {
-    client::rest::HttpClientOptions o;
-    o.base_url = url;
-    o.timeout = 5s;
-    auto h = client::rest::HttpClient::create(loop.io_context(), loop.scheduler(), o);
-    if (!h.ok()) {
-      answer.set_value(false);
-      return;
-    }
-    http = std::move(h.value());
-    http->request("GET", "/auth/v1/health", {}, "", [&](Result<client::rest::HttpResult> r) {
-      answer.set_value(r.ok() && r->status == 200);
-    });
-  });
-  const bool ok = future.get();
-  loop.run_sync([&] { http.reset(); });
-  loop.stop();
-  loop.join();
-  return ok;
-}
-
-// REST + GoTrue on their own loop behind a ServiceHost.
-struct Services {
-  core::EventLoop loop;
-  std::shared_ptr<server::rest::DbPool> pool;
-  std::unique_ptr<server::rest::RestService> rest;
-  std::unique_ptr<server::gotrue::GoTrueService> auth;
-  std::unique_ptr<test::ServiceHost> host;
-  ~Services() {
-    loop.run_sync([this] {
-      host.reset();
-      auth.reset();
-      rest.reset();
-      pool.reset();
-    });
-    loop.stop();
-    loop.join();
-  }
-};
-
-}  // namespace
-
-app::ServicesFactory services_factory() {
-  return [](const std::string& server_url, const std::string& conninfo, const std::string& secret,
-            std::chrono::seconds ttl) -> Result<app::ExternalServices> {
-    if (serves_auth(server_url)) return app::ExternalServices{};
-    auto s = std::make_shared<Services>();
-    s->loop.start();
-    Result<std::uint16_t> port = make_error(Errc::internal, "not started");
-    s->loop.run_sync([&] {
-      s->pool = std::make_shared<server::rest::DbPool>(s->loop.io_context(), conninfo, 4);
-      s->rest = std::make_unique<server::rest::RestService>(
-          s->pool, server::auth::JwtVerifier(secret), s->loop.scheduler());
-      server::gotrue::GoTrueOptions go;
-      go.jwt_secret = secret;
-      go.access_token_ttl = ttl;
-      s->auth = std::make_unique<server::gotrue::GoTrueService>(s->pool, s->loop.scheduler(), go);
-      s->host = std::make_unique<test::ServiceHost>(
-          s->loop.io_context(),
-          std::vector<server::rest::HttpService*>{s->rest.get(), s->auth.get()});
-      port = s->host->listen(0);
-    });
-    if (!port.ok()) return port.error();
-    const std::string url = "http://127.0.0.1:" + std::to_string(port.value());
-    return app::ExternalServices{url, s};
-  };
-}
-
 Result<std::unique_ptr<World>> World::create(WorldOptions options) {
   std::unique_ptr<World> w(new World());
   w->options_ = options;
   app::DemoEnvironmentOptions eo;
   eo.access_token_ttl = options.access_token_ttl;
-  eo.services = services_factory();
+  eo.server_binary = options.server_binary;
   auto env = app::DemoEnvironment::create(eo);
   if (!env.ok()) return env.error();
   w->env_ = std::move(env.value());
@@ -114,7 +30,6 @@ Result<std::unique_ptr<World>> World::create(WorldOptions options) {
   }
   app::ClientOptions co;
   co.url = w->env_->http_url();
-  co.rest_url = w->env_->rest_url();
   co.anon_key = w->env_->anon_key();
   co.email = w->env_->user().email;
   co.password = w->env_->user().password;

@@ -2,9 +2,8 @@
 // demo user, two projects), its worker, and a client stack + task pane session signed in as the
 // demo user, with the --json lines captured. Waits are on real events with bounded timeouts.
 //
-// /rest/v1 and /auth/v1: served by `rtsync server` when it does; otherwise the same services run
-// on their own loop behind the REST tests' ServiceHost (services_factory()), so these tests run
-// either way.
+// The server runs in process, or (WorldOptions::server_binary) as a `rtsync server` child process
+// that can be killed for real.
 #pragma once
 
 #include <chrono>
@@ -25,9 +24,6 @@ namespace rtsync::e2e {
 
 using namespace std::chrono_literals;
 
-// Starts REST + GoTrue beside the server when the server does not answer /auth/v1/health.
-app::ServicesFactory services_factory();
-
 struct WorldOptions {
   double rate = 3.0;
   std::uint64_t seed = 7;
@@ -35,7 +31,8 @@ struct WorldOptions {
   std::chrono::seconds access_token_ttl{3600};
   core::Duration refresh_margin = std::chrono::seconds(60);
   bool start_worker = true;
-  bool start_client = true;  // false: environment and worker only (a binary is the client)
+  bool start_client = true;   // false: environment and worker only (a binary is the client)
+  std::string server_binary;  // non-empty: `<binary> server` as a child process
 };
 
 class World {
