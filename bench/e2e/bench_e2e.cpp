@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
   loop.start();
   app::ClientOptions co;
   co.url = world.http_url();
-  co.rest_url = world.rest_url();
+  co.rest_url = world.http_url();
   co.anon_key = world.anon_key();
   co.email = world.user().email;
   co.password = world.user().password;
