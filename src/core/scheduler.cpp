@@ -32,6 +32,7 @@ std::string_view to_string(TimerId id) noexcept {
     case TimerId::StatusFeedback: return "StatusFeedback";
     case TimerId::RateWindow: return "RateWindow";
     case TimerId::AuthorizeRetry: return "AuthorizeRetry";
+    case TimerId::VisibilityWait: return "VisibilityWait";
     case TimerId::Render: return "Render";
     case TimerId::Worker: return "Worker";
   }

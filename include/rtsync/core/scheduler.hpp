@@ -57,6 +57,7 @@ enum class TimerId : std::uint8_t {
   StatusFeedback,
   RateWindow,
   AuthorizeRetry,
+  VisibilityWait,  // RLS check waiting for a decoded commit to become visible to snapshots
   // tools
   Render,
   Worker,

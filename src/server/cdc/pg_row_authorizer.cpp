@@ -73,6 +73,19 @@ struct TableMeta {
   core::TimePoint fetched{};
 };
 
+// Is the decoded transaction $1 (its 32-bit xid) visible to a snapshot taken now? The xid is
+// widened to an xid8 in the epoch of the snapshot's xmax (one epoch back when it would lie at or
+// beyond xmax: the transaction committed, so it is older).
+constexpr const char* kCommitVisibleSql = R"sql(
+SELECT pg_visible_in_snapshot(
+         (CASE WHEN f >= m AND m >= 4294967296 THEN f - 4294967296 ELSE f END)::text::xid8, s)
+FROM (SELECT s, m, ((m >> 32) << 32) + $1 AS f
+      FROM (SELECT s, pg_snapshot_xmax(s)::text::int8 AS m FROM pg_current_snapshot() AS s) a) b
+)sql";
+
+constexpr std::uint32_t kInt8Type = 20;
+constexpr core::Duration kVisibilityWaitCap = std::chrono::milliseconds(100);
+
 // {"a","b \"c\""} — every element quoted so empty strings and the word NULL stay values.
 void append_array_element(std::string& out, std::string_view v) {
   out.push_back('"');
@@ -146,8 +159,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       if (!parsed || !parsed->get(k)) overrides.emplace_back(k, v);
     }
     for (std::size_t i = 0; i < this->opts.connections; ++i) {
-      slots.push_back(
-          Slot{std::make_unique<pg::AsyncConnection>(io, this->opts.conninfo, overrides), false});
+      slots.push_back(Slot{
+          std::make_unique<pg::AsyncConnection>(io, this->opts.conninfo, overrides), false, {}});
     }
     allowed.insert(this->opts.allowed_roles.begin(), this->opts.allowed_roles.end());
   }
@@ -157,11 +170,15 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     std::vector<VisibilityRequest> requests;
     std::function<void(Result<std::vector<VisibilityResult>>)> done;
     std::vector<VisibilityResult> results;
+    // The commit-visibility wait: time waited so far and the next delay.
+    core::Duration waited{};
+    core::Duration next_wait{};
   };
 
   struct Slot {
     std::unique_ptr<pg::AsyncConnection> conn;
     bool busy = false;
+    core::Timer wait;  // TimerId::VisibilityWait: re-runs the slot's call once its commit shows
   };
 
   // One visibility statement of the main batch and where its answers go.
@@ -183,6 +200,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   std::uint64_t queries = 0;
   std::uint64_t metadata_queries = 0;
   std::uint64_t failures = 0;
+  std::uint64_t visibility_waits = 0;
   bool destroyed = false;
 
   void authorize(std::shared_ptr<Call> call) {
@@ -430,17 +448,30 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       return;
     }
 
+    // Read committed: every statement of the batch takes a newer snapshot than the first, so
+    // once the first sees the commit, every visibility query does too.
+    const bool wait_for_commit = txn.xid != 0;
+    if (wait_for_commit) {
+      batch.insert(batch.begin(),
+                   Statement{kCommitVisibleSql, {std::to_string(txn.xid)}, {kInt8Type}, true});
+      checks.insert(checks.begin(), std::nullopt);
+    }
+
     std::size_t n_checks = 0;
     for (const auto& c : checks)
       n_checks += c.has_value();
     queries += n_checks;
     slots[slot].conn->execute(
-        std::move(batch), [weak = weak_from_this(), slot, call, checks = std::move(checks)](
-                              Result<std::vector<pg::PgResult>> r) mutable {
+        std::move(batch), [weak = weak_from_this(), slot, call, checks = std::move(checks),
+                           wait_for_commit](Result<std::vector<pg::PgResult>> r) mutable {
           auto self = weak.lock();
           if (!self || self->destroyed) return;
           if (!r) return self->on_batch_error(slot, call, r.error());
           auto& results = r.value();
+          if (wait_for_commit && !results.empty() && results[0].rows() == 1 &&
+              results[0].value(0, 0) != "t" && self->wait_for_visibility(slot, call)) {
+            return;
+          }
           for (std::size_t s = 0; s < checks.size() && s < results.size(); ++s) {
             if (!checks[s]) continue;
             const Check& c = *checks[s];
@@ -452,6 +483,31 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           }
           self->finish(slot, call, std::move(call->results));
         });
+  }
+
+  // The call's transaction is not yet visible: re-run its batch later on the same connection.
+  // Returns false when the wait is over (the answers then stand as they are).
+  bool wait_for_visibility(std::size_t slot, const std::shared_ptr<Call>& call) {
+    if (call->waited >= opts.visibility_wait_max) {
+      logger->warn(
+          "RLS check: transaction {} still not visible to snapshots after {} ms; its rows are "
+          "answered as the snapshot sees them",
+          call->txn->xid,
+          std::chrono::duration_cast<std::chrono::milliseconds>(call->waited).count());
+      return false;
+    }
+    ++visibility_waits;
+    if (call->next_wait <= core::Duration::zero()) call->next_wait = opts.visibility_wait_first;
+    const auto delay = std::min(call->next_wait, opts.visibility_wait_max - call->waited);
+    call->waited += delay;
+    call->next_wait = std::min(call->next_wait * 2, kVisibilityWaitCap);
+    slots[slot].wait =
+        sched.schedule(delay, core::TimerId::VisibilityWait, [weak = weak_from_this(), slot, call] {
+          auto self = weak.lock();
+          if (!self || self->destroyed) return;
+          self->check(slot, call);
+        });
+    return true;
   }
 
   void on_batch_error(std::size_t slot, const std::shared_ptr<Call>& call, const Error& err) {
@@ -505,6 +561,9 @@ std::uint64_t PgRowAuthorizer::metadata_queries() const {
 }
 std::uint64_t PgRowAuthorizer::failures() const {
   return impl_->failures;
+}
+std::uint64_t PgRowAuthorizer::visibility_waits() const {
+  return impl_->visibility_waits;
 }
 std::size_t PgRowAuthorizer::waiting() const {
   return impl_->waiting.size();

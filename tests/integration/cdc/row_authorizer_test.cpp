@@ -2,6 +2,7 @@
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 
 #include "pg_fixture.hpp"
+#include "rtsync/core/log.hpp"
 
 namespace rtsync::test {
 namespace {
@@ -252,6 +253,78 @@ TEST_F(RowAuthorizerTest, ConcurrentCallsQueueOnThePool) {
   ASSERT_TRUE(loop.run_until([&] { return finished == 10; }));
   EXPECT_EQ(visible, 5);
   EXPECT_EQ(authorizer->queries(), 10u);
+}
+
+// Logical decoding can hand a transaction on a moment before its commit is visible to new
+// snapshots. Reproduced deterministically: the row's transaction is still open (its xid is what
+// decoding would report), so the check must hold its answer until the commit shows.
+class OpenTransaction {
+ public:
+  explicit OpenTransaction(const std::string& conninfo)
+      : conn_(server::pg::Connection::open(conninfo).value()) {}
+  std::uint32_t begin_and_run(const std::string& statement) {
+    EXPECT_TRUE(conn_.exec("BEGIN").ok());
+    auto r = conn_.exec(statement);
+    EXPECT_TRUE(r.ok()) << r.error().describe();
+    auto x = conn_.exec("SELECT txid_current() & 4294967295");
+    return static_cast<std::uint32_t>(std::stoul(std::string(x->value(0, 0))));
+  }
+  void commit() { EXPECT_TRUE(conn_.exec("COMMIT").ok()); }
+  void rollback() { EXPECT_TRUE(conn_.exec("ROLLBACK").ok()); }
+
+ private:
+  server::pg::Connection conn_;
+};
+
+TEST_F(RowAuthorizerTest, HoldsTheAnswerUntilTheDecodedCommitIsVisible) {
+  auto docs = relation("docs", {"id"});
+  OpenTransaction writer(cluster()->conninfo());
+  auto txn = std::make_shared<Transaction>();
+  txn->xid = writer.begin_and_run(
+      std::string("INSERT INTO docs VALUES ('c0000000-0000-0000-0000-000000000001', '") + kAlice +
+      "', 'not yet visible')");
+  RowChange ch;
+  ch.kind = ChangeKind::insert;
+  ch.relation = docs;
+  ch.record = json::object{{"id", "c0000000-0000-0000-0000-000000000001"}, {"owner", kAlice}};
+  txn->changes.push_back(std::move(ch));
+
+  std::optional<Result<std::vector<VisibilityResult>>> out;
+  authorizer->authorize(txn, {{AuthClass{"authenticated", claims(kAlice)}, {0}}},
+                        [&](Result<std::vector<VisibilityResult>> r) { out = std::move(r); });
+  // Still waiting after a while: answering now would refuse a row its owner may read.
+  EXPECT_FALSE(loop.run_until([&] { return out.has_value(); }, 300ms));
+  EXPECT_GT(authorizer->visibility_waits(), 0u);
+
+  writer.commit();
+  ASSERT_TRUE(loop.run_until([&] { return out.has_value(); }));
+  ASSERT_TRUE(out->ok()) << out->error().describe();
+  EXPECT_EQ((**out)[0].visible, (std::vector<bool>{true}));
+}
+
+TEST_F(RowAuthorizerTest, GivesUpWaitingForACommitAfterTheLimitAndAnswersWhatItSees) {
+  PgRowAuthorizerOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.visibility_wait_max = 200ms;
+  authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
+  auto docs = relation("docs", {"id"});
+  OpenTransaction writer(cluster()->conninfo());
+  auto txn = std::make_shared<Transaction>();
+  txn->xid = writer.begin_and_run(
+      std::string("INSERT INTO docs VALUES ('c0000000-0000-0000-0000-000000000002', '") + kAlice +
+      "', 'never committed')");
+  RowChange ch;
+  ch.kind = ChangeKind::insert;
+  ch.relation = docs;
+  ch.record = json::object{{"id", "c0000000-0000-0000-0000-000000000002"}, {"owner", kAlice}};
+  txn->changes.push_back(std::move(ch));
+
+  rtsync::log::Capture logs;
+  auto r = run(txn, {{AuthClass{"authenticated", claims(kAlice)}, {0}}});
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ((*r)[0].visible, (std::vector<bool>{false}));
+  EXPECT_TRUE(logs.contains("still not visible"));
+  writer.rollback();
 }
 
 }  // namespace

@@ -100,11 +100,7 @@ json::array tasks_key(World& w) {
   return w.on_loop([&] { return w.pane().tasks()->observer().options().key.elements(); });
 }
 
-// DISABLED until the server's INSERT visibility race is fixed (see the issue note): the row
-// authorizer checks RLS in a fresh snapshot that may not yet see a transaction logical decoding
-// already delivered, so a lone INSERT is sometimes refused ("unauthorized" drop) and the strict
-// "no event lost" assertion fails. Re-enable with the fix.
-TEST(DemoE2E, DISABLED_JsonStreamForTwentySecondsEndsWithTheCacheEqualToTheDatabase) {
+TEST(DemoE2E, JsonStreamForTwentySecondsEndsWithTheCacheEqualToTheDatabase) {
   auto world = World::create();
   ASSERT_TRUE(world.ok()) << world.error().describe();
   World& w = *world.value();
@@ -216,11 +212,7 @@ TEST(DemoE2E, ServerKilledAndRestartedFiveSecondsLater) {
   EXPECT_EQ(w.wait_cache_equals_db(15s), "");
 }
 
-// DISABLED until the server's INSERT visibility race is fixed (see the issue note): the row
-// authorizer checks RLS in a fresh snapshot that may not yet see a transaction logical decoding
-// already delivered, so a lone INSERT is sometimes refused ("unauthorized" drop) and the strict
-// "no event lost" assertion fails. Re-enable with the fix.
-TEST(DemoE2E, DISABLED_AccessTokenExpiresMidRunAndTheChannelContinues) {
+TEST(DemoE2E, AccessTokenExpiresMidRunAndTheChannelContinues) {
   WorldOptions o;
   o.access_token_ttl = 15s;  // short-lived tokens, refreshed 5 s before they expire
   o.refresh_margin = 5s;

@@ -14,6 +14,13 @@
 //        SELECT k.i FROM unnest($1[, $2…]) WITH ORDINALITY AS k(c1[, c2…], i)
 //        WHERE EXISTS (SELECT 1 FROM <schema>.<table> t WHERE t.<pk1> = k.c1 …)
 //      with the changed rows' primary keys bound as typed arrays.
+// Before step 2 can answer, the transaction itself must be visible: logical decoding hands a
+// transaction on once its commit record is flushed, a moment before the committing backend leaves
+// the proc array, and a snapshot taken in that window does not see its rows yet (RLS would refuse
+// every one of them). So the batch starts with `pg_visible_in_snapshot(<xid>)`; while it answers
+// false the batch's answers are discarded and it is re-run after `visibility_wait_first`, doubling
+// up to 100 ms, for at most `visibility_wait_max` (then the answers stand and a warning is logged).
+// Transactions with xid 0 (built by hand, not decoded) skip the wait.
 // A row is visible to a class iff its table's query returned its ordinal. Without a query:
 // tables with RLS disabled and roles that bypass RLS see every row if they may SELECT the table;
 // roles outside `allowed_roles`, unknown roles and roles without SELECT see none. DELETE entries
@@ -48,6 +55,9 @@ struct PgRowAuthorizerOptions {
   // How long table/role metadata (RLS flag, keys, privileges) is trusted before re-reading.
   core::Duration metadata_ttl = std::chrono::seconds(1);
   std::chrono::milliseconds statement_timeout{5000};
+  // The commit-visibility wait described above.
+  core::Duration visibility_wait_first = std::chrono::milliseconds(1);
+  core::Duration visibility_wait_max = std::chrono::seconds(5);
 };
 
 class PgRowAuthorizer final : public RowAuthorizer {
@@ -66,6 +76,8 @@ class PgRowAuthorizer final : public RowAuthorizer {
 
   std::uint64_t metadata_queries() const;
   std::uint64_t failures() const;
+  // Batches re-run because their transaction was not yet visible to a fresh snapshot.
+  std::uint64_t visibility_waits() const;
   // authorize() calls waiting for a free connection.
   std::size_t waiting() const;
 
