@@ -1,40 +1,68 @@
 #include "rtsync/core/scheduler.hpp"
 
-#include <ctime>
 #include <fmt/format.h>
+#include <ctime>
 
 namespace rtsync::core {
 
 std::string_view to_string(TimerId id) noexcept {
   switch (id) {
-    case TimerId::Test: return "Test";
-    case TimerId::Posted: return "Posted";
-    case TimerId::Heartbeat: return "Heartbeat";
-    case TimerId::PushTimeout: return "PushTimeout";
-    case TimerId::SocketReconnect: return "SocketReconnect";
-    case TimerId::ChannelRejoin: return "ChannelRejoin";
-    case TimerId::HttpTimeout: return "HttpTimeout";
-    case TimerId::QueryRetry: return "QueryRetry";
-    case TimerId::QueryGc: return "QueryGc";
-    case TimerId::RefetchInterval: return "RefetchInterval";
-    case TimerId::InvalidationCoalesce: return "InvalidationCoalesce";
-    case TimerId::QueryStale: return "QueryStale";
-    case TimerId::JoinGuard: return "JoinGuard";
-    case TimerId::HealRetry: return "HealRetry";
-    case TimerId::ReconnectDebounce: return "ReconnectDebounce";
-    case TimerId::DegradedWatch: return "DegradedWatch";
-    case TimerId::TokenRefresh: return "TokenRefresh";
-    case TimerId::SignedInDelay: return "SignedInDelay";
-    case TimerId::FreshnessAging: return "FreshnessAging";
-    case TimerId::IdleTimeout: return "IdleTimeout";
-    case TimerId::TokenExpiry: return "TokenExpiry";
-    case TimerId::ReplicationRetry: return "ReplicationRetry";
-    case TimerId::StatusFeedback: return "StatusFeedback";
-    case TimerId::RateWindow: return "RateWindow";
-    case TimerId::AuthorizeRetry: return "AuthorizeRetry";
-    case TimerId::VisibilityWait: return "VisibilityWait";
-    case TimerId::Render: return "Render";
-    case TimerId::Worker: return "Worker";
+    case TimerId::Test:
+      return "Test";
+    case TimerId::Posted:
+      return "Posted";
+    case TimerId::Heartbeat:
+      return "Heartbeat";
+    case TimerId::PushTimeout:
+      return "PushTimeout";
+    case TimerId::SocketReconnect:
+      return "SocketReconnect";
+    case TimerId::ChannelRejoin:
+      return "ChannelRejoin";
+    case TimerId::HttpTimeout:
+      return "HttpTimeout";
+    case TimerId::QueryRetry:
+      return "QueryRetry";
+    case TimerId::QueryGc:
+      return "QueryGc";
+    case TimerId::RefetchInterval:
+      return "RefetchInterval";
+    case TimerId::InvalidationCoalesce:
+      return "InvalidationCoalesce";
+    case TimerId::QueryStale:
+      return "QueryStale";
+    case TimerId::JoinGuard:
+      return "JoinGuard";
+    case TimerId::HealRetry:
+      return "HealRetry";
+    case TimerId::ReconnectDebounce:
+      return "ReconnectDebounce";
+    case TimerId::DegradedWatch:
+      return "DegradedWatch";
+    case TimerId::TokenRefresh:
+      return "TokenRefresh";
+    case TimerId::SignedInDelay:
+      return "SignedInDelay";
+    case TimerId::FreshnessAging:
+      return "FreshnessAging";
+    case TimerId::IdleTimeout:
+      return "IdleTimeout";
+    case TimerId::TokenExpiry:
+      return "TokenExpiry";
+    case TimerId::ReplicationRetry:
+      return "ReplicationRetry";
+    case TimerId::StatusFeedback:
+      return "StatusFeedback";
+    case TimerId::RateWindow:
+      return "RateWindow";
+    case TimerId::AuthorizeRetry:
+      return "AuthorizeRetry";
+    case TimerId::VisibilityWait:
+      return "VisibilityWait";
+    case TimerId::Render:
+      return "Render";
+    case TimerId::Worker:
+      return "Worker";
   }
   return "Unknown";
 }

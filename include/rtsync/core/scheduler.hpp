@@ -28,7 +28,7 @@ using std::chrono::seconds;
 // Names of delayed operations. Tests find a pending operation by its id and fire it
 // (`ManualScheduler::run_until`). One enum for the whole client so ids never collide.
 enum class TimerId : std::uint8_t {
-  Test,  // ad-hoc work in tests and tools
+  Test,    // ad-hoc work in tests and tools
   Posted,  // zero-delay work queued with post()
   // transport
   Heartbeat,
