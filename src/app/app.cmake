@@ -13,6 +13,7 @@ endif()
 if(TARGET rtsync_client_domain AND TARGET rtsync_server)
   # Everything but main(): the e2e tests and benchmarks link the same code the binary runs.
   add_library(rtsync_app STATIC
+    ${CMAKE_CURRENT_LIST_DIR}/bench_command.cpp
     ${CMAKE_CURRENT_LIST_DIR}/client_commands.cpp
     ${CMAKE_CURRENT_LIST_DIR}/client_stack.cpp
     ${CMAKE_CURRENT_LIST_DIR}/demo_env.cpp

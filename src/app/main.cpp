@@ -9,6 +9,7 @@
 #include "server_command.hpp"
 #endif
 #ifdef RTSYNC_HAVE_WATCH
+#include "bench_command.hpp"
 #include "client_commands.hpp"
 #endif
 
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
 #endif
   auto* token = app.add_subcommand("token", "Mint a JWT for local use");
   auto* migrate = app.add_subcommand("migrate", "Apply the demo schema (idempotent)");
+  auto* bench = app.add_subcommand(
+      "bench", "Commit → client event and commit → fresh cache latency on a throwaway stack");
 #ifdef RTSYNC_HAVE_WATCH
   rtsync::app::WatchArgs watch_args;
   rtsync::app::add_watch_options(*watch, watch_args);
@@ -40,6 +43,8 @@ int main(int argc, char** argv) {
   rtsync::app::add_token_options(*token, token_args);
   rtsync::app::MigrateArgs migrate_args;
   rtsync::app::add_migrate_options(*migrate, migrate_args);
+  rtsync::app::BenchArgs bench_args;
+  rtsync::app::add_bench_options(*bench, bench_args);
 #endif
 
   CLI11_PARSE(app, argc, argv);
@@ -59,6 +64,7 @@ int main(int argc, char** argv) {
   if (demo->parsed()) return rtsync::app::run_demo_command(demo_args);
   if (token->parsed()) return rtsync::app::run_token_command(token_args);
   if (migrate->parsed()) return rtsync::app::run_migrate_command(migrate_args);
+  if (bench->parsed()) return rtsync::app::run_bench_command(bench_args);
 #endif
   if (app.get_subcommands().empty()) {
     std::cout << app.help();

@@ -1,9 +1,11 @@
 // The `rtsync` binary end to end: `rtsync demo --no-tui` stopped by SIGTERM leaves no process and
 // no folder behind; the task pane in a real terminal (tmux, 120×40) shows Connected, the status
-// counts and task rows, and `k` makes the badge leave Connected and come back.
+// counts and task rows, and `k` makes the badge leave Connected and come back; `rtsync bench
+// --json` accounts for every commit.
 #include <gtest/gtest.h>
 
 #include "cli_util.hpp"
+#include "rtsync/core/json.hpp"
 
 namespace {
 
@@ -22,12 +24,6 @@ TEST(CliE2E, DemoStoppedBySigtermLeavesNoProcessAndNoFolder) {
                err().find("rtsync demo:") != std::string::npos;
       },
       90s);
-  if (demo_cannot_sign_up(err())) {
-    wait_exit(pid, 30s);
-    const std::string why = err();
-    remove_tree(dir);
-    GTEST_SKIP() << "rtsync server does not serve /auth/v1 yet:\n" << why;
-  }
   ASSERT_TRUE(running) << "no realtime event within 90 s\nstderr:\n" << err();
   const std::string folder = cluster_folder(err());
   ASSERT_FALSE(folder.empty()) << err();
@@ -44,6 +40,48 @@ TEST(CliE2E, DemoStoppedBySigtermLeavesNoProcessAndNoFolder) {
   const auto last = text.rfind("{\"type\":\"summary\"");
   ASSERT_NE(last, std::string::npos) << text.substr(text.size() > 500 ? text.size() - 500 : 0);
   EXPECT_NE(text.find("\"reason\":\"SIGTERM\"", last), std::string::npos);
+  remove_tree(dir);
+}
+
+// `rtsync bench --json`: one line for the fetch floor, one per rate, every commit accounted for.
+TEST(CliE2E, BenchMeasuresEveryCommitAsEventAndFreshCache) {
+  const std::string dir = temp_dir();
+  ASSERT_FALSE(dir.empty());
+  const pid_t pid = spawn(
+      {kBinary, "bench", "--rates", "20,50", "--seconds", "2", "--tasks", "10", "--json"}, dir);
+  ASSERT_GT(pid, 0);
+  const int code = wait_exit(pid, 120s);
+  const std::string out = read_file(dir + "/out");
+  const std::string err = read_file(dir + "/err");
+  EXPECT_EQ(code, 0) << err;
+  std::vector<rtsync::json::object> rates;
+  bool fetch = false;
+  std::size_t start = 0;
+  while (start < out.size()) {
+    const auto end = out.find('\n', start);
+    const std::string line = out.substr(start, end - start);
+    start = end == std::string::npos ? out.size() : end + 1;
+    auto v = rtsync::core::parse_json(line);
+    ASSERT_TRUE(v.ok() && v.value().is_object()) << line;
+    const auto& o = v.value().as_object();
+    if (o.at("type") == "fetch") fetch = o.at("p50_ms").to_number<double>() > 0;
+    if (o.at("type") == "rate") rates.push_back(o);
+  }
+  EXPECT_TRUE(fetch) << out;
+  ASSERT_EQ(rates.size(), 2u) << out << err;
+  for (const auto& r : rates) {
+    const auto rate = r.at("changes_per_s").to_number<std::int64_t>();
+    EXPECT_EQ(r.at("commits").to_number<std::int64_t>(), rate * 2);
+    EXPECT_EQ(r.at("missing_event").to_number<std::int64_t>(), 0) << rtsync::json::serialize(r);
+    EXPECT_EQ(r.at("missing_fresh").to_number<std::int64_t>(), 0) << rtsync::json::serialize(r);
+    const auto& ev = r.at("event_ms").as_object();
+    const auto& fr = r.at("fresh_ms").as_object();
+    EXPECT_GT(ev.at("p50").to_number<double>(), 0.0);
+    EXPECT_LE(ev.at("p50").to_number<double>(), ev.at("p99").to_number<double>());
+    // Fresh data needs the event first, then a refetch.
+    EXPECT_GE(fr.at("p50").to_number<double>(), ev.at("p50").to_number<double>());
+    EXPECT_GT(r.at("fetches").to_number<std::int64_t>(), 0);
+  }
   remove_tree(dir);
 }
 
@@ -68,11 +106,6 @@ TEST(CliE2E, TaskPaneInTmuxShowsConnectedCountsRowsAndReconnectsAfterK) {
                exists(dir + "/done");
       },
       90s, 200ms);
-  if (demo_cannot_sign_up(err())) {
-    const std::string why = err();
-    remove_tree(dir);
-    GTEST_SKIP() << "rtsync server does not serve /auth/v1 yet:\n" << why;
-  }
   ASSERT_TRUE(up) << "screen:\n" << tmux.capture() << "\nstderr:\n" << err();
   const std::string screen = tmux.capture();
   EXPECT_NE(screen.find("In Progress"), std::string::npos) << screen;

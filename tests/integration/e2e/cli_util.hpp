@@ -118,11 +118,6 @@ inline std::string cluster_folder(const std::string& err) {
   return std::regex_search(err, m, re) ? m[1].str() : std::string();
 }
 
-// The server this build has may not serve /auth/v1 yet: the demo cannot sign its user up then.
-inline bool demo_cannot_sign_up(const std::string& err) {
-  return err.find("sign-up: HTTP 404") != std::string::npos;
-}
-
 // A detached tmux server of its own (socket name), killed on destruction.
 class Tmux {
  public:
