@@ -4,10 +4,12 @@
 // Producer: ChangeStream (src/server/cdc). Consumer: the realtime router (src/server/realtime),
 // which routes each change to matching subscriptions, authorizes rows under RLS (RowAuthorizer),
 // and hands frames to sessions. Delivery is at-least-once from the slot's point of view: the
-// stream confirms a transaction's LSN to PostgreSQL only after the consumer called `done()`, and
-// drops transactions at or below the last confirmed LSN after a reconnect.
+// stream confirms a transaction's LSN to PostgreSQL only after the consumer called `done()` for it
+// and every earlier one, and drops transactions at or below the last confirmed (or handed-on) LSN
+// after a reconnect.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,10 +77,14 @@ class ChangeSink {
  public:
   virtual ~ChangeSink() = default;
   // Call `done` once every change of `txn` has been handed to the sessions (possibly later, after
-  // asynchronous authorization). Transactions are delivered one at a time: the next one is
-  // delivered only after `done` of the previous one ran.
+  // asynchronous authorization). At most max_in_flight() transactions are with the sink at once
+  // (handed on, `done` not yet called); they arrive in commit order and the sink must hand their
+  // changes to the sessions in that same order. The stream confirms a position only once `done`
+  // ran for every transaction up to it, whatever order the `done` calls come in.
   virtual void on_transaction(std::shared_ptr<const Transaction> txn,
                               std::function<void()> done) = 0;
+  // 1 (the default): the next transaction is handed on only after `done` of the previous one.
+  virtual std::size_t max_in_flight() const { return 1; }
   // The stream went down (PostgreSQL unreachable, slot error) or came back up.
   virtual void on_stream_state(bool running, const std::string& reason) = 0;
 };

@@ -83,7 +83,17 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
   Phase phase = Phase::stopped;
   std::deque<std::shared_ptr<Transaction>> queue;
-  bool in_flight = false;
+  // Transactions with the sink, in commit order: their end LSN and whether `done` ran. The front's
+  // sequence number is `first_seq`; a done() marks its entry and the done prefix is confirmed.
+  struct InFlight {
+    Lsn end = 0;
+    bool done = false;
+  };
+  std::deque<InFlight> in_flight;
+  std::uint64_t first_seq = 0;
+  // Highest end LSN handed to the sink (confirmed or not): a copy PostgreSQL sends again after a
+  // reconnect is dropped, since the original is still with the sink.
+  Lsn handed = 0;
   bool delivering = false;
   bool paused = false;
   bool status_posted = false;
@@ -301,7 +311,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
       const bool reply = data[17] != 0;
       server_wal_end = std::max(server_wal_end, wal_end);
       // Nothing received is still pending: everything before the server's position was handled.
-      if (!decoder.in_transaction() && queue.empty() && !in_flight && wal_end > confirmed) {
+      if (!decoder.in_transaction() && queue.empty() && in_flight.empty() && wal_end > confirmed) {
         confirmed = wal_end;
         if (!reply) request_status();
       }
@@ -317,32 +327,45 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   void pump() {
     if (delivering) return;  // re-entered from a synchronous `done`: the loop below continues
     delivering = true;
-    while (phase != Phase::stopped && !in_flight && !queue.empty()) {
+    const std::size_t limit =
+        std::max<std::size_t>(1, std::min(opts.max_in_flight_transactions, sink.max_in_flight()));
+    while (phase != Phase::stopped && in_flight.size() < limit && !queue.empty()) {
       auto txn = std::move(queue.front());
       queue.pop_front();
-      if (txn->end_lsn <= confirmed) {
+      if (txn->end_lsn <= std::max(confirmed, handed)) {
         ++deduplicated;
         continue;
       }
-      in_flight = true;
       ++delivered;
       const Lsn end = txn->end_lsn;
+      handed = end;
+      const std::uint64_t seq = first_seq + in_flight.size();
+      in_flight.push_back(InFlight{end, false});
       auto called = std::make_shared<bool>(false);
-      sink.on_transaction(std::move(txn), [weak = weak_from_this(), gen = generation, end, called] {
+      sink.on_transaction(std::move(txn), [weak = weak_from_this(), gen = generation, seq, called] {
         if (*called) return;
         *called = true;
-        if (auto self = weak.lock()) self->on_done(gen, end);
+        if (auto self = weak.lock()) self->on_done(gen, seq);
       });
     }
     delivering = false;
     maybe_resume();
   }
 
-  void on_done(std::uint64_t gen, Lsn end) {
+  void on_done(std::uint64_t gen, std::uint64_t seq) {
     if (gen != generation || phase == Phase::stopped) return;
-    in_flight = false;
-    if (end > confirmed) confirmed = end;
-    request_status();
+    if (seq < first_seq || seq - first_seq >= in_flight.size()) return;
+    in_flight[seq - first_seq].done = true;
+    // Confirm only the prefix whose every transaction was handed on: a later one finishing first
+    // must not move the slot past an earlier one still with the sink.
+    bool advanced = false;
+    while (!in_flight.empty() && in_flight.front().done) {
+      if (in_flight.front().end > confirmed) confirmed = in_flight.front().end;
+      in_flight.pop_front();
+      ++first_seq;
+      advanced = true;
+    }
+    if (advanced) request_status();
     pump();
   }
 
@@ -465,7 +488,9 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     close_connection();
     decoder.reset();
     queue.clear();
-    in_flight = false;
+    in_flight.clear();
+    first_seq = 0;
+    handed = confirmed;
     paused = false;
     reported_running.reset();
   }
@@ -485,7 +510,8 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     m.server_wal_end = server_wal_end;
     m.lag_bytes = server_wal_end > confirmed ? server_wal_end - confirmed : 0;
     m.queued = queue.size();
-    m.in_flight = in_flight;
+    m.in_flight = !in_flight.empty();
+    m.in_flight_count = in_flight.size();
     m.running = phase == Phase::streaming;
     m.paused = paused;
     return m;
@@ -532,7 +558,7 @@ json::value ChangeStream::diagnostics() const {
       {"server_wal_end", format_lsn(m.server_wal_end)},
       {"lag_bytes", m.lag_bytes},
       {"queued", m.queued},
-      {"in_flight", m.in_flight},
+      {"in_flight", m.in_flight_count},
       {"paused", m.paused},
   };
 }

@@ -268,7 +268,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   void write_next() {
     writing_ = true;
     const std::size_t avail = queue_.size() - head_;
-    if (avail == 1 || pinged_) {
+    if (pinged_) {
       in_flight_ = 1;
       const OutFrame& f = queue_[head_];
       ws_.binary(f.binary);
@@ -278,10 +278,11 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                       });
       return;
     }
-    // A backlog goes out as several complete frames in one gather write straight to the socket:
-    // server frames are unmasked, so a frame is its header plus the shared payload bytes. Beast's
-    // own writer is idle meanwhile (writing_ serializes the two). A client that pings gets
-    // Beast's path from then on, so an automatic pong never lands inside a batch.
+    // Queued frames (one or a backlog) go out as complete frames in one gather write straight to
+    // the socket: server frames are unmasked, so a frame is its header plus the shared payload
+    // bytes (cheaper than Beast's writer even for one frame). Beast's own writer is idle meanwhile
+    // (writing_ serializes the two). A client that pings gets Beast's path from then on, so an
+    // automatic pong never lands inside a batch.
     std::size_t n = std::min(avail, kMaxBatchFrames);
     headers_.resize(n);
     bufs_.clear();

@@ -93,6 +93,9 @@ Hub::Hub(core::Scheduler& scheduler, const auth::JwtVerifier& verifier, RowAutho
 
 Hub::~Hub() {
   *alive_ = false;
+  // Authorizer callbacks may still hold a Pending: its retry timer must not outlive the hub.
+  for (auto& p : pipeline_)
+    p->retry.cancel();
 }
 
 json::value Hub::system_payload(std::string_view extension, std::string_view status,
@@ -207,12 +210,16 @@ std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
 void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
   ++metrics_.transactions;
   metrics_.changes_decoded += txn->changes.size();
+  auto p = std::make_shared<Pending>();
+  p->txn = std::move(txn);
+  p->done = std::move(done);
+  pipeline_.push_back(p);
   // DELETE trimming needs each deleted-from table's primary key and RLS flag: fetch what the
   // cache lacks (or holds for longer than the TTL) before routing.
   std::vector<std::uint32_t> missing;
   if (relation_info_ && router_.size() > 0) {
     auto now = scheduler_.now();
-    for (const auto& ch : txn->changes) {
+    for (const auto& ch : p->txn->changes) {
       if (ch.kind != ChangeKind::remove || !ch.relation) continue;
       auto oid = ch.relation->oid;
       auto it = relation_cache_.find(oid);
@@ -220,14 +227,11 @@ void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<v
       if (std::find(missing.begin(), missing.end(), oid) == missing.end()) missing.push_back(oid);
     }
   }
-  if (missing.empty()) return route_and_deliver(std::move(txn), std::move(done));
+  if (missing.empty()) return route_and_authorize(p);
   relation_info_->lookup(
-      missing, [this, alive = alive_, missing, txn = std::move(txn),
-                done = std::move(done)](Result<RelationInfoSource::Infos> infos) mutable {
-        if (!*alive) {
-          if (done) done();
-          return;
-        }
+      missing, [this, alive = alive_, missing, p](Result<RelationInfoSource::Infos> infos) {
+        // A hub that went away confirms nothing: the stream re-sends from the slot.
+        if (!*alive) return;
         auto now = scheduler_.now();
         if (!infos.ok()) {
           log::get(log::kServer)->warn("relation lookup failed: {}", infos.error().describe());
@@ -244,7 +248,7 @@ void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<v
           }
           relation_cache_[oid] = std::move(c);
         }
-        route_and_deliver(std::move(txn), std::move(done));
+        route_and_authorize(p);
       });
 }
 
@@ -253,35 +257,29 @@ const Hub::CachedInfo* Hub::info_of(std::uint32_t oid) const {
   return it == relation_cache_.end() ? nullptr : &it->second;
 }
 
-void Hub::route_and_deliver(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
-  auto plan = std::make_shared<Router::Plan>(router_.route(txn));
-  if (plan->requests.empty()) {
-    deliver(*plan);
-    done();
-    return;
+void Hub::route_and_authorize(const std::shared_ptr<Pending>& p) {
+  p->plan = std::make_shared<Router::Plan>(router_.route(p->txn));
+  if (p->plan->requests.empty()) {
+    p->ready = true;
+    return drain();
   }
   if (!authorizer_) {
     auto removed =
-        Router::apply_visibility(*plan, Result<std::vector<VisibilityResult>>(make_error(
-                                            Errc::internal, "no row authorizer configured")));
+        Router::apply_visibility(*p->plan, Result<std::vector<VisibilityResult>>(make_error(
+                                               Errc::internal, "no row authorizer configured")));
     metrics_.drop(drop::kUnauthorized, removed);
-    deliver(*plan);
-    done();
-    return;
+    p->ready = true;
+    return drain();
   }
-  authorize(std::move(plan), std::move(done), 0);
+  authorize(p, 0);
 }
 
-void Hub::authorize(std::shared_ptr<Router::Plan> plan, std::function<void()> done, int attempt) {
-  auto requests = plan->requests;  // kept in the plan for a retry
+void Hub::authorize(std::shared_ptr<Pending> p, int attempt) {
+  auto requests = p->plan->requests;  // kept in the plan for a retry
   authorizer_->authorize(
-      plan->txn, std::move(requests),
-      [this, alive = alive_, plan, done = std::move(done),
-       attempt](Result<std::vector<VisibilityResult>> result) mutable {
-        if (!*alive) {
-          if (done) done();
-          return;
-        }
+      p->txn, std::move(requests),
+      [this, alive = alive_, p, attempt](Result<std::vector<VisibilityResult>> result) {
+        if (!*alive) return;
         if (!result.ok()) {
           // A failed check (typically PostgreSQL restarting) is retried with backoff, holding
           // the stream back (done is not called) so no change is lost. Only a failure that
@@ -293,21 +291,39 @@ void Hub::authorize(std::shared_ptr<Router::Plan> plan, std::function<void()> do
                 ->warn("row authorization failed (attempt {}): {}; retrying in {} ms", attempt + 1,
                        result.error().describe(),
                        std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-            retry_ = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
-                                         [this, plan, done = std::move(done), attempt]() mutable {
-                                           authorize(plan, std::move(done), attempt + 1);
-                                         });
+            // Weak: the pipeline owns `p`, and the timer lives in it.
+            p->retry = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
+                                           [this, weak = std::weak_ptr(p), attempt] {
+                                             if (auto p = weak.lock())
+                                               authorize(std::move(p), attempt + 1);
+                                           });
             return;
           }
           log::get(log::kServer)
               ->error("row authorization failed {} times: {}; dropping the checked rows",
                       kAuthorizeAttempts, result.error().describe());
         }
-        auto removed = Router::apply_visibility(*plan, result);
+        auto removed = Router::apply_visibility(*p->plan, result);
         metrics_.drop(result.ok() ? drop::kUnauthorized : drop::kAuthorizerFailed, removed);
-        deliver(*plan);
-        done();
+        p->ready = true;
+        drain();
       });
+}
+
+void Hub::drain() {
+  // `done` may hand on the next transaction synchronously (and that one may be ready at once):
+  // the outer loop picks it up, so deliveries never nest or overtake each other.
+  if (draining_) return;
+  draining_ = true;
+  auto alive = alive_;
+  while (*alive && !pipeline_.empty() && pipeline_.front()->ready) {
+    auto p = std::move(pipeline_.front());
+    pipeline_.pop_front();
+    deliver(*p->plan);
+    auto done = std::move(p->done);
+    if (done) done();
+  }
+  if (*alive) draining_ = false;
 }
 
 void Hub::deliver(Router::Plan& plan) {

@@ -1,5 +1,6 @@
 // ChangeStream against a real PostgreSQL: decoding to typed JSON, commit order and one-at-a-time
-// delivery, confirmation only after done(), PostgreSQL restarts.
+// (or windowed) delivery, confirmation only after done() of every earlier transaction, PostgreSQL
+// restarts.
 #include "rtsync/server/cdc/change_stream.hpp"
 
 #include <arpa/inet.h>
@@ -394,6 +395,102 @@ TEST_F(ChangeStreamTest, RedeliveryOfTheTransactionInFlightAcrossAReconnectIsDro
   EXPECT_EQ(sink.txns[0]->changes[0].record->at("id"), json::value(1));
   EXPECT_EQ(sink.txns[1]->changes[0].record->at("id"), json::value(2));
   EXPECT_EQ(stream->metrics().transactions_deduplicated, 1u);
+}
+
+TEST_F(ChangeStreamTest, PipelinedTransactionsConfirmOnlyTheDonePrefix) {
+  sql(R"sql(
+    CREATE TABLE pipelined (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE pipelined;
+  )sql");
+  const auto slot = make_slot();
+  sink.auto_done = false;
+  sink.in_flight_limit = 3;
+  auto stream = make_stream(slot);
+  start(*stream);
+  for (int i = 1; i <= 4; ++i)
+    sql("INSERT INTO pipelined VALUES (" + std::to_string(i) + ")");
+  ASSERT_TRUE(loop.run_until([&] { return stream->metrics().transactions == 4; }));
+  ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() == 3; }));
+  loop.poll();
+  // Three with the sink at once, in commit order; the fourth waits for the window.
+  EXPECT_EQ(sink.txns.size(), 3u);
+  EXPECT_EQ(stream->metrics().in_flight_count, 3u);
+  EXPECT_EQ(stream->metrics().queued, 1u);
+  const auto base = stream->metrics().confirmed_lsn;
+  EXPECT_LT(base, sink.txns[0]->end_lsn);
+
+  // The third finishes first: nothing may be confirmed past the first, still undelivered.
+  sink.done_at(2);
+  loop.run_until([] { return false; }, 100ms);
+  EXPECT_EQ(stream->metrics().confirmed_lsn, base);
+  EXPECT_LT(slot_confirmed(slot), sink.txns[0]->end_lsn);
+  EXPECT_EQ(sink.txns.size(), 3u);  // the window is counted from the oldest unconfirmed
+
+  // The first finishes: only it is confirmed; the window moves and the fourth is handed on.
+  sink.done_at(0);
+  ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() == 4; }));
+  EXPECT_EQ(stream->metrics().confirmed_lsn, sink.txns[0]->end_lsn);
+  ASSERT_TRUE(loop.run_until([&] { return slot_confirmed(slot) >= sink.txns[0]->end_lsn; }, 5s));
+  EXPECT_LT(slot_confirmed(slot), sink.txns[1]->end_lsn);
+
+  // The second finishes: the first three are now a done prefix.
+  sink.done_at(1);
+  loop.poll();
+  EXPECT_EQ(stream->metrics().confirmed_lsn, sink.txns[2]->end_lsn);
+  sink.done_at(3);
+  loop.poll();
+  EXPECT_EQ(stream->metrics().confirmed_lsn, sink.txns[3]->end_lsn);
+  ASSERT_TRUE(loop.run_until([&] { return slot_confirmed(slot) >= sink.txns[3]->end_lsn; }, 5s));
+  EXPECT_EQ(sink.max_outstanding, 3);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(sink.txns[i]->changes[0].record->at("id"), json::value(i + 1));
+}
+
+TEST_F(ChangeStreamTest, RestartMidPipelineLosesAndDuplicatesNothing) {
+  sql(R"sql(
+    CREATE TABLE midpipe (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE midpipe;
+  )sql");
+  const auto slot = make_slot();
+  sink.auto_done = false;
+  sink.in_flight_limit = 8;
+  auto stream = make_stream(slot);
+  start(*stream);
+  for (int i = 1; i <= 3; ++i)
+    sql("INSERT INTO midpipe VALUES (" + std::to_string(i) + ")");
+  ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() == 3; }));
+  sink.done_at(0);  // only the first is handed on; the other two stay with the sink
+  ASSERT_TRUE(loop.run_until([&] { return slot_confirmed(slot) >= sink.txns[0]->end_lsn; }, 5s));
+  db.close();
+  auto restarted = std::async(std::launch::async, [] {
+    return cluster()->restart(server::pg::TempCluster::StopMode::immediate);
+  });
+  ASSERT_TRUE(loop.run_until(
+      [&] { return restarted.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
+      60s));
+  ASSERT_TRUE(restarted.get().ok()) << cluster()->log_tail();
+  ASSERT_TRUE(loop.run_until([&] { return sink.states.size() >= 3 && sink.running(); }, 20s));
+  // The slot sends 2 and 3 again: they are still with the sink, so the copies are dropped.
+  ASSERT_TRUE(loop.run_until([&] { return stream->metrics().transactions_deduplicated >= 2; }, 10s))
+      << json::serialize(stream->diagnostics());
+  EXPECT_EQ(sink.txns.size(), 3u);
+  // Their `done` calls from before the reconnect still count.
+  sink.done_at(2);
+  sink.done_at(1);
+  loop.poll();
+  EXPECT_EQ(stream->metrics().confirmed_lsn, sink.txns[2]->end_lsn);
+  auto c = server::pg::Connection::open(cluster()->conninfo());
+  ASSERT_TRUE(c.ok());
+  db = std::move(c).value();
+  sql("INSERT INTO midpipe VALUES (4)");
+  ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() >= 4; }));
+  sink.done_all();
+  loop.run_until([] { return false; }, 200ms);  // a duplicate would arrive within this window
+  std::vector<std::int64_t> ids;
+  for (const auto& t : sink.txns)
+    ids.push_back(t->changes[0].record->at("id").as_int64());
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{1, 2, 3, 4}));
+  ASSERT_TRUE(loop.run_until([&] { return slot_confirmed(slot) >= sink.txns[3]->end_lsn; }, 5s));
 }
 
 TEST_F(ChangeStreamTest, IdleStreamConfirmsServerPositionAndReportsNoLag) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -51,13 +52,18 @@ class RecordingSink : public server::ChangeSink {
   std::vector<std::shared_ptr<const server::Transaction>> txns;
   std::vector<std::function<void()>> pending;
   std::vector<std::pair<bool, std::string>> states;
-  int outstanding = 0;             // delivered, done not yet called
-  int overlapping_deliveries = 0;  // deliveries while another was outstanding
+  int outstanding = 0;              // delivered, done not yet called
+  int overlapping_deliveries = 0;   // deliveries while another was outstanding
+  std::size_t in_flight_limit = 1;  // what max_in_flight() answers
+  int max_outstanding = 0;
+
+  std::size_t max_in_flight() const override { return in_flight_limit; }
 
   void on_transaction(std::shared_ptr<const server::Transaction> txn,
                       std::function<void()> done) override {
     if (outstanding > 0) ++overlapping_deliveries;
     ++outstanding;
+    max_outstanding = std::max(max_outstanding, outstanding);
     txns.push_back(std::move(txn));
     auto wrapped = [this, done = std::move(done)] {
       --outstanding;
@@ -77,7 +83,14 @@ class RecordingSink : public server::ChangeSink {
     auto p = std::move(pending);
     pending.clear();
     for (auto& d : p)
-      d();
+      if (d) d();
+  }
+  // Calls `done` of the i-th transaction held back (in delivery order), leaving the others.
+  void done_at(std::size_t i) {
+    if (i >= pending.size() || !pending[i]) return;
+    auto d = std::move(pending[i]);
+    pending[i] = nullptr;
+    d();
   }
   std::size_t change_count() const {
     std::size_t n = 0;

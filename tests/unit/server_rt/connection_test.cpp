@@ -542,6 +542,77 @@ TEST_F(ConnectionTest, PersistentAuthorizerFailureDropsTheRowsAndConfirms) {
   EXPECT_EQ(hub.metrics().drops_for(drop::kAuthorizerFailed), 1u);
 }
 
+TEST_F(ConnectionTest, PipelinedTransactionsAreDeliveredInCommitOrder) {
+  authz.defer = true;
+  EXPECT_EQ(hub.max_in_flight(), limits().max_transactions_in_flight);
+  EXPECT_GT(hub.max_in_flight(), 1u);
+  auto c = client();
+  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+  c->io.take();
+  auto rel = make_relation("public", "tasks");
+  auto other = make_relation("public", "untracked");
+  std::vector<int> done_order;
+  hub.on_transaction(txn({insert(rel, row(1, "u", 1))}, 100), [&] { done_order.push_back(1); });
+  hub.on_transaction(txn({insert(rel, row(2, "u", 1))}, 200), [&] { done_order.push_back(2); });
+  // Nothing to authorize (no subscriber of that table): ready at once, still waits its turn.
+  hub.on_transaction(txn({insert(other, row(9, "u", 1))}, 300), [&] { done_order.push_back(3); });
+  hub.on_transaction(txn({insert(rel, row(4, "u", 1))}, 400), [&] { done_order.push_back(4); });
+  // All three that need it are being authorized at once.
+  ASSERT_EQ(authz.calls.size(), 3u);
+  EXPECT_EQ(hub.in_flight(), 4u);
+  // Later answers first: nothing may overtake the first transaction.
+  authz.answer(2);
+  authz.answer(1);
+  EXPECT_TRUE(done_order.empty());
+  EXPECT_TRUE(c->io.frames.empty());
+  authz.answer(0);
+  EXPECT_EQ(done_order, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(hub.in_flight(), 0u);
+  auto got = c->io.take();
+  ASSERT_EQ(got.size(), 3u);
+  const std::vector<std::int64_t> want{1, 2, 4};
+  for (std::size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(got[i].payload.at("data").at("record").at("id").as_int64(), want[i]);
+}
+
+TEST_F(ConnectionTest, RetryOfAnEarlierTransactionHoldsBackLaterOnes) {
+  authz.fail_times = 1;  // only the first call fails
+  auto c = client();
+  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+  c->io.take();
+  auto rel = make_relation("public", "tasks");
+  std::vector<int> done_order;
+  hub.on_transaction(txn({insert(rel, row(1, "u", 1))}, 100), [&] { done_order.push_back(1); });
+  hub.on_transaction(txn({insert(rel, row(2, "u", 1))}, 200), [&] { done_order.push_back(2); });
+  // The second was answered at once but waits for the first's retry.
+  EXPECT_TRUE(done_order.empty());
+  EXPECT_TRUE(c->io.frames.empty());
+  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(100ms));
+  sched.advance(100ms);
+  EXPECT_EQ(done_order, (std::vector<int>{1, 2}));
+  auto got = c->io.take();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].payload.at("data").at("record").at("id").as_int64(), 1);
+  EXPECT_EQ(got[1].payload.at("data").at("record").at("id").as_int64(), 2);
+}
+
+TEST_F(ConnectionTest, DestroyedHubConfirmsNothingStillInFlight) {
+  authz.defer = true;
+  bool done = false;
+  {
+    Hub other(sched, verifier, &authz, limits());
+    other.on_stream_state(true, "");
+    auto c = std::make_unique<Client>(other, Vsn::v2, verified());
+    c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+    other.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
+                         [&] { done = true; });
+    ASSERT_EQ(authz.calls.size(), 1u);
+    c.reset();
+  }
+  authz.flush();  // the answer arrives after the hub went away: nothing is confirmed
+  EXPECT_FALSE(done);
+}
+
 TEST_F(ConnectionTest, ChannelLeavingDuringAuthorizationIsSkipped) {
   authz.defer = true;
   auto c = client();

@@ -91,7 +91,14 @@ class FakeAuthorizer final : public RowAuthorizer {
     auto p = std::move(pending_);
     pending_.clear();
     for (auto& f : p)
-      f();
+      if (f) f();
+  }
+  // Answers the i-th deferred call (in call order) now, leaving the others pending.
+  void answer(std::size_t i) {
+    if (i >= pending_.size() || !pending_[i]) return;
+    auto f = std::move(pending_[i]);
+    pending_[i] = nullptr;
+    f();
   }
   std::uint64_t queries() const override { return queries_; }
 

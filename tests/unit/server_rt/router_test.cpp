@@ -100,7 +100,8 @@ TEST(Router, OneMatchPerSubscriberWithEveryMatchingBindingId) {
   ASSERT_EQ(plan.matches[0].size(), 1u);
   std::vector<std::int64_t> expected{a.id, b.id};
   std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(plan.matches[0][0].ids, expected);
+  const auto& ids = plan.matches[0][0].ids;
+  EXPECT_EQ(std::vector<std::int64_t>(ids.begin(), ids.end()), expected);
 }
 
 TEST(Router, BindingIdsAreStableAndDistinct) {

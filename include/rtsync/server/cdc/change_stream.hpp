@@ -6,11 +6,14 @@
 //   (proto_version '1', publication_names '…') → CopyBoth: XLogData 'w' / keepalive 'k' in,
 //   standby status updates 'r' out.
 //
-// Delivery contract (see rtsync/server/change_stream.hpp): at least once. A transaction's end LSN
-// is confirmed to PostgreSQL (standby status "flush") only after the sink called its `done`;
-// transactions whose end LSN is at or below the confirmed position are dropped (dedupe after a
-// reconnect). When idle (nothing pending), keepalives advance the confirmed position to the
-// server's WAL position so the slot never holds WAL for nothing.
+// Delivery contract (see rtsync/server/change_stream.hpp): at least once. Up to
+// min(max_in_flight_transactions, sink.max_in_flight()) transactions are with the sink at once, in
+// commit order. A transaction's end LSN is confirmed to PostgreSQL (standby status "flush") only
+// after the sink called `done` for it and for every transaction before it; transactions whose end
+// LSN is at or below the confirmed or the last handed-on position are dropped (dedupe after a
+// reconnect while earlier ones are still with the sink). When idle (nothing pending), keepalives
+// advance the confirmed position to the server's WAL position so the slot never holds WAL for
+// nothing.
 //
 // Status updates go out after each `done` (coalesced per loop turn), on request by a keepalive,
 // and every `status_interval` (TimerId::StatusFeedback). When more than
@@ -51,6 +54,9 @@ struct ChangeStreamOptions {
   core::Duration connect_timeout = std::chrono::seconds(15);
   core::ExponentialBackoff retry{std::chrono::milliseconds(200), std::chrono::seconds(10)};
   std::size_t max_queued_transactions = 1000;
+  // Transactions handed to the sink before the first of them is done: the smaller of this and
+  // ChangeSink::max_in_flight().
+  std::size_t max_in_flight_transactions = 64;
   std::uint64_t jitter_seed = 0;  // 0: random
 };
 
@@ -62,13 +68,14 @@ struct ChangeStreamMetrics {
   std::uint64_t bytes_received = 0;  // CopyData payload bytes
   std::uint64_t reconnects = 0;      // successful starts after the first
   std::uint64_t status_updates = 0;
-  Lsn last_received_lsn = 0;    // highest XLogData start seen
-  Lsn confirmed_lsn = 0;        // handed on (done) or idle-advanced
-  Lsn reported_lsn = 0;         // last flush position sent to PostgreSQL
-  Lsn server_wal_end = 0;       // highest WAL end the server reported
-  std::uint64_t lag_bytes = 0;  // server_wal_end - confirmed_lsn
-  std::size_t queued = 0;       // transactions waiting for the sink
-  bool in_flight = false;       // a transaction is with the sink
+  Lsn last_received_lsn = 0;        // highest XLogData start seen
+  Lsn confirmed_lsn = 0;            // handed on (done) or idle-advanced
+  Lsn reported_lsn = 0;             // last flush position sent to PostgreSQL
+  Lsn server_wal_end = 0;           // highest WAL end the server reported
+  std::uint64_t lag_bytes = 0;      // server_wal_end - confirmed_lsn
+  std::size_t queued = 0;           // transactions waiting for the sink
+  bool in_flight = false;           // a transaction is with the sink
+  std::size_t in_flight_count = 0;  // how many (at most max_in_flight_transactions)
   bool running = false;
   bool paused = false;  // back-pressure: socket not being read
 };

@@ -7,10 +7,16 @@
 // stream confirms a position only after its changes were handed to the sessions. A failed
 // authorization is retried with backoff (TimerId::AuthorizeRetry) before anything is confirmed.
 //
+// Pipelining: up to RealtimeLimits::max_transactions_in_flight transactions are accepted at once
+// and authorized concurrently, but they are delivered (and `done` called) strictly in the order
+// they arrived (commit order): a transaction whose answer came back early waits for the ones
+// before it. Every session therefore sees changes in commit order.
+//
 // Thread safety: everything runs on the server loop (the RowAuthorizer calls back on it too).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -97,6 +103,9 @@ class Hub final : public ChangeSink {
   // ---- change stream ----
   void on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) override;
   void on_stream_state(bool running, const std::string& reason) override;
+  std::size_t max_in_flight() const override { return limits_.max_transactions_in_flight; }
+  // Transactions accepted but not yet delivered (waiting for authorization or for earlier ones).
+  std::size_t in_flight() const noexcept { return pipeline_.size(); }
   bool stream_running() const noexcept { return stream_running_; }
 
   // System message payload helpers.
@@ -104,8 +113,18 @@ class Hub final : public ChangeSink {
                                     std::string_view message, std::string_view channel);
 
  private:
-  void route_and_deliver(std::shared_ptr<const Transaction> txn, std::function<void()> done);
-  void authorize(std::shared_ptr<Router::Plan> plan, std::function<void()> done, int attempt);
+  // One accepted transaction on its way through the pipeline.
+  struct Pending {
+    std::shared_ptr<const Transaction> txn;
+    std::function<void()> done;
+    std::shared_ptr<Router::Plan> plan;  // set once routed
+    bool ready = false;                  // authorized (or nothing to authorize): deliverable
+    core::Timer retry;                   // TimerId::AuthorizeRetry
+  };
+  void route_and_authorize(const std::shared_ptr<Pending>& p);
+  void authorize(std::shared_ptr<Pending> p, int attempt);
+  // Delivers the ready prefix of the pipeline, in order.
+  void drain();
   void deliver(Router::Plan& plan);
   static constexpr int kAuthorizeAttempts = 8;  // 0.1+0.2+0.4+0.8+1.6+2+2 s of retries
   struct CachedInfo {
@@ -128,8 +147,9 @@ class Hub final : public ChangeSink {
   RelationInfoSource* relation_info_ = nullptr;
   core::Duration relation_info_ttl_ = std::chrono::seconds(1);
   std::unordered_map<std::uint32_t, CachedInfo> relation_cache_;
+  std::deque<std::shared_ptr<Pending>> pipeline_;  // arrival (commit) order
+  bool draining_ = false;
   // Guards callbacks of an authorization still in flight when the hub goes away.
-  core::Timer retry_;  // TimerId::AuthorizeRetry (one transaction is in flight at a time)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

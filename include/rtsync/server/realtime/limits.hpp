@@ -25,6 +25,9 @@ struct RealtimeLimits {
   std::size_t max_queued_bytes = 16u << 20;
   // A socket that sent nothing for this long is closed (Phoenix's websocket timeout).
   std::chrono::milliseconds idle_timeout{60'000};
+  // Decoded transactions authorized concurrently (delivery and confirmation stay in commit order).
+  // 1 = one at a time.
+  std::size_t max_transactions_in_flight = 32;
 };
 
 }  // namespace rtsync::server::realtime

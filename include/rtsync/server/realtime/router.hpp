@@ -27,6 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "rtsync/core/result.hpp"
 #include "rtsync/protocol/filter.hpp"
 #include "rtsync/server/change_stream.hpp"
@@ -59,8 +61,10 @@ class Router {
  public:
   struct Match {
     SubscriberId subscriber = 0;
-    std::vector<std::int64_t> ids;  // ascending, distinct
-    bool key_only = false;          // DELETE to a role subject to RLS (not service_role)
+    // ascending, distinct; inline for the usual one or two bindings (route() builds one Match per
+    // (change, subscriber) before visibility, so it must not allocate)
+    boost::container::small_vector<std::int64_t, 2> ids;
+    bool key_only = false;  // DELETE to a role subject to RLS (not service_role)
   };
   struct Plan {
     std::shared_ptr<const Transaction> txn;
@@ -96,6 +100,12 @@ class Router {
     AuthClass auth;
     std::string class_key;
     std::vector<BindingSpec> bindings;
+    // Scratch of route(), valid while the stamps equal the current call's: where this subscriber
+    // sits in the current change's matches, and its class's request index in the current plan.
+    mutable std::uint64_t change_stamp = 0;
+    mutable std::size_t change_slot = 0;
+    mutable std::uint64_t plan_stamp = 0;
+    mutable int request = -1;
   };
   struct Entry {
     SubscriberId subscriber;
@@ -108,6 +118,8 @@ class Router {
   std::unordered_map<SubscriberId, std::unique_ptr<Subscriber>> subs_;
   // "schema\x1ftable" (either may be "*") → entries
   std::unordered_map<std::string, std::vector<Entry>> index_;
+  mutable std::uint64_t change_stamp_ = 0;
+  mutable std::uint64_t plan_stamp_ = 0;
 };
 
 }  // namespace rtsync::server::realtime
