@@ -272,6 +272,19 @@ class OpenTransaction {
   void commit() { EXPECT_TRUE(conn_.exec("COMMIT").ok()); }
   void rollback() { EXPECT_TRUE(conn_.exec("ROLLBACK").ok()); }
 
+  // Inserts Alice's doc `id` in a transaction left open; returns what decoding would deliver.
+  std::shared_ptr<Transaction> insert_doc(std::shared_ptr<server::Relation> docs,
+                                          const std::string& id) {
+    auto txn = std::make_shared<Transaction>();
+    txn->xid = begin_and_run("INSERT INTO docs VALUES ('" + id + "', '" + kAlice + "', 'open')");
+    RowChange ch;
+    ch.kind = ChangeKind::insert;
+    ch.relation = std::move(docs);
+    ch.record = json::object{{"id", id}, {"owner", kAlice}};
+    txn->changes.push_back(std::move(ch));
+    return txn;
+  }
+
  private:
   server::pg::Connection conn_;
 };
@@ -279,15 +292,7 @@ class OpenTransaction {
 TEST_F(RowAuthorizerTest, HoldsTheAnswerUntilTheDecodedCommitIsVisible) {
   auto docs = relation("docs", {"id"});
   OpenTransaction writer(cluster()->conninfo());
-  auto txn = std::make_shared<Transaction>();
-  txn->xid = writer.begin_and_run(
-      std::string("INSERT INTO docs VALUES ('c0000000-0000-0000-0000-000000000001', '") + kAlice +
-      "', 'not yet visible')");
-  RowChange ch;
-  ch.kind = ChangeKind::insert;
-  ch.relation = docs;
-  ch.record = json::object{{"id", "c0000000-0000-0000-0000-000000000001"}, {"owner", kAlice}};
-  txn->changes.push_back(std::move(ch));
+  auto txn = writer.insert_doc(docs, "c0000000-0000-0000-0000-000000000001");
 
   std::optional<Result<std::vector<VisibilityResult>>> out;
   authorizer->authorize(txn, {{AuthClass{"authenticated", claims(kAlice)}, {0}}},
@@ -309,15 +314,7 @@ TEST_F(RowAuthorizerTest, GivesUpWaitingForACommitAfterTheLimitAndAnswersWhatItS
   authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
   auto docs = relation("docs", {"id"});
   OpenTransaction writer(cluster()->conninfo());
-  auto txn = std::make_shared<Transaction>();
-  txn->xid = writer.begin_and_run(
-      std::string("INSERT INTO docs VALUES ('c0000000-0000-0000-0000-000000000002', '") + kAlice +
-      "', 'never committed')");
-  RowChange ch;
-  ch.kind = ChangeKind::insert;
-  ch.relation = docs;
-  ch.record = json::object{{"id", "c0000000-0000-0000-0000-000000000002"}, {"owner", kAlice}};
-  txn->changes.push_back(std::move(ch));
+  auto txn = writer.insert_doc(docs, "c0000000-0000-0000-0000-000000000002");
 
   rtsync::log::Capture logs;
   auto r = run(txn, {{AuthClass{"authenticated", claims(kAlice)}, {0}}});
