@@ -134,7 +134,7 @@ void RestService::handle(HttpRequest request, std::function<void(HttpResponse)> 
     call->role = options_.anon_role;
     call->claims_json = R"({"role":")" + options_.anon_role + R"("})";
   } else {
-    auto verified = verifier_.verify(*token, clock_.wall_now());
+    auto verified = verify_token(*token);
     if (!verified.ok()) {
       const bool expired = verified.error().fault == auth::JwtFault::expired;
       return call->fail(ApiError{401, expired ? "PGRST303" : "PGRST301",
@@ -162,6 +162,26 @@ void RestService::handle(HttpRequest request, std::function<void(HttpResponse)> 
     }
     serve(call, *catalog);
   });
+}
+
+auth::JwtVerifyResult RestService::verify_token(std::string_view token) {
+  const core::WallTime now = clock_.wall_now();
+  if (options_.max_cached_tokens == 0) return verifier_.verify(token, now);
+  if (auto it = tokens_.find(std::string(token)); it != tokens_.end()) {
+    if (auto fault = verifier_.check_time(it->second, now)) {
+      tokens_.erase(it);
+      return std::move(*fault);
+    }
+    ++token_cache_hits_;
+    return it->second;
+  }
+  auto verified = verifier_.verify(token, now);
+  if (verified.ok()) {
+    // Bounded: when full, start over (expired tokens leave this way too).
+    if (tokens_.size() >= options_.max_cached_tokens) tokens_.clear();
+    tokens_.emplace(std::string(token), verified.value());
+  }
+  return verified;
 }
 
 bool RestService::keep_prepared(const std::string& sql) {
@@ -329,35 +349,52 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
     const std::int64_t lower = built->offset;
     const bool head = r.head;
     std::vector<pg::Statement> statements;
-    statements.push_back(std::move(built.value().statement));
-    return run(std::move(statements), [call, lower, head, shape, content_type](auto& results) {
-      const pg::PgResult& res = results.back();
-      const std::optional<std::int64_t> total =
-          res.is_null(0, 0) ? std::nullopt : to_int(res.value(0, 0));
-      const std::int64_t rows = to_int(res.value(0, 1)).value_or(0);
-      const std::int64_t upper = lower + rows - 1;
-      const std::string total_text = total ? std::to_string(*total) : "*";
-      int status = 200;
-      if (total) {
-        if (lower > *total) {
-          return call->fail(ApiError{416, "PGRST103", "Requested range not satisfiable",
-                                     "An offset of " + std::to_string(lower) +
-                                         " was requested, but there are only " +
-                                         std::to_string(*total) + " rows.",
-                                     std::nullopt});
-        }
-        if (1 + upper - lower < *total) status = 206;
-      }
-      if (shape == BodyShape::singular && rows != 1) return call->fail(singular_error(rows));
-      HttpResponse resp = detail::make_response(
-          status, head ? std::string() : std::string(res.value(0, 2)), content_type);
-      const bool in_range = total.value_or(-1) != 0 && lower <= upper;
-      resp.headers.emplace_back("Content-Range", in_range
-                                                     ? std::to_string(lower) + "-" +
-                                                           std::to_string(upper) + "/" + total_text
-                                                     : "*/" + total_text);
-      call->reply(std::move(resp));
-    });
+    const bool counted = built->count.has_value();
+    if (counted) statements.push_back(std::move(*built->count));
+    statements.push_back(std::move(built->statement));
+    // Rows mode (plain columns): the body is written here from the rows.
+    auto columns = std::make_shared<const std::vector<RowColumn>>(std::move(built->columns));
+    return run(std::move(statements),
+               [call, lower, head, shape, content_type, counted, columns](auto& results) {
+                 const pg::PgResult& res = results.back();
+                 std::optional<std::int64_t> total;
+                 std::int64_t rows = 0;
+                 std::string body;
+                 if (!columns->empty()) {
+                   if (counted) total = to_int(results[results.size() - 2].value(0, 0));
+                   rows = res.rows();
+                   if (shape != BodyShape::singular || rows == 1) {
+                     body.reserve(static_cast<std::size_t>(rows) * 256 + 2);
+                     write_rows_json(res, *columns, shape, body);
+                   }
+                 } else {
+                   if (!res.is_null(0, 0)) total = to_int(res.value(0, 0));
+                   rows = to_int(res.value(0, 1)).value_or(0);
+                   if (!head) body = std::string(res.value(0, 2));
+                 }
+                 const std::int64_t upper = lower + rows - 1;
+                 const std::string total_text = total ? std::to_string(*total) : "*";
+                 int status = 200;
+                 if (total) {
+                   if (lower > *total) {
+                     return call->fail(ApiError{416, "PGRST103", "Requested range not satisfiable",
+                                                "An offset of " + std::to_string(lower) +
+                                                    " was requested, but there are only " +
+                                                    std::to_string(*total) + " rows.",
+                                                std::nullopt});
+                   }
+                   if (1 + upper - lower < *total) status = 206;
+                 }
+                 if (shape == BodyShape::singular && rows != 1)
+                   return call->fail(singular_error(rows));
+                 HttpResponse resp = detail::make_response(status, std::move(body), content_type);
+                 const bool in_range = total.value_or(-1) != 0 && lower <= upper;
+                 resp.headers.emplace_back("Content-Range", in_range ? std::to_string(lower) + "-" +
+                                                                           std::to_string(upper) +
+                                                                           "/" + total_text
+                                                                     : "*/" + total_text);
+                 call->reply(std::move(resp));
+               });
   }
 
   WriteRequest w;

@@ -40,6 +40,7 @@ class Params {
     return "$" + std::to_string(values_.size());
   }
   std::vector<pg::Param> take() { return std::move(values_); }
+  std::size_t size() const noexcept { return values_.size(); }
 
  private:
   std::vector<pg::Param> values_;
@@ -129,12 +130,21 @@ ApiResult<std::string> order_clause(const CatalogTable& t, const std::vector<Ord
 struct Projection {
   std::string select_list;
   std::string row_expr;
+  std::vector<const CatalogColumn*> plain;  // the columns, when none is renamed
 };
+
+std::vector<const CatalogColumn*> all_columns(const CatalogTable& t) {
+  std::vector<const CatalogColumn*> out;
+  out.reserve(t.columns.size());
+  for (const auto& c : t.columns)
+    out.push_back(&c);
+  return out;
+}
 
 ApiResult<Projection> projection(const CatalogTable& t, const std::vector<SelectItem>& items,
                                  Params& params) {
   if (items.empty() || (items.size() == 1 && items[0].column == "*" && items[0].alias.empty())) {
-    return Projection{"_r.*", "_t"};
+    return Projection{"_r.*", "_t", all_columns(t)};
   }
   bool aliased = false;
   for (const auto& it : items) {
@@ -154,11 +164,13 @@ ApiResult<Projection> projection(const CatalogTable& t, const std::vector<Select
   }
   if (!aliased) {
     std::string list;
+    std::vector<const CatalogColumn*> plain;
     for (const auto& [key, c] : cols) {
       if (!list.empty()) list += ", ";
       list += col_ref(c->name);
+      plain.push_back(c);
     }
-    return Projection{list, "_t"};
+    return Projection{list, "_t", std::move(plain)};
   }
   if (cols.size() > kMaxAliasedColumns) {
     return ApiError{400, "PGRST100", "too many columns in select",
@@ -173,7 +185,25 @@ ApiResult<Projection> projection(const CatalogTable& t, const std::vector<Select
     list += params.add(key) + "::text, " + col_ref(c->name);
   }
   list += ") AS _o";
-  return Projection{list, "_t._o"};
+  return Projection{list, "_t._o", {}};
+}
+
+// How PostgreSQL's text output of a column of `type` (format_type spelling) becomes JSON; types
+// whose text is not already the JSON json_agg would write are converted with to_json() in SQL.
+JsonKind json_kind(std::string_view type, bool& needs_to_json) {
+  needs_to_json = false;
+  if (type == "text" || type == "uuid" || type == "name" || type == "citext" ||
+      type.rfind("character varying", 0) == 0 || type.rfind("character(", 0) == 0 ||
+      type == "character" || type == "bpchar") {
+    return JsonKind::string;
+  }
+  if (type == "boolean") return JsonKind::boolean;
+  if (type == "integer" || type == "bigint" || type == "smallint" || type == "json" ||
+      type == "jsonb") {
+    return JsonKind::verbatim;
+  }
+  needs_to_json = true;  // timestamps, enums, numerics (NaN), floats, arrays, domains, …
+  return JsonKind::verbatim;
 }
 
 std::string body_expr(const std::string& row_expr, BodyShape shape, bool head) {
@@ -452,6 +482,83 @@ pg::Param bind_json(const json::value& v, std::string_view pg_type) {
   }
 }
 
+void append_json_string(std::string_view text, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;  // start of the pending stretch that needs no escaping
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(text[i]);
+    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[ch >> 4];
+        out += kHex[ch & 0xF];
+    }
+  }
+  out.append(text.data() + run, text.size() - run);
+  out += '"';
+}
+
+void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& columns,
+                     BodyShape shape, std::string& out) {
+  const int rows = result.rows();
+  const int ncols = std::min<int>(result.columns(), static_cast<int>(columns.size()));
+  const bool singular = shape == BodyShape::singular;
+  const int last = singular ? std::min(rows, 1) : rows;
+  if (!singular) out += '[';
+  for (int row = 0; row < last; ++row) {
+    if (row) out += ',';
+    out += '{';
+    for (int col = 0; col < ncols; ++col) {
+      const RowColumn& rc = columns[static_cast<std::size_t>(col)];
+      if (col) out += ',';
+      out += rc.key;
+      if (result.is_null(row, col)) {
+        out += "null";
+        continue;
+      }
+      const std::string_view v = result.value(row, col);
+      switch (rc.kind) {
+        case JsonKind::string:
+          append_json_string(v, out);
+          break;
+        case JsonKind::boolean:
+          out += v == "t" ? "true" : "false";
+          break;
+        case JsonKind::verbatim:
+          out += v;
+          break;
+      }
+    }
+    out += '}';
+  }
+  if (!singular) out += ']';
+}
+
 std::optional<std::int64_t> singular_violation(std::string_view pg_message) {
   const std::size_t at = pg_message.find(kSingularMarker);
   if (at == std::string_view::npos) return std::nullopt;
@@ -469,6 +576,7 @@ ApiResult<BuiltRead> build_read(const ReadRequest& r) {
   if (!proj) return proj.error();
   auto where = where_clause(t, r.query.filters, params);
   if (!where) return where.error();
+  const std::size_t where_params = params.size();
   auto order = order_clause(t, r.query.order);
   if (!order) return order.error();
 
@@ -489,6 +597,34 @@ ApiResult<BuiltRead> build_read(const ReadRequest& r) {
   if (lower > 0) page += " OFFSET " + params.add(std::to_string(lower));
 
   const std::string from = " FROM " + table_ref(t) + " _r";
+  if (!r.head && !proj->plain.empty()) {
+    // Rows mode: plain rows; the body is written by write_rows_json.
+    BuiltRead out;
+    out.offset = lower;
+    out.limit = limit;
+    std::string list;
+    out.columns.reserve(proj->plain.size());
+    for (const CatalogColumn* c : proj->plain) {
+      bool to_json = false;
+      RowColumn rc;
+      rc.kind = json_kind(c->type, to_json);
+      append_json_string(c->name, rc.key);
+      rc.key += ':';
+      out.columns.push_back(std::move(rc));
+      if (!list.empty()) list += ", ";
+      list += to_json ? "to_json(" + col_ref(c->name) + ")::text" : col_ref(c->name);
+    }
+    std::vector<pg::Param> all = params.take();
+    if (r.count) {
+      // The filters' parameters come first; LIMIT/OFFSET, if any, follow them.
+      std::vector<pg::Param> filter_params(all.begin(), all.begin() + where_params);
+      out.count =
+          pg::Statement{"SELECT count(*)" + from + where.value(), std::move(filter_params), {}};
+    }
+    out.statement = pg::Statement{
+        "SELECT " + list + from + where.value() + order.value() + page, std::move(all), {}};
+    return out;
+  }
   const std::string total =
       r.count ? "(SELECT count(*)" + from + where.value() + ")" : std::string("NULL::bigint");
   std::string sql = "WITH pgrst_source AS (SELECT " + proj->select_list + from + where.value() +

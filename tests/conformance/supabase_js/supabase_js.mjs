@@ -2,9 +2,8 @@
 // @supabase/supabase-js (tests/peers, lock file committed).
 //
 // Environment (set by supabase_js_test.cpp):
-//   RTSYNC_URL  the server's base URL (realtime, and REST/auth unless REST_URL is set)
-//   REST_URL    where /rest/v1 and /auth/v1 are served, when not at RTSYNC_URL (requests are
-//               redirected there through supabase-js's `global.fetch` option)
+//   RTSYNC_URL  the `rtsync server` base URL: realtime, /rest/v1 and /auth/v1 on one listener,
+//               exactly as supabase-js addresses a Supabase project
 //   ANON_KEY    the anon key (HS256, the server's secret)
 //   PEERS_DIR   the folder holding node_modules
 //   REALTIME    "0" skips the realtime checks
@@ -18,7 +17,6 @@ const { createClient } = require('@supabase/supabase-js');
 const WebSocket = require('ws');
 
 const base = process.env.RTSYNC_URL;
-const restBase = process.env.REST_URL || base;
 const anonKey = process.env.ANON_KEY;
 const results = [];
 
@@ -36,17 +34,10 @@ async function run(name, fn) {
   }
 }
 
-const bridgeFetch = (input, init) => {
-  let url = typeof input === 'string' ? input : input.url;
-  if (restBase !== base && url.startsWith(base)) url = restBase + url.slice(base.length);
-  return fetch(url, init);
-};
-
 function client() {
   return createClient(base, anonKey, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     realtime: { transport: WebSocket, timeout: 5000 },
-    global: { fetch: bridgeFetch },
   });
 }
 

@@ -1,7 +1,6 @@
 // Runs the supabase-js conformance script (supabase_js.mjs) with Node against a throwaway
-// PostgreSQL with the demo schema: the realtime server (testkit TestStack) and /rest/v1 +
-// /auth/v1 (RestService + GoTrueService on their own loop thread, served by the test host until
-// `rtsync server` serves them itself).
+// PostgreSQL with the demo schema and the real server (testkit TestStack: rtsync::server::Server,
+// which serves realtime, /rest/v1 and /auth/v1 on one listener, as `rtsync server` does).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -9,13 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "rtsync/core/event_loop.hpp"
-#include "rtsync/server/auth/jwt.hpp"
-#include "rtsync/server/gotrue/gotrue_service.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
 #include "rtsync/server/rest/migrations.hpp"
-#include "rtsync/server/rest/rest_service.hpp"
-#include "service_host.hpp"
 #include "test_stack.hpp"
 
 namespace rtsync::test {
@@ -50,61 +43,18 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// REST and auth on their own loop thread (node blocks this one).
-struct RestStack {
-  core::EventLoop loop;
-  std::shared_ptr<server::rest::DbPool> pool;
-  std::unique_ptr<server::rest::RestService> rest;
-  std::unique_ptr<server::gotrue::GoTrueService> auth;
-  std::unique_ptr<ServiceHost> host;
-  std::string url;
-
-  Result<void> start(const std::string& conninfo) {
-    loop.start();
-    Result<void> out;
-    loop.run_sync([&] {
-      pool = std::make_shared<server::rest::DbPool>(loop.io_context(), conninfo, 4);
-      rest = std::make_unique<server::rest::RestService>(
-          pool, server::auth::JwtVerifier(std::string(testkit::kTestSecret)), loop.scheduler());
-      server::gotrue::GoTrueOptions go;
-      go.jwt_secret = std::string(testkit::kTestSecret);
-      auth = std::make_unique<server::gotrue::GoTrueService>(pool, loop.scheduler(), go);
-      host = std::make_unique<ServiceHost>(
-          loop.io_context(), std::vector<server::rest::HttpService*>{rest.get(), auth.get()});
-      auto port = host->listen(0);
-      if (!port) {
-        out = port.error();
-        return;
-      }
-      url = host->url();
-    });
-    return out;
-  }
-  ~RestStack() {
-    loop.run_sync([&] {
-      host.reset();
-      auth.reset();
-      rest.reset();
-      pool.reset();
-    });
-    loop.stop();
-    loop.join();
-  }
-};
-
 TEST(SupabaseJsConformance, AuthRestAndRealtime) {
   auto stack = testkit::TestStack::start();
   ASSERT_TRUE(stack.ok()) << stack.error().describe();
   auto& s = *stack.value();
   auto migrated = server::migrate::run_migrations(s.conninfo());
   ASSERT_TRUE(migrated.ok()) << migrated.error().describe();
-  RestStack rest;
-  auto started = rest.start(s.conninfo());
-  ASSERT_TRUE(started.ok()) << started.error().describe();
+  ASSERT_TRUE(s.server().options().rest) << "the server must serve /rest/v1 and /auth/v1";
 
-  const std::string env =
-      "RTSYNC_URL=" + shell_quote(s.server().http_url()) + " REST_URL=" + shell_quote(rest.url) +
-      " ANON_KEY=" + shell_quote(s.anon_key()) + " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
+  // One base URL for everything, as supabase-js addresses a Supabase project.
+  const std::string env = "RTSYNC_URL=" + shell_quote(s.server().http_url()) +
+                          " ANON_KEY=" + shell_quote(s.anon_key()) +
+                          " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
   auto r = run_command(env + " node " + shell_quote(RTSYNC_SUPABASE_JS_DIR "/supabase_js.mjs"));
   std::cout << r.output;
   EXPECT_EQ(r.status, 0) << r.output;

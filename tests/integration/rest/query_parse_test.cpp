@@ -220,13 +220,53 @@ TEST(SqlBuilderTest, ReadBindsEveryValue) {
   expect_not_in_sql(s, "50");
   EXPECT_NE(s.sql.find(R"(_r."status" = ANY($1))"), std::string::npos) << s.sql;
   EXPECT_NE(s.sql.find(R"(ORDER BY _r."created_at" DESC NULLS LAST)"), std::string::npos);
-  EXPECT_NE(s.sql.find("SELECT count(*) FROM \"public\".\"tasks\""), std::string::npos);
   ASSERT_EQ(s.params.size(), 5u);
   EXPECT_EQ(*s.params[0], R"({"Queued","x'"})");
   EXPECT_EQ(*s.params[1], "%'; DROP--");
   EXPECT_EQ(*s.params[3], "50");
   EXPECT_EQ(*s.params[4], "10");
   EXPECT_EQ(b->offset, 10);
+  // Plain columns: rows mode, the total counted by its own statement with the filters' values.
+  ASSERT_TRUE(b->count);
+  expect_not_in_sql(*b->count, "DROP");
+  EXPECT_EQ(b->count->sql.rfind("SELECT count(*) FROM \"public\".\"tasks\" _r WHERE ", 0), 0u)
+      << b->count->sql;
+  EXPECT_EQ(b->count->sql.find("LIMIT"), std::string::npos);
+  ASSERT_EQ(b->count->params.size(), 3u);
+  EXPECT_EQ(*b->count->params[2], "2025-01-01");
+}
+
+TEST(SqlBuilderTest, PlainColumnsAreReadAsRows) {
+  const Catalog c = test_catalog();
+  ReadRequest r;
+  r.table = c.table("tasks");
+  auto b = build_read(r);
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->count);
+  // Every column in catalog order; strings quoted here, the rest converted by to_json in SQL.
+  ASSERT_EQ(b->columns.size(), 4u);
+  EXPECT_EQ(b->columns[0].key, R"("id":)");
+  EXPECT_EQ(b->columns[0].kind, JsonKind::string);
+  EXPECT_EQ(b->columns[1].kind, JsonKind::verbatim);
+  EXPECT_EQ(b->columns[2].kind, JsonKind::string);
+  EXPECT_EQ(b->statement.sql, R"(SELECT _r."id", to_json(_r."status")::text, _r."task_type", )"
+                              R"(to_json(_r."created_at")::text FROM "public"."tasks" _r)");
+  EXPECT_EQ(b->statement.sql.find("json_agg"), std::string::npos);
+
+  // Renamed columns and HEAD keep the aggregated statement.
+  r.query.select = {SelectItem{"id", "k"}};
+  EXPECT_TRUE(build_read(r)->columns.empty());
+  r.query.select.clear();
+  r.head = true;
+  EXPECT_TRUE(build_read(r)->columns.empty());
+}
+
+TEST(SqlBuilderTest, JsonStringEscapes) {
+  std::string out;
+  append_json_string("a\"b\\c\n\t\r\b\f\x01\x1f/ é", out);
+  EXPECT_EQ(out, R"("a\"b\\c\n\t\r\b\f\u0001\u001f/ é")");
+  const json::value back = json::parse(out);
+  EXPECT_EQ(back.as_string(), "a\"b\\c\n\t\r\b\f\x01\x1f/ é");
 }
 
 TEST(SqlBuilderTest, AliasesAreBoundNotSpliced) {

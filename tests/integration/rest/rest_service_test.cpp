@@ -6,6 +6,7 @@
 #include <set>
 
 #include "rest_fixture.hpp"
+#include "rtsync/core/manual_scheduler.hpp"
 #include "rtsync/server/rest/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 
@@ -531,6 +532,55 @@ TEST_F(RestServiceTest, TokensMissingExpiredForgedOrWithForeignRolesAreRefused) 
   EXPECT_EQ(body_json(apikey).as_array().size(), 5u);
 }
 
+// A verified token is remembered (no signature check on reuse), but every use re-checks its
+// expiry against the clock: it is refused exactly when exp + leeway is reached.
+TEST_F(RestServiceTest, CachedTokensStillExpireOnTime) {
+  core::ManualScheduler clock;  // the wall time the service checks tokens against
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(clock.wall_now().time_since_epoch()).count();
+  const std::string tok = server::auth::sign_hs256(json::object{{"role", "authenticated"},
+                                                                {"aud", "authenticated"},
+                                                                {"sub", kUserA},
+                                                                {"exp", now_s + 60}},
+                                                   kJwtSecret);
+  RestService svc(pool, server::auth::JwtVerifier(std::string(kJwtSecret), 2s), clock);
+  auto fetch = [&] {
+    return call_service(loop, svc,
+                        make_request("GET", "/rest/v1/tasks?select=id&" + kPA,
+                                     {{"Authorization", "Bearer " + tok}}));
+  };
+  auto first = fetch();
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(svc.token_cache_hits(), 0u);
+  auto again = fetch();
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(svc.token_cache_hits(), 1u);
+
+  clock.advance(61s + 999ms);  // exp + leeway - 1 ms: still valid
+  EXPECT_EQ(fetch().status, 200);
+  clock.advance(1ms);  // exp + leeway: expired, cached or not
+  auto late = fetch();
+  EXPECT_EQ(late.status, 401);
+  EXPECT_EQ(body_json(late).at("code").as_string(), "PGRST303");
+  EXPECT_EQ(fetch().status, 401);  // and it stays refused
+  EXPECT_EQ(svc.token_cache_hits(), 2u);
+
+  // With the cache off every request verifies; the answers are the same.
+  RestOptions off;
+  off.max_cached_tokens = 0;
+  core::ManualScheduler clock2;
+  RestService uncached(pool, server::auth::JwtVerifier(std::string(kJwtSecret), 2s), clock2, off);
+  for (int i = 0; i < 2; ++i) {
+    auto r = call_service(loop, uncached,
+                          make_request("GET", "/rest/v1/tasks?select=id&" + kPA,
+                                       {{"Authorization", "Bearer " + tok}}));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, first.body);
+  }
+  EXPECT_EQ(uncached.token_cache_hits(), 0u);
+}
+
 TEST_F(RestServiceTest, UnknownNamesAndBadSyntaxGetPostgrestCodes) {
   struct Case {
     std::string url;
@@ -619,6 +669,71 @@ TEST_F(RestServiceTest, InjectionShapedInputChangesNothing) {
   EXPECT_EQ(rpc.status, 400);
   EXPECT_EQ(scalar("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM tasks t"), before);
   EXPECT_EQ(scalar("SELECT count(*) FROM tasks WHERE task_type = 'pwned'"), "0");
+}
+
+// A read of plain columns is answered from the rows (the server writes the JSON, not json_agg):
+// the body must read exactly as PostgreSQL's own json_agg of the same rows, for every kind of
+// value — escapes, control characters, non-ASCII, NULLs, booleans, big integers, NaN and
+// infinities, json/jsonb, timestamps with and without zone, enums, arrays, bytea, intervals.
+TEST_F(RestServiceTest, RowsBodyReadsAsPostgresJsonAgg) {
+  sql(R"sql(
+    CREATE TABLE public.json_probe (
+      id int PRIMARY KEY, t text, vc varchar(10), ch char(3), u uuid, b boolean, i2 smallint,
+      i8 bigint, n numeric, f float8, js json, jb jsonb, ts timestamptz, tsn timestamp, d date,
+      st task_status, arr text[], ia int[], by bytea, iv interval, "we""ird key" text);
+    GRANT SELECT ON public.json_probe TO service_role;
+    INSERT INTO public.json_probe VALUES
+      (1, E'q"uo\\te\n\t\b\f\r\x01\x1f/ é 😀', 'abc', 'x', 'aaaaaaaa-0000-4000-8000-00000000000a',
+       true, -3, 9007199254740993, 'NaN', 'Infinity', '{"a": [1, 2.50]}', '{"b": {"c": null}}',
+       '2025-01-02 03:04:05.123456+05:30', '2025-01-02 03:04:05', '2025-01-02', 'In Progress',
+       '{"a,b", NULL, "\""}', '{1,2}', '\x00ff', '1 day 2 hours', 'k'),
+      (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL),
+      (3, '', '', '', 'bbbbbbbb-0000-4000-8000-00000000000b', false, 0, -9223372036854775808,
+       1.50, -0.5, 'null', '[]', 'infinity', '-infinity', 'infinity', 'Queued', '{}', '{}', '',
+       '0', ''))sql");
+  const json::value expected =
+      json::parse(scalar("SELECT json_agg(p ORDER BY id) FROM public.json_probe p"));
+  const json::value first =
+      json::parse(scalar("SELECT (json_agg(p ORDER BY id) -> 0)::text FROM public.json_probe p"));
+  std::optional<Result<void>> reloaded;
+  service->reload_schema([&](Result<void> r) { reloaded = r; });
+  ASSERT_TRUE(loop.run_until([&] { return reloaded.has_value(); }));
+  ASSERT_TRUE(reloaded->ok());
+
+  auto all = get("/rest/v1/json_probe?select=*&order=id", token_service);
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_TRUE(core::json_equal(body_json(all), expected)) << all.body << "\n" << expected;
+  EXPECT_EQ(all.header("Content-Range"), "0-2/*");
+
+  // A column list, in the asked order.
+  auto some = get("/rest/v1/json_probe?select=ts,t,b&order=id&limit=1", token_service);
+  ASSERT_EQ(some.status, 200) << some.body;
+  EXPECT_EQ(some.body.substr(0, 7), R"([{"ts":)");
+  const json::value some_json = body_json(some);
+  const auto& row = some_json.as_array().at(0).as_object();
+  EXPECT_EQ(row.size(), 3u);
+  EXPECT_TRUE(core::json_equal(row.at("ts"), first.at("ts")));
+  EXPECT_TRUE(core::json_equal(row.at("t"), first.at("t")));
+
+  // Singular: the object alone; no row is 406, as with json_agg.
+  const std::vector<std::pair<std::string, std::string>> object{
+      {"Accept", "application/vnd.pgrst.object+json"}};
+  auto one = get("/rest/v1/json_probe?id=eq.1", token_service, object);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_TRUE(core::json_equal(body_json(one), first)) << one.body;
+  EXPECT_EQ(get("/rest/v1/json_probe?id=eq.9", token_service, object).status, 406);
+
+  // Nothing matched: an empty array; counted: the total beside the page.
+  auto none = get("/rest/v1/json_probe?id=gt.3", token_service);
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body, "[]");
+  auto counted = get("/rest/v1/json_probe?id=gt.1&order=id&limit=1", token_service,
+                     {{"Prefer", "count=exact"}});
+  EXPECT_EQ(counted.status, 206) << counted.body;
+  EXPECT_EQ(counted.header("Content-Range"), "0-0/2");
+  EXPECT_EQ(body_json(counted).as_array().size(), 1u);
+  sql("DROP TABLE public.json_probe");
 }
 
 TEST_F(RestServiceTest, SchemaCacheLoadsOnceAndReloads) {

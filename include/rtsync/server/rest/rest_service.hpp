@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -50,6 +51,9 @@ struct RestOptions {
   // Distinct statement texts kept prepared on the database connections (the shapes of requests,
   // not their values); beyond it, new shapes run unprepared so odd clients cannot grow the cache.
   std::size_t max_prepared = 1000;
+  // Verified tokens remembered (by their exact text) so a client's repeated requests skip the
+  // signature check; each use still checks exp/nbf against the clock. 0 disables the cache.
+  std::size_t max_cached_tokens = 1024;
 };
 
 class RestService final : public HttpService {
@@ -68,12 +72,16 @@ class RestService final : public HttpService {
   std::shared_ptr<const Catalog> catalog() const { return catalog_; }
 
   std::uint64_t requests() const noexcept { return requests_; }
+  // Requests whose token was found already verified.
+  std::uint64_t token_cache_hits() const noexcept { return token_cache_hits_; }
 
  private:
   struct Call;
   void with_catalog(std::function<void(const std::shared_ptr<const Catalog>&)> fn);
   void serve(std::shared_ptr<Call> call, const Catalog& catalog);
   bool keep_prepared(const std::string& sql);
+  // verify() through the cache of verified tokens.
+  auth::JwtVerifyResult verify_token(std::string_view token);
 
   std::shared_ptr<DbPool> pool_;
   auth::JwtVerifier verifier_;
@@ -85,6 +93,8 @@ class RestService final : public HttpService {
   std::vector<std::function<void(Result<void>)>> reload_waiters_;
   std::uint64_t requests_ = 0;
   std::unordered_set<std::string> prepared_;
+  std::unordered_map<std::string, auth::VerifiedJwt> tokens_;
+  std::uint64_t token_cache_hits_ = 0;
   std::shared_ptr<bool> alive_;
 };
 

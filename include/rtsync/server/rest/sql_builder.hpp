@@ -6,7 +6,12 @@
 // spliced into SQL.
 //
 // Statement shapes (result columns):
-//   read, representation writes:  total bigint (NULL unless counted), page_total bigint, body text
+//   read of plain columns (rows mode, BuiltRead::columns non-empty): the page's rows, one text
+//                                 column per BuiltRead::columns entry; the body is written from
+//                                 them by write_rows_json; the total, when counted, comes from
+//                                 BuiltRead::count (one row, one bigint)
+//   other reads, representation writes:  total bigint (NULL unless counted), page_total bigint,
+//                                 body text
 //   minimal writes:               none — the command's affected-row count is the answer
 //   rpc:                          body text (absent for void functions)
 //
@@ -15,6 +20,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "rtsync/core/json.hpp"
@@ -37,13 +44,36 @@ struct ReadRequest {
   std::optional<std::int64_t> max_rows;  // server-side cap on the page size
 };
 
+// How a rows-mode result column goes into the JSON body. PostgreSQL sends every column as text:
+// strings are quoted and escaped, booleans ('t'/'f') become true/false, and the rest is already
+// JSON text (integers, json/jsonb as stored, and to_json() of every other type, which the SQL
+// applies so timestamps, enums, numerics and arrays read exactly as json_agg would write them).
+enum class JsonKind : std::uint8_t { string, boolean, verbatim };
+
+struct RowColumn {
+  std::string key;  // the JSON object key, already escaped and quoted, followed by ':'
+  JsonKind kind = JsonKind::verbatim;
+};
+
 struct BuiltRead {
   pg::Statement statement;
   std::int64_t offset = 0;            // first row's position, for Content-Range
   std::optional<std::int64_t> limit;  // page size asked for, if any
+  // Rows mode: the database returns plain rows and the body is written here rather than by
+  // json_agg, which costs PostgreSQL about twice the CPU of the query itself
+  // (bench/rest/README.md). Used for bodies of plain (unaliased) columns; empty otherwise.
+  std::vector<RowColumn> columns;
+  std::optional<pg::Statement> count;  // rows mode with Prefer: count=exact
 };
 
 ApiResult<BuiltRead> build_read(const ReadRequest& request);
+
+// Appends the rows of a rows-mode result as JSON: an array of objects, or for `singular` the
+// first row's object alone. `result` has `columns.size()` columns; SQL NULL is written as null.
+void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& columns,
+                     BodyShape shape, std::string& out);
+// Appends `text` as a JSON string (quoted, escaped).
+void append_json_string(std::string_view text, std::string& out);
 
 enum class WriteKind { insert, update, remove };
 
