@@ -28,11 +28,12 @@ cmake --build --preset asan
 step "asan tests"
 ctest --preset asan
 
-step "tsan build (server: unit + realtime integration)"
+step "tsan build (core loop, server: unit + realtime integration)"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan --target server_rt_tests server_realtime_tests
+cmake --build --preset tsan --target core_tests server_rt_tests server_realtime_tests
 step "tsan tests"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+./build/tsan/tests/unit/core_tests
 ./build/tsan/tests/unit/server_rt/server_rt_tests
 ./build/tsan/tests/integration/realtime/server_realtime_tests
 unset TSAN_OPTIONS

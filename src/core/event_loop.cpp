@@ -1,11 +1,15 @@
 #include "rtsync/core/event_loop.hpp"
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <future>
 #include <optional>
+#include <stdexcept>
+
+#include "rtsync/core/log.hpp"
 
 namespace rtsync::core {
 
@@ -14,8 +18,12 @@ namespace asio = boost::asio;
 AsioScheduler::AsioScheduler(asio::io_context& io) : io_(io) {}
 AsioScheduler::~AsioScheduler() = default;
 
-TimePoint AsioScheduler::now() const { return std::chrono::steady_clock::now(); }
-WallTime AsioScheduler::wall_now() const { return std::chrono::system_clock::now(); }
+TimePoint AsioScheduler::now() const {
+  return std::chrono::steady_clock::now();
+}
+WallTime AsioScheduler::wall_now() const {
+  return std::chrono::system_clock::now();
+}
 
 Timer AsioScheduler::schedule(Duration delay, TimerId id, std::function<void()> fn) {
   auto state = std::make_shared<detail::TimerState>();
@@ -40,14 +48,19 @@ Timer AsioScheduler::schedule(Duration delay, TimerId id, std::function<void()> 
   return Timer(std::move(state));
 }
 
-void AsioScheduler::post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+void AsioScheduler::post(std::function<void()> fn) {
+  asio::post(io_, std::move(fn));
+}
 
 struct EventLoop::Impl {
   asio::io_context io{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
       asio::make_work_guard(io)};
   std::thread thread;
-  std::thread::id loop_thread_id;
+  // Written by start()/run() and read from any thread by running_in_loop().
+  std::atomic<std::thread::id> loop_thread_id{};
+  std::atomic<bool> stopped{false};
+  std::atomic<std::uint64_t> handler_exceptions{0};
 };
 
 EventLoop::EventLoop()
@@ -61,16 +74,35 @@ EventLoop::~EventLoop() {
 void EventLoop::start() {
   if (impl_->thread.joinable()) return;
   impl_->thread = std::thread([this] { run(); });
+  impl_->loop_thread_id = impl_->thread.get_id();
 }
 
 void EventLoop::run() {
   impl_->loop_thread_id = std::this_thread::get_id();
-  impl_->io.run();
+  // A handler that throws must not take every other connection and timer down with it: log it,
+  // count it and keep running (Asio allows run() again right after a handler threw).
+  for (;;) {
+    try {
+      impl_->io.run();
+      return;
+    } catch (const std::exception& e) {
+      ++impl_->handler_exceptions;
+      log::get(log::kEventLoop)->error("a handler threw; the loop goes on: {}", e.what());
+    } catch (...) {
+      ++impl_->handler_exceptions;
+      log::get(log::kEventLoop)->error("a handler threw a non-exception; the loop goes on");
+    }
+  }
 }
 
 void EventLoop::stop() {
+  impl_->stopped = true;
   impl_->guard.reset();
   impl_->io.stop();
+}
+
+std::uint64_t EventLoop::handler_exceptions() const noexcept {
+  return impl_->handler_exceptions.load();
 }
 
 void EventLoop::join() {
@@ -79,13 +111,17 @@ void EventLoop::join() {
   }
 }
 
-void EventLoop::post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+void EventLoop::post(std::function<void()> fn) {
+  asio::post(impl_->io, std::move(fn));
+}
 
 void EventLoop::run_sync(std::function<void()> fn) {
   if (running_in_loop()) {
     fn();
     return;
   }
+  // After stop() nothing runs posted work any more: waiting would block forever.
+  if (impl_->stopped) throw std::logic_error("EventLoop::run_sync after stop()");
   std::promise<void> done;
   auto fut = done.get_future();
   post([&] {
@@ -103,6 +139,8 @@ bool EventLoop::running_in_loop() const noexcept {
   return impl_->loop_thread_id == std::this_thread::get_id();
 }
 
-asio::io_context& EventLoop::io_context() noexcept { return impl_->io; }
+asio::io_context& EventLoop::io_context() noexcept {
+  return impl_->io;
+}
 
 }  // namespace rtsync::core

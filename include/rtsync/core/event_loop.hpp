@@ -6,6 +6,7 @@
 // WebSocket transport) includes <boost/asio/io_context.hpp> itself.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -38,8 +39,10 @@ class AsioScheduler final : public Scheduler {
 };
 
 // Owns an io_context, its scheduler, and (after start()) the thread that runs it.
-// Thread safety: `post()`, `stop()`, `running_in_loop()` from any thread. Destruction stops and
-// joins the thread; it must not happen on the loop thread itself.
+// A handler that throws is logged ("[EventLoop]") and counted; the loop keeps running.
+// Thread safety: `post()`, `stop()`, `running_in_loop()`, `run_sync()`, `handler_exceptions()`
+// from any thread. Destruction stops and joins the thread; it must not happen on the loop thread
+// itself.
 class EventLoop {
  public:
   EventLoop();
@@ -57,9 +60,12 @@ class EventLoop {
   void join();
 
   void post(std::function<void()> fn);
-  // Posts `fn` and blocks the calling (non-loop) thread until it ran. For tools and tests.
+  // Posts `fn` and blocks the calling (non-loop) thread until it ran; on the loop thread runs it
+  // at once. Rethrows what `fn` threw; throws std::logic_error after stop(). For tools and tests.
   void run_sync(std::function<void()> fn);
   bool running_in_loop() const noexcept;
+  // Exceptions that escaped handlers so far (each was logged).
+  std::uint64_t handler_exceptions() const noexcept;
 
   AsioScheduler& scheduler() noexcept { return *scheduler_; }
   boost::asio::io_context& io_context() noexcept;

@@ -25,6 +25,7 @@ inline constexpr std::string_view kSmartPolling = "SmartPolling";
 inline constexpr std::string_view kReconnectScheduler = "ReconnectScheduler";
 inline constexpr std::string_view kTasksPaneDebug = "TasksPaneRealtimeDebug";
 inline constexpr std::string_view kEventBus = "EventBus";
+inline constexpr std::string_view kEventLoop = "EventLoop";
 inline constexpr std::string_view kTransport = "RealtimeSocket";
 inline constexpr std::string_view kChannel = "RealtimeChannel";
 inline constexpr std::string_view kQuery = "QueryCache";

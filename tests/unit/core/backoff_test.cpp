@@ -49,7 +49,20 @@ TEST(SteppedBackoff, JitterStaysWithinFraction) {
 
 TEST(Jitter, SameSeedSameSequence) {
   Jitter a(7), b(7);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(a.next(), b.next());
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(a.next(), b.next());
+}
+
+TEST(Jitter, ValuesLieInTheUnitIntervalAndSeedsDiffer) {
+  Jitter a(7), b(8);
+  int same = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const double x = a.next(), y = b.next();
+    EXPECT_GE(x, 0.0);
+    EXPECT_LT(x, 1.0);
+    same += x == y;
+  }
+  EXPECT_LT(same, 5);
 }
 
 }  // namespace

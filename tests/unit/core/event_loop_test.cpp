@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <future>
+#include <stdexcept>
+
+#include "rtsync/core/log.hpp"
 
 namespace rtsync::core {
 namespace {
@@ -30,12 +33,15 @@ TEST(EventLoop, TimersFireInOrderAndCancelledOnesDoNot) {
   Timer a, b, c;
   loop.run_sync([&] {
     auto& s = loop.scheduler();
-    a = s.schedule(std::chrono::milliseconds(2), TimerId::Test, [&] { order.push_back(2); });
-    b = s.schedule(std::chrono::milliseconds(1), TimerId::Test, [&] { order.push_back(1); });
-    c = s.schedule(std::chrono::milliseconds(3), TimerId::Test, [&] { order.push_back(3); });
+    // Deadlines far apart: each is read from the clock separately, and a loaded (or sanitized)
+    // machine may take milliseconds between two schedule() calls.
+    a = s.schedule(std::chrono::milliseconds(40), TimerId::Test, [&] { order.push_back(2); });
+    b = s.schedule(std::chrono::milliseconds(20), TimerId::Test, [&] { order.push_back(1); });
+    c = s.schedule(std::chrono::milliseconds(60), TimerId::Test, [&] { order.push_back(3); });
     c.cancel();
-    s.schedule(std::chrono::milliseconds(10), TimerId::Test, [&] { done.set_value(order); })
-        .release();
+    s.schedule(std::chrono::milliseconds(100), TimerId::Test, [&] {
+       done.set_value(order);
+     }).release();
   });
   EXPECT_EQ(done.get_future().get(), (std::vector<int>{1, 2}));
   loop.run_sync([&] {
@@ -51,7 +57,9 @@ TEST(EventLoop, DestroyingTimerHandleCancels) {
   std::promise<void> done;
   loop.run_sync([&] {
     auto& s = loop.scheduler();
-    { auto scoped = s.schedule(std::chrono::milliseconds(1), TimerId::Test, [&] { ++ran; }); }
+    {
+      auto scoped = s.schedule(std::chrono::milliseconds(1), TimerId::Test, [&] { ++ran; });
+    }
     s.schedule(std::chrono::milliseconds(5), TimerId::Test, [&] { done.set_value(); }).release();
   });
   done.get_future().get();
@@ -62,6 +70,29 @@ TEST(EventLoop, RunSyncPropagatesExceptions) {
   EventLoop loop;
   loop.start();
   EXPECT_THROW(loop.run_sync([] { throw std::runtime_error("x"); }), std::runtime_error);
+}
+
+TEST(EventLoop, AThrowingHandlerIsLoggedAndTheLoopKeepsRunning) {
+  log::Capture capture;
+  EventLoop loop;
+  loop.start();
+  loop.post([] { throw std::runtime_error("bad frame"); });
+  std::promise<void> later;
+  loop.post([&] { later.set_value(); });
+  later.get_future().get();  // posted after the throwing one: ran, so the loop survived
+  EXPECT_EQ(loop.handler_exceptions(), 1u);
+  EXPECT_TRUE(capture.contains("[EventLoop] a handler threw; the loop goes on: bad frame"));
+  bool ran = false;
+  loop.run_sync([&] { ran = true; });
+  EXPECT_TRUE(ran);
+}
+
+TEST(EventLoop, RunSyncAfterStopFailsInsteadOfBlocking) {
+  EventLoop loop;
+  loop.start();
+  loop.stop();
+  loop.join();
+  EXPECT_THROW(loop.run_sync([] {}), std::logic_error);
 }
 
 }  // namespace
