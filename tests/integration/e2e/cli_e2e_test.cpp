@@ -114,6 +114,7 @@ TEST(CliE2E, TaskPaneInTmuxShowsConnectedCountsRowsAndReconnectsAfterK) {
   EXPECT_NE(screen.find("generations"), std::string::npos) << screen;
   EXPECT_NE(screen.find("polling: "), std::string::npos) << screen;
   const std::string folder = cluster_folder(err());
+  ASSERT_FALSE(folder.empty()) << "the demo did not name its cluster folder:\n" << err();
 
   // k: realtime dropped — the badge leaves Connected, polling takes over at 5 s…
   ASSERT_EQ(tmux.run("send-keys -t demo k"), 0);
@@ -131,10 +132,9 @@ TEST(CliE2E, TaskPaneInTmuxShowsConnectedCountsRowsAndReconnectsAfterK) {
   ASSERT_EQ(tmux.run("send-keys -t demo q"), 0);
   ASSERT_TRUE(poll([&] { return exists(dir + "/done"); }, 60s)) << tmux.capture();
   EXPECT_EQ(read_file(dir + "/done"), "0\n");
-  if (!folder.empty()) {
-    EXPECT_FALSE(exists(folder));
-    EXPECT_TRUE(poll([&] { return processes_mentioning(folder).empty(); }, 10s));
-  }
+  EXPECT_FALSE(exists(folder)) << folder << " is still there";
+  EXPECT_TRUE(poll([&] { return processes_mentioning(folder).empty(); }, 10s))
+      << "processes of " << folder << " left running";
   remove_tree(dir);
 }
 
