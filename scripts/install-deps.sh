@@ -14,6 +14,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libncurses-dev
+  libsimdjson-dev
   tmux procps wrk
 )
 # Node.js for the npm peers: the machine image ships nodesource's nodejs (which bundles npm and

@@ -10,7 +10,9 @@
 #include <sstream>
 #include <string>
 
+#include "rtsync/protocol/frame_reader.hpp"
 #include "rtsync/protocol/message.hpp"
+#include "rtsync/protocol/postgres_changes.hpp"
 
 namespace {
 
@@ -110,6 +112,56 @@ void BM_EncodeKind3FromMessage(benchmark::State& state) {
   count(state, bytes);
 }
 
+// FrameReader::read: the envelope as views and the whole frame validated (JSON grammar, UTF-8,
+// numbers) into a read-only view of the payload — what a receiver needs before it decides what to
+// build. The realtime-js counterpart is the same Serializer.decode / JSON.parse as above.
+void BM_ReadText(benchmark::State& state, Vsn vsn, const char* file) {
+  const std::string frame = load(file);
+  FrameReader reader;
+  if (!FrameReader::available()) state.SkipWithError("built without simdjson");
+  for (auto _ : state) {
+    auto head = reader.read(vsn, frame);
+    if (!head) state.SkipWithError("read declined");
+    benchmark::DoNotOptimize(head);
+  }
+  count(state, frame.size());
+}
+
+// Frame text → the postgres_changes client shape {schema, table, commit_timestamp, eventType,
+// new, old, errors}, what a channel hands its callbacks. DOM path: decode_v2 + parse_change_event
+// + to_client_shape. realtime-js: Serializer.decode + its postgres_changes transform
+// (convertChangeData of record and old_record).
+void BM_ClientShapeDom(benchmark::State& state, Vsn vsn, const char* file) {
+  const std::string frame = load(file);
+  for (auto _ : state) {
+    auto m = decode_text(vsn, frame);
+    auto ev = parse_change_event(m.value().payload);
+    auto shape = to_client_shape(ev.value().data);
+    benchmark::DoNotOptimize(shape);
+  }
+  count(state, frame.size());
+}
+
+void BM_ClientShapeReader(benchmark::State& state, Vsn vsn, const char* file) {
+  const std::string frame = load(file);
+  FrameReader reader;
+  if (!FrameReader::available()) state.SkipWithError("built without simdjson");
+  for (auto _ : state) {
+    auto head = reader.read(vsn, frame);
+    auto change = reader.change();
+    auto shape = reader.client_shape();
+    if (!head || !change || !shape) state.SkipWithError("reader declined");
+    benchmark::DoNotOptimize(shape);
+  }
+  count(state, frame.size());
+}
+
+BENCHMARK_CAPTURE(BM_ReadText, v2_pg_changes, Vsn::v2, "pg_changes_v2.json");
+BENCHMARK_CAPTURE(BM_ReadText, v1_pg_changes, Vsn::v1, "pg_changes_v1.json");
+BENCHMARK_CAPTURE(BM_ReadText, v2_broadcast, Vsn::v2, "broadcast_v2.json");
+BENCHMARK_CAPTURE(BM_ReadText, v1_broadcast, Vsn::v1, "broadcast_v1.json");
+BENCHMARK_CAPTURE(BM_ClientShapeDom, v2_pg_changes, Vsn::v2, "pg_changes_v2.json");
+BENCHMARK_CAPTURE(BM_ClientShapeReader, v2_pg_changes, Vsn::v2, "pg_changes_v2.json");
 BENCHMARK_CAPTURE(BM_DecodeText, v2_pg_changes, Vsn::v2, "pg_changes_v2.json");
 BENCHMARK_CAPTURE(BM_DecodeText, v1_pg_changes, Vsn::v1, "pg_changes_v1.json");
 BENCHMARK_CAPTURE(BM_DecodeText, v2_broadcast, Vsn::v2, "broadcast_v2.json");

@@ -21,6 +21,9 @@ const Serializer = require(
 const version = require(
   join(here, '../../tests/peers/node_modules/@supabase/realtime-js/package.json'),
 ).version;
+const { convertChangeData } = require(
+  join(here, '../../tests/peers/node_modules/@supabase/realtime-js/dist/main/lib/transformers.js'),
+);
 
 const seconds = Number(process.argv[2] ?? 1);
 const repeats = Number(process.argv[3] ?? 3);
@@ -79,6 +82,35 @@ for (const kind of ['pg_changes', 'broadcast']) {
     sink += JSON.stringify({ topic: msg.topic, event: msg.event, payload: msg.payload, ref: msg.ref })
       .length;
   });
+}
+
+{
+  // Frame text → the object a postgres_changes callback receives, as RealtimeChannel builds it
+  // (_trigger: enriched payload + _getPayloadRecords with convertChangeData).
+  const v2 = text('pg_changes_v2.json');
+  const shape = (data) => {
+    const out = {
+      schema: data.schema,
+      table: data.table,
+      commit_timestamp: data.commit_timestamp,
+      eventType: data.type,
+      new: {},
+      old: {},
+      errors: data.errors,
+    };
+    if (data.type === 'INSERT' || data.type === 'UPDATE') {
+      out.new = convertChangeData(data.columns, data.record);
+    }
+    if (data.type === 'UPDATE' || data.type === 'DELETE') {
+      out.old = convertChangeData(data.columns, data.old_record);
+    }
+    return out;
+  };
+  run('client_shape_v2_pg_changes', Buffer.byteLength(v2), () =>
+    serializer.decode(v2, (m) => {
+      sink += shape(m.payload.data).schema.length;
+    }),
+  );
 }
 
 {

@@ -7,11 +7,16 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-cmake --preset release >/dev/null 2>&1
-cmake --build --preset release --target bench_protocol >/dev/null 2>&1 || cmake --build --preset release --target bench_protocol
+build="${BUILD_DIR:-build/release}"
+if [ "$build" = build/release ]; then
+  cmake --preset release >/dev/null 2>&1
+else
+  [ -f "$build/build.ninja" ] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRTSYNC_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build "$build" --target bench_protocol -j2 >/dev/null 2>&1 || cmake --build "$build" --target bench_protocol -j2
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-./build/release/bench/protocol/bench_protocol --benchmark_format=json \
+"$build/bench/protocol/bench_protocol" --benchmark_format=json \
   --benchmark_min_time="${MIN_TIME:-1}" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true >"$out/cpp.json"
 node bench/protocol/realtime_js_serializer.mjs "${JS_SECONDS:-1}" 3 >"$out/js.jsonl" 2>"$out/js.err"
@@ -26,6 +31,12 @@ rows = [
     ("decode v1 text, postgres_changes", "BM_DecodeText/v1_pg_changes", "decode_v1_pg_changes"),
     ("decode v2 text, broadcast", "BM_DecodeText/v2_broadcast", "decode_v2_broadcast"),
     ("decode v1 text, broadcast", "BM_DecodeText/v1_broadcast", "decode_v1_broadcast"),
+    ("read v2 text (FrameReader: envelope + validated read-only payload), postgres_changes", "BM_ReadText/v2_pg_changes", "decode_v2_pg_changes"),
+    ("read v1 text (FrameReader), postgres_changes", "BM_ReadText/v1_pg_changes", "decode_v1_pg_changes"),
+    ("read v2 text (FrameReader), broadcast", "BM_ReadText/v2_broadcast", "decode_v2_broadcast"),
+    ("read v1 text (FrameReader), broadcast", "BM_ReadText/v1_broadcast", "decode_v1_broadcast"),
+    ("v2 text → client shape, DOM path", "BM_ClientShapeDom/v2_pg_changes", "client_shape_v2_pg_changes"),
+    ("v2 text → client shape, FrameReader", "BM_ClientShapeReader/v2_pg_changes", "client_shape_v2_pg_changes"),
     ("encode v2 text, postgres_changes", "BM_EncodeText/v2_pg_changes", "encode_v2_pg_changes"),
     ("encode v1 text, postgres_changes", "BM_EncodeText/v1_pg_changes", "encode_v1_pg_changes"),
     ("encode v2 text, broadcast", "BM_EncodeText/v2_broadcast", "encode_v2_broadcast"),

@@ -5,11 +5,13 @@
 #
 #   bench/transport/run.sh            # N=200000, 3 runs each, build/release
 #   N=50000 RUNS=5 BUILD_DIR=build/x bench/transport/run.sh
+#   BATCH=1 bench/transport/run.sh    # the peer writes one frame per socket write (ws.send)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/transport"
 N="${N:-200000}"
 RUNS="${RUNS:-3}"
+BATCH="${BATCH:-64}"
 build="${BUILD_DIR:-$root/build/release}"
 
 if [ ! -f "$build/build.ninja" ]; then
@@ -26,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-node "$here/stream_peer.mjs" --count "$N" >"$work/peer.log" 2>&1 &
+node "$here/stream_peer.mjs" --count "$N" --batch "$BATCH" >"$work/peer.log" 2>&1 &
 peer_pid=$!
 for _ in $(seq 1 100); do
   grep -q '^PORT ' "$work/peer.log" 2>/dev/null && break
@@ -42,10 +44,11 @@ for i in $(seq 1 "$RUNS"); do
     echo "realtime-js run $i lost events" >&2
 done
 
-node - "$work/results.jsonl" "$N" "$RUNS" <<'EOF'
+load_after="$(cut -d" " -f1-3 /proc/loadavg)"
+node - "$work/results.jsonl" "$N" "$RUNS" "$BATCH" "$load_after" <<'EOF'
 const fs = require('node:fs');
 const os = require('node:os');
-const [file, n, runs] = process.argv.slice(2);
+const [file, n, runs, batch, load] = process.argv.slice(2);
 const rows = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const summary = {};
@@ -60,7 +63,7 @@ for (const c of ['rtsync', 'realtime-js']) {
 }
 const f = (x) => Math.round(x).toLocaleString('en-US');
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`Transport throughput: ${Number(n).toLocaleString('en-US')} postgres_changes frames (~1 KB, vsn 2.0.0) per run, median of ${runs} runs, loopback, ${cpu}, ${os.cpus().length} cores, Node ${process.version}`);
+console.log(`Transport throughput: ${Number(n).toLocaleString('en-US')} postgres_changes frames (~1 KB, vsn 2.0.0) per run, median of ${runs} runs, loopback, ${cpu}, ${os.cpus().length} cores, Node ${process.version}, peer batch ${batch} frame(s) per write, load average ${load} (after the runs)`);
 console.log('');
 console.log('| client | events/s (wall) | events per CPU-second | frames lost (worst run) |');
 console.log('| --- | ---: | ---: | ---: |');

@@ -10,6 +10,7 @@
 
 #include "registry.hpp"
 #include "rtsync/client/transport/realtime_channel.hpp"
+#include "rtsync/protocol/frame_reader.hpp"
 #include "rtsync/protocol/message.hpp"
 
 namespace rtsync::client::detail {
@@ -48,6 +49,10 @@ struct ChannelImpl {
   void on_socket_open();
   void on_socket_closed(const Error& reason);
   void handle(const protocol::Message& message);
+  // A postgres_changes text frame already read by `reader` (`text` is the frame itself, for the
+  // DOM path when the reader declines).
+  void handle_change_frame(const protocol::FrameHead& head, protocol::FrameReader& reader,
+                           std::string_view text);
   void push_access_token(const std::string& token);
   // The socket is going away: cancel everything, call nothing.
   void detach();
@@ -72,6 +77,7 @@ struct ChannelImpl {
   void notify(SubscribeStatus status, std::optional<Error> error);
   void dispatch_broadcast(const json::value& payload);
   void dispatch_changes(const json::value& payload);
+  void dispatch_change_frame(protocol::FrameReader& reader, std::string_view text);
   void dispatch_system(const json::value& payload);
   std::shared_ptr<RealtimeChannel> keep_alive() const { return owner.shared_from_this(); }
 

@@ -382,6 +382,54 @@ void ChannelImpl::dispatch_changes(const json::value& payload) {
   }
 }
 
+void ChannelImpl::handle_change_frame(const protocol::FrameHead& head,
+                                      protocol::FrameReader& reader, std::string_view text) {
+  auto s = socket.lock();
+  if (!s || detached) return;
+  auto keep = keep_alive();
+  // A frame of an earlier join of this topic (as handle()).
+  if (head.join_ref && (!join_ref || *head.join_ref != *join_ref)) {
+    ++s->counters().stale_frames_dropped;
+    logger()->debug("{}: dropped {} of an earlier join (join_ref {})", topic, head.event,
+                    *head.join_ref);
+    return;
+  }
+  dispatch_change_frame(reader, text);
+}
+
+void ChannelImpl::dispatch_change_frame(protocol::FrameReader& reader, std::string_view text) {
+  auto s = socket.lock();
+  if (!s) return;
+  auto dom_path = [&] {
+    // The reader declined: the DOM path gives the same result or the precise error.
+    auto decoded = protocol::decode_text(s->options.vsn, text);
+    if (!decoded.ok()) {
+      ++s->counters().malformed_frames;
+      logger()->warn("{}: malformed postgres_changes dropped: {}", topic,
+                     decoded.error().describe());
+      return;
+    }
+    dispatch_changes(decoded.value().payload);
+  };
+  auto change = reader.change();
+  if (!change) return dom_path();
+  const auto& ids = change->ids;
+  const std::string_view type = change->type;
+  std::optional<json::object> shape;  // built once, only if some binding wants it
+  const auto bindings = joined_changes;
+  for (const auto& b : bindings) {
+    if (b->removed || !b->id || detached) continue;
+    if (std::find(ids.begin(), ids.end(), *b->id) == ids.end()) continue;
+    if (b->filter.event != "*" && !iequals(b->filter.event, type)) continue;
+    if (!shape) {
+      shape = reader.client_shape();
+      if (!shape) return dom_path();  // nothing dispatched yet
+    }
+    ++changes_dispatched;
+    invoke_guarded(log::kChannel, b->callback, *shape);
+  }
+}
+
 void ChannelImpl::dispatch_system(const json::value& payload) {
   ++system_messages;
   auto sys = protocol::parse_system(payload);

@@ -492,6 +492,7 @@ void SocketCore::on_message(std::string_view data, bool binary) {
     route(std::move(message.value()));
     return;
   }
+  if (route_change_frame(data)) return;
   auto decoded = protocol::decode_text(options.vsn, data);
   if (!decoded.ok()) {
     ++counters_.malformed_frames;
@@ -524,6 +525,32 @@ void SocketCore::route(protocol::Message message) {
     ++counters_.unroutable_frames;
     logger()->debug("frame for {} ({}) has no channel", message.topic, message.event);
   }
+}
+
+bool SocketCore::route_change_frame(std::string_view data) {
+  // Only frames that can be postgres_changes events pay for the extra pass; the rest (and any
+  // frame the reader declines) take the DOM path, which reports errors precisely.
+  constexpr std::string_view kNeedle = "\"postgres_changes\"";
+  if (!protocol::FrameReader::available() || data.find(kNeedle) == std::string_view::npos) {
+    return false;
+  }
+  auto head = reader_.read(options.vsn, data);
+  if (!head || head->event != protocol::events::kPostgresChanges ||
+      head->topic == protocol::kPhoenixTopic) {
+    return false;
+  }
+  bool routed = false;
+  for (auto& ch : channels()) {
+    if (shut_down_) return true;
+    if (ch->topic() != head->topic || ch->state() == ChannelState::closed) continue;
+    routed = true;
+    ch->impl_->handle_change_frame(*head, reader_, data);
+  }
+  if (!routed) {
+    ++counters_.unroutable_frames;
+    logger()->debug("frame for {} ({}) has no channel", head->topic, head->event);
+  }
+  return true;
 }
 
 void SocketCore::handle_reply(protocol::Message& message) {

@@ -13,6 +13,7 @@
 #include "rtsync/client/transport/realtime_channel.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/backoff.hpp"
+#include "rtsync/protocol/frame_reader.hpp"
 #include "rtsync/protocol/message.hpp"
 
 namespace rtsync::client::detail {
@@ -92,6 +93,8 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   void start_heartbeat();
   void heartbeat_tick();
   void route(protocol::Message message);
+  // The fast path for postgres_changes text frames (FrameReader); false: take the DOM path.
+  bool route_change_frame(std::string_view data);
   void handle_reply(protocol::Message& message);
   void flush_send_buffer();
   void resolve(const std::string& ref, const PushResult& result);
@@ -120,6 +123,7 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   std::optional<std::string> access_token_;
   SocketCounters counters_;
   std::string last_close_reason_;
+  protocol::FrameReader reader_;  // reused for every inbound text frame
 };
 
 }  // namespace rtsync::client::detail

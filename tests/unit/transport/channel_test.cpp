@@ -435,6 +435,68 @@ TEST_F(ChannelFixture, PostgresChangesDispatchByIdsAndTypeInClientShape) {
   EXPECT_EQ(changes.size(), 3u);
 }
 
+// The same events through FrameReader (the fast path) and through the DOM path it declines to:
+// identical callbacks. [11.0] is an id the reader leaves to the DOM path.
+TEST_F(ChannelFixture, PostgresChangesFastAndDomPathsDispatchTheSame) {
+  auto ch = joined_tasks_channel();
+  fake->receive_text(change_frame("[12]", "UPDATE"));
+  fake->receive_text(change_frame("[12.0]", "UPDATE"));
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0], changes[1]);
+  // vsn 1-shaped frames are not text a vsn 2 socket accepts: dropped as malformed.
+  fake->receive_text(
+      R"({"topic":"realtime:task-updates:p1","event":"postgres_changes","payload":{},"ref":null})");
+  EXPECT_EQ(changes.size(), 2u);
+  EXPECT_EQ(socket->counters().malformed_frames, 1u);
+}
+
+TEST_F(ChannelFixture, MalformedPostgresChangesAreCountedAndDropped) {
+  auto ch = joined_tasks_channel();
+  fake->receive_text(frame("", "", kTopic, "postgres_changes", R"({"ids":[11]})"));
+  fake->receive_text(
+      frame("", "", kTopic, "postgres_changes",
+            R"({"ids":["11"],"data":{"schema":"public","table":"t","type":"INSERT"}})"));
+  fake->receive_text(frame("", "", kTopic, "postgres_changes", R"({"ids":[11],"data":{"x":)"));
+  EXPECT_TRUE(changes.empty());
+  EXPECT_EQ(socket->counters().malformed_frames, 3u);
+  // The channel keeps working.
+  fake->receive_text(change_frame("[11]", "INSERT"));
+  EXPECT_EQ(changes.size(), 1u);
+}
+
+TEST_F(ChannelFixture, StaleJoinRefPostgresChangesAreDropped) {
+  auto ch = joined_tasks_channel();
+  const std::string body = change_frame("[11]", "INSERT").substr(std::string("[null,null,").size());
+  fake->receive_text(R"(["9",null,)" + body);  // an earlier join's frame
+  EXPECT_TRUE(changes.empty());
+  EXPECT_EQ(socket->counters().stale_frames_dropped, 1u);
+  fake->receive_text(R"(["1",null,)" + body);  // the current join's
+  EXPECT_EQ(changes.size(), 1u);
+  // A topic we have no channel for.
+  fake->receive_text(frame("", "", "realtime:other", "postgres_changes", R"({"ids":[11]})"));
+  EXPECT_EQ(socket->counters().unroutable_frames, 1u);
+}
+
+TEST_F(ChannelFixture, ChangeObjectsOutliveTheirFrame) {
+  auto ch = joined_tasks_channel();
+  std::vector<json::object> kept;
+  auto sub = ch->on_postgres_changes(PostgresChangesFilter{"*", "public", "tasks", std::nullopt},
+                                     [&](const json::object& c) { kept.push_back(c); });
+  // The binding joins with the next join; rejoin by dropping the channel's join.
+  fake->receive_text(frame("1", "1", kTopic, "phx_error", "{}"));
+  sched.run_until(TimerId::ChannelRejoin);
+  reply(
+      "2", "2", kTopic, "ok",
+      R"({"postgres_changes":[{"id":11,"event":"INSERT","schema":"public","table":"tasks","filter":"project_id=eq.p1"},{"id":12,"event":"UPDATE","schema":"public","table":"tasks","filter":"project_id=eq.p1"},{"id":13,"event":"*","schema":"public","table":"tasks"}]})");
+  fake->receive_text(change_frame("[13]", "INSERT"));
+  fake->receive_text(change_frame("[13]", "DELETE"));
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].at("eventType").as_string(), "INSERT");
+  EXPECT_EQ(kept[0].at("new").as_object().at("id").as_int64(), 46);
+  EXPECT_EQ(kept[1].at("eventType").as_string(), "DELETE");
+  EXPECT_EQ(kept[1].at("old").as_object().at("id").as_int64(), 46);
+}
+
 TEST_F(ChannelFixture, WildcardEventBindingGetsEveryTypeForItsId) {
   open();
   auto ch = socket->channel("all");

@@ -1,0 +1,84 @@
+// FrameReader (the fast inbound path) against the DOM path: for any input, whatever the reader
+// accepts must be what decode_text / parse_change_event / to_client_shape give — same envelope,
+// same ids and type, and the same client shape (kinds, key order, strings; doubles within the
+// one-ulp-class difference the header documents).
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "fuzz_util.hpp"
+#include "rtsync/protocol/frame_reader.hpp"
+#include "rtsync/protocol/postgres_changes.hpp"
+
+namespace {
+
+using namespace rtsync;
+
+bool same(const json::value& a, const json::value& b) {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case json::kind::double_: {
+      const double x = a.get_double(), y = b.get_double();
+      return x == y || std::fabs(x - y) <= 1e-14 * std::fmax(std::fabs(x), std::fabs(y));
+    }
+    case json::kind::array: {
+      const auto &x = a.get_array(), &y = b.get_array();
+      if (x.size() != y.size()) return false;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        if (!same(x[i], y[i])) return false;
+      }
+      return true;
+    }
+    case json::kind::object: {
+      const auto &x = a.get_object(), &y = b.get_object();
+      if (x.size() != y.size()) return false;
+      for (auto i = x.begin(), j = y.begin(); i != x.end(); ++i, ++j) {
+        if (i->key() != j->key() || !same(i->value(), j->value())) return false;
+      }
+      return true;
+    }
+    default:
+      return a == b;
+  }
+}
+
+void check(protocol::FrameReader& reader, protocol::Vsn vsn, std::string_view text) {
+  auto head = reader.read(vsn, text);
+  if (!head) return;
+  auto dom = protocol::decode_text(vsn, text);
+  if (!dom.ok()) fuzz::fail("reader accepted a frame decode_text rejects", dom.error().describe());
+  const auto& m = dom.value();
+  if (head->topic != m.topic || head->event != m.event) fuzz::fail("topic/event differ");
+  if (head->ref.has_value() != m.ref.has_value() || (head->ref && *head->ref != *m.ref)) {
+    fuzz::fail("ref differs");
+  }
+  if (head->join_ref.has_value() != m.join_ref.has_value() ||
+      (head->join_ref && *head->join_ref != *m.join_ref)) {
+    fuzz::fail("join_ref differs");
+  }
+  auto change = reader.change();
+  if (!change) return;
+  auto event = protocol::parse_change_event(m.payload);
+  if (!event.ok()) fuzz::fail("reader accepted a change parse_change_event rejects");
+  if (change->ids != event.value().ids || change->type != event.value().data.type) {
+    fuzz::fail("ids/type differ");
+  }
+  auto shape = reader.client_shape();
+  if (!shape) return;
+  const json::value expected = protocol::to_client_shape(event.value().data);
+  if (!same(json::value(*shape), expected)) {
+    fuzz::fail("client shape differs",
+               json::serialize(*shape) + " vs " + json::serialize(expected));
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static protocol::FrameReader reader;  // reused, as the socket does
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  check(reader, protocol::Vsn::v2, text);
+  check(reader, protocol::Vsn::v1, text);
+  return 0;
+}
