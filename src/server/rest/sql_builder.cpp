@@ -1,6 +1,9 @@
 #include "rtsync/server/rest/sql_builder.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 #include <set>
@@ -482,13 +485,27 @@ pg::Param bind_json(const json::value& v, std::string_view pg_type) {
   }
 }
 
+namespace {
+
+// Bytes a JSON string cannot hold as they are: control characters, '"' and '\\'.
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c)
+    t[static_cast<std::size_t>(c)] = true;
+  t['"'] = true;
+  t['\\'] = true;
+  return t;
+}();
+
+}  // namespace
+
 void append_json_string(std::string_view text, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
   std::size_t run = 0;  // start of the pending stretch that needs no escaping
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto ch = static_cast<unsigned char>(text[i]);
-    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+    if (!kNeedsEscape[ch]) continue;
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (ch) {
@@ -525,8 +542,10 @@ void append_json_string(std::string_view text, std::string& out) {
 
 void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& columns,
                      BodyShape shape, std::string& out) {
-  const int rows = result.rows();
-  const int ncols = std::min<int>(result.columns(), static_cast<int>(columns.size()));
+  // libpq directly: this loop runs for every cell of every page.
+  const PGresult* res = result.native();
+  const int rows = res ? PQntuples(res) : 0;
+  const int ncols = res ? std::min<int>(PQnfields(res), static_cast<int>(columns.size())) : 0;
   const bool singular = shape == BodyShape::singular;
   const int last = singular ? std::min(rows, 1) : rows;
   if (!singular) out += '[';
@@ -537,11 +556,13 @@ void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& c
       const RowColumn& rc = columns[static_cast<std::size_t>(col)];
       if (col) out += ',';
       out += rc.key;
-      if (result.is_null(row, col)) {
+      const int len = PQgetlength(res, row, col);
+      // SQL NULL reads as an empty value: only those need the NULL check.
+      if (len == 0 && PQgetisnull(res, row, col)) {
         out += "null";
         continue;
       }
-      const std::string_view v = result.value(row, col);
+      const std::string_view v(PQgetvalue(res, row, col), static_cast<std::size_t>(len));
       switch (rc.kind) {
         case JsonKind::string:
           append_json_string(v, out);
@@ -631,7 +652,8 @@ ApiResult<BuiltRead> build_read(const ReadRequest& r) {
                     order.value() + page + ") SELECT " + total +
                     " AS total, count(*) AS page_total, " +
                     body_expr(proj->row_expr, r.shape, r.head) + " AS body FROM pgrst_source _t";
-  return BuiltRead{pg::Statement{std::move(sql), params.take(), {}}, lower, limit};
+  return BuiltRead{
+      pg::Statement{std::move(sql), params.take(), {}}, lower, limit, {}, std::nullopt};
 }
 
 ApiResult<BuiltWrite> build_write(const WriteRequest& r) {
