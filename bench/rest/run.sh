@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# REST benchmark: prints the markdown table recorded in BENCHMARKS.md. Needs `wrk` (Debian).
+# REST benchmark: prints the markdown tables recorded in bench/rest/README.md. Needs `wrk` (Debian).
 #
 #   bench/rest/run.sh                       # build/rest-release, 10 s per phase
 #   BUILD_DIR=build/x bench/rest/run.sh --seconds 20 --pool 2
