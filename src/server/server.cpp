@@ -176,6 +176,8 @@ Result<void> Server::start() {
     auto& sched = s.loop->scheduler();
     cdc::PgRowAuthorizerOptions ao;
     ao.conninfo = options_.db;
+    // The hub keeps many transactions in flight: batch the ones queued behind a busy pool.
+    ao.max_batch_transactions = 16;
     s.authorizer = std::make_unique<cdc::PgRowAuthorizer>(io, sched, ao);
     s.hub =
         std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), options_.limits);

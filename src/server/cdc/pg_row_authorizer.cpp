@@ -181,12 +181,17 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     core::Timer wait;  // TimerId::VisibilityWait: re-runs the slot's call once its commit shows
   };
 
+  // Where one row's answer goes: group[call]->results[request].visible[pos].
+  struct Target {
+    std::size_t call = 0;
+    std::size_t request = 0;
+    std::size_t pos = 0;
+  };
   // One visibility statement of the main batch and where its answers go.
   struct Check {
-    std::size_t request = 0;
-    std::vector<std::size_t>
-        positions;  // ordinal k (1-based) answers requests[request].changes[positions[k-1]]
+    std::vector<Target> targets;  // ordinal k (1-based) answers targets[k-1]
   };
+  using Group = std::vector<std::shared_ptr<Call>>;
 
   asio::io_context& io;
   core::Scheduler& sched;
@@ -219,7 +224,20 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       auto call = std::move(waiting.front());
       waiting.pop_front();
       it->busy = true;
-      run(static_cast<std::size_t>(it - slots.begin()), std::move(call));
+      const auto slot = static_cast<std::size_t>(it - slots.begin());
+      if (needs_metadata(*call)) {
+        run(slot, std::move(call));
+        continue;
+      }
+      // Calls queued behind it whose metadata is known share its batch: one visibility query
+      // per (class, table) for all of them instead of one per transaction.
+      Group group{std::move(call)};
+      while (group.size() < opts.max_batch_transactions && !waiting.empty() &&
+             !needs_metadata(*waiting.front())) {
+        group.push_back(std::move(waiting.front()));
+        waiting.pop_front();
+      }
+      check(slot, std::move(group));
     }
   }
 
@@ -238,6 +256,38 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     release(slot);
     auto done = std::move(call->done);
     if (done) done(std::move(result));
+  }
+
+  // Answers every call of the group, in order (an error answers each with it).
+  void finish(std::size_t slot, const Group& group, const Error* error) {
+    if (error) ++failures;
+    release(slot);
+    auto alive = weak_from_this();
+    for (const auto& call : group) {
+      if (alive.expired() || destroyed) return;
+      auto done = std::move(call->done);
+      if (!done) continue;
+      if (error) {
+        done(*error);
+      } else {
+        done(std::move(call->results));
+      }
+    }
+  }
+
+  // Does this call need step 1 (table/role metadata missing or aged out)?
+  bool needs_metadata(const Call& call) const {
+    const auto now = sched.now();
+    for (const auto& req : call.requests) {
+      const bool role_ok = allowed.count(req.auth.role) != 0;
+      for (std::size_t idx : req.changes) {
+        if (idx >= call.txn->changes.size() || !call.txn->changes[idx].relation) continue;
+        auto t = tables.find(call.txn->changes[idx].relation->oid);
+        if (t == tables.end() || now - t->second.fetched >= opts.metadata_ttl) return true;
+        if (role_ok && !t->second.roles.count(req.auth.role)) return true;
+      }
+    }
+    return false;
   }
 
   bool role_allowed(const std::string& role) {
@@ -277,7 +327,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
         }
       }
     }
-    if (!stale || oids.empty()) return check(slot, std::move(call));
+    if (!stale || oids.empty()) return check(slot, Group{std::move(call)});
 
     // Refresh every table of this call with every role known for it plus this call's roles.
     std::unordered_set<std::string> all_roles(roles.begin(), roles.end());
@@ -303,7 +353,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
             return self->finish(slot, call, r.error());
           }
           self->store_metadata(oids, role_list, r.value());
-          self->check(slot, std::move(call));
+          self->check(slot, Group{std::move(call)});
         });
   }
 
@@ -348,9 +398,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     }
   }
 
-  // Step 2: answer what metadata decides; one query per (class, table) for the rest.
-  void check(std::size_t slot, std::shared_ptr<Call> call) {
-    const Transaction& txn = *call->txn;
+  // Step 2: answer what metadata decides; one query per (class, table) for the rest, over every
+  // call of the group (several transactions' rows in one query per class).
+  void check(std::size_t slot, Group group) {
     std::vector<Statement> batch;
     std::vector<std::optional<Check>>
         checks;  // parallel to batch (nullopt: not a visibility query)
@@ -363,46 +413,65 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     // and vanish at its end; an error aborts the rest and rolls the transaction back by itself.
     const std::size_t header = batch.size();
 
-    for (std::size_t ri = 0; ri < call->requests.size(); ++ri) {
-      const auto& req = call->requests[ri];
-      auto& visible = call->results[ri].visible;
-      if (!role_allowed(req.auth.role)) continue;
-      // Rows to query, grouped by table in first-seen order.
+    // Rows to query per class (role, claims), classes and tables in first-seen order.
+    struct ClassRows {
+      const AuthClass* auth = nullptr;
       std::vector<std::uint32_t> order;
-      std::unordered_map<std::uint32_t, std::vector<std::size_t>> groups;
-      for (std::size_t pos = 0; pos < req.changes.size(); ++pos) {
-        const std::size_t idx = req.changes[pos];
-        if (idx >= txn.changes.size() || !txn.changes[idx].relation) continue;
-        const RowChange& ch = txn.changes[idx];
-        auto t = tables.find(ch.relation->oid);
-        if (t == tables.end() || !t->second.found) continue;
-        const TableMeta& meta = t->second;
-        auto rp = meta.roles.find(req.auth.role);
-        if (rp == meta.roles.end() || !rp->second.can_select) continue;
-        if (ch.kind == ChangeKind::remove || !meta.rls || rp->second.bypass) {
-          visible[pos] = true;
-          continue;
+      std::unordered_map<std::uint32_t, std::vector<Target>> groups;
+    };
+    std::vector<ClassRows> classes;
+    std::unordered_map<std::string, std::size_t> class_of;
+    for (std::size_t ci = 0; ci < group.size(); ++ci) {
+      Call& call = *group[ci];
+      const Transaction& txn = *call.txn;
+      for (std::size_t ri = 0; ri < call.requests.size(); ++ri) {
+        const auto& req = call.requests[ri];
+        auto& visible = call.results[ri].visible;
+        if (!role_allowed(req.auth.role)) continue;
+        ClassRows* cr = nullptr;
+        for (std::size_t pos = 0; pos < req.changes.size(); ++pos) {
+          const std::size_t idx = req.changes[pos];
+          if (idx >= txn.changes.size() || !txn.changes[idx].relation) continue;
+          const RowChange& ch = txn.changes[idx];
+          auto t = tables.find(ch.relation->oid);
+          if (t == tables.end() || !t->second.found) continue;
+          const TableMeta& meta = t->second;
+          auto rp = meta.roles.find(req.auth.role);
+          if (rp == meta.roles.end() || !rp->second.can_select) continue;
+          if (ch.kind == ChangeKind::remove || !meta.rls || rp->second.bypass) {
+            visible[pos] = true;
+            continue;
+          }
+          if (meta.keys.empty() || !ch.record) continue;  // no key: cannot be checked
+          if (!cr) {
+            auto [it, fresh] =
+                class_of.try_emplace(req.auth.role + '\x1f' + req.auth.claims_json, classes.size());
+            if (fresh) classes.push_back(ClassRows{&req.auth, {}, {}});
+            cr = &classes[it->second];
+          }
+          auto [g, inserted] = cr->groups.try_emplace(ch.relation->oid);
+          if (inserted) cr->order.push_back(ch.relation->oid);
+          g->second.push_back(Target{ci, ri, pos});
         }
-        if (meta.keys.empty() || !ch.record) continue;  // no key: cannot be checked
-        auto [g, inserted] = groups.try_emplace(ch.relation->oid);
-        if (inserted) order.push_back(ch.relation->oid);
-        g->second.push_back(pos);
       }
-      if (order.empty()) continue;
+    }
+
+    for (const auto& cr : classes) {
+      if (cr.order.empty()) continue;
       add(Statement{"SELECT set_config('transaction_read_only', 'on', true), set_config('role', "
                     "$1, true), "
                     "set_config('request.jwt.claims', $2, true)",
-                    {req.auth.role, req.auth.claims_json},
+                    {cr.auth->role, cr.auth->claims_json},
                     {},
                     true},
           std::nullopt);
-      for (std::uint32_t oid : order) {
+      for (std::uint32_t oid : cr.order) {
         const TableMeta& meta = tables[oid];
         std::vector<std::string> arrays(meta.keys.size(), "{");
         Check c;
-        c.request = ri;
-        for (std::size_t pos : groups[oid]) {
-          const RowChange& ch = txn.changes[req.changes[pos]];
+        for (const Target& tg : cr.groups.at(oid)) {
+          const Call& call = *group[tg.call];
+          const RowChange& ch = call.txn->changes[call.requests[tg.request].changes[tg.pos]];
           // Keys as text in the element type's input format; a row whose key cannot be bound is
           // left invisible rather than failing the whole batch.
           std::vector<std::string> texts;
@@ -417,12 +486,12 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           }
           if (texts.size() != meta.keys.size()) continue;
           for (std::size_t k = 0; k < texts.size(); ++k) {
-            if (c.positions.size()) arrays[k].push_back(',');
+            if (c.targets.size()) arrays[k].push_back(',');
             append_array_element(arrays[k], texts[k]);
           }
-          c.positions.push_back(pos);
+          c.targets.push_back(tg);
         }
-        if (c.positions.empty()) continue;
+        if (c.targets.empty()) continue;
         Statement st;
         st.sql = meta.visibility_sql;
         st.prepare = true;
@@ -439,22 +508,27 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     if (batch.size() == header) {
       // Everything was decided by metadata: answer on the next loop turn, like a query would.
       release(slot);
-      sched.post([weak = weak_from_this(), call] {
-        auto self = weak.lock();
-        if (!self || self->destroyed) return;
-        auto done = std::move(call->done);
-        if (done) done(std::move(call->results));
+      sched.post([weak = weak_from_this(), group = std::move(group)] {
+        for (const auto& call : group) {
+          auto self = weak.lock();
+          if (!self || self->destroyed) return;
+          auto done = std::move(call->done);
+          if (done) done(std::move(call->results));
+        }
       });
       return;
     }
 
-    // Read committed: every statement of the batch takes a newer snapshot than the first, so
-    // once the first sees the commit, every visibility query does too.
-    const bool wait_for_commit = txn.xid != 0;
-    if (wait_for_commit) {
-      batch.insert(batch.begin(),
-                   Statement{kCommitVisibleSql, {std::to_string(txn.xid)}, {kInt8Type}, true});
+    // Read committed: every statement of the batch takes a newer snapshot than the first ones, so
+    // once they see every transaction's commit, every visibility query does too.
+    std::size_t waits = 0;
+    for (auto it = group.rbegin(); it != group.rend(); ++it) {
+      if ((*it)->txn->xid == 0) continue;
+      batch.insert(
+          batch.begin(),
+          Statement{kCommitVisibleSql, {std::to_string((*it)->txn->xid)}, {kInt8Type}, true});
       checks.insert(checks.begin(), std::nullopt);
+      ++waits;
     }
 
     std::size_t n_checks = 0;
@@ -462,65 +536,77 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       n_checks += c.has_value();
     queries += n_checks;
     slots[slot].conn->execute(
-        std::move(batch), [weak = weak_from_this(), slot, call, checks = std::move(checks),
-                           wait_for_commit](Result<std::vector<pg::PgResult>> r) mutable {
+        std::move(batch), [weak = weak_from_this(), slot, group, checks = std::move(checks),
+                           waits](Result<std::vector<pg::PgResult>> r) mutable {
           auto self = weak.lock();
           if (!self || self->destroyed) return;
-          if (!r) return self->on_batch_error(slot, call, r.error());
+          if (!r) return self->on_batch_error(slot, group, r.error());
           auto& results = r.value();
-          if (wait_for_commit && !results.empty() && results[0].rows() == 1 &&
-              results[0].value(0, 0) != "t" && self->wait_for_visibility(slot, call)) {
-            return;
+          for (std::size_t w = 0; w < waits && w < results.size(); ++w) {
+            if (results[w].rows() == 1 && results[w].value(0, 0) != "t") {
+              if (self->wait_for_visibility(slot, group)) return;
+              break;
+            }
           }
           for (std::size_t s = 0; s < checks.size() && s < results.size(); ++s) {
             if (!checks[s]) continue;
             const Check& c = *checks[s];
-            auto& visible = call->results[c.request].visible;
             for (int row = 0; row < results[s].rows(); ++row) {
               const auto ord = to_num<std::size_t>(results[s].value(row, 0));
-              if (ord >= 1 && ord <= c.positions.size()) visible[c.positions[ord - 1]] = true;
+              if (ord < 1 || ord > c.targets.size()) continue;
+              const Target& tg = c.targets[ord - 1];
+              group[tg.call]->results[tg.request].visible[tg.pos] = true;
             }
           }
-          self->finish(slot, call, std::move(call->results));
+          self->finish(slot, group, nullptr);
         });
   }
 
-  // The call's transaction is not yet visible: re-run its batch later on the same connection.
-  // Returns false when the wait is over (the answers then stand as they are).
-  bool wait_for_visibility(std::size_t slot, const std::shared_ptr<Call>& call) {
-    if (call->waited >= opts.visibility_wait_max) {
+  // A transaction of the group is not yet visible: re-run the group's batch later on the same
+  // connection (the wait is counted on the group's first call). Returns false when the wait is
+  // over (the answers then stand as they are).
+  bool wait_for_visibility(std::size_t slot, const Group& group) {
+    Call& first = *group.front();
+    if (first.waited >= opts.visibility_wait_max) {
       logger->warn(
-          "RLS check: transaction {} still not visible to snapshots after {} ms; its rows are "
-          "answered as the snapshot sees them",
-          call->txn->xid,
-          std::chrono::duration_cast<std::chrono::milliseconds>(call->waited).count());
+          "RLS check: transaction {} (batch of {}) still not visible to snapshots after {} ms; its "
+          "rows are answered as the snapshot sees them",
+          first.txn->xid, group.size(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(first.waited).count());
       return false;
     }
     ++visibility_waits;
-    if (call->next_wait <= core::Duration::zero()) call->next_wait = opts.visibility_wait_first;
-    const auto delay = std::min(call->next_wait, opts.visibility_wait_max - call->waited);
-    call->waited += delay;
-    call->next_wait = std::min(call->next_wait * 2, kVisibilityWaitCap);
-    slots[slot].wait =
-        sched.schedule(delay, core::TimerId::VisibilityWait, [weak = weak_from_this(), slot, call] {
-          auto self = weak.lock();
-          if (!self || self->destroyed) return;
-          self->check(slot, call);
-        });
+    if (first.next_wait <= core::Duration::zero()) first.next_wait = opts.visibility_wait_first;
+    const auto delay = std::min(first.next_wait, opts.visibility_wait_max - first.waited);
+    first.waited += delay;
+    first.next_wait = std::min(first.next_wait * 2, kVisibilityWaitCap);
+    // The answers gathered so far are discarded: the re-run starts from the metadata's.
+    for (const auto& call : group) {
+      for (std::size_t i = 0; i < call->requests.size(); ++i)
+        call->results[i].visible.assign(call->requests[i].changes.size(), false);
+    }
+    slots[slot].wait = sched.schedule(delay, core::TimerId::VisibilityWait,
+                                      [weak = weak_from_this(), slot, group] {
+                                        auto self = weak.lock();
+                                        if (!self || self->destroyed) return;
+                                        self->check(slot, group);
+                                      });
     return true;
   }
 
-  void on_batch_error(std::size_t slot, const std::shared_ptr<Call>& call, const Error& err) {
+  void on_batch_error(std::size_t slot, const Group& group, const Error& err) {
     logger->warn("RLS visibility batch failed: {}", err.message);
-    // Privileges or tables changed under us: forget what we knew about this call's tables.
-    for (const auto& req : call->requests) {
-      for (std::size_t idx : req.changes) {
-        if (idx < call->txn->changes.size() && call->txn->changes[idx].relation) {
-          tables.erase(call->txn->changes[idx].relation->oid);
+    // Privileges or tables changed under us: forget what we knew about these calls' tables.
+    for (const auto& call : group) {
+      for (const auto& req : call->requests) {
+        for (std::size_t idx : req.changes) {
+          if (idx < call->txn->changes.size() && call->txn->changes[idx].relation) {
+            tables.erase(call->txn->changes[idx].relation->oid);
+          }
         }
       }
     }
-    finish(slot, call, err);
+    finish(slot, group, &err);
   }
 };
 

@@ -26,8 +26,11 @@
 // roles outside `allowed_roles`, unknown roles and roles without SELECT see none. DELETE entries
 // (the row is gone) are answered by the privilege check alone.
 //
+// Batching (max_batch_transactions > 1): calls queued behind a busy pool whose metadata is cached
+// share one batch — one pg_visible_in_snapshot per transaction first, then one set_config and one
+// visibility query per (class, table) over all their rows; each call still gets its own answer.
 // `queries()` counts the per-(class, table) visibility queries of step 2 (never one per
-// subscriber or per row).
+// subscriber or per row; one per batch when calls are batched).
 //
 // Thread safety: construct, call and destroy on the loop thread that runs `io`; callbacks run
 // there.
@@ -58,6 +61,10 @@ struct PgRowAuthorizerOptions {
   // The commit-visibility wait described above.
   core::Duration visibility_wait_first = std::chrono::milliseconds(1);
   core::Duration visibility_wait_max = std::chrono::seconds(5);
+  // Calls waiting for a connection whose metadata is known are answered together, up to this
+  // many per batch: their rows go into one visibility query per (class, table), each
+  // transaction keeps its own commit-visibility check. 1 = one call per batch.
+  std::size_t max_batch_transactions = 1;
 };
 
 class PgRowAuthorizer final : public RowAuthorizer {

@@ -1,0 +1,146 @@
+// PgRowAuthorizer batching: calls queued behind a busy pool share one visibility query per
+// (class, table), each keeps its own answer, and the batch waits for every transaction's commit.
+#include <optional>
+
+#include "pg_fixture.hpp"
+#include "rtsync/server/cdc/pg_row_authorizer.hpp"
+
+namespace rtsync::test {
+namespace {
+
+using server::AuthClass;
+using server::ChangeKind;
+using server::RowChange;
+using server::Transaction;
+using server::VisibilityRequest;
+using server::VisibilityResult;
+using server::cdc::PgRowAuthorizer;
+using server::cdc::PgRowAuthorizerOptions;
+using Answer = std::optional<Result<std::vector<VisibilityResult>>>;
+
+constexpr const char* kAlice = "11111111-1111-1111-1111-111111111111";
+constexpr const char* kBob = "22222222-2222-2222-2222-222222222222";
+
+std::string claims(const char* sub) {
+  return std::string(R"({"sub":")") + sub + R"(","role":"authenticated"})";
+}
+
+class RowAuthorizerBatchTest : public PgSuite {
+ protected:
+  static void SetUpTestSuite() {
+    PgSuite::SetUpTestSuite();
+    if (!setup_error().empty()) return;
+    auto c = server::pg::Connection::open(cluster()->conninfo());
+    auto r = c->exec_script(R"sql(
+      CREATE TABLE bdocs (id int PRIMARY KEY, owner uuid NOT NULL);
+      ALTER TABLE bdocs ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY bdocs_owner ON bdocs FOR SELECT USING (owner = auth.uid());
+      GRANT SELECT ON bdocs TO authenticated;
+    )sql");
+    if (!r) setup_error() = r.error().describe();
+  }
+
+  void SetUp() override {
+    PgSuite::SetUp();
+    PgRowAuthorizerOptions o;
+    o.conninfo = cluster()->conninfo();
+    o.connections = 1;  // calls queue behind the one connection
+    o.max_batch_transactions = 16;
+    authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
+    rel = std::make_shared<server::Relation>();
+    rel->oid = static_cast<std::uint32_t>(
+        std::stoul(std::string(query("SELECT 'bdocs'::regclass::oid").value(0, 0))));
+    rel->schema = "public";
+    rel->table = "bdocs";
+    rel->columns.push_back(server::RelationColumn{"id", 0, "", true});
+  }
+
+  // A committed one-row transaction (xid 0: no commit wait).
+  std::shared_ptr<Transaction> committed(int id, const char* owner) {
+    sql("INSERT INTO bdocs VALUES (" + std::to_string(id) + ", '" + owner + "')");
+    return one_row(id, owner, 0);
+  }
+  std::shared_ptr<Transaction> one_row(int id, const char* owner, std::uint32_t xid) {
+    auto t = std::make_shared<Transaction>();
+    t->xid = xid;
+    RowChange ch;
+    ch.kind = ChangeKind::insert;
+    ch.relation = rel;
+    ch.record = json::object{{"id", id}, {"owner", owner}};
+    t->changes.push_back(std::move(ch));
+    return t;
+  }
+  static std::vector<VisibilityRequest> both() {
+    return {{AuthClass{"authenticated", claims(kAlice)}, {0}},
+            {AuthClass{"authenticated", claims(kBob)}, {0}}};
+  }
+  void ask(std::shared_ptr<const Transaction> t, Answer& out, std::vector<int>& order, int n) {
+    authorizer->authorize(std::move(t), both(), [&out, &order, n](auto r) {
+      out = std::move(r);
+      order.push_back(n);
+    });
+  }
+
+  TestLoop loop;
+  std::unique_ptr<PgRowAuthorizer> authorizer;
+  std::shared_ptr<server::Relation> rel;
+};
+
+TEST_F(RowAuthorizerBatchTest, QueuedCallsShareOneQueryPerClassAndKeepTheirOwnAnswers) {
+  // Warm the metadata so every call below can be batched.
+  Answer warm;
+  std::vector<int> order;
+  ask(committed(1, kAlice), warm, order, 0);
+  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  const auto before = authorizer->queries();
+
+  std::vector<Answer> answers(6);
+  for (int i = 0; i < 6; ++i)
+    ask(committed(10 + i, i % 2 ? kBob : kAlice), answers[i], order, i + 1);
+  EXPECT_EQ(authorizer->waiting(), 5u);  // the first took the connection
+  ASSERT_TRUE(loop.run_until([&] { return order.size() == 7; }));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(answers[i]->ok()) << answers[i]->error().describe();
+    const bool alice_row = i % 2 == 0;
+    EXPECT_EQ((**answers[i])[0].visible, (std::vector<bool>{alice_row})) << i;
+    EXPECT_EQ((**answers[i])[1].visible, (std::vector<bool>{!alice_row})) << i;
+  }
+  // The first call alone (2 classes), then the five queued ones together (2 classes) — not 12.
+  EXPECT_EQ(authorizer->queries() - before, 4u);
+}
+
+TEST_F(RowAuthorizerBatchTest, ABatchWaitsUntilEveryTransactionIsVisible) {
+  Answer warm;
+  std::vector<int> order;
+  ask(committed(100, kAlice), warm, order, 0);
+  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+
+  // Bob's row is committed; Alice's is in a transaction still open (as decoding may report it).
+  auto open = server::pg::Connection::open(cluster()->conninfo()).value();
+  ASSERT_TRUE(open.exec("BEGIN").ok());
+  ASSERT_TRUE(open.exec(std::string("INSERT INTO bdocs VALUES (102, '") + kAlice + "')").ok());
+  const auto xid = static_cast<std::uint32_t>(
+      std::stoul(std::string(open.exec("SELECT txid_current() & 4294967295")->value(0, 0))));
+
+  Answer first, bob, alice;
+  ask(committed(101, kAlice), first, order, 1);  // takes the connection
+  ask(committed(103, kBob), bob, order, 2);      // these two queue and are batched
+  ask(one_row(102, kAlice, xid), alice, order, 3);
+  ASSERT_TRUE(loop.run_until([&] { return first.has_value(); }));
+  // The batch holds both answers while one of its transactions is not visible yet.
+  EXPECT_FALSE(loop.run_until([&] { return bob.has_value() || alice.has_value(); }, 300ms));
+  EXPECT_GT(authorizer->visibility_waits(), 0u);
+
+  ASSERT_TRUE(open.exec("COMMIT").ok());
+  ASSERT_TRUE(loop.run_until([&] { return bob.has_value() && alice.has_value(); }));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+  ASSERT_TRUE(bob->ok() && alice->ok());
+  EXPECT_EQ((**bob)[1].visible, (std::vector<bool>{true}));
+  EXPECT_EQ((**bob)[0].visible, (std::vector<bool>{false}));
+  EXPECT_EQ((**alice)[0].visible, (std::vector<bool>{true}));  // seen once committed
+  EXPECT_EQ((**alice)[1].visible, (std::vector<bool>{false}));
+}
+
+}  // namespace
+}  // namespace rtsync::test
