@@ -63,16 +63,23 @@ void AuthSession::announce(AuthEvent event) {
   listeners_.notify(event, s);
 }
 
-void AuthSession::schedule_refresh() {
+void AuthSession::schedule_refresh(bool after_refresh) {
   refresh_timer_.cancel();
   if (!session_ || !session_->expires_at) return;
   if (!refresher_) {
     log_->warn("auth: session expires but no refresher is configured; it will not be refreshed");
     return;
   }
-  const auto until_expiry = *session_->expires_at - scheduler_.wall_now();
-  const auto delay =
-      std::chrono::duration_cast<core::Duration>(until_expiry) - options_.refresh_margin;
+  const auto until_expiry =
+      std::chrono::duration_cast<core::Duration>(*session_->expires_at - scheduler_.wall_now());
+  // `refresh_margin` before expiry, but never later than half the remaining life: a token that
+  // lives no longer than the margin (short-lived tokens, a client clock running ahead) would
+  // otherwise be refreshed the moment it arrives, and its successor too — a refresh storm.
+  auto delay = std::max(until_expiry - options_.refresh_margin, until_expiry / 2);
+  delay = std::max(delay, core::Duration::zero());
+  // A token that is already (nearly) expired on arrival from a refresh points at clock skew or a
+  // misconfigured server: ask again no sooner than `retry_delay`.
+  if (after_refresh) delay = std::max(delay, options_.retry_delay);
   refresh_timer_ =
       scheduler_.schedule(delay, core::TimerId::TokenRefresh, [this] { refresh_now(); });
 }
@@ -100,7 +107,7 @@ void AuthSession::finish_refresh(std::uint64_t generation, Result<Session> resul
     ++refreshes_;
     session_ = std::move(result).value();
     log_->info("auth: TOKEN_REFRESHED for user {}", session_->user_id);
-    schedule_refresh();
+    schedule_refresh(/*after_refresh=*/true);
     announce(AuthEvent::token_refreshed);
     return;
   }

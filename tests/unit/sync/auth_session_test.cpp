@@ -83,11 +83,47 @@ TEST_F(AuthSessionTest, MarginIsConfigurable) {
   EXPECT_EQ(clock.next_due(TimerId::TokenRefresh), clock.now() + seconds(90));
 }
 
-TEST_F(AuthSessionTest, SessionAlreadyInsideTheMarginRefreshesAtOnce) {
+TEST_F(AuthSessionTest, SessionInsideTheMarginRefreshesAtHalfItsRemainingLife) {
   auth.sign_in(session_expiring_in(clock, seconds(30)));
+  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(15));
+  clock.advance(seconds(15) - milliseconds(1));
+  EXPECT_TRUE(refresher.pending.empty());
+  clock.advance(milliseconds(1));
+  EXPECT_EQ(refresher.pending.size(), 1u);
+}
+
+TEST_F(AuthSessionTest, ExpiredSessionRefreshesAtOnce) {
+  auth.sign_in(session_expiring_in(clock, -seconds(10)));
   EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(0));
   clock.run_ready();
   EXPECT_EQ(refresher.pending.size(), 1u);
+}
+
+// 30 s tokens under the default 60 s margin: one refresh per half-life, never back to back.
+TEST_F(AuthSessionTest, ShortLivedTokensAreRefreshedAtHalfLifeNotInAStorm) {
+  auth.sign_in(session_expiring_in(clock, seconds(30)));
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(seconds(15));
+    ASSERT_EQ(refresher.pending.size(), static_cast<std::size_t>(i + 1));
+    refresher.pending.back()(session_expiring_in(clock, seconds(30), "t" + std::to_string(i)));
+    EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(15));
+    clock.run_ready();
+    EXPECT_EQ(refresher.pending.size(), static_cast<std::size_t>(i + 1));
+  }
+  EXPECT_EQ(auth.refreshes(), 3u);
+}
+
+// A server whose tokens look expired on arrival (client clock ahead): retry_delay apart.
+TEST_F(AuthSessionTest, TokensExpiredOnArrivalAreRefreshedNoSoonerThanTheRetryDelay) {
+  auth.sign_in(session_expiring_in(clock, seconds(120)));
+  clock.advance(seconds(60));
+  ASSERT_EQ(refresher.pending.size(), 1u);
+  refresher.pending[0](session_expiring_in(clock, -seconds(1), "stale"));
+  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(5));
+  clock.advance(seconds(5) - milliseconds(1));
+  EXPECT_EQ(refresher.pending.size(), 1u);
+  clock.advance(milliseconds(1));
+  EXPECT_EQ(refresher.pending.size(), 2u);
 }
 
 TEST_F(AuthSessionTest, TransientFailureRetriesAfterFiveSeconds) {
@@ -142,8 +178,8 @@ TEST_F(AuthSessionTest, StaticTokenRefresherEndsRefreshing) {
   std::vector<std::string> seen;
   auto s = fixed.on_auth_state_change(
       [&](AuthEvent e, const Session* ses) { seen.push_back(std::string(to_string(e))); });
-  fixed.sign_in(session_expiring_in(clock, seconds(61)));
-  clock.advance(seconds(1));
+  fixed.sign_in(session_expiring_in(clock, seconds(120)));
+  clock.advance(seconds(60));
   EXPECT_EQ(seen, (std::vector<std::string>{"SIGNED_IN", "TOKEN_REFRESHED"}));
   EXPECT_EQ(fixed.get_session()->access_token, "a1");
   EXPECT_FALSE(fixed.get_session()->expires_at.has_value());

@@ -57,7 +57,7 @@ TEST_F(TriggersTest, TokenRefreshedRequestsToo) {
   AuthSession fixed(clock, static_token_refresher());
   ReconnectTriggers t(clock, reconnect, fixed, freshness, project);
   Session s = session();
-  s.expires_at = clock.wall_now() + seconds(30);  // inside the margin: refreshes at once
+  s.expires_at = clock.wall_now() - seconds(1);  // already expired: refreshes at once
   fixed.sign_in(s);
   clock.advance(seconds(2));
   ASSERT_EQ(heals.size(), 1u);

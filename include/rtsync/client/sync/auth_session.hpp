@@ -13,8 +13,10 @@
 //
 // Refresh failures other than unauthorized keep the session and retry after `retry_delay`
 // (default 5 s), as long as the session lasts; a refresh result that arrives after sign-out or
-// after a newer sign-in is dropped. If the session is already within the margin when it is
-// signed in (or refreshed), the refresh starts at once.
+// after a newer sign-in is dropped. A session that has no more than the margin left is refreshed
+// at half its remaining life instead (at once when it has expired); after a refresh the next one
+// is never sooner than `retry_delay`, so short-lived tokens or a skewed clock cannot cause a
+// refresh storm.
 //
 // Thread safety: loop-confined. A Refresher must call `done` exactly once, on the loop (it may do
 // so before returning); a `done` called after the AuthSession is destroyed does nothing.
@@ -98,7 +100,7 @@ class AuthSession {
 
  private:
   void announce(AuthEvent event);
-  void schedule_refresh();
+  void schedule_refresh(bool after_refresh = false);
   void finish_refresh(std::uint64_t generation, Result<Session> result);
 
   core::Scheduler& scheduler_;
