@@ -149,6 +149,9 @@ class KeyIndex {
   void for_each_match(const QueryKey& filter, const std::function<void(Query&)>& fn);
   void for_each(const std::function<void(Query&)>& fn);
   std::size_t node_count() const noexcept { return nodes_; }
+  // Changes whenever a query enters or leaves the index: a list of matches computed at one
+  // generation holds exactly the indexed queries matching it while the generation is unchanged.
+  std::uint64_t generation() const noexcept { return generation_; }
 
  private:
   void place(Query& q, IndexNode* node);
@@ -159,6 +162,7 @@ class KeyIndex {
   void collect(IndexNode* node, const std::function<void(Query&)>& fn);
   IndexNode root_;
   std::size_t nodes_ = 1;
+  std::uint64_t generation_ = 1;
 };
 
 // ---- coalescing state of one query
@@ -303,6 +307,18 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   std::shared_ptr<Query> build(const QueryKey& key, std::shared_ptr<const QueryOptions> options);
   Query* get(std::string_view hash) const;
   std::vector<std::shared_ptr<Query>> find_all(const QueryFilters& filters);
+  // The queries whose key matches `key` partially (or, with `exact`, by hash), in insertion order.
+  // Non-exact lists are kept per filter hash until the index changes, so a filter repeated by every
+  // realtime event walks the trie once per index change. The pointers are valid until the next
+  // change of the index (no user code may run while a caller reads them).
+  const std::vector<Query*>& key_matches(const std::optional<QueryKey>& key, bool exact);
+  // A coalesced invalidation that would change nothing: every match that the call marks is already
+  // invalidated and every match it would refetch already waits in an open window for its trailing
+  // refetch with the same options. Filters with stale / fetch_status / predicate never qualify
+  // (they may run user code). Fills `result` when it returns true. Reads only.
+  bool saturated(const std::vector<Query*>& candidates, const InvalidateFilters& filters,
+                 const InvalidateOptions& options, RefetchType type,
+                 InvalidateResult& result) const;
   bool matches_rest(const Query& q, const QueryFilters& filters) const;
   void remove(Query& q);
   void shutdown();
@@ -323,6 +339,20 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   ClientConfig config;
   std::unordered_map<std::string_view, std::shared_ptr<Query>> queries;
   KeyIndex index;
+  struct MatchList {
+    std::uint64_t generation = 0;
+    std::vector<Query*> queries;
+  };
+  std::unordered_map<std::string, MatchList, StringHash, std::equal_to<>> match_lists;
+  // The lists of the filters used last, found by the identity of the filter's key (a caller that
+  // repeats one InvalidateFilters per event skips hashing its key text). Holding the key keeps its
+  // representation, and so its address, from being reused by another key.
+  struct RecentList {
+    QueryKey key;
+    MatchList* list = nullptr;
+  };
+  std::vector<RecentList> recent_lists;
+  std::vector<Query*> scratch;  // key_matches' answer for uncached (exact / unkeyed) filters
   Notifier notifier;
   GcQueue gc;
   std::shared_ptr<SharedCounters> counters = std::make_shared<SharedCounters>();

@@ -61,6 +61,7 @@ void KeyIndex::place(Query& q, IndexNode* node) {
 }
 
 void KeyIndex::insert(Query& q) {
+  ++generation_;
   const auto elems = split_canonical_array(q.hash());
   IndexNode* node = &root_;
   while (node->burst && node->depth < elems.size())
@@ -92,6 +93,7 @@ void KeyIndex::burst(IndexNode* node) {
 void KeyIndex::erase(Query& q) {
   IndexNode* node = q.index_node_;
   if (!node) return;
+  ++generation_;
   auto& bucket = node->bucket;
   const std::uint32_t pos = q.index_pos_;
   if (pos < bucket.size() && bucket[pos] == &q) {

@@ -159,6 +159,8 @@ ClientCore::~ClientCore() = default;
 void ClientCore::shutdown() {
   if (!alive) return;
   alive = false;
+  recent_lists.clear();
+  match_lists.clear();
   for (auto& [hash, q] : queries) {
     q->in_cache_ = false;
     q->coalesce_.reset();
@@ -212,19 +214,52 @@ bool ClientCore::matches_rest(const Query& q, const QueryFilters& f) const {
   return true;
 }
 
-std::vector<std::shared_ptr<Query>> ClientCore::find_all(const QueryFilters& filters) {
-  std::vector<Query*> candidates;
-  if (filters.query_key) {
-    if (filters.exact) {
-      if (Query* q = get(filters.query_key->hash())) candidates.push_back(q);
-    } else {
-      index.for_each_match(*filters.query_key, [&](Query& q) { candidates.push_back(&q); });
-    }
-  } else {
-    index.for_each([&](Query& q) { candidates.push_back(&q); });
+const std::vector<Query*>& ClientCore::key_matches(const std::optional<QueryKey>& key, bool exact) {
+  scratch.clear();
+  if (!alive) return scratch;
+  if (key && exact) {
+    if (Query* q = get(key->hash())) scratch.push_back(q);
+    return scratch;
   }
-  std::sort(candidates.begin(), candidates.end(),
-            [](const Query* a, const Query* b) { return a->seq_ < b->seq_; });
+  auto by_seq = [](const Query* a, const Query* b) { return a->seq_ < b->seq_; };
+  if (!key) {
+    index.for_each([&](Query& q) { scratch.push_back(&q); });
+    std::sort(scratch.begin(), scratch.end(), by_seq);
+    return scratch;
+  }
+  MatchList* found = nullptr;
+  for (const auto& r : recent_lists) {
+    if (&r.key.hash() == &key->hash()) {
+      found = r.list;
+      break;
+    }
+  }
+  if (!found) {
+    auto it = match_lists.find(std::string_view(key->hash()));
+    if (it == match_lists.end()) {
+      // Filters are few (an application's families); a runaway set of ad-hoc keys is dropped.
+      if (match_lists.size() >= 256) {
+        match_lists.clear();
+        recent_lists.clear();
+      }
+      it = match_lists.try_emplace(key->hash()).first;
+    }
+    found = &it->second;
+    if (recent_lists.size() >= 16) recent_lists.erase(recent_lists.begin());
+    recent_lists.push_back(RecentList{*key, found});
+  }
+  MatchList& list = *found;
+  if (list.generation != index.generation()) {
+    list.queries.clear();
+    index.for_each_match(*key, [&](Query& q) { list.queries.push_back(&q); });
+    std::sort(list.queries.begin(), list.queries.end(), by_seq);
+    list.generation = index.generation();
+  }
+  return list.queries;
+}
+
+std::vector<std::shared_ptr<Query>> ClientCore::find_all(const QueryFilters& filters) {
+  const auto& candidates = key_matches(filters.query_key, filters.exact);
   std::vector<std::shared_ptr<Query>> out;
   out.reserve(candidates.size());
   for (Query* q : candidates)
@@ -232,6 +267,45 @@ std::vector<std::shared_ptr<Query>> ClientCore::find_all(const QueryFilters& fil
   // The remaining filters run on held queries: a predicate may run arbitrary code.
   std::erase_if(out, [&](const std::shared_ptr<Query>& q) { return !matches_rest(*q, filters); });
   return out;
+}
+
+namespace {
+bool type_matches(bool active, QueryType type) {
+  return type == QueryType::all || (type == QueryType::active) == active;
+}
+}  // namespace
+
+bool ClientCore::saturated(const std::vector<Query*>& candidates, const InvalidateFilters& filters,
+                           const InvalidateOptions& options, RefetchType type,
+                           InvalidateResult& result) const {
+  if (!options.coalesce || filters.stale || filters.fetch_status || filters.predicate) return false;
+  const QueryType refetch_as = type == RefetchType::all      ? QueryType::all
+                               : type == RefetchType::active ? QueryType::active
+                                                             : QueryType::inactive;
+  InvalidateResult r;
+  for (const Query* q : candidates) {
+    // is_active, is_disabled and is_static in one pass over the observers.
+    bool active = false;
+    bool static_time = false;
+    for (const ObserverCore* o : q->observers_) {
+      active = active || o->enabled();
+      static_time = static_time || o->stale_time().is_static;
+    }
+    if (filters.type && !type_matches(active, *filters.type)) continue;
+    ++r.matched;
+    if (!q->state_.is_invalidated) return false;  // the call would mark it
+    if (type == RefetchType::none || !q->in_cache_ || !type_matches(active, refetch_as)) continue;
+    const bool disabled = q->observers_.empty() ? !q->is_fetched() : !active;
+    const bool is_static = q->state_.data.has_value() && static_time;
+    if (disabled || is_static) continue;
+    const CoalesceState* c = q->coalesce_.get();
+    if (!c || !c->trailing || c->cancel_refetch != options.cancel_refetch || c->type != type) {
+      return false;  // the call would refetch it, or change what its trailing refetch does
+    }
+    ++r.coalesced;
+  }
+  result = r;
+  return true;
 }
 
 void ClientCore::remove(Query& q) {
@@ -361,11 +435,12 @@ namespace {
 
 // Counts outstanding fetches of one call; `settled` runs (posted) when they are all done.
 struct Settle {
-  std::shared_ptr<std::size_t> pending = std::make_shared<std::size_t>(1);  // 1: the call itself
+  std::shared_ptr<std::size_t> pending;  // with a callback: 1 (the call itself) + fetches
   std::function<void()> settled;
   core::Scheduler* scheduler = nullptr;
   Settle(core::Scheduler& s, std::function<void()> fn) : scheduler(&s) {
     if (fn) {
+      pending = std::make_shared<std::size_t>(1);
       settled = [s = &s, fn = std::move(fn)] { s->post(fn); };
     }
   }
@@ -462,27 +537,35 @@ InvalidateResult QueryClient::invalidate_queries(const InvalidateFilters& filter
                                                  std::function<void()> settled) {
   InvalidateResult result;
   Settle settle(core_->scheduler, std::move(settled));
+  RefetchType type = RefetchType::active;
+  if (filters.refetch_type) {
+    type = *filters.refetch_type;
+  } else if (filters.type) {
+    type = *filters.type == QueryType::all      ? RefetchType::all
+           : *filters.type == QueryType::active ? RefetchType::active
+                                                : RefetchType::inactive;
+  }
   {
-    Notifier::Batch batch(core_->notifier);
     // Key candidates once; each phase applies the other filters (TanStack runs findAll twice, so a
     // predicate or `stale` filter sees the state of that moment).
-    QueryFilters key_only;
-    key_only.query_key = filters.query_key;
-    key_only.exact = filters.exact;
-    auto candidates = core_->find_all(key_only);
+    const auto& keyed = core_->key_matches(filters.query_key, filters.exact);
+    // A burst repeats the same call while every match waits for its trailing refetch: answer it
+    // from a read-only pass (no shared_ptr copies, no notifications).
+    if (core_->saturated(keyed, filters, options, type, result)) {
+      ++core_->stats.saturated_invalidations;
+      settle.finish();
+      return result;
+    }
+    Notifier::Batch batch(core_->notifier);
+    std::vector<std::shared_ptr<Query>> candidates;
+    candidates.reserve(keyed.size());
+    for (Query* q : keyed)
+      candidates.push_back(q->shared_from_this());
     const QueryFilters& mark = filters;
     for (auto& q : candidates) {
       if (!core_->matches_rest(*q, mark)) continue;
       ++result.matched;
       q->invalidate();
-    }
-    RefetchType type = RefetchType::active;
-    if (filters.refetch_type) {
-      type = *filters.refetch_type;
-    } else if (filters.type) {
-      type = *filters.type == QueryType::all      ? RefetchType::all
-             : *filters.type == QueryType::active ? RefetchType::active
-                                                  : RefetchType::inactive;
     }
     if (type != RefetchType::none) {
       QueryFilters refetch = filters;

@@ -4,7 +4,7 @@
 #include <atomic>
 #include <cmath>
 
-#include "key_hash.hpp"
+#include "rtsync/client/query/key.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -42,11 +42,19 @@ std::int64_t to_ms(core::Duration d) {
 FreshnessTracker::KeySet::KeySet(std::vector<Key> keys) : keys_(std::move(keys)) {
   texts_.reserve(keys_.size());
   for (const auto& k : keys_)
-    texts_.push_back(detail::canonical_key(k));
+    texts_.push_back(query::QueryKey(k).hash());
 }
 
-FreshnessTracker::Lookup::Lookup(Key key)
-    : key_(std::move(key)), prefixes_(detail::canonical_prefixes(key_)) {}
+FreshnessTracker::Lookup::Lookup(Key key) : key_(std::move(key)) {
+  // The query cache's hash of the key; each prefix's hash is a prefix of it, closed by ']'.
+  text_ = query::QueryKey(key_).hash();
+  const auto elems = query::split_canonical_array(text_);
+  prefixes_.reserve(elems.size());
+  for (const auto& e : elems) {
+    const auto end = static_cast<std::size_t>(e.data() + e.size() - text_.data());
+    prefixes_.push_back(text_.substr(0, end) + "]");
+  }
+}
 
 FreshnessTracker::FreshnessTracker(core::Scheduler& scheduler)
     : scheduler_(scheduler),

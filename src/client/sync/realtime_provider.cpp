@@ -131,10 +131,16 @@ void RealtimeProvider::on_phase(const ChannelPhaseChange& change) {
 void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
   ++stats_.events;
   const auto& name = options_.invalidations[index].first;
-  // Share the manager's copy of the detail when it is the one being dispatched.
-  auto payload = manager_.last_event_payload();
-  if (!payload || payload.get() != &detail) payload = std::make_shared<const json::value>(detail);
-  EventStamp stamp{std::move(payload), cache_.scheduler().wall_ms()};
+  // Share the manager's copy of the detail, and its clock reading, when it is the one being
+  // dispatched (the manager stamped its snapshot with this event's time a moment ago).
+  EventStamp stamp;
+  const auto& shared = manager_.last_event_payload();
+  const auto& stamped_at = manager_.snapshot().last_event_at;
+  if (shared && shared.get() == &detail && stamped_at) {
+    stamp = EventStamp{shared, *stamped_at};
+  } else {
+    stamp = EventStamp{std::make_shared<const json::value>(detail), cache_.scheduler().wall_ms()};
+  }
   if (name == kTaskUpdateEvent) {
     state_.last_task_update = std::move(stamp);
     publish();

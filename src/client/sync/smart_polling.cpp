@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "key_hash.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -75,9 +74,8 @@ SmartQuery::SmartQuery(SmartPolling& polling, query::QueryClient& client,
       observer_(client, with_config(std::move(options), config_)) {
   polling.registry_->push_back(this);
   registry_ = polling.registry_;
-  polling.log_->debug("{} starts with refetchInterval {} ms, staleTime {} ms",
-                      detail::canonical_key(lookup_.key()), to_ms(config_.refetch_interval),
-                      to_ms(config_.stale_time));
+  polling.log_->debug("{} starts with refetchInterval {} ms, staleTime {} ms", lookup_.text(),
+                      to_ms(config_.refetch_interval), to_ms(config_.stale_time));
 }
 
 SmartQuery::~SmartQuery() {
@@ -89,13 +87,13 @@ void SmartQuery::refresh() {
   if (next == config_) return;
   ++updates_;
   if (next.refetch_interval != config_.refetch_interval) {
-    polling_->log_->info("{} refetchInterval {} → {} ms", detail::canonical_key(lookup_.key()),
+    polling_->log_->info("{} refetchInterval {} → {} ms", lookup_.text(),
                          to_ms(config_.refetch_interval), to_ms(next.refetch_interval));
     observer_.set_refetch_interval(query::RefetchInterval(next.refetch_interval));
   }
   if (next.stale_time != config_.stale_time) {
-    polling_->log_->debug("{} staleTime {} → {} ms", detail::canonical_key(lookup_.key()),
-                          to_ms(config_.stale_time), to_ms(next.stale_time));
+    polling_->log_->debug("{} staleTime {} → {} ms", lookup_.text(), to_ms(config_.stale_time),
+                          to_ms(next.stale_time));
     observer_.set_stale_time(query::StaleTime(next.stale_time));
   }
   config_ = next;
@@ -104,7 +102,7 @@ void SmartQuery::refresh() {
 json::value SmartPolling::diagnostics() const {
   json::array qs;
   for (const auto* q : *registry_) {
-    qs.push_back(json::object{{"key", detail::canonical_key(q->lookup_key())},
+    qs.push_back(json::object{{"key", q->lookup_text()},
                               {"refetchIntervalMs", to_ms(q->config().refetch_interval)},
                               {"staleTimeMs", to_ms(q->config().stale_time)},
                               {"updates", q->updates()}});

@@ -295,3 +295,109 @@ TEST_F(InvalidateTest, TrailingRefetchSkipsQueriesThatStoppedBeingRefetchable) {
   s.advance(1s);
   EXPECT_FALSE(s.pending(TimerId::InvalidationCoalesce));
 }
+
+// ---- repeated coalesced calls (the burst fast path)
+// ----------------------------------------------
+
+TEST_F(InvalidateTest, RepeatedCallsInsideAWindowChangeNothingUntilTheWindowEnds) {
+  const QueryKey a{"tasks", "p1"};
+  const QueryKey b{"tasks", "p2"};
+  const QueryKey idle{"tasks", "p3"};
+  active(a);
+  active(b);
+  inactive(idle);
+  const auto opts = InvalidateOptions::realtime();
+  auto r = client.invalidate_queries(family({"tasks"}), opts);
+  EXPECT_EQ(r.matched, 3u);
+  EXPECT_EQ(r.refetched, 2u);
+  r = client.invalidate_queries(family({"tasks"}), opts);  // marks both trailing
+  EXPECT_EQ(r.coalesced, 2u);
+  EXPECT_EQ(client.stats().saturated_invalidations, 0u);
+  for (int i = 0; i < 50; ++i) {
+    r = client.invalidate_queries(family({"tasks"}), opts);
+    EXPECT_EQ(r.matched, 3u);
+    EXPECT_EQ(r.refetched, 0u);
+    EXPECT_EQ(r.coalesced, 2u);
+  }
+  EXPECT_EQ(client.stats().saturated_invalidations, 50u);
+  EXPECT_EQ(f.count(a), 2u);
+  EXPECT_EQ(f.count(b), 2u);
+  EXPECT_EQ(f.count(idle), 1u);
+  // The leading refetches land and clear the marks: the next call marks again, at once.
+  s.run_ready();
+  EXPECT_FALSE(invalidated(a));
+  r = client.invalidate_queries(family({"tasks"}), opts);
+  EXPECT_TRUE(invalidated(a));
+  EXPECT_TRUE(invalidated(b));
+  EXPECT_EQ(r.coalesced, 2u);
+  s.advance(99ms);
+  EXPECT_EQ(f.count(a), 2u);
+  s.advance(1ms);  // t = 100: one trailing refetch each
+  EXPECT_EQ(f.count(a), 3u);
+  EXPECT_EQ(f.count(b), 3u);
+  EXPECT_EQ(f.count(idle), 1u);
+  s.advance(100ms);
+  EXPECT_FALSE(s.pending(TimerId::InvalidationCoalesce));
+}
+
+TEST_F(InvalidateTest, AQueryJoiningOrLeavingTheFamilyMidWindowIsSeenByTheNextCall) {
+  const QueryKey a{"tasks", "p1"};
+  active(a);
+  const auto opts = InvalidateOptions::realtime();
+  // One filter object reused for every call, as the provider does.
+  const auto tasks = family({"tasks"});
+  for (int i = 0; i < 3; ++i)
+    client.invalidate_queries(tasks, opts);
+  ASSERT_EQ(client.stats().saturated_invalidations, 1u);
+  const QueryKey b{"tasks", "p2"};
+  active(b);  // mounts and fetches
+  ASSERT_EQ(f.count(b), 1u);
+  auto r = client.invalidate_queries(tasks, opts);
+  EXPECT_EQ(r.matched, 2u);
+  EXPECT_EQ(r.refetched, 1u) << "the newcomer has no window: refetched at once";
+  EXPECT_EQ(r.coalesced, 1u);
+  EXPECT_EQ(f.count(b), 2u);
+  client.remove_queries(keyed(b));
+  r = client.invalidate_queries(tasks, opts);
+  EXPECT_EQ(r.matched, 1u);
+  EXPECT_EQ(f.count(b), 2u);
+  // A fresh filter object with the same key sees the same queries.
+  r = client.invalidate_queries(family({"tasks"}), opts);
+  EXPECT_EQ(r.matched, 1u);
+  const QueryKey c{"tasks", "p3"};
+  active(c);
+  r = client.invalidate_queries(tasks, opts);
+  EXPECT_EQ(r.matched, 2u);
+  EXPECT_EQ(r.refetched, 1u);
+}
+
+TEST_F(InvalidateTest, AnObserverDisabledMidWindowStopsCountingAndItsTrailingRefetch) {
+  const QueryKey a{"tasks", "p1"};
+  active(a);
+  const auto opts = InvalidateOptions::realtime();
+  for (int i = 0; i < 3; ++i)
+    client.invalidate_queries(family({"tasks"}), opts);
+  observers.back()->set_enabled(false);
+  s.run_ready();
+  const auto r = client.invalidate_queries(family({"tasks"}), opts);
+  EXPECT_EQ(r.matched, 1u);
+  EXPECT_EQ(r.coalesced, 0u) << "disabled: not refetched, so not deferred either";
+  s.advance(100ms);
+  EXPECT_EQ(f.count(a), 2u);
+  EXPECT_TRUE(invalidated(a));
+}
+
+TEST_F(InvalidateTest, ADifferentRefetchTypeIsNotAnsweredByTheFastPath) {
+  const QueryKey a{"tasks", "p1"};
+  const QueryKey idle{"tasks", "p3"};
+  active(a);
+  inactive(idle);
+  const auto opts = InvalidateOptions::realtime();
+  for (int i = 0; i < 3; ++i)
+    client.invalidate_queries(family({"tasks"}), opts);
+  ASSERT_EQ(f.count(idle), 1u);
+  const auto r = client.invalidate_queries(family({"tasks"}, RefetchType::all), opts);
+  EXPECT_EQ(r.refetched, 1u) << "the inactive query is refetched for `all`";
+  EXPECT_EQ(r.coalesced, 1u);
+  EXPECT_EQ(f.count(idle), 2u);
+}

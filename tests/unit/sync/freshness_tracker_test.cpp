@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "rtsync/client/query/key.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
 
@@ -348,6 +349,25 @@ TEST(FreshnessDiagnostics, ReportsStatusAgesAndSubscribers) {
   EXPECT_EQ(ages[1].at("query").as_string(), R"(["tasks"])");
   EXPECT_EQ(ages[1].at("ageMs").as_int64(), 2'600);
   EXPECT_EQ(ages[1].at("ageSec").as_int64(), 3);
+}
+
+TEST(FreshnessKeys, TrackedKeysAreNamedByTheQueryCachesHash) {
+  core::ManualScheduler clock;
+  FreshnessTracker tracker(clock);
+  const FreshnessTracker::Key recorded{"unified-generations", json::object{{"b", 1}, {"a", 0.5}},
+                                       2.0};
+  tracker.on_realtime_event("UPDATE", {recorded});
+  const auto hash = query::QueryKey(recorded).hash();
+  EXPECT_EQ(hash, R"(["unified-generations",{"a":0.5,"b":1},2])");
+  const auto d = tracker.diagnostics();
+  ASSERT_EQ(d.at("queryAges").as_array().size(), 1u);
+  EXPECT_EQ(d.at("queryAges").as_array()[0].at("query").as_string(), hash);
+  // Lookups hash the same way: other member order and 2 for 2.0 name the same family.
+  const FreshnessTracker::Lookup lookup(FreshnessTracker::Key{
+      "unified-generations", json::object{{"a", 0.5}, {"b", 1}}, 2, "page", 1});
+  EXPECT_EQ(lookup.text(), R"(["unified-generations",{"a":0.5,"b":1},2,"page",1])");
+  EXPECT_TRUE(tracker.is_fresh(lookup));
+  EXPECT_FALSE(tracker.is_fresh(FreshnessTracker::Key{"unified-generations", json::object{}, 2}));
 }
 
 }  // namespace

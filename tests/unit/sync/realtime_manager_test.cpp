@@ -212,6 +212,37 @@ TEST_F(Events, EachEventStampsSnapshotAndFreshnessForItsFamilies) {
   EXPECT_GT(messages.messages(), 0u);
 }
 
+TEST_F(Events, HeldPayloadsSurviveLaterEventsWhoseCopiesReuseArenas) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  const auto topic = "realtime:task-updates:p1";
+  // Payloads kept by someone (a listener, the provider's stamps) must never change under them,
+  // however many events follow; payloads nobody keeps are recycled.
+  std::vector<std::shared_ptr<const json::value>> held;
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "t" + std::to_string(i);
+    peer->send_change(topic, "UPDATE",
+                      json::object{{"id", id},
+                                   {"status", "In Progress"},
+                                   {"params", std::string(300, static_cast<char>('a' + i % 26))}});
+    const auto& p = manager->last_event_payload();
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->at("new").at("id").as_string(), id);
+    if (i % 3 == 0) held.push_back(p);  // 14 held: more than the pool's arenas
+  }
+  for (std::size_t k = 0; k < held.size(); ++k) {
+    const int i = static_cast<int>(k) * 3;
+    EXPECT_EQ(held[k]->at("new").at("id").as_string(), "t" + std::to_string(i));
+    EXPECT_EQ(held[k]->at("new").at("params").as_string(),
+              std::string(300, static_cast<char>('a' + i % 26)));
+    EXPECT_EQ(held[k]->at("eventType").as_string(), "UPDATE");
+  }
+  // A payload outlives the manager that made it.
+  auto last = manager->last_event_payload();
+  manager.reset();
+  EXPECT_EQ(last->at("new").at("id").as_string(), "t39");
+}
+
 TEST_F(Events, EventsOfALeftChannelAreNotDelivered) {
   sign_in();
   ASSERT_TRUE(join("p1"));

@@ -36,6 +36,11 @@
 // interval (one per window in a sustained burst, plus the leading one) — never N; the last event of
 // a burst is always followed by a refetch that starts after it. Marking (is_invalidated) is never
 // delayed. Calls without `coalesce` behave exactly as TanStack and do not touch open windows.
+// Cost in a burst: a coalesced call that finds every match already marked and already waiting in
+// an open window for its trailing refetch with the same options changes nothing; it is answered by
+// one read-only pass over the filter's match list (kept per filter key until a query enters or
+// leaves the cache) — no allocation, no notification — and counted in
+// ClientStats::saturated_invalidations.
 //
 // Garbage collection. A query keeps the largest gc_time it saw (default 5 min; kInfinite: never).
 // Its gc timer (re)starts at creation, when its last observer leaves and when a fetch of an
@@ -149,16 +154,17 @@ struct CacheEvent {
 
 // Counters for diagnostics and tests.
 struct ClientStats {
-  std::uint64_t queries = 0;                // in the cache now
-  std::uint64_t fetches = 0;                // fetch runs started
-  std::uint64_t attempts = 0;               // query-function calls
-  std::uint64_t duplicate_completions = 0;  // a Completion called twice
-  std::uint64_t late_completions = 0;       // completed after cancellation / supersession
-  std::uint64_t query_fn_throws = 0;        // a query function threw
-  std::uint64_t listener_errors = 0;        // an observer or cache listener threw
-  std::uint64_t coalesced_refetches = 0;    // trailing refetches performed
-  std::uint64_t gc_removed = 0;             // queries removed by gc
-  std::uint64_t index_nodes = 0;            // prefix-index nodes
+  std::uint64_t queries = 0;                  // in the cache now
+  std::uint64_t fetches = 0;                  // fetch runs started
+  std::uint64_t attempts = 0;                 // query-function calls
+  std::uint64_t duplicate_completions = 0;    // a Completion called twice
+  std::uint64_t late_completions = 0;         // completed after cancellation / supersession
+  std::uint64_t query_fn_throws = 0;          // a query function threw
+  std::uint64_t listener_errors = 0;          // an observer or cache listener threw
+  std::uint64_t coalesced_refetches = 0;      // trailing refetches performed
+  std::uint64_t saturated_invalidations = 0;  // coalesced calls that found nothing to change
+  std::uint64_t gc_removed = 0;               // queries removed by gc
+  std::uint64_t index_nodes = 0;              // prefix-index nodes
 };
 
 class QueryClient {

@@ -12,7 +12,9 @@
 // ['tasks','paginated','p1'] when that is recorded, else ['tasks','paginated'], else ['tasks'].
 // Longest-wins (rather than newest-of-all-prefixes) keeps per-project keys precise after a project
 // switch: an event recorded for ['tasks'] and ['tasks','paginated','p2'] does not make p1's
-// paginated query look fresh. Keys compare as TanStack hashes them (object keys sorted; 1 == 1.0).
+// paginated query look fresh. Keys compare by the query cache's hash (query::QueryKey::hash,
+// TanStack's hashKey: object keys sorted; 1 == 1.0), so a tracked key and a cached query's key
+// name the same family exactly when the cache says they are the same key.
 //
 // polling_interval(key), first matching row wins, all comparisons strict `<`
 // (age = now - last event of the key's family, since = now - last status change):
@@ -90,11 +92,14 @@ class FreshnessTracker {
    public:
     explicit Lookup(Key key);
     const Key& key() const noexcept { return key_; }
+    // The key's canonical text: the query cache's hash (query::QueryKey::hash).
+    const std::string& text() const noexcept { return text_; }
 
    private:
     friend class FreshnessTracker;
     Key key_;
-    std::vector<std::string> prefixes_;  // shortest first
+    std::string text_;
+    std::vector<std::string> prefixes_;  // hashes of the non-empty prefixes, shortest first
     mutable const Entry* cached_ = nullptr;
     mutable std::uint64_t tracker_id_ = 0;
     mutable std::uint64_t epoch_ = 0;

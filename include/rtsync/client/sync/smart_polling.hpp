@@ -55,6 +55,8 @@ class SmartQuery {
   // What the observer currently uses.
   const PollingConfig& config() const noexcept { return config_; }
   const FreshnessTracker::Key& lookup_key() const noexcept { return lookup_.key(); }
+  // The lookup key's canonical text (the query cache's hash).
+  const std::string& lookup_text() const noexcept { return lookup_.text(); }
   // Times the config changed after creation.
   std::uint64_t updates() const noexcept { return updates_; }
 
