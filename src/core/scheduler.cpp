@@ -59,6 +59,8 @@ std::string_view to_string(TimerId id) noexcept {
       return "AuthorizeRetry";
     case TimerId::VisibilityWait:
       return "VisibilityWait";
+    case TimerId::AcceptRetry:
+      return "AcceptRetry";
     case TimerId::Render:
       return "Render";
     case TimerId::Worker:

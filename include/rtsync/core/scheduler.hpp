@@ -58,6 +58,7 @@ enum class TimerId : std::uint8_t {
   RateWindow,
   AuthorizeRetry,
   VisibilityWait,  // RLS check waiting for a decoded commit to become visible to snapshots
+  AcceptRetry,     // the listener accepting again after an accept error (EMFILE, …)
   // tools
   Render,
   Worker,

@@ -137,6 +137,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void flush();
 
   void accept();
+  core::Duration accept_backoff{};
+  core::Timer accept_retry;  // TimerId::AcceptRetry
 };
 
 // ---- websocket session ------------------------------------------------------------------------
@@ -440,6 +442,20 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     if (ec) {
       if (ec == bhttp::error::body_limit) {
         respond(413, json_error("error", "request body too large"), false);
+        return;
+      }
+      // The peer went away (or timed out) mid-request: nobody to answer.
+      if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+          ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) {
+        return;
+      }
+      // A request Beast could not parse: say so, then close (the stream is out of step).
+      server_->hub.metrics().drop(realtime::drop::kBadHttpRequest);
+      log::get(log::kServer)->debug("bad HTTP request: {}", ec.message());
+      if (ec == bhttp::error::header_limit) {
+        respond(431, json_error("error", "request header fields too large"), false);
+      } else {
+        respond(400, json_error("error", "malformed HTTP request: " + ec.message()), false);
       }
       return;
     }
@@ -679,8 +695,23 @@ void HttpServer::Impl::accept() {
     } else if (ec == asio::error::operation_aborted) {
       return;
     } else {
-      log::get(log::kServer)->warn("accept failed: {}", ec.message());
+      // Out of descriptors (EMFILE) and the like: accepting again at once would spin the loop
+      // and the log; back off (10 ms doubling to 1 s) and let existing sessions finish.
+      self->accept_backoff =
+          self->accept_backoff == core::Duration::zero()
+              ? std::chrono::milliseconds(10)
+              : std::min<core::Duration>(self->accept_backoff * 2, std::chrono::seconds(1));
+      log::get(log::kServer)
+          ->warn(
+              "accept failed: {}; accepting again in {} ms", ec.message(),
+              std::chrono::duration_cast<std::chrono::milliseconds>(self->accept_backoff).count());
+      self->accept_retry = self->hub.scheduler().schedule(
+          self->accept_backoff, core::TimerId::AcceptRetry, [weak = std::weak_ptr<Impl>(self)] {
+            if (auto s = weak.lock(); s && !s->stopping) s->accept();
+          });
+      return;
     }
+    self->accept_backoff = core::Duration::zero();
     self->accept();
   });
 }

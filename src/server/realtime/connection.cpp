@@ -90,13 +90,27 @@ void Connection::on_idle() {
                                     [this] { on_idle(); });
 }
 
-bool Connection::admit_message() {
+void Connection::roll_rate_window() {
   auto now = hub_.scheduler().now();
   if (now - window_start_ >= std::chrono::seconds(1)) {
     window_start_ = now;
     window_count_ = 0;
+    heartbeat_count_ = 0;
     rate_tripped_ = false;
   }
+}
+
+bool Connection::admit_heartbeat() {
+  roll_rate_window();
+  // Heartbeats keep a socket alive even while its messages are being refused, but a flood of
+  // them gets no more answers per second than messages would.
+  if (++heartbeat_count_ <= hub_.limits().max_messages_per_second) return true;
+  hub_.metrics().drop(drop::kRateLimited);
+  return false;
+}
+
+bool Connection::admit_message() {
+  roll_rate_window();
   if (++window_count_ <= hub_.limits().max_messages_per_second) return true;
   hub_.metrics().drop(drop::kRateLimited);
   if (!rate_tripped_) {
@@ -121,7 +135,9 @@ void Connection::on_text(std::string_view text) {
   ++hub_.metrics().frames_in;
   auto decoded = protocol::decode_text(vsn_, text);
   if (!decoded.ok()) {
-    // The reference logs MalformedWebSocketMessage and keeps the socket open.
+    // The reference logs MalformedWebSocketMessage and keeps the socket open. A malformed frame
+    // still counts against the socket's rate: a flood of them is refused (and not logged).
+    if (!admit_message()) return;
     hub_.metrics().drop(drop::kMalformed);
     log::get(log::kServer)->info("MalformedWebSocketMessage: {}", decoded.error().describe());
     return;
@@ -138,6 +154,7 @@ void Connection::on_binary(std::string_view bytes) {
       static_cast<std::uint8_t>(bytes[0]) !=
           static_cast<std::uint8_t>(protocol::BinaryKind::user_broadcast_push) ||
       vsn_ != protocol::Vsn::v2) {
+    if (!admit_message()) return;
     hub_.metrics().drop(drop::kMalformed);
     log::get(log::kServer)
         ->info("MalformedWebSocketMessage: binary frame {}",
@@ -150,8 +167,12 @@ void Connection::on_binary(std::string_view bytes) {
 
 void Connection::handle(Message m) {
   if (m.topic == protocol::kPhoenixTopic) {
-    // Heartbeats are answered by the socket layer and do not count against the rate limit.
-    if (m.event == ev::kHeartbeat) reply_ok(m);
+    // Heartbeats are answered by the socket layer, on a budget of their own (admit_heartbeat).
+    if (m.event == ev::kHeartbeat) {
+      if (admit_heartbeat()) reply_ok(m);
+    } else {
+      admit_message();
+    }
     return;
   }
   if (!admit_message()) return;
@@ -168,8 +189,8 @@ void Connection::handle(Message m) {
   if (m.event == ev::kBroadcast) return handle_broadcast(ch, m);
   if (m.event == ev::kAccessToken) return handle_access_token(ch, m);
   if (m.event == ev::kPresence) {
-    // Presence is not implemented yet; acknowledge so clients do not time out.
-    reply_ok(m);
+    // Presence is not implemented: say so, rather than acknowledge a track() that did nothing.
+    reply_error(m, "presence is not supported");
     return;
   }
   // Unknown events are ignored without a reply, as the reference does.

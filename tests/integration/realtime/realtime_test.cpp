@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <set>
 #include <thread>
 
@@ -571,6 +575,43 @@ TEST(RealtimeServer, MalformedFramesAreIgnoredAndTheSocketKeepsWorking) {
   auto metrics = s->server().metrics_text();
   EXPECT_NE(metrics.find(R"(rtsync_drops_total{reason="malformed"} 5)"), std::string::npos)
       << metrics;
+}
+
+// Sends `bytes` on a fresh TCP connection and returns everything the server wrote back.
+std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::socket sock(io);
+  boost::system::error_code ec;
+  sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return "connect: " + ec.message();
+  asio::write(sock, asio::buffer(bytes), ec);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const auto n = sock.read_some(asio::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec) break;
+  }
+  return out;
+}
+
+TEST(RealtimeServer, UnparseableHttpGets400Or431AndTheServerKeepsServing) {
+  auto s = start_stack();
+  ASSERT_TRUE(s);
+  const std::string bad = raw_exchange(s->port(), "NOT AN HTTP REQUEST\r\n\r\n");
+  EXPECT_TRUE(bad.starts_with("HTTP/1.1 400")) << bad;
+  EXPECT_NE(bad.find("malformed HTTP request"), std::string::npos) << bad;
+  const std::string huge = raw_exchange(
+      s->port(), "GET /health HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  EXPECT_TRUE(huge.starts_with("HTTP/1.1 431")) << huge.substr(0, 200);
+  auto health = http_request(s->port(), "GET", "/health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health.value().status, 200u);
+  auto metrics = http_request(s->port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics.value().body.find("reason=\"bad_http_request\"} 2"), std::string::npos)
+      << metrics.value().body;
 }
 
 TEST(RealtimeServer, ChannelsPerConnectionLimit) {

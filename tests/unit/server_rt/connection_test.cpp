@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "rtsync/core/log.hpp"
+
 #include "rtsync/core/manual_scheduler.hpp"
 #include "rtsync/protocol/join.hpp"
 #include "unit/server_rt/fakes.hpp"
@@ -428,6 +430,54 @@ TEST_F(ConnectionTest, RateLimitEndsChannelsAndDropsTheRestOfTheSecond) {
   sched.advance(1s);
   c->send(join("room", "7"));
   EXPECT_EQ(c->io.take().size(), 1u);
+}
+
+TEST_F(ConnectionTest, MalformedFramesCountAgainstTheRateAndAFloodIsNotLogged) {
+  auto c = client();
+  c->send(join("room", "1"));
+  c->io.take();
+  rtsync::log::Capture logs;
+  for (int i = 0; i < 49; ++i)
+    c->conn->on_text("{not json");
+  EXPECT_EQ(c->conn->channel_count(), 1u);
+  for (int i = 0; i < 100; ++i)
+    c->conn->on_text("{not json");
+  // The 50th frame of the second tripped the limit: the channel ended as for any message flood.
+  EXPECT_EQ(c->conn->channel_count(), 0u);
+  auto msgs = c->io.take();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].payload.at("message").as_string(), "Too many messages per second");
+  std::size_t logged = 0;
+  for (const auto& l : logs.lines())
+    logged += l.find("MalformedWebSocketMessage") != std::string::npos;
+  EXPECT_EQ(logged, 49u);
+  EXPECT_EQ(hub.metrics().drops_for(drop::kMalformed), 49u);
+}
+
+TEST_F(ConnectionTest, HeartbeatsHaveTheirOwnBudgetPerSecond) {
+  auto c = client();
+  for (int i = 0; i < 60; ++i)
+    c->send(Message{std::nullopt, std::to_string(i), "phoenix", "heartbeat", json::object()});
+  EXPECT_EQ(c->io.take().size(), 50u);  // the limit's worth of answers, the rest dropped
+  EXPECT_EQ(hub.metrics().drops_for(drop::kRateLimited), 10u);
+  sched.advance(1s);
+  c->send(Message{std::nullopt, "h", "phoenix", "heartbeat", json::object()});
+  EXPECT_EQ(c->io.take().size(), 1u);
+}
+
+TEST_F(ConnectionTest, PresencePushesAreRefusedAsUnsupported) {
+  auto c = client();
+  c->send(join("room", "1"));
+  c->io.take();
+  c->send(
+      Message{"1", "2", "realtime:room", "presence",
+              json::object{{"type", "presence"}, {"event", "track"}, {"payload", json::object()}}});
+  auto msgs = c->io.take();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].event, "phx_reply");
+  EXPECT_EQ(msgs[0].payload.at("status").as_string(), "error");
+  EXPECT_EQ(msgs[0].payload.at("response").at("reason").as_string(), "presence is not supported");
+  EXPECT_EQ(c->conn->channel_count(), 1u);  // the channel itself carries on
 }
 
 // ---- postgres_changes delivery through the hub ----

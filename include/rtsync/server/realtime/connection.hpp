@@ -61,7 +61,9 @@ class Connection {
   void drop_channel(Channel& ch);
   void schedule_expiry(Channel& ch);
   void on_expiry(std::uint64_t channel_id, std::string topic);
+  void roll_rate_window();
   bool admit_message();
+  bool admit_heartbeat();
   void touch();
   void on_idle();
 
@@ -74,6 +76,7 @@ class Connection {
   core::Timer idle_;
   core::TimePoint window_start_{};
   std::uint32_t window_count_ = 0;
+  std::uint32_t heartbeat_count_ = 0;
   bool rate_tripped_ = false;
   bool closing_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

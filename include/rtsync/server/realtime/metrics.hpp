@@ -24,6 +24,7 @@ inline constexpr std::string_view kFrameTooLarge = "frame_too_large";      // we
 inline constexpr std::string_view kUnauthorized = "unauthorized";          // row not visible (RLS)
 inline constexpr std::string_view kAuthorizerFailed = "authorizer_failed";  // RLS query failed
 inline constexpr std::string_view kV1Binary = "v1_binary";  // binary broadcast to a v1 socket
+inline constexpr std::string_view kBadHttpRequest = "bad_http_request";  // unparseable HTTP (400)
 }  // namespace drop
 
 struct Metrics {
