@@ -163,7 +163,11 @@ std::string JwtError::connect_message() const {
 }
 
 core::WallTime VerifiedJwt::expires_at() const {
-  return core::WallTime{std::chrono::seconds(exp)};
+  // WallTime counts nanoseconds: an `exp` beyond ~year 2262 would overflow it (undefined
+  // behaviour, and a wrapped expiry could land in the past). Such tokens never expire in practice.
+  constexpr auto kMax =
+      std::chrono::duration_cast<std::chrono::seconds>(core::WallTime::duration::max()).count() - 1;
+  return core::WallTime{std::chrono::seconds(std::clamp<std::int64_t>(exp, 0, kMax))};
 }
 
 JwtVerifier::JwtVerifier(std::string secret, std::chrono::seconds leeway)

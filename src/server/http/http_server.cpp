@@ -89,11 +89,13 @@ std::vector<std::string> split_path(std::string_view path) {
     auto seg = path.substr(0, slash);
     std::string decoded;
     for (std::size_t i = 0; i < seg.size(); ++i) {
-      if (seg[i] == '%' && i + 2 < seg.size()) {
-        auto hex = std::string(seg.substr(i + 1, 2));
-        char* end = nullptr;
-        long v = std::strtol(hex.c_str(), &end, 16);
-        if (end == hex.c_str() + 2) {
+      // Exactly two hex digits, and never a NUL byte into a topic or event name; anything else
+      // stays as written.
+      if (seg[i] == '%' && i + 2 < seg.size() &&
+          std::isxdigit(static_cast<unsigned char>(seg[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(seg[i + 2]))) {
+        const auto v = std::stoi(std::string(seg.substr(i + 1, 2)), nullptr, 16);
+        if (v != 0) {
           decoded.push_back(static_cast<char>(v));
           i += 2;
           continue;

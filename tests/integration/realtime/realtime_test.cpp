@@ -512,6 +512,16 @@ TEST(RealtimeServer, BroadcastSelfAckFanOutBinaryAndRest) {
   EXPECT_EQ(json::serialize(rb->payload),
             R"({"type":"broadcast","event":"from-rest","payload":{"k":"v"}})");
   ASSERT_TRUE(d->wait_event("broadcast"));
+  // The per-topic form: percent-escapes decode (two hex digits), a %00 stays as written.
+  auto escaped = http_request(s->port(), "POST", "/realtime/v1/api/broadcast/ro%6Fm/events/a%00b",
+                              R"({"n":1})", {{"Authorization", "Bearer " + s->service_key()}});
+  ASSERT_TRUE(escaped.ok());
+  EXPECT_EQ(escaped.value().status, 202u);
+  auto eb = b->wait_event("broadcast");
+  ASSERT_TRUE(eb);
+  EXPECT_EQ(json::serialize(eb->payload),
+            R"({"type":"broadcast","event":"a%00b","payload":{"n":1}})");
+  ASSERT_TRUE(d->wait_event("broadcast"));
   auto anon = http_request(s->port(), "POST", "/api/broadcast",
                            R"({"messages":[{"topic":"room","event":"x","payload":{}}]})",
                            {{"apikey", s->anon_key()}});

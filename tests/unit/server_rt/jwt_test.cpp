@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace rtsync::server::auth {
 namespace {
 
@@ -56,6 +58,17 @@ TEST(JwtVerifier, AcceptsItsOwnSignature) {
   EXPECT_EQ(r.value().exp, kNowS + 3600);
   EXPECT_EQ(r.value().claims.at("sub").as_string(), "user-1");
   EXPECT_EQ(r.value().token, token);
+}
+
+// exp beyond what a nanosecond clock can hold (year 2262+) must not wrap into the past.
+TEST(JwtVerifier, FarFutureExpiryStaysInTheFuture) {
+  JwtVerifier v(kSecret);
+  for (std::int64_t exp : {std::int64_t{20'200'000'000}, std::int64_t{100'000'000'000},
+                           std::numeric_limits<std::int64_t>::max() / 2}) {
+    auto r = v.verify(sign_hs256(claims("anon", exp), kSecret), kNow);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_GT(r.value().expires_at(), kNow + std::chrono::hours(24 * 365 * 200)) << exp;
+  }
 }
 
 TEST(JwtVerifier, KnownVectorFromAnotherImplementation) {
