@@ -1,5 +1,8 @@
 // Retry delays. Randomness is injected (a seeded engine) so jittered delays are reproducible in
 // tests; the bounds are what tests assert.
+//
+// Thread safety: the backoff structs are immutable values (safe to share); a Jitter is a
+// stateful engine, confined to one thread.
 #pragma once
 
 #include <cstdint>

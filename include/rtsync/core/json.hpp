@@ -1,5 +1,8 @@
 // The one JSON type of rtsync's public API: Boost.JSON's `value` (object keys keep insertion
 // order; numbers keep int64/uint64/double). Helpers here are the small lookups every layer needs.
+//
+// Thread safety: the helpers are pure functions; a json::value follows Boost.JSON's rules
+// (concurrent reads are safe, writes need exclusive access).
 #pragma once
 
 #include <boost/json/array.hpp>

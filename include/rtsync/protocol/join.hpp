@@ -1,4 +1,6 @@
 // The phx_join payload (reference section 2.2) and the join reply's postgres_changes echo (2.3).
+//
+// Thread safety: pure functions over values; no shared state.
 #pragma once
 
 #include <optional>

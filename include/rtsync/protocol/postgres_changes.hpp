@@ -4,6 +4,8 @@
 // and the client-side shape realtime-js hands to callbacks
 //   {schema, table, commit_timestamp, eventType, new, old, errors}
 // with realtime-js's columns-driven value conversion (convertChangeData).
+//
+// Thread safety: pure functions over values; no shared state.
 #pragma once
 
 #include <cstdint>

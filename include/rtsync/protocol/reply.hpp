@@ -1,4 +1,6 @@
 // phx_reply payloads and system messages (reference sections 2.3, 2.5, 2.6).
+//
+// Thread safety: pure functions over values; no shared state.
 #pragma once
 
 #include <optional>

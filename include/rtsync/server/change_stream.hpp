@@ -7,6 +7,9 @@
 // stream confirms a transaction's LSN to PostgreSQL only after the consumer called `done()` for it
 // and every earlier one, and drops transactions at or below the last confirmed (or handed-on) LSN
 // after a reconnect.
+//
+// Thread safety: loop-confined. ChangeSink methods are called on the server's loop, and `done`
+// must be called there too (possibly later, never from another thread).
 #pragma once
 
 #include <cstddef>

@@ -7,6 +7,8 @@
 //   - USAGE on schemas auth and public for the three roles;
 //   - the publication `supabase_realtime` (empty) when missing;
 //   - a persistent logical replication slot using the built-in `pgoutput` plugin when missing.
+//
+// Thread safety: blocking, on whichever thread calls it (start-up); shares nothing.
 #pragma once
 
 #include <string>

@@ -1,5 +1,7 @@
 // One joined channel of one connection (server side). Owned by its Connection; the Hub indexes
 // it by topic (broadcast fan-out) and by id (postgres_changes delivery).
+//
+// Thread safety: loop-confined, like its Connection and the Hub.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,6 @@
 // Limits of the realtime endpoint, as plain values (redis-plus-plus style options struct).
+//
+// Thread safety: a plain value; read-only once the server runs.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,9 @@
 // The seam between the realtime protocol logic (sans-IO, src/server/realtime) and the websocket
 // transport (Beast, src/server/http). Tests implement SessionIo with an in-memory fake.
+//
+// Thread safety: loop-confined. `send` and `close` only queue work: they never re-enter the
+// Connection or destroy it synchronously, so the Hub may call them while iterating its member
+// lists; the transport reports the close later, on the loop.
 #pragma once
 
 #include <cstdint>
