@@ -2,6 +2,7 @@
 // beside the same query run directly through libpq in the same run — the floor").
 //
 //   bench_rest [--seconds 10] [--connections 16] [--rows 5000] [--page 50] [--pool 16]
+//              [--server-pool 4]
 //
 // One process: a throwaway PostgreSQL with the demo schema and `rows` tasks in one user's project;
 // then, each for `seconds`:
@@ -61,6 +62,7 @@ struct Options {
   int rows = 5000;
   int page = 50;
   int pool = 16;
+  int server_pool = 4;  // ServerOptions::rest_connections (the default `rtsync server` uses)
 };
 
 struct Stats {
@@ -301,6 +303,8 @@ int main(int argc, char** argv) {
       o.page = v;
     else if (k == "--pool")
       o.pool = v;
+    else if (k == "--server-pool")
+      o.server_pool = v;
     else
       die("unknown option " + k);
   }
@@ -390,6 +394,7 @@ int main(int argc, char** argv) {
   Stats product;
   {
     server::ServerOptions so;
+    so.rest_connections = static_cast<std::size_t>(o.server_pool);
     so.db = conninfo;
     so.listen = "127.0.0.1:0";
     so.jwt_secret = kSecret;
@@ -415,8 +420,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(served.requests),
       static_cast<unsigned long long>(served.errors));
   std::printf(
-      "| rtsync server /rest/v1 (wrk -c%d, pool 4) | %.0f | %.2f ms | %.2f ms | %llu | %llu |\n",
-      o.connections, product.rps, product.p50_ms, product.p99_ms,
+      "| rtsync server /rest/v1 (wrk -c%d, pool %d) | %.0f | %.2f ms | %.2f ms | %llu | %llu |\n",
+      o.connections, o.server_pool, product.rps, product.p50_ms, product.p99_ms,
       static_cast<unsigned long long>(product.requests),
       static_cast<unsigned long long>(product.errors));
   std::printf("\n| CPU per request | PostgreSQL | client (floor threads / wrk) | server |\n");

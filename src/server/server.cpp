@@ -1,5 +1,6 @@
 #include "rtsync/server/server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <charconv>
@@ -203,7 +204,8 @@ Result<void> Server::start() {
     http::HttpHooks hooks;
     hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
     if (options_.rest) {
-      s.rest_pool = std::make_shared<rest::DbPool>(io, options_.db, 4);
+      s.rest_pool = std::make_shared<rest::DbPool>(
+          io, options_.db, std::max<std::size_t>(1, options_.rest_connections));
       hooks.services.push_back(std::make_shared<rest::RestService>(
           s.rest_pool, auth::JwtVerifier(options_.jwt_secret, options_.jwt_leeway), sched));
       gotrue::GoTrueOptions go;

@@ -45,6 +45,8 @@ struct ServerOptions {
   // (they need the demo schema: `rtsync migrate`).
   bool rest = true;
   std::chrono::seconds access_token_ttl{3600};  // lifetime of tokens /auth/v1 issues
+  // PostgreSQL connections serving /rest/v1 and /auth/v1 (requests are pipelined on them).
+  std::size_t rest_connections = 4;
 };
 
 class Server {
