@@ -110,6 +110,13 @@ Outcome compare(Vsn vsn, std::string_view text) {
   return out;
 }
 
+#if RTSYNC_REQUIRE_SIMDJSON
+// The skips below exist for -DRTSYNC_REQUIRE_SIMDJSON=OFF builds only.
+TEST(FrameReader, IsAvailableInThisBuild) {
+  EXPECT_TRUE(FrameReader::available());
+}
+#endif
+
 void expect_full(Vsn vsn, std::string_view text) {
   if (!FrameReader::available()) GTEST_SKIP() << "built without simdjson";
   auto o = compare(vsn, text);
