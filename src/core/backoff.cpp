@@ -9,7 +9,8 @@ Duration ExponentialBackoff::ceiling(std::uint32_t attempt) const {
   if (attempt == 0) return Duration::zero();
   // Doubling saturates at the cap well before 2^63 overflows.
   Duration d = base;
-  for (std::uint32_t i = 1; i < attempt && d < cap; ++i) d *= 2;
+  for (std::uint32_t i = 1; i < attempt && d < cap; ++i)
+    d *= 2;
   return std::min(d, cap);
 }
 

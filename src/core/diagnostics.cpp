@@ -34,7 +34,8 @@ json::object Diagnostics::snapshot() const {
   out["timestamp"] = clock_.wall_ms();
   // Copy first: a provider may register or remove others.
   std::vector<std::pair<std::string, Provider>> current;
-  for (const auto& [name, entry] : state_->providers) current.emplace_back(name, entry.provider);
+  for (const auto& [name, entry] : state_->providers)
+    current.emplace_back(name, entry.provider);
   for (auto& [name, provider] : current) {
     try {
       out[name] = provider();
@@ -47,7 +48,8 @@ json::object Diagnostics::snapshot() const {
 
 std::vector<std::string> Diagnostics::names() const {
   std::vector<std::string> out;
-  for (const auto& [name, entry] : state_->providers) out.push_back(name);
+  for (const auto& [name, entry] : state_->providers)
+    out.push_back(name);
   return out;
 }
 

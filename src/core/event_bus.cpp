@@ -72,7 +72,11 @@ std::size_t EventBus::handler_count(std::string_view event) const {
   return it == state_->handlers.end() ? 0 : it->second.size();
 }
 
-std::uint64_t EventBus::handler_errors() const noexcept { return state_->errors; }
-std::uint64_t EventBus::emitted() const noexcept { return state_->emitted; }
+std::uint64_t EventBus::handler_errors() const noexcept {
+  return state_->errors;
+}
+std::uint64_t EventBus::emitted() const noexcept {
+  return state_->emitted;
+}
 
 }  // namespace rtsync::core

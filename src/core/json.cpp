@@ -56,7 +56,9 @@ std::optional<std::int64_t> find_int(const json::value& v, std::string_view key)
 }
 
 namespace {
-bool is_number(const json::value& v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
+bool is_number(const json::value& v) {
+  return v.is_int64() || v.is_uint64() || v.is_double();
+}
 
 bool number_equal(const json::value& a, const json::value& b) {
   if (a.is_double() || b.is_double()) return a.to_number<double>() == b.to_number<double>();
@@ -72,9 +74,12 @@ bool json_equal(const json::value& a, const json::value& b) {
   if (is_number(a) && is_number(b)) return number_equal(a, b);
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
-    case json::kind::null: return true;
-    case json::kind::bool_: return a.get_bool() == b.get_bool();
-    case json::kind::string: return a.get_string() == b.get_string();
+    case json::kind::null:
+      return true;
+    case json::kind::bool_:
+      return a.get_bool() == b.get_bool();
+    case json::kind::string:
+      return a.get_string() == b.get_string();
     case json::kind::array: {
       const auto& x = a.get_array();
       const auto& y = b.get_array();
@@ -94,7 +99,8 @@ bool json_equal(const json::value& a, const json::value& b) {
       }
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 

@@ -84,8 +84,8 @@ std::shared_ptr<spdlog::logger> get(std::string_view component) {
 
 bool parse_level(std::string_view name, spdlog::level::level_enum& out) {
   static constexpr std::pair<std::string_view, spdlog::level::level_enum> kLevels[] = {
-      {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
-      {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
+      {"trace", spdlog::level::trace},  {"debug", spdlog::level::debug},
+      {"info", spdlog::level::info},    {"warn", spdlog::level::warn},
       {"warning", spdlog::level::warn}, {"error", spdlog::level::err},
       {"off", spdlog::level::off},
   };
@@ -103,7 +103,8 @@ void set_level(spdlog::level::level_enum level) {
   std::lock_guard lock(r.mu);
   r.level = level;
   r.err->set_level(level);
-  for (const auto& l : r.loggers) l->set_level(r.logger_level());
+  for (const auto& l : r.loggers)
+    l->set_level(r.logger_level());
 }
 
 spdlog::level::level_enum level() {
@@ -121,7 +122,8 @@ void adjust_captures(int delta) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
   r.captures += delta;
-  for (const auto& l : r.loggers) l->set_level(r.logger_level());
+  for (const auto& l : r.loggers)
+    l->set_level(r.logger_level());
 }
 }  // namespace
 
@@ -136,7 +138,9 @@ Capture::~Capture() {
   adjust_captures(-1);
 }
 
-std::vector<std::string> Capture::lines() const { return impl_->sink->lines(); }
+std::vector<std::string> Capture::lines() const {
+  return impl_->sink->lines();
+}
 
 bool Capture::contains(std::string_view needle) const {
   const auto all = lines();
@@ -144,6 +148,8 @@ bool Capture::contains(std::string_view needle) const {
                      [&](const std::string& l) { return l.find(needle) != std::string::npos; });
 }
 
-void Capture::clear() { impl_->sink->clear(); }
+void Capture::clear() {
+  impl_->sink->clear();
+}
 
 }  // namespace rtsync::log

@@ -12,7 +12,9 @@ bool later(const std::shared_ptr<detail::TimerState>& a,
   return a->seq > b->seq;
 }
 
-bool live(const std::shared_ptr<detail::TimerState>& s) { return !s->cancelled && !s->fired; }
+bool live(const std::shared_ptr<detail::TimerState>& s) {
+  return !s->cancelled && !s->fired;
+}
 
 }  // namespace
 
@@ -100,7 +102,9 @@ std::size_t ManualScheduler::run_all(std::size_t limit) {
   return ran;
 }
 
-bool ManualScheduler::pending(TimerId id) const { return next_due(id).has_value(); }
+bool ManualScheduler::pending(TimerId id) const {
+  return next_due(id).has_value();
+}
 
 std::size_t ManualScheduler::pending_count(TimerId id) const {
   return static_cast<std::size_t>(std::count_if(

@@ -20,7 +20,8 @@ class ManualScheduler final : public Scheduler {
   // Virtual monotonic time starts at `start` (a nonzero value keeps "0 means unset" bugs visible);
   // wall time starts at `wall_start`.
   explicit ManualScheduler(TimePoint start = TimePoint{std::chrono::hours(1)},
-                           WallTime wall_start = WallTime{std::chrono::milliseconds(1767225600000)});
+                           WallTime wall_start = WallTime{
+                               std::chrono::milliseconds(1767225600000)});
 
   TimePoint now() const override { return now_; }
   WallTime wall_now() const override;

@@ -18,23 +18,23 @@ namespace rtsync {
 
 // What went wrong, as a stable machine-readable code plus a human message.
 enum class Errc {
-  invalid_json,       // text is not JSON
-  invalid_frame,      // JSON (or bytes) of the wrong shape for a frame
-  invalid_utf8,       // a string field that must be UTF-8 is not
-  truncated,          // a binary frame shorter than its header or declared lengths
-  unknown_kind,       // binary frame kind not understood
-  invalid_argument,   // caller-supplied value out of its domain
-  invalid_filter,     // postgres_changes filter grammar
-  too_large,          // a size limit was exceeded
-  timeout,            // an operation did not complete in time
-  closed,             // the resource was closed
-  unauthorized,       // authentication / authorization failed
-  not_found,          // unknown topic, table, key…
-  io,                 // an operating-system / network error
-  protocol,           // the peer broke the protocol
-  remote,             // the peer answered with an error (message carries its reason)
-  cancelled,          // the operation was cancelled
-  internal,           // a bug: an invariant did not hold
+  invalid_json,      // text is not JSON
+  invalid_frame,     // JSON (or bytes) of the wrong shape for a frame
+  invalid_utf8,      // a string field that must be UTF-8 is not
+  truncated,         // a binary frame shorter than its header or declared lengths
+  unknown_kind,      // binary frame kind not understood
+  invalid_argument,  // caller-supplied value out of its domain
+  invalid_filter,    // postgres_changes filter grammar
+  too_large,         // a size limit was exceeded
+  timeout,           // an operation did not complete in time
+  closed,            // the resource was closed
+  unauthorized,      // authentication / authorization failed
+  not_found,         // unknown topic, table, key…
+  io,                // an operating-system / network error
+  protocol,          // the peer broke the protocol
+  remote,            // the peer answered with an error (message carries its reason)
+  cancelled,         // the operation was cancelled
+  internal,          // a bug: an invariant did not hold
 };
 
 std::string_view to_string(Errc code) noexcept;
@@ -48,7 +48,9 @@ struct Error {
   friend bool operator==(const Error&, const Error&) = default;
 };
 
-inline Error make_error(Errc code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(Errc code, std::string message) {
+  return Error{code, std::move(message)};
+}
 
 // Holds either a T or an Error. Accessing the wrong alternative is a programming error (asserts).
 template <class T>

@@ -4,7 +4,8 @@
 // same role and the same JWT claims see the same rows, so the authorizer runs ONE query per class
 // per (transaction, table) — never one per subscriber — under real RLS:
 //   BEGIN; SET LOCAL ROLE <role>; SELECT set_config('request.jwt.claims', <claims>, true);
-//   SELECT <pk cols> FROM <schema>.<table> WHERE (<pk cols>) IN (<the changed rows' keys>); ROLLBACK
+//   SELECT <pk cols> FROM <schema>.<table> WHERE (<pk cols>) IN (<the changed rows' keys>);
+//   ROLLBACK
 // Rows whose table has RLS disabled are visible to every role that has SELECT on the table.
 // DELETEs cannot be checked (the row is gone): they are authorized by the class's join-time
 // authorization alone (see DESIGN.md and the server's router).

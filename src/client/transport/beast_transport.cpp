@@ -24,14 +24,12 @@
 // teardown by argument-dependent lookup in the layer's namespace).
 namespace boost::beast {
 template <class Next, class Buffer>
-void teardown(role_type role, buffered_read_stream<Next, Buffer>& stream,
-              error_code& ec) {
+void teardown(role_type role, buffered_read_stream<Next, Buffer>& stream, error_code& ec) {
   using websocket::teardown;
   teardown(role, stream.next_layer(), ec);
 }
 template <class Next, class Buffer, class Handler>
-void async_teardown(role_type role, buffered_read_stream<Next, Buffer>& stream,
-                    Handler&& handler) {
+void async_teardown(role_type role, buffered_read_stream<Next, Buffer>& stream, Handler&& handler) {
   using websocket::async_teardown;
   async_teardown(role, stream.next_layer(), std::forward<Handler>(handler));
 }
@@ -104,8 +102,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // bytes per call from the layer below, which would be one or two recvmsg per frame; TLS
   // streams already read whole records.
   using Tcp = beast::basic_stream<tcp, net::io_context::executor_type>;
-  using Next =
-      std::conditional_t<Tls, ssl::stream<Tcp>, beast::buffered_read_stream<Tcp, beast::flat_buffer>>;
+  using Next = std::conditional_t<Tls, ssl::stream<Tcp>,
+                                  beast::buffered_read_stream<Tcp, beast::flat_buffer>>;
   using Ws = websocket::stream<Next>;
 
  public:

@@ -342,7 +342,8 @@ std::uint64_t AsyncConnection::connects() const noexcept {
 
 std::size_t AsyncConnection::prepared() const noexcept {
   std::size_t n = 0;
-  for (const auto& [sql, p] : impl_->prepared) n += p.state != PrepState::none;
+  for (const auto& [sql, p] : impl_->prepared)
+    n += p.state != PrepState::none;
   return n;
 }
 

@@ -56,7 +56,9 @@ TEST(ManualScheduler, CancelledAndDestroyedTimersNeverFire) {
   auto t = s.schedule(milliseconds(5), TimerId::Test, [&] { ++ran; });
   t.cancel();
   t.cancel();  // idempotent
-  { auto scoped = s.schedule(milliseconds(5), TimerId::Test, [&] { ++ran; }); }
+  {
+    auto scoped = s.schedule(milliseconds(5), TimerId::Test, [&] { ++ran; });
+  }
   s.advance(milliseconds(10));
   EXPECT_EQ(ran, 0);
   EXPECT_EQ(s.pending_count(), 0u);

@@ -34,11 +34,12 @@
 // ['tasks'], ['task-status-counts'], ['unified-generations'], ['tasks','paginated',<id>].
 //
 // Heal (listens for `realtime:auth-heal`): with a project and no subscription, starts a heal cycle
-// unless one is running or a join is still waiting for its first status (its guard decides): at most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous
-// failure, whatever the failure (DESIGN.md decision; the seed's endless loop is not reproduced).
-// Success ends the cycle. After the third failure realtime stays `error` ("Reconnect attempts
-// exhausted", polling at 5 s) until the next heal intent starts a new cycle. Every timer (join
-// guard, heal retry) is a member Timer: leave, destroy and success clear them.
+// unless one is running or a join is still waiting for its first status (its guard decides): at
+// most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
+// (DESIGN.md decision; the seed's endless loop is not reproduced). Success ends the cycle. After
+// the third failure realtime stays `error` ("Reconnect attempts exhausted", polling at 5 s) until
+// the next heal intent starts a new cycle. Every timer (join guard, heal retry) is a member Timer:
+// leave, destroy and success clear them.
 //
 // Thread safety: loop-confined. The socket, session, tracker and bus must outlive the manager.
 #pragma once
