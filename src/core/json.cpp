@@ -1,5 +1,6 @@
 #include "rtsync/core/json.hpp"
 
+#include <array>
 #include <cmath>
 
 namespace rtsync::core {
@@ -102,6 +103,61 @@ bool json_equal(const json::value& a, const json::value& b) {
     default:
       return false;
   }
+}
+
+namespace {
+
+// Bytes a JSON string cannot hold as they are: control characters, '"' and '\\'.
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c)
+    t[static_cast<std::size_t>(c)] = true;
+  t['"'] = true;
+  t['\\'] = true;
+  return t;
+}();
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;  // start of the pending stretch that needs no escaping
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(text[i]);
+    if (!kNeedsEscape[ch]) continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[ch >> 4];
+        out += kHex[ch & 0xF];
+    }
+  }
+  out.append(text.data() + run, text.size() - run);
+  out += '"';
 }
 
 }  // namespace rtsync::core

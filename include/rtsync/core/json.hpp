@@ -37,4 +37,10 @@ std::optional<std::int64_t> find_int(const json::value& v, std::string_view key)
 // Deep equality that treats 1, 1u and 1.0 as equal numbers (JSON has one number type).
 bool json_equal(const json::value& a, const json::value& b);
 
+// Appends `text` as a quoted JSON string, escaped exactly as both JSON.stringify and PostgreSQL's
+// json output do: \" \\ \b \f \n \r \t, other control characters as \u00xx (lowercase hex),
+// everything else (UTF-8 included) as it is. The query cache's key hashes and the REST server's
+// row bodies both rely on this exact form.
+void append_json_string(std::string& out, std::string_view text);
+
 }  // namespace rtsync::core

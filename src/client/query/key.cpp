@@ -61,44 +61,6 @@ void append_js_double(std::string& out, double d) {
   }
 }
 
-void append_js_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", c);
-          out += esc;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 // Normalises numbers in place (see key.hpp). Non-finite numbers: with `strict`, the JSON pointer of
 // the first one is returned; otherwise they become null and are reported the same way.
 void normalise(json::value& v, std::string& path, std::string& first_bad) {
@@ -177,7 +139,7 @@ void append_canonical(std::string& out, const json::value& v) {
       break;
     }
     case json::kind::string:
-      append_js_string(out, v.get_string());
+      core::append_json_string(out, v.get_string());
       break;
     case json::kind::array: {
       out += '[';
@@ -203,7 +165,7 @@ void append_canonical(std::string& out, const json::value& v) {
       for (const auto* m : members) {
         if (!first) out += ',';
         first = false;
-        append_js_string(out, m->key());
+        core::append_json_string(out, m->key());
         out += ':';
         append_canonical(out, m->value());
       }

@@ -485,61 +485,6 @@ pg::Param bind_json(const json::value& v, std::string_view pg_type) {
   }
 }
 
-namespace {
-
-// Bytes a JSON string cannot hold as they are: control characters, '"' and '\\'.
-constexpr std::array<bool, 256> kNeedsEscape = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c)
-    t[static_cast<std::size_t>(c)] = true;
-  t['"'] = true;
-  t['\\'] = true;
-  return t;
-}();
-
-}  // namespace
-
-void append_json_string(std::string_view text, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  std::size_t run = 0;  // start of the pending stretch that needs no escaping
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto ch = static_cast<unsigned char>(text[i]);
-    if (!kNeedsEscape[ch]) continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[ch >> 4];
-        out += kHex[ch & 0xF];
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
-}
-
 void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& columns,
                      BodyShape shape, std::string& out) {
   // libpq directly: this loop runs for every cell of every page.
@@ -565,7 +510,7 @@ void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& c
       const std::string_view v(PQgetvalue(res, row, col), static_cast<std::size_t>(len));
       switch (rc.kind) {
         case JsonKind::string:
-          append_json_string(v, out);
+          core::append_json_string(out, v);
           break;
         case JsonKind::boolean:
           out += v == "t" ? "true" : "false";
@@ -629,7 +574,7 @@ ApiResult<BuiltRead> build_read(const ReadRequest& r) {
       bool to_json = false;
       RowColumn rc;
       rc.kind = json_kind(c->type, to_json);
-      append_json_string(c->name, rc.key);
+      core::append_json_string(rc.key, c->name);
       rc.key += ':';
       out.columns.push_back(std::move(rc));
       if (!list.empty()) list += ", ";

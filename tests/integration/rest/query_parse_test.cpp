@@ -261,14 +261,6 @@ TEST(SqlBuilderTest, PlainColumnsAreReadAsRows) {
   EXPECT_TRUE(build_read(r)->columns.empty());
 }
 
-TEST(SqlBuilderTest, JsonStringEscapes) {
-  std::string out;
-  append_json_string("a\"b\\c\n\t\r\b\f\x01\x1f/ é", out);
-  EXPECT_EQ(out, R"("a\"b\\c\n\t\r\b\f\u0001\u001f/ é")");
-  const json::value back = json::parse(out);
-  EXPECT_EQ(back.as_string(), "a\"b\\c\n\t\r\b\f\x01\x1f/ é");
-}
-
 TEST(SqlBuilderTest, AliasesAreBoundNotSpliced) {
   const Catalog c = test_catalog();
   ReadRequest r;

@@ -35,5 +35,17 @@ TEST(Json, EqualityTreatsNumbersAsOneType) {
   EXPECT_FALSE(json_equal(parse_json(R"({"a":1})").value(), parse_json(R"({"a":"1"})").value()));
 }
 
+// The form JSON.stringify and PostgreSQL's json output share (query key hashes, REST bodies).
+TEST(Json, AppendJsonStringEscapesAsJsonStringifyAndPostgres) {
+  std::string out = "x";
+  append_json_string(out, "a\"b\\c\n\t\r\b\f\x01\x1f\x7f/ é");
+  EXPECT_EQ(out, "x\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u001f\x7f/ é\"");
+  const json::value back = json::parse(out.substr(1));
+  EXPECT_EQ(back.as_string(), "a\"b\\c\n\t\r\b\f\x01\x1f\x7f/ é");
+  out.clear();
+  append_json_string(out, "");
+  EXPECT_EQ(out, "\"\"");
+}
+
 }  // namespace
 }  // namespace rtsync::core

@@ -72,8 +72,6 @@ ApiResult<BuiltRead> build_read(const ReadRequest& request);
 // first row's object alone. `result` has `columns.size()` columns; SQL NULL is written as null.
 void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& columns,
                      BodyShape shape, std::string& out);
-// Appends `text` as a JSON string (quoted, escaped).
-void append_json_string(std::string_view text, std::string& out);
 
 enum class WriteKind { insert, update, remove };
 
