@@ -2,44 +2,18 @@
 // server and a throwaway PostgreSQL, once per protocol version.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "node_runner.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "test_stack.hpp"
 
 namespace rtsync::testkit {
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string output;
-};
-
-Run run_node(const std::string& command) {
-  Run r;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (auto n = fread(buf.data(), 1, buf.size(), p))
-    r.output.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
+using conformance::run_command;
+using conformance::shell_quote;
 
 void conformance(const std::string& vsn) {
   auto stack = TestStack::start();
@@ -62,8 +36,8 @@ void conformance(const std::string& vsn) {
                                       "44444444-4444-4444-4444-444444444444")) +
                     " BAD_KEY=" + shell_quote(bad) + " PG_URL=" + shell_quote(pg_url) +
                     " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
-  auto r =
-      run_node(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/realtime_js.mjs") + " " + vsn);
+  auto r = run_command(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/realtime_js.mjs") +
+                       " " + vsn);
   std::cout << r.output;
   EXPECT_EQ(r.status, 0) << r.output;
 }

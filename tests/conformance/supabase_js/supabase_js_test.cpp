@@ -3,45 +3,18 @@
 // which serves realtime, /rest/v1 and /auth/v1 on one listener, as `rtsync server` does).
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "../node_runner.hpp"
 #include "rtsync/server/rest/migrations.hpp"
 #include "test_stack.hpp"
 
 namespace rtsync::test {
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string output;
-};
-
-Run run_command(const std::string& command) {
-  Run r;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (auto n = fread(buf.data(), 1, buf.size(), p))
-    r.output.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
+using conformance::run_command;
+using conformance::shell_quote;
 
 TEST(SupabaseJsConformance, AuthRestAndRealtime) {
   auto stack = testkit::TestStack::start();
