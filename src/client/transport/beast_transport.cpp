@@ -1,39 +1,37 @@
 // The only translation unit of the client that includes Beast/Asio networking headers (besides
 // beast_src.cpp): ws:// and wss:// sessions behind the Transport interface.
+//
+// Beast/Asio do the resolve, connect, TLS and the HTTP upgrade; after that the WebSocket framing is
+// rtsync's own (ws_frame.hpp) over one large receive buffer: every read drains every complete
+// frame it brought in one go, instead of one composed Beast read operation (and one scheduler
+// round trip) per message.
 #include "rtsync/client/transport/beast_transport.hpp"
 
+#include <openssl/evp.h>
+
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/core/buffered_read_stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
+#include <cctype>
+#include <cstring>
 #include <deque>
+#include <memory>
 #include <optional>
+#include <random>
 #include <type_traits>
+#include <vector>
 
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
-
-// WebSocket close for a buffered_read_stream layer: tear down the stream below it (Beast finds
-// teardown by argument-dependent lookup in the layer's namespace).
-namespace boost::beast {
-template <class Next, class Buffer>
-void teardown(role_type role, buffered_read_stream<Next, Buffer>& stream, error_code& ec) {
-  using websocket::teardown;
-  teardown(role, stream.next_layer(), ec);
-}
-template <class Next, class Buffer, class Handler>
-void async_teardown(role_type role, buffered_read_stream<Next, Buffer>& stream, Handler&& handler) {
-  using websocket::async_teardown;
-  async_teardown(role, stream.next_layer(), std::forward<Handler>(handler));
-}
-}  // namespace boost::beast
+#include "ws_frame.hpp"
 
 namespace rtsync::client {
 
@@ -41,7 +39,6 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
@@ -78,12 +75,81 @@ Result<Target> parse_target(const std::string& url) {
   return t;
 }
 
-constexpr std::size_t kReadBufferBytes = 64 * 1024;
+// The receive buffer starts this big; one frame larger than it grows it (up to max_frame_bytes
+// plus a header) until the buffer is empty again. The stream peer writes ~77 KB per batch.
+constexpr std::size_t kReadBufferBytes = 128 * 1024;
+// At most this many queued frames go out in one write.
+constexpr std::size_t kMaxFramesPerWrite = 64;
+// The upgrade response's body is only read to report a refusal.
+constexpr std::uint64_t kMaxRefusalBodyBytes = 1u << 20;
 
 Errc errc_for(const beast::error_code& ec) {
   if (ec == beast::error::timeout) return Errc::timeout;
   if (ec == net::error::operation_aborted) return Errc::cancelled;
   return Errc::io;
+}
+
+// splitmix64 seeded from std::random_device, for masking keys and Sec-WebSocket-Key. RFC 6455
+// section 5.3 asks for unpredictable masking keys so that a script cannot steer masked bytes into
+// something an intermediary misreads; this generator is not cryptographic, which is acceptable
+// here because no untrusted script chooses what this client sends.
+class MaskSource {
+ public:
+  MaskSource() {
+    std::random_device rd;
+    state_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }
+  std::uint64_t next64() {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::uint32_t next32() { return static_cast<std::uint32_t>(next64() >> 32); }
+
+ private:
+  std::uint64_t state_;
+};
+
+std::string base64(const unsigned char* data, std::size_t size) {
+  std::string out(4 * ((size + 2) / 3), '\0');
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+// RFC 6455 section 4.2.2: base64(SHA-1(key + GUID)).
+std::string expected_accept(std::string_view key) {
+  std::string input(key);
+  input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha1(), nullptr) != 1) return {};
+  return base64(digest, len);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// True when the comma-separated header value lists `token` (case-insensitively).
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    auto item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
 }
 
 class SessionBase {
@@ -98,13 +164,22 @@ class SessionBase {
 template <bool Tls>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Tls>> {
   // The concrete io_context executor (not any_io_executor): no type-erased executor copies in
-  // every composed read. Plain ws reads go through a 64 KiB buffer: Beast reads at most 1536
-  // bytes per call from the layer below, which would be one or two recvmsg per frame; TLS
-  // streams already read whole records.
-  using Tcp = beast::basic_stream<tcp, net::io_context::executor_type>;
-  using Next = std::conditional_t<Tls, ssl::stream<Tcp>,
-                                  beast::buffered_read_stream<Tcp, beast::flat_buffer>>;
-  using Ws = websocket::stream<Next>;
+  // every read. A plain socket, not beast::basic_stream: the one deadline (connect_timeout, then
+  // the close timeout) is a timer of our own, so reads carry no per-operation timeout machinery.
+  using Executor = net::io_context::executor_type;
+  using Socket = net::basic_stream_socket<tcp, Executor>;
+  using Stream = std::conditional_t<Tls, ssl::stream<Socket>, Socket>;
+  using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
+                                          net::wait_traits<std::chrono::steady_clock>, Executor>;
+  using Resolver = net::ip::basic_resolver<tcp, Executor>;
+
+  enum class Phase {
+    connecting,  // resolve, connect, TLS, upgrade
+    open,        // frames delivered to the owner
+    closing,     // our close frame is queued or sent; waiting for the server's (or EOF)
+    discarding,  // we failed the connection (close frame queued); reading until EOF
+    done,        // socket closed
+  };
 
  public:
   Session(net::io_context& io, std::shared_ptr<ssl::context> tls, Target target,
@@ -112,12 +187,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           const BeastTransportOptions& options)
       : io_(io),
         tls_(std::move(tls)),
-        resolver_(io),
-        ws_(make_stream(io, tls_.get())),
+        resolver_(io.get_executor()),
+        stream_(make_stream(io, tls_.get())),
+        timer_(io.get_executor()),
         target_(std::move(target)),
         headers_(std::move(headers)),
         handlers_(std::move(handlers)),
-        options_(options) {}
+        options_(options),
+        parser_(options.max_frame_bytes) {}
 
   // A session that only reports `failure` (posted, never from inside connect()).
   void start_failed(TransportFailure failure) {
@@ -125,114 +202,127 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     net::post(io_, [self = this->shared_from_this()] {
       if (self->stopped_) return;
       self->stopped_ = true;
-      auto h = self->handlers_;
-      if (h->on_error) h->on_error(*self->early_failure_);
+      self->phase_ = Phase::done;
+      if (self->handlers_->on_error) self->handlers_->on_error(*self->early_failure_);
     });
   }
 
   void start() override {
+    // One deadline for resolve + connect + TLS + upgrade.
+    timer_.expires_after(options_.connect_timeout);
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->phase_ != Phase::connecting) return;
+      self->fail(Errc::timeout,
+                 self->stage_ + ": timed out after " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        self->options_.connect_timeout)
+                                        .count()) +
+                     " ms");
+    });
+    stage_ = "resolve " + target_.host;
     resolver_.async_resolve(
         target_.host, target_.port,
-        [self = this->shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
+        [self = this->shared_from_this()](beast::error_code ec, typename Resolver::results_type r) {
           self->on_resolve(ec, std::move(r));
         });
   }
 
   Result<void> send(std::string frame, bool binary) override {
-    if (!open_ || stopped_) return make_error(Errc::closed, "WebSocket is not open");
+    if (phase_ != Phase::open || stopped_) return make_error(Errc::closed, "WebSocket is not open");
     if (queue_.size() >= options_.max_queued_frames) {
       return make_error(
           Errc::too_large,
           "outbound queue full (" + std::to_string(options_.max_queued_frames) + " frames)");
     }
-    queue_.push_back(Outbound{std::move(frame), binary});
-    if (!writing_) do_write();
+    enqueue(binary ? ws::Opcode::binary : ws::Opcode::text, frame);
     return {};
   }
 
   void close(int code, std::string reason) override {
     if (stopped_) return;
     stopped_ = true;
-    if (!open_) {
+    if (phase_ == Phase::connecting) {
       // Still connecting: just tear the attempt down.
-      resolver_.cancel();
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws_).socket().close(ignored);
+      finish();
       return;
     }
-    // Keep only the frame being written; the close frame follows it.
-    while (queue_.size() > (writing_ ? 1u : 0u))
-      queue_.pop_back();
-    if (reason.size() > 123) reason.resize(123);  // the limit of a close frame's reason
-    close_after_write_ =
-        websocket::close_reason(static_cast<websocket::close_code>(code), std::string_view(reason));
-    if (!writing_) do_close();
+    if (phase_ != Phase::open) return;
+    start_closing(Phase::closing, code, reason);
   }
 
  private:
   struct Outbound {
-    std::string data;
-    bool binary = false;
+    std::string bytes;  // header + masked payload
+    bool is_close = false;
   };
 
-  static Ws make_stream(net::io_context& io, ssl::context* tls) {
+  static Stream make_stream(net::io_context& io, ssl::context* tls) {
     if constexpr (Tls) {
-      return Ws(io, *tls);
+      return Stream(Socket(io.get_executor()), *tls);
     } else {
       (void)tls;
-      Ws ws(io);
-      // Reads go to the buffer's free space (at least 512 bytes): reserve it all up front.
-      ws.next_layer().capacity(kReadBufferBytes);
-      ws.next_layer().buffer().reserve(kReadBufferBytes);
-      return ws;
+      return Stream(io.get_executor());
     }
+  }
+
+  Socket& socket() {
+    if constexpr (Tls) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
+  }
+
+  // Closes the socket (pending operations complete with operation_aborted) and the deadline.
+  void finish() {
+    phase_ = Phase::done;
+    resolver_.cancel();
+    timer_.cancel();
+    beast::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
   }
 
   void fail(Errc code, std::string message, int http_status = 0, std::string body = {}) {
     if (stopped_) return;
     stopped_ = true;
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    finish();
     TransportFailure f{make_error(code, std::move(message)), http_status, std::move(body)};
-    auto h = handlers_;
-    if (h->on_error) h->on_error(f);
+    if (handlers_->on_error) handlers_->on_error(f);
   }
 
-  void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
+  // ---- connecting ------------------------------------------------------------------------------
+
+  void on_resolve(beast::error_code ec, typename Resolver::results_type results) {
     if (stopped_) return;
-    if (ec) return fail(errc_for(ec), "resolve " + target_.host + ": " + ec.message());
-    beast::get_lowest_layer(ws_).expires_after(options_.connect_timeout);
-    beast::get_lowest_layer(ws_).async_connect(
-        results, [self = this->shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
-          self->on_connect(ec);
-        });
+    if (ec) return fail(errc_for(ec), stage_ + ": " + ec.message());
+    stage_ = "connect " + target_.host + ":" + target_.port;
+    net::async_connect(socket(), results,
+                       [self = this->shared_from_this()](
+                           beast::error_code ec, const tcp::endpoint&) { self->on_connect(ec); });
   }
 
   void on_connect(beast::error_code ec) {
     if (stopped_) return;
-    if (ec) {
-      return fail(errc_for(ec),
-                  "connect " + target_.host + ":" + target_.port + ": " + ec.message());
-    }
+    if (ec) return fail(errc_for(ec), stage_ + ": " + ec.message());
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
+    socket().set_option(tcp::no_delay(true), ignored);
     if constexpr (Tls) {
-      auto& stream = ws_.next_layer();
       beast::error_code addr_ec;
       net::ip::make_address(target_.host, addr_ec);
       // SNI is for names only (RFC 6066); hosted Supabase routes by it.
-      if (addr_ec && !SSL_set_tlsext_host_name(stream.native_handle(), target_.host.c_str())) {
+      if (addr_ec && !SSL_set_tlsext_host_name(stream_.native_handle(), target_.host.c_str())) {
         return fail(Errc::io, "cannot set TLS SNI for " + target_.host);
       }
-      stream.set_verify_mode(options_.verify_peer ? ssl::verify_peer : ssl::verify_none);
+      stream_.set_verify_mode(options_.verify_peer ? ssl::verify_peer : ssl::verify_none);
       if (options_.verify_peer)
-        stream.set_verify_callback(ssl::host_name_verification(target_.host));
-      beast::get_lowest_layer(ws_).expires_after(options_.connect_timeout);
-      stream.async_handshake(
+        stream_.set_verify_callback(ssl::host_name_verification(target_.host));
+      stage_ = "TLS handshake with " + target_.host;
+      stream_.async_handshake(
           ssl::stream_base::client,
           [self = this->shared_from_this()](beast::error_code ec) { self->on_tls_handshake(ec); });
     } else {
-      websocket_handshake();
+      send_upgrade();
     }
   }
 
@@ -241,138 +331,299 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (ec) {
       std::string detail = ec.message();
       if constexpr (Tls) {
-        const long verify = SSL_get_verify_result(ws_.next_layer().native_handle());
+        const long verify = SSL_get_verify_result(stream_.native_handle());
         if (verify != X509_V_OK) {
           detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
         }
       }
-      return fail(errc_for(ec), "TLS handshake with " + target_.host + ": " + detail);
+      return fail(errc_for(ec), stage_ + ": " + detail);
     }
-    websocket_handshake();
+    send_upgrade();
   }
 
-  void websocket_handshake() {
-    // The WebSocket stream has its own timeouts; the TCP one must not interfere.
-    beast::get_lowest_layer(ws_).expires_never();
-    websocket::stream_base::timeout t{};
-    t.handshake_timeout = options_.connect_timeout;
-    t.idle_timeout = websocket::stream_base::none();
-    t.keep_alive_pings = false;
-    ws_.set_option(t);
-    ws_.set_option(websocket::stream_base::decorator(
-        [ua = options_.user_agent, headers = headers_](websocket::request_type& req) {
-          req.set(http::field::user_agent, ua);
-          for (const auto& [k, v] : headers)
-            req.set(k, v);
-        }));
-    ws_.read_message_max(options_.max_frame_bytes);
-    ws_.auto_fragment(false);
-    ws_.async_handshake(
-        response_, target_.host_header, target_.target,
-        [self = this->shared_from_this()](beast::error_code ec) { self->on_ws_handshake(ec); });
+  void send_upgrade() {
+    stage_ = "WebSocket handshake";
+    unsigned char nonce[16];
+    const std::uint64_t a = masks_.next64();
+    const std::uint64_t b = masks_.next64();
+    std::memcpy(nonce, &a, 8);
+    std::memcpy(nonce + 8, &b, 8);
+    key_ = base64(nonce, sizeof nonce);
+    request_.method(http::verb::get);
+    request_.target(target_.target);
+    request_.version(11);
+    request_.set(http::field::host, target_.host_header);
+    request_.set(http::field::upgrade, "websocket");
+    request_.set(http::field::connection, "Upgrade");
+    request_.set(http::field::sec_websocket_key, key_);
+    request_.set(http::field::sec_websocket_version, "13");
+    request_.set(http::field::user_agent, options_.user_agent);
+    for (const auto& [k, v] : headers_)
+      request_.set(k, v);
+    http::async_write(stream_, request_,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->on_upgrade_sent(ec);
+                      });
   }
 
-  void on_ws_handshake(beast::error_code ec) {
+  void on_upgrade_sent(beast::error_code ec) {
     if (stopped_) return;
-    if (ec) {
-      const int status = static_cast<int>(response_.result_int());
-      if (status != 0 && status != 101) {
-        return fail(Errc::remote, "WebSocket upgrade refused with HTTP " + std::to_string(status),
-                    status, response_.body());
-      }
-      return fail(errc_for(ec), "WebSocket handshake: " + ec.message());
-    }
-    open_ = true;
-    auto h = handlers_;
-    if (h->on_open) h->on_open();
-    if (!stopped_) do_read();
+    if (ec) return fail(errc_for(ec), stage_ + ": " + ec.message());
+    response_.emplace();
+    response_->body_limit(kMaxRefusalBodyBytes);
+    http::async_read(stream_, handshake_buffer_, *response_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_upgrade_response(ec);
+                     });
   }
+
+  void on_upgrade_response(beast::error_code ec) {
+    if (stopped_) return;
+    const auto& res = response_->get();
+    const int status = response_->is_header_done() ? static_cast<int>(res.result_int()) : 0;
+    if (status != 0 && status != 101) {
+      // The refusal's body as far as it arrived (Supabase sends {"error": "<message>"}).
+      return fail(Errc::remote, "WebSocket upgrade refused with HTTP " + std::to_string(status),
+                  status, res.body());
+    }
+    if (ec) return fail(errc_for(ec), stage_ + ": " + ec.message());
+    if (!iequals(std::string_view(res[http::field::upgrade]), "websocket") ||
+        !has_token(std::string_view(res[http::field::connection]), "upgrade")) {
+      return fail(Errc::protocol, stage_ + ": 101 response without Upgrade: websocket");
+    }
+    if (std::string_view(res[http::field::sec_websocket_accept]) != expected_accept(key_)) {
+      return fail(Errc::protocol, stage_ + ": wrong Sec-WebSocket-Accept");
+    }
+    if (!res[http::field::sec_websocket_extensions].empty()) {
+      return fail(Errc::protocol, stage_ + ": server chose an extension the client did not offer");
+    }
+    open();
+  }
+
+  void open() {
+    phase_ = Phase::open;
+    timer_.cancel();
+    // Bytes read past the response head are the first frames.
+    const std::size_t early = handshake_buffer_.size();
+    capacity_ = std::max(kReadBufferBytes, early);
+    buffer_ = std::make_unique_for_overwrite<char[]>(capacity_);
+    if (early != 0) std::memcpy(buffer_.get(), handshake_buffer_.data().data(), early);
+    end_ = early;
+    handshake_buffer_ = {};
+    response_.reset();
+    if (handlers_->on_open) handlers_->on_open();
+    if (phase_ == Phase::done) return;
+    if (end_ != 0) process();
+    if (phase_ != Phase::done) do_read();
+  }
+
+  // ---- reading ---------------------------------------------------------------------------------
 
   void do_read() {
-    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_read(ec);
+    // Compact: what is left is the start of an incomplete frame (usually short).
+    if (begin_ == end_) {
+      begin_ = end_ = 0;
+      if (capacity_ > kReadBufferBytes && need_ <= kReadBufferBytes) {
+        capacity_ = kReadBufferBytes;  // the big frame is gone: give its memory back
+        buffer_ = std::make_unique_for_overwrite<char[]>(capacity_);
+      }
+    } else if (begin_ != 0) {
+      std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (need_ > capacity_) {
+      // One frame bigger than the buffer (the parser has checked it against max_frame_bytes).
+      auto bigger = std::make_unique_for_overwrite<char[]>(need_);
+      std::memcpy(bigger.get(), buffer_.get(), end_);
+      buffer_ = std::move(bigger);
+      capacity_ = need_;
+    }
+    stream_.async_read_some(net::buffer(buffer_.get() + end_, capacity_ - end_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->on_read(ec, n);
+                            });
+  }
+
+  void on_read(beast::error_code ec, std::size_t n) {
+    if (phase_ == Phase::done) return;
+    if (ec) {
+      if (phase_ != Phase::open) return finish();  // the close handshake ended (or broke)
+      // EOF or a reset without a close frame, or the socket we closed after a failed write.
+      std::string reason = write_error_.empty() ? ec.message() : write_error_;
+      finish();
+      stopped_ = true;
+      if (handlers_->on_close) handlers_->on_close(kCloseAbnormal, reason);
+      return;
+    }
+    end_ += n;
+    process();
+    if (phase_ != Phase::done) do_read();
+  }
+
+  // Delivers every complete frame in the buffer; stops as soon as the connection stops being
+  // open (the owner may close or reconnect from inside any callback).
+  void process() {
+    need_ = 0;
+    while (phase_ == Phase::open || phase_ == Phase::closing) {
+      const auto ev = parser_.next(buffer_.get() + begin_, end_ - begin_);
+      begin_ += ev.consumed;
+      switch (ev.kind) {
+        case ws::Event::Kind::need_more:
+          need_ = ev.need;
+          return;
+        case ws::Event::Kind::fragment:
+        case ws::Event::Kind::pong:
+          break;
+        case ws::Event::Kind::message:
+          if (phase_ == Phase::open && handlers_->on_message)
+            handlers_->on_message(ev.payload, ev.binary);
+          break;
+        case ws::Event::Kind::ping:
+          if (phase_ == Phase::open) enqueue(ws::Opcode::pong, ev.payload);
+          break;
+        case ws::Event::Kind::close:
+          on_peer_close(ev.code, ev.payload);
+          break;
+        case ws::Event::Kind::fail:
+          on_protocol_failure(ev.code, ev.payload);
+          break;
+      }
+    }
+    if (phase_ == Phase::discarding) begin_ = end_ = 0;
+  }
+
+  void on_peer_close(int code, std::string_view reason) {
+    close_received_ = true;
+    if (phase_ == Phase::open) {
+      // Echo the code (RFC 6455 section 5.5.1), then wait for the server to end the TCP connection.
+      start_closing(Phase::closing, code, {});
+      stopped_ = true;
+      if (handlers_->on_close) handlers_->on_close(code, reason);
+    } else if (close_sent_) {
+      finish();
+    } else {
+      phase_ = Phase::discarding;  // nothing after a close frame matters; on_write ends it
+    }
+  }
+
+  void on_protocol_failure(int code, std::string_view why) {
+    if (phase_ != Phase::open) return finish();
+    logger()->warn("closing the connection with {}: {}", code, why);
+    start_closing(Phase::discarding, code, why);
+    stopped_ = true;
+    if (handlers_->on_close) handlers_->on_close(code, why);
+  }
+
+  // Queues our close frame behind the frames being written (unsent ones are dropped) and bounds
+  // the wait for the server's answer.
+  void start_closing(Phase next, int code, std::string_view reason) {
+    phase_ = next;
+    while (queue_.size() > in_flight_)
+      queue_.pop_back();
+    enqueue(ws::Opcode::close, ws::close_payload(code, reason));
+    timer_.expires_after(options_.close_timeout);
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      if (self->phase_ == Phase::closing || self->phase_ == Phase::discarding) self->finish();
     });
   }
 
-  void on_read(beast::error_code ec) {
-    if (stopped_) return;
-    if (ec) {
-      stopped_ = true;
-      int code = kCloseAbnormal;
-      std::string reason;
-      if (ec == websocket::error::closed) {
-        code = ws_.reason().code;
-        reason = std::string(ws_.reason().reason.c_str());
-      } else if (ec == websocket::error::message_too_big) {
-        code = kCloseTooBig;
-        reason = "message too big";
-      } else {
-        reason = write_error_.empty() ? ec.message() : write_error_;
-      }
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws_).socket().close(ignored);
-      auto h = handlers_;
-      if (h->on_close) h->on_close(code, reason);
-      return;
-    }
-    const auto data = buffer_.cdata();
-    const std::string_view view(static_cast<const char*>(data.data()), data.size());
-    auto h = handlers_;
-    if (h->on_message) h->on_message(view, !ws_.got_text());
-    buffer_.consume(buffer_.size());
-    if (!stopped_) do_read();
+  // ---- writing ---------------------------------------------------------------------------------
+
+  void enqueue(ws::Opcode opcode, std::string_view payload) {
+    Outbound out;
+    out.is_close = opcode == ws::Opcode::close;
+    out.bytes.resize(ws::kMaxHeaderBytes + payload.size());
+    const std::uint32_t mask = masks_.next32();
+    const std::size_t h = ws::write_client_header(
+        reinterpret_cast<unsigned char*>(out.bytes.data()), opcode, payload.size(), mask);
+    if (!payload.empty()) std::memcpy(out.bytes.data() + h, payload.data(), payload.size());
+    ws::apply_mask(out.bytes.data() + h, payload.size(), mask);
+    out.bytes.resize(h + payload.size());
+    queue_.push_back(std::move(out));
+    if (in_flight_ == 0) do_write();
   }
 
   void do_write() {
-    writing_ = true;
-    auto& front = queue_.front();
-    ws_.text(!front.binary);
-    ws_.async_write(net::buffer(front.data),
-                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->on_write(ec);
-                    });
+    in_flight_ = std::min(queue_.size(), kMaxFramesPerWrite);
+    auto done = [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_write(ec);
+    };
+    if (in_flight_ == 1) {
+      net::async_write(stream_, net::buffer(queue_.front().bytes), std::move(done));
+      return;
+    }
+    if constexpr (Tls) {
+      // TLS writes one buffer per record: join the frames into one.
+      gathered_.clear();
+      for (std::size_t i = 0; i < in_flight_; ++i)
+        gathered_ += queue_[i].bytes;
+      net::async_write(stream_, net::buffer(gathered_), std::move(done));
+    } else {
+      buffers_.clear();
+      for (std::size_t i = 0; i < in_flight_; ++i)
+        buffers_.push_back(net::buffer(queue_[i].bytes));
+      net::async_write(stream_, buffers_, std::move(done));
+    }
   }
 
   void on_write(beast::error_code ec) {
-    writing_ = false;
-    if (!queue_.empty()) queue_.pop_front();
-    if (close_after_write_ && !ec) return do_close();
-    if (stopped_) return;
+    for (; in_flight_ > 0; --in_flight_) {
+      close_sent_ |= queue_.front().is_close;
+      queue_.pop_front();
+    }
+    if (phase_ == Phase::done) return;
     if (ec) {
+      if (phase_ != Phase::open) return finish();
       // Make the pending read fail so the owner hears about it exactly once, from on_read.
       write_error_ = "write failed: " + ec.message();
       beast::error_code ignored;
-      beast::get_lowest_layer(ws_).socket().close(ignored);
+      socket().close(ignored);
       return;
     }
+    if (close_sent_ && close_received_) return finish();
     if (!queue_.empty()) do_write();
-  }
-
-  void do_close() {
-    auto reason = *close_after_write_;
-    close_after_write_.reset();
-    ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {
-      // Beast tore the connection down (or its close timeout did); nothing to report.
-    });
   }
 
   net::io_context& io_;
   std::shared_ptr<ssl::context> tls_;
-  tcp::resolver resolver_;
-  Ws ws_;
+  Resolver resolver_;
+  Stream stream_;
+  Timer timer_;
   Target target_;
   Transport::Headers headers_;
   std::shared_ptr<const TransportHandlers> handlers_;
   BeastTransportOptions options_;
-  websocket::response_type response_;
-  beast::flat_buffer buffer_;
+  Phase phase_ = Phase::connecting;
+  bool stopped_ = false;  // the owner hears nothing more from this session
+  std::string stage_;     // what the connect deadline interrupts, for its message
+  MaskSource masks_;
+
+  // Upgrade.
+  std::string key_;
+  http::request<http::empty_body> request_;
+  beast::flat_buffer handshake_buffer_;
+  std::optional<http::response_parser<http::string_body>> response_;
+
+  // Inbound: frames live in buffer_[begin_, end_).
+  ws::FrameParser parser_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_ = 0;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  std::size_t need_ = 0;  // the incomplete frame at begin_ needs this many bytes in all
+
+  // Outbound: queue_[0, in_flight_) is being written.
   std::deque<Outbound> queue_;
-  std::optional<websocket::close_reason> close_after_write_;
-  std::optional<TransportFailure> early_failure_;
+  std::size_t in_flight_ = 0;
+  std::vector<net::const_buffer> buffers_;
+  std::string gathered_;
+  bool close_sent_ = false;
+  bool close_received_ = false;
   std::string write_error_;
-  bool open_ = false;
-  bool writing_ = false;
-  bool stopped_ = false;
+
+  std::optional<TransportFailure> early_failure_;
 };
 
 class BeastTransport final : public Transport {
