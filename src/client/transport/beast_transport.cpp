@@ -583,6 +583,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     if (close_sent_ && close_received_) return finish();
+    if (close_sent_ && phase_ == Phase::discarding) {
+      // After a protocol failure nothing more is coming from us: half-close so the server sees
+      // EOF at once, and keep reading (unread bytes at close would reset the connection and could
+      // destroy the close frame) until its EOF or the close timeout.
+      beast::error_code ignored;
+      socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
     if (!queue_.empty()) do_write();
   }
 
