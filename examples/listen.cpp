@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
                 << (c.reason.empty() ? "" : ": " + c.reason) << "\n";
     }));
     channel = socket->channel(std::string(*filter.schema) + ":" + *filter.table);
-    subs.push_back(channel->on_postgres_changes(filter, [](const json::object& change) {
-      const auto line = json::serialize(change);
+    subs.push_back(channel->on_postgres_changes(filter, [](const protocol::ChangeView& change) {
+      const auto line = json::serialize(change.to_object());
       std::fwrite(line.data(), 1, line.size(), stdout);
       std::fputc('\n', stdout);
       std::fflush(stdout);

@@ -206,9 +206,9 @@ struct Stack {
     bare_channel = socket->channel("task-updates:p1");
     bare_subs.push_back(bare_channel->on_broadcast("task-update", [](const json::value&) {}));
     bare_subs.push_back(bare_channel->on_postgres_changes({"INSERT", "public", "tasks", filter},
-                                                          [](const json::object&) {}));
+                                                          [](const protocol::ChangeView&) {}));
     bare_subs.push_back(bare_channel->on_postgres_changes({"UPDATE", "public", "tasks", filter},
-                                                          [](const json::object&) {}));
+                                                          [](const protocol::ChangeView&) {}));
     (void)bare_channel->subscribe();
     peer->accept();
     frames = make_frames(*peer->join_of("realtime:task-updates:p1"));

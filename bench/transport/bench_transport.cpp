@@ -67,18 +67,16 @@ int main(int argc, char** argv) {
     channel = socket->channel("bench");
     binding = channel->on_postgres_changes(
         client::PostgresChangesFilter{"*", "public", "tasks", std::nullopt},
-        [&](const json::object& change) {
+        [&](const protocol::ChangeView& change) {
           if (events == 0) {
             t0 = Clock::now();
             cpu0 = cpu_seconds();
           }
           ++events;
           // Touch the decoded record, like an application would.
-          if (const auto* n = change.if_contains("new"); n && n->is_object()) {
-            if (const auto* p = n->as_object().if_contains("params"); p && p->is_object()) {
-              if (const auto* seed = p->as_object().if_contains("seed"); seed && seed->is_int64()) {
-                touched += static_cast<std::uint64_t>(seed->as_int64());
-              }
+          if (auto params = change.new_record().find("params")) {
+            if (auto seed = params->find("seed")) {
+              touched += static_cast<std::uint64_t>(seed->as_int64().value_or(0));
             }
           }
           if (events == expected) finish();

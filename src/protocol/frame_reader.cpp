@@ -1,13 +1,13 @@
 #include "rtsync/protocol/frame_reader.hpp"
 
+#include <cstring>
+
 #include "json_text.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
+#include "tape_change.hpp"
 
 #if RTSYNC_HAVE_SIMDJSON
 #include <simdjson.h>
-
-#include <charconv>
-#include <cmath>
 #endif
 
 namespace rtsync::protocol {
@@ -18,6 +18,9 @@ namespace {
 
 namespace dom = simdjson::dom;
 using Type = dom::element_type;
+using detail::build_value;
+using detail::ColumnView;
+using detail::converts_strings;
 
 // Deeper frames go to the DOM path (whose own limit is kMaxJsonDepth), so the recursion below
 // is bounded and the two paths never disagree about the limit.
@@ -37,100 +40,48 @@ dom::array as_array(dom::element e) {
   return e.get_array().value_unsafe();
 }
 
-// A double both parsers read identically (see the header): shortest form ≤ 15 significant
-// digits and decimal exponent in [-4, 15]. Zeros decline: Boost.JSON 1.81 reads 0e400 as NaN,
-// and the text behind a zero double cannot be told apart here.
-bool exact_double(double d) {
-  if (!std::isfinite(d) || d == 0) return false;
-  char buf[40];
-  auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
-  if (r.ec != std::errc()) return false;
-  const std::string_view s(buf, static_cast<std::size_t>(r.ptr - buf));
-  const auto e = s.find('e');
-  if (e == std::string_view::npos) return false;
-  int digits = 0;
-  for (std::size_t i = 0; i < e; ++i)
-    digits += s[i] >= '0' && s[i] <= '9';
-  int exponent = 0;
-  const char* first = s.data() + e + 1;
-  if (*first == '+') ++first;
-  std::from_chars(first, s.data() + s.size(), exponent);
-  return digits <= 15 && exponent >= -4 && exponent <= 15;
-}
-
-// Builds `e` as a Boost.JSON value in `sp`, as Boost.JSON's parser would have built it from the
-// same text (duplicate keys: the last value wins, at the first key's position). False: decline.
-bool build(dom::element e, const json::storage_ptr& sp, json::value& out) {
-  switch (e.type()) {
-    case Type::OBJECT: {
-      const dom::object o = as_object(e);
-      auto& obj = out.emplace_object();
-      obj.reserve(o.size());
-      for (auto field : o) {
-        json::value v(sp);
-        if (!build(field.value, sp, v)) return false;
-        obj.insert_or_assign(json::string_view(field.key.data(), field.key.size()), std::move(v));
-      }
-      return true;
-    }
-    case Type::ARRAY: {
-      const dom::array a = as_array(e);
-      auto& arr = out.emplace_array();
-      arr.reserve(a.size());
-      for (auto item : a) {
-        arr.emplace_back(nullptr);
-        if (!build(item, sp, arr.back())) return false;
-      }
-      return true;
-    }
-    case Type::STRING: {
-      const auto s = as_view(e);
-      out.emplace_string().assign(json::string_view(s.data(), s.size()));
-      return true;
-    }
-    case Type::INT64:
-      out = e.get_int64().value_unsafe();
-      return true;
-    case Type::UINT64:
-      out = e.get_uint64().value_unsafe();
-      return true;
-    case Type::DOUBLE: {
-      const double d = e.get_double().value_unsafe();
-      if (!exact_double(d)) return false;
-      out = d;
-      return true;
-    }
-    case Type::BOOL:
-      out = e.get_bool().value_unsafe();
-      return true;
-    case Type::NULL_VALUE:
-      out = nullptr;
-      return true;
-  }
-  return false;
-}
-
-// Types whose string values convert_value changes (it passes every non-string value through).
-bool converts_strings(std::string_view type) {
-  if (!type.empty() && type.front() == '_') return true;
-  for (std::string_view t : {"bool", "float4", "float8", "int2", "int4", "int8", "numeric", "oid",
-                             "json", "jsonb", "timestamp"}) {
-    if (type == t) return true;
-  }
-  return false;
-}
-
-struct ColumnView {
-  std::string_view name;
-  std::string_view type;
-};
-
 // Reads `key` of an object into `slot`; a second occurrence declines (the DOM path keeps the
 // last one, and this reader does not try to replicate which one matters).
 bool take_once(std::optional<dom::element>& slot, dom::element value) {
   if (slot) return false;
   slot = value;
   return true;
+}
+
+enum class DataKey {
+  other,
+  schema,
+  table,
+  type,
+  commit_timestamp,
+  columns,
+  record,
+  old_record,
+  errors
+};
+
+// The keys of a postgres_changes `data` object, told apart by length first: one fixed-size
+// comparison per key instead of a chain of them (this runs for every key of every change).
+DataKey data_key(std::string_view k) {
+  switch (k.size()) {
+    case 4:
+      return k == "type" ? DataKey::type : DataKey::other;
+    case 5:
+      return k == "table" ? DataKey::table : DataKey::other;
+    case 6:
+      if (k == "schema") return DataKey::schema;
+      if (k == "record") return DataKey::record;
+      if (k == "errors") return DataKey::errors;
+      return DataKey::other;
+    case 7:
+      return k == "columns" ? DataKey::columns : DataKey::other;
+    case 10:
+      return k == "old_record" ? DataKey::old_record : DataKey::other;
+    case 16:
+      return k == "commit_timestamp" ? DataKey::commit_timestamp : DataKey::other;
+    default:
+      return DataKey::other;
+  }
 }
 
 }  // namespace
@@ -143,9 +94,7 @@ struct FrameReader::Impl {
 
   // change()
   std::vector<std::int64_t> ids;
-  std::string_view type;
-  std::optional<dom::element> schema, table, commit_timestamp, record, old_record, errors;
-  std::vector<ColumnView> columns;
+  detail::TapeChange tape;
   bool change_ok = false;
 
   std::optional<FrameHead> read(Vsn vsn, std::string_view text);
@@ -185,7 +134,7 @@ std::optional<FrameHead> FrameReader::Impl::read(Vsn vsn, std::string_view text)
   return vsn == Vsn::v1 ? read_v1(root) : read_v2(root);
 }
 
-std::optional<FrameHead> FrameReader::Impl::read_v2(dom::element root) {
+RTSYNC_FLATTEN std::optional<FrameHead> FrameReader::Impl::read_v2(dom::element root) {
   if (root.type() != Type::ARRAY) return {};
   const dom::array a = as_array(root);
   dom::element items[5];
@@ -231,7 +180,9 @@ std::optional<FrameHead> FrameReader::Impl::read_v1(dom::element root) {
   return head;
 }
 
-bool FrameReader::Impl::change() {
+// Flattened: simdjson's DOM accessors (get_string, get_object, iteration) are plain `inline`
+// and GCC leaves them out of line; this runs for every change.
+RTSYNC_FLATTEN bool FrameReader::Impl::change() {
   change_ok = false;
   if (!payload) return false;
   std::optional<dom::element> ids_e, data_e;
@@ -255,26 +206,42 @@ bool FrameReader::Impl::change() {
       return false;  // doubles that are integral: the DOM path decides
     }
   }
-  schema.reset();
-  table.reset();
-  commit_timestamp.reset();
-  record.reset();
-  old_record.reset();
-  errors.reset();
-  std::optional<dom::element> type_e, columns_e;
+  auto& t = tape;
+  t.reset();
+  std::optional<dom::element> schema, table, type_e, commit_timestamp, columns_e, record,
+      old_record, errors;
   const dom::object data_fields = as_object(*data_e);
   for (auto field : data_fields) {
-    const std::string_view key = field.key;
-    std::optional<dom::element>* slot = key == "schema"             ? &schema
-                                        : key == "table"            ? &table
-                                        : key == "type"             ? &type_e
-                                        : key == "commit_timestamp" ? &commit_timestamp
-                                        : key == "columns"          ? &columns_e
-                                        : key == "record"           ? &record
-                                        : key == "old_record"       ? &old_record
-                                        : key == "errors"           ? &errors
-                                                                    : nullptr;
-    if (slot && !take_once(*slot, field.value)) return false;
+    std::optional<dom::element>* slot = nullptr;
+    switch (data_key(field.key)) {
+      case DataKey::schema:
+        slot = &schema;
+        break;
+      case DataKey::table:
+        slot = &table;
+        break;
+      case DataKey::type:
+        slot = &type_e;
+        break;
+      case DataKey::commit_timestamp:
+        slot = &commit_timestamp;
+        break;
+      case DataKey::columns:
+        slot = &columns_e;
+        break;
+      case DataKey::record:
+        slot = &record;
+        break;
+      case DataKey::old_record:
+        slot = &old_record;
+        break;
+      case DataKey::errors:
+        slot = &errors;
+        break;
+      case DataKey::other:
+        continue;
+    }
+    if (!take_once(*slot, field.value)) return false;
   }
   auto is = [](const std::optional<dom::element>& e, Type t) { return e && e->type() == t; };
   auto null_or = [](const std::optional<dom::element>& e, Type t) {
@@ -288,8 +255,6 @@ bool FrameReader::Impl::change() {
       !null_or(errors, Type::ARRAY)) {
     return false;
   }
-  type = as_view(*type_e);
-  columns.clear();
   if (is(columns_e, Type::ARRAY)) {
     const dom::array column_items = as_array(*columns_e);
     for (auto c : column_items) {
@@ -297,14 +262,26 @@ bool FrameReader::Impl::change() {
       std::optional<dom::element> name, ctype;
       const dom::object column_fields = as_object(c);
       for (auto field : column_fields) {
-        const std::string_view key = field.key;
-        if (key == "name" && !take_once(name, field.value)) return false;
-        if (key == "type" && !take_once(ctype, field.value)) return false;
+        // Every key but "name" and "type" is ignored: compare them as four bytes.
+        if (field.key.size() != 4) continue;
+        if (std::memcmp(field.key.data(), "name", 4) == 0) {
+          if (!take_once(name, field.value)) return false;
+        } else if (std::memcmp(field.key.data(), "type", 4) == 0) {
+          if (!take_once(ctype, field.value)) return false;
+        }
       }
       if (!is(name, Type::STRING) || !is(ctype, Type::STRING)) return false;
-      columns.push_back({as_view(*name), as_view(*ctype)});
+      t.columns.push_back({as_view(*name), as_view(*ctype)});
     }
   }
+  t.schema = as_view(*schema);
+  t.table = as_view(*table);
+  t.type = as_view(*type_e);
+  t.commit_timestamp.reset();
+  if (is(commit_timestamp, Type::STRING)) t.commit_timestamp = as_view(*commit_timestamp);
+  t.record = record;
+  t.old_record = old_record;
+  t.errors = is(errors, Type::ARRAY) ? errors : std::nullopt;
   change_ok = true;
   return true;
 }
@@ -320,7 +297,7 @@ bool FrameReader::Impl::record_shape(dom::element rec, const json::storage_ptr& 
     // convert_value changes only strings, so only they need their column.
     const ColumnView* column = nullptr;
     if (field.value.type() == Type::STRING) {
-      for (const auto& c : columns) {
+      for (const auto& c : tape.columns) {
         if (c.name == field.key) {
           column = &c;
           break;
@@ -330,7 +307,7 @@ bool FrameReader::Impl::record_shape(dom::element rec, const json::storage_ptr& 
     if (column && !column->type.empty() && converts_strings(column->type)) {
       const auto s = as_view(field.value);
       v = convert_value(column->type, json::value(json::string_view(s.data(), s.size()), sp));
-    } else if (!build(field.value, sp, v)) {
+    } else if (!build_value(field.value, sp, v, true)) {
       return false;
     }
     out.insert_or_assign(key, std::move(v));
@@ -351,7 +328,12 @@ std::optional<FrameHead> FrameReader::read(Vsn vsn, std::string_view text) {
 
 std::optional<ChangeHead> FrameReader::change() {
   if (!impl_->change()) return std::nullopt;
-  return ChangeHead{impl_->ids, impl_->type};
+  return ChangeHead{impl_->ids, impl_->tape.type};
+}
+
+std::optional<ChangeView> FrameReader::view() const {
+  if (!impl_->change_ok) return std::nullopt;
+  return ChangeView(impl_->tape);
 }
 
 std::optional<json::object> FrameReader::client_shape() {
@@ -360,31 +342,29 @@ std::optional<json::object> FrameReader::client_shape() {
   auto sp = detail::make_frame_arena(m.text_size);
   json::object o(sp);
   o.reserve(7);
-  auto string_value = [&](dom::element e) {
-    const auto s = as_view(e);
-    return json::value(json::string_view(s.data(), s.size()), sp);
-  };
-  o.emplace("schema", string_value(*m.schema));
-  o.emplace("table", string_value(*m.table));
-  if (m.commit_timestamp && m.commit_timestamp->type() == Type::STRING) {
-    o.emplace("commit_timestamp", string_value(*m.commit_timestamp));
+  const auto& t = m.tape;
+  o.emplace("schema", json::string_view(t.schema.data(), t.schema.size()));
+  o.emplace("table", json::string_view(t.table.data(), t.table.size()));
+  if (t.commit_timestamp) {
+    o.emplace("commit_timestamp",
+              json::string_view(t.commit_timestamp->data(), t.commit_timestamp->size()));
   } else {
     o.emplace("commit_timestamp", nullptr);
   }
-  o.emplace("eventType", json::string_view(m.type.data(), m.type.size()));
-  const bool has_new = m.type == "INSERT" || m.type == "UPDATE";
-  const bool has_old = m.type == "UPDATE" || m.type == "DELETE";
+  o.emplace("eventType", json::string_view(t.type.data(), t.type.size()));
+  const bool has_new = t.type == "INSERT" || t.type == "UPDATE";
+  const bool has_old = t.type == "UPDATE" || t.type == "DELETE";
   auto record_value = [&](bool wanted, const std::optional<dom::element>& rec, json::object& out) {
     if (!wanted || !rec || rec->type() != Type::OBJECT) return true;
     return m.record_shape(*rec, sp, out);
   };
   json::object new_record(sp), old_record(sp);
-  if (!record_value(has_new, m.record, new_record)) return std::nullopt;
-  if (!record_value(has_old, m.old_record, old_record)) return std::nullopt;
+  if (!record_value(has_new, t.record, new_record)) return std::nullopt;
+  if (!record_value(has_old, t.old_record, old_record)) return std::nullopt;
   o.emplace("new", std::move(new_record));
   o.emplace("old", std::move(old_record));
   json::value errors(sp);
-  if (m.errors && !build(*m.errors, sp, errors)) return std::nullopt;
+  if (t.errors && !build_value(*t.errors, sp, errors, true)) return std::nullopt;
   o.emplace("errors", std::move(errors));
   return o;
 }
@@ -409,6 +389,10 @@ std::optional<ChangeHead> FrameReader::change() {
 }
 
 std::optional<json::object> FrameReader::client_shape() {
+  return std::nullopt;
+}
+
+std::optional<ChangeView> FrameReader::view() const {
   return std::nullopt;
 }
 

@@ -17,8 +17,8 @@
 // as JSON.parse does, where Boost.JSON 1.81 may be an ulp off. Without simdjson every call
 // declines.
 //
-// Thread safety: one reader per thread (or per loop-confined owner); views returned by read()
-// and change() stay valid until the next read(). client_shape() values own their storage (a
+// Thread safety: one reader per thread (or per loop-confined owner); views returned by read(),
+// change() and view() stay valid until the next read(). client_shape() values own their storage (a
 // per-frame arena, like decode_text's payloads) and may outlive the reader.
 #pragma once
 
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "rtsync/core/json.hpp"
+#include "rtsync/protocol/change_view.hpp"
 #include "rtsync/protocol/message.hpp"
 
 namespace rtsync::protocol {
@@ -64,8 +65,13 @@ class FrameReader {
   // parse_change_event), or nullopt.
   std::optional<ChangeHead> change();
 
-  // After a successful change(): the client shape in a fresh per-frame arena, or nullopt.
+  // After a successful change(): the client shape in a fresh per-frame arena, or nullopt (a
+  // double the DOM path might read differently: see above).
   std::optional<json::object> client_shape();
+
+  // After a successful change(): a read-only view of the event in the client shape, straight from
+  // the parsed frame (never declines; numbers correctly rounded). Valid until the next read().
+  std::optional<ChangeView> view() const;
 
  private:
   struct Impl;

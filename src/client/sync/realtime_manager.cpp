@@ -113,12 +113,16 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
       options_.broadcast_event,
       [this](const json::value& m) { on_event("broadcast", kTaskUpdateEvent, m); });
   const std::string filter = "project_id=eq." + *project_id_;
-  j->insert_sub = j->channel->on_postgres_changes(
-      {"INSERT", options_.schema, options_.table, filter},
-      [this](const json::object& change) { on_change("INSERT", kTaskNewEvent, change); });
-  j->update_sub = j->channel->on_postgres_changes(
-      {"UPDATE", options_.schema, options_.table, filter},
-      [this](const json::object& change) { on_change("UPDATE", kTaskUpdateEvent, change); });
+  j->insert_sub =
+      j->channel->on_postgres_changes({"INSERT", options_.schema, options_.table, filter},
+                                      [this](const RealtimeChannel::ChangeView& change) {
+                                        on_change("INSERT", kTaskNewEvent, change);
+                                      });
+  j->update_sub =
+      j->channel->on_postgres_changes({"UPDATE", options_.schema, options_.table, filter},
+                                      [this](const RealtimeChannel::ChangeView& change) {
+                                        on_change("UPDATE", kTaskUpdateEvent, change);
+                                      });
   j->status_sub =
       j->channel->on_status([this, weak](SubscribeStatus status, std::optional<Error> error) {
         if (auto live = weak.lock()) on_status(live, status, error);
@@ -216,9 +220,11 @@ json::storage_ptr payload_arena() {
 }  // namespace
 
 void RealtimeManager::on_change(std::string_view type, std::string_view bus_event,
-                                const json::object& change) {
+                                const RealtimeChannel::ChangeView& change) {
   if (!join_) return;
-  last_payload_ = std::make_shared<const json::value>(json::value(change, payload_arena()));
+  // The bus's listeners get a DOM they may keep: built once, straight from the frame.
+  auto arena = payload_arena();
+  last_payload_ = std::make_shared<const json::value>(change.to_object(std::move(arena)));
   on_event(type, bus_event, *last_payload_);
 }
 

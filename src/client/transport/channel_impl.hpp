@@ -50,9 +50,10 @@ struct ChannelImpl {
   void on_socket_closed(const Error& reason);
   void handle(const protocol::Message& message);
   // A postgres_changes text frame already read by `reader` (`text` is the frame itself, for the
-  // DOM path when the reader declines).
-  void handle_change_frame(const protocol::FrameHead& head, protocol::FrameReader& reader,
-                           std::string_view text);
+  // DOM path when the reader declines). The caller (the socket, while it delivers the frame) keeps
+  // itself and this channel alive for the call: callbacks may drop either.
+  void handle_change_frame(SocketCore& socket, const protocol::FrameHead& head,
+                           protocol::FrameReader& reader, std::string_view text);
   void push_access_token(const std::string& token);
   // The socket is going away: cancel everything, call nothing.
   void detach();
@@ -77,7 +78,11 @@ struct ChannelImpl {
   void notify(SubscribeStatus status, std::optional<Error> error);
   void dispatch_broadcast(const json::value& payload);
   void dispatch_changes(const json::value& payload);
-  void dispatch_change_frame(protocol::FrameReader& reader, std::string_view text);
+  // Calls every binding of the current join that asked for ids/type; `make_view()` builds the
+  // change's view the first time one does.
+  template <class MakeView>
+  void deliver_change(const std::vector<std::int64_t>& ids, std::string_view type,
+                      MakeView&& make_view);
   void dispatch_system(const json::value& payload);
   std::shared_ptr<RealtimeChannel> keep_alive() const { return owner.shared_from_this(); }
 

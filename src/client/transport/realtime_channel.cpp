@@ -368,25 +368,42 @@ void ChannelImpl::dispatch_changes(const json::value& payload) {
     logger()->warn("{}: malformed postgres_changes dropped: {}", topic, change.error().describe());
     return;
   }
-  const auto& ids = change.value().ids;
   const auto& data = change.value().data;
   std::optional<json::object> shape;  // built once, only if some binding wants it
-  const auto bindings = joined_changes;
-  for (const auto& b : bindings) {
-    if (b->removed || !b->id || detached) continue;
+  std::optional<RealtimeChannel::ChangeView> view;
+  deliver_change(change.value().ids, data.type, [&]() -> const RealtimeChannel::ChangeView& {
+    if (!view) {
+      shape = protocol::to_client_shape(data);
+      view.emplace(*shape);
+    }
+    return *view;
+  });
+}
+
+template <class MakeView>
+void ChannelImpl::deliver_change(const std::vector<std::int64_t>& ids, std::string_view type,
+                                 MakeView&& make_view) {
+  // By index, not over a copy: a frame costs no allocation. A callback may remove bindings
+  // (marked `removed`), and a rejoin replaces the list: then this frame, of the earlier join,
+  // stops being delivered. The binding being called is held so it outlives its own removal.
+  const auto generation = joins_sent;
+  for (std::size_t i = 0; i < joined_changes.size(); ++i) {
+    if (detached || joins_sent != generation) return;
+    const auto& b = joined_changes[i];
+    if (b->removed || !b->id) continue;
     if (std::find(ids.begin(), ids.end(), *b->id) == ids.end()) continue;
-    if (b->filter.event != "*" && !iequals(b->filter.event, data.type)) continue;
-    if (!shape) shape = protocol::to_client_shape(data);
+    if (b->filter.event != "*" && !iequals(b->filter.event, type)) continue;
+    const auto& v = make_view();
     ++changes_dispatched;
-    invoke_guarded(log::kChannel, b->callback, *shape);
+    const auto hold = b;
+    invoke_guarded(log::kChannel, hold->callback, v);
   }
 }
 
-void ChannelImpl::handle_change_frame(const protocol::FrameHead& head,
+void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::FrameHead& head,
                                       protocol::FrameReader& reader, std::string_view text) {
-  auto s = socket.lock();
-  if (!s || detached) return;
-  auto keep = keep_alive();
+  if (detached) return;
+  auto* s = &socket_core;
   // A frame of an earlier join of this topic (as handle()).
   if (head.join_ref && (!join_ref || *head.join_ref != *join_ref)) {
     ++s->counters().stale_frames_dropped;
@@ -394,13 +411,8 @@ void ChannelImpl::handle_change_frame(const protocol::FrameHead& head,
                     *head.join_ref);
     return;
   }
-  dispatch_change_frame(reader, text);
-}
-
-void ChannelImpl::dispatch_change_frame(protocol::FrameReader& reader, std::string_view text) {
-  auto s = socket.lock();
-  if (!s) return;
-  auto dom_path = [&] {
+  auto change = reader.change();
+  if (!change) {
     // The reader declined: the DOM path gives the same result or the precise error.
     auto decoded = protocol::decode_text(s->options.vsn, text);
     if (!decoded.ok()) {
@@ -410,24 +422,13 @@ void ChannelImpl::dispatch_change_frame(protocol::FrameReader& reader, std::stri
       return;
     }
     dispatch_changes(decoded.value().payload);
-  };
-  auto change = reader.change();
-  if (!change) return dom_path();
-  const auto& ids = change->ids;
-  const std::string_view type = change->type;
-  std::optional<json::object> shape;  // built once, only if some binding wants it
-  const auto bindings = joined_changes;
-  for (const auto& b : bindings) {
-    if (b->removed || !b->id || detached) continue;
-    if (std::find(ids.begin(), ids.end(), *b->id) == ids.end()) continue;
-    if (b->filter.event != "*" && !iequals(b->filter.event, type)) continue;
-    if (!shape) {
-      shape = reader.client_shape();
-      if (!shape) return dom_path();  // nothing dispatched yet
-    }
-    ++changes_dispatched;
-    invoke_guarded(log::kChannel, b->callback, *shape);
+    return;
   }
+  std::optional<RealtimeChannel::ChangeView> view;
+  deliver_change(change->ids, change->type, [&]() -> const RealtimeChannel::ChangeView& {
+    if (!view) view = reader.view();  // always present after a successful change()
+    return *view;
+  });
 }
 
 void ChannelImpl::dispatch_system(const json::value& payload) {

@@ -1,5 +1,6 @@
 #include "rtsync/client/transport/realtime_socket.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <random>
@@ -539,12 +540,23 @@ bool SocketCore::route_change_frame(std::string_view data) {
       head->topic == protocol::kPhoenixTopic) {
     return false;
   }
+  // Usually one channel has the topic: then hold just that one instead of copying the list
+  // (a callback may add or remove channels).
+  auto wants = [&](const std::shared_ptr<RealtimeChannel>& ch) {
+    return ch->topic() == head->topic && ch->state() != ChannelState::closed;
+  };
+  const auto matches = std::count_if(channels_.begin(), channels_.end(), wants);
+  if (matches == 1) {
+    const auto ch = *std::find_if(channels_.begin(), channels_.end(), wants);
+    ch->impl_->handle_change_frame(*this, *head, reader_, data);
+    return true;
+  }
   bool routed = false;
   for (auto& ch : channels()) {
     if (shut_down_) return true;
-    if (ch->topic() != head->topic || ch->state() == ChannelState::closed) continue;
+    if (!wants(ch)) continue;
     routed = true;
-    ch->impl_->handle_change_frame(*head, reader_, data);
+    ch->impl_->handle_change_frame(*this, *head, reader_, data);
   }
   if (!routed) {
     ++counters_.unroutable_frames;

@@ -148,9 +148,9 @@ class Loopback : public ::testing::Test {
       channel = socket->channel("tasks");
       subs.push_back(channel->on_postgres_changes(
           PostgresChangesFilter{"INSERT", "public", "tasks", std::nullopt},
-          [this](const json::object& c) {
+          [this](const RealtimeChannel::ChangeView& c) {
             std::lock_guard lock(rec.mu);
-            rec.changes.push_back(json::serialize(c));
+            rec.changes.push_back(json::serialize(c.to_object()));
           }));
       subs.push_back(channel->on_broadcast("*", [this](const json::value& m) {
         std::lock_guard lock(rec.mu);

@@ -6,11 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "reference_frames.hpp"
+#include "rtsync/protocol/change_view.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
 
 namespace rtsync::protocol {
@@ -60,6 +62,86 @@ bool identical(const json::value& a, const json::value& b) {
   return false;
 }
 
+// Numbers compare by value when `strict` is off (a view reads doubles correctly rounded where
+// the DOM path may be an ulp off: only frames whose client_shape() declines).
+bool loosely_same(const json::value& a, const json::value& b) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.to_number<double>(), y = b.to_number<double>();
+    if (std::isnan(y)) return x == 0 || std::isnan(x);  // Boost.JSON 1.81 reads 0e400 as NaN
+    return x == y || std::abs(x - y) <= 1e-15 * std::max(std::abs(x), std::abs(y));
+  }
+  if (a.kind() != b.kind()) return false;
+  if (a.is_array()) {
+    const auto &x = a.get_array(), &y = b.get_array();
+    if (x.size() != y.size()) return false;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (!loosely_same(x[i], y[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_object()) {
+    const auto &x = a.get_object(), &y = b.get_object();
+    if (x.size() != y.size()) return false;
+    for (auto i = x.begin(), j = y.begin(); i != x.end(); ++i, ++j) {
+      if (i->key() != j->key() || !loosely_same(i->value(), j->value())) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+bool same(const json::value& a, const json::value& b, bool strict) {
+  return strict ? identical(a, b) : loosely_same(a, b);
+}
+
+void check_row(const RowView& row, const json::value& expected, bool strict) {
+  const auto& want = expected.as_object();
+  std::vector<std::string> keys;
+  row.for_each([&](std::string_view column, JsonView value) {
+    keys.emplace_back(column);
+    // A repeated key is visited each time; the shape holds its last value.
+    if (row.find(column)) EXPECT_TRUE(want.contains(column)) << column;
+    (void)value;
+  });
+  std::vector<std::string> want_keys;
+  for (const auto& kv : want)
+    want_keys.emplace_back(kv.key());
+  if (keys.size() == want_keys.size()) EXPECT_EQ(keys, want_keys);
+  for (const auto& kv : want) {
+    auto cell = row.find(kv.key());
+    ASSERT_TRUE(cell) << kv.key();
+    EXPECT_TRUE(same(cell->to_value(), kv.value(), strict))
+        << kv.key() << ": " << json::serialize(cell->to_value()) << " vs "
+        << json::serialize(kv.value());
+  }
+  EXPECT_FALSE(row.find("no such column"));
+  EXPECT_TRUE(same(row.to_object(), want, strict));
+}
+
+// The view of the parsed frame and the view of the DOM path's client shape answer alike, and
+// both copy out to that shape.
+void check_views(const FrameReader& reader, const json::object& expected, bool strict) {
+  auto tape = reader.view();
+  ASSERT_TRUE(tape) << "view() after a successful change()";
+  const ChangeView dom(expected);
+  for (const ChangeView* v : {static_cast<const ChangeView*>(&*tape), &dom}) {
+    SCOPED_TRACE(v == &dom ? "DOM view" : "frame view");
+    EXPECT_EQ(v->schema(), expected.at("schema").as_string());
+    EXPECT_EQ(v->table(), expected.at("table").as_string());
+    EXPECT_EQ(v->event_type(), expected.at("eventType").as_string());
+    const auto& ts = expected.at("commit_timestamp");
+    EXPECT_EQ(v->commit_timestamp().has_value(), ts.is_string());
+    if (ts.is_string()) {
+      EXPECT_EQ(*v->commit_timestamp(), ts.as_string());
+    }
+    check_row(v->new_record(), expected.at("new"), strict);
+    check_row(v->old_record(), expected.at("old"), strict);
+    EXPECT_TRUE(same(v->errors().to_value(), expected.at("errors"), strict));
+    EXPECT_TRUE(same(v->to_object(), expected, strict))
+        << json::serialize(v->to_object()) << "\nDOM: " << json::serialize(expected);
+  }
+}
+
 enum class Expect { accept, decline, either };
 
 struct Outcome {
@@ -101,9 +183,11 @@ Outcome compare(Vsn vsn, std::string_view text) {
   EXPECT_EQ(change->type, event->data.type);
 
   auto shape = reader.client_shape();
+  const json::object expected_shape = to_client_shape(event->data);
+  check_views(reader, expected_shape, shape.has_value());
   if (!shape) return out;
   out.shape = true;
-  const json::value expected = to_client_shape(event->data);
+  const json::value expected = expected_shape;
   const json::value actual = *shape;
   EXPECT_TRUE(identical(actual, expected))
       << "reader: " << json::serialize(actual) << "\nDOM:    " << json::serialize(expected);
@@ -334,6 +418,146 @@ TEST(FrameReader, ViewsFollowTheLatestRead) {
   // client_shape before change() on a fresh read declines.
   ASSERT_TRUE(reader.read(Vsn::v2, kV2PostgresChanges));
   EXPECT_FALSE(reader.client_shape());
+}
+
+}  // namespace
+}  // namespace rtsync::protocol
+
+namespace rtsync::protocol {
+namespace {
+
+// ---- ChangeView: what a callback reads
+// -----------------------------------------------------------
+
+class ChangeViewTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FrameReader::available()) GTEST_SKIP() << "built without simdjson";
+  }
+  ChangeView read(const std::string& frame) {
+    text_ = frame;
+    EXPECT_TRUE(reader_.read(Vsn::v2, text_));
+    EXPECT_TRUE(reader_.change());
+    auto v = reader_.view();
+    EXPECT_TRUE(v);
+    return *v;
+  }
+  FrameReader reader_;
+  std::string text_;
+};
+
+TEST_F(ChangeViewTest, NavigatesTheRecordWithoutCopying) {
+  const auto change = read(v2_change(data_with(
+      "UPDATE",
+      R"({"id":42,"title":"caf\u00e9","extra":{"seed":7,"list":[true,null,1.5,"x"],"big":18446744073709551615}})",
+      R"({"id":41})")));
+  EXPECT_EQ(change.schema(), "public");
+  EXPECT_EQ(change.table(), "items");
+  EXPECT_EQ(change.event_type(), "UPDATE");
+  EXPECT_EQ(change.commit_timestamp(), "2026-11-27T03:00:01.234Z");
+  const auto row = change.new_record();
+  EXPECT_EQ(row.size(), 3u);
+  EXPECT_EQ(row.find("id")->as_int64(), 42);
+  EXPECT_EQ(row.find("title")->as_string(), "caf\u00e9");  // unescaped UTF-8
+  const auto extra = *row.find("extra");
+  EXPECT_EQ(extra.kind(), JsonKind::object);
+  EXPECT_EQ(extra.size(), 3u);
+  EXPECT_EQ(extra.find("seed")->as_int64(), 7);
+  EXPECT_EQ(extra.find("seed")->as_double(), 7.0);
+  EXPECT_FALSE(extra.find("seed")->as_string());
+  const auto list = *extra.find("list");
+  EXPECT_EQ(list.size(), 4u);
+  EXPECT_EQ(list.at(0)->as_bool(), true);
+  EXPECT_TRUE(list.at(1)->is_null());
+  EXPECT_EQ(list.at(2)->as_double(), 1.5);
+  EXPECT_FALSE(list.at(2)->as_int64());
+  EXPECT_EQ(list.at(3)->as_string(), "x");
+  EXPECT_FALSE(list.at(4));
+  EXPECT_EQ(extra.find("big")->kind(), JsonKind::uint64);
+  EXPECT_FALSE(extra.find("big")->as_int64());  // beyond int64
+  EXPECT_FALSE(extra.find("missing"));
+  std::vector<std::string> keys;
+  extra.for_each_member([&](std::string_view k, JsonView) { keys.emplace_back(k); });
+  EXPECT_EQ(keys, (std::vector<std::string>{"seed", "list", "big"}));
+  int items = 0;
+  list.for_each_item([&](JsonView) { ++items; });
+  EXPECT_EQ(items, 4);
+  EXPECT_EQ(change.old_record().find("id")->as_int64(), 41);
+  EXPECT_TRUE(change.errors().is_null());
+}
+
+TEST_F(ChangeViewTest, ConvertsStringsByColumnTypeOnAccess) {
+  const auto change = read(v2_change(data_with(
+      "INSERT",
+      R"({"id":"42","done":"t","meta":"{\"a\":[1,{\"b\":2}]}","at":"2026-01-02 03:04:05",)"
+      R"("atz":"2026-01-02 03:04:05+00","nums":"{1,2}","title":"42"})",
+      "")));
+  const auto row = change.new_record();
+  // Several converted cells at once: each stays valid while the frame is current.
+  const auto id = *row.find("id");
+  const auto done = *row.find("done");
+  const auto meta = *row.find("meta");
+  const auto at = *row.find("at");
+  const auto nums = *row.find("nums");
+  EXPECT_EQ(id.as_int64(), 42);
+  EXPECT_EQ(done.as_bool(), true);
+  EXPECT_EQ(meta.find("a")->at(1)->find("b")->as_int64(), 2);
+  EXPECT_EQ(at.as_string(), "2026-01-02T03:04:05");                   // timestamp
+  EXPECT_EQ(row.find("atz")->as_string(), "2026-01-02 03:04:05+00");  // timestamptz unchanged
+  EXPECT_EQ(nums.at(1)->as_int64(), 2);
+  EXPECT_EQ(row.find("title")->as_string(), "42");  // text stays text
+  // Iteration converts the same way.
+  std::string seen;
+  row.for_each([&](std::string_view column, JsonView value) {
+    if (column == "id") seen += std::to_string(*value.as_int64());
+  });
+  EXPECT_EQ(seen, "42");
+}
+
+TEST_F(ChangeViewTest, RecordsFollowTheEventType) {
+  auto del = read(v2_change(data_with("DELETE", R"({"id":"6"})", R"({"id":"5"})")));
+  EXPECT_TRUE(del.new_record().empty());  // realtime-js: `new` is {} for DELETE
+  EXPECT_EQ(del.old_record().find("id")->as_int64(), 5);
+  auto ins = read(v2_change(data_with("INSERT", R"({"id":"6"})", R"({"id":"5"})")));
+  EXPECT_EQ(ins.new_record().find("id")->as_int64(), 6);
+  EXPECT_TRUE(ins.old_record().empty());
+  auto bare = read(v2_change(R"({"schema":"s","table":"t","type":"INSERT","errors":["e"]})"));
+  EXPECT_FALSE(bare.commit_timestamp());
+  EXPECT_TRUE(bare.new_record().empty());
+  EXPECT_EQ(bare.errors().at(0)->as_string(), "e");
+}
+
+TEST_F(ChangeViewTest, NumbersAreCorrectlyRounded) {
+  // Where the DOM path may be an ulp off (16+ significant digits), the view reads as JSON.parse.
+  const auto change = read(v2_change(
+      data_with("INSERT", R"({"x":0.1234567890123456,"y":7.50000000000000000001,"z":0e400})", "")));
+  const auto row = change.new_record();
+  EXPECT_EQ(row.find("x")->as_double(), 0.1234567890123456);
+  EXPECT_EQ(row.find("y")->as_double(), 7.5);
+  EXPECT_EQ(row.find("z")->as_double(), 0.0);
+  EXPECT_EQ(change.to_object().at("new").at("z").as_double(), 0.0);
+}
+
+TEST_F(ChangeViewTest, NoViewWithoutAChange) {
+  ASSERT_TRUE(reader_.read(Vsn::v2, kV2BroadcastOut));
+  EXPECT_FALSE(reader_.change());
+  EXPECT_FALSE(reader_.view());
+}
+
+TEST(ChangeViewDom, ReadsAClientShapeObject) {
+  const json::object shape = to_client_shape(
+      parse_change_event(
+          decode_v2(v2_change(data_with("INSERT", R"({"id":"3","meta":{"k":[1]}})", "")))
+              .value()
+              .payload)
+          .value()
+          .data);
+  const ChangeView change(shape);
+  EXPECT_EQ(change.event_type(), "INSERT");
+  EXPECT_EQ(change.new_record().find("id")->as_int64(), 3);
+  EXPECT_EQ(change.new_record().find("meta")->find("k")->at(0)->as_int64(), 1);
+  EXPECT_TRUE(change.old_record().empty());
+  EXPECT_EQ(json::value(change.to_object()), json::value(shape));
 }
 
 }  // namespace

@@ -31,11 +31,11 @@ class ChannelFixture : public SocketFixture {
     subs.push_back(ch->on_broadcast(
         "task-update", [this](const json::value& m) { broadcasts.push_back(json::serialize(m)); }));
     for (const char* ev : {"INSERT", "UPDATE"}) {
-      subs.push_back(
-          ch->on_postgres_changes(PostgresChangesFilter{ev, "public", "tasks", "project_id=eq.p1"},
-                                  [this, ev](const json::object& c) {
-                                    changes.push_back(std::string(ev) + " " + json::serialize(c));
-                                  }));
+      subs.push_back(ch->on_postgres_changes(
+          PostgresChangesFilter{ev, "public", "tasks", "project_id=eq.p1"},
+          [this, ev](const RealtimeChannel::ChangeView& c) {
+            changes.push_back(std::string(ev) + " " + json::serialize(c.to_object()));
+          }));
     }
     return ch;
   }
@@ -480,8 +480,9 @@ TEST_F(ChannelFixture, StaleJoinRefPostgresChangesAreDropped) {
 TEST_F(ChannelFixture, ChangeObjectsOutliveTheirFrame) {
   auto ch = joined_tasks_channel();
   std::vector<json::object> kept;
-  auto sub = ch->on_postgres_changes(PostgresChangesFilter{"*", "public", "tasks", std::nullopt},
-                                     [&](const json::object& c) { kept.push_back(c); });
+  auto sub = ch->on_postgres_changes(
+      PostgresChangesFilter{"*", "public", "tasks", std::nullopt},
+      [&](const RealtimeChannel::ChangeView& c) { kept.push_back(c.to_object()); });
   // The binding joins with the next join; rejoin by dropping the channel's join.
   fake->receive_text(frame("1", "1", kTopic, "phx_error", "{}"));
   sched.run_until(TimerId::ChannelRejoin);
@@ -503,7 +504,7 @@ TEST_F(ChannelFixture, WildcardEventBindingGetsEveryTypeForItsId) {
   std::vector<std::string> types;
   auto sub = ch->on_postgres_changes(
       PostgresChangesFilter{"*", "public", std::nullopt, std::nullopt},
-      [&](const json::object& c) { types.emplace_back(c.at("eventType").as_string()); });
+      [&](const RealtimeChannel::ChangeView& c) { types.emplace_back(c.event_type()); });
   ASSERT_TRUE(ch->subscribe().ok());
   reply("1", "1", "realtime:all", "ok",
         R"({"postgres_changes":[{"id":5,"event":"*","schema":"public"}]})");
@@ -732,7 +733,7 @@ TEST_F(ChannelFixture, ChangeBindingAddedAfterSubscribeJoinsNextTime) {
   auto ch = joined_room();
   int got = 0;
   auto sub = ch->on_postgres_changes(PostgresChangesFilter{"*", "public", "t", std::nullopt},
-                                     [&](const json::object&) { ++got; });
+                                     [&](const RealtimeChannel::ChangeView&) { ++got; });
   fake->receive_text(frame("1", "1", "realtime:room", "phx_error", "{}"));
   sched.run_until(TimerId::ChannelRejoin);
   EXPECT_NE(last_sent().find(R"("postgres_changes":[{"event":"*","schema":"public","table":"t"}])"),

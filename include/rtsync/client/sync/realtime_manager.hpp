@@ -173,7 +173,8 @@ class RealtimeManager {
   void on_status(const std::shared_ptr<Join>& join, SubscribeStatus status,
                  const std::optional<Error>& error);
   void on_event(std::string_view type, std::string_view bus_event, const json::value& payload);
-  void on_change(std::string_view type, std::string_view bus_event, const json::object& change);
+  void on_change(std::string_view type, std::string_view bus_event,
+                 const RealtimeChannel::ChangeView& change);
   void settle(const std::shared_ptr<Join>& join, bool ok);
   void on_heal(const json::value& detail);
   void attempt_reconnect();

@@ -45,6 +45,7 @@
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/core/subscription.hpp"
+#include "rtsync/protocol/change_view.hpp"
 #include "rtsync/protocol/join.hpp"
 
 namespace rtsync::client {
@@ -81,9 +82,12 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   // {"type":"broadcast","event":…,"payload":…[,"meta":…]} (binary kind-4 frames are reconstructed
   // to the same shape).
   using BroadcastCallback = std::function<void(const json::value& message)>;
-  // {schema, table, commit_timestamp, eventType, new, old, errors} (values converted by column
-  // type, as realtime-js does).
-  using ChangeCallback = std::function<void(const json::object& change)>;
+  // The change as realtime-js hands it over, {schema, table, commit_timestamp, eventType, new, old,
+  // errors} with values converted by column type, as a read-only view of the received frame: no
+  // DOM is built unless asked for. The view is valid only during the call; `change.to_object()`
+  // copies it out (protocol/change_view.hpp).
+  using ChangeView = protocol::ChangeView;
+  using ChangeCallback = std::function<void(const ChangeView& change)>;
   // The system message payload {extension, status, message, channel}.
   using SystemCallback = std::function<void(const json::value& payload)>;
 

@@ -1,0 +1,86 @@
+// FrameReader's parsed postgres_changes frame, as the change views read it (change_view.hpp).
+// Internal to the protocol library; only compiled with simdjson.
+#pragma once
+
+#if RTSYNC_HAVE_SIMDJSON
+
+#include <simdjson.h>
+
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "rtsync/protocol/change_view.hpp"
+
+#if defined(__GNUC__)
+#define RTSYNC_FLATTEN __attribute__((flatten))
+#else
+#define RTSYNC_FLATTEN
+#endif
+
+namespace rtsync::protocol::detail {
+
+namespace dom = simdjson::dom;
+
+struct ColumnView {
+  std::string_view name;
+  std::string_view type;
+};
+
+// Builds `e` as a Boost.JSON value in `sp` (duplicate keys: the last value wins, at the first
+// key's position, as Boost.JSON's parser does). With `exact_doubles_only`, false for a double the
+// two parsers might read differently (see frame_reader.hpp); otherwise always true.
+bool build_value(dom::element e, const json::storage_ptr& sp, json::value& out,
+                 bool exact_doubles_only);
+
+// Types whose string values convert_value changes (it passes every non-string value through).
+bool converts_strings(std::string_view type) noexcept;
+
+struct TapeChange {
+  static_assert(std::is_trivially_copyable_v<dom::element>);
+  static_assert(sizeof(dom::element) <= sizeof(JsonView::tape_));
+
+  std::string_view schema, table, type;
+  std::optional<std::string_view> commit_timestamp;
+  std::optional<dom::element> record, old_record, errors;
+  std::vector<ColumnView> columns;
+  // Values converted on access (a string of a converting column), kept until the next frame.
+  mutable std::deque<json::value> converted;
+
+  static JsonView wrap(dom::element e) noexcept {
+    JsonView v;
+    std::memcpy(v.tape_, &e, sizeof e);
+    v.rep_ = JsonView::Rep::tape;
+    return v;
+  }
+  static dom::element unwrap(const JsonView& v) noexcept {
+    dom::element e;
+    std::memcpy(&e, v.tape_, sizeof e);
+    return e;
+  }
+  static bool is_tape(const JsonView& v) noexcept { return v.rep_ == JsonView::Rep::tape; }
+
+  RowView row(const std::optional<dom::element>& rec, bool wanted) const noexcept {
+    RowView r;
+    if (!wanted || !rec || rec->type() != dom::element_type::OBJECT) return r;
+    r.tape_ = this;
+    r.record_ = wrap(*rec);
+    return r;
+  }
+
+  // The value of `column` in the client shape: converted when the value is a string of a
+  // converting column type (stored in `converted`), the raw element otherwise.
+  JsonView cell(std::string_view column, dom::element value) const;
+
+  void reset() {
+    converted.clear();
+    columns.clear();
+  }
+};
+
+}  // namespace rtsync::protocol::detail
+
+#endif
