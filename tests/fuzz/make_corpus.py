@@ -50,3 +50,32 @@ write("payloads", '{"ids":[1],"data":{"schema":"public","table":"t","commit_time
       '"columns":[{"name":"a","type":"_int4"},{"name":"b","type":"jsonb"},{"name":"c","type":"bool"}],'
       '"record":{"a":"{1,2}","b":"{\\"k\\":1}","c":"t"},"errors":null}}')
 write("payloads", '{"x":"  -12.5e3abc","y":"{\\"a b\\",c}","z":"2024-01-02 03:04:05"}')
+
+
+# WebSocket server-to-client byte streams for fuzz_ws_frame: every length form, fragmentation with
+# control frames in between, close frames, and a few broken frames.
+def ws(first, payload, masked=False):
+    n = len(payload)
+    head = bytes([first])
+    m = 0x80 if masked else 0
+    if n < 126:
+        head += bytes([m | n])
+    elif n <= 0xFFFF:
+        head += bytes([m | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([m | 127]) + n.to_bytes(8, "big")
+    if masked:
+        key = b"\x11\x22\x33\x44"
+        return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + payload
+
+
+change = frames["kV2PostgresChanges"].encode()
+write("ws_frame", ws(0x81, b"Hello") + ws(0x81, change))
+write("ws_frame", ws(0x82, bytes(range(256)) * 2) + ws(0x8A, b""))
+write("ws_frame", ws(0x01, b"Hel") + ws(0x89, b"ping") + ws(0x00, "lo \u20ac".encode()[:-1]) +
+      ws(0x80, "lo \u20ac".encode()[-1:]) + ws(0x88, (1000).to_bytes(2, "big") + b"bye"))
+write("ws_frame", ws(0x81, b"x" * 70000))
+write("ws_frame", ws(0x81, b"masked", masked=True))
+write("ws_frame", ws(0x88, b"") + ws(0x81, b"after close"))
+write("ws_frame", ws(0xC1, b"rsv1") + ws(0x83, b"op3"))

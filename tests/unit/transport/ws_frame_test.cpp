@@ -278,7 +278,8 @@ TEST(WsFrameParser, FailureIsSticky) {
 // ---- close frames ------------------------------------------------------------------------------
 
 TEST(WsFrameParser, CloseWithCodeAndReason) {
-  const auto ev = one(frame(0x88, bytes({0x03, 0xE8}) + "bye"));
+  const auto in = frame(0x88, bytes({0x03, 0xE8}) + "bye");
+  const auto ev = one(in);
   EXPECT_EQ(ev.kind, Kind::close);
   EXPECT_EQ(ev.code, 1000);
   EXPECT_EQ(ev.payload, "bye");
