@@ -372,10 +372,9 @@ int main(int argc, char** argv) {
     if (!built) die(built.error().message);
     auto verified =
         server::auth::JwtVerifier(kSecret).verify(tok, std::chrono::system_clock::now());
-    batch.push_back(server::pg::Statement{
-        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-        {std::string("authenticated"), verified.value().claims_json},
-        {}});
+    // Exactly the service's claims statement (with its default plan_cache_mode for reads).
+    batch.push_back(server::rest::claims_statement("authenticated", verified.value().claims_json,
+                                                   server::rest::RestOptions{}.generic_read_plans));
     batch.push_back(built->statement);
   }
 

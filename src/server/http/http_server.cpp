@@ -49,28 +49,26 @@ std::string json_error(std::string_view key, std::string_view message) {
   return json::serialize(o);
 }
 
+// The request target's path (still encoded); its query parameters are parsed only when a route
+// asks for one — the services behind the listener read the raw query themselves.
 struct Target {
   std::string path;
-  std::vector<std::pair<std::string, std::string>> params;
+  std::string target;  // as received
+  // The first parameter named `key`, decoded; none when absent or when the target is not a valid
+  // origin-form.
   std::optional<std::string> param(std::string_view key) const {
-    for (const auto& [k, v] : params) {
-      if (k == key) return v;
+    auto u = boost::urls::parse_origin_form(target);
+    if (!u) return std::nullopt;
+    for (auto p : u->params()) {
+      if (p.key == key) return std::string(p.value);
     }
     return std::nullopt;
   }
 };
 
 Target parse_target(std::string_view target) {
-  Target t;
-  auto u = boost::urls::parse_origin_form(target);
-  if (!u) {
-    t.path = std::string(target.substr(0, target.find('?')));
-    return t;
-  }
-  t.path = std::string(u->encoded_path());
-  for (auto p : u->params())
-    t.params.emplace_back(std::string(p.key), std::string(p.value));
-  return t;
+  // Origin-form is the path, then '?' and the query: the path is what precedes the first '?'.
+  return Target{std::string(target.substr(0, target.find('?'))), std::string(target)};
 }
 
 std::optional<std::string> header(const bhttp::request<bhttp::string_body>& req,

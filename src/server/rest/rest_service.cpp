@@ -265,15 +265,13 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
   const Preferences prefer = parse_prefer(req.header("prefer"));
 
   // The batch: the caller's claims first, then the request's statements; one transaction.
-  auto run = [this, call](std::vector<pg::Statement> statements,
-                          std::function<void(std::vector<pg::PgResult>&)> on_ok) {
+  const bool rpc = path.rfind("rpc/", 0) == 0;
+  const bool generic_plan = reading && !rpc && options_.generic_read_plans;
+  auto run = [this, call, generic_plan](std::vector<pg::Statement> statements,
+                                        std::function<void(std::vector<pg::PgResult>&)> on_ok) {
     std::vector<pg::Statement> batch;
     batch.reserve(statements.size() + 1);
-    batch.push_back(pg::Statement{
-        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-        {call->role, call->claims_json},
-        {},
-        true});
+    batch.push_back(claims_statement(call->role, call->claims_json, generic_plan));
     for (auto& s : statements) {
       s.prepare = keep_prepared(s.sql);
       batch.push_back(std::move(s));
@@ -292,7 +290,7 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
                    });
   };
 
-  if (path.rfind("rpc/", 0) == 0) {
+  if (rpc) {
     const std::string name = path.substr(4);
     if (req.method != "POST" && req.method != "GET" && req.method != "HEAD") {
       return call->fail(ApiError{405, "PGRST117", "Unsupported HTTP method: " + req.method,

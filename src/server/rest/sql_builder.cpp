@@ -195,7 +195,8 @@ ApiResult<Projection> projection(const CatalogTable& t, const std::vector<Select
 // whose text is not already the JSON json_agg would write are converted with to_json() in SQL.
 JsonKind json_kind(std::string_view type, bool& needs_to_json) {
   needs_to_json = false;
-  if (type == "text" || type == "uuid" || type == "name" || type == "citext" ||
+  if (type == "uuid") return JsonKind::quoted;
+  if (type == "text" || type == "name" || type == "citext" ||
       type.rfind("character varying", 0) == 0 || type.rfind("character(", 0) == 0 ||
       type == "character" || type == "bpchar") {
     return JsonKind::string;
@@ -512,6 +513,11 @@ void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& c
         case JsonKind::string:
           core::append_json_string(out, v);
           break;
+        case JsonKind::quoted:
+          out += '"';
+          out += v;
+          out += '"';
+          break;
         case JsonKind::boolean:
           out += v == "t" ? "true" : "false";
           break;
@@ -523,6 +529,16 @@ void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& c
     out += '}';
   }
   if (!singular) out += ']';
+}
+
+pg::Statement claims_statement(std::string role, std::string claims_json, bool generic_plan) {
+  static const std::string kClaims =
+      "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)";
+  static const std::string kClaimsGeneric =
+      "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), "
+      "set_config('plan_cache_mode', 'force_generic_plan', true)";
+  return pg::Statement{
+      generic_plan ? kClaimsGeneric : kClaims, {std::move(role), std::move(claims_json)}, {}, true};
 }
 
 std::optional<std::int64_t> singular_violation(std::string_view pg_message) {

@@ -243,10 +243,11 @@ TEST(SqlBuilderTest, PlainColumnsAreReadAsRows) {
   auto b = build_read(r);
   ASSERT_TRUE(b.ok());
   EXPECT_FALSE(b->count);
-  // Every column in catalog order; strings quoted here, the rest converted by to_json in SQL.
+  // Every column in catalog order; strings quoted (and escaped, except uuids, which never need
+  // it) here, the rest converted by to_json in SQL.
   ASSERT_EQ(b->columns.size(), 4u);
   EXPECT_EQ(b->columns[0].key, R"("id":)");
-  EXPECT_EQ(b->columns[0].kind, JsonKind::string);
+  EXPECT_EQ(b->columns[0].kind, JsonKind::quoted);
   EXPECT_EQ(b->columns[1].kind, JsonKind::verbatim);
   EXPECT_EQ(b->columns[2].kind, JsonKind::string);
   EXPECT_EQ(b->statement.sql, R"(SELECT _r."id", to_json(_r."status")::text, _r."task_type", )"

@@ -767,6 +767,54 @@ TEST_F(RestServiceTest, UnpreparedShapesBeyondTheCacheStillWork) {
   }
 }
 
+// Reads run with plan_cache_mode = force_generic_plan for their transaction only (so prepared
+// page reads are planned once); writes, rpc and later transactions on the connection keep the
+// server's setting, and the option turns it off.
+TEST_F(RestServiceTest, ReadsUseGenericPlansForTheirTransactionOnly) {
+  sql(R"sql(
+    CREATE VIEW public.plan_probe AS SELECT current_setting('plan_cache_mode') AS mode;
+    GRANT SELECT ON public.plan_probe TO service_role;
+    CREATE TABLE public.plan_writes (id int PRIMARY KEY,
+                                     mode text DEFAULT current_setting('plan_cache_mode'));
+    GRANT SELECT, INSERT ON public.plan_writes TO service_role;
+    CREATE FUNCTION public.plan_mode() RETURNS text LANGUAGE sql STABLE
+      AS $$ SELECT current_setting('plan_cache_mode') $$;
+    GRANT EXECUTE ON FUNCTION public.plan_mode() TO service_role;)sql");
+  auto reload = [&] {
+    std::optional<Result<void>> reloaded;
+    service->reload_schema([&](Result<void> r) { reloaded = r; });
+    ASSERT_TRUE(loop.run_until([&] { return reloaded.has_value(); }));
+    ASSERT_TRUE(reloaded->ok());
+  };
+  make_service(1);  // one connection: every request below shares it
+  reload();
+  for (int round = 0; round < 2; ++round) {
+    auto read = get("/rest/v1/plan_probe", token_service);
+    ASSERT_EQ(read.status, 200) << read.body;
+    EXPECT_EQ(read.body, R"([{"mode":"force_generic_plan"}])");
+    auto aliased = get("/rest/v1/plan_probe?select=m:mode", token_service);
+    EXPECT_TRUE(
+        core::json_equal(body_json(aliased), json::parse(R"([{"m":"force_generic_plan"}])")))
+        << aliased.body;
+    auto write =
+        send("POST", "/rest/v1/plan_writes", token_service,
+             R"({"id":)" + std::to_string(round) + "}", {{"Prefer", "return=representation"}});
+    ASSERT_EQ(write.status, 201) << write.body;
+    EXPECT_EQ(write.body, R"([{"id":)" + std::to_string(round) + R"(,"mode":"auto"}])");
+    auto rpc = get("/rest/v1/rpc/plan_mode", token_service);
+    ASSERT_EQ(rpc.status, 200) << rpc.body;
+    EXPECT_EQ(rpc.body, R"("auto")");
+  }
+
+  RestOptions off;
+  off.generic_read_plans = false;
+  make_service(1, off);
+  reload();
+  EXPECT_EQ(get("/rest/v1/plan_probe", token_service).body, R"([{"mode":"auto"}])");
+  sql("DROP VIEW public.plan_probe; DROP TABLE public.plan_writes; "
+      "DROP FUNCTION public.plan_mode()");
+}
+
 TEST_F(RestServiceTest, OptionsPreflightAndUnsupportedMethods) {
   auto pre = call_service(loop, *service, make_request("OPTIONS", "/rest/v1/tasks"));
   EXPECT_EQ(pre.status, 200);

@@ -54,6 +54,13 @@ struct RestOptions {
   // Verified tokens remembered (by their exact text) so a client's repeated requests skip the
   // signature check; each use still checks exp/nbf against the clock. 0 disables the cache.
   std::size_t max_cached_tokens = 1024;
+  // Reads (GET/HEAD) run with plan_cache_mode = force_generic_plan in their transaction. With the
+  // default (auto) PostgreSQL never settles on the generic plan of a page read — it prices
+  // `LIMIT $n` at a tenth of the table — and plans every request again, which cost it about a
+  // third of the request (bench/rest/README.md). The plan is chosen without the values, so a
+  // filter on a very skewed column may get a plan that suits its average value; set false to plan
+  // each read for its values. Writes and rpc are unaffected.
+  bool generic_read_plans = true;
 };
 
 class RestService final : public HttpService {

@@ -45,10 +45,11 @@ struct ReadRequest {
 };
 
 // How a rows-mode result column goes into the JSON body. PostgreSQL sends every column as text:
-// strings are quoted and escaped, booleans ('t'/'f') become true/false, and the rest is already
-// JSON text (integers, json/jsonb as stored, and to_json() of every other type, which the SQL
-// applies so timestamps, enums, numerics and arrays read exactly as json_agg would write them).
-enum class JsonKind : std::uint8_t { string, boolean, verbatim };
+// strings are quoted and escaped (`quoted`: only quoted — uuids, whose text is hex digits and
+// dashes), booleans ('t'/'f') become true/false, and the rest is already JSON text (integers,
+// json/jsonb as stored, and to_json() of every other type, which the SQL applies so timestamps,
+// enums, numerics and arrays read exactly as json_agg would write them).
+enum class JsonKind : std::uint8_t { string, quoted, boolean, verbatim };
 
 struct RowColumn {
   std::string key;  // the JSON object key, already escaped and quoted, followed by ':'
@@ -72,6 +73,13 @@ ApiResult<BuiltRead> build_read(const ReadRequest& request);
 // first row's object alone. `result` has `columns.size()` columns; SQL NULL is written as null.
 void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& columns,
                      BodyShape shape, std::string& out);
+
+// The statement each request's transaction starts with: the caller's role and JWT claims, set
+// for this transaction only (set_config(…, true), i.e. SET LOCAL) so row-level security and
+// auth.uid() see them. With `generic_plan` it also sets plan_cache_mode = force_generic_plan for
+// the transaction: PostgreSQL then reuses one plan per prepared statement instead of planning
+// every execution again (see RestOptions::generic_read_plans).
+pg::Statement claims_statement(std::string role, std::string claims_json, bool generic_plan);
 
 enum class WriteKind { insert, update, remove };
 
