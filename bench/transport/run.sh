@@ -69,7 +69,7 @@ console.log('| client | events/s (wall) | events per CPU-second | frames lost (w
 console.log('| --- | ---: | ---: | ---: |');
 for (const c of ['rtsync', 'realtime-js']) {
   const s = summary[c];
-  const label = c === 'rtsync' ? 'rtsync RealtimeSocket (C++, Beast, release)' : '@supabase/realtime-js 2.119.1 (Node, ws)';
+  const label = c === 'rtsync' ? 'rtsync RealtimeSocket (C++, release)' : '@supabase/realtime-js 2.119.1 (Node, ws)';
   console.log(`| ${label} | ${f(s.eps)} | ${f(s.ecpu)} | ${s.lost} |`);
 }
 const r1 = summary['rtsync'].eps / summary['realtime-js'].eps;

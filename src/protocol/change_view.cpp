@@ -119,15 +119,6 @@ bool build_value(dom::element e, const json::storage_ptr& sp, json::value& out,
   return false;
 }
 
-bool converts_strings(std::string_view type) noexcept {
-  if (!type.empty() && type.front() == '_') return true;
-  for (std::string_view t : {"bool", "float4", "float8", "int2", "int4", "int8", "numeric", "oid",
-                             "json", "jsonb", "timestamp"}) {
-    if (type == t) return true;
-  }
-  return false;
-}
-
 RTSYNC_FLATTEN JsonView TapeChange::cell(std::string_view column, dom::element value) const {
   // convert_value changes only strings, so only they need their column.
   if (value.type() != Type::STRING) return wrap(value);
@@ -139,8 +130,18 @@ RTSYNC_FLATTEN JsonView TapeChange::cell(std::string_view column, dom::element v
     }
   }
   if (!c || c->type.empty() || !converts_strings(c->type)) return wrap(value);
+  // Asked again (find, for_each, to_object, another binding): the same converted value.
+  Converted entry{};
+  std::memcpy(entry.element, &value, sizeof value);
+  for (const auto& done : converted_at) {
+    if (std::memcmp(done.element, entry.element, sizeof entry.element) == 0) {
+      return JsonView(*done.value);
+    }
+  }
   const auto s = as_view(value);
   converted.push_back(convert_value(c->type, json::value(json::string_view(s.data(), s.size()))));
+  entry.value = &converted.back();
+  converted_at.push_back(entry);
   return JsonView(converted.back());
 }
 

@@ -20,7 +20,6 @@ namespace dom = simdjson::dom;
 using Type = dom::element_type;
 using detail::build_value;
 using detail::ColumnView;
-using detail::converts_strings;
 
 // Deeper frames go to the DOM path (whose own limit is kMaxJsonDepth), so the recursion below
 // is bounded and the two paths never disagree about the limit.

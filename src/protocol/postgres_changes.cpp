@@ -345,7 +345,17 @@ json::object convert_record(const std::vector<Column>& columns, const json::obje
   return out;
 }
 
+bool converts_strings(std::string_view type) noexcept {
+  if (!type.empty() && type.front() == '_') return true;
+  for (std::string_view t : {"bool", "float4", "float8", "int2", "int4", "int8", "numeric", "oid",
+                             "json", "jsonb", "timestamp"}) {
+    if (type == t) return true;
+  }
+  return false;
+}
+
 json::value convert_value(std::string_view type, const json::value& value) {
+  if (!value.is_string() || !converts_strings(type)) return value;
   if (!type.empty() && type.front() == '_') return to_array(value, type.substr(1));
   if (type == "bool") return to_boolean(value);
   if (type == "float4" || type == "float8" || type == "int2" || type == "int4" || type == "int8" ||

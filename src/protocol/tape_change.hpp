@@ -36,9 +36,6 @@ struct ColumnView {
 bool build_value(dom::element e, const json::storage_ptr& sp, json::value& out,
                  bool exact_doubles_only);
 
-// Types whose string values convert_value changes (it passes every non-string value through).
-bool converts_strings(std::string_view type) noexcept;
-
 struct TapeChange {
   static_assert(std::is_trivially_copyable_v<dom::element>);
   static_assert(sizeof(dom::element) <= sizeof(JsonView::tape_));
@@ -47,8 +44,14 @@ struct TapeChange {
   std::optional<std::string_view> commit_timestamp;
   std::optional<dom::element> record, old_record, errors;
   std::vector<ColumnView> columns;
-  // Values converted on access (a string of a converting column), kept until the next frame.
+  // Values converted on access (a string of a converting column), kept until the next frame,
+  // each once: `converted_at` maps the raw element (its bytes) to its converted value.
   mutable std::deque<json::value> converted;
+  struct Converted {
+    unsigned char element[sizeof(dom::element)];
+    const json::value* value;
+  };
+  mutable std::vector<Converted> converted_at;
 
   static JsonView wrap(dom::element e) noexcept {
     JsonView v;
@@ -77,6 +80,7 @@ struct TapeChange {
 
   void reset() {
     converted.clear();
+    converted_at.clear();
     columns.clear();
   }
 };

@@ -9,9 +9,11 @@
 // reader declines) may be an ulp off for numbers written with more than 15 significant digits and
 // reads 0e400 as NaN.
 //
-// Lifetime: a view refers into its source. A view handed to a callback is valid only during that
-// callback (the frame's buffer is reused for the next frame); call to_object() / to_value() to
-// keep data beyond it. Views are cheap to copy (a few words).
+// Lifetime: a view refers into its source and never extends it. A view handed to a callback —
+// and every copy of it, and every view reached from it — is valid only during that callback: the
+// parser and the values converted on access are reused for the next frame, and a view kept
+// beyond reads freed or reused memory. Call to_object() / to_value() to keep data. Views are a
+// few words, cheap to pass by value within the callback.
 //
 // Thread safety: none; use a view on the thread that received it. Converting a value on access
 // writes into the source's per-frame storage, so even reads of one view are not concurrent-safe.
@@ -40,6 +42,7 @@ class JsonView {
   JsonView() noexcept = default;
   // A view of `value` (must outlive the view).
   explicit JsonView(const json::value& value) noexcept : dom_(&value), rep_(Rep::dom) {}
+  explicit JsonView(json::value&&) = delete;  // would dangle at once
 
   JsonKind kind() const noexcept;
   bool is_null() const noexcept { return kind() == JsonKind::null; }
@@ -92,6 +95,7 @@ class RowView {
  public:
   // A view of a client-shape row, already converted (must outlive the view).
   explicit RowView(const json::object& row) noexcept : dom_(&row) {}
+  explicit RowView(json::object&&) = delete;  // would dangle at once
 
   bool empty() const noexcept { return size() == 0; }
   // Columns in the row (a key the frame's text repeats counts each time, as for_each visits it).
@@ -120,6 +124,7 @@ class ChangeView {
  public:
   // A view of a client-shape object (to_client_shape's result; must outlive the view).
   explicit ChangeView(const json::object& client_shape) noexcept;
+  explicit ChangeView(json::object&&) = delete;  // would dangle at once
   // A view of FrameReader's current frame (FrameReader::view()).
   explicit ChangeView(const detail::TapeChange& tape) noexcept : tape_(&tape) {}
 

@@ -17,8 +17,9 @@
 // as JSON.parse does, where Boost.JSON 1.81 may be an ulp off. Without simdjson every call
 // declines.
 //
-// Thread safety: one reader per thread (or per loop-confined owner); views returned by read(),
-// change() and view() stay valid until the next read(). client_shape() values own their storage (a
+// Thread safety: one reader per thread (or per loop-confined owner); views returned by read()
+// stay valid until the next read(), those of change() and view() until the next read() or
+// change(). client_shape() values own their storage (a
 // per-frame arena, like decode_text's payloads) and may outlive the reader.
 #pragma once
 
@@ -70,7 +71,9 @@ class FrameReader {
   std::optional<json::object> client_shape();
 
   // After a successful change(): a read-only view of the event in the client shape, straight from
-  // the parsed frame (never declines; numbers correctly rounded). Valid until the next read().
+  // the parsed frame (never declines; numbers correctly rounded). Valid until the next read() or
+  // change(). Production dispatch uses this; client_shape() stays as the oracle that tests and
+  // the fuzzer hold against the DOM path.
   std::optional<ChangeView> view() const;
 
  private:

@@ -67,5 +67,8 @@ json::object to_client_shape(const ChangeData& data);
 // results up to 2^53 are int64, others double (±Infinity for overflow, written as null).
 json::object convert_record(const std::vector<Column>& columns, const json::object& record);
 json::value convert_value(std::string_view type, const json::value& value);
+// True iff convert_value may change a string of column type `type` (it passes every other value
+// through unchanged): the one list of converting types.
+bool converts_strings(std::string_view type) noexcept;
 
 }  // namespace rtsync::protocol

@@ -412,7 +412,8 @@ void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::F
     return;
   }
   auto change = reader.change();
-  if (!change) {
+  const auto view = change ? reader.view() : std::nullopt;
+  if (!change || !view) {
     // The reader declined: the DOM path gives the same result or the precise error.
     auto decoded = protocol::decode_text(s->options.vsn, text);
     if (!decoded.ok()) {
@@ -424,11 +425,8 @@ void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::F
     dispatch_changes(decoded.value().payload);
     return;
   }
-  std::optional<RealtimeChannel::ChangeView> view;
-  deliver_change(change->ids, change->type, [&]() -> const RealtimeChannel::ChangeView& {
-    if (!view) view = reader.view();  // always present after a successful change()
-    return *view;
-  });
+  deliver_change(change->ids, change->type,
+                 [&]() -> const RealtimeChannel::ChangeView& { return *view; });
 }
 
 void ChannelImpl::dispatch_system(const json::value& payload) {

@@ -705,6 +705,90 @@ TEST_F(ChannelFixture, BindingsMayRemoveThemselvesAndUnsubscribeInsideCallbacks)
   EXPECT_EQ(ch->state(), ChannelState::leaving);
 }
 
+// A channel "all" with three "*" bindings on public.t, joined with ids 1, 2, 3; `calls` counts
+// each binding's calls, `inside(i)` runs in binding i's callback before it counts.
+class ChangeReentrancy : public ChannelFixture {
+ protected:
+  void SetUp() override {
+    ChannelFixture::SetUp();
+    open();
+    ch = socket->channel("all");
+    for (int i = 0; i < 3; ++i) {
+      bindings[i] =
+          ch->on_postgres_changes(PostgresChangesFilter{"*", "public", "t", std::nullopt},
+                                  [this, i](const RealtimeChannel::ChangeView& change) {
+                                    EXPECT_EQ(change.new_record().find("id")->as_int64(), 46);
+                                    if (inside[i]) inside[i]();
+                                    ++calls[i];
+                                    // The view stays readable after whatever the callback did.
+                                    EXPECT_EQ(change.table(), "t");
+                                  });
+    }
+    ASSERT_TRUE(ch->subscribe().ok());
+    reply("1", "1", "realtime:all", "ok",
+          R"({"postgres_changes":[{"id":1,"event":"*","schema":"public","table":"t"},)"
+          R"({"id":2,"event":"*","schema":"public","table":"t"},)"
+          R"({"id":3,"event":"*","schema":"public","table":"t"}]})");
+    ASSERT_EQ(ch->state(), ChannelState::joined);
+  }
+  void deliver() {
+    fake->receive_text(frame(
+        "", "", "realtime:all", "postgres_changes",
+        R"({"ids":[1,2,3],"data":{"schema":"public","table":"t","type":"INSERT",)"
+        R"("commit_timestamp":null,"columns":[{"name":"id","type":"int8"}],"record":{"id":"46"},)"
+        R"("errors":null}})"));
+  }
+  std::shared_ptr<RealtimeChannel> ch;
+  core::Subscription bindings[3];
+  std::function<void()> inside[3];
+  int calls[3] = {0, 0, 0};
+};
+
+TEST_F(ChangeReentrancy, ACallbackMayRemoveItselfAndTheNextBinding) {
+  inside[0] = [&] {
+    bindings[0].remove();
+    bindings[1].remove();
+  };
+  deliver();
+  EXPECT_EQ(calls[0], 1);
+  EXPECT_EQ(calls[1], 0);  // removed before its turn
+  EXPECT_EQ(calls[2], 1);
+  deliver();
+  EXPECT_EQ(calls[0], 1);
+  EXPECT_EQ(calls[2], 2);
+}
+
+TEST_F(ChangeReentrancy, ACallbackMayRemoveItsChannelAndDropIt) {
+  inside[0] = [&] {
+    socket->remove_channel(ch);
+    ch.reset();  // the last reference outside the socket's delivery
+  };
+  deliver();
+  EXPECT_EQ(calls[0], 1);
+  EXPECT_TRUE(socket->channels().empty());
+  deliver();  // no channel has the topic any more
+  EXPECT_EQ(calls[0], 1);
+  EXPECT_EQ(socket->counters().unroutable_frames, 1u);
+}
+
+TEST_F(ChangeReentrancy, ACallbackMayDestroyTheSocket) {
+  inside[1] = [&] { socket.reset(); };
+  deliver();
+  EXPECT_EQ(calls[0], 1);
+  EXPECT_EQ(calls[1], 1);
+  EXPECT_EQ(calls[2], 0);  // the channel was detached with its socket
+  EXPECT_EQ(ch->state(), ChannelState::closed);
+}
+
+TEST_F(ChangeReentrancy, ACallbackMayDisconnectAndTheFrameStillReachesTheOthers) {
+  inside[0] = [&] { socket->disconnect(); };
+  deliver();
+  EXPECT_EQ(calls[0], 1);
+  EXPECT_EQ(calls[1], 1);  // as realtime-js: the frame's bindings were chosen on arrival
+  EXPECT_EQ(calls[2], 1);
+  EXPECT_EQ(socket->state(), ConnectionState::closed);
+}
+
 TEST_F(ChannelFixture, UnsubscribeInsideTheSubscribedCallback) {
   open();
   auto ch = socket->channel("room");
