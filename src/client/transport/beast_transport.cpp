@@ -8,6 +8,7 @@
 #include "rtsync/client/transport/beast_transport.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -24,11 +25,12 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <new>
 #include <optional>
-#include <random>
 #include <type_traits>
 #include <vector>
 
+#include "beast_transport_testing.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
 #include "ws_frame.hpp"
@@ -75,8 +77,9 @@ Result<Target> parse_target(const std::string& url) {
   return t;
 }
 
-// The receive buffer starts this big; one frame larger than it grows it (up to max_frame_bytes
-// plus a header) until the buffer is empty again. The stream peer writes ~77 KB per batch.
+// The receive buffer starts this big; one frame larger than it grows it (to exactly that frame,
+// at most max_frame_bytes plus a header) until the frame is consumed and what follows fits this
+// size again. The stream peer writes ~77 KB per batch.
 constexpr std::size_t kReadBufferBytes = 128 * 1024;
 // At most this many queued frames go out in one write.
 constexpr std::size_t kMaxFramesPerWrite = 64;
@@ -89,27 +92,33 @@ Errc errc_for(const beast::error_code& ec) {
   return Errc::io;
 }
 
-// splitmix64 seeded from std::random_device, for masking keys and Sec-WebSocket-Key. RFC 6455
-// section 5.3 asks for unpredictable masking keys so that a script cannot steer masked bytes into
-// something an intermediary misreads; this generator is not cryptographic, which is acceptable
-// here because no untrusted script chooses what this client sends.
-class MaskSource {
+// Masking keys and the Sec-WebSocket-Key nonce MUST be unpredictable (RFC 6455 sections 5.3 and
+// 10.3): a fast non-cryptographic generator leaks its state through the key visible in a plaintext
+// handshake. OpenSSL's CSPRNG, drawn 4 KiB at a time so a masking key costs a copy, not a
+// RAND_bytes call. One pool per thread: sessions are confined to their loop's thread.
+class RandomPool {
  public:
-  MaskSource() {
-    std::random_device rd;
-    state_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  // False when OpenSSL cannot produce random bytes (the caller gives up on the connection).
+  bool fill(void* out, std::size_t n) {
+    if (kBytes - used_ < n) {
+      if (RAND_bytes(pool_, static_cast<int>(kBytes)) != 1) return false;
+      used_ = 0;
+    }
+    std::memcpy(out, pool_ + used_, n);
+    used_ += n;
+    return true;
   }
-  std::uint64_t next64() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  std::uint32_t next32() { return static_cast<std::uint32_t>(next64() >> 32); }
 
  private:
-  std::uint64_t state_;
+  static constexpr std::size_t kBytes = 4096;
+  unsigned char pool_[kBytes];
+  std::size_t used_ = kBytes;
 };
+
+RandomPool& random_pool() {
+  thread_local RandomPool pool;
+  return pool;
+}
 
 std::string base64(const unsigned char* data, std::size_t size) {
   std::string out(4 * ((size + 2) / 3), '\0');
@@ -119,13 +128,14 @@ std::string base64(const unsigned char* data, std::size_t size) {
   return out;
 }
 
-// RFC 6455 section 4.2.2: base64(SHA-1(key + GUID)).
-std::string expected_accept(std::string_view key) {
+// RFC 6455 section 4.2.2: base64(SHA-1(key + GUID)); nullopt when OpenSSL cannot hash.
+std::optional<std::string> expected_accept(std::string_view key) {
   std::string input(key);
   input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha1(), nullptr) != 1) return {};
+  if (EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha1(), nullptr) != 1 || len == 0)
+    return std::nullopt;
   return base64(digest, len);
 }
 
@@ -159,6 +169,7 @@ class SessionBase {
   virtual Result<void> send(std::string frame, bool binary) = 0;
   // Graceful close handshake; no callback afterwards.
   virtual void close(int code, std::string reason) = 0;
+  virtual std::size_t read_buffer_capacity() const = 0;
 };
 
 template <bool Tls>
@@ -177,7 +188,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     connecting,  // resolve, connect, TLS, upgrade
     open,        // frames delivered to the owner
     closing,     // our close frame is queued or sent; waiting for the server's (or EOF)
-    discarding,  // we failed the connection (close frame queued); reading until EOF
+    discarding,  // we failed the connection (close frame queued); reading nothing more of it
+    draining,    // close frames exchanged (or ours sent after a failure): our sending side is
+                 // shut (TCP FIN or TLS close_notify); discarding input until the server's EOF
     done,        // socket closed
   };
 
@@ -193,8 +206,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         target_(std::move(target)),
         headers_(std::move(headers)),
         handlers_(std::move(handlers)),
-        options_(options),
-        parser_(options.max_frame_bytes) {}
+        options_(clamped(options)),
+        parser_(options_.max_frame_bytes) {}
 
   // A session that only reports `failure` (posted, never from inside connect()).
   void start_failed(TransportFailure failure) {
@@ -238,6 +251,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     return {};
   }
 
+  std::size_t read_buffer_capacity() const override { return capacity_; }
+
   void close(int code, std::string reason) override {
     if (stopped_) return;
     stopped_ = true;
@@ -255,6 +270,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     std::string bytes;  // header + masked payload
     bool is_close = false;
   };
+
+  static BeastTransportOptions clamped(BeastTransportOptions o) {
+    // The frame length on the wire is 63 bits and drives an allocation: never trust it past this.
+    o.max_frame_bytes = std::min(o.max_frame_bytes, kMaxFrameBytesLimit);
+    return o;
+  }
 
   static Stream make_stream(net::io_context& io, ssl::context* tls) {
     if constexpr (Tls) {
@@ -344,22 +365,22 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void send_upgrade() {
     stage_ = "WebSocket handshake";
     unsigned char nonce[16];
-    const std::uint64_t a = masks_.next64();
-    const std::uint64_t b = masks_.next64();
-    std::memcpy(nonce, &a, 8);
-    std::memcpy(nonce + 8, &b, 8);
+    if (!random_pool().fill(nonce, sizeof nonce)) {
+      return fail(Errc::internal, stage_ + ": no random bytes for Sec-WebSocket-Key");
+    }
     key_ = base64(nonce, sizeof nonce);
     request_.method(http::verb::get);
     request_.target(target_.target);
     request_.version(11);
+    request_.set(http::field::user_agent, options_.user_agent);
+    for (const auto& [k, v] : headers_)
+      request_.set(k, v);
+    // The handshake's own fields last (set() replaces): a caller header cannot break the upgrade.
     request_.set(http::field::host, target_.host_header);
     request_.set(http::field::upgrade, "websocket");
     request_.set(http::field::connection, "Upgrade");
     request_.set(http::field::sec_websocket_key, key_);
     request_.set(http::field::sec_websocket_version, "13");
-    request_.set(http::field::user_agent, options_.user_agent);
-    for (const auto& [k, v] : headers_)
-      request_.set(k, v);
     http::async_write(stream_, request_,
                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                         self->on_upgrade_sent(ec);
@@ -391,13 +412,29 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         !has_token(std::string_view(res[http::field::connection]), "upgrade")) {
       return fail(Errc::protocol, stage_ + ": 101 response without Upgrade: websocket");
     }
-    if (std::string_view(res[http::field::sec_websocket_accept]) != expected_accept(key_)) {
+    const auto accept = expected_accept(key_);
+    if (!accept) return fail(Errc::internal, stage_ + ": cannot compute Sec-WebSocket-Accept");
+    if (std::string_view(res[http::field::sec_websocket_accept]) != *accept) {
       return fail(Errc::protocol, stage_ + ": wrong Sec-WebSocket-Accept");
     }
     if (!res[http::field::sec_websocket_extensions].empty()) {
       return fail(Errc::protocol, stage_ + ": server chose an extension the client did not offer");
     }
+    const std::string_view protocol(res[http::field::sec_websocket_protocol]);
+    if (!protocol.empty() && !offered_protocol(protocol)) {
+      return fail(Errc::protocol, stage_ + ": server chose subprotocol '" + std::string(protocol) +
+                                      "' the client did not offer");
+    }
     open();
+  }
+
+  // True when the caller's Sec-WebSocket-Protocol header lists `chosen` (one token).
+  bool offered_protocol(std::string_view chosen) const {
+    if (chosen.find(',') != std::string_view::npos) return false;
+    for (const auto& [k, v] : headers_) {
+      if (iequals(k, "Sec-WebSocket-Protocol") && has_token(v, chosen)) return true;
+    }
+    return false;
   }
 
   void open() {
@@ -421,23 +458,39 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void do_read() {
     // Compact: what is left is the start of an incomplete frame (usually short).
-    if (begin_ == end_) {
+    const std::size_t left = end_ - begin_;
+    if (capacity_ > kReadBufferBytes && left <= kReadBufferBytes && need_ <= kReadBufferBytes) {
+      // The big frame is gone: give its memory back, keeping what follows it (a steady stream
+      // rarely leaves the buffer exactly empty).
+      auto fresh = std::make_unique_for_overwrite<char[]>(kReadBufferBytes);
+      if (left != 0) std::memcpy(fresh.get(), buffer_.get() + begin_, left);
+      buffer_ = std::move(fresh);
+      capacity_ = kReadBufferBytes;
+      begin_ = 0;
+      end_ = left;
+    } else if (begin_ == end_) {
       begin_ = end_ = 0;
-      if (capacity_ > kReadBufferBytes && need_ <= kReadBufferBytes) {
-        capacity_ = kReadBufferBytes;  // the big frame is gone: give its memory back
-        buffer_ = std::make_unique_for_overwrite<char[]>(capacity_);
-      }
     } else if (begin_ != 0) {
-      std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
-      end_ -= begin_;
+      std::memmove(buffer_.get(), buffer_.get() + begin_, left);
+      end_ = left;
       begin_ = 0;
     }
     if (need_ > capacity_) {
-      // One frame bigger than the buffer (the parser has checked it against max_frame_bytes).
-      auto bigger = std::make_unique_for_overwrite<char[]>(need_);
-      std::memcpy(bigger.get(), buffer_.get(), end_);
-      buffer_ = std::move(bigger);
-      capacity_ = need_;
+      // One frame bigger than the buffer (the parser has checked it against max_frame_bytes,
+      // itself at most kMaxFrameBytesLimit); the memory may still not be there.
+      std::unique_ptr<char[]> bigger;
+      try {
+        bigger = std::make_unique_for_overwrite<char[]>(need_);
+      } catch (const std::bad_alloc&) {
+        begin_ = end_ = need_ = 0;
+        on_protocol_failure(kCloseTooBig, "message too big: out of memory");
+        if (phase_ == Phase::done) return;
+      }
+      if (bigger) {
+        std::memcpy(bigger.get(), buffer_.get(), end_);
+        buffer_ = std::move(bigger);
+        capacity_ = need_;
+      }
     }
     stream_.async_read_some(net::buffer(buffer_.get() + end_, capacity_ - end_),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -448,7 +501,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void on_read(beast::error_code ec, std::size_t n) {
     if (phase_ == Phase::done) return;
     if (ec) {
-      if (phase_ != Phase::open) return finish();  // the close handshake ended (or broke)
+      if (phase_ != Phase::open) return finish();  // the server ended the connection (or broke)
       // EOF or a reset without a close frame, or the socket we closed after a failed write.
       std::string reason = write_error_.empty() ? ec.message() : write_error_;
       finish();
@@ -461,12 +514,25 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (phase_ != Phase::done) do_read();
   }
 
+  // Frames are parsed until the server's close frame: nothing after it means anything.
+  bool parsing() const {
+    return (phase_ == Phase::open || phase_ == Phase::closing) && !close_received_;
+  }
+
   // Delivers every complete frame in the buffer; stops as soon as the connection stops being
   // open (the owner may close or reconnect from inside any callback).
   void process() {
     need_ = 0;
-    while (phase_ == Phase::open || phase_ == Phase::closing) {
-      const auto ev = parser_.next(buffer_.get() + begin_, end_ - begin_);
+    while (parsing()) {
+      ws::Event ev;
+      try {
+        ev = parser_.next(buffer_.get() + begin_, end_ - begin_);
+      } catch (const std::bad_alloc&) {
+        // Reassembling a fragmented message within max_frame_bytes ran out of memory.
+        ev.kind = ws::Event::Kind::fail;
+        ev.code = kCloseTooBig;
+        ev.payload = "message too big: out of memory";
+      }
       begin_ += ev.consumed;
       switch (ev.kind) {
         case ws::Event::Kind::need_more:
@@ -490,21 +556,21 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           break;
       }
     }
-    if (phase_ == Phase::discarding) begin_ = end_ = 0;
+    // After the server's close frame, or our failure close, the rest of the input is dropped.
+    if (phase_ != Phase::done) begin_ = end_ = 0;
   }
 
   void on_peer_close(int code, std::string_view reason) {
     close_received_ = true;
     if (phase_ == Phase::open) {
-      // Echo the code (RFC 6455 section 5.5.1), then wait for the server to end the TCP connection.
+      // Echo the code (RFC 6455 section 5.5.1); once it is out, end_sending().
       start_closing(Phase::closing, code, {});
       stopped_ = true;
       if (handlers_->on_close) handlers_->on_close(code, reason);
     } else if (close_sent_) {
-      finish();
-    } else {
-      phase_ = Phase::discarding;  // nothing after a close frame matters; on_write ends it
+      end_sending();
     }
+    // Else our close frame is still being written; on_write ends the exchange.
   }
 
   void on_protocol_failure(int code, std::string_view why) {
@@ -516,37 +582,81 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   // Queues our close frame behind the frames being written (unsent ones are dropped) and bounds
-  // the wait for the server's answer.
+  // the whole close (the server's answer and its end of the connection) by close_timeout.
   void start_closing(Phase next, int code, std::string_view reason) {
     phase_ = next;
     while (queue_.size() > in_flight_)
       queue_.pop_back();
+    pong_queued_ = false;  // it was unsent, so it is gone
     enqueue(ws::Opcode::close, ws::close_payload(code, reason));
     timer_.expires_after(options_.close_timeout);
     timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (ec) return;
-      if (self->phase_ == Phase::closing || self->phase_ == Phase::discarding) self->finish();
+      if (ec || self->phase_ == Phase::done) return;
+      self->finish();
     });
+  }
+
+  // Our last frame is out: shut our sending side (TCP FIN, or TLS close_notify) and read until the
+  // server ends the connection (RFC 6455 section 7.1.1: the server closes TCP first), so neither
+  // side's unread bytes turn the close into a reset. The close timer still bounds it.
+  void end_sending() {
+    phase_ = Phase::draining;
+    if constexpr (Tls) {
+      // Asio serialises the shutdown's reads with the pending read of the frame loop.
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code ec) {
+        // Success means the server's close_notify came too; an error is left to the read loop
+        // (or the timer), which sees the server's EOF.
+        if (!ec && self->phase_ != Phase::done) self->finish();
+      });
+    } else {
+      beast::error_code ignored;
+      socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
 
   // ---- writing ---------------------------------------------------------------------------------
 
   void enqueue(ws::Opcode opcode, std::string_view payload) {
+    if (opcode == ws::Opcode::pong && pong_queued_) {
+      // At most one unsent pong, answering the latest ping (RFC 6455 section 5.5.3): a server
+      // pinging faster than it reads cannot grow the queue.
+      encode(queue_[pong_position_ - popped_], opcode, payload);
+      return;
+    }
     Outbound out;
     out.is_close = opcode == ws::Opcode::close;
+    if (!encode(out, opcode, payload)) return;
+    if (opcode == ws::Opcode::pong) {
+      pong_queued_ = true;
+      pong_position_ = popped_ + queue_.size();
+    }
+    queue_.push_back(std::move(out));
+    if (in_flight_ == 0) do_write();
+  }
+
+  // Header + masked payload into `out`. False (and the connection is being torn down) when no
+  // random masking key can be had.
+  bool encode(Outbound& out, ws::Opcode opcode, std::string_view payload) {
+    std::uint32_t mask = 0;
+    if (!random_pool().fill(&mask, sizeof mask)) {
+      logger()->error("no random bytes for a masking key; dropping the connection");
+      if (write_error_.empty()) write_error_ = "no random bytes for a masking key";
+      beast::error_code ignored;
+      socket().close(ignored);  // the pending read reports it (on_close 1006 when open)
+      return false;
+    }
     out.bytes.resize(ws::kMaxHeaderBytes + payload.size());
-    const std::uint32_t mask = masks_.next32();
     const std::size_t h = ws::write_client_header(
         reinterpret_cast<unsigned char*>(out.bytes.data()), opcode, payload.size(), mask);
     if (!payload.empty()) std::memcpy(out.bytes.data() + h, payload.data(), payload.size());
     ws::apply_mask(out.bytes.data() + h, payload.size(), mask);
     out.bytes.resize(h + payload.size());
-    queue_.push_back(std::move(out));
-    if (in_flight_ == 0) do_write();
+    return true;
   }
 
   void do_write() {
     in_flight_ = std::min(queue_.size(), kMaxFramesPerWrite);
+    if (pong_queued_ && pong_position_ < popped_ + in_flight_) pong_queued_ = false;
     auto done = [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
     };
@@ -572,23 +682,22 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     for (; in_flight_ > 0; --in_flight_) {
       close_sent_ |= queue_.front().is_close;
       queue_.pop_front();
+      ++popped_;
     }
     if (phase_ == Phase::done) return;
     if (ec) {
       if (phase_ != Phase::open) return finish();
       // Make the pending read fail so the owner hears about it exactly once, from on_read.
-      write_error_ = "write failed: " + ec.message();
+      if (write_error_.empty()) write_error_ = "write failed: " + ec.message();
       beast::error_code ignored;
       socket().close(ignored);
       return;
     }
-    if (close_sent_ && close_received_) return finish();
-    if (close_sent_ && phase_ == Phase::discarding) {
-      // After a protocol failure nothing more is coming from us: half-close so the server sees
-      // EOF at once, and keep reading (unread bytes at close would reset the connection and could
-      // destroy the close frame) until its EOF or the close timeout.
-      beast::error_code ignored;
-      socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // Both close frames exchanged, or ours sent after a protocol failure (the server gets no more
+    // from us at once, and unread bytes at close would reset the connection and could destroy
+    // the close frame): read until its EOF or the close timeout.
+    if (close_sent_ && (close_received_ || phase_ == Phase::discarding)) {
+      if (phase_ != Phase::draining) end_sending();
       return;
     }
     if (!queue_.empty()) do_write();
@@ -606,7 +715,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   Phase phase_ = Phase::connecting;
   bool stopped_ = false;  // the owner hears nothing more from this session
   std::string stage_;     // what the connect deadline interrupts, for its message
-  MaskSource masks_;
 
   // Upgrade.
   std::string key_;
@@ -625,6 +733,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // Outbound: queue_[0, in_flight_) is being written.
   std::deque<Outbound> queue_;
   std::size_t in_flight_ = 0;
+  std::uint64_t popped_ = 0;  // frames written and removed from the front of queue_, ever
+  bool pong_queued_ = false;  // an unsent pong is at queue_[pong_position_ - popped_]
+  std::uint64_t pong_position_ = 0;
   std::vector<net::const_buffer> buffers_;
   std::string gathered_;
   bool close_sent_ = false;
@@ -678,6 +789,10 @@ class BeastTransport final : public Transport {
     session_.reset();
   }
 
+  std::size_t read_buffer_capacity() const {
+    return session_ ? session_->read_buffer_capacity() : 0;
+  }
+
  private:
   void start_failed(TransportFailure failure) {
     auto s =
@@ -712,6 +827,13 @@ class BeastTransport final : public Transport {
 };
 
 }  // namespace
+
+namespace testing {
+std::size_t read_buffer_capacity(const Transport& transport) {
+  const auto* t = dynamic_cast<const BeastTransport*>(&transport);
+  return t ? t->read_buffer_capacity() : 0;
+}
+}  // namespace testing
 
 std::unique_ptr<Transport> make_beast_transport(net::io_context& io,
                                                 BeastTransportOptions options) {

@@ -1,12 +1,15 @@
 // The Beast transport's own WebSocket framing against a raw TCP peer written here: the peer
 // answers the upgrade by hand and then sends hand-made bytes (pings, close frames, masked frames,
 // oversized frames, many frames in one segment, one frame split over many segments) and decodes
-// what the client sends back. POSIX sockets with poll() timeouts; waits are bounded.
+// what the client sends back. POSIX sockets with poll() timeouts (OpenSSL on top for wss); waits
+// are bounded.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,13 +17,16 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "beast_transport_testing.hpp"
 #include "rtsync/client/transport/beast_transport.hpp"
 #include "rtsync/core/event_loop.hpp"
 
@@ -92,11 +98,55 @@ struct ClientFrame {
   std::string close_reason() const { return payload.size() > 2 ? payload.substr(2) : ""; }
 };
 
-// One client at a time on 127.0.0.1, driven synchronously by the test thread.
+// A throwaway CA and a certificate for 127.0.0.1 / localhost signed by it (openssl CLI).
+class TestCa {
+ public:
+  TestCa() {
+    char tmpl[] = "/tmp/rtsync-wstls-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    const std::string script =
+        "cd '" + dir_.string() +
+        "' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout ca.key -out ca.pem -days 2 -subj '/CN=rtsync ws test CA' "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign "
+        "&& openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout server.key -out server.csr -subj '/CN=localhost' && "
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n"
+        "keyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > ext.cnf && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out server.pem -days 2 -extfile ext.cnf >openssl.log 2>&1";
+    ok_ = std::system(script.c_str()) == 0;
+  }
+  ~TestCa() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  bool ok() const { return ok_; }
+  std::string file(std::string_view name) const { return (dir_ / name).string(); }
+
+ private:
+  std::filesystem::path dir_;
+  bool ok_ = false;
+};
+
+// One client at a time on 127.0.0.1, driven synchronously by the test thread; TLS when given a
+// TestCa (its server certificate).
 class RawPeer {
  public:
-  RawPeer() {
+  explicit RawPeer(const TestCa* tls = nullptr, int receive_buffer = 0) {
+    if (tls) {
+      ctx_ = SSL_CTX_new(TLS_server_method());
+      if (!ctx_ || SSL_CTX_use_certificate_chain_file(ctx_, tls->file("server.pem").c_str()) != 1 ||
+          SSL_CTX_use_PrivateKey_file(ctx_, tls->file("server.key").c_str(), SSL_FILETYPE_PEM) !=
+              1) {
+        throw std::runtime_error("cannot load the test certificate");
+      }
+    }
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    // Accepted sockets inherit it: a small window makes the client's writes back up.
+    if (receive_buffer > 0) {
+      ::setsockopt(listener_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -110,21 +160,41 @@ class RawPeer {
     port_ = ntohs(addr.sin_port);
   }
   ~RawPeer() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
     if (conn_ >= 0) ::close(conn_);
     ::close(listener_);
   }
 
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws?x=1"; }
+  std::string url() const {
+    return std::string(ctx_ ? "wss" : "ws") + "://127.0.0.1:" + std::to_string(port_) + "/ws?x=1";
+  }
 
-  // Accepts the client, reads its upgrade request and answers 101 (with `accept` in place of the
-  // right Sec-WebSocket-Accept when given), followed in the same write by `extra`.
-  bool accept_upgrade(const std::string& extra = "", std::optional<std::string> accept = {}) {
+  // Header lines (each ending in CRLF) added to the 101.
+  std::string extra_101_headers;
+
+  // Accepts the TCP connection (and the TLS handshake) without reading anything.
+  bool accept_only() {
     pollfd p{listener_, POLLIN, 0};
     if (::poll(&p, 1, 5000) != 1) return false;
     conn_ = ::accept(listener_, nullptr, nullptr);
     if (conn_ < 0) return false;
     const int one = 1;
     ::setsockopt(conn_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (ctx_) {
+      timeval tv{5, 0};
+      ::setsockopt(conn_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      ssl_ = SSL_new(ctx_);
+      SSL_set_fd(ssl_, conn_);
+      if (SSL_accept(ssl_) != 1) return false;
+    }
+    return true;
+  }
+
+  // Accepts the client, reads its upgrade request and answers 101 (with `accept` in place of the
+  // right Sec-WebSocket-Accept when given), followed in the same write by `extra`.
+  bool accept_upgrade(const std::string& extra = "", std::optional<std::string> accept = {}) {
+    if (!accept_only()) return false;
     while (in_.find("\r\n\r\n") == std::string::npos) {
       if (!fill()) return false;
     }
@@ -138,7 +208,7 @@ class RawPeer {
     write(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Accept: " +
-        accept.value_or(accept_for(key)) + "\r\n\r\n" + extra);
+        accept.value_or(accept_for(key)) + "\r\n" + extra_101_headers + "\r\n" + extra);
     return true;
   }
 
@@ -163,13 +233,39 @@ class RawPeer {
     conn_ = -1;
   }
 
-  void write(std::string_view data) {
+  // Sends FIN (after a TLS close_notify on wss): the peer's end of a close handshake.
+  void shutdown_send() {
+    if (ssl_) SSL_shutdown(ssl_);
+    ::shutdown(conn_, SHUT_WR);
+  }
+
+  // False when the connection broke (reset) while writing.
+  bool write(std::string_view data) {
     while (!data.empty()) {
-      const auto n = ::send(conn_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
+      const auto n = ssl_ ? SSL_write(ssl_, data.data(), static_cast<int>(data.size()))
+                          : ::send(conn_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
       data.remove_prefix(static_cast<std::size_t>(n));
     }
+    return true;
   }
+
+  // After the client ended its side: whether writing more (as a server may, before it reads the
+  // close) resets the connection, i.e. the client closed its socket instead of reading on.
+  bool writing_after_eof_resets() {
+    for (int i = 0; i < 3; ++i) {
+      if (::send(conn_, "late bytes", 10, MSG_NOSIGNAL) < 0) return true;
+      std::this_thread::sleep_for(100ms);
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(conn_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return true;
+    }
+    return false;
+  }
+
+  // wss: whether the client's end arrived as a TLS close_notify (not a bare TCP EOF).
+  bool saw_close_notify() const { return close_notify_; }
 
   // The next frame the client sent, or nullopt on EOF / nothing within the timeout.
   std::optional<ClientFrame> read_frame() {
@@ -213,25 +309,36 @@ class RawPeer {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       pollfd p{conn_, POLLIN, 0};
-      if (::poll(&p, 1, 50) == 1) {
+      if ((ssl_ && SSL_pending(ssl_) > 0) || ::poll(&p, 1, 50) == 1) {
         char buf[4096];
-        const auto n = ::recv(conn_, buf, sizeof buf, 0);
-        if (n <= 0) return true;
+        if (receive(buf, sizeof buf) <= 0) return true;
       }
     }
     return false;
   }
 
  private:
+  long receive(char* buf, std::size_t size) {
+    if (!ssl_) return ::recv(conn_, buf, size, 0);
+    const int n = SSL_read(ssl_, buf, static_cast<int>(size));
+    if (n <= 0 && SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN) close_notify_ = true;
+    ERR_clear_error();
+    return n;
+  }
+
   bool fill() {
     pollfd p{conn_, POLLIN, 0};
-    if (::poll(&p, 1, 5000) != 1) return false;
+    if (!(ssl_ && SSL_pending(ssl_) > 0) && ::poll(&p, 1, 5000) != 1) return false;
     char buf[65536];
-    const auto n = ::recv(conn_, buf, sizeof buf, 0);
+    const auto n = receive(buf, sizeof buf);
     if (n <= 0) return false;
     in_.append(buf, static_cast<std::size_t>(n));
     return true;
   }
+
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  bool close_notify_ = false;
 
   int listener_ = -1;
   int conn_ = -1;
@@ -249,6 +356,7 @@ struct Events {
   std::optional<std::pair<int, std::string>> closed;
   std::optional<TransportFailure> failure;
   int callbacks_after_close = 0;
+  int close_count = 0;
 
   template <class Pred>
   bool wait(Pred pred, std::chrono::milliseconds timeout = 5s) {
@@ -261,10 +369,12 @@ class WsFraming : public ::testing::Test {
  protected:
   void SetUp() override { loop.start(); }
 
-  // Connects a transport to `peer`; `on_message` (optional) runs on the loop for each message.
+  // Connects a transport to `peer`; `on_message` (optional) runs on the loop for each message,
+  // `on_close_hook` after each on_close.
   void connect(RawPeer& peer, BeastTransportOptions options = {},
-               std::function<void(std::string_view)> on_message = {}) {
-    loop.run_sync([&, on_message] {
+               std::function<void(std::string_view)> on_message = {},
+               std::function<void()> on_close_hook = {}) {
+    loop.run_sync([&, on_message, on_close_hook] {
       transport = make_beast_transport(loop.io_context(), options);
       TransportHandlers h;
       h.on_open = [this] {
@@ -281,11 +391,15 @@ class WsFraming : public ::testing::Test {
         }
         if (on_message) on_message(data);
       };
-      h.on_close = [this](int code, std::string_view reason) {
-        std::lock_guard lock(ev.mu);
-        if (ev.closed || ev.failure) ++ev.callbacks_after_close;
-        ev.closed.emplace(code, std::string(reason));
-        ev.cv.notify_all();
+      h.on_close = [this, on_close_hook](int code, std::string_view reason) {
+        {
+          std::lock_guard lock(ev.mu);
+          if (ev.closed || ev.failure) ++ev.callbacks_after_close;
+          ev.closed.emplace(code, std::string(reason));
+          ++ev.close_count;
+          ev.cv.notify_all();
+        }
+        if (on_close_hook) on_close_hook();
       };
       h.on_error = [this](const TransportFailure& f) {
         std::lock_guard lock(ev.mu);
@@ -294,7 +408,7 @@ class WsFraming : public ::testing::Test {
         ev.cv.notify_all();
       };
       transport->set_handlers(std::move(h));
-      transport->connect(peer.url(), {{"X-Test", "yes"}});
+      transport->connect(peer.url(), headers);
     });
   }
 
@@ -316,6 +430,7 @@ class WsFraming : public ::testing::Test {
   core::EventLoop loop;
   std::unique_ptr<Transport> transport;
   Events ev;
+  Transport::Headers headers = {{"X-Test", "yes"}};
 };
 
 // ---- upgrade -----------------------------------------------------------------------------------
@@ -401,7 +516,9 @@ TEST_F(WsFraming, AFrameSplitAcrossManySegmentsArrivesWhole) {
     peer.write(std::string_view(f).substr(from, to - from));
     from = to;
     std::this_thread::sleep_for(1ms);
-    if (from < f.size() - 9) EXPECT_EQ(message_count(), 0u);
+    if (from < f.size() - 9) {
+      EXPECT_EQ(message_count(), 0u);
+    }
   }
   ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 2; }));
   std::lock_guard lock(ev.mu);
@@ -653,6 +770,384 @@ TEST_F(WsFraming, ClosingFromInsideOnMessageStopsDeliveryAtOnce) {
   EXPECT_TRUE(peer.sees_eof());
   std::lock_guard lock(ev.mu);
   EXPECT_EQ(ev.messages.size(), 3u);
+}
+
+// ---- review fixes ------------------------------------------------------------------------------
+
+TEST_F(WsFraming, APingFloodLeavesAtMostOnePongPendingAnsweringTheLatestPing) {
+  // The peer's tiny receive window and its not reading make the client's writes back up; every
+  // ping answered would queue ~8 MB of pongs, beyond any socket buffer.
+  RawPeer peer(nullptr, 4096);
+  open(peer);
+  constexpr int kPings = 60000;
+  std::string flood;
+  for (int i = 0; i < kPings; ++i) {
+    std::string payload = "ping " + std::to_string(i);
+    payload.resize(125, '.');
+    flood += frame(0x89, payload);
+  }
+  ASSERT_TRUE(peer.write(flood + text("done")));
+  ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 1; }, 20s));
+  std::string last_ping = "ping " + std::to_string(kPings - 1);
+  last_ping.resize(125, '.');
+  int pongs = 0;
+  std::string last;
+  while (last != last_ping) {
+    const auto f = peer.read_frame();
+    ASSERT_TRUE(f) << "after " << pongs << " pongs";
+    ASSERT_EQ(f->opcode(), 0xAu);
+    last = f->payload;
+    ++pongs;
+  }
+  EXPECT_LT(pongs, kPings);
+  std::lock_guard lock(ev.mu);
+  EXPECT_FALSE(ev.closed);
+}
+
+// splitmix64, the generator the masking keys once came from, is invertible: its state can be read
+// back from the key a plaintext handshake shows.
+std::uint64_t splitmix_mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+std::uint64_t undo_xorshift(std::uint64_t x, int s) {
+  std::uint64_t y = x;
+  for (int i = 0; i < 64 / s + 1; ++i)
+    y = x ^ (y >> s);
+  return y;
+}
+std::uint64_t inverse_odd(std::uint64_t a) {
+  std::uint64_t x = a;
+  for (int i = 0; i < 6; ++i)
+    x *= 2 - a * x;
+  return x;
+}
+std::uint64_t splitmix_unmix(std::uint64_t z) {
+  z = undo_xorshift(z, 31) * inverse_odd(0x94D049BB133111EBull);
+  z = undo_xorshift(z, 27) * inverse_odd(0xBF58476D1CE4E5B9ull);
+  return undo_xorshift(z, 30);
+}
+
+TEST_F(WsFraming, MaskingKeysCannotBePredictedFromTheHandshakeKey) {
+  for (std::uint64_t x : {0ull, 1ull, 0x0123456789ABCDEFull, ~0ull})
+    ASSERT_EQ(splitmix_unmix(splitmix_mix(x)), x);
+  constexpr std::uint64_t kGamma = 0x9E3779B97F4A7C15ull;
+  RawPeer peer;
+  open(peer);
+  loop.run_sync([&] { ASSERT_TRUE(transport->send("x", false).ok()); });
+  const auto f = peer.read_frame();
+  ASSERT_TRUE(f);
+  const auto& r = peer.request();
+  const std::string name = "Sec-WebSocket-Key: ";
+  const auto k = r.find(name) + name.size();
+  const std::string key = r.substr(k, r.find("\r\n", k) - k);
+  ASSERT_EQ(key.size(), 24u);
+  unsigned char nonce[18];
+  ASSERT_EQ(EVP_DecodeBlock(nonce, reinterpret_cast<const unsigned char*>(key.data()), 24), 18);
+  std::uint64_t a = 0, b = 0;
+  std::memcpy(&a, nonce, 8);
+  std::memcpy(&b, nonce + 8, 8);
+  const std::uint64_t state = splitmix_unmix(b);
+  EXPECT_NE(splitmix_unmix(a) + kGamma, state) << "the nonce is a splitmix64 sequence";
+  EXPECT_NE(f->mask, static_cast<std::uint32_t>(splitmix_mix(state + kGamma) >> 32));
+}
+
+TEST_F(WsFraming, GarbageAfterTheServersCloseIsIgnoredAndTheCloseCompletes) {
+  RawPeer peer;
+  open(peer);
+  // A masked frame (a protocol error) right behind the close frame, in the same segment.
+  ASSERT_TRUE(peer.write(close_frame(4002, "going") + frame(0x81, "junk", true) + "\xFF\xFF"));
+  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
+  const auto reply = peer.read_frame();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->opcode(), 0x8u);
+  EXPECT_EQ(reply->close_code(), 4002);
+  ASSERT_TRUE(peer.sees_eof());
+  // The client half-closed and reads on; it did not tear the connection down over the garbage.
+  EXPECT_FALSE(peer.writing_after_eof_resets());
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(*ev.closed, std::make_pair(4002, std::string("going")));
+  EXPECT_EQ(ev.callbacks_after_close, 0);
+}
+
+TEST_F(WsFraming, AfterTheServerStartedCloseTheClientReadsUntilTheServerEndsTcp) {
+  RawPeer peer;
+  open(peer);
+  ASSERT_TRUE(peer.write(close_frame(1000, "")));
+  const auto reply = peer.read_frame();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->opcode(), 0x8u);
+  ASSERT_TRUE(peer.sees_eof());                   // the client's FIN
+  EXPECT_FALSE(peer.writing_after_eof_resets());  // but its socket is still open and reading
+}
+
+TEST_F(WsFraming, AfterClosePeerAnswerTheClientReadsUntilTheServerEndsTcp) {
+  RawPeer peer;
+  open(peer);
+  loop.run_sync([&] { transport->close(1000, "bye"); });
+  const auto f = peer.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode(), 0x8u);
+  ASSERT_TRUE(peer.write(close_frame(1000, "")));
+  ASSERT_TRUE(peer.sees_eof(1s));
+  EXPECT_FALSE(peer.writing_after_eof_resets());
+}
+
+TEST_F(WsFraming, UnlimitedMaxFrameBytesIsClampedSoAHugeLengthCloses1009) {
+  RawPeer peer;
+  BeastTransportOptions o;
+  o.max_frame_bytes = SIZE_MAX;
+  open(peer, o);
+  // A binary frame header announcing 2^40 bytes, and a few of them.
+  ASSERT_TRUE(peer.write(bytes({0x82, 0x7F, 0, 0, 0x01, 0, 0, 0, 0, 0}) + "abc"));
+  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
+  {
+    std::lock_guard lock(ev.mu);
+    EXPECT_EQ(ev.closed->first, 1009);
+  }
+  const auto reply = peer.read_frame();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->close_code(), 1009);
+}
+
+TEST_F(WsFraming, CallerHeadersCannotOverrideTheHandshakesOwnFields) {
+  RawPeer peer;
+  headers = {{"host", "evil.example"},         {"Upgrade", "h2c"},
+             {"Connection", "close"},          {"Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA=="},
+             {"Sec-WebSocket-Version", "8"},   {"User-Agent", "mine/1.0"},
+             {"Authorization", "Bearer token"}};
+  open(peer);
+  const auto& r = peer.request();
+  EXPECT_EQ(r.find("evil.example"), std::string::npos) << r;
+  EXPECT_EQ(r.find("h2c"), std::string::npos) << r;
+  EXPECT_EQ(r.find("AAAAAAAAAAAAAAAAAAAAAA=="), std::string::npos) << r;
+  EXPECT_NE(r.find("Sec-WebSocket-Version: 13\r\n"), std::string::npos) << r;
+  EXPECT_EQ(r.find("Sec-WebSocket-Version: 8"), std::string::npos) << r;
+  EXPECT_NE(r.find("Connection: Upgrade\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("User-Agent: mine/1.0\r\n"), std::string::npos) << r;  // not a handshake field
+  EXPECT_NE(r.find("Authorization: Bearer token\r\n"), std::string::npos) << r;
+}
+
+TEST_F(WsFraming, ASubprotocolTheClientDidNotOfferFailsTheAttempt) {
+  RawPeer peer;
+  peer.extra_101_headers = "Sec-WebSocket-Protocol: chat\r\n";
+  connect(peer);
+  ASSERT_TRUE(peer.accept_upgrade());
+  ASSERT_TRUE(ev.wait([&] { return ev.failure.has_value(); }));
+  std::lock_guard lock(ev.mu);
+  EXPECT_FALSE(ev.opened);
+  EXPECT_EQ(ev.failure->error.code, Errc::protocol);
+  EXPECT_NE(ev.failure->error.message.find("subprotocol 'chat'"), std::string::npos)
+      << ev.failure->error.message;
+}
+
+TEST_F(WsFraming, ASubprotocolTheClientOfferedIsAccepted) {
+  RawPeer peer;
+  peer.extra_101_headers = "Sec-WebSocket-Protocol: chat\r\n";
+  headers = {{"Sec-WebSocket-Protocol", "superchat, chat"}};
+  open(peer);
+  EXPECT_NE(peer.request().find("Sec-WebSocket-Protocol: superchat, chat\r\n"), std::string::npos);
+}
+
+TEST_F(WsFraming, TheReadBufferShrinksBackWhileFramesKeepArriving) {
+  RawPeer peer;
+  BeastTransportOptions o;
+  o.max_frame_bytes = 1u << 20;
+  open(peer, o);
+  const std::string big = frame(0x82, std::string(600 * 1024, 'B'));
+  const std::string next = text("next");
+  // Everything but the big frame's last bytes, then its tail together with the start of the next
+  // frame in one segment: the buffer is never empty after the big frame is delivered.
+  ASSERT_TRUE(peer.write(std::string_view(big).substr(0, big.size() - 10)));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(peer.write(big.substr(big.size() - 10) + next.substr(0, 3)));
+  ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 1; }));
+  std::size_t capacity = 0;
+  loop.run_sync([&] { capacity = testing::read_buffer_capacity(*transport); });
+  EXPECT_LE(capacity, 128u * 1024);
+  ASSERT_TRUE(peer.write(next.substr(3)));
+  ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 2; }));
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(ev.messages[1].first, "next");
+}
+
+TEST_F(WsFraming, AFragmentedMessageOverTheLimitOnlyAtItsLastFragmentCloses1009) {
+  RawPeer peer;
+  BeastTransportOptions o;
+  o.max_frame_bytes = 1000;
+  open(peer, o);
+  ASSERT_TRUE(peer.write(frame(0x01, std::string(400, 'a'))));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(peer.write(frame(0x00, std::string(400, 'b'))));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(peer.write(frame(0x80, std::string(201, 'c')) + text("never")));
+  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
+  {
+    std::lock_guard lock(ev.mu);
+    EXPECT_EQ(ev.closed->first, 1009);
+    EXPECT_TRUE(ev.messages.empty());
+  }
+  const auto reply = peer.read_frame();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->close_code(), 1009);
+}
+
+TEST_F(WsFraming, CloseWhileConnectingEndsTheAttemptSilently) {
+  RawPeer peer;
+  connect(peer);
+  ASSERT_TRUE(peer.accept_only());  // TCP up, the upgrade never answered
+  loop.run_sync([&] { transport->close(1000, ""); });
+  EXPECT_TRUE(peer.sees_eof());
+  std::this_thread::sleep_for(50ms);
+  std::lock_guard lock(ev.mu);
+  EXPECT_FALSE(ev.opened);
+  EXPECT_FALSE(ev.closed);
+  EXPECT_FALSE(ev.failure);
+}
+
+TEST_F(WsFraming, AnUnansweredUpgradeFailsWithATimeoutAfterConnectTimeout) {
+  RawPeer peer;
+  BeastTransportOptions o;
+  o.connect_timeout = 300ms;
+  const auto start = std::chrono::steady_clock::now();
+  connect(peer, o);
+  ASSERT_TRUE(peer.accept_only());
+  ASSERT_TRUE(ev.wait([&] { return ev.failure.has_value(); }));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+  EXPECT_TRUE(peer.sees_eof());
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(ev.failure->error.code, Errc::timeout);
+  EXPECT_NE(ev.failure->error.message.find("WebSocket handshake: timed out after 300 ms"),
+            std::string::npos)
+      << ev.failure->error.message;
+}
+
+TEST_F(WsFraming, ConnectFromInsideOnMessageAbandonsTheOldConnection) {
+  RawPeer first;
+  RawPeer second;
+  connect(first, {}, [&](std::string_view data) {
+    if (data == "switch") transport->connect(second.url(), {});
+  });
+  ASSERT_TRUE(first.accept_upgrade());
+  ASSERT_TRUE(ev.wait([&] { return ev.opened; }));
+  {
+    std::lock_guard lock(ev.mu);
+    ev.opened = false;
+  }
+  ASSERT_TRUE(first.write(text("switch") + text("stale")));
+  // The old connection is closed normally; the new one opens and delivers.
+  const auto f = first.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->close_code(), 1000);
+  ASSERT_TRUE(second.accept_upgrade(text("fresh")));
+  ASSERT_TRUE(ev.wait([&] { return ev.opened && ev.messages.size() == 2; }));
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(ev.messages[0].first, "switch");
+  EXPECT_EQ(ev.messages[1].first, "fresh");
+  EXPECT_FALSE(ev.closed);
+}
+
+TEST_F(WsFraming, ConnectFromInsideOnCloseStartsANewConnection) {
+  RawPeer first;
+  RawPeer second;
+  connect(first, {}, {}, [&] { transport->connect(second.url(), {}); });
+  ASSERT_TRUE(first.accept_upgrade());
+  ASSERT_TRUE(ev.wait([&] { return ev.opened; }));
+  {
+    std::lock_guard lock(ev.mu);
+    ev.opened = false;
+  }
+  ASSERT_TRUE(first.write(close_frame(1001, "away") + text("after close")));
+  ASSERT_TRUE(second.accept_upgrade(text("hello again")));
+  ASSERT_TRUE(ev.wait([&] { return ev.opened && ev.messages.size() == 1; }));
+  // The first connection still completes its close handshake.
+  const auto f = first.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->close_code(), 1001);
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(ev.messages[0].first, "hello again");
+  EXPECT_EQ(ev.close_count, 1);
+}
+
+TEST_F(WsFraming, DestroyingTheTransportInsideOnMessageDropsTheBufferedFrames) {
+  RawPeer peer;
+  connect(peer, {}, [&](std::string_view data) {
+    if (data == "last") transport.reset();
+  });
+  ASSERT_TRUE(peer.accept_upgrade());
+  ASSERT_TRUE(ev.wait([&] { return ev.opened; }));
+  std::string burst = text("first") + text("last");
+  for (int i = 0; i < 100; ++i)
+    burst += text("buffered " + std::to_string(i));
+  burst += frame(0x89, "ping");
+  ASSERT_TRUE(peer.write(burst));
+  const auto f = peer.read_frame();  // no pong: only the close frame follows
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode(), 0x8u);
+  EXPECT_EQ(f->close_code(), 1000);
+  ASSERT_TRUE(peer.write(close_frame(1000, "")));
+  EXPECT_TRUE(peer.sees_eof());
+  std::lock_guard lock(ev.mu);
+  ASSERT_EQ(ev.messages.size(), 2u);
+  EXPECT_EQ(ev.messages[1].first, "last");
+  EXPECT_FALSE(ev.closed);
+}
+
+// ---- wss ---------------------------------------------------------------------------------------
+
+TEST_F(WsFraming, WssJoinedWritesPingPongAndServerCloseEndWithCloseNotify) {
+  TestCa ca;
+  ASSERT_TRUE(ca.ok()) << "openssl failed; see " << ca.file("openssl.log");
+  RawPeer peer(&ca);
+  BeastTransportOptions o;
+  o.ca_file = ca.file("ca.pem");
+  connect(peer, o);
+  ASSERT_TRUE(peer.accept_upgrade(text("over tls")));
+  ASSERT_TRUE(ev.wait([&] { return ev.opened && ev.messages.size() == 1; }));
+  // Many frames queued at once go out joined into one TLS write.
+  loop.run_sync([&] {
+    for (int i = 0; i < 200; ++i)
+      ASSERT_TRUE(transport->send("tls " + std::to_string(i), false).ok());
+  });
+  for (int i = 0; i < 200; ++i) {
+    const auto f = peer.read_frame();
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(f->masked);
+    ASSERT_EQ(f->payload, "tls " + std::to_string(i));
+  }
+  ASSERT_TRUE(peer.write(frame(0x89, "tls ping")));
+  auto f = peer.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode(), 0xAu);
+  EXPECT_EQ(f->payload, "tls ping");
+  ASSERT_TRUE(peer.write(close_frame(4000, "tls bye")));
+  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
+  f = peer.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->close_code(), 4000);
+  ASSERT_TRUE(peer.sees_eof());
+  EXPECT_TRUE(peer.saw_close_notify());
+  peer.shutdown_send();
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(*ev.closed, std::make_pair(4000, std::string("tls bye")));
+  EXPECT_EQ(ev.callbacks_after_close, 0);
+}
+
+TEST_F(WsFraming, WssCloseSendsCloseNotifyAfterTheExchange) {
+  TestCa ca;
+  ASSERT_TRUE(ca.ok()) << "openssl failed; see " << ca.file("openssl.log");
+  RawPeer peer(&ca);
+  BeastTransportOptions o;
+  o.ca_file = ca.file("ca.pem");
+  open(peer, o);
+  loop.run_sync([&] { transport->close(1000, "done"); });
+  const auto f = peer.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->close_reason(), "done");
+  ASSERT_TRUE(peer.write(close_frame(1000, "")));
+  ASSERT_TRUE(peer.sees_eof());
+  EXPECT_TRUE(peer.saw_close_notify());
 }
 
 }  // namespace

@@ -43,8 +43,12 @@ struct TransportHandlers {
   std::function<void()> on_open;
   // `data` is only valid during the call.
   std::function<void(std::string_view data, bool binary)> on_message;
-  // The peer's close code and reason, or kCloseAbnormal with a description when the connection
-  // dropped without a close frame, or kCloseTooBig when an inbound frame exceeded the limit.
+  // Why the open connection ended:
+  //   - the peer's close frame: its code and reason (1005, empty reason, when it carried no code);
+  //   - kCloseAbnormal (1006) with a description: the connection dropped without a close frame;
+  //   - kCloseTooBig (1009): an inbound message exceeded the size limit;
+  //   - 1002 (protocol error) or 1007 (invalid UTF-8) with the parser's description: the peer
+  //     broke the WebSocket framing rules (the transport sent that close code to it).
   std::function<void(int code, std::string_view reason)> on_close;
   std::function<void(const TransportFailure& failure)> on_error;
 };
