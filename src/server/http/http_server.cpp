@@ -427,7 +427,6 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
 
  private:
   using Request = bhttp::request<bhttp::string_body>;
-  using Response = bhttp::response<bhttp::string_body>;
 
   void read_next() {
     parser_.emplace();
@@ -513,15 +512,7 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
   }
 
   void respond_with(rest::HttpResponse r, bool keep_alive, bool head) {
-    auto res = std::make_shared<Response>(static_cast<bhttp::status>(r.status), 11);
-    res->set(bhttp::field::server, "rtsync");
-    for (auto& [name, value] : r.headers)
-      res->set(name, value);
-    res->keep_alive(keep_alive && !server_->stopping);
-    res->body() = std::move(r.body);
-    res->prepare_payload();
-    if (head) res->body().clear();  // Content-Length stays that of the GET
-    write(std::move(res));
+    send_response(r.status, std::move(r.headers), std::move(r.body), keep_alive, head);
   }
 
   void upgrade(Request req, const Target& target) {
@@ -638,31 +629,69 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
 
   void respond(unsigned status, std::string body, bool keep_alive,
                std::string_view content_type = "application/json") {
-    auto res = std::make_shared<Response>(static_cast<bhttp::status>(status), 11);
-    res->set(bhttp::field::server, "rtsync");
-    if (!body.empty()) res->set(bhttp::field::content_type, content_type);
-    res->keep_alive(keep_alive && !server_->stopping);
-    res->body() = std::move(body);
-    res->prepare_payload();
-    write(std::move(res));
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!body.empty()) headers.emplace_back("Content-Type", std::string(content_type));
+    send_response(static_cast<int>(status), std::move(headers), std::move(body), keep_alive, false);
   }
 
-  void write(std::shared_ptr<Response> res) {
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                         if (ec || !res->keep_alive()) {
-                           beast::error_code ignored;
-                           self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                           return;
-                         }
-                         self->read_next();
-                       });
+  // Writes an HTTP/1.1 response as Beast's serializer would lay it out — the status line,
+  // "Server: rtsync", the headers in order (a later header replaces an earlier one of the same
+  // name, as basic_fields::set does), "Connection: close" when not kept alive, Content-Length
+  // (none for 1xx, 204 and 304) — but as one string and the body, in one gather write: Beast's
+  // generic serializer cost more CPU than the rest of a cached page's response path.
+  void send_response(int status, std::vector<std::pair<std::string, std::string>> headers,
+                     std::string body, bool keep_alive, bool head) {
+    keep_alive = keep_alive && !server_->stopping;
+    std::vector<std::pair<std::string, std::string>> fields;
+    fields.reserve(headers.size() + 3);
+    fields.emplace_back("Server", "rtsync");
+    auto set = [&fields](std::string name, std::string value) {
+      std::erase_if(fields, [&](const auto& f) { return beast::iequals(f.first, name); });
+      fields.emplace_back(std::move(name), std::move(value));
+    };
+    for (auto& [name, value] : headers)
+      set(std::move(name), std::move(value));
+    if (!keep_alive) set("Connection", "close");
+    if (status / 100 == 1 || status == 204 || status == 304) {
+      std::erase_if(fields,
+                    [](const auto& f) { return beast::iequals(f.first, "Content-Length"); });
+    } else {
+      set("Content-Length", std::to_string(body.size()));
+    }
+    out_head_.clear();
+    out_head_ += "HTTP/1.1 ";
+    out_head_ += std::to_string(status);
+    out_head_ += ' ';
+    out_head_ += bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    out_head_ += "\r\n";
+    for (const auto& [name, value] : fields) {
+      out_head_ += name;
+      out_head_ += ": ";
+      out_head_ += value;
+      out_head_ += "\r\n";
+    }
+    out_head_ += "\r\n";
+    out_body_ = std::move(body);
+    if (head) out_body_.clear();  // Content-Length stays that of the GET
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_head_), asio::buffer(out_body_)};
+    asio::async_write(stream_, bufs,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        self->out_body_ = std::string();  // an idle session keeps no page
+                        if (ec || !keep_alive) {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          return;
+                        }
+                        self->read_next();
+                      });
   }
 
   std::shared_ptr<Impl> server_;
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string out_head_;  // the response being written (one at a time per session)
+  std::string out_body_;
 };
 
 void HttpServer::Impl::mark_dirty(std::shared_ptr<WsSession> s) {

@@ -5,7 +5,7 @@ namespace rtsync::server::rest {
 HttpService::~HttpService() = default;
 
 std::string_view HttpRequest::header(std::string_view lower_name) const {
-  auto it = headers.find(std::string(lower_name));
+  auto it = headers.find(lower_name);
   return it == headers.end() ? std::string_view() : std::string_view(it->second);
 }
 

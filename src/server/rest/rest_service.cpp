@@ -134,21 +134,22 @@ void RestService::handle(HttpRequest request, std::function<void(HttpResponse)> 
     call->role = options_.anon_role;
     call->claims_json = R"({"role":")" + options_.anon_role + R"("})";
   } else {
-    auto verified = verify_token(*token);
-    if (!verified.ok()) {
-      const bool expired = verified.error().fault == auth::JwtFault::expired;
+    auth::JwtError refused;
+    const auth::VerifiedJwt* verified = verify_token(*token, refused);
+    if (!verified) {
+      const bool expired = refused.fault == auth::JwtFault::expired;
       return call->fail(ApiError{401, expired ? "PGRST303" : "PGRST301",
-                                 expired ? "JWT expired" : verified.error().message, std::nullopt,
+                                 expired ? "JWT expired" : refused.message, std::nullopt,
                                  std::nullopt});
     }
     const auto& roles = options_.roles;
-    if (std::find(roles.begin(), roles.end(), verified.value().role) == roles.end()) {
+    if (std::find(roles.begin(), roles.end(), verified->role) == roles.end()) {
       return call->fail(ApiError{401, "PGRST301",
-                                 "JWT role \"" + verified.value().role + "\" is not allowed",
-                                 std::nullopt, std::nullopt});
+                                 "JWT role \"" + verified->role + "\" is not allowed", std::nullopt,
+                                 std::nullopt});
     }
-    call->role = verified.value().role;
-    call->claims_json = verified.value().claims_json;
+    call->role = verified->role;
+    call->claims_json = verified->claims_json;
   }
   call->anonymous = call->role == options_.anon_role;
 
@@ -164,24 +165,30 @@ void RestService::handle(HttpRequest request, std::function<void(HttpResponse)> 
   });
 }
 
-auth::JwtVerifyResult RestService::verify_token(std::string_view token) {
+const auth::VerifiedJwt* RestService::verify_token(std::string_view token,
+                                                   auth::JwtError& refused) {
   const core::WallTime now = clock_.wall_now();
-  if (options_.max_cached_tokens == 0) return verifier_.verify(token, now);
-  if (auto it = tokens_.find(std::string(token)); it != tokens_.end()) {
+  if (auto it = tokens_.find(token); it != tokens_.end()) {
     if (auto fault = verifier_.check_time(it->second, now)) {
       tokens_.erase(it);
-      return std::move(*fault);
+      refused = std::move(*fault);
+      return nullptr;
     }
     ++token_cache_hits_;
-    return it->second;
+    return &it->second;
   }
   auto verified = verifier_.verify(token, now);
-  if (verified.ok()) {
-    // Bounded: when full, start over (expired tokens leave this way too).
-    if (tokens_.size() >= options_.max_cached_tokens) tokens_.clear();
-    tokens_.emplace(std::string(token), verified.value());
+  if (!verified.ok()) {
+    refused = verified.error();
+    return nullptr;
   }
-  return verified;
+  if (options_.max_cached_tokens == 0) {
+    uncached_ = std::move(verified.value());
+    return &uncached_;
+  }
+  // Bounded: when full, start over (expired tokens leave this way too).
+  if (tokens_.size() >= options_.max_cached_tokens) tokens_.clear();
+  return &tokens_.emplace(std::string(token), std::move(verified.value())).first->second;
 }
 
 bool RestService::keep_prepared(const std::string& sql) {

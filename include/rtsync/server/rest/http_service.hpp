@@ -25,7 +25,7 @@ struct HttpRequest {
   std::string target;  // the path, still percent-encoded, without the query ("/rest/v1/tasks")
   std::string query;   // the raw query string without '?', still encoded
   // Header names lower-case; a header repeated in the request is joined with ", ".
-  std::map<std::string, std::string> headers;
+  std::map<std::string, std::string, std::less<>> headers;
   std::string body;
 
   // The header's value, or "" when absent.

@@ -87,8 +87,9 @@ class RestService final : public HttpService {
   void with_catalog(std::function<void(const std::shared_ptr<const Catalog>&)> fn);
   void serve(std::shared_ptr<Call> call, const Catalog& catalog);
   bool keep_prepared(const std::string& sql);
-  // verify() through the cache of verified tokens.
-  auth::JwtVerifyResult verify_token(std::string_view token);
+  // verify() through the cache of verified tokens: the verified token (owned by this service,
+  // valid until the next call), or null with why it was refused in `refused`.
+  const auth::VerifiedJwt* verify_token(std::string_view token, auth::JwtError& refused);
 
   std::shared_ptr<DbPool> pool_;
   auth::JwtVerifier verifier_;
@@ -100,7 +101,15 @@ class RestService final : public HttpService {
   std::vector<std::function<void(Result<void>)>> reload_waiters_;
   std::uint64_t requests_ = 0;
   std::unordered_set<std::string> prepared_;
-  std::unordered_map<std::string, auth::VerifiedJwt> tokens_;
+  // Looked up by string_view: no copy of the token per request.
+  struct TokenHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, auth::VerifiedJwt, TokenHash, std::equal_to<>> tokens_;
+  auth::VerifiedJwt uncached_;  // the last token verified while the cache is off
   std::uint64_t token_cache_hits_ = 0;
   std::shared_ptr<bool> alive_;
 };
