@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -260,6 +261,7 @@ Stats run_wrk(const std::string& url, const std::string& tok, const std::string&
   const double pg_cpu = postgres_cpu(data_dir) - pg0;
   const double self_cpu = rusage_cpu(RUSAGE_SELF) - self0;
   if (pclose(p) != 0) die("wrk failed:\n" + out);
+  if (std::getenv("RTSYNC_BENCH_WRK_OUTPUT")) std::cerr << cmd << "\n" << out << "\n";
   const double wrk_cpu = rusage_cpu(RUSAGE_CHILDREN) - wrk0;
   Stats s;
   std::smatch m;

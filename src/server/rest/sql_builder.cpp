@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -494,39 +495,76 @@ void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& c
   const int ncols = res ? std::min<int>(PQnfields(res), static_cast<int>(columns.size())) : 0;
   const bool singular = shape == BodyShape::singular;
   const int last = singular ? std::min(rows, 1) : rows;
+  // Each row is written into room made for it at once rather than appended piece by piece (this
+  // loop runs for every cell of every page). Per column at most: a comma, the key, and the value
+  // with 5 bytes to spare (quotes; "null" and "false" for values of length 0 or 1); plus the row's
+  // comma and braces. Strings that need escaping go through core::append_json_string.
+  std::size_t fixed = 3;
+  for (int col = 0; col < ncols; ++col)
+    fixed += columns[static_cast<std::size_t>(col)].key.size() + 6;
+  std::vector<int> lengths(static_cast<std::size_t>(ncols));
   if (!singular) out += '[';
   for (int row = 0; row < last; ++row) {
-    if (row) out += ',';
-    out += '{';
+    std::size_t room = fixed;
+    for (int col = 0; col < ncols; ++col) {
+      const int len = PQgetlength(res, row, col);
+      lengths[static_cast<std::size_t>(col)] = len;
+      room += static_cast<std::size_t>(len);
+    }
+    std::size_t at = out.size();
+    out.resize(at + room);
+    char* w = out.data() + at;
+    const auto put = [&w](const char* p, std::size_t n) {
+      std::memcpy(w, p, n);
+      w += n;
+    };
+    if (row) *w++ = ',';
+    *w++ = '{';
     for (int col = 0; col < ncols; ++col) {
       const RowColumn& rc = columns[static_cast<std::size_t>(col)];
-      if (col) out += ',';
-      out += rc.key;
-      const int len = PQgetlength(res, row, col);
+      if (col) *w++ = ',';
+      put(rc.key.data(), rc.key.size());
+      const auto len = static_cast<std::size_t>(lengths[static_cast<std::size_t>(col)]);
       // SQL NULL reads as an empty value: only those need the NULL check.
       if (len == 0 && PQgetisnull(res, row, col)) {
-        out += "null";
+        put("null", 4);
         continue;
       }
-      const std::string_view v(PQgetvalue(res, row, col), static_cast<std::size_t>(len));
+      const char* v = PQgetvalue(res, row, col);
       switch (rc.kind) {
         case JsonKind::string:
-          core::append_json_string(out, v);
-          break;
+          if (std::any_of(v, v + len, [](char c) {
+                return static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\';
+              })) {
+            // Escaping may grow the text up to six times: hand it to the escaper, then make the
+            // row's room again for the rest.
+            out.resize(static_cast<std::size_t>(w - out.data()));
+            core::append_json_string(out, std::string_view(v, len));
+            at = out.size();
+            out.resize(at + room);
+            w = out.data() + at;
+            break;
+          }
+          [[fallthrough]];
         case JsonKind::quoted:
-          out += '"';
-          out += v;
-          out += '"';
+          *w++ = '"';
+          put(v, len);
+          *w++ = '"';
           break;
         case JsonKind::boolean:
-          out += v == "t" ? "true" : "false";
+          if (len == 1 && *v == 't') {
+            put("true", 4);
+          } else {
+            put("false", 5);
+          }
           break;
         case JsonKind::verbatim:
-          out += v;
+          put(v, len);
           break;
       }
     }
-    out += '}';
+    *w++ = '}';
+    out.resize(static_cast<std::size_t>(w - out.data()));
   }
   if (!singular) out += ']';
 }
