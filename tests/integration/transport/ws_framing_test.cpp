@@ -894,6 +894,21 @@ TEST_F(WsFraming, AfterClosePeerAnswerTheClientReadsUntilTheServerEndsTcp) {
   EXPECT_FALSE(peer.writing_after_eof_resets());
 }
 
+TEST_F(WsFraming, AServerThatNeverEndsTcpAfterTheExchangeIsCutOffAtTheCloseTimeout) {
+  RawPeer peer;
+  BeastTransportOptions o;
+  o.close_timeout = 300ms;
+  open(peer, o);
+  const auto start = std::chrono::steady_clock::now();
+  loop.run_sync([&] { transport->close(1000, ""); });
+  ASSERT_TRUE(peer.read_frame());
+  ASSERT_TRUE(peer.write(close_frame(1000, "")));
+  ASSERT_TRUE(peer.sees_eof(1s));  // the client's FIN; the peer keeps its side open
+  std::this_thread::sleep_for(400ms);
+  EXPECT_TRUE(peer.writing_after_eof_resets());  // the client's socket is gone
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+}
+
 TEST_F(WsFraming, UnlimitedMaxFrameBytesIsClampedSoAHugeLengthCloses1009) {
   RawPeer peer;
   BeastTransportOptions o;
