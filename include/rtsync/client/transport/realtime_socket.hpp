@@ -20,7 +20,9 @@
 //     uniform[0, min(cap, base·2^(n-1))) (full jitter; base 1 s, cap 30 s) and never gives up
 //     until `disconnect()`. The attempt counter resets when a connection opens. After a reconnect
 //     every errored channel rejoins.
-//   - Frames larger than `max_frame_bytes` (8 MiB) close the connection with 1009 and reconnect.
+//   - Messages (after reassembly of fragments) larger than `max_frame_bytes` (8 MiB) close the
+//     connection with 1009 and reconnect; WebSocket framing violations by the server close it
+//     with 1002 (protocol error) or 1007 (text that is not UTF-8) and reconnect.
 //   - A refused upgrade is reported to `on_error` with the HTTP status and the server's JSON
 //     "error" text ("HTTP 401: API key is missing").
 //   - Bad input (malformed JSON, unknown events, binary frames of unknown kind or short) is logged
@@ -75,6 +77,7 @@ struct SocketOptions {
                                        std::chrono::seconds(5), std::chrono::seconds(10)},
                                       0.1};
   std::size_t send_buffer_limit = 100;
+  // Largest inbound message; the Beast transport caps it at 1 GiB (kMaxFrameBytesLimit).
   std::size_t max_frame_bytes = 8u << 20;
   // Seeds the jitter (tests): reconnect delays draw from core::Jitter(seed), channel rejoin
   // delays from core::Jitter(seed + 1), one draw per scheduled attempt. Random when unset.
