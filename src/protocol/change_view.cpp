@@ -26,6 +26,15 @@ std::string_view sv(const json::string& s) {
   return {s.data(), s.size()};
 }
 
+// Keys are short: comparing in line beats a memcmp call per candidate of the same length.
+inline bool same_key(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 std::string_view string_field(const json::object& o, std::string_view key) {
   if (const auto* v = o.if_contains(key); v && v->is_string()) return sv(v->get_string());
   return {};
@@ -119,17 +128,58 @@ bool build_value(dom::element e, const json::storage_ptr& sp, json::value& out,
   return false;
 }
 
+template <class F>
+void TapeChange::for_each_column(F&& f) const {
+  if (!columns_array) return;
+  const dom::array items = columns_array->get_array().value_unsafe();
+  for (auto c : items) {
+    if (c.type() != Type::OBJECT) continue;
+    std::optional<dom::element> name, type;
+    const dom::object fields = c.get_object().value_unsafe();
+    for (auto field : fields) {
+      // Only "name" and "type" matter (the last of a repeated one): compare them as four bytes.
+      if (field.key.size() != 4) continue;
+      if (std::memcmp(field.key.data(), "name", 4) == 0) name = field.value;
+      if (std::memcmp(field.key.data(), "type", 4) == 0) type = field.value;
+    }
+    if (!name || name->type() != Type::STRING || !type || type->type() != Type::STRING) continue;
+    if (!f(as_view(*name), as_view(*type))) return;
+  }
+}
+
+const std::vector<ColumnView>& TapeChange::column_list() const {
+  if (columns_read) return columns;
+  columns_read = true;
+  for_each_column([&](std::string_view name, std::string_view type) {
+    columns.push_back({name, type});
+    return true;
+  });
+  return columns;
+}
+
+std::optional<std::string_view> TapeChange::column_type(std::string_view column) const {
+  if (columns_read) {
+    for (const auto& c : columns) {
+      if (same_key(c.name, column)) return c.type;
+    }
+    return std::nullopt;
+  }
+  // One lookup need not read the whole list: the first well-formed entry with that name, as in
+  // the list (and in convert_record's search of parse_change_event's list).
+  std::optional<std::string_view> found;
+  for_each_column([&](std::string_view name, std::string_view type) {
+    if (!same_key(name, column)) return true;
+    found = type;
+    return false;
+  });
+  return found;
+}
+
 RTSYNC_FLATTEN JsonView TapeChange::cell(std::string_view column, dom::element value) const {
   // convert_value changes only strings, so only they need their column.
   if (value.type() != Type::STRING) return wrap(value);
-  const ColumnView* c = nullptr;
-  for (const auto& candidate : columns) {
-    if (candidate.name == column) {
-      c = &candidate;
-      break;
-    }
-  }
-  if (!c || c->type.empty() || !converts_strings(c->type)) return wrap(value);
+  const auto type = column_type(column);
+  if (!type || type->empty() || !converts_strings(*type)) return wrap(value);
   // Asked again (find, for_each, to_object, another binding): the same converted value.
   Converted entry{};
   std::memcpy(entry.element, &value, sizeof value);
@@ -139,7 +189,7 @@ RTSYNC_FLATTEN JsonView TapeChange::cell(std::string_view column, dom::element v
     }
   }
   const auto s = as_view(value);
-  converted.push_back(convert_value(c->type, json::value(json::string_view(s.data(), s.size()))));
+  converted.push_back(convert_value(*type, json::value(json::string_view(s.data(), s.size()))));
   entry.value = &converted.back();
   converted_at.push_back(entry);
   return JsonView(converted.back());
@@ -289,7 +339,7 @@ RTSYNC_FLATTEN std::optional<JsonView> JsonView::find(std::string_view key) cons
     const simdjson::dom::object o = e.get_object().value_unsafe();
     std::optional<JsonView> found;
     for (auto field : o) {
-      if (field.key == key) found = TapeChange::wrap(field.value);
+      if (same_key(field.key, key)) found = TapeChange::wrap(field.value);
     }
     return found;
   }
@@ -419,6 +469,8 @@ void RowView::visit(void* ctx, ColumnFn fn) const {
   }
 #if RTSYNC_HAVE_SIMDJSON
   if (tape_) {
+    // Every string cell looks its column up: read the list once instead of scanning per cell.
+    (void)tape_->column_list();
     const simdjson::dom::object o = TapeChange::unwrap(record_).get_object().value_unsafe();
     for (auto field : o)
       fn(ctx, field.key, tape_->cell(field.key, field.value));

@@ -254,25 +254,9 @@ RTSYNC_FLATTEN bool FrameReader::Impl::change() {
       !null_or(errors, Type::ARRAY)) {
     return false;
   }
-  if (is(columns_e, Type::ARRAY)) {
-    const dom::array column_items = as_array(*columns_e);
-    for (auto c : column_items) {
-      if (c.type() != Type::OBJECT) return false;
-      std::optional<dom::element> name, ctype;
-      const dom::object column_fields = as_object(c);
-      for (auto field : column_fields) {
-        // Every key but "name" and "type" is ignored: compare them as four bytes.
-        if (field.key.size() != 4) continue;
-        if (std::memcmp(field.key.data(), "name", 4) == 0) {
-          if (!take_once(name, field.value)) return false;
-        } else if (std::memcmp(field.key.data(), "type", 4) == 0) {
-          if (!take_once(ctype, field.value)) return false;
-        }
-      }
-      if (!is(name, Type::STRING) || !is(ctype, Type::STRING)) return false;
-      t.columns.push_back({as_view(*name), as_view(*ctype)});
-    }
-  }
+  // Read on first need (a string cell's conversion, or a copy): a callback that reads no string
+  // cell never pays for the column list.
+  t.columns_array = is(columns_e, Type::ARRAY) ? columns_e : std::nullopt;
   t.schema = as_view(*schema);
   t.table = as_view(*table);
   t.type = as_view(*type_e);
@@ -296,7 +280,7 @@ bool FrameReader::Impl::record_shape(dom::element rec, const json::storage_ptr& 
     // convert_value changes only strings, so only they need their column.
     const ColumnView* column = nullptr;
     if (field.value.type() == Type::STRING) {
-      for (const auto& c : tape.columns) {
+      for (const auto& c : tape.column_list()) {
         if (c.name == field.key) {
           column = &c;
           break;

@@ -244,10 +244,14 @@ Result<ChangeEvent> parse_change_event(const json::value& payload) {
     if (!cols->is_array()) return change_error("data.columns must be an array");
     d.columns.reserve(cols->get_array().size());
     for (const auto& c : cols->get_array()) {
+      // An entry that is not {name, type} strings says nothing about any value's type: skipped,
+      // and the values of that column pass through unconverted — as realtime-js, whose
+      // conversion looks columns up by name and ignores what it cannot use. The change itself is
+      // good data and is delivered.
       const auto* co = c.if_object();
       Column col;
       if (!co || !read_string(*co, "name", col.name) || !read_string(*co, "type", col.type)) {
-        return change_error("data.columns entries must be {name, type} strings");
+        continue;
       }
       d.columns.push_back(std::move(col));
     }

@@ -43,7 +43,18 @@ struct TapeChange {
   std::string_view schema, table, type;
   std::optional<std::string_view> commit_timestamp;
   std::optional<dom::element> record, old_record, errors;
-  std::vector<ColumnView> columns;
+  std::optional<dom::element> columns_array;  // data.columns when it is an array
+  // The well-formed entries of `columns_array` ({name, type} strings; the last of a repeated
+  // key), read on first use. Other entries carry no type and are skipped, as convert_record's
+  // caller parse_change_event skips them.
+  const std::vector<ColumnView>& column_list() const;
+  // The type of the first well-formed entry named `column`.
+  std::optional<std::string_view> column_type(std::string_view column) const;
+  // Calls f(name, type) per well-formed entry until f returns false.
+  template <class F>
+  void for_each_column(F&& f) const;
+  mutable std::vector<ColumnView> columns;
+  mutable bool columns_read = false;
   // Values converted on access (a string of a converting column), kept until the next frame,
   // each once: `converted_at` maps the raw element (its bytes) to its converted value.
   mutable std::deque<json::value> converted;
@@ -82,6 +93,8 @@ struct TapeChange {
     converted.clear();
     converted_at.clear();
     columns.clear();
+    columns_read = false;
+    columns_array.reset();
   }
 };
 

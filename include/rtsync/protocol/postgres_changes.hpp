@@ -41,10 +41,11 @@ struct ChangeEvent {
 };
 
 // Errors (invalid_frame): ids not an array of integers, data not an object, schema/table/type not
-// strings, commit_timestamp neither string nor null, malformed columns, record/old_record not
-// objects, errors neither null nor an array. Missing columns read as [] and missing
-// commit_timestamp/record/old_record/errors as absent/null (the 400/401 error rows carry only
-// schema, table, type and errors).
+// strings, commit_timestamp neither string nor null, columns neither an array nor null,
+// record/old_record not objects, errors neither null nor an array. A columns entry that is not
+// {name, type} strings is skipped (its values pass through unconverted, as in realtime-js). Missing
+// columns read as [] and missing commit_timestamp/record/old_record/errors as absent/null (the
+// 400/401 error rows carry only schema, table, type and errors).
 Result<ChangeEvent> parse_change_event(const json::value& payload);
 // Key order as the reference's example: schema, table, commit_timestamp, type, columns, record,
 // old_record, errors (record/old_record omitted when absent).

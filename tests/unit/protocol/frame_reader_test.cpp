@@ -315,6 +315,14 @@ TEST(FrameReader, ErrorRowWithErrorsArray) {
                                  "[1,2,9223372036854775807]"));
 }
 
+TEST(FrameReader, MalformedColumnEntriesAreSkippedLikeTheDomPath) {
+  expect_full(
+      Vsn::v2,
+      v2_change(R"({"schema":"s","table":"t","type":"INSERT","columns":[{"name":"a"},7,)"
+                R"({"name":"b","type":5},{"name":"c","type":"int4","name":"d"},)"
+                R"({"name":"c","type":"bool"}],"record":{"a":"1","b":"2","c":"t","d":"4"}})"));
+}
+
 TEST(FrameReader, UnknownKeysAndTypesPassThrough) {
   expect_full(Vsn::v2, v2_change(R"({"schema":"s","table":"t","type":"TRUNCATE","x":[1],)"
                                  R"("record":{"a":1},"columns":[]})"));

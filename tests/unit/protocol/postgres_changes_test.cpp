@@ -83,27 +83,37 @@ TEST(ChangeEvent, ErrorRowsWithOnlySchemaTableTypeErrors) {
 }
 
 TEST(ChangeEvent, BadShapesAreErrors) {
-  for (
-      auto bad : {
-          R"([])",
-          R"({"data":{"schema":"s","table":"t","type":"INSERT"}})",
-          R"({"ids":[1.5],"data":{"schema":"s","table":"t","type":"INSERT"}})",
-          R"({"ids":["1"],"data":{"schema":"s","table":"t","type":"INSERT"}})",
-          R"({"ids":[1]})",
-          R"({"ids":[1],"data":{"table":"t","type":"INSERT"}})",
-          R"({"ids":[1],"data":{"schema":"s","type":"INSERT"}})",
-          R"({"ids":[1],"data":{"schema":"s","table":"t"}})",
-          R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","commit_timestamp":5}})",
-          R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","columns":{}}})",
-          R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","columns":[{"name":"a"}]}})",
-          R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","record":[]}})",
-          R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","old_record":"x"}})",
-          R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","errors":"x"}})",
-      }) {
+  for (auto bad : {
+           R"([])",
+           R"({"data":{"schema":"s","table":"t","type":"INSERT"}})",
+           R"({"ids":[1.5],"data":{"schema":"s","table":"t","type":"INSERT"}})",
+           R"({"ids":["1"],"data":{"schema":"s","table":"t","type":"INSERT"}})",
+           R"({"ids":[1]})",
+           R"({"ids":[1],"data":{"table":"t","type":"INSERT"}})",
+           R"({"ids":[1],"data":{"schema":"s","type":"INSERT"}})",
+           R"({"ids":[1],"data":{"schema":"s","table":"t"}})",
+           R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","commit_timestamp":5}})",
+           R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","columns":{}}})",
+           R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","record":[]}})",
+           R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","old_record":"x"}})",
+           R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","errors":"x"}})",
+       }) {
     auto r = parse_change_event(jv(bad));
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, Errc::invalid_frame) << bad;
   }
+}
+
+TEST(PostgresChanges, MalformedColumnEntriesAreSkippedAndTheChangeDelivered) {
+  // realtime-js looks columns up by name and ignores what it cannot use; so do we: the entries
+  // without {name, type} strings are dropped, their values pass through unconverted.
+  auto r = parse_change_event(jv(
+      R"({"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","columns":[{"name":"a"},)"
+      R"(7,{"name":"b","type":5},{"name":"c","type":"int4"}],"record":{"a":"1","b":"2","c":"3"}}})"));
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->data.columns, (std::vector<Column>{{"c", "int4"}}));
+  const auto shape = to_client_shape(r->data);
+  EXPECT_EQ(json::serialize(shape.at("new")), R"({"a":"1","b":"2","c":3})");
 }
 
 // ---- client shape -------------------------------------------------------------------------------
