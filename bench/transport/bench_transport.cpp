@@ -3,9 +3,15 @@
 // runs on this thread, so the process CPU time is the client's single core.
 //
 //   bench_transport <http://127.0.0.1:port> <count> [timeout-seconds]
+// BENCH_READ says what the callback reads of each change:
+//   seed    new.params.seed, a nested number (default; what realtime_js_client.mjs touches)
+//   string  that and new.status, a string cell (its conversion needs the frame's column list)
+//   copy    that and a Boost.JSON copy of the whole change into an arena (as the sync layer)
 // Prints one JSON line: events, expected, seconds (first to last event), events_per_s,
 // cpu_seconds, events_per_cpu_s, malformed, reconnects, bytes_in.
 #include <sys/resource.h>
+
+#include <boost/json/monotonic_resource.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -36,6 +42,14 @@ int main(int argc, char** argv) {
   const std::string url = argv[1];
   const std::uint64_t expected = std::strtoull(argv[2], nullptr, 10);
   const int timeout_s = argc > 3 ? std::atoi(argv[3]) : 120;
+  const char* read_env = std::getenv("BENCH_READ");
+  const std::string read = read_env ? read_env : "seed";
+  if (read != "seed" && read != "string" && read != "copy") {
+    std::fprintf(stderr, "BENCH_READ must be seed, string or copy\n");
+    return 2;
+  }
+  const bool read_string = read != "seed";
+  const bool read_copy = read == "copy";
 
   core::EventLoop loop;
   std::unique_ptr<client::RealtimeSocket> socket;
@@ -79,6 +93,16 @@ int main(int argc, char** argv) {
               touched += static_cast<std::uint64_t>(seed->as_int64().value_or(0));
             }
           }
+          if (read_string) {
+            if (auto status = change.new_record().find("status")) {
+              touched += status->as_string().value_or("").size();
+            }
+          }
+          if (read_copy) {
+            // Into one arena per change, as the sync layer's RealtimeManager copies it.
+            touched +=
+                change.to_object(json::make_shared_resource<json::monotonic_resource>(4096)).size();
+          }
           if (events == expected) finish();
         });
     auto ok = channel->subscribe([](client::SubscribeStatus s, std::optional<Error> e) {
@@ -96,10 +120,11 @@ int main(int argc, char** argv) {
   const double seconds = events > 1 ? std::chrono::duration<double>(t1 - t0).count() : 0.0;
   const double cpu = cpu1 - cpu0;
   std::printf(
-      "{\"client\":\"rtsync\",\"events\":%llu,\"expected\":%llu,\"seconds\":%.6f,"
+      "{\"client\":\"rtsync\",\"read\":\"%s\",\"events\":%llu,\"expected\":%llu,\"seconds\":%.6f,"
       "\"events_per_s\":%.1f,\"cpu_seconds\":%.6f,\"events_per_cpu_s\":%.1f,"
       "\"malformed\":%llu,\"reconnects\":%llu,\"bytes_in\":%llu,\"checksum\":%llu}\n",
-      static_cast<unsigned long long>(events), static_cast<unsigned long long>(expected), seconds,
+      read.c_str(), static_cast<unsigned long long>(events),
+      static_cast<unsigned long long>(expected), seconds,
       seconds > 0 ? static_cast<double>(events - 1) / seconds : 0.0, cpu,
       cpu > 0 ? static_cast<double>(events - 1) / cpu : 0.0,
       static_cast<unsigned long long>(counters.malformed_frames),

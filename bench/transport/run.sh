@@ -6,6 +6,8 @@
 #   bench/transport/run.sh            # N=200000, 3 runs each, build/release
 #   N=50000 RUNS=5 BUILD_DIR=build/x bench/transport/run.sh
 #   BATCH=1 bench/transport/run.sh    # the peer writes one frame per socket write (ws.send)
+#   PREBUILT=1 bench/transport/run.sh # the peer builds the stream up front: clients saturated
+#   BENCH_READ=string|copy ...        # what rtsync's callback reads (bench_transport.cpp)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/transport"
@@ -28,7 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-node "$here/stream_peer.mjs" --count "$N" --batch "$BATCH" >"$work/peer.log" 2>&1 &
+prebuilt=()
+if [ "${PREBUILT:-0}" = 1 ]; then prebuilt=(--prebuilt); fi
+node "$here/stream_peer.mjs" --count "$N" --batch "$BATCH" "${prebuilt[@]}" >"$work/peer.log" 2>&1 &
 peer_pid=$!
 for _ in $(seq 1 100); do
   grep -q '^PORT ' "$work/peer.log" 2>/dev/null && break
@@ -63,7 +67,7 @@ for (const c of ['rtsync', 'realtime-js']) {
 }
 const f = (x) => Math.round(x).toLocaleString('en-US');
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`Transport throughput: ${Number(n).toLocaleString('en-US')} postgres_changes frames (~1 KB, vsn 2.0.0) per run, median of ${runs} runs, loopback, ${cpu}, ${os.cpus().length} cores, Node ${process.version}, peer batch ${batch} frame(s) per write, load average ${load} (after the runs)`);
+console.log(`Transport throughput: ${Number(n).toLocaleString('en-US')} postgres_changes frames (~1 KB, vsn 2.0.0) per run, median of ${runs} runs, loopback, ${cpu}, ${os.cpus().length} cores, Node ${process.version}, peer batch ${batch} frame(s) per write${process.env.PREBUILT === '1' ? ' (prebuilt)' : ''}, rtsync reads ${process.env.BENCH_READ || 'seed'}, load average ${load} (after the runs)`);
 console.log('');
 console.log('| client | events/s (wall) | events per CPU-second | frames lost (worst run) |');
 console.log('| --- | ---: | ---: | ---: |');

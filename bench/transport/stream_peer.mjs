@@ -2,9 +2,9 @@
 // has joined a channel, streams `count` postgres_changes frames (~1 KB, a realistic `tasks` row)
 // as fast as the connection drains. Heartbeats and joins are answered as the reference says.
 //
-//   node stream_peer.mjs --count 200000 [--port 0] [--batch 64]
+//   node stream_peer.mjs --count 200000 [--port 0] [--batch 64] [--prebuilt]
 // --batch n: frames are framed here (server frames are unmasked) and written n at a time with one
-// socket write, so the peer is not the bottleneck and a client drains many frames per wake-up;
+// socket write, so a client drains many frames per wake-up (--prebuilt: see prebuild);
 // --batch 1 sends each frame with ws.send (one write per frame, the original behaviour). The bytes
 // on the wire are the same text frames either way.
 // Prints "PORT <n>" once listening, then one JSON line per stream: {"streamed":n,"ms":…}.
@@ -22,6 +22,7 @@ const COUNT = Number(arg('--count', '200000'));
 const PORT = Number(arg('--port', '0'));
 const HIGH_WATER = 4 * 1024 * 1024;
 const BATCH = Math.max(1, Number(arg('--batch', '64')));
+const PREBUILT = args.includes('--prebuilt');
 
 const columns = JSON.stringify([
   { name: 'id', type: 'uuid' },
@@ -94,8 +95,35 @@ function header(n) {
   throw new Error('frame too large for this peer');
 }
 
+// Frames are ASCII, so string length = byte length and latin1 encodes them unchanged.
+function build_batch(topic, id, first) {
+  const n = Math.min(BATCH, COUNT - first);
+  let chunk = '';
+  for (let k = 0; k < n; k += 1) {
+    const f = frame(topic, id, first + k);
+    chunk += header(f.length) + f;
+  }
+  return { bytes: Buffer.from(chunk, 'latin1'), frames: n };
+}
+
+// --prebuilt: the whole stream of a (topic, subscription id) built once, before the first
+// client's stream, and written to every client as it is. Building frames costs this peer more
+// CPU than a fast client spends reading them, so by default a fast client idles between the
+// peer's writes; prebuilt, the peer outruns every client and the client is saturated.
+const streams = new Map();
+function prebuild(topic, id) {
+  const key = `${topic}|${id}`;
+  if (!streams.has(key)) {
+    const batches = [];
+    for (let first = 0; first < COUNT; first += BATCH) batches.push(build_batch(topic, id, first));
+    streams.set(key, batches);
+  }
+  return streams.get(key);
+}
+
 function stream(ws, topic, id) {
   let sent = 0;
+  const prebuilt = PREBUILT && BATCH > 1 ? prebuild(topic, id) : null;
   const started = performance.now();
   const socket = ws._socket;
   const pump = () => {
@@ -111,17 +139,11 @@ function stream(ws, topic, id) {
         sent += 1;
         continue;
       }
-      // Frames are ASCII, so string length = byte length and latin1 encodes them unchanged.
       // One socket write per batch: whole frames only, so ws.send replies (heartbeats) written
       // in between stay intact.
-      const n = Math.min(BATCH, COUNT - sent);
-      let chunk = '';
-      for (let k = 0; k < n; k += 1) {
-        const f = frame(topic, id, sent + k);
-        chunk += header(f.length) + f;
-      }
-      socket.write(Buffer.from(chunk, 'latin1'));
-      sent += n;
+      const batch = prebuilt ? prebuilt[sent / BATCH] : build_batch(topic, id, sent);
+      socket.write(batch.bytes);
+      sent += batch.frames;
     }
     console.log(JSON.stringify({ streamed: sent, ms: Math.round(performance.now() - started) }));
   };
