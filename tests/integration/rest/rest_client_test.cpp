@@ -7,11 +7,14 @@
 #include <filesystem>
 
 #include "client_fixture.hpp"
+#include "integration/test_ca.hpp"
 #include "rtsync/client/domain/auth_refresher.hpp"
 #include "rtsync/client/rest/postgrest_query.hpp"
 #include "rtsync/client/sync/auth_session.hpp"
 
 namespace rtsync::test {
+
+using rtsync::testing::TestCa;
 namespace {
 
 using client::rest::AuthTokens;
@@ -271,44 +274,12 @@ TEST_F(RestClientTest, DeadlineAndCancel) {
   EXPECT_EQ(refused.error().code, Errc::io);
 }
 
-// A throwaway CA and a certificate for 127.0.0.1 (and one for another name), made with openssl.
-class TestCa {
- public:
-  TestCa() {
-    char tmpl[] = "/tmp/rtsync-rest-tls-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    const std::string script =
-        "cd '" + dir_.string() +
-        "' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout ca.key -out ca.pem -days 2 -subj '/CN=rtsync rest test CA' "
-        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign "
-        "&& for n in local other; do "
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $n.key "
-        "-out $n.csr -subj /CN=$n || exit 1; done "
-        "&& printf 'subjectAltName=IP:127.0.0.1\n' > local.cnf "
-        "&& printf 'subjectAltName=DNS:other.example\n' > other.cnf "
-        "&& for n in local other; do openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial -out $n.pem -days 2 -extfile $n.cnf || exit 1; done";
-    ok_ = std::system((script + " >openssl.log 2>&1").c_str()) == 0;
-  }
-  ~TestCa() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  bool ok() const { return ok_; }
-  std::string file(std::string_view name) const { return (dir_ / name).string(); }
-
- private:
-  std::filesystem::path dir_;
-  bool ok_ = false;
-};
-
 TEST_F(RestClientTest, HttpsVerifiesTheCertificate) {
   seed();
   TestCa ca;
   ASSERT_TRUE(ca.ok()) << "openssl failed; see " << ca.file("openssl.log");
   ServiceHost tls_host(loop.io, {rest_service.get()});
-  ASSERT_TRUE(tls_host.listen(0, ca.file("local.pem"), ca.file("local.key")).ok());
+  ASSERT_TRUE(tls_host.listen(0, ca.file("server.pem"), ca.file("server.key")).ok());
   ASSERT_EQ(tls_host.url().substr(0, 8), "https://");
 
   auto fetch_projects = [&](client::rest::HttpClientOptions o) -> Result<RestResult> {

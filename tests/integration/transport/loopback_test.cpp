@@ -10,12 +10,15 @@
 #include <fstream>
 #include <mutex>
 
+#include "integration/test_ca.hpp"
 #include "rtsync/client/transport/beast_transport.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/protocol/message.hpp"
 #include "scripted_peer.hpp"
 
 namespace rtsync::client {
+
+using rtsync::testing::TestCa;
 namespace {
 
 using namespace std::chrono_literals;
@@ -284,45 +287,6 @@ TEST_F(Loopback, ConnectionRefusedIsReportedAndRetried) {
 
 // ---- TLS
 // -------------------------------------------------------------------------------------------
-
-class TestCa {
- public:
-  TestCa() {
-    char tmpl[] = "/tmp/rtsync-tls-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    const std::string d = dir_.string();
-    const std::string script =
-        "cd '" + d +
-        "' && "
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout ca.key -out ca.pem -days 2 -subj '/CN=rtsync test CA' "
-        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign "
-        "&& "
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout server.key -out server.csr -subj '/CN=localhost' && "
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n"
-        "keyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > ext.cnf && "
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-        "-out server.pem -days 2 -extfile ext.cnf && "
-        // A second certificate from the same CA for a name the tests never connect to.
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout other.key -out other.csr -subj '/CN=other.example' && "
-        "printf 'subjectAltName=DNS:other.example\\n' > other.cnf && "
-        "openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-        "-out other.pem -days 2 -extfile other.cnf";
-    ok_ = std::system((script + " >openssl.log 2>&1").c_str()) == 0;
-  }
-  ~TestCa() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  bool ok() const { return ok_; }
-  std::string file(std::string_view name) const { return (dir_ / name).string(); }
-
- private:
-  std::filesystem::path dir_;
-  bool ok_ = false;
-};
 
 TEST_F(Loopback, WssWithTheTestCaVerifiesTheCertificateAndSendsSni) {
   TestCa ca;

@@ -27,10 +27,13 @@
 #include <vector>
 
 #include "beast_transport_testing.hpp"
+#include "integration/test_ca.hpp"
 #include "rtsync/client/transport/beast_transport.hpp"
 #include "rtsync/core/event_loop.hpp"
 
 namespace rtsync::client {
+
+using rtsync::testing::TestCa;
 namespace {
 
 using namespace std::chrono_literals;
@@ -96,37 +99,6 @@ struct ClientFrame {
                                : 0;
   }
   std::string close_reason() const { return payload.size() > 2 ? payload.substr(2) : ""; }
-};
-
-// A throwaway CA and a certificate for 127.0.0.1 / localhost signed by it (openssl CLI).
-class TestCa {
- public:
-  TestCa() {
-    char tmpl[] = "/tmp/rtsync-wstls-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    const std::string script =
-        "cd '" + dir_.string() +
-        "' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout ca.key -out ca.pem -days 2 -subj '/CN=rtsync ws test CA' "
-        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign "
-        "&& openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout server.key -out server.csr -subj '/CN=localhost' && "
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n"
-        "keyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > ext.cnf && "
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-        "-out server.pem -days 2 -extfile ext.cnf >openssl.log 2>&1";
-    ok_ = std::system(script.c_str()) == 0;
-  }
-  ~TestCa() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  bool ok() const { return ok_; }
-  std::string file(std::string_view name) const { return (dir_ / name).string(); }
-
- private:
-  std::filesystem::path dir_;
-  bool ok_ = false;
 };
 
 // One client at a time on 127.0.0.1, driven synchronously by the test thread; TLS when given a
