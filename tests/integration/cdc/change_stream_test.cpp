@@ -439,7 +439,8 @@ TEST_F(ChangeStreamTest, PipelinedTransactionsConfirmOnlyTheDonePrefix) {
   EXPECT_EQ(stream->metrics().confirmed_lsn, sink.txns[2]->end_lsn);
   sink.done_at(3);
   loop.poll();
-  EXPECT_EQ(stream->metrics().confirmed_lsn, sink.txns[3]->end_lsn);
+  // Nothing outstanding: a keepalive may take it on to the server's position (other WAL).
+  EXPECT_GE(stream->metrics().confirmed_lsn, sink.txns[3]->end_lsn);
   ASSERT_TRUE(loop.run_until([&] { return slot_confirmed(slot) >= sink.txns[3]->end_lsn; }, 5s));
   EXPECT_EQ(sink.max_outstanding, 3);
   for (int i = 0; i < 4; ++i)
@@ -478,7 +479,11 @@ TEST_F(ChangeStreamTest, RestartMidPipelineLosesAndDuplicatesNothing) {
   sink.done_at(2);
   sink.done_at(1);
   loop.poll();
-  EXPECT_EQ(stream->metrics().confirmed_lsn, sink.txns[2]->end_lsn);
+  // At least the third transaction's end: with nothing outstanding any more, a keepalive that
+  // arrived meanwhile (the restart wrote WAL of its own) may already have taken the confirmed
+  // position to the server's. Had the early `done` calls been lost, it would still sit at the
+  // first transaction's end.
+  EXPECT_GE(stream->metrics().confirmed_lsn, sink.txns[2]->end_lsn);
   auto c = server::pg::Connection::open(cluster()->conninfo());
   ASSERT_TRUE(c.ok());
   db = std::move(c).value();
