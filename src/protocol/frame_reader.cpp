@@ -19,7 +19,6 @@ namespace {
 namespace dom = simdjson::dom;
 using Type = dom::element_type;
 using detail::build_value;
-using detail::ColumnView;
 
 // Deeper frames go to the DOM path (whose own limit is kMaxJsonDepth), so the recursion below
 // is bounded and the two paths never disagree about the limit.
@@ -274,22 +273,16 @@ bool FrameReader::Impl::record_shape(dom::element rec, const json::storage_ptr& 
                                      json::object& out) const {
   const dom::object o = as_object(rec);
   out.reserve(o.size());
+  (void)tape.column_list();  // read once: every string cell below looks its column up
   for (auto field : o) {
     const json::string_view key(field.key.data(), field.key.size());
     json::value v(sp);
     // convert_value changes only strings, so only they need their column.
-    const ColumnView* column = nullptr;
-    if (field.value.type() == Type::STRING) {
-      for (const auto& c : tape.column_list()) {
-        if (c.name == field.key) {
-          column = &c;
-          break;
-        }
-      }
-    }
-    if (column && !column->type.empty() && converts_strings(column->type)) {
+    std::optional<std::string_view> type;
+    if (field.value.type() == Type::STRING) type = tape.column_type(field.key);
+    if (type && !type->empty() && converts_strings(*type)) {
       const auto s = as_view(field.value);
-      v = convert_value(column->type, json::value(json::string_view(s.data(), s.size()), sp));
+      v = convert_value(*type, json::value(json::string_view(s.data(), s.size()), sp));
     } else if (!build_value(field.value, sp, v, true)) {
       return false;
     }

@@ -349,25 +349,45 @@ json::object convert_record(const std::vector<Column>& columns, const json::obje
   return out;
 }
 
-bool converts_strings(std::string_view type) noexcept {
-  if (!type.empty() && type.front() == '_') return true;
-  for (std::string_view t : {"bool", "float4", "float8", "int2", "int4", "int8", "numeric", "oid",
-                             "json", "jsonb", "timestamp"}) {
-    if (type == t) return true;
+namespace {
+
+enum class Conversion { none, array, boolean, number, json, timestamp };
+
+// The one list of converting column types, for converts_strings and convert_value alike.
+Conversion conversion_of(std::string_view type) noexcept {
+  if (!type.empty() && type.front() == '_') return Conversion::array;
+  if (type == "bool") return Conversion::boolean;
+  for (std::string_view t : {"float4", "float8", "int2", "int4", "int8", "numeric", "oid"}) {
+    if (type == t) return Conversion::number;
   }
-  return false;
+  if (type == "json" || type == "jsonb") return Conversion::json;
+  if (type == "timestamp") return Conversion::timestamp;
+  return Conversion::none;
+}
+
+}  // namespace
+
+bool converts_strings(std::string_view type) noexcept {
+  return conversion_of(type) != Conversion::none;
 }
 
 json::value convert_value(std::string_view type, const json::value& value) {
-  if (!value.is_string() || !converts_strings(type)) return value;
-  if (!type.empty() && type.front() == '_') return to_array(value, type.substr(1));
-  if (type == "bool") return to_boolean(value);
-  if (type == "float4" || type == "float8" || type == "int2" || type == "int4" || type == "int8" ||
-      type == "numeric" || type == "oid") {
-    return to_number(value);
+  // Every conversion changes only strings; other values pass through.
+  if (!value.is_string()) return value;
+  switch (conversion_of(type)) {
+    case Conversion::array:
+      return to_array(value, type.substr(1));
+    case Conversion::boolean:
+      return to_boolean(value);
+    case Conversion::number:
+      return to_number(value);
+    case Conversion::json:
+      return to_json(value);
+    case Conversion::timestamp:
+      return to_timestamp_string(value);
+    case Conversion::none:
+      break;
   }
-  if (type == "json" || type == "jsonb") return to_json(value);
-  if (type == "timestamp") return to_timestamp_string(value);
   return value;
 }
 
