@@ -17,6 +17,7 @@ void DroppableTransport::set_handlers(client::TransportHandlers handlers) {
   handlers_ = handlers;
   // Track open/closed so a drop only reports a close for a connection that is open.
   client::TransportHandlers wrapped;
+  wrapped.hold_owner = handlers_.hold_owner;  // the inner transport holds our owner for us
   wrapped.on_open = [this] {
     open_ = true;
     if (handlers_.on_open) handlers_.on_open();
@@ -45,7 +46,8 @@ void DroppableTransport::connect(std::string url, Headers headers) {
       if (alive.expired()) return;
       client::TransportFailure f;
       f.error = make_error(Errc::io, "realtime dropped on request (k)");
-      if (handlers_.on_error) handlers_.on_error(f);
+      const auto hold = client::hold_owner(handlers_);
+      if (hold && handlers_.on_error) handlers_.on_error(f);
     });
     return;
   }
@@ -72,7 +74,10 @@ void DroppableTransport::drop(core::Duration refuse_for) {
   std::weak_ptr<bool> alive = alive_;
   scheduler_.post([this, alive] {
     if (alive.expired()) return;
-    if (handlers_.on_close) handlers_.on_close(client::kCloseAbnormal, "dropped on request (k)");
+    const auto hold = client::hold_owner(handlers_);
+    if (hold && handlers_.on_close) {
+      handlers_.on_close(client::kCloseAbnormal, "dropped on request (k)");
+    }
   });
 }
 

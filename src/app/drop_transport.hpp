@@ -27,6 +27,7 @@ class DroppableTransport final : public client::Transport {
   void connect(std::string url, Headers headers) override;
   Result<void> send(std::string frame, bool binary) override;
   void close(int code, std::string reason) override;
+  std::size_t message_padding() const noexcept override { return inner_->message_padding(); }
 
   // Shared with the owner of the socket, which owns this transport.
   std::shared_ptr<DropControl> control() const { return control_; }

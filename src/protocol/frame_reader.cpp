@@ -24,6 +24,7 @@ using detail::build_value;
 // is bounded and the two paths never disagree about the limit.
 constexpr std::size_t kMaxDepth = 64;
 static_assert(kMaxDepth < detail::kMaxJsonDepth);
+static_assert(FrameReader::kPadding >= simdjson::SIMDJSON_PADDING);
 
 std::string_view as_view(dom::element e) {
   return e.get_string().value_unsafe();
@@ -95,7 +96,7 @@ struct FrameReader::Impl {
   detail::TapeChange tape;
   bool change_ok = false;
 
-  std::optional<FrameHead> read(Vsn vsn, std::string_view text);
+  std::optional<FrameHead> read(Vsn vsn, std::string_view text, bool padded);
   std::optional<FrameHead> read_v1(dom::element root);
   std::optional<FrameHead> read_v2(dom::element root);
   bool change();
@@ -117,7 +118,7 @@ bool read_ref(dom::element e, std::optional<std::string_view>& out) {
 
 }  // namespace
 
-std::optional<FrameHead> FrameReader::Impl::read(Vsn vsn, std::string_view text) {
+std::optional<FrameHead> FrameReader::Impl::read(Vsn vsn, std::string_view text, bool padded) {
   payload.reset();
   change_ok = false;
   if (!allocated) {
@@ -126,9 +127,10 @@ std::optional<FrameHead> FrameReader::Impl::read(Vsn vsn, std::string_view text)
   }
   text_size = text.size();
   dom::element root;
-  // realloc_if_needed: the text is copied into the parser's padded buffer (simdjson reads past
-  // the end of its input in blocks).
-  if (parser.parse(text.data(), text.size(), true).get(root)) return {};
+  // simdjson reads past the end of its input in blocks: unless the caller's buffer has the room
+  // (padded), realloc_if_needed copies the text into the parser's padded buffer first. In place
+  // saves that copy and its cache footprint, ~4 % of the client's time per change frame.
+  if (parser.parse(text.data(), text.size(), !padded).get(root)) return {};
   return vsn == Vsn::v1 ? read_v1(root) : read_v2(root);
 }
 
@@ -298,8 +300,8 @@ bool FrameReader::available() noexcept {
   return true;
 }
 
-std::optional<FrameHead> FrameReader::read(Vsn vsn, std::string_view text) {
-  return impl_->read(vsn, text);
+std::optional<FrameHead> FrameReader::read(Vsn vsn, std::string_view text, bool padded) {
+  return impl_->read(vsn, text, padded);
 }
 
 std::optional<ChangeHead> FrameReader::change() {
@@ -356,7 +358,7 @@ bool FrameReader::available() noexcept {
   return false;
 }
 
-std::optional<FrameHead> FrameReader::read(Vsn, std::string_view) {
+std::optional<FrameHead> FrameReader::read(Vsn, std::string_view, bool) {
   return std::nullopt;
 }
 

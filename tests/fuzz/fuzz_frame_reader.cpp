@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "fuzz_util.hpp"
@@ -90,8 +91,9 @@ void check_view(const protocol::FrameReader& reader, const json::object& expecte
   walk(view->errors());
 }
 
-void check(protocol::FrameReader& reader, protocol::Vsn vsn, std::string_view text) {
-  auto head = reader.read(vsn, text);
+void check(protocol::FrameReader& reader, protocol::Vsn vsn, std::string_view text,
+           bool padded = false) {
+  auto head = reader.read(vsn, text, padded);
   if (!head) return;
   auto dom = protocol::decode_text(vsn, text);
   if (!dom.ok()) fuzz::fail("reader accepted a frame decode_text rejects", dom.error().describe());
@@ -129,5 +131,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   check(reader, protocol::Vsn::v2, text);
   check(reader, protocol::Vsn::v1, text);
+  // In place (as over the Beast transport), followed by bytes that would close, continue or
+  // reopen what the text leaves open: the reader must read only the text.
+  static std::string buffer;
+  buffer.assign(text);
+  while (buffer.size() < size + protocol::FrameReader::kPadding)
+    buffer += "\"}]0e";
+  const std::string_view in_place(buffer.data(), size);
+  check(reader, protocol::Vsn::v2, in_place, true);
+  check(reader, protocol::Vsn::v1, in_place, true);
   return 0;
 }

@@ -23,6 +23,7 @@
 // per-frame arena, like decode_text's payloads) and may outlive the reader.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -59,8 +60,14 @@ class FrameReader {
   // True when built with simdjson (otherwise every read declines).
   static bool available() noexcept;
 
+  // Bytes past the end of a text that read() may load from when told they are there (the
+  // parser reads in wide blocks); their content does not matter.
+  static constexpr std::size_t kPadding = 64;
+
   // Parses and validates a vsn 1 or vsn 2 text frame's envelope (the same rules as decode_text).
-  std::optional<FrameHead> read(Vsn vsn, std::string_view text);
+  // With `padded`, the kPadding bytes after `text` are readable and the text is parsed where it
+  // lies; otherwise it is first copied into the reader's padded buffer.
+  std::optional<FrameHead> read(Vsn vsn, std::string_view text, bool padded = false);
 
   // After a successful read(): the payload as a postgres_changes event (the same rules as
   // parse_change_event), or nullopt.

@@ -28,6 +28,7 @@ class InstrumentedTransport final : public Transport {
     return inner_->send(std::move(frame), binary);
   }
   void close(int code, std::string reason) override { inner_->close(code, std::move(reason)); }
+  std::size_t message_padding() const noexcept override { return inner_->message_padding(); }
 
  private:
   std::unique_ptr<Transport> inner_;

@@ -81,6 +81,13 @@ Result<Target> parse_target(const std::string& url) {
 // at most max_frame_bytes plus a header) until the frame is consumed and what follows fits this
 // size again. The stream peer writes ~77 KB per batch.
 constexpr std::size_t kReadBufferBytes = 128 * 1024;
+// Every receive buffer has kBeastMessagePadding bytes past its capacity that reads never fill:
+// a message that ends at the capacity still has its padding (Transport::message_padding).
+static_assert(kBeastMessagePadding <= ws::kReassembledPadding);
+
+std::unique_ptr<char[]> receive_buffer(std::size_t capacity) {
+  return std::make_unique_for_overwrite<char[]>(capacity + kBeastMessagePadding);
+}
 // At most this many queued frames go out in one write.
 constexpr std::size_t kMaxFramesPerWrite = 64;
 // The upgrade response's body is only read to report a refusal.
@@ -207,7 +214,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         headers_(std::move(headers)),
         handlers_(std::move(handlers)),
         options_(clamped(options)),
-        parser_(options_.max_frame_bytes) {}
+        parser_(options_.max_frame_bytes, options_.check_text_utf8) {}
 
   // A session that only reports `failure` (posted, never from inside connect()).
   void start_failed(TransportFailure failure) {
@@ -216,7 +223,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       if (self->stopped_) return;
       self->stopped_ = true;
       self->phase_ = Phase::done;
-      if (self->handlers_->on_error) self->handlers_->on_error(*self->early_failure_);
+      const auto hold = hold_owner(*self->handlers_);
+      if (hold && self->handlers_->on_error) self->handlers_->on_error(*self->early_failure_);
     });
   }
 
@@ -309,7 +317,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     stopped_ = true;
     finish();
     TransportFailure f{make_error(code, std::move(message)), http_status, std::move(body)};
-    if (handlers_->on_error) handlers_->on_error(f);
+    const auto hold = hold_owner(*handlers_);
+    if (hold && handlers_->on_error) handlers_->on_error(f);
   }
 
   // ---- connecting ------------------------------------------------------------------------------
@@ -443,11 +452,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // Bytes read past the response head are the first frames.
     const std::size_t early = handshake_buffer_.size();
     capacity_ = std::max(kReadBufferBytes, early);
-    buffer_ = std::make_unique_for_overwrite<char[]>(capacity_);
+    buffer_ = receive_buffer(capacity_);
     if (early != 0) std::memcpy(buffer_.get(), handshake_buffer_.data().data(), early);
     end_ = early;
     handshake_buffer_ = {};
     response_.reset();
+    // Held through on_open and the frames that arrived with the upgrade's response.
+    const auto hold = hold_owner(*handlers_);
+    if (!hold) return finish();
     if (handlers_->on_open) handlers_->on_open();
     if (phase_ == Phase::done) return;
     if (end_ != 0) process();
@@ -462,7 +474,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (capacity_ > kReadBufferBytes && left <= kReadBufferBytes && need_ <= kReadBufferBytes) {
       // The big frame is gone: give its memory back, keeping what follows it (a steady stream
       // rarely leaves the buffer exactly empty).
-      auto fresh = std::make_unique_for_overwrite<char[]>(kReadBufferBytes);
+      auto fresh = receive_buffer(kReadBufferBytes);
       if (left != 0) std::memcpy(fresh.get(), buffer_.get() + begin_, left);
       buffer_ = std::move(fresh);
       capacity_ = kReadBufferBytes;
@@ -480,7 +492,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       // itself at most kMaxFrameBytesLimit); the memory may still not be there.
       std::unique_ptr<char[]> bigger;
       try {
-        bigger = std::make_unique_for_overwrite<char[]>(need_);
+        bigger = receive_buffer(need_);
       } catch (const std::bad_alloc&) {
         begin_ = end_ = need_ = 0;
         on_protocol_failure(kCloseTooBig, "message too big: out of memory");
@@ -500,6 +512,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void on_read(beast::error_code ec, std::size_t n) {
     if (phase_ == Phase::done) return;
+    // One keep-alive for every callback this read leads to (all the frames it completed).
+    const auto hold = hold_owner(*handlers_);
+    if (!hold) return finish();
     if (ec) {
       if (phase_ != Phase::open) return finish();  // the server ended the connection (or broke)
       // EOF or a reset without a close frame, or the socket we closed after a failed write.
@@ -789,6 +804,8 @@ class BeastTransport final : public Transport {
     session_.reset();
   }
 
+  std::size_t message_padding() const noexcept override { return kBeastMessagePadding; }
+
   std::size_t read_buffer_capacity() const {
     return session_ ? session_->read_buffer_capacity() : 0;
   }
@@ -843,6 +860,7 @@ std::unique_ptr<Transport> make_beast_transport(net::io_context& io,
 std::unique_ptr<RealtimeSocket> make_realtime_socket(core::EventLoop& loop, SocketOptions options,
                                                      BeastTransportOptions transport) {
   transport.max_frame_bytes = options.max_frame_bytes;
+  transport.check_text_utf8 = false;  // SocketCore::receive checks, by parsing
   auto t = make_beast_transport(loop.io_context(), std::move(transport));
   return std::make_unique<RealtimeSocket>(loop.scheduler(), std::move(t), std::move(options));
 }

@@ -38,12 +38,16 @@ std::vector<FakeTransport::Frame> FakeTransport::take_sent() {
 void FakeTransport::accept() {
   if (phase_ != Phase::connecting) return;
   phase_ = Phase::open;
+  const auto hold = hold_owner(handlers_);
+  if (!hold) return;
   if (handlers_.on_open) handlers_.on_open();
 }
 
 void FakeTransport::fail(TransportFailure failure) {
   if (phase_ != Phase::connecting) return;
   phase_ = Phase::closed;
+  const auto hold = hold_owner(handlers_);
+  if (!hold) return;
   if (handlers_.on_error) handlers_.on_error(failure);
 }
 
@@ -57,17 +61,23 @@ void FakeTransport::refuse(int http_status, std::string body) {
 
 void FakeTransport::receive_text(std::string_view text) {
   if (phase_ != Phase::open) return;
+  const auto hold = hold_owner(handlers_);
+  if (!hold) return;
   if (handlers_.on_message) handlers_.on_message(text, false);
 }
 
 void FakeTransport::receive_binary(std::string_view bytes) {
   if (phase_ != Phase::open) return;
+  const auto hold = hold_owner(handlers_);
+  if (!hold) return;
   if (handlers_.on_message) handlers_.on_message(bytes, true);
 }
 
 void FakeTransport::drop(int code, std::string reason) {
   if (phase_ != Phase::open) return;
   phase_ = Phase::closed;
+  const auto hold = hold_owner(handlers_);
+  if (!hold) return;
   if (handlers_.on_close) handlers_.on_close(code, reason);
 }
 

@@ -136,6 +136,11 @@ void ChannelImpl::send_join() {
   state = ChannelState::joining;
   ++joins_sent;
 
+  // A change callback of the earlier join may be running (deliver_change holds it by pointer).
+  if (s->dispatching() && !joined_changes.empty()) {
+    s->retire(std::make_shared<std::vector<std::shared_ptr<ChangeBinding>>>(
+        std::exchange(joined_changes, {})));
+  }
   joined_changes.clear();
   protocol::JoinRequest request;
   request.config.broadcast_ack = options.broadcast_ack;
@@ -385,18 +390,19 @@ void ChannelImpl::deliver_change(const std::vector<std::int64_t>& ids, std::stri
                                  MakeView&& make_view) {
   // By index, not over a copy: a frame costs no allocation. A callback may remove bindings
   // (marked `removed`), and a rejoin replaces the list: then this frame, of the earlier join,
-  // stops being delivered. The binding being called is held so it outlives its own removal.
+  // stops being delivered. The binding being called outlives its own removal without a
+  // reference count: the list keeps it, and a rejoin during the dispatch retires the list
+  // (send_join) instead of destroying it.
   const auto generation = joins_sent;
   for (std::size_t i = 0; i < joined_changes.size(); ++i) {
     if (detached || joins_sent != generation) return;
-    const auto& b = joined_changes[i];
+    const ChangeBinding* const b = joined_changes[i].get();
     if (b->removed || !b->id) continue;
     if (std::find(ids.begin(), ids.end(), *b->id) == ids.end()) continue;
     if (b->filter.event != "*" && !iequals(b->filter.event, type)) continue;
     const auto& v = make_view();
     ++changes_dispatched;
-    const auto hold = b;
-    invoke_guarded(log::kChannel, hold->callback, v);
+    invoke_guarded(log::kChannel, b->callback, v);
   }
 }
 

@@ -9,6 +9,7 @@
 #include "rtsync/core/log.hpp"
 #include "rtsync/protocol/reply.hpp"
 #include "socket_core.hpp"
+#include "ws_frame.hpp"
 
 namespace rtsync::client {
 
@@ -158,6 +159,7 @@ SocketCore::SocketCore(core::Scheduler& scheduler, std::unique_ptr<Transport> tr
       }()),
       scheduler_(scheduler),
       transport_(std::move(transport)),
+      read_in_place_(transport_->message_padding() >= protocol::FrameReader::kPadding),
       reconnect_jitter_(seed_or_random(options.jitter_seed, 0)),
       rejoin_jitter_(seed_or_random(options.jitter_seed, kRejoinSeedOffset)),
       access_token_(options.access_token) {}
@@ -165,20 +167,15 @@ SocketCore::SocketCore(core::Scheduler& scheduler, std::unique_ptr<Transport> tr
 SocketCore::~SocketCore() = default;
 
 void SocketCore::init() {
-  std::weak_ptr<SocketCore> weak = weak_from_this();
+  // The transport holds the core (hold_owner) across every run of callbacks, so they may use
+  // `this`: a callback can destroy the RealtimeSocket that owns the core, and the core must
+  // outlive the run. One reference count per read, not per frame.
   TransportHandlers h;
-  h.on_open = [weak] {
-    if (auto self = weak.lock()) self->on_open();
-  };
-  h.on_message = [weak](std::string_view data, bool binary) {
-    if (auto self = weak.lock()) self->on_message(data, binary);
-  };
-  h.on_close = [weak](int code, std::string_view reason) {
-    if (auto self = weak.lock()) self->on_close(code, reason);
-  };
-  h.on_error = [weak](const TransportFailure& failure) {
-    if (auto self = weak.lock()) self->on_error(failure);
-  };
+  h.hold_owner = [weak = weak_from_this()]() -> std::shared_ptr<void> { return weak.lock(); };
+  h.on_open = [this] { on_open(); };
+  h.on_message = [this](std::string_view data, bool binary) { on_message(data, binary); };
+  h.on_close = [this](int code, std::string_view reason) { on_close(code, reason); };
+  h.on_error = [this](const TransportFailure& failure) { on_error(failure); };
   transport_->set_handlers(std::move(h));
 }
 
@@ -196,7 +193,8 @@ void SocketCore::shutdown() {
   send_buffer_.clear();
   for (auto& ch : channels_)
     ch->impl_->detach();
-  channels_.clear();
+  for (auto& ch : std::exchange(channels_, {}))
+    retire(std::move(ch));
   state_listeners.clear();
   error_listeners.clear();
   heartbeat_listeners.clear();
@@ -459,6 +457,20 @@ void SocketCore::flush_send_buffer() {
 // -----------------------------------------------------------------------------------
 
 void SocketCore::on_message(std::string_view data, bool binary) {
+  struct Dispatch {
+    SocketCore& core;
+    explicit Dispatch(SocketCore& c) : core(c) { ++core.dispatch_depth_; }
+    ~Dispatch() {
+      if (--core.dispatch_depth_ > 0 || core.retired_.empty()) return;
+      // Moved out first: a destructor below may retire more (it is then released at once).
+      auto released = std::move(core.retired_);
+      core.retired_.clear();
+    }
+  } dispatch(*this);
+  receive(data, binary);
+}
+
+void SocketCore::receive(std::string_view data, bool binary) {
   if (shut_down_ || state_ != ConnectionState::open) return;
   ++counters_.frames_in;
   counters_.bytes_in += data.size();
@@ -497,6 +509,16 @@ void SocketCore::on_message(std::string_view data, bool binary) {
   auto decoded = protocol::decode_text(options.vsn, data);
   if (!decoded.ok()) {
     ++counters_.malformed_frames;
+    // Both JSON parsers validate UTF-8, so text that parsed is UTF-8 and only a frame that did
+    // not needs the check; the transport's own is off (make_realtime_socket).
+    if (!ws::valid_utf8(data.data(), data.size())) {
+      constexpr std::string_view kWhy = "text message is not valid UTF-8";
+      logger()->warn("text frame of {} bytes is not valid UTF-8; closing with 1007", data.size());
+      transport_->close(ws::kCloseInvalidPayload, std::string(kWhy));
+      connection_lost(ConnectionState::open, ws::kCloseInvalidPayload, std::string(kWhy),
+                      make_error(Errc::closed, describe_close(ws::kCloseInvalidPayload, kWhy)));
+      return;
+    }
     constexpr std::size_t kShown = 120;
     logger()->warn("malformed frame dropped ({}): {}", decoded.error().describe(),
                    data.substr(0, kShown));
@@ -535,7 +557,7 @@ bool SocketCore::route_change_frame(std::string_view data) {
   if (!protocol::FrameReader::available() || data.find(kNeedle) == std::string_view::npos) {
     return false;
   }
-  auto head = reader_.read(options.vsn, data);
+  auto head = reader_.read(options.vsn, data, read_in_place_);
   if (!head || head->event != protocol::events::kPostgresChanges ||
       head->topic == protocol::kPhoenixTopic) {
     return false;
@@ -547,7 +569,8 @@ bool SocketCore::route_change_frame(std::string_view data) {
   };
   const auto matches = std::count_if(channels_.begin(), channels_.end(), wants);
   if (matches == 1) {
-    const auto ch = *std::find_if(channels_.begin(), channels_.end(), wants);
+    // A plain pointer: a channel its callback takes out is retired, not destroyed (retire()).
+    RealtimeChannel* const ch = std::find_if(channels_.begin(), channels_.end(), wants)->get();
     ch->impl_->handle_change_frame(*this, *head, reader_, data);
     return true;
   }
@@ -625,7 +648,16 @@ void SocketCore::remove_channel(const std::shared_ptr<RealtimeChannel>& channel)
 }
 
 void SocketCore::forget_channel(const RealtimeChannel* channel) {
-  std::erase_if(channels_, [&](const auto& ch) { return ch.get() == channel; });
+  const auto it = std::find_if(channels_.begin(), channels_.end(),
+                               [&](auto& ch) { return ch.get() == channel; });
+  if (it == channels_.end()) return;
+  auto taken = std::move(*it);
+  channels_.erase(it);
+  retire(std::move(taken));
+}
+
+void SocketCore::retire(std::shared_ptr<void> keep) {
+  if (dispatch_depth_ > 0) retired_.push_back(std::move(keep));
 }
 
 void SocketCore::set_auth(std::optional<std::string> token) {

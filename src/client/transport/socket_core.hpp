@@ -53,6 +53,12 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   void cancel_reply(const std::string& ref);
   // A channel reached CLOSED: stop routing to it.
   void forget_channel(const RealtimeChannel* channel);
+  // A user callback may take out the very channel (or binding list) that is calling it. While an
+  // inbound frame is being dispatched, what is taken out is parked here instead of destroyed, so
+  // the dispatch can use plain pointers rather than a reference count per frame; the outermost
+  // dispatch releases it. Outside a dispatch `keep` is released at once.
+  void retire(std::shared_ptr<void> keep);
+  bool dispatching() const noexcept { return dispatch_depth_ > 0; }
 
   core::Scheduler& scheduler() noexcept { return scheduler_; }
   core::Jitter& rejoin_jitter() noexcept { return rejoin_jitter_; }
@@ -80,6 +86,7 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   // Transport events.
   void on_open();
   void on_message(std::string_view data, bool binary);
+  void receive(std::string_view data, bool binary);
   void on_close(int code, std::string_view reason);
   void on_error(const TransportFailure& failure);
 
@@ -101,6 +108,7 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
 
   core::Scheduler& scheduler_;
   std::unique_ptr<Transport> transport_;
+  const bool read_in_place_;  // the transport pads its messages enough for reader_
   ConnectionState state_ = ConnectionState::closed;
   bool shut_down_ = false;
   bool manual_close_ = false;
@@ -124,6 +132,8 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   SocketCounters counters_;
   std::string last_close_reason_;
   protocol::FrameReader reader_;  // reused for every inbound text frame
+  int dispatch_depth_ = 0;
+  std::vector<std::shared_ptr<void>> retired_;
 };
 
 }  // namespace rtsync::client::detail

@@ -157,7 +157,7 @@ Event FrameParser::next(const char* data, std::size_t size) {
     case Opcode::binary:
       if (fin) {
         // The common case: one frame, one message, delivered in place.
-        if (op == Opcode::text && !valid_utf8(payload.data(), payload.size())) {
+        if (op == Opcode::text && check_text_utf8_ && !valid_utf8(payload.data(), payload.size())) {
           return fail(kCloseInvalidPayload, "text message is not valid UTF-8");
         }
         e.kind = Event::Kind::message;
@@ -178,10 +178,12 @@ Event FrameParser::next(const char* data, std::size_t size) {
       }
       in_message_ = false;
       // Validated whole, so a code point split across fragments is judged as one.
-      if (!partial_binary_ && !valid_utf8(partial_.data(), partial_.size())) {
+      if (!partial_binary_ && check_text_utf8_ && !valid_utf8(partial_.data(), partial_.size())) {
         return fail(kCloseInvalidPayload, "text message is not valid UTF-8");
       }
       drop_partial_ = true;
+      // Room after the message within the string's own allocation, for in-place readers.
+      partial_.reserve(partial_.size() + kReassembledPadding);
       e.kind = Event::Kind::message;
       e.binary = partial_binary_;
       e.payload = partial_;

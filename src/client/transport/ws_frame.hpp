@@ -37,6 +37,8 @@ enum class Opcode : std::uint8_t {
 inline constexpr std::size_t kMaxHeaderBytes = 14;
 // Largest payload of a control frame.
 inline constexpr std::size_t kMaxControlPayload = 125;
+// Readable bytes after a reassembled message (see FrameParser).
+inline constexpr std::size_t kReassembledPadding = 64;
 
 struct Event {
   enum class Kind : std::uint8_t {
@@ -62,8 +64,12 @@ struct Event {
 
 class FrameParser {
  public:
-  // Messages (after reassembly) longer than `max_message_bytes` fail with 1009.
-  explicit FrameParser(std::size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
+  // Messages (after reassembly) longer than `max_message_bytes` fail with 1009. Text messages
+  // that are not UTF-8 fail with 1007 unless `check_text_utf8` is false (their reader checks).
+  // A reassembled message is followed by at least kReassembledPadding bytes of its buffer (an
+  // unfragmented one is a view into the caller's buffer, whose room is the caller's to give).
+  explicit FrameParser(std::size_t max_message_bytes, bool check_text_utf8 = true)
+      : max_message_bytes_(max_message_bytes), check_text_utf8_(check_text_utf8) {}
 
   // The next event at the front of `data[0, size)`. Once it has reported `fail` it keeps
   // reporting the same failure: the connection is not to be read further.
@@ -72,13 +78,15 @@ class FrameParser {
   // Forget any partial message and failure (a new connection).
   void reset();
 
-  // Bytes of a fragmented message held so far.
+  // Bytes of a fragmented message held so far, and the room its buffer has.
   std::size_t partial_bytes() const { return partial_.size(); }
+  std::size_t partial_capacity() const { return partial_.capacity(); }
 
  private:
   Event fail(int code, const char* why);
 
   std::size_t max_message_bytes_;
+  bool check_text_utf8_;
   std::string partial_;  // fragments of the message in progress
   bool in_message_ = false;
   bool partial_binary_ = false;

@@ -397,6 +397,27 @@ TEST_F(Loopback, OversizedFrameClosesWith1009AndReconnects) {
   EXPECT_EQ(rec.count(rec.broadcasts), 0u);
 }
 
+// The transport under make_realtime_socket leaves text to the socket's JSON parsers; invalid
+// UTF-8 still fails the connection with 1007, sent to the server in a close frame.
+TEST_F(Loopback, TextThatIsNotUtf8ClosesWith1007AndReconnects) {
+  ScriptedPeer peer;
+  peer.set_script(RealtimeScript{});
+  start_client(options(http_url(peer)));
+  subscribe_tasks();
+  ASSERT_TRUE(wait_until([&] { return rec.has_status("SUBSCRIBED"); }));
+  peer.with_latest([](PeerConnection& c) {
+    c.send_text(
+        "[null,null,\"realtime:tasks\",\"broadcast\",{\"event\":\"e\",\"p\":\"\xC3\x28\"}]");
+  });
+  ASSERT_TRUE(wait_until([&] { return rec.has_status("SUBSCRIBED", 2); }));
+  ASSERT_TRUE(wait_until([&] { return !peer.client_closes().empty(); }));
+  EXPECT_EQ(peer.client_closes()[0],
+            std::make_pair(1007, std::string("text message is not valid UTF-8")));
+  EXPECT_EQ(rec.copy(rec.statuses)[1],
+            "CHANNEL_ERROR: socket closed: 1007 (text message is not valid UTF-8)");
+  EXPECT_EQ(rec.count(rec.broadcasts), 0u);
+}
+
 TEST_F(Loopback, ServerCloseFrameReconnects) {
   ScriptedPeer peer;
   peer.set_script(RealtimeScript{});

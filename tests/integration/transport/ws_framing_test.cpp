@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "beast_transport_testing.hpp"
@@ -329,6 +331,9 @@ struct Events {
   std::optional<TransportFailure> failure;
   int callbacks_after_close = 0;
   int close_count = 0;
+  // TransportHandlers::hold_owner: how often it was taken, and callbacks made without it.
+  int holds = 0;
+  int unheld_callbacks = 0;
 
   template <class Pred>
   bool wait(Pred pred, std::chrono::milliseconds timeout = 5s) {
@@ -349,14 +354,31 @@ class WsFraming : public ::testing::Test {
     loop.run_sync([&, on_message, on_close_hook] {
       transport = make_beast_transport(loop.io_context(), options);
       TransportHandlers h;
+      // Every fixture connection checks the contract: each callback runs under a hold.
+      h.hold_owner = [this]() -> std::shared_ptr<void> {
+        if (!owner_alive) return nullptr;
+        ++held;
+        std::lock_guard lock(ev.mu);
+        ++ev.holds;
+        return std::shared_ptr<void>(this, [this](void*) { --held; });
+      };
       h.on_open = [this] {
         std::lock_guard lock(ev.mu);
+        if (held == 0) ++ev.unheld_callbacks;
         ev.opened = true;
         ev.cv.notify_all();
       };
       h.on_message = [this, on_message](std::string_view data, bool binary) {
+        // The padding after each message is readable (message_padding): read it, so that an ASan
+        // build fails any path that delivers a message without it (a reassembled one, one at
+        // the end of the receive buffer, one in a grown buffer).
+        unsigned char padding = 0;
+        for (std::size_t i = 0; i < kBeastMessagePadding; ++i)
+          padding ^= static_cast<unsigned char>(data.data()[data.size() + i]);
+        padding_sink ^= padding;
         {
           std::lock_guard lock(ev.mu);
+          if (held == 0) ++ev.unheld_callbacks;
           if (ev.closed || ev.failure) ++ev.callbacks_after_close;
           ev.messages.emplace_back(std::string(data), binary);
           ev.cv.notify_all();
@@ -366,6 +388,7 @@ class WsFraming : public ::testing::Test {
       h.on_close = [this, on_close_hook](int code, std::string_view reason) {
         {
           std::lock_guard lock(ev.mu);
+          if (held == 0) ++ev.unheld_callbacks;
           if (ev.closed || ev.failure) ++ev.callbacks_after_close;
           ev.closed.emplace(code, std::string(reason));
           ++ev.close_count;
@@ -375,6 +398,7 @@ class WsFraming : public ::testing::Test {
       };
       h.on_error = [this](const TransportFailure& f) {
         std::lock_guard lock(ev.mu);
+        if (held == 0) ++ev.unheld_callbacks;
         if (ev.closed || ev.failure) ++ev.callbacks_after_close;
         ev.failure = f;
         ev.cv.notify_all();
@@ -397,11 +421,16 @@ class WsFraming : public ::testing::Test {
 
   void TearDown() override {
     loop.run_sync([&] { transport.reset(); });
+    std::lock_guard lock(ev.mu);
+    EXPECT_EQ(ev.unheld_callbacks, 0);
   }
 
   core::EventLoop loop;
   std::unique_ptr<Transport> transport;
   Events ev;
+  int held = 0;                         // loop thread only
+  unsigned char padding_sink = 0;       // loop thread only
+  std::atomic<bool> owner_alive{true};  // hold_owner answers null once false
   Transport::Headers headers = {{"X-Test", "yes"}};
 };
 
@@ -467,6 +496,52 @@ TEST_F(WsFraming, ManyFramesInOneSegmentAreAllDeliveredInOrder) {
     ASSERT_FALSE(ev.messages[i].second);
   }
   EXPECT_EQ(ev.messages[2000], std::make_pair(bytes({0x00, 0xFF}), true));
+}
+
+TEST_F(WsFraming, MessagesArePaddedForInPlaceReaders) {
+  RawPeer peer;
+  open(peer);
+  EXPECT_EQ(transport->message_padding(), kBeastMessagePadding);
+  // One frame that fills the 128 KiB receive buffer exactly (10-byte header): its padding lies
+  // past the capacity. The fixture's on_message reads every message's padding.
+  const auto whole = frame(0x82, std::string(128 * 1024 - 10, 'x'));
+  ASSERT_EQ(whole.size(), 128u * 1024);
+  peer.write(whole);
+  ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 1; }));
+  loop.run_sync([&] { EXPECT_EQ(testing::read_buffer_capacity(*transport), 128u * 1024); });
+  // Unfragmented and reassembled.
+  peer.write(text("one") + frame(0x01, "tw") + frame(0x80, "o"));
+  ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 3; }));
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(ev.messages[1].first, "one");
+  EXPECT_EQ(ev.messages[2].first, "two");
+}
+
+TEST_F(WsFraming, ABurstOfFramesIsDeliveredUnderOneHoldPerRead) {
+  RawPeer peer;
+  open(peer);
+  std::string burst;
+  for (int i = 0; i < 2000; ++i)
+    burst += text("message " + std::to_string(i));
+  peer.write(burst);
+  ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 2000; }));
+  std::lock_guard lock(ev.mu);
+  // One for the open, then one per read: 2000 frames of 14 bytes take a few reads, not 2000.
+  EXPECT_GE(ev.holds, 2);
+  EXPECT_LT(ev.holds, 100);
+}
+
+TEST_F(WsFraming, AnOwnerThatIsGoneGetsNoMoreCallbacksAndTheConnectionEnds) {
+  RawPeer peer;
+  open(peer);
+  peer.write(text("first"));
+  ASSERT_TRUE(ev.wait([&] { return ev.messages.size() == 1; }));
+  owner_alive = false;
+  peer.write(text("second"));
+  EXPECT_TRUE(peer.sees_eof());
+  std::lock_guard lock(ev.mu);
+  EXPECT_EQ(ev.messages.size(), 1u);
+  EXPECT_FALSE(ev.closed);
 }
 
 TEST_F(WsFraming, AFrameSplitAcrossManySegmentsArrivesWhole) {
@@ -1038,7 +1113,11 @@ TEST_F(WsFraming, ConnectFromInsideOnMessageAbandonsTheOldConnection) {
 TEST_F(WsFraming, ConnectFromInsideOnCloseStartsANewConnection) {
   RawPeer first;
   RawPeer second;
-  connect(first, {}, {}, [&] { transport->connect(second.url(), {}); });
+  // Only the first close reconnects: the second connection ends when `second` goes out of
+  // scope, which may be before TearDown, and must not reach for it then.
+  connect(first, {}, {}, [&, reconnected = false]() mutable {
+    if (!std::exchange(reconnected, true)) transport->connect(second.url(), {});
+  });
   ASSERT_TRUE(first.accept_upgrade());
   ASSERT_TRUE(ev.wait([&] { return ev.opened; }));
   {

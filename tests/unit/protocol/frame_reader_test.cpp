@@ -397,6 +397,43 @@ TEST(FrameReader, RejectsBadTextLikeDecode) {
       reader.read(Vsn::v1, R"({"topic":"t","topic":"u","event":"e","payload":{},"ref":null})"));
 }
 
+// In place (padded), the reader reads only the text: the bytes after it may complete a truncated
+// frame, continue a number or a literal, or open a string, and change nothing.
+TEST(FrameReader, InPlaceReadsIgnoreWhatFollowsTheText) {
+  if (!FrameReader::available()) GTEST_SKIP();
+  const std::string change = v2_change(data_with("INSERT", R"({"id":"1","big":"12"})", ""));
+  const std::string texts[] = {
+      change,
+      change.substr(0, change.size() - 1),  // truncated: "]" follows in the padding
+      "[null,null,\"t\",\"e\",{\"n\":1",
+      "[null,null,\"t\",\"e\",{\"n\":tru",
+      "[null,null,\"t\",\"e\",{\"n\":\"open",
+      "[null,null,\"t\",\"e\",{\"n\":12}]",
+  };
+  const std::string followers[] = {std::string(FrameReader::kPadding, ' '),
+                                   "]" + std::string(63, ' '), "}]" + std::string(62, '0'),
+                                   "e\"}]" + std::string(60, '"'),
+                                   std::string(FrameReader::kPadding, '\xff')};
+  for (const auto& text : texts) {
+    FrameReader copied;
+    const auto want = copied.read(Vsn::v2, text);
+    const auto want_shape = want && copied.change() ? copied.client_shape() : std::nullopt;
+    for (const auto& after : followers) {
+      SCOPED_TRACE(text + " | " + after.substr(0, 4));
+      ASSERT_GE(after.size(), FrameReader::kPadding);
+      const std::string buffer = text + after;
+      FrameReader in_place;
+      const auto got = in_place.read(Vsn::v2, std::string_view(buffer.data(), text.size()), true);
+      ASSERT_EQ(got.has_value(), want.has_value());
+      if (!got) continue;
+      EXPECT_EQ(got->topic, want->topic);
+      EXPECT_EQ(got->event, want->event);
+      const auto got_shape = in_place.change() ? in_place.client_shape() : std::nullopt;
+      EXPECT_EQ(got_shape, want_shape);
+    }
+  }
+}
+
 TEST(FrameReader, DeepFramesGoToTheDomPath) {
   if (!FrameReader::available()) GTEST_SKIP();
   const std::string deep = std::string(100, '[') + std::string(100, ']');

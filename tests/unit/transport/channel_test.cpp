@@ -759,12 +759,15 @@ TEST_F(ChangeReentrancy, ACallbackMayRemoveItselfAndTheNextBinding) {
 }
 
 TEST_F(ChangeReentrancy, ACallbackMayRemoveItsChannelAndDropIt) {
+  std::weak_ptr<RealtimeChannel> weak = ch;
   inside[0] = [&] {
     socket->remove_channel(ch);
-    ch.reset();  // the last reference outside the socket's delivery
+    ch.reset();                    // the last reference outside the socket's delivery
+    EXPECT_FALSE(weak.expired());  // kept until the frame's dispatch ends
   };
   deliver();
   EXPECT_EQ(calls[0], 1);
+  EXPECT_TRUE(weak.expired());  // and released right after it
   EXPECT_TRUE(socket->channels().empty());
   deliver();  // no channel has the topic any more
   EXPECT_EQ(calls[0], 1);

@@ -350,6 +350,42 @@ TEST_F(SocketFixture, RefusedUpgradeSurfacesHttpStatusAndServerError) {
 // ---- inbound limits and bad input
 // ----------------------------------------------------------------
 
+// The Beast transport under a RealtimeSocket leaves text unchecked (make_realtime_socket): the
+// socket's JSON parsers find invalid UTF-8, and the socket fails the connection with 1007.
+TEST_F(SocketFixture, TextThatIsNotUtf8ClosesWith1007AndReconnects) {
+  const std::string bad_change =
+      frame("", "", "realtime:room", "postgres_changes",
+            "{\"ids\":[1],\"data\":{\"schema\":\"public\",\"table\":\"t\",\"type\":\"INSERT\","
+            "\"commit_timestamp\":null,\"columns\":[],\"record\":{\"name\":\"a\xC3\x28\"},"
+            "\"errors\":null}}");
+  const std::string bad_broadcast =
+      frame("", "", "realtime:room", "broadcast", "{\"event\":\"e\",\"p\":\"\xED\xA0\x80\"}");
+  for (const auto& bad : {bad_change, bad_broadcast}) {
+    SCOPED_TRACE(bad);
+    make(default_options());
+    open();
+    auto ch = socket->channel("room");
+    StatusLog log;
+    std::vector<std::string> got;
+    auto b = ch->on_broadcast(
+        "*", [&](const json::value& m) { got.emplace_back(m.at("payload").at("p").as_string()); });
+    ASSERT_TRUE(ch->subscribe(log.callback()).ok());
+    reply("1", "1", "realtime:room", "ok", R"({"postgres_changes":[]})");
+    // UTF-8 that is valid passes, multi-byte and escaped alike.
+    fake->receive_text(frame("", "", "realtime:room", "broadcast",
+                             "{\"event\":\"e\",\"payload\":{\"p\":\"\xC3\xA9\\u00e9\"}}"));
+    EXPECT_EQ(got, std::vector<std::string>{"\xC3\xA9\xC3\xA9"});
+    fake->receive_text(bad);
+    EXPECT_EQ(fake->last_close(),
+              std::make_pair(1007, std::string("text message is not valid UTF-8")));
+    EXPECT_EQ(socket->counters().malformed_frames, 1u);
+    EXPECT_EQ(socket->state(), ConnectionState::closed);
+    EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
+    EXPECT_EQ(log.statuses().back(), SubscribeStatus::channel_error);
+    socket.reset();
+  }
+}
+
 TEST_F(SocketFixture, FrameAboveTheLimitClosesWith1009AndReconnects) {
   auto o = default_options();
   o.max_frame_bytes = 128;

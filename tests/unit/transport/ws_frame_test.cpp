@@ -308,6 +308,41 @@ TEST(WsFrameParser, InvalidUtf8TextIs1007ButBinaryIsNot) {
   EXPECT_EQ(one(frame(0x82, bad)).kind, Kind::message);
 }
 
+TEST(WsFrameParser, WithoutTheTextCheckInvalidUtf8IsDeliveredForItsReaderToJudge) {
+  FrameParser parser(1 << 20, /*check_text_utf8=*/false);
+  const auto bad = bytes({'a', 0xC3, 0x28, 'b'});
+  const auto whole = frame(0x81, bad);
+  auto e = parser.next(whole.data(), whole.size());
+  EXPECT_EQ(e.kind, Kind::message);
+  EXPECT_EQ(e.payload, bad);
+  const auto fragmented = frame(0x01, bytes({'x', 0xE2})) + frame(0x80, "A");
+  e = parser.next(fragmented.data(), fragmented.size());
+  EXPECT_EQ(e.kind, Kind::fragment);
+  e = parser.next(fragmented.data() + e.consumed, fragmented.size() - e.consumed);
+  EXPECT_EQ(e.kind, Kind::message);
+  EXPECT_EQ(e.payload, bytes({'x', 0xE2, 'A'}));
+  // A close reason is the parser's own to read: still checked.
+  const auto close = frame(0x88, bytes({0x03, 0xE8, 0xC3, 0x28}));
+  e = parser.next(close.data(), close.size());
+  EXPECT_EQ(e.kind, Kind::fail);
+  EXPECT_EQ(e.code, kCloseInvalidPayload);
+}
+
+TEST(WsFrameParser, AReassembledMessageHasItsPaddingInItsBuffer) {
+  // Sizes around std::string's growth steps, where its own slack may be anything.
+  for (std::size_t n : {1u, 15u, 16u, 30u, 31u, 100u, 1000u, 4095u, 4096u}) {
+    FrameParser parser(1 << 20);
+    const auto stream =
+        frame(0x01, std::string(n / 2, 'a')) + frame(0x80, std::string(n - n / 2, 'b'));
+    auto e = parser.next(stream.data(), stream.size());
+    ASSERT_EQ(e.kind, Kind::fragment);
+    e = parser.next(stream.data() + e.consumed, stream.size() - e.consumed);
+    ASSERT_EQ(e.kind, Kind::message);
+    ASSERT_EQ(e.payload.size(), n);
+    EXPECT_GE(parser.partial_capacity(), n + kReassembledPadding) << n;
+  }
+}
+
 TEST(WsFrameParser, Utf8SplitAcrossFragmentsIsJudgedWhole) {
   // "€" = E2 82 AC split over three fragments: valid.
   auto seen = parse_all(frame(0x01, bytes({'x', 0xE2})) + frame(0x00, bytes({0x82})) +

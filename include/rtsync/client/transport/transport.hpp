@@ -13,11 +13,15 @@
 //     connection is not open or the bounded outbound queue is full.
 //   - Every callback is delivered on the loop that owns the transport, never from inside a call
 //     the owner makes (connect/send/close), so the owner may re-enter the transport freely.
+//   - Callbacks run under TransportHandlers::hold_owner when it is set (see there).
 //
 // Thread safety: loop-confined; call from the loop thread only.
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,7 +55,23 @@ struct TransportHandlers {
   //     broke the WebSocket framing rules (the transport sent that close code to it).
   std::function<void(int code, std::string_view reason)> on_close;
   std::function<void(const TransportFailure& failure)> on_error;
+  // Optional: keeps the callbacks' owner alive while they run. When set, the transport calls it
+  // once before each run of callbacks it makes for one event (every message of one read; an open
+  // with the frames that came with it; a close; a failure), holds the result until that run
+  // ends, and makes none of them when it is null (the owner is gone). An owner that a callback
+  // may destroy (RealtimeSocket, from inside a user's callback) can then capture itself by raw
+  // pointer: one reference count per read instead of one per message.
+  std::function<std::shared_ptr<void>()> hold_owner;
 };
+
+// What a transport holds across one run of callbacks (TransportHandlers::hold_owner): nullopt
+// when the owner is gone and no callback may be made.
+inline std::optional<std::shared_ptr<void>> hold_owner(const TransportHandlers& handlers) {
+  if (!handlers.hold_owner) return std::shared_ptr<void>();
+  auto held = handlers.hold_owner();
+  if (!held) return std::nullopt;
+  return held;
+}
 
 class Transport {
  public:
@@ -64,6 +84,9 @@ class Transport {
   virtual void connect(std::string url, Headers headers) = 0;
   virtual Result<void> send(std::string frame, bool binary) = 0;
   virtual void close(int code, std::string reason) = 0;
+  // Bytes after every message on_message delivers that may be read (their content is
+  // unspecified): a reader may then parse the message where it lies instead of copying it.
+  virtual std::size_t message_padding() const noexcept { return 0; }
 };
 
 }  // namespace rtsync::client
