@@ -59,25 +59,52 @@ enum class DataKey {
   errors
 };
 
+template <class Word>
+Word load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// `k` is the literal: two overlapping word compares (the literal's words are constants). Plain
+// string_view == called memcmp for each of the ten keys of every change, and a byte loop was
+// slower still.
+template <std::size_t N>
+bool is(std::string_view k, const char (&literal)[N]) {
+  constexpr std::size_t n = N - 1;
+  static_assert(n >= 2 && n <= 16);
+  if (k.size() != n) return false;
+  const char* p = k.data();
+  if constexpr (n >= 8) {
+    return load<std::uint64_t>(p) == load<std::uint64_t>(literal) &&
+           load<std::uint64_t>(p + n - 8) == load<std::uint64_t>(literal + n - 8);
+  } else if constexpr (n >= 4) {
+    return load<std::uint32_t>(p) == load<std::uint32_t>(literal) &&
+           load<std::uint32_t>(p + n - 4) == load<std::uint32_t>(literal + n - 4);
+  } else {
+    return load<std::uint16_t>(p) == load<std::uint16_t>(literal) && p[n - 1] == literal[n - 1];
+  }
+}
+
 // The keys of a postgres_changes `data` object, told apart by length first: one fixed-size
 // comparison per key instead of a chain of them (this runs for every key of every change).
 DataKey data_key(std::string_view k) {
   switch (k.size()) {
     case 4:
-      return k == "type" ? DataKey::type : DataKey::other;
+      return is(k, "type") ? DataKey::type : DataKey::other;
     case 5:
-      return k == "table" ? DataKey::table : DataKey::other;
+      return is(k, "table") ? DataKey::table : DataKey::other;
     case 6:
-      if (k == "schema") return DataKey::schema;
-      if (k == "record") return DataKey::record;
-      if (k == "errors") return DataKey::errors;
+      if (is(k, "schema")) return DataKey::schema;
+      if (is(k, "record")) return DataKey::record;
+      if (is(k, "errors")) return DataKey::errors;
       return DataKey::other;
     case 7:
-      return k == "columns" ? DataKey::columns : DataKey::other;
+      return is(k, "columns") ? DataKey::columns : DataKey::other;
     case 10:
-      return k == "old_record" ? DataKey::old_record : DataKey::other;
+      return is(k, "old_record") ? DataKey::old_record : DataKey::other;
     case 16:
-      return k == "commit_timestamp" ? DataKey::commit_timestamp : DataKey::other;
+      return is(k, "commit_timestamp") ? DataKey::commit_timestamp : DataKey::other;
     default:
       return DataKey::other;
   }
@@ -134,8 +161,13 @@ std::optional<FrameHead> FrameReader::Impl::read(Vsn vsn, std::string_view text,
   return vsn == Vsn::v1 ? read_v1(root) : read_v2(root);
 }
 
+// Every return names `out`, so it is built in the caller's slot (NRVO): returning a local
+// FrameHead, or nullopt from some branches, made GCC assemble the result on the stack and copy
+// its 88 bytes with `rep movs` right after storing them, a stall that cost more than the rest of
+// the function.
 RTSYNC_FLATTEN std::optional<FrameHead> FrameReader::Impl::read_v2(dom::element root) {
-  if (root.type() != Type::ARRAY) return {};
+  std::optional<FrameHead> out;
+  if (root.type() != Type::ARRAY) return out;
   const dom::array a = as_array(root);
   dom::element items[5];
   std::size_t n = 0;
@@ -143,19 +175,24 @@ RTSYNC_FLATTEN std::optional<FrameHead> FrameReader::Impl::read_v2(dom::element 
     if (n == 5) break;
     items[n++] = item;
   }
-  if (n < 5) return {};
-  FrameHead head;
-  if (!read_ref(items[0], head.join_ref) || !read_ref(items[1], head.ref)) return {};
-  if (items[2].type() != Type::STRING || items[3].type() != Type::STRING) return {};
-  if (items[4].type() != Type::OBJECT) return {};
+  if (n < 5 || items[2].type() != Type::STRING || items[3].type() != Type::STRING ||
+      items[4].type() != Type::OBJECT) {
+    return out;
+  }
+  FrameHead& head = out.emplace();
+  if (!read_ref(items[0], head.join_ref) || !read_ref(items[1], head.ref)) {
+    out.reset();
+    return out;
+  }
   head.topic = as_view(items[2]);
   head.event = as_view(items[3]);
   payload = items[4];
-  return head;
+  return out;
 }
 
 std::optional<FrameHead> FrameReader::Impl::read_v1(dom::element root) {
-  if (root.type() != Type::OBJECT) return {};
+  std::optional<FrameHead> out;  // returned by name only, as in read_v2
+  if (root.type() != Type::OBJECT) return out;
   std::optional<dom::element> topic, event, body, ref, join_ref;
   const dom::object fields = as_object(root);
   for (auto field : fields) {
@@ -166,18 +203,21 @@ std::optional<FrameHead> FrameReader::Impl::read_v1(dom::element root) {
                                         : key == "ref"      ? &ref
                                         : key == "join_ref" ? &join_ref
                                                             : nullptr;
-    if (slot && !take_once(*slot, field.value)) return {};
+    if (slot && !take_once(*slot, field.value)) return out;
   }
-  if (!topic || !event || !body || !ref) return {};
-  FrameHead head;
-  if (!read_ref(*ref, head.ref)) return {};
-  if (join_ref && !read_ref(*join_ref, head.join_ref)) return {};
-  if (topic->type() != Type::STRING || event->type() != Type::STRING) return {};
-  if (body->type() != Type::OBJECT) return {};
+  if (!topic || !event || !body || !ref || topic->type() != Type::STRING ||
+      event->type() != Type::STRING || body->type() != Type::OBJECT) {
+    return out;
+  }
+  FrameHead& head = out.emplace();
+  if (!read_ref(*ref, head.ref) || (join_ref && !read_ref(*join_ref, head.join_ref))) {
+    out.reset();
+    return out;
+  }
   head.topic = as_view(*topic);
   head.event = as_view(*event);
   payload = *body;
-  return head;
+  return out;
 }
 
 // Flattened: simdjson's DOM accessors (get_string, get_object, iteration) are plain `inline`
@@ -189,8 +229,8 @@ RTSYNC_FLATTEN bool FrameReader::Impl::change() {
   const dom::object fields = as_object(*payload);
   for (auto field : fields) {
     const std::string_view key = field.key;
-    if (key == "ids" && !take_once(ids_e, field.value)) return false;
-    if (key == "data" && !take_once(data_e, field.value)) return false;
+    if (is(key, "ids") && !take_once(ids_e, field.value)) return false;
+    if (is(key, "data") && !take_once(data_e, field.value)) return false;
   }
   if (!ids_e || ids_e->type() != Type::ARRAY) return false;
   if (!data_e || data_e->type() != Type::OBJECT) return false;

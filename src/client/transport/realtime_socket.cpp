@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <functional>
 #include <random>
 
 #include "channel_impl.hpp"
@@ -553,8 +554,12 @@ void SocketCore::route(protocol::Message message) {
 bool SocketCore::route_change_frame(std::string_view data) {
   // Only frames that can be postgres_changes events pay for the extra pass; the rest (and any
   // frame the reader declines) take the DOM path, which reports errors precisely.
-  constexpr std::string_view kNeedle = "\"postgres_changes\"";
-  if (!protocol::FrameReader::available() || data.find(kNeedle) == std::string_view::npos) {
+  // Boyer-Moore-Horspool: the needle usually sits some 30 bytes in, past quotes that a
+  // first-character scan (string_view::find) stops at and compares from, once per quote.
+  static constexpr std::string_view kNeedle = "\"postgres_changes\"";
+  static const std::boyer_moore_horspool_searcher kSearcher(kNeedle.begin(), kNeedle.end());
+  if (!protocol::FrameReader::available() ||
+      std::search(data.begin(), data.end(), kSearcher) == data.end()) {
     return false;
   }
   auto head = reader_.read(options.vsn, data, read_in_place_);
@@ -567,10 +572,10 @@ bool SocketCore::route_change_frame(std::string_view data) {
   auto wants = [&](const std::shared_ptr<RealtimeChannel>& ch) {
     return ch->topic() == head->topic && ch->state() != ChannelState::closed;
   };
-  const auto matches = std::count_if(channels_.begin(), channels_.end(), wants);
-  if (matches == 1) {
+  const auto first = std::find_if(channels_.begin(), channels_.end(), wants);
+  if (first != channels_.end() && std::none_of(first + 1, channels_.end(), wants)) {
     // A plain pointer: a channel its callback takes out is retired, not destroyed (retire()).
-    RealtimeChannel* const ch = std::find_if(channels_.begin(), channels_.end(), wants)->get();
+    RealtimeChannel* const ch = first->get();
     ch->impl_->handle_change_frame(*this, *head, reader_, data);
     return true;
   }
