@@ -8,6 +8,7 @@
 #   BATCH=1 bench/transport/run.sh    # the peer writes one frame per socket write (ws.send)
 #   PREBUILT=1 bench/transport/run.sh # the peer builds the stream up front: clients saturated
 #   BENCH_READ=string|copy ...        # what rtsync's callback reads (bench_transport.cpp)
+#   PIN=0 bench/transport/run.sh      # do not pin the peer and the clients to separate cores
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/transport"
@@ -32,7 +33,17 @@ trap cleanup EXIT
 
 prebuilt=()
 if [ "${PREBUILT:-0}" = 1 ]; then prebuilt=(--prebuilt); fi
-node "$here/stream_peer.mjs" --count "$N" --batch "$BATCH" "${prebuilt[@]}" >"$work/peer.log" 2>&1 &
+# Per core means per core: with two or more, the peer runs on CPU 0 and each client on CPU 1, so
+# the client measured never shares its core (or its caches) with the load it measures.
+peer_cpu=()
+client_cpu=()
+pinned="no"
+if [ "${PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  peer_cpu=(taskset -c 0)
+  client_cpu=(taskset -c 1)
+  pinned="peer on CPU 0, clients on CPU 1"
+fi
+"${peer_cpu[@]}" node "$here/stream_peer.mjs" --count "$N" --batch "$BATCH" "${prebuilt[@]}" >"$work/peer.log" 2>&1 &
 peer_pid=$!
 for _ in $(seq 1 100); do
   grep -q '^PORT ' "$work/peer.log" 2>/dev/null && break
@@ -43,13 +54,14 @@ port="$(sed -n 's/^PORT //p' "$work/peer.log")"
 url="http://127.0.0.1:$port"
 
 for i in $(seq 1 "$RUNS"); do
-  "$bin" "$url" "$N" >>"$work/results.jsonl" || echo "rtsync run $i lost events" >&2
-  node "$here/realtime_js_client.mjs" "$url" "$N" >>"$work/results.jsonl" ||
+  "${client_cpu[@]}" "$bin" "$url" "$N" >>"$work/results.jsonl" ||
+    echo "rtsync run $i lost events" >&2
+  "${client_cpu[@]}" node "$here/realtime_js_client.mjs" "$url" "$N" >>"$work/results.jsonl" ||
     echo "realtime-js run $i lost events" >&2
 done
 
 load_after="$(cut -d" " -f1-3 /proc/loadavg)"
-node - "$work/results.jsonl" "$N" "$RUNS" "$BATCH" "$load_after" <<'EOF'
+PINNED="$pinned" node - "$work/results.jsonl" "$N" "$RUNS" "$BATCH" "$load_after" <<'EOF'
 const fs = require('node:fs');
 const os = require('node:os');
 const [file, n, runs, batch, load] = process.argv.slice(2);
@@ -67,7 +79,7 @@ for (const c of ['rtsync', 'realtime-js']) {
 }
 const f = (x) => Math.round(x).toLocaleString('en-US');
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`Transport throughput: ${Number(n).toLocaleString('en-US')} postgres_changes frames (~1 KB, vsn 2.0.0) per run, median of ${runs} runs, loopback, ${cpu}, ${os.cpus().length} cores, Node ${process.version}, peer batch ${batch} frame(s) per write${process.env.PREBUILT === '1' ? ' (prebuilt)' : ''}, rtsync reads ${process.env.BENCH_READ || 'seed'}, load average ${load} (after the runs)`);
+console.log(`Transport throughput: ${Number(n).toLocaleString('en-US')} postgres_changes frames (~1 KB, vsn 2.0.0) per run, median of ${runs} runs, loopback, ${cpu}, ${os.cpus().length} cores, Node ${process.version}, peer batch ${batch} frame(s) per write${process.env.PREBUILT === '1' ? ' (prebuilt)' : ''}, rtsync reads ${process.env.BENCH_READ || 'seed'}, pinned: ${process.env.PINNED}, load average ${load} (after the runs)`);
 console.log('');
 console.log('| client | events/s (wall) | events per CPU-second | frames lost (worst run) |');
 console.log('| --- | ---: | ---: | ---: |');
