@@ -207,13 +207,16 @@ Result<std::unique_ptr<ClientStack>> ClientStack::start(core::EventLoop& loop,
     p.cache = std::make_unique<query::QueryClient>(sched, qc);
 
     p.clock = std::make_unique<sync::MessageClock>(sched);
+    client::SocketOptions so;
     client::BeastTransportOptions bo;
     bo.verify_peer = o.verify_peer;
     bo.ca_file = o.ca_file;
+    // As make_realtime_socket sets them: the socket checks text for UTF-8 as it parses it.
+    bo.max_frame_bytes = so.max_frame_bytes;
+    bo.check_text_utf8 = false;
     auto beast = client::make_beast_transport(self->loop_.io_context(), bo);
     auto droppable = std::make_unique<DroppableTransport>(sched, std::move(beast));
     p.drop = droppable->control();
-    client::SocketOptions so;
     so.url = o.url;
     so.api_key = o.anon_key;
     so.vsn = o.vsn;

@@ -86,7 +86,10 @@ constexpr std::size_t kReadBufferBytes = 128 * 1024;
 static_assert(kBeastMessagePadding <= ws::kReassembledPadding);
 
 std::unique_ptr<char[]> receive_buffer(std::size_t capacity) {
-  return std::make_unique_for_overwrite<char[]>(capacity + kBeastMessagePadding);
+  auto buffer = std::make_unique_for_overwrite<char[]>(capacity + kBeastMessagePadding);
+  // Never read into; zeroed so that what the parser may load from it is initialised.
+  std::memset(buffer.get() + capacity, 0, kBeastMessagePadding);
+  return buffer;
 }
 // At most this many queued frames go out in one write.
 constexpr std::size_t kMaxFramesPerWrite = 64;
@@ -512,9 +515,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void on_read(beast::error_code ec, std::size_t n) {
     if (phase_ == Phase::done) return;
-    // One keep-alive for every callback this read leads to (all the frames it completed).
-    const auto hold = hold_owner(*handlers_);
-    if (!hold) return finish();
+    // One keep-alive for every callback this read leads to (all the frames it completed). Only
+    // an open connection calls back: a closing one (its owner may be gone: the transport's
+    // destruction closes it) finishes its close handshake without one.
+    std::optional<std::shared_ptr<void>> hold;
+    if (phase_ == Phase::open && !(hold = hold_owner(*handlers_))) return finish();
     if (ec) {
       if (phase_ != Phase::open) return finish();  // the server ended the connection (or broke)
       // EOF or a reset without a close frame, or the socket we closed after a failed write.

@@ -182,11 +182,12 @@ Event FrameParser::next(const char* data, std::size_t size) {
         return fail(kCloseInvalidPayload, "text message is not valid UTF-8");
       }
       drop_partial_ = true;
-      // Room after the message within the string's own allocation, for in-place readers.
-      partial_.reserve(partial_.size() + kReassembledPadding);
+      // Padding for in-place readers, inside the string's size (initialised, and in bounds for
+      // any checker); it may reallocate once, a copy of the message, when the slack is short.
+      partial_.resize(partial_.size() + kReassembledPadding);
       e.kind = Event::Kind::message;
       e.binary = partial_binary_;
-      e.payload = partial_;
+      e.payload = std::string_view(partial_).substr(0, partial_.size() - kReassembledPadding);
       return e;
   }
   return fail(kCloseProtocolError, "protocol error: unknown opcode");  // unreachable

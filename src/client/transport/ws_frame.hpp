@@ -78,9 +78,12 @@ class FrameParser {
   // Forget any partial message and failure (a new connection).
   void reset();
 
-  // Bytes of a fragmented message held so far, and the room its buffer has.
-  std::size_t partial_bytes() const { return partial_.size(); }
-  std::size_t partial_capacity() const { return partial_.capacity(); }
+  // Bytes of a fragmented message held so far (after a reassembled message: its size), and
+  // the bytes its buffer holds in all (the message and its padding).
+  std::size_t partial_bytes() const {
+    return drop_partial_ ? partial_.size() - kReassembledPadding : partial_.size();
+  }
+  std::size_t partial_buffer_bytes() const { return partial_.size(); }
 
  private:
   Event fail(int code, const char* why);

@@ -416,6 +416,8 @@ TEST_F(Loopback, TextThatIsNotUtf8ClosesWith1007AndReconnects) {
   EXPECT_EQ(rec.copy(rec.statuses)[1],
             "CHANNEL_ERROR: socket closed: 1007 (text message is not valid UTF-8)");
   EXPECT_EQ(rec.count(rec.broadcasts), 0u);
+  // The socket judged the frame (the transport's own check would have closed before it).
+  EXPECT_EQ(counters().malformed_frames, 1u);
 }
 
 TEST_F(Loopback, ServerCloseFrameReconnects) {

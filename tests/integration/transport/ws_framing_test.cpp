@@ -544,6 +544,24 @@ TEST_F(WsFraming, AnOwnerThatIsGoneGetsNoMoreCallbacksAndTheConnectionEnds) {
   EXPECT_FALSE(ev.closed);
 }
 
+// The owner's destruction closes its transport; the connection then finishes its close handshake
+// without the owner (whose hold is now null) instead of cutting TCP at the next read.
+TEST_F(WsFraming, AClosingConnectionFinishesItsHandshakeAfterItsOwnerIsGone) {
+  RawPeer peer;
+  open(peer);
+  owner_alive = false;
+  loop.run_sync([&] { transport.reset(); });
+  const auto ours = peer.read_frame();
+  ASSERT_TRUE(ours);
+  EXPECT_EQ(ours->close_code(), 1000);
+  ASSERT_TRUE(peer.write(text("late")));  // read while the client waits for our close frame
+  EXPECT_FALSE(peer.sees_eof(300ms));
+  ASSERT_TRUE(peer.write(close_frame(1000, "")));
+  EXPECT_TRUE(peer.sees_eof());
+  std::lock_guard lock(ev.mu);
+  EXPECT_TRUE(ev.messages.empty());
+}
+
 TEST_F(WsFraming, AFrameSplitAcrossManySegmentsArrivesWhole) {
   RawPeer peer;
   open(peer);

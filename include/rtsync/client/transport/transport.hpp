@@ -13,7 +13,9 @@
 //     connection is not open or the bounded outbound queue is full.
 //   - Every callback is delivered on the loop that owns the transport, never from inside a call
 //     the owner makes (connect/send/close), so the owner may re-enter the transport freely.
-//   - Callbacks run under TransportHandlers::hold_owner when it is set (see there).
+//   - Callbacks run under TransportHandlers::hold_owner whenever the owner sets it (see there):
+//     an implementation must honour it, since owners such as RealtimeSocket rely on it for
+//     their own lifetime.
 //
 // Thread safety: loop-confined; call from the loop thread only.
 #pragma once
@@ -55,12 +57,14 @@ struct TransportHandlers {
   //     broke the WebSocket framing rules (the transport sent that close code to it).
   std::function<void(int code, std::string_view reason)> on_close;
   std::function<void(const TransportFailure& failure)> on_error;
-  // Optional: keeps the callbacks' owner alive while they run. When set, the transport calls it
-  // once before each run of callbacks it makes for one event (every message of one read; an open
-  // with the frames that came with it; a close; a failure), holds the result until that run
-  // ends, and makes none of them when it is null (the owner is gone). An owner that a callback
-  // may destroy (RealtimeSocket, from inside a user's callback) can then capture itself by raw
-  // pointer: one reference count per read instead of one per message.
+  // Keeps the callbacks' owner alive while they run; the owner may leave it unset, a transport
+  // must honour it when set. The transport calls it once before each run of callbacks it makes
+  // for one event (every message of one read; an open with the frames that came with it; a
+  // close; a failure) and holds the result until that run ends. A null result means the owner
+  // is gone: no callback is made, and the connection is ended (a connection that is already
+  // closing just finishes its close). An owner that a callback may destroy (RealtimeSocket, from
+  // inside a user's callback) can then capture itself by raw pointer: one reference count per
+  // read instead of one per message.
   std::function<std::shared_ptr<void>()> hold_owner;
 };
 
