@@ -278,7 +278,9 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
                                         std::function<void(std::vector<pg::PgResult>&)> on_ok) {
     std::vector<pg::Statement> batch;
     batch.reserve(statements.size() + 1);
-    batch.push_back(claims_statement(call->role, call->claims_json, generic_plan));
+    std::optional<std::int64_t> timeout_ms;
+    if (options_.statement_timeout.count() > 0) timeout_ms = options_.statement_timeout.count();
+    batch.push_back(claims_statement(call->role, call->claims_json, generic_plan, timeout_ms));
     for (auto& s : statements) {
       s.prepare = keep_prepared(s.sql);
       batch.push_back(std::move(s));

@@ -569,14 +569,21 @@ void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& c
   if (!singular) out += ']';
 }
 
-pg::Statement claims_statement(std::string role, std::string claims_json, bool generic_plan) {
+pg::Statement claims_statement(std::string role, std::string claims_json, bool generic_plan,
+                               std::optional<std::int64_t> statement_timeout_ms) {
+  // One statement text either way (it stays prepared): a NULL timeout sets the current value.
   static const std::string kClaims =
-      "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)";
-  static const std::string kClaimsGeneric =
       "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), "
-      "set_config('plan_cache_mode', 'force_generic_plan', true)";
-  return pg::Statement{
-      generic_plan ? kClaimsGeneric : kClaims, {std::move(role), std::move(claims_json)}, {}, true};
+      "set_config('statement_timeout', "
+      "coalesce($3, current_setting('statement_timeout')), true)";
+  static const std::string kClaimsGeneric =
+      kClaims + ", set_config('plan_cache_mode', 'force_generic_plan', true)";
+  pg::Param timeout;
+  if (statement_timeout_ms) timeout = std::to_string(*statement_timeout_ms);
+  return pg::Statement{generic_plan ? kClaimsGeneric : kClaims,
+                       {std::move(role), std::move(claims_json), std::move(timeout)},
+                       {},
+                       true};
 }
 
 std::optional<std::int64_t> singular_violation(std::string_view pg_message) {

@@ -770,6 +770,40 @@ TEST_F(RestServiceTest, UnpreparedShapesBeyondTheCacheStillWork) {
 // Reads run with plan_cache_mode = force_generic_plan for their transaction only (so prepared
 // page reads are planned once); writes, rpc and later transactions on the connection keep the
 // server's setting, and the option turns it off.
+TEST_F(RestServiceTest, AStatementOverTheTimeoutIsCancelledAndItsConnectionServesTheNext) {
+  sql(R"sql(
+    CREATE VIEW public.timeout_probe AS SELECT current_setting('statement_timeout') AS t;
+    GRANT SELECT ON public.timeout_probe TO service_role;
+    CREATE FUNCTION public.sleep_ms(ms int) RETURNS int LANGUAGE sql VOLATILE
+      AS $$ SELECT pg_sleep(ms / 1000.0); SELECT ms $$;
+    GRANT EXECUTE ON FUNCTION public.sleep_ms(int) TO service_role;)sql");
+  auto with = [&](std::chrono::milliseconds timeout) {
+    RestOptions o;
+    o.statement_timeout = timeout;
+    make_service(1, o);  // one connection: a request that held it would block the next
+    std::optional<Result<void>> reloaded;
+    service->reload_schema([&](Result<void> r) { reloaded = r; });
+    ASSERT_TRUE(loop.run_until([&] { return reloaded.has_value(); }));
+    ASSERT_TRUE(reloaded->ok());
+  };
+  with(RestOptions{}.statement_timeout);
+  EXPECT_EQ(get("/rest/v1/timeout_probe", token_service).body, R"([{"t":"8s"}])");
+  with(std::chrono::milliseconds(0));  // the connection's own setting (the server default)
+  EXPECT_EQ(get("/rest/v1/timeout_probe", token_service).body, R"([{"t":"0"}])");
+
+  with(std::chrono::milliseconds(200));
+  const auto started = std::chrono::steady_clock::now();
+  auto slow = send("POST", "/rest/v1/rpc/sleep_ms", token_service, R"({"ms":20000})");
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(slow.status, 500) << slow.body;
+  EXPECT_EQ(body_json(slow).at("code").as_string(), "57014") << slow.body;
+  EXPECT_LT(took, std::chrono::seconds(10));  // cancelled, not slept out
+  auto quick = send("POST", "/rest/v1/rpc/sleep_ms", token_service, R"({"ms":1})");
+  EXPECT_EQ(quick.status, 200) << quick.body;
+  EXPECT_EQ(quick.body, "1");
+  EXPECT_EQ(get("/rest/v1/timeout_probe", token_service).body, R"([{"t":"200ms"}])");
+}
+
 TEST_F(RestServiceTest, ReadsUseGenericPlansForTheirTransactionOnly) {
   sql(R"sql(
     CREATE VIEW public.plan_probe AS SELECT current_setting('plan_cache_mode') AS mode;

@@ -18,6 +18,7 @@
 // Thread safety: confined to the io_context thread of its DbPool and Scheduler.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -61,6 +62,11 @@ struct RestOptions {
   // filter on a very skewed column may get a plan that suits its average value; set false to plan
   // each read for its values. Writes and rpc are unaffected.
   bool generic_read_plans = true;
+  // Each request's transaction runs with this statement_timeout: a statement still running then
+  // is cancelled by PostgreSQL and the request answered 500 (SQLSTATE 57014, "canceling statement
+  // due to statement timeout"), so no request holds a pool connection for long. 8 s is Supabase's
+  // default for the authenticated role. Zero leaves the role's or the server's own setting.
+  std::chrono::milliseconds statement_timeout{8000};
 };
 
 class RestService final : public HttpService {

@@ -78,8 +78,10 @@ void write_rows_json(const pg::PgResult& result, const std::vector<RowColumn>& c
 // for this transaction only (set_config(…, true), i.e. SET LOCAL) so row-level security and
 // auth.uid() see them. With `generic_plan` it also sets plan_cache_mode = force_generic_plan for
 // the transaction: PostgreSQL then reuses one plan per prepared statement instead of planning
-// every execution again (see RestOptions::generic_read_plans).
-pg::Statement claims_statement(std::string role, std::string claims_json, bool generic_plan);
+// every execution again (see RestOptions::generic_read_plans). `statement_timeout_ms`, when set,
+// is the transaction's statement_timeout; unset leaves the connection's (the role's) own.
+pg::Statement claims_statement(std::string role, std::string claims_json, bool generic_plan,
+                               std::optional<std::int64_t> statement_timeout_ms = std::nullopt);
 
 enum class WriteKind { insert, update, remove };
 
