@@ -169,6 +169,17 @@ GoTrueService::GoTrueService(std::shared_ptr<rest::DbPool> pool, core::Scheduler
 
 GoTrueService::~GoTrueService() = default;
 
+void GoTrueService::run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done) {
+  // Results are read from the back of the batch, so the setting goes in front of it.
+  if (options_.statement_timeout.count() > 0) {
+    static const std::string kTimeout = "SELECT set_config('statement_timeout', $1, true)";
+    batch.insert(
+        batch.begin(),
+        pg::Statement{kTimeout, {std::to_string(options_.statement_timeout.count())}, {}, true});
+  }
+  pool_->execute(std::move(batch), std::move(done));
+}
+
 bool GoTrueService::matches(std::string_view path) const {
   const std::string_view p = options_.prefix;
   return path == p ||
@@ -255,21 +266,21 @@ void GoTrueService::signup(std::shared_ptr<Call> call) {
   std::vector<pg::Statement> batch;
   batch.push_back(
       pg::Statement{signup_sql(), {std::string(*email), std::string(*password), meta}, {}, true});
-  pool_->execute(std::move(batch), [this, call, weak = std::weak_ptr<bool>(alive_)](
-                                       Result<std::vector<pg::PgResult>> r) {
-    if (weak.expired()) return;
-    if (!r) {
-      if (pg::sqlstate_of(r.error()) == "23505") {
-        return call->fail(AuthFailure{422, "user_already_exists", "User already registered"});
-      }
-      return call->db_error(r.error());
-    }
-    const pg::PgResult& res = r.value().back();
-    if (res.rows() != 1) return call->db_error(make_error(Errc::internal, "signup: no row"));
-    ++sign_ins_;
-    reply_session(*call, res.value(0, 0), std::string(res.value(0, 1)),
-                  std::string(res.value(0, 2)));
-  });
+  run(std::move(batch),
+      [this, call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
+        if (weak.expired()) return;
+        if (!r) {
+          if (pg::sqlstate_of(r.error()) == "23505") {
+            return call->fail(AuthFailure{422, "user_already_exists", "User already registered"});
+          }
+          return call->db_error(r.error());
+        }
+        const pg::PgResult& res = r.value().back();
+        if (res.rows() != 1) return call->db_error(make_error(Errc::internal, "signup: no row"));
+        ++sign_ins_;
+        reply_session(*call, res.value(0, 0), std::string(res.value(0, 1)),
+                      std::string(res.value(0, 2)));
+      });
 }
 
 void GoTrueService::password_grant(std::shared_ptr<Call> call) {
@@ -284,18 +295,18 @@ void GoTrueService::password_grant(std::shared_ptr<Call> call) {
                     {std::string(*email), std::string(*password), std::string(kDummyHash)},
                     {},
                     true});
-  pool_->execute(std::move(batch), [this, call, weak = std::weak_ptr<bool>(alive_)](
-                                       Result<std::vector<pg::PgResult>> r) {
-    if (weak.expired()) return;
-    if (!r) return call->db_error(r.error());
-    const pg::PgResult& res = r.value().back();
-    if (res.rows() != 1) {
-      return call->fail(AuthFailure{400, "invalid_credentials", "Invalid login credentials"});
-    }
-    ++sign_ins_;
-    reply_session(*call, res.value(0, 0), std::string(res.value(0, 1)),
-                  std::string(res.value(0, 2)));
-  });
+  run(std::move(batch),
+      [this, call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
+        if (weak.expired()) return;
+        if (!r) return call->db_error(r.error());
+        const pg::PgResult& res = r.value().back();
+        if (res.rows() != 1) {
+          return call->fail(AuthFailure{400, "invalid_credentials", "Invalid login credentials"});
+        }
+        ++sign_ins_;
+        reply_session(*call, res.value(0, 0), std::string(res.value(0, 1)),
+                      std::string(res.value(0, 2)));
+      });
 }
 
 void GoTrueService::refresh_grant(std::shared_ptr<Call> call) {
@@ -305,28 +316,28 @@ void GoTrueService::refresh_grant(std::shared_ptr<Call> call) {
   }
   std::vector<pg::Statement> batch;
   batch.push_back(pg::Statement{refresh_sql(), {std::string(*token)}, {}, true});
-  pool_->execute(std::move(batch), [this, call, weak = std::weak_ptr<bool>(alive_)](
-                                       Result<std::vector<pg::PgResult>> r) {
-    if (weak.expired()) return;
-    if (!r) return call->db_error(r.error());
-    const pg::PgResult& res = r.value().back();
-    if (res.rows() != 1) return call->db_error(make_error(Errc::internal, "refresh: no row"));
-    if (res.is_null(0, 1)) {
-      const bool known = res.value(0, 3) == "t";
-      if (!known) {
-        return call->fail(AuthFailure{400, "refresh_token_not_found",
-                                      "Invalid Refresh Token: Refresh Token Not Found"});
-      }
-      if (res.value(0, 4) != "0") {
-        logger()->warn("refresh token reused: session revoked ({} tokens)", res.value(0, 4));
-      }
-      return call->fail(
-          AuthFailure{400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"});
-    }
-    ++refreshes_;
-    reply_session(*call, res.value(0, 0), std::string(res.value(0, 1)),
-                  std::string(res.value(0, 2)));
-  });
+  run(std::move(batch),
+      [this, call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
+        if (weak.expired()) return;
+        if (!r) return call->db_error(r.error());
+        const pg::PgResult& res = r.value().back();
+        if (res.rows() != 1) return call->db_error(make_error(Errc::internal, "refresh: no row"));
+        if (res.is_null(0, 1)) {
+          const bool known = res.value(0, 3) == "t";
+          if (!known) {
+            return call->fail(AuthFailure{400, "refresh_token_not_found",
+                                          "Invalid Refresh Token: Refresh Token Not Found"});
+          }
+          if (res.value(0, 4) != "0") {
+            logger()->warn("refresh token reused: session revoked ({} tokens)", res.value(0, 4));
+          }
+          return call->fail(AuthFailure{400, "refresh_token_already_used",
+                                        "Invalid Refresh Token: Already Used"});
+        }
+        ++refreshes_;
+        reply_session(*call, res.value(0, 0), std::string(res.value(0, 1)),
+                      std::string(res.value(0, 2)));
+      });
 }
 
 void GoTrueService::reply_session(Call& call, std::string_view user_json, std::string refresh_token,
@@ -399,17 +410,17 @@ void GoTrueService::get_user(std::shared_ptr<Call> call) {
       std::string("SELECT ") + kUserJson + " FROM auth.users u WHERE u.id::text = lower($1)",
       {std::move(sub)},
       {}});
-  pool_->execute(std::move(batch),
-                 [call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
-                   if (weak.expired()) return;
-                   if (!r) return call->db_error(r.error());
-                   const pg::PgResult& res = r.value().back();
-                   if (res.rows() != 1) {
-                     return call->fail(AuthFailure{403, "user_not_found",
-                                                   "User from sub claim in JWT does not exist"});
-                   }
-                   call->reply(rest::detail::make_response(200, std::string(res.value(0, 0))));
-                 });
+  run(std::move(batch),
+      [call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
+        if (weak.expired()) return;
+        if (!r) return call->db_error(r.error());
+        const pg::PgResult& res = r.value().back();
+        if (res.rows() != 1) {
+          return call->fail(
+              AuthFailure{403, "user_not_found", "User from sub claim in JWT does not exist"});
+        }
+        call->reply(rest::detail::make_response(200, std::string(res.value(0, 0))));
+      });
 }
 
 void GoTrueService::logout(std::shared_ptr<Call> call) {
@@ -439,12 +450,12 @@ void GoTrueService::logout(std::shared_ptr<Call> call) {
       std::move(sql),
       scope == "global" ? std::vector<pg::Param>{sub} : std::vector<pg::Param>{sub, session},
       {}});
-  pool_->execute(std::move(batch),
-                 [call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
-                   if (weak.expired()) return;
-                   if (!r) return call->db_error(r.error());
-                   call->reply(rest::detail::make_response(204, ""));
-                 });
+  run(std::move(batch),
+      [call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
+        if (weak.expired()) return;
+        if (!r) return call->db_error(r.error());
+        call->reply(rest::detail::make_response(204, ""));
+      });
 }
 
 }  // namespace rtsync::server::gotrue

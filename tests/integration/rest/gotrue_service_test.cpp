@@ -227,6 +227,26 @@ TEST_F(GoTrueTest, UserEndpointAndTokenExpiryOnTheInjectedClock) {
   EXPECT_EQ(body_json(gone).at("error_code").as_string(), "user_not_found");
 }
 
+// A sign-in waiting on a row lock is cancelled at the statement timeout and answered 500; the
+// pool's connections are free for the next request.
+TEST_F(GoTrueTest, AStatementOverTheTimeoutIsCancelled) {
+  GoTrueOptions o;
+  o.jwt_secret = std::string(kJwtSecret);
+  o.statement_timeout = std::chrono::milliseconds(200);
+  service = std::make_unique<GoTrueService>(pool, clock, o);
+  signup("lock@example.com", "password-1");
+  sql("BEGIN; SELECT 1 FROM auth.users WHERE email = 'lock@example.com' FOR UPDATE");
+  const auto started = std::chrono::steady_clock::now();
+  const auto blocked = sign_in("lock@example.com", "password-1");
+  const auto took = std::chrono::steady_clock::now() - started;
+  sql("ROLLBACK");
+  EXPECT_EQ(blocked.status, 500) << blocked.body;
+  EXPECT_EQ(body_json(blocked).at("error_code").as_string(), "unexpected_failure") << blocked.body;
+  EXPECT_LT(took, std::chrono::seconds(5));  // cancelled, not waiting for the lock
+  EXPECT_EQ(sign_in("lock@example.com", "password-1").status, 200);
+  EXPECT_EQ(sign_in("lock@example.com", "password-1").status, 200);  // both connections
+}
+
 TEST_F(GoTrueTest, LogoutScopes) {
   auto s1 = signup("f@example.com", "password-f");
   auto s2 = session_of(sign_in("f@example.com", "password-f"));

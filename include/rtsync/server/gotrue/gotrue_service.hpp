@@ -42,6 +42,10 @@ struct GoTrueOptions {
   std::chrono::seconds access_token_ttl{3600};
   std::string issuer = "rtsync";  // the `iss` claim
   std::size_t min_password_length = 6;
+  // Each request's transaction runs with this statement_timeout (as RestOptions's): a statement
+  // still running then — typically one waiting on a row lock — is cancelled and the request
+  // answered 500, so no request holds a pool connection for long. Zero leaves the role's own.
+  std::chrono::milliseconds statement_timeout{8000};
 };
 
 class GoTrueService final : public rest::HttpService {
@@ -62,6 +66,8 @@ class GoTrueService final : public rest::HttpService {
   void refresh_grant(std::shared_ptr<Call> call);
   void get_user(std::shared_ptr<Call> call);
   void logout(std::shared_ptr<Call> call);
+  // pool_->execute under options_.statement_timeout.
+  void run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done);
   // Builds the session answer from a row (user json, refresh token, session id).
   void reply_session(Call& call, std::string_view user_json, std::string refresh_token,
                      std::string session_id);
