@@ -419,6 +419,27 @@ class WsFraming : public ::testing::Test {
     return ev.messages.size();
   }
 
+  // The transport failed the connection with `code`: it reported that close to its owner, and
+  // the peer reads our close frame carrying the same code. Returns the reported reason.
+  std::string expect_failed_with(RawPeer& peer, int code) {
+    std::string reason;
+    EXPECT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
+    {
+      std::lock_guard lock(ev.mu);
+      if (ev.closed) {
+        EXPECT_EQ(ev.closed->first, code);
+        reason = ev.closed->second;
+      }
+    }
+    const auto reply = peer.read_frame();
+    EXPECT_TRUE(reply);
+    if (reply) {
+      EXPECT_EQ(reply->opcode(), 0x8u);
+      EXPECT_EQ(reply->close_code(), code);
+    }
+    return reason;
+  }
+
   void TearDown() override {
     loop.run_sync([&] { transport.reset(); });
     std::lock_guard lock(ev.mu);
@@ -693,33 +714,19 @@ TEST_F(WsFraming, OversizedFrameCloses1009) {
   o.max_frame_bytes = 1000;
   open(peer, o);
   peer.write(text("fine") + text(std::string(1001, 'x')) + text("never"));
-  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
-  {
-    std::lock_guard lock(ev.mu);
-    EXPECT_EQ(*ev.closed, std::make_pair(1009, std::string("message too big")));
-    ASSERT_EQ(ev.messages.size(), 1u);
-    EXPECT_EQ(ev.messages[0].first, "fine");
-  }
-  const auto reply = peer.read_frame();
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->opcode(), 0x8u);
-  EXPECT_EQ(reply->close_code(), 1009);
+  EXPECT_EQ(expect_failed_with(peer, 1009), "message too big");
+  std::lock_guard lock(ev.mu);
+  ASSERT_EQ(ev.messages.size(), 1u);
+  EXPECT_EQ(ev.messages[0].first, "fine");
 }
 
 TEST_F(WsFraming, MaskedServerFrameCloses1002) {
   RawPeer peer;
   open(peer);
   peer.write(frame(0x81, "masked", true));
-  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
-  {
-    std::lock_guard lock(ev.mu);
-    EXPECT_EQ(ev.closed->first, 1002);
-    EXPECT_NE(ev.closed->second.find("masked"), std::string::npos) << ev.closed->second;
-    EXPECT_TRUE(ev.messages.empty());
-  }
-  const auto reply = peer.read_frame();
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->close_code(), 1002);
+  const auto reason = expect_failed_with(peer, 1002);
+  EXPECT_NE(reason.find("masked"), std::string::npos) << reason;
+  EXPECT_EQ(message_count(), 0u);
   // The client does not wait for a close frame from a broken peer: its side ends right away.
   EXPECT_TRUE(peer.sees_eof(1s));
 }
@@ -728,14 +735,7 @@ TEST_F(WsFraming, InvalidUtf8TextCloses1007) {
   RawPeer peer;
   open(peer);
   peer.write(frame(0x81, bytes({'o', 'k', 0xC0, 0xAF})));
-  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
-  {
-    std::lock_guard lock(ev.mu);
-    EXPECT_EQ(ev.closed->first, 1007);
-  }
-  const auto reply = peer.read_frame();
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->close_code(), 1007);
+  expect_failed_with(peer, 1007);
 }
 
 TEST_F(WsFraming, DropWithoutACloseFrameIs1006) {
@@ -981,14 +981,7 @@ TEST_F(WsFraming, UnlimitedMaxFrameBytesIsClampedSoAHugeLengthCloses1009) {
   open(peer, o);
   // A binary frame header announcing 2^40 bytes, and a few of them.
   ASSERT_TRUE(peer.write(bytes({0x82, 0x7F, 0, 0, 0x01, 0, 0, 0, 0, 0}) + "abc"));
-  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
-  {
-    std::lock_guard lock(ev.mu);
-    EXPECT_EQ(ev.closed->first, 1009);
-  }
-  const auto reply = peer.read_frame();
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->close_code(), 1009);
+  expect_failed_with(peer, 1009);
 }
 
 TEST_F(WsFraming, CallerHeadersCannotOverrideTheHandshakesOwnFields) {
@@ -1062,15 +1055,8 @@ TEST_F(WsFraming, AFragmentedMessageOverTheLimitOnlyAtItsLastFragmentCloses1009)
   ASSERT_TRUE(peer.write(frame(0x00, std::string(400, 'b'))));
   std::this_thread::sleep_for(20ms);
   ASSERT_TRUE(peer.write(frame(0x80, std::string(201, 'c')) + text("never")));
-  ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
-  {
-    std::lock_guard lock(ev.mu);
-    EXPECT_EQ(ev.closed->first, 1009);
-    EXPECT_TRUE(ev.messages.empty());
-  }
-  const auto reply = peer.read_frame();
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->close_code(), 1009);
+  expect_failed_with(peer, 1009);
+  EXPECT_EQ(message_count(), 0u);
 }
 
 TEST_F(WsFraming, CloseWhileConnectingEndsTheAttemptSilently) {
