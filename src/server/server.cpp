@@ -52,7 +52,7 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
 
 namespace {
 
-// Primary keys and RLS flags of tables, for DELETE trimming (see realtime::RelationInfo).
+// Primary keys of tables, for old records trimmed to their key (see realtime::RelationInfo).
 class PgRelationInfo final : public realtime::RelationInfoSource {
  public:
   PgRelationInfo(boost::asio::io_context& io, std::string conninfo)
@@ -66,7 +66,7 @@ class PgRelationInfo final : public realtime::RelationInfoSource {
     }
     array += '}';
     conn_.query(R"sql(
-      SELECT c.oid::int8, c.relrowsecurity,
+      SELECT c.oid::int8,
              coalesce((SELECT json_agg(a.attname ORDER BY x.ord)
                        FROM pg_catalog.pg_index i
                        CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord)
@@ -81,8 +81,7 @@ class PgRelationInfo final : public realtime::RelationInfoSource {
                     auto oid =
                         static_cast<std::uint32_t>(std::stoull(std::string(res.value(row, 0))));
                     realtime::RelationInfo info;
-                    info.rls_enabled = res.value(row, 1) == "t";
-                    auto keys = core::parse_json(res.value(row, 2));
+                    auto keys = core::parse_json(res.value(row, 1));
                     if (keys.ok() && keys.value().is_array()) {
                       for (const auto& k : keys.value().get_array()) {
                         if (k.is_string()) info.primary_key.emplace_back(k.get_string());

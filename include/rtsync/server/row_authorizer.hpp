@@ -1,17 +1,26 @@
-// Row-level-security-correct delivery: decides which subscribers may SELECT a changed row.
+// Row-level-security-correct delivery: decides which subscribers may see a changed row, and how
+// much of it.
 //
 // Subscribers are grouped into equivalence classes of (role, claims): two subscribers with the
-// same role and the same JWT claims see the same rows, so the authorizer runs ONE query per class
-// per (transaction, table) — never one per subscriber — under real RLS:
-//   BEGIN; SET LOCAL ROLE <role>; SELECT set_config('request.jwt.claims', <claims>, true);
-//   SELECT <pk cols> FROM <schema>.<table> WHERE (<pk cols>) IN (<the changed rows' keys>);
-//   ROLLBACK
-// Rows whose table has RLS disabled are visible to every role that has SELECT on the table.
-// DELETEs cannot be checked (the row is gone): they are authorized by the class's join-time
-// authorization alone (see DESIGN.md and the server's router).
+// same role and the same JWT claims see the same rows, so an authorizer answers ONE question per
+// class per (transaction, table) — never one per subscriber.
+//
+// Every question is about one row IMAGE as it was committed, decoded from the WAL: the new row of
+// an INSERT/UPDATE, or the old row of an UPDATE/DELETE. It is never answered from the row as it is
+// in the table when the check runs (a row inserted into one tenant's scope and moved to another's
+// an instant later must not reach the second tenant as an INSERT image of the first's data).
+// docs/row-security.md describes the method; in short, per class:
+//   - the role may not SELECT the table (or is not an API role)            → hidden;
+//   - the table has RLS disabled, or the role bypasses it                    → full;
+//   - otherwise the table's SELECT policies that apply to the role are evaluated on the image
+//     (under the class's role and claims) → full when they pass, else hidden — for an old image
+//     only when it is complete (REPLICA IDENTITY FULL). An incomplete old image (the key or
+//     index columns only) cannot be judged: it is answered key_only, Supabase's documented
+//     behaviour for such tables (the primary key alone, to roles that may SELECT the table).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,27 +37,53 @@ struct AuthClass {
   friend bool operator==(const AuthClass&, const AuthClass&) = default;
 };
 
+// Which committed version of a changed row a question is about.
+enum class RowImage : std::uint8_t {
+  new_row,  // `record` of an INSERT/UPDATE
+  old_row,  // `old_record` of an UPDATE/DELETE
+};
+
+struct RowCheck {
+  std::size_t change = 0;  // index into txn->changes
+  RowImage image = RowImage::new_row;
+  friend bool operator==(const RowCheck&, const RowCheck&) = default;
+};
+
 struct VisibilityRequest {
   AuthClass auth;
-  // Indexes into txn->changes (INSERT/UPDATE only) whose visibility this class needs.
-  std::vector<std::size_t> changes;
+  // The images this class needs answered, each at most once.
+  std::vector<RowCheck> rows;
+};
+
+enum class Visibility : std::uint8_t {
+  hidden,    // nothing of the row may reach the class
+  key_only,  // the primary key only (an old image that cannot be judged, see above)
+  full,      // the whole image
 };
 
 struct VisibilityResult {
-  // visible[i] answers request.changes[i].
-  std::vector<bool> visible;
+  // rows[i] answers request.rows[i]. A new image is never answered key_only.
+  std::vector<Visibility> rows;
 };
 
 class RowAuthorizer {
  public:
   virtual ~RowAuthorizer() = default;
   // Asynchronous; `done` runs on the server loop with one result per request (same order), or an
-  // error (then the router treats every row as not visible and counts the failure).
+  // error. An error is never an answer: the caller retries (PostgreSQL may be restarting) and
+  // delivers nothing of the transaction until it has one. `transient(error)` tells an outage
+  // (retry for as long as it lasts) from an error that repeats for the same input.
   virtual void authorize(std::shared_ptr<const Transaction> txn,
                          std::vector<VisibilityRequest> requests,
                          std::function<void(Result<std::vector<VisibilityResult>>)> done) = 0;
-  // Queries run so far (one per class per table per transaction): for /metrics and tests.
+  // Questions put to the database so far (one per class per table per batch): for /metrics.
   virtual std::uint64_t queries() const = 0;
+  // Does this error mean "the database is unreachable or restarting" (true, the default) rather
+  // than "this input fails the same way every time"?
+  virtual bool transient(const Error& error) const {
+    (void)error;
+    return true;
+  }
 };
 
 }  // namespace rtsync::server

@@ -23,52 +23,59 @@ namespace {
 
 constexpr std::uint32_t kOidArrayType = 1028;   // _oid
 constexpr std::uint32_t kTextArrayType = 1009;  // _text
+constexpr std::uint32_t kByteaType = 17;
 
-// Table facts: RLS flag and the key used to find rows (primary key, else replica identity index).
+// Table facts: whether RLS applies, and the names the visibility query needs.
 constexpr const char* kTableMetaSql = R"sql(
-SELECT c.oid, c.relrowsecurity, n.nspname, c.relname,
-       coalesce((
-         SELECT json_agg(json_build_array(a.attname, a.atttypid::int8, t.typarray::int8) ORDER BY x.ord)
-         FROM (SELECT i.indkey FROM pg_catalog.pg_index i
-               WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
-               ORDER BY i.indisprimary DESC LIMIT 1) ix
-         CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord)
-         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.attnum
-         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid), '[]')
+SELECT c.oid, c.relrowsecurity, n.nspname, c.relname
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = ANY($1)
 )sql";
 
-// Per (role, table): bypasses RLS? may read the key columns?
+// Per (role, table): does the role bypass RLS (superuser, BYPASSRLS, or the table's owner without
+// FORCE ROW LEVEL SECURITY)? May it SELECT the table? And the USING expressions of the SELECT and
+// ALL policies that apply to it (PUBLIC or a role it has the privileges of), permissive ones
+// joined with OR and restrictive ones with AND — what PostgreSQL itself adds to a query of the
+// table by that role. NULL: no such policy.
 constexpr const char* kRolePrivSql = R"sql(
-SELECT r.rolname, c.oid, r.rolsuper OR r.rolbypassrls,
-       has_schema_privilege(r.oid, c.relnamespace, 'USAGE') AND (
-         has_table_privilege(r.oid, c.oid, 'SELECT') OR coalesce((
-           SELECT bool_and(has_column_privilege(r.oid, c.oid, a.attnum, 'SELECT'))
-           FROM pg_catalog.pg_index i
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-           WHERE i.indrelid = c.oid AND i.indisprimary), false))
+SELECT r.rolname, c.oid,
+       r.rolsuper OR r.rolbypassrls OR
+         (pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity),
+       has_schema_privilege(r.oid, c.relnamespace, 'USAGE') AND
+         has_table_privilege(r.oid, c.oid, 'SELECT'),
+       (SELECT string_agg('(' || pg_get_expr(p.polqual, p.polrelid) || ')', ' OR '
+                          ORDER BY p.polname)
+        FROM pg_catalog.pg_policy p
+        WHERE p.polrelid = c.oid AND p.polpermissive AND p.polcmd IN ('r', '*')
+          AND p.polqual IS NOT NULL
+          AND EXISTS (SELECT 1 FROM unnest(p.polroles) AS pr(oid)
+                      WHERE CASE WHEN pr.oid = 0 THEN true
+                                 ELSE pg_has_role(r.oid, pr.oid, 'USAGE') END)),
+       (SELECT string_agg('(' || pg_get_expr(p.polqual, p.polrelid) || ')', ' AND '
+                          ORDER BY p.polname)
+        FROM pg_catalog.pg_policy p
+        WHERE p.polrelid = c.oid AND NOT p.polpermissive AND p.polcmd IN ('r', '*')
+          AND p.polqual IS NOT NULL
+          AND EXISTS (SELECT 1 FROM unnest(p.polroles) AS pr(oid)
+                      WHERE CASE WHEN pr.oid = 0 THEN true
+                                 ELSE pg_has_role(r.oid, pr.oid, 'USAGE') END))
 FROM pg_catalog.pg_roles r CROSS JOIN pg_catalog.pg_class c
 WHERE r.rolname = ANY($1) AND c.oid = ANY($2)
 )sql";
 
-struct KeyColumn {
-  std::string name;
-  std::uint32_t type = 0;
-  std::uint32_t array_type = 0;
-};
-
 struct RolePriv {
   bool bypass = false;
   bool can_select = false;
+  // The policy query for this role on this table; empty when no permissive policy applies (then
+  // no image is visible and nothing needs asking).
+  std::string visibility_sql;
 };
 
 struct TableMeta {
   bool found = false;
   bool rls = false;
   std::string qualified;  // "schema"."table"
-  std::vector<KeyColumn> keys;
-  std::string visibility_sql;  // built once per metadata refresh
+  std::string alias;      // "table": policies may name the table's columns through it
   std::unordered_map<std::string, RolePriv> roles;
   core::TimePoint fetched{};
 };
@@ -123,22 +130,37 @@ T to_num(std::string_view s) {
   return v;
 }
 
-std::string build_visibility_sql(const TableMeta& m) {
-  std::string args, cols, cond;
-  for (std::size_t k = 0; k < m.keys.size(); ++k) {
-    if (k) {
-      args += ", ";
-      cols += ", ";
-      cond += " AND ";
-    }
-    args += fmt::format("${}", k + 1);
-    cols += fmt::format("c{}", k + 1);
-    cond += fmt::format("t.{} = k.c{}", pg::quote_identifier(m.keys[k].name), k + 1);
+// The images of one (class, table) go in as JSON text, one per array element; each becomes a
+// row of the table's type (jsonb_populate_record: missing columns are NULL) named like the table,
+// so the policies' column references — bare or qualified by the table's name — read the image.
+// The ordinals of the images that pass come back. The image is not read from the table, so the
+// role's SELECT privilege is checked as it is now (the cached metadata may be a second old).
+std::string build_visibility_sql(std::uint32_t oid, const TableMeta& m, std::string_view permissive,
+                                 std::string_view restrictive) {
+  std::string sql = fmt::format(
+      "SELECT rtsync_images.rtsync_ordinal FROM unnest($1::text[]) WITH ORDINALITY AS "
+      "rtsync_images(rtsync_image, rtsync_ordinal) CROSS JOIN LATERAL "
+      "jsonb_populate_record(NULL::{}, rtsync_images.rtsync_image::jsonb) AS {} "
+      "WHERE has_table_privilege({}::oid, 'SELECT') AND ({})",
+      m.qualified, m.alias, oid, permissive);
+  if (!restrictive.empty()) fmt::format_to(std::back_inserter(sql), " AND ({})", restrictive);
+  return sql;
+}
+
+// A row image as the JSON jsonb_populate_record reads back into the table's types: bytea values
+// get back the \x their decoding removed.
+std::string image_json(const Relation& rel, const json::object& image) {
+  bool has_bytea = false;
+  for (const auto& c : rel.columns)
+    has_bytea |= c.type_oid == kByteaType;
+  if (!has_bytea) return json::serialize(image);
+  json::object copy = image;
+  for (const auto& c : rel.columns) {
+    if (c.type_oid != kByteaType) continue;
+    auto* v = copy.if_contains(c.name);
+    if (v && v->is_string()) *v = "\\x" + std::string(v->get_string());
   }
-  return fmt::format(
-      "SELECT k.i FROM unnest({}) WITH ORDINALITY AS k({}, i) WHERE EXISTS (SELECT 1 FROM {} t "
-      "WHERE {})",
-      args, cols, m.qualified, cond);
+  return json::serialize(copy);
 }
 
 }  // namespace
@@ -181,7 +203,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     core::Timer wait;  // TimerId::VisibilityWait: re-runs the slot's call once its commit shows
   };
 
-  // Where one row's answer goes: group[call]->results[request].visible[pos].
+  // Where one image's answer goes: group[call]->results[request].rows[pos].
   struct Target {
     std::size_t call = 0;
     std::size_t request = 0;
@@ -208,11 +230,14 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   std::uint64_t visibility_waits = 0;
   bool destroyed = false;
 
+  static void reset_answers(Call& call) {
+    call.results.resize(call.requests.size());
+    for (std::size_t i = 0; i < call.requests.size(); ++i)
+      call.results[i].rows.assign(call.requests[i].rows.size(), Visibility::hidden);
+  }
+
   void authorize(std::shared_ptr<Call> call) {
-    call->results.resize(call->requests.size());
-    for (std::size_t i = 0; i < call->requests.size(); ++i) {
-      call->results[i].visible.assign(call->requests[i].changes.size(), false);
-    }
+    reset_answers(*call);
     waiting.push_back(std::move(call));
     dispatch();
   }
@@ -280,7 +305,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     const auto now = sched.now();
     for (const auto& req : call.requests) {
       const bool role_ok = allowed.count(req.auth.role) != 0;
-      for (std::size_t idx : req.changes) {
+      for (const RowCheck& rc : req.rows) {
+        const std::size_t idx = rc.change;
         if (idx >= call.txn->changes.size() || !call.txn->changes[idx].relation) continue;
         auto t = tables.find(call.txn->changes[idx].relation->oid);
         if (t == tables.end() || now - t->second.fetched >= opts.metadata_ttl) return true;
@@ -312,7 +338,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     }
     bool stale = false;
     for (const auto& req : call->requests) {
-      for (std::size_t idx : req.changes) {
+      for (const RowCheck& rc : req.rows) {
+        const std::size_t idx = rc.change;
         if (idx >= call->txn->changes.size() || !call->txn->changes[idx].relation) continue;
         const std::uint32_t oid = call->txn->changes[idx].relation->oid;
         if (!seen_oids.insert(oid).second) continue;
@@ -371,20 +398,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       m.found = true;
       m.rls = t.value(i, 1) == "t";
       m.qualified = pg::quote_identifier(t.value(i, 2)) + "." + pg::quote_identifier(t.value(i, 3));
-      boost::system::error_code ec;
-      auto cols = json::parse(t.value(i, 4), ec);
-      if (!ec && cols.is_array()) {
-        for (const auto& c : cols.get_array()) {
-          const auto* a = c.if_array();
-          if (!a || a->size() != 3 || !(*a)[0].is_string()) continue;
-          KeyColumn k;
-          k.name = std::string((*a)[0].get_string());
-          k.type = static_cast<std::uint32_t>((*a)[1].to_number<std::int64_t>(ec));
-          k.array_type = static_cast<std::uint32_t>((*a)[2].to_number<std::int64_t>(ec));
-          m.keys.push_back(std::move(k));
-        }
-      }
-      if (!m.keys.empty()) m.visibility_sql = build_visibility_sql(m);
+      m.alias = pg::quote_identifier(t.value(i, 3));
     }
     for (auto oid : oids) {
       // Roles the catalog does not know see nothing; recording them avoids re-asking.
@@ -393,8 +407,14 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     }
     const auto& p = res[1];
     for (int i = 0; i < p.rows(); ++i) {
-      auto& m = tables[to_num<std::uint32_t>(p.value(i, 1))];
-      m.roles[std::string(p.value(i, 0))] = RolePriv{p.value(i, 2) == "t", p.value(i, 3) == "t"};
+      const auto oid = to_num<std::uint32_t>(p.value(i, 1));
+      auto& m = tables[oid];
+      RolePriv priv{p.value(i, 2) == "t", p.value(i, 3) == "t", {}};
+      if (m.found && !p.is_null(i, 4)) {
+        priv.visibility_sql =
+            build_visibility_sql(oid, m, p.value(i, 4), p.is_null(i, 5) ? "" : p.value(i, 5));
+      }
+      m.roles[std::string(p.value(i, 0))] = std::move(priv);
     }
   }
 
@@ -413,7 +433,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     // and vanish at its end; an error aborts the rest and rolls the transaction back by itself.
     const std::size_t header = batch.size();
 
-    // Rows to query per class (role, claims), classes and tables in first-seen order.
+    // Images to evaluate per class (role, claims); classes and tables in first-seen order.
     struct ClassRows {
       const AuthClass* auth = nullptr;
       std::vector<std::uint32_t> order;
@@ -426,23 +446,30 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       const Transaction& txn = *call.txn;
       for (std::size_t ri = 0; ri < call.requests.size(); ++ri) {
         const auto& req = call.requests[ri];
-        auto& visible = call.results[ri].visible;
+        auto& answers = call.results[ri].rows;
         if (!role_allowed(req.auth.role)) continue;
         ClassRows* cr = nullptr;
-        for (std::size_t pos = 0; pos < req.changes.size(); ++pos) {
-          const std::size_t idx = req.changes[pos];
-          if (idx >= txn.changes.size() || !txn.changes[idx].relation) continue;
-          const RowChange& ch = txn.changes[idx];
+        for (std::size_t pos = 0; pos < req.rows.size(); ++pos) {
+          const RowCheck& rc = req.rows[pos];
+          if (rc.change >= txn.changes.size() || !txn.changes[rc.change].relation) continue;
+          const RowChange& ch = txn.changes[rc.change];
           auto t = tables.find(ch.relation->oid);
           if (t == tables.end() || !t->second.found) continue;
           const TableMeta& meta = t->second;
           auto rp = meta.roles.find(req.auth.role);
           if (rp == meta.roles.end() || !rp->second.can_select) continue;
-          if (ch.kind == ChangeKind::remove || !meta.rls || rp->second.bypass) {
-            visible[pos] = true;
+          if (!meta.rls || rp->second.bypass) {
+            answers[pos] = Visibility::full;
             continue;
           }
-          if (meta.keys.empty() || !ch.record) continue;  // no key: cannot be checked
+          const bool old_image = rc.image == RowImage::old_row;
+          const auto& image = old_image ? ch.old_record : ch.record;
+          if (old_image && ch.relation->replica_identity != 'f') {
+            // The key (or index) columns alone cannot be judged by the policies.
+            answers[pos] = Visibility::key_only;
+            continue;
+          }
+          if (!image || rp->second.visibility_sql.empty()) continue;  // hidden
           if (!cr) {
             auto [it, fresh] =
                 class_of.try_emplace(req.auth.role + '\x1f' + req.auth.claims_json, classes.size());
@@ -456,6 +483,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       }
     }
 
+    // An image asked about by several classes is serialized once per batch.
+    std::unordered_map<const json::object*, std::string> image_text;
     for (const auto& cr : classes) {
       if (cr.order.empty()) continue;
       add(Statement{"SELECT set_config('transaction_read_only', 'on', true), set_config('role', "
@@ -467,40 +496,25 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           std::nullopt);
       for (std::uint32_t oid : cr.order) {
         const TableMeta& meta = tables[oid];
-        std::vector<std::string> arrays(meta.keys.size(), "{");
+        std::string images = "{";
         Check c;
         for (const Target& tg : cr.groups.at(oid)) {
           const Call& call = *group[tg.call];
-          const RowChange& ch = call.txn->changes[call.requests[tg.request].changes[tg.pos]];
-          // Keys as text in the element type's input format; a row whose key cannot be bound is
-          // left invisible rather than failing the whole batch.
-          std::vector<std::string> texts;
-          texts.reserve(meta.keys.size());
-          for (const auto& k : meta.keys) {
-            auto v = ch.record->find(k.name);
-            if (v == ch.record->end() || k.array_type == 0) break;
-            const ValueKind kind = k.type == 17 ? ValueKind::bytea : ValueKind::text;
-            auto text = json_to_text(kind, v->value());
-            if (!text) break;
-            texts.push_back(std::move(*text));
-          }
-          if (texts.size() != meta.keys.size()) continue;
-          for (std::size_t k = 0; k < texts.size(); ++k) {
-            if (c.targets.size()) arrays[k].push_back(',');
-            append_array_element(arrays[k], texts[k]);
-          }
+          const RowCheck& rc = call.requests[tg.request].rows[tg.pos];
+          const RowChange& ch = call.txn->changes[rc.change];
+          const json::object& image = rc.image == RowImage::old_row ? *ch.old_record : *ch.record;
+          auto [it, fresh] = image_text.try_emplace(&image);
+          if (fresh) it->second = image_json(*ch.relation, image);
+          if (!c.targets.empty()) images.push_back(',');
+          append_array_element(images, it->second);
           c.targets.push_back(tg);
         }
-        if (c.targets.empty()) continue;
+        images.push_back('}');
         Statement st;
-        st.sql = meta.visibility_sql;
+        st.sql = meta.roles.at(cr.auth->role).visibility_sql;
         st.prepare = true;
-        for (auto& a : arrays) {
-          a.push_back('}');
-          st.params.emplace_back(std::move(a));
-        }
-        for (const auto& k : meta.keys)
-          st.types.push_back(k.array_type);
+        st.params.emplace_back(std::move(images));
+        st.types.push_back(kTextArrayType);
         add(std::move(st), std::move(c));
       }
     }
@@ -555,7 +569,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
               const auto ord = to_num<std::size_t>(results[s].value(row, 0));
               if (ord < 1 || ord > c.targets.size()) continue;
               const Target& tg = c.targets[ord - 1];
-              group[tg.call]->results[tg.request].visible[tg.pos] = true;
+              group[tg.call]->results[tg.request].rows[tg.pos] = Visibility::full;
             }
           }
           self->finish(slot, group, nullptr);
@@ -581,10 +595,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     first.waited += delay;
     first.next_wait = std::min(first.next_wait * 2, kVisibilityWaitCap);
     // The answers gathered so far are discarded: the re-run starts from the metadata's.
-    for (const auto& call : group) {
-      for (std::size_t i = 0; i < call->requests.size(); ++i)
-        call->results[i].visible.assign(call->requests[i].changes.size(), false);
-    }
+    for (const auto& call : group)
+      reset_answers(*call);
     slots[slot].wait = sched.schedule(delay, core::TimerId::VisibilityWait,
                                       [weak = weak_from_this(), slot, group] {
                                         auto self = weak.lock();
@@ -599,9 +611,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     // Privileges or tables changed under us: forget what we knew about these calls' tables.
     for (const auto& call : group) {
       for (const auto& req : call->requests) {
-        for (std::size_t idx : req.changes) {
-          if (idx < call->txn->changes.size() && call->txn->changes[idx].relation) {
-            tables.erase(call->txn->changes[idx].relation->oid);
+        for (const RowCheck& rc : req.rows) {
+          if (rc.change < call->txn->changes.size() && call->txn->changes[rc.change].relation) {
+            tables.erase(call->txn->changes[rc.change].relation->oid);
           }
         }
       }
@@ -637,6 +649,25 @@ void PgRowAuthorizer::authorize(std::shared_ptr<const Transaction> txn,
     return;
   }
   impl_->authorize(std::move(call));
+}
+
+bool PgRowAuthorizer::transient(const Error& error) const {
+  switch (error.code) {
+    case Errc::io:
+    case Errc::closed:
+    case Errc::timeout:
+    case Errc::cancelled:
+      return true;
+    default:
+      break;
+  }
+  // Connection exceptions (08), insufficient resources (53), operator intervention — shutdown,
+  // crash recovery, cancelled statements (57), system errors (58), and serialization failures
+  // and deadlocks (40) pass; anything else would fail the same way again.
+  const std::string_view state = pg::sqlstate_of(error);
+  if (state.size() != 5) return false;
+  const std::string_view cls = state.substr(0, 2);
+  return cls == "08" || cls == "53" || cls == "57" || cls == "58" || cls == "40";
 }
 
 std::uint64_t PgRowAuthorizer::queries() const {

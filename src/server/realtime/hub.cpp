@@ -214,13 +214,18 @@ void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<v
   p->txn = std::move(txn);
   p->done = std::move(done);
   pipeline_.push_back(p);
-  // DELETE trimming needs each deleted-from table's primary key and RLS flag: fetch what the
-  // cache lacks (or holds for longer than the TTL) before routing.
+  route_when_facts_known(p, 0);
+}
+
+void Hub::route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt) {
+  // Trimming an old record to its primary key needs the table's primary key (pgoutput flags
+  // every column as key under REPLICA IDENTITY FULL): fetch what the cache lacks (or holds for
+  // longer than the TTL) before routing.
   std::vector<std::uint32_t> missing;
   if (relation_info_ && router_.size() > 0) {
     auto now = scheduler_.now();
     for (const auto& ch : p->txn->changes) {
-      if (ch.kind != ChangeKind::remove || !ch.relation) continue;
+      if (!ch.old_record || !ch.relation) continue;
       auto oid = ch.relation->oid;
       auto it = relation_cache_.find(oid);
       if (it != relation_cache_.end() && now - it->second.fetched < relation_info_ttl_) continue;
@@ -228,28 +233,52 @@ void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<v
     }
   }
   if (missing.empty()) return route_and_authorize(p);
-  relation_info_->lookup(
-      missing, [this, alive = alive_, missing, p](Result<RelationInfoSource::Infos> infos) {
-        // A hub that went away confirms nothing: the stream re-sends from the slot.
-        if (!*alive) return;
-        auto now = scheduler_.now();
-        if (!infos.ok()) {
-          log::get(log::kServer)->warn("relation lookup failed: {}", infos.error().describe());
-        }
-        for (auto oid : missing) {
-          CachedInfo c;
-          c.fetched = now;
-          if (infos.ok()) {
-            auto it = infos.value().find(oid);
-            if (it != infos.value().end()) {
-              c.info = it->second;
-              c.known = true;
-            }
-          }
-          relation_cache_[oid] = std::move(c);
-        }
-        route_and_authorize(p);
-      });
+  relation_info_->lookup(missing, [this, alive = alive_, missing, p,
+                                   attempt](Result<RelationInfoSource::Infos> infos) {
+    // A hub that went away confirms nothing: the stream re-sends from the slot.
+    if (!*alive) return;
+    if (!infos.ok()) {
+      // PostgreSQL is away: wait for it rather than guess a key (nothing is confirmed).
+      return retry_later(p, attempt, "relation lookup", infos.error(),
+                         [this, p, attempt] { route_when_facts_known(p, attempt + 1); });
+    }
+    auto now = scheduler_.now();
+    for (auto oid : missing) {
+      CachedInfo c;
+      c.fetched = now;
+      auto it = infos.value().find(oid);
+      if (it != infos.value().end()) {
+        c.info = it->second;
+        c.known = true;
+      }
+      relation_cache_[oid] = std::move(c);
+    }
+    route_and_authorize(p);
+  });
+}
+
+void Hub::retry_later(const std::shared_ptr<Pending>& p, int attempt, std::string_view what,
+                      const Error& error, std::function<void()> again) {
+  const auto delay = retry_delay(attempt);
+  auto logger = log::get(log::kServer);
+  // The first failure and then one line every ten attempts: an outage of minutes must not flood
+  // the log, and must not go unnoticed either.
+  const auto level = attempt % 10 == 0 ? spdlog::level::warn : spdlog::level::debug;
+  logger->log(level, "{} failed (attempt {}): {}; delivery waits, retrying in {} ms", what,
+              attempt + 1, error.describe(),
+              std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  ++metrics_.authorization_retries;
+  // Weak: the pipeline owns `p`, and the timer lives in it.
+  p->retry = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
+                                 [weak = std::weak_ptr(p), again = std::move(again)] {
+                                   if (weak.lock()) again();
+                                 });
+}
+
+core::Duration Hub::retry_delay(int attempt) {
+  // 0.1, 0.2, 0.4, 0.8, 1.6 s, then every 2 s for as long as it takes.
+  return std::min<core::Duration>(std::chrono::milliseconds(100 << std::min(attempt, 5)),
+                                  std::chrono::seconds(2));
 }
 
 const Hub::CachedInfo* Hub::info_of(std::uint32_t oid) const {
@@ -281,27 +310,17 @@ void Hub::authorize(std::shared_ptr<Pending> p, int attempt) {
       [this, alive = alive_, p, attempt](Result<std::vector<VisibilityResult>> result) {
         if (!*alive) return;
         if (!result.ok()) {
-          // A failed check (typically PostgreSQL restarting) is retried with backoff, holding
-          // the stream back (done is not called) so no change is lost. Only a failure that
-          // persists drops the checked rows (counted) so the stream cannot stall forever.
-          if (attempt + 1 < kAuthorizeAttempts) {
-            auto delay = std::min<core::Duration>(std::chrono::milliseconds(100 << attempt),
-                                                  std::chrono::seconds(2));
-            log::get(log::kServer)
-                ->warn("row authorization failed (attempt {}): {}; retrying in {} ms", attempt + 1,
-                       result.error().describe(),
-                       std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-            // Weak: the pipeline owns `p`, and the timer lives in it.
-            p->retry = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
-                                           [this, weak = std::weak_ptr(p), attempt] {
-                                             if (auto p = weak.lock())
-                                               authorize(std::move(p), attempt + 1);
-                                           });
-            return;
+          // No answer is not an answer: the stream is held back (done is not called, so nothing
+          // is confirmed) for as long as PostgreSQL is away. Only an error that repeats for the
+          // same rows (a policy that fails on them, say) ends in refusing them, counted.
+          const bool transient = authorizer_->transient(result.error());
+          if (transient || attempt + 1 < kPermanentErrorAttempts) {
+            return retry_later(p, attempt, "row authorization", result.error(),
+                               [this, p, attempt] { authorize(p, attempt + 1); });
           }
           log::get(log::kServer)
-              ->error("row authorization failed {} times: {}; dropping the checked rows",
-                      kAuthorizeAttempts, result.error().describe());
+              ->error("row authorization failed {} times: {}; refusing the checked rows",
+                      kPermanentErrorAttempts, result.error().describe());
         }
         auto removed = Router::apply_visibility(*p->plan, result);
         metrics_.drop(result.ok() ? drop::kUnauthorized : drop::kAuthorizerFailed, removed);
@@ -343,12 +362,10 @@ void Hub::deliver(Router::Plan& plan) {
       }
       cit = columns_text.emplace(&rel, json::serialize(cols)).first;
     }
-    // The primary key (for trimming old rows) and the RLS flag of this table.
+    // The primary key, for old records the subscriber may see only the key of.
     std::vector<std::string> pk;
-    bool rls = true;
     if (const CachedInfo* ci = info_of(rel.oid); ci && ci->known) {
       pk = ci->info.primary_key;
-      rls = ci->info.rls_enabled;
     } else if (rel.replica_identity != 'f') {
       pk = relation_keys(rel);  // under FULL every column is flagged: unknown, so nothing
     }
@@ -392,7 +409,6 @@ void Hub::deliver(Router::Plan& plan) {
     // Channels of one topic with the same ids receive the very same frame.
     std::unordered_map<std::string, FrameSet> frames;
     for (auto& m : matches) {
-      if (!rls) m.key_only = false;
       auto chit = by_id_.find(m.subscriber);
       if (chit == by_id_.end()) continue;  // left while the row was being authorized
       Channel& ch = *chit->second;

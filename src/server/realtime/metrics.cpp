@@ -45,6 +45,9 @@ std::string Metrics::render() const {
          static_cast<double>(broadcasts));
   metric("rtsync_broadcast_deliveries_total", "counter", "Broadcast frames handed to sessions.",
          static_cast<double>(broadcast_deliveries));
+  metric("rtsync_authorization_retries_total", "counter",
+         "Row authorizations retried because PostgreSQL could not answer (delivery waited).",
+         static_cast<double>(authorization_retries));
   out +=
       "# HELP rtsync_drops_total Messages dropped, by reason.\n# TYPE rtsync_drops_total counter\n";
   for (const auto& [reason, n] : drops) {

@@ -42,15 +42,14 @@ std::optional<protocol::ValueKind> kind_of(const Relation& rel, const std::strin
   return std::nullopt;
 }
 
-// Does `b` let `change` through (event and filter)? Sets `key_only` for unfiltered DELETEs.
+// Does `b` let `change` through (event and filter)?
 bool binding_passes(const BindingSpec& b, const RowChange& change) {
   if ((b.events & mask_of(change.kind)) == 0) return false;
   if (!b.filter) return true;
   const Relation& rel = *change.relation;
   if (change.kind == ChangeKind::remove) {
-    // Only an identity beyond the key carries the columns a filter can be judged on.
-    if (rel.replica_identity != 'f' && rel.replica_identity != 'i') return false;
-    if (!change.old_record) return false;
+    // Only a complete old image can be both filtered and authorized (see router.hpp).
+    if (rel.replica_identity != 'f' || !change.old_record) return false;
     return protocol::filter_matches(*b.filter, *change.old_record, kind_of(rel, b.filter->column));
   }
   if (!change.record) return false;
@@ -142,6 +141,13 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
   const std::uint64_t plan_stamp = ++plan_stamp_;
   std::unordered_map<std::string_view, int> request_of_class;  // class_key → request index
   std::vector<const Subscriber*> match_sub;
+  // Per request: the change it last asked about and where those answers are.
+  struct Asked {
+    std::size_t change = static_cast<std::size_t>(-1);
+    int new_row = -1;
+    int old_row = -1;
+  };
+  std::vector<Asked> asked;
   const Relation* last_rel = nullptr;
   const std::vector<Entry>* lists[4] = {nullptr, nullptr, nullptr, nullptr};
 
@@ -176,7 +182,10 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
       }
     }
     auto& checks = plan.checks[i];
-    checks.assign(matches.size(), {-1, -1});
+    checks.assign(matches.size(), CheckSlot{});
+    const bool ask_new = change.kind != ChangeKind::remove;
+    const bool ask_old = change.kind == ChangeKind::remove ||
+                         (change.kind == ChangeKind::update && change.old_record.has_value());
     for (std::size_t k = 0; k < matches.size(); ++k) {
       auto& ids = matches[k].ids;
       if (ids.size() > 1) {
@@ -184,20 +193,29 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
       }
       const Subscriber* s = match_sub[k];
-      if (change.kind == ChangeKind::remove) {
-        matches[k].key_only = s->auth.role != "service_role";
-      }
       if (s->plan_stamp != plan_stamp) {
         s->plan_stamp = plan_stamp;
         auto [rit, fresh] =
             request_of_class.try_emplace(s->class_key, static_cast<int>(plan.requests.size()));
-        if (fresh) plan.requests.push_back(VisibilityRequest{s->auth, {}});
+        if (fresh) {
+          plan.requests.push_back(VisibilityRequest{s->auth, {}});
+          asked.push_back(Asked{});
+        }
         s->request = rit->second;
       }
       auto& req = plan.requests[s->request];
-      // Each class asks about each change once, however many of its subscribers matched.
-      if (req.changes.empty() || req.changes.back() != i) req.changes.push_back(i);
-      checks[k] = {s->request, static_cast<int>(req.changes.size()) - 1};
+      auto& a = asked[s->request];
+      // Each class asks about each image once, however many of its subscribers matched.
+      if (a.change != i) {
+        a = Asked{i, -1, -1};
+        auto add = [&req](std::size_t change, RowImage image) {
+          req.rows.push_back(RowCheck{change, image});
+          return static_cast<int>(req.rows.size()) - 1;
+        };
+        if (ask_new) a.new_row = add(i, RowImage::new_row);
+        if (ask_old) a.old_row = add(i, RowImage::old_row);
+      }
+      checks[k] = CheckSlot{s->request, a.new_row, a.old_row};
     }
   }
   return plan;
@@ -205,18 +223,30 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
 
 std::size_t Router::apply_visibility(Plan& plan,
                                      const Result<std::vector<VisibilityResult>>& results) {
+  auto answer = [&](int request, int pos) {
+    if (request < 0 || pos < 0 || !results.ok()) return Visibility::hidden;
+    const auto& all = results.value();
+    if (static_cast<std::size_t>(request) >= all.size()) return Visibility::hidden;
+    const auto& rows = all[static_cast<std::size_t>(request)].rows;
+    return static_cast<std::size_t>(pos) < rows.size() ? rows[static_cast<std::size_t>(pos)]
+                                                       : Visibility::hidden;
+  };
   std::size_t removed = 0;
   for (std::size_t i = 0; i < plan.matches.size(); ++i) {
     auto& matches = plan.matches[i];
     auto& checks = plan.checks[i];
+    const bool is_delete = plan.txn->changes[i].kind == ChangeKind::remove;
     std::size_t out = 0;
     for (std::size_t k = 0; k < matches.size(); ++k) {
-      auto [r, p] = checks[k];
-      bool keep = true;
-      if (r >= 0) {
-        keep = results.ok() && static_cast<std::size_t>(r) < results.value().size() &&
-               static_cast<std::size_t>(p) < results.value()[r].visible.size() &&
-               results.value()[r].visible[p];
+      const CheckSlot c = checks[k];
+      bool keep = false;
+      if (is_delete) {
+        const Visibility old_row = answer(c.request, c.old_row);
+        keep = old_row != Visibility::hidden;
+        matches[k].key_only = old_row != Visibility::full;
+      } else {
+        keep = answer(c.request, c.new_row) == Visibility::full;
+        matches[k].key_only = c.old_row >= 0 && answer(c.request, c.old_row) != Visibility::full;
       }
       if (keep) {
         if (out != k) {

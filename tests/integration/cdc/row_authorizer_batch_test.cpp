@@ -4,6 +4,7 @@
 
 #include "pg_fixture.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
+#include "visibility.hpp"
 
 namespace rtsync::test {
 namespace {
@@ -71,8 +72,8 @@ class RowAuthorizerBatchTest : public PgSuite {
     return t;
   }
   static std::vector<VisibilityRequest> both() {
-    return {{AuthClass{"authenticated", claims(kAlice)}, {0}},
-            {AuthClass{"authenticated", claims(kBob)}, {0}}};
+    return {{AuthClass{"authenticated", claims(kAlice)}, rows({0})},
+            {AuthClass{"authenticated", claims(kBob)}, rows({0})}};
   }
   void ask(std::shared_ptr<const Transaction> t, Answer& out, std::vector<int>& order, int n) {
     authorizer->authorize(std::move(t), both(), [&out, &order, n](auto r) {
@@ -103,8 +104,8 @@ TEST_F(RowAuthorizerBatchTest, QueuedCallsShareOneQueryPerClassAndKeepTheirOwnAn
   for (int i = 0; i < 6; ++i) {
     ASSERT_TRUE(answers[i]->ok()) << answers[i]->error().describe();
     const bool alice_row = i % 2 == 0;
-    EXPECT_EQ((**answers[i])[0].visible, (std::vector<bool>{alice_row})) << i;
-    EXPECT_EQ((**answers[i])[1].visible, (std::vector<bool>{!alice_row})) << i;
+    EXPECT_EQ(visible((**answers[i])[0]), (std::vector<bool>{alice_row})) << i;
+    EXPECT_EQ(visible((**answers[i])[1]), (std::vector<bool>{!alice_row})) << i;
   }
   // The first call alone (2 classes), then the five queued ones together (2 classes) — not 12.
   EXPECT_EQ(authorizer->queries() - before, 4u);
@@ -136,10 +137,10 @@ TEST_F(RowAuthorizerBatchTest, ABatchWaitsUntilEveryTransactionIsVisible) {
   ASSERT_TRUE(loop.run_until([&] { return bob.has_value() && alice.has_value(); }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
   ASSERT_TRUE(bob->ok() && alice->ok());
-  EXPECT_EQ((**bob)[1].visible, (std::vector<bool>{true}));
-  EXPECT_EQ((**bob)[0].visible, (std::vector<bool>{false}));
-  EXPECT_EQ((**alice)[0].visible, (std::vector<bool>{true}));  // seen once committed
-  EXPECT_EQ((**alice)[1].visible, (std::vector<bool>{false}));
+  EXPECT_EQ(visible((**bob)[1]), (std::vector<bool>{true}));
+  EXPECT_EQ(visible((**bob)[0]), (std::vector<bool>{false}));
+  EXPECT_EQ(visible((**alice)[0]), (std::vector<bool>{true}));  // seen once committed
+  EXPECT_EQ(visible((**alice)[1]), (std::vector<bool>{false}));
 }
 
 }  // namespace

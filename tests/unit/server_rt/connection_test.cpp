@@ -38,8 +38,9 @@ class ConnectionTest : public ::testing::Test {
     if (!sub.empty()) c["sub"] = sub;
     return auth::sign_hs256(c, kSecret);
   }
-  auth::VerifiedJwt verified(std::string role = "anon", std::int64_t exp_in_s = 3600) {
-    return verifier.verify(token(role, exp_in_s), sched.wall_now()).value();
+  auth::VerifiedJwt verified(std::string role = "anon", std::int64_t exp_in_s = 3600,
+                             std::string sub = "") {
+    return verifier.verify(token(role, exp_in_s, std::move(sub)), sched.wall_now()).value();
   }
   struct Client {
     FakeSession io;
@@ -49,8 +50,9 @@ class ConnectionTest : public ::testing::Test {
     }
     void send(const Message& m) { conn->on_text(protocol::encode_text(io.vsn, m)); }
   };
-  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2, std::string role = "anon") {
-    return std::make_unique<Client>(hub, vsn, verified(role));
+  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2, std::string role = "anon",
+                                 std::string sub = "") {
+    return std::make_unique<Client>(hub, vsn, verified(role, 3600, std::move(sub)));
   }
   static Message join(std::string topic, std::string ref, json::object config = {},
                       std::optional<std::string> access_token = std::nullopt) {
@@ -575,8 +577,36 @@ TEST_F(ConnectionTest, AuthorizerFailureIsRetriedWithBackoffBeforeConfirming) {
   EXPECT_EQ(c->io.take().size(), 1u);  // delivered once PostgreSQL answered
 }
 
-TEST_F(ConnectionTest, PersistentAuthorizerFailureDropsTheRowsAndConfirms) {
+TEST_F(ConnectionTest, AnAuthorizerOutageHoldsDeliveryForAsLongAsItLasts) {
   authz.fail = true;
+  auto c = client();
+  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+  c->io.take();
+  bool done = false;
+  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
+                     [&] { done = true; });
+  // 0.1+0.2+0.4+0.8+1.6 s, then every 2 s: however long the outage (here just under the idle
+  // timeout that would close this silent test socket), nothing is confirmed or dropped.
+  sched.advance(3100ms);
+  EXPECT_EQ(authz.calls.size(), 6u);
+  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(2s));
+  sched.advance(52s);
+  EXPECT_FALSE(done);
+  EXPECT_TRUE(c->io.frames.empty());
+  EXPECT_EQ(hub.metrics().drops_for(drop::kAuthorizerFailed), 0u);
+  EXPECT_EQ(hub.metrics().authorization_retries, 32u);
+  // PostgreSQL is back: the next retry delivers, exactly once, and only then confirms.
+  authz.fail = false;
+  sched.advance(2s);
+  EXPECT_TRUE(done);
+  EXPECT_EQ(c->io.take().size(), 1u);
+  sched.advance(4s);
+  EXPECT_TRUE(c->io.frames.empty());
+}
+
+TEST_F(ConnectionTest, AnAuthorizationErrorThatRepeatsRefusesTheRowsAfterEightTries) {
+  authz.fail = true;
+  authz.permanent = true;  // e.g. a policy that raises on the row's values
   auto c = client();
   c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
   c->io.take();
@@ -678,21 +708,45 @@ TEST_F(ConnectionTest, ChannelLeavingDuringAuthorizationIsSkipped) {
   EXPECT_TRUE(c->io.frames.empty());
 }
 
-TEST_F(ConnectionTest, DeletesReachFilterMatchesAndRlsRolesSeeOnlyTheKey) {
-  auto a = client(Vsn::v2, "authenticated");
-  auto b = client(Vsn::v2, "authenticated");
+class FakeRelationInfo final : public RelationInfoSource {
+ public:
+  RelationInfoSource::Infos infos;
+  int lookups = 0;
+  bool fail = false;
+  void lookup(std::vector<std::uint32_t> oids, std::function<void(Result<Infos>)> done) override {
+    ++lookups;
+    if (fail) return done(make_error(Errc::io, "PostgreSQL connection lost"));
+    Infos out;
+    for (auto oid : oids) {
+      if (infos.count(oid)) out[oid] = infos[oid];
+    }
+    done(out);
+  }
+};
+
+TEST_F(ConnectionTest, DeletesGoWhereTheOldImageIsVisibleAndTheKeyOnlyWhereItCannotBeJudged) {
+  // Owner-only policy on complete images; images without REPLICA IDENTITY FULL cannot be judged.
+  authz.old_rule = [](const AuthClass& a, const RowChange& ch) {
+    if (a.role == "service_role") return Visibility::full;
+    if (ch.relation->replica_identity != 'f') return Visibility::key_only;
+    const std::string owner(ch.old_record->at("owner").as_string());
+    return a.claims_json.find(owner) != std::string::npos ? Visibility::full : Visibility::hidden;
+  };
+  auto a = client(Vsn::v2, "authenticated", "alice");
+  auto b = client(Vsn::v2, "authenticated", "bob");
   auto svc = client(Vsn::v2, "service_role");
   a->send(join("r", "1",
                pg_config({json::object{{"event", "DELETE"},
                                        {"schema", "public"},
                                        {"table", "tasks"},
                                        {"filter", "owner=eq.alice"}}})));
+  // Bob: unfiltered, and a filter guessing Alice's row.
   b->send(join("r2", "1",
                pg_config({json::object{{"event", "*"}, {"schema", "public"}, {"table", "tasks"}},
                           json::object{{"event", "*"},
                                        {"schema", "public"},
                                        {"table", "tasks"},
-                                       {"filter", "owner=eq.bob"}}})));
+                                       {"filter", "owner=eq.alice"}}})));
   svc->send(
       join("r3", "1",
            pg_config({json::object{{"event", "*"}, {"schema", "public"}, {"table", "tasks"}}})));
@@ -702,41 +756,62 @@ TEST_F(ConnectionTest, DeletesReachFilterMatchesAndRlsRolesSeeOnlyTheKey) {
   hub.on_transaction(txn({remove(make_relation("public", "tasks", 'd'), json::object{{"id", 4}}),
                           remove(make_relation("public", "tasks", 'f'), row(5, "alice", 9))}),
                      [] {});
-  // Default identity: the key only, so no filtered binding can match; unfiltered ones can. Under
-  // FULL without relation facts the primary key is unknown: nothing of the old row is shown.
+  // Default identity: no filtered binding can match, and an unfiltered one gets the key only.
+  // FULL: only who may see Alice's old row gets it, whole; Bob's guess reveals nothing.
   auto am = a->io.take();
   ASSERT_EQ(am.size(), 1u);
   EXPECT_FALSE(am[0].payload.at("data").as_object().contains("record"));
+  EXPECT_EQ(json::serialize(am[0].payload.at("data").at("old_record")),
+            R"({"id":5,"owner":"alice","score":9,"title":"t"})");
   auto bm = b->io.take();
-  ASSERT_EQ(bm.size(), 2u);
-  // Without relation facts RLS is assumed on: non-service roles get only the key.
+  ASSERT_EQ(bm.size(), 1u);
   EXPECT_EQ(json::serialize(bm[0].payload.at("data").at("old_record")), R"({"id":4})");
-  EXPECT_EQ(json::serialize(bm[1].payload.at("data").at("old_record")), R"({})");
-  EXPECT_EQ(json::serialize(am[0].payload.at("data").at("old_record")), R"({})");
   auto sm = svc->io.take();
   ASSERT_EQ(sm.size(), 2u);
+  EXPECT_EQ(json::serialize(sm[0].payload.at("data").at("old_record")), R"({"id":4})");
   EXPECT_EQ(json::serialize(sm[1].payload.at("data").at("old_record")),
             R"({"id":5,"owner":"alice","score":9,"title":"t"})");
 }
 
-class FakeRelationInfo final : public RelationInfoSource {
- public:
-  RelationInfoSource::Infos infos;
-  int lookups = 0;
-  void lookup(std::vector<std::uint32_t> oids, std::function<void(Result<Infos>)> done) override {
-    ++lookups;
-    Infos out;
-    for (auto oid : oids) {
-      if (infos.count(oid)) out[oid] = infos[oid];
-    }
-    done(out);
-  }
-};
-
-TEST_F(ConnectionTest, RelationFactsDecideDeleteTrimmingAndAreCachedForTheTtl) {
+TEST_F(ConnectionTest, UpdateOldRecordIsTheKeyUnlessTheOldImageIsVisible) {
+  authz.rule = [](const AuthClass& a, const RowChange& ch) {
+    return a.claims_json.find(std::string(ch.record->at("owner").as_string())) != std::string::npos;
+  };
+  authz.old_rule = [](const AuthClass& a, const RowChange& ch) {
+    const std::string owner(ch.old_record->at("owner").as_string());
+    return a.claims_json.find(owner) != std::string::npos ? Visibility::full : Visibility::hidden;
+  };
   FakeRelationInfo facts;
-  facts.infos[16384] = RelationInfo{{"id"}, /*rls_enabled=*/true};
+  facts.infos[16384] = RelationInfo{{"id"}};
+  hub.set_relation_info(&facts);
+  auto a = client(Vsn::v2, "authenticated", "alice");
+  auto b = client(Vsn::v2, "authenticated", "bob");
+  for (auto* c : {a.get(), b.get()}) {
+    c->send(join("r", "1", pg_config({json::object{{"event", "UPDATE"}, {"table", "tasks"}}})));
+    c->io.take();
+  }
+  auto rel = make_relation("public", "tasks", 'f');
+  hub.on_transaction(txn({update(rel, row(1, "bob", 2, "moved"), row(1, "alice", 1, "private")),
+                          update(rel, row(2, "bob", 3, "new"), row(2, "bob", 1, "old"))}),
+                     [] {});
+  EXPECT_TRUE(a->io.take().empty());  // Alice may not see either new image
+  auto bm = b->io.take();
+  ASSERT_EQ(bm.size(), 2u);
+  EXPECT_EQ(json::serialize(bm[0].payload.at("data").at("record")),
+            R"({"id":1,"owner":"bob","score":2,"title":"moved"})");
+  EXPECT_EQ(json::serialize(bm[0].payload.at("data").at("old_record")), R"({"id":1})");
+  EXPECT_EQ(json::serialize(bm[1].payload.at("data").at("old_record")),
+            R"({"id":2,"owner":"bob","score":1,"title":"old"})");
+}
+
+TEST_F(ConnectionTest, RelationFactsGiveTheKeyOfTrimmedRowsAndAreCachedForTheTtl) {
+  FakeRelationInfo facts;
+  facts.infos[16384] = RelationInfo{{"id"}};
   hub.set_relation_info(&facts, 1s);
+  bool trim = true;
+  authz.old_rule = [&](const AuthClass&, const RowChange&) {
+    return trim ? Visibility::key_only : Visibility::full;
+  };
   auto a = client(Vsn::v2, "authenticated");
   a->send(
       join("r", "1",
@@ -748,17 +823,39 @@ TEST_F(ConnectionTest, RelationFactsDecideDeleteTrimmingAndAreCachedForTheTtl) {
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(json::serialize(m[0].payload.at("data").at("old_record")), R"({"id":5})");
   EXPECT_EQ(facts.lookups, 1);
-  // RLS turned off: after the TTL the whole old row is delivered.
-  facts.infos[16384].rls_enabled = false;
   sched.advance(999ms);
   hub.on_transaction(txn({remove(full, row(6, "alice", 9))}), [] {});
   EXPECT_EQ(facts.lookups, 1);
   EXPECT_EQ(json::serialize(a->io.take()[0].payload.at("data").at("old_record")), R"({"id":6})");
   sched.advance(1ms);
+  trim = false;
   hub.on_transaction(txn({remove(full, row(7, "alice", 9))}), [] {});
   EXPECT_EQ(facts.lookups, 2);
   EXPECT_EQ(json::serialize(a->io.take()[0].payload.at("data").at("old_record")),
             R"({"id":7,"owner":"alice","score":9,"title":"t"})");
+}
+
+TEST_F(ConnectionTest, AFailedRelationLookupIsRetriedNotGuessed) {
+  FakeRelationInfo facts;
+  facts.infos[16384] = RelationInfo{{"id"}};
+  facts.fail = true;
+  hub.set_relation_info(&facts, 1s);
+  authz.old_rule = [](const AuthClass&, const RowChange&) { return Visibility::key_only; };
+  auto a = client(Vsn::v2, "authenticated");
+  a->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+  a->io.take();
+  bool done = false;
+  hub.on_transaction(txn({remove(make_relation("public", "tasks", 'f'), row(5, "alice", 9))}),
+                     [&] { done = true; });
+  sched.advance(30s);
+  EXPECT_FALSE(done);
+  EXPECT_TRUE(a->io.frames.empty());
+  facts.fail = false;
+  sched.advance(2s);
+  EXPECT_TRUE(done);
+  auto m = a->io.take();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(json::serialize(m[0].payload.at("data").at("old_record")), R"({"id":5})");
 }
 
 TEST_F(ConnectionTest, ClosingTheConnectionUnregistersEverything) {

@@ -52,15 +52,24 @@ class FakeSession final : public SessionIo {
   std::string close_reason;
 };
 
-// Visibility by a predicate over (role, claims_json, change); answers synchronously unless
+// Visibility by predicates over (role, claims_json, change); answers synchronously unless
 // `defer` is set, then `flush()` answers.
 class FakeAuthorizer final : public RowAuthorizer {
  public:
+  // May the class see the new image of an INSERT/UPDATE?
   using Rule = std::function<bool(const AuthClass&, const RowChange&)>;
+  // What may the class see of the old image of an UPDATE/DELETE?
+  using OldRule = std::function<Visibility(const AuthClass&, const RowChange&)>;
   Rule rule = [](const AuthClass&, const RowChange&) { return true; };
+  // By default like a table under RLS whose every row the class may see: a complete old image
+  // (REPLICA IDENTITY FULL) is visible, an incomplete one cannot be judged (key only).
+  OldRule old_rule = [](const AuthClass&, const RowChange& ch) {
+    return ch.relation->replica_identity == 'f' ? Visibility::full : Visibility::key_only;
+  };
   bool defer = false;
-  bool fail = false;   // every call fails
-  int fail_times = 0;  // the next N calls fail
+  bool fail = false;       // every call fails
+  int fail_times = 0;      // the next N calls fail
+  bool permanent = false;  // failures are of the kind that repeats (not an outage)
   std::vector<std::vector<VisibilityRequest>> calls;
 
   void authorize(std::shared_ptr<const Transaction> txn, std::vector<VisibilityRequest> requests,
@@ -75,8 +84,12 @@ class FakeAuthorizer final : public RowAuthorizer {
       std::vector<VisibilityResult> out;
       for (const auto& r : requests) {
         VisibilityResult v;
-        for (auto idx : r.changes)
-          v.visible.push_back(rule(r.auth, txn->changes[idx]));
+        for (const auto& check : r.rows) {
+          const RowChange& ch = txn->changes[check.change];
+          v.rows.push_back(check.image == RowImage::old_row ? old_rule(r.auth, ch)
+                           : rule(r.auth, ch)               ? Visibility::full
+                                                            : Visibility::hidden);
+        }
         out.push_back(std::move(v));
       }
       done(std::move(out));
@@ -101,6 +114,7 @@ class FakeAuthorizer final : public RowAuthorizer {
     f();
   }
   std::uint64_t queries() const override { return queries_; }
+  bool transient(const Error&) const override { return !permanent; }
 
  private:
   std::uint64_t queries_ = 0;

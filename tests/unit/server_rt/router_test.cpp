@@ -123,7 +123,8 @@ TEST(Router, OneVisibilityRequestPerAuthClassNotPerSubscriber) {
                                 update(rel, row(2, "bob", 2))}));
   ASSERT_EQ(plan.requests.size(), 2u);
   for (const auto& r : plan.requests) {
-    EXPECT_EQ(r.changes, (std::vector<std::size_t>{0, 1, 2}));
+    EXPECT_EQ(r.rows, (std::vector<RowCheck>{
+                          {0, RowImage::new_row}, {1, RowImage::new_row}, {2, RowImage::new_row}}));
   }
 }
 
@@ -137,8 +138,8 @@ TEST(Router, VisibilityRemovesRowsAClassMayNotSelect) {
   for (const auto& r : plan.requests) {
     VisibilityResult v;
     bool alice = r.auth.claims_json.find("alice") != std::string::npos;
-    for (auto idx : r.changes)
-      v.visible.push_back(alice == (idx == 0));
+    for (const auto& check : r.rows)
+      v.rows.push_back(alice == (check.change == 0) ? Visibility::full : Visibility::hidden);
     results.push_back(v);
   }
   EXPECT_EQ(Router::apply_visibility(plan, results), 2u);
@@ -154,35 +155,99 @@ TEST(Router, AuthorizerFailureDeliversNothing) {
   Router::apply_visibility(
       plan, Result<std::vector<VisibilityResult>>(make_error(Errc::io, "connection lost")));
   EXPECT_TRUE(plan.matches[0].empty());
-  EXPECT_TRUE(plan.matches[1].empty());  // DELETEs too: the class's privilege is unconfirmed
+  EXPECT_TRUE(plan.matches[1].empty());  // DELETEs too: nothing is known about the old image
 }
 
-TEST(Router, DeleteNeedsFilterMatchOnTheOldRow) {
+// Answers every question of `plan` with `answer(auth, check)`.
+std::vector<VisibilityResult> answer_all(
+    const Router::Plan& plan, const std::function<Visibility(const AuthClass&, RowCheck)>& answer) {
+  std::vector<VisibilityResult> out;
+  for (const auto& r : plan.requests) {
+    VisibilityResult v;
+    for (const auto& check : r.rows)
+      v.rows.push_back(answer(r.auth, check));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+TEST(Router, DeleteNeedsFilterMatchOnTheOldRowAndTheOldImageDecides) {
   auto full = make_relation("public", "tasks", 'f');
   Router router;
   router.add(1, user("alice"), {binding("*", "public", "tasks", "owner=eq.alice")});
   router.add(2, user("bob"), {binding("*", "public", "tasks", "owner=eq.bob")});
   router.add(3, user("carol"), {binding("*", "public", "tasks")});
   router.add(4, AuthClass{"service_role", "{}"}, {binding("*", "public", "tasks")});
+  router.add(5, user("bob"), {binding("DELETE", "public", "tasks", "owner=eq.alice")});
   auto plan = router.route(txn({remove(full, row(1, "alice", 1))}));
-  EXPECT_EQ(receivers(plan, 0), (std::vector<SubscriberId>{1, 3, 4}));
-  // One privilege question per class, DELETE included.
-  EXPECT_EQ(plan.requests.size(), 3u);
-  for (const auto& m : plan.matches[0]) {
-    // Roles under RLS may get only the key of a deleted row (the hub trims when RLS is on).
-    EXPECT_EQ(m.key_only, m.subscriber != 4);
-  }
+  EXPECT_EQ(receivers(plan, 0), (std::vector<SubscriberId>{1, 3, 4, 5}));
+  // One question per class about the old image, DELETE included.
+  ASSERT_EQ(plan.requests.size(), 4u);
+  for (const auto& r : plan.requests)
+    EXPECT_EQ(r.rows, (std::vector<RowCheck>{{0, RowImage::old_row}}));
+  // Alice and the service role may see the old row; Bob's filter names Alice, but he may not see
+  // her row, so his filter decides nothing; Carol may not see it either.
+  auto results = answer_all(plan, [](const AuthClass& a, RowCheck) {
+    const bool sees = a.role == "service_role" || a.claims_json.find("alice") != std::string::npos;
+    return sees ? Visibility::full : Visibility::hidden;
+  });
+  EXPECT_EQ(Router::apply_visibility(plan, results), 2u);
+  EXPECT_EQ(receivers(plan, 0), (std::vector<SubscriberId>{1, 4}));
+  for (const auto& m : plan.matches[0])
+    EXPECT_FALSE(m.key_only);
 }
 
 TEST(Router, DeleteWithKeyOnlyIdentityReachesNoFilteredSubscriber) {
   auto rel = make_relation("public", "tasks", 'd');
+  auto index = make_relation("public", "tasks", 'i');
   Router router;
   router.add(1, user("alice"), {binding("*", "public", "tasks", "id=eq.1")});
   router.add(2, user("alice"), {binding("*", "public", "tasks", "owner=eq.alice")});
   router.add(3, AuthClass{"service_role", "{}"}, {binding("DELETE", "public", "tasks")});
-  auto plan = router.route(txn({remove(rel, json::object{{"id", 1}})}));
-  ASSERT_EQ(receivers(plan, 0), (std::vector<SubscriberId>{3}));
-  EXPECT_FALSE(plan.matches[0][0].key_only);  // service_role bypasses RLS
+  router.add(4, user("bob"), {binding("DELETE", "public", "tasks")});
+  auto plan = router.route(txn({remove(rel, json::object{{"id", 1}}),
+                                remove(index, json::object{{"id", 1}, {"owner", "alice"}})}));
+  ASSERT_EQ(receivers(plan, 0), (std::vector<SubscriberId>{3, 4}));
+  ASSERT_EQ(receivers(plan, 1), (std::vector<SubscriberId>{3, 4}));
+  // What the authorizer answers for an image it cannot judge: the key only, or everything for a
+  // role that bypasses RLS.
+  auto results = answer_all(plan, [](const AuthClass& a, RowCheck) {
+    return a.role == "service_role" ? Visibility::full : Visibility::key_only;
+  });
+  EXPECT_EQ(Router::apply_visibility(plan, results), 0u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (const auto& m : plan.matches[i])
+      EXPECT_EQ(m.key_only, m.subscriber == 4);
+  }
+}
+
+TEST(Router, UpdateAsksAboutTheOldImageOnlyWhenItCarriesOne) {
+  auto rel = make_relation("public", "tasks", 'f');
+  Router router;
+  router.add(1, user("bob"), {binding("UPDATE", "public", "tasks")});
+  router.add(2, user("bob"), {binding("UPDATE", "public", "tasks", "owner=eq.bob")});
+  router.add(3, user("alice"), {binding("UPDATE", "public", "tasks")});
+  // Row 1 moves from Alice to Bob; row 2 is updated without an old tuple.
+  auto plan = router.route(txn({update(rel, row(1, "bob", 2), row(1, "alice", 1)),
+                                update(make_relation("public", "tasks"), row(2, "bob", 1))}));
+  ASSERT_EQ(plan.requests.size(), 2u);  // one per class, both subscribers of Bob share one
+  EXPECT_EQ(plan.requests[0].rows,
+            (std::vector<RowCheck>{
+                {0, RowImage::new_row}, {0, RowImage::old_row}, {1, RowImage::new_row}}));
+  // Owner-only policy, judged on each image.
+  auto results = answer_all(plan, [&](const AuthClass& a, RowCheck c) {
+    const RowChange& ch = plan.txn->changes[c.change];
+    const auto& image = c.image == RowImage::old_row ? *ch.old_record : *ch.record;
+    const std::string owner(image.at("owner").as_string());
+    return a.claims_json.find(owner) != std::string::npos ? Visibility::full : Visibility::hidden;
+  });
+  EXPECT_EQ(Router::apply_visibility(plan, results), 2u);  // Alice sees neither new image
+  EXPECT_EQ(receivers(plan, 0), (std::vector<SubscriberId>{1, 2}));
+  for (const auto& m : plan.matches[0])
+    EXPECT_TRUE(m.key_only);  // Bob may not see Alice's old row
+  EXPECT_EQ(receivers(plan, 1), (std::vector<SubscriberId>{1, 2}));
+  for (const auto& m : plan.matches[1])
+    EXPECT_FALSE(m.key_only);  // no old tuple: the old record is the new row's key anyway
 }
 
 TEST(Router, RemoveAndReplaceAndSetAuth) {

@@ -1,36 +1,48 @@
-// PgRowAuthorizer: the RowAuthorizer over real PostgreSQL row-level security.
+// PgRowAuthorizer: the RowAuthorizer over real PostgreSQL row-level security, evaluated on the
+// committed row images (rtsync/server/row_authorizer.hpp; docs/row-security.md).
 //
-// Per authorize() call (one transaction's changes, several classes of subscribers), at most two
+// Per authorize() call (one transaction's images, several classes of subscribers), at most two
 // round trips on one pooled connection, both pipelined:
-//   1. only when the relation metadata cache lacks or has aged out something: the tables'
-//      relrowsecurity and key columns, and per (role, table) whether the role bypasses RLS and
-//      may SELECT the key (schema USAGE + table or key-column SELECT);
+//   1. only when the metadata cache lacks or has aged out something: the tables' relrowsecurity
+//      and names, and per (role, table) whether the role bypasses RLS (superuser, BYPASSRLS, or
+//      owner without FORCE), may SELECT the table (schema USAGE + table SELECT), and the USING
+//      expressions of the SELECT/ALL policies that apply to it (pg_get_expr of pg_policy);
 //   2. one read-only transaction (the pipeline's implicit transaction, ended by its Sync, so
 //      nothing set in it outlives it): per class
 //        SELECT set_config('transaction_read_only', 'on', true), set_config('role', $1, true),
 //               set_config('request.jwt.claims', $2, true)
 //      (the role is bound as a parameter, never spliced into SQL, and must be in
 //      `allowed_roles` and exist), then per table of that class ONE prepared query
-//        SELECT k.i FROM unnest($1[, $2…]) WITH ORDINALITY AS k(c1[, c2…], i)
-//        WHERE EXISTS (SELECT 1 FROM <schema>.<table> t WHERE t.<pk1> = k.c1 …)
-//      with the changed rows' primary keys bound as typed arrays.
-// Before step 2 can answer, the transaction itself must be visible: logical decoding hands a
-// transaction on once its commit record is flushed, a moment before the committing backend leaves
-// the proc array, and a snapshot taken in that window does not see its rows yet (RLS would refuse
-// every one of them). So the batch starts with `pg_visible_in_snapshot(<xid>)`; while it answers
-// false the batch's answers are discarded and it is re-run after `visibility_wait_first`, doubling
-// up to 100 ms, for at most `visibility_wait_max` (then the answers stand and a warning is logged).
-// Transactions with xid 0 (built by hand, not decoded) skip the wait.
-// A row is visible to a class iff its table's query returned its ordinal. Without a query:
-// tables with RLS disabled and roles that bypass RLS see every row if they may SELECT the table;
-// roles outside `allowed_roles`, unknown roles and roles without SELECT see none. DELETE entries
-// (the row is gone) are answered by the privilege check alone.
+//        SELECT o FROM unnest($1::text[]) WITH ORDINALITY AS i(image, o)
+//          CROSS JOIN LATERAL jsonb_populate_record(NULL::<schema>.<table>, image::jsonb) AS
+//          <table>
+//        WHERE (<permissive policies, OR>) AND (<restrictive policies, AND>)
+//      with the images as JSON. The policies run under the class's role and claims exactly as
+//      PostgreSQL would run them on a query of the table, but on the image instead of the
+//      stored row; subqueries in them (another table's ownership, say) read the database as it
+//      is now. Column values the image lacks (unchanged TOASTed values without REPLICA IDENTITY
+//      FULL) read as NULL.
+// Without a query: tables with RLS disabled and roles that bypass it see every image if they may
+// SELECT the table; roles outside `allowed_roles`, unknown roles and roles without SELECT see
+// none; no permissive policy for the role means no image is visible; an old image that is not
+// complete (REPLICA IDENTITY other than FULL) is answered key_only.
+// Policies may read other tables that the same transaction changed, so the batch starts with
+// `pg_visible_in_snapshot(<xid>)`: logical decoding hands a transaction on once its commit record
+// is flushed, a moment before the committing backend leaves the proc array, and a snapshot taken
+// in that window does not see its rows yet. While it answers false the batch's answers are
+// discarded and it is re-run after `visibility_wait_first`, doubling up to 100 ms, for at most
+// `visibility_wait_max` (then the answers stand and a warning is logged). Transactions with
+// xid 0 (built by hand, not decoded) skip the wait.
 //
 // Batching (max_batch_transactions > 1): calls queued behind a busy pool whose metadata is cached
 // share one batch — one pg_visible_in_snapshot per transaction first, then one set_config and one
-// visibility query per (class, table) over all their rows; each call still gets its own answer.
-// `queries()` counts the per-(class, table) visibility queries of step 2 (never one per
+// visibility query per (class, table) over all their images; each call still gets its own
+// answer. `queries()` counts the per-(class, table) visibility queries of step 2 (never one per
 // subscriber or per row; one per batch when calls are batched).
+//
+// Errors: a failed batch answers each of its calls with the error; `transient()` is true for
+// connection loss and PostgreSQL's shutdown, recovery and resource errors (SQLSTATE classes 08,
+// 53, 57, 58, 40), false for errors the same input repeats (a policy that fails on a value).
 //
 // Thread safety: construct, call and destroy on the loop thread that runs `io`; callbacks run
 // there.
@@ -80,6 +92,7 @@ class PgRowAuthorizer final : public RowAuthorizer {
   void authorize(std::shared_ptr<const Transaction> txn, std::vector<VisibilityRequest> requests,
                  std::function<void(Result<std::vector<VisibilityResult>>)> done) override;
   std::uint64_t queries() const override;
+  bool transient(const Error& error) const override;
 
   std::uint64_t metadata_queries() const;
   std::uint64_t failures() const;

@@ -4,8 +4,14 @@
 // Delivery of a transaction (ChangeSink::on_transaction): route → one RowAuthorizer call for the
 // whole transaction (one request per auth class) → group matches by (topic, ids) and serialize
 // each group's frame once per wire format, shared by every receiving session → done(). So the
-// stream confirms a position only after its changes were handed to the sessions. A failed
-// authorization is retried with backoff (TimerId::AuthorizeRetry) before anything is confirmed.
+// stream confirms a position only after its changes were handed to the sessions, or were refused
+// by an authorization answer. A failed authorization (or relation lookup) is not an answer: it is
+// retried with backoff (TimerId::AuthorizeRetry: 0.1 s doubling to every 2 s) for as long as
+// PostgreSQL is away, holding the transaction and every later one; the stream stops handing on
+// more once max_in_flight() are held, and stops reading once its own queue is full, so memory
+// stays bounded while delivery waits. Only an error the authorizer calls permanent (the same
+// rows fail the same way) ends, after kPermanentErrorAttempts tries, in refusing those rows
+// (counted as drop reason `authorizer_failed`).
 //
 // Pipelining: up to RealtimeLimits::max_transactions_in_flight transactions are accepted at once
 // and authorized concurrently, but they are delivered (and `done` called) strictly in the order
@@ -48,11 +54,10 @@ struct BroadcastMessage {
   std::optional<protocol::UserBroadcast> binary;
 };
 
-// What DELETE delivery needs to know about a table beyond the pgoutput Relation: the primary
-// key (pgoutput flags EVERY column as key under REPLICA IDENTITY FULL) and whether RLS is on.
+// What trimming an old record to its key needs beyond the pgoutput Relation: the primary key
+// (pgoutput flags EVERY column as key under REPLICA IDENTITY FULL).
 struct RelationInfo {
   std::vector<std::string> primary_key;
-  bool rls_enabled = true;
 };
 
 class RelationInfoSource {
@@ -93,8 +98,9 @@ class Hub final : public ChangeSink {
   // Returns the number of sessions the frame was handed to.
   std::size_t broadcast(const BroadcastMessage& msg, const Channel* sender);
 
-  // Without a source (unit tests), a DELETE's key is the Relation's key columns (when the
-  // identity is not FULL) and RLS is assumed on. Facts are re-read after `ttl`.
+  // Without a source (unit tests), an old record's key is the Relation's key columns (when the
+  // identity is not FULL; under FULL nothing is known and a key-only old record is `{}`). Facts
+  // are re-read after `ttl`.
   void set_relation_info(RelationInfoSource* source, core::Duration ttl = std::chrono::seconds(1)) {
     relation_info_ = source;
     relation_info_ttl_ = ttl;
@@ -121,12 +127,16 @@ class Hub final : public ChangeSink {
     bool ready = false;                  // authorized (or nothing to authorize): deliverable
     core::Timer retry;                   // TimerId::AuthorizeRetry
   };
+  void route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt);
   void route_and_authorize(const std::shared_ptr<Pending>& p);
   void authorize(std::shared_ptr<Pending> p, int attempt);
+  void retry_later(const std::shared_ptr<Pending>& p, int attempt, std::string_view what,
+                   const Error& error, std::function<void()> again);
+  static core::Duration retry_delay(int attempt);
   // Delivers the ready prefix of the pipeline, in order.
   void drain();
   void deliver(Router::Plan& plan);
-  static constexpr int kAuthorizeAttempts = 8;  // 0.1+0.2+0.4+0.8+1.6+2+2 s of retries
+  static constexpr int kPermanentErrorAttempts = 8;  // 0.1+0.2+0.4+0.8+1.6+2+2 s of retries
   struct CachedInfo {
     RelationInfo info;
     bool known = false;

@@ -22,7 +22,8 @@ inline constexpr std::string_view kPayloadTooLarge = "payload_too_large";  // br
 inline constexpr std::string_view kSlowConsumer = "slow_consumer";         // session queue overflow
 inline constexpr std::string_view kFrameTooLarge = "frame_too_large";      // websocket 1009
 inline constexpr std::string_view kUnauthorized = "unauthorized";          // row not visible (RLS)
-inline constexpr std::string_view kAuthorizerFailed = "authorizer_failed";  // RLS query failed
+// RLS check failed the same way kPermanentErrorAttempts times (never for an outage: see hub.hpp)
+inline constexpr std::string_view kAuthorizerFailed = "authorizer_failed";
 inline constexpr std::string_view kV1Binary = "v1_binary";  // binary broadcast to a v1 socket
 inline constexpr std::string_view kBadHttpRequest = "bad_http_request";  // unparseable HTTP (400)
 }  // namespace drop
@@ -34,11 +35,12 @@ struct Metrics {
   std::uint64_t frames_in = 0;
   std::uint64_t frames_out = 0;
   std::uint64_t bytes_out = 0;
-  std::uint64_t transactions = 0;          // transactions received from the change stream
-  std::uint64_t changes_decoded = 0;       // row changes received from the change stream
-  std::uint64_t deliveries = 0;            // postgres_changes frames handed to sessions
-  std::uint64_t broadcasts = 0;            // broadcast messages accepted (ws + REST)
-  std::uint64_t broadcast_deliveries = 0;  // broadcast frames handed to sessions
+  std::uint64_t transactions = 0;           // transactions received from the change stream
+  std::uint64_t changes_decoded = 0;        // row changes received from the change stream
+  std::uint64_t deliveries = 0;             // postgres_changes frames handed to sessions
+  std::uint64_t broadcasts = 0;             // broadcast messages accepted (ws + REST)
+  std::uint64_t broadcast_deliveries = 0;   // broadcast frames handed to sessions
+  std::uint64_t authorization_retries = 0;  // authorizations retried while PostgreSQL was away
   std::uint64_t joins = 0;
   std::uint64_t join_errors = 0;
   std::map<std::string, std::uint64_t, std::less<>> drops;

@@ -4,18 +4,19 @@
 // event and by their filter (eq, neq, lt, lte, gt, gte, in) evaluated on the row. The result of
 // route() is one match per (change, subscriber) carrying the ids of EVERY binding of that
 // subscriber that matched (one frame per channel), plus the row-visibility questions to put to a
-// RowAuthorizer: one request per auth class (role, claims), covering every INSERT/UPDATE of the
+// RowAuthorizer: one request per auth class (role, claims), covering every row image of the
 // transaction that class needs — never one per subscriber.
 //
-// DELETE: the row is gone, so RLS cannot be asked about it. A DELETE reaches
-//   - unfiltered subscribers, and
-//   - filtered subscribers whose filter matches the old row; that needs a replica identity
-//     beyond the key (FULL or USING INDEX): with the default identity (key only) or NOTHING a
-//     DELETE reaches no filtered subscriber;
-// and, like every change, only classes the authorizer confirms (for a DELETE: the role may
-// SELECT the table at all). The Hub then trims the old row to the primary key for roles other
-// than service_role when the table has RLS enabled (as the reference does), so a deleted row's
-// data never crosses an RLS boundary.
+// Visibility (rtsync/server/row_authorizer.hpp): an INSERT/UPDATE needs its new image to be
+// visible to the class; an UPDATE that carries an old tuple also asks about the old image, whose
+// answer decides whether `old_record` goes out whole or as the primary key only; a DELETE asks
+// about its old image alone (hidden: not delivered; key_only: the primary key only).
+//
+// Filters are judged on the image that is delivered, and a match stands only if the class may
+// see that image, so a filter never reveals anything about a row its subscriber may not see. A
+// DELETE passes a filter only when its old image is complete (REPLICA IDENTITY FULL): with a key
+// or index identity the old row's other columns are unknown, and judging a filter on the key
+// columns of a row that cannot be authorized would make the filter an oracle.
 //
 // Thread safety: confined to the server loop.
 #pragma once
@@ -64,16 +65,23 @@ class Router {
     // ascending, distinct; inline for the usual one or two bindings (route() builds one Match per
     // (change, subscriber) before visibility, so it must not allocate)
     boost::container::small_vector<std::int64_t, 2> ids;
-    bool key_only = false;  // DELETE to a role subject to RLS (not service_role)
+    // `old_record` goes out as the primary key only (the class may not see the old image).
+    bool key_only = false;
+  };
+  // Where the answers for one match are: request index and positions in its `rows` (-1: none).
+  struct CheckSlot {
+    int request = -1;
+    int new_row = -1;
+    int old_row = -1;
   };
   struct Plan {
     std::shared_ptr<const Transaction> txn;
     // matches[i]: subscribers change i goes to (before visibility is applied).
     std::vector<std::vector<Match>> matches;
-    // One request per auth class with the INSERT/UPDATE changes it must be allowed to SELECT.
+    // One request per auth class with the row images it must be allowed to see.
     std::vector<VisibilityRequest> requests;
-    // checks[i][k] = {request index, position in request.changes} for matches[i][k].
-    std::vector<std::vector<std::pair<int, int>>> checks;
+    // checks[i][k]: where the answers for matches[i][k] are.
+    std::vector<std::vector<CheckSlot>> checks;
   };
 
   // Replaces any earlier registration of `subscriber`.
@@ -85,8 +93,8 @@ class Router {
   std::size_t size() const { return subs_.size(); }
 
   Plan route(std::shared_ptr<const Transaction> txn) const;
-  // Removes matches the authorizer did not confirm (all checked ones on error). Returns how many
-  // were removed.
+  // Removes matches whose image the authorizer did not confirm (all of them on error) and marks
+  // the ones whose old row goes out as the key only. Returns how many were removed.
   static std::size_t apply_visibility(Plan& plan,
                                       const Result<std::vector<VisibilityResult>>& results);
 
