@@ -51,6 +51,8 @@ std::string_view to_string(TimerId id) noexcept {
       return "TokenExpiry";
     case TimerId::ReplicationRetry:
       return "ReplicationRetry";
+    case TimerId::DeliveryStall:
+      return "DeliveryStall";
     case TimerId::StatusFeedback:
       return "StatusFeedback";
     case TimerId::RateWindow:

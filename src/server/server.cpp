@@ -197,6 +197,14 @@ Result<void> Server::start() {
         {"rtsync_replication_confirmed_lsn", "Last LSN handed to the sessions and confirmed.",
          "gauge", [&s] { return s.stream ? double(s.stream->metrics().confirmed_lsn) : 0.0; }});
     metrics.gauges.push_back(
+        {"rtsync_stream_held_bytes",
+         "Change-message bytes the change stream holds for delivery (bounded by "
+         "stream_memory_bytes).",
+         "gauge", [&s] { return s.stream ? double(s.stream->metrics().held_bytes) : 0.0; }});
+    metrics.gauges.push_back(
+        {"rtsync_stream_held_bytes_peak", "The most rtsync_stream_held_bytes has been.", "gauge",
+         [&s] { return s.stream ? double(s.stream->metrics().peak_held_bytes) : 0.0; }});
+    metrics.gauges.push_back(
         {"rtsync_stream_changes_decoded_total", "Row changes decoded by the change stream.",
          "counter", [&s] { return s.stream ? double(s.stream->metrics().changes_decoded) : 0.0; }});
 
@@ -225,6 +233,7 @@ Result<void> Server::start() {
     so.conninfo = options_.db;
     so.slot = options_.slot;
     so.publication = options_.publication;
+    so.max_held_bytes = options_.stream_memory_bytes;
     s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
     s.authorizer->start();
     s.stream->start();

@@ -59,6 +59,7 @@ enum class TimerId : std::uint8_t {
   AuthorizeRetry,
   VisibilityWait,  // RLS check waiting for a decoded commit to become visible to snapshots
   AcceptRetry,     // the listener accepting again after an accept error (EMFILE, …)
+  DeliveryStall,   // the change stream letting PostgreSQL go while delivery waits
   // tools
   Render,
   Worker,

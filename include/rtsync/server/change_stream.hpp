@@ -66,24 +66,31 @@ struct RowChange {
   std::optional<json::object> old_record;
 };
 
+// A committed transaction, or one part of it: a large transaction reaches the sink as consecutive
+// parts (part 0, 1, …) of bounded size, so holding it takes bounded memory whatever its size.
+// All parts carry the transaction's xid, commit LSN and time; only the last carries end_lsn.
 struct Transaction {
   std::uint32_t xid = 0;
   Lsn commit_lsn = 0;  // LSN of the commit record
-  Lsn end_lsn = 0;     // the position to confirm once handed on
+  Lsn end_lsn = 0;     // the position to confirm once handed on (last part only; 0 before)
   core::WallTime commit_time{};
   std::string commit_timestamp;  // "YYYY-MM-DDTHH:MM:SS.mmmZ"
   std::vector<RowChange> changes;
+  std::uint32_t part = 0;  // index of this part within the transaction
+  bool last = true;        // the part that ends the transaction
+  std::size_t bytes = 0;   // pgoutput bytes of its change messages
 };
 
 // Receives decoded transactions on the server's loop, in commit order.
 class ChangeSink {
  public:
   virtual ~ChangeSink() = default;
-  // Call `done` once every change of `txn` has been handed to the sessions (possibly later, after
-  // asynchronous authorization). At most max_in_flight() transactions are with the sink at once
-  // (handed on, `done` not yet called); they arrive in commit order and the sink must hand their
-  // changes to the sessions in that same order. The stream confirms a position only once `done`
-  // ran for every transaction up to it, whatever order the `done` calls come in.
+  // Call `done` once every change of `txn` (a whole transaction or one part of it) has been
+  // handed to the sessions (possibly later, after asynchronous authorization). At most
+  // max_in_flight() transactions are with the sink at once (handed on, `done` not yet called); they
+  // arrive in commit order and the sink must hand their changes to the sessions in that same order.
+  // The stream confirms a position only once `done` ran for every transaction up to it, whatever
+  // order the `done` calls come in.
   virtual void on_transaction(std::shared_ptr<const Transaction> txn,
                               std::function<void()> done) = 0;
   // 1 (the default): the next transaction is handed on only after `done` of the previous one.

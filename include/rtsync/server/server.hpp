@@ -47,6 +47,10 @@ struct ServerOptions {
   std::chrono::seconds access_token_ttl{3600};  // lifetime of tokens /auth/v1 issues
   // PostgreSQL connections serving /rest/v1 and /auth/v1 (requests are pipelined on them).
   std::size_t rest_connections = 4;
+  // Change messages (pgoutput bytes) the change stream holds for delivery before it stops
+  // reading from PostgreSQL: bounds the memory a transaction in flight takes, whatever its size
+  // (transactions are handed on in parts; decoded rows take a few times this).
+  std::size_t stream_memory_bytes = 32u << 20;
 };
 
 class Server {

@@ -1,5 +1,6 @@
 #include "rtsync/server/cdc/change_stream.hpp"
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
 
 #include <boost/asio/io_context.hpp>
@@ -64,7 +65,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
         opts(std::move(opts)),
         jitter(this->opts.jitter_seed ? core::Jitter(this->opts.jitter_seed) : core::Jitter()),
         sock(io),
-        decoder(types),
+        decoder(types, DecoderLimits{this->opts.part_changes, this->opts.part_bytes}),
         logger(log::get(log::kCdc)) {}
 
   enum class Phase { stopped, connecting, loading_types, starting, streaming, waiting_retry };
@@ -86,14 +87,20 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   // Transactions with the sink, in commit order: their end LSN and whether `done` ran. The front's
   // sequence number is `first_seq`; a done() marks its entry and the done prefix is confirmed.
   struct InFlight {
-    Lsn end = 0;
+    Lsn end = 0;  // 0 for a part that does not end its transaction
+    std::size_t bytes = 0;
     bool done = false;
   };
   std::deque<InFlight> in_flight;
   std::uint64_t first_seq = 0;
-  // Highest end LSN handed to the sink (confirmed or not): a copy PostgreSQL sends again after a
-  // reconnect is dropped, since the original is still with the sink.
-  Lsn handed = 0;
+  // The last part handed to the sink (confirmed or not), as (commit LSN, part): a copy PostgreSQL
+  // sends again after a reconnect is dropped, since the original is still with the sink.
+  Lsn handed_commit = 0;
+  std::uint32_t handed_part = 0;
+  bool handed_any = false;
+  // pgoutput bytes of the parts queued and with the sink: what the stream holds in memory.
+  std::size_t held_bytes = 0;
+  std::size_t peak_held_bytes = 0;
   bool delivering = false;
   bool paused = false;
   bool status_posted = false;
@@ -103,6 +110,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   std::uint32_t attempt = 0;
   core::Timer status_timer;
   core::Timer retry_timer;
+  core::Timer stall_timer;  // armed while parts are with the sink; re-armed by every done
 
   Lsn confirmed = 0;
   Lsn reported = 0;
@@ -233,6 +241,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     logger->info("streaming slot {} from {} (publication {})", opts.slot, format_lsn(confirmed),
                  opts.publication);
     schedule_status();
+    if (!in_flight.empty()) arm_stall_timer();  // still waiting for the sink: keep watching
     report(true, "");
     if (phase != Phase::streaming) return;
     drain();
@@ -297,11 +306,15 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
       auto r = decoder.feed(std::string_view(data + 25, n - 25));
       if (!r) return fail("decoding pgoutput: " + r.error().message);
       if (auto txn = std::move(r).value()) {
-        ++transactions;
+        if (txn->last) ++transactions;
+        held_bytes += txn->bytes;
+        peak_held_bytes = std::max(peak_held_bytes, held_bytes);
         queue.push_back(std::move(txn));
-        if (queue.size() > opts.max_queued_transactions && !paused) {
+        if (!paused &&
+            (queue.size() > opts.max_queued_transactions || held_bytes > opts.max_held_bytes)) {
           paused = true;
-          logger->info("{} transactions waiting for the sink: pausing reads", queue.size());
+          logger->info("{} parts ({} bytes) held for the sink: pausing reads", queue.size(),
+                       held_bytes);
         }
         pump();
       }
@@ -332,15 +345,19 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     while (phase != Phase::stopped && in_flight.size() < limit && !queue.empty()) {
       auto txn = std::move(queue.front());
       queue.pop_front();
-      if (txn->end_lsn <= std::max(confirmed, handed)) {
+      if (already_handed(*txn)) {
         ++deduplicated;
+        held_bytes -= std::min(held_bytes, txn->bytes);
         continue;
       }
-      ++delivered;
-      const Lsn end = txn->end_lsn;
-      handed = end;
+      if (txn->last) ++delivered;
+      handed_commit = txn->commit_lsn;
+      handed_part = txn->part;
+      handed_any = true;
       const std::uint64_t seq = first_seq + in_flight.size();
-      in_flight.push_back(InFlight{end, false});
+      // Only the last part confirms a position: the slot never moves into a transaction.
+      in_flight.push_back(InFlight{txn->last ? txn->end_lsn : 0, txn->bytes, false});
+      if (in_flight.size() == 1) arm_stall_timer();
       auto called = std::make_shared<bool>(false);
       sink.on_transaction(std::move(txn), [weak = weak_from_this(), gen = generation, seq, called] {
         if (*called) return;
@@ -352,6 +369,15 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     maybe_resume();
   }
 
+  // Was this part (or its whole transaction) handed on before? A transaction confirmed before
+  // committed below the confirmed position.
+  bool already_handed(const Transaction& txn) const {
+    if (txn.commit_lsn < confirmed) return true;
+    if (!handed_any) return false;
+    return txn.commit_lsn < handed_commit ||
+           (txn.commit_lsn == handed_commit && txn.part <= handed_part);
+  }
+
   void on_done(std::uint64_t gen, std::uint64_t seq) {
     if (gen != generation || phase == Phase::stopped) return;
     if (seq < first_seq || seq - first_seq >= in_flight.size()) return;
@@ -361,16 +387,39 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     bool advanced = false;
     while (!in_flight.empty() && in_flight.front().done) {
       if (in_flight.front().end > confirmed) confirmed = in_flight.front().end;
+      held_bytes -= std::min(held_bytes, in_flight.front().bytes);
       in_flight.pop_front();
       ++first_seq;
       advanced = true;
     }
     if (advanced) request_status();
+    if (in_flight.empty()) {
+      stall_timer.cancel();
+    } else {
+      arm_stall_timer();  // progress: the sink is not stalled
+    }
     pump();
   }
 
+  void arm_stall_timer() {
+    if (opts.stall_release <= core::Duration::zero()) return;
+    stall_timer =
+        sched.schedule(opts.stall_release, core::TimerId::DeliveryStall, [weak = weak_from_this()] {
+          auto self = weak.lock();
+          if (!self || self->in_flight.empty() || self->phase != Phase::streaming) return;
+          self->fail(fmt::format(
+              "delivery has waited {} ms for the sink; letting the connection go (the slot "
+              "resends from the confirmed position)",
+              std::chrono::duration_cast<std::chrono::milliseconds>(self->opts.stall_release)
+                  .count()));
+        });
+  }
+
   void maybe_resume() {
-    if (!paused || queue.size() > opts.max_queued_transactions / 2) return;
+    if (!paused || queue.size() > opts.max_queued_transactions / 2 ||
+        held_bytes > opts.max_held_bytes / 2) {
+      return;
+    }
     paused = false;
     logger->info("sink caught up: resuming reads");
     if (phase == Phase::streaming) {
@@ -464,6 +513,8 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     close_connection();
     // Undelivered transactions come again from the slot; the one with the sink stays in flight.
     decoder.reset();
+    for (const auto& t : queue)
+      held_bytes -= std::min(held_bytes, t->bytes);
     queue.clear();
     paused = false;
     phase = Phase::waiting_retry;
@@ -485,12 +536,14 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     phase = Phase::stopped;
     ++generation;
     retry_timer.cancel();
+    stall_timer.cancel();
     close_connection();
     decoder.reset();
     queue.clear();
     in_flight.clear();
     first_seq = 0;
-    handed = confirmed;
+    handed_any = false;
+    held_bytes = 0;
     paused = false;
     reported_running.reset();
   }
@@ -514,6 +567,8 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     m.in_flight_count = in_flight.size();
     m.running = phase == Phase::streaming;
     m.paused = paused;
+    m.held_bytes = held_bytes;
+    m.peak_held_bytes = peak_held_bytes;
     return m;
   }
 };
@@ -560,6 +615,7 @@ json::value ChangeStream::diagnostics() const {
       {"queued", m.queued},
       {"in_flight", m.in_flight_count},
       {"paused", m.paused},
+      {"held_bytes", m.held_bytes},
   };
 }
 

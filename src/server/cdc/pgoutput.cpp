@@ -180,12 +180,15 @@ Result<std::shared_ptr<Transaction>> PgOutputDecoder::feed(std::string_view mess
       break;
     case 'I':
       st = on_insert(r);
+      if (st) return end_part_if_full(message.size());
       break;
     case 'U':
       st = on_update(r);
+      if (st) return end_part_if_full(message.size());
       break;
     case 'D':
       st = on_delete(r);
+      if (st) return end_part_if_full(message.size());
       break;
     case 'T':
       st = on_truncate(r);
@@ -211,7 +214,27 @@ Result<void> PgOutputDecoder::on_begin(Reader& r) {
   current_->xid = xid;
   current_->commit_lsn = final_lsn;
   current_->commit_time = pg_time_to_wall(ts);
+  current_->commit_timestamp = core::format_iso8601(current_->commit_time);
+  current_->last = false;
   return {};
+}
+
+Result<std::shared_ptr<Transaction>> PgOutputDecoder::end_part_if_full(std::size_t message_bytes) {
+  current_->bytes += message_bytes;
+  if (current_->changes.size() < limits_.part_changes && current_->bytes < limits_.part_bytes) {
+    return std::shared_ptr<Transaction>();
+  }
+  // Hand this part on and go on with the next one of the same transaction: what it takes to
+  // hold a transaction no longer grows with its size.
+  auto part = std::move(current_);
+  current_ = std::make_shared<Transaction>();
+  current_->xid = part->xid;
+  current_->commit_lsn = part->commit_lsn;
+  current_->commit_time = part->commit_time;
+  current_->commit_timestamp = part->commit_timestamp;
+  current_->part = part->part + 1;
+  current_->last = false;
+  return part;
 }
 
 Result<std::shared_ptr<Transaction>> PgOutputDecoder::on_commit(Reader& r) {
@@ -228,6 +251,7 @@ Result<std::shared_ptr<Transaction>> PgOutputDecoder::on_commit(Reader& r) {
   txn->end_lsn = end_lsn;
   txn->commit_time = pg_time_to_wall(ts);
   txn->commit_timestamp = core::format_iso8601(txn->commit_time);
+  txn->last = true;
   return txn;
 }
 

@@ -1,6 +1,8 @@
 // Beast HTTP + WebSocket front of the server. The only server TU that includes Beast.
 #include "rtsync/server/http/http_server.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -185,13 +187,19 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   bool send(const OutFrame& f) override {
     if (closing_ || torn_down_) return false;
     const auto& limits = server_->hub.limits();
-    if (queue_.size() - head_ >= limits.max_queued_frames ||
-        queued_bytes_ + f.bytes->size() > limits.max_queued_bytes) {
+    const std::size_t frames = queue_.size() - head_;
+    const bool too_many = frames >= limits.max_queued_frames;
+    if (too_many || queued_bytes_ + f.bytes->size() > limits.max_queued_bytes) {
       server_->hub.metrics().drop(realtime::drop::kSlowConsumer);
+      // The close reason says which limit was hit (it must fit a close frame's 123 bytes).
+      const std::string reason =
+          too_many ? fmt::format("slow consumer: {} frames queued (limit {})", frames,
+                                 limits.max_queued_frames)
+                   : fmt::format("slow consumer: {} bytes queued (limit {})",
+                                 queued_bytes_ + f.bytes->size(), limits.max_queued_bytes);
       log::get(log::kServer)
-          ->warn("closing slow consumer ({} frames, {} bytes queued)", queue_.size() - head_,
-                 queued_bytes_);
-      close(realtime::close_code::kPolicy, "slow consumer");
+          ->warn("closing {} ({} frames, {} bytes queued)", reason, frames, queued_bytes_);
+      close(realtime::close_code::kPolicy, reason);
       return false;
     }
     queue_.push_back(f);

@@ -345,8 +345,40 @@ void Hub::drain() {
   if (*alive) draining_ = false;
 }
 
+bool Hub::within_change_limit(Channel& ch, const Relation& rel) {
+  const std::size_t limit = limits_.max_changes_per_transaction;
+  std::size_t& n = delivered_in_txn_[ChannelTable{ch.id, rel.oid}];
+  if (n > limit) {
+    metrics_.drop(drop::kTooManyChanges);
+    return false;
+  }
+  if (++n <= limit) return true;
+  metrics_.drop(drop::kTooManyChanges);
+  json::object o{{"extension", "postgres_changes"},
+                 {"status", "ok"},
+                 {"message", "Too many changes"},
+                 {"channel", ch.sub_topic},
+                 {"schema", rel.schema},
+                 {"table", rel.table},
+                 {"limit", limit}};
+  push_system(ch, std::move(o));
+  return false;
+}
+
+void Hub::push_system(Channel& ch, json::value payload) {
+  ch.connection->push(protocol::Message{
+      ch.connection->vsn() == protocol::Vsn::v2 ? std::optional<std::string>(ch.join_ref)
+                                                : std::nullopt,
+      std::nullopt, ch.topic, std::string(protocol::events::kSystem), std::move(payload)});
+}
+
 void Hub::deliver(Router::Plan& plan) {
   const Transaction& txn = *plan.txn;
+  // Counting starts afresh with each transaction, and is skipped for one that cannot exceed the
+  // limit (most of them: one part with fewer changes).
+  if (txn.part == 0) delivered_in_txn_.clear();
+  const std::size_t limit = limits_.max_changes_per_transaction;
+  const bool count = limit > 0 && !(txn.part == 0 && txn.last && txn.changes.size() <= limit);
   std::unordered_map<const Relation*, std::string> columns_text;
   for (std::size_t i = 0; i < plan.matches.size(); ++i) {
     auto& matches = plan.matches[i];
@@ -412,6 +444,7 @@ void Hub::deliver(Router::Plan& plan) {
       auto chit = by_id_.find(m.subscriber);
       if (chit == by_id_.end()) continue;  // left while the row was being authorized
       Channel& ch = *chit->second;
+      if (count && !within_change_limit(ch, rel)) continue;
       std::string ids_text = "[";
       for (std::size_t k = 0; k < m.ids.size(); ++k) {
         if (k) ids_text += ',';
@@ -448,19 +481,13 @@ void Hub::on_stream_state(bool running, const std::string& reason) {
   for (Channel* ch : affected) {
     if (running) {
       ch->pg = PgState::subscribed;
-      ch->connection->push(protocol::Message{
-          ch->connection->vsn() == protocol::Vsn::v2 ? std::optional<std::string>(ch->join_ref)
-                                                     : std::nullopt,
-          std::nullopt, ch->topic, std::string(protocol::events::kSystem),
-          system_payload("postgres_changes", "ok", "Subscribed to PostgreSQL", ch->sub_topic)});
+      push_system(
+          *ch, system_payload("postgres_changes", "ok", "Subscribed to PostgreSQL", ch->sub_topic));
     } else {
       ch->pg = PgState::waiting;
-      ch->connection->push(protocol::Message{
-          ch->connection->vsn() == protocol::Vsn::v2 ? std::optional<std::string>(ch->join_ref)
-                                                     : std::nullopt,
-          std::nullopt, ch->topic, std::string(protocol::events::kSystem),
-          system_payload("postgres_changes", "error",
-                         "Realtime was unable to connect to the project database", ch->sub_topic)});
+      push_system(*ch, system_payload("postgres_changes", "error",
+                                      "Realtime was unable to connect to the project database",
+                                      ch->sub_topic));
     }
   }
 }

@@ -549,6 +549,85 @@ TEST_F(ChangeStreamTest, LongQueueStopsReadingUntilTheSinkCatchesUp) {
   }
 }
 
+// A transaction far larger than the stream may hold arrives in parts while reads pause; when the
+// connection drops halfway, the parts already handed on are not handed on again, nothing is
+// confirmed inside the transaction, and every row arrives exactly once.
+TEST_F(ChangeStreamTest, LargeTransactionIsHeldInBoundedMemoryAndResumesWithoutDuplicates) {
+  sql(R"sql(
+    CREATE TABLE bulk (id int PRIMARY KEY, pad text);
+    ALTER PUBLICATION supabase_realtime ADD TABLE bulk;
+  )sql");
+  const auto slot = make_slot();
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = slot;
+  o.part_changes = 100;
+  o.max_held_bytes = 64 * 1024;
+  o.retry = core::ExponentialBackoff{std::chrono::milliseconds(50), std::chrono::milliseconds(500)};
+  sink.auto_done = false;
+  sink.in_flight_limit = 4;
+  ChangeStream stream(loop.io, loop.sched, sink, o);
+  start(stream);
+  constexpr int kRows = 5000;
+  sql("INSERT INTO bulk SELECT g, repeat('x', 100) FROM generate_series(1, " +
+      std::to_string(kRows) + ") g");
+  ASSERT_TRUE(loop.run_until([&] { return stream.metrics().paused; }))
+      << json::serialize(stream.diagnostics());
+  // What the stream holds stays within its limit (plus the part that crossed it).
+  std::size_t peak = 0;
+  std::size_t part_bytes = 0;
+  auto hand_on = [&](std::size_t n) {
+    for (std::size_t i = 0; i < n && !sink.pending.empty(); ++i) {
+      peak = std::max(peak, stream.metrics().held_bytes);
+      for (const auto& t : sink.txns)
+        part_bytes = std::max(part_bytes, t->bytes);
+      sink.done_at(0);
+      sink.pending.erase(sink.pending.begin());
+      loop.run_until([] { return false; }, 5ms);
+    }
+  };
+  hand_on(10);
+  ASSERT_FALSE(sink.txns.empty());
+  const auto commit = sink.txns[0]->commit_lsn;
+  EXPECT_LT(stream.metrics().confirmed_lsn, commit);  // nothing inside the transaction
+  // PostgreSQL restarts halfway, while the sink still holds parts: its fast shutdown waits for
+  // the stream to confirm what it was sent, so the stream lets go once the sink has stalled for
+  // stall_release; PostgreSQL then sends the whole transaction again.
+  db.close();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto restarted = std::async(std::launch::async, [] {
+    return cluster()->restart(server::pg::TempCluster::StopMode::fast);
+  });
+  ASSERT_TRUE(loop.run_until(
+      [&] { return restarted.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
+      60s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s) << "the stream held PostgreSQL's shutdown";
+  ASSERT_TRUE(restarted.get().ok()) << cluster()->log_tail();
+  ASSERT_TRUE(loop.run_until(
+      [&] {
+        hand_on(1);
+        return sink.change_count() >= static_cast<std::size_t>(kRows) && sink.pending.empty() &&
+               stream.metrics().confirmed_lsn > commit;
+      },
+      60s))
+      << sink.change_count() << " " << json::serialize(stream.diagnostics());
+  EXPECT_LE(peak, o.max_held_bytes + part_bytes);
+  EXPECT_GT(stream.metrics().transactions_deduplicated, 0u);
+  std::vector<int> ids;
+  for (const auto& t : sink.txns) {
+    EXPECT_LE(t->changes.size(), 100u);
+    for (const auto& ch : t->changes)
+      ids.push_back(static_cast<int>(ch.record->at("id").as_int64()));
+  }
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kRows));
+  for (int i = 0; i < kRows; ++i)
+    ASSERT_EQ(ids[static_cast<std::size_t>(i)], i + 1);
+  EXPECT_TRUE(sink.txns.back()->last);
+  auto c = server::pg::Connection::open(cluster()->conninfo());
+  ASSERT_TRUE(c.ok());
+  db = std::move(c).value();
+}
+
 TEST_F(ChangeStreamTest, StatusUpdatesGoOutEveryInterval) {
   const auto slot = make_slot();
   ChangeStreamOptions o;

@@ -221,6 +221,71 @@ TEST_F(DecoderTest, RelationInsertUpdateDeleteCommit) {
   EXPECT_EQ(decoder.changes_decoded(), 4u);
 }
 
+// A large transaction comes out in parts of bounded size; relation messages (which PostgreSQL
+// sends again at other points after a reconnect) do not move the boundaries.
+TEST_F(DecoderTest, LargeTransactionsComeOutInPartsSplitTheSameWayEachTime) {
+  cdc::PgOutputDecoder parts{types, cdc::DecoderLimits{2, static_cast<std::size_t>(-1)}};
+  auto feed = [&](std::string_view m) {
+    auto r = parts.feed(m);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r.value() : nullptr;
+  };
+  auto insert = [](int id) {
+    return std::string(Msg('I')
+                           .u32(kRel)
+                           .u8('N')
+                           .u16(4)
+                           .text(std::to_string(id))
+                           .text("n")
+                           .text("b")
+                           .null()
+                           .view());
+  };
+  const std::int64_t ts = (1763511760877LL - 946684800000LL) * 1000;
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    if (round == 0) EXPECT_EQ(feed(relation_msg('d')), nullptr);
+    EXPECT_EQ(feed(Msg('B').u64(0x2000).u64(static_cast<std::uint64_t>(ts)).u32(9).view()),
+              nullptr);
+    std::vector<std::shared_ptr<Transaction>> out;
+    for (int id = 1; id <= 5; ++id) {
+      if (round == 1 && id == 3) EXPECT_EQ(feed(relation_msg('d')), nullptr);
+      if (auto p = feed(insert(id))) out.push_back(p);
+    }
+    EXPECT_TRUE(parts.in_transaction());  // between parts the transaction stays open
+    out.push_back(
+        feed(Msg('C').u8(0).u64(0x2000).u64(0x2040).u64(static_cast<std::uint64_t>(ts)).view()));
+    ASSERT_EQ(out.size(), 3u);
+    int id = 1;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      ASSERT_TRUE(out[i]);
+      EXPECT_EQ(out[i]->part, i);
+      EXPECT_EQ(out[i]->last, i == 2);
+      EXPECT_EQ(out[i]->xid, 9u);
+      EXPECT_EQ(out[i]->commit_lsn, 0x2000u);
+      EXPECT_EQ(out[i]->end_lsn, i == 2 ? 0x2040u : 0u);  // only the last part confirms
+      EXPECT_EQ(out[i]->commit_timestamp, "2025-11-19T00:22:40.877Z");
+      EXPECT_GT(out[i]->bytes, 0u);
+      for (const auto& ch : out[i]->changes)
+        EXPECT_EQ(ch.record->at("id"), json::value(id++));
+    }
+    EXPECT_EQ(id, 6);
+  }
+  // A byte limit ends parts too; a transaction that ends on a boundary has an empty last part.
+  cdc::PgOutputDecoder by_bytes{types, cdc::DecoderLimits{1000, 1}};
+  EXPECT_EQ(by_bytes.feed(relation_msg('d')).value(), nullptr);
+  EXPECT_EQ(by_bytes.feed(Msg('B').u64(0x3000).u64(0).u32(10).view()).value(), nullptr);
+  auto first = by_bytes.feed(insert(1));
+  ASSERT_TRUE(first.ok() && first.value());
+  EXPECT_EQ(first.value()->changes.size(), 1u);
+  EXPECT_FALSE(first.value()->last);
+  auto last = by_bytes.feed(Msg('C').u8(0).u64(0x3000).u64(0x3020).u64(0).view());
+  ASSERT_TRUE(last.ok() && last.value());
+  EXPECT_TRUE(last.value()->changes.empty());
+  EXPECT_TRUE(last.value()->last);
+  EXPECT_EQ(last.value()->part, 1u);
+}
+
 TEST_F(DecoderTest, FullIdentityFillsUnchangedToastFromOldTuple) {
   feed_ok(relation_msg('f'));
   begin();

@@ -23,6 +23,7 @@ struct StackOptions {
   server::realtime::RealtimeLimits limits;
   std::chrono::seconds jwt_leeway{1};
   std::vector<std::string> pg_config;  // extra postgresql.conf lines
+  std::size_t stream_memory_bytes = server::ServerOptions{}.stream_memory_bytes;
 };
 
 class TestStack {

@@ -858,6 +858,58 @@ TEST_F(ConnectionTest, AFailedRelationLookupIsRetriedNotGuessed) {
   EXPECT_EQ(json::serialize(m[0].payload.at("data").at("old_record")), R"({"id":5})");
 }
 
+TEST_F(ConnectionTest, PastTheChangeLimitOfATransactionASubscriberGetsOneSignalInstead) {
+  auto l = limits();
+  l.max_changes_per_transaction = 3;
+  Hub small(sched, verifier, &authz, l);
+  small.on_stream_state(true, "");
+  auto a = std::make_unique<Client>(small, Vsn::v2, verified());
+  auto b = std::make_unique<Client>(small, Vsn::v1, verified());
+  a->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+  // b's filter matches every other row: it stays under the limit within the same transaction.
+  b->send(
+      join("r", "1",
+           pg_config({json::object{{"event", "*"}, {"table", "tasks"}, {"filter", "score=eq.1"}},
+                      json::object{{"event", "*"}, {"table", "other"}}})));
+  a->io.take();
+  b->io.take();
+  auto tasks = make_relation("public", "tasks");
+  auto other = make_relation("public", "other");
+  auto part = [&](int from, int to, std::uint32_t index, bool last) {
+    std::vector<RowChange> changes;
+    for (int id = from; id <= to; ++id)
+      changes.push_back(insert(tasks, row(id, "u", id % 2)));
+    auto t = txn(std::move(changes), 500);
+    t->part = index;
+    t->last = last;
+    if (!last) t->end_lsn = 0;
+    return t;
+  };
+  // One transaction of 8 changes in two parts: a gets 3, then one signal, then nothing.
+  small.on_transaction(part(1, 4, 0, false), [] {});
+  small.on_transaction(part(5, 8, 1, true), [] {});
+  auto am = a->io.take();
+  ASSERT_EQ(am.size(), 4u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(am[i].payload.at("data").at("record").at("id").as_int64(), i + 1);
+  EXPECT_EQ(am[3].event, "system");
+  EXPECT_EQ(am[3].join_ref, "1");
+  EXPECT_EQ(json::serialize(am[3].payload),
+            R"({"extension":"postgres_changes","status":"ok","message":"Too many changes",)"
+            R"("channel":"r","schema":"public","table":"tasks","limit":3})");
+  EXPECT_EQ(small.metrics().drops_for(drop::kTooManyChanges), 6u);  // a: 5, b: 1
+  // b matched rows 1, 3, 5, 7: a fourth match trips the limit for it too.
+  auto bm = b->io.take();
+  ASSERT_EQ(bm.size(), 4u);
+  EXPECT_EQ(bm[3].event, "system");
+  EXPECT_FALSE(a->io.closed);
+  // The next transaction starts counting afresh; other tables count on their own.
+  small.on_transaction(txn({insert(tasks, row(9, "u", 1)), insert(other, row(1, "u", 1))}, 600),
+                       [] {});
+  EXPECT_EQ(a->io.take().size(), 1u);
+  EXPECT_EQ(b->io.take().size(), 2u);
+}
+
 TEST_F(ConnectionTest, ClosingTheConnectionUnregistersEverything) {
   auto c = client();
   c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));

@@ -6,23 +6,33 @@
 //   (proto_version '1', publication_names '…') → CopyBoth: XLogData 'w' / keepalive 'k' in,
 //   standby status updates 'r' out.
 //
-// Delivery contract (see rtsync/server/change_stream.hpp): at least once. Up to
-// min(max_in_flight_transactions, sink.max_in_flight()) transactions are with the sink at once, in
+// Delivery contract (see rtsync/server/change_stream.hpp): at least once. Transactions are
+// handed on in parts of at most `part_changes` changes / `part_bytes` bytes (a part is what the
+// sink sees as a Transaction), so a transaction of any size is held in bounded memory. Up to
+// min(max_in_flight_transactions, sink.max_in_flight()) parts are with the sink at once, in
 // commit order. A transaction's end LSN is confirmed to PostgreSQL (standby status "flush") only
-// after the sink called `done` for it and for every transaction before it; transactions whose end
-// LSN is at or below the confirmed or the last handed-on position are dropped (dedupe after a
-// reconnect while earlier ones are still with the sink). When idle (nothing pending), keepalives
-// advance the confirmed position to the server's WAL position so the slot never holds WAL for
-// nothing.
+// after the sink called `done` for its last part and for every part before it; parts at or below
+// the last handed-on (commit LSN, part), and transactions that committed below the confirmed
+// position, are dropped (dedupe after a reconnect while earlier ones are still with the sink).
+// When idle (nothing pending), keepalives advance the confirmed position to the server's WAL
+// position so the slot never holds WAL for nothing.
 //
 // Status updates go out after each `done` (coalesced per loop turn), on request by a keepalive,
 // and every `status_interval` (TimerId::StatusFeedback). When more than
-// `max_queued_transactions` are waiting for the sink, the socket is not read (back-pressure
-// through TCP to the walsender); reading resumes below half that.
+// `max_queued_transactions` parts are waiting for the sink, or the parts queued and with the sink
+// hold more than `max_held_bytes` of change messages, the socket is not read (back-pressure
+// through TCP to the walsender, which spills to disk); reading resumes below half of both.
 //
 // PostgreSQL going away (or any stream error): on_stream_state(false, reason) once, then
 // reconnect with ExponentialBackoff (TimerId::ReplicationRetry) from the confirmed position;
-// on_stream_state(true, "") once streaming again.
+// on_stream_state(true, "") once streaming again. Parts still with the sink stay there; their
+// copies in the resent stream are dropped.
+//
+// A sink that finishes nothing for `stall_release` while parts are with it (the server's row
+// authorizer waiting out a PostgreSQL restart) makes the stream let go of its connection
+// (TimerId::DeliveryStall) and reconnect as after an error: PostgreSQL's fast shutdown waits
+// until the client confirms everything it was sent, so a held connection would keep the
+// database from stopping until wal_sender_timeout.
 //
 // Thread safety: construct, call and destroy on the loop thread that runs `io`; `scheduler` must
 // run on that same loop. Sink callbacks run on it; `done` must be called on it (calling it after
@@ -53,20 +63,28 @@ struct ChangeStreamOptions {
   // Connecting and starting the stream must finish within this (TimerId::ReplicationRetry).
   core::Duration connect_timeout = std::chrono::seconds(15);
   core::ExponentialBackoff retry{std::chrono::milliseconds(200), std::chrono::seconds(10)};
-  std::size_t max_queued_transactions = 1000;
+  std::size_t max_queued_transactions = 1000;  // parts waiting for the sink
+  // pgoutput bytes of change messages held (queued + with the sink) before reads pause; decoded
+  // rows take a few times this in memory.
+  std::size_t max_held_bytes = 32u << 20;
+  // A transaction is handed on in parts of at most this many changes / bytes of change messages.
+  std::size_t part_changes = 1000;
+  std::size_t part_bytes = 1u << 20;
   // Transactions handed to the sink before the first of them is done: the smaller of this and
   // ChangeSink::max_in_flight().
   std::size_t max_in_flight_transactions = 64;
+  // See above; zero disables.
+  core::Duration stall_release = std::chrono::seconds(5);
   std::uint64_t jitter_seed = 0;  // 0: random
 };
 
 struct ChangeStreamMetrics {
   std::uint64_t changes_decoded = 0;
-  std::uint64_t transactions = 0;            // decoded (committed) transactions
-  std::uint64_t transactions_delivered = 0;  // handed to the sink
-  std::uint64_t transactions_deduplicated = 0;
-  std::uint64_t bytes_received = 0;  // CopyData payload bytes
-  std::uint64_t reconnects = 0;      // successful starts after the first
+  std::uint64_t transactions = 0;               // decoded (committed) transactions
+  std::uint64_t transactions_delivered = 0;     // handed to the sink (their last part)
+  std::uint64_t transactions_deduplicated = 0;  // parts dropped as already handed on
+  std::uint64_t bytes_received = 0;             // CopyData payload bytes
+  std::uint64_t reconnects = 0;                 // successful starts after the first
   std::uint64_t status_updates = 0;
   Lsn last_received_lsn = 0;        // highest XLogData start seen
   Lsn confirmed_lsn = 0;            // handed on (done) or idle-advanced
@@ -77,7 +95,9 @@ struct ChangeStreamMetrics {
   bool in_flight = false;           // a transaction is with the sink
   std::size_t in_flight_count = 0;  // how many (at most max_in_flight_transactions)
   bool running = false;
-  bool paused = false;  // back-pressure: socket not being read
+  bool paused = false;              // back-pressure: socket not being read
+  std::size_t held_bytes = 0;       // change-message bytes queued and with the sink
+  std::size_t peak_held_bytes = 0;  // the most held_bytes has been
 };
 
 class ChangeStream {

@@ -1,6 +1,9 @@
 // Decoder for pgoutput's logical replication messages (protocol version 1), sans I/O: fed the
 // payload of each XLogData message, it keeps the relation cache and the open transaction, and
-// returns a complete Transaction at each Commit.
+// returns the transaction in parts (Transaction::part, ::last): a part as soon as it holds
+// `part_changes` changes or `part_bytes` bytes of change messages, and the last part at Commit.
+// Parts depend only on the change messages, so a transaction sent again after a reconnect splits
+// the same way (the stream dedupes parts by (commit_lsn, part)).
 //
 // Message formats: PostgreSQL "Logical Replication Message Formats" (Begin 'B', Commit 'C',
 // Origin 'O', Relation 'R', Type 'Y', Insert 'I', Update 'U', Delete 'D', Truncate 'T',
@@ -31,11 +34,18 @@ namespace rtsync::server::cdc {
 core::WallTime pg_time_to_wall(std::int64_t micros_since_2000) noexcept;
 std::int64_t wall_to_pg_time(core::WallTime t) noexcept;
 
+struct DecoderLimits {
+  std::size_t part_changes = static_cast<std::size_t>(-1);
+  std::size_t part_bytes = static_cast<std::size_t>(-1);
+};
+
 class PgOutputDecoder {
  public:
-  explicit PgOutputDecoder(TypeRegistry& types) : types_(types) {}
+  explicit PgOutputDecoder(TypeRegistry& types, DecoderLimits limits = {})
+      : types_(types), limits_(limits) {}
 
-  // Feeds one pgoutput message. On Commit returns the finished transaction; otherwise nullptr.
+  // Feeds one pgoutput message. Returns a part of the open transaction when it is full or
+  // committed (see above); otherwise nullptr.
   // Errc::protocol for truncated or out-of-order input (the caller should reconnect: the stream
   // position is no longer trustworthy).
   Result<std::shared_ptr<Transaction>> feed(std::string_view message);
@@ -53,6 +63,7 @@ class PgOutputDecoder {
  private:
   class Reader;
   Result<void> on_begin(Reader& r);
+  Result<std::shared_ptr<Transaction>> end_part_if_full(std::size_t message_bytes);
   Result<std::shared_ptr<Transaction>> on_commit(Reader& r);
   Result<void> on_relation(Reader& r);
   Result<void> on_type(Reader& r);
@@ -67,6 +78,7 @@ class PgOutputDecoder {
   Result<const CachedRelation*> lookup(std::uint32_t oid);
 
   TypeRegistry& types_;
+  DecoderLimits limits_;
   std::unordered_map<std::uint32_t, CachedRelation> relations_;
   std::shared_ptr<Transaction> current_;
   std::uint64_t changes_decoded_ = 0;

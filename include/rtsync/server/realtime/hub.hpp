@@ -136,6 +136,10 @@ class Hub final : public ChangeSink {
   // Delivers the ready prefix of the pipeline, in order.
   void drain();
   void deliver(Router::Plan& plan);
+  // Counts a delivery toward max_changes_per_transaction; false when the change must not go out
+  // (the subscriber got, or now gets, the "Too many changes" message instead).
+  bool within_change_limit(Channel& ch, const Relation& rel);
+  void push_system(Channel& ch, json::value payload);
   static constexpr int kPermanentErrorAttempts = 8;  // 0.1+0.2+0.4+0.8+1.6+2+2 s of retries
   struct CachedInfo {
     RelationInfo info;
@@ -158,6 +162,19 @@ class Hub final : public ChangeSink {
   core::Duration relation_info_ttl_ = std::chrono::seconds(1);
   std::unordered_map<std::uint32_t, CachedInfo> relation_cache_;
   std::deque<std::shared_ptr<Pending>> pipeline_;  // arrival (commit) order
+  // Changes delivered per (channel, table) in the transaction being delivered; only counted for
+  // transactions that could exceed the limit.
+  struct ChannelTable {
+    std::uint64_t channel;
+    std::uint32_t table;
+    friend bool operator==(const ChannelTable&, const ChannelTable&) = default;
+  };
+  struct ChannelTableHash {
+    std::size_t operator()(const ChannelTable& k) const noexcept {
+      return std::hash<std::uint64_t>()(k.channel * 0x9E3779B97F4A7C15ull ^ k.table);
+    }
+  };
+  std::unordered_map<ChannelTable, std::size_t, ChannelTableHash> delivered_in_txn_;
   bool draining_ = false;
   // Guards callbacks of an authorization still in flight when the hub goes away.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

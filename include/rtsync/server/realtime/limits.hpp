@@ -21,14 +21,21 @@ struct RealtimeLimits {
   // that second are dropped and every joined channel is ended with the system error
   // `Too many messages per second` (then phx_close), as the reference does per channel.
   std::uint32_t max_messages_per_second = 1000;
-  // Outbound queue of one session. A consumer that falls further behind is closed with 1008
-  // (policy violation) and counted as drop reason `slow_consumer`.
+  // Outbound queue of one session, in frames and in bytes. A consumer that falls further behind is
+  // closed with 1008 (policy violation, reason "slow consumer: … queued") and counted as drop
+  // reason `slow_consumer`.
   std::size_t max_queued_frames = 8192;
   std::size_t max_queued_bytes = 16u << 20;
   // A socket that sent nothing for this long is closed (Phoenix's websocket timeout).
   std::chrono::milliseconds idle_timeout{60'000};
-  // Decoded transactions authorized concurrently (delivery and confirmation stay in commit order).
-  // 1 = one at a time.
+  // Changes of one table one subscriber receives from one transaction. Past it, the subscriber
+  // gets one `system` message instead of the rest — {"extension":"postgres_changes","status":"ok",
+  // "message":"Too many changes","channel":…,"schema":…,"table":…,"limit":N} — so a bulk write
+  // neither floods nor disconnects anyone; rtsync's client refetches what it shows of that table,
+  // the official clients ignore the message. 0: no limit (keep it below max_queued_frames).
+  std::size_t max_changes_per_transaction = 1000;
+  // Decoded transactions (or parts of large ones) authorized concurrently (delivery and
+  // confirmation stay in commit order). 1 = one at a time.
   std::size_t max_transactions_in_flight = 32;
 };
 

@@ -24,6 +24,8 @@ inline constexpr std::string_view kFrameTooLarge = "frame_too_large";      // we
 inline constexpr std::string_view kUnauthorized = "unauthorized";          // row not visible (RLS)
 // RLS check failed the same way kPermanentErrorAttempts times (never for an outage: see hub.hpp)
 inline constexpr std::string_view kAuthorizerFailed = "authorizer_failed";
+// past RealtimeLimits::max_changes_per_transaction (one "Too many changes" message instead)
+inline constexpr std::string_view kTooManyChanges = "too_many_changes";
 inline constexpr std::string_view kV1Binary = "v1_binary";  // binary broadcast to a v1 socket
 inline constexpr std::string_view kBadHttpRequest = "bad_http_request";  // unparseable HTTP (400)
 }  // namespace drop
