@@ -34,10 +34,11 @@
 // that table received before it are an incomplete picture of the transaction: whatever reads the
 // table must refetch it. on_changes_overflow listeners get {schema, table, limit} once per such
 // message, after the on_system listeners got the raw payload (realtime-js hands it only to system
-// listeners, so a client that ignores it loses nothing but the refetch). The channel's state does
-// not change. A `system` message that merely resembles it (status "error", another message, no
-// table) is not an overflow; a status "error" from postgres_changes stays an informational error.
-// Like every frame of an earlier join (join_ref set and not current), a stale one is dropped.
+// listeners: a client that ignores it stays correct as a protocol peer but misses the refetch).
+// The channel's state does not change. A `system` message that merely resembles it (status "error",
+// another message, no table) is not an overflow; a status "error" from postgres_changes stays an
+// informational error. Like every frame of an earlier join (join_ref set and not current), a stale
+// one is dropped.
 //
 // Presence (on_presence, track) is not implemented yet: presence_state / presence_diff frames are
 // counted and ignored.
