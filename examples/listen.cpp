@@ -95,6 +95,12 @@ int main(int argc, char** argv) {
     subs.push_back(channel->on_system([](const json::value& payload) {
       std::cerr << "[listen] system: " << json::serialize(payload) << "\n";
     }));
+    // The rows printed so far are not the whole transaction: a reader would refetch the table.
+    subs.push_back(
+        channel->on_changes_overflow([](const client::RealtimeChannel::ChangesOverflow& o) {
+          std::cerr << "[listen] too many changes on " << o.schema << "." << o.table
+                    << " in one transaction; the rest was not sent (refetch the table)\n";
+        }));
     auto subscribed = channel->subscribe([](client::SubscribeStatus s, std::optional<Error> error) {
       std::cerr << "[listen] " << client::to_string(s)
                 << (error ? ": " + error->message : std::string()) << "\n";

@@ -45,6 +45,9 @@ PaneSession::PaneSession(ClientStack& stack, PaneSessionOptions options, LineSin
         emit(view::event_line(name, view::task_event_info(detail), now_iso()));
       }));
     }
+    subs_.push_back(stack_.bus().subscribe(
+        sync::kChangesOverflowEvent,
+        [this](const json::value& detail) { emit(view::overflow_line(detail, now_iso())); }));
     // SmartPolling registered with the tracker first, so the observers' configs are already
     // updated when this runs.
     subs_.push_back(stack_.freshness().subscribe([this] { emit_polling(true); }));

@@ -1,5 +1,7 @@
 #include "rtsync/protocol/reply.hpp"
 
+#include <limits>
+
 namespace rtsync::protocol {
 
 namespace {
@@ -88,6 +90,30 @@ Result<SystemMessage> parse_system(const json::value& payload) {
     return reply_error("system payload channel is not a string");
   }
   return m;
+}
+
+std::optional<ChangesOverflow> parse_changes_overflow(const json::value& payload) {
+  auto sys = parse_system(payload);
+  if (!sys.ok()) return std::nullopt;
+  auto& m = sys.value();
+  if (m.extension != "postgres_changes" || m.status != "ok" ||
+      m.message != kTooManyChangesMessage) {
+    return std::nullopt;
+  }
+  const auto& o = payload.as_object();  // parse_system checked it is one
+  ChangesOverflow out;
+  if (!read_string(o, "schema", out.schema) || out.schema.empty()) return std::nullopt;
+  if (!read_string(o, "table", out.table) || out.table.empty()) return std::nullopt;
+  if (const auto* l = o.if_contains("limit")) {
+    if (const auto* i = l->if_int64(); i && *i >= 0) {
+      out.limit = *i;
+    } else if (const auto* u = l->if_uint64();
+               u && *u <= std::uint64_t(std::numeric_limits<std::int64_t>::max())) {
+      out.limit = std::int64_t(*u);
+    }
+  }
+  out.channel = std::move(m.channel);
+  return out;
 }
 
 json::value build_system(const SystemMessage& m) {

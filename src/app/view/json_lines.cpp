@@ -111,6 +111,21 @@ std::string event_line(std::string_view name, const TaskEventInfo& info, std::st
   return line(o);
 }
 
+std::string overflow_line(const json::value& detail, std::string_view at) {
+  std::optional<std::int64_t> limit;
+  if (const auto* o = detail.if_object()) {
+    if (const auto* l = o->if_contains("limit"); l && l->is_int64()) limit = l->as_int64();
+  }
+  json::object o;
+  o["type"] = "overflow";
+  o["schema"] = opt(string_at(&detail, "schema"));
+  o["table"] = opt(string_at(&detail, "table"));
+  o["limit"] = opt(limit);
+  o["project_id"] = opt(string_at(&detail, "projectId"));
+  o["at"] = at;
+  return line(o);
+}
+
 std::string query_line(const QueryLine& q) {
   json::object o;
   o["type"] = "query";

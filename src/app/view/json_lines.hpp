@@ -7,6 +7,8 @@
 //   {"type":"query","key":[…],"status":"pending|success|error","fetching":bool,"rows":N|null,
 //    "total":N|null,"updated_at":"…"|null,"error":null|"…"}
 //   {"type":"polling","key":[…],"interval_ms":N,"stale_time_ms":N}
+//   {"type":"overflow","schema":"public","table":"tasks","limit":N|null,"project_id":"…"|null,
+//    "at":"…"}
 // Times are ISO 8601 UTC with milliseconds ("2025-11-19T00:22:40.877Z").
 //
 // Thread safety: pure functions.
@@ -42,6 +44,9 @@ TaskEventInfo task_event_info(const json::value& payload);
 std::string connection_line(ConnectionStateName state, const std::optional<std::string>& error,
                             std::string_view at);
 std::string event_line(std::string_view name, const TaskEventInfo& info, std::string_view at);
+// From the detail of `realtime:changes-overflow` ({"schema","table","limit","projectId"}); fields
+// missing or of another type are null.
+std::string overflow_line(const json::value& detail, std::string_view at);
 
 struct QueryLine {
   json::array key;

@@ -42,6 +42,7 @@ struct RealtimeManager::Join {
   core::Subscription broadcast_sub;
   core::Subscription insert_sub;
   core::Subscription update_sub;
+  core::Subscription overflow_sub;
   core::Subscription status_sub;
   core::Timer guard;
 
@@ -123,6 +124,8 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
                                       [this](const RealtimeChannel::ChangeView& change) {
                                         on_change("UPDATE", kTaskUpdateEvent, change);
                                       });
+  j->overflow_sub = j->channel->on_changes_overflow(
+      [this](const RealtimeChannel::ChangesOverflow& overflow) { on_overflow(overflow); });
   j->status_sub =
       j->channel->on_status([this, weak](SubscribeStatus status, std::optional<Error> error) {
         if (auto live = weak.lock()) on_status(live, status, error);
@@ -244,6 +247,28 @@ void RealtimeManager::on_event(std::string_view type, std::string_view bus_event
   bus_.emit(bus_event, *last_payload_);
 }
 
+void RealtimeManager::on_overflow(const RealtimeChannel::ChangesOverflow& overflow) {
+  if (!join_) return;
+  ++overflows_;
+  const auto now = scheduler_.wall_ms();
+  snapshot_.channel_state = "joined";
+  snapshot_.last_event_at = now;
+  snapshot_.timestamp = now;
+  // The recorded keys are the bound table's families; another table says nothing about them.
+  const bool bound = overflow.schema == options_.schema && overflow.table == options_.table;
+  if (bound) freshness_.on_realtime_event("OVERFLOW", join_->keys);
+  log_->warn("too many changes on {}.{} in one transaction (limit {}) on task-updates:{} → {}",
+             overflow.schema, overflow.table,
+             overflow.limit ? std::to_string(*overflow.limit) : "unknown", join_->project_id,
+             kChangesOverflowEvent);
+  json::object detail;
+  detail["schema"] = overflow.schema;
+  detail["table"] = overflow.table;
+  detail["limit"] = overflow.limit ? json::value(*overflow.limit) : json::value(nullptr);
+  detail["projectId"] = join_->project_id;
+  bus_.emit(kChangesOverflowEvent, detail);
+}
+
 void RealtimeManager::leave_channel() {
   if (!join_) return;
   auto j = std::move(join_);
@@ -254,6 +279,7 @@ void RealtimeManager::leave_channel() {
   j->broadcast_sub.remove();
   j->insert_sub.remove();
   j->update_sub.remove();
+  j->overflow_sub.remove();
   j->channel->unsubscribe();
   socket_.remove_channel(j->channel);
   log_->info("left task-updates:{}", j->project_id);
@@ -387,7 +413,8 @@ json::value RealtimeManager::status_json() const {
       {"channelState", s.channel_state},
       {"reconnectAttempts", s.reconnect_attempts},
       {"healing", healing()},
-      {"events", events_}};
+      {"events", events_},
+      {"overflows", overflows_}};
 }
 
 core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket) {

@@ -1,5 +1,7 @@
 #include "rtsync/client/sync/realtime_provider.hpp"
 
+#include <algorithm>
+
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -11,6 +13,10 @@ std::vector<query::QueryKey> seed_task_families() {
           query::QueryKey{"shots"},
           query::QueryKey{"unpositioned-count"},
           query::QueryKey{"project-video-counts"}};
+}
+
+std::vector<TableFamilies> seed_table_families() {
+  return {TableFamilies{"public", "tasks", seed_task_families()}};
 }
 
 namespace {
@@ -37,14 +43,20 @@ RealtimeProvider::RealtimeProvider(RealtimeManager& manager, query::QueryClient&
       log_(log::get(log::kProvider)),
       listeners_(log::kProvider) {
   for (const auto& [event, families] : options_.invalidations) {
-    event_filters_.push_back(to_filters(families));
+    entries_.push_back(Entry{event, to_filters(families)});
+  }
+  table_entries_ = entries_.size();
+  for (const auto& t : options_.table_families) {
+    entries_.push_back(Entry{t.schema + "." + t.table + " overflow", to_filters(t.families)});
   }
   gap_filters_ = to_filters(options_.gap_fill_families);
-  batches_.resize(options_.invalidations.size());
+  batches_.resize(entries_.size());
   for (std::size_t i = 0; i < options_.invalidations.size(); ++i) {
     event_subs_.push_back(bus.subscribe(options_.invalidations[i].first,
                                         [this, i](const json::value& d) { on_event(i, d); }));
   }
+  event_subs_.push_back(
+      bus.subscribe(kChangesOverflowEvent, [this](const json::value& d) { on_overflow(d); }));
   phase_sub_ = manager_.on_phase([this](const ChannelPhaseChange& c) { on_phase(c); });
   project_sub_ = project_.subscribe([this](const std::optional<std::string>& p) { apply(p); });
   log_->info("mounted; selected project {}", project_.get().value_or("(none)"));
@@ -148,6 +160,31 @@ void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
     state_.last_new_task = std::move(stamp);
     publish();
   }
+  trigger(index);
+}
+
+void RealtimeProvider::on_overflow(const json::value& detail) {
+  const auto schema = core::find_string(detail, "schema").value_or("");
+  const auto table = core::find_string(detail, "table").value_or("");
+  const auto& tables = options_.table_families;
+  const auto it = std::find_if(tables.begin(), tables.end(), [&](const TableFamilies& t) {
+    return t.schema == schema && t.table == table;
+  });
+  if (it == tables.end()) {
+    ++stats_.overflows_unbound;
+    log_->info("too many changes on {}.{}: no query families bound to it; nothing to refetch",
+               schema, table);
+    return;
+  }
+  ++stats_.overflows;
+  const auto index = table_entries_ + std::size_t(it - tables.begin());
+  log_->info("too many changes on {}.{}: refetching its {} families", schema, table,
+             entries_[index].filters.size());
+  trigger(index);
+}
+
+void RealtimeProvider::trigger(std::size_t index) {
+  const auto& entry = entries_[index];
   if (options_.batch_window) {
     auto& batch = batches_[index];
     if (batch.window.pending()) {
@@ -155,13 +192,13 @@ void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
       ++stats_.events_batched;
       return;
     }
-    log_->debug("{}: invalidating {} families", name, event_filters_[index].size());
-    invalidate(event_filters_[index]);
+    log_->debug("{}: invalidating {} families", entry.label, entry.filters.size());
+    invalidate(entry.filters);
     open_batch(index);
     return;
   }
-  log_->debug("{}: invalidating {} families", name, event_filters_[index].size());
-  invalidate(event_filters_[index]);
+  log_->debug("{}: invalidating {} families", entry.label, entry.filters.size());
+  invalidate(entry.filters);
 }
 
 void RealtimeProvider::open_batch(std::size_t index) {
@@ -170,9 +207,10 @@ void RealtimeProvider::open_batch(std::size_t index) {
         auto& batch = batches_[index];
         if (!batch.pending) return;  // quiet: the window closes
         batch.pending = false;
-        log_->debug("{}: batched events; invalidating {} families",
-                    options_.invalidations[index].first, event_filters_[index].size());
-        invalidate(event_filters_[index]);
+        const auto& entry = entries_[index];
+        log_->debug("{}: batched triggers; invalidating {} families", entry.label,
+                    entry.filters.size());
+        invalidate(entry.filters);
         open_batch(index);
       });
 }
@@ -224,7 +262,9 @@ json::value RealtimeProvider::diagnostics() const {
                                              {"refetchesStarted", stats_.refetches_started},
                                              {"refetchesCoalesced", stats_.refetches_coalesced},
                                              {"gapFills", stats_.gap_fills},
-                                             {"eventsBatched", stats_.events_batched}}}};
+                                             {"eventsBatched", stats_.events_batched},
+                                             {"overflows", stats_.overflows},
+                                             {"overflowsUnbound", stats_.overflows_unbound}}}};
 }
 
 }  // namespace rtsync::client::sync

@@ -35,6 +35,11 @@ struct SystemBinding {
   bool removed = false;
 };
 
+struct OverflowBinding {
+  RealtimeChannel::ChangesOverflowCallback callback;
+  bool removed = false;
+};
+
 struct BufferedPush {
   json::value payload;
   PushCallback done;
@@ -104,6 +109,7 @@ struct ChannelImpl {
   Registry<BroadcastBinding> broadcasts;
   Registry<ChangeBinding> changes;
   Registry<SystemBinding> systems;
+  Registry<OverflowBinding> overflows;
   std::vector<std::shared_ptr<ChangeBinding>> joined_changes;  // snapshot of the current join
   Listeners<SubscribeStatus, std::optional<Error>> status_listeners;
   core::Subscription subscribe_callback;
@@ -116,6 +122,7 @@ struct ChannelImpl {
   std::uint64_t broadcasts_dispatched = 0;
   std::uint64_t changes_dispatched = 0;
   std::uint64_t system_messages = 0;
+  std::uint64_t changes_overflows = 0;
 };
 
 }  // namespace rtsync::client::detail

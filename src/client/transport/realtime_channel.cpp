@@ -447,6 +447,19 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
     if (b->removed || detached) continue;
     invoke_guarded(log::kChannel, b->callback, payload);
   }
+  if (auto overflow = protocol::parse_changes_overflow(payload)) {
+    ++changes_overflows;
+    logger()->info(
+        "{}: too many changes on {}.{} in one transaction (limit {}): the rest was not "
+        "sent; the table must be refetched",
+        topic, overflow->schema, overflow->table,
+        overflow->limit ? std::to_string(*overflow->limit) : "unknown");
+    for (const auto& b : overflows.snapshot()) {
+      if (b->removed || detached) continue;
+      invoke_guarded(log::kChannel, b->callback, *overflow);
+    }
+    return;
+  }
   const auto& msg = sys.value();
   if (msg.status != "error") {
     logger()->info("{}: system {} {}: {}", topic, msg.extension, msg.status, msg.message);
@@ -630,6 +643,8 @@ json::value ChannelImpl::diagnostics() const {
   o["broadcasts_dispatched"] = broadcasts_dispatched;
   o["changes_dispatched"] = changes_dispatched;
   o["system_messages"] = system_messages;
+  o["changes_overflows"] = changes_overflows;
+  o["overflow_bindings"] = overflows.size();
   o["buffered_pushes"] = buffer.size();
   if (close_reason) o["last_error"] = close_reason->message;
   return o;
@@ -687,6 +702,12 @@ core::Subscription RealtimeChannel::on_system(SystemCallback callback) {
   auto b = std::make_shared<detail::SystemBinding>();
   b->callback = std::move(callback);
   return impl_->systems.add(std::move(b));
+}
+
+core::Subscription RealtimeChannel::on_changes_overflow(ChangesOverflowCallback callback) {
+  auto b = std::make_shared<detail::OverflowBinding>();
+  b->callback = std::move(callback);
+  return impl_->overflows.add(std::move(b));
 }
 
 core::Subscription RealtimeChannel::on_status(StatusCallback callback) {

@@ -68,6 +68,19 @@ TEST(JsonLines, TaskEventFromNonsenseHasNoFields) {
   }
 }
 
+TEST(JsonLines, OverflowLineFromTheBusDetail) {
+  const auto detail = parse(R"({"schema":"public","table":"tasks","limit":1000,"projectId":"p1"})");
+  EXPECT_EQ(overflow_line(detail, "2025-11-19T00:22:40.877Z"),
+            R"({"type":"overflow","schema":"public","table":"tasks","limit":1000,)"
+            R"("project_id":"p1","at":"2025-11-19T00:22:40.877Z"})");
+  const auto partial = parse(overflow_line(parse(R"({"table":"shots","limit":null})"), "t"));
+  EXPECT_EQ(partial.as_object().at("table"), "shots");
+  EXPECT_TRUE(partial.as_object().at("schema").is_null());
+  EXPECT_TRUE(partial.as_object().at("limit").is_null());
+  EXPECT_TRUE(partial.as_object().at("project_id").is_null());
+  EXPECT_TRUE(parse(overflow_line(json::value(42), "t")).as_object().at("table").is_null());
+}
+
 TEST(JsonLines, QueryAndPollingLines) {
   QueryLine q;
   q.key = json::array{"tasks", "paginated", "p1", 1, 20, nullptr};

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 #include "reference_frames.hpp"
 #include "rtsync/protocol/join.hpp"
 #include "rtsync/protocol/message.hpp"
@@ -315,6 +318,101 @@ TEST(System, MissingChannelReadsEmptyOtherFieldsRequired) {
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, Errc::invalid_frame);
   }
+}
+
+// ---- the "too many changes" signal -------------------------------------------------------------
+
+TEST(ChangesOverflow, ParsesTheV2Frame) {
+  const auto m = decode_v2(kV2TooManyChanges).value();
+  EXPECT_EQ(m.event, events::kSystem);
+  EXPECT_EQ(m.join_ref, "4");
+  EXPECT_FALSE(m.ref.has_value());
+  auto o = parse_changes_overflow(m.payload);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->schema, "public");
+  EXPECT_EQ(o->table, "tasks");
+  EXPECT_EQ(o->limit, 1000);
+  EXPECT_EQ(o->channel, "task-updates:p1");
+}
+
+TEST(ChangesOverflow, ParsesTheV1Frame) {
+  const auto m = decode_v1(kV1TooManyChanges).value();
+  EXPECT_EQ(m.topic, "realtime:task-updates:p1");
+  EXPECT_FALSE(m.join_ref.has_value());
+  auto o = parse_changes_overflow(m.payload);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->schema, "public");
+  EXPECT_EQ(o->table, "tasks");
+  EXPECT_EQ(o->limit, 1000);
+}
+
+TEST(ChangesOverflow, IsStillAValidSystemMessage) {
+  // Clients that only know parse_system (and realtime-js) read it as an ordinary ok message.
+  auto s = parse_system(payload_of(kV2TooManyChanges));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->extension, "postgres_changes");
+  EXPECT_EQ(s->status, "ok");
+  EXPECT_EQ(s->message, "Too many changes");
+}
+
+TEST(ChangesOverflow, LimitIsOptionalAndInformational) {
+  auto base = payload_of(kV2TooManyChanges).as_object();
+  for (auto limit :
+       {json::value(nullptr), json::value("1000"), json::value(-1), json::value(1.5)}) {
+    auto p = base;
+    p["limit"] = limit;
+    auto o = parse_changes_overflow(p);
+    ASSERT_TRUE(o.has_value()) << json::serialize(p);
+    EXPECT_FALSE(o->limit.has_value()) << json::serialize(p);
+    EXPECT_EQ(o->table, "tasks");
+  }
+  auto p = base;
+  p.erase("limit");
+  p.erase("channel");
+  auto o = parse_changes_overflow(p);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_FALSE(o->limit.has_value());
+  EXPECT_EQ(o->channel, "");
+  p["limit"] = std::uint64_t(5);
+  EXPECT_EQ(parse_changes_overflow(p)->limit, 5);
+}
+
+TEST(ChangesOverflow, NearMissesAreNotOverflows) {
+  const auto base = payload_of(kV2TooManyChanges).as_object();
+  auto with = [&](std::string_view key, json::value v) {
+    auto p = base;
+    p[key] = std::move(v);
+    return json::value(std::move(p));
+  };
+  auto without = [&](std::string_view key) {
+    auto p = base;
+    p.erase(key);
+    return json::value(std::move(p));
+  };
+  const std::vector<std::pair<std::string, json::value>> cases = {
+      {"status error", with("status", "error")},
+      {"other message", with("message", "Subscribed to PostgreSQL")},
+      {"message in other case", with("message", "too many changes")},
+      {"message with a suffix", with("message", "Too many changes.")},
+      {"other extension", with("extension", "system")},
+      {"missing table", without("table")},
+      {"null table", with("table", nullptr)},
+      {"empty table", with("table", "")},
+      {"numeric table", with("table", 7)},
+      {"missing schema", without("schema")},
+      {"empty schema", with("schema", "")},
+      {"missing status", without("status")},
+      {"missing message", without("message")},
+      {"not an object", jv(R"(["postgres_changes","ok","Too many changes"])")},
+      {"the docs' system example", payload_of(kV2System)},
+  };
+  for (const auto& [name, payload] : cases) {
+    EXPECT_FALSE(parse_changes_overflow(payload).has_value()) << name;
+  }
+  // The error variant the server could send for the same table reads as an error report.
+  auto err = parse_system(with("status", "error"));
+  ASSERT_TRUE(err.ok());
+  EXPECT_EQ(err->status, "error");
 }
 
 }  // namespace

@@ -115,4 +115,11 @@ inline constexpr std::string_view kV1SystemTokenExpired =
 inline constexpr std::string_view kV1CloseAfterSystem =
     R"f({"event":"phx_close","topic":"realtime:t1","payload":{},"ref":null})f";
 
+// ---- the server's "too many changes" signal (include/rtsync/protocol/reply.hpp) -----------------
+
+inline constexpr std::string_view kV2TooManyChanges =
+    R"f(["4",null,"realtime:task-updates:p1","system",{"extension":"postgres_changes","status":"ok","message":"Too many changes","channel":"task-updates:p1","schema":"public","table":"tasks","limit":1000}])f";
+inline constexpr std::string_view kV1TooManyChanges =
+    R"f({"topic":"realtime:task-updates:p1","event":"system","payload":{"extension":"postgres_changes","status":"ok","message":"Too many changes","channel":"task-updates:p1","schema":"public","table":"tasks","limit":1000},"ref":null})f";
+
 }  // namespace rtsync::protocol::test

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fake_realtime_peer.hpp"
@@ -31,6 +32,27 @@ inline SocketOptions test_socket_options() {
   o.api_key = "anon";
   o.jitter_seed = 7;
   return o;
+}
+
+// The server's "Too many changes" system message on the project channel "realtime:<sub>", as the
+// exact text of a vsn 2 frame ([join_ref,null,topic,"system",payload]) or a vsn 1 frame
+// ({"topic","event":"system","payload","ref":null}).
+inline std::string overflow_payload(std::string_view sub, std::string_view table = "tasks",
+                                    std::string_view status = "ok") {
+  return R"({"extension":"postgres_changes","status":")" + std::string(status) +
+         R"(","message":"Too many changes","channel":")" + std::string(sub) +
+         R"(","schema":"public","table":")" + std::string(table) + R"(","limit":1000})";
+}
+inline std::string overflow_frame_v2(std::string_view join_ref, std::string_view sub,
+                                     std::string_view table = "tasks",
+                                     std::string_view status = "ok") {
+  return R"([")" + std::string(join_ref) + R"(",null,"realtime:)" + std::string(sub) +
+         R"(","system",)" + overflow_payload(sub, table, status) + "]";
+}
+inline std::string overflow_frame_v1(std::string_view sub, std::string_view table = "tasks",
+                                     std::string_view status = "ok") {
+  return R"({"topic":"realtime:)" + std::string(sub) + R"(","event":"system","payload":)" +
+         overflow_payload(sub, table, status) + R"(,"ref":null})";
 }
 
 struct BusRecorder {
@@ -77,6 +99,23 @@ class ManagerFixture : public ::testing::Test {
     });
     peer->accept();
     return started;
+  }
+
+  // The server's "Too many changes" for `project`'s channel, as the exact frame of the socket's
+  // vsn (vsn 2 carries the current join's join_ref).
+  void send_overflow(std::string_view project, std::string_view table = "tasks",
+                     std::string_view status = "ok") {
+    const std::string sub = "task-updates:" + std::string(project);
+    if (socket->vsn() == protocol::Vsn::v1) {
+      fake->receive_text(overflow_frame_v1(sub, table, status));
+      return;
+    }
+    const auto* j = peer->join_of("realtime:" + sub);
+    if (!j || !j->join_ref) {
+      ADD_FAILURE() << "no current join of " << sub;
+      return;
+    }
+    fake->receive_text(overflow_frame_v2(*j->join_ref, sub, table, status));
   }
 
   // Moves time in small steps, letting the peer answer (heartbeats, joins) as a server would.

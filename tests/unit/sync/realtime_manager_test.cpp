@@ -262,6 +262,95 @@ TEST_F(Events, StatusJsonMatchesTheSeedsGetStatus) {
   EXPECT_EQ(s.at("reconnectAttempts").to_number<std::int64_t>(), 0);
 }
 
+// ---- changes overflow ----
+
+using Overflow = ManagerFixture;
+
+TEST_F(Overflow, TooManyChangesReachesTheBusWithTheTableAndCountsAsActivity) {
+  log::Capture capture;
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  BusRecorder rec(bus, {kChangesOverflowEvent, kTaskNewEvent, kTaskUpdateEvent});
+  clock.advance(seconds(40));  // past the connect grace: only an event makes the keys fresh
+  ASSERT_FALSE(freshness.is_fresh(kPaginated));
+  send_overflow("p1");
+  ASSERT_EQ(rec.events.size(), 1u);
+  EXPECT_EQ(rec.events[0].first, kChangesOverflowEvent);
+  EXPECT_EQ(json::serialize(rec.events[0].second),
+            R"({"schema":"public","table":"tasks","limit":1000,"projectId":"p1"})");
+  // Realtime activity, like a change event: snapshot and the four keys stamped.
+  EXPECT_EQ(manager->snapshot().last_event_at, clock.wall_ms());
+  EXPECT_TRUE(freshness.is_fresh(kPaginated));
+  EXPECT_TRUE(freshness.is_fresh(FreshnessTracker::Key{"task-status-counts", "p1"}));
+  EXPECT_TRUE(freshness.is_fresh(FreshnessTracker::Key{"unified-generations", "project", "p1"}));
+  // Counted apart from task events; the channel stays subscribed.
+  const auto s = manager->status_json();
+  EXPECT_EQ(s.at("overflows").to_number<std::int64_t>(), 1);
+  EXPECT_EQ(s.at("events").to_number<std::int64_t>(), 0);
+  EXPECT_EQ(manager->overflows_received(), 1u);
+  EXPECT_TRUE(manager->subscribed());
+  EXPECT_FALSE(manager->last_event_payload());
+  EXPECT_TRUE(
+      capture.contains("[SimpleRealtime] too many changes on public.tasks in one transaction "
+                       "(limit 1000) on task-updates:p1 → realtime:changes-overflow"));
+}
+
+TEST_F(Overflow, AnotherTableReachesTheBusButStampsNoTaskKeys) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  BusRecorder rec(bus, {kChangesOverflowEvent});
+  clock.advance(seconds(40));
+  send_overflow("p1", "shots");
+  ASSERT_EQ(rec.events.size(), 1u);
+  EXPECT_EQ(rec.events[0].second.at("table").as_string(), "shots");
+  EXPECT_FALSE(freshness.is_fresh(kPaginated));
+  EXPECT_EQ(manager->overflows_received(), 1u);
+}
+
+TEST_F(Overflow, ErrorStatusVariantIsNotAnOverflow) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  BusRecorder rec(bus, {kChangesOverflowEvent});
+  send_overflow("p1", "tasks", "error");
+  EXPECT_TRUE(rec.events.empty());
+  EXPECT_EQ(manager->overflows_received(), 0u);
+  EXPECT_TRUE(manager->subscribed());  // informational postgres_changes error
+}
+
+TEST_F(Overflow, SignalOfALeftChannelIsNotDelivered) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  BusRecorder rec(bus, {kChangesOverflowEvent});
+  const auto join_ref = *peer->join_of("realtime:task-updates:p1")->join_ref;
+  manager->leave();
+  fake->receive_text(overflow_frame_v2(join_ref, "task-updates:p1"));
+  EXPECT_TRUE(rec.events.empty());
+  EXPECT_EQ(manager->overflows_received(), 0u);
+}
+
+class OverflowV1 : public ManagerFixture {
+ protected:
+  static SocketOptions options() {
+    auto o = test_socket_options();
+    o.vsn = protocol::Vsn::v1;
+    return o;
+  }
+  OverflowV1() : ManagerFixture(options()) {
+    peer = std::make_unique<FakeRealtimePeer>(*fake, protocol::Vsn::v1);
+  }
+};
+
+TEST_F(OverflowV1, TheVsn1FrameIsTheSameSignal) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  ASSERT_TRUE(manager->subscribed());
+  BusRecorder rec(bus, {kChangesOverflowEvent});
+  send_overflow("p1");
+  ASSERT_EQ(rec.events.size(), 1u);
+  EXPECT_EQ(rec.events[0].second.at("table").as_string(), "tasks");
+  EXPECT_EQ(rec.events[0].second.at("limit").as_int64(), 1000);
+}
+
 // ---- heal cycle ----
 
 class Heal : public ManagerFixture {

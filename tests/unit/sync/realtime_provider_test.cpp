@@ -15,7 +15,10 @@ const std::string kTopic1 = "realtime:task-updates:p1";
 
 class ProviderTest : public ManagerFixture {
  protected:
-  ProviderTest() { sign_in(); }
+  explicit ProviderTest(SocketOptions options = test_socket_options())
+      : ManagerFixture(std::move(options)) {
+    sign_in();
+  }
 
   void mount_provider(RealtimeProviderOptions options = {}) {
     provider = std::make_unique<RealtimeProvider>(*manager, cache, bus, freshness, project,
@@ -304,6 +307,166 @@ TEST_F(ProviderTest, GapFillAfterEveryResubscribe) {
   for (const auto& k : family_keys())
     EXPECT_EQ(fetches.count(k), 1u) << k.hash();
   EXPECT_EQ(fetches.count(kProfile), 0u);
+}
+
+// ---- changes overflow ("Too many changes") ----
+
+// Joined p1 with the task queries mounted, past the gap fill's window, fetch log cleared.
+class OverflowTest : public ProviderTest {
+ protected:
+  explicit OverflowTest(SocketOptions options = test_socket_options())
+      : ProviderTest(std::move(options)) {}
+  void joined(RealtimeProviderOptions options = {}) {
+    mount_task_queries();
+    mount_provider(std::move(options));
+    project.set("p1");
+    peer->accept();
+    ASSERT_TRUE(provider->state().is_connected);
+    clock.advance(seconds(1));
+    fetches.clear();
+    calls_before = provider->stats().invalidation_calls;
+  }
+  void expect_each_family_fetched(std::size_t n) {
+    for (const auto& k : family_keys())
+      EXPECT_EQ(fetches.count(k), n) << k.hash();
+    EXPECT_EQ(fetches.count(kProfile), 0u);
+    EXPECT_EQ(fetches.count(kLegacyGenerations), 0u);
+  }
+  std::uint64_t calls_before = 0;
+};
+
+TEST_F(OverflowTest, TooManyChangesOnTasksInvalidatesTheSixFamiliesOnce) {
+  log::Capture capture;
+  joined();
+  cache.set_query_data(QueryKey{"tasks", "inactive"}, json::value("old"));
+  send_overflow("p1");
+  clock.run_ready();
+  expect_each_family_fetched(1);
+  EXPECT_TRUE(cache.get_query(QueryKey{"tasks", "inactive"})->state().is_invalidated);
+  EXPECT_FALSE(cache.get_query(kProfile)->state().is_invalidated);
+  EXPECT_EQ(provider->stats().invalidation_calls - calls_before, 6u);
+  EXPECT_EQ(provider->stats().overflows, 1u);
+  EXPECT_EQ(provider->stats().overflows_unbound, 0u);
+  EXPECT_EQ(provider->stats().events, 0u);
+  // Not a task event: the stamps the UI shows stay as they were.
+  EXPECT_FALSE(provider->state().last_task_update.has_value());
+  EXPECT_FALSE(provider->state().last_new_task.has_value());
+  const auto stats = provider->diagnostics().at("stats");
+  EXPECT_EQ(stats.at("overflows").to_number<std::int64_t>(), 1);
+  EXPECT_EQ(stats.at("overflowsUnbound").to_number<std::int64_t>(), 0);
+  EXPECT_TRUE(capture.contains(
+      "[SimpleRealtimeProvider] too many changes on public.tasks: refetching its 6 families"));
+  // Nothing more follows: one signal, one refetch per query.
+  clock.advance(seconds(1));
+  expect_each_family_fetched(1);
+}
+
+TEST_F(OverflowTest, TableWithoutFamiliesInvalidatesNothing) {
+  log::Capture capture;
+  joined();
+  send_overflow("p1", "profiles");
+  clock.advance(seconds(1));
+  expect_each_family_fetched(0);
+  EXPECT_EQ(provider->stats().invalidation_calls, calls_before);
+  EXPECT_EQ(provider->stats().overflows, 0u);
+  EXPECT_EQ(provider->stats().overflows_unbound, 1u);
+  EXPECT_TRUE(
+      capture.contains("[SimpleRealtimeProvider] too many changes on public.profiles: no "
+                       "query families bound to it; nothing to refetch"));
+}
+
+TEST_F(OverflowTest, ErrorStatusVariantInvalidatesNothing) {
+  joined();
+  send_overflow("p1", "tasks", "error");
+  clock.advance(seconds(1));
+  expect_each_family_fetched(0);
+  EXPECT_EQ(provider->stats().invalidation_calls, calls_before);
+  EXPECT_EQ(provider->stats().overflows + provider->stats().overflows_unbound, 0u);
+  EXPECT_TRUE(provider->state().is_connected);
+}
+
+TEST_F(OverflowTest, TableFamiliesAreConfigurable) {
+  RealtimeProviderOptions options;
+  options.table_families = {{"public", "shots", {QueryKey{"shots"}}}};
+  joined(options);
+  send_overflow("p1", "shots");
+  send_overflow("p1", "tasks");  // no longer bound
+  clock.run_ready();
+  EXPECT_EQ(fetches.count(QueryKey{"shots", "p1", 8}), 1u);
+  EXPECT_EQ(fetches.count(QueryKey{"tasks", "single", "t1"}), 0u);
+  EXPECT_EQ(fetches.count(QueryKey{"task-status-counts", "p1"}), 0u);
+  EXPECT_EQ(provider->stats().overflows, 1u);
+  EXPECT_EQ(provider->stats().overflows_unbound, 1u);
+}
+
+// The signal arrives after the transaction's first changes were delivered one by one: it joins
+// their coalescing window, and the trailing refetch (after the signal) reads the whole transaction.
+TEST_F(OverflowTest, CoalescesWithTheChangesBeforeItLikeAnEvent) {
+  fetches.latency = milliseconds(30);
+  joined();
+  const auto window = cache.config().coalesce_window;
+  const auto start = clock.now();
+  peer->send_change(kTopic1, "UPDATE", json::object{{"id", "t1"}});  // leading refetch
+  clock.advance(milliseconds(50));
+  const auto coalesced_before = provider->stats().refetches_coalesced;
+  send_overflow("p1");
+  clock.run_ready();
+  // Inside the window: no second refetch now, one trailing refetch per active query instead.
+  for (const auto& k : family_keys())
+    EXPECT_EQ(fetches.count(k), 1u) << k.hash();
+  EXPECT_EQ(provider->stats().refetches_coalesced - coalesced_before, family_keys().size());
+  clock.advance(seconds(1));
+  for (const auto& k : family_keys()) {
+    ASSERT_EQ(fetches.count(k), 2u) << k.hash();
+    EXPECT_EQ(fetches.starts[k.hash()].front(), start) << k.hash();
+    EXPECT_EQ(fetches.starts[k.hash()].back(), start + window) << k.hash();
+  }
+  EXPECT_EQ(fetches.count(kProfile), 0u);
+  EXPECT_EQ(provider->stats().invalidation_calls - calls_before, 6u * 2);
+  // Alone, outside any window, it refetches at once (leading edge).
+  fetches.clear();
+  send_overflow("p1");
+  clock.run_ready();
+  for (const auto& k : family_keys())
+    EXPECT_EQ(fetches.count(k), 1u) << k.hash();
+}
+
+TEST_F(OverflowTest, OptInBatchingFoldsOverflowsLikeEvents) {
+  RealtimeProviderOptions options;
+  options.batch_window = milliseconds(100);
+  joined(options);
+  send_overflow("p1");  // leading: invalidates at once and opens the window
+  EXPECT_EQ(provider->stats().invalidation_calls - calls_before, 6u);
+  send_overflow("p1");
+  send_overflow("p1");
+  EXPECT_EQ(provider->stats().invalidation_calls - calls_before, 6u);
+  EXPECT_EQ(provider->stats().events_batched, 2u);
+  clock.advance(milliseconds(100));  // the window ends: one invalidation for both
+  EXPECT_EQ(provider->stats().invalidation_calls - calls_before, 12u);
+  clock.advance(seconds(1));
+  EXPECT_EQ(provider->stats().invalidation_calls - calls_before, 12u);
+  EXPECT_EQ(provider->stats().overflows, 3u);
+}
+
+class OverflowV1Test : public OverflowTest {
+ protected:
+  static SocketOptions options() {
+    auto o = test_socket_options();
+    o.vsn = protocol::Vsn::v1;
+    return o;
+  }
+  OverflowV1Test() : OverflowTest(options()) {
+    peer = std::make_unique<FakeRealtimePeer>(*fake, protocol::Vsn::v1);
+  }
+};
+
+TEST_F(OverflowV1Test, TheVsn1FrameInvalidatesTheSixFamiliesOnce) {
+  joined();
+  send_overflow("p1");
+  clock.run_ready();
+  expect_each_family_fetched(1);
+  EXPECT_EQ(provider->stats().invalidation_calls - calls_before, 6u);
+  EXPECT_EQ(provider->stats().overflows, 1u);
 }
 
 TEST_F(ProviderTest, LogsLifecycleWithTheSeedsPrefix) {

@@ -410,6 +410,133 @@ TEST_F(ChannelFixture, PostgresChangesSystemErrorsAreInformational) {
   EXPECT_EQ(ch->state(), ChannelState::joined);
 }
 
+// ---- changes overflow ("Too many changes")
+// -------------------------------------------------------------------------
+
+constexpr std::string_view kOverflowPayload =
+    R"({"extension":"postgres_changes","status":"ok","message":"Too many changes","channel":"task-updates:p1","schema":"public","table":"tasks","limit":1000})";
+
+struct OverflowLog {
+  std::vector<std::string> entries;  // "schema.table limit channel"
+  RealtimeChannel::ChangesOverflowCallback callback() {
+    return [this](const RealtimeChannel::ChangesOverflow& o) {
+      entries.push_back(o.schema + "." + o.table + " " +
+                        (o.limit ? std::to_string(*o.limit) : "-") + " " + o.channel);
+    };
+  }
+};
+
+TEST_F(ChannelFixture, ChangesOverflowV2ReachesOverflowAndSystemListenersOnce) {
+  auto ch = joined_tasks_channel();
+  OverflowLog overflows;
+  std::vector<std::string> system;
+  subs.push_back(ch->on_changes_overflow(overflows.callback()));
+  subs.push_back(
+      ch->on_system([&](const json::value& p) { system.push_back(json::serialize(p)); }));
+  fake->receive_text(frame("1", "", kTopic, "system", kOverflowPayload));
+  EXPECT_EQ(overflows.entries, std::vector<std::string>{"public.tasks 1000 task-updates:p1"});
+  // System listeners still see the raw payload, extra fields included (as realtime-js would).
+  ASSERT_EQ(system.size(), 1u);
+  EXPECT_EQ(json::parse(system[0]), json::parse(kOverflowPayload));
+  // Informational for the channel: still joined, no status, no change callback.
+  EXPECT_EQ(ch->state(), ChannelState::joined);
+  EXPECT_EQ(status.statuses(), std::vector{SubscribeStatus::subscribed});
+  EXPECT_TRUE(changes.empty());
+  const auto d = ch->diagnostics();
+  EXPECT_EQ(d.at("changes_overflows").as_uint64(), 1u);
+  EXPECT_EQ(d.at("system_messages").as_uint64(), 1u);
+  EXPECT_EQ(d.at("overflow_bindings").as_uint64(), 1u);
+  // The channel keeps delivering changes.
+  fake->receive_text(change_frame("[11]", "INSERT"));
+  EXPECT_EQ(changes.size(), 1u);
+}
+
+TEST_F(ChannelFixture, ChangesOverflowV1FrameIsTheSameSignal) {
+  make(default_options(protocol::Vsn::v1));
+  open();
+  auto ch = socket->channel("task-updates:p1");
+  OverflowLog overflows;
+  subs.push_back(ch->on_changes_overflow(overflows.callback()));
+  ASSERT_TRUE(ch->subscribe(status.callback()).ok());
+  fake->receive_text(
+      R"({"topic":"realtime:task-updates:p1","event":"phx_reply","payload":{"status":"ok","response":{"postgres_changes":[]}},"ref":"1"})");
+  ASSERT_EQ(ch->state(), ChannelState::joined);
+  fake->receive_text(
+      R"({"topic":"realtime:task-updates:p1","event":"system","payload":{"extension":"postgres_changes","status":"ok","message":"Too many changes","channel":"task-updates:p1","schema":"public","table":"tasks","limit":1000},"ref":null})");
+  EXPECT_EQ(overflows.entries, std::vector<std::string>{"public.tasks 1000 task-updates:p1"});
+  EXPECT_EQ(ch->state(), ChannelState::joined);
+}
+
+TEST_F(ChannelFixture, SystemMessagesThatOnlyResembleAnOverflowAreNot) {
+  auto ch = joined_tasks_channel();
+  OverflowLog overflows;
+  int system = 0;
+  subs.push_back(ch->on_changes_overflow(overflows.callback()));
+  subs.push_back(ch->on_system([&](const json::value&) { ++system; }));
+  auto with = [](std::string_view key, json::value v) {
+    auto p = json::parse(kOverflowPayload).as_object();
+    if (v.is_null()) {
+      p.erase(key);
+    } else {
+      p[key] = std::move(v);
+    }
+    return json::serialize(p);
+  };
+  // status "error": the informational postgres_changes error (the channel stays joined).
+  fake->receive_text(frame("1", "", kTopic, "system", with("status", "error")));
+  fake->receive_text(frame("1", "", kTopic, "system", with("message", "Subscribed to PostgreSQL")));
+  fake->receive_text(frame("1", "", kTopic, "system", with("table", nullptr)));
+  EXPECT_EQ(system, 3);
+  EXPECT_TRUE(overflows.entries.empty());
+  EXPECT_EQ(ch->diagnostics().at("changes_overflows").as_uint64(), 0u);
+  EXPECT_EQ(ch->state(), ChannelState::joined);
+  EXPECT_EQ(status.statuses(), std::vector{SubscribeStatus::subscribed});
+}
+
+TEST_F(ChannelFixture, ChangesOverflowOfAnEarlierJoinIsDropped) {
+  auto ch = joined_tasks_channel();
+  OverflowLog overflows;
+  subs.push_back(ch->on_changes_overflow(overflows.callback()));
+  fake->receive_text(frame("9", "", kTopic, "system", kOverflowPayload));
+  EXPECT_TRUE(overflows.entries.empty());
+  EXPECT_EQ(socket->counters().stale_frames_dropped, 1u);
+}
+
+TEST_F(ChannelFixture, OverflowBindingsMayRemoveThemselvesAndUnsubscribeInsideCallbacks) {
+  auto ch = joined_tasks_channel();
+  int first = 0, skipped = 0, last = 0;
+  core::Subscription self_removing, next;
+  self_removing = ch->on_changes_overflow([&](const RealtimeChannel::ChangesOverflow&) {
+    ++first;
+    self_removing.remove();
+    next.remove();  // removed before its turn: not called
+  });
+  next = ch->on_changes_overflow([&](const RealtimeChannel::ChangesOverflow&) { ++skipped; });
+  auto leaver = ch->on_changes_overflow([&](const RealtimeChannel::ChangesOverflow& o) {
+    EXPECT_EQ(o.table, "tasks");
+    if (++last == 2) ch->unsubscribe();
+  });
+  fake->receive_text(frame("1", "", kTopic, "system", kOverflowPayload));
+  fake->receive_text(frame("1", "", kTopic, "system", kOverflowPayload));
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(skipped, 0);
+  EXPECT_EQ(last, 2);
+  EXPECT_EQ(ch->state(), ChannelState::leaving);
+}
+
+TEST_F(ChannelFixture, DroppingTheChannelInsideAnOverflowCallbackIsSafe) {
+  auto ch = joined_tasks_channel();
+  int calls = 0;
+  auto sub = ch->on_changes_overflow([&](const RealtimeChannel::ChangesOverflow&) {
+    ++calls;
+    socket->remove_channel(ch);
+    ch.reset();
+  });
+  fake->receive_text(frame("1", "", kTopic, "system", kOverflowPayload));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(ch, nullptr);
+}
+
 // ---- dispatch
 // ------------------------------------------------------------------------------------
 

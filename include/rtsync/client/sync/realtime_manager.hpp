@@ -33,6 +33,14 @@
 // (channelState `joined`, lastEventAt) and reports to the FreshnessTracker for
 // ['tasks'], ['task-status-counts'], ['unified-generations'], ['tasks','paginated',<id>].
 //
+// Changes overflow. The channel's "Too many changes" signal (RealtimeChannel::on_changes_overflow:
+// one transaction changed more rows of a table than the server sends one by one) → log warn and
+// `realtime:changes-overflow` with detail {"schema","table","limit" (null when unknown),
+// "projectId"}: the changes of that table are incomplete, whoever shows it refetches. It counts
+// as realtime activity like a change event (snapshot lastEventAt) and, for the table the manager
+// binds (options.schema/table), stamps the same four FreshnessTracker keys; a table it does not
+// bind touches no keys. Counted in status_json's "overflows" (not in "events").
+//
 // Heal (listens for `realtime:auth-heal`): with a project and no subscription, starts a heal cycle
 // unless one is running or a join is still waiting for its first status (its guard decides): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
@@ -63,6 +71,7 @@ namespace rtsync::client::sync {
 
 inline constexpr std::string_view kTaskUpdateEvent = "realtime:task-update";
 inline constexpr std::string_view kTaskNewEvent = "realtime:task-new";
+inline constexpr std::string_view kChangesOverflowEvent = "realtime:changes-overflow";
 
 struct RealtimeManagerOptions {
   core::Duration join_timeout = std::chrono::seconds(10);
@@ -155,10 +164,12 @@ class RealtimeManager {
 
   // {channelState, lastEventAt, timestamp, lastMessageAt}
   json::value snapshot_json() const;
-  // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events}
+  // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
   json::value status_json() const;
   std::uint64_t events_received() const noexcept { return events_; }
-  // The payload of the event being (or last) emitted, shared: a bus handler that wants to keep the
+  std::uint64_t overflows_received() const noexcept { return overflows_; }
+  // The payload of the task event (change or broadcast; not an overflow) being (or last) emitted,
+  // shared: a bus handler that wants to keep the
   // detail (the provider's lastTaskUpdate) checks `&detail == last_event_payload().get()` and
   // shares it instead of copying. Each payload is copied once out of the transport's frame into
   // its own arena (one allocation block instead of one per string).
@@ -175,6 +186,7 @@ class RealtimeManager {
   void on_event(std::string_view type, std::string_view bus_event, const json::value& payload);
   void on_change(std::string_view type, std::string_view bus_event,
                  const RealtimeChannel::ChangeView& change);
+  void on_overflow(const RealtimeChannel::ChangesOverflow& overflow);
   void settle(const std::shared_ptr<Join>& join, bool ok);
   void on_heal(const json::value& detail);
   void attempt_reconnect();
@@ -199,6 +211,7 @@ class RealtimeManager {
   bool heal_in_flight_ = false;
   bool destroying_ = false;
   std::uint64_t events_ = 0;
+  std::uint64_t overflows_ = 0;
   std::shared_ptr<const json::value> last_payload_;
   RealtimeSnapshot snapshot_;
   ListenerList<const ChannelPhaseChange&> phase_listeners_;

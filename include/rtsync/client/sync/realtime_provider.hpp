@@ -20,6 +20,13 @@
 // later events inside the window merge into one trailing refetch per query. The event also sets
 // last_task_update / last_new_task {payload, timestamp}.
 //
+// Changes overflow. `realtime:changes-overflow` (the server's "Too many changes": a transaction
+// changed more rows of one table than it sends one by one) invalidates the families of that table
+// in `table_families` (default: public.tasks → the six), exactly as an event would — through the
+// cache's burst coalescing, and through the batch window when one is set — so the refetch runs
+// after the changes already received and reads the whole transaction. A table without an entry
+// invalidates nothing (logged). Counted in stats: overflows, overflows_unbound.
+//
 // Gap fill. Every transition into SUBSCRIBED (the first join included, and every rejoin after a
 // drop, error or heal) invalidates `gap_fill_families` (default: the six): what changed while
 // realtime was down is fetched, never silently missed.
@@ -61,10 +68,22 @@ struct ConnectionState {
 // The six families the seed invalidates, in its order.
 std::vector<query::QueryKey> seed_task_families();
 
+// The query families that read one table: what to refetch when that table's changes cannot be
+// delivered one by one.
+struct TableFamilies {
+  std::string schema;
+  std::string table;
+  std::vector<query::QueryKey> families;
+};
+// The task app's tables: public.tasks → seed_task_families().
+std::vector<TableFamilies> seed_table_families();
+
 struct RealtimeProviderOptions {
   // Event name → families invalidated on it.
   std::vector<std::pair<std::string, std::vector<query::QueryKey>>> invalidations = {
       {"realtime:task-update", seed_task_families()}, {"realtime:task-new", seed_task_families()}};
+  // Table → families, for `realtime:changes-overflow` (one entry per table; the first match wins).
+  std::vector<TableFamilies> table_families = seed_table_families();
   // Invalidated after every transition into SUBSCRIBED.
   std::vector<query::QueryKey> gap_fill_families = seed_task_families();
   // Coalesced, cancel_refetch (the cache's default window).
@@ -85,7 +104,9 @@ struct ProviderStats {
   std::uint64_t refetches_started = 0;    // leading refetches those calls started
   std::uint64_t refetches_coalesced = 0;  // refetches they deferred to a trailing edge
   std::uint64_t gap_fills = 0;
-  std::uint64_t events_batched = 0;  // events folded into a window-end invalidation
+  std::uint64_t events_batched = 0;     // events/overflows folded into a window-end invalidation
+  std::uint64_t overflows = 0;          // changes-overflow signals of a bound table
+  std::uint64_t overflows_unbound = 0;  // … of a table without families: nothing invalidated
 };
 
 class RealtimeProvider {
@@ -101,13 +122,17 @@ class RealtimeProvider {
   // Called after every state change (connection fields and event stamps alike).
   core::Subscription subscribe(std::function<void(const ConnectionState&)> listener);
   const ProviderStats& stats() const noexcept { return stats_; }
-  // {isConnected, isConnecting, error, lastTaskUpdateAt, lastNewTaskAt, projectId, stats{…}}
+  // {isConnected, isConnecting, error, lastTaskUpdateAt, lastNewTaskAt, projectId,
+  //  stats{events, …, overflows, overflowsUnbound}}
   json::value diagnostics() const;
 
  private:
   void apply(const std::optional<std::string>& project);
   void on_phase(const ChannelPhaseChange& change);
   void on_event(std::size_t index, const json::value& detail);
+  void on_overflow(const json::value& detail);
+  // Invalidates entry `index` of entries_ (at once, or folded into its open batch window).
+  void trigger(std::size_t index);
   void invalidate(const std::vector<query::InvalidateFilters>& filters);
   void open_batch(std::size_t index);
   void set_connection(bool connected, bool connecting, std::optional<std::string> error);
@@ -125,11 +150,17 @@ class RealtimeProvider {
   std::optional<std::string> current_;  // the project this provider joined
   std::uint64_t generation_ = 0;        // bumped per selection, to drop stale join results
   bool subscribed_ = false;             // last phase was SUBSCRIBED
-  // Filters built once: per entry of options_.invalidations, and for the gap fill.
-  std::vector<std::vector<query::InvalidateFilters>> event_filters_;
+  // What one trigger invalidates, built once: one entry per options_.invalidations item, then one
+  // per options_.table_families item (at table_entries_ + i).
+  struct Entry {
+    std::string label;  // the bus event, or "<schema>.<table> overflow", for the log
+    std::vector<query::InvalidateFilters> filters;
+  };
+  std::vector<Entry> entries_;
+  std::size_t table_entries_ = 0;
   std::vector<query::InvalidateFilters> gap_filters_;
   std::vector<core::Subscription> event_subs_;
-  // Per invalidation entry, with batch_window: the open window and whether events wait for it.
+  // Per entry, with batch_window: the open window and whether triggers wait for it.
   struct Batch {
     core::Timer window;
     bool pending = false;

@@ -9,7 +9,9 @@
 //   - heal triggers: auth events, the socket reopening after a drop, realtime degraded for 30 s
 //     with a project selected, explicit `request_reconnect`;
 //   - `realtime:auth-heal` reaches the manager's heal cycle;
-//   - selecting a project (`project().set(id)`) joins it; events invalidate the six families.
+//   - selecting a project (`project().set(id)`) joins it; events invalidate the six families, and
+//     so does the server's "Too many changes" signal for public.tasks
+//     (`realtime:changes-overflow`).
 // `register_diagnostics` publishes the seed's runtime views: "realtime" (the snapshot
 // {channelState, lastEventAt, timestamp, lastMessageAt}), "realtimeStatus", "freshness",
 // "reconnectScheduler", "provider", "smartPolling", "auth".

@@ -2,7 +2,8 @@
 // `RealtimeSocket::channel()`.
 //
 // Lifecycle (states as realtime-js: closed, joining, joined, leaving, errored):
-//   - Register bindings (on_broadcast, on_postgres_changes, on_system), then `subscribe()`.
+//   - Register bindings (on_broadcast, on_postgres_changes, on_system, on_changes_overflow), then
+//     `subscribe()`.
 //     The phx_join payload is built from the bindings, the channel options and the socket's current
 //     access token. A join is only put on the wire while the socket is open; its timeout starts
 //     then.
@@ -26,6 +27,19 @@
 //   - postgres_changes bindings are snapshotted at each join; a binding added later takes effect at
 //     the next join; a removed binding stops firing at once.
 //
+// Changes overflow. When one transaction changes more rows of one table than the server's
+// per-subscriber limit, the server stops sending those changes and sends ONE `system` message
+// instead: {"extension":"postgres_changes","status":"ok","message":"Too many changes",
+// "channel":…,"schema":…,"table":…,"limit":…} (protocol::parse_changes_overflow). The changes of
+// that table received before it are an incomplete picture of the transaction: whatever reads the
+// table must refetch it. on_changes_overflow listeners get {schema, table, limit} once per such
+// message, after the on_system listeners got the raw payload (realtime-js hands it only to system
+// listeners: a client that ignores it stays correct as a protocol peer but misses the refetch).
+// The channel's state does not change. A `system` message that merely resembles it (status "error",
+// another message, no table) is not an overflow; a status "error" from postgres_changes stays an
+// informational error. Like every frame of an earlier join (join_ref set and not current), a stale
+// one is dropped.
+//
 // Presence (on_presence, track) is not implemented yet: presence_state / presence_diff frames are
 // counted and ignored.
 //
@@ -47,6 +61,7 @@
 #include "rtsync/core/subscription.hpp"
 #include "rtsync/protocol/change_view.hpp"
 #include "rtsync/protocol/join.hpp"
+#include "rtsync/protocol/reply.hpp"
 
 namespace rtsync::client {
 
@@ -88,8 +103,12 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   // copies it out (protocol/change_view.hpp).
   using ChangeView = protocol::ChangeView;
   using ChangeCallback = std::function<void(const ChangeView& change)>;
-  // The system message payload {extension, status, message, channel}.
+  // The system message payload {extension, status, message, channel} (plus whatever else the
+  // server sent, e.g. schema/table/limit of a changes overflow).
   using SystemCallback = std::function<void(const json::value& payload)>;
+  // {schema, table, limit, channel} of a "Too many changes" system message (see above).
+  using ChangesOverflow = protocol::ChangesOverflow;
+  using ChangesOverflowCallback = std::function<void(const ChangesOverflow& overflow)>;
 
   ~RealtimeChannel();
   RealtimeChannel(const RealtimeChannel&) = delete;
@@ -105,7 +124,12 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   // Broadcast events named `event` (case-insensitive), or every broadcast with "*".
   core::Subscription on_broadcast(std::string event, BroadcastCallback callback);
   core::Subscription on_postgres_changes(PostgresChangesFilter filter, ChangeCallback callback);
+  // Every `system` message, as its payload.
   core::Subscription on_system(SystemCallback callback);
+  // Only the server's "Too many changes" signal: the changes of `overflow.table` in one
+  // transaction went over the server's limit and were not all delivered; refetch that table.
+  // Takes effect at once (no rejoin needed).
+  core::Subscription on_changes_overflow(ChangesOverflowCallback callback);
   // Status listeners besides the one given to subscribe().
   core::Subscription on_status(StatusCallback callback);
 
@@ -125,7 +149,7 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   // on a channel that is closed or leaving it fails at once.
   void send_broadcast(std::string event, json::value payload, PushCallback done = {});
 
-  // {topic, state, join_ref, bindings, events_dispatched, …}
+  // {topic, state, join_ref, bindings, events_dispatched, system_messages, changes_overflows, …}
   json::value diagnostics() const;
 
   // Construction is reserved to the socket (RealtimeSocket::channel).
