@@ -1,5 +1,5 @@
 // GoogleTest helpers shared by the realtime server's integration suites (realtime_test.cpp,
-// security_test.cpp, no_loss_test.cpp): start a TestStack, connect, build bindings and collect the
+// security_test.cpp, no_loss_test.cpp, bulk_test.cpp): start a TestStack, connect, build bindings and collect the
 // postgres_changes a client receives. Every wait is bounded.
 #pragma once
 
