@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/http/request_framing.hpp"
 #include "rtsync/server/realtime/connection.hpp"
 
 namespace rtsync::server::http {
@@ -34,6 +35,10 @@ namespace {
 
 constexpr std::size_t kMaxHttpBody = 8u << 20;
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
+// How long, and how many bytes, a closing connection drains what the client still sends (see
+// HttpSession::linger and WsSession::linger).
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 1u << 20;
 // Read buffers that grew past this for one big message are given back, so idle sockets stay small.
 constexpr std::size_t kKeepReadCapacity = 16u << 10;
 // Largest gather write of queued frames.
@@ -432,9 +437,40 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     parser_.emplace();
     parser_->body_limit(kMaxHttpBody);
     stream_.expires_after(kHttpTimeout);
+    // The head first: its framing is checked before a single body byte is read.
+    bhttp::async_read_header(
+        stream_, buf_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    const auto& head = parser_->get();
+    std::vector<HeaderField> fields;
+    for (const auto& f : head) {
+      if (f.name() == bhttp::field::content_length || f.name() == bhttp::field::transfer_encoding) {
+        fields.push_back(HeaderField{f.name_string(), f.value()});
+      }
+    }
+    if (auto framing = request_framing(head.version(), fields); !framing.ok()) {
+      // Beast would read such a request as bodiless (or by a length an intermediary may not
+      // share), and the bytes after it as the next request: refuse and close instead.
+      server_->hub.metrics().drop(realtime::drop::kBadHttpRequest);
+      log::get(log::kServer)
+          ->info("refused HTTP request from {}: {}", peer(), framing.error().message);
+      return respond(400, json_error("error", "bad request framing: " + framing.error().message),
+                     false);
+    }
+    if (parser_->is_done()) return on_read({});
     bhttp::async_read(
         stream_, buf_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  std::string peer() {
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
   void on_read(beast::error_code ec) {
@@ -680,10 +716,28 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
                         if (ec || !keep_alive) {
                           beast::error_code ignored;
                           self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          if (!ec) self->linger();
                           return;
                         }
                         self->read_next();
                       });
+  }
+
+  // After the last response of a connection (sent, write side shut): closing while request bytes
+  // the client already sent sit unread makes the kernel answer with a reset, which can destroy
+  // the response before the client reads it. So read and discard until the client closes, for at
+  // most kLingerTimeout and kLingerBytes.
+  void linger() {
+    buf_.clear();
+    stream_.expires_after(kLingerTimeout);
+    linger_read(0);
+  }
+  void linger_read(std::size_t drained) {
+    stream_.async_read_some(buf_.prepare(4096), [self = shared_from_this(), drained](
+                                                    beast::error_code ec, std::size_t n) {
+      if (ec || drained + n > kLingerBytes) return;  // the stream closes with the session
+      self->linger_read(drained + n);
+    });
   }
 
   std::shared_ptr<Impl> server_;

@@ -4,6 +4,12 @@
 //   POST …/api/broadcast/<topic>/events/<event>      REST single broadcast (202)
 //   GET  /health                                     200 once healthy() (else 503)
 //   GET  /metrics                                    Prometheus text
+// Every request head's framing is checked first (rtsync/server/http/request_framing.hpp): a
+// Transfer-Encoding other than exactly `chunked`, both Transfer-Encoding and Content-Length, or
+// conflicting Content-Length values are answered 400 and the connection is closed, so bytes after
+// such a head are never read as another request. A connection the server closes after its last
+// response drains what the client still sends (bounded) first, so the response is not lost to a
+// TCP reset.
 // Upgrades are authenticated before the handshake: a missing or bad `apikey` (query parameter,
 // `apikey` or `x-api-key` header) is answered 401 {"error": "<reason>"} and no websocket opens.
 //
