@@ -19,7 +19,7 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
       ->envname("RTSYNC_LISTEN")
       ->capture_default_str();
   sub.add_option("--jwt-secret", o.jwt_secret,
-                 "HS256 secret the API keys and tokens are signed with")
+                 "HS256 secret the API keys and tokens are signed with (at least 32 bytes)")
       ->envname("RTSYNC_JWT_SECRET")
       ->required();
   sub.add_option("--slot", o.slot, "logical replication slot (persistent, pgoutput)")

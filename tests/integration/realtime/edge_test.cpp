@@ -93,5 +93,36 @@ TEST(ServerEdge, AmbiguousRequestFramingGets400AndTheSmuggledRequestIsNeverAnswe
       << s->server().metrics_text();
 }
 
+// ---- 4. JWT secret length ----------------------------------------------------------------------
+
+TEST(ServerEdge, JwtSecretShorterThan32BytesIsRefusedAtStart) {
+  auto s = start_stack();
+  ASSERT_TRUE(s);
+  for (const std::string secret : {std::string("x"), std::string(31, 'k')}) {
+    server::ServerOptions o;
+    o.db = s->conninfo();
+    o.listen = "127.0.0.1:0";
+    o.slot = "rtsync_edge_short_secret";
+    o.jwt_secret = secret;
+    server::Server srv(o);
+    auto r = srv.start();
+    ASSERT_FALSE(r.ok()) << secret.size() << "-byte secret accepted";
+    EXPECT_EQ(r.error().code, Errc::invalid_argument);
+    EXPECT_EQ(r.error().message,
+              "the JWT secret (--jwt-secret) must be at least 32 bytes long, got " +
+                  std::to_string(secret.size()));
+    EXPECT_EQ(srv.port(), 0);
+  }
+  server::ServerOptions o;
+  o.db = s->conninfo();
+  o.jwt_secret = std::string(32, 'k');
+  EXPECT_TRUE(server::validate_options(o).ok());
+  // The test secrets are long enough, and the running server still serves.
+  EXPECT_GE(kTestSecret.size(), server::kMinJwtSecretBytes);
+  auto health = http_request(s->port(), "GET", "/health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health.value().status, 200u);
+}
+
 }  // namespace
 }  // namespace rtsync::testkit
