@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include <array>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -35,10 +36,12 @@ namespace {
 
 constexpr std::size_t kMaxHttpBody = 8u << 20;
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
-// How long, and how many bytes, a closing connection drains what the client still sends (see
-// HttpSession::linger and WsSession::linger).
+// How long, and how many bytes, a closing HTTP connection drains what the client still sends
+// (see HttpSession::linger).
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1u << 20;
+// A closing websocket may still have the rest of a message above max_frame_bytes to drain.
+constexpr std::size_t kWsDrainBytes = 64u << 20;
 // Read buffers that grew past this for one big message are given back, so idle sockets stay small.
 constexpr std::size_t kKeepReadCapacity = 16u << 10;
 // Largest gather write of queued frames.
@@ -111,6 +114,51 @@ std::vector<std::string> split_path(std::string_view path) {
     path.remove_prefix(slash + 1);
   }
   return out;
+}
+
+// The websocket sessions' socket: a tcp::socket whose closing-handshake teardown (found by
+// Beast through argument-dependent lookup, see async_teardown below) drains what the client
+// still sends. Beast's own tcp teardown stops reading after one successful read and closes, so
+// a client still sending (the rest of a message above the limit, say) gets a TCP reset instead
+// of the close frame (1009), and reports 1006.
+class WsSocket : public tcp::socket {
+ public:
+  explicit WsSocket(tcp::socket&& s) : tcp::socket(std::move(s)) {}
+};
+
+// Beast's teardown contract: shut the write side (server role), read until the client closes
+// or fails, then close. Bounded by kWsDrainBytes here and by the stream's closing-handshake
+// timeout, which closes the socket.
+struct DrainingTeardown {
+  WsSocket& socket;
+  beast::role_type role;
+  std::unique_ptr<std::array<char, 4096>> buf = std::make_unique<std::array<char, 4096>>();
+  std::size_t drained = 0;
+  bool started = false;
+
+  template <class Self>
+  void operator()(Self& self, beast::error_code ec = {}, std::size_t n = 0) {
+    if (!started) {
+      started = true;
+      beast::error_code ignored;
+      if (role == beast::role_type::server) socket.shutdown(tcp::socket::shutdown_send, ignored);
+      return socket.async_read_some(asio::buffer(*buf), std::move(self));
+    }
+    drained += n;
+    if (!ec && drained <= kWsDrainBytes)
+      return socket.async_read_some(asio::buffer(*buf), std::move(self));
+    if (ec == asio::error::eof) ec = {};
+    beast::error_code ignored;
+    if (role == beast::role_type::client) socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
+    self.complete(ec);
+  }
+};
+
+template <class Handler>
+void async_teardown(beast::role_type role, WsSocket& socket, Handler&& handler) {
+  asio::async_compose<Handler, void(beast::error_code)>(DrainingTeardown{socket, role}, handler,
+                                                        socket);
 }
 
 }  // namespace
@@ -389,7 +437,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   }
 
   std::shared_ptr<Impl> server_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<WsSocket> ws_;
   beast::flat_buffer rbuf_;
   protocol::Vsn vsn_;
   auth::VerifiedJwt apikey_;

@@ -9,7 +9,11 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "test_stack.hpp"
 #include "ws_client.hpp"
@@ -53,6 +57,17 @@ std::size_t count(std::string_view text, std::string_view what) {
   return n;
 }
 
+// True once the server's /metrics text contains `line` (sessions end asynchronously).
+bool eventually_metric(TestStack& s, std::string_view line,
+                       std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (s.server().metrics_text().find(line) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
 // ---- 1. request framing ------------------------------------------------------------------------
 
 TEST(ServerEdge, AmbiguousRequestFramingGets400AndTheSmuggledRequestIsNeverAnswered) {
@@ -90,6 +105,111 @@ TEST(ServerEdge, AmbiguousRequestFramingGets400AndTheSmuggledRequestIsNeverAnswe
   EXPECT_EQ(health.value().status, 200u);
   EXPECT_NE(s->server().metrics_text().find(R"(rtsync_drops_total{reason="bad_http_request"} 7)"),
             std::string::npos)
+      << s->server().metrics_text();
+}
+
+// ---- 3. websocket frames above the limit -------------------------------------------------------
+
+// A websocket client on a raw socket, so one message goes out as one frame of any size (Beast's
+// client would fragment it) and a reset is seen as such. Every read and write times out.
+class RawWs {
+ public:
+  static std::unique_ptr<RawWs> connect(std::uint16_t port, const std::string& key) {
+    auto ws = std::unique_ptr<RawWs>(new RawWs());
+    boost::system::error_code ec;
+    ws->sock_.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+    if (ec) return nullptr;
+    timeval tv{10, 0};
+    ::setsockopt(ws->sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(ws->sock_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    const std::string req = "GET /realtime/v1/websocket?vsn=2.0.0&apikey=" + key +
+                            " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            "Sec-WebSocket-Version: 13\r\n\r\n";
+    asio::write(ws->sock_, asio::buffer(req), ec);
+    std::string head;
+    while (!ec && head.find("\r\n\r\n") == std::string::npos) {
+      char c;
+      if (asio::read(ws->sock_, asio::buffer(&c, 1), ec) == 1) head.push_back(c);
+    }
+    if (ec || !head.starts_with("HTTP/1.1 101")) return nullptr;
+    return ws;
+  }
+
+  // One masked text frame (mask 0: the payload goes as is).
+  boost::system::error_code send_text(const std::string& payload) {
+    std::string frame = "\x81";
+    const std::uint64_t n = payload.size();
+    if (n < 126) {
+      frame.push_back(static_cast<char>(0x80 | n));
+    } else if (n <= 0xFFFF) {
+      frame.push_back(static_cast<char>(0x80 | 126));
+      frame.push_back(static_cast<char>(n >> 8));
+      frame.push_back(static_cast<char>(n));
+    } else {
+      frame.push_back(static_cast<char>(0x80 | 127));
+      for (int b = 7; b >= 0; --b)
+        frame.push_back(static_cast<char>(n >> (8 * b)));
+    }
+    frame.append(4, '\0');
+    frame += payload;
+    boost::system::error_code ec;
+    asio::write(sock_, asio::buffer(frame), ec);
+    return ec;
+  }
+
+  // Reads frames until a close frame: its status code, or an error describing how it failed.
+  Result<int> close_code() {
+    boost::system::error_code ec;
+    for (;;) {
+      unsigned char h[2];
+      asio::read(sock_, asio::buffer(h), ec);
+      if (ec) return make_error(Errc::io, ec.message());
+      std::uint64_t len = h[1] & 0x7f;
+      if (len >= 126) {
+        unsigned char ext[8];
+        const std::size_t k = len == 126 ? 2 : 8;
+        asio::read(sock_, asio::buffer(ext, k), ec);
+        if (ec) return make_error(Errc::io, ec.message());
+        len = 0;
+        for (std::size_t i = 0; i < k; ++i)
+          len = (len << 8) | ext[i];
+      }
+      std::string payload(len, '\0');
+      asio::read(sock_, asio::buffer(payload), ec);
+      if (ec) return make_error(Errc::io, ec.message());
+      if ((h[0] & 0x0f) == 0x8) {
+        if (payload.size() < 2) return 1005;
+        return (static_cast<unsigned char>(payload[0]) << 8) |
+               static_cast<unsigned char>(payload[1]);
+      }
+    }
+  }
+
+ private:
+  RawWs() = default;
+  asio::io_context io_;
+  asio::ip::tcp::socket sock_{io_};
+};
+
+TEST(ServerEdge, SixMiBFrameAgainstTheDefaultLimitClosesWith1009NotAReset) {
+  auto s = start_stack();  // default limits: max_frame_bytes 5,000,000
+  ASSERT_TRUE(s);
+  ASSERT_EQ(server::realtime::RealtimeLimits{}.max_frame_bytes, 5'000'000u);
+  auto other = WsClient::connect_key(s->port(), s->anon_key());
+  ASSERT_TRUE(other.ok());
+  for (int round = 0; round < 3; ++round) {
+    auto victim = RawWs::connect(s->port(), s->anon_key());
+    ASSERT_TRUE(victim);
+    const auto sent = victim->send_text(std::string(6u << 20, ' '));
+    EXPECT_FALSE(sent) << "round " << round << ": sending: " << sent.message();
+    auto code = victim->close_code();
+    ASSERT_TRUE(code.ok()) << "round " << round << ": " << code.error().describe();
+    EXPECT_EQ(code.value(), 1009) << "round " << round;
+  }
+  other.value()->send_text(R"([null,"1","phoenix","heartbeat",{}])");
+  EXPECT_TRUE(other.value()->wait_event("phx_reply"));
+  EXPECT_TRUE(eventually_metric(*s, R"(rtsync_drops_total{reason="frame_too_large"} 3)"))
       << s->server().metrics_text();
 }
 
