@@ -214,6 +214,8 @@ Result<void> Server::start() {
          "counter", [&s] { return s.stream ? double(s.stream->metrics().changes_decoded) : 0.0; }});
 
     http::HttpHooks hooks;
+    hooks.connection_limits.max_connections = options_.max_connections;
+    hooks.connection_limits.max_connections_per_address = options_.max_connections_per_address;
     hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
     if (options_.rest) {
       s.rest_pool = std::make_shared<rest::DbPool>(

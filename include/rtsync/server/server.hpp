@@ -51,6 +51,10 @@ struct ServerOptions {
   std::chrono::seconds access_token_ttl{3600};  // lifetime of tokens /auth/v1 issues
   // PostgreSQL connections serving /rest/v1 and /auth/v1 (requests are pipelined on them).
   std::size_t rest_connections = 4;
+  // Open client connections (HTTP and websocket) at once, overall and per client IP address;
+  // beyond either a new connection is answered 503 (see http::ConnectionLimits). 0 = no cap.
+  std::size_t max_connections = 10'000;
+  std::size_t max_connections_per_address = 1'000;
 };
 
 class Server {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include <fmt/format.h>
 #include <array>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +17,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <cstdlib>
+#include <map>
 #include <unordered_set>
 #include <vector>
 
@@ -192,6 +194,53 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void accept();
   core::Duration accept_backoff{};
   core::Timer accept_retry;  // TimerId::AcceptRetry
+
+  // Open client connections, for the caps (hooks.connection_limits): each accepted connection
+  // holds a Slot until its session (HTTP, then websocket after an upgrade) ends.
+  class Slot;
+  std::size_t open_connections = 0;
+  std::map<asio::ip::address, std::size_t> per_address;
+  // The cap a connection from `address` would exceed, if any.
+  std::optional<std::string_view> over_cap(const asio::ip::address& address) const;
+  void refused(std::string_view reason, const asio::ip::address& address);
+  std::optional<core::TimePoint> refusal_logged;  // when the last refusal line was written
+  std::uint64_t refusals_unlogged = 0;            // refusals since then
+};
+
+class HttpServer::Impl::Slot {
+ public:
+  Slot() = default;
+  Slot(Impl& server, asio::ip::address address) : server_(&server), address_(address) {
+    ++server.open_connections;
+    ++server.per_address[address];
+    server.hub.metrics().client_connections = static_cast<std::int64_t>(server.open_connections);
+  }
+  Slot(Slot&& other) noexcept
+      : server_(std::exchange(other.server_, nullptr)), address_(other.address_) {}
+  Slot& operator=(Slot&& other) noexcept {
+    if (this != &other) {
+      release();
+      server_ = std::exchange(other.server_, nullptr);
+      address_ = other.address_;
+    }
+    return *this;
+  }
+  ~Slot() { release(); }
+
+ private:
+  void release() noexcept {
+    if (!server_) return;
+    --server_->open_connections;
+    if (auto it = server_->per_address.find(address_);
+        it != server_->per_address.end() && --it->second == 0) {
+      server_->per_address.erase(it);
+    }
+    server_->hub.metrics().client_connections =
+        static_cast<std::int64_t>(server_->open_connections);
+    server_ = nullptr;
+  }
+  Impl* server_ = nullptr;
+  asio::ip::address address_;
 };
 
 // ---- websocket session ------------------------------------------------------------------------
@@ -199,9 +248,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                                           public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(std::shared_ptr<Impl> server, tcp::socket socket, protocol::Vsn vsn,
+  WsSession(std::shared_ptr<Impl> server, Slot slot, tcp::socket socket, protocol::Vsn vsn,
             auth::VerifiedJwt apikey)
-      : server_(std::move(server)), ws_(std::move(socket)), vsn_(vsn), apikey_(std::move(apikey)) {
+      : server_(std::move(server)),
+        slot_(std::move(slot)),
+        ws_(std::move(socket)),
+        vsn_(vsn),
+        apikey_(std::move(apikey)) {
     server_->ws_sessions.insert(this);
   }
   ~WsSession() override {
@@ -437,6 +490,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   }
 
   std::shared_ptr<Impl> server_;
+  Slot slot_;  // after server_: released while the server is still referenced
   websocket::stream<WsSocket> ws_;
   beast::flat_buffer rbuf_;
   protocol::Vsn vsn_;
@@ -470,7 +524,22 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
   }
   ~HttpSession() { server_->http_sessions.erase(this); }
 
-  void start() { read_next(); }
+  void start(Slot slot) {
+    slot_ = std::move(slot);
+    read_next();
+  }
+
+  // A connection over a cap: 503 at once, before any request is read (so an upgrade request
+  // never reaches the handshake), then the usual close.
+  void refuse(std::string_view reason) {
+    json::object o;
+    o["error"] = reason == realtime::refusal::kMaxConnections
+                     ? "too many connections"
+                     : "too many connections from this address";
+    o["reason"] = reason;
+    send_response(503, {{"Content-Type", "application/json"}, {"Retry-After", "1"}},
+                  json::serialize(o), false, false);
+  }
 
   void stop() {
     beast::error_code ignored;
@@ -618,8 +687,8 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       return respond(401, json_error("error", verified.error().connect_message()), false);
     }
     stream_.expires_never();
-    auto ws = std::make_shared<WsSession>(server_, stream_.release_socket(), vsn.value(),
-                                          std::move(verified.value()));
+    auto ws = std::make_shared<WsSession>(server_, std::move(slot_), stream_.release_socket(),
+                                          vsn.value(), std::move(verified.value()));
     ws->start(std::move(req));
   }
 
@@ -789,6 +858,7 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
   }
 
   std::shared_ptr<Impl> server_;
+  Slot slot_;  // none while refusing; moved to the websocket session on upgrade
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -822,7 +892,16 @@ void HttpServer::Impl::accept() {
     if (!ec) {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<HttpSession>(self, std::move(socket))->start();
+      const auto remote = socket.remote_endpoint(ignored);
+      if (ignored) {
+        // Gone already (reset before we got to it): nothing to serve.
+      } else if (auto reason = self->over_cap(remote.address())) {
+        self->refused(*reason, remote.address());
+        std::make_shared<HttpSession>(self, std::move(socket))->refuse(*reason);
+      } else {
+        std::make_shared<HttpSession>(self, std::move(socket))
+            ->start(Slot(*self, remote.address()));
+      }
     } else if (ec == asio::error::operation_aborted) {
       return;
     } else {
@@ -845,6 +924,40 @@ void HttpServer::Impl::accept() {
     self->accept_backoff = core::Duration::zero();
     self->accept();
   });
+}
+
+std::optional<std::string_view> HttpServer::Impl::over_cap(const asio::ip::address& address) const {
+  const auto& limits = hooks.connection_limits;
+  if (limits.max_connections > 0 && open_connections >= limits.max_connections) {
+    return realtime::refusal::kMaxConnections;
+  }
+  if (limits.max_connections_per_address > 0) {
+    auto it = per_address.find(address);
+    if (it != per_address.end() && it->second >= limits.max_connections_per_address) {
+      return realtime::refusal::kMaxConnectionsPerAddress;
+    }
+  }
+  return std::nullopt;
+}
+
+void HttpServer::Impl::refused(std::string_view reason, const asio::ip::address& address) {
+  hub.metrics().refuse(reason);
+  // A flood of refusals must not become a flood of log lines: one a second, with a count.
+  const auto now = hub.scheduler().now();
+  if (refusal_logged && now - *refusal_logged < std::chrono::seconds(1)) {
+    ++refusals_unlogged;
+    return;
+  }
+  const auto& limits = hooks.connection_limits;
+  log::get(log::kServer)
+      ->warn("refused a connection from {}: {} (open {}, caps {} total, {} per address){}",
+             address.to_string(), reason, open_connections, limits.max_connections,
+             limits.max_connections_per_address,
+             refusals_unlogged > 0
+                 ? fmt::format("; {} more refused since the last line", refusals_unlogged)
+                 : std::string());
+  refusal_logged = now;
+  refusals_unlogged = 0;
 }
 
 // ---- HttpServer -------------------------------------------------------------------------------

@@ -32,12 +32,16 @@ std::unique_ptr<TestStack> start_stack(StackOptions o = {}) {
   return std::move(s.value());
 }
 
-// Writes `bytes` on a fresh connection and returns everything the server sends until it closes.
-std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
+// Writes `bytes` on a fresh connection (from `local`, any loopback address) and returns
+// everything the server sends until it closes.
+std::string raw_exchange(std::uint16_t port, const std::string& bytes,
+                         const std::string& local = "127.0.0.1") {
   asio::io_context io;
   asio::ip::tcp::socket sock(io);
   boost::system::error_code ec;
-  sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  sock.open(asio::ip::tcp::v4(), ec);
+  if (!ec) sock.bind({asio::ip::make_address(local), 0}, ec);
+  if (!ec) sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
   if (ec) return "connect: " + ec.message();
   asio::write(sock, asio::buffer(bytes), ec);
   std::string out;
@@ -210,6 +214,104 @@ TEST(ServerEdge, SixMiBFrameAgainstTheDefaultLimitClosesWith1009NotAReset) {
   other.value()->send_text(R"([null,"1","phoenix","heartbeat",{}])");
   EXPECT_TRUE(other.value()->wait_event("phx_reply"));
   EXPECT_TRUE(eventually_metric(*s, R"(rtsync_drops_total{reason="frame_too_large"} 3)"))
+      << s->server().metrics_text();
+}
+
+// ---- 6. connection caps ------------------------------------------------------------------------
+
+StackOptions capped(std::size_t total, std::size_t per_address) {
+  StackOptions o;
+  o.configure = [total, per_address](server::ServerOptions& so) {
+    so.max_connections = total;
+    so.max_connections_per_address = per_address;
+  };
+  return o;
+}
+
+// An open, idle connection from `local`.
+std::unique_ptr<asio::ip::tcp::socket> idle_connection(asio::io_context& io, std::uint16_t port,
+                                                       const std::string& local) {
+  auto sock = std::make_unique<asio::ip::tcp::socket>(io);
+  boost::system::error_code ec;
+  sock->open(asio::ip::tcp::v4(), ec);
+  if (!ec) sock->bind({asio::ip::make_address(local), 0}, ec);
+  if (!ec) sock->connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) ADD_FAILURE() << "connect from " << local << ": " << ec.message();
+  return sock;
+}
+
+const std::string kHealth = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+// GET /health on fresh connections until one is answered 200 (a freed slot is released when the
+// server sees the close, asynchronously).
+bool eventually_served(std::uint16_t port, const std::string& local = "127.0.0.1") {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (raw_exchange(port, kHealth, local).starts_with("HTTP/1.1 200")) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+TEST(ServerEdge, PerAddressConnectionCapAnswers503AndAFreedSlotServesAgain) {
+  auto s = start_stack(capped(100, 2));
+  ASSERT_TRUE(s);
+  auto a = WsClient::connect_key(s->port(), s->anon_key());
+  auto b = WsClient::connect_key(s->port(), s->anon_key());
+  ASSERT_TRUE(a.ok() && b.ok());
+  // A third upgrade from the same address is refused before the handshake.
+  auto c = WsClient::connect_key(s->port(), s->anon_key());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, R"(503 {"error":"too many connections from this address",)"
+                               R"("reason":"max_connections_per_address"})");
+  // So is plain HTTP; another address is served.
+  const std::string refused = raw_exchange(s->port(), kHealth);
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 503")) << refused;
+  EXPECT_NE(refused.find("Connection: close"), std::string::npos) << refused;
+  EXPECT_NE(refused.find(R"("reason":"max_connections_per_address")"), std::string::npos);
+  EXPECT_TRUE(raw_exchange(s->port(), kHealth, "127.0.0.2").starts_with("HTTP/1.1 200"));
+  // The existing sessions keep working.
+  b.value()->send_text(R"([null,"1","phoenix","heartbeat",{}])");
+  EXPECT_TRUE(b.value()->wait_event("phx_reply"));
+  // Closing one frees its slot.
+  a.value()->close();
+  a.value().reset();
+  EXPECT_TRUE(eventually_served(s->port()));
+  auto d = WsClient::connect_key(s->port(), s->anon_key());
+  EXPECT_TRUE(d.ok()) << d.error().describe();
+  const auto metrics = s->server().metrics_text();
+  EXPECT_NE(metrics.find("rtsync_client_connections 2\n"), std::string::npos) << metrics;
+  EXPECT_NE(
+      metrics.find(R"(rtsync_connection_refusals_total{reason="max_connections_per_address"} 2)"),
+      std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(rtsync_connection_refusals_total{reason="max_connections"} 0)"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST(ServerEdge, TotalConnectionCapAnswers503ToEveryAddressAndAFreedSlotServesAgain) {
+  auto s = start_stack(capped(3, 2));
+  ASSERT_TRUE(s);
+  asio::io_context io;
+  auto one = idle_connection(io, s->port(), "127.0.0.1");
+  auto two = idle_connection(io, s->port(), "127.0.0.1");
+  auto three = idle_connection(io, s->port(), "127.0.0.2");
+  ASSERT_TRUE(eventually_metric(*s, "rtsync_client_connections 3\n"));
+  for (const char* local : {"127.0.0.3", "127.0.0.1"}) {
+    const std::string refused = raw_exchange(s->port(), kHealth, local);
+    EXPECT_TRUE(refused.starts_with("HTTP/1.1 503")) << local << ": " << refused;
+    EXPECT_NE(refused.find(R"({"error":"too many connections","reason":"max_connections"})"),
+              std::string::npos)
+        << refused;
+  }
+  auto ws = WsClient::connect_key(s->port(), s->anon_key());
+  ASSERT_FALSE(ws.ok());
+  EXPECT_TRUE(ws.error().message.starts_with("503 ")) << ws.error().message;
+  three->close();
+  EXPECT_TRUE(eventually_served(s->port(), "127.0.0.3"));
+  EXPECT_TRUE(
+      eventually_metric(*s, R"(rtsync_connection_refusals_total{reason="max_connections"} 3)"))
       << s->server().metrics_text();
 }
 
