@@ -213,6 +213,11 @@ Result<void> Server::start() {
         {"rtsync_stream_changes_decoded_total", "Row changes decoded by the change stream.",
          "counter", [&s] { return s.stream ? double(s.stream->metrics().changes_decoded) : 0.0; }});
 
+    metrics.gauges.push_back(
+        {"rtsync_rest_db_retries_total",
+         "REST/auth database batches run again on a fresh connection after a connection failure.",
+         "counter", [&s] { return s.rest_pool ? double(s.rest_pool->retries()) : 0.0; }});
+
     http::HttpHooks hooks;
     hooks.connection_limits.max_connections = options_.max_connections;
     hooks.connection_limits.max_connections_per_address = options_.max_connections_per_address;

@@ -8,6 +8,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "rtsync/server/rest/migrations.hpp"
 #include "test_stack.hpp"
 #include "ws_client.hpp"
 
@@ -215,6 +218,174 @@ TEST(ServerEdge, SixMiBFrameAgainstTheDefaultLimitClosesWith1009NotAReset) {
   EXPECT_TRUE(other.value()->wait_event("phx_reply"));
   EXPECT_TRUE(eventually_metric(*s, R"(rtsync_drops_total{reason="frame_too_large"} 3)"))
       << s->server().metrics_text();
+}
+
+// ---- 5. REST and auth across PostgreSQL restarts ---------------------------------------------
+
+constexpr std::string_view kUser = "aaaaaaaa-0000-4000-8000-00000000000a";
+
+// The stack with the demo schema, one user (a@example.com / password-a) owning one project.
+std::unique_ptr<TestStack> start_rest_stack() {
+  auto s = start_stack();
+  if (!s) return nullptr;
+  if (auto m = server::migrate::run_migrations(s->conninfo()); !m.ok()) {
+    ADD_FAILURE() << "migrations: " << m.error().describe();
+    return nullptr;
+  }
+  auto seeded = s->sql("INSERT INTO auth.users (id, email, encrypted_password) VALUES ('" +
+                       std::string(kUser) +
+                       "', 'a@example.com', auth.hash_password('password-a'));"
+                       "INSERT INTO projects (name, user_id) VALUES ('edge', '" +
+                       std::string(kUser) + "');");
+  if (!seeded.ok()) {
+    ADD_FAILURE() << "seed: " << seeded.error().describe();
+    return nullptr;
+  }
+  return s;
+}
+
+Result<HttpResponse> rest_get(TestStack& s, const std::string& target) {
+  const std::string token = s.key("authenticated", 1h, std::string(kUser));
+  return http_request(s.port(), "GET", target, {},
+                      {{"apikey", s.anon_key()}, {"Authorization", "Bearer " + token}});
+}
+
+Result<HttpResponse> password_grant(TestStack& s) {
+  return http_request(s.port(), "POST", "/auth/v1/token?grant_type=password",
+                      R"({"email":"a@example.com","password":"password-a"})",
+                      {{"apikey", s.anon_key()}});
+}
+
+// Every pooled connection (4) serves a read and a sign-in, then PostgreSQL restarts: the very
+// first requests after it are answered as if nothing happened.
+TEST(ServerEdge, RestReadsAndPasswordGrantsSucceedFirstTryAfterPostgresRestarts) {
+  auto s = start_rest_stack();
+  ASSERT_TRUE(s);
+  auto all_succeed = [&](const char* when) {
+    for (int i = 0; i < 8; ++i) {
+      auto get = rest_get(*s, "/rest/v1/projects?select=name");
+      ASSERT_TRUE(get.ok()) << when << ": " << get.error().describe();
+      EXPECT_EQ(get.value().status, 200u) << when << " GET " << i << ": " << get.value().body;
+      EXPECT_EQ(get.value().body, R"([{"name":"edge"}])") << when;
+      auto grant = password_grant(*s);
+      ASSERT_TRUE(grant.ok()) << when << ": " << grant.error().describe();
+      EXPECT_EQ(grant.value().status, 200u) << when << " grant " << i << ": " << grant.value().body;
+    }
+  };
+  all_succeed("before");
+  using Mode = server::pg::TempCluster::StopMode;
+  for (auto [mode, name] :
+       {std::pair{Mode::fast, "after -m fast"}, std::pair{Mode::immediate, "after -m immediate"}}) {
+    auto restarted = s->pg().restart(mode);
+    ASSERT_TRUE(restarted.ok()) << restarted.error().describe();
+    all_succeed(name);
+  }
+}
+
+// A table whose inserts take 1.5 s (a trigger sleeps) and a view whose reads do, for catching a
+// request while its statement runs.
+constexpr std::string_view kSlowSchema = R"sql(
+  CREATE TABLE edge_writes (id bigserial PRIMARY KEY, note text);
+  CREATE FUNCTION edge_slow_insert() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END $$;
+  CREATE TRIGGER edge_slow BEFORE INSERT ON edge_writes
+    FOR EACH ROW EXECUTE FUNCTION edge_slow_insert();
+  CREATE VIEW edge_slow_read AS SELECT 42 AS n FROM pg_sleep(1.5);
+  GRANT ALL ON edge_writes, edge_slow_read TO service_role;
+  GRANT ALL ON SEQUENCE edge_writes_id_seq TO service_role;
+)sql";
+
+// Runs `request` on a thread and `during()` once a backend sleeps in pg_sleep (the request's
+// statement is running); returns the request's answer.
+Result<HttpResponse> while_running(TestStack& s,
+                                   const std::function<Result<HttpResponse>()>& request,
+                                   const std::function<void()>& during) {
+  std::optional<Result<HttpResponse>> answer;
+  std::thread t([&] { answer.emplace(request()); });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool caught = false;
+  while (!caught && std::chrono::steady_clock::now() < deadline) {
+    auto n = s.sql_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'");
+    caught = n.ok() && n.value() == "1";
+    if (caught) {
+      during();
+    } else {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  t.join();
+  if (!caught) ADD_FAILURE() << "the request's statement was never seen running";
+  return std::move(*answer);
+}
+
+std::string retries_line(std::uint64_t n) {
+  return "rtsync_rest_db_retries_total " + std::to_string(n) + "\n";
+}
+
+// PostgreSQL ends the session under a running read and a running write (pg_terminate_backend:
+// 57P01 admin_shutdown, so neither committed): both run again on a fresh connection and succeed.
+TEST(ServerEdge, ReadAndWriteEndedByAdminShutdownRunAgainOnAFreshConnection) {
+  auto s = start_rest_stack();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->sql(std::string(kSlowSchema)).ok());
+  const std::vector<std::pair<std::string, std::string>> service = {
+      {"apikey", s->service_key()}, {"Authorization", "Bearer " + s->service_key()}};
+  auto terminate = [&] {
+    auto r = s->sql_value(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'PgSleep'");
+    EXPECT_TRUE(r.ok() && r.value() == "t");
+  };
+  auto read = while_running(
+      *s, [&] { return http_request(s->port(), "GET", "/rest/v1/edge_slow_read", {}, service); },
+      terminate);
+  ASSERT_TRUE(read.ok()) << read.error().describe();
+  EXPECT_EQ(read.value().status, 200u) << read.value().body;
+  EXPECT_EQ(read.value().body, R"([{"n":42}])");
+  EXPECT_NE(s->server().metrics_text().find(retries_line(1)), std::string::npos);
+
+  auto write = while_running(
+      *s,
+      [&] {
+        return http_request(s->port(), "POST", "/rest/v1/edge_writes", R"({"note":"once"})",
+                            service);
+      },
+      terminate);
+  ASSERT_TRUE(write.ok()) << write.error().describe();
+  EXPECT_EQ(write.value().status, 201u) << write.value().body;
+  EXPECT_EQ(s->sql_value("SELECT count(*) FROM edge_writes").value(), "1");
+  EXPECT_NE(s->server().metrics_text().find(retries_line(2)), std::string::npos);
+}
+
+// PostgreSQL crashes (stop -m immediate) under a running insert: the connection ends with no
+// answer, so the insert may or may not have committed. It is not run again; the client gets
+// 503 PGRST001 and decides.
+TEST(ServerEdge, WriteWhoseFateIsUnknownIsNotRunAgainAndAnswers503) {
+  auto s = start_rest_stack();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->sql(std::string(kSlowSchema)).ok());
+  const std::vector<std::pair<std::string, std::string>> service = {
+      {"apikey", s->service_key()}, {"Authorization", "Bearer " + s->service_key()}};
+  auto write = while_running(
+      *s,
+      [&] {
+        return http_request(s->port(), "POST", "/rest/v1/edge_writes", R"({"note":"maybe"})",
+                            service);
+      },
+      [&] {
+        auto r = s->pg().restart(server::pg::TempCluster::StopMode::immediate);
+        EXPECT_TRUE(r.ok()) << r.error().describe();
+      });
+  ASSERT_TRUE(write.ok()) << write.error().describe();
+  EXPECT_EQ(write.value().status, 503u) << write.value().body;
+  EXPECT_NE(write.value().body.find(R"("code":"PGRST001")"), std::string::npos)
+      << write.value().body;
+  EXPECT_NE(s->server().metrics_text().find(retries_line(0)), std::string::npos);
+  EXPECT_EQ(s->sql_value("SELECT count(*) FROM edge_writes").value(), "0");
+  // The server serves on: the same insert now goes through.
+  auto again =
+      http_request(s->port(), "POST", "/rest/v1/edge_writes", R"({"note":"again"})", service);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value().status, 201u) << again.value().body;
 }
 
 // ---- 6. connection caps ------------------------------------------------------------------------
