@@ -19,7 +19,7 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
       ->envname("RTSYNC_LISTEN")
       ->capture_default_str();
   sub.add_option("--jwt-secret", o.jwt_secret,
-                 "HS256 secret the API keys and tokens are signed with")
+                 "HS256 secret the API keys and tokens are signed with (at least 32 bytes)")
       ->envname("RTSYNC_JWT_SECRET")
       ->required();
   sub.add_option("--slot", o.slot, "logical replication slot (persistent, pgoutput)")
@@ -35,6 +35,14 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
          [&o](std::int64_t s) { o.access_token_ttl = std::chrono::seconds(s); },
          "lifetime in seconds of the access tokens /auth/v1 issues (default 3600)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400 * 7}));
+  sub.add_option("--max-connections", o.max_connections,
+                 "open client connections at once (HTTP and websocket; 503 above; 0: no cap)")
+      ->envname("RTSYNC_MAX_CONNECTIONS")
+      ->capture_default_str();
+  sub.add_option("--max-connections-per-address", o.max_connections_per_address,
+                 "open client connections per client IP address (503 above; 0: no cap)")
+      ->envname("RTSYNC_MAX_CONNECTIONS_PER_ADDRESS")
+      ->capture_default_str();
   sub.add_option("--max-frame-bytes", o.limits.max_frame_bytes,
                  "largest websocket message accepted (close 1009 above)")
       ->capture_default_str();

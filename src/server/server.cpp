@@ -50,6 +50,24 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
   return std::make_pair(host, static_cast<std::uint16_t>(port));
 }
 
+Result<void> validate_options(const ServerOptions& options) {
+  if (options.jwt_secret.empty()) {
+    return make_error(Errc::invalid_argument, "a JWT secret is required (--jwt-secret)");
+  }
+  if (options.jwt_secret.size() < kMinJwtSecretBytes) {
+    return make_error(Errc::invalid_argument, "the JWT secret (--jwt-secret) must be at least " +
+                                                  std::to_string(kMinJwtSecretBytes) +
+                                                  " bytes long, got " +
+                                                  std::to_string(options.jwt_secret.size()));
+  }
+  if (options.db.empty()) {
+    return make_error(Errc::invalid_argument, "a database is required (--db)");
+  }
+  if (auto l = parse_listen(options.listen); !l.ok()) return l.error();
+  if (auto v = pg::validate_slot_name(options.slot); !v.ok()) return v.error();
+  return {};
+}
+
 namespace {
 
 // Primary keys of tables, for old records trimmed to their key (see realtime::RelationInfo).
@@ -138,15 +156,9 @@ core::EventLoop& Server::loop() {
 
 Result<void> Server::start() {
   if (impl_->started) return make_error(Errc::invalid_argument, "server already started");
-  if (options_.jwt_secret.empty()) {
-    return make_error(Errc::invalid_argument, "a JWT secret is required (--jwt-secret)");
-  }
-  if (options_.db.empty()) {
-    return make_error(Errc::invalid_argument, "a database is required (--db)");
-  }
+  if (auto v = validate_options(options_); !v.ok()) return v.error();
   auto listen = parse_listen(options_.listen);
   if (!listen.ok()) return listen.error();
-  if (auto v = pg::validate_slot_name(options_.slot); !v.ok()) return v.error();
 
   auto logger = log::get(log::kServer);
   if (options_.bootstrap) {
@@ -208,7 +220,14 @@ Result<void> Server::start() {
         {"rtsync_stream_changes_decoded_total", "Row changes decoded by the change stream.",
          "counter", [&s] { return s.stream ? double(s.stream->metrics().changes_decoded) : 0.0; }});
 
+    metrics.gauges.push_back(
+        {"rtsync_rest_db_retries_total",
+         "REST/auth database batches run again on a fresh connection after a connection failure.",
+         "counter", [&s] { return s.rest_pool ? double(s.rest_pool->retries()) : 0.0; }});
+
     http::HttpHooks hooks;
+    hooks.connection_limits.max_connections = options_.max_connections;
+    hooks.connection_limits.max_connections_per_address = options_.max_connections_per_address;
     hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
     if (options_.rest) {
       s.rest_pool = std::make_shared<rest::DbPool>(

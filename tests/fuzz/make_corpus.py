@@ -79,3 +79,22 @@ write("ws_frame", ws(0x81, b"x" * 70000))
 write("ws_frame", ws(0x81, b"masked", masked=True))
 write("ws_frame", ws(0x88, b"") + ws(0x81, b"after close"))
 write("ws_frame", ws(0xC1, b"rsv1") + ws(0x83, b"op3"))
+
+# HTTP request heads for fuzz_http_request: the first byte picks HTTP/1.0 or 1.1 for the raw-field
+# pass; the rest is a request as it comes off the socket. Valid framings and the refused ones.
+for req in [
+    "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    "POST /rest/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    "Content-Length: 2\r\n\r\n{}",
+    "POST /api/broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello",
+    "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n",
+    "GET / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+    "GET / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\nContent-Length: 0\r\n\r\n",
+    "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 3\r\n\r\n",
+    "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "GET /realtime/v1/websocket?apikey=k&vsn=2.0.0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n",
+]:
+    write("http_request", "\x01" + req)

@@ -32,10 +32,14 @@ class EventLoop;
 
 namespace rtsync::server {
 
+// The shortest JWT secret the server accepts, in bytes (Supabase's rule: an HS256 key shorter
+// than the hash's 32 bytes is guessable offline from any token it signed).
+inline constexpr std::size_t kMinJwtSecretBytes = 32;
+
 struct ServerOptions {
   std::string db;                         // libpq conninfo or postgres:// URL
   std::string listen = "127.0.0.1:4000";  // host:port; port 0 picks a free one
-  std::string jwt_secret;
+  std::string jwt_secret;                 // at least kMinJwtSecretBytes bytes
   std::string slot = "rtsync_realtime";
   std::string publication = "supabase_realtime";
   std::chrono::seconds jwt_leeway{2};
@@ -51,6 +55,10 @@ struct ServerOptions {
   // reading from PostgreSQL: bounds the memory a transaction in flight takes, whatever its size
   // (transactions are handed on in parts; decoded rows take a few times this).
   std::size_t stream_memory_bytes = 32u << 20;
+  // Open client connections (HTTP and websocket) at once, overall and per client IP address;
+  // beyond either a new connection is answered 503 (see http::ConnectionLimits). 0 = no cap.
+  std::size_t max_connections = 10'000;
+  std::size_t max_connections_per_address = 1'000;
 };
 
 class Server {
@@ -60,8 +68,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Errors: Errc::invalid_argument (options), Errc::io (database unreachable at start-up,
-  // bootstrap failed, bind failed).
+  // Errors: Errc::invalid_argument (options; see validate_options), Errc::io (database unreachable
+  // at start-up, bootstrap failed, bind failed).
   Result<void> start();
   // Graceful: stop accepting, close websockets with 1001, confirm the slot position, stop the
   // loop. Idempotent.
@@ -84,6 +92,11 @@ class Server {
   ServerOptions options_;
   std::unique_ptr<Impl> impl_;
 };
+
+// Checks `options` as Server::start() does before touching the database: a JWT secret of at
+// least kMinJwtSecretBytes, a database, a valid listen address and slot name, and so on.
+// Errc::invalid_argument with a message naming the option (the `rtsync server` flag).
+Result<void> validate_options(const ServerOptions& options);
 
 // "127.0.0.1:4000" / "[::1]:0" / ":4000" → host, port. Errc::invalid_argument.
 Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);

@@ -169,7 +169,8 @@ GoTrueService::GoTrueService(std::shared_ptr<rest::DbPool> pool, core::Scheduler
 
 GoTrueService::~GoTrueService() = default;
 
-void GoTrueService::run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done) {
+void GoTrueService::run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done,
+                        rest::Retry retry) {
   // Results are read from the back of the batch, so the setting goes in front of it.
   if (options_.statement_timeout.count() > 0) {
     static const std::string kTimeout = "SELECT set_config('statement_timeout', $1, true)";
@@ -177,7 +178,7 @@ void GoTrueService::run(std::vector<pg::Statement> batch, pg::AsyncConnection::B
         batch.begin(),
         pg::Statement{kTimeout, {std::to_string(options_.statement_timeout.count())}, {}, true});
   }
-  pool_->execute(std::move(batch), std::move(done));
+  pool_->execute(std::move(batch), std::move(done), retry);
 }
 
 bool GoTrueService::matches(std::string_view path) const {
@@ -410,7 +411,8 @@ void GoTrueService::get_user(std::shared_ptr<Call> call) {
       std::string("SELECT ") + kUserJson + " FROM auth.users u WHERE u.id::text = lower($1)",
       {std::move(sub)},
       {}});
-  run(std::move(batch),
+  run(
+      std::move(batch),
       [call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
         if (weak.expired()) return;
         if (!r) return call->db_error(r.error());
@@ -420,7 +422,8 @@ void GoTrueService::get_user(std::shared_ptr<Call> call) {
               AuthFailure{403, "user_not_found", "User from sub claim in JWT does not exist"});
         }
         call->reply(rest::detail::make_response(200, std::string(res.value(0, 0))));
-      });
+      },
+      rest::Retry::idempotent);  // a read
 }
 
 void GoTrueService::logout(std::shared_ptr<Call> call) {

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cctype>
 
+#include <fmt/format.h>
 #include <array>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -17,10 +19,12 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <cstdlib>
+#include <map>
 #include <unordered_set>
 #include <vector>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/http/request_framing.hpp"
 #include "rtsync/server/realtime/connection.hpp"
 
 namespace rtsync::server::http {
@@ -36,6 +40,12 @@ namespace {
 
 constexpr std::size_t kMaxHttpBody = 8u << 20;
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
+// How long, and how many bytes, a closing HTTP connection drains what the client still sends
+// (see HttpSession::linger).
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 1u << 20;
+// A closing websocket may still have the rest of a message above max_frame_bytes to drain.
+constexpr std::size_t kWsDrainBytes = 64u << 20;
 // Read buffers that grew past this for one big message are given back, so idle sockets stay small.
 constexpr std::size_t kKeepReadCapacity = 16u << 10;
 // Largest gather write of queued frames.
@@ -110,6 +120,51 @@ std::vector<std::string> split_path(std::string_view path) {
   return out;
 }
 
+// The websocket sessions' socket: a tcp::socket whose closing-handshake teardown (found by
+// Beast through argument-dependent lookup, see async_teardown below) drains what the client
+// still sends. Beast's own tcp teardown stops reading after one successful read and closes, so
+// a client still sending (the rest of a message above the limit, say) gets a TCP reset instead
+// of the close frame (1009), and reports 1006.
+class WsSocket : public tcp::socket {
+ public:
+  explicit WsSocket(tcp::socket&& s) : tcp::socket(std::move(s)) {}
+};
+
+// Beast's teardown contract: shut the write side (server role), read until the client closes
+// or fails, then close. Bounded by kWsDrainBytes here and by the stream's closing-handshake
+// timeout, which closes the socket.
+struct DrainingTeardown {
+  WsSocket& socket;
+  beast::role_type role;
+  std::unique_ptr<std::array<char, 4096>> buf = std::make_unique<std::array<char, 4096>>();
+  std::size_t drained = 0;
+  bool started = false;
+
+  template <class Self>
+  void operator()(Self& self, beast::error_code ec = {}, std::size_t n = 0) {
+    if (!started) {
+      started = true;
+      beast::error_code ignored;
+      if (role == beast::role_type::server) socket.shutdown(tcp::socket::shutdown_send, ignored);
+      return socket.async_read_some(asio::buffer(*buf), std::move(self));
+    }
+    drained += n;
+    if (!ec && drained <= kWsDrainBytes)
+      return socket.async_read_some(asio::buffer(*buf), std::move(self));
+    if (ec == asio::error::eof) ec = {};
+    beast::error_code ignored;
+    if (role == beast::role_type::client) socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
+    self.complete(ec);
+  }
+};
+
+template <class Handler>
+void async_teardown(beast::role_type role, WsSocket& socket, Handler&& handler) {
+  asio::async_compose<Handler, void(beast::error_code)>(DrainingTeardown{socket, role}, handler,
+                                                        socket);
+}
+
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
@@ -141,6 +196,53 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void accept();
   core::Duration accept_backoff{};
   core::Timer accept_retry;  // TimerId::AcceptRetry
+
+  // Open client connections, for the caps (hooks.connection_limits): each accepted connection
+  // holds a Slot until its session (HTTP, then websocket after an upgrade) ends.
+  class Slot;
+  std::size_t open_connections = 0;
+  std::map<asio::ip::address, std::size_t> per_address;
+  // The cap a connection from `address` would exceed, if any.
+  std::optional<std::string_view> over_cap(const asio::ip::address& address) const;
+  void refused(std::string_view reason, const asio::ip::address& address);
+  std::optional<core::TimePoint> refusal_logged;  // when the last refusal line was written
+  std::uint64_t refusals_unlogged = 0;            // refusals since then
+};
+
+class HttpServer::Impl::Slot {
+ public:
+  Slot() = default;
+  Slot(Impl& server, asio::ip::address address) : server_(&server), address_(address) {
+    ++server.open_connections;
+    ++server.per_address[address];
+    server.hub.metrics().client_connections = static_cast<std::int64_t>(server.open_connections);
+  }
+  Slot(Slot&& other) noexcept
+      : server_(std::exchange(other.server_, nullptr)), address_(other.address_) {}
+  Slot& operator=(Slot&& other) noexcept {
+    if (this != &other) {
+      release();
+      server_ = std::exchange(other.server_, nullptr);
+      address_ = other.address_;
+    }
+    return *this;
+  }
+  ~Slot() { release(); }
+
+ private:
+  void release() noexcept {
+    if (!server_) return;
+    --server_->open_connections;
+    if (auto it = server_->per_address.find(address_);
+        it != server_->per_address.end() && --it->second == 0) {
+      server_->per_address.erase(it);
+    }
+    server_->hub.metrics().client_connections =
+        static_cast<std::int64_t>(server_->open_connections);
+    server_ = nullptr;
+  }
+  Impl* server_ = nullptr;
+  asio::ip::address address_;
 };
 
 // ---- websocket session ------------------------------------------------------------------------
@@ -148,9 +250,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                                           public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(std::shared_ptr<Impl> server, tcp::socket socket, protocol::Vsn vsn,
+  WsSession(std::shared_ptr<Impl> server, Slot slot, tcp::socket socket, protocol::Vsn vsn,
             auth::VerifiedJwt apikey)
-      : server_(std::move(server)), ws_(std::move(socket)), vsn_(vsn), apikey_(std::move(apikey)) {
+      : server_(std::move(server)),
+        slot_(std::move(slot)),
+        ws_(std::move(socket)),
+        vsn_(vsn),
+        apikey_(std::move(apikey)) {
     server_->ws_sessions.insert(this);
   }
   ~WsSession() override {
@@ -392,7 +498,8 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   }
 
   std::shared_ptr<Impl> server_;
-  websocket::stream<tcp::socket> ws_;
+  Slot slot_;  // after server_: released while the server is still referenced
+  websocket::stream<WsSocket> ws_;
   beast::flat_buffer rbuf_;
   protocol::Vsn vsn_;
   auth::VerifiedJwt apikey_;
@@ -425,7 +532,22 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
   }
   ~HttpSession() { server_->http_sessions.erase(this); }
 
-  void start() { read_next(); }
+  void start(Slot slot) {
+    slot_ = std::move(slot);
+    read_next();
+  }
+
+  // A connection over a cap: 503 at once, before any request is read (so an upgrade request
+  // never reaches the handshake), then the usual close.
+  void refuse(std::string_view reason) {
+    json::object o;
+    o["error"] = reason == realtime::refusal::kMaxConnections
+                     ? "too many connections"
+                     : "too many connections from this address";
+    o["reason"] = reason;
+    send_response(503, {{"Content-Type", "application/json"}, {"Retry-After", "1"}},
+                  json::serialize(o), false, false);
+  }
 
   void stop() {
     beast::error_code ignored;
@@ -440,9 +562,40 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     parser_.emplace();
     parser_->body_limit(kMaxHttpBody);
     stream_.expires_after(kHttpTimeout);
+    // The head first: its framing is checked before a single body byte is read.
+    bhttp::async_read_header(
+        stream_, buf_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    const auto& head = parser_->get();
+    std::vector<HeaderField> fields;
+    for (const auto& f : head) {
+      if (f.name() == bhttp::field::content_length || f.name() == bhttp::field::transfer_encoding) {
+        fields.push_back(HeaderField{f.name_string(), f.value()});
+      }
+    }
+    if (auto framing = request_framing(head.version(), fields); !framing.ok()) {
+      // Beast would read such a request as bodiless (or by a length an intermediary may not
+      // share), and the bytes after it as the next request: refuse and close instead.
+      server_->hub.metrics().drop(realtime::drop::kBadHttpRequest);
+      log::get(log::kServer)
+          ->info("refused HTTP request from {}: {}", peer(), framing.error().message);
+      return respond(400, json_error("error", "bad request framing: " + framing.error().message),
+                     false);
+    }
+    if (parser_->is_done()) return on_read({});
     bhttp::async_read(
         stream_, buf_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  std::string peer() {
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
   void on_read(beast::error_code ec) {
@@ -542,8 +695,8 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       return respond(401, json_error("error", verified.error().connect_message()), false);
     }
     stream_.expires_never();
-    auto ws = std::make_shared<WsSession>(server_, stream_.release_socket(), vsn.value(),
-                                          std::move(verified.value()));
+    auto ws = std::make_shared<WsSession>(server_, std::move(slot_), stream_.release_socket(),
+                                          vsn.value(), std::move(verified.value()));
     ws->start(std::move(req));
   }
 
@@ -688,13 +841,32 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
                         if (ec || !keep_alive) {
                           beast::error_code ignored;
                           self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          if (!ec) self->linger();
                           return;
                         }
                         self->read_next();
                       });
   }
 
+  // After the last response of a connection (sent, write side shut): closing while request bytes
+  // the client already sent sit unread makes the kernel answer with a reset, which can destroy
+  // the response before the client reads it. So read and discard until the client closes, for at
+  // most kLingerTimeout and kLingerBytes.
+  void linger() {
+    buf_.clear();
+    stream_.expires_after(kLingerTimeout);
+    linger_read(0);
+  }
+  void linger_read(std::size_t drained) {
+    stream_.async_read_some(buf_.prepare(4096), [self = shared_from_this(), drained](
+                                                    beast::error_code ec, std::size_t n) {
+      if (ec || drained + n > kLingerBytes) return;  // the stream closes with the session
+      self->linger_read(drained + n);
+    });
+  }
+
   std::shared_ptr<Impl> server_;
+  Slot slot_;  // none while refusing; moved to the websocket session on upgrade
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -728,7 +900,16 @@ void HttpServer::Impl::accept() {
     if (!ec) {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<HttpSession>(self, std::move(socket))->start();
+      const auto remote = socket.remote_endpoint(ignored);
+      if (ignored) {
+        // Gone already (reset before we got to it): nothing to serve.
+      } else if (auto reason = self->over_cap(remote.address())) {
+        self->refused(*reason, remote.address());
+        std::make_shared<HttpSession>(self, std::move(socket))->refuse(*reason);
+      } else {
+        std::make_shared<HttpSession>(self, std::move(socket))
+            ->start(Slot(*self, remote.address()));
+      }
     } else if (ec == asio::error::operation_aborted) {
       return;
     } else {
@@ -751,6 +932,40 @@ void HttpServer::Impl::accept() {
     self->accept_backoff = core::Duration::zero();
     self->accept();
   });
+}
+
+std::optional<std::string_view> HttpServer::Impl::over_cap(const asio::ip::address& address) const {
+  const auto& limits = hooks.connection_limits;
+  if (limits.max_connections > 0 && open_connections >= limits.max_connections) {
+    return realtime::refusal::kMaxConnections;
+  }
+  if (limits.max_connections_per_address > 0) {
+    auto it = per_address.find(address);
+    if (it != per_address.end() && it->second >= limits.max_connections_per_address) {
+      return realtime::refusal::kMaxConnectionsPerAddress;
+    }
+  }
+  return std::nullopt;
+}
+
+void HttpServer::Impl::refused(std::string_view reason, const asio::ip::address& address) {
+  hub.metrics().refuse(reason);
+  // A flood of refusals must not become a flood of log lines: one a second, with a count.
+  const auto now = hub.scheduler().now();
+  if (refusal_logged && now - *refusal_logged < std::chrono::seconds(1)) {
+    ++refusals_unlogged;
+    return;
+  }
+  const auto& limits = hooks.connection_limits;
+  log::get(log::kServer)
+      ->warn("refused a connection from {}: {} (open {}, caps {} total, {} per address){}",
+             address.to_string(), reason, open_connections, limits.max_connections,
+             limits.max_connections_per_address,
+             refusals_unlogged > 0
+                 ? fmt::format("; {} more refused since the last line", refusals_unlogged)
+                 : std::string());
+  refusal_logged = now;
+  refusals_unlogged = 0;
 }
 
 // ---- HttpServer -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ struct Item {
 
 struct Batch {
   std::vector<Statement> statements;
-  AsyncConnection::BatchCallback done;
+  AsyncConnection::FateCallback done;
   std::vector<PgResult> results;
   std::vector<Item> items;
   std::size_t current = 0;     // item whose results are being read
@@ -111,13 +111,28 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
     prepared.clear();
   }
 
-  // Fails everything queued or in flight (used when the connection is lost or closed).
+  // Fails everything queued or in flight (used when the connection is lost or closed). A batch
+  // in flight that PostgreSQL had already answered with an error did not commit (57P01 when the
+  // server shut down, say): its fate says so and its message quotes that error.
   void fail_all(const Error& err) {
-    std::vector<BatchCallback> cbs;
-    for (auto& b : inflight)
-      cbs.push_back(std::move(b.done));
+    struct Failed {
+      FateCallback cb;
+      Error error;
+      Fate fate;
+    };
+    std::vector<Failed> failed;
+    for (auto& b : inflight) {
+      if (b.error) {
+        failed.push_back(Failed{
+            std::move(b.done),
+            Error{err.code, err.message + " (PostgreSQL had answered: " + b.error->message + ")"},
+            Fate::rolled_back});
+      } else {
+        failed.push_back(Failed{std::move(b.done), err, Fate::unknown});
+      }
+    }
     for (auto& b : waiting)
-      cbs.push_back(std::move(b.done));
+      failed.push_back(Failed{std::move(b.done), err, Fate::not_sent});
     inflight.clear();
     waiting.clear();
     auto waiters = std::move(connect_waiters);
@@ -125,13 +140,20 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
     for (auto& w : waiters) {
       if (w) w(err);
     }
-    for (auto& cb : cbs) {
-      if (cb) cb(err);
+    for (auto& f : failed) {
+      if (f.cb) f.cb(f.error, f.fate);
     }
   }
 
   void connection_lost(std::string why) {
-    rtsync::log::get(rtsync::log::kServer)->warn("PostgreSQL connection lost: {}", why);
+    auto logger = rtsync::log::get(rtsync::log::kServer);
+    if (inflight.empty() && waiting.empty()) {
+      // Nothing was riding on it (PostgreSQL restarted, or ended the session): the next batch
+      // connects afresh.
+      logger->info("PostgreSQL closed an idle connection: {}", why);
+    } else {
+      logger->warn("PostgreSQL connection lost: {}", why);
+    }
     reset_connection();
     fail_all(make_error(Errc::io, "PostgreSQL connection lost: " + why));
   }
@@ -207,8 +229,10 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
     }
   }
 
+  // Armed while the connection is open, idle ones included: PostgreSQL's closing of an idle
+  // connection (the error it sends, then EOF) is noticed when it happens.
   void arm_read() {
-    if (state != State::ready || inflight.empty()) return;
+    if (state != State::ready) return;
     sock.wait_read([weak = weak_from_this()](bool) {
       if (auto self = weak.lock()) self->on_readable();
     });
@@ -272,9 +296,9 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
     auto cb = std::move(b.done);
     if (!cb) return;
     if (b.error) {
-      cb(*b.error);
+      cb(*b.error, Fate::rolled_back);
     } else {
-      cb(std::move(b.results));
+      cb(std::move(b.results), Fate::rolled_back);
     }
   }
 };
@@ -302,8 +326,14 @@ void AsyncConnection::connect(std::function<void(Result<void>)> done) {
 }
 
 void AsyncConnection::execute(std::vector<Statement> batch, BatchCallback done) {
+  execute(std::move(batch), FateCallback([done = std::move(done)](Result<std::vector<PgResult>> r,
+                                                                  Fate) { done(std::move(r)); }));
+}
+
+void AsyncConnection::execute(std::vector<Statement> batch, FateCallback done) {
   if (batch.empty()) {
-    asio::post(impl_->io, [done = std::move(done)] { done(std::vector<PgResult>{}); });
+    asio::post(impl_->io,
+               [done = std::move(done)] { done(std::vector<PgResult>{}, Fate::rolled_back); });
     return;
   }
   Batch b;

@@ -15,6 +15,12 @@ std::uint64_t Metrics::drops_for(std::string_view reason) const {
   return it == drops.end() ? 0 : it->second;
 }
 
+void Metrics::refuse(std::string_view reason) {
+  auto it = refusals.find(reason);
+  if (it == refusals.end()) it = refusals.emplace(std::string(reason), 0).first;
+  ++it->second;
+}
+
 std::string Metrics::render() const {
   std::string out;
   auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
@@ -25,6 +31,16 @@ std::string Metrics::render() const {
          static_cast<double>(connections));
   metric("rtsync_connections_total", "counter", "Websocket connections accepted.",
          static_cast<double>(connections_total));
+  metric("rtsync_client_connections", "gauge", "Open client TCP connections (HTTP and websocket).",
+         static_cast<double>(client_connections));
+  out +=
+      "# HELP rtsync_connection_refusals_total Client connections refused (503), by reason.\n"
+      "# TYPE rtsync_connection_refusals_total counter\n";
+  for (auto reason : {refusal::kMaxConnections, refusal::kMaxConnectionsPerAddress}) {
+    auto it = refusals.find(reason);
+    out += fmt::format("rtsync_connection_refusals_total{{reason=\"{}\"}} {}\n", reason,
+                       it == refusals.end() ? 0 : it->second);
+  }
   metric("rtsync_channels", "gauge", "Joined channels.", static_cast<double>(channels));
   metric("rtsync_joins_total", "counter", "Successful channel joins.", static_cast<double>(joins));
   metric("rtsync_join_errors_total", "counter", "Refused channel joins.",

@@ -2,7 +2,16 @@
 
 #include <algorithm>
 
+#include "rtsync/core/log.hpp"
+#include "rtsync/server/pg/connection.hpp"
+
 namespace rtsync::server::rest {
+
+bool is_connection_failure(const Error& error) {
+  if (error.code == Errc::io) return true;
+  const std::string_view state = pg::sqlstate_of(error);
+  return state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03";
+}
 
 DbPool::DbPool(boost::asio::io_context& io, std::string conninfo, std::size_t size) {
   size = std::max<std::size_t>(size, 1);
@@ -14,8 +23,28 @@ DbPool::DbPool(boost::asio::io_context& io, std::string conninfo, std::size_t si
 
 DbPool::~DbPool() = default;
 
-void DbPool::execute(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done) {
-  // Least outstanding work first; ties rotate so idle connections all get used.
+void DbPool::execute(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done,
+                     Retry retry) {
+  ++batches_;
+  // The batch is kept for a second run: statements are small next to a round trip.
+  auto again = std::make_shared<std::vector<pg::Statement>>(batch);
+  dispatch(std::move(batch), [this, weak = std::weak_ptr<bool>(alive_), again, retry,
+                              done = std::move(done)](Result<std::vector<pg::PgResult>> r,
+                                                      pg::Fate fate) mutable {
+    const bool rerun = !r.ok() && !weak.expired() && is_connection_failure(r.error()) &&
+                       (fate != pg::Fate::unknown || retry == Retry::idempotent);
+    if (!rerun) return done(std::move(r));
+    ++retries_;
+    log::get(log::kServer)
+        ->info("re-running a batch on a fresh connection after: {}", r.error().message);
+    dispatch(std::move(*again), [done = std::move(done)](Result<std::vector<pg::PgResult>> r2,
+                                                         pg::Fate) { done(std::move(r2)); });
+  });
+}
+
+void DbPool::dispatch(std::vector<pg::Statement> batch, pg::AsyncConnection::FateCallback done) {
+  // Least outstanding work first; ties rotate so idle connections all get used. A connection
+  // whose batch just failed is idle and reconnects on its next batch.
   const std::size_t n = connections_.size();
   std::size_t best = next_ % n;
   for (std::size_t k = 1; k < n; ++k) {
@@ -23,7 +52,6 @@ void DbPool::execute(std::vector<pg::Statement> batch, pg::AsyncConnection::Batc
     if (connections_[i]->pending() < connections_[best]->pending()) best = i;
   }
   next_ = best + 1;
-  ++batches_;
   connections_[best]->execute(std::move(batch), std::move(done));
 }
 

@@ -210,37 +210,38 @@ void RestService::reload_schema(std::function<void(Result<void>)> done) {
   loading_ = true;
   std::vector<pg::Statement> batch;
   batch.push_back(pg::Statement{Catalog::query_sql(), {options_.schema}, {}});
-  pool_->execute(std::move(batch),
-                 [this, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
-                   if (weak.expired()) return;
-                   loading_ = false;
-                   Result<void> outcome;
-                   if (!r) {
-                     outcome = r.error();
-                   } else if (r.value().empty() || r.value()[0].rows() != 1) {
-                     outcome = make_error(Errc::internal, "catalog query returned no row");
-                   } else {
-                     auto cat = Catalog::from_json(options_.schema, r.value()[0].value(0, 0));
-                     if (!cat) {
-                       outcome = cat.error();
-                     } else {
-                       catalog_ = std::make_shared<const Catalog>(std::move(cat).value());
-                       logger()->info("schema cache loaded: {} tables in {}",
-                                      catalog_->table_count(), options_.schema);
-                     }
-                   }
-                   if (!outcome)
-                     logger()->error("schema cache load failed: {}", outcome.error().describe());
-                   auto waiting = std::move(waiting_);
-                   waiting_.clear();
-                   auto waiters = std::move(reload_waiters_);
-                   reload_waiters_.clear();
-                   const auto snapshot = catalog_;
-                   for (auto& w : waiting)
-                     w(snapshot);
-                   for (auto& w : waiters)
-                     w(outcome);
-                 });
+  pool_->execute(
+      std::move(batch),
+      [this, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
+        if (weak.expired()) return;
+        loading_ = false;
+        Result<void> outcome;
+        if (!r) {
+          outcome = r.error();
+        } else if (r.value().empty() || r.value()[0].rows() != 1) {
+          outcome = make_error(Errc::internal, "catalog query returned no row");
+        } else {
+          auto cat = Catalog::from_json(options_.schema, r.value()[0].value(0, 0));
+          if (!cat) {
+            outcome = cat.error();
+          } else {
+            catalog_ = std::make_shared<const Catalog>(std::move(cat).value());
+            logger()->info("schema cache loaded: {} tables in {}", catalog_->table_count(),
+                           options_.schema);
+          }
+        }
+        if (!outcome) logger()->error("schema cache load failed: {}", outcome.error().describe());
+        auto waiting = std::move(waiting_);
+        waiting_.clear();
+        auto waiters = std::move(reload_waiters_);
+        reload_waiters_.clear();
+        const auto snapshot = catalog_;
+        for (auto& w : waiting)
+          w(snapshot);
+        for (auto& w : waiters)
+          w(outcome);
+      },
+      Retry::idempotent);  // a catalog read
 }
 
 void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
@@ -274,8 +275,11 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
   // The batch: the caller's claims first, then the request's statements; one transaction.
   const bool rpc = path.rfind("rpc/", 0) == 0;
   const bool generic_plan = reading && !rpc && options_.generic_read_plans;
-  auto run = [this, call, generic_plan](std::vector<pg::Statement> statements,
-                                        std::function<void(std::vector<pg::PgResult>&)> on_ok) {
+  // Table reads may run twice if a connection breaks under them; writes and functions may not.
+  const Retry retry = reading && !rpc ? Retry::idempotent : Retry::if_not_committed;
+  auto run = [this, call, generic_plan, retry](
+                 std::vector<pg::Statement> statements,
+                 std::function<void(std::vector<pg::PgResult>&)> on_ok) {
     std::vector<pg::Statement> batch;
     batch.reserve(statements.size() + 1);
     std::optional<std::int64_t> timeout_ms;
@@ -285,18 +289,20 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
       s.prepare = keep_prepared(s.sql);
       batch.push_back(std::move(s));
     }
-    pool_->execute(std::move(batch),
-                   [call, on_ok = std::move(on_ok),
-                    weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
-                     if (weak.expired()) return;
-                     if (!r) {
-                       if (auto rows = singular_violation(r.error().message)) {
-                         return call->fail(singular_error(*rows));
-                       }
-                       return call->fail(api_error_from_pg(r.error(), call->anonymous));
-                     }
-                     on_ok(r.value());
-                   });
+    pool_->execute(
+        std::move(batch),
+        [call, on_ok = std::move(on_ok),
+         weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
+          if (weak.expired()) return;
+          if (!r) {
+            if (auto rows = singular_violation(r.error().message)) {
+              return call->fail(singular_error(*rows));
+            }
+            return call->fail(api_error_from_pg(r.error(), call->anonymous));
+          }
+          on_ok(r.value());
+        },
+        retry);
   };
 
   if (rpc) {

@@ -44,7 +44,8 @@ class BulkTest : public ::testing::Test {
  protected:
   void SetUp() override {
     StackOptions o;
-    o.stream_memory_bytes = 4u << 20;  // far below the transactions below
+    // Far below the transactions below.
+    o.configure = [](server::ServerOptions& so) { so.stream_memory_bytes = 4u << 20; };
     auto s = TestStack::start(o);
     ASSERT_TRUE(s.ok()) << s.error().describe();
     stack = std::move(s.value());

@@ -24,7 +24,7 @@ Result<void> TestStack::start_server() {
   o.jwt_secret = std::string(kTestSecret);
   o.jwt_leeway = options_.jwt_leeway;
   o.limits = options_.limits;
-  o.stream_memory_bytes = options_.stream_memory_bytes;
+  if (options_.configure) options_.configure(o);
   server_ = std::make_unique<server::Server>(o);
   if (auto r = server_->start(); !r.ok()) return r.error();
   if (!server_->wait_healthy(std::chrono::seconds(20))) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,7 +24,8 @@ struct StackOptions {
   server::realtime::RealtimeLimits limits;
   std::chrono::seconds jwt_leeway{1};
   std::vector<std::string> pg_config;  // extra postgresql.conf lines
-  std::size_t stream_memory_bytes = server::ServerOptions{}.stream_memory_bytes;
+  // Last say over the server's options (connection caps and the like), after the fields above.
+  std::function<void(server::ServerOptions&)> configure;
 };
 
 class TestStack {

@@ -67,7 +67,8 @@ class GoTrueService final : public rest::HttpService {
   void get_user(std::shared_ptr<Call> call);
   void logout(std::shared_ptr<Call> call);
   // pool_->execute under options_.statement_timeout.
-  void run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done);
+  void run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done,
+           rest::Retry retry = rest::Retry::if_not_committed);
   // Builds the session answer from a row (user json, refresh token, session id).
   void reply_session(Call& call, std::string_view user_json, std::string refresh_token,
                      std::string session_id);

@@ -7,7 +7,9 @@
 // BEGIN … COMMIT/ROLLBACK statements to make it a transaction.
 //
 // The connection is opened lazily by the first batch (or by `connect()`); when it breaks, the
-// batches in flight fail with Errc::io and the next batch reconnects.
+// batches in flight fail with Errc::io and the next batch reconnects. An idle connection is
+// watched too: when PostgreSQL closes it (restart, pg_terminate_backend) it is dropped at once,
+// so the next batch opens a fresh one instead of failing on the dead one.
 //
 // Thread safety: all calls and all callbacks on the io_context's thread.
 #pragma once
@@ -37,10 +39,20 @@ struct Statement {
   bool prepare = false;
 };
 
+// What is known of a failed batch's effect on the database, for callers deciding whether to run
+// it again. A batch is one implicit transaction (it must not COMMIT by itself).
+enum class Fate {
+  not_sent,     // never reached PostgreSQL (no connection, or it broke before the batch was sent)
+  rolled_back,  // PostgreSQL answered it with an error: its transaction did not commit
+  unknown,      // sent, then the connection broke before its outcome arrived: it may have committed
+};
+
 class AsyncConnection {
  public:
   using BatchCallback = std::function<void(Result<std::vector<PgResult>>)>;
   using QueryCallback = std::function<void(Result<PgResult>)>;
+  // `fate` describes a failure; it is meaningless when the result holds a value.
+  using FateCallback = std::function<void(Result<std::vector<PgResult>>, Fate fate)>;
 
   AsyncConnection(boost::asio::io_context& io, std::string conninfo,
                   std::vector<ConnOption> overrides = {});
@@ -53,6 +65,10 @@ class AsyncConnection {
   void connect(std::function<void(Result<void>)> done = {});
   // Queues a batch; `done` gets one result per statement, in order, or the first error.
   void execute(std::vector<Statement> batch, BatchCallback done);
+  // The same, telling a failure's Fate (a broken connection is still Errc::io; when PostgreSQL
+  // had answered the batch with an error first, 57P01 admin_shutdown say, the fate is
+  // rolled_back and the message quotes that error).
+  void execute(std::vector<Statement> batch, FateCallback done);
   // A batch of one statement.
   void query(std::string sql, std::vector<Param> params, QueryCallback done);
 

@@ -30,9 +30,19 @@ inline constexpr std::string_view kV1Binary = "v1_binary";  // binary broadcast 
 inline constexpr std::string_view kBadHttpRequest = "bad_http_request";  // unparseable HTTP (400)
 }  // namespace drop
 
+// Why a client connection was refused before its first request (label `reason` of
+// rtsync_connection_refusals_total); the client gets 503 with this reason.
+namespace refusal {
+inline constexpr std::string_view kMaxConnections = "max_connections";  // the listener's total cap
+inline constexpr std::string_view kMaxConnectionsPerAddress =
+    "max_connections_per_address";  // the cap of one client IP address
+}  // namespace refusal
+
 struct Metrics {
   std::int64_t connections = 0;  // open websockets (gauge)
-  std::int64_t channels = 0;     // joined channels (gauge)
+  // Open client TCP connections, HTTP and websocket alike (gauge; what the connection caps count).
+  std::int64_t client_connections = 0;
+  std::int64_t channels = 0;  // joined channels (gauge)
   std::uint64_t connections_total = 0;
   std::uint64_t frames_in = 0;
   std::uint64_t frames_out = 0;
@@ -46,9 +56,11 @@ struct Metrics {
   std::uint64_t joins = 0;
   std::uint64_t join_errors = 0;
   std::map<std::string, std::uint64_t, std::less<>> drops;
+  std::map<std::string, std::uint64_t, std::less<>> refusals;  // by refusal:: reason
 
   void drop(std::string_view reason, std::uint64_t n = 1);
   std::uint64_t drops_for(std::string_view reason) const;
+  void refuse(std::string_view reason);
 
   // Extra gauges provided by other parts (authorization queries, replication lag bytes…).
   struct Gauge {
