@@ -54,6 +54,21 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
   sub.add_option("--max-broadcast-bytes", o.limits.max_broadcast_payload_bytes,
                  "largest broadcast payload")
       ->capture_default_str();
+  sub.add_option("--max-queued-frames", o.limits.max_queued_frames,
+                 "frames queued to one socket before it is closed as a slow consumer (1008)")
+      ->capture_default_str();
+  sub.add_option("--max-queued-bytes", o.limits.max_queued_bytes,
+                 "bytes queued to one socket before it is closed as a slow consumer (1008)")
+      ->capture_default_str();
+  sub.add_option("--max-changes-per-transaction", o.limits.max_changes_per_transaction,
+                 "changes of one table a subscriber receives from one transaction before one "
+                 "\"Too many changes\" message replaces the rest (0: no limit)")
+      ->envname("RTSYNC_MAX_CHANGES_PER_TRANSACTION")
+      ->capture_default_str();
+  sub.add_option("--stream-memory-bytes", o.stream_memory_bytes,
+                 "change-message bytes held for delivery before reading from PostgreSQL pauses")
+      ->envname("RTSYNC_STREAM_MEMORY_BYTES")
+      ->capture_default_str();
 }
 
 int run_server_command(const ServerCommandArgs& args) {

@@ -8,9 +8,13 @@
 // initdb refuses to run as root: as root the folder is given to the `postgres` system user and
 // every PostgreSQL program runs through `runuser -u postgres --`.
 //
-// Nothing is left behind: the destructor stops the server (`pg_ctl stop -m fast`) and removes the
-// folder. A watchdog process started with the cluster does the same if this process dies without
-// running destructors (crash, SIGKILL, an unhandled SIGTERM/SIGINT). Programs that handle
+// The data folder is a copy of a template that the first cluster of a PostgreSQL build leaves in
+// the same parent folder (`rtsync-pg-template-*`, ~40 MB, a freshly initialised cluster): copying
+// takes a tenth of the time initdb does. RTSYNC_PG_TEMPLATE=0 runs initdb every time.
+//
+// Nothing else is left behind: the destructor stops the server (`pg_ctl stop -m fast`) and removes
+// the folder. A watchdog process started with the cluster does the same if this process dies
+// without running destructors (crash, SIGKILL, an unhandled SIGTERM/SIGINT). Programs that handle
 // SIGINT/SIGTERM themselves call `TempCluster::cleanup_all()` from their handler's loop callback.
 //
 // Thread safety: one TempCluster is driven by one thread; `cleanup_all()` may be called from any
@@ -78,6 +82,7 @@ class TempCluster {
  private:
   TempCluster() = default;
   Result<void> init();
+  Result<void> init_data_dir(const std::string& parent);
   Result<void> start_on(int port);
   Result<void> run(const std::vector<std::string>& args, const std::string& what);
   void start_watchdog();
