@@ -80,17 +80,19 @@ struct TableMeta {
   core::TimePoint fetched{};
 };
 
-// Is the decoded transaction $1 (its 32-bit xid) visible to a snapshot taken now? The xid is
-// widened to an xid8 in the epoch of the snapshot's xmax (one epoch back when it would lie at or
-// beyond xmax: the transaction committed, so it is older).
+// Are the decoded transactions $1 (their 32-bit xids) all visible to a snapshot taken now? Each
+// xid is widened to an xid8 in the epoch of the snapshot's xmax (one epoch back when it would lie
+// at or beyond xmax: the transaction committed, so it is older). One statement for a whole batch.
 constexpr const char* kCommitVisibleSql = R"sql(
-SELECT pg_visible_in_snapshot(
-         (CASE WHEN f >= m AND m >= 4294967296 THEN f - 4294967296 ELSE f END)::text::xid8, s)
-FROM (SELECT s, m, ((m >> 32) << 32) + $1 AS f
-      FROM (SELECT s, pg_snapshot_xmax(s)::text::int8 AS m FROM pg_current_snapshot() AS s) a) b
+SELECT coalesce(bool_and(pg_visible_in_snapshot(
+         (CASE WHEN f >= m AND m >= 4294967296 THEN f - 4294967296 ELSE f END)::text::xid8, s)),
+       true)
+FROM (SELECT s, m, ((m >> 32) << 32) + x AS f
+      FROM (SELECT s, pg_snapshot_xmax(s)::text::int8 AS m FROM pg_current_snapshot() AS s) a
+      CROSS JOIN unnest($1::int8[]) AS x) b
 )sql";
 
-constexpr std::uint32_t kInt8Type = 20;
+constexpr std::uint32_t kInt8ArrayType = 1016;
 constexpr core::Duration kVisibilityWaitCap = std::chrono::milliseconds(100);
 
 // {"a","b \"c\""} — every element quoted so empty strings and the word NULL stay values.
@@ -535,14 +537,17 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
 
     // Read committed: every statement of the batch takes a newer snapshot than the first ones, so
     // once they see every transaction's commit, every visibility query does too.
-    std::size_t waits = 0;
-    for (auto it = group.rbegin(); it != group.rend(); ++it) {
-      if ((*it)->txn->xid == 0) continue;
-      batch.insert(
-          batch.begin(),
-          Statement{kCommitVisibleSql, {std::to_string((*it)->txn->xid)}, {kInt8Type}, true});
+    std::string xids;
+    for (const auto& call : group) {
+      if (call->txn->xid == 0) continue;
+      xids += xids.empty() ? '{' : ',';
+      xids += std::to_string(call->txn->xid);
+    }
+    const std::size_t waits = xids.empty() ? 0 : 1;
+    if (waits) {
+      xids += '}';
+      batch.insert(batch.begin(), Statement{kCommitVisibleSql, {xids}, {kInt8ArrayType}, true});
       checks.insert(checks.begin(), std::nullopt);
-      ++waits;
     }
 
     std::size_t n_checks = 0;

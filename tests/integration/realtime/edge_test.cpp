@@ -17,45 +17,13 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "realtime_helpers.hpp"
 #include "rtsync/server/rest/migrations.hpp"
-#include "test_stack.hpp"
-#include "ws_client.hpp"
 
 namespace rtsync::testkit {
 namespace {
 
 namespace asio = boost::asio;
-
-std::unique_ptr<TestStack> start_stack(StackOptions o = {}) {
-  auto s = TestStack::start(std::move(o));
-  if (!s.ok()) {
-    ADD_FAILURE() << "stack: " << s.error().describe();
-    return nullptr;
-  }
-  return std::move(s.value());
-}
-
-// Writes `bytes` on a fresh connection (from `local`, any loopback address) and returns
-// everything the server sends until it closes.
-std::string raw_exchange(std::uint16_t port, const std::string& bytes,
-                         const std::string& local = "127.0.0.1") {
-  asio::io_context io;
-  asio::ip::tcp::socket sock(io);
-  boost::system::error_code ec;
-  sock.open(asio::ip::tcp::v4(), ec);
-  if (!ec) sock.bind({asio::ip::make_address(local), 0}, ec);
-  if (!ec) sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
-  if (ec) return "connect: " + ec.message();
-  asio::write(sock, asio::buffer(bytes), ec);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const auto n = sock.read_some(asio::buffer(buf), ec);
-    out.append(buf, n);
-    if (ec) break;
-  }
-  return out;
-}
 
 std::size_t count(std::string_view text, std::string_view what) {
   std::size_t n = 0;

@@ -1,10 +1,13 @@
 // GoogleTest helpers shared by the realtime server's integration suites (realtime_test.cpp,
-// security_test.cpp, no_loss_test.cpp, bulk_test.cpp): start a TestStack, connect, build bindings and collect the
-// postgres_changes a client receives. Every wait is bounded.
+// security_test.cpp, no_loss_test.cpp, bulk_test.cpp, edge_test.cpp): start a TestStack, connect,
+// build bindings and collect the postgres_changes a client receives. Every wait is bounded.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -108,6 +111,29 @@ inline std::uint64_t drops_in(const std::string& metrics, std::string_view reaso
   auto at = metrics.find(prefix);
   if (at == std::string::npos) return 0;
   return std::stoull(metrics.substr(at + prefix.size()));
+}
+
+// Writes `bytes` on a fresh TCP connection (from `local`, any loopback address) and returns
+// everything the server sends until it closes.
+inline std::string raw_exchange(std::uint16_t port, const std::string& bytes,
+                                const std::string& local = "127.0.0.1") {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::socket sock(io);
+  boost::system::error_code ec;
+  sock.open(asio::ip::tcp::v4(), ec);
+  if (!ec) sock.bind({asio::ip::make_address(local), 0}, ec);
+  if (!ec) sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return "connect: " + ec.message();
+  asio::write(sock, asio::buffer(bytes), ec);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const auto n = sock.read_some(asio::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec) break;
+  }
+  return out;
 }
 
 }  // namespace rtsync::testkit

@@ -442,25 +442,6 @@ TEST(RealtimeServer, MalformedFramesAreIgnoredAndTheSocketKeepsWorking) {
       << metrics;
 }
 
-// Sends `bytes` on a fresh TCP connection and returns everything the server wrote back.
-std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
-  namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::socket sock(io);
-  boost::system::error_code ec;
-  sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
-  if (ec) return "connect: " + ec.message();
-  asio::write(sock, asio::buffer(bytes), ec);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const auto n = sock.read_some(asio::buffer(buf), ec);
-    out.append(buf, n);
-    if (ec) break;
-  }
-  return out;
-}
-
 TEST(RealtimeServer, UnparseableHttpGets400Or431AndTheServerKeepsServing) {
   auto s = start_stack();
   ASSERT_TRUE(s);

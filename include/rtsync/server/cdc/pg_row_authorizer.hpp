@@ -35,8 +35,8 @@
 // xid 0 (built by hand, not decoded) skip the wait.
 //
 // Batching (max_batch_transactions > 1): calls queued behind a busy pool whose metadata is cached
-// share one batch — one pg_visible_in_snapshot per transaction first, then one set_config and one
-// visibility query per (class, table) over all their images; each call still gets its own
+// share one batch — one commit-visibility statement for all their transactions first, then one
+// set_config and one visibility query per (class, table) over all their images; each call still gets its own
 // answer. `queries()` counts the per-(class, table) visibility queries of step 2 (never one per
 // subscriber or per row; one per batch when calls are batched).
 //
