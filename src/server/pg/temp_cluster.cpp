@@ -231,7 +231,8 @@ Result<void> TempCluster::init_data_dir(const std::string& parent) {
       if (run({"/bin/cp", "-a", tmpl + "/data", data_dir_}, "copying the initdb template")) {
         return {};
       }
-      // A template that cannot be copied is ignored; initdb below.
+      // A template that cannot be copied is ignored: initdb below, into an empty folder.
+      std::filesystem::remove_all(data_dir_, ec);
     }
   }
   if (auto r = run({bin_dir_ + "/initdb", "-D", data_dir_, "-A", "trust", "-U", "postgres", "-E",

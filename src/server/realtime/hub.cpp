@@ -240,7 +240,9 @@ void Hub::route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt)
     if (!infos.ok()) {
       // PostgreSQL is away: wait for it rather than guess a key (nothing is confirmed).
       return retry_later(p, attempt, "relation lookup", infos.error(),
-                         [this, p, attempt] { route_when_facts_known(p, attempt + 1); });
+                         [this, attempt](const std::shared_ptr<Pending>& again) {
+                           route_when_facts_known(again, attempt + 1);
+                         });
     }
     auto now = scheduler_.now();
     for (auto oid : missing) {
@@ -258,7 +260,8 @@ void Hub::route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt)
 }
 
 void Hub::retry_later(const std::shared_ptr<Pending>& p, int attempt, std::string_view what,
-                      const Error& error, std::function<void()> again) {
+                      const Error& error,
+                      std::function<void(const std::shared_ptr<Pending>&)> again) {
   const auto delay = retry_delay(attempt);
   auto logger = log::get(log::kServer);
   // The first failure and then one line every ten attempts: an outage of minutes must not flood
@@ -271,7 +274,7 @@ void Hub::retry_later(const std::shared_ptr<Pending>& p, int attempt, std::strin
   // Weak: the pipeline owns `p`, and the timer lives in it.
   p->retry = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
                                  [weak = std::weak_ptr(p), again = std::move(again)] {
-                                   if (weak.lock()) again();
+                                   if (auto p = weak.lock()) again(p);
                                  });
 }
 
@@ -316,7 +319,9 @@ void Hub::authorize(std::shared_ptr<Pending> p, int attempt) {
           const bool transient = authorizer_->transient(result.error());
           if (transient || attempt + 1 < kPermanentErrorAttempts) {
             return retry_later(p, attempt, "row authorization", result.error(),
-                               [this, p, attempt] { authorize(p, attempt + 1); });
+                               [this, attempt](const std::shared_ptr<Pending>& again) {
+                                 authorize(again, attempt + 1);
+                               });
           }
           log::get(log::kServer)
               ->error("row authorization failed {} times: {}; refusing the checked rows",

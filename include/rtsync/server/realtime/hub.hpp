@@ -130,8 +130,9 @@ class Hub final : public ChangeSink {
   void route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt);
   void route_and_authorize(const std::shared_ptr<Pending>& p);
   void authorize(std::shared_ptr<Pending> p, int attempt);
+  // Runs `again` with `p` after retry_delay(attempt), unless `p` left the pipeline meanwhile.
   void retry_later(const std::shared_ptr<Pending>& p, int attempt, std::string_view what,
-                   const Error& error, std::function<void()> again);
+                   const Error& error, std::function<void(const std::shared_ptr<Pending>&)> again);
   static core::Duration retry_delay(int attempt);
   // Delivers the ready prefix of the pipeline, in order.
   void drain();
