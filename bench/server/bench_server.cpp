@@ -118,6 +118,10 @@ ServerChild spawn_server() {
       char c;
       while (read(ctl[0], &c, 1) > 0) {
       }
+      // RTSYNC_BENCH_METRICS=1: the server's /metrics at the end of the run, on stderr.
+      if (const char* m = std::getenv("RTSYNC_BENCH_METRICS"); m && std::string_view(m) == "1") {
+        std::cerr << srv.metrics_text();
+      }
       srv.stop();
     }
     _exit(rc);

@@ -189,7 +189,7 @@ Result<void> Server::start() {
     cdc::PgRowAuthorizerOptions ao;
     ao.conninfo = options_.db;
     // The hub keeps many transactions in flight: batch the ones queued behind a busy pool.
-    ao.max_batch_transactions = 16;
+    ao.max_batch_transactions = 64;
     s.authorizer = std::make_unique<cdc::PgRowAuthorizer>(io, sched, ao);
     s.hub =
         std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), options_.limits);

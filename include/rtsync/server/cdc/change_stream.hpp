@@ -72,7 +72,7 @@ struct ChangeStreamOptions {
   std::size_t part_bytes = 1u << 20;
   // Transactions handed to the sink before the first of them is done: the smaller of this and
   // ChangeSink::max_in_flight().
-  std::size_t max_in_flight_transactions = 64;
+  std::size_t max_in_flight_transactions = 128;
   // See above; zero disables.
   core::Duration stall_release = std::chrono::seconds(5);
   std::uint64_t jitter_seed = 0;  // 0: random

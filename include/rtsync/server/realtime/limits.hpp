@@ -36,7 +36,7 @@ struct RealtimeLimits {
   std::size_t max_changes_per_transaction = 1000;
   // Decoded transactions (or parts of large ones) authorized concurrently (delivery and
   // confirmation stay in commit order). 1 = one at a time.
-  std::size_t max_transactions_in_flight = 32;
+  std::size_t max_transactions_in_flight = 128;
 };
 
 }  // namespace rtsync::server::realtime
