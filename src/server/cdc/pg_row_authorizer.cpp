@@ -23,11 +23,16 @@ namespace {
 
 constexpr std::uint32_t kOidArrayType = 1028;   // _oid
 constexpr std::uint32_t kTextArrayType = 1009;  // _text
+constexpr std::uint32_t kInt8ArrayType = 1016;  // _int8
 constexpr std::uint32_t kByteaType = 17;
 
-// Table facts: whether RLS applies, and the names the visibility query needs.
+// Table facts: whether RLS applies, the names the visibility query needs, and the columns (their
+// change makes each connection rebuild its image table).
 constexpr const char* kTableMetaSql = R"sql(
-SELECT c.oid, c.relrowsecurity, n.nspname, c.relname
+SELECT c.oid, c.relrowsecurity, n.nspname, c.relname,
+       (SELECT string_agg(a.attname || ' ' || a.atttypid || ' ' || a.atttypmod, ',' ORDER BY a.attnum)
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = ANY($1)
 )sql";
@@ -74,8 +79,10 @@ struct RolePriv {
 struct TableMeta {
   bool found = false;
   bool rls = false;
-  std::string qualified;  // "schema"."table"
-  std::string alias;      // "table": policies may name the table's columns through it
+  std::string qualified;       // "schema"."table"
+  std::string alias;           // "table": policies may name the table's columns through it
+  std::string schema_literal;  // 'schema', for the live USAGE check
+  std::string columns;         // the column list as the catalog has it (name, type, typmod)
   std::unordered_map<std::string, RolePriv> roles;
   core::TimePoint fetched{};
 };
@@ -92,7 +99,6 @@ FROM (SELECT s, m, ((m >> 32) << 32) + x AS f
       CROSS JOIN unnest($1::int8[]) AS x) b
 )sql";
 
-constexpr std::uint32_t kInt8ArrayType = 1016;
 constexpr core::Duration kVisibilityWaitCap = std::chrono::milliseconds(100);
 
 // {"a","b \"c\""} — every element quoted so empty strings and the word NULL stay values.
@@ -132,21 +138,48 @@ T to_num(std::string_view s) {
   return v;
 }
 
-// The images of one (class, table) go in as JSON text, one per array element; each becomes a
-// row of the table's type (jsonb_populate_record: missing columns are NULL) named like the table,
-// so the policies' column references — bare or qualified by the table's name — read the image.
-// The ordinals of the images that pass come back. The image is not read from the table, so the
-// role's SELECT privilege is checked as it is now (the cached metadata may be a second old).
+// A batch writes the images of each table once into a temporary table typed like the table
+// (`pg_temp.rtsync_images_<oid>`: an ordinal, then the table's columns), each image a row built by
+// jsonb_populate_record (missing columns are NULL). Each class's query then reads the rows it asks
+// about under the table's name, so the policies' column references — bare or qualified by the
+// table's name — read the image, and no image is parsed once per class. The ordinals of the
+// images that pass come back. The image is not read from the table, so the role's schema USAGE
+// and table SELECT privileges are checked as they are now (the cached metadata may be a second
+// old).
+std::string image_table(std::uint32_t oid) {
+  return fmt::format("pg_temp.rtsync_images_{}", oid);
+}
+
 std::string build_visibility_sql(std::uint32_t oid, const TableMeta& m, std::string_view permissive,
                                  std::string_view restrictive) {
   std::string sql = fmt::format(
-      "SELECT rtsync_images.rtsync_ordinal FROM unnest($1::text[]) WITH ORDINALITY AS "
-      "rtsync_images(rtsync_image, rtsync_ordinal) CROSS JOIN LATERAL "
-      "jsonb_populate_record(NULL::{}, rtsync_images.rtsync_image::jsonb) AS {} "
-      "WHERE has_table_privilege({}::oid, 'SELECT') AND ({})",
-      m.qualified, m.alias, oid, permissive);
+      "SELECT {alias}.rtsync_ordinal FROM {images} AS {alias} WHERE {alias}.rtsync_ordinal = "
+      "ANY($1::int8[]) AND has_schema_privilege({schema}, 'USAGE') AND "
+      "has_table_privilege({oid}::oid, 'SELECT') AND ({permissive})",
+      fmt::arg("alias", m.alias), fmt::arg("images", image_table(oid)),
+      fmt::arg("schema", m.schema_literal), fmt::arg("oid", oid),
+      fmt::arg("permissive", permissive));
   if (!restrictive.empty()) fmt::format_to(std::back_inserter(sql), " AND ({})", restrictive);
   return sql;
+}
+
+// (Re)creates a connection's image table of `oid`. ON COMMIT DELETE ROWS: each batch's rows go
+// with its transaction. Only the table's type is used, so no privilege on the table is needed.
+std::vector<std::string> image_table_ddl(std::uint32_t oid, const TableMeta& m) {
+  const std::string t = image_table(oid);
+  return {fmt::format("DROP TABLE IF EXISTS {}", t),
+          fmt::format("CREATE TEMP TABLE rtsync_images_{} ON COMMIT DELETE ROWS AS SELECT "
+                      "NULL::int8 AS rtsync_ordinal, r.* FROM jsonb_populate_record(NULL::{}, "
+                      "'{{}}') AS r WITH NO DATA",
+                      oid, m.qualified),
+          fmt::format("GRANT SELECT ON {} TO PUBLIC", t)};
+}
+
+std::string image_insert_sql(std::uint32_t oid, const TableMeta& m) {
+  return fmt::format(
+      "INSERT INTO {} SELECT u.o, r.* FROM unnest($1::text[]) WITH ORDINALITY AS u(j, o) "
+      "CROSS JOIN LATERAL jsonb_populate_record(NULL::{}, u.j::jsonb) AS r",
+      image_table(oid), m.qualified);
 }
 
 // A row image as the JSON jsonb_populate_record reads back into the table's types: bytea values
@@ -203,6 +236,10 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     std::unique_ptr<pg::AsyncConnection> conn;
     bool busy = false;
     core::Timer wait;  // TimerId::VisibilityWait: re-runs the slot's call once its commit shows
+    // The image tables this connection has, by table oid, with the column list they were made
+    // for; forgotten when a batch fails (its creations were rolled back) or the connection is new.
+    std::unordered_map<std::uint32_t, std::string> image_tables;
+    std::uint64_t image_tables_connects = 0;
   };
 
   // Where one image's answer goes: group[call]->results[request].rows[pos].
@@ -213,7 +250,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   };
   // One visibility statement of the main batch and where its answers go.
   struct Check {
-    std::vector<Target> targets;  // ordinal k (1-based) answers targets[k-1]
+    std::unordered_map<std::size_t, Target> targets;  // image ordinal → whose answer it is
   };
   using Group = std::vector<std::shared_ptr<Call>>;
 
@@ -401,6 +438,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       m.rls = t.value(i, 1) == "t";
       m.qualified = pg::quote_identifier(t.value(i, 2)) + "." + pg::quote_identifier(t.value(i, 3));
       m.alias = pg::quote_identifier(t.value(i, 3));
+      m.schema_literal = pg::quote_literal(t.value(i, 2));
+      m.columns = std::string(t.value(i, 4));
     }
     for (auto oid : oids) {
       // Roles the catalog does not know see nothing; recording them avoids re-asking.
@@ -485,41 +524,79 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       }
     }
 
-    // An image asked about by several classes is serialized once per batch.
-    std::unordered_map<const json::object*, std::string> image_text;
+    // Every image of the batch goes in once per table, numbered; classes ask by number.
+    struct TableImages {
+      std::string array = "{";
+      std::size_t count = 0;
+      std::unordered_map<const json::object*, std::size_t> ordinal;
+    };
+    std::unordered_map<std::uint32_t, TableImages> images;
+    std::vector<std::uint32_t> image_order;
+    std::vector<Statement> class_statements;
+    std::vector<std::optional<Check>> class_checks;
     for (const auto& cr : classes) {
       if (cr.order.empty()) continue;
-      add(Statement{"SELECT set_config('transaction_read_only', 'on', true), set_config('role', "
+      class_statements.push_back(
+          Statement{"SELECT set_config('transaction_read_only', 'on', true), set_config('role', "
                     "$1, true), "
                     "set_config('request.jwt.claims', $2, true)",
                     {cr.auth->role, cr.auth->claims_json},
                     {},
-                    true},
-          std::nullopt);
+                    true});
+      class_checks.push_back(std::nullopt);
       for (std::uint32_t oid : cr.order) {
         const TableMeta& meta = tables[oid];
-        std::string images = "{";
+        auto [tit, first] = images.try_emplace(oid);
+        if (first) image_order.push_back(oid);
+        TableImages& ti = tit->second;
+        std::string ordinals = "{";
         Check c;
         for (const Target& tg : cr.groups.at(oid)) {
           const Call& call = *group[tg.call];
           const RowCheck& rc = call.requests[tg.request].rows[tg.pos];
           const RowChange& ch = call.txn->changes[rc.change];
           const json::object& image = rc.image == RowImage::old_row ? *ch.old_record : *ch.record;
-          auto [it, fresh] = image_text.try_emplace(&image);
-          if (fresh) it->second = image_json(*ch.relation, image);
-          if (!c.targets.empty()) images.push_back(',');
-          append_array_element(images, it->second);
-          c.targets.push_back(tg);
+          auto [oit, fresh] = ti.ordinal.try_emplace(&image, ti.count + 1);
+          if (fresh) {
+            if (ti.count++) ti.array.push_back(',');
+            append_array_element(ti.array, image_json(*ch.relation, image));
+          }
+          if (ordinals.size() > 1) ordinals.push_back(',');
+          ordinals += std::to_string(oit->second);
+          c.targets.emplace(oit->second, tg);
         }
-        images.push_back('}');
+        ordinals.push_back('}');
         Statement st;
         st.sql = meta.roles.at(cr.auth->role).visibility_sql;
         st.prepare = true;
-        st.params.emplace_back(std::move(images));
-        st.types.push_back(kTextArrayType);
-        add(std::move(st), std::move(c));
+        st.params.emplace_back(std::move(ordinals));
+        st.types.push_back(kInt8ArrayType);
+        class_statements.push_back(std::move(st));
+        class_checks.push_back(std::move(c));
       }
     }
+    // Image tables first (made or remade where this connection lacks them or the columns
+    // changed), then the images, then the classes: the read-only setting comes after the writes.
+    Slot& sl = slots[slot];
+    if (sl.image_tables_connects != sl.conn->connects()) {
+      sl.image_tables.clear();
+      sl.image_tables_connects = sl.conn->connects();
+    }
+    for (std::uint32_t oid : image_order) {
+      const TableMeta& meta = tables[oid];
+      auto have = sl.image_tables.find(oid);
+      if (have == sl.image_tables.end() || have->second != meta.columns) {
+        for (auto& ddl : image_table_ddl(oid, meta))
+          add(Statement{std::move(ddl), {}, {}, false}, std::nullopt);
+        sl.image_tables[oid] = meta.columns;
+      }
+      TableImages& ti = images[oid];
+      ti.array.push_back('}');
+      add(Statement{image_insert_sql(oid, meta), {std::move(ti.array)}, {kTextArrayType}, true},
+          std::nullopt);
+    }
+    for (std::size_t k = 0; k < class_statements.size(); ++k)
+      add(std::move(class_statements[k]), std::move(class_checks[k]));
 
     if (batch.size() == header) {
       // Everything was decided by metadata: answer on the next loop turn, like a query would.
@@ -572,8 +649,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
             const Check& c = *checks[s];
             for (int row = 0; row < results[s].rows(); ++row) {
               const auto ord = to_num<std::size_t>(results[s].value(row, 0));
-              if (ord < 1 || ord > c.targets.size()) continue;
-              const Target& tg = c.targets[ord - 1];
+              auto t = c.targets.find(ord);
+              if (t == c.targets.end()) continue;
+              const Target& tg = t->second;
               group[tg.call]->results[tg.request].rows[tg.pos] = Visibility::full;
             }
           }
@@ -613,6 +691,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
 
   void on_batch_error(std::size_t slot, const Group& group, const Error& err) {
     logger->warn("RLS visibility batch failed: {}", err.message);
+    // Image tables this batch created were rolled back with it.
+    slots[slot].image_tables.clear();
     // Privileges or tables changed under us: forget what we knew about these calls' tables.
     for (const auto& call : group) {
       for (const auto& req : call->requests) {
