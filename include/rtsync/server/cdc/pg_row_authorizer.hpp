@@ -7,21 +7,25 @@
 //      and names, and per (role, table) whether the role bypasses RLS (superuser, BYPASSRLS, or
 //      owner without FORCE), may SELECT the table (schema USAGE + table SELECT), and the USING
 //      expressions of the SELECT/ALL policies that apply to it (pg_get_expr of pg_policy);
-//   2. one read-only transaction (the pipeline's implicit transaction, ended by its Sync, so
-//      nothing set in it outlives it): per class
+//   2. one transaction (the pipeline's implicit transaction, ended by its Sync, so nothing set
+//      or written in it outlives it): per table, the batch's images written once into the
+//      connection's temporary table `pg_temp.rtsync_images_<oid>` (an ordinal, then the table's
+//      columns; made from the table's type, ON COMMIT DELETE ROWS, remade when the table's
+//      columns change or the connection is new), each row jsonb_populate_record of the image;
+//      then per class
 //        SELECT set_config('transaction_read_only', 'on', true), set_config('role', $1, true),
 //               set_config('request.jwt.claims', $2, true)
 //      (the role is bound as a parameter, never spliced into SQL, and must be in
 //      `allowed_roles` and exist), then per table of that class ONE prepared query
-//        SELECT o FROM unnest($1::text[]) WITH ORDINALITY AS i(image, o)
-//          CROSS JOIN LATERAL jsonb_populate_record(NULL::<schema>.<table>, image::jsonb) AS
-//          <table>
-//        WHERE (<permissive policies, OR>) AND (<restrictive policies, AND>)
-//      with the images as JSON. The policies run under the class's role and claims exactly as
-//      PostgreSQL would run them on a query of the table, but on the image instead of the
-//      stored row; subqueries in them (another table's ownership, say) read the database as it
-//      is now. Column values the image lacks (unchanged TOASTed values without REPLICA IDENTITY
-//      FULL) read as NULL.
+//        SELECT <table>.rtsync_ordinal FROM pg_temp.rtsync_images_<oid> AS <table>
+//        WHERE rtsync_ordinal = ANY($1) AND has_schema_privilege(…, 'USAGE')
+//          AND has_table_privilege(<oid>, 'SELECT')
+//          AND (<permissive policies, OR>) AND (<restrictive policies, AND>)
+//      with the ordinals of the images the class asks about. The policies run under the class's
+//      role and claims exactly as PostgreSQL would run them on a query of the table, but on the
+//      images instead of the stored rows; subqueries in them (another table's ownership, say)
+//      read the database as it is now. Column values an image lacks (unchanged TOASTed values
+//      without REPLICA IDENTITY FULL) read as NULL.
 // Without a query: tables with RLS disabled and roles that bypass it see every image if they may
 // SELECT the table; roles outside `allowed_roles`, unknown roles and roles without SELECT see
 // none; no permissive policy for the role means no image is visible; an old image that is not
@@ -35,8 +39,9 @@
 // xid 0 (built by hand, not decoded) skip the wait.
 //
 // Batching (max_batch_transactions > 1): calls queued behind a busy pool whose metadata is cached
-// share one batch — one commit-visibility statement for all their transactions first, then one
-// set_config and one visibility query per (class, table) over all their images; each call still gets its own
+// share one batch — one commit-visibility statement for all their transactions first, one image
+// write per table, then one set_config and one visibility query per (class, table) over all
+// their images; each call still gets its own
 // answer. `queries()` counts the per-(class, table) visibility queries of step 2 (never one per
 // subscriber or per row; one per batch when calls are batched).
 //
