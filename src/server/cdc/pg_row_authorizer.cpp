@@ -10,7 +10,6 @@
 #include <unordered_set>
 
 #include "rtsync/core/log.hpp"
-#include "rtsync/server/cdc/pg_values.hpp"
 #include "rtsync/server/pg/async_connection.hpp"
 
 namespace rtsync::server::cdc {
