@@ -1,13 +1,16 @@
 // Query keys: JSON arrays identified by TanStack Query's hash (`hashKey`), matched by its
 // `partialMatchKey` rules.
 //
-// Hash. The canonical JSON text of the key, as `JSON.stringify` prints it with every object's keys
-// sorted: `[{"b":2,"a":1}]` and `[{"a":1,"b":2}]` both hash to `[{"a":1,"b":2}]`. Numbers print as
-// JavaScript prints them (1.0 → `1`, 1e21 → `1e+21`, 0.1 → `0.1`, -0 → `0`); strings escape `"`,
-// `\` and control characters as JSON.stringify does (\b \f \n \r \t, others as lowercase \u00xx)
-// and keep every other byte. Two deviations, both outside what JavaScript can express: integers
-// beyond ±2^53 print exactly, and object keys sort by UTF-8 bytes (= code point order; JS sorts by
-// UTF-16 code units, which differs only between U+E000–U+FFFF and supplementary characters).
+// Hash. The text TanStack Query's `hashKey` produces: `JSON.stringify` of the key with every object
+// rebuilt from its sorted keys, so `[{"b":2,"a":1}]` and `[{"a":1,"b":2}]` both hash to
+// `[{"a":1,"b":2}]`. Members print in JavaScript's property order: names that are array indices
+// ("0" … "4294967294", no leading zero) first in numeric order, then the others in
+// `Array.prototype.sort` order (UTF-16 code units): `{"10":1,"2":2,"a":3}` hashes to
+// `{"2":2,"10":1,"a":3}`. Numbers print as JavaScript prints them (1.0 → `1`, 1e21 → `1e+21`,
+// 0.1 → `0.1`, -0 → `0`); strings escape `"`, `\` and control characters as JSON.stringify does
+// (\b \f \n \r \t, others as lowercase \u00xx) and keep every other byte. One deviation, outside
+// what JavaScript can express: integers beyond ±2^53 print exactly.
+// tests/conformance/query_key_conformance_test.cpp compares these hashes with @tanstack/query-core.
 //
 // Normalisation. A key is stored with its numbers normalised (uint64 ≤ INT64_MAX and integral
 // doubles within ±2^53 become int64; -0 becomes 0), so `["p",1]` and `["p",1.0]` are one key, as
