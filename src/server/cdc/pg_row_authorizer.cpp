@@ -6,8 +6,10 @@
 #include <boost/asio/io_context.hpp>
 #include <charconv>
 #include <deque>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/pg/async_connection.hpp"
@@ -492,7 +494,15 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       std::unordered_map<std::uint32_t, std::vector<Target>> groups;
     };
     std::vector<ClassRows> classes;
-    std::unordered_map<std::string, std::size_t> class_of;
+    // By (role, claims) as views into the requests, which outlive this call: no key copies.
+    struct ClassKeyHash {
+      std::size_t operator()(const std::pair<std::string_view, std::string_view>& k) const {
+        return std::hash<std::string_view>{}(k.second) * 31 +
+               std::hash<std::string_view>{}(k.first);
+      }
+    };
+    std::unordered_map<std::pair<std::string_view, std::string_view>, std::size_t, ClassKeyHash>
+        class_of;
     for (std::size_t ci = 0; ci < group.size(); ++ci) {
       Call& call = *group[ci];
       const Transaction& txn = *call.txn;
@@ -523,8 +533,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           }
           if (!image || rp->second.visibility_sql.empty()) continue;  // hidden
           if (!cr) {
-            auto [it, fresh] =
-                class_of.try_emplace(req.auth.role + '\x1f' + req.auth.claims_json, classes.size());
+            auto [it, fresh] = class_of.try_emplace(
+                std::pair<std::string_view, std::string_view>(req.auth.role, req.auth.claims_json),
+                classes.size());
             if (fresh) classes.push_back(ClassRows{&req.auth, {}, {}});
             cr = &classes[it->second];
           }
