@@ -1,4 +1,4 @@
-// The application's six query families (seed: shared/reference/seed-behaviour.md 2.4): their
+// The application's six query families (docs/original-app.md §5, §7): their
 // query keys — exactly as the original app builds them — and the query functions that fetch them
 // from /rest/v1 through a RestClient. The provider invalidates them by family prefix
 // (`["tasks"]`, `["task-status-counts"]`, …).

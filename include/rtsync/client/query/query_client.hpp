@@ -1,6 +1,7 @@
 // QueryClient — the query cache with TanStack Query v5 semantics (browser/client behaviour),
-// on an injected scheduler. The rules are TanStack Query v5's (the @tanstack/query-core peer in
-// tests/peers is the reference); this header states them as they map to C++ and what rtsync adds.
+// on an injected scheduler. The rules are TanStack Query v5's (docs/query-semantics.md; the
+// @tanstack/query-core peer in tests/peers is the reference implementation); this header states
+// them as they map to C++ and what rtsync adds.
 //
 // Filters (`QueryFilters`, TanStack `matchQuery`). Every given filter must pass:
 //   query_key  partial match (prefix of arrays, subset of objects — key.hpp), or with `exact` the

@@ -1,4 +1,4 @@
-// The outcome of a push (a client message that may get a phx_reply): reference section 1.5.
+// The outcome of a push (a client message that may get a phx_reply): docs/protocol.md §1.5.
 //
 // Thread safety: loop-confined, like the socket and channel that create pushes; callbacks run on
 // the client's loop.

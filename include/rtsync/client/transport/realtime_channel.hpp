@@ -1,4 +1,4 @@
-// One Supabase Realtime channel, topic "realtime:<name>" (reference sections 2 and 3), created by
+// One Supabase Realtime channel, topic "realtime:<name>" (docs/protocol.md §2 and §3), created by
 // `RealtimeSocket::channel()`.
 //
 // Lifecycle (states as realtime-js: closed, joining, joined, leaving, errored):

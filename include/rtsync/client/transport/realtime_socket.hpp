@@ -1,4 +1,4 @@
-// The client side of a Supabase Realtime WebSocket connection (reference sections 1–3, 7.1):
+// The client side of a Supabase Realtime WebSocket connection (docs/protocol.md §1–§3):
 // URL and wire version, refs, heartbeats, push replies and timeouts, the send buffer, reconnects,
 // token refresh, and routing frames to its channels.
 //

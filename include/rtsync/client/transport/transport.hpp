@@ -1,4 +1,4 @@
-// The seam between the Realtime protocol logic and the bytes on the wire (DESIGN.md section 7:
+// The seam between the Realtime protocol logic and the bytes on the wire (docs/design.md §2:
 // protocol layered over any stream). `RealtimeSocket` talks to a `Transport`; production uses the
 // Beast WebSocket client (beast_transport.hpp), unit tests the in-memory `FakeTransport`
 // (fake_transport.hpp).
