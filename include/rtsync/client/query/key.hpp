@@ -54,6 +54,8 @@ bool partial_match(const json::value& a, const json::value& b);
 // text that is not canonical.
 std::vector<std::string_view> split_canonical_array(std::string_view canonical);
 
+// A query key: a JSON array with its canonical hash (object members sorted), immutable and cheap
+// to copy (shared). Thread safety: immutable; safe to share across threads.
 class QueryKey {
  public:
   // The empty key `[]` (matches every query as a partial filter).
@@ -80,6 +82,7 @@ class QueryKey {
   // partial_match(elements(), filter.elements()).
   bool matches(const QueryKey& filter) const;
 
+  // Same hash: the same query.
   friend bool operator==(const QueryKey& a, const QueryKey& b) noexcept {
     return a.rep_ == b.rep_ || a.rep_->hash == b.rep_->hash;
   }

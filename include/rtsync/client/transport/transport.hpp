@@ -45,7 +45,9 @@ struct TransportFailure {
   std::string body;     // that response's body (Supabase sends {"error": "<message>"})
 };
 
+// The callbacks a transport reports to (see the file comment for when each runs).
 struct TransportHandlers {
+  // The connection opened; frames may be sent.
   std::function<void()> on_open;
   // `data` is only valid during the call.
   std::function<void(std::string_view data, bool binary)> on_message;
@@ -77,16 +79,21 @@ inline std::optional<std::shared_ptr<void>> hold_owner(const TransportHandlers& 
   return held;
 }
 
+// A WebSocket connection as RealtimeSocket needs it (contract in the file comment).
 class Transport {
  public:
+  // Extra HTTP headers of the upgrade request, in order.
   using Headers = std::vector<std::pair<std::string, std::string>>;
 
   virtual ~Transport() = default;
 
+  // Replaces the callbacks; later events go to the new ones.
   virtual void set_handlers(TransportHandlers handlers) = 0;
   // `url` is a ws:// or wss:// URL with its query string.
   virtual void connect(std::string url, Headers headers) = 0;
+  // Queues one text or binary frame. Errors: closed (not open), too_large (queue full).
   virtual Result<void> send(std::string frame, bool binary) = 0;
+  // Starts the close handshake with `code` and `reason`; no callback follows for this connection.
   virtual void close(int code, std::string reason) = 0;
   // Bytes after every message on_message delivers that may be read (their content is
   // unspecified): a reader may then parse the message where it lies instead of copying it.
