@@ -14,7 +14,8 @@ hands those comments to Doxygen as documentation without changing the files, by 
   each of them: the run becomes a Doxygen member group whose undocumented members take the first
   member's description (DISTRIBUTE_GROUP_DOC).
 - A `//` comment after a member, enumerator or alias on the same line documents that member.
-  Tool markers (NOLINT, IWYU pragma) are not documentation and are left as they are.
+  Tool markers (NOLINT, IWYU pragma), `// namespace` closers and section titles
+  (`// ---- reading ----`) are not documentation and are left as they are.
 
 Lines are rewritten, never added or removed, so Doxygen's line numbers stay the header's.
 """
@@ -23,7 +24,8 @@ import re
 import sys
 
 COMMENT_LINE = re.compile(r"^(\s*)//( |$)")
-TRAILING = re.compile(r"([;,{])(\s+)// (?!NOLINT|IWYU)")
+SEPARATOR = re.compile(r"^\s*// ?-{3,}")  # `// ---- reading ----`: a section title, not a description
+TRAILING = re.compile(r"([;,{}])(\s+)// (?!NOLINT|IWYU|namespace)")
 ACCESS = re.compile(r"^\s*(public|private|protected)\s*:")
 TOOL_MARKER = re.compile(r"//\s*(NOLINT|IWYU)")
 
@@ -53,9 +55,12 @@ def filter_header(text):
     n = len(lines)
     while i < n:
         line = lines[i]
+        if SEPARATOR.match(line):
+            i += 1
+            continue
         if COMMENT_LINE.match(line):
             j = i
-            while j < n and COMMENT_LINE.match(lines[j]):
+            while j < n and COMMENT_LINE.match(lines[j]) and not SEPARATOR.match(lines[j]):
                 out[j] = re.sub(r"//", "///", lines[j], count=1)
                 j += 1
             # The run of declarations the comment documents.
