@@ -9,7 +9,8 @@ The headers document their contract in plain `//` comments, the repository's sty
 hands those comments to Doxygen as documentation without changing the files, by these rules:
 
 - The comment block that opens a file (before its first line of code) describes the file.
-- A `//` comment on its own line documents the declaration that follows it. When declarations
+- A `//` comment on its own line documents the declaration that follows it (comments inside a
+  function body stay plain comments: they explain the code, not the function). When declarations
   follow it line after line (no blank line, no other comment, same scope), the comment documents
   each of them: the run becomes a Doxygen member group whose undocumented members take the first
   member's description (DISTRIBUTE_GROUP_DOC).
@@ -50,12 +51,19 @@ def filter_header(text):
         out[i - 1] += " @file"
 
     # 2. Comments on their own line, trailing comments and member groups.
+    # For each open brace: "enum", "type" (class, struct, union, namespace) or "code" (a function
+    # body, a lambda, an initializer). Comments inside code explain the code: they are left as
+    # plain comments, so a function is not documented by the comments in its body.
     scopes = []
-    close_at = set()  # last lines of member groups  # for each open brace: True when it opened an enum (no member groups inside)
+    close_at = set()  # last lines of member groups
     n = len(lines)
     while i < n:
         line = lines[i]
         if SEPARATOR.match(line):
+            i += 1
+            continue
+        in_code = "code" in scopes
+        if COMMENT_LINE.match(line) and in_code:
             i += 1
             continue
         if COMMENT_LINE.match(line):
@@ -66,7 +74,7 @@ def filter_header(text):
             # The run of declarations the comment documents.
             run = []
             k = j
-            in_enum = bool(scopes) and scopes[-1]
+            in_enum = bool(scopes) and scopes[-1] == "enum"
             while k < n and not in_enum:
                 code = lines[k]
                 if (not code.strip() or COMMENT_LINE.match(code) or ACCESS.match(code)
@@ -79,12 +87,17 @@ def filter_header(text):
                 close_at.add(run[-1])
             i = j
             continue
-        if not TOOL_MARKER.search(line):
+        if not TOOL_MARKER.search(line) and not in_code:
             out[i] = TRAILING.sub(lambda m: m.group(1) + m.group(2) + "///< ", out[i], count=1)
         d = brace_delta(line)
         if d > 0:
             for _ in range(d):
-                scopes.append(bool(re.search(r"\benum\b", line)))
+                if re.search(r"\benum\b", line):
+                    scopes.append("enum")
+                elif re.search(r"\b(class|struct|union|namespace)\b", line) and "(" not in line:
+                    scopes.append("type")
+                else:
+                    scopes.append("code")
         elif d < 0:
             for _ in range(-d):
                 if scopes:
