@@ -27,6 +27,9 @@ import sys
 COMMENT_LINE = re.compile(r"^(\s*)//( |$)")
 SEPARATOR = re.compile(r"^\s*// ?-{3,}")  # `// ---- reading ----`: a section title, not a description
 TRAILING = re.compile(r"([;,{}])(\s+)// (?!NOLINT|IWYU|namespace)")
+# Destructors and deleted functions need no description (Doxygen does not ask for one); a run of
+# declarations ends before them so they do not take the description of a constructor above.
+SPECIAL = re.compile(r"^\s*(virtual\s+)?~\w+\s*\(|=\s*delete\s*;")
 ACCESS = re.compile(r"^\s*(public|private|protected)\s*:")
 TOOL_MARKER = re.compile(r"//\s*(NOLINT|IWYU)")
 
@@ -78,7 +81,8 @@ def filter_header(text):
             while k < n and not in_enum:
                 code = lines[k]
                 if (not code.strip() or COMMENT_LINE.match(code) or ACCESS.match(code)
-                        or code.lstrip().startswith("#") or brace_delta(code) != 0):
+                        or code.lstrip().startswith("#") or brace_delta(code) != 0
+                        or SPECIAL.search(code)):
                     break
                 run.append(k)
                 k += 1
