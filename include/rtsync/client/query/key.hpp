@@ -74,6 +74,7 @@ class QueryKey {
   const json::array& elements() const noexcept { return rep_->elements; }
   // The canonical hash, e.g. `["tasks","paginated","p1",1,50]`.
   const std::string& hash() const noexcept { return rep_->hash; }
+  // Element count, emptiness, element `i` (unchecked), and the key as a JSON array.
   std::size_t size() const noexcept { return rep_->elements.size(); }
   bool empty() const noexcept { return rep_->elements.empty(); }
   const json::value& operator[](std::size_t i) const { return rep_->elements[i]; }

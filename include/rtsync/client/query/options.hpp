@@ -121,6 +121,7 @@ class Retry {
   template <class F,
             std::enable_if_t<std::is_invocable_r_v<bool, F&, std::uint32_t, const Error&>, int> = 0>
   Retry(F predicate) : predicate_(std::move(predicate)) {}  // NOLINT
+  // Named forms: no retry, up to n retries, retry forever.
   static Retry never() { return Retry(0); }
   static Retry times(std::uint32_t n) { return Retry(static_cast<int>(n)); }
   static Retry forever() { return Retry(true); }

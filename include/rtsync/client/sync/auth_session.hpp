@@ -75,6 +75,7 @@ class AuthSession {
  public:
   // Listener: (event, session after the event — nullptr on SIGNED_OUT).
   using Listener = std::function<void(AuthEvent, const Session*)>;
+  // Token sink: the access token after an event (empty on SIGNED_OUT).
   using TokenSink = std::function<void(const std::string& access_token)>;
 
   // No refresher → sessions with an expiry are not refreshed (a warning is logged).

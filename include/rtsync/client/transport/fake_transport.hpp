@@ -32,7 +32,8 @@ class FakeTransport final : public Transport {
 
   FakeTransport() = default;
 
-  // Transport
+  // Transport: connect() starts a pending attempt, send() records the frame, close() records the
+  // close and ends the connection; no callback runs until the test plays the server.
   void set_handlers(TransportHandlers handlers) override { handlers_ = std::move(handlers); }
   void connect(std::string url, Headers headers) override;
   Result<void> send(std::string frame, bool binary) override;

@@ -167,8 +167,8 @@ class RealtimeSocket {
   bool is_connected() const noexcept { return state() == ConnectionState::open; }
   // The endpoint URL (apikey included); empty when the base URL is invalid.
   const std::string& endpoint_url() const noexcept;
-  const SocketOptions& options() const noexcept;
-  protocol::Vsn vsn() const noexcept;
+  const SocketOptions& options() const noexcept;  // as given
+  protocol::Vsn vsn() const noexcept;             // the wire format in use
 
   // The channel for topic "realtime:<name>": the existing one unless it is closed after a
   // subscription, else a new one (as realtime-js). The socket keeps it until it is CLOSED or
@@ -176,11 +176,13 @@ class RealtimeSocket {
   std::shared_ptr<RealtimeChannel> channel(std::string_view name, ChannelOptions options = {});
   // Unsubscribes and forgets the channel.
   void remove_channel(const std::shared_ptr<RealtimeChannel>& channel);
+  // The channels the socket holds now.
   std::vector<std::shared_ptr<RealtimeChannel>> channels() const;
 
   // Sets (or clears, with nullopt) the access token: used by every later join, and, when it
   // changed, pushed as `access_token` to every joined channel.
   void set_auth(std::optional<std::string> token);
+  // The access token now (nullopt: none; joins then rely on the API key).
   const std::optional<std::string>& access_token() const noexcept;
 
   // A raw push (topic, event, payload) with a fresh ref; returns the ref. `done` is called exactly

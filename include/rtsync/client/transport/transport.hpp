@@ -58,6 +58,7 @@ struct TransportHandlers {
   //   - 1002 (protocol error) or 1007 (invalid UTF-8) with the parser's description: the peer
   //     broke the WebSocket framing rules (the transport sent that close code to it).
   std::function<void(int code, std::string_view reason)> on_close;
+  // The connection attempt failed (never after on_open).
   std::function<void(const TransportFailure& failure)> on_error;
   // Keeps the callbacks' owner alive while they run; the owner may leave it unset, a transport
   // must honour it when set. The transport calls it once before each run of callbacks it makes
