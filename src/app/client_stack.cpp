@@ -193,8 +193,8 @@ Result<std::unique_ptr<ClientStack>> ClientStack::start(core::EventLoop& loop,
     p.rest = std::make_unique<rest::RestClient>(*p.http, rest::RestClientOptions{o.anon_key});
     p.auth = std::make_unique<rest::AuthClient>(*p.http, rest::AuthClientOptions{o.anon_key});
 
-    // The original's QueryClient defaults (seed-behaviour 2.6): 3 attempts unless unauthorized,
-    // 1 s then 2 s, no refetch on window focus.
+    // The original's QueryClient defaults (docs/original-app.md §7): 3 attempts unless
+    // unauthorized, 1 s then 2 s, no refetch on window focus.
     query::ClientConfig qc;
     qc.retry = client::domain::default_retry();
     qc.retry_delay = [](std::uint32_t failures, const Error&) -> core::Duration {

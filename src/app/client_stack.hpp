@@ -1,4 +1,4 @@
-// The client side of `rtsync watch`, wired as DESIGN.md section 2 draws it, on one event loop:
+// The client side of `rtsync watch`, wired as docs/design.md §2 draws it, on one event loop:
 //
 //   HttpClient ─ RestClient (fetchers) / AuthClient (sign-in, refresh)
 //   Beast transport ─ DroppableTransport (`k`) ─ MessageClock ─ RealtimeSocket (<url>/realtime/v1)

@@ -68,7 +68,7 @@ std::uint8_t parse_event_mask(std::string_view event) {
 std::int64_t Router::binding_id(std::string_view event, std::string_view schema,
                                 std::string_view table, std::string_view filter) {
   // FNV-1a 64 over the parameters, folded to 31 bits: a positive number JavaScript holds
-  // exactly, like the reference's phash2 ids.
+  // exactly, like Supabase Realtime's phash2 ids.
   std::uint64_t h = 1469598103934665603ull;
   auto mix = [&](std::string_view s) {
     for (unsigned char c : s) {

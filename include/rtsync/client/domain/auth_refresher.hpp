@@ -19,8 +19,10 @@ namespace rtsync::client::domain {
 // expires_at from the tokens when given, else now + expires_in.
 sync::Session to_session(const rest::AuthTokens& tokens, core::WallTime now);
 
+// AuthSession's Refresher doing the refresh-token grant through `auth` (see the file comment).
 sync::Refresher auth_refresher(rest::AuthClient& auth, core::Scheduler& scheduler);
 
+// Keeps `rest`'s access token equal to the session's, until the Subscription is removed.
 core::Subscription bind_rest_token(sync::AuthSession& session, rest::RestClient& rest);
 
 }  // namespace rtsync::client::domain

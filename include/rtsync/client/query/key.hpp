@@ -57,6 +57,8 @@ bool partial_match(const json::value& a, const json::value& b);
 // text that is not canonical.
 std::vector<std::string_view> split_canonical_array(std::string_view canonical);
 
+// A query key: a JSON array with its canonical hash (object members sorted), immutable and cheap
+// to copy (shared). Thread safety: immutable; safe to share across threads.
 class QueryKey {
  public:
   // The empty key `[]` (matches every query as a partial filter).
@@ -75,6 +77,7 @@ class QueryKey {
   const json::array& elements() const noexcept { return rep_->elements; }
   // The canonical hash, e.g. `["tasks","paginated","p1",1,50]`.
   const std::string& hash() const noexcept { return rep_->hash; }
+  // Element count, emptiness, element `i` (unchecked), and the key as a JSON array.
   std::size_t size() const noexcept { return rep_->elements.size(); }
   bool empty() const noexcept { return rep_->elements.empty(); }
   const json::value& operator[](std::size_t i) const { return rep_->elements[i]; }
@@ -83,6 +86,7 @@ class QueryKey {
   // partial_match(elements(), filter.elements()).
   bool matches(const QueryKey& filter) const;
 
+  // Same hash: the same query.
   friend bool operator==(const QueryKey& a, const QueryKey& b) noexcept {
     return a.rep_ == b.rep_ || a.rep_->hash == b.rep_->hash;
   }

@@ -1,5 +1,6 @@
-// RealtimeManager — the seed's SimpleRealtimeManager: one channel per project, its events on the
-// EventBus, its status in the FreshnessTracker and the realtime snapshot, and the heal cycle.
+// RealtimeManager — the seed's SimpleRealtimeManager (docs/original-app.md §2): one channel per
+// project, its events on the EventBus, its status in the FreshnessTracker and the realtime
+// snapshot, and the heal cycle.
 //
 // join_project(id):
 //   1. Auth check from the cached session (AuthSession::get_session, no I/O). No session (or an
@@ -23,7 +24,7 @@
 //                               "Subscription failed: <STATUS>[: <reason>]"
 //   CLOSED (server phx_close) → not subscribed, snapshot `closed`, freshness `disconnected`
 //                               "Channel closed by server" (the seed ignores CLOSED; rtsync
-//                               follows the channel's real state, DESIGN.md)
+//                               follows the channel's real state, docs/original-app.md §8)
 // leave() → snapshot `closed`, freshness `disconnected` "Channel unsubscribed" (only when a channel
 // existed), no project, attempts 0, every timer cleared.
 //
@@ -44,10 +45,10 @@
 // Heal (listens for `realtime:auth-heal`): with a project and no subscription, starts a heal cycle
 // unless one is running or a join is still waiting for its first status (its guard decides): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
-// (DESIGN.md decision; the seed's endless loop is not reproduced). Success ends the cycle. After
-// the third failure realtime stays `error` ("Reconnect attempts exhausted", polling at 5 s) until
-// the next heal intent starts a new cycle. Every timer (join guard, heal retry) is a member Timer:
-// leave, destroy and success clear them.
+// (docs/original-app.md §8; the seed's endless loop is not reproduced). Success ends the cycle.
+// After the third failure realtime stays `error` ("Reconnect attempts exhausted", polling at 5 s)
+// until the next heal intent starts a new cycle. Every timer (join guard, heal retry) is a member
+// Timer: leave, destroy and success clear them.
 //
 // Thread safety: loop-confined. The socket, session, tracker and bus must outlive the manager.
 #pragma once
@@ -69,56 +70,61 @@
 
 namespace rtsync::client::sync {
 
+// The EventBus events the manager emits (details in the file comment).
 inline constexpr std::string_view kTaskUpdateEvent = "realtime:task-update";
 inline constexpr std::string_view kTaskNewEvent = "realtime:task-new";
 inline constexpr std::string_view kChangesOverflowEvent = "realtime:changes-overflow";
 
+// The manager's timings and the table and broadcast it binds.
 struct RealtimeManagerOptions {
-  core::Duration join_timeout = std::chrono::seconds(10);
-  std::uint32_t max_heal_attempts = 3;
+  core::Duration join_timeout = std::chrono::seconds(10);    // the join guard
+  std::uint32_t max_heal_attempts = 3;                       // re-joins per heal cycle
   core::Duration heal_base_delay = std::chrono::seconds(1);  // 1 s, 2 s, 4 s …
-  core::Duration heal_max_delay = std::chrono::seconds(10);
-  std::string schema = "public";
-  std::string table = "tasks";
-  std::string broadcast_event = "task-update";
+  core::Duration heal_max_delay = std::chrono::seconds(10);  // cap of the heal delay
+  std::string schema = "public";                             // the table bound to
+  std::string table = "tasks";                               // postgres_changes
+  std::string broadcast_event = "task-update";               // the broadcast bound to
 };
 
 // getStatus(): {isSubscribed, projectId, channelState, reconnectAttempts}
 struct RealtimeManagerStatus {
-  bool subscribed = false;
-  std::optional<std::string> project_id;
-  std::string channel_state = "closed";  // the channel's state, "closed" without one
-  std::uint32_t reconnect_attempts = 0;
+  bool subscribed = false;                // the channel is SUBSCRIBED
+  std::optional<std::string> project_id;  // the project joined or joining
+  std::string channel_state = "closed";   // the channel's state, "closed" without one
+  std::uint32_t reconnect_attempts = 0;   // heal attempts in the current cycle
 };
 
 // window.__REALTIME_SNAPSHOT__ (wall-clock epoch ms).
 struct RealtimeSnapshot {
-  std::string channel_state = "closed";  // joined | error | closed
-  std::optional<std::int64_t> last_event_at;
-  std::int64_t timestamp = 0;
+  std::string channel_state = "closed";         // joined | error | closed
+  std::optional<std::int64_t> last_event_at;    // the last event or overflow
+  std::int64_t timestamp = 0;                   // the last change of the snapshot
   std::optional<std::int64_t> last_message_at;  // from a MessageClock, when one is attached
 };
 
 // What the provider needs to follow the channel's real state.
 enum class ChannelPhase : std::uint8_t { joining, subscribed, error, closed, left };
-std::string_view to_string(ChannelPhase phase) noexcept;
+std::string_view to_string(ChannelPhase phase) noexcept;  // "joining", "subscribed", …
+// One phase change, as on_phase listeners receive it.
 struct ChannelPhaseChange {
-  ChannelPhase phase = ChannelPhase::left;
-  std::string project_id;
-  std::string reason;
+  ChannelPhase phase = ChannelPhase::left;  // the new phase
+  std::string project_id;                   // the project of the channel
+  std::string reason;                       // why (errors, closes); may be empty
 };
 
 // Time of the last frame received on the socket: the seed's lastPhoenixMsgAt instrumentation.
 // Fed by `instrument_transport` (a Transport decorator), read by the manager's snapshot.
 class MessageClock {
  public:
+  // Reads wall time from `scheduler`, which must outlive the clock.
   explicit MessageClock(const core::Scheduler& scheduler) : scheduler_(scheduler) {}
+  // Records a frame received now.
   void stamp() {
     last_ = scheduler_.wall_ms();
     ++messages_;
   }
-  std::optional<std::int64_t> last() const noexcept { return last_; }
-  std::uint64_t messages() const noexcept { return messages_; }
+  std::optional<std::int64_t> last() const noexcept { return last_; }  // wall ms of the last
+  std::uint64_t messages() const noexcept { return messages_; }        // frames stamped
 
  private:
   const core::Scheduler& scheduler_;
@@ -131,10 +137,14 @@ class MessageClock {
 std::unique_ptr<Transport> instrument_transport(std::unique_ptr<Transport> inner,
                                                 MessageClock& clock);
 
+// One channel per project and its heal cycle (behaviour and thread safety: the file comment).
 class RealtimeManager {
  public:
+  // The outcome of a join: true on SUBSCRIBED.
   using JoinCallback = std::function<void(bool joined)>;
 
+  // Listens for heals on `bus`; the socket, session, tracker, bus and (optional) message clock
+  // must outlive the manager.
   RealtimeManager(core::Scheduler& scheduler, RealtimeSocket& socket, AuthSession& auth,
                   FreshnessTracker& freshness, core::EventBus& bus,
                   RealtimeManagerOptions options = {}, const MessageClock* message_clock = nullptr);
@@ -147,15 +157,17 @@ class RealtimeManager {
   // the subscription); `done` is then not called. Otherwise `done` runs once, later (never inside
   // this call) — unless the manager is destroyed first.
   bool join_project(std::string_view project_id, JoinCallback done = {});
+  // Leaves the channel and forgets the project (see leave() in the file comment).
   void leave();
   // Heal attempts back to 0 and the pending retry cleared (the seed's reset()).
   void reset();
 
-  RealtimeManagerStatus status() const;
-  const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }
-  bool subscribed() const noexcept { return subscribed_; }
+  RealtimeManagerStatus status() const;                                    // getStatus()
+  const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }  // the snapshot now
+  bool subscribed() const noexcept { return subscribed_; }  // the channel is SUBSCRIBED
+  // The project joined or joining.
   const std::optional<std::string>& project_id() const noexcept { return project_id_; }
-  std::uint32_t reconnect_attempts() const noexcept { return attempts_; }
+  std::uint32_t reconnect_attempts() const noexcept { return attempts_; }  // in this cycle
   // A heal cycle is running: a retry is scheduled or a heal join is in flight.
   bool healing() const noexcept;
 
@@ -166,8 +178,8 @@ class RealtimeManager {
   json::value snapshot_json() const;
   // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
   json::value status_json() const;
-  std::uint64_t events_received() const noexcept { return events_; }
-  std::uint64_t overflows_received() const noexcept { return overflows_; }
+  std::uint64_t events_received() const noexcept { return events_; }        // task events
+  std::uint64_t overflows_received() const noexcept { return overflows_; }  // overflows
   // The payload of the task event (change or broadcast; not an overflow) being (or last) emitted,
   // shared: a bus handler that wants to keep the
   // detail (the provider's lastTaskUpdate) checks `&detail == last_event_payload().get()` and

@@ -1,5 +1,6 @@
-// RealtimeProvider — the seed's SimpleRealtimeProvider and useSimpleRealtime: follows the selected
-// project, exposes the connection state, and turns realtime events into query invalidations.
+// RealtimeProvider — the seed's SimpleRealtimeProvider and useSimpleRealtime (docs/original-app.md
+// §5): follows the selected project, exposes the connection state, and turns realtime events into
+// query invalidations.
 //
 // Lifecycle, following the observable ProjectSelection:
 //   none    → leaves the channel; state {connected false, connecting false, error none};
@@ -9,9 +10,10 @@
 //             to realtime".
 //   switch  → the manager leaves the old channel before joining the new one.
 //   destroy → leaves the channel (the effect's cleanup).
-// The state then follows the channel's real state through RealtimeManager::on_phase (DESIGN.md;
-// the seed only reflects the first join): SUBSCRIBED → connected, error cleared; CHANNEL_ERROR /
-// TIMED_OUT / server close → not connected, error = the reason; heal joins show as connecting.
+// The state then follows the channel's real state through RealtimeManager::on_phase
+// (docs/original-app.md §8; the seed only reflects the first join): SUBSCRIBED → connected, error
+// cleared; CHANNEL_ERROR / TIMED_OUT / server close → not connected, error = the reason; heal joins
+// show as connecting.
 //
 // Invalidation. Each event in `invalidations` (default: realtime:task-update and
 // realtime:task-new → the six families tasks, task-status-counts, unified-generations, shots,
@@ -50,19 +52,21 @@
 
 namespace rtsync::client::sync {
 
+// The last event of a kind and when it arrived.
 struct EventStamp {
   std::shared_ptr<const json::value> payload;  // the bus detail, shared with the manager
   std::int64_t timestamp = 0;                  // wall-clock epoch ms
+  // Same payload pointer and time.
   friend bool operator==(const EventStamp&, const EventStamp&) = default;
 };
 
 // The context value {isConnected, isConnecting, error, lastTaskUpdate, lastNewTask}.
 struct ConnectionState {
-  bool is_connected = false;
-  bool is_connecting = false;
-  std::optional<std::string> error;
-  std::optional<EventStamp> last_task_update;
-  std::optional<EventStamp> last_new_task;
+  bool is_connected = false;                   // the channel is SUBSCRIBED
+  bool is_connecting = false;                  // joining or healing
+  std::optional<std::string> error;            // why not connected, if known
+  std::optional<EventStamp> last_task_update;  // the last realtime:task-update
+  std::optional<EventStamp> last_new_task;     // the last realtime:task-new
 };
 
 // The six families the seed invalidates, in its order.
@@ -71,13 +75,14 @@ std::vector<query::QueryKey> seed_task_families();
 // The query families that read one table: what to refetch when that table's changes cannot be
 // delivered one by one.
 struct TableFamilies {
-  std::string schema;
-  std::string table;
-  std::vector<query::QueryKey> families;
+  std::string schema;                     // the table's schema
+  std::string table;                      // the table
+  std::vector<query::QueryKey> families;  // family prefixes to invalidate
 };
 // The task app's tables: public.tasks → seed_task_families().
 std::vector<TableFamilies> seed_table_families();
 
+// What the provider invalidates, and how.
 struct RealtimeProviderOptions {
   // Event name → families invalidated on it.
   std::vector<std::pair<std::string, std::vector<query::QueryKey>>> invalidations = {
@@ -98,19 +103,24 @@ struct RealtimeProviderOptions {
   std::optional<core::Duration> batch_window;
 };
 
+// What the provider has done since construction.
 struct ProviderStats {
-  std::uint64_t events = 0;
+  std::uint64_t events = 0;               // bus events handled
   std::uint64_t invalidation_calls = 0;   // invalidate_queries calls made
   std::uint64_t refetches_started = 0;    // leading refetches those calls started
   std::uint64_t refetches_coalesced = 0;  // refetches they deferred to a trailing edge
-  std::uint64_t gap_fills = 0;
-  std::uint64_t events_batched = 0;     // events/overflows folded into a window-end invalidation
-  std::uint64_t overflows = 0;          // changes-overflow signals of a bound table
-  std::uint64_t overflows_unbound = 0;  // … of a table without families: nothing invalidated
+  std::uint64_t gap_fills = 0;            // invalidations after entering SUBSCRIBED
+  std::uint64_t events_batched = 0;       // events/overflows folded into a window-end invalidation
+  std::uint64_t overflows = 0;            // changes-overflow signals of a bound table
+  std::uint64_t overflows_unbound = 0;    // … of a table without families: nothing invalidated
 };
 
+// Follows the selected project and turns realtime events into invalidations (behaviour in the
+// file comment). Thread safety: loop-confined.
 class RealtimeProvider {
  public:
+  // Subscribes to `project` and applies its current value at once. Every argument must outlive
+  // the provider.
   RealtimeProvider(RealtimeManager& manager, query::QueryClient& cache, core::EventBus& bus,
                    FreshnessTracker& freshness, ProjectSelection& project,
                    RealtimeProviderOptions options = {});
@@ -118,10 +128,10 @@ class RealtimeProvider {
   RealtimeProvider(const RealtimeProvider&) = delete;
   RealtimeProvider& operator=(const RealtimeProvider&) = delete;
 
-  const ConnectionState& state() const noexcept { return state_; }
+  const ConnectionState& state() const noexcept { return state_; }  // the context value now
   // Called after every state change (connection fields and event stamps alike).
   core::Subscription subscribe(std::function<void(const ConnectionState&)> listener);
-  const ProviderStats& stats() const noexcept { return stats_; }
+  const ProviderStats& stats() const noexcept { return stats_; }  // counters so far
   // {isConnected, isConnecting, error, lastTaskUpdateAt, lastNewTaskAt, projectId,
   //  stats{events, …, overflows, overflowsUnbound}}
   json::value diagnostics() const;
