@@ -15,9 +15,9 @@
 
 #include "rtsync/client/transport/transport.hpp"
 
-namespace rtsync::client {
+namespace rtsync::testkit {
 
-class FakeTransport final : public Transport {
+class FakeTransport final : public client::Transport {
  public:
   struct Frame {
     std::string data;
@@ -28,8 +28,10 @@ class FakeTransport final : public Transport {
   FakeTransport() = default;
 
   // Transport
-  void set_handlers(TransportHandlers handlers) override { handlers_ = std::move(handlers); }
-  void connect(std::string url, Headers headers) override;
+  void set_handlers(client::TransportHandlers handlers) override {
+    handlers_ = std::move(handlers);
+  }
+  void connect(std::string url, client::Transport::Headers headers) override;
   Result<void> send(std::string frame, bool binary) override;
   void close(int code, std::string reason) override;
 
@@ -39,7 +41,7 @@ class FakeTransport final : public Transport {
   bool is_connecting() const noexcept { return phase_ == Phase::connecting; }
   std::size_t connect_count() const noexcept { return connects_; }
   const std::string& url() const noexcept { return url_; }
-  const Headers& headers() const noexcept { return headers_; }
+  const client::Transport::Headers& headers() const noexcept { return headers_; }
   const std::vector<Frame>& sent() const noexcept { return sent_; }
   // Text frames only, in order.
   std::vector<std::string> sent_text() const;
@@ -55,23 +57,23 @@ class FakeTransport final : public Transport {
   // Completes the pending connection attempt.
   void accept();
   // Fails the pending connection attempt.
-  void fail(TransportFailure failure);
+  void fail(client::TransportFailure failure);
   // Refuses the upgrade with an HTTP status and body.
   void refuse(int http_status, std::string body);
   void receive_text(std::string_view text);
   void receive_binary(std::string_view bytes);
-  // The open connection ends (server close frame, or network drop with kCloseAbnormal).
-  void drop(int code = kCloseAbnormal, std::string reason = "connection lost");
+  // The open connection ends (server close frame, or network drop with client::kCloseAbnormal).
+  void drop(int code = client::kCloseAbnormal, std::string reason = "connection lost");
 
  private:
-  TransportHandlers handlers_;
+  client::TransportHandlers handlers_;
   Phase phase_ = Phase::idle;
   std::size_t connects_ = 0;
   std::string url_;
-  Headers headers_;
+  client::Transport::Headers headers_;
   std::vector<Frame> sent_;
   std::optional<std::pair<int, std::string>> last_close_;
   bool fail_sends_ = false;
 };
 
-}  // namespace rtsync::client
+}  // namespace rtsync::testkit
