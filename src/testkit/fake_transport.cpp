@@ -2,7 +2,7 @@
 
 namespace rtsync::testkit {
 
-void FakeTransport::connect(std::string url, client::Transport::Headers headers) {
+void FakeTransport::connect(std::string url, Headers headers) {
   url_ = std::move(url);
   headers_ = std::move(headers);
   ++connects_;
