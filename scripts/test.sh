@@ -16,7 +16,8 @@ bash scripts/install-deps.sh
 # ccache keyed on paths relative to the checkout, so a fresh clone elsewhere reuses earlier builds.
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
 
-step() { printf '\n==== %s ====\n' "$*"; }
+# Each step prints the minutes spent so far, so a slow stage shows in the log.
+step() { printf '\n==== %s (at %dm%02ds) ====\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "API reference (undocumented public symbols of the client layer fail the run)"
 bash scripts/api-docs.sh --check build/docs
@@ -44,9 +45,10 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 unset TSAN_OPTIONS
 
 if [ -f tests/fuzz/CMakeLists.txt ]; then
-  step "fuzz build"
+  step "fuzz build (the fuzzers only)"
   cmake --preset fuzz >/dev/null
   cmake --build --preset fuzz
   step "fuzz runs (${RTSYNC_FUZZ_SECONDS:-30} s each)"
   ctest --preset fuzz
 fi
+step "done"

@@ -40,12 +40,12 @@
 #include "rtsync/core/json.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/pg/temp_cluster.hpp"
 #include "rtsync/server/rest/db_pool.hpp"
 #include "rtsync/server/rest/migrations.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 #include "rtsync/server/rest/sql_builder.hpp"
 #include "rtsync/server/server.hpp"
+#include "rtsync/testkit/temp_cluster.hpp"
 #include "service_host.hpp"
 
 namespace {
@@ -311,9 +311,9 @@ int main(int argc, char** argv) {
       die("unknown option " + k);
   }
 
-  server::pg::TempClusterOptions po;
+  testkit::TempClusterOptions po;
   po.extra_config = {"max_connections = 100", "shared_buffers = 128MB"};
-  auto cluster = server::pg::TempCluster::create(po);
+  auto cluster = testkit::TempCluster::create(po);
   if (!cluster) die(cluster.error().describe());
   const std::string conninfo = cluster.value()->conninfo();
   if (auto m = server::migrate::run_migrations(conninfo); !m) die(m.error().describe());

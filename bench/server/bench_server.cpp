@@ -34,8 +34,8 @@
 #include "rtsync/core/json.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/pg/temp_cluster.hpp"
 #include "rtsync/server/server.hpp"
+#include "rtsync/testkit/temp_cluster.hpp"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -91,9 +91,9 @@ ServerChild spawn_server() {
     close(ctl[1]);
     int rc = 0;
     {
-      rtsync::server::pg::TempClusterOptions po;
+      rtsync::testkit::TempClusterOptions po;
       po.extra_config = {"max_connections = 100", "shared_buffers = 256MB"};
-      auto pg = rtsync::server::pg::TempCluster::create(po);
+      auto pg = rtsync::testkit::TempCluster::create(po);
       if (!pg.ok()) {
         std::cerr << "cluster: " << pg.error().describe() << "\n";
         _exit(4);

@@ -47,15 +47,16 @@
 #include "rtsync/client/sync/realtime_manager.hpp"
 #include "rtsync/client/sync/realtime_provider.hpp"
 #include "rtsync/client/sync/smart_polling.hpp"
-#include "rtsync/client/transport/fake_transport.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/protocol/message.hpp"
+#include "rtsync/testkit/fake_transport.hpp"
 
 using namespace rtsync;
 using namespace rtsync::client;
 using namespace rtsync::client::sync;
+using rtsync::testkit::FakeTransport;
 using std::chrono::milliseconds;
 
 namespace {

@@ -13,7 +13,7 @@ trap 'rm -rf "$out"' EXIT
 prev=""
 for m in ${modes//,/ }; do
   valgrind --tool=callgrind --callgrind-out-file="$out/$m.cg" \
-    "--toggle-collect=rtsync::client::FakeTransport::receive_text*" \
+    "--toggle-collect=rtsync::testkit::FakeTransport::receive_text*" \
     "$bin" --seconds 1 --rate 2000 --modes "$m" >"$out/$m.log" 2>&1
   events=$(grep -o '"events":[0-9]*' "$out/$m.log" | head -1 | cut -d: -f2)
   ir=$(callgrind_annotate "$out/$m.cg" 2>/dev/null | grep 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}')

@@ -27,7 +27,7 @@ if(TARGET rtsync_client_domain AND TARGET rtsync_server)
   target_include_directories(rtsync_app PUBLIC ${CMAKE_CURRENT_LIST_DIR})
   target_include_directories(rtsync_app PRIVATE ${CURSES_INCLUDE_DIRS})
   target_link_libraries(rtsync_app
-    PUBLIC rtsync_app_view rtsync_client rtsync_client_domain rtsync_server CLI11::CLI11
+    PUBLIC rtsync_app_view rtsync_client rtsync_client_domain rtsync_server rtsync_testkit_pg CLI11::CLI11
            ${CURSES_LIBRARIES}
     PRIVATE rtsync_flags)
 

@@ -18,9 +18,10 @@
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/pg/temp_cluster.hpp"
 #include "rtsync/server/rest/migrations.hpp"
 #include "rtsync/server/server.hpp"
+#include "rtsync/testkit/migrated_cluster.hpp"
+#include "rtsync/testkit/temp_cluster.hpp"
 
 namespace rtsync::app {
 namespace {
@@ -55,9 +56,11 @@ Result<std::unique_ptr<DemoEnvironment>> DemoEnvironment::create(DemoEnvironment
   env->options_ = std::move(options);
 
   say("starting a throwaway PostgreSQL (initdb in a temporary folder)");
-  server::pg::TempClusterOptions po;
+  // From the migrated template when an earlier demo or test left one: the migrate step below then
+  // finds every version applied.
+  testkit::TempClusterOptions po = testkit::with_migrations();
   po.parent_dir = env->options_.pg_parent_dir;
-  auto cluster = server::pg::TempCluster::create(po);
+  auto cluster = testkit::TempCluster::create(po);
   if (!cluster.ok()) {
     // A missing binary's message names the package to install (postgresql-15).
     return step("PostgreSQL", cluster.error());

@@ -24,10 +24,10 @@
 
 namespace rtsync::server {
 class Server;
-namespace pg {
-class TempCluster;
-}  // namespace pg
 }  // namespace rtsync::server
+namespace rtsync::testkit {
+class TempCluster;
+}  // namespace rtsync::testkit
 
 namespace rtsync::app {
 
@@ -63,7 +63,7 @@ class DemoEnvironment {
   DemoEnvironment(const DemoEnvironment&) = delete;
   DemoEnvironment& operator=(const DemoEnvironment&) = delete;
 
-  server::pg::TempCluster& cluster() { return *cluster_; }
+  testkit::TempCluster& cluster() { return *cluster_; }
   // The in-process server, or nullptr (stopped, or running as a child process).
   server::Server* server() { return server_.get(); }
   bool server_running() const noexcept { return server_ != nullptr || child_pid_ > 0; }
@@ -94,7 +94,7 @@ class DemoEnvironment {
   Result<void> seed_projects();
 
   DemoEnvironmentOptions options_;
-  std::unique_ptr<server::pg::TempCluster> cluster_;
+  std::unique_ptr<testkit::TempCluster> cluster_;
   Result<void> start_child();
   std::unique_ptr<server::Server> server_;
   int child_pid_ = 0;

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -11,7 +12,7 @@ namespace rtsync::test {
 namespace {
 
 using server::pg::Connection;
-using server::pg::TempCluster;
+using testkit::TempCluster;
 
 bool alive(int pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;
@@ -62,7 +63,7 @@ TEST(TempClusterTest, ServesConnectionsAndLeavesNothingBehind) {
 }
 
 TEST(TempClusterTest, MissingBinariesNameThePackage) {
-  server::pg::TempClusterOptions o;
+  testkit::TempClusterOptions o;
   o.bin_dir = "/nonexistent/postgresql/bin";
   auto created = TempCluster::create(o);
   ASSERT_FALSE(created.ok());
@@ -81,6 +82,119 @@ TEST(TempClusterTest, CleanupAllStopsEveryLiveCluster) {
   EXPECT_FALSE(std::filesystem::exists(folder));
   EXPECT_FALSE(alive(pid));
   EXPECT_TRUE(cluster->destroy().ok());  // idempotent after cleanup_all
+}
+
+// A parent folder of its own, so the test's templates start absent and go away with it.
+struct ScratchParent {
+  std::string path;
+  ScratchParent() {
+    const char* t = std::getenv("TMPDIR");
+    std::string tmpl = std::string(t && *t ? t : "/tmp") + "/rtsync-tmpl-test-XXXXXX";
+    if (::mkdtemp(tmpl.data())) path = tmpl;
+    // PostgreSQL runs as `postgres` when the tests run as root: it must reach its folder.
+    std::error_code ec;
+    std::filesystem::permissions(
+        path,
+        std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+            std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+            std::filesystem::perms::others_exec,
+        ec);
+  }
+  ~ScratchParent() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+std::string scalar_on(const TempCluster& cluster, std::string_view sql) {
+  auto conn = Connection::open(cluster.conninfo());
+  if (!conn.ok()) return "connect: " + conn.error().describe();
+  auto r = conn->exec(sql);
+  if (!r.ok()) return "error: " + r.error().describe();
+  return r->rows() > 0 ? std::string(r->value(0, 0)) : std::string();
+}
+
+TEST(TempClusterTest, PreparedTemplateSkipsPreparationAndKeepsClustersApart) {
+  ScratchParent parent;
+  ASSERT_FALSE(parent.path.empty());
+  int prepared = 0;
+  auto options = [&](std::vector<std::string> extra) {
+    testkit::TempClusterOptions o;
+    o.parent_dir = parent.path;
+    o.extra_config = std::move(extra);
+    o.template_key = "prepared-template-test";
+    o.prepare = [&](TempCluster& c) -> Result<void> {
+      ++prepared;
+      auto conn = Connection::open(c.conninfo());
+      if (!conn.ok()) return conn.error();
+      auto r = conn->exec_script(
+          "CREATE TABLE schema_mark (v text); INSERT INTO schema_mark "
+          "VALUES ('prepared')");
+      if (!r.ok()) return r.error();
+      return {};
+    };
+    return o;
+  };
+
+  // A failed preparation fails create() and publishes nothing.
+  auto failing = options({});
+  failing.prepare = [](TempCluster&) -> Result<void> {
+    return make_error(Errc::remote, "schema refused");
+  };
+  auto refused = TempCluster::create(failing);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::remote);
+  EXPECT_EQ(refused.error().message, "schema refused");
+
+  auto first = TempCluster::create(options({"max_connections = 37"}));
+  ASSERT_TRUE(first.ok()) << first.error().describe();
+  EXPECT_EQ(prepared, 1);
+  EXPECT_EQ(scalar_on(*first.value(), "SELECT v FROM schema_mark"), "prepared");
+  EXPECT_EQ(scalar_on(*first.value(), "SHOW max_connections"), "37");
+  ASSERT_EQ(scalar_on(*first.value(), "INSERT INTO schema_mark VALUES ('first only') RETURNING v"),
+            "first only");
+
+  auto second = TempCluster::create(options({}));
+  ASSERT_TRUE(second.ok()) << second.error().describe();
+  EXPECT_EQ(prepared, 1) << "the second cluster starts from the prepared template";
+  EXPECT_NE(second.value()->port(), first.value()->port());
+  EXPECT_NE(second.value()->folder(), first.value()->folder());
+  EXPECT_EQ(scalar_on(*second.value(), "SELECT string_agg(v, ',') FROM schema_mark"), "prepared")
+      << "a row the first cluster wrote after preparing is not in the template";
+  EXPECT_EQ(scalar_on(*second.value(), "SHOW max_connections"), "100")
+      << "extra_config is not part of the template";
+  EXPECT_EQ(scalar_on(*second.value(), "SHOW wal_level"), "logical");
+
+  // A restart keeps the copy's own port.
+  const int port = second.value()->port();
+  ASSERT_TRUE(second.value()->restart().ok()) << second.value()->log_tail();
+  EXPECT_EQ(second.value()->port(), port);
+  EXPECT_EQ(scalar_on(*second.value(), "SELECT count(*) FROM schema_mark"), "1");
+
+  // Another key is another template.
+  auto other_options = options({});
+  other_options.template_key = "another-key";
+  auto third = TempCluster::create(other_options);
+  ASSERT_TRUE(third.ok()) << third.error().describe();
+  EXPECT_EQ(prepared, 2);
+}
+
+TEST(TempClusterTest, TemplatesOffPreparesEveryCluster) {
+  // With templates off nothing is published, so the default parent folder stays clean.
+  ::setenv("RTSYNC_PG_TEMPLATE", "0", 1);
+  int prepared = 0;
+  testkit::TempClusterOptions o;
+  o.template_key = "templates-off-test";
+  o.prepare = [&](TempCluster&) -> Result<void> {
+    ++prepared;
+    return {};
+  };
+  auto a = TempCluster::create(o);
+  auto b = TempCluster::create(o);
+  ::unsetenv("RTSYNC_PG_TEMPLATE");
+  ASSERT_TRUE(a.ok()) << a.error().describe();
+  ASSERT_TRUE(b.ok()) << b.error().describe();
+  EXPECT_EQ(prepared, 2);
 }
 
 class BootstrapTest : public PgSuite {};

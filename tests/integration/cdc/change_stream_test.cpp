@@ -373,7 +373,7 @@ TEST_F(ChangeStreamTest, RedeliveryOfTheTransactionInFlightAcrossAReconnectIsDro
   // The sink still holds transaction 1 (not confirmed) when PostgreSQL crashes and comes back:
   // the slot sends it again after the reconnect.
   auto restarted = std::async(std::launch::async, [] {
-    return cluster()->restart(server::pg::TempCluster::StopMode::immediate);
+    return cluster()->restart(testkit::TempCluster::StopMode::immediate);
   });
   ASSERT_TRUE(loop.run_until(
       [&] { return restarted.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
@@ -464,7 +464,7 @@ TEST_F(ChangeStreamTest, RestartMidPipelineLosesAndDuplicatesNothing) {
   ASSERT_TRUE(loop.run_until([&] { return slot_confirmed(slot) >= sink.txns[0]->end_lsn; }, 5s));
   db.close();
   auto restarted = std::async(std::launch::async, [] {
-    return cluster()->restart(server::pg::TempCluster::StopMode::immediate);
+    return cluster()->restart(testkit::TempCluster::StopMode::immediate);
   });
   ASSERT_TRUE(loop.run_until(
       [&] { return restarted.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
@@ -595,9 +595,8 @@ TEST_F(ChangeStreamTest, LargeTransactionIsHeldInBoundedMemoryAndResumesWithoutD
   // stall_release; PostgreSQL then sends the whole transaction again.
   db.close();
   const auto t0 = std::chrono::steady_clock::now();
-  auto restarted = std::async(std::launch::async, [] {
-    return cluster()->restart(server::pg::TempCluster::StopMode::fast);
-  });
+  auto restarted = std::async(
+      std::launch::async, [] { return cluster()->restart(testkit::TempCluster::StopMode::fast); });
   ASSERT_TRUE(loop.run_until(
       [&] { return restarted.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
       60s));

@@ -1,12 +1,10 @@
-// Shared pieces of the PostgreSQL integration tests: one TempCluster per test suite, a loop that
-// runs until a condition or a deadline, and a recording ChangeSink.
+// Pieces of the change-stream integration tests: the shared PostgreSQL fixture
+// (tests/support/pg_suite.hpp) bootstrapped once per suite, and a recording ChangeSink.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -18,31 +16,12 @@
 #include "rtsync/server/change_stream.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/pg/temp_cluster.hpp"
+#include "rtsync/testkit/temp_cluster.hpp"
+#include "support/pg_suite.hpp"
 
 namespace rtsync::test {
 
 using namespace std::chrono_literals;
-
-// An io_context driven by the test thread. `run_until` processes real events (sockets, timers)
-// until `pred` holds or `timeout` passes — never a fixed sleep.
-struct TestLoop {
-  boost::asio::io_context io;
-  core::AsioScheduler sched{io};
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{
-      boost::asio::make_work_guard(io)};
-
-  bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io.run_one_for(20ms);
-    }
-    return true;
-  }
-  // Lets already-due work run (bounded) without waiting for anything new.
-  void poll() { io.poll(); }
-};
 
 // Records what the stream hands over. With `auto_done`, acknowledges at once; otherwise keeps the
 // `done` callbacks for the test to call.
@@ -101,52 +80,28 @@ class RecordingSink : public server::ChangeSink {
   bool running() const { return !states.empty() && states.back().first; }
 };
 
-// One throwaway PostgreSQL per test suite (SetUpTestSuite), bootstrapped once.
-class PgSuite : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    setup_error() = {};
-    // Every test makes its own slot; running a whole suite in one process needs more than 10.
-    server::pg::TempClusterOptions options;
+// One throwaway PostgreSQL per test suite (tests/support/pg_suite.hpp), bootstrapped once.
+class PgSuite : public PgSuiteBase<PgSuite> {
+ public:
+  // Every test makes its own slot; running a whole suite in one process needs more than 10.
+  static testkit::TempClusterOptions cluster_options() {
+    testkit::TempClusterOptions options;
     options.extra_config = {"max_replication_slots = 40", "max_wal_senders = 40"};
-    auto c = server::pg::TempCluster::create(options);
-    if (!c) {
-      setup_error() = c.error().describe();
-      return;
-    }
-    cluster() = std::move(c).value();
-    auto conn = server::pg::Connection::open(cluster()->conninfo());
-    if (!conn) {
-      setup_error() = conn.error().describe();
-      return;
-    }
+    return options;
+  }
+  static Result<void> after_start(testkit::TempCluster& cluster) {
+    first_report().reset();
+    auto conn = server::pg::Connection::open(cluster.conninfo());
+    if (!conn) return conn.error();
     server::pg::BootstrapOptions bo;
     bo.create_slot = false;  // each test makes its own slot: tests stay independent
     auto report = server::pg::bootstrap(conn.value(), bo);
-    if (!report) setup_error() = report.error().describe();
-    first_report() = report ? std::optional(report.value()) : std::nullopt;
-  }
-  static void TearDownTestSuite() { cluster().reset(); }
-
-  void SetUp() override {
-    ASSERT_TRUE(cluster()) << setup_error();
-    ASSERT_TRUE(setup_error().empty()) << setup_error();
-    auto c = server::pg::Connection::open(cluster()->conninfo());
-    ASSERT_TRUE(c.ok()) << c.error().describe();
-    db = std::move(c).value();
+    if (!report) return report.error();
+    first_report() = report.value();
+    return {};
   }
 
-  // Runs SQL (script, no parameters) and fails the test on error.
-  void sql(std::string_view text) {
-    auto r = db.exec_script(text);
-    ASSERT_TRUE(r.ok()) << text << "\n" << r.error().describe();
-  }
-  server::pg::PgResult query(std::string_view text,
-                             const std::vector<server::pg::Param>& params = {}) {
-    auto r = db.exec(text, params);
-    EXPECT_TRUE(r.ok()) << text << "\n" << (r.ok() ? "" : r.error().describe());
-    return r.ok() ? std::move(r).value() : server::pg::PgResult();
-  }
+ protected:
   // A fresh pgoutput slot named after the running test.
   std::string make_slot() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -169,20 +124,10 @@ class PgSuite : public ::testing::Test {
     return lsn ? *lsn : 0;
   }
 
-  static std::unique_ptr<server::pg::TempCluster>& cluster() {
-    static std::unique_ptr<server::pg::TempCluster> c;
-    return c;
-  }
-  static std::string& setup_error() {
-    static std::string e;
-    return e;
-  }
   static std::optional<server::pg::BootstrapReport>& first_report() {
     static std::optional<server::pg::BootstrapReport> r;
     return r;
   }
-
-  server::pg::Connection db;
 };
 
 }  // namespace rtsync::test

@@ -18,7 +18,6 @@
 #include <sys/time.h>
 
 #include "realtime_helpers.hpp"
-#include "rtsync/server/rest/migrations.hpp"
 
 namespace rtsync::testkit {
 namespace {
@@ -194,12 +193,10 @@ constexpr std::string_view kUser = "aaaaaaaa-0000-4000-8000-00000000000a";
 
 // The stack with the demo schema, one user (a@example.com / password-a) owning one project.
 std::unique_ptr<TestStack> start_rest_stack() {
-  auto s = start_stack();
+  StackOptions o;
+  o.migrated = true;
+  auto s = start_stack(std::move(o));
   if (!s) return nullptr;
-  if (auto m = server::migrate::run_migrations(s->conninfo()); !m.ok()) {
-    ADD_FAILURE() << "migrations: " << m.error().describe();
-    return nullptr;
-  }
   auto seeded = s->sql("INSERT INTO auth.users (id, email, encrypted_password) VALUES ('" +
                        std::string(kUser) +
                        "', 'a@example.com', auth.hash_password('password-a'));"
@@ -241,7 +238,7 @@ TEST(ServerEdge, RestReadsAndPasswordGrantsSucceedFirstTryAfterPostgresRestarts)
     }
   };
   all_succeed("before");
-  using Mode = server::pg::TempCluster::StopMode;
+  using Mode = testkit::TempCluster::StopMode;
   for (auto [mode, name] :
        {std::pair{Mode::fast, "after -m fast"}, std::pair{Mode::immediate, "after -m immediate"}}) {
     auto restarted = s->pg().restart(mode);
@@ -340,7 +337,7 @@ TEST(ServerEdge, WriteWhoseFateIsUnknownIsNotRunAgainAndAnswers503) {
                             service);
       },
       [&] {
-        auto r = s->pg().restart(server::pg::TempCluster::StopMode::immediate);
+        auto r = s->pg().restart(testkit::TempCluster::StopMode::immediate);
         EXPECT_TRUE(r.ok()) << r.error().describe();
       });
   ASSERT_TRUE(write.ok()) << write.error().describe();

@@ -26,7 +26,7 @@
 namespace rtsync::testkit {
 namespace {
 
-using StopMode = server::pg::TempCluster::StopMode;
+using StopMode = testkit::TempCluster::StopMode;
 
 const std::string kAlice = "11111111-1111-1111-1111-111111111111";
 const std::string kBob = "22222222-2222-2222-2222-222222222222";

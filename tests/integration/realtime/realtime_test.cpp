@@ -215,7 +215,7 @@ TEST(RealtimeServer, PostgresRestartMidStreamLosesAndDuplicatesNothing) {
   REQUIRE_OK(s->sql("insert into seq select g from generate_series(1, 200) g;"));
   for (int i = 201; i <= 250; ++i)
     REQUIRE_OK(s->sql("insert into seq values (" + std::to_string(i) + ");"));
-  REQUIRE_OK(s->pg().restart(server::pg::TempCluster::StopMode::immediate));
+  REQUIRE_OK(s->pg().restart(testkit::TempCluster::StopMode::immediate));
   for (int i = 251; i <= 300; ++i) {
     // The server's own connections come back by themselves; our writes may race its restart.
     for (int attempt = 0; attempt < 50; ++attempt) {

@@ -2,15 +2,17 @@
 
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/pg/connection.hpp"
+#include "rtsync/testkit/migrated_cluster.hpp"
 
 namespace rtsync::testkit {
 
 Result<std::unique_ptr<TestStack>> TestStack::start(StackOptions options) {
   std::unique_ptr<TestStack> s(new TestStack());
   s->options_ = std::move(options);
-  server::pg::TempClusterOptions po;
+  testkit::TempClusterOptions po;
+  if (s->options_.migrated) po = testkit::with_migrations();
   po.extra_config = s->options_.pg_config;
-  auto pg = server::pg::TempCluster::create(po);
+  auto pg = testkit::TempCluster::create(po);
   if (!pg.ok()) return pg.error();
   s->pg_ = std::move(pg.value());
   if (auto r = s->start_server(); !r.ok()) return r.error();

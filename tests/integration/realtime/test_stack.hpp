@@ -1,4 +1,4 @@
-// An in-process server for tests and tools: a throwaway PostgreSQL (TempCluster) plus
+// An in-process server for tests and tools: a throwaway PostgreSQL (testkit::TempCluster) plus
 // rtsync::server::Server on 127.0.0.1:0, with helpers to run SQL and mint keys.
 //
 //   auto stack = TestStack::start();           // Result<unique_ptr<TestStack>>
@@ -13,8 +13,8 @@
 
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/result.hpp"
-#include "rtsync/server/pg/temp_cluster.hpp"
 #include "rtsync/server/server.hpp"
+#include "rtsync/testkit/temp_cluster.hpp"
 
 namespace rtsync::testkit {
 
@@ -24,6 +24,9 @@ struct StackOptions {
   server::realtime::RealtimeLimits limits;
   std::chrono::seconds jwt_leeway{1};
   std::vector<std::string> pg_config;  // extra postgresql.conf lines
+  // Start from the migrated template (the demo schema, testkit::with_migrations) instead of an
+  // empty cluster.
+  bool migrated = false;
   // Last say over the server's options (connection caps and the like), after the fields above.
   std::function<void(server::ServerOptions&)> configure;
 };
@@ -33,7 +36,7 @@ class TestStack {
   static Result<std::unique_ptr<TestStack>> start(StackOptions options = {});
   ~TestStack();
 
-  server::pg::TempCluster& pg() { return *pg_; }
+  testkit::TempCluster& pg() { return *pg_; }
   server::Server& server() { return *server_; }
   std::uint16_t port() const { return server_->port(); }
   std::string conninfo() const { return pg_->conninfo(); }
@@ -54,7 +57,7 @@ class TestStack {
 
  private:
   StackOptions options_;
-  std::unique_ptr<server::pg::TempCluster> pg_;
+  std::unique_ptr<testkit::TempCluster> pg_;
   std::unique_ptr<server::Server> server_;
   Result<void> start_server();
 };

@@ -6,8 +6,9 @@
 
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/pg/temp_cluster.hpp"
 #include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/testkit/temp_cluster.hpp"
+#include "support/pg_suite.hpp"
 
 namespace rtsync::test {
 namespace {
@@ -15,38 +16,18 @@ namespace {
 namespace migrate = server::migrate;
 namespace pg = server::pg;
 
-class MigrateTest : public ::testing::Test {
+// The shared fixture's fresh (unmigrated) cluster, and a fresh database in it per test.
+class MigrateTest : public PgSuiteBase<MigrateTest> {
  protected:
-  static void SetUpTestSuite() {
-    auto c = pg::TempCluster::create();
-    if (c) {
-      cluster() = std::move(c).value();
-    } else {
-      error() = c.error().describe();
-    }
-  }
-  // Stopped here, not at exit: TempCluster's own registry is a static that may be gone by then.
-  static void TearDownTestSuite() { cluster().reset(); }
-  static std::unique_ptr<pg::TempCluster>& cluster() {
-    static std::unique_ptr<pg::TempCluster> c;
-    return c;
-  }
-  static std::string& error() {
-    static std::string e;
-    return e;
-  }
-
-  // A fresh database per test.
   void SetUp() override {
-    ASSERT_TRUE(cluster()) << error();
-    auto admin = pg::Connection::open(cluster()->conninfo());
-    ASSERT_TRUE(admin.ok());
+    PgSuiteBase::SetUp();  // `db` on the cluster's `postgres` database
+    if (HasFatalFailure()) return;
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dbname = std::string("m_") + info->name();
     for (char& ch : dbname)
       ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    ASSERT_TRUE(admin->exec("DROP DATABASE IF EXISTS " + pg::quote_identifier(dbname)).ok());
-    ASSERT_TRUE(admin->exec("CREATE DATABASE " + pg::quote_identifier(dbname)).ok());
+    sql("DROP DATABASE IF EXISTS " + pg::quote_identifier(dbname));
+    sql("CREATE DATABASE " + pg::quote_identifier(dbname));
     conninfo = cluster()->conninfo(dbname);
     auto c = pg::Connection::open(conninfo);
     ASSERT_TRUE(c.ok());
@@ -67,8 +48,7 @@ class MigrateTest : public ::testing::Test {
   }
 
   std::string dbname;
-  std::string conninfo;
-  pg::Connection db;
+  std::string conninfo;  // the test's database
 };
 
 TEST_F(MigrateTest, EmbeddedMigrationsAreTheDbFilesInOrder) {

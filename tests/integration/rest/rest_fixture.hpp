@@ -1,12 +1,10 @@
-// Shared pieces of the REST/auth integration tests: one migrated throwaway PostgreSQL per test
-// binary (TempCluster), an io_context the test thread drives until an answer arrives (bounded,
-// never a fixed sleep), token minting, and a seeded two-user data set.
+// Pieces of the REST/auth integration tests: the shared PostgreSQL fixture
+// (tests/support/pg_suite.hpp) on a migrated cluster, token minting, and a seeded two-user data
+// set.
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -18,9 +16,10 @@
 #include "rtsync/core/json.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/pg/temp_cluster.hpp"
 #include "rtsync/server/rest/http_service.hpp"
 #include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/testkit/migrated_cluster.hpp"
+#include "support/pg_suite.hpp"
 
 namespace rtsync::test {
 
@@ -34,22 +33,6 @@ inline constexpr std::string_view kUserB = "bbbbbbbb-0000-4000-8000-00000000000b
 inline constexpr std::string_view kProjectA = "a0000000-0000-4000-8000-0000000000a1";
 inline constexpr std::string_view kProjectA2 = "a0000000-0000-4000-8000-0000000000a2";
 inline constexpr std::string_view kProjectB = "b0000000-0000-4000-8000-0000000000b1";
-
-struct TestLoop {
-  boost::asio::io_context io;
-  core::AsioScheduler sched{io};
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{
-      boost::asio::make_work_guard(io)};
-
-  bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io.run_one_for(20ms);
-    }
-    return true;
-  }
-};
 
 // A claims set signed with the test secret; `exp` relative to now.
 inline std::string mint(std::string_view role, std::optional<std::string_view> sub,
@@ -66,48 +49,18 @@ inline std::string mint(std::string_view role, std::optional<std::string_view> s
   return server::auth::sign_hs256(claims, secret);
 }
 
-// One migrated cluster per test suite (one per binary here); every test starts from an empty data
-// set (SetUp truncates), so tests do not depend on each other's rows.
-class MigratedPg : public ::testing::Test {
+// One migrated cluster per test suite (tests/support/pg_suite.hpp), copied from the migrated
+// template; every test starts from an empty data set (SetUp truncates), so tests do not depend on
+// each other's rows.
+class MigratedPg : public PgSuiteBase<MigratedPg> {
+ public:
+  static testkit::TempClusterOptions cluster_options() { return testkit::with_migrations(); }
+
  protected:
-  static void SetUpTestSuite() {
-    setup_error().clear();
-    auto c = server::pg::TempCluster::create();
-    if (!c) {
-      setup_error() = c.error().describe();
-      return;
-    }
-    cluster() = std::move(c).value();
-    auto m = server::migrate::run_migrations(cluster()->conninfo());
-    if (!m) setup_error() = m.error().describe();
-  }
-  // Stopped here, not at exit: TempCluster's own registry is a static that may be gone by then.
-  static void TearDownTestSuite() { cluster().reset(); }
-
   void SetUp() override {
-    ASSERT_TRUE(cluster()) << setup_error();
-    ASSERT_TRUE(setup_error().empty()) << setup_error();
-    auto c = server::pg::Connection::open(conninfo());
-    ASSERT_TRUE(c.ok()) << c.error().describe();
-    db = std::move(c).value();
+    PgSuiteBase::SetUp();
+    if (HasFatalFailure()) return;
     sql("SET client_min_messages = warning; TRUNCATE auth.users, public.workers CASCADE");
-  }
-
-  static std::string conninfo() { return cluster()->conninfo(); }
-
-  void sql(std::string_view text) {
-    auto r = db.exec_script(text);
-    ASSERT_TRUE(r.ok()) << text << "\n" << r.error().describe();
-  }
-  server::pg::PgResult query(std::string_view text,
-                             const std::vector<server::pg::Param>& params = {}) {
-    auto r = db.exec(text, params);
-    EXPECT_TRUE(r.ok()) << text << "\n" << (r.ok() ? "" : r.error().describe());
-    return r.ok() ? std::move(r).value() : server::pg::PgResult();
-  }
-  std::string scalar(std::string_view text, const std::vector<server::pg::Param>& params = {}) {
-    auto r = query(text, params);
-    return r.empty() || r.rows() == 0 ? std::string() : std::string(r.value(0, 0));
   }
 
   // Users A and B; A owns projects A (60 tasks) and A2 (3 tasks), B owns project B (5 tasks).
@@ -135,17 +88,6 @@ class MigratedPg : public ::testing::Test {
         "INSERT INTO tasks (task_type, params, status, project_id) SELECT 'b', '{}', 'Queued', '" +
         std::string(kProjectB) + "' FROM generate_series(1, 5);");
   }
-
-  static std::unique_ptr<server::pg::TempCluster>& cluster() {
-    static std::unique_ptr<server::pg::TempCluster> c;
-    return c;
-  }
-  static std::string& setup_error() {
-    static std::string e;
-    return e;
-  }
-
-  server::pg::Connection db;
 };
 
 // Drives one HttpService on the test thread's loop.

@@ -10,13 +10,15 @@
 #include <string_view>
 #include <vector>
 
-#include "rtsync/client/transport/fake_transport.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/protocol/join.hpp"
 #include "rtsync/protocol/message.hpp"
 #include "rtsync/protocol/reply.hpp"
+#include "rtsync/testkit/fake_transport.hpp"
 
 namespace rtsync::client::sync::testing {
+
+using testkit::FakeTransport;
 
 class FakeRealtimePeer {
  public:

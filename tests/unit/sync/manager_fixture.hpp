@@ -14,12 +14,14 @@
 #include "rtsync/client/sync/freshness_tracker.hpp"
 #include "rtsync/client/sync/realtime_manager.hpp"
 #include "rtsync/client/sync/reconnect_scheduler.hpp"
-#include "rtsync/client/transport/fake_transport.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
+#include "rtsync/testkit/fake_transport.hpp"
 
 namespace rtsync::client::sync::testing {
+
+using testkit::FakeTransport;
 
 using core::ManualScheduler;
 using core::TimerId;

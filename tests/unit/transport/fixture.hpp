@@ -10,12 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include "rtsync/client/transport/fake_transport.hpp"
 #include "rtsync/client/transport/realtime_channel.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
+#include "rtsync/testkit/fake_transport.hpp"
 
 namespace rtsync::client::testing {
+
+using testkit::FakeTransport;
 
 using namespace std::chrono_literals;
 using core::TimerId;

@@ -1,7 +1,7 @@
 // The seam between the Realtime protocol logic and the bytes on the wire (docs/design.md §2:
 // protocol layered over any stream). `RealtimeSocket` talks to a `Transport`; production uses the
-// Beast WebSocket client (beast_transport.hpp), unit tests the in-memory `FakeTransport`
-// (fake_transport.hpp).
+// Beast WebSocket client (beast_transport.hpp), unit tests the in-memory `testkit::FakeTransport`
+// (include/rtsync/testkit/fake_transport.hpp).
 //
 // Contract for implementations:
 //   - `connect()` starts one connection attempt (abandoning the current connection, whose

@@ -15,12 +15,12 @@
 
 #include "rtsync/client/transport/transport.hpp"
 
-namespace rtsync::client {
+namespace rtsync::testkit {
 
 // An in-memory Transport for tests: records what the client sent and lets the test play the
 // server (open, deliver frames, close, fail) synchronously, with no I/O and no loop.
 // Thread safety: single-threaded, like the socket that owns it.
-class FakeTransport final : public Transport {
+class FakeTransport final : public client::Transport {
  public:
   // One frame the client sent.
   struct Frame {
@@ -34,7 +34,9 @@ class FakeTransport final : public Transport {
 
   // Transport: connect() starts a pending attempt, send() records the frame, close() records the
   // close and ends the connection; no callback runs until the test plays the server.
-  void set_handlers(TransportHandlers handlers) override { handlers_ = std::move(handlers); }
+  void set_handlers(client::TransportHandlers handlers) override {
+    handlers_ = std::move(handlers);
+  }
   void connect(std::string url, Headers headers) override;
   Result<void> send(std::string frame, bool binary) override;
   void close(int code, std::string reason) override;
@@ -63,17 +65,17 @@ class FakeTransport final : public Transport {
   // Completes the pending connection attempt.
   void accept();
   // Fails the pending connection attempt.
-  void fail(TransportFailure failure);
+  void fail(client::TransportFailure failure);
   // Refuses the upgrade with an HTTP status and body.
   void refuse(int http_status, std::string body);
   // Delivers one text / binary message from the server on the open connection.
   void receive_text(std::string_view text);
   void receive_binary(std::string_view bytes);
-  // The open connection ends (server close frame, or network drop with kCloseAbnormal).
-  void drop(int code = kCloseAbnormal, std::string reason = "connection lost");
+  // The open connection ends (server close frame, or network drop with client::kCloseAbnormal).
+  void drop(int code = client::kCloseAbnormal, std::string reason = "connection lost");
 
  private:
-  TransportHandlers handlers_;
+  client::TransportHandlers handlers_;
   Phase phase_ = Phase::idle;
   std::size_t connects_ = 0;
   std::string url_;
@@ -83,4 +85,4 @@ class FakeTransport final : public Transport {
   bool fail_sends_ = false;
 };
 
-}  // namespace rtsync::client
+}  // namespace rtsync::testkit

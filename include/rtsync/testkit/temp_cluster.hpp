@@ -10,7 +10,14 @@
 //
 // The data folder is a copy of a template that the first cluster of a PostgreSQL build leaves in
 // the same parent folder (`rtsync-pg-template-*`, ~40 MB, a freshly initialised cluster): copying
-// takes a tenth of the time initdb does. RTSYNC_PG_TEMPLATE=0 runs initdb every time.
+// takes a tenth of the time initdb does. A cluster created with a `prepare` step and a
+// `template_key` (a migrated schema, say) likewise copies a template the first such cluster left
+// after preparing it, so later clusters skip the preparation too; each cluster is still its own
+// copy. RTSYNC_PG_TEMPLATE=0 runs initdb (and `prepare`) every time.
+//
+// The settings TempCluster chooses (port, socket folder, logical decoding, `extra_config`) live in
+// `rtsync.conf` beside postgresql.conf, rewritten at every start, so a template carries none of
+// the cluster that made it.
 //
 // Nothing else is left behind: the destructor stops the server (`pg_ctl stop -m fast`) and removes
 // the folder. A watchdog process started with the cluster does the same if this process dies
@@ -22,13 +29,16 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "rtsync/core/result.hpp"
 
-namespace rtsync::server::pg {
+namespace rtsync::testkit {
+
+class TempCluster;
 
 struct TempClusterOptions {
   // Folder holding initdb, pg_ctl, postgres. Empty: $RTSYNC_PG_BIN, else
@@ -40,15 +50,23 @@ struct TempClusterOptions {
   std::string parent_dir;
   // Bound for pg_ctl start/stop waits.
   std::chrono::seconds timeout{60};
+  // Runs once the new cluster is up, before create() returns (create fails with its error). With
+  // a non-empty `template_key` the prepared data folder is kept as a template in the parent
+  // folder and later clusters with the same key start from a copy of it without running
+  // `prepare`. The key must change whenever what `prepare` does changes (include a hash of the SQL
+  // it runs); `extra_config` is not part of the template.
+  std::function<Result<void>(TempCluster&)> prepare;
+  std::string template_key;
 };
 
 class TempCluster {
  public:
   enum class StopMode { fast, immediate };
 
-  // initdb + configure + start. Errors: Errc::not_found when the binaries (package
-  // `postgresql-15`) or `runuser` (package `util-linux`) are missing; Errc::io when a step fails
-  // (the message carries the tail of its output).
+  // initdb (or a template copy) + configure + start, then `prepare` unless the data came from its
+  // template. Errors: Errc::not_found when the binaries (package `postgresql-15`) or `runuser`
+  // (package `util-linux`) are missing; Errc::io when a step fails (the message carries the tail
+  // of its output); whatever `prepare` returns.
   static Result<std::unique_ptr<TempCluster>> create(TempClusterOptions options = {});
 
   ~TempCluster();  // stop (fast) + remove the folder
@@ -83,6 +101,9 @@ class TempCluster {
   TempCluster() = default;
   Result<void> init();
   Result<void> init_data_dir(const std::string& parent);
+  Result<void> prepare_data();
+  Result<void> publish_template(const std::string& path);
+  Result<void> write_config();
   Result<void> start_on(int port);
   Result<void> run(const std::vector<std::string>& args, const std::string& what);
   void start_watchdog();
@@ -95,6 +116,8 @@ class TempCluster {
   std::string data_dir_;
   std::string log_file_;
   std::string cmd_log_;
+  std::string prepared_template_;  // where the prepared template lives (empty: none)
+  bool from_prepared_ = false;     // the data folder is a copy of the prepared template
   int port_ = 0;
   int pid_ = 0;
   bool as_postgres_user_ = false;
@@ -104,4 +127,4 @@ class TempCluster {
   bool destroyed_ = false;
 };
 
-}  // namespace rtsync::server::pg
+}  // namespace rtsync::testkit

@@ -1,4 +1,4 @@
-#include "rtsync/server/pg/temp_cluster.hpp"
+#include "rtsync/testkit/temp_cluster.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -23,7 +23,7 @@
 
 #include "rtsync/core/log.hpp"
 
-namespace rtsync::server::pg {
+namespace rtsync::testkit {
 
 namespace fs = std::filesystem;
 
@@ -105,7 +105,7 @@ Result<std::unique_ptr<TempCluster>> TempCluster::create(TempClusterOptions opti
 
 TempCluster::~TempCluster() {
   if (auto r = destroy(); !r) {
-    log::get(log::kServer)->warn("TempCluster cleanup: {}", r.error().message);
+    log::get("TempCluster")->warn("TempCluster cleanup: {}", r.error().message);
   }
 }
 
@@ -177,32 +177,12 @@ Result<void> TempCluster::init() {
 
   if (auto r = init_data_dir(parent); !r) return r;
 
-  {
-    std::ofstream conf(data_dir_ + "/postgresql.conf", std::ios::app);
-    conf << "\n# rtsync TempCluster\n"
-         << "listen_addresses = '127.0.0.1'\n"
-         << "unix_socket_directories = '" << folder_ << "'\n"
-         << "wal_level = logical\n"
-         << "max_replication_slots = 10\n"
-         << "max_wal_senders = 10\n"
-         << "fsync = off\n"
-         // Not off: with asynchronous commit the WAL writer flushes only every
-         // wal_writer_delay (200 ms) and walsenders send only flushed WAL, which put ~135 ms
-         // (p50) between commit and the change stream. With fsync off a synchronous commit
-         // costs no disk wait.
-         << "synchronous_commit = on\n"
-         << "full_page_writes = off\n";
-    for (const auto& line : options_.extra_config)
-      conf << line << "\n";
-    if (!conf) return make_error(Errc::io, "writing postgresql.conf");
-  }
-
   Result<void> last = make_error(Errc::io, "no free port");
   for (int attempt = 0; attempt < 8; ++attempt) {
     const int port = pick_free_port();
     if (port == 0) continue;
     last = start_on(port);
-    if (last) return last;
+    if (last) return prepare_data();
     const std::string log = read_tail(log_file_, 8000);
     const bool port_clash = log.find("could not bind") != std::string::npos ||
                             log.find("Address already in use") != std::string::npos ||
@@ -210,6 +190,67 @@ Result<void> TempCluster::init() {
     if (!port_clash) return last;
   }
   return last;
+}
+
+// Runs `prepare` on a cluster that did not come from its template, then (with a key) stops it
+// cleanly, publishes a copy of the prepared data folder and starts again.
+Result<void> TempCluster::prepare_data() {
+  if (!options_.prepare || from_prepared_) return {};
+  if (auto r = options_.prepare(*this); !r) return r;
+  if (prepared_template_.empty()) return {};
+  if (auto r = stop(StopMode::fast); !r) return r;
+  (void)publish_template(prepared_template_);  // no template this time; this cluster is fine
+  return start();
+}
+
+// Builds a copy of the data folder under a unique name, marks it complete and renames it into
+// place (atomic; fails harmlessly when a concurrent run won).
+Result<void> TempCluster::publish_template(const std::string& path) {
+  const std::string staging = folder_ + "/template";
+  if (auto r = run({"/bin/mkdir", staging}, "template folder"); !r) return r;
+  if (auto r = run({"/bin/cp", "-a", data_dir_, staging + "/data"}, "template copy"); !r) {
+    return r;
+  }
+  if (auto r = run({"/bin/touch", staging + "/complete"}, "template marker"); !r) return r;
+  std::error_code ec;
+  std::filesystem::rename(staging, path, ec);
+  if (ec) std::filesystem::remove_all(staging, ec);
+  return {};
+}
+
+// This cluster's settings, rewritten at every start so that a copied data folder carries none of
+// the cluster it came from. postgresql.conf includes the file once.
+Result<void> TempCluster::write_config() {
+  const std::string main_conf = data_dir_ + "/postgresql.conf";
+  {
+    std::ifstream in(main_conf);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (text.str().find("include 'rtsync.conf'") == std::string::npos) {
+      std::ofstream conf(main_conf, std::ios::app);
+      conf << "\n# rtsync TempCluster settings\ninclude 'rtsync.conf'\n";
+      if (!conf) return make_error(Errc::io, "writing postgresql.conf");
+    }
+  }
+  std::ofstream conf(data_dir_ + "/rtsync.conf", std::ios::trunc);
+  conf << "# rtsync TempCluster (rewritten at every start)\n"
+       << "listen_addresses = '127.0.0.1'\n"
+       << "port = " << port_ << "\n"
+       << "unix_socket_directories = '" << folder_ << "'\n"
+       << "wal_level = logical\n"
+       << "max_replication_slots = 10\n"
+       << "max_wal_senders = 10\n"
+       << "fsync = off\n"
+       // Not off: with asynchronous commit the WAL writer flushes only every
+       // wal_writer_delay (200 ms) and walsenders send only flushed WAL, which put ~135 ms
+       // (p50) between commit and the change stream. With fsync off a synchronous commit
+       // costs no disk wait.
+       << "synchronous_commit = on\n"
+       << "full_page_writes = off\n";
+  for (const auto& line : options_.extra_config)
+    conf << line << "\n";
+  if (!conf) return make_error(Errc::io, "writing rtsync.conf");
+  return {};
 }
 
 // initdb takes seconds; a copy of a freshly initialised data folder takes a tenth of that and is
@@ -227,6 +268,18 @@ Result<void> TempCluster::init_data_dir(const std::string& parent) {
         static_cast<std::uint64_t>(st.st_mtime) ^ static_cast<std::uint64_t>(st.st_size),
         ::geteuid());
     std::error_code ec;
+    if (options_.prepare && !options_.template_key.empty()) {
+      prepared_template_ =
+          fmt::format("{}-{:x}", tmpl, std::hash<std::string>()(options_.template_key));
+      if (std::filesystem::exists(prepared_template_ + "/complete", ec)) {
+        if (run({"/bin/cp", "-a", prepared_template_ + "/data", data_dir_},
+                "copying the prepared template")) {
+          from_prepared_ = true;
+          return {};
+        }
+        std::filesystem::remove_all(data_dir_, ec);
+      }
+    }
     if (std::filesystem::exists(tmpl + "/complete", ec)) {
       if (run({"/bin/cp", "-a", tmpl + "/data", data_dir_}, "copying the initdb template")) {
         return {};
@@ -242,27 +295,13 @@ Result<void> TempCluster::init_data_dir(const std::string& parent) {
     return r;
   }
   if (tmpl.empty()) return {};
-  // Publish a copy: build it under a unique name, mark it complete, rename it into place.
-  const std::string staging = folder_ + "/template";
-  if (!run({"/bin/mkdir", staging}, "template folder") ||
-      !run({"/bin/cp", "-a", data_dir_, staging + "/data"}, "template copy") ||
-      !run({"/bin/touch", staging + "/complete"}, "template marker")) {
-    return {};  // no template this time; this cluster is fine
-  }
-  std::error_code ec;
-  std::filesystem::rename(staging, tmpl, ec);  // fails harmlessly when another run won
-  if (ec) std::filesystem::remove_all(staging, ec);
+  (void)publish_template(tmpl);  // no template this time; this cluster is fine
   return {};
 }
 
 Result<void> TempCluster::start_on(int port) {
-  {
-    // Later settings win: a retry appends its own port line.
-    std::ofstream conf(data_dir_ + "/postgresql.conf", std::ios::app);
-    conf << "port = " << port << "\n";
-    if (!conf) return make_error(Errc::io, "writing postgresql.conf");
-  }
   port_ = port;
+  if (auto r = write_config(); !r) return r;
   auto r = run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t",
                 std::to_string(options_.timeout.count()), "-s", "start"},
                "pg_ctl start");
@@ -447,4 +486,4 @@ void TempCluster::stop_watchdog() {
   }
 }
 
-}  // namespace rtsync::server::pg
+}  // namespace rtsync::testkit

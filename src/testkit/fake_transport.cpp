@@ -1,6 +1,6 @@
-#include "rtsync/client/transport/fake_transport.hpp"
+#include "rtsync/testkit/fake_transport.hpp"
 
-namespace rtsync::client {
+namespace rtsync::testkit {
 
 void FakeTransport::connect(std::string url, Headers headers) {
   url_ = std::move(url);
@@ -43,7 +43,7 @@ void FakeTransport::accept() {
   if (handlers_.on_open) handlers_.on_open();
 }
 
-void FakeTransport::fail(TransportFailure failure) {
+void FakeTransport::fail(client::TransportFailure failure) {
   if (phase_ != Phase::connecting) return;
   phase_ = Phase::closed;
   const auto hold = hold_owner(handlers_);
@@ -52,7 +52,7 @@ void FakeTransport::fail(TransportFailure failure) {
 }
 
 void FakeTransport::refuse(int http_status, std::string body) {
-  TransportFailure f;
+  client::TransportFailure f;
   f.error = make_error(Errc::remote, "upgrade refused with HTTP " + std::to_string(http_status));
   f.http_status = http_status;
   f.body = std::move(body);
@@ -81,4 +81,4 @@ void FakeTransport::drop(int code, std::string reason) {
   if (handlers_.on_close) handlers_.on_close(code, reason);
 }
 
-}  // namespace rtsync::client
+}  // namespace rtsync::testkit
