@@ -14,13 +14,17 @@
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/core/subscription.hpp"
 
-namespace rtsync::client::domain {
+namespace rtsync::client {
 
-// expires_at from the tokens when given, else now + expires_in.
+/// A GoTrue session as an AuthSession Session: expires_at from the tokens when given, else
+/// now + expires_in.
 sync::Session to_session(const rest::AuthTokens& tokens, core::WallTime now);
 
+/// AuthSession's Refresher doing the GoTrue refresh-token grant through `auth`.
 sync::Refresher auth_refresher(rest::AuthClient& auth, core::Scheduler& scheduler);
 
+/// Keeps `rest`'s bearer token equal to the session's access token (set now, then on every token
+/// change) while the returned Subscription lives.
 core::Subscription bind_rest_token(sync::AuthSession& session, rest::RestClient& rest);
 
-}  // namespace rtsync::client::domain
+}  // namespace rtsync::client
