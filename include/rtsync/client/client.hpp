@@ -103,7 +103,9 @@ class Client {
   /// Leaves the channel, closes the socket and cancels every request and timer; no callback runs
   /// afterwards.
   ~Client();
+  /// Not copyable: the parts refer to each other.
   Client(const Client&) = delete;
+  /// Not copyable.
   Client& operator=(const Client&) = delete;
 
   // ---- session -----------------------------------------------------------------------------

@@ -159,7 +159,7 @@ class RealtimeManager {
   void reset();
 
   RealtimeManagerStatus status() const;
-  // The binding this manager joins by (RealtimeManagerOptions::binding).
+  /// The binding this manager joins by (RealtimeManagerOptions::binding).
   const SyncBinding& binding() const noexcept { return options_.binding; }
   const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }
   bool subscribed() const noexcept { return subscribed_; }

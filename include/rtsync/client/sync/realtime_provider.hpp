@@ -61,19 +61,23 @@ struct EventStamp {
   friend bool operator==(const EventStamp&, const EventStamp&) = default;
 };
 
-// The context value {isConnected, isConnecting, error, last events} (the seed's lastTaskUpdate
-// and lastNewTask are the task binding's stamped events).
+/// The context value {isConnected, isConnecting, error, last events} (the seed's lastTaskUpdate
+/// and lastNewTask are the task binding's stamped events).
 struct ProviderState {
+  /// The scope's channel is subscribed.
   bool is_connected = false;
+  /// A join (first join, switch or heal) is in progress.
   bool is_connecting = false;
+  /// Why realtime is down ("Failed to connect to realtime", the channel's failure), if it is.
   std::optional<std::string> error;
-  // The latest payload of each of the binding's stamped events that arrived, by bus event.
+  /// The latest payload of each of the binding's stamped events that arrived, by bus event.
   std::map<std::string, EventStamp, std::less<>> last_events;
-  // The latest stamp of `bus_event`, or null.
+  /// The latest stamp of `bus_event`, or null.
   const EventStamp* last(std::string_view bus_event) const {
     const auto it = last_events.find(bus_event);
     return it == last_events.end() ? nullptr : &it->second;
   }
+  /// Member-wise.
   friend bool operator==(const ProviderState&, const ProviderState&) = default;
 };
 
