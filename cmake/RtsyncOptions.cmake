@@ -5,7 +5,7 @@ target_compile_options(rtsync_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-unus
 if(RTSYNC_WERROR)
   target_compile_options(rtsync_flags INTERFACE -Werror)
 endif()
-# Beast/Asio compile once per side, in a single translation unit (DESIGN.md section 6).
+# Beast/Asio compile once per side, in a single translation unit (docs/design.md §6).
 target_compile_definitions(rtsync_flags INTERFACE BOOST_BEAST_SEPARATE_COMPILATION
                                                   BOOST_ASIO_NO_DEPRECATED)
 

@@ -16,6 +16,7 @@ PACKAGES=(
   libncurses-dev
   libsimdjson-dev
   tmux procps wrk
+  doxygen python3
 )
 # Node.js for the npm peers: the machine image ships nodesource's nodejs (which bundles npm and
 # conflicts with Debian's npm package); install Debian's pair only where there is no node at all.

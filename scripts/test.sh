@@ -4,7 +4,9 @@
 #      tests start themselves, conformance against the npm clients, end-to-end);
 #   2. the unit suites again under AddressSanitizer + UBSan, and the server's unit and realtime
 #      integration suites under ThreadSanitizer;
-#   3. each libFuzzer target for RTSYNC_FUZZ_SECONDS (default 30) from the committed seed corpus.
+#   3. each libFuzzer target for RTSYNC_FUZZ_SECONDS (default 30) from the committed seed corpus;
+#   4. the API reference check: Doxygen over include/rtsync fails the run when a public symbol of
+#      the client layer (include/rtsync/client) is undocumented (scripts/api-docs.sh, seconds).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,6 +17,9 @@ bash scripts/install-deps.sh
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
 
 step() { printf '\n==== %s ====\n' "$*"; }
+
+step "API reference (undocumented public symbols of the client layer fail the run)"
+bash scripts/api-docs.sh --check build/docs
 
 step "dev build"
 cmake --preset dev >/dev/null

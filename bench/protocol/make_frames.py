@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the benchmark frames (frames/) shared by bench_protocol and realtime_js_serializer.mjs:
-a ~1 KB postgres_changes UPDATE of a `tasks` row and the reference's broadcast, each as a vsn 1
-object frame and a vsn 2 array frame, plus the broadcast as a kind 4 binary frame. Output is
-committed; re-run only to change the frames."""
+a ~1 KB postgres_changes UPDATE of a `tasks` row and Supabase's documented broadcast, each as a
+vsn 1 object frame and a vsn 2 array frame, plus the broadcast as a kind 4 binary frame. Output
+is committed; re-run only to change the frames."""
 import json
 import pathlib
 

@@ -1,6 +1,6 @@
 // Benchmark peer: a minimal Supabase Realtime server (vsn 2.0.0 text frames) that, once a client
 // has joined a channel, streams `count` postgres_changes frames (~1 KB, a realistic `tasks` row)
-// as fast as the connection drains. Heartbeats and joins are answered as the reference says.
+// as fast as the connection drains. Heartbeats and joins are answered as docs/protocol.md says.
 //
 //   node stream_peer.mjs --count 200000 [--port 0] [--batch 64] [--prebuilt]
 // --batch n: frames are framed here (server frames are unmasked) and written n at a time with one

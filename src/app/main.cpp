@@ -1,4 +1,4 @@
-// rtsync: one binary, several subcommands (DESIGN.md section 4).
+// rtsync: one binary, several subcommands (docs/user-guide.md, docs/design.md §4).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>

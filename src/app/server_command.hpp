@@ -1,4 +1,4 @@
-// `rtsync server`: the Supabase-compatible realtime server (DESIGN.md section 3).
+// `rtsync server`: the Supabase-compatible realtime server (docs/design.md §3).
 //
 //   rtsync server --db <libpq conninfo or URL> --listen 127.0.0.1:4000 --jwt-secret <secret>
 //   (env RTSYNC_DB, RTSYNC_LISTEN, RTSYNC_JWT_SECRET, RTSYNC_SLOT, RTSYNC_PUBLICATION)

@@ -99,8 +99,8 @@ Result<std::unique_ptr<TaskClient>> TaskClient::start(core::EventLoop& loop,
     co.ca_file = o.ca_file;
     co.refresh_margin = o.refresh_margin;
     co.binding = client::domain::task_binding();
-    // The original's QueryClient defaults (seed-behaviour 2.6): 3 attempts unless unauthorized,
-    // 1 s then 2 s, no refetch on window focus.
+    // The original's QueryClient defaults (docs/original-app.md §7): 3 attempts unless
+    // unauthorized, 1 s then 2 s, no refetch on window focus.
     co.query.retry = client::domain::default_retry();
     co.query.retry_delay = [](std::uint32_t failures, const Error&) -> core::Duration {
       return std::min<core::Duration>(

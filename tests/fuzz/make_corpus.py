@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora (tests/fuzz/corpus/<target>/) from the reference frames quoted in
-tests/unit/protocol/reference_frames.hpp plus the reference's binary and filter examples.
+tests/unit/protocol/reference_frames.hpp plus Supabase's documented binary and filter examples.
 Re-run after changing the frames; the output is committed."""
 import hashlib
 import json

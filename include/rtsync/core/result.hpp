@@ -1,16 +1,18 @@
 // Expected errors as values (the project's one error vocabulary).
 //
-// rtsync is C++20, so `std::expected` is not available; `Result<T>` is the small subset of it the
-// project needs. Functions that can fail on bad input (decoders, parsers, network replies) return
-// `Result<T>`; exceptions are reserved for programming errors and are never thrown through the
-// event loop.
+// rtsync is C++20, so `std::expected` is not available; `Result<T, E = Error>` is the subset of it
+// the project needs, and the one result type every layer uses. Functions that can fail on bad input
+// (decoders, parsers, network replies) return `Result<T>`; exceptions are reserved for programming
+// errors and are never thrown through the event loop.
 //
 // Thread safety: plain value types.
 #pragma once
 
 #include <cassert>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -52,12 +54,28 @@ inline Error make_error(Errc code, std::string message) {
   return Error{code, std::move(message)};
 }
 
-// Holds either a T or an Error. Accessing the wrong alternative is a programming error (asserts).
-template <class T>
+template <class T, class E>
+class Result;
+
+namespace detail {
+template <class R>
+struct is_result : std::false_type {};
+template <class T, class E>
+struct is_result<Result<T, E>> : std::true_type {};
+}  // namespace detail
+
+// Holds either a T or an E (an `Error` unless a layer has a richer error of its own, such as the
+// REST layer's PostgREST-shaped `ApiError`). Accessing the wrong alternative is a programming error
+// (asserts). The monadic members follow `std::expected`: `value_or`, `and_then` (chains a step
+// that can fail), `transform` (maps the value), `transform_error` (maps the error).
+template <class T, class E = Error>
 class [[nodiscard]] Result {
  public:
+  using value_type = T;
+  using error_type = E;
+
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+  Result(E error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
@@ -74,34 +92,124 @@ class [[nodiscard]] Result {
     assert(ok() && "Result::value() on an error");
     return std::get<0>(std::move(v_));
   }
-  const Error& error() const& {
+  E& error() & {
     assert(!ok() && "Result::error() on a value");
     return std::get<1>(v_);
+  }
+  const E& error() const& {
+    assert(!ok() && "Result::error() on a value");
+    return std::get<1>(v_);
+  }
+  E&& error() && {
+    assert(!ok() && "Result::error() on a value");
+    return std::get<1>(std::move(v_));
   }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
+  // The value, or `fallback` on an error.
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return ok() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
+  }
+  template <class U>
+  T value_or(U&& fallback) && {
+    return ok() ? std::get<0>(std::move(v_)) : static_cast<T>(std::forward<U>(fallback));
+  }
+
+  // f(value) -> Result<U, E>; an error passes through untouched.
+  template <class F>
+  auto and_then(F&& f) const& {
+    using R = std::remove_cvref_t<std::invoke_result_t<F, const T&>>;
+    static_assert(detail::is_result<R>::value, "and_then: f must return a Result");
+    if (!ok()) return R(std::get<1>(v_));
+    return std::invoke(std::forward<F>(f), std::get<0>(v_));
+  }
+  template <class F>
+  auto and_then(F&& f) && {
+    using R = std::remove_cvref_t<std::invoke_result_t<F, T&&>>;
+    static_assert(detail::is_result<R>::value, "and_then: f must return a Result");
+    if (!ok()) return R(std::get<1>(std::move(v_)));
+    return std::invoke(std::forward<F>(f), std::get<0>(std::move(v_)));
+  }
+
+  // f(value) -> U gives Result<U, E> (Result<void, E> when f returns nothing).
+  template <class F>
+  auto transform(F&& f) const& {
+    using U = std::remove_cvref_t<std::invoke_result_t<F, const T&>>;
+    if (!ok()) return Result<U, E>(std::get<1>(v_));
+    if constexpr (std::is_void_v<U>) {
+      std::invoke(std::forward<F>(f), std::get<0>(v_));
+      return Result<void, E>();
+    } else {
+      return Result<U, E>(std::invoke(std::forward<F>(f), std::get<0>(v_)));
+    }
+  }
+  template <class F>
+  auto transform(F&& f) && {
+    using U = std::remove_cvref_t<std::invoke_result_t<F, T&&>>;
+    if (!ok()) return Result<U, E>(std::get<1>(std::move(v_)));
+    if constexpr (std::is_void_v<U>) {
+      std::invoke(std::forward<F>(f), std::get<0>(std::move(v_)));
+      return Result<void, E>();
+    } else {
+      return Result<U, E>(std::invoke(std::forward<F>(f), std::get<0>(std::move(v_))));
+    }
+  }
+
+  // g(error) -> G gives Result<T, G>.
+  template <class G>
+  auto transform_error(G&& g) const& {
+    using F = std::remove_cvref_t<std::invoke_result_t<G, const E&>>;
+    if (ok()) return Result<T, F>(std::get<0>(v_));
+    return Result<T, F>(std::invoke(std::forward<G>(g), std::get<1>(v_)));
+  }
+
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
 // Result of an operation with no value.
-template <>
-class [[nodiscard]] Result<void> {
+template <class E>
+class [[nodiscard]] Result<void, E> {
  public:
+  using value_type = void;
+  using error_type = E;
+
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
+  Result(E error) : error_(std::move(error)), ok_(false) {}  // NOLINT
   bool ok() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
-  const Error& error() const& {
+  const E& error() const& {
     assert(!ok_ && "Result::error() on success");
     return error_;
   }
 
+  // f() -> Result<U, E>; an error passes through untouched.
+  template <class F>
+  auto and_then(F&& f) const {
+    using R = std::remove_cvref_t<std::invoke_result_t<F>>;
+    static_assert(detail::is_result<R>::value, "and_then: f must return a Result");
+    if (!ok_) return R(error_);
+    return std::invoke(std::forward<F>(f));
+  }
+  // f() -> U gives Result<U, E>.
+  template <class F>
+  auto transform(F&& f) const {
+    using U = std::remove_cvref_t<std::invoke_result_t<F>>;
+    if (!ok_) return Result<U, E>(error_);
+    if constexpr (std::is_void_v<U>) {
+      std::invoke(std::forward<F>(f));
+      return Result<void, E>();
+    } else {
+      return Result<U, E>(std::invoke(std::forward<F>(f)));
+    }
+  }
+
  private:
-  Error error_;
+  E error_{};
   bool ok_ = true;
 };
 

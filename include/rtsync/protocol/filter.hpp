@@ -1,4 +1,4 @@
-// The postgres_changes filter grammar (reference section 3.7), the portable single-condition
+// The postgres_changes filter grammar (docs/protocol.md §3.4), the portable single-condition
 // form: `column=op.value` with op ∈ {eq, neq, lt, lte, gt, gte, in}; `in` takes a parenthesised
 // list `in.(a,b,"c,d")` of at most 100 values, double quotes allowing commas, backslash escapes.
 //

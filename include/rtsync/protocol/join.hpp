@@ -1,4 +1,4 @@
-// The phx_join payload (reference section 2.2) and the join reply's postgres_changes echo (2.3).
+// The phx_join payload (docs/protocol.md §2.2) and the join reply's postgres_changes echo (§2.3).
 //
 // Thread safety: pure functions over values; no shared state.
 #pragma once

@@ -1,5 +1,5 @@
 // Supabase Realtime (Phoenix channels) messages and their wire encodings — no I/O.
-// Reference: shared/reference/supabase-realtime.md sections 1.2 (frame formats) and 1.3 (refs).
+// The protocol facts: docs/protocol.md §1.2 (frame formats) and §1.3 (refs).
 //
 //   vsn 1.0.0: text frames holding a JSON object {topic, event, payload, ref[, join_ref]};
 //              the server never sends join_ref.
@@ -108,8 +108,8 @@ std::string encode_text(Vsn vsn, const Message& m);
 
 // ---- binary frames --------------------------------------------------------------------------
 
-// Decodes a kind 3 or kind 4 frame as laid out in the reference. Errors: truncated (shorter than
-// its header, or lengths past the end), unknown_kind (0, 1, 2 or anything else), invalid_frame
+// Decodes a kind 3 or kind 4 frame as laid out in docs/protocol.md §1.2. Errors: truncated (shorter
+// than its header, or lengths past the end), unknown_kind (0, 1, 2 or anything else), invalid_frame
 // (payload encoding neither 0 nor 1), invalid_utf8 (topic, event, refs), invalid_json (metadata
 // not JSON, or a JSON-encoded payload that is not). A zero-length join_ref/ref decodes as nullopt
 // (realtime-js writes absent refs as empty), and nullopt encodes as zero length.

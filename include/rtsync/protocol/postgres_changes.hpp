@@ -1,4 +1,4 @@
-// postgres_changes event payloads (reference section 3.1): the server's wire shape
+// postgres_changes event payloads (docs/protocol.md §3.1): the server's wire shape
 //   {"ids":[…], "data":{schema, table, commit_timestamp, type, columns, record?, old_record?,
 //   errors}}
 // and the client-side shape realtime-js hands to callbacks
@@ -47,8 +47,8 @@ struct ChangeEvent {
 // columns read as [] and missing commit_timestamp/record/old_record/errors as absent/null (the
 // 400/401 error rows carry only schema, table, type and errors).
 Result<ChangeEvent> parse_change_event(const json::value& payload);
-// Key order as the reference's example: schema, table, commit_timestamp, type, columns, record,
-// old_record, errors (record/old_record omitted when absent).
+// Key order as Supabase's documented example: schema, table, commit_timestamp, type, columns,
+// record, old_record, errors (record/old_record omitted when absent).
 json::value build_change_event(const ChangeEvent& event);
 json::object build_change_data(const ChangeData& data);
 

@@ -1,4 +1,4 @@
-// phx_reply payloads and system messages (reference sections 2.3, 2.5, 2.6).
+// phx_reply payloads and system messages (docs/protocol.md §2.3–§2.5).
 //
 // Thread safety: pure functions over values; no shared state.
 #pragma once
@@ -63,7 +63,7 @@ struct ChangesOverflow {
 // kTooManyChangesMessage, and non-empty string schema and table (without them nobody can tell what
 // to refetch). `limit` is read when it is a non-negative integer and ignored otherwise; unknown
 // fields are ignored. A status "error" message is never an overflow (it is the postgres_changes
-// error report of reference section 2.6).
+// error report of docs/protocol.md §2.5).
 std::optional<ChangesOverflow> parse_changes_overflow(const json::value& payload);
 
 }  // namespace rtsync::protocol

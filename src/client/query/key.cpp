@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
+#include <string_view>
 
 #include "number.hpp"
 #include "rtsync/core/log.hpp"
@@ -105,6 +108,54 @@ void normalise(json::value& v, std::string& path, std::string& first_bad) {
   }
 }
 
+// JavaScript array indices ("0", "7", "4294967294": canonical decimal integers below 2^32 - 1) as
+// numbers; nullopt for every other property name ("01", "-1", "4294967295", "a").
+std::optional<std::uint32_t> js_array_index(std::string_view key) {
+  if (key.empty() || key.size() > 10 || (key.size() > 1 && key[0] == '0')) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : key) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (n >= 0xFFFFFFFFull) return std::nullopt;
+  return static_cast<std::uint32_t>(n);
+}
+
+// Decodes the next code point of UTF-8 text (invalid bytes stand for themselves) and maps it to
+// its rank in UTF-16 code unit order: below U+D800 and U+10000 and above keep their value (a
+// supplementary character's leading surrogate sorts after U+D7FF), U+E000-U+FFFF sort after
+// every supplementary character.
+std::uint32_t next_utf16_rank(std::string_view s, std::size_t& i) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  std::size_t len = b < 0x80           ? 1
+                    : (b >> 5) == 0x6  ? 2
+                    : (b >> 4) == 0xE  ? 3
+                    : (b >> 3) == 0x1E ? 4
+                                       : 1;
+  if (i + len > s.size()) len = 1;
+  std::uint32_t cp = len == 1 ? b : len == 2 ? (b & 0x1Fu) : len == 3 ? (b & 0x0Fu) : (b & 0x07u);
+  for (std::size_t k = 1; k < len; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
+  i += len;
+  return (cp >= 0xE000 && cp <= 0xFFFF) ? cp + 0x200000 : cp;
+}
+
+// The order of an object's members in `JSON.stringify` after TanStack's hashKey rebuilt the object
+// from its sorted keys: array indices first, in numeric order (JavaScript's own-property order),
+// then every other name in `Array.prototype.sort` order (UTF-16 code units).
+bool js_property_less(std::string_view a, std::string_view b) {
+  const auto ia = js_array_index(a);
+  const auto ib = js_array_index(b);
+  if (ia || ib) return ia && ib ? *ia < *ib : ia.has_value();
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const auto ra = next_utf16_rank(a, i);
+    const auto rb = next_utf16_rank(b, j);
+    if (ra != rb) return ra < rb;
+  }
+  return i == a.size() && j < b.size();
+}
+
 }  // namespace
 
 bool detail::prefix_match(const json::array& a, const json::array& b) {
@@ -159,7 +210,7 @@ void append_canonical(std::string& out, const json::value& v) {
       for (const auto& m : obj)
         members.push_back(&m);
       std::sort(members.begin(), members.end(),
-                [](const auto* a, const auto* b) { return a->key() < b->key(); });
+                [](const auto* a, const auto* b) { return js_property_less(a->key(), b->key()); });
       out += '{';
       bool first = true;
       for (const auto* m : members) {

@@ -309,7 +309,7 @@ void ChannelImpl::handle(const protocol::Message& m) {
   auto s = socket.lock();
   if (!s || detached) return;
   auto keep = keep_alive();
-  // Frames of an earlier join of this topic (reference 1.3, 7.1 step 5).
+  // Frames of an earlier join of this topic (docs/protocol.md §1.3).
   const bool lifecycle = m.event == protocol::events::kClose || m.event == protocol::events::kError;
   if ((m.join_ref && m.join_ref != join_ref) || (lifecycle && m.ref && m.ref != join_ref)) {
     ++s->counters().stale_frames_dropped;
@@ -466,7 +466,7 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
     return;
   }
   if (msg.extension == "postgres_changes") {
-    // Informational: the channel stays open (reference 2.6).
+    // Informational: the channel stays open (docs/protocol.md §2.5).
     logger()->warn("{}: postgres_changes error: {}", topic, msg.message);
     return;
   }

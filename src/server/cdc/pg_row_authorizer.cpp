@@ -6,8 +6,10 @@
 #include <boost/asio/io_context.hpp>
 #include <charconv>
 #include <deque>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/pg/async_connection.hpp"
@@ -199,13 +201,25 @@ std::string image_json(const Relation& rel, const json::object& image) {
 
 }  // namespace
 
+// Read-only, the class's role and claims, for the statements after it in the batch. The `sub` and
+// `role` claims also go in `request.jwt.claim.sub`/`.role`, which auth.uid()/auth.role() read
+// before parsing the whole claims text: once per class here instead of once per row evaluated.
+constexpr const char* kClassSettingsSql =
+    "SELECT set_config('transaction_read_only', 'on', true), set_config('role', $1, true), "
+    "set_config('request.jwt.claims', $2, true), "
+    "set_config('request.jwt.claim.sub', coalesce($2::jsonb ->> 'sub', ''), true), "
+    "set_config('request.jwt.claim.role', coalesce($2::jsonb ->> 'role', ''), true)";
+
 struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Impl> {
   Impl(asio::io_context& io, core::Scheduler& sched, PgRowAuthorizerOptions opts)
       : io(io), sched(sched), opts(std::move(opts)), logger(log::get(log::kServer)) {
     if (this->opts.connections == 0) this->opts.connections = 1;
     std::vector<pg::ConnOption> overrides{
         {"application_name", "rtsync_rls"},
-        {"options", fmt::format("-c statement_timeout={}", this->opts.statement_timeout.count())}};
+        // Generic plans: the visibility statements run once per class and batch with only the
+        // ordinals changing, and a custom plan would re-plan (and re-inline auth.uid()) each time.
+        {"options", fmt::format("-c statement_timeout={} -c plan_cache_mode=force_generic_plan",
+                                this->opts.statement_timeout.count())}};
     auto parsed = pg::ConnParams::parse(this->opts.conninfo);
     if (parsed) {
       if (auto existing = parsed->get("options"))
@@ -480,7 +494,15 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       std::unordered_map<std::uint32_t, std::vector<Target>> groups;
     };
     std::vector<ClassRows> classes;
-    std::unordered_map<std::string, std::size_t> class_of;
+    // By (role, claims) as views into the requests, which outlive this call: no key copies.
+    struct ClassKeyHash {
+      std::size_t operator()(const std::pair<std::string_view, std::string_view>& k) const {
+        return std::hash<std::string_view>{}(k.second) * 31 +
+               std::hash<std::string_view>{}(k.first);
+      }
+    };
+    std::unordered_map<std::pair<std::string_view, std::string_view>, std::size_t, ClassKeyHash>
+        class_of;
     for (std::size_t ci = 0; ci < group.size(); ++ci) {
       Call& call = *group[ci];
       const Transaction& txn = *call.txn;
@@ -511,8 +533,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           }
           if (!image || rp->second.visibility_sql.empty()) continue;  // hidden
           if (!cr) {
-            auto [it, fresh] =
-                class_of.try_emplace(req.auth.role + '\x1f' + req.auth.claims_json, classes.size());
+            auto [it, fresh] = class_of.try_emplace(
+                std::pair<std::string_view, std::string_view>(req.auth.role, req.auth.claims_json),
+                classes.size());
             if (fresh) classes.push_back(ClassRows{&req.auth, {}, {}});
             cr = &classes[it->second];
           }
@@ -536,12 +559,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     for (const auto& cr : classes) {
       if (cr.order.empty()) continue;
       class_statements.push_back(
-          Statement{"SELECT set_config('transaction_read_only', 'on', true), set_config('role', "
-                    "$1, true), "
-                    "set_config('request.jwt.claims', $2, true)",
-                    {cr.auth->role, cr.auth->claims_json},
-                    {},
-                    true});
+          Statement{kClassSettingsSql, {cr.auth->role, cr.auth->claims_json}, {}, true});
       class_checks.push_back(std::nullopt);
       for (std::uint32_t oid : cr.order) {
         const TableMeta& meta = tables[oid];

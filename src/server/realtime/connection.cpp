@@ -135,7 +135,7 @@ void Connection::on_text(std::string_view text) {
   ++hub_.metrics().frames_in;
   auto decoded = protocol::decode_text(vsn_, text);
   if (!decoded.ok()) {
-    // The reference logs MalformedWebSocketMessage and keeps the socket open. A malformed frame
+    // Supabase Realtime logs MalformedWebSocketMessage and keeps the socket open. A malformed frame
     // still counts against the socket's rate: a flood of them is refused (and not logged).
     if (!admit_message()) return;
     hub_.metrics().drop(drop::kMalformed);
@@ -193,7 +193,7 @@ void Connection::handle(Message m) {
     reply_error(m, "presence is not supported");
     return;
   }
-  // Unknown events are ignored without a reply, as the reference does.
+  // Unknown events are ignored without a reply, as Supabase Realtime does.
 }
 
 void Connection::reply(const Message& to, json::value payload) {

@@ -170,7 +170,7 @@ std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
       binary_v2 = OutFrame{std::make_shared<const std::string>(std::move(bytes.value())), true};
     }
     // A v1 socket cannot carry binary payloads: it gets the JSON broadcast when the payload is
-    // JSON, nothing otherwise (as the reference does).
+    // JSON, nothing otherwise (as Supabase Realtime does).
     v1_possible = out.encoding == protocol::PayloadEncoding::json;
     if (v1_possible) {
       auto m = protocol::to_message(out);
@@ -431,7 +431,7 @@ void Hub::deliver(Router::Plan& plan) {
         d += R"(,"old_record":)";
         if (!change.old_record) {
           // UPDATE without an old tuple (key unchanged, default identity): the identity is the
-          // new row's key, as the reference shows it.
+          // new row's key, as Supabase Realtime shows it.
           d += change.record ? subset_text(relation_keys(rel), *change.record) : "{}";
         } else if (key_only) {
           d += subset_text(pk, *change.old_record);

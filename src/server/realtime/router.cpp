@@ -68,7 +68,7 @@ std::uint8_t parse_event_mask(std::string_view event) {
 std::int64_t Router::binding_id(std::string_view event, std::string_view schema,
                                 std::string_view table, std::string_view filter) {
   // FNV-1a 64 over the parameters, folded to 31 bits: a positive number JavaScript holds
-  // exactly, like the reference's phash2 ids.
+  // exactly, like Supabase Realtime's phash2 ids.
   std::uint64_t h = 1469598103934665603ull;
   auto mix = [&](std::string_view s) {
     for (unsigned char c : s) {
@@ -89,8 +89,7 @@ std::int64_t Router::binding_id(std::string_view event, std::string_view schema,
 void Router::add(SubscriberId subscriber, AuthClass auth, std::vector<BindingSpec> bindings) {
   remove(subscriber);
   auto s = std::make_unique<Subscriber>();
-  s->class_key = auth.role + '\x1f' + auth.claims_json;
-  s->auth = std::move(auth);
+  s->cls = acquire(std::move(auth));
   s->bindings = std::move(bindings);
   index(subscriber, *s);
   subs_.emplace(subscriber, std::move(s));
@@ -100,14 +99,28 @@ void Router::remove(SubscriberId subscriber) {
   auto it = subs_.find(subscriber);
   if (it == subs_.end()) return;
   unindex(subscriber);
+  release(it->second->cls);
   subs_.erase(it);
+}
+
+Router::Class* Router::acquire(AuthClass auth) {
+  auto [it, fresh] = classes_.try_emplace(auth.role + '\x1f' + auth.claims_json);
+  if (fresh) it->second = std::make_unique<Class>(Class{std::move(auth)});
+  ++it->second->subscribers;
+  return it->second.get();
+}
+
+void Router::release(Class* cls) {
+  if (--cls->subscribers > 0) return;
+  classes_.erase(cls->auth.role + '\x1f' + cls->auth.claims_json);
 }
 
 void Router::set_auth(SubscriberId subscriber, AuthClass auth) {
   auto it = subs_.find(subscriber);
   if (it == subs_.end()) return;
-  it->second->class_key = auth.role + '\x1f' + auth.claims_json;
-  it->second->auth = std::move(auth);
+  Class* previous = it->second->cls;
+  it->second->cls = acquire(std::move(auth));
+  release(previous);
 }
 
 void Router::index(SubscriberId id, const Subscriber& s) {
@@ -139,7 +152,6 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
   // Per-subscriber scratch (stamps) instead of maps: this runs once per (change, subscriber) of
   // the table before visibility, e.g. 100 rows × 500 sockets per transaction.
   const std::uint64_t plan_stamp = ++plan_stamp_;
-  std::unordered_map<std::string_view, int> request_of_class;  // class_key → request index
   std::vector<const Subscriber*> match_sub;
   // Per request: the change it last asked about and where those answers are.
   struct Asked {
@@ -167,6 +179,10 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
     const std::uint64_t change_stamp = ++change_stamp_;
     match_sub.clear();
     auto& matches = plan.matches[i];
+    std::size_t candidates = 0;
+    for (const auto* list : lists)
+      candidates += list ? list->size() : 0;
+    matches.reserve(candidates);
     for (const auto* list : lists) {
       if (!list) continue;
       for (const Entry& e : *list) {
@@ -192,19 +208,15 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
       }
-      const Subscriber* s = match_sub[k];
-      if (s->plan_stamp != plan_stamp) {
-        s->plan_stamp = plan_stamp;
-        auto [rit, fresh] =
-            request_of_class.try_emplace(s->class_key, static_cast<int>(plan.requests.size()));
-        if (fresh) {
-          plan.requests.push_back(VisibilityRequest{s->auth, {}});
-          asked.push_back(Asked{});
-        }
-        s->request = rit->second;
+      const Class& c = *match_sub[k]->cls;
+      if (c.plan_stamp != plan_stamp) {
+        c.plan_stamp = plan_stamp;
+        c.request = static_cast<int>(plan.requests.size());
+        plan.requests.push_back(VisibilityRequest{c.auth, {}});
+        asked.push_back(Asked{});
       }
-      auto& req = plan.requests[s->request];
-      auto& a = asked[s->request];
+      auto& req = plan.requests[c.request];
+      auto& a = asked[c.request];
       // Each class asks about each image once, however many of its subscribers matched.
       if (a.change != i) {
         a = Asked{i, -1, -1};
@@ -215,7 +227,7 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
         if (ask_new) a.new_row = add(i, RowImage::new_row);
         if (ask_old) a.old_row = add(i, RowImage::old_row);
       }
-      checks[k] = CheckSlot{s->request, a.new_row, a.old_row};
+      checks[k] = CheckSlot{c.request, a.new_row, a.old_row};
     }
   }
   return plan;

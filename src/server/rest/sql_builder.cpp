@@ -574,6 +574,9 @@ pg::Statement claims_statement(std::string role, std::string claims_json, bool g
   // One statement text either way (it stays prepared): a NULL timeout sets the current value.
   static const std::string kClaims =
       "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), "
+      // As the realtime row authorizer sets them: auth.uid()/auth.role() read these first.
+      "set_config('request.jwt.claim.sub', coalesce($2::jsonb ->> 'sub', ''), true), "
+      "set_config('request.jwt.claim.role', coalesce($2::jsonb ->> 'role', ''), true), "
       "set_config('statement_timeout', "
       "coalesce($3, current_setting('statement_timeout')), true)";
   static const std::string kClaimsGeneric =

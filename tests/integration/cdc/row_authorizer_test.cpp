@@ -405,5 +405,37 @@ TEST_F(RowAuthorizerTest, GivesUpWaitingForACommitAfterTheLimitAndJudgesTheImage
   writer.rollback();
 }
 
+// Policies written for PostgREST's per-claim settings (`request.jwt.claim.sub`) judge by the same
+// claims as auth.uid(), and a class never sees the claims of the class before it in the batch: a
+// token without `sub` asked right after Alice's sees none of her rows.
+TEST_F(RowAuthorizerTest, PerClaimSettingsFollowEachClassAndNeverCarryOver) {
+  sql(R"sql(
+    CREATE TABLE IF NOT EXISTS legacy_docs (id int PRIMARY KEY, owner text NOT NULL);
+    ALTER TABLE legacy_docs ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY legacy_owner ON legacy_docs FOR SELECT
+      USING (owner = current_setting('request.jwt.claim.sub', true));
+    GRANT SELECT ON legacy_docs TO authenticated;
+  )sql");
+  auto legacy = relation("legacy_docs", {"id"});
+  auto docs = relation("docs", {"id"});
+  auto txn = std::make_shared<Transaction>();
+  txn->changes.push_back(insert(legacy,
+                                std::string("INSERT INTO legacy_docs VALUES (1, '") + kAlice + "')",
+                                {{"id", 1}, {"owner", kAlice}}));
+  txn->changes.push_back(
+      insert(docs,
+             std::string("INSERT INTO docs VALUES ('a0000000-0000-0000-0000-0000000000c1', '") +
+                 kAlice + "', 'alice c')",
+             {{"id", "a0000000-0000-0000-0000-0000000000c1"}, {"owner", kAlice}}));
+  const auto idx = rows({0, 1});
+  auto r = run(txn, {{AuthClass{"authenticated", claims(kAlice)}, idx},
+                     {AuthClass{"authenticated", R"({"role":"authenticated"})"}, idx},
+                     {AuthClass{"authenticated", claims(kBob)}, idx}});
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(visible((*r)[0]), (std::vector<bool>{true, true}));    // alice, by either setting
+  EXPECT_EQ(visible((*r)[1]), (std::vector<bool>{false, false}));  // no sub: the setting is ''
+  EXPECT_EQ(visible((*r)[2]), (std::vector<bool>{false, false}));  // bob
+}
+
 }  // namespace
 }  // namespace rtsync::test

@@ -184,7 +184,7 @@ TEST(RealtimeServer, TokenExpiryMidSubscriptionEndsTheChannel) {
   c->send_text(R"([null,"99","phoenix","heartbeat",{}])");
   EXPECT_TRUE(c->wait_event("phx_reply"));
 
-  // An expired token at join is refused with the reference's reason.
+  // An expired token at join is refused with Supabase's reason.
   auto refused = c->join("realtime:late", json::object{}, s->key("anon", -5s));
   ASSERT_TRUE(refused);
   auto reason = refused->payload.at("response").at("reason").as_string();

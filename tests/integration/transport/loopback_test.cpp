@@ -1,7 +1,8 @@
 // RealtimeSocket/RealtimeChannel over real WebSockets (Beast, ws and wss) against a scripted peer
-// on 127.0.0.1 replaying the reference's frames: joins, postgres_changes, JSON and binary
-// broadcasts, heartbeats, refused upgrades, TLS with a CA made by the test, abrupt drops mid-frame,
-// oversized frames, server close frames, bad input. Waits are bounded; nothing needs PostgreSQL.
+// on 127.0.0.1 replaying the documented frames (docs/protocol.md): joins, postgres_changes, JSON
+// and binary broadcasts, heartbeats, refused upgrades, TLS with a CA made by the test, abrupt drops
+// mid-frame, oversized frames, server close frames, bad input. Waits are bounded; nothing needs
+// PostgreSQL.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -49,7 +50,7 @@ std::string change_frame(const std::string& topic, std::int64_t id, int n) {
          std::to_string(n) + R"(,"status":"Queued"},"errors":null}}])";
 }
 
-// The server side of the protocol as the reference describes it: heartbeats and joins answered
+// The server side of the protocol as docs/protocol.md describes it: heartbeats and joins answered
 // (postgres_changes echoed with ids 100, 101…), leaves answered then closed.
 struct RealtimeScript {
   protocol::Vsn vsn = protocol::Vsn::v2;

@@ -45,7 +45,7 @@ TEST(FilterParse, InListPlainQuotedAndEscaped) {
   auto f = must_parse(R"(name=in.(a,b,"c,d"))");
   EXPECT_EQ(f.op, FilterOp::in);
   EXPECT_EQ(f.values, (std::vector<std::string>{"a", "b", "c,d"}));
-  // The reference's example: white space around bare values is trimmed.
+  // Supabase's documented example: white space around bare values is trimmed.
   EXPECT_EQ(must_parse("name=in.(red, blue, yellow)").values,
             (std::vector<std::string>{"red", "blue", "yellow"}));
   EXPECT_EQ(must_parse(R"(x=in.("a\"b","c\\d",e\,f, " sp ",""))").values,

@@ -236,7 +236,7 @@ std::string data_with(std::string_view type, std::string_view record, std::strin
   return d;
 }
 
-// ---- the reference frames -----------------------------------------------------------------------
+// ---- the documented frames ----------------------------------------------------------------------
 
 TEST(FrameReader, ReferencePostgresChangesV2) {
   expect_full(Vsn::v2, kV2PostgresChanges);

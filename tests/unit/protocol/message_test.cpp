@@ -12,7 +12,7 @@ namespace {
 
 using namespace test;  // NOLINT
 
-// The reference's frame without insignificant whitespace, keys in their original order; produced
+// The documented frame without insignificant whitespace, keys in their original order; produced
 // by Boost.JSON, not by the encoder under test.
 std::string compact(std::string_view text) {
   return json::serialize(json::parse(text));
@@ -322,7 +322,7 @@ TEST(Vsn, ParsesVersionsAndDefaultsToV1) {
   EXPECT_EQ(to_string(Vsn::v2), "2.0.0");
 }
 
-// ---- binary frames: the reference's byte examples ---------------------------------------------
+// ---- binary frames: Supabase's documented byte examples -----------------------------------------
 
 constexpr std::string_view kChatTopic = "realtime:chat-room";
 constexpr std::string_view kKind3Payload =
@@ -377,7 +377,7 @@ TEST(Kind3, ReferenceExampleEncodesByteForByte) {
 TEST(Kind3, ToMessageIsTheJsonBroadcastPushSameAsTextFrame) {
   auto m = to_message(decode_user_broadcast(kind3_example()).value());
   ASSERT_TRUE(m.ok());
-  // The JSON text form of the same push (reference 3.2) carries the same message.
+  // The JSON text form of the same push (docs/protocol.md §3.2) carries the same message.
   EXPECT_EQ(m.value(), decode_v2(kV2BroadcastIn).value());
 }
 

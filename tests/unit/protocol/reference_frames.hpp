@@ -1,5 +1,6 @@
-// Frames quoted from shared/reference/supabase-realtime.md (whitespace as printed there; the
-// integration-test frames have their Elixir placeholders replaced by concrete values).
+// Frames as Supabase Realtime's protocol documentation and server tests print them (whitespace as
+// printed there; docs/protocol.md states what they show; the integration-test frames have their
+// Elixir placeholders replaced by concrete values).
 #pragma once
 
 #include <string>

@@ -29,6 +29,24 @@ TEST(KeyHash, SortsObjectKeysAtEveryDepth) {
   EXPECT_NE(H("[1,2]"), H("[2,1]"));
 }
 
+TEST(KeyHash, ArrayIndexNamesComeFirstInNumericOrder) {
+  // JavaScript lists integer-like property names before the others, in numeric order, whatever
+  // order sort() gave them: hashKey([{"10":1,"2":2,"a":3}]) === '[{"2":2,"10":1,"a":3}]'.
+  EXPECT_EQ(H(R"([{"10":1,"2":2,"a":3}])"), R"([{"2":2,"10":1,"a":3}])");
+  EXPECT_EQ(H(R"([{"b":{"z":1,"1":2,"0":3}}])"), R"([{"b":{"0":3,"1":2,"z":1}}])");
+  // Only canonical integers below 2^32 - 1 are array indices; "01", "-1", "4294967295" are names.
+  EXPECT_EQ(H(R"([{"4294967295":1,"4294967294":2,"01":3,"-1":4,"1":5}])"),
+            R"([{"1":5,"4294967294":2,"-1":4,"01":3,"4294967295":1}])");
+}
+
+TEST(KeyHash, NamesSortByUtf16CodeUnits) {
+  // U+E000 sorts after U+1F600 in UTF-16 (its surrogates start at 0xD83D), unlike in UTF-8.
+  EXPECT_EQ(H("[{\"\xee\x80\x80\":1,\"\xf0\x9f\x98\x80\":2,\"a\":3,\"\":4}]"),
+            "[{\"\":4,\"a\":3,\"\xf0\x9f\x98\x80\":2,\"\xee\x80\x80\":1}]");
+  // A prefix sorts first.
+  EXPECT_EQ(H(R"([{"ab":1,"a":2}])"), R"([{"a":2,"ab":1}])");
+}
+
 TEST(KeyHash, NumbersPrintAsJavaScript) {
   EXPECT_EQ(canonical_json(json::value(1.0)), "1");
   EXPECT_EQ(canonical_json(json::value(-0.0)), "0");

@@ -267,5 +267,27 @@ TEST(Router, RemoveAndReplaceAndSetAuth) {
   EXPECT_TRUE(router.route(txn({insert(rel, row(1, "a", 1))})).matches[0].empty());
 }
 
+TEST(Router, SubscribersShareTheirClassUntilTheirTokensDiffer) {
+  auto rel = make_relation("public", "tasks");
+  Router router;
+  router.add(1, user("a"), {binding("*", "public", "tasks")});
+  router.add(2, user("a"), {binding("*", "public", "tasks")});
+  auto claims_of = [&] {
+    std::vector<std::string> out;
+    for (const auto& r : router.route(txn({insert(rel, row(1, "a", 1))})).requests)
+      out.push_back(r.auth.claims_json);
+    return out;
+  };
+  EXPECT_EQ(claims_of(), (std::vector<std::string>{user("a").claims_json}));  // one question
+  router.set_auth(2, user("b"));  // 2 refreshed to another identity; 1 keeps "a"
+  EXPECT_EQ(claims_of(), (std::vector<std::string>{user("a").claims_json, user("b").claims_json}));
+  router.set_auth(1, user("b"));
+  EXPECT_EQ(claims_of(), (std::vector<std::string>{user("b").claims_json}));
+  router.remove(1);
+  router.remove(2);
+  router.add(3, user("a"), {binding("*", "public", "tasks")});  // "a" was released; made anew
+  EXPECT_EQ(claims_of(), (std::vector<std::string>{user("a").claims_json}));
+}
+
 }  // namespace
 }  // namespace rtsync::server::realtime

@@ -39,14 +39,17 @@
 namespace rtsync::client::query {
 
 class Node;
+// A shared, immutable array or object.
 using NodePtr = std::shared_ptr<const Node>;
 
+// An immutable JSON value whose arrays and objects are shared nodes (see the file comment).
 class Data {
  public:
-  using Array = std::vector<Data>;
-  using Member = std::pair<std::string, Data>;
-  using Object = std::vector<Member>;
+  using Array = std::vector<Data>;              // the elements of an array
+  using Member = std::pair<std::string, Data>;  // one member of an object
+  using Object = std::vector<Member>;           // an object's members, in order
 
+  // Scalars: null (the default), bool, integers (kept as int64 / uint64), double, string.
   Data() noexcept : v_(nullptr) {}
   Data(std::nullptr_t) noexcept : v_(nullptr) {}                              // NOLINT
   Data(bool b) noexcept : v_(b) {}                                            // NOLINT
@@ -60,8 +63,11 @@ class Data {
   Data(std::string s) noexcept : v_(std::move(s)) {}                          // NOLINT
   Data(std::string_view s) : v_(std::string(s)) {}                            // NOLINT
   Data(const char* s) : v_(std::string(s)) {}                                 // NOLINT
+  // An existing array or object node (shared, not copied).
   explicit Data(NodePtr node);
 
+  // A new array / object node; from_json converts a Boost.JSON value (member order kept) and
+  // to_json converts back.
   static Data array(Array items);
   static Data object(Object members);
   static Data from_json(const json::value& v);
@@ -69,6 +75,7 @@ class Data {
   // Compact JSON text (member order kept).
   std::string dump() const;
 
+  // The JSON kind (int64, uint64 and double as stored), and tests for each kind.
   json::kind kind() const noexcept;
   bool is_null() const noexcept { return v_.index() == 0; }
   bool is_bool() const noexcept { return v_.index() == 1; }
@@ -103,11 +110,13 @@ class Data {
   std::variant<std::nullptr_t, bool, std::int64_t, std::uint64_t, double, std::string, NodePtr> v_;
 };
 
-// An immutable array or object.
+// An immutable array or object. Thread safety: immutable; safe to share across threads.
 class Node {
  public:
+  // An array node / an object node.
   explicit Node(Data::Array items) : v_(std::move(items)) {}
   explicit Node(Data::Object members) : v_(std::move(members)) {}
+  // Its kind, and its elements or members (nullptr for the other kind).
   bool is_array() const noexcept { return v_.index() == 0; }
   bool is_object() const noexcept { return v_.index() == 1; }
   const Data::Array* items() const noexcept { return std::get_if<0>(&v_); }

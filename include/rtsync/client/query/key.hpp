@@ -1,13 +1,16 @@
 // Query keys: JSON arrays identified by TanStack Query's hash (`hashKey`), matched by its
 // `partialMatchKey` rules.
 //
-// Hash. The canonical JSON text of the key, as `JSON.stringify` prints it with every object's keys
-// sorted: `[{"b":2,"a":1}]` and `[{"a":1,"b":2}]` both hash to `[{"a":1,"b":2}]`. Numbers print as
-// JavaScript prints them (1.0 → `1`, 1e21 → `1e+21`, 0.1 → `0.1`, -0 → `0`); strings escape `"`,
-// `\` and control characters as JSON.stringify does (\b \f \n \r \t, others as lowercase \u00xx)
-// and keep every other byte. Two deviations, both outside what JavaScript can express: integers
-// beyond ±2^53 print exactly, and object keys sort by UTF-8 bytes (= code point order; JS sorts by
-// UTF-16 code units, which differs only between U+E000–U+FFFF and supplementary characters).
+// Hash. The text TanStack Query's `hashKey` produces: `JSON.stringify` of the key with every object
+// rebuilt from its sorted keys, so `[{"b":2,"a":1}]` and `[{"a":1,"b":2}]` both hash to
+// `[{"a":1,"b":2}]`. Members print in JavaScript's property order: names that are array indices
+// ("0" … "4294967294", no leading zero) first in numeric order, then the others in
+// `Array.prototype.sort` order (UTF-16 code units): `{"10":1,"2":2,"a":3}` hashes to
+// `{"2":2,"10":1,"a":3}`. Numbers print as JavaScript prints them (1.0 → `1`, 1e21 → `1e+21`,
+// 0.1 → `0.1`, -0 → `0`); strings escape `"`, `\` and control characters as JSON.stringify does
+// (\b \f \n \r \t, others as lowercase \u00xx) and keep every other byte. One deviation, outside
+// what JavaScript can express: integers beyond ±2^53 print exactly.
+// tests/conformance/query_key_conformance_test.cpp compares these hashes with @tanstack/query-core.
 //
 // Normalisation. A key is stored with its numbers normalised (uint64 ≤ INT64_MAX and integral
 // doubles within ±2^53 become int64; -0 becomes 0), so `["p",1]` and `["p",1.0]` are one key, as
@@ -54,6 +57,8 @@ bool partial_match(const json::value& a, const json::value& b);
 // text that is not canonical.
 std::vector<std::string_view> split_canonical_array(std::string_view canonical);
 
+// A query key: a JSON array with its canonical hash (object members sorted), immutable and cheap
+// to copy (shared). Thread safety: immutable; safe to share across threads.
 class QueryKey {
  public:
   // The empty key `[]` (matches every query as a partial filter).
@@ -72,6 +77,7 @@ class QueryKey {
   const json::array& elements() const noexcept { return rep_->elements; }
   // The canonical hash, e.g. `["tasks","paginated","p1",1,50]`.
   const std::string& hash() const noexcept { return rep_->hash; }
+  // Element count, emptiness, element `i` (unchecked), and the key as a JSON array.
   std::size_t size() const noexcept { return rep_->elements.size(); }
   bool empty() const noexcept { return rep_->elements.empty(); }
   const json::value& operator[](std::size_t i) const { return rep_->elements[i]; }
@@ -80,6 +86,7 @@ class QueryKey {
   // partial_match(elements(), filter.elements()).
   bool matches(const QueryKey& filter) const;
 
+  // Same hash: the same query.
   friend bool operator==(const QueryKey& a, const QueryKey& b) noexcept {
     return a.rep_ == b.rep_ || a.rep_->hash == b.rep_->hash;
   }

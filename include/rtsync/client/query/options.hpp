@@ -66,6 +66,7 @@ struct Access;  // the cache's internals build tokens and completions
 class CancellationToken {
  public:
   CancellationToken();
+  // True once the fetch was cancelled (consumes the token).
   bool cancelled() const noexcept;
   // Runs `fn` on cancellation (at once if already cancelled). The Subscription unregisters it.
   core::Subscription on_cancel(std::function<void()> fn) const;
@@ -81,6 +82,9 @@ class CancellationToken {
 class Completion {
  public:
   Completion() = default;
+  // Ends the attempt with data or an error; only the first call counts. resolve(v) and
+  // reject(e) are the same with a value or an error. May be called from any thread (the result is
+  // handed to the loop).
   void operator()(Result<json::value> result) const;
   void resolve(json::value value) const { (*this)(Result<json::value>(std::move(value))); }
   void reject(Error error) const { (*this)(Result<json::value>(std::move(error))); }
@@ -95,6 +99,8 @@ class Completion {
   std::shared_ptr<State> state_;
 };
 
+// `queryFn`: starts one attempt for `key` and reports it through `done`, now or later (see the
+// header comment). Called on the loop.
 using QueryFn = std::function<void(const QueryKey& key, CancellationToken token, Completion done)>;
 
 // ---- retry ------------------------------------------------------------------------------------
@@ -103,19 +109,24 @@ using QueryFn = std::function<void(const QueryKey& key, CancellationToken token,
 // predicate (failure_count, error). `failure_count` is 0 on the first failure, as in TanStack.
 class Retry {
  public:
+  // Retry again after failure number `failure_count` (0-based) with `error`?
   using Predicate = std::function<bool(std::uint32_t failure_count, const Error& error)>;
-  Retry() = default;                                                               // never
-  Retry(bool always) : times_(always ? UINT32_MAX : 0) {}                          // NOLINT
+  Retry() = default;  // never
+  // true: forever, false: never.
+  Retry(bool always) : times_(always ? UINT32_MAX : 0) {}  // NOLINT
+  // Up to `times` retries (negative: none).
   Retry(int times) : times_(times < 0 ? 0 : static_cast<std::uint32_t>(times)) {}  // NOLINT
   // Any callable (failure_count, error) -> bool (a captureless lambda would otherwise convert to
   // bool).
   template <class F,
             std::enable_if_t<std::is_invocable_r_v<bool, F&, std::uint32_t, const Error&>, int> = 0>
   Retry(F predicate) : predicate_(std::move(predicate)) {}  // NOLINT
+  // Named forms: no retry, up to n retries, retry forever.
   static Retry never() { return Retry(0); }
   static Retry times(std::uint32_t n) { return Retry(static_cast<int>(n)); }
   static Retry forever() { return Retry(true); }
 
+  // Whether to retry after failure number `failure_count` (0-based) with `error`.
   bool should_retry(std::uint32_t failure_count, const Error& error) const {
     if (predicate_) return predicate_(failure_count, error);
     return times_ == UINT32_MAX || failure_count < times_;
@@ -141,19 +152,22 @@ enum class NetworkMode : std::uint8_t { online, always, offline_first };
 // `staleTime`: a duration (kInfinite = never stale by time, but invalidation still makes it stale)
 // or `static` (never stale, not even when invalidated; never refetched by invalidation).
 struct StaleTime {
-  Duration duration{0};
-  bool is_static = false;
+  Duration duration{0};    // stale once data is this old (default 0: at once)
+  bool is_static = false;  // `static`: never stale
   StaleTime() = default;
+  // A duration; duration::max() means kInfinite.
   template <class Rep, class Period>
   StaleTime(std::chrono::duration<Rep, Period> d)  // NOLINT
       : duration(d == std::chrono::duration<Rep, Period>::max()
                      ? kInfinite
                      : std::chrono::duration_cast<Duration>(d)) {}
+  // TanStack's staleTime: 'static'.
   static StaleTime static_() {
     StaleTime s;
     s.is_static = true;
     return s;
   }
+  // Same duration and kind.
   friend bool operator==(const StaleTime&, const StaleTime&) = default;
 };
 
@@ -161,16 +175,20 @@ struct StaleTime {
 // update and option change; returning nullopt or ≤ 0 means off).
 class RefetchInterval {
  public:
+  // The interval as a function of the query (nullopt or ≤ 0: off).
   using Fn = std::function<std::optional<Duration>(const Query& query)>;
   RefetchInterval() = default;  // off
+  // A fixed period (≤ 0: off).
   template <class Rep, class Period>
   RefetchInterval(std::chrono::duration<Rep, Period> every)  // NOLINT
       : every_(std::chrono::duration_cast<Duration>(every)) {}
+  // A function of the query, evaluated on the loop.
   RefetchInterval(Fn fn) : fn_(std::move(fn)) {}  // NOLINT
+  // No polling.
   static RefetchInterval off() { return {}; }
   // The interval for `query` right now, or nullopt when off.
   std::optional<Duration> resolve(const Query& query) const;
-  bool is_function() const noexcept { return static_cast<bool>(fn_); }
+  bool is_function() const noexcept { return static_cast<bool>(fn_); }  // given as a function
 
  private:
   std::optional<Duration> every_;
@@ -185,21 +203,22 @@ enum class RefetchOn : std::uint8_t { never, if_stale, always };
 // What a fetch needs: the query function and how to retry it. Unset fields take the client's
 // defaults (ClientConfig) — except that fetch_query/prefetch_query default `retry` to never.
 struct QueryOptions {
-  QueryFn query_fn;
-  std::optional<Retry> retry;
-  RetryDelay retry_delay;
+  QueryFn query_fn;            // fetches the data
+  std::optional<Retry> retry;  // default ClientConfig::retry (3)
+  RetryDelay retry_delay;      // default ClientConfig::retry_delay, else default_retry_delay
   // A query keeps the largest gc_time it has seen (default 5 min; kInfinite disables gc).
   std::optional<Duration> gc_time;
-  NetworkMode network_mode = NetworkMode::online;
+  NetworkMode network_mode = NetworkMode::online;  // see NetworkMode
   // false: store the fetched data as is (no replace_equal_deep).
   bool structural_sharing = true;
 };
 
 // ---- fetch_query --------------------------------------------------------------------------------
 
+// Options of QueryClient::fetch_query / prefetch_query.
 struct FetchQueryOptions {
-  QueryKey key;
-  QueryOptions query;
+  QueryKey key;        // the query to fetch
+  QueryOptions query;  // its function and retry settings (retry defaults to never here)
   // fetch_query returns the cached data without fetching while it is not stale by this time.
   StaleTime stale_time{};
 };
@@ -207,12 +226,14 @@ struct FetchQueryOptions {
 // ---- fetch / refetch / cancel options
 // -------------------------------------------------------------
 
+// Options of refetches (QueryClient::refetch_queries, QueryObserver::refetch).
 struct RefetchOptions {
   // Cancel a running fetch and start again — only when the query already has data; otherwise the
   // running fetch is shared (TanStack: cancelRefetch has no effect on a pending first load).
   bool cancel_refetch = true;
 };
 
+// Options of QueryClient::cancel_queries.
 struct CancelOptions {
   // Restore the state from before the fetch (default for cancel_queries).
   bool revert = true;

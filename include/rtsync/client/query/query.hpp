@@ -41,25 +41,30 @@
 
 namespace rtsync::client::query {
 
+// TanStack's `status`: no data yet (pending), the last fetch failed (error), data (success).
 enum class QueryStatus : std::uint8_t { pending, error, success };
+// TanStack's `fetchStatus`: a fetch is running, waiting to run (offline), or none.
 enum class FetchStatus : std::uint8_t { fetching, paused, idle };
+// "pending" | "error" | "success", "fetching" | "paused" | "idle".
 std::string_view to_string(QueryStatus s) noexcept;
 std::string_view to_string(FetchStatus s) noexcept;
 
+// An error shared between the query state and observer results.
 using ErrorPtr = std::shared_ptr<const Error>;
 
+// A query's state, field for field TanStack's `Query.state` (docs/query-semantics.md §10).
 struct QueryState {
-  std::optional<Data> data;     // nullopt = undefined (never fetched or set)
-  TimePoint data_updated_at{};  // epoch = never
-  std::uint32_t data_update_count = 0;
-  ErrorPtr error;  // the last final error, cleared by a success
-  TimePoint error_updated_at{};
-  std::uint32_t error_update_count = 0;
-  std::uint32_t failure_count = 0;  // TanStack fetchFailureCount
-  ErrorPtr failure_reason;          // TanStack fetchFailureReason
-  bool is_invalidated = false;
-  QueryStatus status = QueryStatus::pending;
-  FetchStatus fetch_status = FetchStatus::idle;
+  std::optional<Data> data;                      // nullopt = undefined (never fetched or set)
+  TimePoint data_updated_at{};                   // epoch = never
+  std::uint32_t data_update_count = 0;           // successful fetches and sets so far
+  ErrorPtr error;                                // the last final error, cleared by a success
+  TimePoint error_updated_at{};                  // when `error` was set; epoch = never
+  std::uint32_t error_update_count = 0;          // final errors so far
+  std::uint32_t failure_count = 0;               // TanStack fetchFailureCount
+  ErrorPtr failure_reason;                       // TanStack fetchFailureReason
+  bool is_invalidated = false;                   // marked by invalidation or an error
+  QueryStatus status = QueryStatus::pending;     // see QueryStatus
+  FetchStatus fetch_status = FetchStatus::idle;  // see FetchStatus
 };
 
 // Which transition produced a cache "updated" event.
@@ -73,7 +78,7 @@ enum class QueryAction : std::uint8_t {
   continue_,
   set_state,
 };
-std::string_view to_string(QueryAction a) noexcept;
+std::string_view to_string(QueryAction a) noexcept;  // "fetch", "success", …
 
 class QueryClient;
 namespace detail {
@@ -86,15 +91,18 @@ class GcQueue;
 class KeyIndex;
 }  // namespace detail
 
+// One cached query: its key, state and observers. Created and owned by QueryClient; applications
+// read it (QueryClient::find, QueryObserver::query) and never change it directly.
+// Thread safety: loop-confined, like its QueryClient.
 class Query : public std::enable_shared_from_this<Query> {
  public:
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
   ~Query();
 
-  const QueryKey& key() const noexcept { return key_; }
-  const std::string& hash() const noexcept { return key_.hash(); }
-  const QueryState& state() const noexcept { return state_; }
+  const QueryKey& key() const noexcept { return key_; }             // its key
+  const std::string& hash() const noexcept { return key_.hash(); }  // the key's hash
+  const QueryState& state() const noexcept { return state_; }       // its state now
 
   // At least one observer with enabled = true.
   bool is_active() const noexcept;
@@ -110,7 +118,7 @@ class Query : public std::enable_shared_from_this<Query> {
   bool is_fetched() const noexcept {
     return state_.data_update_count + state_.error_update_count > 0;
   }
-  std::size_t observer_count() const noexcept { return observers_.size(); }
+  std::size_t observer_count() const noexcept { return observers_.size(); }  // observers now
   // The largest gc_time seen (kInfinite: never collected).
   Duration gc_time() const noexcept { return gc_time_; }
   // False once removed from its cache (by gc, remove_queries or the client's destruction).

@@ -1,6 +1,7 @@
 // QueryClient — the query cache with TanStack Query v5 semantics (browser/client behaviour),
-// on an injected scheduler. The rules are TanStack Query v5's (the @tanstack/query-core peer in
-// tests/peers is the reference); this header states them as they map to C++ and what rtsync adds.
+// on an injected scheduler. The rules are TanStack Query v5's (docs/query-semantics.md; the
+// @tanstack/query-core peer in tests/peers is the reference implementation); this header states
+// them as they map to C++ and what rtsync adds.
 //
 // Filters (`QueryFilters`, TanStack `matchQuery`). Every given filter must pass:
 //   query_key  partial match (prefix of arrays, subset of objects — key.hpp), or with `exact` the
@@ -86,36 +87,41 @@ namespace rtsync::client::query {
 
 // Client-wide defaults (TanStack's defaultOptions.queries, browser values).
 struct ClientConfig {
-  Retry retry = 3;
-  RetryDelay retry_delay;  // empty: default_retry_delay
-  Duration gc_time = std::chrono::minutes(5);
-  StaleTime stale_time{};  // 0
-  RefetchOn refetch_on_mount = RefetchOn::if_stale;
-  RefetchOn refetch_on_window_focus = RefetchOn::if_stale;
-  RefetchOn refetch_on_reconnect = RefetchOn::if_stale;  // never for network mode `always`
+  Retry retry = 3;                                   // retries after a failure (3: four attempts)
+  RetryDelay retry_delay;                            // empty: default_retry_delay
+  Duration gc_time = std::chrono::minutes(5);        // unused queries are removed after this
+  StaleTime stale_time{};                            // 0
+  RefetchOn refetch_on_mount = RefetchOn::if_stale;  // when an observer mounts
+  RefetchOn refetch_on_window_focus = RefetchOn::if_stale;  // on set_focused(true)
+  RefetchOn refetch_on_reconnect = RefetchOn::if_stale;     // never for network mode `always`
   // Default window of coalesced invalidations.
   Duration coalesce_window = std::chrono::milliseconds(100);
 };
 
+// Filter `type`: every query, those with an enabled observer (active), or the others.
 enum class QueryType : std::uint8_t { all, active, inactive };
+// Which invalidated queries to refetch (`refetchType`); none only marks them.
 enum class RefetchType : std::uint8_t { none, active, inactive, all };
 
+// TanStack's QueryFilters (rules in the file comment and docs/query-semantics.md §2).
 struct QueryFilters {
-  std::optional<QueryKey> query_key;
-  bool exact = false;
-  std::optional<QueryType> type;  // not given: all (invalidation: see refetch_type)
-  std::optional<bool> stale;
-  std::optional<FetchStatus> fetch_status;
-  std::function<bool(const Query&)> predicate;
+  std::optional<QueryKey> query_key;        // prefix/subset match, or the same hash with `exact`
+  bool exact = false;                       // match query_key exactly
+  std::optional<QueryType> type;            // not given: all (invalidation: see refetch_type)
+  std::optional<bool> stale;                // only stale (true) or fresh (false) queries
+  std::optional<FetchStatus> fetch_status;  // only queries in this fetch status
+  std::function<bool(const Query&)> predicate;  // last test; true keeps the query
 };
 
+// Filters of invalidate_queries: QueryFilters plus which matches to refetch.
 struct InvalidateFilters : QueryFilters {
   // Which matches to refetch; default: `type` when given, else active.
   std::optional<RefetchType> refetch_type;
 };
 
+// Options of invalidate_queries.
 struct InvalidateOptions {
-  bool cancel_refetch = true;
+  bool cancel_refetch = true;  // restart fetches of matches that have data (RefetchOptions)
   // Burst coalescing (see header). Off by default, as TanStack; realtime-driven callers turn it on.
   bool coalesce = false;
   // Window length; default ClientConfig::coalesce_window.
@@ -137,6 +143,7 @@ struct InvalidateResult {
   std::size_t coalesced = 0;  // refetches deferred to a window's trailing edge
 };
 
+// What happened in the cache (CacheEvent::type).
 enum class CacheEventType : std::uint8_t {
   added,
   removed,
@@ -144,11 +151,12 @@ enum class CacheEventType : std::uint8_t {
   observer_added,
   observer_removed
 };
-std::string_view to_string(CacheEventType t) noexcept;
+std::string_view to_string(CacheEventType t) noexcept;  // "added", "removed", …
 
+// One cache event, as QueryClient::subscribe listeners receive it.
 struct CacheEvent {
-  CacheEventType type;
-  std::shared_ptr<const Query> query;
+  CacheEventType type;                          // what happened
+  std::shared_ptr<const Query> query;           // to which query
   QueryAction action = QueryAction::set_state;  // for `updated`
 };
 
@@ -167,23 +175,29 @@ struct ClientStats {
   std::uint64_t index_nodes = 0;              // prefix-index nodes
 };
 
+// The query cache (rules in the file comment). Thread safety: loop-confined; every method, and
+// every callback it makes, runs on the scheduler's loop.
 class QueryClient {
  public:
+  // A cache whose timers run on `scheduler` (which must outlive it), with client-wide defaults.
   explicit QueryClient(core::Scheduler& scheduler, ClientConfig config = {});
   ~QueryClient();
   QueryClient(const QueryClient&) = delete;
   QueryClient& operator=(const QueryClient&) = delete;
 
-  core::Scheduler& scheduler() const noexcept;
-  const ClientConfig& config() const noexcept;
+  core::Scheduler& scheduler() const noexcept;  // as given
+  const ClientConfig& config() const noexcept;  // as given
 
   // ---- reading --------------------------------------------------------------------------------
+  // The data of the query with exactly this key (nullopt: none, or no data yet).
   std::optional<Data> get_query_data(const QueryKey& key) const;
+  // The query with exactly this key, or nullptr.
   std::shared_ptr<const Query> get_query(const QueryKey& key) const;
+  // Every query the filters match, in insertion order.
   std::vector<std::shared_ptr<const Query>> find_all(const QueryFilters& filters = {}) const;
   // Matching queries that are fetching.
   std::size_t is_fetching(const QueryFilters& filters = {}) const;
-  std::size_t size() const noexcept;
+  std::size_t size() const noexcept;  // queries in the cache
 
   // ---- writing --------------------------------------------------------------------------------
   // Sets data as a manual success (structurally shared with the old data; creates the query).
@@ -196,6 +210,7 @@ class QueryClient {
       const std::function<std::optional<Data>(const std::optional<Data>&)>& updater);
 
   // ---- fetching -------------------------------------------------------------------------------
+  // Receives fetch_query's data or final error.
   using FetchCallback = std::function<void(const Result<Data>&)>;
   // Returns the cached data if it is not stale by options.stale_time, else fetches (sharing a
   // running fetch). `done` runs on the loop. retry defaults to never.
@@ -218,11 +233,16 @@ class QueryClient {
   // Removes matches from the cache (their running fetches are cancelled silently). Observers keep
   // their removed query until they next fetch, which builds a new one.
   std::size_t remove_queries(const QueryFilters& filters = {});
+  // Removes every query (remove_queries with no filters).
   void clear();
 
   // ---- environment ----------------------------------------------------------------------------
+  // Network state (TanStack's onlineManager; default online). Going online resumes paused
+  // fetches and refetches per refetch_on_reconnect.
   void set_online(bool online);
   bool is_online() const noexcept;
+  // Focus (TanStack's focusManager; default focused). Regaining focus refetches per
+  // refetch_on_window_focus; interval refetches pause while unfocused unless in background.
   void set_focused(bool focused);
   bool is_focused() const noexcept;
 
@@ -230,6 +250,7 @@ class QueryClient {
   // Cache events (added, removed, updated with its action, observer added/removed), delivered on
   // the loop in order. Safe to remove from inside the callback.
   core::Subscription subscribe(std::function<void(const CacheEvent&)> listener);
+  // Counters since construction (ClientStats).
   ClientStats stats() const;
   // {"queries":n,"fetching":n,"stats":{…}}
   json::object snapshot() const;

@@ -63,7 +63,10 @@ enum ResultField : std::uint32_t {
   kAllFields = 0x7f,
 };
 
+// What an observer shows: TanStack's QueryObserverResult, field for field (the query's state as
+// this observer sees it, plus placeholder and staleness flags).
 struct QueryResult {
+  // The query's state fields (QueryState), with `data` the placeholder while is_placeholder_data.
   QueryStatus status = QueryStatus::pending;
   FetchStatus fetch_status = FetchStatus::idle;
   std::optional<Data> data;
@@ -73,13 +76,15 @@ struct QueryResult {
   std::uint32_t error_update_count = 0;
   std::uint32_t failure_count = 0;
   ErrorPtr failure_reason;
-  bool is_placeholder_data = false;
-  bool is_stale = false;
-  bool is_fetched = false;
-  bool is_fetched_after_mount = false;
-  bool is_enabled = true;
-  bool is_invalidated = false;
+  bool is_placeholder_data = false;     // `data` is placeholder_data, not the query's
+  bool is_stale = false;                // stale by this observer's stale_time
+  bool is_fetched = false;              // the query was fetched at least once
+  bool is_fetched_after_mount = false;  // … since this observer mounted
+  bool is_enabled = true;               // the observer's `enabled`
+  bool is_invalidated = false;          // the query is marked invalidated
 
+  // TanStack's derived flags: is_loading = pending and fetching, is_refetching = fetching with
+  // data, is_loading_error / is_refetch_error = error without / with data, and so on.
   bool is_pending() const noexcept { return status == QueryStatus::pending; }
   bool is_success() const noexcept { return status == QueryStatus::success; }
   bool is_error() const noexcept { return status == QueryStatus::error; }
@@ -101,40 +106,48 @@ using PlaceholderData = std::function<std::optional<Data>(const std::optional<Da
 // keepPreviousData.
 PlaceholderData keep_previous_data();
 
+// useQuery's options, as the observer takes them.
 struct ObserverOptions {
-  QueryKey key;
-  QueryOptions query;  // query_fn, retry, retry_delay, gc_time, network_mode, structural_sharing
-  bool enabled = true;
-  std::optional<StaleTime> stale_time;  // default ClientConfig::stale_time
-  RefetchInterval refetch_interval;
-  bool refetch_interval_in_background = false;
+  QueryKey key;         // the query observed
+  QueryOptions query;   // query_fn, retry, retry_delay, gc_time, network_mode, structural_sharing
+  bool enabled = true;  // false: never fetches by itself, does not make the query active
+  std::optional<StaleTime> stale_time;               // default ClientConfig::stale_time
+  RefetchInterval refetch_interval;                  // polling (off by default)
+  bool refetch_interval_in_background = false;       // poll while the client is not focused too
   std::optional<RefetchOn> refetch_on_mount;         // default ClientConfig
   std::optional<RefetchOn> refetch_on_window_focus;  // default ClientConfig
   std::optional<RefetchOn> refetch_on_reconnect;     // default ClientConfig (never for `always`)
-  bool retry_on_mount = true;
-  PlaceholderData placeholder_data;
-  std::uint32_t notify_on_change = kAllFields;
+  bool retry_on_mount = true;        // false: a query in error is not fetched again on mount
+  PlaceholderData placeholder_data;  // shown while the query has no data
+  std::uint32_t notify_on_change = kAllFields;  // ResultField bits that trigger listeners
 };
 
+// Watches one query and delivers its results (lifecycle and thread safety: the file comment).
 class QueryObserver {
  public:
+  // Receives the current result (see Delivery in the file comment).
   using Listener = std::function<void(const QueryResult&)>;
 
+  // Resolves the query in `client` (which must outlive the observer) and computes the first
+  // result; nothing is fetched before the first subscribe.
   QueryObserver(QueryClient& client, ObserverOptions options);
   ~QueryObserver();
+  // Movable: the listeners and timers move with it.
   QueryObserver(QueryObserver&&) noexcept;
   QueryObserver& operator=(QueryObserver&&) noexcept;
   QueryObserver(const QueryObserver&) = delete;
   QueryObserver& operator=(const QueryObserver&) = delete;
 
+  // Adds a listener; the first one mounts the observer (may fetch). Removing the last unmounts.
   core::Subscription subscribe(Listener listener);
-  bool has_listeners() const noexcept;
+  bool has_listeners() const noexcept;  // mounted
 
-  const QueryResult& result() const noexcept;
-  const ObserverOptions& options() const noexcept;
+  const QueryResult& result() const noexcept;       // the result now
+  const ObserverOptions& options() const noexcept;  // the options now
   // The query observed now (may have been removed from the cache; see QueryClient).
   std::shared_ptr<const Query> query() const;
 
+  // Changes options at runtime (see "Options at runtime" in the file comment).
   void set_options(ObserverOptions options);
   void set_refetch_interval(RefetchInterval interval);
   void set_stale_time(StaleTime stale_time);

@@ -23,34 +23,42 @@ namespace rtsync::client::rest {
 
 // A GoTrue session.
 struct AuthTokens {
-  std::string access_token;
-  std::string refresh_token;
-  std::string token_type;
+  std::string access_token;     // the JWT to send as Bearer / realtime access_token
+  std::string refresh_token;    // single-use token for the next refresh
+  std::string token_type;       // "bearer"
   std::int64_t expires_in = 0;  // seconds
   std::int64_t expires_at = 0;  // Unix seconds
-  std::string user_id;
-  json::value user;
+  std::string user_id;          // user.id
+  json::value user;             // GoTrue's user object
 };
 
 // Parses GoTrue's session JSON. Errc::invalid_frame when a field is missing.
 Result<AuthTokens> parse_auth_tokens(const json::value& body);
 
+// Settings of an AuthClient.
 struct AuthClientOptions {
-  std::string api_key;
-  std::string prefix = "/auth/v1";
+  std::string api_key;              // the project's anon key, sent as `apikey`
+  std::string prefix = "/auth/v1";  // path of the GoTrue API under the HttpClient's base URL
 };
 
+// GoTrue requests over an HttpClient (errors and thread safety: the file comment). Each call
+// reports once through its callback.
 class AuthClient {
  public:
+  // Receives the new session or the error.
   using TokensCallback = std::function<void(Result<AuthTokens>)>;
 
   // `http` must outlive the AuthClient.
   AuthClient(HttpClient& http, AuthClientOptions options);
 
+  // POST /signup: creates the user and signs in.
   void sign_up(std::string_view email, std::string_view password, TokensCallback done);
+  // POST /token?grant_type=password.
   void sign_in_with_password(std::string_view email, std::string_view password,
                              TokensCallback done);
+  // POST /token?grant_type=refresh_token: a new session; the old refresh token is used up.
   void refresh(std::string_view refresh_token, TokensCallback done);
+  // GET /user: the user the access token belongs to.
   void get_user(std::string_view access_token, std::function<void(Result<json::value>)> done);
   // scope: "global" (every session of the user), "local" (this one), "others".
   void sign_out(std::string_view access_token, std::function<void(Result<void>)> done,

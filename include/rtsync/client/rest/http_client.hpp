@@ -35,30 +35,35 @@ class io_context;
 
 namespace rtsync::client::rest {
 
+// HTTP header fields, in order; names compare case-insensitively where looked up.
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// A complete HTTP response (any status).
 struct HttpResult {
-  int status = 0;
-  Headers headers;
-  std::string body;
+  int status = 0;    // the status code
+  Headers headers;   // the response's header fields
+  std::string body;  // the body, decoded from chunked transfer when needed
 
   // The first header with this name (case-insensitive), or "" when absent.
   std::string_view header(std::string_view name) const;
 };
 
+// Settings of an HttpClient.
 struct HttpClientOptions {
   // "http://127.0.0.1:4000", "https://abc.supabase.co", optionally with a base path.
   std::string base_url;
-  core::Duration timeout = std::chrono::seconds(10);
-  std::size_t max_connections = 4;
-  bool verify_peer = true;
-  std::string ca_file{};  // extra trusted CA certificates (PEM), beside the system store
-  std::size_t max_response_bytes = 64 << 20;
-  std::string user_agent = "rtsync";
+  core::Duration timeout = std::chrono::seconds(10);  // per request, queueing included
+  std::size_t max_connections = 4;                    // open connections at most
+  bool verify_peer = true;  // verify TLS certificates and host name (off only for testing)
+  std::string ca_file{};    // extra trusted CA certificates (PEM), beside the system store
+  std::size_t max_response_bytes = 64 << 20;  // larger responses fail with too_large
+  std::string user_agent = "rtsync";          // the User-Agent header
 };
 
+// The pooled HTTP/1.1 client (behaviour, errors and thread safety: the file comment).
 class HttpClient {
  public:
+  // Receives the response or the error, once, on the io_context thread.
   using Callback = std::function<void(Result<HttpResult>)>;
 
   // Errc::invalid_argument for a URL that is not http(s)://host[:port][/path].
@@ -77,8 +82,8 @@ class HttpClient {
   // an unknown or finished id.
   void cancel(std::uint64_t id);
 
-  std::size_t open_connections() const noexcept;
-  std::size_t queued() const noexcept;
+  std::size_t open_connections() const noexcept;  // connections open now
+  std::size_t queued() const noexcept;            // requests waiting for a connection
   // Connections opened so far (keep-alive makes this much smaller than the request count).
   std::uint64_t connects() const noexcept;
 

@@ -17,11 +17,16 @@
 
 namespace rtsync::client::rest {
 
+// One PostgREST request being built; every builder method returns *this.
 class PostgrestQuery {
  public:
+  // A query of `table` (no select: PostgREST's default, every column).
   explicit PostgrestQuery(std::string table);
 
+  // `select=<columns>` (PostgREST syntax, embedded resources included).
   PostgrestQuery& select(std::string_view columns);
+  // Filters `column=<op>.<value>`, ANDed: eq, neq, lt, lte, gt, gte, like, ilike, in (a quoted
+  // list), is.null and not.is.null.
   PostgrestQuery& eq(std::string_view column, std::string_view value);
   PostgrestQuery& neq(std::string_view column, std::string_view value);
   PostgrestQuery& lt(std::string_view column, std::string_view value);
@@ -38,6 +43,7 @@ class PostgrestQuery {
   // Appends an order term (several calls order by several columns).
   PostgrestQuery& order(std::string_view column, bool ascending = true,
                         std::optional<bool> nulls_first = std::nullopt);
+  // `limit=n` and `offset=n`.
   PostgrestQuery& limit(std::int64_t n);
   PostgrestQuery& offset(std::int64_t n);
   // Rows from..to inclusive (offset + limit), as postgrest-js .range().
@@ -47,9 +53,9 @@ class PostgrestQuery {
   // Accept: application/vnd.pgrst.object+json → exactly one row, as an object.
   PostgrestQuery& single();
 
-  const std::string& table() const noexcept { return table_; }
-  bool counted() const noexcept { return count_; }
-  bool is_single() const noexcept { return single_; }
+  const std::string& table() const noexcept { return table_; }  // the table queried
+  bool counted() const noexcept { return count_; }              // count_exact() was called
+  bool is_single() const noexcept { return single_; }           // single() was called
   // "/rest/v1/tasks?select=*&project_id=eq.…" under `prefix`.
   std::string target(std::string_view prefix = "/rest/v1") const;
   // Just the encoded query string ("select=*&…"), filters only when `filters_only`.

@@ -26,17 +26,20 @@
 
 namespace rtsync::client::rest {
 
+// A PostgREST answer with a success status.
 struct RestResult {
-  int status = 0;
+  int status = 0;                     // the HTTP status (200, 201, 204, 206)
   json::value data;                   // null for an empty body (HEAD, return=minimal)
   std::optional<std::int64_t> count;  // with count_exact()
 };
 
+// Receives a request's result or error, once, on the io_context thread.
 using RestCallback = std::function<void(Result<RestResult>)>;
 
+// Settings of a RestClient.
 struct RestClientOptions {
-  std::string api_key;  // the project's anon (or service) key
-  std::string prefix = "/rest/v1";
+  std::string api_key;              // the project's anon (or service) key
+  std::string prefix = "/rest/v1";  // path of the PostgREST API under the base URL
 };
 
 // Turns an HTTP answer into a RestResult or the Error described above (shared with AuthClient).
@@ -44,6 +47,8 @@ Result<RestResult> to_rest_result(Result<HttpResult> response, bool want_count);
 // Errc for an HTTP error status.
 Errc errc_for_status(int status) noexcept;
 
+// PostgREST requests over an HttpClient, authenticated as the signed-in user when a token is set
+// (errors: the file comment). Thread safety: as HttpClient — one io_context thread.
 class RestClient {
  public:
   // `http` must outlive the RestClient.
@@ -67,7 +72,9 @@ class RestClient {
   // POST /rpc/<function> with named arguments.
   std::uint64_t rpc(std::string_view function, const json::object& args, RestCallback done);
 
+  // Cancels a request by id (HttpClient::cancel).
   void cancel(std::uint64_t id) { http_.cancel(id); }
+  // The HttpClient requests go through.
   HttpClient& http() noexcept { return http_; }
 
  private:

@@ -39,34 +39,43 @@ namespace rtsync::client::sync {
 // Log component of the session ("[AuthSession] …").
 inline constexpr std::string_view kAuthSessionLog = "AuthSession";
 
+// A signed-in session.
 struct Session {
-  std::string access_token;
-  std::string refresh_token;
+  std::string access_token;                  // the user's JWT
+  std::string refresh_token;                 // for the Refresher (may be empty)
   std::optional<core::WallTime> expires_at;  // none → never refreshed
-  std::string user_id;
+  std::string user_id;                       // the token's subject
+  // Field by field.
   friend bool operator==(const Session&, const Session&) = default;
 };
 
+// Auth state changes, as supabase-js names them (when each is announced: the file comment).
 enum class AuthEvent : std::uint8_t { signed_in, token_refreshed, signed_out };
 // "SIGNED_IN", "TOKEN_REFRESHED", "SIGNED_OUT"
 std::string_view to_string(AuthEvent e) noexcept;
 
+// Reports a refresh: the new session, or the error (Errc::unauthorized signs out).
 using RefreshDone = std::function<void(Result<Session>)>;
+// Refreshes `current` and calls `done` exactly once, on the loop.
 using Refresher = std::function<void(const Session& current, RefreshDone done)>;
 
 // A refresher for a token that never changes (an anon key, a long-lived minted JWT): the refreshed
 // session keeps the token and has no expiry, so it is not refreshed again.
 Refresher static_token_refresher();
 
+// Refresh timing (see the file comment).
 struct AuthSessionOptions {
-  core::Duration refresh_margin = std::chrono::seconds(60);
-  core::Duration retry_delay = std::chrono::seconds(5);
+  core::Duration refresh_margin = std::chrono::seconds(60);  // refresh this long before expiry
+  core::Duration retry_delay = std::chrono::seconds(5);      // after a failed refresh
 };
 
+// The client's session, its refreshes and its auth events (behaviour and thread safety: the
+// file comment).
 class AuthSession {
  public:
   // Listener: (event, session after the event — nullptr on SIGNED_OUT).
   using Listener = std::function<void(AuthEvent, const Session*)>;
+  // Token sink: the access token after an event (empty on SIGNED_OUT).
   using TokenSink = std::function<void(const std::string& access_token)>;
 
   // No refresher → sessions with an expiry are not refreshed (a warning is logged).
@@ -86,14 +95,16 @@ class AuthSession {
   // Starts a refresh now (no-op without a session or while one is running).
   void refresh_now();
 
+  // Auth events, in order, until the Subscription is removed.
   core::Subscription on_auth_state_change(Listener listener);
+  // The access token after every event (empty on SIGNED_OUT).
   core::Subscription on_token(TokenSink sink);
 
   // When the next refresh is due (refresh or retry), if one is scheduled.
   std::optional<core::TimePoint> next_refresh_at() const;
-  bool refreshing() const noexcept { return in_flight_; }
-  std::uint64_t refreshes() const noexcept { return refreshes_; }
-  std::uint64_t refresh_failures() const noexcept { return refresh_failures_; }
+  bool refreshing() const noexcept { return in_flight_; }          // a refresh is running
+  std::uint64_t refreshes() const noexcept { return refreshes_; }  // successful refreshes
+  std::uint64_t refresh_failures() const noexcept { return refresh_failures_; }  // failed ones
   // {signedIn, userId, expiresAt (wall ms|null), nextRefreshInMs (ms|null), refreshing,
   //  refreshes, refreshFailures}
   json::value diagnostics() const;

@@ -1,10 +1,11 @@
-// FreshnessTracker — the seed's DataFreshnessManager: realtime status plus the time of the last
-// realtime event per query-key family, turned into a polling interval per query.
+// FreshnessTracker — the seed's DataFreshnessManager (docs/original-app.md §3): realtime status
+// plus the time of the last realtime event per query-key family, turned into a polling interval per
+// query.
 //
 // Status. connected / disconnected / error, with a reason and the time of the last change. A
 // repeated report of the status already held changes nothing (no new time, no notification, the
 // first reason is kept; restate_status replaces it): a duplicate "connected" does not restart the
-// 30 s connect grace (DESIGN.md, decisions).
+// 30 s connect grace (docs/original-app.md §8).
 //
 // Families, looked up by prefix. Events are recorded under keys (['tasks'],
 // ['tasks','paginated','p1'], …). A lookup for a query key uses the LONGEST recorded prefix of that
@@ -50,11 +51,15 @@
 
 namespace rtsync::client::sync {
 
+// Realtime health as the tracker sees it.
 enum class RealtimeStatus : std::uint8_t { connected, disconnected, error };
-std::string_view to_string(RealtimeStatus status) noexcept;
+std::string_view to_string(RealtimeStatus status) noexcept;  // "connected", …
 
+// Realtime status and event times per key family, turned into polling intervals (see the file
+// comment). Thread safety: loop-confined.
 class FreshnessTracker {
  public:
+  // A query key (JSON array) or a family prefix of one.
   using Key = json::array;
 
   // The table's numbers.
@@ -74,8 +79,8 @@ class FreshnessTracker {
   // recording through it skips hashing. Valid with any tracker; caches per tracker.
   class KeySet {
    public:
-    explicit KeySet(std::vector<Key> keys);
-    const std::vector<Key>& keys() const noexcept { return keys_; }
+    explicit KeySet(std::vector<Key> keys);                          // the keys to record
+    const std::vector<Key>& keys() const noexcept { return keys_; }  // as given
 
    private:
     friend class FreshnessTracker;
@@ -90,8 +95,8 @@ class FreshnessTracker {
   // longest-prefix resolution is cached until a new key is recorded or the tracker resets.
   class Lookup {
    public:
-    explicit Lookup(Key key);
-    const Key& key() const noexcept { return key_; }
+    explicit Lookup(Key key);                         // the query key to look up
+    const Key& key() const noexcept { return key_; }  // as given
     // The key's canonical text: the query cache's hash (query::QueryKey::hash).
     const std::string& text() const noexcept { return text_; }
 
@@ -105,6 +110,7 @@ class FreshnessTracker {
     mutable std::uint64_t epoch_ = 0;
   };
 
+  // Status disconnected, no keys; `scheduler` must outlive the tracker.
   explicit FreshnessTracker(core::Scheduler& scheduler);
   ~FreshnessTracker();
   FreshnessTracker(const FreshnessTracker&) = delete;
@@ -125,21 +131,24 @@ class FreshnessTracker {
   // Forgets every key; status disconnected (reason "reset"), changed now; always notifies.
   void reset();
 
-  RealtimeStatus status() const noexcept { return status_; }
-  const std::string& reason() const noexcept { return reason_; }
+  RealtimeStatus status() const noexcept { return status_; }      // the status now
+  const std::string& reason() const noexcept { return reason_; }  // its reason
+  // When the status last changed (construction, a change, or reset).
   core::TimePoint last_status_change() const noexcept { return status_changed_at_; }
 
   // Last event time of `key`'s family (longest recorded prefix), if any.
   std::optional<core::TimePoint> last_event(const Key& key) const;
   std::optional<core::TimePoint> last_event(const Lookup& lookup) const;
+  // The polling interval for a query key, by the table in the file comment.
   core::Duration polling_interval(const Key& key) const;
   core::Duration polling_interval(const Lookup& lookup) const;
+  // The key's family had an event less than `threshold` ago.
   bool is_fresh(const Key& key, core::Duration threshold = kFreshThreshold) const;
   bool is_fresh(const Lookup& lookup, core::Duration threshold = kFreshThreshold) const;
 
   // Called after every change (see above).
   core::Subscription subscribe(std::function<void()> listener);
-  std::size_t subscriber_count() const { return listeners_.size(); }
+  std::size_t subscriber_count() const { return listeners_.size(); }  // listeners now
   // Notifications sent so far.
   std::uint64_t notifications() const noexcept { return notifications_; }
   // Changes whenever a polling_interval or is_fresh (default threshold) answer may have changed:

@@ -29,9 +29,13 @@
 
 namespace rtsync::client::sync {
 
+// Listeners called with `Args...`, in registration order; safe against removal, addition and the
+// owner's destruction from inside a listener. A listener that throws is logged and counted; the
+// others still run. Thread safety: loop-confined.
 template <class... Args>
 class ListenerList {
  public:
+  // One listener.
   using Listener = std::function<void(Args...)>;
 
   // `component` names the logger for listener errors; it must have static storage (the log::
@@ -42,6 +46,8 @@ class ListenerList {
   ListenerList(const ListenerList&) = delete;
   ListenerList& operator=(const ListenerList&) = delete;
 
+  // Registers a listener until the Subscription is removed (a listener added during a
+  // notification is called from the next one on).
   core::Subscription add(Listener listener) {
     auto entry = std::make_shared<Entry>();
     entry->fn = std::move(listener);
@@ -90,13 +96,14 @@ class ListenerList {
     return ran;
   }
 
+  // Listeners registered and not removed.
   std::size_t size() const {
     std::size_t live = 0;
     for (const auto& e : state_->entries)
       live += e->removed ? 0 : 1;
     return live;
   }
-  std::uint64_t errors() const noexcept { return state_->errors; }
+  std::uint64_t errors() const noexcept { return state_->errors; }  // listeners that threw
 
  private:
   struct Entry {
@@ -116,13 +123,15 @@ class ListenerList {
 // A value with change notification. `set` notifies only when the new value differs
 // (operator==); listeners receive a reference to the current value, so a listener that sets the
 // value again makes later listeners see the newest value (after the nested notification ran).
+// Thread safety: loop-confined.
 template <class T>
 class Observable {
  public:
+  // Starts at `initial`; `component` names the logger for listener errors (static storage).
   explicit Observable(T initial = T{}, std::string_view component = "Observable")
       : value_(std::move(initial)), listeners_(component) {}
 
-  const T& get() const noexcept { return value_; }
+  const T& get() const noexcept { return value_; }  // the value now
 
   // Returns true when the value changed (and listeners were notified).
   bool set(T value) {
@@ -140,10 +149,11 @@ class Observable {
     return set(std::move(next));
   }
 
+  // Called with the new value after every change, until the Subscription is removed.
   core::Subscription subscribe(std::function<void(const T&)> listener) {
     return listeners_.add(std::move(listener));
   }
-  std::size_t subscriber_count() const { return listeners_.size(); }
+  std::size_t subscriber_count() const { return listeners_.size(); }  // listeners now
 
  private:
   T value_;

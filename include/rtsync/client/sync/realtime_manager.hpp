@@ -1,7 +1,7 @@
-// RealtimeManager — the seed's SimpleRealtimeManager, generic over a SyncBinding (binding.hpp): one
-// channel per scope (the task app's project, a chat app's room), its events on the EventBus, its
-// status in the FreshnessTracker and the realtime snapshot, and the heal cycle. The examples below
-// name the task app's binding (client::domain::task_binding()).
+// RealtimeManager — the seed's SimpleRealtimeManager (docs/original-app.md §2), generic over a
+// SyncBinding (binding.hpp): one channel per scope (the task app's project, a chat app's room), its
+// events on the EventBus, its status in the FreshnessTracker and the realtime snapshot, and the
+// heal cycle. The examples below name the task app's binding (client::domain::task_binding()).
 //
 // join_project(id) (`id` is the scope):
 //   1. Auth check from the cached session (AuthSession::get_session, no I/O). No session (or an
@@ -26,7 +26,7 @@
 //                               "Subscription failed: <STATUS>[: <reason>]"
 //   CLOSED (server phx_close) → not subscribed, snapshot `closed`, freshness `disconnected`
 //                               "Channel closed by server" (the seed ignores CLOSED; rtsync
-//                               follows the channel's real state, DESIGN.md)
+//                               follows the channel's real state, docs/original-app.md §8)
 // leave() → snapshot `closed`, freshness `disconnected` "Channel unsubscribed" (only when a channel
 // existed), no scope, attempts 0, every timer cleared.
 //
@@ -50,8 +50,8 @@
 // Heal (listens for `realtime:auth-heal`): with a scope and no subscription, starts a heal cycle
 // unless one is running or a join is still waiting for its first status (its guard decides): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
-// (DESIGN.md decision; the seed's endless loop is not reproduced). Success ends the cycle. After
-// the third failure realtime stays `error` with the reason "Reconnect attempts exhausted" (it
+// (docs/original-app.md §8; the seed's endless loop is not reproduced). Success ends the cycle.
+// After the third failure realtime stays `error` with the reason "Reconnect attempts exhausted" (it
 // replaces the last failure's reason, e.g. "No valid session"; polling at 5 s) until the next heal
 // intent starts a new cycle. Every timer (join guard, heal retry) is a member Timer: leave,
 // destroy and success clear them.
@@ -80,11 +80,12 @@ namespace rtsync::client::sync {
 /// The EventBus event of the server's "Too many changes" signal (detail: see the file comment).
 inline constexpr std::string_view kChangesOverflowEvent = "realtime:changes-overflow";
 
+// The manager's timings and the table and broadcast it binds.
 struct RealtimeManagerOptions {
-  core::Duration join_timeout = std::chrono::seconds(10);
-  std::uint32_t max_heal_attempts = 3;
+  core::Duration join_timeout = std::chrono::seconds(10);    // the join guard
+  std::uint32_t max_heal_attempts = 3;                       // re-joins per heal cycle
   core::Duration heal_base_delay = std::chrono::seconds(1);  // 1 s, 2 s, 4 s …
-  core::Duration heal_max_delay = std::chrono::seconds(10);
+  core::Duration heal_max_delay = std::chrono::seconds(10);  // cap of the heal delay
   // What to join and emit (binding.hpp). The provider on this manager invalidates by the same
   // binding, so the two cannot disagree.
   SyncBinding binding;
@@ -92,40 +93,43 @@ struct RealtimeManagerOptions {
 
 // getStatus(): {isSubscribed, projectId, channelState, reconnectAttempts}
 struct RealtimeManagerStatus {
-  bool subscribed = false;
-  std::optional<std::string> project_id;
-  std::string channel_state = "closed";  // the channel's state, "closed" without one
-  std::uint32_t reconnect_attempts = 0;
+  bool subscribed = false;                // the channel is SUBSCRIBED
+  std::optional<std::string> project_id;  // the project joined or joining
+  std::string channel_state = "closed";   // the channel's state, "closed" without one
+  std::uint32_t reconnect_attempts = 0;   // heal attempts in the current cycle
 };
 
 // window.__REALTIME_SNAPSHOT__ (wall-clock epoch ms).
 struct RealtimeSnapshot {
-  std::string channel_state = "closed";  // joined | error | closed
-  std::optional<std::int64_t> last_event_at;
-  std::int64_t timestamp = 0;
+  std::string channel_state = "closed";         // joined | error | closed
+  std::optional<std::int64_t> last_event_at;    // the last event or overflow
+  std::int64_t timestamp = 0;                   // the last change of the snapshot
   std::optional<std::int64_t> last_message_at;  // from a MessageClock, when one is attached
 };
 
 // What the provider needs to follow the channel's real state.
 enum class ChannelPhase : std::uint8_t { joining, subscribed, error, closed, left };
-std::string_view to_string(ChannelPhase phase) noexcept;
+std::string_view to_string(ChannelPhase phase) noexcept;  // "joining", "subscribed", …
+// One phase change, as on_phase listeners receive it.
 struct ChannelPhaseChange {
-  ChannelPhase phase = ChannelPhase::left;
-  std::string project_id;
-  std::string reason;
+  ChannelPhase phase = ChannelPhase::left;  // the new phase
+  std::string project_id;                   // the project of the channel
+  std::string reason;                       // why (errors, closes); may be empty
 };
 
 // Time of the last frame received on the socket: the seed's lastPhoenixMsgAt instrumentation.
 // Fed by `instrument_transport` (a Transport decorator), read by the manager's snapshot.
 class MessageClock {
  public:
+  // Reads wall time from `scheduler`, which must outlive the clock.
   explicit MessageClock(const core::Scheduler& scheduler) : scheduler_(scheduler) {}
+  // Records a frame received now.
   void stamp() {
     last_ = scheduler_.wall_ms();
     ++messages_;
   }
-  std::optional<std::int64_t> last() const noexcept { return last_; }
-  std::uint64_t messages() const noexcept { return messages_; }
+  std::optional<std::int64_t> last() const noexcept { return last_; }  // wall ms of the last
+  std::uint64_t messages() const noexcept { return messages_; }        // frames stamped
 
  private:
   const core::Scheduler& scheduler_;
@@ -138,10 +142,14 @@ class MessageClock {
 std::unique_ptr<Transport> instrument_transport(std::unique_ptr<Transport> inner,
                                                 MessageClock& clock);
 
+// One channel per project and its heal cycle (behaviour and thread safety: the file comment).
 class RealtimeManager {
  public:
+  // The outcome of a join: true on SUBSCRIBED.
   using JoinCallback = std::function<void(bool joined)>;
 
+  // Listens for heals on `bus`; the socket, session, tracker, bus and (optional) message clock
+  // must outlive the manager.
   RealtimeManager(core::Scheduler& scheduler, RealtimeSocket& socket, AuthSession& auth,
                   FreshnessTracker& freshness, core::EventBus& bus,
                   RealtimeManagerOptions options = {}, const MessageClock* message_clock = nullptr);
@@ -154,17 +162,19 @@ class RealtimeManager {
   // the subscription); `done` is then not called. Otherwise `done` runs once, later (never inside
   // this call) — unless the manager is destroyed first.
   bool join_project(std::string_view project_id, JoinCallback done = {});
+  // Leaves the channel and forgets the project (see leave() in the file comment).
   void leave();
   // Heal attempts back to 0 and the pending retry cleared (the seed's reset()).
   void reset();
 
-  RealtimeManagerStatus status() const;
+  RealtimeManagerStatus status() const;  // getStatus()
   /// The binding this manager joins by (RealtimeManagerOptions::binding).
   const SyncBinding& binding() const noexcept { return options_.binding; }
-  const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }
-  bool subscribed() const noexcept { return subscribed_; }
+  const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }  // the snapshot now
+  bool subscribed() const noexcept { return subscribed_; }  // the channel is SUBSCRIBED
+  // The project joined or joining.
   const std::optional<std::string>& project_id() const noexcept { return project_id_; }
-  std::uint32_t reconnect_attempts() const noexcept { return attempts_; }
+  std::uint32_t reconnect_attempts() const noexcept { return attempts_; }  // in this cycle
   // A heal cycle is running: a retry is scheduled or a heal join is in flight.
   bool healing() const noexcept;
 
@@ -175,8 +185,8 @@ class RealtimeManager {
   json::value snapshot_json() const;
   // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
   json::value status_json() const;
-  std::uint64_t events_received() const noexcept { return events_; }
-  std::uint64_t overflows_received() const noexcept { return overflows_; }
+  std::uint64_t events_received() const noexcept { return events_; }  // change and broadcast events
+  std::uint64_t overflows_received() const noexcept { return overflows_; }  // overflows
   // The payload of the event (change or broadcast; not an overflow) being (or last) emitted,
   // shared: a bus handler that wants to keep the detail (the provider's stamped events) checks
   // `&detail == last_event_payload().get()` and shares it instead of copying. Each payload is

@@ -1,8 +1,8 @@
-// RealtimeProvider — the seed's SimpleRealtimeProvider and useSimpleRealtime: follows the selected
-// scope (the task app's project), exposes the connection state, and turns realtime events into
-// query invalidations. What it invalidates comes from the manager's SyncBinding (binding.hpp), so
-// the events it listens for are exactly those the manager emits; the examples below name the task
-// app's binding (client::domain::task_binding()).
+// RealtimeProvider — the seed's SimpleRealtimeProvider and useSimpleRealtime (docs/original-app.md
+// §5): follows the selected scope (the task app's project), exposes the connection state, and
+// turns realtime events into query invalidations. What it invalidates comes from the manager's
+// SyncBinding (binding.hpp), so the events it listens for are exactly those the manager emits; the
+// examples below name the task app's binding (client::domain::task_binding()).
 //
 // Lifecycle, following the observable ProjectSelection:
 //   none    → leaves the channel; state {connected false, connecting false, error none};
@@ -12,9 +12,10 @@
 //             to realtime".
 //   switch  → the manager leaves the old channel before joining the new one.
 //   destroy → leaves the channel (the effect's cleanup).
-// The state then follows the channel's real state through RealtimeManager::on_phase (DESIGN.md;
-// the seed only reflects the first join): SUBSCRIBED → connected, error cleared; CHANNEL_ERROR /
-// TIMED_OUT / server close → not connected, error = the reason; heal joins show as connecting.
+// The state then follows the channel's real state through RealtimeManager::on_phase
+// (docs/original-app.md §8; the seed only reflects the first join): SUBSCRIBED → connected, error
+// cleared; CHANNEL_ERROR / TIMED_OUT / server close → not connected, error = the reason; heal joins
+// show as connecting.
 //
 // Invalidation. Each event in the binding's `invalidations` (task app: realtime:task-update and
 // realtime:task-new → the six families tasks, task-status-counts, unified-generations, shots,
@@ -55,9 +56,11 @@
 
 namespace rtsync::client::sync {
 
+// The last event of a kind and when it arrived.
 struct EventStamp {
   std::shared_ptr<const json::value> payload;  // the bus detail, shared with the manager
   std::int64_t timestamp = 0;                  // wall-clock epoch ms
+  // Same payload pointer and time.
   friend bool operator==(const EventStamp&, const EventStamp&) = default;
 };
 
@@ -81,6 +84,7 @@ struct ProviderState {
   friend bool operator==(const ProviderState&, const ProviderState&) = default;
 };
 
+// What the provider invalidates, and how.
 struct RealtimeProviderOptions {
   // Coalesced, cancel_refetch (the cache's default window).
   query::InvalidateOptions invalidate = query::InvalidateOptions::realtime();
@@ -94,19 +98,24 @@ struct RealtimeProviderOptions {
   std::optional<core::Duration> batch_window;
 };
 
+// What the provider has done since construction.
 struct ProviderStats {
-  std::uint64_t events = 0;
+  std::uint64_t events = 0;               // bus events handled
   std::uint64_t invalidation_calls = 0;   // invalidate_queries calls made
   std::uint64_t refetches_started = 0;    // leading refetches those calls started
   std::uint64_t refetches_coalesced = 0;  // refetches they deferred to a trailing edge
-  std::uint64_t gap_fills = 0;
-  std::uint64_t events_batched = 0;     // events/overflows folded into a window-end invalidation
-  std::uint64_t overflows = 0;          // changes-overflow signals of a bound table
-  std::uint64_t overflows_unbound = 0;  // … of a table without families: nothing invalidated
+  std::uint64_t gap_fills = 0;            // invalidations after entering SUBSCRIBED
+  std::uint64_t events_batched = 0;       // events/overflows folded into a window-end invalidation
+  std::uint64_t overflows = 0;            // changes-overflow signals of a bound table
+  std::uint64_t overflows_unbound = 0;    // … of a table without families: nothing invalidated
 };
 
+// Follows the selected project and turns realtime events into invalidations (behaviour in the
+// file comment). Thread safety: loop-confined.
 class RealtimeProvider {
  public:
+  // Subscribes to `project` and applies its current value at once. Every argument must outlive
+  // the provider.
   RealtimeProvider(RealtimeManager& manager, query::QueryClient& cache, core::EventBus& bus,
                    FreshnessTracker& freshness, ProjectSelection& project,
                    RealtimeProviderOptions options = {});
@@ -114,10 +123,10 @@ class RealtimeProvider {
   RealtimeProvider(const RealtimeProvider&) = delete;
   RealtimeProvider& operator=(const RealtimeProvider&) = delete;
 
-  const ProviderState& state() const noexcept { return state_; }
+  const ProviderState& state() const noexcept { return state_; }  // the context value now
   // Called after every state change (connection fields and event stamps alike).
   core::Subscription subscribe(std::function<void(const ProviderState&)> listener);
-  const ProviderStats& stats() const noexcept { return stats_; }
+  const ProviderStats& stats() const noexcept { return stats_; }  // counters so far
   // {isConnected, isConnecting, error, <stamped event's diagnostics_name>…, <scope_name>,
   //  stats{events, …, overflows, overflowsUnbound}} (task app: lastTaskUpdateAt, lastNewTaskAt,
   //  projectId)

@@ -42,17 +42,21 @@
 
 namespace rtsync::client::sync {
 
+// The options of each component RealtimeSync creates.
 struct RealtimeSyncOptions {
-  AuthSessionOptions auth;
-  RealtimeManagerOptions manager;
-  RealtimeProviderOptions provider;
-  SmartPollingOptions polling;
-  ReconnectSchedulerOptions reconnect;
-  ReconnectTriggerOptions triggers;
+  AuthSessionOptions auth;              // for AuthSession
+  RealtimeManagerOptions manager;       // for RealtimeManager
+  RealtimeProviderOptions provider;     // for RealtimeProvider
+  SmartPollingOptions polling;          // for SmartPolling
+  ReconnectSchedulerOptions reconnect;  // for ReconnectScheduler
+  ReconnectTriggerOptions triggers;     // for ReconnectTriggers
 };
 
+// The coordination layer assembled and wired (see the file comment).
 class RealtimeSync {
  public:
+  // Creates and wires every component over `socket` and `cache` (which, with `scheduler` and the
+  // optional message clock, must outlive it); `refresher` refreshes the session's tokens.
   RealtimeSync(core::Scheduler& scheduler, RealtimeSocket& socket, query::QueryClient& cache,
                Refresher refresher = {}, RealtimeSyncOptions options = {},
                const MessageClock* message_clock = nullptr);
@@ -60,6 +64,8 @@ class RealtimeSync {
   RealtimeSync(const RealtimeSync&) = delete;
   RealtimeSync& operator=(const RealtimeSync&) = delete;
 
+  // The components, for the application to use (sign in, select a project, observe queries…)
+  // and to read diagnostics from.
   core::EventBus& bus() noexcept { return bus_; }
   AuthSession& auth() noexcept { return *auth_; }
   FreshnessTracker& freshness() noexcept { return *freshness_; }

@@ -29,42 +29,50 @@
 
 namespace rtsync::client::sync {
 
+// The EventBus event a heal is dispatched as.
 inline constexpr std::string_view kAuthHealEvent = "realtime:auth-heal";
 
+// An intent's priority; higher ones lead a coalesced heal.
 enum class ReconnectPriority : std::uint8_t { low = 1, medium = 2, high = 3 };
-std::string_view to_string(ReconnectPriority p) noexcept;
+std::string_view to_string(ReconnectPriority p) noexcept;  // "low" | "medium" | "high"
 
+// One reason to heal realtime.
 struct ReconnectIntent {
-  std::string source;
-  std::string reason;
-  ReconnectPriority priority = ReconnectPriority::medium;
+  std::string source;                                      // who asks ("AuthManager", …)
+  std::string reason;                                      // why, for the log and the heal
+  ReconnectPriority priority = ReconnectPriority::medium;  // orders coalesced intents
 };
 
+// The scheduler's timing (docs/original-app.md §6).
 struct ReconnectSchedulerOptions {
-  core::Duration debounce = std::chrono::seconds(1);
-  core::Duration min_interval = std::chrono::seconds(5);
+  core::Duration debounce = std::chrono::seconds(1);      // trailing debounce per request
+  core::Duration min_interval = std::chrono::seconds(5);  // at least this between heals
 };
 
+// getState(): the scheduler's state now.
 struct ReconnectSchedulerState {
-  std::size_t pending_intents = 0;
-  std::optional<core::TimePoint> last_reconnect_at;  // last dispatch; none yet → nullopt
-  bool is_processing = false;                        // true only while the heal is emitted
-  std::optional<core::Duration> time_since_last_reconnect;
+  std::size_t pending_intents = 0;                          // intents queued
+  std::optional<core::TimePoint> last_reconnect_at;         // last dispatch; none yet → nullopt
+  bool is_processing = false;                               // true only while the heal is emitted
+  std::optional<core::Duration> time_since_last_reconnect;  // none before the first heal
 };
 
+// Many reasons to heal, one heal (behaviour in the file comment). Thread safety: loop-confined.
 class ReconnectScheduler {
  public:
+  // Dispatches heals on `bus`; `scheduler` and `bus` must outlive the scheduler.
   ReconnectScheduler(core::Scheduler& scheduler, core::EventBus& bus,
                      ReconnectSchedulerOptions options = {});
   ~ReconnectScheduler();
   ReconnectScheduler(const ReconnectScheduler&) = delete;
   ReconnectScheduler& operator=(const ReconnectScheduler&) = delete;
 
+  // Queues an intent and restarts the debounce.
   void request_reconnect(ReconnectIntent intent);
   // Drops queued intents and the pending timer (the seed's destroy()).
   void clear();
 
-  ReconnectSchedulerState state() const;
+  ReconnectSchedulerState state() const;  // getState()
   // Heals emitted so far.
   std::uint64_t dispatched() const noexcept { return dispatched_; }
   // {pendingIntents, lastReconnectAt (wall ms, 0 = never), isProcessing, timeSinceLastReconnect

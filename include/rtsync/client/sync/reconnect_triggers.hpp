@@ -1,4 +1,4 @@
-// ReconnectTriggers — what asks the ReconnectScheduler for a heal (DESIGN.md, decisions):
+// ReconnectTriggers — what asks the ReconnectScheduler for a heal (docs/original-app.md §6, §8):
 //   - auth: SIGNED_IN and TOKEN_REFRESHED; `signed_in_delay` (1 s) later, if more than
 //     `heal_quiet` (5 s, strict) has passed since the last heal (or none happened), a high-priority
 //     intent {source "AuthManager", reason "SIGNED_IN event (SIGNED_IN)" / "TOKEN_REFRESHED event
@@ -28,14 +28,18 @@
 
 namespace rtsync::client::sync {
 
+// The triggers' timing (see the file comment).
 struct ReconnectTriggerOptions {
-  core::Duration signed_in_delay = std::chrono::seconds(1);
-  core::Duration heal_quiet = std::chrono::seconds(5);
-  core::Duration degraded_after = std::chrono::seconds(30);
+  core::Duration signed_in_delay = std::chrono::seconds(1);  // auth event → intent
+  core::Duration heal_quiet = std::chrono::seconds(5);       // no auth intent sooner after a heal
+  core::Duration degraded_after = std::chrono::seconds(30);  // degraded this long → intent
 };
 
+// Turns auth events, socket reconnects and degraded realtime into reconnect intents (see the
+// file comment). Thread safety: loop-confined.
 class ReconnectTriggers {
  public:
+  // Listens to `auth`, `freshness` and `project`; every argument must outlive the triggers.
   ReconnectTriggers(core::Scheduler& scheduler, ReconnectScheduler& reconnect, AuthSession& auth,
                     FreshnessTracker& freshness, ProjectSelection& project,
                     ReconnectTriggerOptions options = {});
@@ -43,7 +47,9 @@ class ReconnectTriggers {
   ReconnectTriggers(const ReconnectTriggers&) = delete;
   ReconnectTriggers& operator=(const ReconnectTriggers&) = delete;
 
+  // The socket opened again after a drop (`detail` goes into the reason).
   void on_socket_reconnected(std::string_view detail = {});
+  // An explicit intent, passed on as is.
   void request(ReconnectIntent intent);
 
   // Since when realtime counts as degraded with a project selected, if it does.

@@ -1,5 +1,5 @@
-// SmartPolling — the seed's useSmartPolling / useSmartPollingConfig: each query's refetch
-// interval and stale time derived from the FreshnessTracker.
+// SmartPolling — the seed's useSmartPolling / useSmartPollingConfig (docs/original-app.md §4): each
+// query's refetch interval and stale time derived from the FreshnessTracker.
 //
 // config(key) = {refetch_interval: tracker.polling_interval(key) clamped to
 // [min_interval 5 s, max_interval 5 min]; stale_time: freshness_threshold (30 s) when
@@ -29,15 +29,18 @@
 
 namespace rtsync::client::sync {
 
+// The clamps and the freshness threshold of config() (see the file comment).
 struct SmartPollingOptions {
-  core::Duration min_interval = std::chrono::seconds(5);
-  core::Duration max_interval = std::chrono::minutes(5);
-  core::Duration freshness_threshold = std::chrono::seconds(30);
+  core::Duration min_interval = std::chrono::seconds(5);          // shortest refetch interval
+  core::Duration max_interval = std::chrono::minutes(5);          // longest refetch interval
+  core::Duration freshness_threshold = std::chrono::seconds(30);  // fresh → this stale time
 };
 
+// What useSmartPollingConfig returns: the options spread into the query.
 struct PollingConfig {
-  core::Duration refetch_interval{};
-  core::Duration stale_time{};
+  core::Duration refetch_interval{};  // the observer's refetch_interval
+  core::Duration stale_time{};        // the observer's stale_time
+  // Both fields equal.
   friend bool operator==(const PollingConfig&, const PollingConfig&) = default;
 };
 
@@ -50,10 +53,12 @@ class SmartQuery {
   SmartQuery(const SmartQuery&) = delete;
   SmartQuery& operator=(const SmartQuery&) = delete;
 
+  // The observer; subscribe to it to mount it.
   query::QueryObserver& observer() noexcept { return observer_; }
   const query::QueryObserver& observer() const noexcept { return observer_; }
   // What the observer currently uses.
   const PollingConfig& config() const noexcept { return config_; }
+  // The key its freshness is looked up by.
   const FreshnessTracker::Key& lookup_key() const noexcept { return lookup_.key(); }
   // The lookup key's canonical text (the query cache's hash).
   const std::string& lookup_text() const noexcept { return lookup_.text(); }
@@ -74,13 +79,17 @@ class SmartQuery {
   std::weak_ptr<std::vector<SmartQuery*>> registry_;
 };
 
+// Keeps observers' polling in step with the tracker (behaviour and thread safety: the file
+// comment).
 class SmartPolling {
  public:
+  // Follows `tracker`, which must outlive the SmartPolling.
   explicit SmartPolling(FreshnessTracker& tracker, SmartPollingOptions options = {});
   ~SmartPolling();
   SmartPolling(const SmartPolling&) = delete;
   SmartPolling& operator=(const SmartPolling&) = delete;
 
+  // config(key) as defined in the file comment.
   PollingConfig config(const FreshnessTracker::Key& key) const;
   PollingConfig config(const FreshnessTracker::Lookup& lookup) const;
 
@@ -90,7 +99,7 @@ class SmartPolling {
   std::unique_ptr<SmartQuery> observe(query::QueryClient& client, query::ObserverOptions options,
                                       std::optional<FreshnessTracker::Key> lookup_key = {});
 
-  std::size_t observers() const { return registry_->size(); }
+  std::size_t observers() const { return registry_->size(); }  // live SmartQuery handles
   // Tracker notifications that led to a recompute.
   std::uint64_t recomputes() const noexcept { return recomputes_; }
   // {observers, recomputes, queries:[{key, refetchIntervalMs, staleTimeMs, updates}]}

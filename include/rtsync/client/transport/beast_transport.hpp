@@ -53,10 +53,13 @@ namespace rtsync::client {
 // The ceiling of BeastTransportOptions::max_frame_bytes: 1 GiB.
 inline constexpr std::size_t kMaxFrameBytesLimit = std::size_t{1} << 30;
 
+// Settings of the Boost.Beast WebSocket transport (ws:// and wss://).
 struct BeastTransportOptions {
   // PEM file of extra trusted CAs (tests' own CA); the system store is always trusted too.
   std::string ca_file;
+  // Verify the server's TLS certificate and host name (turn off only for testing).
   bool verify_peer = true;
+  // DNS, TCP, TLS and the upgrade together; past it the attempt fails with timeout.
   core::Duration connect_timeout = std::chrono::seconds(10);
   // How long close() (or a close the server started, or a protocol error) waits for the close
   // frames to be exchanged and the server to end the connection before the socket is closed anyway.
@@ -69,13 +72,17 @@ struct BeastTransportOptions {
   // fail the connection itself: make_realtime_socket does, since the socket's JSON parsers
   // validate UTF-8 as they read and a second pass over every message cost ~3 % of its time.
   bool check_text_utf8 = true;
+  // Outbound frames queued before send() fails with too_large.
   std::size_t max_queued_frames = 4096;
+  // The User-Agent header of the upgrade request.
   std::string user_agent = "rtsync-realtime/0.1";
 };
 
 // Bytes readable after every message the Beast transport delivers (Transport::message_padding).
 inline constexpr std::size_t kBeastMessagePadding = 64;
 
+// A Transport over Boost.Beast whose callbacks run on `io` (the loop's io_context). Call on the
+// loop thread; the transport is loop-confined like its owner.
 std::unique_ptr<Transport> make_beast_transport(boost::asio::io_context& io,
                                                 BeastTransportOptions options = {});
 

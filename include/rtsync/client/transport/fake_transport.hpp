@@ -17,34 +17,42 @@
 
 namespace rtsync::client {
 
+// An in-memory Transport for tests: records what the client sent and lets the test play the
+// server (open, deliver frames, close, fail) synchronously, with no I/O and no loop.
+// Thread safety: single-threaded, like the socket that owns it.
 class FakeTransport final : public Transport {
  public:
+  // One frame the client sent.
   struct Frame {
-    std::string data;
-    bool binary = false;
+    std::string data;     // the frame's bytes
+    bool binary = false;  // binary (true) or text frame
   };
+  // Where the fake connection is: never connected, attempt pending, open, closed.
   enum class Phase { idle, connecting, open, closed };
 
   FakeTransport() = default;
 
-  // Transport
+  // Transport: connect() starts a pending attempt, send() records the frame, close() records the
+  // close and ends the connection; no callback runs until the test plays the server.
   void set_handlers(TransportHandlers handlers) override { handlers_ = std::move(handlers); }
   void connect(std::string url, Headers headers) override;
   Result<void> send(std::string frame, bool binary) override;
   void close(int code, std::string reason) override;
 
   // ---- what the client did ----
+  // The connection's phase, and shorthands for open / attempt pending.
   Phase phase() const noexcept { return phase_; }
   bool is_open() const noexcept { return phase_ == Phase::open; }
   bool is_connecting() const noexcept { return phase_ == Phase::connecting; }
-  std::size_t connect_count() const noexcept { return connects_; }
-  const std::string& url() const noexcept { return url_; }
-  const Headers& headers() const noexcept { return headers_; }
-  const std::vector<Frame>& sent() const noexcept { return sent_; }
+  std::size_t connect_count() const noexcept { return connects_; }   // connect() calls so far
+  const std::string& url() const noexcept { return url_; }           // of the last connect()
+  const Headers& headers() const noexcept { return headers_; }       // of the last connect()
+  const std::vector<Frame>& sent() const noexcept { return sent_; }  // every frame sent, in order
   // Text frames only, in order.
   std::vector<std::string> sent_text() const;
   // Removes and returns what was sent so far.
   std::vector<Frame> take_sent();
+  // Forgets what was sent so far.
   void clear_sent() { sent_.clear(); }
   // The last close() the client made: code and reason.
   std::optional<std::pair<int, std::string>> last_close() const { return last_close_; }
@@ -58,6 +66,7 @@ class FakeTransport final : public Transport {
   void fail(TransportFailure failure);
   // Refuses the upgrade with an HTTP status and body.
   void refuse(int http_status, std::string body);
+  // Delivers one text / binary message from the server on the open connection.
   void receive_text(std::string_view text);
   void receive_binary(std::string_view bytes);
   // The open connection ends (server close frame, or network drop with kCloseAbnormal).

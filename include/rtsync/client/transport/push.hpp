@@ -1,4 +1,4 @@
-// The outcome of a push (a client message that may get a phx_reply): reference section 1.5.
+// The outcome of a push (a client message that may get a phx_reply): docs/protocol.md §1.5.
 //
 // Thread safety: loop-confined, like the socket and channel that create pushes; callbacks run on
 // the client's loop.
@@ -11,6 +11,7 @@
 
 namespace rtsync::client {
 
+// How a push ended.
 enum class PushStatus {
   ok,       // the server replied {"status":"ok"}; `response` is its response
   error,    // the server replied {"status":"error"} (`response` is its response), or the client
@@ -19,8 +20,10 @@ enum class PushStatus {
 };
 std::string_view to_string(PushStatus status) noexcept;  // "ok" | "error" | "timed out"
 
+// The outcome handed to a PushCallback.
 struct PushResult {
-  PushStatus status = PushStatus::ok;
+  PushStatus status = PushStatus::ok;  // how the push ended
+  // The reply's `response` (ok, error), or the client's {"reason": …} when it gave the push up.
   json::value response = json::object();
 };
 

@@ -1,4 +1,4 @@
-// One Supabase Realtime channel, topic "realtime:<name>" (reference sections 2 and 3), created by
+// One Supabase Realtime channel, topic "realtime:<name>" (docs/protocol.md §2 and §3), created by
 // `RealtimeSocket::channel()`.
 //
 // Lifecycle (states as realtime-js: closed, joining, joined, leaving, errored):
@@ -70,10 +70,12 @@ class SocketCore;
 struct ChannelImpl;
 }  // namespace detail
 
+// The statuses a subscription reports (when each fires: the file comment).
 enum class SubscribeStatus { subscribed, timed_out, channel_error, closed };
 // "SUBSCRIBED" | "TIMED_OUT" | "CHANNEL_ERROR" | "CLOSED"
 std::string_view to_string(SubscribeStatus status) noexcept;
 
+// The channel's lifecycle state, as realtime-js names it.
 enum class ChannelState { closed, joining, joined, leaving, errored };
 std::string_view to_string(ChannelState state) noexcept;  // "closed" | "joining" | …
 
@@ -81,8 +83,8 @@ std::string_view to_string(ChannelState state) noexcept;  // "closed" | "joining
 struct ChannelOptions {
   bool broadcast_ack = false;   // the server acknowledges each broadcast push
   bool broadcast_self = false;  // the server echoes our own broadcasts back to us
-  bool is_private = false;
-  std::string presence_key;
+  bool is_private = false;      // a private channel (authorized by policies on realtime.messages)
+  std::string presence_key;     // config.presence.key (presence itself is not implemented yet)
   // Join/leave/push timeout for this channel; the socket's push_timeout when unset.
   std::optional<core::Duration> timeout;
 };
@@ -90,8 +92,11 @@ struct ChannelOptions {
 // {event: INSERT|UPDATE|DELETE|*, schema, table, filter}, sent as one config.postgres_changes item.
 using PostgresChangesFilter = protocol::PostgresChangesSpec;
 
+// One channel of a RealtimeSocket: bindings, subscribe/unsubscribe, broadcasts (lifecycle and
+// thread safety in the file comment).
 class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
  public:
+  // Subscription status listener; `error` says why for CHANNEL_ERROR (and TIMED_OUT).
   using StatusCallback = std::function<void(SubscribeStatus status, std::optional<Error> error)>;
   // The broadcast as realtime-js hands it over:
   // {"type":"broadcast","event":…,"payload":…[,"meta":…]} (binary kind-4 frames are reconstructed
@@ -114,15 +119,16 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   RealtimeChannel(const RealtimeChannel&) = delete;
   RealtimeChannel& operator=(const RealtimeChannel&) = delete;
 
-  const std::string& topic() const noexcept;  // "realtime:<name>"
-  std::string_view name() const noexcept;     // "<name>"
-  ChannelState state() const noexcept;
-  const ChannelOptions& options() const noexcept;
+  const std::string& topic() const noexcept;       // "realtime:<name>"
+  std::string_view name() const noexcept;          // "<name>"
+  ChannelState state() const noexcept;             // the lifecycle state now
+  const ChannelOptions& options() const noexcept;  // as given to RealtimeSocket::channel
   // Ref of the current phx_join; empty before the first join.
   const std::optional<std::string>& join_ref() const noexcept;
 
   // Broadcast events named `event` (case-insensitive), or every broadcast with "*".
   core::Subscription on_broadcast(std::string event, BroadcastCallback callback);
+  // Changes matching `filter` (event, schema, table, filter); sent with the next join.
   core::Subscription on_postgres_changes(PostgresChangesFilter filter, ChangeCallback callback);
   // Every `system` message, as its payload.
   core::Subscription on_system(SystemCallback callback);
@@ -157,6 +163,7 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
     friend class detail::SocketCore;
     Passkey() = default;
   };
+  // Used by the socket only: the Passkey cannot be made elsewhere.
   RealtimeChannel(const Passkey&, std::string name, ChannelOptions options,
                   std::weak_ptr<detail::SocketCore> socket);
 

@@ -1,4 +1,4 @@
-// The client side of a Supabase Realtime WebSocket connection (reference sections 1–3, 7.1):
+// The client side of a Supabase Realtime WebSocket connection (docs/protocol.md §1–§3):
 // URL and wire version, refs, heartbeats, push replies and timeouts, the send buffer, reconnects,
 // token refresh, and routing frames to its channels.
 //
@@ -55,27 +55,35 @@
 
 namespace rtsync::client {
 
+// The socket's connection: an attempt in progress, open, closing, closed (also between attempts).
 enum class ConnectionState { connecting, open, closing, closed };
 std::string_view to_string(ConnectionState state) noexcept;  // "connecting" | "open" | …
 
+// What happened to a heartbeat (see the file comment).
 enum class HeartbeatStatus { sent, ok, error, timeout };
 std::string_view to_string(HeartbeatStatus status) noexcept;  // "sent" | "ok" | "error" | "timeout"
 
+// Settings of a RealtimeSocket; the defaults are realtime-js's where it has one.
 struct SocketOptions {
   std::string url;      // https://<ref>.supabase.co, http://127.0.0.1:54321, wss://…
   std::string api_key;  // sent as ?apikey=
-  protocol::Vsn vsn = protocol::Vsn::v2;
+  protocol::Vsn vsn = protocol::Vsn::v2;  // wire format: vsn 1.0.0 (JSON objects) or 2.0.0
   // Extra query parameters (e.g. {"log_level","info"}).
   std::vector<std::pair<std::string, std::string>> params;
   // Initial access token (user JWT) for joins; set_auth() changes it.
   std::optional<std::string> access_token;
 
+  // Time between heartbeats; one unanswered when the next is due is a timeout.
   core::Duration heartbeat_interval = std::chrono::seconds(25);
+  // Default timeout of pushes, joins and leaves.
   core::Duration push_timeout = std::chrono::seconds(10);
+  // Socket reconnect delays: full jitter, base 1 s, cap 30 s.
   core::ExponentialBackoff reconnect_backoff{std::chrono::seconds(1), std::chrono::seconds(30)};
+  // Channel rejoin delays after an error: 1, 2, 5, then 10 s, ±10 % jitter.
   core::SteppedBackoff rejoin_backoff{{std::chrono::seconds(1), std::chrono::seconds(2),
                                        std::chrono::seconds(5), std::chrono::seconds(10)},
                                       0.1};
+  // Pushes held while the socket is not open; past it the oldest is dropped.
   std::size_t send_buffer_limit = 100;
   // Largest inbound message; the Beast transport caps it at 1 GiB (kMaxFrameBytesLimit).
   std::size_t max_frame_bytes = 8u << 20;
@@ -89,9 +97,10 @@ Result<std::string> build_endpoint_url(const SocketOptions& options);
 // The same URL with the apikey value replaced by "***", for logs and diagnostics.
 std::string redact_endpoint_url(std::string_view url);
 
+// A change of the socket's ConnectionState, as on_state listeners receive it.
 struct SocketStateChange {
-  ConnectionState previous = ConnectionState::closed;
-  ConnectionState current = ConnectionState::closed;
+  ConnectionState previous = ConnectionState::closed;  // the state before
+  ConnectionState current = ConnectionState::closed;   // the state now
   // current == open and an earlier connection of this socket had opened: a reconnect.
   bool reconnected = false;
   // For transitions to closed: the close code (0 when an attempt failed before opening) and a
@@ -107,11 +116,12 @@ struct SocketError {
   std::string server_error;  // the body's "error" text (or the raw body)
 };
 
+// What the socket has seen since it was created (diagnostics; counters only grow).
 struct SocketCounters {
-  std::uint64_t frames_in = 0;
-  std::uint64_t frames_out = 0;
-  std::uint64_t bytes_in = 0;
-  std::uint64_t bytes_out = 0;
+  std::uint64_t frames_in = 0;             // frames received
+  std::uint64_t frames_out = 0;            // frames sent
+  std::uint64_t bytes_in = 0;              // bytes received
+  std::uint64_t bytes_out = 0;             // bytes sent
   std::uint64_t malformed_frames = 0;      // undecodable text/binary frames, bad payload shapes
   std::uint64_t unknown_events = 0;        // well-formed frames with an event we do not handle
   std::uint64_t unroutable_frames = 0;     // frames for a topic with no live channel
@@ -120,16 +130,19 @@ struct SocketCounters {
   std::uint64_t dropped_buffered = 0;      // pushes dropped from a full send buffer
   std::uint64_t send_failures = 0;         // the transport refused a frame (queue full)
   std::uint64_t oversized_frames = 0;      // inbound frames over max_frame_bytes
-  std::uint64_t connect_attempts = 0;
-  std::uint64_t connects = 0;         // connections opened
-  std::uint64_t reconnects = 0;       // connections opened after the first
-  std::uint64_t failed_attempts = 0;  // attempts that never opened
-  std::uint64_t heartbeats_sent = 0;
-  std::uint64_t heartbeat_timeouts = 0;
+  std::uint64_t connect_attempts = 0;      // connection attempts started
+  std::uint64_t connects = 0;              // connections opened
+  std::uint64_t reconnects = 0;            // connections opened after the first
+  std::uint64_t failed_attempts = 0;       // attempts that never opened
+  std::uint64_t heartbeats_sent = 0;       // heartbeats sent
+  std::uint64_t heartbeat_timeouts = 0;    // heartbeats unanswered in time
 };
 
+// A Supabase Realtime connection: its channels, heartbeats, pushes and reconnects (behaviour and
+// thread safety in the file comment).
 class RealtimeSocket {
  public:
+  // Listener types of on_state, on_error and on_heartbeat.
   using StateCallback = std::function<void(const SocketStateChange& change)>;
   using ErrorCallback = std::function<void(const SocketError& error)>;
   using HeartbeatCallback =
@@ -149,12 +162,13 @@ class RealtimeSocket {
   // ("socket disconnected") and rejoin on the next connect().
   void disconnect(int code = kCloseNormal, std::string reason = "");
 
+  // The connection's state; is_connected() when it is open.
   ConnectionState state() const noexcept;
   bool is_connected() const noexcept { return state() == ConnectionState::open; }
   // The endpoint URL (apikey included); empty when the base URL is invalid.
   const std::string& endpoint_url() const noexcept;
-  const SocketOptions& options() const noexcept;
-  protocol::Vsn vsn() const noexcept;
+  const SocketOptions& options() const noexcept;  // as given
+  protocol::Vsn vsn() const noexcept;             // the wire format in use
 
   // The channel for topic "realtime:<name>": the existing one unless it is closed after a
   // subscription, else a new one (as realtime-js). The socket keeps it until it is CLOSED or
@@ -162,11 +176,13 @@ class RealtimeSocket {
   std::shared_ptr<RealtimeChannel> channel(std::string_view name, ChannelOptions options = {});
   // Unsubscribes and forgets the channel.
   void remove_channel(const std::shared_ptr<RealtimeChannel>& channel);
+  // The channels the socket holds now.
   std::vector<std::shared_ptr<RealtimeChannel>> channels() const;
 
   // Sets (or clears, with nullopt) the access token: used by every later join, and, when it
   // changed, pushed as `access_token` to every joined channel.
   void set_auth(std::optional<std::string> token);
+  // The access token now (nullopt: none; joins then rely on the API key).
   const std::optional<std::string>& access_token() const noexcept;
 
   // A raw push (topic, event, payload) with a fresh ref; returns the ref. `done` is called exactly
@@ -174,10 +190,13 @@ class RealtimeSocket {
   std::string push(std::string topic, std::string event, json::value payload,
                    PushCallback done = {}, std::optional<core::Duration> timeout = std::nullopt);
 
+  // Listeners for state changes, connection failures and heartbeat outcomes, called on the loop
+  // until their Subscription is removed.
   core::Subscription on_state(StateCallback callback);
   core::Subscription on_error(ErrorCallback callback);
   core::Subscription on_heartbeat(HeartbeatCallback callback);
 
+  // Counters since construction (SocketCounters).
   const SocketCounters& counters() const noexcept;
   // {state, url (apikey redacted), vsn, counters…, heartbeat…, channels:[…]}
   json::value diagnostics() const;

@@ -1,4 +1,4 @@
-// The seam between the Realtime protocol logic and the bytes on the wire (DESIGN.md section 7:
+// The seam between the Realtime protocol logic and the bytes on the wire (docs/design.md §2:
 // protocol layered over any stream). `RealtimeSocket` talks to a `Transport`; production uses the
 // Beast WebSocket client (beast_transport.hpp), unit tests the in-memory `FakeTransport`
 // (fake_transport.hpp).
@@ -45,7 +45,9 @@ struct TransportFailure {
   std::string body;     // that response's body (Supabase sends {"error": "<message>"})
 };
 
+// The callbacks a transport reports to (see the file comment for when each runs).
 struct TransportHandlers {
+  // The connection opened; frames may be sent.
   std::function<void()> on_open;
   // `data` is only valid during the call.
   std::function<void(std::string_view data, bool binary)> on_message;
@@ -56,6 +58,7 @@ struct TransportHandlers {
   //   - 1002 (protocol error) or 1007 (invalid UTF-8) with the parser's description: the peer
   //     broke the WebSocket framing rules (the transport sent that close code to it).
   std::function<void(int code, std::string_view reason)> on_close;
+  // The connection attempt failed (never after on_open).
   std::function<void(const TransportFailure& failure)> on_error;
   // Keeps the callbacks' owner alive while they run; the owner may leave it unset, a transport
   // must honour it when set. The transport calls it once before each run of callbacks it makes
@@ -77,16 +80,21 @@ inline std::optional<std::shared_ptr<void>> hold_owner(const TransportHandlers& 
   return held;
 }
 
+// A WebSocket connection as RealtimeSocket needs it (contract in the file comment).
 class Transport {
  public:
+  // Extra HTTP headers of the upgrade request, in order.
   using Headers = std::vector<std::pair<std::string, std::string>>;
 
   virtual ~Transport() = default;
 
+  // Replaces the callbacks; later events go to the new ones.
   virtual void set_handlers(TransportHandlers handlers) = 0;
   // `url` is a ws:// or wss:// URL with its query string.
   virtual void connect(std::string url, Headers headers) = 0;
+  // Queues one text or binary frame. Errors: closed (not open), too_large (queue full).
   virtual Result<void> send(std::string frame, bool binary) = 0;
+  // Starts the close handshake with `code` and `reason`; no callback follows for this connection.
   virtual void close(int code, std::string reason) = 0;
   // Bytes after every message on_message delivers that may be read (their content is
   // unspecified): a reader may then parse the message where it lies instead of copying it.

@@ -6,8 +6,8 @@
 // `nbf` are checked against the caller's wall clock (the injected Scheduler's wall_now()) with a
 // small leeway. Signatures are compared in constant time.
 //
-// Failure messages are the reference server's (shared/reference/supabase-realtime.md 1.1, 2.5,
-// 2.6), so clients can match on them.
+// Failure messages are Supabase Realtime's (docs/protocol.md §1.1, §2.4, §2.5), so clients can
+// match on them.
 //
 // Thread safety: JwtVerifier is immutable after construction; all functions are pure.
 #pragma once
@@ -46,7 +46,7 @@ struct JwtError {
   // The join error reason: "<Code>: <message>" — InvalidJWTToken, MalformedJWT, JwtSignatureError.
   std::string join_reason() const;
   // The body text of the HTTP 401 refusing a websocket upgrade ("Token has expired", without the
-  // age, as the reference's connect errors read).
+  // age, as Supabase's connect errors read).
   std::string connect_message() const;
 };
 

@@ -1,4 +1,4 @@
-// A throwaway PostgreSQL cluster for tests, the demo and benchmarks (DESIGN.md section 3):
+// A throwaway PostgreSQL cluster for tests, the demo and benchmarks (docs/design.md §3):
 // `initdb` in a fresh temporary folder (trust auth, UTF8, locale C), logical decoding on,
 // loopback only on a free port, durability off for speed (fsync, full_page_writes off;
 // synchronous_commit stays on so committed WAL reaches the change stream at once), started with

@@ -19,7 +19,7 @@ struct RealtimeLimits {
   std::size_t max_channels_per_connection = 100;
   // Client messages per second per connection (heartbeats excluded). Above it, the messages of
   // that second are dropped and every joined channel is ended with the system error
-  // `Too many messages per second` (then phx_close), as the reference does per channel.
+  // `Too many messages per second` (then phx_close), as Supabase Realtime does per channel.
   std::uint32_t max_messages_per_second = 1000;
   // Outbound queue of one session, in frames and in bytes. A consumer that falls further behind is
   // closed with 1008 (policy violation, reason "slow consumer: … queued") and counted as drop

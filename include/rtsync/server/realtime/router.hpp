@@ -104,16 +104,22 @@ class Router {
                                  std::string_view table, std::string_view filter);
 
  private:
-  struct Subscriber {
+  // One per distinct (role, claims) among the subscribers, shared by them: route() groups its
+  // visibility questions by class without hashing the claims text per change.
+  struct Class {
     AuthClass auth;
-    std::string class_key;
-    std::vector<BindingSpec> bindings;
-    // Scratch of route(), valid while the stamps equal the current call's: where this subscriber
-    // sits in the current change's matches, and its class's request index in the current plan.
-    mutable std::uint64_t change_stamp = 0;
-    mutable std::size_t change_slot = 0;
+    std::size_t subscribers = 0;
+    // Scratch of route(): the class's request index in the plan whose stamp this is.
     mutable std::uint64_t plan_stamp = 0;
     mutable int request = -1;
+  };
+  struct Subscriber {
+    Class* cls = nullptr;
+    std::vector<BindingSpec> bindings;
+    // Scratch of route(), valid while the stamp equals the current change's: where this
+    // subscriber sits in that change's matches.
+    mutable std::uint64_t change_stamp = 0;
+    mutable std::size_t change_slot = 0;
   };
   struct Entry {
     SubscriberId subscriber;
@@ -122,8 +128,12 @@ class Router {
   };
   void index(SubscriberId id, const Subscriber& s);
   void unindex(SubscriberId id);
+  Class* acquire(AuthClass auth);
+  void release(Class* cls);
 
   std::unordered_map<SubscriberId, std::unique_ptr<Subscriber>> subs_;
+  // "role\x1fclaims" → class
+  std::unordered_map<std::string, std::unique_ptr<Class>> classes_;
   // "schema\x1ftable" (either may be "*") → entries
   std::unordered_map<std::string, std::vector<Entry>> index_;
   mutable std::uint64_t change_stamp_ = 0;
