@@ -1,7 +1,8 @@
 // listen: subscribes to postgres_changes of one table of any Supabase project (or rtsync server)
 // and prints each change as one JSON line on stdout, in realtime-js's callback shape
 //   {"schema":…,"table":…,"commit_timestamp":…,"eventType":…,"new":{…},"old":{…},"errors":…}
-// Status and errors go to stderr. Ctrl-C leaves the channel and exits.
+// Status and errors go to stderr. Ctrl-C leaves the channel and exits. The connection is a
+// client::Client's (rtsync/client/client.hpp); the channel is opened on its realtime socket.
 //
 //   listen <url> <api-key> <table> [--schema public] [--event '*'|INSERT|UPDATE|DELETE]
 //          [--filter 'column=eq.value'] [--token <user JWT>] [--vsn 1|2] [--ca-file ca.pem]
@@ -16,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "rtsync/client/transport/beast_transport.hpp"
+#include "rtsync/client/client.hpp"
 #include "rtsync/core/event_loop.hpp"
 
 namespace {
@@ -34,14 +35,14 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   using namespace rtsync;
   if (argc < 4) return usage(argv[0]);
-  client::SocketOptions options;
+  client::ClientOptions options;
   options.url = argv[1];
-  options.api_key = argv[2];
+  options.anon_key = argv[2];
+  std::string token;
   client::PostgresChangesFilter filter;
   filter.event = "*";
   filter.schema = "public";
   filter.table = argv[3];
-  client::BeastTransportOptions transport;
   for (int i = 4; i < argc; ++i) {
     const std::string_view flag = argv[i];
     if (i + 1 >= argc) return usage(argv[0]);
@@ -53,30 +54,35 @@ int main(int argc, char** argv) {
     } else if (flag == "--filter") {
       filter.filter = value;
     } else if (flag == "--token") {
-      options.access_token = value;
+      token = value;
     } else if (flag == "--vsn") {
       auto vsn = protocol::parse_vsn(value == "1" ? "1.0.0" : value == "2" ? "2.0.0" : value);
       if (!vsn.ok()) return usage(argv[0]);
       options.vsn = vsn.value();
     } else if (flag == "--ca-file") {
-      transport.ca_file = value;
+      options.ca_file = value;
     } else {
       return usage(argv[0]);
     }
   }
-  if (auto url = client::build_endpoint_url(options); !url.ok()) {
-    std::cerr << url.error().message << "\n";
-    return 2;
-  }
-
   core::EventLoop loop;
-  std::unique_ptr<client::RealtimeSocket> socket;
+  std::unique_ptr<client::Client> db;
   std::shared_ptr<client::RealtimeChannel> channel;
   std::vector<core::Subscription> subs;
   boost::asio::signal_set signals(loop.io_context(), SIGINT, SIGTERM);
 
+  int code = 0;
   loop.post([&] {
-    socket = client::make_realtime_socket(loop, options, transport);
+    auto created = client::Client::create(loop, options);
+    if (!created.ok()) {
+      std::cerr << created.error().message << "\n";
+      code = 2;
+      loop.stop();
+      return;
+    }
+    db = std::move(created.value());
+    if (!token.empty()) (void)db->sign_in_with_token(token);  // the socket joins with it
+    client::RealtimeSocket* socket = &db->realtime();
     subs.push_back(socket->on_error([](const client::SocketError& e) {
       std::cerr << "[listen] connection error: " << e.error.message << "\n";
     }));
@@ -120,12 +126,12 @@ int main(int argc, char** argv) {
                   [&] {
                     subs.clear();
                     channel.reset();
-                    socket.reset();
+                    db.reset();
                     loop.stop();
                   })
         .release();
   });
 
   loop.run();
-  return 0;
+  return code;
 }

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "fake_realtime_peer.hpp"
+#include "rtsync/client/domain/task_binding.hpp"
 #include "rtsync/client/query/query_client.hpp"
 #include "rtsync/client/sync/auth_session.hpp"
 #include "rtsync/client/sync/freshness_tracker.hpp"
@@ -231,19 +232,23 @@ struct Stack {
     }
     auth = std::make_unique<AuthSession>(sched);
     tracker = std::make_unique<FreshnessTracker>(sched);
-    manager = std::make_unique<RealtimeManager>(sched, *socket, *auth, *tracker, bus);
+    RealtimeManagerOptions mo;
+    mo.binding = domain::task_binding();
+    if (mode == "coordination") {
+      for (auto& [event, families] : mo.binding.invalidations)
+        families.clear();
+      mo.binding.gap_fill_families.clear();
+    }
+    manager =
+        std::make_unique<RealtimeManager>(sched, *socket, *auth, *tracker, bus, std::move(mo));
     cache = std::make_unique<query::QueryClient>(sched);
     polling = std::make_unique<SmartPolling>(*tracker);
     RealtimeProviderOptions po;
     if (naive) po.invalidate = query::InvalidateOptions{};  // six plain invalidations per event
     if (mode == "batched") po.batch_window = milliseconds(100);
-    if (mode == "coordination") {
-      for (auto& [event, families] : po.invalidations)
-        families.clear();
-      po.gap_fill_families.clear();
-    }
     provider = std::make_unique<RealtimeProvider>(*manager, *cache, bus, *tracker, project, po);
-    bus_count = bus.subscribe(kTaskUpdateEvent, [this](const json::value&) { ++bus_events; });
+    bus_count =
+        bus.subscribe(domain::kTaskUpdateEvent, [this](const json::value&) { ++bus_events; });
 
     const auto latency = milliseconds(cfg.latency_ms);
     for (const auto& key : make_keys(cfg.queries)) {

@@ -3,19 +3,12 @@
 # client_commands.hpp under RTSYNC_HAVE_WATCH / RTSYNC_HAVE_DEMO.
 include(${CMAKE_CURRENT_LIST_DIR}/view/view.cmake)
 
-# The domain module (the six families' fetchers) is not in src/client's list yet: add it here
-# until it is (tests/integration/rest does the same, guarded the same way).
-if(NOT TARGET rtsync_client_domain AND TARGET rtsync_client_rest AND TARGET rtsync_client_query
-   AND TARGET rtsync_client_sync AND EXISTS ${PROJECT_SOURCE_DIR}/src/client/domain/CMakeLists.txt)
-  add_subdirectory(${PROJECT_SOURCE_DIR}/src/client/domain ${PROJECT_BINARY_DIR}/src/client/domain)
-endif()
-
 if(TARGET rtsync_client_domain AND TARGET rtsync_server)
   # Everything but main(): the e2e tests and benchmarks link the same code the binary runs.
   add_library(rtsync_app STATIC
     ${CMAKE_CURRENT_LIST_DIR}/bench_command.cpp
     ${CMAKE_CURRENT_LIST_DIR}/client_commands.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/client_stack.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/task_client.cpp
     ${CMAKE_CURRENT_LIST_DIR}/demo_env.cpp
     ${CMAKE_CURRENT_LIST_DIR}/drop_transport.cpp
     ${CMAKE_CURRENT_LIST_DIR}/pane_queries.cpp

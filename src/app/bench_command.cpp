@@ -13,13 +13,13 @@
 #include <thread>
 #include <vector>
 
-#include "client_stack.hpp"
 #include "demo_env.hpp"
 #include "pane_session.hpp"
 #include "rtsync/client/domain/fetchers.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/pg/connection.hpp"
 #include "stop_signal.hpp"
+#include "task_client.hpp"
 
 namespace rtsync::app {
 
@@ -168,14 +168,14 @@ int run_bench_command(const BenchArgs& args) {
 
   core::EventLoop loop;
   loop.start();
-  ClientOptions co;
+  TaskClientOptions co;
   co.url = world.http_url();
   co.rest_url = world.http_url();
   co.anon_key = world.anon_key();
   co.email = world.user().email;
   co.password = world.user().password;
   co.coalesce_window = std::chrono::milliseconds(args.coalesce_ms);
-  auto stack = ClientStack::start(loop, co);
+  auto stack = TaskClient::start(loop, co);
   if (!stack.ok()) {
     std::cerr << "rtsync bench: " << stack.error().message << "\n";
     loop.stop();
@@ -192,7 +192,7 @@ int run_bench_command(const BenchArgs& args) {
     po.page_size = args.tasks;
     pane = std::make_unique<PaneSession>(client, po);
     subs.push_back(
-        client.bus().subscribe(client::sync::kTaskUpdateEvent, [&](const json::value& detail) {
+        client.bus().subscribe(client::domain::kTaskUpdateEvent, [&](const json::value& detail) {
           const auto* rec = detail.is_object() ? detail.as_object().if_contains("new") : nullptr;
           if (!rec) return;
           const auto seq = core::find_int(*rec, "attempts");

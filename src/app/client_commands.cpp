@@ -6,7 +6,6 @@
 #include <iostream>
 #include <sstream>
 
-#include "client_stack.hpp"
 #include "demo_env.hpp"
 #include "pane_session.hpp"
 #include "rtsync/core/event_loop.hpp"
@@ -15,6 +14,7 @@
 #include "rtsync/server/rest/migrations.hpp"
 #include "rtsync/testkit/temp_cluster.hpp"
 #include "stop_signal.hpp"
+#include "task_client.hpp"
 #include "tui.hpp"
 #include "worker.hpp"
 
@@ -46,7 +46,7 @@ struct PaneRun {
   double duration = 0;
   std::string log_file;
   // Runs on the loop once the session exists (extra diagnostics).
-  std::function<void(ClientStack&, std::vector<core::Subscription>&)> on_ready;
+  std::function<void(TaskClient&, std::vector<core::Subscription>&)> on_ready;
 };
 
 struct PaneOutcome {
@@ -55,7 +55,7 @@ struct PaneOutcome {
   int code = 0;
 };
 
-PaneOutcome run_pane(core::EventLoop& loop, ClientStack& stack, StopSignal& stop,
+PaneOutcome run_pane(core::EventLoop& loop, TaskClient& stack, StopSignal& stop,
                      const PaneRun& run) {
   PaneOutcome out;
   std::unique_ptr<PaneSession> session;
@@ -140,7 +140,7 @@ int run_watch_command(const WatchArgs& a) {
     std::cerr << "rtsync watch: " << vsn.error().message << "\n";
     return 2;
   }
-  ClientOptions o;
+  TaskClientOptions o;
   o.url = a.url;
   o.rest_url = a.rest_url;
   o.anon_key = a.anon_key;
@@ -157,7 +157,7 @@ int run_watch_command(const WatchArgs& a) {
 
   core::EventLoop loop;
   loop.start();
-  auto stack = ClientStack::start(loop, o);
+  auto stack = TaskClient::start(loop, o);
   if (!stack.ok()) {
     std::cerr << "rtsync watch: " << stack.error().message << "\n";
     loop.stop();
@@ -241,14 +241,14 @@ int run_demo_command(const DemoArgs& a) {
   if (code == 0 && !stop.requested()) {
     core::EventLoop loop;
     loop.start();
-    ClientOptions co;
+    TaskClientOptions co;
     co.url = world.http_url();
     co.anon_key = world.anon_key();
     co.email = world.user().email;
     co.password = world.user().password;
     co.drop_for = seconds(a.drop_seconds);
     co.coalesce_window = std::chrono::milliseconds(a.coalesce_ms);
-    auto stack = ClientStack::start(loop, co);
+    auto stack = TaskClient::start(loop, co);
     if (!stack.ok()) {
       std::cerr << "rtsync demo: client: " << stack.error().message << "\n";
       code = 1;
@@ -258,7 +258,7 @@ int run_demo_command(const DemoArgs& a) {
       run.page_size = a.page_size;
       run.duration = a.duration;
       run.log_file = a.log_file;
-      run.on_ready = [&](ClientStack& s, std::vector<core::Subscription>& subs) {
+      run.on_ready = [&](TaskClient& s, std::vector<core::Subscription>& subs) {
         subs.push_back(s.diagnostics().add("worker", [&worker] { return worker.diagnostics(); }));
         subs.push_back(s.diagnostics().add("demo", [&world, folder] {
           return json::value(json::object{

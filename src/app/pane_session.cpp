@@ -34,13 +34,14 @@ std::string_view status_name(const query::QueryResult& r) {
 
 }  // namespace
 
-PaneSession::PaneSession(ClientStack& stack, PaneSessionOptions options, LineSink json_sink)
+PaneSession::PaneSession(TaskClient& stack, PaneSessionOptions options, LineSink json_sink)
     : stack_(stack), options_(options), sink_(std::move(json_sink)), fetchers_(stack.rest()) {
   if (options_.page_size <= 0) options_.page_size = 20;
   if (sink_) {
     subs_.push_back(
-        stack_.provider().subscribe([this](const sync::ConnectionState&) { emit_connection(); }));
-    for (std::string_view name : {sync::kTaskNewEvent, sync::kTaskUpdateEvent}) {
+        stack_.provider().subscribe([this](const sync::ProviderState&) { emit_connection(); }));
+    for (std::string_view name :
+         {client::domain::kTaskNewEvent, client::domain::kTaskUpdateEvent}) {
       subs_.push_back(stack_.bus().subscribe(name, [this, name](const json::value& detail) {
         emit(view::event_line(name, view::task_event_info(detail), now_iso()));
       }));

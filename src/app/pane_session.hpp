@@ -1,4 +1,4 @@
-// The task pane over a ClientStack: the observers of what the pane shows (the paginated tasks of
+// The task pane over a TaskClient: the observers of what the pane shows (the paginated tasks of
 // the selected project, its status counts, generation and video counts), each following smart
 // polling; the PaneModel built from them and from the provider's connection state, freshness and
 // the realtime snapshot; the key commands; and the --json line stream.
@@ -18,9 +18,9 @@
 #include <optional>
 #include <string>
 
-#include "client_stack.hpp"
 #include "pane_queries.hpp"
 #include "rtsync/client/sync/smart_polling.hpp"
+#include "task_client.hpp"
 #include "view/pane_input.hpp"
 #include "view/pane_model.hpp"
 
@@ -34,7 +34,7 @@ class PaneSession {
  public:
   using LineSink = std::function<void(const std::string& line)>;
 
-  PaneSession(ClientStack& stack, PaneSessionOptions options, LineSink json_sink = {});
+  PaneSession(TaskClient& stack, PaneSessionOptions options, LineSink json_sink = {});
   ~PaneSession();
   PaneSession(const PaneSession&) = delete;
   PaneSession& operator=(const PaneSession&) = delete;
@@ -74,7 +74,7 @@ class PaneSession {
   std::string now_iso() const;
   std::optional<std::string> wall_iso(core::TimePoint t) const;
 
-  ClientStack& stack_;
+  TaskClient& stack_;
   PaneSessionOptions options_;
   LineSink sink_;
   client::domain::Fetchers fetchers_;

@@ -1,6 +1,6 @@
 // The task pane's view-model: everything `rtsync watch` shows, as plain values, so the
 // renderer is a pure view-model → lines function that unit tests check without a terminal. The
-// client side (pane_source in src/app) fills it from the provider's ConnectionState, the
+// client side (pane_source in src/app) fills it from the provider's ProviderState, the
 // FreshnessTracker / SmartPolling and the query observers' results; the renderer (pane_render.hpp)
 // turns it into lines; the ncurses layer only paints lines.
 //

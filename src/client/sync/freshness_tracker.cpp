@@ -81,6 +81,17 @@ void FreshnessTracker::on_realtime_status_change(RealtimeStatus status, std::str
   changed();
 }
 
+void FreshnessTracker::restate_status(RealtimeStatus status, std::string_view reason) {
+  if (status != status_) {
+    on_realtime_status_change(status, reason);
+    return;
+  }
+  if (reason_ == reason) return;
+  log_->info("realtime status {}: reason {} -> {}", to_string(status), reason_, reason);
+  reason_ = std::string(reason);
+  changed();
+}
+
 FreshnessTracker::Entry& FreshnessTracker::record(const Key& key, const std::string& text) {
   auto it = entries_.find(text);
   if (it == entries_.end()) {

@@ -34,24 +34,24 @@ std::int64_t to_ms(core::Duration d) {
 
 struct RealtimeManager::Join {
   std::string project_id;
+  std::string name;  // the channel's name
   bool from_heal = false;
   bool settled = false;
   JoinCallback done;
   FreshnessTracker::KeySet keys;
   std::shared_ptr<RealtimeChannel> channel;
-  core::Subscription broadcast_sub;
-  core::Subscription insert_sub;
-  core::Subscription update_sub;
+  std::vector<core::Subscription> event_subs;  // broadcasts and changes
   core::Subscription overflow_sub;
   core::Subscription status_sub;
   core::Timer guard;
 
-  Join(std::string id, bool heal, JoinCallback cb)
+  Join(std::string id, const SyncBinding& binding, bool heal, JoinCallback cb)
       : project_id(std::move(id)),
+        name(binding.channel_name(project_id)),
         from_heal(heal),
         done(std::move(cb)),
-        keys({json::array{"tasks"}, json::array{"task-status-counts"},
-              json::array{"unified-generations"}, json::array{"tasks", "paginated", project_id}}) {}
+        keys(binding.freshness_keys ? binding.freshness_keys(project_id)
+                                    : std::vector<FreshnessTracker::Key>{}) {}
 };
 
 RealtimeManager::RealtimeManager(core::Scheduler& scheduler, RealtimeSocket& socket,
@@ -105,25 +105,26 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
   if (!from_heal) end_heal_cycle();
 
   // 4. Bindings before subscribing.
-  auto j = std::make_shared<Join>(*project_id_, from_heal, std::move(done));
+  const SyncBinding& binding = options_.binding;
+  auto j = std::make_shared<Join>(*project_id_, binding, from_heal, std::move(done));
   join_ = j;
-  const std::string name = "task-updates:" + *project_id_;
+  const std::string& name = j->name;
   j->channel = socket_.channel(name);
   std::weak_ptr<Join> weak = j;
-  j->broadcast_sub = j->channel->on_broadcast(
-      options_.broadcast_event,
-      [this](const json::value& m) { on_event("broadcast", kTaskUpdateEvent, m); });
-  const std::string filter = "project_id=eq." + *project_id_;
-  j->insert_sub =
-      j->channel->on_postgres_changes({"INSERT", options_.schema, options_.table, filter},
-                                      [this](const RealtimeChannel::ChangeView& change) {
-                                        on_change("INSERT", kTaskNewEvent, change);
-                                      });
-  j->update_sub =
-      j->channel->on_postgres_changes({"UPDATE", options_.schema, options_.table, filter},
-                                      [this](const RealtimeChannel::ChangeView& change) {
-                                        on_change("UPDATE", kTaskUpdateEvent, change);
-                                      });
+  // The specs are read through the binding, which lives as long as the manager (and with it
+  // every callback registered here).
+  for (const auto& b : binding.broadcasts) {
+    j->event_subs.push_back(j->channel->on_broadcast(
+        b.event, [this, &b](const json::value& m) { on_event("broadcast", b.bus_event, m); }));
+  }
+  for (const auto& c : binding.changes) {
+    PostgresChangesFilter filter{c.event, c.schema, c.table, std::nullopt};
+    if (!c.scope_column.empty()) filter.filter = c.scope_column + "=eq." + *project_id_;
+    j->event_subs.push_back(j->channel->on_postgres_changes(
+        std::move(filter), [this, &c](const RealtimeChannel::ChangeView& change) {
+          on_change(c.event, c.bus_event, change);
+        }));
+  }
   j->overflow_sub = j->channel->on_changes_overflow(
       [this](const RealtimeChannel::ChangesOverflow& overflow) { on_overflow(overflow); });
   j->status_sub =
@@ -136,7 +137,7 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
   j->guard = scheduler_.schedule(options_.join_timeout, core::TimerId::JoinGuard, [this, weak] {
     auto live = weak.lock();
     if (!live) return;
-    log_->warn("subscribe of task-updates:{} got no status within {} ms", live->project_id,
+    log_->warn("subscribe of {} got no status within {} ms", live->name,
                to_ms(options_.join_timeout));
     settle(live, false);
   });
@@ -156,7 +157,7 @@ void RealtimeManager::on_status(const std::shared_ptr<Join>& j, SubscribeStatus 
                                 const std::optional<Error>& error) {
   if (j != join_) return;
   const auto name = to_string(status);
-  log_->info("channel task-updates:{} status {}{}{}", j->project_id, name, error ? ": " : "",
+  log_->info("channel {} status {}{}{}", j->name, name, error ? ": " : "",
              error ? error->message : "");
   j->guard.cancel();
   switch (status) {
@@ -243,7 +244,7 @@ void RealtimeManager::on_event(std::string_view type, std::string_view bus_event
   snapshot_.last_event_at = now;
   snapshot_.timestamp = now;
   freshness_.on_realtime_event(type, join_->keys);
-  log_->debug("{} on task-updates:{} → {}", type, join_->project_id, bus_event);
+  log_->debug("{} on {} → {}", type, join_->name, bus_event);
   bus_.emit(bus_event, *last_payload_);
 }
 
@@ -255,17 +256,16 @@ void RealtimeManager::on_overflow(const RealtimeChannel::ChangesOverflow& overfl
   snapshot_.last_event_at = now;
   snapshot_.timestamp = now;
   // The recorded keys are the bound table's families; another table says nothing about them.
-  const bool bound = overflow.schema == options_.schema && overflow.table == options_.table;
+  const bool bound = options_.binding.binds_table(overflow.schema, overflow.table);
   if (bound) freshness_.on_realtime_event("OVERFLOW", join_->keys);
-  log_->warn("too many changes on {}.{} in one transaction (limit {}) on task-updates:{} → {}",
-             overflow.schema, overflow.table,
-             overflow.limit ? std::to_string(*overflow.limit) : "unknown", join_->project_id,
-             kChangesOverflowEvent);
+  log_->warn("too many changes on {}.{} in one transaction (limit {}) on {} → {}", overflow.schema,
+             overflow.table, overflow.limit ? std::to_string(*overflow.limit) : "unknown",
+             join_->name, kChangesOverflowEvent);
   json::object detail;
   detail["schema"] = overflow.schema;
   detail["table"] = overflow.table;
   detail["limit"] = overflow.limit ? json::value(*overflow.limit) : json::value(nullptr);
-  detail["projectId"] = join_->project_id;
+  detail[options_.binding.scope_name] = join_->project_id;
   bus_.emit(kChangesOverflowEvent, detail);
 }
 
@@ -276,13 +276,11 @@ void RealtimeManager::leave_channel() {
   subscribed_ = false;
   j->guard.cancel();
   j->status_sub.remove();
-  j->broadcast_sub.remove();
-  j->insert_sub.remove();
-  j->update_sub.remove();
+  j->event_subs.clear();
   j->overflow_sub.remove();
   j->channel->unsubscribe();
   socket_.remove_channel(j->channel);
-  log_->info("left task-updates:{}", j->project_id);
+  log_->info("left {}", j->name);
   set_snapshot("closed");
   freshness_.on_realtime_status_change(RealtimeStatus::disconnected, "Channel unsubscribed");
   if (!destroying_) announce(ChannelPhase::left, "Channel unsubscribed");
@@ -344,7 +342,9 @@ void RealtimeManager::attempt_reconnect() {
         "max reconnect attempts ({}) reached for project {}; realtime stays in error "
         "until the next heal",
         options_.max_heal_attempts, *project_id_);
-    freshness_.on_realtime_status_change(RealtimeStatus::error, "Reconnect attempts exhausted");
+    // The verdict replaces the last failure's reason ("No valid session", "Subscription failed:
+    // …"), which the tracker would otherwise keep since the status stays `error`.
+    freshness_.restate_status(RealtimeStatus::error, "Reconnect attempts exhausted");
     return;
   }
   ++attempts_;
@@ -407,14 +407,14 @@ json::value RealtimeManager::snapshot_json() const {
 
 json::value RealtimeManager::status_json() const {
   const auto s = status();
-  return json::object{
-      {"isSubscribed", s.subscribed},
-      {"projectId", s.project_id ? json::value(*s.project_id) : json::value(nullptr)},
-      {"channelState", s.channel_state},
-      {"reconnectAttempts", s.reconnect_attempts},
-      {"healing", healing()},
-      {"events", events_},
-      {"overflows", overflows_}};
+  return json::object{{"isSubscribed", s.subscribed},
+                      {options_.binding.scope_name,
+                       s.project_id ? json::value(*s.project_id) : json::value(nullptr)},
+                      {"channelState", s.channel_state},
+                      {"reconnectAttempts", s.reconnect_attempts},
+                      {"healing", healing()},
+                      {"events", events_},
+                      {"overflows", overflows_}};
 }
 
 core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket) {

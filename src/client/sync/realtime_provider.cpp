@@ -6,19 +6,6 @@
 
 namespace rtsync::client::sync {
 
-std::vector<query::QueryKey> seed_task_families() {
-  return {query::QueryKey{"tasks"},
-          query::QueryKey{"task-status-counts"},
-          query::QueryKey{"unified-generations"},
-          query::QueryKey{"shots"},
-          query::QueryKey{"unpositioned-count"},
-          query::QueryKey{"project-video-counts"}};
-}
-
-std::vector<TableFamilies> seed_table_families() {
-  return {TableFamilies{"public", "tasks", seed_task_families()}};
-}
-
 namespace {
 std::vector<query::InvalidateFilters> to_filters(const std::vector<query::QueryKey>& families) {
   std::vector<query::InvalidateFilters> out;
@@ -36,23 +23,24 @@ RealtimeProvider::RealtimeProvider(RealtimeManager& manager, query::QueryClient&
                                    core::EventBus& bus, FreshnessTracker& freshness,
                                    ProjectSelection& project, RealtimeProviderOptions options)
     : manager_(manager),
+      binding_(manager.binding()),
       cache_(cache),
       freshness_(freshness),
       project_(project),
       options_(std::move(options)),
       log_(log::get(log::kProvider)),
       listeners_(log::kProvider) {
-  for (const auto& [event, families] : options_.invalidations) {
+  for (const auto& [event, families] : binding_.invalidations) {
     entries_.push_back(Entry{event, to_filters(families)});
   }
   table_entries_ = entries_.size();
-  for (const auto& t : options_.table_families) {
+  for (const auto& t : binding_.table_families) {
     entries_.push_back(Entry{t.schema + "." + t.table + " overflow", to_filters(t.families)});
   }
-  gap_filters_ = to_filters(options_.gap_fill_families);
+  gap_filters_ = to_filters(binding_.gap_fill_families);
   batches_.resize(entries_.size());
-  for (std::size_t i = 0; i < options_.invalidations.size(); ++i) {
-    event_subs_.push_back(bus.subscribe(options_.invalidations[i].first,
+  for (std::size_t i = 0; i < binding_.invalidations.size(); ++i) {
+    event_subs_.push_back(bus.subscribe(binding_.invalidations[i].first,
                                         [this, i](const json::value& d) { on_event(i, d); }));
   }
   event_subs_.push_back(
@@ -142,7 +130,7 @@ void RealtimeProvider::on_phase(const ChannelPhaseChange& change) {
 
 void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
   ++stats_.events;
-  const auto& name = options_.invalidations[index].first;
+  const auto& name = binding_.invalidations[index].first;
   // Share the manager's copy of the detail, and its clock reading, when it is the one being
   // dispatched (the manager stamped its snapshot with this event's time a moment ago).
   EventStamp stamp;
@@ -153,12 +141,11 @@ void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
   } else {
     stamp = EventStamp{std::make_shared<const json::value>(detail), cache_.scheduler().wall_ms()};
   }
-  if (name == kTaskUpdateEvent) {
-    state_.last_task_update = std::move(stamp);
+  for (const auto& stamped : binding_.stamped_events) {
+    if (stamped.bus_event != name) continue;
+    state_.last_events[name] = std::move(stamp);
     publish();
-  } else if (name == kTaskNewEvent) {
-    state_.last_new_task = std::move(stamp);
-    publish();
+    break;
   }
   trigger(index);
 }
@@ -166,7 +153,7 @@ void RealtimeProvider::on_event(std::size_t index, const json::value& detail) {
 void RealtimeProvider::on_overflow(const json::value& detail) {
   const auto schema = core::find_string(detail, "schema").value_or("");
   const auto table = core::find_string(detail, "table").value_or("");
-  const auto& tables = options_.table_families;
+  const auto& tables = binding_.table_families;
   const auto it = std::find_if(tables.begin(), tables.end(), [&](const TableFamilies& t) {
     return t.schema == schema && t.table == table;
   });
@@ -242,29 +229,28 @@ void RealtimeProvider::publish() {
   listeners_.notify(state_);
 }
 
-core::Subscription RealtimeProvider::subscribe(
-    std::function<void(const ConnectionState&)> listener) {
+core::Subscription RealtimeProvider::subscribe(std::function<void(const ProviderState&)> listener) {
   return listeners_.add(std::move(listener));
 }
 
 json::value RealtimeProvider::diagnostics() const {
-  auto at = [](const std::optional<EventStamp>& s) {
-    return s ? json::value(s->timestamp) : json::value(nullptr);
-  };
-  return json::object{{"isConnected", state_.is_connected},
-                      {"isConnecting", state_.is_connecting},
-                      {"error", state_.error ? json::value(*state_.error) : json::value(nullptr)},
-                      {"lastTaskUpdateAt", at(state_.last_task_update)},
-                      {"lastNewTaskAt", at(state_.last_new_task)},
-                      {"projectId", current_ ? json::value(*current_) : json::value(nullptr)},
-                      {"stats", json::object{{"events", stats_.events},
-                                             {"invalidationCalls", stats_.invalidation_calls},
-                                             {"refetchesStarted", stats_.refetches_started},
-                                             {"refetchesCoalesced", stats_.refetches_coalesced},
-                                             {"gapFills", stats_.gap_fills},
-                                             {"eventsBatched", stats_.events_batched},
-                                             {"overflows", stats_.overflows},
-                                             {"overflowsUnbound", stats_.overflows_unbound}}}};
+  json::object d{{"isConnected", state_.is_connected},
+                 {"isConnecting", state_.is_connecting},
+                 {"error", state_.error ? json::value(*state_.error) : json::value(nullptr)}};
+  for (const auto& stamped : binding_.stamped_events) {
+    const auto* s = state_.last(stamped.bus_event);
+    d[stamped.diagnostics_name] = s ? json::value(s->timestamp) : json::value(nullptr);
+  }
+  d[binding_.scope_name] = current_ ? json::value(*current_) : json::value(nullptr);
+  d["stats"] = json::object{{"events", stats_.events},
+                            {"invalidationCalls", stats_.invalidation_calls},
+                            {"refetchesStarted", stats_.refetches_started},
+                            {"refetchesCoalesced", stats_.refetches_coalesced},
+                            {"gapFills", stats_.gap_fills},
+                            {"eventsBatched", stats_.events_batched},
+                            {"overflows", stats_.overflows},
+                            {"overflowsUnbound", stats_.overflows_unbound}};
+  return d;
 }
 
 }  // namespace rtsync::client::sync

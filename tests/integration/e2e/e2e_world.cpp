@@ -28,14 +28,14 @@ Result<std::unique_ptr<World>> World::create(WorldOptions options) {
     }
     return w;
   }
-  app::ClientOptions co;
+  app::TaskClientOptions co;
   co.url = w->env_->http_url();
   co.anon_key = w->env_->anon_key();
   co.email = w->env_->user().email;
   co.password = w->env_->user().password;
   co.project = w->project_id_;
   co.refresh_margin = options.refresh_margin;
-  auto stack = app::ClientStack::start(w->loop_, co);
+  auto stack = app::TaskClient::start(w->loop_, co);
   if (!stack.ok()) return stack.error();
   w->stack_ = std::move(stack.value());
   World* self = w.get();

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "client_stack.hpp"
 #include "demo_env.hpp"
 #include "pane_session.hpp"
 #include "rtsync/core/event_loop.hpp"
+#include "task_client.hpp"
 #include "worker.hpp"
 
 namespace rtsync::e2e {
@@ -43,7 +43,7 @@ class World {
   app::DemoEnvironment& env() { return *env_; }
   app::Worker& worker() { return *worker_; }
   core::EventLoop& loop() { return loop_; }
-  app::ClientStack& stack() { return *stack_; }
+  app::TaskClient& stack() { return *stack_; }
   app::PaneSession& pane() { return *pane_; }
   const std::string& project_id() const { return project_id_; }
 
@@ -79,7 +79,7 @@ class World {
   std::unique_ptr<app::DemoEnvironment> env_;
   std::unique_ptr<app::Worker> worker_;
   core::EventLoop loop_;
-  std::unique_ptr<app::ClientStack> stack_;
+  std::unique_ptr<app::TaskClient> stack_;
   std::unique_ptr<app::PaneSession> pane_;
   std::string project_id_;
   mutable std::mutex mu_;

@@ -8,8 +8,8 @@
 
 #include "client_fixture.hpp"
 #include "integration/test_ca.hpp"
-#include "rtsync/client/domain/auth_refresher.hpp"
 #include "rtsync/client/rest/postgrest_query.hpp"
+#include "rtsync/client/session_binding.hpp"
 #include "rtsync/client/sync/auth_session.hpp"
 
 namespace rtsync::test {
@@ -321,14 +321,14 @@ TEST_F(RestClientTest, AuthSessionRefreshesThroughTheAuthClientAndSignsOutWhenRe
   auto in =
       wait<AuthTokens>([&](auto cb) { auth->sign_up("session@example.com", "pass-word", cb); });
   ASSERT_TRUE(in.ok());
-  client::sync::AuthSession session(loop.sched, client::domain::auth_refresher(*auth, loop.sched));
-  auto binding = client::domain::bind_rest_token(session, *rest);
+  client::sync::AuthSession session(loop.sched, client::auth_refresher(*auth, loop.sched));
+  auto binding = client::bind_rest_token(session, *rest);
   std::vector<std::string> events;
   auto sub =
       session.on_auth_state_change([&](client::sync::AuthEvent e, const client::sync::Session*) {
         events.emplace_back(client::sync::to_string(e));
       });
-  session.sign_in(client::domain::to_session(in.value(), loop.sched.wall_now()));
+  session.sign_in(client::to_session(in.value(), loop.sched.wall_now()));
   EXPECT_EQ(rest->access_token(), in->access_token);
   // Refresh is planned refresh_margin (60 s) before the token's expiry (1 h).
   ASSERT_TRUE(session.next_refresh_at());

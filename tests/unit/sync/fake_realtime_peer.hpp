@@ -72,7 +72,7 @@ class FakeRealtimePeer {
 
   // A postgres_changes row for the bindings of `topic` whose event matches `type`.
   void send_change(std::string_view topic, std::string_view type, json::object record,
-                   json::object old_record = {}) {
+                   json::object old_record = {}, std::string_view table = "tasks") {
     const auto* j = join_of(topic);
     if (!j) return;
     json::array ids;
@@ -80,7 +80,7 @@ class FakeRealtimePeer {
       if (a.spec.event == "*" || a.spec.event == type) ids.push_back(a.id);
     }
     json::object data{{"schema", "public"},
-                      {"table", "tasks"},
+                      {"table", table},
                       {"commit_timestamp", "2026-01-01T00:00:00.000Z"},
                       {"type", type},
                       {"columns", json::array{}},

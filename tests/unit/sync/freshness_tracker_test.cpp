@@ -108,6 +108,27 @@ TEST_F(FreshnessRows, RepeatedStatusDoesNotRestartTheGraceNorNotify) {
   EXPECT_EQ(tracker.polling_interval(kQueryP1), seconds(10));
 }
 
+TEST_F(FreshnessRows, RestateReplacesTheReasonOfTheSameStatusWithoutANewTime) {
+  int notified = 0;
+  auto sub = tracker.subscribe([&] { ++notified; });
+  tracker.on_realtime_status_change(RealtimeStatus::error, "No valid session");
+  const auto changed_at = tracker.last_status_change();
+  const auto revision = tracker.revision();
+  clock.advance(seconds(3));
+  tracker.restate_status(RealtimeStatus::error, "Reconnect attempts exhausted");
+  EXPECT_EQ(tracker.reason(), "Reconnect attempts exhausted");
+  EXPECT_EQ(tracker.last_status_change(), changed_at);
+  EXPECT_EQ(tracker.revision(), revision);  // no polling answer changed
+  EXPECT_EQ(notified, 2);
+  tracker.restate_status(RealtimeStatus::error, "Reconnect attempts exhausted");
+  EXPECT_EQ(notified, 2);                                     // nothing new
+  tracker.restate_status(RealtimeStatus::connected, "back");  // another status: a change
+  EXPECT_EQ(tracker.status(), RealtimeStatus::connected);
+  EXPECT_EQ(tracker.reason(), "back");
+  EXPECT_EQ(tracker.last_status_change(), clock.now());
+  EXPECT_EQ(notified, 3);
+}
+
 TEST_F(FreshnessRows, IsFreshIsStrictAtItsThreshold) {
   tracker.on_realtime_event("UPDATE", {kTasks});
   clock.advance(milliseconds(29'999));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fake_realtime_peer.hpp"
+#include "rtsync/client/domain/task_binding.hpp"
 #include "rtsync/client/sync/auth_session.hpp"
 #include "rtsync/client/sync/freshness_tracker.hpp"
 #include "rtsync/client/sync/realtime_manager.hpp"
@@ -25,8 +26,17 @@ using testkit::FakeTransport;
 
 using core::ManualScheduler;
 using core::TimerId;
+using domain::kTaskNewEvent;
+using domain::kTaskUpdateEvent;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+
+// The manager's options with the task app's binding (the seed's behaviour).
+inline RealtimeManagerOptions task_manager_options() {
+  RealtimeManagerOptions o;
+  o.binding = domain::task_binding();
+  return o;
+}
 
 inline SocketOptions test_socket_options() {
   SocketOptions o;
@@ -84,7 +94,16 @@ class ManagerFixture : public ::testing::Test {
                                               std::move(options));
     peer = std::make_unique<FakeRealtimePeer>(*fake);
     manager = std::make_unique<RealtimeManager>(clock, *socket, auth, freshness, bus,
-                                                RealtimeManagerOptions{}, &messages);
+                                                task_manager_options(), &messages);
+  }
+
+  // Replaces the manager by one whose task binding `change` adjusted.
+  void rebind(const std::function<void(SyncBinding&)>& change) {
+    auto o = task_manager_options();
+    change(o.binding);
+    manager.reset();
+    manager = std::make_unique<RealtimeManager>(clock, *socket, auth, freshness, bus, std::move(o),
+                                                &messages);
   }
 
   void sign_in(std::string token = "jwt-user-1") {

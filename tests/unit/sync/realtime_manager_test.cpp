@@ -447,6 +447,42 @@ TEST_F(Heal, AuthFailuresCountTowardsTheSameCap) {
   EXPECT_EQ(joins_of("p1"), 1u);  // none of the attempts got past the auth check
 }
 
+// Heal attempts that fail their auth check report "No valid session"; when the third one fails,
+// the reason becomes the verdict realtime_manager.hpp promises — exactly then, not before.
+TEST_F(Heal, ExhaustedAfterAuthFailuresReportsTheExhaustedReasonAtTheThirdFailure) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  peer->send_phx_close("realtime:task-updates:p1");
+  auth.sign_out();
+  ASSERT_EQ(freshness.status(), RealtimeStatus::disconnected);
+  heal();
+  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  clock.advance(seconds(1));  // attempt 1: no session
+  EXPECT_EQ(freshness.status(), RealtimeStatus::error);
+  EXPECT_EQ(freshness.reason(), "No valid session");
+  const auto failed_at = freshness.last_status_change();
+  int notified = 0;
+  auto sub = freshness.subscribe([&] { ++notified; });
+  log::Capture capture;
+  clock.advance(seconds(2));  // attempt 2: no session
+  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(4));
+  clock.advance(milliseconds(3'999));
+  EXPECT_EQ(freshness.reason(), "No valid session");
+  EXPECT_EQ(manager->reconnect_attempts(), 3u);
+  EXPECT_TRUE(manager->healing());
+  clock.advance(milliseconds(1));  // attempt 3 fails: the cycle is over
+  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(manager->healing());
+  EXPECT_EQ(freshness.status(), RealtimeStatus::error);
+  EXPECT_EQ(freshness.reason(), "Reconnect attempts exhausted");
+  EXPECT_EQ(freshness.diagnostics().at("statusReason").as_string(), "Reconnect attempts exhausted");
+  EXPECT_EQ(freshness.last_status_change(), failed_at);  // the same error: no new time
+  EXPECT_EQ(notified, 1);                                // but listeners hear of the new reason
+  EXPECT_EQ(freshness.polling_interval(kPaginated), seconds(5));
+  EXPECT_TRUE(capture.contains("[SimpleRealtime] max reconnect attempts (3) reached"));
+  EXPECT_EQ(joins_of("p1"), 1u);  // none of the attempts got past the auth check
+}
+
 TEST_F(Heal, IgnoredWhenSubscribedWithoutProjectOrWhileACycleRuns) {
   heal();  // no project
   EXPECT_FALSE(clock.pending(TimerId::HealRetry));

@@ -23,7 +23,7 @@ class ProviderTest : public ManagerFixture {
   void mount_provider(RealtimeProviderOptions options = {}) {
     provider = std::make_unique<RealtimeProvider>(*manager, cache, bus, freshness, project,
                                                   std::move(options));
-    sub = provider->subscribe([this](const ConnectionState& s) { states.push_back(s); });
+    sub = provider->subscribe([this](const ProviderState& s) { states.push_back(s); });
   }
 
   // One active query per family the seed covers, plus unrelated ones.
@@ -54,7 +54,7 @@ class ProviderTest : public ManagerFixture {
   FetchLog fetches{clock};
   MountedQueries queries;
   std::unique_ptr<RealtimeProvider> provider;
-  std::vector<ConnectionState> states;
+  std::vector<ProviderState> states;
   core::Subscription sub;
 };
 
@@ -171,29 +171,31 @@ TEST_F(ProviderTest, EventsInvalidateTheSixFamiliesAndNothingElse) {
   EXPECT_TRUE(cache.get_query(QueryKey{"tasks", "inactive"})->state().is_invalidated);
   EXPECT_EQ(fetches.count(QueryKey{"tasks", "inactive"}), 0u);
   EXPECT_FALSE(cache.get_query(kProfile)->state().is_invalidated);
-  ASSERT_TRUE(provider->state().last_task_update.has_value());
-  EXPECT_EQ(provider->state().last_task_update->payload->at("new").at("status").as_string(),
+  ASSERT_NE(provider->state().last(kTaskUpdateEvent), nullptr);
+  EXPECT_EQ(provider->state().last(kTaskUpdateEvent)->payload->at("new").at("status").as_string(),
             "Complete");
-  EXPECT_EQ(provider->state().last_task_update->timestamp, clock.wall_ms());
+  EXPECT_EQ(provider->state().last(kTaskUpdateEvent)->timestamp, clock.wall_ms());
   // Shared with the manager, not copied.
-  EXPECT_EQ(provider->state().last_task_update->payload.get(), manager->last_event_payload().get());
-  EXPECT_FALSE(provider->state().last_new_task.has_value());
+  EXPECT_EQ(provider->state().last(kTaskUpdateEvent)->payload.get(),
+            manager->last_event_payload().get());
+  EXPECT_EQ(provider->state().last(kTaskNewEvent), nullptr);
   clock.advance(seconds(1));
   peer->send_change(kTopic1, "INSERT", json::object{{"id", "t2"}});
   clock.run_ready();
   for (const auto& k : family_keys())
     EXPECT_EQ(fetches.count(k), 2u) << k.hash();
-  ASSERT_TRUE(provider->state().last_new_task.has_value());
-  EXPECT_EQ(provider->state().last_new_task->payload->at("new").at("id").as_string(), "t2");
+  ASSERT_NE(provider->state().last(kTaskNewEvent), nullptr);
+  EXPECT_EQ(provider->state().last(kTaskNewEvent)->payload->at("new").at("id").as_string(), "t2");
   EXPECT_EQ(provider->stats().invalidation_calls, 6u * 2 + 6u);  // two events + the gap fill
 }
 
 TEST_F(ProviderTest, InvalidationMapIsConfigurable) {
   mount_task_queries();
-  RealtimeProviderOptions options;
-  options.invalidations = {{std::string(kTaskNewEvent), {QueryKey{"task-status-counts"}}}};
-  options.gap_fill_families = {};
-  mount_provider(options);
+  rebind([](SyncBinding& b) {
+    b.invalidations = {{std::string(kTaskNewEvent), {QueryKey{"task-status-counts"}}}};
+    b.gap_fill_families = {};
+  });
+  mount_provider();
   project.set("p1");
   peer->accept();
   clock.run_ready();
@@ -349,8 +351,8 @@ TEST_F(OverflowTest, TooManyChangesOnTasksInvalidatesTheSixFamiliesOnce) {
   EXPECT_EQ(provider->stats().overflows_unbound, 0u);
   EXPECT_EQ(provider->stats().events, 0u);
   // Not a task event: the stamps the UI shows stay as they were.
-  EXPECT_FALSE(provider->state().last_task_update.has_value());
-  EXPECT_FALSE(provider->state().last_new_task.has_value());
+  EXPECT_EQ(provider->state().last(kTaskUpdateEvent), nullptr);
+  EXPECT_EQ(provider->state().last(kTaskNewEvent), nullptr);
   const auto stats = provider->diagnostics().at("stats");
   EXPECT_EQ(stats.at("overflows").to_number<std::int64_t>(), 1);
   EXPECT_EQ(stats.at("overflowsUnbound").to_number<std::int64_t>(), 0);
@@ -386,9 +388,8 @@ TEST_F(OverflowTest, ErrorStatusVariantInvalidatesNothing) {
 }
 
 TEST_F(OverflowTest, TableFamiliesAreConfigurable) {
-  RealtimeProviderOptions options;
-  options.table_families = {{"public", "shots", {QueryKey{"shots"}}}};
-  joined(options);
+  rebind([](SyncBinding& b) { b.table_families = {{"public", "shots", {QueryKey{"shots"}}}}; });
+  joined();
   send_overflow("p1", "shots");
   send_overflow("p1", "tasks");  // no longer bound
   clock.run_ready();

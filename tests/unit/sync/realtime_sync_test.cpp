@@ -21,7 +21,9 @@ class RealtimeSyncTest : public ::testing::Test {
     fake = t.get();
     socket = std::make_unique<RealtimeSocket>(clock, std::move(t), std::move(options));
     peer = std::make_unique<FakeRealtimePeer>(*fake);
-    sync = std::make_unique<RealtimeSync>(clock, *socket, cache);
+    RealtimeSyncOptions so;
+    so.manager.binding = domain::task_binding();
+    sync = std::make_unique<RealtimeSync>(clock, *socket, cache, Refresher{}, std::move(so));
     heal_sub = sync->bus().subscribe(kAuthHealEvent, [this](const json::value& d) {
       heals.push_back(d);
       heal_times.push_back(clock.now());

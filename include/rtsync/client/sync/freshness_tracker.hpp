@@ -4,8 +4,8 @@
 //
 // Status. connected / disconnected / error, with a reason and the time of the last change. A
 // repeated report of the status already held changes nothing (no new time, no notification, the
-// first reason is kept): a duplicate "connected" does not restart the 30 s connect grace
-// (docs/original-app.md §8).
+// first reason is kept; restate_status replaces it): a duplicate "connected" does not restart the
+// 30 s connect grace (docs/original-app.md §8).
 //
 // Families, looked up by prefix. Events are recorded under keys (['tasks'],
 // ['tasks','paginated','p1'], …). A lookup for a query key uses the LONGEST recorded prefix of that
@@ -118,6 +118,10 @@ class FreshnessTracker {
 
   // Sets the realtime status. Same status as now → nothing happens.
   void on_realtime_status_change(RealtimeStatus status, std::string_view reason = {});
+  // A verdict that supersedes the report that led to it (the manager's "Reconnect attempts
+  // exhausted"): a different status is set as on_realtime_status_change does; the same status
+  // keeps its time and polling answers, but takes `reason` and notifies when the reason differs.
+  void restate_status(RealtimeStatus status, std::string_view reason);
   // Stamps `now` as the last event time of every key; `type` is for the log only.
   void on_realtime_event(std::string_view type, const KeySet& keys);
   void on_realtime_event(std::string_view type, const std::vector<Key>& keys);

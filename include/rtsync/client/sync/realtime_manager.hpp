@@ -1,16 +1,18 @@
-// RealtimeManager — the seed's SimpleRealtimeManager (docs/original-app.md §2): one channel per
-// project, its events on the EventBus, its status in the FreshnessTracker and the realtime
-// snapshot, and the heal cycle.
+// RealtimeManager — the seed's SimpleRealtimeManager (docs/original-app.md §2), generic over a
+// SyncBinding (binding.hpp): one channel per scope (the task app's project, a chat app's room), its
+// events on the EventBus, its status in the FreshnessTracker and the realtime snapshot, and the
+// heal cycle. The examples below name the task app's binding (client::domain::task_binding()).
 //
-// join_project(id):
+// join_project(id) (`id` is the scope):
 //   1. Auth check from the cached session (AuthSession::get_session, no I/O). No session (or an
 //      empty access token) → freshness `error` "No valid session", returns false; the current
-//      project and channel are left as they were.
+//      scope and channel are left as they were.
 //   2. socket.set_auth(token).
 //   3. Leaves the current channel, if any (freshness `disconnected` "Channel unsubscribed").
-//   4. One channel "task-updates:<id>" (topic "realtime:task-updates:<id>") with broadcast
-//      `task-update` and postgres_changes INSERT and UPDATE on public.tasks filtered
-//      `project_id=eq.<id>`, registered before subscribing.
+//   4. One channel `binding.channel_name(id)` (task app: "task-updates:<id>", topic
+//      "realtime:task-updates:<id>") with the binding's broadcasts, then its postgres_changes specs
+//      in order (task app: broadcast `task-update`, INSERT and UPDATE on public.tasks filtered
+//      `project_id=eq.<id>`), registered before subscribing.
 //   5. Subscribes; the outcome goes to `done(bool)` once: true on SUBSCRIBED; false on
 //      CHANNEL_ERROR / TIMED_OUT / CLOSED, when the 10 s join guard expires first (no snapshot or
 //      freshness change for that), or when the join is abandoned (leave, another join, destroy).
@@ -26,29 +28,33 @@
 //                               "Channel closed by server" (the seed ignores CLOSED; rtsync
 //                               follows the channel's real state, docs/original-app.md §8)
 // leave() → snapshot `closed`, freshness `disconnected` "Channel unsubscribed" (only when a channel
-// existed), no project, attempts 0, every timer cleared.
+// existed), no scope, attempts 0, every timer cleared.
 //
-// Events: INSERT → `realtime:task-new`; UPDATE and the broadcast `task-update` →
-// `realtime:task-update`; the detail is the payload as the transport delivers it (the
+// Events: each change of a spec → the spec's `bus_event`, each broadcast → its `bus_event` (task
+// app: INSERT → `realtime:task-new`; UPDATE and the broadcast `task-update` →
+// `realtime:task-update`); the detail is the payload as the transport delivers it (the
 // realtime-js change shape / broadcast message). Each event first stamps the snapshot
-// (channelState `joined`, lastEventAt) and reports to the FreshnessTracker for
-// ['tasks'], ['task-status-counts'], ['unified-generations'], ['tasks','paginated',<id>].
+// (channelState `joined`, lastEventAt) and reports to the FreshnessTracker for the binding's
+// freshness_keys(scope) (task app: ['tasks'], ['task-status-counts'], ['unified-generations'],
+// ['tasks','paginated',<id>]).
 //
 // Changes overflow. The channel's "Too many changes" signal (RealtimeChannel::on_changes_overflow:
 // one transaction changed more rows of a table than the server sends one by one) → log warn and
 // `realtime:changes-overflow` with detail {"schema","table","limit" (null when unknown),
-// "projectId"}: the changes of that table are incomplete, whoever shows it refetches. It counts
-// as realtime activity like a change event (snapshot lastEventAt) and, for the table the manager
-// binds (options.schema/table), stamps the same four FreshnessTracker keys; a table it does not
-// bind touches no keys. Counted in status_json's "overflows" (not in "events").
+// <binding.scope_name>: scope} (task app: "projectId"): the changes of that table are incomplete,
+// whoever shows it refetches. It counts as realtime activity like a change event (snapshot
+// lastEventAt) and, for a table one of the binding's change specs reads, stamps the same
+// FreshnessTracker keys; a table it does not bind touches no keys. Counted in status_json's
+// "overflows" (not in "events").
 //
-// Heal (listens for `realtime:auth-heal`): with a project and no subscription, starts a heal cycle
+// Heal (listens for `realtime:auth-heal`): with a scope and no subscription, starts a heal cycle
 // unless one is running or a join is still waiting for its first status (its guard decides): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
 // (docs/original-app.md §8; the seed's endless loop is not reproduced). Success ends the cycle.
-// After the third failure realtime stays `error` ("Reconnect attempts exhausted", polling at 5 s)
-// until the next heal intent starts a new cycle. Every timer (join guard, heal retry) is a member
-// Timer: leave, destroy and success clear them.
+// After the third failure realtime stays `error` with the reason "Reconnect attempts exhausted" (it
+// replaces the last failure's reason, e.g. "No valid session"; polling at 5 s) until the next heal
+// intent starts a new cycle. Every timer (join guard, heal retry) is a member Timer: leave,
+// destroy and success clear them.
 //
 // Thread safety: loop-confined. The socket, session, tracker and bus must outlive the manager.
 #pragma once
@@ -61,6 +67,7 @@
 #include <string_view>
 
 #include "rtsync/client/sync/auth_session.hpp"
+#include "rtsync/client/sync/binding.hpp"
 #include "rtsync/client/sync/freshness_tracker.hpp"
 #include "rtsync/client/sync/observable.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
@@ -70,9 +77,7 @@
 
 namespace rtsync::client::sync {
 
-// The EventBus events the manager emits (details in the file comment).
-inline constexpr std::string_view kTaskUpdateEvent = "realtime:task-update";
-inline constexpr std::string_view kTaskNewEvent = "realtime:task-new";
+/// The EventBus event of the server's "Too many changes" signal (detail: see the file comment).
 inline constexpr std::string_view kChangesOverflowEvent = "realtime:changes-overflow";
 
 // The manager's timings and the table and broadcast it binds.
@@ -81,9 +86,9 @@ struct RealtimeManagerOptions {
   std::uint32_t max_heal_attempts = 3;                       // re-joins per heal cycle
   core::Duration heal_base_delay = std::chrono::seconds(1);  // 1 s, 2 s, 4 s …
   core::Duration heal_max_delay = std::chrono::seconds(10);  // cap of the heal delay
-  std::string schema = "public";                             // the table bound to
-  std::string table = "tasks";                               // postgres_changes
-  std::string broadcast_event = "task-update";               // the broadcast bound to
+  // What to join and emit (binding.hpp). The provider on this manager invalidates by the same
+  // binding, so the two cannot disagree.
+  SyncBinding binding;
 };
 
 // getStatus(): {isSubscribed, projectId, channelState, reconnectAttempts}
@@ -162,7 +167,9 @@ class RealtimeManager {
   // Heal attempts back to 0 and the pending retry cleared (the seed's reset()).
   void reset();
 
-  RealtimeManagerStatus status() const;                                    // getStatus()
+  RealtimeManagerStatus status() const;  // getStatus()
+  /// The binding this manager joins by (RealtimeManagerOptions::binding).
+  const SyncBinding& binding() const noexcept { return options_.binding; }
   const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }  // the snapshot now
   bool subscribed() const noexcept { return subscribed_; }  // the channel is SUBSCRIBED
   // The project joined or joining.
@@ -178,13 +185,13 @@ class RealtimeManager {
   json::value snapshot_json() const;
   // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
   json::value status_json() const;
-  std::uint64_t events_received() const noexcept { return events_; }        // task events
+  std::uint64_t events_received() const noexcept { return events_; }  // change and broadcast events
   std::uint64_t overflows_received() const noexcept { return overflows_; }  // overflows
-  // The payload of the task event (change or broadcast; not an overflow) being (or last) emitted,
-  // shared: a bus handler that wants to keep the
-  // detail (the provider's lastTaskUpdate) checks `&detail == last_event_payload().get()` and
-  // shares it instead of copying. Each payload is copied once out of the transport's frame into
-  // its own arena (one allocation block instead of one per string).
+  // The payload of the event (change or broadcast; not an overflow) being (or last) emitted,
+  // shared: a bus handler that wants to keep the detail (the provider's stamped events) checks
+  // `&detail == last_event_payload().get()` and shares it instead of copying. Each payload is
+  // copied once out of the transport's frame into its own arena (one allocation block instead of
+  // one per string).
   const std::shared_ptr<const json::value>& last_event_payload() const noexcept {
     return last_payload_;
   }

@@ -1,6 +1,8 @@
 // RealtimeProvider — the seed's SimpleRealtimeProvider and useSimpleRealtime (docs/original-app.md
-// §5): follows the selected project, exposes the connection state, and turns realtime events into
-// query invalidations.
+// §5): follows the selected scope (the task app's project), exposes the connection state, and
+// turns realtime events into query invalidations. What it invalidates comes from the manager's
+// SyncBinding (binding.hpp), so the events it listens for are exactly those the manager emits; the
+// examples below name the task app's binding (client::domain::task_binding()).
 //
 // Lifecycle, following the observable ProjectSelection:
 //   none    → leaves the channel; state {connected false, connecting false, error none};
@@ -15,22 +17,23 @@
 // cleared; CHANNEL_ERROR / TIMED_OUT / server close → not connected, error = the reason; heal joins
 // show as connecting.
 //
-// Invalidation. Each event in `invalidations` (default: realtime:task-update and
+// Invalidation. Each event in the binding's `invalidations` (task app: realtime:task-update and
 // realtime:task-new → the six families tasks, task-status-counts, unified-generations, shots,
 // unpositioned-count, project-video-counts) invalidates its families through the cache's burst
 // coalescing (InvalidateOptions::realtime): the first event refetches every active match at once,
-// later events inside the window merge into one trailing refetch per query. The event also sets
-// last_task_update / last_new_task {payload, timestamp}.
+// later events inside the window merge into one trailing refetch per query. An event among the
+// binding's `stamped_events` also sets state().last(event) {payload, timestamp}.
 //
 // Changes overflow. `realtime:changes-overflow` (the server's "Too many changes": a transaction
 // changed more rows of one table than it sends one by one) invalidates the families of that table
-// in `table_families` (default: public.tasks → the six), exactly as an event would — through the
-// cache's burst coalescing, and through the batch window when one is set — so the refetch runs
-// after the changes already received and reads the whole transaction. A table without an entry
-// invalidates nothing (logged). Counted in stats: overflows, overflows_unbound.
+// in the binding's `table_families` (task app: public.tasks → the six), exactly as an event would —
+// through the cache's burst coalescing, and through the batch window when one is set — so the
+// refetch runs after the changes already received and reads the whole transaction. A table without
+// an entry invalidates nothing (logged). Counted in stats: overflows, overflows_unbound.
 //
 // Gap fill. Every transition into SUBSCRIBED (the first join included, and every rejoin after a
-// drop, error or heal) invalidates `gap_fill_families` (default: the six): what changed while
+// drop, error or heal) invalidates the binding's `gap_fill_families` (task app: the six): what
+// changed while
 // realtime was down is fetched, never silently missed.
 //
 // Thread safety: loop-confined. Manager, cache, bus, tracker and selection must outlive it.
@@ -38,6 +41,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -60,37 +64,28 @@ struct EventStamp {
   friend bool operator==(const EventStamp&, const EventStamp&) = default;
 };
 
-// The context value {isConnected, isConnecting, error, lastTaskUpdate, lastNewTask}.
-struct ConnectionState {
-  bool is_connected = false;                   // the channel is SUBSCRIBED
-  bool is_connecting = false;                  // joining or healing
-  std::optional<std::string> error;            // why not connected, if known
-  std::optional<EventStamp> last_task_update;  // the last realtime:task-update
-  std::optional<EventStamp> last_new_task;     // the last realtime:task-new
+/// The context value {isConnected, isConnecting, error, last events} (the seed's lastTaskUpdate
+/// and lastNewTask are the task binding's stamped events).
+struct ProviderState {
+  /// The scope's channel is subscribed.
+  bool is_connected = false;
+  /// A join (first join, switch or heal) is in progress.
+  bool is_connecting = false;
+  /// Why realtime is down ("Failed to connect to realtime", the channel's failure), if it is.
+  std::optional<std::string> error;
+  /// The latest payload of each of the binding's stamped events that arrived, by bus event.
+  std::map<std::string, EventStamp, std::less<>> last_events;
+  /// The latest stamp of `bus_event`, or null.
+  const EventStamp* last(std::string_view bus_event) const {
+    const auto it = last_events.find(bus_event);
+    return it == last_events.end() ? nullptr : &it->second;
+  }
+  /// Member-wise.
+  friend bool operator==(const ProviderState&, const ProviderState&) = default;
 };
-
-// The six families the seed invalidates, in its order.
-std::vector<query::QueryKey> seed_task_families();
-
-// The query families that read one table: what to refetch when that table's changes cannot be
-// delivered one by one.
-struct TableFamilies {
-  std::string schema;                     // the table's schema
-  std::string table;                      // the table
-  std::vector<query::QueryKey> families;  // family prefixes to invalidate
-};
-// The task app's tables: public.tasks → seed_task_families().
-std::vector<TableFamilies> seed_table_families();
 
 // What the provider invalidates, and how.
 struct RealtimeProviderOptions {
-  // Event name → families invalidated on it.
-  std::vector<std::pair<std::string, std::vector<query::QueryKey>>> invalidations = {
-      {"realtime:task-update", seed_task_families()}, {"realtime:task-new", seed_task_families()}};
-  // Table → families, for `realtime:changes-overflow` (one entry per table; the first match wins).
-  std::vector<TableFamilies> table_families = seed_table_families();
-  // Invalidated after every transition into SUBSCRIBED.
-  std::vector<query::QueryKey> gap_fill_families = seed_task_families();
   // Coalesced, cancel_refetch (the cache's default window).
   query::InvalidateOptions invalidate = query::InvalidateOptions::realtime();
   // Opt-in event batching in front of the cache (off by default): the first event of a quiet
@@ -128,12 +123,13 @@ class RealtimeProvider {
   RealtimeProvider(const RealtimeProvider&) = delete;
   RealtimeProvider& operator=(const RealtimeProvider&) = delete;
 
-  const ConnectionState& state() const noexcept { return state_; }  // the context value now
+  const ProviderState& state() const noexcept { return state_; }  // the context value now
   // Called after every state change (connection fields and event stamps alike).
-  core::Subscription subscribe(std::function<void(const ConnectionState&)> listener);
+  core::Subscription subscribe(std::function<void(const ProviderState&)> listener);
   const ProviderStats& stats() const noexcept { return stats_; }  // counters so far
-  // {isConnected, isConnecting, error, lastTaskUpdateAt, lastNewTaskAt, projectId,
-  //  stats{events, …, overflows, overflowsUnbound}}
+  // {isConnected, isConnecting, error, <stamped event's diagnostics_name>…, <scope_name>,
+  //  stats{events, …, overflows, overflowsUnbound}} (task app: lastTaskUpdateAt, lastNewTaskAt,
+  //  projectId)
   json::value diagnostics() const;
 
  private:
@@ -149,19 +145,20 @@ class RealtimeProvider {
   void publish();
 
   RealtimeManager& manager_;
+  const SyncBinding& binding_;  // the manager's
   query::QueryClient& cache_;
   FreshnessTracker& freshness_;
   ProjectSelection& project_;
   RealtimeProviderOptions options_;
   std::shared_ptr<spdlog::logger> log_;
-  ConnectionState state_;
-  ListenerList<const ConnectionState&> listeners_;
+  ProviderState state_;
+  ListenerList<const ProviderState&> listeners_;
   ProviderStats stats_;
   std::optional<std::string> current_;  // the project this provider joined
   std::uint64_t generation_ = 0;        // bumped per selection, to drop stale join results
   bool subscribed_ = false;             // last phase was SUBSCRIBED
-  // What one trigger invalidates, built once: one entry per options_.invalidations item, then one
-  // per options_.table_families item (at table_entries_ + i).
+  // What one trigger invalidates, built once: one entry per binding invalidations item, then one
+  // per binding table_families item (at table_entries_ + i).
   struct Entry {
     std::string label;  // the bus event, or "<schema>.<table> overflow", for the log
     std::vector<query::InvalidateFilters> filters;

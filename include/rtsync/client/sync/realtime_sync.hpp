@@ -1,5 +1,7 @@
-// RealtimeSync — the coordination layer assembled: what an application (the `rtsync watch` task
-// pane) creates once, next to its RealtimeSocket and QueryClient.
+// RealtimeSync — the coordination layer assembled: what an application creates once, next to its
+// RealtimeSocket and QueryClient (client::Client, rtsync/client/client.hpp, does it for you). What
+// it joins and invalidates is the SyncBinding in `options.manager.binding` (binding.hpp; the
+// `rtsync watch` task pane uses client::domain::task_binding()).
 //
 // Owns, in dependency order: EventBus, AuthSession, FreshnessTracker, ReconnectScheduler,
 // RealtimeManager, ProjectSelection, RealtimeProvider, SmartPolling and ReconnectTriggers, and
@@ -9,9 +11,9 @@
 //   - heal triggers: auth events, the socket reopening after a drop, realtime degraded for 30 s
 //     with a project selected, explicit `request_reconnect`;
 //   - `realtime:auth-heal` reaches the manager's heal cycle;
-//   - selecting a project (`project().set(id)`) joins it; events invalidate the six families, and
-//     so does the server's "Too many changes" signal for public.tasks
-//     (`realtime:changes-overflow`).
+//   - selecting a scope (`project().set(id)`) joins its channel; events invalidate the binding's
+//     families, and so does the server's "Too many changes" signal for a table of
+//     `binding.table_families` (`realtime:changes-overflow`).
 // `register_diagnostics` publishes the seed's runtime views: "realtime" (the snapshot
 // {channelState, lastEventAt, timestamp, lastMessageAt}), "realtimeStatus", "freshness",
 // "reconnectScheduler", "provider", "smartPolling", "auth".

@@ -1,6 +1,6 @@
-#include "rtsync/client/domain/auth_refresher.hpp"
+#include "rtsync/client/session_binding.hpp"
 
-namespace rtsync::client::domain {
+namespace rtsync::client {
 
 sync::Session to_session(const rest::AuthTokens& tokens, core::WallTime now) {
   sync::Session s;
@@ -30,4 +30,4 @@ core::Subscription bind_rest_token(sync::AuthSession& session, rest::RestClient&
   return session.on_token([&rest](const std::string& token) { rest.set_access_token(token); });
 }
 
-}  // namespace rtsync::client::domain
+}  // namespace rtsync::client

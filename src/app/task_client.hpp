@@ -1,15 +1,10 @@
-// The client side of `rtsync watch`, wired as docs/design.md §2 draws it, on one event loop:
+// TaskClient — the client side of `rtsync watch`, `rtsync demo` and `rtsync bench`: a
+// client::Client (rtsync/client/client.hpp) bound to the task app (client::domain::task_binding()),
+// with the original app's query defaults, a `k` transport that can drop realtime on purpose
+// (drop_transport.hpp), and the user's projects.
 //
-//   HttpClient ─ RestClient (fetchers) / AuthClient (sign-in, refresh)
-//   Beast transport ─ DroppableTransport (`k`) ─ MessageClock ─ RealtimeSocket (<url>/realtime/v1)
-//   QueryClient (the original's defaults: 3 attempts unless unauthorized, no focus refetch)
-//   RealtimeSync: AuthSession (refresher: the refresh-token grant; token → socket.set_auth and
-//     the RestClient), RealtimeManager (channel per project) ─ EventBus ─ RealtimeProvider,
-//     FreshnessTracker ─ SmartPolling, ReconnectScheduler + ReconnectTriggers
-//   Diagnostics: one JSON snapshot of all of it
-//
-// start() builds it on the loop, signs in (password grant, or a given access token), loads the
-// user's projects, connects the socket and selects the initial project (the provider joins its
+// start() builds the client on the loop, signs in (password grant, or a given access token), loads
+// the user's projects, connects the socket and selects the initial project (the provider joins its
 // channel). The pane's observers live in PaneSession (pane_session.hpp).
 //
 // Thread safety: start() and the destructor are called from a thread other than the loop's (they
@@ -24,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "rtsync/client/client.hpp"
+#include "rtsync/client/domain/task_binding.hpp"
 #include "rtsync/client/query/query_client.hpp"
 #include "rtsync/client/rest/auth_client.hpp"
 #include "rtsync/client/rest/rest_client.hpp"
@@ -33,7 +30,6 @@
 #include "rtsync/client/sync/realtime_provider.hpp"
 #include "rtsync/client/sync/realtime_sync.hpp"
 #include "rtsync/client/sync/reconnect_scheduler.hpp"
-#include "rtsync/client/sync/reconnect_triggers.hpp"
 #include "rtsync/client/sync/smart_polling.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/diagnostics.hpp"
@@ -45,7 +41,7 @@ namespace rtsync::app {
 
 class DropControl;
 
-struct ClientOptions {
+struct TaskClientOptions {
   std::string url;       // http(s)://host[:port] — the project's base URL
   std::string anon_key;  // the project's anon key (apikey)
   // Base URL of /rest/v1 and /auth/v1 when they are served apart from realtime (empty: url).
@@ -72,22 +68,23 @@ struct ProjectInfo {
   std::string name;
 };
 
-class ClientStack {
+class TaskClient {
  public:
   // Blocks until signed in with the project list loaded, or `timeout`. Errors: invalid_argument
   // (options), unauthorized (sign-in refused), not_found (no project / unknown --project), and the
   // REST client's codes.
-  static Result<std::unique_ptr<ClientStack>> start(
-      core::EventLoop& loop, ClientOptions options,
+  static Result<std::unique_ptr<TaskClient>> start(
+      core::EventLoop& loop, TaskClientOptions options,
       core::Duration timeout = std::chrono::seconds(20));
-  ~ClientStack();
-  ClientStack(const ClientStack&) = delete;
-  ClientStack& operator=(const ClientStack&) = delete;
+  ~TaskClient();
+  TaskClient(const TaskClient&) = delete;
+  TaskClient& operator=(const TaskClient&) = delete;
 
   // ---- loop-confined -------------------------------------------------------------------------
   core::EventLoop& loop() noexcept { return loop_; }
   core::Scheduler& scheduler() noexcept;
-  const ClientOptions& options() const noexcept { return options_; }
+  const TaskClientOptions& options() const noexcept { return options_; }
+  client::Client& client() { return *client_; }
   core::EventBus& bus();
   client::query::QueryClient& cache();
   client::sync::FreshnessTracker& freshness();
@@ -117,20 +114,15 @@ class ClientStack {
   json::object snapshot() const;
 
  private:
-  struct Parts;
-  ClientStack(core::EventLoop& loop, ClientOptions options);
+  TaskClient(core::EventLoop& loop, TaskClientOptions options);
   void sign_in(std::function<void(Result<void>)> done);
   void load_projects(std::function<void(Result<void>)> done);
 
   core::EventLoop& loop_;
-  ClientOptions options_;
-  std::unique_ptr<Parts> parts_;
+  TaskClientOptions options_;
+  std::shared_ptr<DropControl> drop_;
+  std::unique_ptr<client::Client> client_;
   std::vector<ProjectInfo> projects_;
 };
-
-// The `exp` claim of a JWT (no verification), as a wall time.
-std::optional<core::WallTime> jwt_expiry(std::string_view token);
-// The `sub` claim of a JWT (no verification).
-std::string jwt_subject(std::string_view token);
 
 }  // namespace rtsync::app

@@ -14,15 +14,17 @@
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/core/subscription.hpp"
 
-namespace rtsync::client::domain {
+namespace rtsync::client {
 
-// expires_at from the tokens when given, else now + expires_in.
+/// A GoTrue session as an AuthSession Session: expires_at from the tokens when given, else
+/// now + expires_in.
 sync::Session to_session(const rest::AuthTokens& tokens, core::WallTime now);
 
-// AuthSession's Refresher doing the refresh-token grant through `auth` (see the file comment).
+/// AuthSession's Refresher doing the GoTrue refresh-token grant through `auth`.
 sync::Refresher auth_refresher(rest::AuthClient& auth, core::Scheduler& scheduler);
 
-// Keeps `rest`'s access token equal to the session's, until the Subscription is removed.
+/// Keeps `rest`'s bearer token equal to the session's access token (set now, then on every token
+/// change) while the returned Subscription lives.
 core::Subscription bind_rest_token(sync::AuthSession& session, rest::RestClient& rest);
 
-}  // namespace rtsync::client::domain
+}  // namespace rtsync::client
