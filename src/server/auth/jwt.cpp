@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 namespace rtsync::server::auth {
@@ -196,8 +195,10 @@ std::optional<VerifiedJwt> JwtVerifier::api_key(std::string_view token) const {
   VerifiedJwt v;
   v.token = std::string(token);
   v.role = role;
-  // An API key does not expire: it stays valid until the operator removes it.
-  v.exp = std::numeric_limits<std::int64_t>::max();
+  // An API key does not expire: it stays valid until the operator removes it. The expiry stands
+  // in year 2223: far enough never to matter, near enough that expiry timers (expires_at() plus
+  // the leeway, in nanoseconds) cannot overflow.
+  v.exp = 8'000'000'000;
   v.claims["role"] = role;
   v.claims_json = canonical_json(v.claims);
   return v;
