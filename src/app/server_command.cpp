@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "rtsync/core/log.hpp"
 
@@ -22,6 +24,27 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
                  "HS256 secret the API keys and tokens are signed with (at least 32 bytes)")
       ->envname("RTSYNC_JWT_SECRET")
       ->required();
+  sub.add_option("--jwks", o.jwks,
+                 "JWKS file (path or file:path) with RS256/ES256 public keys tokens may be signed "
+                 "with; reloaded on schedule and on SIGHUP")
+      ->envname("RTSYNC_JWKS");
+  sub.add_option_function<std::int64_t>(
+         "--jwks-reload-interval",
+         [&o](std::int64_t s) { o.jwks_reload_interval = std::chrono::seconds(s); },
+         "seconds between JWKS reloads (default 300; 0: only on SIGHUP)")
+      ->envname("RTSYNC_JWKS_RELOAD_INTERVAL")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400}));
+  sub.add_option("--auth-signing-key", args.auth_signing_key_file,
+                 "PEM file of a P-256 private key: /auth/v1 signs access tokens ES256 with it and "
+                 "serves its public key at /auth/v1/.well-known/jwks.json")
+      ->envname("RTSYNC_AUTH_SIGNING_KEY");
+  sub.add_option("--publishable-key", o.publishable_key,
+                 "opaque publishable API key (not a JWT) accepted as role anon")
+      ->envname("RTSYNC_PUBLISHABLE_KEY");
+  sub.add_option("--secret-key", o.secret_key,
+                 "opaque secret API key (not a JWT, at least 32 bytes) accepted as role "
+                 "service_role")
+      ->envname("RTSYNC_SECRET_KEY");
   sub.add_option("--slot", o.slot, "logical replication slot (persistent, pgoutput)")
       ->envname("RTSYNC_SLOT")
       ->capture_default_str();
@@ -78,9 +101,22 @@ int run_server_command(const ServerCommandArgs& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  server::Server srv(args.options);
+  server::ServerOptions options = args.options;
+  if (!args.auth_signing_key_file.empty()) {
+    std::ifstream in(args.auth_signing_key_file, std::ios::binary);
+    std::ostringstream pem;
+    if (in.is_open()) pem << in.rdbuf();
+    if (!in.is_open() || !in) {
+      std::cerr << "rtsync server: cannot read --auth-signing-key " << args.auth_signing_key_file
+                << "\n";
+      return 1;
+    }
+    options.auth_signing_key_pem = pem.str();
+  }
+  server::Server srv(options);
   if (auto r = srv.start(); !r.ok()) {
     std::cerr << "rtsync server: " << r.error().message << "\n";
     return 1;
@@ -88,7 +124,16 @@ int run_server_command(const ServerCommandArgs& args) {
   std::cout << "rtsync server listening on " << srv.http_url() << std::endl;
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: rotate keys without a restart. Without --jwks there is nothing to read again.
+    if (args.options.jwks.empty()) {
+      log::get(log::kServer)->info("SIGHUP: no --jwks configured, nothing to reload");
+    } else if (auto r = srv.reload_keys(); r.ok()) {
+      log::get(log::kServer)->info("SIGHUP: JWT keys reloaded");
+    }  // a failed reload has logged its error and kept the previous keys
+  }
   log::get(log::kServer)->info("signal {}: shutting down", sig);
   srv.stop();
   std::cout << "rtsync server stopped" << std::endl;

@@ -23,14 +23,15 @@ namespace rtsync::app {
 
 struct ServerCommandArgs {
   server::ServerOptions options;
+  std::string auth_signing_key_file;  // --auth-signing-key: read into options at start
 };
 
 // Declares the subcommand's options on `sub` (the `server` subcommand).
 void add_server_options(CLI::App& sub, ServerCommandArgs& args);
 
-// Runs until SIGINT/SIGTERM, then shuts down cleanly (websockets closed with 1001, slot position
-// confirmed). Prints "rtsync server listening on <url>" on stdout once bound. Returns the exit
-// code: 0 after a clean shutdown, 1 when start-up failed.
+// Runs until SIGINT/SIGTERM (SIGHUP reloads the JWKS), then shuts down cleanly (websockets closed
+// with 1001, slot position confirmed). Prints "rtsync server listening on <url>" on stdout once
+// bound. Returns the exit code: 0 after a clean shutdown, 1 when start-up failed.
 int run_server_command(const ServerCommandArgs& args);
 
 }  // namespace rtsync::app

@@ -8,6 +8,8 @@
 
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/auth/jwks.hpp"
+#include "rtsync/server/auth/jwks_source.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/cdc/change_stream.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
@@ -59,6 +61,16 @@ Result<void> validate_options(const ServerOptions& options) {
                                                   std::to_string(kMinJwtSecretBytes) +
                                                   " bytes long, got " +
                                                   std::to_string(options.jwt_secret.size()));
+  }
+  if (!options.secret_key.empty() && options.secret_key.size() < kMinJwtSecretBytes) {
+    return make_error(Errc::invalid_argument,
+                      "the secret API key (--secret-key) must be at least " +
+                          std::to_string(kMinJwtSecretBytes) + " bytes long");
+  }
+  if (!options.secret_key.empty() && options.secret_key == options.publishable_key) {
+    return make_error(Errc::invalid_argument,
+                      "the publishable and the secret API key (--publishable-key, --secret-key) "
+                      "must differ");
   }
   if (options.db.empty()) {
     return make_error(Errc::invalid_argument, "a database is required (--db)");
@@ -121,6 +133,9 @@ struct Server::Impl {
   // Destruction order matters: the loop (and the handlers it still holds) goes first, while the
   // hub the sessions point to is still alive. See ~Impl.
   std::unique_ptr<auth::JwtVerifier> verifier;
+  std::shared_ptr<auth::KeyRing> keys;  // null: HS256 only
+  std::shared_ptr<const auth::EcSigningKey> signing_key;
+  std::unique_ptr<auth::JwksSource> jwks;  // on the loop
   std::unique_ptr<core::EventLoop> loop;
   std::unique_ptr<realtime::Hub> hub;
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
@@ -176,8 +191,27 @@ Result<void> Server::start() {
                  report.value().created_slot ? "created" : "present");
   }
 
+  auth::JwkSet own_keys;
+  if (!options_.auth_signing_key_pem.empty()) {
+    auto key = auth::EcSigningKey::from_pem(options_.auth_signing_key_pem);
+    if (!key.ok()) {
+      return make_error(Errc::invalid_argument, "--auth-signing-key: " + key.error().message);
+    }
+    impl_->signing_key = std::make_shared<const auth::EcSigningKey>(std::move(key.value()));
+    own_keys = auth::JwkSet::of({impl_->signing_key->public_key()});
+  }
+  if (!options_.jwks.empty() || impl_->signing_key) {
+    impl_->keys = std::make_shared<auth::KeyRing>();
+    impl_->keys->replace(own_keys);
+  }
+  auto make_verifier = [&] {
+    auth::JwtVerifier v(options_.jwt_secret, impl_->keys, options_.jwt_leeway);
+    v.set_api_keys(options_.publishable_key, options_.secret_key);
+    return v;
+  };
+
   impl_->started = true;
-  impl_->verifier = std::make_unique<auth::JwtVerifier>(options_.jwt_secret, options_.jwt_leeway);
+  impl_->verifier = std::make_unique<auth::JwtVerifier>(make_verifier());
   impl_->loop = std::make_unique<core::EventLoop>();
   impl_->loop->start();
 
@@ -225,6 +259,16 @@ Result<void> Server::start() {
          "REST/auth database batches run again on a fresh connection after a connection failure.",
          "counter", [&s] { return s.rest_pool ? double(s.rest_pool->retries()) : 0.0; }});
 
+    if (!options_.jwks.empty()) {
+      s.jwks = std::make_unique<auth::JwksSource>(
+          sched, s.keys,
+          auth::JwksSourceOptions{options_.jwks, options_.jwks_reload_interval, own_keys});
+      if (auto r = s.jwks->start(); !r.ok()) {
+        result = make_error(r.error().code, "--jwks: " + r.error().message);
+        return;
+      }
+    }
+
     http::HttpHooks hooks;
     hooks.connection_limits.max_connections = options_.max_connections;
     hooks.connection_limits.max_connections_per_address = options_.max_connections_per_address;
@@ -232,10 +276,12 @@ Result<void> Server::start() {
     if (options_.rest) {
       s.rest_pool = std::make_shared<rest::DbPool>(
           io, options_.db, std::max<std::size_t>(1, options_.rest_connections));
-      hooks.services.push_back(std::make_shared<rest::RestService>(
-          s.rest_pool, auth::JwtVerifier(options_.jwt_secret, options_.jwt_leeway), sched));
+      hooks.services.push_back(
+          std::make_shared<rest::RestService>(s.rest_pool, make_verifier(), sched));
       gotrue::GoTrueOptions go;
       go.jwt_secret = options_.jwt_secret;
+      go.signing_key = s.signing_key;
+      go.keys = s.keys;
       go.access_token_ttl = options_.access_token_ttl;
       hooks.services.push_back(std::make_shared<gotrue::GoTrueService>(s.rest_pool, sched, go));
     }
@@ -262,6 +308,18 @@ Result<void> Server::start() {
     return result;
   }
   return {};
+}
+
+Result<void> Server::reload_keys() {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped || !s.loop) {
+    return make_error(Errc::invalid_argument, "the server is not running");
+  }
+  Result<void> result = make_error(Errc::invalid_argument, "no JWKS is configured (--jwks)");
+  s.loop->run_sync([&] {
+    if (s.jwks) result = s.jwks->reload();
+  });
+  return result;
 }
 
 void Server::stop() {
@@ -299,6 +357,7 @@ void Server::stop() {
     s.authorizer.reset();
     s.http.reset();
     s.rest_pool.reset();
+    s.jwks.reset();
   });
   s.loop->stop();
   s.loop->join();

@@ -60,6 +60,7 @@ enum class TimerId : std::uint8_t {
   VisibilityWait,  // RLS check waiting for a decoded commit to become visible to snapshots
   AcceptRetry,     // the listener accepting again after an accept error (EMFILE, …)
   DeliveryStall,   // the change stream letting PostgreSQL go while delivery waits
+  JwksReload,      // the JWT verification keys read again from their key set
   // tools
   Render,
   Worker,

@@ -43,6 +43,19 @@ struct ServerOptions {
   std::string slot = "rtsync_realtime";
   std::string publication = "supabase_realtime";
   std::chrono::seconds jwt_leeway{2};
+  // RS256/ES256 verification keys: a JWKS file (a path or `file:` + path), read at start (an
+  // unreadable set fails start()), every `jwks_reload_interval` and on reload_keys(); a bad
+  // reload keeps the last good keys. Empty: HS256 only. See docs/auth.md.
+  std::string jwks;
+  std::chrono::seconds jwks_reload_interval{300};
+  // A PEM P-256 private key: /auth/v1 signs access tokens ES256 with it and publishes its public
+  // half at /auth/v1/.well-known/jwks.json; the realtime and REST endpoints accept those tokens.
+  // Empty: /auth/v1 signs HS256 with jwt_secret.
+  std::string auth_signing_key_pem;
+  // Opaque API keys (not JWTs) accepted wherever an apikey or token is: the publishable key
+  // stands for role `anon`, the secret key (at least kMinJwtSecretBytes bytes) for `service_role`.
+  std::string publishable_key;
+  std::string secret_key;
   realtime::RealtimeLimits limits;
   bool bootstrap = true;  // run the idempotent bootstrap on start
   // Serve the PostgREST-style /rest/v1 and GoTrue-style /auth/v1 APIs on the same listener
@@ -83,6 +96,11 @@ class Server {
   bool wait_healthy(std::chrono::milliseconds timeout) const;
   // The Prometheus text of /metrics.
   std::string metrics_text() const;
+
+  // Reads the JWKS again now (the `rtsync server` SIGHUP). Thread-safe; blocks until done.
+  // Errors: what the read gave (the previous keys stay); Errc::invalid_argument when no JWKS is
+  // configured or the server is not running.
+  Result<void> reload_keys();
 
   const ServerOptions& options() const noexcept { return options_; }
   core::EventLoop& loop();

@@ -1,6 +1,8 @@
 #include "rtsync/server/auth/jwt.hpp"
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -173,7 +175,103 @@ core::WallTime VerifiedJwt::expires_at() const {
 JwtVerifier::JwtVerifier(std::string secret, std::chrono::seconds leeway)
     : secret_(std::move(secret)), leeway_(leeway) {}
 
+JwtVerifier::JwtVerifier(std::string secret, std::shared_ptr<const KeyRing> keys,
+                         std::chrono::seconds leeway)
+    : secret_(std::move(secret)), keys_(std::move(keys)), leeway_(leeway) {}
+
+void JwtVerifier::set_api_keys(std::string publishable, std::string secret) {
+  publishable_key_ = std::move(publishable);
+  secret_key_ = std::move(secret);
+}
+
+std::optional<VerifiedJwt> JwtVerifier::api_key(std::string_view token) const {
+  auto equal = [](std::string_view a, const std::string& b) {
+    return !b.empty() && a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), b.size()) == 0;
+  };
+  const char* role = nullptr;
+  if (equal(token, publishable_key_)) role = "anon";
+  if (equal(token, secret_key_)) role = "service_role";
+  if (!role) return std::nullopt;
+  VerifiedJwt v;
+  v.token = std::string(token);
+  v.role = role;
+  // An API key does not expire: it stays valid until the operator removes it. The expiry stands
+  // in year 2223: far enough never to matter, near enough that expiry timers (expires_at() plus
+  // the leeway, in nanoseconds) cannot overflow.
+  v.exp = 8'000'000'000;
+  v.claims["role"] = role;
+  v.claims_json = canonical_json(v.claims);
+  return v;
+}
+
+std::optional<JwtError> JwtVerifier::check_signature(const json::object& header,
+                                                     std::string_view input,
+                                                     const std::string& sig) const {
+  const auto* alg_v = header.if_contains("alg");
+  auto alg = alg_v && alg_v->is_string()
+                 ? jws_alg_from_string(std::string_view(alg_v->get_string()))
+                 : std::nullopt;
+  if (!alg) return fail(JwtFault::malformed, kNotValid);  // `none`, HS512, PS256, …
+  // A verifier without a key ring accepts HS256 only, as before asymmetric keys existed.
+  if (*alg != JwsAlg::hs256 && !keys_) return fail(JwtFault::malformed, kNotValid);
+  const auto* kid_v = header.if_contains("kid");
+  if (kid_v && !kid_v->is_string()) return fail(JwtFault::malformed, kNotValid);
+  std::string_view kid = kid_v ? std::string_view(kid_v->get_string()) : std::string_view();
+  auto keys = keys_ ? keys_->current() : nullptr;
+  // A kid naming a key pinned to another algorithm is the algorithm-confusion attack (an RSA
+  // public key used as an HMAC secret, or an RS256 key named in an ES256 header): refuse it.
+  if (keys && !kid.empty()) {
+    if (const Jwk* named = keys->find_kid(kid); named && named->alg != *alg) {
+      return fail(JwtFault::malformed, kNotValid);
+    }
+  }
+  if (*alg == JwsAlg::hs256) {
+    // No secret configured (asymmetric keys only): an empty HMAC key would let anyone sign.
+    if (secret_.empty()) return fail(JwtFault::bad_signature, "Failed to validate JWT signature");
+    auto expected = hmac_sha256(secret_, input);
+    if (sig.size() != expected.size() ||
+        CRYPTO_memcmp(sig.data(), expected.data(), expected.size()) != 0) {
+      return fail(JwtFault::bad_signature, "Failed to validate JWT signature");
+    }
+    return std::nullopt;
+  }
+  const Jwk* key = keys ? keys->find(kid, *alg) : nullptr;
+  if (!key) return fail(JwtFault::bad_signature, "Failed to validate JWT signature");
+  std::string der;
+  std::string_view signature = sig;
+  if (*alg == JwsAlg::es256) {
+    // JWS carries r||s (32 bytes each); OpenSSL verifies a DER ECDSA-Sig-Value.
+    if (sig.size() != 64) return fail(JwtFault::bad_signature, "Failed to validate JWT signature");
+    ECDSA_SIG* es = ECDSA_SIG_new();
+    BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(sig.data()), 32, nullptr);
+    BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(sig.data()) + 32, 32, nullptr);
+    if (es && r && s && ECDSA_SIG_set0(es, r, s) == 1) {
+      unsigned char* out = nullptr;
+      int n = i2d_ECDSA_SIG(es, &out);
+      if (n > 0) der.assign(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
+      OPENSSL_free(out);
+    } else {
+      BN_free(r);
+      BN_free(s);
+    }
+    ECDSA_SIG_free(es);
+    signature = der;
+  }
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  int ok = 0;
+  if (ctx && !signature.empty() &&
+      EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key->key.get()) == 1) {
+    ok = EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
+                          signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                          input.size());
+  }
+  EVP_MD_CTX_free(ctx);
+  if (ok != 1) return fail(JwtFault::bad_signature, "Failed to validate JWT signature");
+  return std::nullopt;
+}
+
 JwtVerifyResult JwtVerifier::verify(std::string_view token, core::WallTime now) const {
+  if (auto key = api_key(token)) return std::move(*key);
   auto dot1 = token.find('.');
   if (dot1 == std::string_view::npos) return fail(JwtFault::malformed, kNotValid);
   auto dot2 = token.find('.', dot1 + 1);
@@ -192,19 +290,10 @@ JwtVerifyResult JwtVerifier::verify(std::string_view token, core::WallTime now) 
   boost::system::error_code ec;
   json::value header = json::parse(*header_text, ec);
   if (ec || !header.is_object()) return fail(JwtFault::malformed, kNotValid);
-  // The algorithm is pinned to HS256 whatever the header claims: anything else is refused
-  // before any signature work, which rules out `none` and algorithm confusion.
-  const auto* alg = header.get_object().if_contains("alg");
-  if (!alg || !alg->is_string() || alg->get_string() != "HS256") {
-    return fail(JwtFault::malformed, kNotValid);
-  }
   json::value payload = json::parse(*payload_text, ec);
   if (ec || !payload.is_object()) return fail(JwtFault::malformed, kNotValid);
-
-  auto expected = hmac_sha256(secret_, token.substr(0, dot2));
-  if (sig->size() != expected.size() ||
-      CRYPTO_memcmp(sig->data(), expected.data(), expected.size()) != 0) {
-    return fail(JwtFault::bad_signature, "Failed to validate JWT signature");
+  if (auto err = check_signature(header.get_object(), token.substr(0, dot2), *sig)) {
+    return std::move(*err);
   }
 
   auto& claims = payload.get_object();

@@ -164,7 +164,7 @@ GoTrueService::GoTrueService(std::shared_ptr<rest::DbPool> pool, core::Scheduler
     : pool_(std::move(pool)),
       clock_(clock),
       options_(std::move(options)),
-      verifier_(options_.jwt_secret),
+      verifier_(options_.jwt_secret, options_.keys),
       alive_(std::make_shared<bool>(true)) {}
 
 GoTrueService::~GoTrueService() = default;
@@ -226,6 +226,14 @@ void GoTrueService::handle(HttpRequest request, std::function<void(HttpResponse)
   }
   if (route == "/user" && method == "GET") return get_user(call);
   if (route == "/logout" && method == "POST") return logout(call);
+  if (route == "/.well-known/jwks.json" && method == "GET") {
+    json::array keys;
+    if (options_.signing_key) keys.push_back(options_.signing_key->public_jwk());
+    auto response = rest::detail::make_response(200, json::serialize(json::object{{"keys", keys}}));
+    // Verifiers cache the set; a rotation is picked up within ten minutes.
+    response.headers.emplace_back("Cache-Control", "public, max-age=600");
+    return call->reply(std::move(response));
+  }
   if (route == "/health" && method == "GET") {
     return call->reply(rest::detail::make_response(
         200, R"({"version":"rtsync","name":"GoTrue","description":"rtsync auth subset"})"));
@@ -367,7 +375,8 @@ void GoTrueService::reply_session(Call& call, std::string_view user_json, std::s
   claims["is_anonymous"] = false;
 
   json::object session;
-  session["access_token"] = auth::sign_hs256(claims, options_.jwt_secret);
+  session["access_token"] = options_.signing_key ? auth::sign_es256(claims, *options_.signing_key)
+                                                 : auth::sign_hs256(claims, options_.jwt_secret);
   session["token_type"] = "bearer";
   session["expires_in"] = ttl;
   session["expires_at"] = now + ttl;

@@ -6,12 +6,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
 #include "realtime_helpers.hpp"
 #include "rtsync/protocol/join.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
+#include "rtsync/server/auth/jwks.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 
 namespace rtsync::testkit {
@@ -69,6 +72,63 @@ TEST(RealtimeServer, UpgradeNeedsAValidApiKeyAndHealthAndMetricsAnswer) {
 }
 
 // ---- postgres_changes -----------------------------------------------------------------------
+
+// A key rotation through the JWKS file needs no restart: reload_keys() (what SIGHUP does) swaps
+// the keys; a broken file keeps the last good ones; a file that cannot be read fails start().
+TEST(RealtimeServer, KeyRotationThroughTheJwksFileNeedsNoRestart) {
+  auto old_key = server::auth::EcSigningKey::generate("2026-01");
+  auto new_key = server::auth::EcSigningKey::generate("2026-02");
+  ASSERT_TRUE(old_key.ok() && new_key.ok());
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("rtsync-realtime-jwks-" + std::to_string(::getpid()) + ".json");
+  auto write = [&](std::string text) { std::ofstream(path, std::ios::trunc) << text; };
+  auto set_of = [](const server::auth::EcSigningKey& k) {
+    return json::serialize(json::object{{"keys", json::array{k.public_jwk()}}});
+  };
+  auto token = [](const server::auth::EcSigningKey& k) {
+    json::object c;
+    c["role"] = "anon";
+    c["exp"] = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count() +
+               600;
+    return server::auth::sign_es256(c, k);
+  };
+  write(set_of(old_key.value()));
+  StackOptions so;
+  so.configure = [&](server::ServerOptions& o) {
+    o.jwks = path.string();
+    o.jwks_reload_interval = std::chrono::seconds(0);  // only on demand: no race with the test
+  };
+  auto s = TestStack::start(so);
+  ASSERT_TRUE(s.ok()) << s.error().describe();
+  auto& srv = s.value()->server();
+  EXPECT_TRUE(WsClient::connect_key(srv.port(), token(old_key.value())).ok());
+  auto refused = WsClient::connect_key(srv.port(), token(new_key.value()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, R"(401 {"error":"Failed to validate JWT signature"})");
+  // HS256 keys keep working beside the key set.
+  EXPECT_TRUE(WsClient::connect_key(srv.port(), s.value()->anon_key()).ok());
+
+  write(set_of(new_key.value()));
+  ASSERT_TRUE(srv.reload_keys().ok());
+  EXPECT_TRUE(WsClient::connect_key(srv.port(), token(new_key.value())).ok());
+  EXPECT_FALSE(WsClient::connect_key(srv.port(), token(old_key.value())).ok());
+
+  write("{\"keys\": [garbage");
+  EXPECT_FALSE(srv.reload_keys().ok());
+  EXPECT_TRUE(WsClient::connect_key(srv.port(), token(new_key.value())).ok())
+      << "a broken key file must keep the last good keys";
+
+  std::filesystem::remove(path);
+  server::ServerOptions bad = srv.options();
+  bad.listen = "127.0.0.1:0";
+  bad.bootstrap = false;
+  server::Server other(bad);
+  auto started = other.start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.error().message.find("--jwks"), std::string::npos) << started.error().message;
+}
 
 TEST(RealtimeServer, EveryFilterOperatorForInsertUpdateDelete) {
   auto s = start_stack();

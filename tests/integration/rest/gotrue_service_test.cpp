@@ -5,6 +5,7 @@
 
 #include "rest_fixture.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
+#include "rtsync/server/auth/jwks.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/rest/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
@@ -245,6 +246,46 @@ TEST_F(GoTrueTest, AStatementOverTheTimeoutIsCancelled) {
   EXPECT_LT(took, std::chrono::seconds(5));  // cancelled, not waiting for the lock
   EXPECT_EQ(sign_in("lock@example.com", "password-1").status, 200);
   EXPECT_EQ(sign_in("lock@example.com", "password-1").status, 200);  // both connections
+}
+
+// With a signing key, sessions carry ES256 tokens whose key /.well-known/jwks.json publishes; the
+// endpoint's own /user accepts them. Without one the key set is empty and tokens stay HS256.
+TEST_F(GoTrueTest, Es256SigningKeyAndItsPublishedKeySet) {
+  auto empty = call_service(loop, *service, make_request("GET", "/auth/v1/.well-known/jwks.json"));
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.body, R"({"keys":[]})");
+
+  auto key = server::auth::EcSigningKey::generate();
+  ASSERT_TRUE(key.ok());
+  auto ring = std::make_shared<server::auth::KeyRing>();
+  ring->replace(server::auth::JwkSet::of({key.value().public_key()}));
+  GoTrueOptions o;
+  o.jwt_secret = std::string(kJwtSecret);
+  o.access_token_ttl = kTtl;
+  o.signing_key = std::make_shared<const server::auth::EcSigningKey>(key.value());
+  o.keys = ring;
+  service = std::make_unique<GoTrueService>(pool, clock, o);
+
+  auto published =
+      call_service(loop, *service, make_request("GET", "/auth/v1/.well-known/jwks.json"));
+  ASSERT_EQ(published.status, 200);
+  auto set = server::auth::JwkSet::parse(published.body);
+  ASSERT_TRUE(set.ok()) << published.body;
+  ASSERT_EQ(set.value().keys().size(), 1u);
+  EXPECT_EQ(set.value().keys()[0].kid, key.value().kid());
+  EXPECT_EQ(set.value().keys()[0].alg, server::auth::JwsAlg::es256);
+  EXPECT_EQ(published.body.find("\"d\""), std::string::npos) << "no private key material";
+
+  auto session = signup("es256@example.com", "password-1");
+  const std::string token(session["access_token"].as_string());
+  auto published_ring = std::make_shared<server::auth::KeyRing>();
+  published_ring->replace(std::move(set.value()));
+  server::auth::JwtVerifier with_published(std::string(kJwtSecret), published_ring);
+  auto v = with_published.verify(token, clock.wall_now());
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v.value().role, "authenticated");
+  EXPECT_FALSE(verifier.verify(token, clock.wall_now()).ok()) << "an HS256-only verifier";
+  EXPECT_EQ(with_bearer("GET", "/auth/v1/user", token).status, 200);
 }
 
 TEST_F(GoTrueTest, LogoutScopes) {

@@ -1,15 +1,23 @@
-// HS256 JSON Web Tokens: the verifier the realtime server checks every apikey, join token and
-// access_token push with, and a signer for tests, `rtsync token` and the auth endpoints.
+// JSON Web Tokens: the verifier the realtime server checks every apikey, join token and
+// access_token push with, and an HS256 signer for tests, `rtsync token` and the auth endpoints.
 //
-// The algorithm is pinned: only {"alg":"HS256"} is accepted (no `none`, no RS/ES, no algorithm
-// confusion). Claims `role` and `exp` are required, as Supabase Realtime requires them; `exp` and
-// `nbf` are checked against the caller's wall clock (the injected Scheduler's wall_now()) with a
-// small leeway. Signatures are compared in constant time.
+// Algorithms are pinned. HS256 tokens are checked with the configured secret. RS256 and ES256
+// tokens are checked only against a key of a KeyRing (jwks.hpp) chosen by the header's `kid`, and
+// only when that key is pinned to the header's algorithm; anything else — `none`, other
+// algorithms, an unknown `kid`, a `kid` of an RS256 key in an ES256 or HS256 header — is refused
+// before any claim is read. Claims `role` and `exp` are required, as Supabase Realtime requires
+// them; `exp` and `nbf` are checked against the caller's wall clock (the injected Scheduler's
+// wall_now()) with a small leeway. Signatures are compared in constant time.
 //
 // Failure messages are Supabase Realtime's (docs/protocol.md §1.1, §2.4, §2.5), so clients can
 // match on them.
 //
-// Thread safety: JwtVerifier is immutable after construction; all functions are pure.
+// Opaque API keys (a publishable and a secret key that are not JWTs, as current Supabase projects
+// issue them) may be configured: a token equal to one of them verifies as role `anon` or
+// `service_role` with no expiry.
+//
+// Thread safety: JwtVerifier is immutable after construction (the KeyRing it reads is itself
+// thread-safe and may be replaced while tokens are verified); all functions are pure.
 #pragma once
 
 #include <chrono>
@@ -21,6 +29,7 @@
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
+#include "rtsync/server/auth/jwks.hpp"
 
 namespace rtsync::server::auth {
 
@@ -31,8 +40,8 @@ std::optional<std::string> base64url_decode(std::string_view text);
 
 // Why a token was refused.
 enum class JwtFault {
-  malformed,       // not three base64url parts of JSON objects, or alg is not HS256
-  bad_signature,   // HMAC does not match
+  malformed,       // not three base64url parts of JSON objects, or an algorithm not accepted
+  bad_signature,   // signature does not match, or no key is known for the token's kid
   missing_claims,  // `role` (string) or `exp` (number) absent
   invalid_exp,     // exp <= 0
   expired,         // exp + leeway <= now
@@ -78,6 +87,12 @@ class JwtVerifier {
  public:
   // `leeway` tolerates clock skew on exp and nbf.
   explicit JwtVerifier(std::string secret, std::chrono::seconds leeway = std::chrono::seconds(2));
+  // Also accepts RS256/ES256 tokens signed by a key of `keys` (nullptr: none).
+  JwtVerifier(std::string secret, std::shared_ptr<const KeyRing> keys,
+              std::chrono::seconds leeway = std::chrono::seconds(2));
+
+  // Opaque API keys standing for `anon` (publishable) and `service_role` (secret); empty: none.
+  void set_api_keys(std::string publishable, std::string secret);
 
   JwtVerifyResult verify(std::string_view token, core::WallTime now) const;
   // Re-checks only the time claims of an already verified token (periodic expiry checks).
@@ -86,7 +101,14 @@ class JwtVerifier {
   std::chrono::seconds leeway() const noexcept { return leeway_; }
 
  private:
+  std::optional<JwtError> check_signature(const json::object& header, std::string_view input,
+                                          const std::string& sig) const;
+  std::optional<VerifiedJwt> api_key(std::string_view token) const;
+
   std::string secret_;
+  std::shared_ptr<const KeyRing> keys_;
+  std::string publishable_key_;
+  std::string secret_key_;
   std::chrono::seconds leeway_;
 };
 

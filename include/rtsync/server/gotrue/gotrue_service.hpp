@@ -9,9 +9,12 @@
 //   GET  /user                             Bearer access token → the user
 //   POST /logout?scope=global|local|others Bearer access token → 204, refresh tokens revoked
 //   GET  /health, GET /settings
+//   GET  /.well-known/jwks.json            the public keys access tokens are signed with
+//                                          ({"keys":[]} while tokens are HS256)
 //
 // Sessions are GoTrue's shape: {access_token, token_type:"bearer", expires_in, expires_at,
-// refresh_token, user}. Access tokens are HS256 with sub, role "authenticated", aud
+// refresh_token, user}. Access tokens are HS256 (ES256 with `signing_key`, the header naming its
+// kid) with sub, role "authenticated", aud
 // "authenticated", session_id, email, exp = now + access_token_ttl (time from the injected
 // Scheduler's wall clock). Passwords are bcrypt (pgcrypto) in auth.users; a wrong password and an
 // unknown email get the same answer after the same work (one bcrypt either way).
@@ -39,6 +42,10 @@ namespace rtsync::server::gotrue {
 struct GoTrueOptions {
   std::string prefix = "/auth/v1";
   std::string jwt_secret;  // the project's HS256 secret (the same one the realtime server checks)
+  // Sign access tokens ES256 with this key instead of HS256 (nullptr: HS256).
+  std::shared_ptr<const auth::EcSigningKey> signing_key;
+  // Keys Bearer tokens are also verified with (RS256/ES256), as the realtime server does.
+  std::shared_ptr<const auth::KeyRing> keys;
   std::chrono::seconds access_token_ttl{3600};
   std::string issuer = "rtsync";  // the `iss` claim
   std::size_t min_password_length = 6;

@@ -1,0 +1,179 @@
+// supabase-js against rtsync configured for asymmetric keys: /auth/v1 signs ES256 and publishes
+// its key at /auth/v1/.well-known/jwks.json, the server also trusts a JWKS file, and the client is
+// created with an opaque publishable key (not a JWT), as current Supabase projects issue them.
+//
+// Environment (set by supabase_js_test.cpp):
+//   RTSYNC_URL        the server's base URL
+//   PUBLISHABLE_KEY   the opaque publishable key the server is configured with
+//   JWKS_KEY_PEM      PKCS#8 PEM of a P-256 private key whose public half is in the server's JWKS
+//   JWKS_KEY_KID      its kid
+//   PEERS_DIR         the folder holding node_modules
+//
+// Prints one line per check; exits 0 when every check passed.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+
+const require = createRequire(`${process.env.PEERS_DIR}/package.json`);
+const { createClient } = require('@supabase/supabase-js');
+const WebSocket = require('ws');
+
+const base = process.env.RTSYNC_URL;
+const publishableKey = process.env.PUBLISHABLE_KEY;
+const results = [];
+
+function check(name, ok, detail = '') {
+  results.push({ name, ok });
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ' — ' + detail : ''}`);
+}
+
+async function run(name, fn) {
+  try {
+    await fn();
+    check(name, true);
+  } catch (e) {
+    check(name, false, e && e.stack ? e.stack.split('\n').slice(0, 3).join(' | ') : String(e));
+  }
+}
+
+function client(extra = {}, key = publishableKey) {
+  return createClient(base, key, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    realtime: { transport: WebSocket, timeout: 5000 },
+    ...extra,
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+const decodePart = (token, i) => JSON.parse(Buffer.from(token.split('.')[i], 'base64url').toString());
+
+// An ES256 JWT signed here, with Node's own crypto (JWS signatures are raw r||s: ieee-p1363).
+function signEs256(claims, privateKey, kid) {
+  const input = `${b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid }))}.${b64url(JSON.stringify(claims))}`;
+  const sig = crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${b64url(sig)}`;
+}
+
+// Subscribes to INSERTs on tasks; resolves to the status reached: SUBSCRIBED or an error.
+function subscribe(c, name, received) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('TIMED_OUT'), 8000);
+    const channel = c
+      .channel(name)
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'tasks' }, (p) => received.push(p.new))
+      .subscribe((status) => {
+        if (status === 'SUBSCRIBED' || status === 'CHANNEL_ERROR' || status === 'CLOSED') {
+          clearTimeout(timer);
+          resolve(status);
+        }
+      });
+    c.__channel = channel;
+  });
+}
+
+async function main() {
+  const stamp = Date.now();
+  const a = client();
+  let jwks, session, userId, projectId;
+
+  await run('the publishable key (not a JWT) opens /rest/v1 as anon', async () => {
+    const { data, error, status } = await a.from('projects').select('id');
+    assert.equal(error, null);
+    assert.equal(status, 200);
+    assert.deepEqual(data, []); // anon sees no one's projects
+    const wrong = await client({}, publishableKey + 'x').from('projects').select('id');
+    assert.ok(wrong.error);
+    assert.equal(wrong.status, 401);
+  });
+
+  await run('/auth/v1/.well-known/jwks.json serves one ES256 public key', async () => {
+    const res = await fetch(`${base}/auth/v1/.well-known/jwks.json`);
+    assert.equal(res.status, 200);
+    jwks = await res.json();
+    assert.equal(jwks.keys.length, 1);
+    const [k] = jwks.keys;
+    assert.equal(k.kty, 'EC');
+    assert.equal(k.crv, 'P-256');
+    assert.equal(k.alg, 'ES256');
+    assert.ok(k.kid);
+    assert.equal(k.d, undefined, 'the private part must never be published');
+  });
+
+  await run('signUp returns an ES256 access token Node verifies with the published key', async () => {
+    const { data, error } = await a.auth.signUp({ email: `es256-${stamp}@example.com`, password: 'es256-password' });
+    assert.equal(error, null);
+    session = data.session;
+    userId = data.user.id;
+    const header = decodePart(session.access_token, 0);
+    assert.equal(header.alg, 'ES256');
+    assert.equal(header.kid, jwks.keys[0].kid);
+    const [h, p, s] = session.access_token.split('.');
+    const key = crypto.createPublicKey({ key: jwks.keys[0], format: 'jwk' });
+    const ok = crypto.verify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' },
+      Buffer.from(s, 'base64url'));
+    assert.equal(ok, true);
+    assert.equal(decodePart(session.access_token, 1).sub, userId);
+    const { data: got, error: e2 } = await a.auth.getUser();
+    assert.equal(e2, null);
+    assert.equal(got.user.id, userId);
+  });
+
+  await run('/rest/v1 accepts the ES256 session', async () => {
+    const { data, error } = await a.from('projects').insert({ name: 'ES', user_id: userId }).select().single();
+    assert.equal(error, null);
+    projectId = data.id;
+  });
+
+  await run('realtime: subscribe with the ES256 token and receive an insert', async () => {
+    const received = [];
+    const status = await subscribe(a, `es256-${stamp}`, received);
+    assert.equal(status, 'SUBSCRIBED');
+    const ins = await a.from('tasks').insert({ task_type: 'es256', params: {}, project_id: projectId });
+    assert.equal(ins.error, null);
+    const deadline = Date.now() + 8000;
+    while (!received.some((r) => r.task_type === 'es256') && Date.now() < deadline) await sleep(50);
+    assert.deepEqual(received.map((r) => r.task_type), ['es256']);
+    await a.removeChannel(a.__channel);
+  });
+
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub: userId, role: 'authenticated', aud: 'authenticated', exp: now + 600, iat: now };
+
+  await run('a token signed by a key of the JWKS file opens /rest/v1 and realtime', async () => {
+    const token = signEs256(claims, process.env.JWKS_KEY_PEM, process.env.JWKS_KEY_KID);
+    const c = client({ global: { headers: { Authorization: `Bearer ${token}` } } });
+    const { data, error } = await c.from('projects').select('id');
+    assert.equal(error, null);
+    assert.deepEqual(data.map((r) => r.id), [projectId]);
+    c.realtime.setAuth(token);
+    const status = await subscribe(c, `jwks-${stamp}`, []);
+    assert.equal(status, 'SUBSCRIBED');
+    await c.removeAllChannels();
+  });
+
+  await run('a token signed by a key not in any key set is refused by /rest/v1 and realtime', async () => {
+    const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (const kid of [process.env.JWKS_KEY_KID, jwks.keys[0].kid, 'attacker']) {
+      const token = signEs256(claims, privateKey, kid);
+      const c = client({ global: { headers: { Authorization: `Bearer ${token}` } } });
+      const { error, status } = await c.from('projects').select('id');
+      assert.ok(error, kid);
+      assert.equal(status, 401, kid);
+      c.realtime.setAuth(token);
+      const joined = await subscribe(c, `attacker-${kid}-${stamp}`, []);
+      assert.notEqual(joined, 'SUBSCRIBED', kid);
+      await c.removeAllChannels();
+    }
+  });
+
+  await a.removeAllChannels();
+  const failed = results.filter((r) => !r.ok);
+  console.log(`${results.length - failed.length}/${results.length} checks passed`);
+  process.exit(failed.length === 0 ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});
