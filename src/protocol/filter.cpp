@@ -1,4 +1,5 @@
 #include "rtsync/protocol/filter.hpp"
+#include "rtsync/core/strings.hpp"
 
 #include <algorithm>
 #include <array>
@@ -108,12 +109,7 @@ bool needs_quotes(std::string_view v) {
 
 // ---- comparison -------------------------------------------------------------------------------
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using core::iequals;
 
 // An exact decimal: value = 0.d1d2d3… × 10^exp, digits without leading/trailing zeros (empty
 // for zero). Comparing these compares any numeric text exactly (int8 beyond 2^53, numerics with

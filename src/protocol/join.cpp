@@ -1,4 +1,5 @@
 #include "rtsync/protocol/join.hpp"
+#include "rtsync/core/strings.hpp"
 
 #include <cctype>
 
@@ -10,16 +11,7 @@ Error payload_error(std::string message) {
   return make_error(Errc::invalid_frame, "join payload: " + std::move(message));
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
+using core::iequals;
 
 // The server's FlexibleBoolean: true/false, or the strings "true"/"false" in any case; null or
 // missing keeps the default. Returns false if the value cannot be read as a boolean.

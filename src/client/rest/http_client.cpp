@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/strings.hpp"
 
 namespace rtsync::client::rest {
 
@@ -63,15 +64,7 @@ Result<Origin> parse_origin(const std::string& url) {
   return o;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
+using core::iequals;
 
 }  // namespace
 

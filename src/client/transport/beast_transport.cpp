@@ -33,6 +33,7 @@
 #include "beast_transport_testing.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/strings.hpp"
 #include "ws_frame.hpp"
 
 namespace rtsync::client {
@@ -149,12 +150,7 @@ std::optional<std::string> expected_accept(std::string_view key) {
   return base64(digest, len);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using core::iequals;
 
 // True when the comma-separated header value lists `token` (case-insensitively).
 bool has_token(std::string_view value, std::string_view token) {

@@ -1,4 +1,5 @@
 #include "rtsync/server/cdc/pg_values.hpp"
+#include "rtsync/core/strings.hpp"
 
 #include <boost/json/parser.hpp>
 #include <charconv>
@@ -88,16 +89,7 @@ bool is_builtin(std::uint32_t oid) {
   return false;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using core::iequals;
 
 bool is_special_float(std::string_view t) {
   return iequals(t, "NaN") || iequals(t, "Infinity") || iequals(t, "-Infinity") ||

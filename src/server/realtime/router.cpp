@@ -1,4 +1,5 @@
 #include "rtsync/server/realtime/router.hpp"
+#include "rtsync/core/strings.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -16,12 +17,7 @@ std::string index_key(std::string_view schema, std::string_view table) {
   return k;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) ==
-                  std::toupper(static_cast<unsigned char>(y));
-         });
-}
+using core::iequals;
 
 std::uint8_t mask_of(ChangeKind k) {
   switch (k) {
