@@ -68,7 +68,7 @@ PaneOutcome run_pane(core::EventLoop& loop, ClientStack& stack, StopSignal& stop
                                             run.json ? stdout_sink(stop) : PaneSession::LineSink{});
     if (run.on_ready) run.on_ready(stack, subs);
     if (run.duration > 0) {
-      duration = stack.scheduler().schedule(seconds(run.duration), core::TimerId::Worker,
+      duration = stack.scheduler().schedule(seconds(run.duration), timers::Worker,
                                             [&stop] { stop.request("duration"); });
     }
   });

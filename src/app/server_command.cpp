@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/names.hpp"
 
 namespace rtsync::app {
 
@@ -89,7 +90,7 @@ int run_server_command(const ServerCommandArgs& args) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  log::get(log::kServer)->info("signal {}: shutting down", sig);
+  log::get(rtsync::server::loggers::kServer)->info("signal {}: shutting down", sig);
   srv.stop();
   std::cout << "rtsync server stopped" << std::endl;
   return 0;

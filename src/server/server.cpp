@@ -13,6 +13,7 @@
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/http/http_server.hpp"
+#include "rtsync/server/names.hpp"
 #include "rtsync/server/pg/async_connection.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
@@ -160,7 +161,7 @@ Result<void> Server::start() {
   auto listen = parse_listen(options_.listen);
   if (!listen.ok()) return listen.error();
 
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   if (options_.bootstrap) {
     auto conn = pg::Connection::open(options_.db);
     if (!conn.ok()) return make_error(Errc::io, "database: " + conn.error().message);
@@ -268,7 +269,7 @@ void Server::stop() {
   Impl& s = *impl_;
   if (!s.started || s.stopped || !s.loop) return;
   s.stopped = true;
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   // 1. Stop accepting; websockets get 1001 (going away).
   s.loop->run_sync([&] {
     s.listening = false;

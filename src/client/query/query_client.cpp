@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "internal.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::query {
@@ -55,10 +56,10 @@ void Notifier::flush() {
         l->fn(event);
       } catch (const std::exception& ex) {
         ++core_.stats.listener_errors;
-        log::get(log::kQuery)->error("cache listener threw: {}", ex.what());
+        log::get(loggers::kQuery)->error("cache listener threw: {}", ex.what());
       } catch (...) {
         ++core_.stats.listener_errors;
-        log::get(log::kQuery)->error("cache listener threw a non-exception");
+        log::get(loggers::kQuery)->error("cache listener threw a non-exception");
       }
     }
   }
@@ -132,8 +133,8 @@ void GcQueue::rearm() {
   const TimePoint due = heap_.front().due;
   if (timer_.pending() && armed_ == due) return;
   armed_ = due;
-  timer_ = core_.scheduler.schedule(due - core_.scheduler.now(), core::TimerId::QueryGc,
-                                    [this] { fire(); });
+  timer_ =
+      core_.scheduler.schedule(due - core_.scheduler.now(), timers::QueryGc, [this] { fire(); });
 }
 
 void GcQueue::fire() {
@@ -204,10 +205,11 @@ bool ClientCore::matches_rest(const Query& q, const QueryFilters& f) const {
     try {
       if (!f.predicate(q)) return false;
     } catch (const std::exception& ex) {
-      log::get(log::kQuery)->error("filter predicate threw: {} (treated as no match)", ex.what());
+      log::get(loggers::kQuery)
+          ->error("filter predicate threw: {} (treated as no match)", ex.what());
       return false;
     } catch (...) {
-      log::get(log::kQuery)->error("filter predicate threw (treated as no match)");
+      log::get(loggers::kQuery)->error("filter predicate threw (treated as no match)");
       return false;
     }
   }
@@ -332,7 +334,7 @@ Duration ClientCore::retry_delay(const QueryOptions& o, std::uint32_t failures,
   try {
     return std::max(fn(failures, e), Duration::zero());
   } catch (...) {
-    log::get(log::kQuery)->error("retry_delay threw; using the default delay");
+    log::get(loggers::kQuery)->error("retry_delay threw; using the default delay");
     return default_retry_delay(failures);
   }
 }
@@ -389,7 +391,7 @@ void ClientCore::coalesced_refetch(Query& q, const InvalidateOptions& options, R
   c->length = options.window.value_or(config.coalesce_window);
   c->cancel_refetch = options.cancel_refetch;
   c->type = type;
-  c->window = scheduler.schedule(c->length, core::TimerId::InvalidationCoalesce,
+  c->window = scheduler.schedule(c->length, timers::InvalidationCoalesce,
                                  [this, weak = q.weak_from_this()] {
                                    if (auto held = weak.lock()) on_window_end(*held);
                                  });
@@ -414,7 +416,7 @@ void ClientCore::on_window_end(Query& q) {
     return;
   }
   c->trailing = false;
-  c->window = scheduler.schedule(c->length, core::TimerId::InvalidationCoalesce,
+  c->window = scheduler.schedule(c->length, timers::InvalidationCoalesce,
                                  [this, weak = q.weak_from_this()] {
                                    if (auto held = weak.lock()) on_window_end(*held);
                                  });

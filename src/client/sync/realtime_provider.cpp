@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "rtsync/client/query/names.hpp"
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -40,8 +42,8 @@ RealtimeProvider::RealtimeProvider(RealtimeManager& manager, query::QueryClient&
       freshness_(freshness),
       project_(project),
       options_(std::move(options)),
-      log_(log::get(log::kProvider)),
-      listeners_(log::kProvider) {
+      log_(log::get(loggers::kProvider)),
+      listeners_(loggers::kProvider) {
   for (const auto& [event, families] : options_.invalidations) {
     entries_.push_back(Entry{event, to_filters(families)});
   }
@@ -203,7 +205,7 @@ void RealtimeProvider::trigger(std::size_t index) {
 
 void RealtimeProvider::open_batch(std::size_t index) {
   batches_[index].window = cache_.scheduler().schedule(
-      *options_.batch_window, core::TimerId::InvalidationCoalesce, [this, index] {
+      *options_.batch_window, rtsync::client::query::timers::InvalidationCoalesce, [this, index] {
         auto& batch = batches_[index];
         if (!batch.pending) return;  // quiet: the window closes
         batch.pending = false;

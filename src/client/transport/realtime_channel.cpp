@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "channel_impl.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
 #include "rtsync/protocol/reply.hpp"
@@ -13,7 +14,7 @@ namespace rtsync::client {
 namespace {
 
 auto logger() {
-  return log::get(log::kChannel);
+  return log::get(loggers::kChannel);
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -99,7 +100,7 @@ void ChannelImpl::notify(SubscribeStatus status, std::optional<Error> error) {
   } else {
     logger()->info("{} {}", topic, to_string(status));
   }
-  status_listeners.notify(log::kChannel, status, std::move(error));
+  status_listeners.notify(loggers::kChannel, status, std::move(error));
 }
 
 // ---- subscribe / join
@@ -244,7 +245,7 @@ void ChannelImpl::schedule_rejoin() {
   logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   rejoin_timer =
-      s->scheduler().schedule(delay, core::TimerId::ChannelRejoin, [weak = owner.weak_from_this()] {
+      s->scheduler().schedule(delay, timers::ChannelRejoin, [weak = owner.weak_from_this()] {
         auto ch = weak.lock();
         if (!ch) return;
         auto& impl = *ch->impl_;
@@ -362,7 +363,7 @@ void ChannelImpl::dispatch_broadcast(const json::value& payload) {
     if (b->removed || detached) continue;
     if (b->event != "*" && !iequals(b->event, *event)) continue;
     ++broadcasts_dispatched;
-    invoke_guarded(log::kChannel, b->callback, payload);
+    invoke_guarded(loggers::kChannel, b->callback, payload);
   }
 }
 
@@ -402,7 +403,7 @@ void ChannelImpl::deliver_change(const std::vector<std::int64_t>& ids, std::stri
     if (b->filter.event != "*" && !iequals(b->filter.event, type)) continue;
     const auto& v = make_view();
     ++changes_dispatched;
-    invoke_guarded(log::kChannel, b->callback, v);
+    invoke_guarded(loggers::kChannel, b->callback, v);
   }
 }
 
@@ -445,7 +446,7 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
   }
   for (const auto& b : systems.snapshot()) {
     if (b->removed || detached) continue;
-    invoke_guarded(log::kChannel, b->callback, payload);
+    invoke_guarded(loggers::kChannel, b->callback, payload);
   }
   if (auto overflow = protocol::parse_changes_overflow(payload)) {
     ++changes_overflows;
@@ -456,7 +457,7 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
         overflow->limit ? std::to_string(*overflow->limit) : "unknown");
     for (const auto& b : overflows.snapshot()) {
       if (b->removed || detached) continue;
-      invoke_guarded(log::kChannel, b->callback, *overflow);
+      invoke_guarded(loggers::kChannel, b->callback, *overflow);
     }
     return;
   }
@@ -545,7 +546,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
   message["payload"] = std::move(payload);
   auto s = socket.lock();
   if (!s || detached) {
-    invoke_guarded(log::kChannel, done,
+    invoke_guarded(loggers::kChannel, done,
                    PushResult{PushStatus::error, reason_payload("socket gone")});
     return;
   }
@@ -554,7 +555,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
     return;
   }
   if (state != ChannelState::joining && state != ChannelState::errored) {
-    invoke_guarded(log::kChannel, done,
+    invoke_guarded(loggers::kChannel, done,
                    PushResult{PushStatus::error, reason_payload("channel is not subscribed")});
     return;
   }
@@ -563,7 +564,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
   entry->payload = std::move(message);
   entry->done = std::move(done);
   entry->timer = s->scheduler().schedule(
-      timeout(), core::TimerId::PushTimeout, [weak = owner.weak_from_this(), raw = entry.get()] {
+      timeout(), timers::PushTimeout, [weak = owner.weak_from_this(), raw = entry.get()] {
         auto ch = weak.lock();
         if (!ch) return;
         auto& buf = ch->impl_->buffer;
@@ -571,7 +572,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
         if (it == buf.end()) return;
         auto victim = *it;
         buf.erase(it);
-        invoke_guarded(log::kChannel, victim->done, PushResult{PushStatus::timeout, {}});
+        invoke_guarded(loggers::kChannel, victim->done, PushResult{PushStatus::timeout, {}});
       });
   buffer.push_back(std::move(entry));
   if (buffer.size() > s->options.send_buffer_limit) {
@@ -581,7 +582,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
     ++s->counters().dropped_buffered;
     logger()->warn("{}: push buffer full ({}), oldest broadcast dropped", topic,
                    s->options.send_buffer_limit);
-    invoke_guarded(log::kChannel, dropped->done,
+    invoke_guarded(loggers::kChannel, dropped->done,
                    PushResult{PushStatus::error, reason_payload("send buffer full")});
   }
 }
@@ -597,7 +598,7 @@ void ChannelImpl::send_push_now(SocketCore& s, json::value payload, PushCallback
   }
   s.send_now(protocol::Message{join_ref, ref, topic, std::string(protocol::events::kBroadcast),
                                std::move(payload)});
-  invoke_guarded(log::kChannel, done, PushResult{PushStatus::ok, json::object()});
+  invoke_guarded(loggers::kChannel, done, PushResult{PushStatus::ok, json::object()});
 }
 
 void ChannelImpl::flush_buffer() {
@@ -615,7 +616,7 @@ void ChannelImpl::fail_buffer(std::string_view reason) {
   buffer.clear();
   for (auto& entry : pending) {
     entry->timer.cancel();
-    invoke_guarded(log::kChannel, entry->done,
+    invoke_guarded(loggers::kChannel, entry->done,
                    PushResult{PushStatus::error, reason_payload(reason)});
   }
 }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/http/names.hpp"
 #include "rtsync/server/http/request_framing.hpp"
 #include "rtsync/server/realtime/connection.hpp"
 
@@ -195,7 +196,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void accept();
   core::Duration accept_backoff{};
-  core::Timer accept_retry;  // TimerId::AcceptRetry
+  core::Timer accept_retry;  // timers::AcceptRetry
 
   // Open client connections, for the caps (hooks.connection_limits): each accepted connection
   // holds a Slot until its session (HTTP, then websocket after an upgrade) ends.
@@ -303,7 +304,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                                  limits.max_queued_frames)
                    : fmt::format("slow consumer: {} bytes queued (limit {})",
                                  queued_bytes_ + f.bytes->size(), limits.max_queued_bytes);
-      log::get(log::kServer)
+      log::get(loggers::kServer)
           ->warn("closing {} ({} frames, {} bytes queued)", reason, frames, queued_bytes_);
       close(realtime::close_code::kPolicy, reason);
       return false;
@@ -339,7 +340,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
  private:
   void on_accept(beast::error_code ec) {
     if (ec) {
-      log::get(log::kServer)->info("websocket handshake failed: {}", ec.message());
+      log::get(loggers::kServer)->info("websocket handshake failed: {}", ec.message());
       return;
     }
     if (server_->stopping) {
@@ -361,7 +362,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
       if (ec == websocket::error::message_too_big) {
         // Beast has already sent close 1009 (message too big).
         server_->hub.metrics().drop(realtime::drop::kFrameTooLarge);
-        log::get(log::kServer)
+        log::get(loggers::kServer)
             ->info("closing socket: message above {} bytes", server_->hub.limits().max_frame_bytes);
       }
       return teardown();
@@ -581,7 +582,7 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       // Beast would read such a request as bodiless (or by a length an intermediary may not
       // share), and the bytes after it as the next request: refuse and close instead.
       server_->hub.metrics().drop(realtime::drop::kBadHttpRequest);
-      log::get(log::kServer)
+      log::get(loggers::kServer)
           ->info("refused HTTP request from {}: {}", peer(), framing.error().message);
       return respond(400, json_error("error", "bad request framing: " + framing.error().message),
                      false);
@@ -611,7 +612,7 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       }
       // A request Beast could not parse: say so, then close (the stream is out of step).
       server_->hub.metrics().drop(realtime::drop::kBadHttpRequest);
-      log::get(log::kServer)->debug("bad HTTP request: {}", ec.message());
+      log::get(loggers::kServer)->debug("bad HTTP request: {}", ec.message());
       if (ec == bhttp::error::header_limit) {
         respond(431, json_error("error", "request header fields too large"), false);
       } else {
@@ -691,7 +692,7 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     auto& hub = server_->hub;
     auto verified = hub.verifier().verify(*key, hub.scheduler().wall_now());
     if (!verified.ok()) {
-      log::get(log::kServer)->info("upgrade refused: {}", verified.error().message);
+      log::get(loggers::kServer)->info("upgrade refused: {}", verified.error().message);
       return respond(401, json_error("error", verified.error().connect_message()), false);
     }
     stream_.expires_never();
@@ -919,12 +920,12 @@ void HttpServer::Impl::accept() {
           self->accept_backoff == core::Duration::zero()
               ? std::chrono::milliseconds(10)
               : std::min<core::Duration>(self->accept_backoff * 2, std::chrono::seconds(1));
-      log::get(log::kServer)
+      log::get(loggers::kServer)
           ->warn(
               "accept failed: {}; accepting again in {} ms", ec.message(),
               std::chrono::duration_cast<std::chrono::milliseconds>(self->accept_backoff).count());
       self->accept_retry = self->hub.scheduler().schedule(
-          self->accept_backoff, core::TimerId::AcceptRetry, [weak = std::weak_ptr<Impl>(self)] {
+          self->accept_backoff, timers::AcceptRetry, [weak = std::weak_ptr<Impl>(self)] {
             if (auto s = weak.lock(); s && !s->stopping) s->accept();
           });
       return;
@@ -957,7 +958,7 @@ void HttpServer::Impl::refused(std::string_view reason, const asio::ip::address&
     return;
   }
   const auto& limits = hooks.connection_limits;
-  log::get(log::kServer)
+  log::get(loggers::kServer)
       ->warn("refused a connection from {}: {} (open {}, caps {} total, {} per address){}",
              address.to_string(), reason, open_connections, limits.max_connections,
              limits.max_connections_per_address,
@@ -998,7 +999,7 @@ Result<std::uint16_t> HttpServer::listen(std::string_view host, std::uint16_t po
   }
   impl_->port = acc.local_endpoint().port();
   impl_->accept();
-  log::get(log::kServer)->info("listening on {}:{}", host, impl_->port);
+  log::get(loggers::kServer)->info("listening on {}:{}", host, impl_->port);
   return impl_->port;
 }
 

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/pg/names.hpp"
 
 namespace rtsync::server::pg {
 
@@ -105,7 +106,7 @@ Result<std::unique_ptr<TempCluster>> TempCluster::create(TempClusterOptions opti
 
 TempCluster::~TempCluster() {
   if (auto r = destroy(); !r) {
-    log::get(log::kServer)->warn("TempCluster cleanup: {}", r.error().message);
+    log::get(loggers::kServer)->warn("TempCluster cleanup: {}", r.error().message);
   }
 }
 

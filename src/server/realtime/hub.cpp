@@ -5,6 +5,7 @@
 
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/realtime/connection.hpp"
+#include "rtsync/server/realtime/names.hpp"
 
 namespace rtsync::server::realtime {
 
@@ -263,7 +264,7 @@ void Hub::retry_later(const std::shared_ptr<Pending>& p, int attempt, std::strin
                       const Error& error,
                       std::function<void(const std::shared_ptr<Pending>&)> again) {
   const auto delay = retry_delay(attempt);
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   // The first failure and then one line every ten attempts: an outage of minutes must not flood
   // the log, and must not go unnoticed either.
   const auto level = attempt % 10 == 0 ? spdlog::level::warn : spdlog::level::debug;
@@ -272,7 +273,7 @@ void Hub::retry_later(const std::shared_ptr<Pending>& p, int attempt, std::strin
               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   ++metrics_.authorization_retries;
   // Weak: the pipeline owns `p`, and the timer lives in it.
-  p->retry = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
+  p->retry = scheduler_.schedule(delay, timers::AuthorizeRetry,
                                  [weak = std::weak_ptr(p), again = std::move(again)] {
                                    if (auto p = weak.lock()) again(p);
                                  });
@@ -323,7 +324,7 @@ void Hub::authorize(std::shared_ptr<Pending> p, int attempt) {
                                  authorize(again, attempt + 1);
                                });
           }
-          log::get(log::kServer)
+          log::get(loggers::kServer)
               ->error("row authorization failed {} times: {}; refusing the checked rows",
                       kPermanentErrorAttempts, result.error().describe());
         }
@@ -475,7 +476,7 @@ void Hub::deliver(Router::Plan& plan) {
 void Hub::on_stream_state(bool running, const std::string& reason) {
   if (running == stream_running_) return;
   stream_running_ = running;
-  log::get(log::kServer)
+  log::get(loggers::kServer)
       ->info("change stream {}{}{}", running ? "running" : "down", reason.empty() ? "" : ": ",
              reason);
   // Tell every postgres_changes subscriber; collect first, pushes do not re-enter the hub.

@@ -4,6 +4,7 @@
 
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/names.hpp"
 
 namespace rtsync::server::rest {
 
@@ -35,7 +36,7 @@ void DbPool::execute(std::vector<pg::Statement> batch, pg::AsyncConnection::Batc
                        (fate != pg::Fate::unknown || retry == Retry::idempotent);
     if (!rerun) return done(std::move(r));
     ++retries_;
-    log::get(log::kServer)
+    log::get(loggers::kServer)
         ->info("re-running a batch on a fresh connection after: {}", r.error().message);
     dispatch(std::move(*again), [done = std::move(done)](Result<std::vector<pg::PgResult>> r2,
                                                          pg::Fate) { done(std::move(r2)); });

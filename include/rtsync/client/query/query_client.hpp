@@ -48,7 +48,7 @@
 // removed only if it has no observer and is idle; a query fetching at that moment is collected one
 // full gc_time after its fetch settles. gc_time 0 removes it on the next loop turn. (TanStack also
 // re-arms the timer after fetches of observed queries; that timer can only fire into a no-op, so
-// it is skipped. One scheduler timer, TimerId::QueryGc, serves the whole cache: the earliest due
+// it is skipped. One scheduler timer, timers::QueryGc, serves the whole cache: the earliest due
 // query.)
 //
 // Notifications. Observers and cache listeners are notified on the loop, in a task posted after the

@@ -94,7 +94,7 @@ struct RealtimeProviderOptions {
   // Refetch timing matches the cache's coalescing (leading + one trailing per window); what
   // changes is that matches are marked invalidated at the window's end rather than per event, and
   // a burst costs one flag per event instead of one cache call per family. Timer:
-  // TimerId::InvalidationCoalesce.
+  // timers::InvalidationCoalesce.
   std::optional<core::Duration> batch_window;
 };
 
