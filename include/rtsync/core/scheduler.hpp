@@ -113,6 +113,11 @@ class Scheduler {
   // Runs `fn` on the loop soon. The real scheduler accepts this from any thread.
   virtual void post(std::function<void()> fn) = 0;
 
+  // True when the calling thread may use loop-confined state: it is the thread running this
+  // scheduler's loop, or no thread runs it yet (set-up). Any thread may ask. The debug check
+  // RTSYNC_ASSERT_ON_LOOP (loop_check.hpp) is built on it.
+  virtual bool on_loop_thread() const noexcept { return true; }
+
   // Milliseconds since the Unix epoch of wall_now(), the unit of the JSON snapshots.
   std::int64_t wall_ms() const;
 };

@@ -5,6 +5,7 @@
 #include "internal.hpp"
 #include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::query {
 
@@ -493,6 +494,7 @@ std::size_t QueryClient::size() const noexcept {
 }
 
 Data QueryClient::set_query_data(const QueryKey& key, const json::value& data) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto q = core_->build(key, nullptr);
   q->set_data_json(data, true);
@@ -500,6 +502,7 @@ Data QueryClient::set_query_data(const QueryKey& key, const json::value& data) {
 }
 
 Data QueryClient::set_query_data(const QueryKey& key, const Data& data) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto q = core_->build(key, nullptr);
   return q->set_data(data, true, std::nullopt);
@@ -508,6 +511,7 @@ Data QueryClient::set_query_data(const QueryKey& key, const Data& data) {
 std::optional<Data> QueryClient::set_query_data(
     const QueryKey& key,
     const std::function<std::optional<Data>(const std::optional<Data>&)>& updater) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const Query* existing = core_->get(key.hash());
   const std::optional<Data> prev = existing ? existing->state().data : std::nullopt;
   std::optional<Data> next = updater(prev);
@@ -516,6 +520,7 @@ std::optional<Data> QueryClient::set_query_data(
 }
 
 void QueryClient::fetch_query(FetchQueryOptions options, FetchCallback done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto opts = std::make_shared<QueryOptions>(std::move(options.query));
   if (!opts->retry) opts->retry = Retry::never();  // fetchQuery does not retry by default
@@ -531,12 +536,14 @@ void QueryClient::fetch_query(FetchQueryOptions options, FetchCallback done) {
 }
 
 void QueryClient::prefetch_query(FetchQueryOptions options) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   fetch_query(std::move(options), {});
 }
 
 InvalidateResult QueryClient::invalidate_queries(const InvalidateFilters& filters,
                                                  const InvalidateOptions& options,
                                                  std::function<void()> settled) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   InvalidateResult result;
   Settle settle(core_->scheduler, std::move(settled));
   RefetchType type = RefetchType::active;
@@ -593,6 +600,7 @@ InvalidateResult QueryClient::invalidate_queries(const InvalidateFilters& filter
 InvalidateResult QueryClient::refetch_queries(const QueryFilters& filters,
                                               const RefetchOptions& options,
                                               std::function<void()> settled) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   InvalidateResult result;
   Settle settle(core_->scheduler, std::move(settled));
   {
@@ -609,6 +617,7 @@ InvalidateResult QueryClient::refetch_queries(const QueryFilters& filters,
 }
 
 std::size_t QueryClient::cancel_queries(const QueryFilters& filters, const CancelOptions& options) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   std::size_t n = 0;
   for (auto& q : core_->find_all(filters)) {
@@ -621,6 +630,7 @@ std::size_t QueryClient::cancel_queries(const QueryFilters& filters, const Cance
 }
 
 std::size_t QueryClient::remove_queries(const QueryFilters& filters) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto found = core_->find_all(filters);
   for (auto& q : found)
@@ -629,10 +639,12 @@ std::size_t QueryClient::remove_queries(const QueryFilters& filters) {
 }
 
 void QueryClient::clear() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   remove_queries({});
 }
 
 void QueryClient::set_online(bool online) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const bool was = core_->online;
   core_->online = online;
   if (!online || was) return;
@@ -646,6 +658,7 @@ bool QueryClient::is_online() const noexcept {
 }
 
 void QueryClient::set_focused(bool focused) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const bool was = core_->focused;
   core_->focused = focused;
   if (!focused || was) return;
@@ -659,6 +672,7 @@ bool QueryClient::is_focused() const noexcept {
 }
 
 core::Subscription QueryClient::subscribe(std::function<void(const CacheEvent&)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   auto entry = std::make_shared<ClientCore::CacheListener>();
   entry->fn = std::move(listener);
   core_->cache_listeners.push_back(entry);

@@ -8,6 +8,7 @@
 #include "rtsync/client/sync/reconnect_scheduler.hpp"
 #include "rtsync/client/sync/reconnect_triggers.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::sync {
 
@@ -81,6 +82,7 @@ RealtimeManager::~RealtimeManager() {
 }
 
 bool RealtimeManager::join_project(std::string_view project_id, JoinCallback done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return join(project_id, false, std::move(done));
 }
 
@@ -291,6 +293,7 @@ void RealtimeManager::leave_channel() {
 }
 
 void RealtimeManager::leave() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   // Project and cycle go first, so a join abandoned here cannot schedule a retry.
   project_id_.reset();
   end_heal_cycle();
@@ -300,6 +303,7 @@ void RealtimeManager::leave() {
 }
 
 void RealtimeManager::reset() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   end_heal_cycle();
 }
 
@@ -383,6 +387,7 @@ void RealtimeManager::announce(ChannelPhase phase, std::string reason) {
 
 core::Subscription RealtimeManager::on_phase(
     std::function<void(const ChannelPhaseChange&)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return phase_listeners_.add(std::move(listener));
 }
 

@@ -5,6 +5,7 @@
 #include "rtsync/client/query/names.hpp"
 #include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::sync {
 
@@ -246,6 +247,7 @@ void RealtimeProvider::publish() {
 
 core::Subscription RealtimeProvider::subscribe(
     std::function<void(const ConnectionState&)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(cache_.scheduler());
   return listeners_.add(std::move(listener));
 }
 

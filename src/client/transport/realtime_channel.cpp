@@ -5,6 +5,7 @@
 #include "channel_impl.hpp"
 #include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
 #include "rtsync/protocol/reply.hpp"
 #include "socket_core.hpp"
@@ -656,6 +657,18 @@ json::value ChannelImpl::diagnostics() const {
 // ---- facade
 // --------------------------------------------------------------------------------------
 
+namespace {
+// The channel is confined to its socket's loop; once the socket is gone there is no loop left.
+#if RTSYNC_LOOP_CHECKS
+#define RTSYNC_CHANNEL_ON_LOOP()                                              \
+  do {                                                                        \
+    if (auto s = impl_->socket.lock()) RTSYNC_ASSERT_ON_LOOP(s->scheduler()); \
+  } while (false)
+#else
+#define RTSYNC_CHANNEL_ON_LOOP() static_cast<void>(0)
+#endif
+}  // namespace
+
 RealtimeChannel::RealtimeChannel(const Passkey&, std::string name, ChannelOptions options,
                                  std::weak_ptr<detail::SocketCore> socket)
     : impl_(std::make_unique<detail::ChannelImpl>(*this, std::move(name), std::move(options),
@@ -680,6 +693,7 @@ const std::optional<std::string>& RealtimeChannel::join_ref() const noexcept {
 }
 
 core::Subscription RealtimeChannel::on_broadcast(std::string event, BroadcastCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   auto b = std::make_shared<detail::BroadcastBinding>();
   b->event = std::move(event);
   b->callback = std::move(callback);
@@ -688,6 +702,7 @@ core::Subscription RealtimeChannel::on_broadcast(std::string event, BroadcastCal
 
 core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter filter,
                                                         ChangeCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   if (impl_->state != ChannelState::closed) {
     logger()->info(
         "{}: postgres_changes binding added after subscribe takes effect at the next join",
@@ -700,31 +715,37 @@ core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter fi
 }
 
 core::Subscription RealtimeChannel::on_system(SystemCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   auto b = std::make_shared<detail::SystemBinding>();
   b->callback = std::move(callback);
   return impl_->systems.add(std::move(b));
 }
 
 core::Subscription RealtimeChannel::on_changes_overflow(ChangesOverflowCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   auto b = std::make_shared<detail::OverflowBinding>();
   b->callback = std::move(callback);
   return impl_->overflows.add(std::move(b));
 }
 
 core::Subscription RealtimeChannel::on_status(StatusCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->status_listeners.add(std::move(callback));
 }
 
 Result<void> RealtimeChannel::subscribe(StatusCallback callback,
                                         std::optional<core::Duration> timeout) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->subscribe(std::move(callback), timeout);
 }
 
 void RealtimeChannel::unsubscribe() {
+  RTSYNC_CHANNEL_ON_LOOP();
   impl_->unsubscribe();
 }
 
 void RealtimeChannel::send_broadcast(std::string event, json::value payload, PushCallback done) {
+  RTSYNC_CHANNEL_ON_LOOP();
   impl_->send_broadcast(std::move(event), std::move(payload), std::move(done));
 }
 

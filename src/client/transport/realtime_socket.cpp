@@ -9,6 +9,7 @@
 #include "channel_impl.hpp"
 #include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/protocol/reply.hpp"
 #include "socket_core.hpp"
 #include "ws_frame.hpp"
@@ -734,10 +735,12 @@ RealtimeSocket::~RealtimeSocket() {
 }
 
 void RealtimeSocket::connect() {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;  // a listener may destroy this facade meanwhile
   keep->connect();
 }
 void RealtimeSocket::disconnect(int code, std::string reason) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   keep->disconnect(code, std::move(reason));
 }
@@ -756,9 +759,11 @@ protocol::Vsn RealtimeSocket::vsn() const noexcept {
 
 std::shared_ptr<RealtimeChannel> RealtimeSocket::channel(std::string_view name,
                                                          ChannelOptions options) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->channel(name, std::move(options));
 }
 void RealtimeSocket::remove_channel(const std::shared_ptr<RealtimeChannel>& channel) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   keep->remove_channel(channel);
 }
@@ -767,6 +772,7 @@ std::vector<std::shared_ptr<RealtimeChannel>> RealtimeSocket::channels() const {
 }
 
 void RealtimeSocket::set_auth(std::optional<std::string> token) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   keep->set_auth(std::move(token));
 }
@@ -782,12 +788,15 @@ std::string RealtimeSocket::push(std::string topic, std::string event, json::val
 }
 
 core::Subscription RealtimeSocket::on_state(StateCallback callback) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->state_listeners.add(std::move(callback));
 }
 core::Subscription RealtimeSocket::on_error(ErrorCallback callback) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->error_listeners.add(std::move(callback));
 }
 core::Subscription RealtimeSocket::on_heartbeat(HeartbeatCallback callback) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->heartbeat_listeners.add(std::move(callback));
 }
 

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/server/realtime/connection.hpp"
 #include "rtsync/server/realtime/names.hpp"
 
@@ -110,11 +111,13 @@ json::value Hub::system_payload(std::string_view extension, std::string_view sta
 }
 
 void Hub::add_member(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   members_[ch.member_key].push_back(&ch);
   by_id_[ch.id] = &ch;
 }
 
 void Hub::remove_member(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   auto it = members_.find(ch.member_key);
   if (it != members_.end()) {
     auto& v = it->second;
@@ -134,6 +137,7 @@ std::size_t Hub::members(std::string_view member_key) const {
 }
 
 PgState Hub::subscribe_changes(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (ch.bindings.empty()) return PgState::none;
   router_.add(ch.id, AuthClass{ch.token->role, ch.token->claims_json}, ch.bindings);
   ch.pg = stream_running_ ? PgState::subscribed : PgState::waiting;
@@ -141,14 +145,17 @@ PgState Hub::subscribe_changes(Channel& ch) {
 }
 
 void Hub::unsubscribe_changes(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   router_.remove(ch.id);
 }
 
 void Hub::update_auth(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   router_.set_auth(ch.id, AuthClass{ch.token->role, ch.token->claims_json});
 }
 
 std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++metrics_.broadcasts;
   auto key = msg.is_private ? "private|" + msg.topic : msg.topic;
   auto it = members_.find(key);
@@ -209,6 +216,7 @@ std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
 }
 
 void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++metrics_.transactions;
   metrics_.changes_decoded += txn->changes.size();
   auto p = std::make_shared<Pending>();
@@ -474,6 +482,7 @@ void Hub::deliver(Router::Plan& plan) {
 }
 
 void Hub::on_stream_state(bool running, const std::string& reason) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (running == stream_running_) return;
   stream_running_ = running;
   log::get(loggers::kServer)

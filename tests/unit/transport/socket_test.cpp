@@ -2,9 +2,12 @@
 // buffer, reconnect backoff, failed handshakes, frame limits and bad input.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "fixture.hpp"
 #include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::testing {
 namespace {
@@ -500,6 +503,24 @@ TEST_F(SocketFixture, DestroyingTheSocketClosesAndCancelsEverything) {
   int result = -1;
   ch->send_broadcast("e", json::object(), [&](const PushResult& r) { result = int(r.status); });
   EXPECT_EQ(result, int(PushStatus::error));
+}
+
+// The socket is loop-confined: in debug builds a call from another thread is reported (here to a
+// recording handler; by default it aborts), and calls from the thread driving the scheduler are
+// not.
+TEST_F(SocketFixture, CallsOffTheLoopThreadAreCaughtInDebugBuilds) {
+  if (!core::kLoopChecks) GTEST_SKIP() << "loop checks are compiled out (NDEBUG)";
+  std::vector<std::string> violations;
+  auto previous = core::set_loop_violation_handler(
+      [&](std::string_view method) { violations.emplace_back(method); });
+  auto channel = socket->channel("room");
+  std::thread other([&] {
+    socket->set_auth(std::string("token"));
+    channel->unsubscribe();
+  });
+  other.join();
+  core::set_loop_violation_handler(std::move(previous));
+  EXPECT_EQ(violations, (std::vector<std::string>{"set_auth", "unsubscribe"}));
 }
 
 }  // namespace

@@ -63,7 +63,8 @@
 //
 // Lifetime: queries, observers and handles may outlive the client; once the client is destroyed
 // they are inert (nothing fetches, nothing is delivered).
-// Thread safety: loop-confined — every call on the scheduler's loop (Completion excepted, see
+// Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp) — every call
+// on the scheduler's loop (Completion excepted, see
 // options.hpp).
 #pragma once
 

@@ -31,7 +31,8 @@
 // drop, error or heal) invalidates `gap_fill_families` (default: the six): what changed while
 // realtime was down is fetched, never silently missed.
 //
-// Thread safety: loop-confined. Manager, cache, bus, tracker and selection must outlive it.
+// Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp). Manager,
+// cache, bus, tracker and selection must outlive it.
 #pragma once
 
 #include <cstdint>

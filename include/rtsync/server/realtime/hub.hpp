@@ -18,7 +18,8 @@
 // they arrived (commit order): a transaction whose answer came back early waits for the ones
 // before it. Every session therefore sees changes in commit order.
 //
-// Thread safety: everything runs on the server loop (the RowAuthorizer calls back on it too).
+// Thread safety: everything runs on the server loop (the RowAuthorizer calls back on it too);
+// checked in debug builds (rtsync/core/loop_check.hpp).
 #pragma once
 
 #include <cstdint>
