@@ -17,9 +17,9 @@
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/server/pg/connection.hpp"
 #include "rtsync/server/pg/temp_cluster.hpp"
-#include "rtsync/server/rest/migrations.hpp"
 #include "rtsync/server/server.hpp"
 
 namespace rtsync::app {

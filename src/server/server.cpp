@@ -17,8 +17,8 @@
 #include "rtsync/server/pg/async_connection.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/realtime/hub.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 
 namespace rtsync::server {
@@ -127,7 +127,7 @@ struct Server::Impl {
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
   std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
-  std::shared_ptr<rest::DbPool> rest_pool;
+  std::shared_ptr<pg::DbPool> rest_pool;
   std::unique_ptr<http::HttpServer> http;
   std::atomic<std::uint16_t> port{0};
   std::atomic<bool> listening{false};
@@ -231,7 +231,7 @@ Result<void> Server::start() {
     hooks.connection_limits.max_connections_per_address = options_.max_connections_per_address;
     hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
     if (options_.rest) {
-      s.rest_pool = std::make_shared<rest::DbPool>(
+      s.rest_pool = std::make_shared<pg::DbPool>(
           io, options_.db, std::max<std::size_t>(1, options_.rest_connections));
       hooks.services.push_back(std::make_shared<rest::RestService>(
           s.rest_pool, auth::JwtVerifier(options_.jwt_secret, options_.jwt_leeway), sched));

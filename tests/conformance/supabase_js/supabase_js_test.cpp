@@ -7,7 +7,7 @@
 #include <string>
 
 #include "../node_runner.hpp"
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "test_stack.hpp"
 
 namespace rtsync::test {

@@ -18,7 +18,7 @@
 #include <sys/time.h>
 
 #include "realtime_helpers.hpp"
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 
 namespace rtsync::testkit {
 namespace {

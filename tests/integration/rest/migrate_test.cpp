@@ -4,10 +4,10 @@
 
 #include <thread>
 
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
 #include "rtsync/server/pg/temp_cluster.hpp"
-#include "rtsync/server/rest/migrations.hpp"
 
 namespace rtsync::test {
 namespace {

@@ -1,4 +1,4 @@
-#include "rtsync/server/rest/db_pool.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "rtsync/server/pg/connection.hpp"
 #include "rtsync/server/pg/names.hpp"
 
-namespace rtsync::server::rest {
+namespace rtsync::server::pg {
 
 bool is_connection_failure(const Error& error) {
   if (error.code == Errc::io) return true;
@@ -63,4 +63,4 @@ std::size_t DbPool::pending() const noexcept {
   return total;
 }
 
-}  // namespace rtsync::server::rest
+}  // namespace rtsync::server::pg
