@@ -39,9 +39,9 @@
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 #include "rtsync/server/rest/sql_builder.hpp"
 #include "rtsync/server/server.hpp"
@@ -339,16 +339,16 @@ int main(int argc, char** argv) {
 
   core::EventLoop loop;
   loop.start();
-  std::shared_ptr<server::rest::DbPool> pool;
+  std::shared_ptr<server::pg::DbPool> pool;
   std::unique_ptr<server::rest::RestService> rest;
   std::unique_ptr<test::ServiceHost> host;
   std::string base;
   loop.run_sync([&] {
-    pool = std::make_shared<server::rest::DbPool>(loop.io_context(), conninfo, o.pool);
+    pool = std::make_shared<server::pg::DbPool>(loop.io_context(), conninfo, o.pool);
     rest = std::make_unique<server::rest::RestService>(pool, server::auth::JwtVerifier(kSecret),
                                                        loop.scheduler());
     host = std::make_unique<test::ServiceHost>(loop.io_context(),
-                                               std::vector<server::rest::HttpService*>{rest.get()});
+                                               std::vector<server::http::HttpService*>{rest.get()});
     auto port = host->listen(0);
     if (!port) die(port.error().describe());
     base = host->url();

@@ -11,7 +11,7 @@
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/auth/jwt.hpp"
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/testkit/temp_cluster.hpp"
 #include "stop_signal.hpp"
 #include "task_client.hpp"
@@ -68,7 +68,7 @@ PaneOutcome run_pane(core::EventLoop& loop, TaskClient& stack, StopSignal& stop,
                                             run.json ? stdout_sink(stop) : PaneSession::LineSink{});
     if (run.on_ready) run.on_ready(stack, subs);
     if (run.duration > 0) {
-      duration = stack.scheduler().schedule(seconds(run.duration), core::TimerId::Worker,
+      duration = stack.scheduler().schedule(seconds(run.duration), timers::Worker,
                                             [&stop] { stop.request("duration"); });
     }
   });

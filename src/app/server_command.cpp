@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/names.hpp"
 
 namespace rtsync::app {
 
@@ -129,12 +130,13 @@ int run_server_command(const ServerCommandArgs& args) {
     if (sig != SIGHUP) break;
     // SIGHUP: rotate keys without a restart. Without --jwks there is nothing to read again.
     if (args.options.jwks.empty()) {
-      log::get(log::kServer)->info("SIGHUP: no --jwks configured, nothing to reload");
+      log::get(rtsync::server::loggers::kServer)
+          ->info("SIGHUP: no --jwks configured, nothing to reload");
     } else if (auto r = srv.reload_keys(); r.ok()) {
-      log::get(log::kServer)->info("SIGHUP: JWT keys reloaded");
+      log::get(rtsync::server::loggers::kServer)->info("SIGHUP: JWT keys reloaded");
     }  // a failed reload has logged its error and kept the previous keys
   }
-  log::get(log::kServer)->info("signal {}: shutting down", sig);
+  log::get(rtsync::server::loggers::kServer)->info("signal {}: shutting down", sig);
   srv.stop();
   std::cout << "rtsync server stopped" << std::endl;
   return 0;

@@ -84,8 +84,7 @@ struct Worker::Impl {
 
   void schedule_tick() {
     if (stopping) return;
-    tick_timer =
-        loop->scheduler().schedule(options.tick, core::TimerId::Worker, [this] { tick(); });
+    tick_timer = loop->scheduler().schedule(options.tick, timers::Worker, [this] { tick(); });
   }
 
   void record(WorkerChange change, bool insert) {

@@ -8,7 +8,7 @@
 // generation (type "video" for video tasks, else "image") placed in one of its project's shots
 // (30 % unpositioned). `rate` new tasks per second, spread over the projects.
 //
-// Each tick (every `tick`, TimerId::Worker) runs its writes in one transaction, then posts one
+// Each tick (every `tick`, timers::Worker) runs its writes in one transaction, then posts one
 // broadcast batch with a message per changed task to topic "task-updates:<project id>":
 //   {"type":"TASKS_STATUS_UPDATE","payload":{"projectId","taskId","status","updated_at"}}
 // Broadcast failures (server down) are counted, never fatal; a lost database connection is
@@ -28,8 +28,14 @@
 
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/result.hpp"
+#include "rtsync/core/scheduler.hpp"
 
 namespace rtsync::app {
+
+namespace timers {
+// A worker tick, and the end of a timed `rtsync bench`/worker run.
+inline constexpr core::TimerId Worker{"Worker"};
+}  // namespace timers
 
 struct WorkerProject {
   std::string id;

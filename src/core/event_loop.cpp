@@ -48,6 +48,11 @@ Timer AsioScheduler::schedule(Duration delay, TimerId id, std::function<void()> 
   return Timer(std::move(state));
 }
 
+bool AsioScheduler::on_loop_thread() const noexcept {
+  const std::thread::id loop = loop_thread_;
+  return loop == std::thread::id{} || loop == std::this_thread::get_id();
+}
+
 void AsioScheduler::post(std::function<void()> fn) {
   asio::post(io_, std::move(fn));
 }
@@ -79,6 +84,12 @@ void EventLoop::start() {
 
 void EventLoop::run() {
   impl_->loop_thread_id = std::this_thread::get_id();
+  scheduler_->set_loop_thread(std::this_thread::get_id());
+  // Once the loop is done, calls from any thread are set-up or teardown again.
+  struct Unbind {
+    AsioScheduler& s;
+    ~Unbind() { s.set_loop_thread({}); }
+  } unbind{*scheduler_};
   // A handler that throws must not take every other connection and timer down with it: log it,
   // count it and keep running (Asio allows run() again right after a handler threw).
   for (;;) {

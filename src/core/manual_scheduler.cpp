@@ -58,6 +58,7 @@ std::shared_ptr<detail::TimerState> ManualScheduler::pop_next(TimePoint limit) {
 }
 
 std::size_t ManualScheduler::advance(Duration d) {
+  owner_ = std::this_thread::get_id();
   const TimePoint target = now_ + std::max(d, Duration::zero());
   std::size_t ran = 0;
   while (auto next = pop_next(target)) {
@@ -72,6 +73,7 @@ std::size_t ManualScheduler::advance(Duration d) {
 }
 
 bool ManualScheduler::run_until(TimerId id) {
+  owner_ = std::this_thread::get_id();
   auto due = next_due(id);
   if (!due) return false;
   // Fire everything strictly before, then the operations at that instant up to and including the
@@ -89,6 +91,7 @@ bool ManualScheduler::run_until(TimerId id) {
 }
 
 std::size_t ManualScheduler::run_all(std::size_t limit) {
+  owner_ = std::this_thread::get_id();
   std::size_t ran = 0;
   while (ran < limit) {
     auto next = pop_next(TimePoint::max());

@@ -3,7 +3,7 @@
 # parts. While the PostgreSQL parts are not there yet, rtsync_server is an INTERFACE library over
 # the parts that are.
 set(_rtsync_server_parts)
-foreach(part pg cdc auth realtime http rest)
+foreach(part changes pg cdc auth realtime http_service http rest gotrue migrate)
   if(TARGET rtsync_server_${part})
     list(APPEND _rtsync_server_parts rtsync_server_${part})
   endif()

@@ -15,11 +15,12 @@
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/http/http_server.hpp"
+#include "rtsync/server/names.hpp"
 #include "rtsync/server/pg/async_connection.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/realtime/hub.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 
 namespace rtsync::server {
@@ -141,7 +142,7 @@ struct Server::Impl {
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
   std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
-  std::shared_ptr<rest::DbPool> rest_pool;
+  std::shared_ptr<pg::DbPool> rest_pool;
   std::unique_ptr<http::HttpServer> http;
   std::atomic<std::uint16_t> port{0};
   std::atomic<bool> listening{false};
@@ -175,7 +176,7 @@ Result<void> Server::start() {
   auto listen = parse_listen(options_.listen);
   if (!listen.ok()) return listen.error();
 
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   if (options_.bootstrap) {
     auto conn = pg::Connection::open(options_.db);
     if (!conn.ok()) return make_error(Errc::io, "database: " + conn.error().message);
@@ -274,7 +275,7 @@ Result<void> Server::start() {
     hooks.connection_limits.max_connections_per_address = options_.max_connections_per_address;
     hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
     if (options_.rest) {
-      s.rest_pool = std::make_shared<rest::DbPool>(
+      s.rest_pool = std::make_shared<pg::DbPool>(
           io, options_.db, std::max<std::size_t>(1, options_.rest_connections));
       hooks.services.push_back(
           std::make_shared<rest::RestService>(s.rest_pool, make_verifier(), sched));
@@ -326,7 +327,7 @@ void Server::stop() {
   Impl& s = *impl_;
   if (!s.started || s.stopped || !s.loop) return;
   s.stopped = true;
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   // 1. Stop accepting; websockets get 1001 (going away).
   s.loop->run_sync([&] {
     s.listening = false;

@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 
 namespace rtsync::testkit {
 

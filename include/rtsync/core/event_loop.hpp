@@ -6,6 +6,7 @@
 // WebSocket transport) includes <boost/asio/io_context.hpp> itself.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,11 +31,16 @@ class AsioScheduler final : public Scheduler {
   WallTime wall_now() const override;
   Timer schedule(Duration delay, TimerId id, std::function<void()> fn) override;
   void post(std::function<void()> fn) override;
+  // The thread EventLoop runs the io_context on, if any; a scheduler over an io_context that no
+  // EventLoop runs counts every thread as the loop thread (on_loop_thread() is then true).
+  bool on_loop_thread() const noexcept override;
+  void set_loop_thread(std::thread::id id) noexcept { loop_thread_ = id; }
 
   boost::asio::io_context& io_context() noexcept { return io_; }
 
  private:
   boost::asio::io_context& io_;
+  std::atomic<std::thread::id> loop_thread_{};
   std::uint64_t next_seq_ = 0;
 };
 

@@ -17,20 +17,10 @@
 
 namespace rtsync::log {
 
-// Well-known component names (the seed's prefixes first).
-inline constexpr std::string_view kSimpleRealtime = "SimpleRealtime";
-inline constexpr std::string_view kProvider = "SimpleRealtimeProvider";
-inline constexpr std::string_view kFreshness = "DataFreshness";
-inline constexpr std::string_view kSmartPolling = "SmartPolling";
-inline constexpr std::string_view kReconnectScheduler = "ReconnectScheduler";
-inline constexpr std::string_view kTasksPaneDebug = "TasksPaneRealtimeDebug";
+// Core's own channels. Upper layers name theirs in their own `names.hpp` (namespace `loggers`,
+// e.g. include/rtsync/client/transport/names.hpp); core lists none of them.
 inline constexpr std::string_view kEventBus = "EventBus";
 inline constexpr std::string_view kEventLoop = "EventLoop";
-inline constexpr std::string_view kTransport = "RealtimeSocket";
-inline constexpr std::string_view kChannel = "RealtimeChannel";
-inline constexpr std::string_view kQuery = "QueryCache";
-inline constexpr std::string_view kServer = "Server";
-inline constexpr std::string_view kCdc = "ChangeStream";
 
 // The logger for `component`, created on first use with the current level and sinks.
 std::shared_ptr<spdlog::logger> get(std::string_view component);

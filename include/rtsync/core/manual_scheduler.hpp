@@ -4,11 +4,15 @@
 // order; operations scheduled by those callbacks fire too when they fall inside the window. Posted
 // work is an operation due "now". Time then rests at exactly now + d.
 //
-// Thread safety: single-threaded, like the loop it stands in for.
+// Thread safety: single-threaded, like the loop it stands in for. The thread that created it or
+// last drove it (advance, run_ready, run_until, run_all) is "the loop thread" for
+// on_loop_thread() and so for the RTSYNC_ASSERT_ON_LOOP debug checks.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "rtsync/core/scheduler.hpp"
@@ -27,6 +31,7 @@ class ManualScheduler final : public Scheduler {
   WallTime wall_now() const override;
   Timer schedule(Duration delay, TimerId id, std::function<void()> fn) override;
   void post(std::function<void()> fn) override;
+  bool on_loop_thread() const noexcept override { return owner_ == std::this_thread::get_id(); }
 
   // Moves time forward by `d`, firing what falls due. Returns how many operations ran.
   std::size_t advance(Duration d);
@@ -53,6 +58,7 @@ class ManualScheduler final : public Scheduler {
 
   TimePoint now_;
   TimePoint start_;
+  std::atomic<std::thread::id> owner_{std::this_thread::get_id()};
   WallTime wall_start_;
   std::uint64_t next_seq_ = 0;
   // Min-heap on (due, seq); cancelled entries are dropped lazily.

@@ -25,48 +25,34 @@ using WallTime = std::chrono::system_clock::time_point;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Names of delayed operations. Tests find a pending operation by its id and fire it
-// (`ManualScheduler::run_until`). One enum for the whole client so ids never collide.
-enum class TimerId : std::uint8_t {
-  Test,    // ad-hoc work in tests and tools
-  Posted,  // zero-delay work queued with post()
-  // transport
-  Heartbeat,
-  PushTimeout,
-  SocketReconnect,
-  ChannelRejoin,
-  HttpTimeout,  // a REST/auth HTTP request's deadline (client RestClient)
-  // query cache
-  QueryRetry,
-  QueryGc,
-  RefetchInterval,
-  InvalidationCoalesce,
-  QueryStale,  // an observer's result turning stale (staleTime elapsed)
-  // coordination
-  JoinGuard,
-  HealRetry,
-  ReconnectDebounce,
-  DegradedWatch,
-  TokenRefresh,
-  SignedInDelay,
-  FreshnessAging,  // a freshness row boundary (event 30 s / 2 min old, connect grace over)
-  // server
-  IdleTimeout,
-  TokenExpiry,
-  ReplicationRetry,
-  StatusFeedback,
-  RateWindow,
-  AuthorizeRetry,
-  VisibilityWait,  // RLS check waiting for a decoded commit to become visible to snapshots
-  AcceptRetry,     // the listener accepting again after an accept error (EMFILE, …)
-  DeliveryStall,   // the change stream letting PostgreSQL go while delivery waits
-  JwksReload,      // the JWT verification keys read again from their key set
-  // tools
-  Render,
-  Worker,
+// The name of a delayed operation. Tests find a pending operation by its id and fire it
+// (`ManualScheduler::run_until`). Core defines only its own ids (`TimerId::Test`,
+// `TimerId::Posted`); every upper layer defines the ids of its timers in its own `names.hpp`
+// (e.g. include/rtsync/client/transport/names.hpp), so core names no layer above it.
+//
+// Ids compare by name: two ids with the same name are the same id, so a name must be unique in a
+// program (the layers use distinct CamelCase names such as "Heartbeat" or "DeliveryStall").
+// `name` must outlive every use of the id; string literals do.
+class TimerId {
+ public:
+  constexpr explicit TimerId(std::string_view name) noexcept : name_(name) {}
+  constexpr std::string_view name() const noexcept { return name_; }
+  friend constexpr bool operator==(TimerId a, TimerId b) noexcept { return a.name_ == b.name_; }
+
+  static const TimerId Test;    // ad-hoc work in tests and tools
+  static const TimerId Posted;  // zero-delay work queued with post()
+
+ private:
+  std::string_view name_;
+
 };
 
-std::string_view to_string(TimerId id) noexcept;
+inline constexpr TimerId TimerId::Test{"Test"};
+inline constexpr TimerId TimerId::Posted{"Posted"};
+
+constexpr std::string_view to_string(TimerId id) noexcept {
+  return id.name();
+}
 
 namespace detail {
 // Shared between a Timer handle and the scheduler that will run it.
@@ -127,6 +113,11 @@ class Scheduler {
 
   // Runs `fn` on the loop soon. The real scheduler accepts this from any thread.
   virtual void post(std::function<void()> fn) = 0;
+
+  // True when the calling thread may use loop-confined state: it is the thread running this
+  // scheduler's loop, or no thread runs it yet (set-up). Any thread may ask. The debug check
+  // RTSYNC_ASSERT_ON_LOOP (loop_check.hpp) is built on it.
+  virtual bool on_loop_thread() const noexcept { return true; }
 
   // Milliseconds since the Unix epoch of wall_now(), the unit of the JSON snapshots.
   std::int64_t wall_ms() const;

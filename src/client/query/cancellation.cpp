@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "internal.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::query {
@@ -16,9 +17,9 @@ void CancellationToken::State::cancel() {
     try {
       fn();
     } catch (const std::exception& ex) {
-      log::get(log::kQuery)->error("cancellation callback threw: {}", ex.what());
+      log::get(loggers::kQuery)->error("cancellation callback threw: {}", ex.what());
     } catch (...) {
-      log::get(log::kQuery)->error("cancellation callback threw a non-exception");
+      log::get(loggers::kQuery)->error("cancellation callback threw a non-exception");
     }
   }
   callbacks.clear();
@@ -50,7 +51,7 @@ void Completion::operator()(Result<json::value> result) const {
   if (!state_) return;
   if (state_->called.exchange(true)) {
     if (state_->counters) ++state_->counters->duplicate_completions;
-    log::get(log::kQuery)->warn("query function completed twice; the second result is ignored");
+    log::get(loggers::kQuery)->warn("query function completed twice; the second result is ignored");
     return;
   }
   auto* scheduler = state_->scheduler;

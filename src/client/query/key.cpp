@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "number.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::query {
@@ -319,7 +320,8 @@ QueryKey::QueryKey(json::array elements) {
   std::string path, bad;
   normalise(v, path, bad);
   if (!bad.empty()) {
-    log::get(log::kQuery)->error("query key has a non-finite number at {}; it becomes null", bad);
+    log::get(loggers::kQuery)
+        ->error("query key has a non-finite number at {}; it becomes null", bad);
   }
   rep_ = build(std::move(v.get_array()));
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "internal.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::query {
@@ -435,11 +436,11 @@ void FetchRun::run_attempt() {
     options_->query_fn(key_, Access::token(token_), done);
   } catch (const std::exception& ex) {
     ++core_->stats.query_fn_throws;
-    log::get(log::kQuery)->error("query function for {} threw: {}", key_.hash(), ex.what());
+    log::get(loggers::kQuery)->error("query function for {} threw: {}", key_.hash(), ex.what());
     done(make_error(Errc::internal, std::string("query function threw: ") + ex.what()));
   } catch (...) {
     ++core_->stats.query_fn_throws;
-    log::get(log::kQuery)->error("query function for {} threw a non-exception", key_.hash());
+    log::get(loggers::kQuery)->error("query function for {} threw a non-exception", key_.hash());
     done(make_error(Errc::internal, "query function threw"));
   }
 }
@@ -471,10 +472,9 @@ void FetchRun::on_attempt_result(std::uint32_t attempt, Result<json::value> resu
   query_->state_.failure_reason = std::make_shared<const Error>(error);
   query_->dispatch(QueryAction::failed);
   if (status_ != Status::pending) return;
-  retry_timer_ =
-      core_->scheduler.schedule(delay, core::TimerId::QueryRetry, [weak = weak_from_this()] {
-        if (auto r = weak.lock()) r->after_sleep();
-      });
+  retry_timer_ = core_->scheduler.schedule(delay, timers::QueryRetry, [weak = weak_from_this()] {
+    if (auto r = weak.lock()) r->after_sleep();
+  });
 }
 
 void FetchRun::after_sleep() {

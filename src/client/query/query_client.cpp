@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "internal.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::query {
 
@@ -55,10 +57,10 @@ void Notifier::flush() {
         l->fn(event);
       } catch (const std::exception& ex) {
         ++core_.stats.listener_errors;
-        log::get(log::kQuery)->error("cache listener threw: {}", ex.what());
+        log::get(loggers::kQuery)->error("cache listener threw: {}", ex.what());
       } catch (...) {
         ++core_.stats.listener_errors;
-        log::get(log::kQuery)->error("cache listener threw a non-exception");
+        log::get(loggers::kQuery)->error("cache listener threw a non-exception");
       }
     }
   }
@@ -132,8 +134,8 @@ void GcQueue::rearm() {
   const TimePoint due = heap_.front().due;
   if (timer_.pending() && armed_ == due) return;
   armed_ = due;
-  timer_ = core_.scheduler.schedule(due - core_.scheduler.now(), core::TimerId::QueryGc,
-                                    [this] { fire(); });
+  timer_ =
+      core_.scheduler.schedule(due - core_.scheduler.now(), timers::QueryGc, [this] { fire(); });
 }
 
 void GcQueue::fire() {
@@ -204,10 +206,11 @@ bool ClientCore::matches_rest(const Query& q, const QueryFilters& f) const {
     try {
       if (!f.predicate(q)) return false;
     } catch (const std::exception& ex) {
-      log::get(log::kQuery)->error("filter predicate threw: {} (treated as no match)", ex.what());
+      log::get(loggers::kQuery)
+          ->error("filter predicate threw: {} (treated as no match)", ex.what());
       return false;
     } catch (...) {
-      log::get(log::kQuery)->error("filter predicate threw (treated as no match)");
+      log::get(loggers::kQuery)->error("filter predicate threw (treated as no match)");
       return false;
     }
   }
@@ -332,7 +335,7 @@ Duration ClientCore::retry_delay(const QueryOptions& o, std::uint32_t failures,
   try {
     return std::max(fn(failures, e), Duration::zero());
   } catch (...) {
-    log::get(log::kQuery)->error("retry_delay threw; using the default delay");
+    log::get(loggers::kQuery)->error("retry_delay threw; using the default delay");
     return default_retry_delay(failures);
   }
 }
@@ -389,7 +392,7 @@ void ClientCore::coalesced_refetch(Query& q, const InvalidateOptions& options, R
   c->length = options.window.value_or(config.coalesce_window);
   c->cancel_refetch = options.cancel_refetch;
   c->type = type;
-  c->window = scheduler.schedule(c->length, core::TimerId::InvalidationCoalesce,
+  c->window = scheduler.schedule(c->length, timers::InvalidationCoalesce,
                                  [this, weak = q.weak_from_this()] {
                                    if (auto held = weak.lock()) on_window_end(*held);
                                  });
@@ -414,7 +417,7 @@ void ClientCore::on_window_end(Query& q) {
     return;
   }
   c->trailing = false;
-  c->window = scheduler.schedule(c->length, core::TimerId::InvalidationCoalesce,
+  c->window = scheduler.schedule(c->length, timers::InvalidationCoalesce,
                                  [this, weak = q.weak_from_this()] {
                                    if (auto held = weak.lock()) on_window_end(*held);
                                  });
@@ -491,6 +494,7 @@ std::size_t QueryClient::size() const noexcept {
 }
 
 Data QueryClient::set_query_data(const QueryKey& key, const json::value& data) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto q = core_->build(key, nullptr);
   q->set_data_json(data, true);
@@ -498,6 +502,7 @@ Data QueryClient::set_query_data(const QueryKey& key, const json::value& data) {
 }
 
 Data QueryClient::set_query_data(const QueryKey& key, const Data& data) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto q = core_->build(key, nullptr);
   return q->set_data(data, true, std::nullopt);
@@ -506,6 +511,7 @@ Data QueryClient::set_query_data(const QueryKey& key, const Data& data) {
 std::optional<Data> QueryClient::set_query_data(
     const QueryKey& key,
     const std::function<std::optional<Data>(const std::optional<Data>&)>& updater) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const Query* existing = core_->get(key.hash());
   const std::optional<Data> prev = existing ? existing->state().data : std::nullopt;
   std::optional<Data> next = updater(prev);
@@ -514,6 +520,7 @@ std::optional<Data> QueryClient::set_query_data(
 }
 
 void QueryClient::fetch_query(FetchQueryOptions options, FetchCallback done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto opts = std::make_shared<QueryOptions>(std::move(options.query));
   if (!opts->retry) opts->retry = Retry::never();  // fetchQuery does not retry by default
@@ -529,12 +536,14 @@ void QueryClient::fetch_query(FetchQueryOptions options, FetchCallback done) {
 }
 
 void QueryClient::prefetch_query(FetchQueryOptions options) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   fetch_query(std::move(options), {});
 }
 
 InvalidateResult QueryClient::invalidate_queries(const InvalidateFilters& filters,
                                                  const InvalidateOptions& options,
                                                  std::function<void()> settled) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   InvalidateResult result;
   Settle settle(core_->scheduler, std::move(settled));
   RefetchType type = RefetchType::active;
@@ -591,6 +600,7 @@ InvalidateResult QueryClient::invalidate_queries(const InvalidateFilters& filter
 InvalidateResult QueryClient::refetch_queries(const QueryFilters& filters,
                                               const RefetchOptions& options,
                                               std::function<void()> settled) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   InvalidateResult result;
   Settle settle(core_->scheduler, std::move(settled));
   {
@@ -607,6 +617,7 @@ InvalidateResult QueryClient::refetch_queries(const QueryFilters& filters,
 }
 
 std::size_t QueryClient::cancel_queries(const QueryFilters& filters, const CancelOptions& options) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   std::size_t n = 0;
   for (auto& q : core_->find_all(filters)) {
@@ -619,6 +630,7 @@ std::size_t QueryClient::cancel_queries(const QueryFilters& filters, const Cance
 }
 
 std::size_t QueryClient::remove_queries(const QueryFilters& filters) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Notifier::Batch batch(core_->notifier);
   auto found = core_->find_all(filters);
   for (auto& q : found)
@@ -627,10 +639,12 @@ std::size_t QueryClient::remove_queries(const QueryFilters& filters) {
 }
 
 void QueryClient::clear() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   remove_queries({});
 }
 
 void QueryClient::set_online(bool online) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const bool was = core_->online;
   core_->online = online;
   if (!online || was) return;
@@ -644,6 +658,7 @@ bool QueryClient::is_online() const noexcept {
 }
 
 void QueryClient::set_focused(bool focused) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const bool was = core_->focused;
   core_->focused = focused;
   if (!focused || was) return;
@@ -657,6 +672,7 @@ bool QueryClient::is_focused() const noexcept {
 }
 
 core::Subscription QueryClient::subscribe(std::function<void(const CacheEvent&)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   auto entry = std::make_shared<ClientCore::CacheListener>();
   entry->fn = std::move(listener);
   core_->cache_listeners.push_back(entry);

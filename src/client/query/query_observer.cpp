@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "internal.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::query {
@@ -211,9 +212,9 @@ QueryResult ObserverCore::create_result() const {
       placeholder = options_.placeholder_data(
           last_query_with_data_ ? last_query_with_data_->state().data : std::nullopt);
     } catch (const std::exception& ex) {
-      log::get(log::kQuery)->error("placeholder_data threw: {}", ex.what());
+      log::get(loggers::kQuery)->error("placeholder_data threw: {}", ex.what());
     } catch (...) {
-      log::get(log::kQuery)->error("placeholder_data threw");
+      log::get(loggers::kQuery)->error("placeholder_data threw");
     }
     if (placeholder) {
       r.status = QueryStatus::success;
@@ -265,10 +266,10 @@ void ObserverCore::deliver() {
       l->fn(current);
     } catch (const std::exception& ex) {
       if (auto core = core_.lock()) ++core->stats.listener_errors;
-      log::get(log::kQuery)->error("observer listener threw: {}", ex.what());
+      log::get(loggers::kQuery)->error("observer listener threw: {}", ex.what());
     } catch (...) {
       if (auto core = core_.lock()) ++core->stats.listener_errors;
-      log::get(log::kQuery)->error("observer listener threw a non-exception");
+      log::get(loggers::kQuery)->error("observer listener threw a non-exception");
     }
   }
 }
@@ -288,15 +289,14 @@ void ObserverCore::update_stale_timeout() {
   if (!core || !core->alive) return;
   const auto due = result.data_updated_at + stale_time_.duration;
   const auto delay = std::max(due - core->scheduler.now(), Duration::zero());
-  stale_timer_ =
-      core->scheduler.schedule(delay, core::TimerId::QueryStale, [weak = weak_from_this()] {
-        auto self = weak.lock();
-        if (!self || self->result.is_stale) return;
-        auto core = self->core_.lock();
-        if (!core) return;
-        Notifier::Batch batch(core->notifier);
-        self->update_result();
-      });
+  stale_timer_ = core->scheduler.schedule(delay, timers::QueryStale, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->result.is_stale) return;
+    auto core = self->core_.lock();
+    if (!core) return;
+    Notifier::Batch batch(core->notifier);
+    self->update_result();
+  });
 }
 
 std::optional<Duration> ObserverCore::compute_refetch_interval() const {
@@ -304,9 +304,10 @@ std::optional<Duration> ObserverCore::compute_refetch_interval() const {
   try {
     return options_.refetch_interval.resolve(*query_);
   } catch (const std::exception& ex) {
-    log::get(log::kQuery)->error("refetch_interval function threw: {} (interval off)", ex.what());
+    log::get(loggers::kQuery)
+        ->error("refetch_interval function threw: {} (interval off)", ex.what());
   } catch (...) {
-    log::get(log::kQuery)->error("refetch_interval function threw (interval off)");
+    log::get(loggers::kQuery)->error("refetch_interval function threw (interval off)");
   }
   return std::nullopt;
 }
@@ -318,7 +319,7 @@ void ObserverCore::update_refetch_interval(std::optional<Duration> next) {
   auto core = core_.lock();
   if (!core || !core->alive) return;
   interval_timer_ =
-      core->scheduler.schedule(*next, core::TimerId::RefetchInterval, [weak = weak_from_this()] {
+      core->scheduler.schedule(*next, timers::RefetchInterval, [weak = weak_from_this()] {
         if (auto self = weak.lock()) self->on_interval_tick();
       });
 }
@@ -327,7 +328,7 @@ void ObserverCore::on_interval_tick() {
   auto core = core_.lock();
   if (!core || !core->alive || !current_interval_) return;
   // setInterval: the next tick is one interval on (a query update re-arms it anyway).
-  interval_timer_ = core->scheduler.schedule(*current_interval_, core::TimerId::RefetchInterval,
+  interval_timer_ = core->scheduler.schedule(*current_interval_, timers::RefetchInterval,
                                              [weak = weak_from_this()] {
                                                if (auto self = weak.lock())
                                                  self->on_interval_tick();

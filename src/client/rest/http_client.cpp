@@ -15,6 +15,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "rtsync/client/rest/names.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/strings.hpp"
 
@@ -426,7 +427,7 @@ std::uint64_t HttpClient::request(std::string method, std::string target, Header
   r->done = std::move(done);
   const std::uint64_t id = r->id;
   r->deadline = impl_->scheduler.schedule(
-      impl_->options.timeout, core::TimerId::HttpTimeout,
+      impl_->options.timeout, timers::HttpTimeout,
       [weak = std::weak_ptr<Impl>(impl_), id, method = r->method, target = r->target] {
         if (auto self = weak.lock()) {
           self->abort(id, make_error(Errc::timeout, method + " " + target + " timed out"));

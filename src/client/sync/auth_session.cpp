@@ -1,5 +1,6 @@
 #include "rtsync/client/sync/auth_session.hpp"
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -80,8 +81,7 @@ void AuthSession::schedule_refresh(bool after_refresh) {
   // A token that is already (nearly) expired on arrival from a refresh points at clock skew or a
   // misconfigured server: ask again no sooner than `retry_delay`.
   if (after_refresh) delay = std::max(delay, options_.retry_delay);
-  refresh_timer_ =
-      scheduler_.schedule(delay, core::TimerId::TokenRefresh, [this] { refresh_now(); });
+  refresh_timer_ = scheduler_.schedule(delay, timers::TokenRefresh, [this] { refresh_now(); });
 }
 
 void AuthSession::refresh_now() {
@@ -120,8 +120,8 @@ void AuthSession::finish_refresh(std::uint64_t generation, Result<Session> resul
   }
   log_->warn("auth: refresh failed ({}); retrying in {} ms", err.describe(),
              std::chrono::duration_cast<std::chrono::milliseconds>(options_.retry_delay).count());
-  refresh_timer_ = scheduler_.schedule(options_.retry_delay, core::TimerId::TokenRefresh,
-                                       [this] { refresh_now(); });
+  refresh_timer_ =
+      scheduler_.schedule(options_.retry_delay, timers::TokenRefresh, [this] { refresh_now(); });
 }
 
 core::Subscription AuthSession::on_auth_state_change(Listener listener) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "rtsync/client/query/key.hpp"
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -58,10 +59,10 @@ FreshnessTracker::Lookup::Lookup(Key key) : key_(std::move(key)) {
 
 FreshnessTracker::FreshnessTracker(core::Scheduler& scheduler)
     : scheduler_(scheduler),
-      log_(log::get(log::kFreshness)),
+      log_(log::get(loggers::kFreshness)),
       id_(next_tracker_id()),
       status_changed_at_(scheduler.now()),
-      listeners_(log::kFreshness),
+      listeners_(loggers::kFreshness),
       aging_checked_at_(scheduler.now()) {}
 
 FreshnessTracker::~FreshnessTracker() = default;
@@ -224,7 +225,7 @@ void FreshnessTracker::changed() {
 // vanished (time refreshed, status left connected) just makes a firing announce nothing.
 void FreshnessTracker::arm_aging(core::TimePoint boundary) {
   if (aging_.pending() && aging_.due() <= boundary) return;
-  aging_ = scheduler_.schedule(boundary - scheduler_.now(), core::TimerId::FreshnessAging,
+  aging_ = scheduler_.schedule(boundary - scheduler_.now(), timers::FreshnessAging,
                                [this] { on_aging(); });
 }
 
@@ -257,8 +258,7 @@ void FreshnessTracker::on_aging() {
   const bool crossed = boundary_in(aging_checked_at_, now);
   aging_checked_at_ = now;
   if (auto next = next_boundary_after(now)) {
-    aging_ =
-        scheduler_.schedule(*next - now, core::TimerId::FreshnessAging, [this] { on_aging(); });
+    aging_ = scheduler_.schedule(*next - now, timers::FreshnessAging, [this] { on_aging(); });
   }
   if (crossed) {
     ++revision_;

@@ -4,9 +4,11 @@
 
 #include <boost/json/monotonic_resource.hpp>
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/client/sync/reconnect_scheduler.hpp"
 #include "rtsync/client/sync/reconnect_triggers.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::sync {
 
@@ -65,8 +67,8 @@ RealtimeManager::RealtimeManager(core::Scheduler& scheduler, RealtimeSocket& soc
       bus_(bus),
       options_(std::move(options)),
       message_clock_(message_clock),
-      log_(log::get(log::kSimpleRealtime)),
-      phase_listeners_(log::kSimpleRealtime) {
+      log_(log::get(loggers::kSimpleRealtime)),
+      phase_listeners_(loggers::kSimpleRealtime) {
   snapshot_.timestamp = scheduler_.wall_ms();
   heal_sub_ = bus_.subscribe(kAuthHealEvent, [this](const json::value& d) { on_heal(d); });
 }
@@ -80,6 +82,7 @@ RealtimeManager::~RealtimeManager() {
 }
 
 bool RealtimeManager::join_project(std::string_view project_id, JoinCallback done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return join(project_id, false, std::move(done));
 }
 
@@ -134,7 +137,7 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
 
   // 5. Subscribe under our own guard.
   log_->info("joining {} ({})", name, from_heal ? "heal attempt" : "join");
-  j->guard = scheduler_.schedule(options_.join_timeout, core::TimerId::JoinGuard, [this, weak] {
+  j->guard = scheduler_.schedule(options_.join_timeout, timers::JoinGuard, [this, weak] {
     auto live = weak.lock();
     if (!live) return;
     log_->warn("subscribe of {} got no status within {} ms", live->name,
@@ -288,6 +291,7 @@ void RealtimeManager::leave_channel() {
 }
 
 void RealtimeManager::leave() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   // Project and cycle go first, so a join abandoned here cannot schedule a retry.
   project_id_.reset();
   end_heal_cycle();
@@ -297,6 +301,7 @@ void RealtimeManager::leave() {
 }
 
 void RealtimeManager::reset() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   end_heal_cycle();
 }
 
@@ -354,7 +359,7 @@ void RealtimeManager::attempt_reconnect() {
   delay = std::min(delay, options_.heal_max_delay);
   log_->info("reconnect attempt {}/{} in {} ms", attempts_, options_.max_heal_attempts,
              to_ms(delay));
-  heal_timer_ = scheduler_.schedule(delay, core::TimerId::HealRetry, [this] {
+  heal_timer_ = scheduler_.schedule(delay, timers::HealRetry, [this] {
     if (!project_id_) return;
     heal_in_flight_ = true;
     const std::string id = *project_id_;
@@ -382,6 +387,7 @@ void RealtimeManager::announce(ChannelPhase phase, std::string reason) {
 
 core::Subscription RealtimeManager::on_phase(
     std::function<void(const ChannelPhaseChange&)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return phase_listeners_.add(std::move(listener));
 }
 

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "rtsync/client/query/names.hpp"
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::sync {
 
@@ -28,8 +31,8 @@ RealtimeProvider::RealtimeProvider(RealtimeManager& manager, query::QueryClient&
       freshness_(freshness),
       project_(project),
       options_(std::move(options)),
-      log_(log::get(log::kProvider)),
-      listeners_(log::kProvider) {
+      log_(log::get(loggers::kProvider)),
+      listeners_(loggers::kProvider) {
   for (const auto& [event, families] : binding_.invalidations) {
     entries_.push_back(Entry{event, to_filters(families)});
   }
@@ -190,7 +193,7 @@ void RealtimeProvider::trigger(std::size_t index) {
 
 void RealtimeProvider::open_batch(std::size_t index) {
   batches_[index].window = cache_.scheduler().schedule(
-      *options_.batch_window, core::TimerId::InvalidationCoalesce, [this, index] {
+      *options_.batch_window, rtsync::client::query::timers::InvalidationCoalesce, [this, index] {
         auto& batch = batches_[index];
         if (!batch.pending) return;  // quiet: the window closes
         batch.pending = false;
@@ -230,6 +233,7 @@ void RealtimeProvider::publish() {
 }
 
 core::Subscription RealtimeProvider::subscribe(std::function<void(const ProviderState&)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(cache_.scheduler());
   return listeners_.add(std::move(listener));
 }
 

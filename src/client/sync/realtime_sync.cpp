@@ -1,4 +1,5 @@
 #include "rtsync/client/sync/realtime_sync.hpp"
+#include "rtsync/client/sync/names.hpp"
 
 namespace rtsync::client::sync {
 
@@ -10,7 +11,7 @@ RealtimeSync::RealtimeSync(core::Scheduler& scheduler, RealtimeSocket& socket,
       reconnect_(std::make_unique<ReconnectScheduler>(scheduler, bus_, options.reconnect)),
       manager_(std::make_unique<RealtimeManager>(scheduler, socket, *auth_, *freshness_, bus_,
                                                  std::move(options.manager), message_clock)),
-      project_(std::nullopt, log::kProvider) {
+      project_(std::nullopt, loggers::kProvider) {
   // The token binding first, so a SIGNED_IN reaches the socket before anything reacts to it.
   socket_auth_ = bind_socket_auth(*auth_, socket);
   provider_ = std::make_unique<RealtimeProvider>(*manager_, cache, bus_, *freshness_, project_,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -29,7 +30,7 @@ ReconnectScheduler::ReconnectScheduler(core::Scheduler& scheduler, core::EventBu
     : scheduler_(scheduler),
       bus_(bus),
       options_(options),
-      log_(log::get(log::kReconnectScheduler)) {}
+      log_(log::get(loggers::kReconnectScheduler)) {}
 
 ReconnectScheduler::~ReconnectScheduler() = default;
 
@@ -38,8 +39,7 @@ void ReconnectScheduler::request_reconnect(ReconnectIntent intent) {
              to_string(intent.priority), intents_.size() + 1);
   intents_.push_back(Queued{std::move(intent), scheduler_.now(), next_seq_++});
   // Trailing debounce: every request restarts the wait.
-  timer_ = scheduler_.schedule(options_.debounce, core::TimerId::ReconnectDebounce,
-                               [this] { process(); });
+  timer_ = scheduler_.schedule(options_.debounce, timers::ReconnectDebounce, [this] { process(); });
 }
 
 void ReconnectScheduler::clear() {
@@ -55,7 +55,7 @@ void ReconnectScheduler::process() {
     const auto wait = options_.min_interval - (now - *last_reconnect_at_);
     log_->info("throttled: last heal {} ms ago, waiting {} ms", to_ms(now - *last_reconnect_at_),
                to_ms(wait));
-    timer_ = scheduler_.schedule(wait, core::TimerId::ReconnectDebounce, [this] { process(); });
+    timer_ = scheduler_.schedule(wait, timers::ReconnectDebounce, [this] { process(); });
     return;
   }
   processing_ = true;

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -14,7 +15,7 @@ ReconnectTriggers::ReconnectTriggers(core::Scheduler& scheduler, ReconnectSchedu
       freshness_(freshness),
       project_(project),
       options_(options),
-      log_(log::get(log::kReconnectScheduler)) {
+      log_(log::get(loggers::kReconnectScheduler)) {
   auth_sub_ = auth.on_auth_state_change([this](AuthEvent e, const Session*) { on_auth(e); });
   freshness_sub_ = freshness_.subscribe([this] { evaluate_degraded(); });
   project_sub_ = project_.subscribe([this](const auto&) { evaluate_degraded(); });
@@ -29,18 +30,17 @@ void ReconnectTriggers::on_auth(AuthEvent event) {
     return;
   }
   // The seed waits a second after SIGNED_IN so the new token reaches the socket first.
-  auth_delay_ =
-      scheduler_.schedule(options_.signed_in_delay, core::TimerId::SignedInDelay, [this, event] {
-        const auto since = reconnect_.state().time_since_last_reconnect;
-        if (since && *since <= options_.heal_quiet) {
-          log_->debug("{}: a heal ran {} ms ago; not requesting another", to_string(event),
-                      std::chrono::duration_cast<std::chrono::milliseconds>(*since).count());
-          return;
-        }
-        const std::string name(to_string(event));
-        reconnect_.request_reconnect(
-            {"AuthManager", name + " event (" + name + ")", ReconnectPriority::high});
-      });
+  auth_delay_ = scheduler_.schedule(options_.signed_in_delay, timers::SignedInDelay, [this, event] {
+    const auto since = reconnect_.state().time_since_last_reconnect;
+    if (since && *since <= options_.heal_quiet) {
+      log_->debug("{}: a heal ran {} ms ago; not requesting another", to_string(event),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(*since).count());
+      return;
+    }
+    const std::string name(to_string(event));
+    reconnect_.request_reconnect(
+        {"AuthManager", name + " event (" + name + ")", ReconnectPriority::high});
+  });
 }
 
 void ReconnectTriggers::on_socket_reconnected(std::string_view detail) {
@@ -71,7 +71,7 @@ void ReconnectTriggers::evaluate_degraded() {
       "realtime degraded ({}) with project {}; heal in {} ms unless it recovers",
       to_string(freshness_.status()), *project_.get(),
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.degraded_after).count());
-  degraded_timer_ = scheduler_.schedule(options_.degraded_after, core::TimerId::DegradedWatch,
+  degraded_timer_ = scheduler_.schedule(options_.degraded_after, timers::DegradedWatch,
                                         [this] { on_degraded_timer(); });
 }
 
@@ -81,7 +81,7 @@ void ReconnectTriggers::on_degraded_timer() {
   log_->warn("realtime=down for {} s (status {}: {}); requesting a heal", secs,
              to_string(freshness_.status()), freshness_.reason());
   // Re-armed first: the request may run handlers that change the status synchronously.
-  degraded_timer_ = scheduler_.schedule(options_.degraded_after, core::TimerId::DegradedWatch,
+  degraded_timer_ = scheduler_.schedule(options_.degraded_after, timers::DegradedWatch,
                                         [this] { on_degraded_timer(); });
   reconnect_.request_reconnect({"DegradedWatch", "realtime=down for " + std::to_string(secs) + " s",
                                 ReconnectPriority::medium});

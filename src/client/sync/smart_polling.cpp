@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync {
@@ -13,7 +14,7 @@ std::int64_t to_ms(core::Duration d) {
 }  // namespace
 
 SmartPolling::SmartPolling(FreshnessTracker& tracker, SmartPollingOptions options)
-    : tracker_(tracker), options_(options), log_(log::get(log::kSmartPolling)) {
+    : tracker_(tracker), options_(options), log_(log::get(loggers::kSmartPolling)) {
   seen_revision_ = tracker_.revision();
   tracker_sub_ = tracker_.subscribe([this] { on_tracker(); });
 }

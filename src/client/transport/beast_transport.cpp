@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "beast_transport_testing.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/strings.hpp"
@@ -47,7 +48,7 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
 auto logger() {
-  return log::get(log::kTransport);
+  return log::get(loggers::kTransport);
 }
 
 struct Target {

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "channel_impl.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
 #include "rtsync/protocol/reply.hpp"
 #include "socket_core.hpp"
@@ -13,7 +15,7 @@ namespace rtsync::client {
 namespace {
 
 auto logger() {
-  return log::get(log::kChannel);
+  return log::get(loggers::kChannel);
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -99,7 +101,7 @@ void ChannelImpl::notify(SubscribeStatus status, std::optional<Error> error) {
   } else {
     logger()->info("{} {}", topic, to_string(status));
   }
-  status_listeners.notify(log::kChannel, status, std::move(error));
+  status_listeners.notify(loggers::kChannel, status, std::move(error));
 }
 
 // ---- subscribe / join
@@ -244,7 +246,7 @@ void ChannelImpl::schedule_rejoin() {
   logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   rejoin_timer =
-      s->scheduler().schedule(delay, core::TimerId::ChannelRejoin, [weak = owner.weak_from_this()] {
+      s->scheduler().schedule(delay, timers::ChannelRejoin, [weak = owner.weak_from_this()] {
         auto ch = weak.lock();
         if (!ch) return;
         auto& impl = *ch->impl_;
@@ -362,7 +364,7 @@ void ChannelImpl::dispatch_broadcast(const json::value& payload) {
     if (b->removed || detached) continue;
     if (b->event != "*" && !iequals(b->event, *event)) continue;
     ++broadcasts_dispatched;
-    invoke_guarded(log::kChannel, b->callback, payload);
+    invoke_guarded(loggers::kChannel, b->callback, payload);
   }
 }
 
@@ -402,7 +404,7 @@ void ChannelImpl::deliver_change(const std::vector<std::int64_t>& ids, std::stri
     if (b->filter.event != "*" && !iequals(b->filter.event, type)) continue;
     const auto& v = make_view();
     ++changes_dispatched;
-    invoke_guarded(log::kChannel, b->callback, v);
+    invoke_guarded(loggers::kChannel, b->callback, v);
   }
 }
 
@@ -445,7 +447,7 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
   }
   for (const auto& b : systems.snapshot()) {
     if (b->removed || detached) continue;
-    invoke_guarded(log::kChannel, b->callback, payload);
+    invoke_guarded(loggers::kChannel, b->callback, payload);
   }
   if (auto overflow = protocol::parse_changes_overflow(payload)) {
     ++changes_overflows;
@@ -456,7 +458,7 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
         overflow->limit ? std::to_string(*overflow->limit) : "unknown");
     for (const auto& b : overflows.snapshot()) {
       if (b->removed || detached) continue;
-      invoke_guarded(log::kChannel, b->callback, *overflow);
+      invoke_guarded(loggers::kChannel, b->callback, *overflow);
     }
     return;
   }
@@ -545,7 +547,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
   message["payload"] = std::move(payload);
   auto s = socket.lock();
   if (!s || detached) {
-    invoke_guarded(log::kChannel, done,
+    invoke_guarded(loggers::kChannel, done,
                    PushResult{PushStatus::error, reason_payload("socket gone")});
     return;
   }
@@ -554,7 +556,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
     return;
   }
   if (state != ChannelState::joining && state != ChannelState::errored) {
-    invoke_guarded(log::kChannel, done,
+    invoke_guarded(loggers::kChannel, done,
                    PushResult{PushStatus::error, reason_payload("channel is not subscribed")});
     return;
   }
@@ -563,7 +565,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
   entry->payload = std::move(message);
   entry->done = std::move(done);
   entry->timer = s->scheduler().schedule(
-      timeout(), core::TimerId::PushTimeout, [weak = owner.weak_from_this(), raw = entry.get()] {
+      timeout(), timers::PushTimeout, [weak = owner.weak_from_this(), raw = entry.get()] {
         auto ch = weak.lock();
         if (!ch) return;
         auto& buf = ch->impl_->buffer;
@@ -571,7 +573,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
         if (it == buf.end()) return;
         auto victim = *it;
         buf.erase(it);
-        invoke_guarded(log::kChannel, victim->done, PushResult{PushStatus::timeout, {}});
+        invoke_guarded(loggers::kChannel, victim->done, PushResult{PushStatus::timeout, {}});
       });
   buffer.push_back(std::move(entry));
   if (buffer.size() > s->options.send_buffer_limit) {
@@ -581,7 +583,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
     ++s->counters().dropped_buffered;
     logger()->warn("{}: push buffer full ({}), oldest broadcast dropped", topic,
                    s->options.send_buffer_limit);
-    invoke_guarded(log::kChannel, dropped->done,
+    invoke_guarded(loggers::kChannel, dropped->done,
                    PushResult{PushStatus::error, reason_payload("send buffer full")});
   }
 }
@@ -597,7 +599,7 @@ void ChannelImpl::send_push_now(SocketCore& s, json::value payload, PushCallback
   }
   s.send_now(protocol::Message{join_ref, ref, topic, std::string(protocol::events::kBroadcast),
                                std::move(payload)});
-  invoke_guarded(log::kChannel, done, PushResult{PushStatus::ok, json::object()});
+  invoke_guarded(loggers::kChannel, done, PushResult{PushStatus::ok, json::object()});
 }
 
 void ChannelImpl::flush_buffer() {
@@ -615,7 +617,7 @@ void ChannelImpl::fail_buffer(std::string_view reason) {
   buffer.clear();
   for (auto& entry : pending) {
     entry->timer.cancel();
-    invoke_guarded(log::kChannel, entry->done,
+    invoke_guarded(loggers::kChannel, entry->done,
                    PushResult{PushStatus::error, reason_payload(reason)});
   }
 }
@@ -655,6 +657,18 @@ json::value ChannelImpl::diagnostics() const {
 // ---- facade
 // --------------------------------------------------------------------------------------
 
+namespace {
+// The channel is confined to its socket's loop; once the socket is gone there is no loop left.
+#if RTSYNC_LOOP_CHECKS
+#define RTSYNC_CHANNEL_ON_LOOP()                                              \
+  do {                                                                        \
+    if (auto s = impl_->socket.lock()) RTSYNC_ASSERT_ON_LOOP(s->scheduler()); \
+  } while (false)
+#else
+#define RTSYNC_CHANNEL_ON_LOOP() static_cast<void>(0)
+#endif
+}  // namespace
+
 RealtimeChannel::RealtimeChannel(const Passkey&, std::string name, ChannelOptions options,
                                  std::weak_ptr<detail::SocketCore> socket)
     : impl_(std::make_unique<detail::ChannelImpl>(*this, std::move(name), std::move(options),
@@ -679,6 +693,7 @@ const std::optional<std::string>& RealtimeChannel::join_ref() const noexcept {
 }
 
 core::Subscription RealtimeChannel::on_broadcast(std::string event, BroadcastCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   auto b = std::make_shared<detail::BroadcastBinding>();
   b->event = std::move(event);
   b->callback = std::move(callback);
@@ -687,6 +702,7 @@ core::Subscription RealtimeChannel::on_broadcast(std::string event, BroadcastCal
 
 core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter filter,
                                                         ChangeCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   if (impl_->state != ChannelState::closed) {
     logger()->info(
         "{}: postgres_changes binding added after subscribe takes effect at the next join",
@@ -699,31 +715,37 @@ core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter fi
 }
 
 core::Subscription RealtimeChannel::on_system(SystemCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   auto b = std::make_shared<detail::SystemBinding>();
   b->callback = std::move(callback);
   return impl_->systems.add(std::move(b));
 }
 
 core::Subscription RealtimeChannel::on_changes_overflow(ChangesOverflowCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   auto b = std::make_shared<detail::OverflowBinding>();
   b->callback = std::move(callback);
   return impl_->overflows.add(std::move(b));
 }
 
 core::Subscription RealtimeChannel::on_status(StatusCallback callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->status_listeners.add(std::move(callback));
 }
 
 Result<void> RealtimeChannel::subscribe(StatusCallback callback,
                                         std::optional<core::Duration> timeout) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->subscribe(std::move(callback), timeout);
 }
 
 void RealtimeChannel::unsubscribe() {
+  RTSYNC_CHANNEL_ON_LOOP();
   impl_->unsubscribe();
 }
 
 void RealtimeChannel::send_broadcast(std::string event, json::value payload, PushCallback done) {
+  RTSYNC_CHANNEL_ON_LOOP();
   impl_->send_broadcast(std::move(event), std::move(payload), std::move(done));
 }
 

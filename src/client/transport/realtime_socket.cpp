@@ -7,7 +7,9 @@
 #include <random>
 
 #include "channel_impl.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/protocol/reply.hpp"
 #include "socket_core.hpp"
 #include "ws_frame.hpp"
@@ -17,7 +19,7 @@ namespace rtsync::client {
 namespace {
 
 auto logger() {
-  return log::get(log::kTransport);
+  return log::get(loggers::kTransport);
 }
 
 std::uint64_t seed_or_random(const std::optional<std::uint64_t>& seed, std::uint64_t offset) {
@@ -222,7 +224,7 @@ void SocketCore::start_attempt() {
   if (endpoint.empty()) {
     SocketError err{
         make_error(Errc::invalid_argument, "invalid realtime URL '" + options.url + "'"), 0, ""};
-    error_listeners.notify(log::kTransport, err);
+    error_listeners.notify(loggers::kTransport, err);
     return;
   }
   const auto previous = state_;
@@ -261,7 +263,7 @@ void SocketCore::disconnect(int code, std::string reason) {
 void SocketCore::notify_state(ConnectionState previous, int close_code, std::string reason,
                               bool reconnected) {
   SocketStateChange change{previous, state_, reconnected, close_code, std::move(reason)};
-  state_listeners.notify(log::kTransport, change);
+  state_listeners.notify(loggers::kTransport, change);
 }
 
 void SocketCore::on_open() {
@@ -308,7 +310,7 @@ void SocketCore::on_error(const TransportFailure& failure) {
   logger()->warn("connection attempt failed: {}", err.error.message);
   const auto message = err.error.message;
   const auto code = err.error.code;
-  error_listeners.notify(log::kTransport, err);
+  error_listeners.notify(loggers::kTransport, err);
   if (shut_down_ || state_ != ConnectionState::connecting) return;
   connection_lost(ConnectionState::connecting, 0, message, make_error(code, message));
 }
@@ -334,13 +336,12 @@ void SocketCore::schedule_reconnect() {
   const auto delay = options.reconnect_backoff.delay(attempt, reconnect_jitter_.next());
   logger()->info("reconnect attempt {} in {} ms", attempt,
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-  reconnect_timer_ =
-      scheduler_.schedule(delay, core::TimerId::SocketReconnect, [weak = weak_from_this()] {
-        auto self = weak.lock();
-        if (!self || self->shut_down_ || self->manual_close_) return;
-        if (self->state_ != ConnectionState::closed) return;
-        self->start_attempt();
-      });
+  reconnect_timer_ = scheduler_.schedule(delay, timers::SocketReconnect, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->shut_down_ || self->manual_close_) return;
+    if (self->state_ != ConnectionState::closed) return;
+    self->start_attempt();
+  });
 }
 
 // ---- heartbeat
@@ -348,10 +349,10 @@ void SocketCore::schedule_reconnect() {
 
 void SocketCore::start_heartbeat() {
   pending_heartbeat_.reset();
-  heartbeat_timer_ = scheduler_.schedule(options.heartbeat_interval, core::TimerId::Heartbeat,
-                                         [weak = weak_from_this()] {
-                                           if (auto self = weak.lock()) self->heartbeat_tick();
-                                         });
+  heartbeat_timer_ =
+      scheduler_.schedule(options.heartbeat_interval, timers::Heartbeat, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->heartbeat_tick();
+      });
 }
 
 void SocketCore::heartbeat_tick() {
@@ -361,7 +362,7 @@ void SocketCore::heartbeat_tick() {
     ++counters_.heartbeat_timeouts;
     pending_heartbeat_.reset();
     logger()->warn("heartbeat timeout; reconnecting");
-    heartbeat_listeners.notify(log::kTransport, HeartbeatStatus::timeout, std::nullopt);
+    heartbeat_listeners.notify(loggers::kTransport, HeartbeatStatus::timeout, std::nullopt);
     if (shut_down_ || state_ != ConnectionState::open) return;
     transport_->close(kCloseNormal, "heartbeat timeout");
     connection_lost(ConnectionState::open, kCloseNormal, "heartbeat timeout",
@@ -372,13 +373,13 @@ void SocketCore::heartbeat_tick() {
   pending_heartbeat_ = ref;
   heartbeat_sent_at_ = scheduler_.now();
   ++counters_.heartbeats_sent;
-  heartbeat_timer_ = scheduler_.schedule(options.heartbeat_interval, core::TimerId::Heartbeat,
-                                         [weak = weak_from_this()] {
-                                           if (auto self = weak.lock()) self->heartbeat_tick();
-                                         });
+  heartbeat_timer_ =
+      scheduler_.schedule(options.heartbeat_interval, timers::Heartbeat, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->heartbeat_tick();
+      });
   send_now(protocol::Message{std::nullopt, ref, std::string(protocol::kPhoenixTopic),
                              std::string(protocol::events::kHeartbeat), json::object()});
-  heartbeat_listeners.notify(log::kTransport, HeartbeatStatus::sent, std::nullopt);
+  heartbeat_listeners.notify(loggers::kTransport, HeartbeatStatus::sent, std::nullopt);
 }
 
 // ---- sending
@@ -401,12 +402,11 @@ void SocketCore::send_now(const protocol::Message& message) {
 void SocketCore::expect_reply(const std::string& ref, std::string topic, core::Duration timeout,
                               PushCallback done) {
   PendingReply pending{std::move(topic), std::move(done), {}};
-  pending.timer =
-      scheduler_.schedule(timeout, core::TimerId::PushTimeout, [weak = weak_from_this(), ref] {
-        auto self = weak.lock();
-        if (!self) return;
-        self->resolve(ref, PushResult{PushStatus::timeout, {}});
-      });
+  pending.timer = scheduler_.schedule(timeout, timers::PushTimeout, [weak = weak_from_this(), ref] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->resolve(ref, PushResult{PushStatus::timeout, {}});
+  });
   pending_[ref] = std::move(pending);
 }
 
@@ -419,7 +419,7 @@ void SocketCore::resolve(const std::string& ref, const PushResult& result) {
   if (it == pending_.end()) return;
   auto done = std::move(it->second.done);
   pending_.erase(it);  // before the call: exactly once, even if the callback pushes again
-  invoke_guarded(log::kTransport, done, result);
+  invoke_guarded(loggers::kTransport, done, result);
 }
 
 std::string SocketCore::push(std::string topic, std::string event, json::value payload,
@@ -607,8 +607,8 @@ void SocketCore::handle_reply(protocol::Message& message) {
     last_heartbeat_latency_ = latency;
     auto reply = protocol::parse_reply(message.payload);
     const bool ok = reply.ok() && reply.value().status == protocol::ReplyStatus::ok;
-    heartbeat_listeners.notify(log::kTransport, ok ? HeartbeatStatus::ok : HeartbeatStatus::error,
-                               latency);
+    heartbeat_listeners.notify(loggers::kTransport,
+                               ok ? HeartbeatStatus::ok : HeartbeatStatus::error, latency);
     return;
   }
   auto it = pending_.find(ref);
@@ -735,10 +735,12 @@ RealtimeSocket::~RealtimeSocket() {
 }
 
 void RealtimeSocket::connect() {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;  // a listener may destroy this facade meanwhile
   keep->connect();
 }
 void RealtimeSocket::disconnect(int code, std::string reason) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   keep->disconnect(code, std::move(reason));
 }
@@ -757,9 +759,11 @@ protocol::Vsn RealtimeSocket::vsn() const noexcept {
 
 std::shared_ptr<RealtimeChannel> RealtimeSocket::channel(std::string_view name,
                                                          ChannelOptions options) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->channel(name, std::move(options));
 }
 void RealtimeSocket::remove_channel(const std::shared_ptr<RealtimeChannel>& channel) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   keep->remove_channel(channel);
 }
@@ -768,6 +772,7 @@ std::vector<std::shared_ptr<RealtimeChannel>> RealtimeSocket::channels() const {
 }
 
 void RealtimeSocket::set_auth(std::optional<std::string> token) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   keep->set_auth(std::move(token));
 }
@@ -783,12 +788,15 @@ std::string RealtimeSocket::push(std::string topic, std::string event, json::val
 }
 
 core::Subscription RealtimeSocket::on_state(StateCallback callback) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->state_listeners.add(std::move(callback));
 }
 core::Subscription RealtimeSocket::on_error(ErrorCallback callback) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->error_listeners.add(std::move(callback));
 }
 core::Subscription RealtimeSocket::on_heartbeat(HeartbeatCallback callback) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->heartbeat_listeners.add(std::move(callback));
 }
 

@@ -3,12 +3,13 @@
 #include <fstream>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/auth/names.hpp"
 
 namespace rtsync::server::auth {
 
 namespace {
 
-constexpr std::string_view kLog = "Auth";
+constexpr std::string_view kLog = loggers::kAuth;
 
 Result<std::string> read_capped(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -81,7 +82,7 @@ void JwksSource::schedule_next() {
   timer_.cancel();
   if (options_.interval.count() <= 0 || path_.empty()) return;
   timer_ =
-      scheduler_.schedule(options_.interval, core::TimerId::JwksReload, [this] { (void)reload(); });
+      scheduler_.schedule(options_.interval, timers::JwksReload, [this] { (void)reload(); });
 }
 
 }  // namespace rtsync::server::auth

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/cdc/names.hpp"
 #include "rtsync/server/cdc/pgoutput.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
@@ -66,7 +67,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
         jitter(this->opts.jitter_seed ? core::Jitter(this->opts.jitter_seed) : core::Jitter()),
         sock(io),
         decoder(types, DecoderLimits{this->opts.part_changes, this->opts.part_bytes}),
-        logger(log::get(log::kCdc)) {}
+        logger(log::get(loggers::kCdc)) {}
 
   enum class Phase { stopped, connecting, loading_types, starting, streaming, waiting_retry };
 
@@ -157,8 +158,8 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
                                      if (auto self = weak.lock()) self->on_connected(std::move(r));
                                    });
     // Bounded set-up: connect, type load and START_REPLICATION must finish in time.
-    retry_timer = sched.schedule(
-        opts.connect_timeout, core::TimerId::ReplicationRetry, [weak = weak_from_this()] {
+    retry_timer =
+        sched.schedule(opts.connect_timeout, timers::ReplicationRetry, [weak = weak_from_this()] {
           auto self = weak.lock();
           if (!self) return;
           if (self->phase == Phase::connecting || self->phase == Phase::loading_types ||
@@ -404,7 +405,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   void arm_stall_timer() {
     if (opts.stall_release <= core::Duration::zero()) return;
     stall_timer =
-        sched.schedule(opts.stall_release, core::TimerId::DeliveryStall, [weak = weak_from_this()] {
+        sched.schedule(opts.stall_release, timers::DeliveryStall, [weak = weak_from_this()] {
           auto self = weak.lock();
           if (!self || self->in_flight.empty() || self->phase != Phase::streaming) return;
           self->fail(fmt::format(
@@ -443,13 +444,13 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   }
 
   void schedule_status() {
-    status_timer = sched.schedule(opts.status_interval, core::TimerId::StatusFeedback,
-                                  [weak = weak_from_this()] {
-                                    if (auto self = weak.lock()) {
-                                      self->send_status();
-                                      if (self->phase == Phase::streaming) self->schedule_status();
-                                    }
-                                  });
+    status_timer =
+        sched.schedule(opts.status_interval, timers::StatusFeedback, [weak = weak_from_this()] {
+          if (auto self = weak.lock()) {
+            self->send_status();
+            if (self->phase == Phase::streaming) self->schedule_status();
+          }
+        });
   }
 
   // Standby status update: 'r', write, flush, apply (LSNs), clock (µs since 2000), reply flag.
@@ -522,7 +523,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     if (phase != Phase::waiting_retry) return;  // the sink stopped us
     ++attempt;
     const auto delay = opts.retry.delay(attempt, jitter.next());
-    retry_timer = sched.schedule(delay, core::TimerId::ReplicationRetry, [weak = weak_from_this()] {
+    retry_timer = sched.schedule(delay, timers::ReplicationRetry, [weak = weak_from_this()] {
       if (auto self = weak.lock(); self && self->phase == Phase::waiting_retry) self->connect();
     });
   }

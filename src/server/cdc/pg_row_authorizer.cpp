@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/cdc/names.hpp"
 #include "rtsync/server/pg/async_connection.hpp"
 
 namespace rtsync::server::cdc {
@@ -212,7 +213,7 @@ constexpr const char* kClassSettingsSql =
 
 struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Impl> {
   Impl(asio::io_context& io, core::Scheduler& sched, PgRowAuthorizerOptions opts)
-      : io(io), sched(sched), opts(std::move(opts)), logger(log::get(log::kServer)) {
+      : io(io), sched(sched), opts(std::move(opts)), logger(log::get(loggers::kServer)) {
     if (this->opts.connections == 0) this->opts.connections = 1;
     std::vector<pg::ConnOption> overrides{
         {"application_name", "rtsync_rls"},
@@ -248,7 +249,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   struct Slot {
     std::unique_ptr<pg::AsyncConnection> conn;
     bool busy = false;
-    core::Timer wait;  // TimerId::VisibilityWait: re-runs the slot's call once its commit shows
+    core::Timer wait;  // timers::VisibilityWait: re-runs the slot's call once its commit shows
     // The image tables this connection has, by table oid, with the column list they were made
     // for; forgotten when a batch fails (its creations were rolled back) or the connection is new.
     std::unordered_map<std::uint32_t, std::string> image_tables;
@@ -697,12 +698,12 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     // The answers gathered so far are discarded: the re-run starts from the metadata's.
     for (const auto& call : group)
       reset_answers(*call);
-    slots[slot].wait = sched.schedule(delay, core::TimerId::VisibilityWait,
-                                      [weak = weak_from_this(), slot, group] {
-                                        auto self = weak.lock();
-                                        if (!self || self->destroyed) return;
-                                        self->check(slot, group);
-                                      });
+    slots[slot].wait =
+        sched.schedule(delay, timers::VisibilityWait, [weak = weak_from_this(), slot, group] {
+          auto self = weak.lock();
+          if (!self || self->destroyed) return;
+          self->check(slot, group);
+        });
     return true;
   }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/cdc/names.hpp"
 
 namespace rtsync::server::cdc {
 
@@ -392,8 +393,9 @@ Result<void> PgOutputDecoder::on_truncate(Reader& r) {
     }
   }
   ++truncates_ignored_;
-  log::get(log::kCdc)->info("TRUNCATE of {} ignored (postgres_changes has no truncate event)",
-                            names.empty() ? std::string("unknown tables") : names);
+  log::get(loggers::kCdc)
+      ->info("TRUNCATE of {} ignored (postgres_changes has no truncate event)",
+             names.empty() ? std::string("unknown tables") : names);
   return {};
 }
 

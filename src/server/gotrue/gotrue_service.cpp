@@ -3,17 +3,16 @@
 #include <algorithm>
 #include <chrono>
 
-#include "../rest/http_util.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/http/request_parsing.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/rest/api_request.hpp"
 
 namespace rtsync::server::gotrue {
 namespace {
 
-using rest::HttpRequest;
-using rest::HttpResponse;
+using http::HttpRequest;
+using http::HttpResponse;
 
 std::shared_ptr<spdlog::logger> logger() {
   return log::get("GoTrue");
@@ -151,7 +150,7 @@ struct GoTrueService::Call {
     } else {
       logger()->debug("{} {} → {} {}", req.method, req.target, f.status, f.message);
     }
-    reply(rest::detail::make_response(f.status, json::serialize(o)));
+    reply(http::make_response(f.status, json::serialize(o)));
   }
   void db_error(const Error& e) {
     logger()->warn("{} {}: database error: {}", req.method, req.target, e.describe());
@@ -159,7 +158,7 @@ struct GoTrueService::Call {
   }
 };
 
-GoTrueService::GoTrueService(std::shared_ptr<rest::DbPool> pool, core::Scheduler& clock,
+GoTrueService::GoTrueService(std::shared_ptr<pg::DbPool> pool, core::Scheduler& clock,
                              GoTrueOptions options)
     : pool_(std::move(pool)),
       clock_(clock),
@@ -170,7 +169,7 @@ GoTrueService::GoTrueService(std::shared_ptr<rest::DbPool> pool, core::Scheduler
 GoTrueService::~GoTrueService() = default;
 
 void GoTrueService::run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done,
-                        rest::Retry retry) {
+                        pg::Retry retry) {
   // Results are read from the back of the batch, so the setting goes in front of it.
   if (options_.statement_timeout.count() > 0) {
     static const std::string kTimeout = "SELECT set_config('statement_timeout', $1, true)";
@@ -188,7 +187,7 @@ bool GoTrueService::matches(std::string_view path) const {
 }
 
 void GoTrueService::handle(HttpRequest request, std::function<void(HttpResponse)> done) {
-  if (request.method == "OPTIONS") return done(rest::detail::preflight_response());
+  if (request.method == "OPTIONS") return done(http::preflight_response());
   auto call = std::make_shared<Call>();
   call->req = std::move(request);
   call->done = std::move(done);
@@ -214,7 +213,7 @@ void GoTrueService::handle(HttpRequest request, std::function<void(HttpResponse)
   if (route == "/signup" && method == "POST") return signup(call);
   if (route == "/token" && method == "POST") {
     std::string grant;
-    if (auto pairs = rest::split_query(call->req.query)) {
+    if (auto pairs = http::split_query(call->req.query)) {
       for (auto& [k, v] : pairs.value()) {
         if (k == "grant_type") grant = v;
       }
@@ -235,11 +234,11 @@ void GoTrueService::handle(HttpRequest request, std::function<void(HttpResponse)
     return call->reply(std::move(response));
   }
   if (route == "/health" && method == "GET") {
-    return call->reply(rest::detail::make_response(
+    return call->reply(http::make_response(
         200, R"({"version":"rtsync","name":"GoTrue","description":"rtsync auth subset"})"));
   }
   if (route == "/settings" && method == "GET") {
-    return call->reply(rest::detail::make_response(
+    return call->reply(http::make_response(
         200, R"({"external":{"email":true,"phone":false},"disable_signup":false,)"
              R"("mailer_autoconfirm":true,"phone_autoconfirm":false,"sms_provider":""})"));
   }
@@ -382,7 +381,7 @@ void GoTrueService::reply_session(Call& call, std::string_view user_json, std::s
   session["expires_at"] = now + ttl;
   session["refresh_token"] = std::move(refresh_token);
   session["user"] = std::move(user.value());
-  call.reply(rest::detail::make_response(200, json::serialize(session)));
+  call.reply(http::make_response(200, json::serialize(session)));
 }
 
 namespace {
@@ -392,7 +391,7 @@ std::variant<auth::VerifiedJwt, AuthFailure> bearer_claims(const HttpRequest& re
                                                            const auth::JwtVerifier& verifier,
                                                            core::WallTime now) {
   std::string_view auth_header = req.header("authorization");
-  if (auth_header.size() <= 7 || !rest::detail::iequals(auth_header.substr(0, 7), "bearer ")) {
+  if (auth_header.size() <= 7 || !http::iequals(auth_header.substr(0, 7), "bearer ")) {
     return AuthFailure{401, "no_authorization", "This endpoint requires a valid Bearer token"};
   }
   auto v = verifier.verify(auth_header.substr(7), now);
@@ -430,9 +429,9 @@ void GoTrueService::get_user(std::shared_ptr<Call> call) {
           return call->fail(
               AuthFailure{403, "user_not_found", "User from sub claim in JWT does not exist"});
         }
-        call->reply(rest::detail::make_response(200, std::string(res.value(0, 0))));
+        call->reply(http::make_response(200, std::string(res.value(0, 0))));
       },
-      rest::Retry::idempotent);  // a read
+      pg::Retry::idempotent);  // a read
 }
 
 void GoTrueService::logout(std::shared_ptr<Call> call) {
@@ -440,7 +439,7 @@ void GoTrueService::logout(std::shared_ptr<Call> call) {
   if (auto* f = std::get_if<AuthFailure>(&claims)) return call->fail(*f);
   const auto& jwt = std::get<auth::VerifiedJwt>(claims);
   std::string scope = "global";
-  if (auto pairs = rest::split_query(call->req.query)) {
+  if (auto pairs = http::split_query(call->req.query)) {
     for (auto& [k, v] : pairs.value()) {
       if (k == "scope") scope = v;
     }
@@ -466,7 +465,7 @@ void GoTrueService::logout(std::shared_ptr<Call> call) {
       [call, weak = std::weak_ptr<bool>(alive_)](Result<std::vector<pg::PgResult>> r) {
         if (weak.expired()) return;
         if (!r) return call->db_error(r.error());
-        call->reply(rest::detail::make_response(204, ""));
+        call->reply(http::make_response(204, ""));
       });
 }
 

@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/http/names.hpp"
 #include "rtsync/server/http/request_framing.hpp"
+#include "rtsync/server/realtime/broadcast_endpoint.hpp"
 #include "rtsync/server/realtime/connection.hpp"
 
 namespace rtsync::server::http {
@@ -90,36 +92,6 @@ std::optional<std::string> header(const bhttp::request<bhttp::string_body>& req,
   return std::string(it->value());
 }
 
-// "/a%20b/events/x" → {"a b", "events", "x"}
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
-  if (path.starts_with('/')) path.remove_prefix(1);
-  while (!path.empty()) {
-    auto slash = path.find('/');
-    auto seg = path.substr(0, slash);
-    std::string decoded;
-    for (std::size_t i = 0; i < seg.size(); ++i) {
-      // Exactly two hex digits, and never a NUL byte into a topic or event name; anything else
-      // stays as written.
-      if (seg[i] == '%' && i + 2 < seg.size() &&
-          std::isxdigit(static_cast<unsigned char>(seg[i + 1])) &&
-          std::isxdigit(static_cast<unsigned char>(seg[i + 2]))) {
-        const auto v = std::stoi(std::string(seg.substr(i + 1, 2)), nullptr, 16);
-        if (v != 0) {
-          decoded.push_back(static_cast<char>(v));
-          i += 2;
-          continue;
-        }
-      }
-      decoded.push_back(seg[i]);
-    }
-    out.push_back(std::move(decoded));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return out;
-}
-
 // The websocket sessions' socket: a tcp::socket whose closing-handshake teardown (found by
 // Beast through argument-dependent lookup, see async_teardown below) drains what the client
 // still sends. Beast's own tcp teardown stops reading after one successful read and closes, so
@@ -169,11 +141,12 @@ void async_teardown(beast::role_type role, WsSocket& socket, Handler&& handler) 
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& io, realtime::Hub& hub, HttpHooks hooks)
-      : io(io), hub(hub), hooks(std::move(hooks)), acceptor(io) {}
+      : io(io), hub(hub), hooks(std::move(hooks)), broadcast(hub), acceptor(io) {}
 
   asio::io_context& io;
   realtime::Hub& hub;
   HttpHooks hooks;
+  realtime::BroadcastEndpoint broadcast;
   tcp::acceptor acceptor;
   std::uint16_t port = 0;
   bool stopping = false;
@@ -195,7 +168,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void accept();
   core::Duration accept_backoff{};
-  core::Timer accept_retry;  // TimerId::AcceptRetry
+  core::Timer accept_retry;  // timers::AcceptRetry
 
   // Open client connections, for the caps (hooks.connection_limits): each accepted connection
   // holds a Slot until its session (HTTP, then websocket after an upgrade) ends.
@@ -303,7 +276,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                                  limits.max_queued_frames)
                    : fmt::format("slow consumer: {} bytes queued (limit {})",
                                  queued_bytes_ + f.bytes->size(), limits.max_queued_bytes);
-      log::get(log::kServer)
+      log::get(loggers::kServer)
           ->warn("closing {} ({} frames, {} bytes queued)", reason, frames, queued_bytes_);
       close(realtime::close_code::kPolicy, reason);
       return false;
@@ -339,7 +312,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
  private:
   void on_accept(beast::error_code ec) {
     if (ec) {
-      log::get(log::kServer)->info("websocket handshake failed: {}", ec.message());
+      log::get(loggers::kServer)->info("websocket handshake failed: {}", ec.message());
       return;
     }
     if (server_->stopping) {
@@ -361,7 +334,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
       if (ec == websocket::error::message_too_big) {
         // Beast has already sent close 1009 (message too big).
         server_->hub.metrics().drop(realtime::drop::kFrameTooLarge);
-        log::get(log::kServer)
+        log::get(loggers::kServer)
             ->info("closing socket: message above {} bytes", server_->hub.limits().max_frame_bytes);
       }
       return teardown();
@@ -581,7 +554,7 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       // Beast would read such a request as bodiless (or by a length an intermediary may not
       // share), and the bytes after it as the next request: refuse and close instead.
       server_->hub.metrics().drop(realtime::drop::kBadHttpRequest);
-      log::get(log::kServer)
+      log::get(loggers::kServer)
           ->info("refused HTTP request from {}: {}", peer(), framing.error().message);
       return respond(400, json_error("error", "bad request framing: " + framing.error().message),
                      false);
@@ -611,7 +584,7 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       }
       // A request Beast could not parse: say so, then close (the stream is out of step).
       server_->hub.metrics().drop(realtime::drop::kBadHttpRequest);
-      log::get(log::kServer)->debug("bad HTTP request: {}", ec.message());
+      log::get(loggers::kServer)->debug("bad HTTP request: {}", ec.message());
       if (ec == bhttp::error::header_limit) {
         respond(431, json_error("error", "request header fields too large"), false);
       } else {
@@ -635,14 +608,8 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       return respond(200, server_->hub.metrics().render(), req.keep_alive(),
                      "text/plain; version=0.0.4");
     }
-    std::string_view api = path;
-    if (api.starts_with("/realtime/v1")) api.remove_prefix(std::string_view("/realtime/v1").size());
-    if (api.starts_with("/api/broadcast")) {
-      if (req.method() != bhttp::verb::post) {
-        return respond(405, json_error("error", "method not allowed"), req.keep_alive());
-      }
-      return rest_broadcast(req, target, api.substr(std::string_view("/api/broadcast").size()));
-    }
+    // Realtime's REST broadcast (realtime/broadcast_endpoint.hpp) before the other services.
+    if (server_->broadcast.matches(path)) return serve(server_->broadcast, std::move(req), target);
     for (const auto& service : server_->hooks.services) {
       if (service->matches(path)) return serve(*service, std::move(req), target);
     }
@@ -651,8 +618,8 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
 
   // Hands the request to a service; the reply is written when the service answers (the session
   // reads nothing more until then, so responses stay in request order).
-  void serve(rest::HttpService& service, Request req, const Target& target) {
-    rest::HttpRequest r;
+  void serve(http::HttpService& service, Request req, const Target& target) {
+    http::HttpRequest r;
     r.method = std::string(req.method_string());
     r.target = target.path;
     const auto full = std::string_view(req.target());
@@ -667,12 +634,12 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     r.body = std::move(req.body());
     const bool keep = req.keep_alive();
     const bool head = req.method() == bhttp::verb::head;
-    service.handle(std::move(r), [self = shared_from_this(), keep, head](rest::HttpResponse res) {
+    service.handle(std::move(r), [self = shared_from_this(), keep, head](http::HttpResponse res) {
       self->respond_with(std::move(res), keep, head);
     });
   }
 
-  void respond_with(rest::HttpResponse r, bool keep_alive, bool head) {
+  void respond_with(http::HttpResponse r, bool keep_alive, bool head) {
     send_response(r.status, std::move(r.headers), std::move(r.body), keep_alive, head);
   }
 
@@ -691,101 +658,13 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     auto& hub = server_->hub;
     auto verified = hub.verifier().verify(*key, hub.scheduler().wall_now());
     if (!verified.ok()) {
-      log::get(log::kServer)->info("upgrade refused: {}", verified.error().message);
+      log::get(loggers::kServer)->info("upgrade refused: {}", verified.error().message);
       return respond(401, json_error("error", verified.error().connect_message()), false);
     }
     stream_.expires_never();
     auto ws = std::make_shared<WsSession>(server_, std::move(slot_), stream_.release_socket(),
                                           vsn.value(), std::move(verified.value()));
     ws->start(std::move(req));
-  }
-
-  // Caller authorization for REST broadcast: Bearer token, else the apikey.
-  std::optional<auth::VerifiedJwt> caller(const Request& req, const Target& target) {
-    std::optional<std::string> token;
-    if (auto authz = header(req, "authorization")) {
-      std::string_view v = *authz;
-      if (v.size() > 7 && (v.starts_with("Bearer ") || v.starts_with("bearer "))) {
-        token = std::string(v.substr(7));
-      }
-    }
-    if (!token) token = header(req, "apikey");
-    if (!token) token = target.param("apikey");
-    if (!token) return std::nullopt;
-    auto& hub = server_->hub;
-    auto v = hub.verifier().verify(*token, hub.scheduler().wall_now());
-    if (!v.ok()) return std::nullopt;
-    return std::move(v.value());
-  }
-
-  void rest_broadcast(const Request& req, const Target& target, std::string_view rest) {
-    bool keep = req.keep_alive();
-    auto who = caller(req, target);
-    if (!who || (who->role != "service_role" && who->role != "authenticated")) {
-      return respond(401, json_error("message", "Unauthorized"), keep);
-    }
-    auto& hub = server_->hub;
-    std::vector<realtime::BroadcastMessage> out;
-    auto add = [&](std::string topic, std::string event, json::value payload, bool is_private,
-                   const json::value* id) -> bool {
-      json::object p;
-      p["type"] = "broadcast";
-      p["event"] = std::move(event);
-      p["payload"] = std::move(payload);
-      if (id && id->is_string()) p["meta"] = json::object{{"id", *id}};
-      if (json::serialize(p["payload"]).size() > hub.limits().max_broadcast_payload_bytes) {
-        return false;
-      }
-      // Private topics need realtime.messages policies this server does not evaluate yet:
-      // only service_role may write to them; others are skipped (still 202, as the reference).
-      if (is_private && who->role != "service_role") return true;
-      realtime::BroadcastMessage m;
-      m.topic = "realtime:" + topic;
-      m.is_private = is_private;
-      m.json_payload = json::value(std::move(p));
-      out.push_back(std::move(m));
-      return true;
-    };
-
-    if (!rest.empty()) {
-      // /api/broadcast/<topic>/events/<event>: the body is the payload itself.
-      auto segs = split_path(rest);
-      if (segs.size() != 3 || segs[1] != "events" || segs[0].empty() || segs[2].empty()) {
-        return respond(404, json_error("error", "not found"), keep);
-      }
-      auto body = core::parse_json(req.body());
-      json::value payload = body.ok() ? body.value() : json::value(json::string(req.body()));
-      bool is_private = target.param("private").value_or("") == "true";
-      if (!add(segs[0], segs[2], std::move(payload), is_private, nullptr)) {
-        return respond(413, json_error("error", "Payload size exceeds tenant limit"), keep);
-      }
-    } else {
-      auto body = core::parse_json(req.body());
-      const json::array* messages =
-          body.ok() ? core::find_array(body.value(), "messages") : nullptr;
-      if (!messages) {
-        return respond(422, R"({"errors":{"messages":["can't be blank"]}})", keep);
-      }
-      for (const auto& m : *messages) {
-        auto topic = core::find_string(m, "topic");
-        auto event = core::find_string(m, "event");
-        const auto* payload = core::find(m, "payload");
-        if (!topic || !event || !payload || !payload->is_object()) {
-          return respond(
-              422, R"({"errors":{"messages":["topic, event and an object payload are required"]}})",
-              keep);
-        }
-        bool is_private = core::find_bool(m, "private").value_or(false);
-        if (!add(std::string(*topic), std::string(*event), *payload, is_private,
-                 core::find(m, "id"))) {
-          return respond(422, R"({"errors":{"messages":["Payload size exceeds tenant limit"]}})",
-                         keep);
-        }
-      }
-    }
-    for (const auto& m : out)
-      hub.broadcast(m, nullptr);
-    respond(202, "", keep);
   }
 
   void respond(unsigned status, std::string body, bool keep_alive,
@@ -919,12 +798,12 @@ void HttpServer::Impl::accept() {
           self->accept_backoff == core::Duration::zero()
               ? std::chrono::milliseconds(10)
               : std::min<core::Duration>(self->accept_backoff * 2, std::chrono::seconds(1));
-      log::get(log::kServer)
+      log::get(loggers::kServer)
           ->warn(
               "accept failed: {}; accepting again in {} ms", ec.message(),
               std::chrono::duration_cast<std::chrono::milliseconds>(self->accept_backoff).count());
       self->accept_retry = self->hub.scheduler().schedule(
-          self->accept_backoff, core::TimerId::AcceptRetry, [weak = std::weak_ptr<Impl>(self)] {
+          self->accept_backoff, timers::AcceptRetry, [weak = std::weak_ptr<Impl>(self)] {
             if (auto s = weak.lock(); s && !s->stopping) s->accept();
           });
       return;
@@ -957,7 +836,7 @@ void HttpServer::Impl::refused(std::string_view reason, const asio::ip::address&
     return;
   }
   const auto& limits = hooks.connection_limits;
-  log::get(log::kServer)
+  log::get(loggers::kServer)
       ->warn("refused a connection from {}: {} (open {}, caps {} total, {} per address){}",
              address.to_string(), reason, open_connections, limits.max_connections,
              limits.max_connections_per_address,
@@ -998,7 +877,7 @@ Result<std::uint16_t> HttpServer::listen(std::string_view host, std::uint16_t po
   }
   impl_->port = acc.local_endpoint().port();
   impl_->accept();
-  log::get(log::kServer)->info("listening on {}:{}", host, impl_->port);
+  log::get(loggers::kServer)->info("listening on {}:{}", host, impl_->port);
   return impl_->port;
 }
 

@@ -23,7 +23,7 @@ endforeach()
 set(content "// Generated from db/*.sql by embed_migrations.cmake. Do not edit.
 #include <span>
 
-#include \"rtsync/server/rest/migrations.hpp\"
+#include \"rtsync/server/migrate/migrations.hpp\"
 
 namespace rtsync::server::migrate {
 namespace {

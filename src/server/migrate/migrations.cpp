@@ -1,4 +1,4 @@
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 
 #include <string>
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/pg/names.hpp"
 #include "rtsync/server/pg/pg_socket.hpp"
 
 namespace rtsync::server::pg {
@@ -146,7 +147,7 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
   }
 
   void connection_lost(std::string why) {
-    auto logger = rtsync::log::get(rtsync::log::kServer);
+    auto logger = rtsync::log::get(loggers::kServer);
     if (inflight.empty() && waiting.empty()) {
       // Nothing was riding on it (PostgreSQL restarted, or ended the session): the next batch
       // connects afresh.

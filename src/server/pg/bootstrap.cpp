@@ -1,6 +1,7 @@
 #include "rtsync/server/pg/bootstrap.hpp"
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/pg/names.hpp"
 
 namespace rtsync::server::pg {
 
@@ -123,7 +124,7 @@ Result<void> validate_slot_name(std::string_view name) {
 }
 
 Result<BootstrapReport> bootstrap(Connection& conn, const BootstrapOptions& options) {
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   BootstrapReport report;
   if (options.create_slot) {
     if (auto v = validate_slot_name(options.slot); !v) return v.error();

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/pg/names.hpp"
 
 namespace rtsync::server::pg {
 
@@ -20,7 +21,7 @@ std::string trimmed(const char* msg) {
 
 void notice_to_log(void*, const char* message) {
   std::string m = trimmed(message);
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   if (m.rfind("WARNING", 0) == 0) {
     logger->warn("PostgreSQL: {}", m);
   } else {

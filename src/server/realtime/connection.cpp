@@ -3,6 +3,7 @@
 #include "rtsync/core/log.hpp"
 #include "rtsync/protocol/filter.hpp"
 #include "rtsync/protocol/join.hpp"
+#include "rtsync/server/realtime/names.hpp"
 
 namespace rtsync::server::realtime {
 
@@ -43,7 +44,7 @@ Connection::Connection(Hub& hub, SessionIo& io, protocol::Vsn vsn, auth::Verifie
   ++hub_.metrics().connections_total;
   last_rx_ = hub_.scheduler().now();
   window_start_ = last_rx_;
-  idle_ = hub_.scheduler().schedule(hub_.limits().idle_timeout, core::TimerId::IdleTimeout,
+  idle_ = hub_.scheduler().schedule(hub_.limits().idle_timeout, timers::IdleTimeout,
                                     [this] { on_idle(); });
 }
 
@@ -80,14 +81,13 @@ void Connection::on_idle() {
   auto idle_for = hub_.scheduler().now() - last_rx_;
   auto limit = std::chrono::duration_cast<core::Duration>(hub_.limits().idle_timeout);
   if (idle_for >= limit) {
-    log::get(log::kServer)->info("closing idle socket");
+    log::get(loggers::kServer)->info("closing idle socket");
     closing_ = true;
     io_.close(close_code::kNormal, "idle timeout");
     return;
   }
   // Rearmed lazily: one timer per socket, moved only when it fires, not on every frame.
-  idle_ = hub_.scheduler().schedule(limit - idle_for, core::TimerId::IdleTimeout,
-                                    [this] { on_idle(); });
+  idle_ = hub_.scheduler().schedule(limit - idle_for, timers::IdleTimeout, [this] { on_idle(); });
 }
 
 void Connection::roll_rate_window() {
@@ -115,7 +115,7 @@ bool Connection::admit_message() {
   hub_.metrics().drop(drop::kRateLimited);
   if (!rate_tripped_) {
     rate_tripped_ = true;
-    log::get(log::kServer)
+    log::get(loggers::kServer)
         ->warn("socket above {} messages/s: ending its channels",
                hub_.limits().max_messages_per_second);
     std::vector<std::string> topics;
@@ -139,7 +139,7 @@ void Connection::on_text(std::string_view text) {
     // still counts against the socket's rate: a flood of them is refused (and not logged).
     if (!admit_message()) return;
     hub_.metrics().drop(drop::kMalformed);
-    log::get(log::kServer)->info("MalformedWebSocketMessage: {}", decoded.error().describe());
+    log::get(loggers::kServer)->info("MalformedWebSocketMessage: {}", decoded.error().describe());
     return;
   }
   handle(std::move(decoded.value()));
@@ -156,7 +156,7 @@ void Connection::on_binary(std::string_view bytes) {
       vsn_ != protocol::Vsn::v2) {
     if (!admit_message()) return;
     hub_.metrics().drop(drop::kMalformed);
-    log::get(log::kServer)
+    log::get(loggers::kServer)
         ->info("MalformedWebSocketMessage: binary frame {}",
                decoded.ok() ? "of an unexpected kind" : decoded.error().describe());
     return;
@@ -218,7 +218,7 @@ void Connection::system(Channel& ch, std::string_view extension, std::string_vie
 void Connection::handle_join(Message& m) {
   auto join_error = [&](std::string reason) {
     ++hub_.metrics().join_errors;
-    log::get(log::kServer)->info("join {} refused: {}", m.topic, reason);
+    log::get(loggers::kServer)->info("join {} refused: {}", m.topic, reason);
     reply_error(m, std::move(reason));
   };
   if (!starts_with(m.topic, protocol::kTopicPrefix)) {
@@ -401,7 +401,7 @@ void Connection::handle_access_token(Channel& ch, Message& m) {
   if (starts_with(token, "sb_") || token == ch.token->token) return;
   auto verified = hub_.verifier().verify(token, hub_.scheduler().wall_now());
   if (!verified.ok()) {
-    log::get(log::kServer)
+    log::get(loggers::kServer)
         ->info("access_token refused on {}: {}", ch.topic, verified.error().message);
     system(ch, "system", "error", verified.error().message);
     close_channel(ch.topic);
@@ -416,9 +416,8 @@ void Connection::schedule_expiry(Channel& ch) {
   // Fires exactly when check_time starts failing: exp + leeway.
   auto due = ch.token->expires_at() + hub_.verifier().leeway();
   auto delay = std::chrono::duration_cast<core::Duration>(due - hub_.scheduler().wall_now());
-  ch.expiry =
-      hub_.scheduler().schedule(delay, core::TimerId::TokenExpiry,
-                                [this, id = ch.id, topic = ch.topic] { on_expiry(id, topic); });
+  ch.expiry = hub_.scheduler().schedule(
+      delay, timers::TokenExpiry, [this, id = ch.id, topic = ch.topic] { on_expiry(id, topic); });
 }
 
 void Connection::on_expiry(std::uint64_t channel_id, std::string topic) {
@@ -430,7 +429,7 @@ void Connection::on_expiry(std::uint64_t channel_id, std::string topic) {
     schedule_expiry(ch);  // the wall clock moved back; check again at the new due time
     return;
   }
-  log::get(log::kServer)->info("token of {} expired: {}", topic, err->message);
+  log::get(loggers::kServer)->info("token of {} expired: {}", topic, err->message);
   system(ch, "system", "error", err->message);
   close_channel(topic);
 }

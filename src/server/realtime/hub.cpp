@@ -4,7 +4,9 @@
 #include <unordered_map>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/server/realtime/connection.hpp"
+#include "rtsync/server/realtime/names.hpp"
 
 namespace rtsync::server::realtime {
 
@@ -109,11 +111,13 @@ json::value Hub::system_payload(std::string_view extension, std::string_view sta
 }
 
 void Hub::add_member(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   members_[ch.member_key].push_back(&ch);
   by_id_[ch.id] = &ch;
 }
 
 void Hub::remove_member(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   auto it = members_.find(ch.member_key);
   if (it != members_.end()) {
     auto& v = it->second;
@@ -133,6 +137,7 @@ std::size_t Hub::members(std::string_view member_key) const {
 }
 
 PgState Hub::subscribe_changes(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (ch.bindings.empty()) return PgState::none;
   router_.add(ch.id, AuthClass{ch.token->role, ch.token->claims_json}, ch.bindings);
   ch.pg = stream_running_ ? PgState::subscribed : PgState::waiting;
@@ -140,14 +145,17 @@ PgState Hub::subscribe_changes(Channel& ch) {
 }
 
 void Hub::unsubscribe_changes(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   router_.remove(ch.id);
 }
 
 void Hub::update_auth(Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   router_.set_auth(ch.id, AuthClass{ch.token->role, ch.token->claims_json});
 }
 
 std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++metrics_.broadcasts;
   auto key = msg.is_private ? "private|" + msg.topic : msg.topic;
   auto it = members_.find(key);
@@ -208,6 +216,7 @@ std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
 }
 
 void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++metrics_.transactions;
   metrics_.changes_decoded += txn->changes.size();
   auto p = std::make_shared<Pending>();
@@ -263,7 +272,7 @@ void Hub::retry_later(const std::shared_ptr<Pending>& p, int attempt, std::strin
                       const Error& error,
                       std::function<void(const std::shared_ptr<Pending>&)> again) {
   const auto delay = retry_delay(attempt);
-  auto logger = log::get(log::kServer);
+  auto logger = log::get(loggers::kServer);
   // The first failure and then one line every ten attempts: an outage of minutes must not flood
   // the log, and must not go unnoticed either.
   const auto level = attempt % 10 == 0 ? spdlog::level::warn : spdlog::level::debug;
@@ -272,7 +281,7 @@ void Hub::retry_later(const std::shared_ptr<Pending>& p, int attempt, std::strin
               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   ++metrics_.authorization_retries;
   // Weak: the pipeline owns `p`, and the timer lives in it.
-  p->retry = scheduler_.schedule(delay, core::TimerId::AuthorizeRetry,
+  p->retry = scheduler_.schedule(delay, timers::AuthorizeRetry,
                                  [weak = std::weak_ptr(p), again = std::move(again)] {
                                    if (auto p = weak.lock()) again(p);
                                  });
@@ -323,7 +332,7 @@ void Hub::authorize(std::shared_ptr<Pending> p, int attempt) {
                                  authorize(again, attempt + 1);
                                });
           }
-          log::get(log::kServer)
+          log::get(loggers::kServer)
               ->error("row authorization failed {} times: {}; refusing the checked rows",
                       kPermanentErrorAttempts, result.error().describe());
         }
@@ -473,9 +482,10 @@ void Hub::deliver(Router::Plan& plan) {
 }
 
 void Hub::on_stream_state(bool running, const std::string& reason) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (running == stream_running_) return;
   stream_running_ = running;
-  log::get(log::kServer)
+  log::get(loggers::kServer)
       ->info("change stream {}{}{}", running ? "running" : "down", reason.empty() ? "" : ": ",
              reason);
   // Tell every postgres_changes subscriber; collect first, pushes do not re-enter the hub.

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "rtsync/core/json.hpp"
+#include "rtsync/server/http/request_parsing.hpp"
 
 namespace rtsync::server::rest {
 namespace {
@@ -126,53 +127,14 @@ std::string ApiError::to_json() const {
   return json::serialize(o);
 }
 
-std::optional<std::string> url_decode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex(text[i + 1]);
-      const int lo = hex(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 ApiResult<std::vector<std::pair<std::string, std::string>>> split_query(std::string_view raw) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::size_t start = 0;
-  while (start <= raw.size()) {
-    std::size_t end = raw.find('&', start);
-    if (end == std::string_view::npos) end = raw.size();
-    std::string_view part = raw.substr(start, end - start);
-    start = end + 1;
-    if (part.empty()) continue;
-    const std::size_t eq = part.find('=');
-    auto key = url_decode(part.substr(0, eq));
-    auto value =
-        url_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
-    if (!key || !value) {
-      return parse_error("invalid percent-encoding in the query string",
-                         std::string(part.substr(0, 200)));
-    }
-    out.emplace_back(std::move(*key), std::move(*value));
+  std::string_view bad;
+  auto pairs = http::split_query(raw, &bad);
+  if (!pairs) {
+    return parse_error("invalid percent-encoding in the query string",
+                       std::string(bad.substr(0, 200)));
   }
-  return out;
+  return std::move(*pairs);
 }
 
 ApiResult<std::vector<SelectItem>> parse_select(std::string_view text) {

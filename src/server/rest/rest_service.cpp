@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
-#include "http_util.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/server/http/request_parsing.hpp"
 #include "rtsync/server/rest/api_request.hpp"
 #include "rtsync/server/rest/pg_errors.hpp"
 #include "rtsync/server/rest/sql_builder.hpp"
@@ -18,8 +18,8 @@ std::shared_ptr<spdlog::logger> logger() {
   return log::get("RestApi");
 }
 
-HttpResponse error_response(const ApiError& e) {
-  HttpResponse r = detail::make_response(e.status, e.to_json());
+http::HttpResponse error_response(const ApiError& e) {
+  http::HttpResponse r = http::make_response(e.status, e.to_json());
   if (e.status == 401) {
     r.headers.emplace_back(
         "WWW-Authenticate",
@@ -74,13 +74,13 @@ std::optional<std::int64_t> to_int(std::string_view s) {
 }  // namespace
 
 struct RestService::Call {
-  HttpRequest req;
-  std::function<void(HttpResponse)> done;
+  http::HttpRequest req;
+  std::function<void(http::HttpResponse)> done;
   std::string role;
   std::string claims_json;
   bool anonymous = false;
 
-  void reply(HttpResponse r) {
+  void reply(http::HttpResponse r) {
     auto cb = std::move(done);
     done = nullptr;
     if (cb) cb(std::move(r));
@@ -95,7 +95,7 @@ struct RestService::Call {
   }
 };
 
-RestService::RestService(std::shared_ptr<DbPool> pool, auth::JwtVerifier verifier,
+RestService::RestService(std::shared_ptr<pg::DbPool> pool, auth::JwtVerifier verifier,
                          core::Scheduler& clock, RestOptions options)
     : pool_(std::move(pool)),
       verifier_(std::move(verifier)),
@@ -111,9 +111,9 @@ bool RestService::matches(std::string_view path) const {
          (path.size() > p.size() && path.substr(0, p.size()) == p && path[p.size()] == '/');
 }
 
-void RestService::handle(HttpRequest request, std::function<void(HttpResponse)> done) {
+void RestService::handle(http::HttpRequest request, std::function<void(http::HttpResponse)> done) {
   ++requests_;
-  if (request.method == "OPTIONS") return done(detail::preflight_response());
+  if (request.method == "OPTIONS") return done(http::preflight_response());
   auto call = std::make_shared<Call>();
   call->req = std::move(request);
   call->done = std::move(done);
@@ -124,7 +124,7 @@ void RestService::handle(HttpRequest request, std::function<void(HttpResponse)> 
         "the body exceeds " + std::to_string(options_.max_body_bytes) + " bytes", std::nullopt});
   }
 
-  auto token = detail::request_token(call->req);
+  auto token = http::request_token(call->req);
   if (!token) {
     if (options_.require_token) {
       return call->fail(ApiError{401, "PGRST302", "Anonymous access is disabled",
@@ -241,16 +241,16 @@ void RestService::reload_schema(std::function<void(Result<void>)> done) {
         for (auto& w : waiters)
           w(outcome);
       },
-      Retry::idempotent);  // a catalog read
+      pg::Retry::idempotent);  // a catalog read
 }
 
 void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
-  const HttpRequest& req = call->req;
+  const http::HttpRequest& req = call->req;
   std::string_view rest = std::string_view(req.target).substr(options_.prefix.size());
   if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
   while (!rest.empty() && rest.back() == '/')
     rest.remove_suffix(1);
-  auto decoded = url_decode(rest, false);
+  auto decoded = http::url_decode(rest, false);
   if (!decoded || decoded->empty() || decoded->find('/') != decoded->rfind('/')) {
     return call->fail(ApiError{404, "PGRST125", "Invalid path specified in request URL",
                                std::nullopt, std::nullopt});
@@ -276,7 +276,7 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
   const bool rpc = path.rfind("rpc/", 0) == 0;
   const bool generic_plan = reading && !rpc && options_.generic_read_plans;
   // Table reads may run twice if a connection breaks under them; writes and functions may not.
-  const Retry retry = reading && !rpc ? Retry::idempotent : Retry::if_not_committed;
+  const pg::Retry retry = reading && !rpc ? pg::Retry::idempotent : pg::Retry::if_not_committed;
   auto run = [this, call, generic_plan, retry](
                  std::vector<pg::Statement> statements,
                  std::function<void(std::vector<pg::PgResult>&)> on_ok) {
@@ -336,10 +336,10 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
     std::vector<pg::Statement> statements;
     statements.push_back(std::move(stmt).value());
     return run(std::move(statements), [call, is_void, head, content_type](auto& results) {
-      if (is_void) return call->reply(detail::make_response(204, ""));
+      if (is_void) return call->reply(http::make_response(204, ""));
       const pg::PgResult& res = results.back();
       std::string body = res.rows() > 0 ? std::string(res.value(0, 0)) : "null";
-      call->reply(detail::make_response(200, head ? "" : std::move(body), content_type));
+      call->reply(http::make_response(200, head ? "" : std::move(body), content_type));
     });
   }
 
@@ -367,47 +367,46 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
     statements.push_back(std::move(built->statement));
     // Rows mode (plain columns): the body is written here from the rows.
     auto columns = std::make_shared<const std::vector<RowColumn>>(std::move(built->columns));
-    return run(std::move(statements),
-               [call, lower, head, shape, content_type, counted, columns](auto& results) {
-                 const pg::PgResult& res = results.back();
-                 std::optional<std::int64_t> total;
-                 std::int64_t rows = 0;
-                 std::string body;
-                 if (!columns->empty()) {
-                   if (counted) total = to_int(results[results.size() - 2].value(0, 0));
-                   rows = res.rows();
-                   if (shape != BodyShape::singular || rows == 1) {
-                     body.reserve(static_cast<std::size_t>(rows) * 256 + 2);
-                     write_rows_json(res, *columns, shape, body);
-                   }
-                 } else {
-                   if (!res.is_null(0, 0)) total = to_int(res.value(0, 0));
-                   rows = to_int(res.value(0, 1)).value_or(0);
-                   if (!head) body = std::string(res.value(0, 2));
-                 }
-                 const std::int64_t upper = lower + rows - 1;
-                 const std::string total_text = total ? std::to_string(*total) : "*";
-                 int status = 200;
-                 if (total) {
-                   if (lower > *total) {
-                     return call->fail(ApiError{416, "PGRST103", "Requested range not satisfiable",
-                                                "An offset of " + std::to_string(lower) +
-                                                    " was requested, but there are only " +
-                                                    std::to_string(*total) + " rows.",
-                                                std::nullopt});
-                   }
-                   if (1 + upper - lower < *total) status = 206;
-                 }
-                 if (shape == BodyShape::singular && rows != 1)
-                   return call->fail(singular_error(rows));
-                 HttpResponse resp = detail::make_response(status, std::move(body), content_type);
-                 const bool in_range = total.value_or(-1) != 0 && lower <= upper;
-                 resp.headers.emplace_back("Content-Range", in_range ? std::to_string(lower) + "-" +
-                                                                           std::to_string(upper) +
-                                                                           "/" + total_text
-                                                                     : "*/" + total_text);
-                 call->reply(std::move(resp));
-               });
+    return run(std::move(statements), [call, lower, head, shape, content_type, counted,
+                                       columns](auto& results) {
+      const pg::PgResult& res = results.back();
+      std::optional<std::int64_t> total;
+      std::int64_t rows = 0;
+      std::string body;
+      if (!columns->empty()) {
+        if (counted) total = to_int(results[results.size() - 2].value(0, 0));
+        rows = res.rows();
+        if (shape != BodyShape::singular || rows == 1) {
+          body.reserve(static_cast<std::size_t>(rows) * 256 + 2);
+          write_rows_json(res, *columns, shape, body);
+        }
+      } else {
+        if (!res.is_null(0, 0)) total = to_int(res.value(0, 0));
+        rows = to_int(res.value(0, 1)).value_or(0);
+        if (!head) body = std::string(res.value(0, 2));
+      }
+      const std::int64_t upper = lower + rows - 1;
+      const std::string total_text = total ? std::to_string(*total) : "*";
+      int status = 200;
+      if (total) {
+        if (lower > *total) {
+          return call->fail(ApiError{416, "PGRST103", "Requested range not satisfiable",
+                                     "An offset of " + std::to_string(lower) +
+                                         " was requested, but there are only " +
+                                         std::to_string(*total) + " rows.",
+                                     std::nullopt});
+        }
+        if (1 + upper - lower < *total) status = 206;
+      }
+      if (shape == BodyShape::singular && rows != 1) return call->fail(singular_error(rows));
+      http::HttpResponse resp = http::make_response(status, std::move(body), content_type);
+      const bool in_range = total.value_or(-1) != 0 && lower <= upper;
+      resp.headers.emplace_back("Content-Range", in_range
+                                                     ? std::to_string(lower) + "-" +
+                                                           std::to_string(upper) + "/" + total_text
+                                                     : "*/" + total_text);
+      call->reply(std::move(resp));
+    });
   }
 
   WriteRequest w;
@@ -452,7 +451,7 @@ void RestService::serve(std::shared_ptr<Call> call, const Catalog& catalog) {
                  }
                }
                int status = kind == WriteKind::insert ? 201 : (representation ? 200 : 204);
-               HttpResponse resp = detail::make_response(status, std::move(body), content_type);
+               http::HttpResponse resp = http::make_response(status, std::move(body), content_type);
                if (count) resp.headers.emplace_back("Content-Range", "*/" + std::to_string(rows));
                if (representation) {
                  resp.headers.emplace_back("Preference-Applied", "return=representation");

@@ -12,7 +12,7 @@
 
 #include "../node_runner.hpp"
 #include "rtsync/server/auth/jwks.hpp"
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "test_stack.hpp"
 
 namespace rtsync::test {

@@ -7,7 +7,7 @@
 #include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/client/rest/rest_client.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 #include "service_host.hpp"
 
@@ -18,7 +18,7 @@ class ClientStack : public MigratedPg {
   void SetUp() override {
     MigratedPg::SetUp();
     if (HasFatalFailure()) return;
-    pool = std::make_shared<server::rest::DbPool>(loop.io, conninfo(), 4);
+    pool = std::make_shared<server::pg::DbPool>(loop.io, conninfo(), 4);
     rest_service = std::make_unique<server::rest::RestService>(
         pool, server::auth::JwtVerifier(std::string(kJwtSecret)), loop.sched);
     server::gotrue::GoTrueOptions go;
@@ -26,7 +26,7 @@ class ClientStack : public MigratedPg {
     go.access_token_ttl = std::chrono::seconds(3600);
     auth_service = std::make_unique<server::gotrue::GoTrueService>(pool, loop.sched, go);
     host = std::make_unique<ServiceHost>(
-        loop.io, std::vector<server::rest::HttpService*>{rest_service.get(), auth_service.get()});
+        loop.io, std::vector<server::http::HttpService*>{rest_service.get(), auth_service.get()});
     auto port = host->listen(0);
     ASSERT_TRUE(port.ok()) << port.error().describe();
     make_client(client_options());
@@ -71,7 +71,7 @@ class ClientStack : public MigratedPg {
   }
 
   TestLoop loop;
-  std::shared_ptr<server::rest::DbPool> pool;
+  std::shared_ptr<server::pg::DbPool> pool;
   std::unique_ptr<server::rest::RestService> rest_service;
   std::unique_ptr<server::gotrue::GoTrueService> auth_service;
   std::unique_ptr<ServiceHost> host;

@@ -7,7 +7,7 @@
 #include "rtsync/core/manual_scheduler.hpp"
 #include "rtsync/server/auth/jwks.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 
 namespace rtsync::test {
@@ -15,7 +15,7 @@ namespace {
 
 using server::gotrue::GoTrueOptions;
 using server::gotrue::GoTrueService;
-using server::rest::DbPool;
+using server::pg::DbPool;
 
 constexpr auto kTtl = std::chrono::seconds(120);
 

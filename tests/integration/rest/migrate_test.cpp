@@ -4,9 +4,10 @@
 
 #include <thread>
 
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/testkit/temp_cluster.hpp"
 #include "support/pg_suite.hpp"
 

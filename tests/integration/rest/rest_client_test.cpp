@@ -225,14 +225,14 @@ TEST_F(RestClientTest, KeepAliveReusesConnectionsAndRetriesAClosedOne) {
 }
 
 // A service that never answers, for deadlines and cancellation.
-class SilentService : public server::rest::HttpService {
+class SilentService : public server::http::HttpService {
  public:
   bool matches(std::string_view path) const override { return path.rfind("/silent", 0) == 0; }
-  void handle(server::rest::HttpRequest,
-              std::function<void(server::rest::HttpResponse)> done) override {
+  void handle(server::http::HttpRequest,
+              std::function<void(server::http::HttpResponse)> done) override {
     parked.push_back(std::move(done));
   }
-  std::vector<std::function<void(server::rest::HttpResponse)>> parked;
+  std::vector<std::function<void(server::http::HttpResponse)>> parked;
 };
 
 TEST_F(RestClientTest, DeadlineAndCancel) {

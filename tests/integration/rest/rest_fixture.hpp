@@ -15,17 +15,19 @@
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/http/http_service.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/server/pg/connection.hpp"
-#include "rtsync/server/rest/http_service.hpp"
-#include "rtsync/server/rest/migrations.hpp"
+#include "rtsync/server/http/http_service.hpp"
+#include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/testkit/migrated_cluster.hpp"
 #include "support/pg_suite.hpp"
 
 namespace rtsync::test {
 
 using namespace std::chrono_literals;
-using server::rest::HttpRequest;
-using server::rest::HttpResponse;
+using server::http::HttpRequest;
+using server::http::HttpResponse;
 
 inline constexpr std::string_view kJwtSecret = "rtsync-test-secret-with-at-least-32-chars";
 inline constexpr std::string_view kUserA = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -91,7 +93,7 @@ class MigratedPg : public PgSuiteBase<MigratedPg> {
 };
 
 // Drives one HttpService on the test thread's loop.
-inline HttpResponse call_service(TestLoop& loop, server::rest::HttpService& service,
+inline HttpResponse call_service(TestLoop& loop, server::http::HttpService& service,
                                  HttpRequest request) {
   std::optional<HttpResponse> out;
   service.handle(std::move(request), [&](HttpResponse r) { out = std::move(r); });

@@ -7,13 +7,13 @@
 
 #include "rest_fixture.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
 
 namespace rtsync::test {
 namespace {
 
-using server::rest::DbPool;
+using server::pg::DbPool;
 using server::rest::RestOptions;
 using server::rest::RestService;
 

@@ -16,9 +16,9 @@ namespace http = beast::http;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
-using server::rest::HttpRequest;
-using server::rest::HttpResponse;
-using server::rest::HttpService;
+using server::http::HttpRequest;
+using server::http::HttpResponse;
+using server::http::HttpService;
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-// Test scaffolding: serves rtsync::server::rest::HttpService instances (/rest/v1, /auth/v1) over
+// Test scaffolding: serves rtsync::server::http::HttpService instances (/rest/v1, /auth/v1) over
 // real HTTP/1.1 keep-alive on 127.0.0.1, so RestClient, the fetchers, supabase-js and wrk can
 // reach them before (and independently of) the full `rtsync server` wiring. Not a production
 // listener: no TLS, no limits beyond a body cap.
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "rtsync/core/result.hpp"
-#include "rtsync/server/rest/http_service.hpp"
+#include "rtsync/server/http/http_service.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -23,7 +23,7 @@ namespace rtsync::test {
 
 class ServiceHost {
  public:
-  ServiceHost(boost::asio::io_context& io, std::vector<server::rest::HttpService*> services);
+  ServiceHost(boost::asio::io_context& io, std::vector<server::http::HttpService*> services);
   ~ServiceHost();
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;

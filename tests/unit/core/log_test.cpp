@@ -5,6 +5,11 @@
 namespace rtsync::log {
 namespace {
 
+// Channels named as upper layers name theirs (include/rtsync/client/sync/names.hpp); core lists
+// none of them.
+constexpr std::string_view kSimpleRealtime = "SimpleRealtime";
+constexpr std::string_view kFreshness = "DataFreshness";
+
 TEST(Log, ComponentLoggersCarryTheSeedPrefixes) {
   Capture capture;
   get(kSimpleRealtime)->info("joined {}", "task-updates:p1");

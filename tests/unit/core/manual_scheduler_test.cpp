@@ -10,6 +10,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// An id defined outside core, as upper layers define theirs.
+constexpr TimerId kHeartbeat{"Heartbeat"};
+
 TEST(ManualScheduler, NothingRunsUntilTimeAdvances) {
   ManualScheduler s;
   int ran = 0;
@@ -96,15 +99,15 @@ TEST(ManualScheduler, RunUntilFiresEverythingBeforeAndTheTarget) {
   const auto start = s.now();
   std::vector<std::string> order;
   auto a = s.schedule(milliseconds(5), TimerId::Test, [&] { order.push_back("test"); });
-  auto b = s.schedule(milliseconds(25000), TimerId::Heartbeat, [&] { order.push_back("hb"); });
+  auto b = s.schedule(milliseconds(25000), kHeartbeat, [&] { order.push_back("hb"); });
   auto c = s.schedule(milliseconds(30000), TimerId::Test, [&] { order.push_back("late"); });
-  EXPECT_TRUE(s.pending(TimerId::Heartbeat));
-  EXPECT_EQ(s.time_until(TimerId::Heartbeat), milliseconds(25000));
-  EXPECT_TRUE(s.run_until(TimerId::Heartbeat));
+  EXPECT_TRUE(s.pending(kHeartbeat));
+  EXPECT_EQ(s.time_until(kHeartbeat), milliseconds(25000));
+  EXPECT_TRUE(s.run_until(kHeartbeat));
   EXPECT_EQ(order, (std::vector<std::string>{"test", "hb"}));
   EXPECT_EQ(s.now() - start, milliseconds(25000));
-  EXPECT_FALSE(s.pending(TimerId::Heartbeat));
-  EXPECT_FALSE(s.run_until(TimerId::Heartbeat));
+  EXPECT_FALSE(s.pending(kHeartbeat));
+  EXPECT_FALSE(s.run_until(kHeartbeat));
   EXPECT_EQ(s.now() - start, milliseconds(25000));
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_fetcher.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
 
 using namespace rtsync;
@@ -174,14 +175,14 @@ TEST_F(FetchTest, RetryDefaultsToThreeWithExponentialDelays) {
   EXPECT_EQ(state().status, QueryStatus::pending) << "status unchanged while retrying";
   EXPECT_EQ(state().fetch_status, FetchStatus::fetching);
   ASSERT_TRUE(state().failure_reason);
-  EXPECT_EQ(*s.time_until(TimerId::QueryRetry), 1000ms);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryRetry), 1000ms);
   s.advance(999ms);
   EXPECT_EQ(f.count(), 1u);
   s.advance(1ms);
   ASSERT_EQ(f.count(), 2u);
   EXPECT_EQ(f.calls[1].at - t0, 1000ms);
   EXPECT_EQ(state().failure_count, 2u);
-  EXPECT_EQ(*s.time_until(TimerId::QueryRetry), 2000ms);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryRetry), 2000ms);
   s.advance(1999ms);
   EXPECT_EQ(f.count(), 2u);
   s.advance(1ms);
@@ -191,7 +192,7 @@ TEST_F(FetchTest, RetryDefaultsToThreeWithExponentialDelays) {
   ASSERT_EQ(f.count(), 4u);
   EXPECT_EQ(f.calls[3].at - t0, 7000ms);
   // The fourth failure is final.
-  EXPECT_FALSE(s.pending(TimerId::QueryRetry));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryRetry));
   EXPECT_EQ(state().status, QueryStatus::error);
   EXPECT_EQ(state().fetch_status, FetchStatus::idle);
   EXPECT_EQ(state().failure_count, 4u);
@@ -215,7 +216,7 @@ TEST_F(FetchTest, RetryNumberPredicateAndCustomDelay) {
   s.advance(300ms);
   EXPECT_EQ(f.count(), 2u);
   EXPECT_TRUE(failed);
-  EXPECT_FALSE(s.pending(TimerId::QueryRetry));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryRetry));
 
   // A predicate that refuses "unauthorized" (the seed's client config).
   f.calls.clear();
@@ -230,7 +231,7 @@ TEST_F(FetchTest, RetryNumberPredicateAndCustomDelay) {
   });
   client.fetch_query(p);
   s.run_ready();
-  EXPECT_FALSE(s.pending(TimerId::QueryRetry));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryRetry));
   EXPECT_EQ(client.get_query(other)->state().status, QueryStatus::error);
 }
 
@@ -249,7 +250,7 @@ TEST_F(FetchTest, FetchQueryDoesNotRetryByDefault) {
   f.reject("boom");
   s.run_ready();
   EXPECT_EQ(f.count(), 1u);
-  EXPECT_FALSE(s.pending(TimerId::QueryRetry));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryRetry));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().message, "boom");
   // prefetch_query neither.
@@ -257,7 +258,7 @@ TEST_F(FetchTest, FetchQueryDoesNotRetryByDefault) {
   f.reject("boom");
   s.run_ready();
   EXPECT_EQ(f.count(), 2u);
-  EXPECT_FALSE(s.pending(TimerId::QueryRetry));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryRetry));
 }
 
 TEST_F(FetchTest, FetchQueryReturnsCachedDataWhileFresh) {
@@ -393,13 +394,13 @@ TEST_F(FetchTest, RemoveQueriesCancelsAndRemoves) {
 TEST_F(FetchTest, GcRemovesAnUnobservedQueryAfterFiveMinutes) {
   client.set_query_data(key, J("1"));
   EXPECT_EQ(client.get_query(key)->gc_time(), std::chrono::minutes(5));
-  EXPECT_EQ(*s.time_until(TimerId::QueryGc), std::chrono::minutes(5));
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryGc), std::chrono::minutes(5));
   s.advance(std::chrono::minutes(5) - 1ms);
   EXPECT_EQ(client.size(), 1u);
   s.advance(1ms);
   EXPECT_EQ(client.size(), 0u);
   EXPECT_EQ(client.stats().gc_removed, 1u);
-  EXPECT_FALSE(s.pending(TimerId::QueryGc));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryGc));
 }
 
 TEST_F(FetchTest, GcTimeZeroRemovesOnTheNextTurnAfterUnsubscribe) {
@@ -432,7 +433,7 @@ TEST_F(FetchTest, GcKeepsTheLargestGcTime) {
   f.resolve(J("2"));
   s.run_ready();
   EXPECT_EQ(client.get_query(key)->gc_time(), 10s) << "largest wins";
-  EXPECT_EQ(*s.time_until(TimerId::QueryGc), 10s);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryGc), 10s);
   auto c = fetch_opts();
   c.query.gc_time = 60s;
   client.prefetch_query(c);
@@ -451,11 +452,11 @@ TEST_F(FetchTest, GcWaitsForAnInFlightFetch) {
   client.prefetch_query(o);
   s.advance(1s);  // gc fires while fetching: not removed
   EXPECT_EQ(client.size(), 1u);
-  EXPECT_FALSE(s.pending(TimerId::QueryGc));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryGc));
   s.advance(500ms);
   f.resolve(J("1"));
   s.run_ready();  // settles at 1.5 s: collected one full gc time later
-  EXPECT_EQ(*s.time_until(TimerId::QueryGc), 1s);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryGc), 1s);
   s.advance(999ms);
   EXPECT_EQ(client.size(), 1u);
   s.advance(1ms);
@@ -469,11 +470,11 @@ TEST_F(FetchTest, ObserversStopGcAndLeavingRestartsIt) {
   o.stale_time = StaleTime(kInfinite);
   QueryObserver obs(client, o);
   auto sub = obs.subscribe([](const QueryResult&) {});
-  EXPECT_FALSE(s.pending(TimerId::QueryGc));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryGc));
   s.advance(10min);
   EXPECT_EQ(client.size(), 1u);
   sub.remove();
-  EXPECT_EQ(*s.time_until(TimerId::QueryGc), 5min);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryGc), 5min);
   s.advance(5min);
   EXPECT_EQ(client.size(), 0u);
 }
@@ -487,8 +488,8 @@ TEST_F(FetchTest, GcTimerServesManyQueriesInDueOrder) {
     f.resolve(J("1"));
   }
   s.run_ready();
-  EXPECT_EQ(s.pending_count(TimerId::QueryGc), 1u);
-  EXPECT_EQ(*s.time_until(TimerId::QueryGc), 6s);
+  EXPECT_EQ(s.pending_count(rtsync::client::query::timers::QueryGc), 1u);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryGc), 6s);
   s.advance(6s);
   EXPECT_EQ(client.size(), 4u);
   EXPECT_EQ(client.get_query(QueryKey{"q", 4}), nullptr);

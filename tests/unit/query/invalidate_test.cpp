@@ -4,6 +4,8 @@
 
 #include "fake_fetcher.hpp"
 
+#include "rtsync/client/query/names.hpp"
+
 using namespace rtsync;
 using namespace rtsync::client::query;
 using namespace rtsync::client::query::test;
@@ -195,7 +197,7 @@ TEST_F(InvalidateTest, CoalescingLeadingThenOneTrailingPerWindow) {
   auto r = client.invalidate_queries(family({"tasks"}), opts);
   EXPECT_EQ(r.refetched, 1u);
   EXPECT_EQ(f.count(k), 2u) << "leading edge: at once";
-  EXPECT_EQ(*s.time_until(TimerId::InvalidationCoalesce), 100ms);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::InvalidationCoalesce), 100ms);
   s.advance(50ms);
   r = client.invalidate_queries(family({"tasks"}), opts);
   EXPECT_EQ(r.coalesced, 1u);
@@ -207,7 +209,7 @@ TEST_F(InvalidateTest, CoalescingLeadingThenOneTrailingPerWindow) {
   s.advance(1ms);  // window end (t = 100): one trailing refetch
   EXPECT_EQ(f.count(k), 3u);
   EXPECT_EQ(client.stats().coalesced_refetches, 1u);
-  EXPECT_EQ(*s.time_until(TimerId::InvalidationCoalesce), 100ms)
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::InvalidationCoalesce), 100ms)
       << "the trailing refetch opens a window";
   s.advance(50ms);
   client.invalidate_queries(family({"tasks"}), opts);  // t = 150: coalesced
@@ -216,7 +218,7 @@ TEST_F(InvalidateTest, CoalescingLeadingThenOneTrailingPerWindow) {
   EXPECT_EQ(f.count(k), 4u);
   s.advance(100ms);  // t = 300: nothing pending, the window closes
   EXPECT_EQ(f.count(k), 4u);
-  EXPECT_FALSE(s.pending(TimerId::InvalidationCoalesce));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::InvalidationCoalesce));
   s.advance(50ms);
   client.invalidate_queries(family({"tasks"}), opts);  // t = 350: leading again
   EXPECT_EQ(f.count(k), 5u);
@@ -262,7 +264,7 @@ TEST_F(InvalidateTest, BurstOfAThousandInvalidationsInOneSecond) {
     EXPECT_EQ(times.front() - t0, 0ms);
     EXPECT_EQ(times.back() - t0, 1000ms) << "a refetch starts after the last event";
   }
-  EXPECT_FALSE(s.pending(TimerId::InvalidationCoalesce));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::InvalidationCoalesce));
 }
 
 TEST_F(InvalidateTest, WithoutCoalescingEveryInvalidationRefetches) {
@@ -293,7 +295,7 @@ TEST_F(InvalidateTest, TrailingRefetchSkipsQueriesThatStoppedBeingRefetchable) {
   EXPECT_EQ(f.count(k), 3u);
   client.remove_queries();
   s.advance(1s);
-  EXPECT_FALSE(s.pending(TimerId::InvalidationCoalesce));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::InvalidationCoalesce));
 }
 
 // ---- repeated coalesced calls (the burst fast path)
@@ -337,7 +339,7 @@ TEST_F(InvalidateTest, RepeatedCallsInsideAWindowChangeNothingUntilTheWindowEnds
   EXPECT_EQ(f.count(b), 3u);
   EXPECT_EQ(f.count(idle), 1u);
   s.advance(100ms);
-  EXPECT_FALSE(s.pending(TimerId::InvalidationCoalesce));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::InvalidationCoalesce));
 }
 
 TEST_F(InvalidateTest, AQueryJoiningOrLeavingTheFamilyMidWindowIsSeenByTheNextCall) {

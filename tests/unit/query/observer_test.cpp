@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_fetcher.hpp"
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
 
 using namespace rtsync;
@@ -146,7 +147,7 @@ TEST_F(ObserverTest, ResultTurnsStaleExactlyAtStaleTime) {
   f.resolve(J("1"));
   s.run_ready();
   ASSERT_FALSE(obs.result().is_stale);
-  EXPECT_EQ(*s.time_until(TimerId::QueryStale), 5s);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::QueryStale), 5s);
   s.advance(4999ms);
   EXPECT_FALSE(obs.result().is_stale);
   EXPECT_FALSE(client.get_query(key)->is_stale());
@@ -163,10 +164,11 @@ TEST_F(ObserverTest, RefetchIntervalStartsResetsAndStops) {
   o.stale_time = StaleTime(kInfinite);
   o.refetch_interval = RefetchInterval(1000ms);
   QueryObserver obs(client, o);
-  EXPECT_FALSE(s.pending(TimerId::RefetchInterval)) << "no timer without a listener";
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::RefetchInterval))
+      << "no timer without a listener";
   auto sub = obs.subscribe([](const QueryResult&) {});
   EXPECT_EQ(f.count(), 0u);
-  EXPECT_EQ(*s.time_until(TimerId::RefetchInterval), 1000ms);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::RefetchInterval), 1000ms);
   s.advance(999ms);
   EXPECT_EQ(f.count(), 0u);
   s.advance(1ms);
@@ -175,7 +177,7 @@ TEST_F(ObserverTest, RefetchIntervalStartsResetsAndStops) {
   f.resolve(J("1"));
   s.run_ready();
   // The query update re-armed the interval (TanStack re-arms on every query update).
-  EXPECT_EQ(*s.time_until(TimerId::RefetchInterval), 1000ms);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::RefetchInterval), 1000ms);
   s.advance(1000ms);
   EXPECT_EQ(f.count(), 2u);
   f.resolve(J("2"));
@@ -184,27 +186,27 @@ TEST_F(ObserverTest, RefetchIntervalStartsResetsAndStops) {
   // Changing the interval resets the timer from now.
   s.advance(300ms);
   obs.set_refetch_interval(500ms);
-  EXPECT_EQ(*s.time_until(TimerId::RefetchInterval), 500ms);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::RefetchInterval), 500ms);
   s.advance(200ms);
   obs.set_refetch_interval(500ms);  // same value: no reset
-  EXPECT_EQ(*s.time_until(TimerId::RefetchInterval), 300ms);
+  EXPECT_EQ(*s.time_until(rtsync::client::query::timers::RefetchInterval), 300ms);
   s.advance(300ms);
   EXPECT_EQ(f.count(), 3u);
   f.resolve(J("3"));
   s.run_ready();
 
   obs.set_refetch_interval(RefetchInterval::off());
-  EXPECT_FALSE(s.pending(TimerId::RefetchInterval));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::RefetchInterval));
   obs.set_refetch_interval(Duration::zero());
-  EXPECT_FALSE(s.pending(TimerId::RefetchInterval));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::RefetchInterval));
   obs.set_refetch_interval(250ms);
-  EXPECT_TRUE(s.pending(TimerId::RefetchInterval));
+  EXPECT_TRUE(s.pending(rtsync::client::query::timers::RefetchInterval));
   obs.set_enabled(false);
-  EXPECT_FALSE(s.pending(TimerId::RefetchInterval)) << "off when disabled";
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::RefetchInterval)) << "off when disabled";
   obs.set_enabled(true);
-  EXPECT_TRUE(s.pending(TimerId::RefetchInterval));
+  EXPECT_TRUE(s.pending(rtsync::client::query::timers::RefetchInterval));
   sub.remove();
-  EXPECT_FALSE(s.pending(TimerId::RefetchInterval)) << "off when unobserved";
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::RefetchInterval)) << "off when unobserved";
   s.advance(10s);
   EXPECT_EQ(f.count(), 3u);
 }
@@ -238,7 +240,7 @@ TEST_F(ObserverTest, IntervalAsAFunctionOfTheQuery) {
   EXPECT_EQ(f.count(), 1u);
   s.advance(1s);
   EXPECT_EQ(f.count(), 3u);
-  EXPECT_FALSE(s.pending(TimerId::RefetchInterval));
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::RefetchInterval));
 }
 
 TEST_F(ObserverTest, IntervalNeedsFocusUnlessInBackground) {
@@ -398,7 +400,8 @@ TEST_F(ObserverTest, UnmountLetsAnUnabortableFetchFinishWithoutRetries) {
   EXPECT_FALSE(f.calls[0].token.cancelled());
   f.reject("down");
   s.run_ready();
-  EXPECT_FALSE(s.pending(TimerId::QueryRetry)) << "retries stop once nobody observes";
+  EXPECT_FALSE(s.pending(rtsync::client::query::timers::QueryRetry))
+      << "retries stop once nobody observes";
   EXPECT_EQ(client.get_query(key)->state().status, QueryStatus::error);
 }
 

@@ -2,6 +2,8 @@
 // rule that no request text reaches SQL (values are parameters).
 #include <gtest/gtest.h>
 
+#include "rtsync/server/http/request_parsing.hpp"
+#include "rtsync/server/pg/pg_errors.hpp"
 #include "rtsync/server/rest/api_request.hpp"
 #include "rtsync/server/rest/catalog.hpp"
 #include "rtsync/server/rest/pg_errors.hpp"
@@ -11,12 +13,12 @@ namespace rtsync::server::rest {
 namespace {
 
 TEST(ApiRequestTest, UrlDecoding) {
-  EXPECT_EQ(url_decode("a%20b+c"), "a b c");
-  EXPECT_EQ(url_decode("a+b", false), "a+b");
-  EXPECT_EQ(url_decode("%2B%2f"), "+/");
-  EXPECT_FALSE(url_decode("%"));
-  EXPECT_FALSE(url_decode("%2"));
-  EXPECT_FALSE(url_decode("%zz"));
+  EXPECT_EQ(http::url_decode("a%20b+c"), "a b c");
+  EXPECT_EQ(http::url_decode("a+b", false), "a+b");
+  EXPECT_EQ(http::url_decode("%2B%2f"), "+/");
+  EXPECT_FALSE(http::url_decode("%"));
+  EXPECT_FALSE(http::url_decode("%2"));
+  EXPECT_FALSE(http::url_decode("%zz"));
   auto pairs = split_query("a=1&&b=&c&d=x%3Dy");
   ASSERT_TRUE(pairs.ok());
   ASSERT_EQ(pairs->size(), 4u);
@@ -395,14 +397,14 @@ TEST(PgErrorsTest, SplitAndStatus) {
   EXPECT_EQ(api.details, "Key (email)=(a@x) already exists.");
   EXPECT_EQ(api.hint, "h1");
 
-  EXPECT_EQ(status_for_sqlstate("42501", true), 401);
-  EXPECT_EQ(status_for_sqlstate("42501", false), 403);
-  EXPECT_EQ(status_for_sqlstate("42P01", false), 404);
-  EXPECT_EQ(status_for_sqlstate("22P02", false), 400);
-  EXPECT_EQ(status_for_sqlstate("23503", false), 409);
-  EXPECT_EQ(status_for_sqlstate("53300", false), 503);
-  EXPECT_EQ(status_for_sqlstate("P0001", false), 400);
-  EXPECT_EQ(status_for_sqlstate("XX000", false), 500);
+  EXPECT_EQ(pg::status_for_sqlstate("42501", true), 401);
+  EXPECT_EQ(pg::status_for_sqlstate("42501", false), 403);
+  EXPECT_EQ(pg::status_for_sqlstate("42P01", false), 404);
+  EXPECT_EQ(pg::status_for_sqlstate("22P02", false), 400);
+  EXPECT_EQ(pg::status_for_sqlstate("23503", false), 409);
+  EXPECT_EQ(pg::status_for_sqlstate("53300", false), 503);
+  EXPECT_EQ(pg::status_for_sqlstate("P0001", false), 400);
+  EXPECT_EQ(pg::status_for_sqlstate("XX000", false), 500);
 
   auto lost = api_error_from_pg(Error{Errc::io, "PostgreSQL connection lost: eof"}, false);
   EXPECT_EQ(lost.status, 503);

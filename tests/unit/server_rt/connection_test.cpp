@@ -6,6 +6,7 @@
 
 #include "rtsync/core/manual_scheduler.hpp"
 #include "rtsync/protocol/join.hpp"
+#include "rtsync/server/realtime/names.hpp"
 #include "unit/server_rt/fakes.hpp"
 
 namespace rtsync::server::realtime {
@@ -374,7 +375,7 @@ TEST_F(ConnectionTest, TokenExpiryEndsTheChannelWithoutAPush) {
   c->send(join("room", "1", {}, token("authenticated", 10, "u1")));
   c->io.take();
   // exp = now + 10 s, leeway 2 s: the check fails at 12 s, not a millisecond before.
-  EXPECT_EQ(sched.time_until(core::TimerId::TokenExpiry), core::Duration(12s));
+  EXPECT_EQ(sched.time_until(rtsync::server::realtime::timers::TokenExpiry), core::Duration(12s));
   sched.advance(12s - 1ms);
   EXPECT_TRUE(c->io.frames.empty());
   sched.advance(1ms);
@@ -565,12 +566,14 @@ TEST_F(ConnectionTest, AuthorizerFailureIsRetriedWithBackoffBeforeConfirming) {
   hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
                      [&] { done = true; });
   EXPECT_FALSE(done);  // the stream is held back: nothing is confirmed yet
-  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(100ms));
+  EXPECT_EQ(sched.time_until(rtsync::server::realtime::timers::AuthorizeRetry),
+            core::Duration(100ms));
   sched.advance(99ms);
   EXPECT_EQ(authz.calls.size(), 1u);
   sched.advance(1ms);
   EXPECT_EQ(authz.calls.size(), 2u);
-  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(200ms));
+  EXPECT_EQ(sched.time_until(rtsync::server::realtime::timers::AuthorizeRetry),
+            core::Duration(200ms));
   sched.advance(200ms);
   EXPECT_EQ(authz.calls.size(), 3u);
   EXPECT_TRUE(done);
@@ -589,7 +592,7 @@ TEST_F(ConnectionTest, AnAuthorizerOutageHoldsDeliveryForAsLongAsItLasts) {
   // timeout that would close this silent test socket), nothing is confirmed or dropped.
   sched.advance(3100ms);
   EXPECT_EQ(authz.calls.size(), 6u);
-  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(2s));
+  EXPECT_EQ(sched.time_until(rtsync::server::realtime::timers::AuthorizeRetry), core::Duration(2s));
   sched.advance(52s);
   EXPECT_FALSE(done);
   EXPECT_TRUE(c->io.frames.empty());
@@ -667,7 +670,8 @@ TEST_F(ConnectionTest, RetryOfAnEarlierTransactionHoldsBackLaterOnes) {
   // The second was answered at once but waits for the first's retry.
   EXPECT_TRUE(done_order.empty());
   EXPECT_TRUE(c->io.frames.empty());
-  EXPECT_EQ(sched.time_until(core::TimerId::AuthorizeRetry), core::Duration(100ms));
+  EXPECT_EQ(sched.time_until(rtsync::server::realtime::timers::AuthorizeRetry),
+            core::Duration(100ms));
   sched.advance(100ms);
   EXPECT_EQ(done_order, (std::vector<int>{1, 2}));
   auto got = c->io.take();

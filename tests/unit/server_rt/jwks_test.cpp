@@ -376,7 +376,7 @@ TEST_F(JwksFile, RotationTakesEffectExactlyAtTheReloadInterval) {
   EXPECT_FALSE(v.verify(new_token, kNow).ok());
 
   write(jwks_text({new_key.public_jwk()}));
-  EXPECT_EQ(sched_.time_until(core::TimerId::JwksReload), core::Duration(300s));
+  EXPECT_EQ(sched_.time_until(timers::JwksReload), core::Duration(300s));
   sched_.advance(300s - 1ns);
   EXPECT_TRUE(v.verify(old_token, kNow).ok()) << "reloaded before the interval";
   EXPECT_FALSE(v.verify(new_token, kNow).ok());
@@ -384,7 +384,7 @@ TEST_F(JwksFile, RotationTakesEffectExactlyAtTheReloadInterval) {
   EXPECT_FALSE(v.verify(old_token, kNow).ok()) << "not reloaded at the interval";
   EXPECT_TRUE(v.verify(new_token, kNow).ok());
   EXPECT_EQ(source.loads(), 2u);
-  EXPECT_EQ(sched_.time_until(core::TimerId::JwksReload), core::Duration(300s));
+  EXPECT_EQ(sched_.time_until(timers::JwksReload), core::Duration(300s));
 }
 
 TEST_F(JwksFile, ReloadOnDemandRestartsTheInterval) {
@@ -398,7 +398,7 @@ TEST_F(JwksFile, ReloadOnDemandRestartsTheInterval) {
   write(jwks_text({a.public_jwk(), b.public_jwk()}));
   ASSERT_TRUE(source.reload().ok());  // what SIGHUP does
   EXPECT_TRUE(v.verify(sign_es256(claims("anon", kNowS + 60), b), kNow).ok());
-  EXPECT_EQ(sched_.time_until(core::TimerId::JwksReload), core::Duration(300s));
+  EXPECT_EQ(sched_.time_until(timers::JwksReload), core::Duration(300s));
 }
 
 TEST_F(JwksFile, GarbageKeepsTheLastGoodKeysAndLogsAnError) {
@@ -441,7 +441,7 @@ TEST_F(JwksFile, StartFailsOnAnUnreadableOrBrokenFirstLoadAndOnUrls) {
   EXPECT_FALSE(broken.start().ok());
   JwksSource url(sched_, ring_, {"https://example.invalid/jwks.json", 60s, {}});
   EXPECT_EQ(url.start().error().code, Errc::invalid_argument);
-  EXPECT_FALSE(sched_.pending(core::TimerId::JwksReload));
+  EXPECT_FALSE(sched_.pending(timers::JwksReload));
 }
 
 TEST_F(JwksFile, ExtraKeysSurviveEveryReload) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -61,7 +62,7 @@ TEST_F(AuthSessionTest, GetSessionReadsTheCacheAndSignInAnnounces) {
 
 TEST_F(AuthSessionTest, RefreshesSixtySecondsBeforeExpiry) {
   auth.sign_in(session_expiring_in(clock, seconds(3600)));
-  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(3540));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(3540));
   clock.advance(seconds(3540) - milliseconds(1));
   EXPECT_TRUE(refresher.pending.empty());
   clock.advance(milliseconds(1));
@@ -73,19 +74,19 @@ TEST_F(AuthSessionTest, RefreshesSixtySecondsBeforeExpiry) {
   EXPECT_EQ(auth.get_session()->access_token, "a2");
   EXPECT_EQ(events, (std::vector<std::string>{"SIGNED_IN:a1", "TOKEN_REFRESHED:a2"}));
   EXPECT_EQ(tokens, (std::vector<std::string>{"a1", "a2"}));
-  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(3540));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(3540));
   EXPECT_EQ(auth.refreshes(), 1u);
 }
 
 TEST_F(AuthSessionTest, MarginIsConfigurable) {
   AuthSession custom(clock, refresher.fn(), AuthSessionOptions{seconds(10), seconds(5)});
   custom.sign_in(session_expiring_in(clock, seconds(100)));
-  EXPECT_EQ(clock.next_due(TimerId::TokenRefresh), clock.now() + seconds(90));
+  EXPECT_EQ(clock.next_due(rtsync::client::sync::timers::TokenRefresh), clock.now() + seconds(90));
 }
 
 TEST_F(AuthSessionTest, SessionInsideTheMarginRefreshesAtHalfItsRemainingLife) {
   auth.sign_in(session_expiring_in(clock, seconds(30)));
-  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(15));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(15));
   clock.advance(seconds(15) - milliseconds(1));
   EXPECT_TRUE(refresher.pending.empty());
   clock.advance(milliseconds(1));
@@ -94,7 +95,7 @@ TEST_F(AuthSessionTest, SessionInsideTheMarginRefreshesAtHalfItsRemainingLife) {
 
 TEST_F(AuthSessionTest, ExpiredSessionRefreshesAtOnce) {
   auth.sign_in(session_expiring_in(clock, -seconds(10)));
-  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(0));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(0));
   clock.run_ready();
   EXPECT_EQ(refresher.pending.size(), 1u);
 }
@@ -106,7 +107,7 @@ TEST_F(AuthSessionTest, ShortLivedTokensAreRefreshedAtHalfLifeNotInAStorm) {
     clock.advance(seconds(15));
     ASSERT_EQ(refresher.pending.size(), static_cast<std::size_t>(i + 1));
     refresher.pending.back()(session_expiring_in(clock, seconds(30), "t" + std::to_string(i)));
-    EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(15));
+    EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(15));
     clock.run_ready();
     EXPECT_EQ(refresher.pending.size(), static_cast<std::size_t>(i + 1));
   }
@@ -119,7 +120,7 @@ TEST_F(AuthSessionTest, TokensExpiredOnArrivalAreRefreshedNoSoonerThanTheRetryDe
   clock.advance(seconds(60));
   ASSERT_EQ(refresher.pending.size(), 1u);
   refresher.pending[0](session_expiring_in(clock, -seconds(1), "stale"));
-  EXPECT_EQ(clock.time_until(TimerId::TokenRefresh), seconds(5));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(5));
   clock.advance(seconds(5) - milliseconds(1));
   EXPECT_EQ(refresher.pending.size(), 1u);
   clock.advance(milliseconds(1));
@@ -190,10 +191,10 @@ TEST_F(AuthSessionTest, SessionWithoutExpiryOrRefresherIsNeverRefreshed) {
   Session s;
   s.access_token = "forever";
   auth.sign_in(s);
-  EXPECT_FALSE(clock.pending(TimerId::TokenRefresh));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::TokenRefresh));
   AuthSession none(clock);
   none.sign_in(session_expiring_in(clock, seconds(100)));
-  EXPECT_FALSE(clock.pending(TimerId::TokenRefresh));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::TokenRefresh));
 }
 
 TEST_F(AuthSessionTest, DestroyedSessionIgnoresALateCompletionAndLeavesNoTimer) {

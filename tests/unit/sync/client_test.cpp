@@ -8,6 +8,8 @@
 
 #include "manager_fixture.hpp"
 #include "query_helpers.hpp"
+#include "rtsync/client/sync/names.hpp"
+#include "rtsync/client/transport/names.hpp"
 
 namespace rtsync::client::sync::testing {
 namespace {
@@ -142,9 +144,10 @@ TEST_F(ClientEntry, DestroyLeavesTheChannelAndStopsEveryTimer) {
   ASSERT_TRUE(db->live());
   db.reset();
   std::size_t pending = 0;
-  for (auto id : {TimerId::JoinGuard, TimerId::HealRetry, TimerId::ReconnectDebounce,
-                  TimerId::DegradedWatch, TimerId::TokenRefresh, TimerId::SignedInDelay,
-                  TimerId::FreshnessAging, TimerId::SocketReconnect, TimerId::Heartbeat})
+  for (auto id : {timers::JoinGuard, timers::HealRetry, timers::ReconnectDebounce,
+                  timers::DegradedWatch, timers::TokenRefresh, timers::SignedInDelay,
+                  timers::FreshnessAging, client::timers::SocketReconnect,
+                  client::timers::Heartbeat})
     pending += clock.pending_count(id);
   EXPECT_EQ(pending, 0u);
 }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "rtsync/client/query/key.hpp"
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
 
@@ -242,19 +243,19 @@ TEST_F(FreshnessNotifications, AgingNotifiesExactlyAtEachRowBoundary) {
   auto sub = tracker.subscribe([&] { ++notified; });
   tracker.on_realtime_event("UPDATE", {kTasks});
   EXPECT_EQ(notified, 1);
-  EXPECT_EQ(clock.time_until(TimerId::FreshnessAging), seconds(30));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::FreshnessAging), seconds(30));
   clock.advance(milliseconds(29'999));
   EXPECT_EQ(notified, 1);
   clock.advance(milliseconds(1));
   EXPECT_EQ(notified, 2);  // 30 s: row 1 → row 2
   EXPECT_EQ(tracker.polling_interval(kQueryP1), seconds(15));
-  EXPECT_EQ(clock.time_until(TimerId::FreshnessAging), seconds(90));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::FreshnessAging), seconds(90));
   clock.advance(milliseconds(89'999));
   EXPECT_EQ(notified, 2);
   clock.advance(milliseconds(1));
   EXPECT_EQ(notified, 3);  // 120 s: row 2 → row 5
   EXPECT_EQ(tracker.polling_interval(kQueryP1), seconds(10));
-  EXPECT_FALSE(clock.pending(TimerId::FreshnessAging));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::FreshnessAging));
 }
 
 TEST_F(FreshnessNotifications, GraceEndNotifiesAndARefreshedEventMovesTheBoundary) {
@@ -280,7 +281,7 @@ TEST_F(FreshnessNotifications, GraceEndNotifiesAndARefreshedEventMovesTheBoundar
 TEST_F(FreshnessNotifications, ResetForgetsKeysAndCancelsAging) {
   tracker.on_realtime_status_change(RealtimeStatus::connected, "ok");
   tracker.on_realtime_event("UPDATE", {kTasks});
-  EXPECT_TRUE(clock.pending(TimerId::FreshnessAging));
+  EXPECT_TRUE(clock.pending(rtsync::client::sync::timers::FreshnessAging));
   clock.advance(seconds(3));
   tracker.reset();
   EXPECT_EQ(tracker.status(), RealtimeStatus::disconnected);

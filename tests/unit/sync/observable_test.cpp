@@ -1,4 +1,5 @@
 #include "rtsync/client/sync/observable.hpp"
+#include "rtsync/client/sync/names.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +12,7 @@ namespace rtsync::client::sync {
 namespace {
 
 TEST(ListenerList, RunsInOrderAndSkipsListenersRemovedDuringNotify) {
-  ListenerList<int> list(log::kProvider);
+  ListenerList<int> list(rtsync::client::sync::loggers::kProvider);
   std::vector<std::string> seen;
   core::Subscription b;
   auto a = list.add([&](int v) {
@@ -26,7 +27,7 @@ TEST(ListenerList, RunsInOrderAndSkipsListenersRemovedDuringNotify) {
 }
 
 TEST(ListenerList, ListenerAddedDuringNotifyWaitsForTheNextOne) {
-  ListenerList<> list(log::kProvider);
+  ListenerList<> list(rtsync::client::sync::loggers::kProvider);
   int late_calls = 0;
   core::Subscription late;
   auto first = list.add([&] {
@@ -39,7 +40,7 @@ TEST(ListenerList, ListenerAddedDuringNotifyWaitsForTheNextOne) {
 }
 
 TEST(ListenerList, NestedNotifyIsDepthFirstAndThrowingListenerIsContained) {
-  ListenerList<int> list(log::kProvider);
+  ListenerList<int> list(rtsync::client::sync::loggers::kProvider);
   std::vector<int> seen;
   auto a = list.add([&](int v) {
     seen.push_back(v);
@@ -55,7 +56,7 @@ TEST(ListenerList, NestedNotifyIsDepthFirstAndThrowingListenerIsContained) {
 TEST(ListenerList, SubscriptionMayOutliveTheList) {
   core::Subscription sub;
   {
-    ListenerList<> list(log::kProvider);
+    ListenerList<> list(rtsync::client::sync::loggers::kProvider);
     sub = list.add([] {});
   }
   sub.remove();  // no crash, no effect

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "manager_fixture.hpp"
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/client/sync/reconnect_triggers.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync::testing {
@@ -56,7 +58,7 @@ TEST_F(Join, SubscribesOneChannelWithTheSeedsBindingsAndToken) {
   EXPECT_EQ(manager->snapshot().channel_state, "joined");
   EXPECT_EQ(freshness.status(), RealtimeStatus::connected);
   EXPECT_EQ(freshness.reason(), "Supabase subscription successful");
-  EXPECT_FALSE(clock.pending(TimerId::JoinGuard));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::JoinGuard));
 }
 
 TEST_F(Join, GuardGivesUpAtExactlyTenSecondsWithoutTouchingSnapshotOrFreshness) {
@@ -64,7 +66,7 @@ TEST_F(Join, GuardGivesUpAtExactlyTenSecondsWithoutTouchingSnapshotOrFreshness) 
   std::vector<bool> results;
   ASSERT_TRUE(manager->join_project("p1", [&](bool ok) { results.push_back(ok); }));
   // The server never accepts the connection: no status at all.
-  EXPECT_EQ(clock.time_until(TimerId::JoinGuard), seconds(10));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::JoinGuard), seconds(10));
   clock.advance(milliseconds(9'999));
   EXPECT_TRUE(results.empty());
   clock.advance(milliseconds(1));
@@ -87,7 +89,7 @@ TEST_F(Join, TimedOutAndChannelErrorMapToErrorAndALaterSubscribedToConnected) {
   EXPECT_EQ(freshness.reason(), "Subscription failed: TIMED_OUT");
   // The transport rejoins by itself; this time the server answers.
   peer->join_reply = FakeRealtimePeer::JoinReply::ok;
-  ASSERT_TRUE(clock.run_until(TimerId::ChannelRejoin));
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::ChannelRejoin));
   peer->pump();
   EXPECT_TRUE(manager->subscribed());
   EXPECT_EQ(manager->snapshot().channel_state, "joined");
@@ -140,7 +142,9 @@ TEST_F(Join, LeaveClosesEverything) {
   EXPECT_EQ(freshness.status(), RealtimeStatus::disconnected);
   EXPECT_EQ(freshness.reason(), "Channel unsubscribed");
   EXPECT_TRUE(socket->channels().empty());
-  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard) + clock.pending_count(TimerId::HealRetry), 0u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::JoinGuard) +
+                clock.pending_count(rtsync::client::sync::timers::HealRetry),
+            0u);
 }
 
 TEST_F(Join, LeaveWhileJoiningSettlesTheJoinAsFailed) {
@@ -149,7 +153,7 @@ TEST_F(Join, LeaveWhileJoiningSettlesTheJoinAsFailed) {
   ASSERT_TRUE(manager->join_project("p1", [&](bool ok) { results.push_back(ok); }));
   manager->leave();
   EXPECT_EQ(results, (std::vector<bool>{false}));
-  EXPECT_FALSE(clock.pending(TimerId::JoinGuard));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::JoinGuard));
 }
 
 using Events = ManagerFixture;
@@ -189,7 +193,7 @@ TEST_F(Events, EachEventStampsSnapshotAndFreshnessForItsFamilies) {
   ASSERT_EQ(manager->snapshot().channel_state, "error");
   // …then an event arrives anyway (seed: an event always sets joined).
   peer->join_reply = FakeRealtimePeer::JoinReply::ok;
-  ASSERT_TRUE(clock.run_until(TimerId::ChannelRejoin));
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::ChannelRejoin));
   peer->pump();
   clock.advance(seconds(40));
   peer->accept();
@@ -386,7 +390,7 @@ TEST_F(Heal, ThreeAttemptsAtOneTwoFourSecondsThenStopsInError) {
   joined_then_failing();
   log::Capture capture;
   heal();
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), seconds(1));
   EXPECT_EQ(manager->reconnect_attempts(), 1u);
   clock.advance(milliseconds(999));
   peer->pump();
@@ -394,14 +398,15 @@ TEST_F(Heal, ThreeAttemptsAtOneTwoFourSecondsThenStopsInError) {
   clock.advance(milliseconds(1));  // attempt 1 at 1 s
   peer->pump();
   EXPECT_EQ(joins_of("p1"), 2u);
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(2));  // failed: attempt 2 in 2 s
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry),
+            seconds(2));  // failed: attempt 2 in 2 s
   clock.advance(milliseconds(1'999));
   peer->pump();
   EXPECT_EQ(joins_of("p1"), 2u);
   clock.advance(milliseconds(1));
   peer->pump();
   EXPECT_EQ(joins_of("p1"), 3u);
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(4));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), seconds(4));
   clock.advance(milliseconds(3'999));
   peer->pump();
   EXPECT_EQ(joins_of("p1"), 3u);
@@ -409,7 +414,7 @@ TEST_F(Heal, ThreeAttemptsAtOneTwoFourSecondsThenStopsInError) {
   peer->pump();
   EXPECT_EQ(joins_of("p1"), 4u);
   // The third failure ends the cycle: no more attempts, realtime in error, 5 s polling.
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   EXPECT_FALSE(manager->healing());
   EXPECT_EQ(manager->reconnect_attempts(), 3u);
   EXPECT_EQ(freshness.status(), RealtimeStatus::error);
@@ -423,14 +428,14 @@ TEST_F(Heal, ThreeAttemptsAtOneTwoFourSecondsThenStopsInError) {
 
   // The next heal intent starts a new cycle, which succeeds.
   heal();
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), seconds(1));
   EXPECT_EQ(manager->reconnect_attempts(), 1u);
   peer->join_reply = FakeRealtimePeer::JoinReply::ok;
   clock.advance(seconds(1));
   peer->pump();
   EXPECT_TRUE(manager->subscribed());
   EXPECT_EQ(manager->reconnect_attempts(), 0u);
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   EXPECT_EQ(freshness.status(), RealtimeStatus::connected);
 }
 
@@ -439,10 +444,10 @@ TEST_F(Heal, AuthFailuresCountTowardsTheSameCap) {
   auth.sign_out();
   heal();
   for (auto d : {seconds(1), seconds(2), seconds(4)}) {
-    EXPECT_EQ(clock.time_until(TimerId::HealRetry), d);
+    EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), d);
     clock.advance(d);
   }
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   EXPECT_EQ(freshness.status(), RealtimeStatus::error);
   EXPECT_EQ(joins_of("p1"), 1u);  // none of the attempts got past the auth check
 }
@@ -456,7 +461,7 @@ TEST_F(Heal, ExhaustedAfterAuthFailuresReportsTheExhaustedReasonAtTheThirdFailur
   auth.sign_out();
   ASSERT_EQ(freshness.status(), RealtimeStatus::disconnected);
   heal();
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  EXPECT_EQ(clock.time_until(timers::HealRetry), seconds(1));
   clock.advance(seconds(1));  // attempt 1: no session
   EXPECT_EQ(freshness.status(), RealtimeStatus::error);
   EXPECT_EQ(freshness.reason(), "No valid session");
@@ -465,13 +470,13 @@ TEST_F(Heal, ExhaustedAfterAuthFailuresReportsTheExhaustedReasonAtTheThirdFailur
   auto sub = freshness.subscribe([&] { ++notified; });
   log::Capture capture;
   clock.advance(seconds(2));  // attempt 2: no session
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(4));
+  EXPECT_EQ(clock.time_until(timers::HealRetry), seconds(4));
   clock.advance(milliseconds(3'999));
   EXPECT_EQ(freshness.reason(), "No valid session");
   EXPECT_EQ(manager->reconnect_attempts(), 3u);
   EXPECT_TRUE(manager->healing());
   clock.advance(milliseconds(1));  // attempt 3 fails: the cycle is over
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(timers::HealRetry));
   EXPECT_FALSE(manager->healing());
   EXPECT_EQ(freshness.status(), RealtimeStatus::error);
   EXPECT_EQ(freshness.reason(), "Reconnect attempts exhausted");
@@ -485,17 +490,17 @@ TEST_F(Heal, ExhaustedAfterAuthFailuresReportsTheExhaustedReasonAtTheThirdFailur
 
 TEST_F(Heal, IgnoredWhenSubscribedWithoutProjectOrWhileACycleRuns) {
   heal();  // no project
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   sign_in();
   ASSERT_TRUE(join("p1"));
   heal();  // subscribed
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   peer->join_reply = FakeRealtimePeer::JoinReply::error;
   peer->send_phx_error("realtime:task-updates:p1");
   heal();
   clock.advance(milliseconds(600));
   heal();  // a second heal during the wait does not restart it
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), milliseconds(400));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), milliseconds(400));
   EXPECT_EQ(manager->reconnect_attempts(), 1u);
 }
 
@@ -505,13 +510,13 @@ TEST_F(Heal, SuccessByTheTransportsOwnRejoinEndsTheCycle) {
   peer->drop();  // the connection drops: CHANNEL_ERROR
   ASSERT_FALSE(manager->subscribed());
   heal();
-  ASSERT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  ASSERT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), seconds(1));
   // The socket's first reconnect waits less than 1 s and rejoins the channel on open: whatever
   // brings SUBSCRIBED ends the cycle.
-  ASSERT_TRUE(clock.run_until(TimerId::SocketReconnect));
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::SocketReconnect));
   peer->accept();
   EXPECT_TRUE(manager->subscribed());
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   EXPECT_EQ(manager->reconnect_attempts(), 0u);
   EXPECT_EQ(joins_of("p1"), 2u);  // the first join and the socket's rejoin, no heal join
 }
@@ -521,10 +526,10 @@ TEST_F(Heal, NoZombieRetriesAfterLeaveOrDestroy) {
   heal();
   clock.advance(seconds(1));
   peer->pump();
-  ASSERT_TRUE(clock.pending(TimerId::HealRetry));
+  ASSERT_TRUE(clock.pending(rtsync::client::sync::timers::HealRetry));
   manager->leave();
-  EXPECT_EQ(clock.pending_count(TimerId::HealRetry), 0u);
-  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard), 0u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::HealRetry), 0u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::JoinGuard), 0u);
   const auto joins = peer->joins().size();
   run_for(seconds(60), seconds(1));
   EXPECT_EQ(peer->joins().size(), joins);
@@ -536,10 +541,10 @@ TEST_F(Heal, NoZombieRetriesAfterLeaveOrDestroy) {
   peer->send_phx_error("realtime:task-updates:p1");
   heal();
   clock.advance(seconds(1));  // attempt 1 joins; the server stays silent
-  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard), 1u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::JoinGuard), 1u);
   manager.reset();
-  EXPECT_EQ(clock.pending_count(TimerId::JoinGuard), 0u);
-  EXPECT_EQ(clock.pending_count(TimerId::HealRetry), 0u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::JoinGuard), 0u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::HealRetry), 0u);
   EXPECT_EQ(bus.handler_count(kAuthHealEvent), 0u);
   EXPECT_EQ(freshness.status(), RealtimeStatus::disconnected);
 }
@@ -547,10 +552,10 @@ TEST_F(Heal, NoZombieRetriesAfterLeaveOrDestroy) {
 TEST_F(Heal, PublicJoinEndsACycle) {
   joined_then_failing();
   heal();
-  ASSERT_TRUE(clock.pending(TimerId::HealRetry));
+  ASSERT_TRUE(clock.pending(rtsync::client::sync::timers::HealRetry));
   peer->join_reply = FakeRealtimePeer::JoinReply::ok;
   ASSERT_TRUE(join("p2"));
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   EXPECT_EQ(manager->reconnect_attempts(), 0u);
 }
 
@@ -558,7 +563,7 @@ TEST_F(Heal, ResetClearsAttemptsAndTheTimer) {
   joined_then_failing();
   heal();
   manager->reset();
-  EXPECT_FALSE(clock.pending(TimerId::HealRetry));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
   EXPECT_EQ(manager->reconnect_attempts(), 0u);
 }
 
@@ -583,11 +588,11 @@ TEST_F(Wiring, SocketReconnectAfterADropRequestsAHeal) {
   auto bind = bind_socket_reconnects(*socket, triggers);
   sign_in();
   ASSERT_TRUE(join("p1"));
-  clock.run_until(TimerId::SignedInDelay);  // the sign-in's own request
+  clock.run_until(rtsync::client::sync::timers::SignedInDelay);  // the sign-in's own request
   reconnect.clear();
   peer->drop();
   EXPECT_EQ(reconnect.state().pending_intents, 0u);
-  ASSERT_TRUE(clock.run_until(TimerId::SocketReconnect));
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::SocketReconnect));
   peer->accept();
   EXPECT_EQ(reconnect.state().pending_intents, 1u);
   EXPECT_EQ(reconnect.diagnostics().at("intents").as_array()[0].at("source").as_string(),

@@ -4,6 +4,7 @@
 
 #include "manager_fixture.hpp"
 #include "query_helpers.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::client::sync::testing {
@@ -137,7 +138,7 @@ TEST_F(ProviderTest, StateFollowsTheChannelAfterAGoodJoin) {
   EXPECT_FALSE(provider->state().is_connected);
   ASSERT_TRUE(provider->state().error.has_value());
   EXPECT_EQ(provider->state().error->rfind("Subscription failed: CHANNEL_ERROR", 0), 0u);
-  ASSERT_TRUE(clock.run_until(TimerId::ChannelRejoin));
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::ChannelRejoin));
   peer->pump();
   EXPECT_TRUE(provider->state().is_connected);
   EXPECT_FALSE(provider->state().error.has_value());
@@ -301,7 +302,7 @@ TEST_F(ProviderTest, GapFillAfterEveryResubscribe) {
   EXPECT_FALSE(provider->state().is_connected);
   clock.run_ready();
   EXPECT_EQ(fetches.count(family_keys()[0]), 0u);
-  ASSERT_TRUE(clock.run_until(TimerId::SocketReconnect));
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::SocketReconnect));
   peer->accept();  // the socket rejoins: SUBSCRIBED again
   clock.run_ready();
   EXPECT_TRUE(provider->state().is_connected);

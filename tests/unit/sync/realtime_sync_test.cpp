@@ -1,4 +1,5 @@
 #include "rtsync/client/sync/realtime_sync.hpp"
+#include "rtsync/client/sync/names.hpp"
 
 #include <gtest/gtest.h>
 
@@ -39,9 +40,12 @@ class RealtimeSyncTest : public ::testing::Test {
 
   std::size_t coordination_timers() const {
     std::size_t n = 0;
-    for (auto id : {TimerId::JoinGuard, TimerId::HealRetry, TimerId::ReconnectDebounce,
-                    TimerId::DegradedWatch, TimerId::TokenRefresh, TimerId::SignedInDelay,
-                    TimerId::FreshnessAging}) {
+    for (auto id :
+         {rtsync::client::sync::timers::JoinGuard, rtsync::client::sync::timers::HealRetry,
+          rtsync::client::sync::timers::ReconnectDebounce,
+          rtsync::client::sync::timers::DegradedWatch, rtsync::client::sync::timers::TokenRefresh,
+          rtsync::client::sync::timers::SignedInDelay,
+          rtsync::client::sync::timers::FreshnessAging}) {
       n += clock.pending_count(id);
     }
     return n;
@@ -105,7 +109,7 @@ TEST_F(RealtimeSyncTest, DegradedRealtimeIsHealedAndTheGapFilled) {
   EXPECT_EQ(heal_times[0] - down_at, seconds(31));
   EXPECT_EQ(heals[0].at("source").as_string(), "DegradedWatch");
   EXPECT_TRUE(sync->manager().healing());
-  EXPECT_EQ(clock.time_until(TimerId::HealRetry), seconds(1));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), seconds(1));
 
   // The server recovers; the heal attempt joins; the gap is filled.
   peer->join_reply = FakeRealtimePeer::JoinReply::ok;
@@ -118,7 +122,7 @@ TEST_F(RealtimeSyncTest, DegradedRealtimeIsHealedAndTheGapFilled) {
   EXPECT_FALSE(sync->manager().healing());
   EXPECT_EQ(fetches.count(tasks), 1u);                       // gap fill
   EXPECT_EQ(smart->config().refetch_interval, seconds(30));  // connect grace
-  EXPECT_FALSE(clock.pending(TimerId::DegradedWatch));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::DegradedWatch));
 }
 
 TEST_F(RealtimeSyncTest, DiagnosticsShowEveryPart) {
@@ -160,8 +164,11 @@ TEST_F(RealtimeSyncTest, ExplicitRequestAndDestroyLeaveNoTimers) {
   EXPECT_EQ(heals[0].at("coalescedSources").as_array()[1].as_string(), "Explicit");
   sync.reset();
   for (auto id :
-       {TimerId::JoinGuard, TimerId::HealRetry, TimerId::ReconnectDebounce, TimerId::DegradedWatch,
-        TimerId::TokenRefresh, TimerId::SignedInDelay, TimerId::FreshnessAging}) {
+       {rtsync::client::sync::timers::JoinGuard, rtsync::client::sync::timers::HealRetry,
+        rtsync::client::sync::timers::ReconnectDebounce,
+        rtsync::client::sync::timers::DegradedWatch, rtsync::client::sync::timers::TokenRefresh,
+        rtsync::client::sync::timers::SignedInDelay,
+        rtsync::client::sync::timers::FreshnessAging}) {
     EXPECT_EQ(clock.pending_count(id), 0u) << core::to_string(id);
   }
   EXPECT_FALSE(socket->channels().size() > 0 &&

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
 
@@ -94,7 +95,7 @@ TEST_F(ReconnectSchedulerTest, AtLeastFiveSecondsBetweenHeals) {
   scheduler.request_reconnect({"B", "second", ReconnectPriority::low});  // t=2 s
   clock.advance(seconds(1));  // debounce ends at 3 s: throttled until 6 s
   EXPECT_EQ(heals.size(), 1u);
-  EXPECT_EQ(clock.time_until(TimerId::ReconnectDebounce), seconds(3));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::ReconnectDebounce), seconds(3));
   EXPECT_EQ(scheduler.state().pending_intents, 1u);
   clock.advance(milliseconds(2'999));
   EXPECT_EQ(heals.size(), 1u);
@@ -167,7 +168,7 @@ TEST_F(ReconnectSchedulerTest, ClearAndDestroyLeaveNothingBehind) {
   {
     ReconnectScheduler local(clock, bus);
     local.request_reconnect({"A", "r", ReconnectPriority::high});
-    EXPECT_EQ(clock.pending_count(TimerId::ReconnectDebounce), 1u);
+    EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::ReconnectDebounce), 1u);
   }
   EXPECT_EQ(clock.pending_count(), 0u);
   clock.advance(seconds(10));

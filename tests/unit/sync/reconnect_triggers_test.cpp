@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -40,7 +41,7 @@ struct TriggersTest : ::testing::Test {
 
 TEST_F(TriggersTest, SignedInRequestsAHighHealOneSecondLater) {
   auth.sign_in(session());
-  EXPECT_EQ(clock.time_until(TimerId::SignedInDelay), seconds(1));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::SignedInDelay), seconds(1));
   clock.advance(milliseconds(999));
   EXPECT_EQ(reconnect.state().pending_intents, 0u);
   clock.advance(milliseconds(1));
@@ -83,7 +84,7 @@ TEST_F(TriggersTest, AuthEventWithinFiveSecondsOfAHealRequestsNothing) {
 TEST_F(TriggersTest, SignOutCancelsThePendingAuthRequest) {
   auth.sign_in(session());
   auth.sign_out();
-  EXPECT_FALSE(clock.pending(TimerId::SignedInDelay));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::SignedInDelay));
   clock.advance(seconds(5));
   EXPECT_TRUE(heals.empty());
 }
@@ -117,17 +118,17 @@ TEST_F(TriggersTest, DegradedForThirtySecondsWithAProjectRequestsAndRepeats) {
 
 TEST_F(TriggersTest, RecoveryOrNoProjectStopsTheWatch) {
   freshness.on_realtime_status_change(RealtimeStatus::error, "x");
-  EXPECT_FALSE(clock.pending(TimerId::DegradedWatch));  // no project selected
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::DegradedWatch));  // no project selected
   project.set("p1");
-  EXPECT_TRUE(clock.pending(TimerId::DegradedWatch));
+  EXPECT_TRUE(clock.pending(rtsync::client::sync::timers::DegradedWatch));
   clock.advance(seconds(20));
   freshness.on_realtime_status_change(RealtimeStatus::connected, "ok");
-  EXPECT_FALSE(clock.pending(TimerId::DegradedWatch));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::DegradedWatch));
   EXPECT_FALSE(triggers.degraded_since().has_value());
   freshness.on_realtime_status_change(RealtimeStatus::error, "y");  // a new episode: full 30 s
-  EXPECT_EQ(clock.time_until(TimerId::DegradedWatch), seconds(30));
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::DegradedWatch), seconds(30));
   project.set(std::nullopt);
-  EXPECT_FALSE(clock.pending(TimerId::DegradedWatch));
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::DegradedWatch));
   clock.advance(seconds(100));
   EXPECT_TRUE(heals.empty());
 }
@@ -137,15 +138,16 @@ TEST_F(TriggersTest, DestroyLeavesNoTimers) {
     ReconnectTriggers local(clock, reconnect, auth, freshness, project);
     project.set("p1");
     auth.sign_in(session());
-    EXPECT_EQ(clock.pending_count(TimerId::DegradedWatch), 2u);  // the fixture's and local's
-    EXPECT_EQ(clock.pending_count(TimerId::SignedInDelay), 2u);
+    EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::DegradedWatch),
+              2u);  // the fixture's and local's
+    EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::SignedInDelay), 2u);
   }
-  EXPECT_EQ(clock.pending_count(TimerId::DegradedWatch), 1u);
-  EXPECT_EQ(clock.pending_count(TimerId::SignedInDelay), 1u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::DegradedWatch), 1u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::SignedInDelay), 1u);
   // Its subscriptions went too: a later change arms nothing for it.
   project.set(std::nullopt);
   project.set("p2");
-  EXPECT_EQ(clock.pending_count(TimerId::DegradedWatch), 1u);
+  EXPECT_EQ(clock.pending_count(rtsync::client::sync::timers::DegradedWatch), 1u);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include "fixture.hpp"
 
+#include "rtsync/client/transport/names.hpp"
+
 namespace rtsync::client::testing {
 namespace {
 
@@ -176,7 +178,7 @@ TEST_F(ChannelFixture, JoinTimeoutAtItsBoundarySendsLeaveAndRejoinsWithSteps) {
   EXPECT_EQ(ch->state(), ChannelState::errored);
   EXPECT_EQ(last_sent(), R"(["1","2","realtime:room","phx_leave",{}])");
   const auto d1 = rejoin_delay(1);
-  EXPECT_EQ(sched.time_until(TimerId::ChannelRejoin), d1);
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), d1);
   EXPECT_GE(d1, core::Duration(900ms));
   EXPECT_LE(d1, core::Duration(1100ms));
   sched.advance(d1 - 1ns);
@@ -188,7 +190,7 @@ TEST_F(ChannelFixture, JoinTimeoutAtItsBoundarySendsLeaveAndRejoinsWithSteps) {
   reply("3", "3", "realtime:room", "ok", R"({"postgres_changes":[]})");
   EXPECT_EQ(status.statuses(),
             (std::vector{SubscribeStatus::timed_out, SubscribeStatus::subscribed}));
-  EXPECT_FALSE(sched.pending(TimerId::ChannelRejoin));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
 }
 
 TEST_F(ChannelFixture, RejoinAfterJoinErrorsFollowsTheSteps) {
@@ -207,7 +209,7 @@ TEST_F(ChannelFixture, RejoinAfterJoinErrorsFollowsTheSteps) {
     EXPECT_EQ(status.last_message(), "ConnectionRateLimitReached: Too many connected users");
     EXPECT_EQ(status.entries.back().second->code, Errc::remote);
     EXPECT_EQ(ch->state(), ChannelState::errored);
-    EXPECT_EQ(sched.time_until(TimerId::ChannelRejoin), steps[i]) << i;
+    EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), steps[i]) << i;
     sched.advance(steps[i] - 1ns);
     EXPECT_EQ(ch->join_ref(), ref) << "rejoined early at step " << i;
     sched.advance(1ns);
@@ -228,11 +230,11 @@ TEST_F(ChannelFixture, JitteredRejoinStepsStayWithinTheirBounds) {
     const auto ref = *ch->join_ref();
     reply(ref, ref, "realtime:room", "error", R"({"reason":"x"})");
     const auto want = rejoin_delay(attempt);
-    EXPECT_EQ(sched.time_until(TimerId::ChannelRejoin), want);
+    EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), want);
     const auto n = nominal[attempt - 1];
     EXPECT_GE(want, n * 9 / 10);
     EXPECT_LE(want, n * 11 / 10);
-    sched.run_until(TimerId::ChannelRejoin);
+    sched.run_until(rtsync::client::timers::ChannelRejoin);
   }
 }
 
@@ -257,7 +259,7 @@ TEST_F(ChannelFixture, BindingMismatchIsChannelErrorThenLeaveThenClosedWithoutRe
   EXPECT_EQ(status.statuses(),
             (std::vector{SubscribeStatus::channel_error, SubscribeStatus::closed}));
   EXPECT_EQ(ch->state(), ChannelState::closed);
-  EXPECT_FALSE(sched.pending(TimerId::ChannelRejoin));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
   EXPECT_TRUE(socket->channels().empty());
 }
 
@@ -283,7 +285,7 @@ TEST_F(ChannelFixture, ServerPhxErrorRejoinsAndSubscribesAgain) {
   EXPECT_EQ(status.last_message(), "channel error");
   EXPECT_EQ(ch->state(), ChannelState::errored);
   const auto d = rejoin_delay(1);
-  EXPECT_EQ(sched.time_until(TimerId::ChannelRejoin), d);
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), d);
   sched.advance(d);
   EXPECT_EQ(ch->join_ref(), "2");
   reply("2", "2", "realtime:room", "ok", R"({"postgres_changes":[]})");
@@ -299,7 +301,7 @@ TEST_F(ChannelFixture, ServerPhxCloseIsClosedWithoutRejoin) {
   fake->receive_text(frame("1", "1", "realtime:room", "phx_close", "{}"));
   EXPECT_EQ(status.statuses(), (std::vector{SubscribeStatus::subscribed, SubscribeStatus::closed}));
   EXPECT_EQ(ch->state(), ChannelState::closed);
-  EXPECT_FALSE(sched.pending(TimerId::ChannelRejoin));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
   EXPECT_TRUE(socket->channels().empty());
   // A new channel object for the same name is a fresh join.
   auto again = socket->channel("room");
@@ -346,8 +348,9 @@ TEST_F(ChannelFixture, SocketDropErrorsChannelsAndReconnectRejoinsThem) {
             (std::vector{SubscribeStatus::subscribed, SubscribeStatus::channel_error}));
   EXPECT_EQ(status.last_message(), "socket closed: 1006 (network down)");
   EXPECT_EQ(ch->state(), ChannelState::errored);
-  EXPECT_FALSE(sched.pending(TimerId::ChannelRejoin));  // the socket reopening rejoins
-  sched.run_until(TimerId::SocketReconnect);
+  EXPECT_FALSE(
+      sched.pending(rtsync::client::timers::ChannelRejoin));  // the socket reopening rejoins
+  sched.run_until(rtsync::client::timers::SocketReconnect);
   fake->accept();
   EXPECT_EQ(
       last_sent(),
@@ -371,7 +374,7 @@ TEST_F(ChannelFixture, DisconnectErrorsJoinedChannelsAndConnectRejoins) {
   auto ch = joined_room();
   socket->disconnect();
   EXPECT_EQ(status.last_message(), "socket disconnected");
-  EXPECT_FALSE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::SocketReconnect));
   socket->connect();
   fake->accept();
   EXPECT_EQ(ch->state(), ChannelState::joining);
@@ -392,7 +395,7 @@ TEST_F(ChannelFixture, SystemErrorIsChannelErrorWithTheServerReasonThenClosed) {
   fake->receive_text(frame("1", "1", "realtime:room", "phx_close", "{}"));
   EXPECT_EQ(status.statuses().back(), SubscribeStatus::closed);
   EXPECT_EQ(status.last_message(), "Token has expired 5 seconds ago");
-  EXPECT_FALSE(sched.pending(TimerId::ChannelRejoin));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
 }
 
 TEST_F(ChannelFixture, PostgresChangesSystemErrorsAreInformational) {
@@ -612,7 +615,7 @@ TEST_F(ChannelFixture, ChangeObjectsOutliveTheirFrame) {
       [&](const RealtimeChannel::ChangeView& c) { kept.push_back(c.to_object()); });
   // The binding joins with the next join; rejoin by dropping the channel's join.
   fake->receive_text(frame("1", "1", kTopic, "phx_error", "{}"));
-  sched.run_until(TimerId::ChannelRejoin);
+  sched.run_until(rtsync::client::timers::ChannelRejoin);
   reply(
       "2", "2", kTopic, "ok",
       R"({"postgres_changes":[{"id":11,"event":"INSERT","schema":"public","table":"tasks","filter":"project_id=eq.p1"},{"id":12,"event":"UPDATE","schema":"public","table":"tasks","filter":"project_id=eq.p1"},{"id":13,"event":"*","schema":"public","table":"tasks"}]})");
@@ -686,7 +689,7 @@ TEST_F(ChannelFixture, StaleJoinRefFramesAreDropped) {
   std::vector<std::string> got;
   auto s = ch->on_broadcast("*", [&](const json::value& m) { got.push_back(json::serialize(m)); });
   fake->receive_text(frame("1", "1", "realtime:room", "phx_error", "{}"));
-  sched.run_until(TimerId::ChannelRejoin);
+  sched.run_until(rtsync::client::timers::ChannelRejoin);
   reply("2", "2", "realtime:room", "ok", R"({"postgres_changes":[]})");
   ASSERT_EQ(ch->join_ref(), "2");
   const auto before = status.entries.size();
@@ -709,7 +712,7 @@ TEST_F(ChannelFixture, LateReplyToAnAbandonedJoinIsIgnored) {
   auto ch = socket->channel("room");
   ASSERT_TRUE(ch->subscribe(status.callback()).ok());
   sched.advance(10s);  // TIMED_OUT
-  sched.run_until(TimerId::ChannelRejoin);
+  sched.run_until(rtsync::client::timers::ChannelRejoin);
   reply("1", "1", "realtime:room", "ok", R"({"postgres_changes":[]})");  // the first join's
   EXPECT_EQ(status.statuses(), std::vector{SubscribeStatus::timed_out});
   EXPECT_EQ(socket->counters().unmatched_replies, 1u);
@@ -949,7 +952,7 @@ TEST_F(ChannelFixture, ChangeBindingAddedAfterSubscribeJoinsNextTime) {
   auto sub = ch->on_postgres_changes(PostgresChangesFilter{"*", "public", "t", std::nullopt},
                                      [&](const RealtimeChannel::ChangeView&) { ++got; });
   fake->receive_text(frame("1", "1", "realtime:room", "phx_error", "{}"));
-  sched.run_until(TimerId::ChannelRejoin);
+  sched.run_until(rtsync::client::timers::ChannelRejoin);
   EXPECT_NE(last_sent().find(R"("postgres_changes":[{"event":"*","schema":"public","table":"t"}])"),
             std::string::npos)
       << last_sent();

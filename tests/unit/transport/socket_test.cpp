@@ -2,8 +2,12 @@
 // buffer, reconnect backoff, failed handshakes, frame limits and bad input.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "fixture.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::testing {
 namespace {
@@ -64,7 +68,7 @@ TEST_F(SocketFixture, ConnectsToTheEndpointAndReportsStates) {
   socket->disconnect();
   EXPECT_EQ(socket->state(), ConnectionState::closed);
   EXPECT_EQ(fake->last_close(), std::make_pair(1000, std::string()));
-  EXPECT_FALSE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::SocketReconnect));
   using S = ConnectionState;
   std::vector<std::pair<S, S>> want{{S::closed, S::connecting},
                                     {S::connecting, S::open},
@@ -145,7 +149,7 @@ TEST_F(SocketFixture, UnansweredHeartbeatClosesAndReconnectsWhenTheNextIsDue) {
   EXPECT_EQ(changes.back().reason, "heartbeat timeout");
   core::Jitter j(kSeed);
   const auto expected = core::ExponentialBackoff{1s, 30s}.delay(1, j.next());
-  EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), expected);
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect), expected);
   sched.advance(expected);
   EXPECT_EQ(fake->connect_count(), 2u);
   fake->accept();
@@ -275,8 +279,8 @@ TEST_F(SocketFixture, ReconnectBackoffIsFullJitterFromTheSeedWithinTheCeiling) {
   const core::ExponentialBackoff backoff{1s, 30s};
   for (std::uint32_t attempt = 1; attempt <= 10; ++attempt) {
     const auto expected = backoff.delay(attempt, j.next());
-    ASSERT_TRUE(sched.pending(TimerId::SocketReconnect)) << attempt;
-    EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), expected) << attempt;
+    ASSERT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect)) << attempt;
+    EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect), expected) << attempt;
     EXPECT_GE(expected, core::Duration::zero());
     EXPECT_LE(expected, backoff.ceiling(attempt));
     if (expected > core::Duration::zero()) {
@@ -293,21 +297,21 @@ TEST_F(SocketFixture, ReconnectBackoffIsFullJitterFromTheSeedWithinTheCeiling) {
   EXPECT_EQ(backoff.ceiling(10), core::Duration(30s));
   EXPECT_EQ(socket->counters().failed_attempts, 10u);
   // Success resets the attempt counter: the next drop waits within ceiling(1) again.
-  EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), backoff.delay(11, j.next()));
-  sched.run_until(TimerId::SocketReconnect);
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect), backoff.delay(11, j.next()));
+  sched.run_until(rtsync::client::timers::SocketReconnect);
   fake->accept();
   fake->drop();
   const auto next = backoff.delay(1, j.next());
-  EXPECT_EQ(sched.time_until(TimerId::SocketReconnect), next);
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect), next);
   EXPECT_LE(next, core::Duration(1s));
 }
 
 TEST_F(SocketFixture, ConnectDuringBackoffConnectsAtOnce) {
   open();
   fake->drop();
-  ASSERT_TRUE(sched.pending(TimerId::SocketReconnect));
+  ASSERT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect));
   socket->connect();
-  EXPECT_FALSE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::SocketReconnect));
   EXPECT_EQ(fake->connect_count(), 2u);
 }
 
@@ -315,13 +319,13 @@ TEST_F(SocketFixture, NeverGivesUpUntilDisconnect) {
   open();
   fake->drop();
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(sched.run_until(TimerId::SocketReconnect));
+    ASSERT_TRUE(sched.run_until(rtsync::client::timers::SocketReconnect));
     fake->fail(TransportFailure{make_error(Errc::io, "refused"), 0, {}});
   }
-  EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
-  EXPECT_LE(*sched.time_until(TimerId::SocketReconnect), core::Duration(30s));
+  EXPECT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect));
+  EXPECT_LE(*sched.time_until(rtsync::client::timers::SocketReconnect), core::Duration(30s));
   socket->disconnect();
-  EXPECT_FALSE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::SocketReconnect));
   EXPECT_EQ(socket->state(), ConnectionState::closed);
 }
 
@@ -336,12 +340,12 @@ TEST_F(SocketFixture, RefusedUpgradeSurfacesHttpStatusAndServerError) {
   EXPECT_EQ(errors[0].error.code, Errc::unauthorized);
   EXPECT_EQ(errors[0].error.message, "HTTP 401: API key is missing");
   EXPECT_EQ(socket->state(), ConnectionState::closed);
-  EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect));
 
-  sched.run_until(TimerId::SocketReconnect);
+  sched.run_until(rtsync::client::timers::SocketReconnect);
   fake->refuse(404, R"({"error":"Tenant not found"})");
   EXPECT_EQ(errors.back().error.code, Errc::not_found);
-  sched.run_until(TimerId::SocketReconnect);
+  sched.run_until(rtsync::client::timers::SocketReconnect);
   fake->refuse(502, "Bad Gateway");
   EXPECT_EQ(errors.back().error.message, "HTTP 502: Bad Gateway");
   EXPECT_EQ(errors.back().error.code, Errc::remote);
@@ -380,7 +384,7 @@ TEST_F(SocketFixture, TextThatIsNotUtf8ClosesWith1007AndReconnects) {
               std::make_pair(1007, std::string("text message is not valid UTF-8")));
     EXPECT_EQ(socket->counters().malformed_frames, 1u);
     EXPECT_EQ(socket->state(), ConnectionState::closed);
-    EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
+    EXPECT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect));
     EXPECT_EQ(log.statuses().back(), SubscribeStatus::channel_error);
     socket.reset();
   }
@@ -411,7 +415,7 @@ TEST_F(SocketFixture, FrameAboveTheLimitClosesWith1009AndReconnects) {
   EXPECT_EQ(fake->last_close(), std::make_pair(1009, std::string("message too big")));
   EXPECT_EQ(socket->counters().oversized_frames, 1u);
   EXPECT_EQ(socket->state(), ConnectionState::closed);
-  EXPECT_TRUE(sched.pending(TimerId::SocketReconnect));
+  EXPECT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect));
   EXPECT_EQ(log.statuses().back(), SubscribeStatus::channel_error);
 }
 
@@ -499,6 +503,24 @@ TEST_F(SocketFixture, DestroyingTheSocketClosesAndCancelsEverything) {
   int result = -1;
   ch->send_broadcast("e", json::object(), [&](const PushResult& r) { result = int(r.status); });
   EXPECT_EQ(result, int(PushStatus::error));
+}
+
+// The socket is loop-confined: in debug builds a call from another thread is reported (here to a
+// recording handler; by default it aborts), and calls from the thread driving the scheduler are
+// not.
+TEST_F(SocketFixture, CallsOffTheLoopThreadAreCaughtInDebugBuilds) {
+  if (!core::kLoopChecks) GTEST_SKIP() << "loop checks are compiled out (NDEBUG)";
+  std::vector<std::string> violations;
+  auto previous = core::set_loop_violation_handler(
+      [&](std::string_view method) { violations.emplace_back(method); });
+  auto channel = socket->channel("room");
+  std::thread other([&] {
+    socket->set_auth(std::string("token"));
+    channel->unsubscribe();
+  });
+  other.join();
+  core::set_loop_violation_handler(std::move(previous));
+  EXPECT_EQ(violations, (std::vector<std::string>{"set_auth", "unsubscribe"}));
 }
 
 }  // namespace

@@ -49,7 +49,7 @@
 // removed only if it has no observer and is idle; a query fetching at that moment is collected one
 // full gc_time after its fetch settles. gc_time 0 removes it on the next loop turn. (TanStack also
 // re-arms the timer after fetches of observed queries; that timer can only fire into a no-op, so
-// it is skipped. One scheduler timer, TimerId::QueryGc, serves the whole cache: the earliest due
+// it is skipped. One scheduler timer, timers::QueryGc, serves the whole cache: the earliest due
 // query.)
 //
 // Notifications. Observers and cache listeners are notified on the loop, in a task posted after the
@@ -64,7 +64,8 @@
 //
 // Lifetime: queries, observers and handles may outlive the client; once the client is destroyed
 // they are inert (nothing fetches, nothing is delivered).
-// Thread safety: loop-confined — every call on the scheduler's loop (Completion excepted, see
+// Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp) — every call
+// on the scheduler's loop (Completion excepted, see
 // options.hpp).
 #pragma once
 

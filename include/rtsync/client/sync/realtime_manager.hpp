@@ -56,7 +56,8 @@
 // intent starts a new cycle. Every timer (join guard, heal retry) is a member Timer: leave,
 // destroy and success clear them.
 //
-// Thread safety: loop-confined. The socket, session, tracker and bus must outlive the manager.
+// Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp). The socket,
+// session, tracker and bus must outlive the manager.
 #pragma once
 
 #include <cstdint>

@@ -36,7 +36,8 @@
 // changed while
 // realtime was down is fetched, never silently missed.
 //
-// Thread safety: loop-confined. Manager, cache, bus, tracker and selection must outlive it.
+// Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp). Manager,
+// cache, bus, tracker and selection must outlive it.
 #pragma once
 
 #include <cstdint>
@@ -94,7 +95,7 @@ struct RealtimeProviderOptions {
   // Refetch timing matches the cache's coalescing (leading + one trailing per window); what
   // changes is that matches are marked invalidated at the window's end rather than per event, and
   // a burst costs one flag per event instead of one cache call per family. Timer:
-  // TimerId::InvalidationCoalesce.
+  // timers::InvalidationCoalesce.
   std::optional<core::Duration> batch_window;
 };
 

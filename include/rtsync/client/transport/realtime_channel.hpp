@@ -43,7 +43,8 @@
 // Presence (on_presence, track) is not implemented yet: presence_state / presence_diff frames are
 // counted and ignored.
 //
-// Thread safety: loop-confined; call every method on the socket's loop. Callbacks run on the loop.
+// Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp); call every
+// method on the socket's loop. Callbacks run on the loop.
 // Any method (unsubscribe, removing bindings, dropping the last shared_ptr) may be called from
 // inside a callback.
 #pragma once

@@ -28,7 +28,8 @@
 //   - Bad input (malformed JSON, unknown events, binary frames of unknown kind or short) is logged
 //     ([RealtimeSocket]) and counted; the connection stays up.
 //
-// Thread safety: loop-confined. Construct, call and destroy on the loop that runs the scheduler
+// Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp). Construct,
+// call and destroy on the loop that runs the scheduler
 // and the transport (for EventLoop users: inside `loop.post(...)`/`run_sync(...)`). Callbacks run
 // on the loop. Listener Subscriptions may be removed from inside callbacks and may outlive the
 // socket. Do not destroy the socket from inside one of its own callbacks; post the destruction.

@@ -37,7 +37,7 @@ class JwksSource {
   JwksSource(const JwksSource&) = delete;
   JwksSource& operator=(const JwksSource&) = delete;
 
-  // Loads the keys and schedules the next reload (TimerId::JwksReload).
+  // Loads the keys and schedules the next reload (timers::JwksReload).
   Result<void> start();
   // Reads the key set now and restarts the interval. Returns what the read gave; on error the
   // previous keys stay in the ring.

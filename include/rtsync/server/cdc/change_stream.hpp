@@ -18,19 +18,19 @@
 // position so the slot never holds WAL for nothing.
 //
 // Status updates go out after each `done` (coalesced per loop turn), on request by a keepalive,
-// and every `status_interval` (TimerId::StatusFeedback). When more than
+// and every `status_interval` (timers::StatusFeedback). When more than
 // `max_queued_transactions` parts are waiting for the sink, or the parts queued and with the sink
 // hold more than `max_held_bytes` of change messages, the socket is not read (back-pressure
 // through TCP to the walsender, which spills to disk); reading resumes below half of both.
 //
 // PostgreSQL going away (or any stream error): on_stream_state(false, reason) once, then
-// reconnect with ExponentialBackoff (TimerId::ReplicationRetry) from the confirmed position;
+// reconnect with ExponentialBackoff (timers::ReplicationRetry) from the confirmed position;
 // on_stream_state(true, "") once streaming again. Parts still with the sink stay there; their
 // copies in the resent stream are dropped.
 //
 // A sink that finishes nothing for `stall_release` while parts are with it (the server's row
 // authorizer waiting out a PostgreSQL restart) makes the stream let go of its connection
-// (TimerId::DeliveryStall) and reconnect as after an error: PostgreSQL's fast shutdown waits
+// (timers::DeliveryStall) and reconnect as after an error: PostgreSQL's fast shutdown waits
 // until the client confirms everything it was sent, so a held connection would keep the
 // database from stopping until wal_sender_timeout.
 //
@@ -60,7 +60,7 @@ struct ChangeStreamOptions {
   std::string slot = "rtsync_realtime";
   std::string publication = "supabase_realtime";
   core::Duration status_interval = std::chrono::seconds(10);
-  // Connecting and starting the stream must finish within this (TimerId::ReplicationRetry).
+  // Connecting and starting the stream must finish within this (timers::ReplicationRetry).
   core::Duration connect_timeout = std::chrono::seconds(15);
   core::ExponentialBackoff retry{std::chrono::milliseconds(200), std::chrono::seconds(10)};
   std::size_t max_queued_transactions = 1000;  // parts waiting for the sink

@@ -34,8 +34,8 @@
 
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/server/auth/jwt.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
-#include "rtsync/server/rest/http_service.hpp"
+#include "rtsync/server/http/http_service.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 
 namespace rtsync::server::gotrue {
 
@@ -55,13 +55,13 @@ struct GoTrueOptions {
   std::chrono::milliseconds statement_timeout{8000};
 };
 
-class GoTrueService final : public rest::HttpService {
+class GoTrueService final : public http::HttpService {
  public:
-  GoTrueService(std::shared_ptr<rest::DbPool> pool, core::Scheduler& clock, GoTrueOptions options);
+  GoTrueService(std::shared_ptr<pg::DbPool> pool, core::Scheduler& clock, GoTrueOptions options);
   ~GoTrueService() override;
 
   bool matches(std::string_view path) const override;
-  void handle(rest::HttpRequest request, std::function<void(rest::HttpResponse)> done) override;
+  void handle(http::HttpRequest request, std::function<void(http::HttpResponse)> done) override;
 
   std::uint64_t sign_ins() const noexcept { return sign_ins_; }
   std::uint64_t refreshes() const noexcept { return refreshes_; }
@@ -75,12 +75,12 @@ class GoTrueService final : public rest::HttpService {
   void logout(std::shared_ptr<Call> call);
   // pool_->execute under options_.statement_timeout.
   void run(std::vector<pg::Statement> batch, pg::AsyncConnection::BatchCallback done,
-           rest::Retry retry = rest::Retry::if_not_committed);
+           pg::Retry retry = pg::Retry::if_not_committed);
   // Builds the session answer from a row (user json, refresh token, session id).
   void reply_session(Call& call, std::string_view user_json, std::string refresh_token,
                      std::string session_id);
 
-  std::shared_ptr<rest::DbPool> pool_;
+  std::shared_ptr<pg::DbPool> pool_;
   core::Scheduler& clock_;
   GoTrueOptions options_;
   auth::JwtVerifier verifier_;

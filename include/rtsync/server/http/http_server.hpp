@@ -1,7 +1,7 @@
 // The server's HTTP front: one listener on the server loop serving
 //   GET  /realtime/v1/websocket, /socket/websocket   websocket upgrade (Supabase Realtime)
-//   POST /realtime/v1/api/broadcast, /api/broadcast  REST batch broadcast (202)
-//   POST …/api/broadcast/<topic>/events/<event>      REST single broadcast (202)
+//   POST /realtime/v1/api/broadcast, /api/broadcast  REST batch broadcast (202), served by
+//   POST …/api/broadcast/<topic>/events/<event>      realtime::BroadcastEndpoint (realtime layer)
 //   GET  /health                                     200 once healthy() (else 503)
 //   GET  /metrics                                    Prometheus text
 // Every request head's framing is checked first (rtsync/server/http/request_framing.hpp): a
@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "rtsync/core/result.hpp"
+#include "rtsync/server/http/http_service.hpp"
 #include "rtsync/server/realtime/hub.hpp"
-#include "rtsync/server/rest/http_service.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -55,7 +55,7 @@ struct HttpHooks {
   std::function<bool()> healthy;
   // Other HTTP APIs on the same listener (/rest/v1, /auth/v1): a request no built-in route takes
   // goes to the first service whose matches(path) is true (404 when none does).
-  std::vector<std::shared_ptr<rest::HttpService>> services;
+  std::vector<std::shared_ptr<http::HttpService>> services;
   ConnectionLimits connection_limits;
 };
 

@@ -36,7 +36,7 @@ struct Channel {
   std::vector<BindingSpec> bindings;  // the valid postgres_changes bindings
   PgState pg = PgState::none;
   std::shared_ptr<const auth::VerifiedJwt> token;  // access_token or the apikey's
-  core::Timer expiry;                              // TimerId::TokenExpiry
+  core::Timer expiry;                              // timers::TokenExpiry
 };
 
 }  // namespace rtsync::server::realtime

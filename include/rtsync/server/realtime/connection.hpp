@@ -3,8 +3,8 @@
 // replies and system messages. The transport (src/server/http) feeds it frames and implements
 // SessionIo; tests drive it with a fake SessionIo on a ManualScheduler.
 //
-// Time: the idle timeout (TimerId::IdleTimeout) and token expiry re-checks
-// (TimerId::TokenExpiry) run on the Hub's scheduler; rate windows are computed from now().
+// Time: the idle timeout (timers::IdleTimeout) and token expiry re-checks
+// (timers::TokenExpiry) run on the Hub's scheduler; rate windows are computed from now().
 //
 // Thread safety: confined to the server loop.
 #pragma once

@@ -6,7 +6,7 @@
 // each group's frame once per wire format, shared by every receiving session → done(). So the
 // stream confirms a position only after its changes were handed to the sessions, or were refused
 // by an authorization answer. A failed authorization (or relation lookup) is not an answer: it is
-// retried with backoff (TimerId::AuthorizeRetry: 0.1 s doubling to every 2 s) for as long as
+// retried with backoff (timers::AuthorizeRetry: 0.1 s doubling to every 2 s) for as long as
 // PostgreSQL is away, holding the transaction and every later one; the stream stops handing on
 // more once max_in_flight() are held, and stops reading once its own queue is full, so memory
 // stays bounded while delivery waits. Only an error the authorizer calls permanent (the same
@@ -18,7 +18,8 @@
 // they arrived (commit order): a transaction whose answer came back early waits for the ones
 // before it. Every session therefore sees changes in commit order.
 //
-// Thread safety: everything runs on the server loop (the RowAuthorizer calls back on it too).
+// Thread safety: everything runs on the server loop (the RowAuthorizer calls back on it too);
+// checked in debug builds (rtsync/core/loop_check.hpp).
 #pragma once
 
 #include <cstdint>
@@ -125,7 +126,7 @@ class Hub final : public ChangeSink {
     std::function<void()> done;
     std::shared_ptr<Router::Plan> plan;  // set once routed
     bool ready = false;                  // authorized (or nothing to authorize): deliverable
-    core::Timer retry;                   // TimerId::AuthorizeRetry
+    core::Timer retry;                   // timers::AuthorizeRetry
   };
   void route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt);
   void route_and_authorize(const std::shared_ptr<Pending>& p);

@@ -123,9 +123,8 @@ struct RangeHeader {
 };
 std::optional<RangeHeader> parse_range_header(std::string_view header);
 
-// application/x-www-form-urlencoded decoding ('+' is a space). nullopt on a bad %-escape.
-std::optional<std::string> url_decode(std::string_view text, bool plus_is_space = true);
-// Splits `a=1&b=2` into decoded (key, value) pairs in order.
+// Splits `a=1&b=2` into decoded (key, value) pairs in order (http::split_query); a bad %-escape
+// is PostgREST's parse error.
 ApiResult<std::vector<std::pair<std::string, std::string>>> split_query(std::string_view raw);
 
 }  // namespace rtsync::server::rest

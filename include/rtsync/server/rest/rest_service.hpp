@@ -32,9 +32,9 @@
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/http/http_service.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/rest/catalog.hpp"
-#include "rtsync/server/rest/db_pool.hpp"
-#include "rtsync/server/rest/http_service.hpp"
 
 namespace rtsync::server::rest {
 
@@ -69,14 +69,14 @@ struct RestOptions {
   std::chrono::milliseconds statement_timeout{8000};
 };
 
-class RestService final : public HttpService {
+class RestService final : public http::HttpService {
  public:
-  RestService(std::shared_ptr<DbPool> pool, auth::JwtVerifier verifier, core::Scheduler& clock,
+  RestService(std::shared_ptr<pg::DbPool> pool, auth::JwtVerifier verifier, core::Scheduler& clock,
               RestOptions options = {});
   ~RestService() override;
 
   bool matches(std::string_view path) const override;
-  void handle(HttpRequest request, std::function<void(HttpResponse)> done) override;
+  void handle(http::HttpRequest request, std::function<void(http::HttpResponse)> done) override;
 
   // Reloads the schema cache (after DDL). Requests arriving meanwhile wait for it. The cache is
   // also loaded lazily by the first request.
@@ -97,7 +97,7 @@ class RestService final : public HttpService {
   // valid until the next call), or null with why it was refused in `refused`.
   const auth::VerifiedJwt* verify_token(std::string_view token, auth::JwtError& refused);
 
-  std::shared_ptr<DbPool> pool_;
+  std::shared_ptr<pg::DbPool> pool_;
   auth::JwtVerifier verifier_;
   core::Scheduler& clock_;
   RestOptions options_;

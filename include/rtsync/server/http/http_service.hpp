@@ -1,5 +1,7 @@
-// The seam between the server's HTTP listener and the services behind it (/rest/v1, /auth/v1):
-// plain request and response values, no Beast types, so services are tested without sockets.
+// The seam between the server's HTTP listener (http_server.hpp) and the services behind it
+// (/rest/v1, /auth/v1, the realtime REST broadcast): plain request and response values, no Beast
+// types, so services are tested without sockets. Services depend on this seam (target
+// rtsync_server_http_service), never on the listener or on each other.
 //
 // Contract for the listener:
 //   - route a request to the first service whose matches(path) is true;
@@ -18,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-namespace rtsync::server::rest {
+namespace rtsync::server::http {
 
 struct HttpRequest {
   std::string method;  // upper-case: GET, HEAD, POST, PATCH, DELETE, OPTIONS…
@@ -49,4 +51,14 @@ class HttpService {
   virtual void handle(HttpRequest request, std::function<void(HttpResponse)> done) = 0;
 };
 
-}  // namespace rtsync::server::rest
+// ASCII case-insensitive equality (header names, auth schemes).
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// A response with a body and its Content-Type, plus the CORS headers browsers need (the Supabase
+// gateway's): the shape /rest/v1 and /auth/v1 answer with.
+HttpResponse make_response(int status, std::string body,
+                           std::string_view content_type = "application/json; charset=utf-8");
+// The answer to a CORS preflight (OPTIONS).
+HttpResponse preflight_response();
+
+}  // namespace rtsync::server::http

@@ -1,11 +1,12 @@
-#include "rtsync/server/rest/db_pool.hpp"
+#include "rtsync/server/pg/db_pool.hpp"
 
 #include <algorithm>
 
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/pg/connection.hpp"
+#include "rtsync/server/pg/names.hpp"
 
-namespace rtsync::server::rest {
+namespace rtsync::server::pg {
 
 bool is_connection_failure(const Error& error) {
   if (error.code == Errc::io) return true;
@@ -35,7 +36,7 @@ void DbPool::execute(std::vector<pg::Statement> batch, pg::AsyncConnection::Batc
                        (fate != pg::Fate::unknown || retry == Retry::idempotent);
     if (!rerun) return done(std::move(r));
     ++retries_;
-    log::get(log::kServer)
+    log::get(loggers::kServer)
         ->info("re-running a batch on a fresh connection after: {}", r.error().message);
     dispatch(std::move(*again), [done = std::move(done)](Result<std::vector<pg::PgResult>> r2,
                                                          pg::Fate) { done(std::move(r2)); });
@@ -62,4 +63,4 @@ std::size_t DbPool::pending() const noexcept {
   return total;
 }
 
-}  // namespace rtsync::server::rest
+}  // namespace rtsync::server::pg

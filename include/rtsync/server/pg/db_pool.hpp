@@ -28,7 +28,7 @@ namespace boost::asio {
 class io_context;
 }  // namespace boost::asio
 
-namespace rtsync::server::rest {
+namespace rtsync::server::pg {
 
 enum class Retry {
   if_not_committed,  // re-run after a connection failure only if it surely did not commit
@@ -70,4 +70,4 @@ class DbPool {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-}  // namespace rtsync::server::rest
+}  // namespace rtsync::server::pg

@@ -1,6 +1,6 @@
-#include "http_util.hpp"
+#include "rtsync/server/http/http_service.hpp"
 
-namespace rtsync::server::rest {
+namespace rtsync::server::http {
 
 HttpService::~HttpService() = default;
 
@@ -11,12 +11,10 @@ std::string_view HttpRequest::header(std::string_view lower_name) const {
 
 std::string_view HttpResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (detail::iequals(k, name)) return v;
+    if (iequals(k, name)) return v;
   }
   return {};
 }
-
-namespace detail {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
@@ -28,23 +26,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
     if (x != y) return false;
   }
   return true;
-}
-
-std::optional<std::string> request_token(const HttpRequest& request) {
-  std::string_view auth = request.header("authorization");
-  while (!auth.empty() && auth.front() == ' ')
-    auth.remove_prefix(1);
-  if (auth.size() > 7 && iequals(auth.substr(0, 7), "bearer ")) {
-    std::string_view t = auth.substr(7);
-    while (!t.empty() && t.front() == ' ')
-      t.remove_prefix(1);
-    while (!t.empty() && t.back() == ' ')
-      t.remove_suffix(1);
-    if (!t.empty()) return std::string(t);
-  }
-  std::string_view key = request.header("apikey");
-  if (!key.empty()) return std::string(key);
-  return std::nullopt;
 }
 
 HttpResponse make_response(int status, std::string body, std::string_view content_type) {
@@ -71,5 +52,4 @@ HttpResponse preflight_response() {
   return r;
 }
 
-}  // namespace detail
-}  // namespace rtsync::server::rest
+}  // namespace rtsync::server::http
