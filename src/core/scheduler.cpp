@@ -53,6 +53,8 @@ std::string_view to_string(TimerId id) noexcept {
       return "ReplicationRetry";
     case TimerId::DeliveryStall:
       return "DeliveryStall";
+    case TimerId::PresenceDiff:
+      return "PresenceDiff";
     case TimerId::StatusFeedback:
       return "StatusFeedback";
     case TimerId::RateWindow:

@@ -60,6 +60,7 @@ enum class TimerId : std::uint8_t {
   VisibilityWait,  // RLS check waiting for a decoded commit to become visible to snapshots
   AcceptRetry,     // the listener accepting again after an accept error (EMFILE, …)
   DeliveryStall,   // the change stream letting PostgreSQL go while delivery waits
+  PresenceDiff,    // the end of a topic's presence_diff coalescing window
   // tools
   Render,
   Worker,
