@@ -42,6 +42,27 @@ void conformance(const std::string& vsn) {
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
+// Presence: two realtime-js clients track in one channel (presence_js.mjs).
+void presence_conformance(const std::string& vsn) {
+  auto stack = TestStack::start();
+  ASSERT_TRUE(stack.ok()) << stack.error().describe();
+  auto& s = *stack.value();
+  std::string env = "RTSYNC_HTTP=" + shell_quote(s.server().http_url()) +
+                    " ANON_KEY=" + shell_quote(s.anon_key()) +
+                    " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
+  auto r = run_command(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/presence_js.mjs") +
+                       " " + vsn);
+  std::cout << r.output;
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+TEST(RealtimeJsConformance, PresenceVsn1) {
+  presence_conformance("1.0.0");
+}
+TEST(RealtimeJsConformance, PresenceVsn2) {
+  presence_conformance("2.0.0");
+}
+
 TEST(RealtimeJsConformance, Vsn1) {
   conformance("1.0.0");
 }
