@@ -2,8 +2,9 @@
 // clients (tests/peers) track in one channel, for one protocol version given as argv[2].
 // Each must see the other in presenceState() and through `sync`/`join` events; untrack and a
 // closed socket must give `leave`. When OTHER_KEY is set, a presence under that key (tracked by
-// the test itself with rtsync's client, payload {"client":"rtsync"}) must be seen too, and the
-// final state's keys are printed as `STATE <json>` for the test to compare with its own.
+// the test itself with rtsync's client, payload {"client":"rtsync"}) must be seen too, and
+// alice's final presenceState() is printed as `STATE <json>` for the test to compare with the
+// state rtsync's client holds.
 //
 // Environment: RTSYNC_HTTP, ANON_KEY, PEERS_DIR, optional OTHER_KEY and TOPIC.
 // Prints one line per check; exits 0 when every check passed.
@@ -92,7 +93,6 @@ async function main() {
       const o = a.ch.presenceState()[other];
       check("rtsync's client is seen by realtime-js", o.length === 1 && o[0].client === 'rtsync',
             JSON.stringify(o));
-      console.log(`STATE ${JSON.stringify(Object.keys(a.ch.presenceState()).sort())}`);
     }
   });
 
@@ -115,9 +115,9 @@ async function main() {
   });
 
   if (other) {
-    // Let the test compare: rtsync's client waits for this line, then checks its own state.
-    console.log('READY');
-    await new Promise((r) => setTimeout(r, 1500));
+    // The test compares rtsync's client's state with this one while alice stays.
+    console.log(`STATE ${JSON.stringify(a.ch.presenceState())}`);
+    await new Promise((r) => setTimeout(r, 3000));
   }
   try {
     a.c.disconnect();
