@@ -136,6 +136,25 @@ TEST_F(PresenceTest, JoinWithoutPresenceGetsNoStateAndNoDiffs) {
   EXPECT_TRUE(quiet->take("presence_diff").empty());
 }
 
+TEST_F(PresenceTest, TrackingWithoutPresenceEnabledBringsDiffsButNoState) {
+  auto a = member("alice");
+  auto quiet = client();
+  quiet->join("room", "1", false, "q");
+  quiet->io.take();
+  quiet->track(json::object{{"name", "Q"}});
+  EXPECT_EQ(quiet->take("phx_reply").size(), 1u);
+  sched.advance(50ms);
+  // Its own join reaches it (and everyone else), as a diff; no presence_state is sent.
+  auto d = quiet->io.take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].event, "presence_diff");
+  EXPECT_EQ(names(d[0].payload.at("joins"), "q"), std::vector<std::string>{"Q"});
+  EXPECT_EQ(a->take("presence_diff").size(), 1u);
+  a->track(json::object{{"name", "A"}});
+  sched.advance(50ms);
+  EXPECT_EQ(quiet->take("presence_diff").size(), 1u);
+}
+
 TEST_F(PresenceTest, DiffGoesOutExactlyAtTheEndOfTheWindowWithEveryChangeInIt) {
   auto watcher = member("w");
   auto a = member("alice");
