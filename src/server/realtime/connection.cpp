@@ -415,7 +415,7 @@ bool Connection::admit_presence(Channel& ch) {
 }
 
 void Connection::handle_presence(Channel& ch, Message& m) {
-  // Replies as the reference gives them: ok for a push without an event (nothing happens), the
+  // Replies as Supabase Realtime gives them: ok for a push without an event (nothing happens), the
   // reason "Presence track payload must be a map" for a track whose payload is not an object,
   // and an error without reason for anything else it cannot do.
   const auto* obj = m.payload.if_object();
@@ -463,7 +463,7 @@ void Connection::handle_presence(Channel& ch, Message& m) {
     log::get(log::kServer)->info("presence of {} full: track refused", ch.topic);
     return error_reply();
   }
-  // Tracking enables presence for the tracker too, as in the reference (no presence_state is
+  // Tracking enables presence for the tracker too, as in Supabase Realtime (no presence_state is
   // sent for it: a client that wants the state enables presence when it joins).
   ch.presence_enabled = true;
   reply_ok(m);

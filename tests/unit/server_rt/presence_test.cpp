@@ -302,7 +302,7 @@ TEST_F(PresenceTest, EveryWayOfLeavingProducesTheLeave) {
   EXPECT_EQ(hub.metrics().presences, 0);
 }
 
-TEST_F(PresenceTest, EventNameIsCaseInsensitiveAndBadInputGetsTheReferenceReplies) {
+TEST_F(PresenceTest, EventNameIsCaseInsensitiveAndBadInputGetsSupabaseReplies) {
   auto a = member("alice");
   auto reply_of = [&](json::value payload) {
     a->presence(std::move(payload));

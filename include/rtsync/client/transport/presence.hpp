@@ -35,24 +35,29 @@ using Presence = json::object;
 // Presence key → its presences (one per tracking socket), as RealtimeChannel::presence_state().
 using PresenceMap = std::map<std::string, std::vector<Presence>>;
 
+// A `join` event: presences of `key` arrived.
 struct PresenceJoin {
-  std::string key;
+  std::string key;                          // the presence key
   std::vector<Presence> current_presences;  // the key's presences before this join
-  std::vector<Presence> new_presences;
+  std::vector<Presence> new_presences;      // the presences that joined
 };
 
+// A `leave` event: presences of `key` left.
 struct PresenceLeave {
-  std::string key;
+  std::string key;                          // the presence key
   std::vector<Presence> current_presences;  // the key's presences after this leave
-  std::vector<Presence> left_presences;
+  std::vector<Presence> left_presences;     // the presences that left
 };
 
+// The presence state of one channel, merged from presence_state / presence_diff payloads (the
+// semantics above).
 class PresenceSync {
  public:
+  // What to call while merging; any may be empty.
   struct Events {
-    std::function<void(const PresenceJoin&)> on_join;
-    std::function<void(const PresenceLeave&)> on_leave;
-    std::function<void()> on_sync;
+    std::function<void(const PresenceJoin&)> on_join;    // per key that gained presences
+    std::function<void(const PresenceLeave&)> on_leave;  // per key that lost presences
+    std::function<void()> on_sync;                       // after each state or diff applied
   };
 
   // A presence_state received while the channel's join ref is `join_ref`. Payloads that are not
@@ -63,9 +68,11 @@ class PresenceSync {
   bool apply_diff(const json::value& diff, const std::optional<std::string>& current_join_ref,
                   const Events& events);
 
+  // Key → presences as realtime-js exposes them.
   PresenceMap state() const;
   // The raw metas (with phx_ref), by key.
   const std::map<std::string, std::vector<json::object>>& raw() const noexcept { return state_; }
+  // Diffs held until the current join's presence_state arrives.
   std::size_t held_diffs() const noexcept { return pending_.size(); }
 
  private:
