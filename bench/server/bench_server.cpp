@@ -6,6 +6,7 @@
 //   bench_server throughput [--subs 500] [--users 50] [--changes 50000]
 //   bench_server fanout     [--subs 1000] [--messages 2000] [--bytes 100]
 //   bench_server idle       [--conns 10000]
+//   bench_server presence   [--clients 1000] [--window-ms 50]
 // Prints one markdown table row per measurement.
 #include <poll.h>
 #include <sys/wait.h>
@@ -106,6 +107,9 @@ ServerChild spawn_server() {
       o.limits.max_queued_frames = 1 << 20;
       o.limits.max_queued_bytes = 1u << 30;
       o.limits.idle_timeout = std::chrono::minutes(10);
+      if (const char* w = std::getenv("RTSYNC_BENCH_PRESENCE_WINDOW_MS")) {
+        o.limits.presence_diff_window = std::chrono::milliseconds(std::atoi(w));
+      }
       rtsync::server::Server srv(o);
       if (auto r = srv.start(); !r.ok() || !srv.wait_healthy(20s)) {
         std::cerr << "server failed to start\n";
@@ -544,11 +548,82 @@ int bench_idle(int argc, char** argv) {
   return 0;
 }
 
+// ---- 5. presence join storm --------------------------------------------------------------------
+
+// N clients join one channel with presence enabled, then all track at once: the time until every
+// client's state (presence_state + the joins of its diffs) holds all N, and the frames and bytes
+// each client received for the whole storm (join reply and presence_state included).
+int bench_presence(int argc, char** argv) {
+  const int n = arg(argc, argv, "--clients", 1000);
+  const int window = arg(argc, argv, "--window-ms", 50);
+  setenv("RTSYNC_BENCH_PRESENCE_WINDOW_MS", std::to_string(window).c_str(), 1);
+  auto srv = spawn_server();
+  asio::io_context io;
+  auto anon = key("anon");
+  auto clients = connect_many(io, srv.port, n, [&](int) { return anon; });
+  for (int i = 0; i < n; ++i) {
+    clients[i]->send(join_frame("realtime:lobby", R"({"presence":{"enabled":true,"key":"u)" +
+                                                      std::to_string(i) + R"("}})"));
+    if (!clients[i]->read_until("phx_reply") || !clients[i]->read_until("presence_state")) return 9;
+  }
+  std::vector<std::uint64_t> frames(n, 2), bytes(n, 0);
+  std::vector<int> joins(n, 0);
+  std::atomic<int> converged{0};
+  std::int64_t last = 0;
+  for (int i = 0; i < n; ++i) {
+    clients[i]->on_message = [&, i](std::string_view msg) {
+      ++frames[i];
+      bytes[i] += msg.size();
+      if (msg.find("\"presence_diff\"") == std::string_view::npos) return;
+      auto v = rtsync::json::parse(msg);
+      const auto* j = v.as_array().at(4).as_object().if_contains("joins");
+      if (!j) return;
+      joins[i] += static_cast<int>(j->as_object().size());
+      if (joins[i] == n) {
+        last = now_ns();
+        converged.fetch_add(1);
+      }
+    };
+  }
+  double srv_cpu0 = cpu_seconds(srv.pid);
+  auto start = now_ns();
+  for (int i = 0; i < n; ++i) {
+    clients[i]->send(
+        R"(["1","2","realtime:lobby","presence",{"type":"presence","event":"track","payload":{"name":"u)" +
+        std::to_string(i) + R"("}}])");
+  }
+  for (auto& c : clients)
+    c->start();
+  std::thread loop([&] { io.run(); });
+  for (int i = 0; i < 600 && converged.load() < n; ++i)
+    std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(window + 200));  // stragglers' frames
+  io.stop();
+  loop.join();
+  double srv_cpu = cpu_seconds(srv.pid) - srv_cpu0;
+  std::uint64_t max_frames = 0, total_frames = 0, total_bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    max_frames = std::max(max_frames, frames[i]);
+    total_frames += frames[i];
+    total_bytes += bytes[i];
+  }
+  std::printf(
+      "| presence join storm, %d clients track at once in one channel, window %d ms | %s in %.2f s "
+      "| %.2f frames per client (max %llu) | %.1f MB to clients (%.1f KB each) | server %.2f "
+      "CPU-s |\n",
+      n, window, converged.load() == n ? "all converged" : "NOT all converged",
+      (last - start) / 1e9, double(total_frames) / n, (unsigned long long)max_frames,
+      total_bytes / 1e6, total_bytes / 1e3 / n, srv_cpu);
+  clients.clear();
+  stop_server(srv);
+  return converged.load() == n ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_server latency|throughput|fanout|idle [options]\n";
+    std::cerr << "usage: bench_server latency|throughput|fanout|idle|presence [options]\n";
     return 2;
   }
   std::string mode = argv[1];
@@ -556,6 +631,7 @@ int main(int argc, char** argv) {
   if (mode == "throughput") return bench_throughput(argc, argv);
   if (mode == "fanout") return bench_fanout(argc, argv);
   if (mode == "idle") return bench_idle(argc, argv);
+  if (mode == "presence") return bench_presence(argc, argv);
   std::cerr << "unknown mode " << mode << "\n";
   return 2;
 }

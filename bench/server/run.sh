@@ -4,7 +4,7 @@
 # process is the C++ load client on the same machine.
 #
 #   bench/server/run.sh                 # all four, build/srv-release
-#   BUILD_DIR=build/x bench/server/run.sh latency fanout
+#   BUILD_DIR=build/x bench/server/run.sh latency fanout presence
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${BUILD_DIR:-$root/build/srv-release}"
@@ -34,6 +34,10 @@ for m in "${modes[@]}"; do
       echo "| fan-out | deliveries/s | time | delivered | CPU |"
       echo "| --- | --- | --- | --- | --- |"
       "$bin" fanout --subs 1000 --messages 2000 --bytes 100 || echo "(incomplete)" ;;
+    presence)
+      echo "| presence | convergence | frames | bytes | CPU |"
+      echo "| --- | --- | --- | --- | --- |"
+      "$bin" presence --clients 1000 --window-ms 50 || echo "(not every client converged)" ;;
     idle)
       echo "| memory | per connection | server RSS |"
       echo "| --- | --- | --- |"

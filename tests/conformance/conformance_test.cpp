@@ -2,10 +2,14 @@
 // server and a throwaway PostgreSQL, once per protocol version.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "node_runner.hpp"
+#include "rtsync/client/transport/beast_transport.hpp"
+#include "rtsync/core/event_loop.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "test_stack.hpp"
 
@@ -40,6 +44,120 @@ void conformance(const std::string& vsn) {
                        " " + vsn);
   std::cout << r.output;
   EXPECT_EQ(r.status, 0) << r.output;
+}
+
+// Presence: two realtime-js clients track in one channel (presence_js.mjs).
+void presence_conformance(const std::string& vsn) {
+  auto stack = TestStack::start();
+  ASSERT_TRUE(stack.ok()) << stack.error().describe();
+  auto& s = *stack.value();
+  std::string env = "RTSYNC_HTTP=" + shell_quote(s.server().http_url()) +
+                    " ANON_KEY=" + shell_quote(s.anon_key()) +
+                    " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
+  auto r = run_command(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/presence_js.mjs") +
+                       " " + vsn);
+  std::cout << r.output;
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+TEST(RealtimeJsConformance, PresenceVsn1) {
+  presence_conformance("1.0.0");
+}
+TEST(RealtimeJsConformance, PresenceVsn2) {
+  presence_conformance("2.0.0");
+}
+
+// rtsync's client tracks in the same channel as two realtime-js clients; when the script prints
+// realtime-js's presenceState(), rtsync's client must hold the same presences.
+void mixed_presence(protocol::Vsn vsn) {
+  auto stack = TestStack::start();
+  ASSERT_TRUE(stack.ok()) << stack.error().describe();
+  auto& s = *stack.value();
+  const std::string topic = std::string("presence-mixed-") + (vsn == protocol::Vsn::v1 ? "1" : "2");
+
+  core::EventLoop loop;
+  loop.start();
+  std::unique_ptr<client::RealtimeSocket> socket;
+  std::shared_ptr<client::RealtimeChannel> channel;
+  std::vector<core::Subscription> subs;
+  loop.run_sync([&] {
+    client::SocketOptions o;
+    o.url = s.server().http_url();
+    o.api_key = s.anon_key();
+    o.vsn = vsn;
+    socket = client::make_realtime_socket(loop, o);
+    client::ChannelOptions co;
+    co.presence_key = "rtsync";
+    co.presence_enabled = true;
+    channel = socket->channel(topic, co);
+    // Like realtime-js, the client does not re-track after a rejoin: track on every SUBSCRIBED.
+    ASSERT_TRUE(channel
+                    ->subscribe([&](client::SubscribeStatus st, auto) {
+                      if (st == client::SubscribeStatus::subscribed)
+                        channel->track(json::object{{"client", "rtsync"}});
+                    })
+                    .ok());
+  });
+  auto ours = [&] {
+    json::object o;
+    loop.run_sync([&] {
+      for (const auto& [key, ps] : channel->presence_state()) {
+        json::array a;
+        for (const auto& p : ps)
+          a.push_back(p);
+        o[key] = std::move(a);
+      }
+    });
+    return json::value(o);
+  };
+
+  std::string env = "RTSYNC_HTTP=" + shell_quote(s.server().http_url()) +
+                    " ANON_KEY=" + shell_quote(s.anon_key()) +
+                    " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR) +
+                    " OTHER_KEY=rtsync TOPIC=" + shell_quote(topic);
+  std::string cmd = env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/presence_js.mjs") + " " +
+                    std::string(protocol::to_string(vsn)) + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string output;
+  bool compared = false;
+  char line[65536];
+  while (fgets(line, sizeof line, p)) {
+    output += line;
+    std::string_view l(line);
+    if (l.substr(0, 6) != "STATE ") continue;
+    auto theirs = json::parse(l.substr(6));
+    // Presence travels through the server: give rtsync's client a moment to apply the same diffs.
+    json::value mine;
+    for (int i = 0; i < 100; ++i) {
+      mine = ours();
+      if (mine == theirs) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    // Equal as JSON values (key order aside).
+    EXPECT_TRUE(mine == theirs) << "rtsync: " << json::serialize(mine)
+                                << "\nrealtime-js: " << json::serialize(theirs);
+    EXPECT_TRUE(theirs.as_object().contains("alice"));
+    EXPECT_TRUE(theirs.as_object().contains("rtsync"));
+    compared = true;
+  }
+  const int st = pclose(p);
+  std::cout << output;
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << output;
+  EXPECT_TRUE(compared) << output;
+  loop.run_sync([&] {
+    subs.clear();
+    channel.reset();
+    socket.reset();
+  });
+  loop.stop();
+}
+
+TEST(RealtimeJsConformance, RtsyncClientBesideRealtimeJsVsn1) {
+  mixed_presence(protocol::Vsn::v1);
+}
+TEST(RealtimeJsConformance, RtsyncClientBesideRealtimeJsVsn2) {
+  mixed_presence(protocol::Vsn::v2);
 }
 
 TEST(RealtimeJsConformance, Vsn1) {

@@ -45,6 +45,7 @@ class TimerId {
  private:
   std::string_view name_;
 
+
 };
 
 inline constexpr TimerId TimerId::Test{"Test"};

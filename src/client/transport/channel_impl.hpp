@@ -41,6 +41,7 @@ struct OverflowBinding {
 };
 
 struct BufferedPush {
+  std::string event;  // "broadcast" | "presence"
   json::value payload;
   PushCallback done;
   core::Timer timer;
@@ -68,6 +69,8 @@ struct ChannelImpl {
                          std::optional<core::Duration> timeout);
   void unsubscribe();
   void send_broadcast(std::string event, json::value payload, PushCallback done);
+  // A channel push (event "broadcast" or "presence"), now or after the join.
+  void send_push(std::string event, json::value payload, PushCallback done);
   json::value diagnostics() const;
 
   // ---- internals ----
@@ -77,7 +80,9 @@ struct ChannelImpl {
   void schedule_rejoin();
   void finish_close(std::optional<Error> reason);
   void send_leave_and_forget();
-  void send_push_now(SocketCore& socket, json::value payload, PushCallback done);
+  void send_push_now(SocketCore& socket, const std::string& event, json::value payload,
+                     PushCallback done);
+  PresenceSync::Events presence_events();
   void flush_buffer();
   void fail_buffer(std::string_view reason);
   void notify(SubscribeStatus status, std::optional<Error> error);
@@ -112,6 +117,10 @@ struct ChannelImpl {
   Registry<OverflowBinding> overflows;
   std::vector<std::shared_ptr<ChangeBinding>> joined_changes;  // snapshot of the current join
   Listeners<SubscribeStatus, std::optional<Error>> status_listeners;
+  PresenceSync presence;
+  Listeners<> presence_sync;
+  Listeners<const PresenceJoin&> presence_joins;
+  Listeners<const PresenceLeave&> presence_leaves;
   core::Subscription subscribe_callback;
 
   core::Timer rejoin_timer;

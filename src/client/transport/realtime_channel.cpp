@@ -148,7 +148,9 @@ void ChannelImpl::send_join() {
   request.config.broadcast_ack = options.broadcast_ack;
   request.config.broadcast_self = options.broadcast_self;
   request.config.presence_key = options.presence_key;
-  request.config.presence_enabled = false;
+  // As realtime-js: presence is received when asked for, or when someone listens for it.
+  request.config.presence_enabled = options.presence_enabled || presence_sync.size() > 0 ||
+                                    presence_joins.size() > 0 || presence_leaves.size() > 0;
   request.config.is_private = options.is_private;
   for (const auto& b : changes.entries()) {
     if (b->removed) continue;
@@ -344,13 +346,28 @@ void ChannelImpl::handle(const protocol::Message& m) {
     state = ChannelState::errored;
     schedule_rejoin();
     notify(SubscribeStatus::channel_error, make_error(Errc::remote, std::move(reason)));
-  } else if (m.event == ev::kPresenceState || m.event == ev::kPresenceDiff) {
-    ++s->counters().unknown_events;  // presence is not implemented yet
-    logger()->debug("{}: {} ignored (presence not supported)", topic, m.event);
+  } else if (m.event == ev::kPresenceState) {
+    if (!join_ref || !presence.apply_state(m.payload, *join_ref, presence_events())) {
+      ++s->counters().malformed_frames;
+      logger()->warn("{}: malformed presence_state dropped", topic);
+    }
+  } else if (m.event == ev::kPresenceDiff) {
+    if (!presence.apply_diff(m.payload, join_ref, presence_events())) {
+      ++s->counters().malformed_frames;
+      logger()->warn("{}: malformed presence_diff dropped", topic);
+    }
   } else {
     ++s->counters().unknown_events;
     logger()->debug("{}: unknown event '{}' ignored", topic, m.event);
   }
+}
+
+PresenceSync::Events ChannelImpl::presence_events() {
+  PresenceSync::Events e;
+  e.on_join = [this](const PresenceJoin& j) { presence_joins.notify(loggers::kChannel, j); };
+  e.on_leave = [this](const PresenceLeave& l) { presence_leaves.notify(loggers::kChannel, l); };
+  e.on_sync = [this] { presence_sync.notify(loggers::kChannel); };
+  return e;
 }
 
 void ChannelImpl::dispatch_broadcast(const json::value& payload) {
@@ -545,6 +562,10 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
   message["type"] = "broadcast";
   message["event"] = std::move(event);
   message["payload"] = std::move(payload);
+  send_push(std::string(protocol::events::kBroadcast), std::move(message), std::move(done));
+}
+
+void ChannelImpl::send_push(std::string event, json::value message, PushCallback done) {
   auto s = socket.lock();
   if (!s || detached) {
     invoke_guarded(loggers::kChannel, done,
@@ -552,7 +573,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
     return;
   }
   if (state == ChannelState::joined && s->is_open()) {
-    send_push_now(*s, std::move(message), std::move(done));
+    send_push_now(*s, event, std::move(message), std::move(done));
     return;
   }
   if (state != ChannelState::joining && state != ChannelState::errored) {
@@ -562,6 +583,7 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
   }
   // Wait for the (re)join, bounded like the socket's send buffer.
   auto entry = std::make_shared<BufferedPush>();
+  entry->event = std::move(event);
   entry->payload = std::move(message);
   entry->done = std::move(done);
   entry->timer = s->scheduler().schedule(
@@ -581,24 +603,23 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
     buffer.pop_front();
     dropped->timer.cancel();
     ++s->counters().dropped_buffered;
-    logger()->warn("{}: push buffer full ({}), oldest broadcast dropped", topic,
-                   s->options.send_buffer_limit);
+    logger()->warn("{}: push buffer full ({}), oldest {} dropped", topic,
+                   s->options.send_buffer_limit, dropped->event);
     invoke_guarded(loggers::kChannel, dropped->done,
                    PushResult{PushStatus::error, reason_payload("send buffer full")});
   }
 }
 
-void ChannelImpl::send_push_now(SocketCore& s, json::value payload, PushCallback done) {
+void ChannelImpl::send_push_now(SocketCore& s, const std::string& event, json::value payload,
+                                PushCallback done) {
   const auto ref = s.make_ref();
-  if (options.broadcast_ack) {
-    // The server answers every broadcast push when ack is on; wait for it.
+  // The server answers every presence push, and broadcasts when ack is on: wait for it.
+  if (event != protocol::events::kBroadcast || options.broadcast_ack) {
     s.expect_reply(ref, topic, timeout(), std::move(done));
-    s.send_now(protocol::Message{join_ref, ref, topic, std::string(protocol::events::kBroadcast),
-                                 std::move(payload)});
+    s.send_now(protocol::Message{join_ref, ref, topic, event, std::move(payload)});
     return;
   }
-  s.send_now(protocol::Message{join_ref, ref, topic, std::string(protocol::events::kBroadcast),
-                               std::move(payload)});
+  s.send_now(protocol::Message{join_ref, ref, topic, event, std::move(payload)});
   invoke_guarded(loggers::kChannel, done, PushResult{PushStatus::ok, json::object()});
 }
 
@@ -608,7 +629,7 @@ void ChannelImpl::flush_buffer() {
     auto entry = buffer.front();
     buffer.pop_front();
     entry->timer.cancel();
-    send_push_now(*s, std::move(entry->payload), std::move(entry->done));
+    send_push_now(*s, entry->event, std::move(entry->payload), std::move(entry->done));
   }
 }
 
@@ -648,6 +669,8 @@ json::value ChannelImpl::diagnostics() const {
   o["changes_overflows"] = changes_overflows;
   o["overflow_bindings"] = overflows.size();
   o["buffered_pushes"] = buffer.size();
+  o["presence_keys"] = presence.raw().size();
+  o["presence_held_diffs"] = presence.held_diffs();
   if (close_reason) o["last_error"] = close_reason->message;
   return o;
 }
@@ -747,6 +770,34 @@ void RealtimeChannel::unsubscribe() {
 void RealtimeChannel::send_broadcast(std::string event, json::value payload, PushCallback done) {
   RTSYNC_CHANNEL_ON_LOOP();
   impl_->send_broadcast(std::move(event), std::move(payload), std::move(done));
+}
+
+core::Subscription RealtimeChannel::on_presence_sync(std::function<void()> callback) {
+  return impl_->presence_sync.add(std::move(callback));
+}
+
+core::Subscription RealtimeChannel::on_presence_join(
+    std::function<void(const PresenceJoin&)> callback) {
+  return impl_->presence_joins.add(std::move(callback));
+}
+
+core::Subscription RealtimeChannel::on_presence_leave(
+    std::function<void(const PresenceLeave&)> callback) {
+  return impl_->presence_leaves.add(std::move(callback));
+}
+
+PresenceMap RealtimeChannel::presence_state() const {
+  return impl_->presence.state();
+}
+
+void RealtimeChannel::track(json::object payload, PushCallback done) {
+  json::object message{{"type", "presence"}, {"event", "track"}, {"payload", std::move(payload)}};
+  impl_->send_push(std::string(protocol::events::kPresence), std::move(message), std::move(done));
+}
+
+void RealtimeChannel::untrack(PushCallback done) {
+  json::object message{{"type", "presence"}, {"event", "untrack"}};
+  impl_->send_push(std::string(protocol::events::kPresence), std::move(message), std::move(done));
 }
 
 json::value RealtimeChannel::diagnostics() const {

@@ -1,5 +1,8 @@
 #include "rtsync/server/realtime/connection.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "rtsync/core/log.hpp"
 #include "rtsync/protocol/filter.hpp"
 #include "rtsync/protocol/join.hpp"
@@ -188,11 +191,7 @@ void Connection::handle(Message m) {
   Channel& ch = *it->second;
   if (m.event == ev::kBroadcast) return handle_broadcast(ch, m);
   if (m.event == ev::kAccessToken) return handle_access_token(ch, m);
-  if (m.event == ev::kPresence) {
-    // Presence is not implemented: say so, rather than acknowledge a track() that did nothing.
-    reply_error(m, "presence is not supported");
-    return;
-  }
+  if (m.event == ev::kPresence) return handle_presence(ch, m);
   // Unknown events are ignored without a reply, as Supabase Realtime does.
 }
 
@@ -267,6 +266,9 @@ void Connection::handle_join(Message& m) {
   ch->ack = config.broadcast_ack;
   ch->self = config.broadcast_self;
   ch->token = token;
+  ch->presence_enabled = config.presence_enabled;
+  ch->presence_key =
+      config.presence_key.empty() ? hub_.presence().fresh_key() : config.presence_key;
 
   // Echo the requested bindings as sent (unknown keys such as `select` pass through) with ids;
   // problems with a binding are postgres_changes system errors, not join errors.
@@ -321,6 +323,7 @@ void Connection::handle_join(Message& m) {
   // this channel, so a row committed after "Subscribed to PostgreSQL" is never missed.
   auto pg = hub_.subscribe_changes(c);
   reply_ok(m, json::object{{"postgres_changes", std::move(echo)}});
+  if (c.presence_enabled) hub_.presence().send_state(c);
   for (const auto& e : pg_errors)
     system(c, "postgres_changes", "error", e);
   if (pg == PgState::subscribed) system(c, "postgres_changes", "ok", kSubscribed);
@@ -392,6 +395,78 @@ void Connection::handle_binary_broadcast(protocol::UserBroadcast b) {
   msg.binary = std::move(b);
   hub_.broadcast(msg, &ch);
   if (ch.ack) reply_ok(ack_to);
+}
+
+bool Connection::admit_presence(Channel& ch) {
+  // The window opens with the first push and lasts one second (a timer tests can fire).
+  if (!presence_window_.pending()) {
+    presence_events_ = 0;
+    presence_window_ = hub_.scheduler().schedule(std::chrono::seconds(1), timers::RateWindow,
+                                                 [this] { presence_events_ = 0; });
+  }
+  if (++presence_events_ <= hub_.limits().max_presence_events_per_second) return true;
+  hub_.metrics().drop(drop::kPresenceRateLimited);
+  log::get(loggers::kServer)
+      ->info("presence pushes above {}/s: ending {}", hub_.limits().max_presence_events_per_second,
+             ch.topic);
+  system(ch, "system", "error", "Too many presence messages per second");
+  close_channel(ch.topic);
+  return false;
+}
+
+void Connection::handle_presence(Channel& ch, Message& m) {
+  // Replies as Supabase Realtime gives them: ok for a push without an event (nothing happens), the
+  // reason "Presence track payload must be a map" for a track whose payload is not an object,
+  // and an error without reason for anything else it cannot do.
+  const auto* obj = m.payload.if_object();
+  const auto* event = obj ? obj->if_contains("event") : nullptr;
+  if (!event) return reply_ok(m);
+  auto error_reply = [&] {
+    reply(m, json::object{{"status", "error"}, {"response", json::object()}});
+  };
+  if (!event->is_string()) {
+    hub_.metrics().drop(drop::kPresenceMalformed);
+    return error_reply();
+  }
+  if (!admit_presence(ch)) return;
+  std::string name(event->get_string());
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name == "untrack") {
+    hub_.presence().untrack(ch);
+    return reply_ok(m);
+  }
+  if (name != "track") {
+    hub_.metrics().drop(drop::kPresenceMalformed);
+    log::get(loggers::kServer)->info("UnknownPresenceEvent: {}", name);
+    return error_reply();
+  }
+  json::object payload;
+  if (const auto* p = obj->if_contains("payload")) {
+    if (!p->is_object()) {
+      hub_.metrics().drop(drop::kPresenceMalformed);
+      return reply_error(m, "Presence track payload must be a map");
+    }
+    payload = p->get_object();
+  }
+  if (json::serialize(payload).size() > hub_.limits().max_presence_meta_bytes) {
+    hub_.metrics().drop(drop::kPresenceTooLarge);
+    log::get(loggers::kServer)
+        ->info("presence payload above {} bytes: ending {}", hub_.limits().max_presence_meta_bytes,
+               ch.topic);
+    system(ch, "system", "error", "Track message size exceeded");
+    close_channel(ch.topic);
+    return;
+  }
+  if (hub_.presence().track(ch, std::move(payload)) == PresenceTracker::TrackResult::full) {
+    hub_.metrics().drop(drop::kPresenceChannelFull);
+    log::get(loggers::kServer)->info("presence of {} full: track refused", ch.topic);
+    return error_reply();
+  }
+  // Tracking enables presence for the tracker too, as in Supabase Realtime (no presence_state is
+  // sent for it: a client that wants the state enables presence when it joins).
+  ch.presence_enabled = true;
+  reply_ok(m);
 }
 
 void Connection::handle_access_token(Channel& ch, Message& m) {

@@ -118,6 +118,7 @@ void Hub::add_member(Channel& ch) {
 
 void Hub::remove_member(Channel& ch) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  presence_.untrack(ch);
   auto it = members_.find(ch.member_key);
   if (it != members_.end()) {
     auto& v = it->second;
@@ -129,6 +130,11 @@ void Hub::remove_member(Channel& ch) {
     if (v.empty()) members_.erase(it);
   }
   by_id_.erase(ch.id);
+}
+
+const std::vector<Channel*>* Hub::member_list(std::string_view member_key) const {
+  auto it = members_.find(std::string(member_key));
+  return it == members_.end() ? nullptr : &it->second;
 }
 
 std::size_t Hub::members(std::string_view member_key) const {

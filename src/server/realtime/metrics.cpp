@@ -61,6 +61,12 @@ std::string Metrics::render() const {
          static_cast<double>(broadcasts));
   metric("rtsync_broadcast_deliveries_total", "counter", "Broadcast frames handed to sessions.",
          static_cast<double>(broadcast_deliveries));
+  metric("rtsync_presences", "gauge", "Tracked presences (one per tracking channel).",
+         static_cast<double>(presences));
+  metric("rtsync_presence_states_total", "counter", "presence_state frames sent.",
+         static_cast<double>(presence_states));
+  metric("rtsync_presence_diffs_total", "counter", "presence_diff frames handed to sessions.",
+         static_cast<double>(presence_diffs));
   metric("rtsync_authorization_retries_total", "counter",
          "Row authorizations retried because PostgreSQL could not answer (delivery waited).",
          static_cast<double>(authorization_retries));

@@ -468,7 +468,7 @@ TEST_F(ConnectionTest, HeartbeatsHaveTheirOwnBudgetPerSecond) {
   EXPECT_EQ(c->io.take().size(), 1u);
 }
 
-TEST_F(ConnectionTest, PresencePushesAreRefusedAsUnsupported) {
+TEST_F(ConnectionTest, PresenceTrackIsAcknowledged) {
   auto c = client();
   c->send(join("room", "1"));
   c->io.take();
@@ -478,9 +478,9 @@ TEST_F(ConnectionTest, PresencePushesAreRefusedAsUnsupported) {
   auto msgs = c->io.take();
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0].event, "phx_reply");
-  EXPECT_EQ(msgs[0].payload.at("status").as_string(), "error");
-  EXPECT_EQ(msgs[0].payload.at("response").at("reason").as_string(), "presence is not supported");
-  EXPECT_EQ(c->conn->channel_count(), 1u);  // the channel itself carries on
+  EXPECT_EQ(json::serialize(msgs[0].payload), R"({"status":"ok","response":{}})");
+  EXPECT_EQ(c->conn->channel_count(), 1u);
+  EXPECT_EQ(hub.presence().size(), 1u);  // presence in detail: presence_test.cpp
 }
 
 // ---- postgres_changes delivery through the hub ----

@@ -719,12 +719,14 @@ TEST_F(ChannelFixture, LateReplyToAnAbandonedJoinIsIgnored) {
   EXPECT_EQ(ch->state(), ChannelState::joining);
 }
 
-TEST_F(ChannelFixture, PresenceFramesAreCountedAndIgnored) {
+TEST_F(ChannelFixture, PresenceFramesAreAppliedNotUnknown) {
   auto ch = joined_room();
-  fake->receive_text(frame("1", "", "realtime:room", "presence_state", "{}"));
+  fake->receive_text(
+      frame("1", "", "realtime:room", "presence_state", R"({"k":{"metas":[{"phx_ref":"r"}]}})"));
   fake->receive_text(
       frame("", "", "realtime:room", "presence_diff", R"({"joins":{},"leaves":{}})"));
-  EXPECT_EQ(socket->counters().unknown_events, 2u);
+  EXPECT_EQ(socket->counters().unknown_events, 0u);
+  EXPECT_EQ(ch->presence_state().size(), 1u);  // merge details: presence_test.cpp
   EXPECT_EQ(ch->state(), ChannelState::joined);
 }
 

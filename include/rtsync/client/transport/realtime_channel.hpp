@@ -40,8 +40,13 @@
 // informational error. Like every frame of an earlier join (join_ref set and not current), a stale
 // one is dropped.
 //
-// Presence (on_presence, track) is not implemented yet: presence_state / presence_diff frames are
-// counted and ignored.
+// Presence (docs/presence.md; merge semantics in client/transport/presence.hpp). `track(payload)`
+// makes this channel one presence under its key (ChannelOptions::presence_key, or a key the
+// server picks per join), `untrack()` removes it. The channel receives the others' presences when
+// it joins with presence enabled: ChannelOptions::presence_enabled, or any on_presence_* listener
+// registered before the join (as realtime-js decides). `presence_state()` is key → presences;
+// on_presence_join / on_presence_leave fire per key and on_presence_sync after each state or diff
+// applied. Like realtime-js, a rejoin does not re-track: track again on SUBSCRIBED.
 //
 // Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp); call every
 // method on the socket's loop. Callbacks run on the loop.
@@ -55,6 +60,7 @@
 #include <string>
 #include <string_view>
 
+#include "rtsync/client/transport/presence.hpp"
 #include "rtsync/client/transport/push.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/result.hpp"
@@ -85,9 +91,13 @@ struct ChannelOptions {
   bool broadcast_ack = false;   // the server acknowledges each broadcast push
   bool broadcast_self = false;  // the server echoes our own broadcasts back to us
   bool is_private = false;      // a private channel (authorized by policies on realtime.messages)
-  std::string presence_key;     // config.presence.key (presence itself is not implemented yet)
+  // config.presence.key: the key this channel tracks under ("" → the server picks one per join).
+  std::string presence_key;
   // Join/leave/push timeout for this channel; the socket's push_timeout when unset.
   std::optional<core::Duration> timeout;
+  // config.presence.enabled: receive presence (also on when on_presence_* listeners exist at join
+  // time).
+  bool presence_enabled = false;
 };
 
 // {event: INSERT|UPDATE|DELETE|*, schema, table, filter}, sent as one config.postgres_changes item.
@@ -139,6 +149,13 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   core::Subscription on_changes_overflow(ChangesOverflowCallback callback);
   // Status listeners besides the one given to subscribe().
   core::Subscription on_status(StatusCallback callback);
+  // Presence events (see above). Registered before subscribe(), they enable presence for the
+  // join; registered later, they take effect at the next join if presence was off.
+  core::Subscription on_presence_sync(std::function<void()> callback);
+  core::Subscription on_presence_join(std::function<void(const PresenceJoin&)> callback);
+  core::Subscription on_presence_leave(std::function<void(const PresenceLeave&)> callback);
+  // Key → presences ("presence_ref" plus the tracked payload), as realtime-js's presenceState().
+  PresenceMap presence_state() const;
 
   // Joins (once per channel instance; a second call fails with invalid_argument, as does a call
   // after the socket is gone). Connects the socket if it is closed and not already retrying.
@@ -155,6 +172,12 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   // send_buffer_limit, oldest dropped with an error result) and goes out when the channel joins;
   // on a channel that is closed or leaving it fails at once.
   void send_broadcast(std::string event, json::value payload, PushCallback done = {});
+
+  // Pushes {"type":"presence","event":"track","payload":payload} / {…"event":"untrack"} and
+  // reports the server's reply (ok, error with the server's response, timeout). Buffered while
+  // joining like send_broadcast; fails at once on a closed or leaving channel.
+  void track(json::object payload, PushCallback done = {});
+  void untrack(PushCallback done = {});
 
   // {topic, state, join_ref, bindings, events_dispatched, system_messages, changes_overflows, …}
   json::value diagnostics() const;

@@ -37,6 +37,13 @@ struct Channel {
   PgState pg = PgState::none;
   std::shared_ptr<const auth::VerifiedJwt> token;  // access_token or the apikey's
   core::Timer expiry;                              // timers::TokenExpiry
+  // Presence (presence.hpp): the key this channel tracks under (config.presence.key, or a fresh
+  // one per join), whether it receives presence frames (enabled at join, or since its first
+  // track), and the tracker sequence its presence_state covered (later diffs carry only what came
+  // after it).
+  std::string presence_key;
+  bool presence_enabled = false;
+  std::uint64_t presence_seq = 0;
 };
 
 }  // namespace rtsync::server::realtime

@@ -4,7 +4,8 @@
 // SessionIo; tests drive it with a fake SessionIo on a ManualScheduler.
 //
 // Time: the idle timeout (timers::IdleTimeout) and token expiry re-checks
-// (timers::TokenExpiry) run on the Hub's scheduler; rate windows are computed from now().
+// (timers::TokenExpiry) run on the Hub's scheduler; message rate windows are computed from
+// now(); the presence push budget's second is a timer (timers::RateWindow).
 //
 // Thread safety: confined to the server loop.
 #pragma once
@@ -51,6 +52,9 @@ class Connection {
   void handle_broadcast(Channel& ch, protocol::Message& m);
   void handle_binary_broadcast(protocol::UserBroadcast b);
   void handle_access_token(Channel& ch, protocol::Message& m);
+  void handle_presence(Channel& ch, protocol::Message& m);
+  // Counts a presence push against max_presence_events_per_second; past it, ends `ch`.
+  bool admit_presence(Channel& ch);
   void reply(const protocol::Message& to, json::value payload);
   void reply_ok(const protocol::Message& to, json::value response = json::object());
   void reply_error(const protocol::Message& to, std::string reason);
@@ -78,6 +82,8 @@ class Connection {
   std::uint32_t window_count_ = 0;
   std::uint32_t heartbeat_count_ = 0;
   bool rate_tripped_ = false;
+  std::uint32_t presence_events_ = 0;
+  core::Timer presence_window_;  // timers::RateWindow: the presence push budget's second
   bool closing_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -39,6 +39,7 @@
 #include "rtsync/server/realtime/channel.hpp"
 #include "rtsync/server/realtime/limits.hpp"
 #include "rtsync/server/realtime/metrics.hpp"
+#include "rtsync/server/realtime/presence.hpp"
 #include "rtsync/server/realtime/router.hpp"
 #include "rtsync/server/realtime/session_io.hpp"
 #include "rtsync/server/row_authorizer.hpp"
@@ -83,11 +84,15 @@ class Hub final : public ChangeSink {
   const RealtimeLimits& limits() const noexcept { return limits_; }
   Metrics& metrics() noexcept { return metrics_; }
   const Router& router() const noexcept { return router_; }
+  PresenceTracker& presence() noexcept { return presence_; }
 
   // ---- channels (called by Connection) ----
   std::uint64_t next_channel_id() noexcept { return ++last_channel_id_; }
   void add_member(Channel& ch);
+  // Also untracks the channel's presence (its leave goes out with the topic's next diff).
   void remove_member(Channel& ch);
+  // The channels of a fan-out namespace (Channel::member_key); null when there are none.
+  const std::vector<Channel*>* member_list(std::string_view member_key) const;
   // Registers the channel's postgres_changes bindings (no-op without bindings) and answers with
   // the pg state it is now in.
   PgState subscribe_changes(Channel& ch);
@@ -156,6 +161,7 @@ class Hub final : public ChangeSink {
   RealtimeLimits limits_;
   Metrics metrics_;
   Router router_;
+  PresenceTracker presence_{*this};
   bool stream_running_ = false;
   std::uint64_t last_channel_id_ = 0;
   std::unordered_map<std::string, std::vector<Channel*>> members_;

@@ -37,6 +37,20 @@ struct RealtimeLimits {
   // Decoded transactions (or parts of large ones) authorized concurrently (delivery and
   // confirmation stay in commit order). 1 = one at a time.
   std::size_t max_transactions_in_flight = 128;
+  // Presence (docs/presence.md). Changes of one topic's presences are gathered for this long and
+  // then sent as one presence_diff per receiver (timers::PresenceDiff), so a join storm of n
+  // clients costs each receiver a few frames, not n. 0: one diff per loop turn.
+  std::chrono::milliseconds presence_diff_window{50};
+  // Presence pushes (track/untrack) per second per socket. The one past it ends that channel with
+  // the system error `Too many presence messages per second` (then phx_close); the window starts
+  // at the first push and lasts one second (timers::RateWindow).
+  std::uint32_t max_presence_events_per_second = 10;
+  // A track payload whose JSON text is longer than this ends the channel with the system error
+  // `Track message size exceeded` (then phx_close).
+  std::size_t max_presence_meta_bytes = 64 * 1024;
+  // Presences (metas, one per tracking channel) per topic. A track that would add one more is
+  // refused with the reply {"status":"error","response":{}}; the channel stays joined.
+  std::size_t max_presences_per_channel = 10'000;
 };
 
 }  // namespace rtsync::server::realtime

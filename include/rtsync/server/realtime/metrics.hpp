@@ -28,6 +28,12 @@ inline constexpr std::string_view kAuthorizerFailed = "authorizer_failed";
 inline constexpr std::string_view kTooManyChanges = "too_many_changes";
 inline constexpr std::string_view kV1Binary = "v1_binary";  // binary broadcast to a v1 socket
 inline constexpr std::string_view kBadHttpRequest = "bad_http_request";  // unparseable HTTP (400)
+// presence pushes (docs/presence.md): above max_presence_events_per_second, a track payload above
+// max_presence_meta_bytes, a track refused by max_presences_per_channel, a malformed push
+inline constexpr std::string_view kPresenceRateLimited = "presence_rate_limited";
+inline constexpr std::string_view kPresenceTooLarge = "presence_too_large";
+inline constexpr std::string_view kPresenceChannelFull = "presence_channel_full";
+inline constexpr std::string_view kPresenceMalformed = "presence_malformed";
 }  // namespace drop
 
 // Why a client connection was refused before its first request (label `reason` of
@@ -55,6 +61,9 @@ struct Metrics {
   std::uint64_t authorization_retries = 0;  // authorizations retried while PostgreSQL was away
   std::uint64_t joins = 0;
   std::uint64_t join_errors = 0;
+  std::int64_t presences = 0;         // tracked presences (metas) over all topics (gauge)
+  std::uint64_t presence_states = 0;  // presence_state frames sent
+  std::uint64_t presence_diffs = 0;   // presence_diff frames handed to sessions
   std::map<std::string, std::uint64_t, std::less<>> drops;
   std::map<std::string, std::uint64_t, std::less<>> refusals;  // by refusal:: reason
 

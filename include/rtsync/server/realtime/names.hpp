@@ -18,6 +18,10 @@ inline constexpr core::TimerId IdleTimeout{"IdleTimeout"};
 inline constexpr core::TimerId TokenExpiry{"TokenExpiry"};
 // A failed RLS authorization retrying with backoff.
 inline constexpr core::TimerId AuthorizeRetry{"AuthorizeRetry"};
+// The end of a topic's presence_diff coalescing window.
+inline constexpr core::TimerId PresenceDiff{"PresenceDiff"};
+// The second of a socket's presence push budget.
+inline constexpr core::TimerId RateWindow{"RateWindow"};
 }  // namespace timers
 
 // Log channels (`log::get(name)`), shown as the "[Name]" prefix of a line.

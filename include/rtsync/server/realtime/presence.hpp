@@ -1,0 +1,100 @@
+// Presence of one realtime server: who tracks what in which topic, and the presence_state /
+// presence_diff frames that tell the channels (docs/presence.md has the wire format).
+//
+// Each tracking channel is one meta {"phx_ref": <unique>, …payload} under its presence key; many
+// channels (sockets) may track under the same key. Changes are numbered (a sequence per tracker)
+// and gathered per topic for RealtimeLimits::presence_diff_window (timers::PresenceDiff); then
+// every receiver of the topic gets one presence_diff {"joins":{key:{"metas":[…]}},"leaves":{…}}
+// holding the changes its presence_state did not already contain. A meta that joined and left
+// within one window appears in neither. Receivers are the topic's members with presence enabled
+// (at join, or since their first track); the frame of each group of receivers is serialized once
+// per wire format.
+//
+// A track replacing a channel's earlier payload is a leave of the old meta and a join of a new
+// one whose meta carries "phx_ref_prev" (the old ref); tracking an identical payload again
+// changes nothing.
+//
+// Thread safety: loop-confined, like the Hub that owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "rtsync/core/json.hpp"
+#include "rtsync/core/scheduler.hpp"
+#include "rtsync/server/realtime/channel.hpp"
+
+namespace rtsync::server::realtime {
+
+class Hub;
+
+class PresenceTracker {
+ public:
+  explicit PresenceTracker(Hub& hub);
+  PresenceTracker(const PresenceTracker&) = delete;
+  PresenceTracker& operator=(const PresenceTracker&) = delete;
+
+  enum class TrackResult : std::uint8_t {
+    tracked,    // a new meta, or a replaced one: a diff follows
+    unchanged,  // the same payload was already tracked by this channel
+    full,       // max_presences_per_channel reached: nothing tracked
+  };
+  TrackResult track(Channel& ch, json::object payload);
+  // Removes the channel's meta, if any (untrack, leave, close, any channel end).
+  void untrack(Channel& ch);
+
+  // The presence_state payload of the channel's topic as JSON text, {key:{"metas":[…]}};
+  // remembers that the channel has seen every change up to now.
+  std::string state_for(Channel& ch);
+  // Sends the presence_state frame to the channel.
+  void send_state(Channel& ch);
+
+  // Sends the pending diff of a topic now (the window timer calls it).
+  void flush(const std::string& member_key);
+
+  // Tracked metas over all topics, and in one topic (by member key).
+  std::size_t size() const noexcept { return total_; }
+  std::size_t size(std::string_view member_key) const;
+
+  // A fresh presence key for a join that gave none (UUID text, unique per server run).
+  std::string fresh_key();
+
+ private:
+  struct Meta {
+    const Channel* channel = nullptr;
+    std::string ref;
+    json::object payload;  // as tracked, without phx_ref
+    std::string text;  // the meta object as sent: {"phx_ref":…[,"phx_ref_prev":…],…payload}
+  };
+  struct Change {
+    std::uint64_t seq = 0;
+    bool join = false;
+    std::string key;
+    std::string ref;
+    std::string text;  // the meta's JSON text
+  };
+  struct Topic {
+    std::string topic;                               // "realtime:room1"
+    std::map<std::string, std::vector<Meta>> metas;  // by presence key, in track order
+    std::vector<Change> pending;                     // since the last flush, in seq order
+    core::Timer window;                              // timers::PresenceDiff
+    std::size_t size = 0;
+  };
+  void record(Topic& t, const std::string& member_key, bool join, const std::string& key,
+              const Meta& meta);
+  std::string diff_payload(const Topic& t, std::uint64_t after) const;
+  std::string next_ref();
+
+  Hub& hub_;
+  std::unordered_map<std::string, Topic> topics_;  // by Channel::member_key
+  std::uint64_t seq_ = 0;
+  std::uint64_t salt_ = 0;
+  std::uint64_t refs_ = 0;
+  std::size_t total_ = 0;
+};
+
+}  // namespace rtsync::server::realtime
