@@ -1,25 +1,13 @@
 #include "rtsync/client/rest/postgrest_query.hpp"
 
+#include "rtsync/core/strings.hpp"
+
 namespace rtsync::client::rest {
 
 PostgrestQuery::PostgrestQuery(std::string table) : table_(std::move(table)) {}
 
 std::string PostgrestQuery::encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
-    if (unreserved) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
+  return core::percent_encode(text);
 }
 
 std::string PostgrestQuery::list(const std::vector<std::string>& values) {

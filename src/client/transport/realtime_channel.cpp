@@ -6,6 +6,7 @@
 #include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/loop_check.hpp"
+#include "rtsync/core/strings.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
 #include "rtsync/protocol/reply.hpp"
 #include "socket_core.hpp"
@@ -18,12 +19,7 @@ auto logger() {
   return log::get(loggers::kChannel);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
+using core::iequals;
 
 std::string describe_spec(const protocol::PostgresChangesSpec& s) {
   auto opt = [](const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : "null"; };

@@ -5,6 +5,7 @@
 
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/strings.hpp"
 #include "rtsync/server/http/request_parsing.hpp"
 #include "rtsync/server/pg/connection.hpp"
 
@@ -390,11 +391,11 @@ namespace {
 std::variant<auth::VerifiedJwt, AuthFailure> bearer_claims(const HttpRequest& req,
                                                            const auth::JwtVerifier& verifier,
                                                            core::WallTime now) {
-  std::string_view auth_header = req.header("authorization");
-  if (auth_header.size() <= 7 || !http::iequals(auth_header.substr(0, 7), "bearer ")) {
+  const auto token = core::bearer_token(req.header("authorization"));
+  if (!token) {
     return AuthFailure{401, "no_authorization", "This endpoint requires a valid Bearer token"};
   }
-  auto v = verifier.verify(auth_header.substr(7), now);
+  auto v = verifier.verify(*token, now);
   if (!v.ok()) {
     return AuthFailure{403, "bad_jwt",
                        "invalid JWT: unable to parse or verify signature, " + v.error().message};

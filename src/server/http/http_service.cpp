@@ -16,18 +16,6 @@ std::string_view HttpResponse::header(std::string_view name) const {
   return {};
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 HttpResponse make_response(int status, std::string body, std::string_view content_type) {
   HttpResponse r;
   r.status = status;

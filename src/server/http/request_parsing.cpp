@@ -1,49 +1,18 @@
 #include "rtsync/server/http/request_parsing.hpp"
 
+#include "rtsync/core/strings.hpp"
+
 namespace rtsync::server::http {
 
 std::optional<std::string> request_token(const HttpRequest& request) {
-  std::string_view auth = request.header("authorization");
-  while (!auth.empty() && auth.front() == ' ')
-    auth.remove_prefix(1);
-  if (auth.size() > 7 && iequals(auth.substr(0, 7), "bearer ")) {
-    std::string_view t = auth.substr(7);
-    while (!t.empty() && t.front() == ' ')
-      t.remove_prefix(1);
-    while (!t.empty() && t.back() == ' ')
-      t.remove_suffix(1);
-    if (!t.empty()) return std::string(t);
-  }
+  if (auto token = core::bearer_token(request.header("authorization"))) return std::string(*token);
   std::string_view key = request.header("apikey");
   if (!key.empty()) return std::string(key);
   return std::nullopt;
 }
 
 std::optional<std::string> url_decode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex(text[i + 1]);
-      const int lo = hex(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+  return core::percent_decode(text, plus_is_space);
 }
 
 std::optional<std::vector<std::pair<std::string, std::string>>> split_query(

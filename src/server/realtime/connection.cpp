@@ -1,4 +1,5 @@
 #include "rtsync/server/realtime/connection.hpp"
+#include "rtsync/core/strings.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -23,11 +24,7 @@ bool starts_with(std::string_view s, std::string_view p) {
 }
 
 std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return std::string(s);
+  return std::string(core::trim_blanks(s));
 }
 
 std::optional<std::string> string_field(const json::object& o, std::string_view key) {

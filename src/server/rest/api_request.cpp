@@ -1,4 +1,5 @@
 #include "rtsync/server/rest/api_request.hpp"
+#include "rtsync/core/strings.hpp"
 
 #include <charconv>
 
@@ -21,11 +22,7 @@ std::string lower(std::string_view s) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
+  return core::trim_blanks(s);
 }
 
 std::optional<std::int64_t> parse_count(std::string_view s) {

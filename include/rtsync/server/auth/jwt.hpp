@@ -69,19 +69,8 @@ struct VerifiedJwt {
   core::WallTime expires_at() const;
 };
 
-class JwtVerifyResult {
- public:
-  JwtVerifyResult(VerifiedJwt v) : value_(std::move(v)) {}  // NOLINT
-  JwtVerifyResult(JwtError e) : error_(std::move(e)) {}     // NOLINT
-  bool ok() const noexcept { return value_.has_value(); }
-  const VerifiedJwt& value() const { return *value_; }
-  VerifiedJwt& value() { return *value_; }
-  const JwtError& error() const { return error_; }
-
- private:
-  std::optional<VerifiedJwt> value_;
-  JwtError error_;
-};
+// A verified token or why it was refused.
+using JwtVerifyResult = Result<VerifiedJwt, JwtError>;
 
 class JwtVerifier {
  public:

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "rtsync/core/strings.hpp"
+
 namespace rtsync::server::http {
 
 struct HttpRequest {
@@ -51,8 +53,9 @@ class HttpService {
   virtual void handle(HttpRequest request, std::function<void(HttpResponse)> done) = 0;
 };
 
-// ASCII case-insensitive equality (header names, auth schemes).
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive equality (header names, auth schemes): core's, named here for the HTTP
+// services that compare header names.
+using core::iequals;
 
 // A response with a body and its Content-Type, plus the CORS headers browsers need (the Supabase
 // gateway's): the shape /rest/v1 and /auth/v1 answer with.

@@ -23,6 +23,8 @@
 #include <variant>
 #include <vector>
 
+#include "rtsync/core/result.hpp"
+
 namespace rtsync::server::rest {
 
 // An error answer in PostgREST's JSON shape.
@@ -40,24 +42,7 @@ struct ApiError {
 
 // A value or an ApiError.
 template <class T>
-class [[nodiscard]] ApiResult {
- public:
-  ApiResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}         // NOLINT
-  ApiResult(ApiError error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  const ApiError& error() const& { return std::get<1>(v_); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::variant<T, ApiError> v_;
-};
+using ApiResult = Result<T, ApiError>;
 
 enum class FilterOp { eq, neq, lt, lte, gt, gte, in, is, like, ilike };
 enum class IsValue { null, not_null, is_true, is_false, unknown };
