@@ -1,8 +1,8 @@
 # Debian 12 packages (scripts/install-deps.sh). Boost is 1.81 (libboost1.81-dev): the default
-# 1.74 has no Boost.URL and an older Boost.JSON.
+# 1.74 has no Boost.URL and an older Boost.JSON. Boost's own CMake package, 1.81 or newer.
 
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 EXACT REQUIRED COMPONENTS json url)
+find_package(Boost 1.81 CONFIG REQUIRED COMPONENTS json url)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(OpenSSL REQUIRED)
