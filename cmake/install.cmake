@@ -140,6 +140,7 @@ function(_rtsync_pkg_config name description roots requires)
   set(RTSYNC_PC_REQUIRES "${requires}")
   # Relocatable: the prefix is found from where the .pc file lies.
   file(RELATIVE_PATH _up /r/${CMAKE_INSTALL_LIBDIR}/pkgconfig /r)
+  string(REGEX REPLACE "/$" "" _up "${_up}")
   set(RTSYNC_PC_PREFIX "\${pcfiledir}/${_up}")
   configure_file(${CMAKE_CURRENT_FUNCTION_LIST_DIR}/rtsync.pc.in
     ${PROJECT_BINARY_DIR}/pkgconfig/${name}.pc @ONLY)
