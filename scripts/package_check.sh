@@ -23,8 +23,11 @@ if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
 pgbin="$(ls -d /usr/lib/postgresql/15/bin)"
 
 cleanup() {
-  [ -n "$consumer_pid" ] && kill "$consumer_pid" 2>/dev/null || true
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  if [ -n "$consumer_pid" ]; then kill "$consumer_pid" 2>/dev/null || true; fi
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   if [ -f "$pgdata/data/postmaster.pid" ]; then
     "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdata/data" -m immediate stop >/dev/null 2>&1 || true
   fi
