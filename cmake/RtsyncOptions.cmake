@@ -1,13 +1,16 @@
 # Compiler flags shared by every rtsync target.
 
 add_library(rtsync_flags INTERFACE)
-target_compile_options(rtsync_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+# Build-tree only ($<BUILD_INTERFACE:…>): the installed package exports this target empty, because
+# the libraries link it PRIVATE and it must not change how a user's code is compiled.
+target_compile_options(rtsync_flags
+  INTERFACE "$<BUILD_INTERFACE:-Wall;-Wextra;-Wpedantic;-Wno-unused-parameter>")
 if(RTSYNC_WERROR)
-  target_compile_options(rtsync_flags INTERFACE -Werror)
+  target_compile_options(rtsync_flags INTERFACE $<BUILD_INTERFACE:-Werror>)
 endif()
-# Beast/Asio compile once per side, in a single translation unit (docs/design.md §6).
-target_compile_definitions(rtsync_flags INTERFACE BOOST_BEAST_SEPARATE_COMPILATION
-                                                  BOOST_ASIO_NO_DEPRECATED)
+# Beast's compiled part is one translation unit (rtsync_beast, src/beast; docs/design.md §6).
+target_compile_definitions(rtsync_flags INTERFACE
+  "$<BUILD_INTERFACE:BOOST_BEAST_SEPARATE_COMPILATION;BOOST_ASIO_NO_DEPRECATED>")
 
 if(RTSYNC_SANITIZE)
   string(REPLACE "," ";" _san_list "${RTSYNC_SANITIZE}")

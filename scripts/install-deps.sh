@@ -6,6 +6,8 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
+  # cpack -G DEB (scripts/package_check.sh): dpkg-shlibdeps, and `file` to find the ELF files.
+  dpkg-dev file
   clang libclang-rt-14-dev clang-format
   # Boost 1.81 by name: the default libboost-dev is 1.74 (no Boost.URL, old JSON) and conflicts.
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # README command (2): install what is missing, build, and run every test suite:
 #   1. the dev build and all of ctest (unit, integration with throwaway PostgreSQL clusters the
-#      tests start themselves, conformance against the npm clients, end-to-end);
+#      tests start themselves, conformance against the npm clients, end-to-end); then the
+#      installed package (scripts/package_check.sh): examples/consumer built against a
+#      `cmake --install` of the dev build receives a change from the installed `rtsync server`,
+#      and `cpack -G DEB` holds the binary, headers, libraries, CMake package and systemd unit;
 #   2. the unit suites again under AddressSanitizer + UBSan, and the server's unit and realtime
 #      integration suites under ThreadSanitizer;
 #   3. each libFuzzer target for RTSYNC_FUZZ_SECONDS (default 30) from the committed seed corpus;
@@ -27,6 +30,9 @@ cmake --preset dev >/dev/null
 cmake --build --preset dev
 step "dev tests (all labels)"
 ctest --preset dev
+
+step "installed package: find_package consumer, pkg-config, .deb"
+bash scripts/package_check.sh build/dev
 
 step "asan build (unit tests)"
 cmake --preset asan >/dev/null

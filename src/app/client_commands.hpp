@@ -6,7 +6,7 @@
 //   rtsync token --secret <secret> [--role authenticated] [--sub <uuid>] [--ttl S]
 //   rtsync migrate --db <conninfo>
 //
-// Wiring in main.cpp (under RTSYNC_HAVE_WATCH / RTSYNC_HAVE_DEMO):
+// Wiring in main.cpp:
 //   rtsync::app::WatchArgs watch_args;   rtsync::app::add_watch_options(*watch, watch_args);
 //   rtsync::app::DemoArgs demo_args;     rtsync::app::add_demo_options(*demo, demo_args);
 //   auto* token = app.add_subcommand("token", "Mint a JWT for local use");

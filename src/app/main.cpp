@@ -4,14 +4,10 @@
 #include <cstdio>
 #include <iostream>
 
-#include "rtsync/core/log.hpp"
-#ifdef RTSYNC_HAVE_SERVER
-#include "server_command.hpp"
-#endif
-#ifdef RTSYNC_HAVE_WATCH
 #include "bench_command.hpp"
 #include "client_commands.hpp"
-#endif
+#include "rtsync/core/log.hpp"
+#include "server_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -26,15 +22,12 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand("demo", "Throwaway PostgreSQL + server + worker + task pane");
   auto* watch = app.add_subcommand("watch", "Terminal task pane against a server");
   auto* server = app.add_subcommand("server", "Supabase-compatible realtime server");
-#ifdef RTSYNC_HAVE_SERVER
   rtsync::app::ServerCommandArgs server_args;
   rtsync::app::add_server_options(*server, server_args);
-#endif
   auto* token = app.add_subcommand("token", "Mint a JWT for local use");
   auto* migrate = app.add_subcommand("migrate", "Apply the demo schema (idempotent)");
   auto* bench = app.add_subcommand(
       "bench", "Commit → client event and commit → fresh cache latency on a throwaway stack");
-#ifdef RTSYNC_HAVE_WATCH
   rtsync::app::WatchArgs watch_args;
   rtsync::app::add_watch_options(*watch, watch_args);
   rtsync::app::DemoArgs demo_args;
@@ -45,7 +38,6 @@ int main(int argc, char** argv) {
   rtsync::app::add_migrate_options(*migrate, migrate_args);
   rtsync::app::BenchArgs bench_args;
   rtsync::app::add_bench_options(*bench, bench_args);
-#endif
 
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) {
@@ -56,21 +48,12 @@ int main(int argc, char** argv) {
     }
     rtsync::log::set_level(lvl);
   }
-#ifdef RTSYNC_HAVE_SERVER
   if (server->parsed()) return rtsync::app::run_server_command(server_args);
-#endif
-#ifdef RTSYNC_HAVE_WATCH
   if (watch->parsed()) return rtsync::app::run_watch_command(watch_args);
   if (demo->parsed()) return rtsync::app::run_demo_command(demo_args);
   if (token->parsed()) return rtsync::app::run_token_command(token_args);
   if (migrate->parsed()) return rtsync::app::run_migrate_command(migrate_args);
   if (bench->parsed()) return rtsync::app::run_bench_command(bench_args);
-#endif
-  if (app.get_subcommands().empty()) {
-    std::cout << app.help();
-    return 0;
-  }
-  std::cerr << "rtsync " << app.get_subcommands().front()->get_name()
-            << ": not available in this build yet\n";
-  return 2;
+  std::cout << app.help();
+  return 0;
 }

@@ -1,19 +1,10 @@
 # The aggregate server library `rtsync_server` (everything `rtsync server` needs) and the Server
 # facade (include/rtsync/server/server.hpp). Included by src/server/CMakeLists.txt after the
-# parts. While the PostgreSQL parts are not there yet, rtsync_server is an INTERFACE library over
-# the parts that are.
-set(_rtsync_server_parts)
-foreach(part changes pg cdc auth realtime http_service http rest gotrue migrate)
-  if(TARGET rtsync_server_${part})
-    list(APPEND _rtsync_server_parts rtsync_server_${part})
-  endif()
-endforeach()
-
-if(TARGET rtsync_server_pg AND TARGET rtsync_server_cdc AND TARGET rtsync_server_http)
-  add_library(rtsync_server STATIC ${CMAKE_CURRENT_LIST_DIR}/server.cpp)
-  target_link_libraries(rtsync_server PUBLIC ${_rtsync_server_parts} PRIVATE rtsync_flags)
-else()
-  add_library(rtsync_server INTERFACE)
-  target_link_libraries(rtsync_server INTERFACE ${_rtsync_server_parts})
-endif()
+# parts.
+add_library(rtsync_server STATIC ${CMAKE_CURRENT_LIST_DIR}/server.cpp)
+target_link_libraries(rtsync_server
+  PUBLIC rtsync_server_changes rtsync_server_pg rtsync_server_cdc rtsync_server_auth
+         rtsync_server_realtime rtsync_server_http_service rtsync_server_http rtsync_server_rest
+         rtsync_server_gotrue rtsync_server_migrate
+  PRIVATE rtsync_flags)
 add_library(rtsync::server ALIAS rtsync_server)

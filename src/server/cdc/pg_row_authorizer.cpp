@@ -230,8 +230,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       if (!parsed || !parsed->get(k)) overrides.emplace_back(k, v);
     }
     for (std::size_t i = 0; i < this->opts.connections; ++i) {
-      slots.push_back(Slot{
-          std::make_unique<pg::AsyncConnection>(io, this->opts.conninfo, overrides), false, {}});
+      Slot slot;
+      slot.conn = std::make_unique<pg::AsyncConnection>(io, this->opts.conninfo, overrides);
+      slots.push_back(std::move(slot));
     }
     allowed.insert(this->opts.allowed_roles.begin(), this->opts.allowed_roles.end());
   }
