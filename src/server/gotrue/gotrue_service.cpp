@@ -229,7 +229,7 @@ void GoTrueService::handle(HttpRequest request, std::function<void(HttpResponse)
   if (route == "/.well-known/jwks.json" && method == "GET") {
     json::array keys;
     if (options_.signing_key) keys.push_back(options_.signing_key->public_jwk());
-    auto response = rest::detail::make_response(200, json::serialize(json::object{{"keys", keys}}));
+    auto response = http::make_response(200, json::serialize(json::object{{"keys", keys}}));
     // Verifiers cache the set; a rotation is picked up within ten minutes.
     response.headers.emplace_back("Cache-Control", "public, max-age=600");
     return call->reply(std::move(response));

@@ -16,6 +16,7 @@
 #include "rtsync/server/auth/jwks.hpp"
 #include "rtsync/server/auth/jwks_source.hpp"
 #include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/auth/names.hpp"
 
 namespace rtsync::server::auth {
 namespace {
