@@ -26,6 +26,7 @@ inline constexpr core::TimerId QueryStale{"QueryStale"};
 
 // Log channels (`log::get(name)`), shown as the "[Name]" prefix of a line.
 namespace loggers {
+// The query cache's log channel.
 inline constexpr std::string_view kQuery = "QueryCache";
 }  // namespace loggers
 

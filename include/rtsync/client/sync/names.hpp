@@ -30,10 +30,15 @@ inline constexpr core::TimerId FreshnessAging{"FreshnessAging"};
 
 // Log channels (`log::get(name)`), shown as the "[Name]" prefix of a line.
 namespace loggers {
+// The realtime manager's log channel.
 inline constexpr std::string_view kSimpleRealtime = "SimpleRealtime";
+// The realtime provider's log channel.
 inline constexpr std::string_view kProvider = "SimpleRealtimeProvider";
+// The freshness tracker's log channel.
 inline constexpr std::string_view kFreshness = "DataFreshness";
+// Smart polling's log channel.
 inline constexpr std::string_view kSmartPolling = "SmartPolling";
+// The reconnect scheduler's log channel.
 inline constexpr std::string_view kReconnectScheduler = "ReconnectScheduler";
 }  // namespace loggers
 

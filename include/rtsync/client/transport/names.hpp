@@ -24,7 +24,9 @@ inline constexpr core::TimerId ChannelRejoin{"ChannelRejoin"};
 
 // Log channels (`log::get(name)`), shown as the "[Name]" prefix of a line.
 namespace loggers {
+// The socket's log channel.
 inline constexpr std::string_view kTransport = "RealtimeSocket";
+// The channels' log channel.
 inline constexpr std::string_view kChannel = "RealtimeChannel";
 }  // namespace loggers
 
