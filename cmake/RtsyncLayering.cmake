@@ -14,7 +14,7 @@ set(RTSYNC_HEADER_OWNERS
   "rtsync/client/sync/=rtsync_client_sync"
   "rtsync/client/rest/=rtsync_client_rest"
   "rtsync/client/domain/=rtsync_client_domain"
-  "rtsync/server/change_stream.hpp=rtsync_server_changes"
+  "rtsync/server/change_feed.hpp=rtsync_server_changes"
   "rtsync/server/row_authorizer.hpp=rtsync_server_changes"
   "rtsync/server/pg/=rtsync_server_pg"
   "rtsync/server/cdc/=rtsync_server_cdc"

@@ -1,4 +1,5 @@
 #include "drop_transport.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 
 namespace rtsync::app {
 
@@ -40,7 +41,7 @@ void DroppableTransport::connect(std::string url, Headers headers) {
   if (scheduler_.now() < refuse_until_) {
     // Callbacks never run inside the owner's call (Transport contract): post the failure.
     open_ = false;
-    inner_->close(client::kCloseNormal, "dropped");
+    inner_->close(protocol::close_code::kNormal, "dropped");
     std::weak_ptr<bool> alive = alive_;
     scheduler_.post([this, alive] {
       if (alive.expired()) return;
@@ -70,13 +71,13 @@ void DroppableTransport::drop(core::Duration refuse_for) {
   open_ = false;
   // The inner connection goes away without further callbacks; the socket hears an abnormal close,
   // as when the network fails.
-  inner_->close(client::kCloseNormal, "dropped");
+  inner_->close(protocol::close_code::kNormal, "dropped");
   std::weak_ptr<bool> alive = alive_;
   scheduler_.post([this, alive] {
     if (alive.expired()) return;
     const auto hold = client::hold_owner(handlers_);
     if (hold && handlers_.on_close) {
-      handlers_.on_close(client::kCloseAbnormal, "dropped on request (k)");
+      handlers_.on_close(protocol::close_code::kAbnormal, "dropped on request (k)");
     }
   });
 }

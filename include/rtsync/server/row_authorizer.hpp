@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "rtsync/core/result.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 
 namespace rtsync::server {
 

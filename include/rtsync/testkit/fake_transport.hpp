@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "rtsync/client/transport/transport.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 
 namespace rtsync::testkit {
 
@@ -71,8 +72,9 @@ class FakeTransport final : public client::Transport {
   // Delivers one text / binary message from the server on the open connection.
   void receive_text(std::string_view text);
   void receive_binary(std::string_view bytes);
-  // The open connection ends (server close frame, or network drop with client::kCloseAbnormal).
-  void drop(int code = client::kCloseAbnormal, std::string reason = "connection lost");
+  // The open connection ends (server close frame, or network drop with
+  // protocol::close_code::kAbnormal).
+  void drop(int code = protocol::close_code::kAbnormal, std::string reason = "connection lost");
 
  private:
   client::TransportHandlers handlers_;

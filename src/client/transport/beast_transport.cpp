@@ -35,6 +35,7 @@
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/strings.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 #include "ws_frame.hpp"
 
 namespace rtsync::client {
@@ -495,7 +496,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         bigger = receive_buffer(need_);
       } catch (const std::bad_alloc&) {
         begin_ = end_ = need_ = 0;
-        on_protocol_failure(kCloseTooBig, "message too big: out of memory");
+        on_protocol_failure(protocol::close_code::kMessageTooBig, "message too big: out of memory");
         if (phase_ == Phase::done) return;
       }
       if (bigger) {
@@ -523,7 +524,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       std::string reason = write_error_.empty() ? ec.message() : write_error_;
       finish();
       stopped_ = true;
-      if (handlers_->on_close) handlers_->on_close(kCloseAbnormal, reason);
+      if (handlers_->on_close) handlers_->on_close(protocol::close_code::kAbnormal, reason);
       return;
     }
     end_ += n;
@@ -547,7 +548,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       } catch (const std::bad_alloc&) {
         // Reassembling a fragmented message within max_frame_bytes ran out of memory.
         ev.kind = ws::Event::Kind::fail;
-        ev.code = kCloseTooBig;
+        ev.code = protocol::close_code::kMessageTooBig;
         ev.payload = "message too big: out of memory";
       }
       begin_ += ev.consumed;
@@ -768,7 +769,7 @@ class BeastTransport final : public Transport {
       : io_(io), options_(std::move(options)), handlers_(std::make_shared<TransportHandlers>()) {}
 
   ~BeastTransport() override {
-    if (session_) session_->close(kCloseNormal, "");
+    if (session_) session_->close(protocol::close_code::kNormal, "");
   }
 
   void set_handlers(TransportHandlers handlers) override {
@@ -776,7 +777,7 @@ class BeastTransport final : public Transport {
   }
 
   void connect(std::string url, Headers headers) override {
-    if (session_) session_->close(kCloseNormal, "");
+    if (session_) session_->close(protocol::close_code::kNormal, "");
     session_.reset();
     auto target = parse_target(url);
     if (!target.ok()) return start_failed(TransportFailure{target.error(), 0, {}});

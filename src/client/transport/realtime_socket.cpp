@@ -10,6 +10,7 @@
 #include "rtsync/client/transport/names.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/loop_check.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 #include "rtsync/protocol/reply.hpp"
 #include "socket_core.hpp"
 #include "ws_frame.hpp"
@@ -189,7 +190,7 @@ void SocketCore::shutdown() {
   reconnect_timer_.cancel();
   heartbeat_timer_.cancel();
   if (state_ == ConnectionState::open || state_ == ConnectionState::connecting) {
-    transport_->close(kCloseNormal, "");
+    transport_->close(protocol::close_code::kNormal, "");
   }
   state_ = ConnectionState::closed;
   pending_.clear();  // their timers cancel with them; nobody is called any more
@@ -288,7 +289,7 @@ void SocketCore::on_open() {
 
 void SocketCore::on_close(int code, std::string_view reason) {
   if (shut_down_ || state_ != ConnectionState::open) return;
-  if (code == kCloseTooBig) ++counters_.oversized_frames;
+  if (code == protocol::close_code::kMessageTooBig) ++counters_.oversized_frames;
   logger()->warn("connection closed: {} {}", code, reason);
   connection_lost(ConnectionState::open, code, std::string(reason),
                   make_error(Errc::closed, describe_close(code, reason)));
@@ -364,8 +365,8 @@ void SocketCore::heartbeat_tick() {
     logger()->warn("heartbeat timeout; reconnecting");
     heartbeat_listeners.notify(loggers::kTransport, HeartbeatStatus::timeout, std::nullopt);
     if (shut_down_ || state_ != ConnectionState::open) return;
-    transport_->close(kCloseNormal, "heartbeat timeout");
-    connection_lost(ConnectionState::open, kCloseNormal, "heartbeat timeout",
+    transport_->close(protocol::close_code::kNormal, "heartbeat timeout");
+    connection_lost(ConnectionState::open, protocol::close_code::kNormal, "heartbeat timeout",
                     make_error(Errc::timeout, "heartbeat timeout"));
     return;
   }
@@ -479,9 +480,10 @@ void SocketCore::receive(std::string_view data, bool binary) {
     ++counters_.oversized_frames;
     logger()->warn("inbound frame of {} bytes exceeds the {} byte limit; closing with 1009",
                    data.size(), options.max_frame_bytes);
-    transport_->close(kCloseTooBig, "message too big");
-    connection_lost(ConnectionState::open, kCloseTooBig, "message too big",
-                    make_error(Errc::too_large, describe_close(kCloseTooBig, "message too big")));
+    transport_->close(protocol::close_code::kMessageTooBig, "message too big");
+    connection_lost(ConnectionState::open, protocol::close_code::kMessageTooBig, "message too big",
+                    make_error(Errc::too_large, describe_close(protocol::close_code::kMessageTooBig,
+                                                               "message too big")));
     return;
   }
   if (binary) {
@@ -515,9 +517,10 @@ void SocketCore::receive(std::string_view data, bool binary) {
     if (!ws::valid_utf8(data.data(), data.size())) {
       constexpr std::string_view kWhy = "text message is not valid UTF-8";
       logger()->warn("text frame of {} bytes is not valid UTF-8; closing with 1007", data.size());
-      transport_->close(ws::kCloseInvalidPayload, std::string(kWhy));
-      connection_lost(ConnectionState::open, ws::kCloseInvalidPayload, std::string(kWhy),
-                      make_error(Errc::closed, describe_close(ws::kCloseInvalidPayload, kWhy)));
+      transport_->close(protocol::close_code::kInvalidPayload, std::string(kWhy));
+      connection_lost(
+          ConnectionState::open, protocol::close_code::kInvalidPayload, std::string(kWhy),
+          make_error(Errc::closed, describe_close(protocol::close_code::kInvalidPayload, kWhy)));
       return;
     }
     constexpr std::size_t kShown = 120;

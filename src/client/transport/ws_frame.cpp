@@ -1,4 +1,5 @@
 #include "ws_frame.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 
 #include <cstring>
 
@@ -65,25 +66,32 @@ Event FrameParser::next(const char* data, std::size_t size) {
 
   // Checks that need only the first two bytes come first, so a broken stream fails as early as it
   // can be recognised.
-  if (rsv != 0) return fail(kCloseProtocolError, "protocol error: reserved bits set");
-  if (masked) return fail(kCloseProtocolError, "protocol error: masked frame from the server");
+  if (rsv != 0)
+    return fail(protocol::close_code::kProtocolError, "protocol error: reserved bits set");
+  if (masked)
+    return fail(protocol::close_code::kProtocolError,
+                "protocol error: masked frame from the server");
   const bool control = (p[0] & 0x08) != 0;
   if (control) {
     if (op != Opcode::close && op != Opcode::ping && op != Opcode::pong) {
-      return fail(kCloseProtocolError, "protocol error: unknown opcode");
+      return fail(protocol::close_code::kProtocolError, "protocol error: unknown opcode");
     }
-    if (!fin) return fail(kCloseProtocolError, "protocol error: fragmented control frame");
+    if (!fin)
+      return fail(protocol::close_code::kProtocolError, "protocol error: fragmented control frame");
     if (len7 > kMaxControlPayload) {
-      return fail(kCloseProtocolError, "protocol error: control frame longer than 125 bytes");
+      return fail(protocol::close_code::kProtocolError,
+                  "protocol error: control frame longer than 125 bytes");
     }
   } else if (op == Opcode::continuation) {
-    if (!in_message_) return fail(kCloseProtocolError, "protocol error: unexpected continuation");
+    if (!in_message_)
+      return fail(protocol::close_code::kProtocolError, "protocol error: unexpected continuation");
   } else if (op == Opcode::text || op == Opcode::binary) {
     if (in_message_) {
-      return fail(kCloseProtocolError, "protocol error: new message inside a fragmented one");
+      return fail(protocol::close_code::kProtocolError,
+                  "protocol error: new message inside a fragmented one");
     }
   } else {
-    return fail(kCloseProtocolError, "protocol error: unknown opcode");
+    return fail(protocol::close_code::kProtocolError, "protocol error: unknown opcode");
   }
 
   std::size_t header = 2;
@@ -95,7 +103,8 @@ Event FrameParser::next(const char* data, std::size_t size) {
       return e;
     }
     length = read_be(p + 2, 2);
-    if (length < 126) return fail(kCloseProtocolError, "protocol error: non-minimal length");
+    if (length < 126)
+      return fail(protocol::close_code::kProtocolError, "protocol error: non-minimal length");
   } else if (len7 == 127) {
     header = 10;
     if (size < header) {
@@ -104,16 +113,18 @@ Event FrameParser::next(const char* data, std::size_t size) {
     }
     length = read_be(p + 2, 8);
     if ((length >> 63) != 0) {
-      return fail(kCloseProtocolError, "protocol error: 64-bit length with the high bit set");
+      return fail(protocol::close_code::kProtocolError,
+                  "protocol error: 64-bit length with the high bit set");
     }
-    if (length <= 0xFFFF) return fail(kCloseProtocolError, "protocol error: non-minimal length");
+    if (length <= 0xFFFF)
+      return fail(protocol::close_code::kProtocolError, "protocol error: non-minimal length");
   }
 
   // Before waiting for the payload: a message over the limit is refused on its header.
   if (!control) {
     const std::uint64_t so_far = in_message_ ? partial_.size() : 0;
     if (length > max_message_bytes_ || so_far + length > max_message_bytes_) {
-      return fail(kCloseMessageTooBig, "message too big");
+      return fail(protocol::close_code::kMessageTooBig, "message too big");
     }
   }
   const std::size_t frame = header + static_cast<std::size_t>(length);
@@ -136,17 +147,19 @@ Event FrameParser::next(const char* data, std::size_t size) {
     case Opcode::close: {
       if (payload.empty()) {
         e.kind = Event::Kind::close;
-        e.code = kCloseNoStatus;
+        e.code = protocol::close_code::kNoStatus;
         return e;
       }
       if (payload.size() == 1) {
-        return fail(kCloseProtocolError, "protocol error: close frame with a 1-byte payload");
+        return fail(protocol::close_code::kProtocolError,
+                    "protocol error: close frame with a 1-byte payload");
       }
       const int code = static_cast<int>(read_be(p + header, 2));
-      if (!valid_close_code(code)) return fail(kCloseProtocolError, "protocol error: close code");
+      if (!valid_close_code(code))
+        return fail(protocol::close_code::kProtocolError, "protocol error: close code");
       const auto reason = payload.substr(2);
       if (!valid_utf8(reason.data(), reason.size())) {
-        return fail(kCloseInvalidPayload, "close reason is not valid UTF-8");
+        return fail(protocol::close_code::kInvalidPayload, "close reason is not valid UTF-8");
       }
       e.kind = Event::Kind::close;
       e.code = code;
@@ -158,7 +171,7 @@ Event FrameParser::next(const char* data, std::size_t size) {
       if (fin) {
         // The common case: one frame, one message, delivered in place.
         if (op == Opcode::text && check_text_utf8_ && !valid_utf8(payload.data(), payload.size())) {
-          return fail(kCloseInvalidPayload, "text message is not valid UTF-8");
+          return fail(protocol::close_code::kInvalidPayload, "text message is not valid UTF-8");
         }
         e.kind = Event::Kind::message;
         e.binary = op == Opcode::binary;
@@ -179,7 +192,7 @@ Event FrameParser::next(const char* data, std::size_t size) {
       in_message_ = false;
       // Validated whole, so a code point split across fragments is judged as one.
       if (!partial_binary_ && check_text_utf8_ && !valid_utf8(partial_.data(), partial_.size())) {
-        return fail(kCloseInvalidPayload, "text message is not valid UTF-8");
+        return fail(protocol::close_code::kInvalidPayload, "text message is not valid UTF-8");
       }
       drop_partial_ = true;
       // Padding for in-place readers, inside the string's size (initialised, and in bounds for
@@ -190,7 +203,8 @@ Event FrameParser::next(const char* data, std::size_t size) {
       e.payload = std::string_view(partial_).substr(0, partial_.size() - kReassembledPadding);
       return e;
   }
-  return fail(kCloseProtocolError, "protocol error: unknown opcode");  // unreachable
+  return fail(protocol::close_code::kProtocolError,
+              "protocol error: unknown opcode");  // unreachable
 }
 
 bool valid_utf8_scalar(const char* data, std::size_t size) noexcept {
@@ -294,7 +308,7 @@ void apply_mask(char* data, std::size_t size, std::uint32_t mask) noexcept {
 
 std::string close_payload(int code, std::string_view reason) {
   std::string out;
-  if (code == 0 || code == kCloseNoStatus) return out;
+  if (code == 0 || code == protocol::close_code::kNoStatus) return out;
   if (reason.size() > kMaxControlPayload - 2) {
     std::size_t cut = kMaxControlPayload - 2;
     // Never split a UTF-8 sequence: back up to the start of the one the cut falls in.

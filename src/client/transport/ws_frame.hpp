@@ -16,13 +16,9 @@
 #include <string>
 #include <string_view>
 
-namespace rtsync::client::ws {
+#include "rtsync/protocol/close_codes.hpp"
 
-// Close codes (RFC 6455 section 7.4.1) besides those in transport.hpp.
-inline constexpr int kCloseProtocolError = 1002;
-inline constexpr int kCloseNoStatus = 1005;  // never on the wire: the close frame had no code
-inline constexpr int kCloseInvalidPayload = 1007;
-inline constexpr int kCloseMessageTooBig = 1009;
+namespace rtsync::client::ws {
 
 enum class Opcode : std::uint8_t {
   continuation = 0x0,
@@ -47,7 +43,8 @@ struct Event {
     message,    // a whole text or binary message: `payload`, `binary`
     ping,       // `payload` (≤ 125 bytes) to echo in a pong
     pong,       // `payload`
-    close,      // the peer's close frame: `code` (kCloseNoStatus when absent), `payload` = reason
+    close,      // the peer's close frame: `code` (protocol::close_code::kNoStatus when absent),
+                // `payload` = reason
     fail,       // the peer broke the protocol: `code` to close with, `payload` = description
   };
   Kind kind = Kind::need_more;
@@ -116,7 +113,7 @@ std::size_t write_client_header(unsigned char* out, Opcode opcode, std::uint64_t
 void apply_mask(char* data, std::size_t size, std::uint32_t mask) noexcept;
 
 // A close frame's payload: the big-endian code and the reason cut to fit 125 bytes (at a UTF-8
-// boundary). No code (kCloseNoStatus or 0) gives an empty payload.
+// boundary). No code (protocol::close_code::kNoStatus or 0) gives an empty payload.
 std::string close_payload(int code, std::string_view reason);
 
 // A whole masked client frame (header + masked payload); tests and small control frames.

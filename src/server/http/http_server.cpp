@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 #include "rtsync/server/http/names.hpp"
 #include "rtsync/server/http/request_framing.hpp"
 #include "rtsync/server/realtime/broadcast_endpoint.hpp"
@@ -278,7 +279,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                                  queued_bytes_ + f.bytes->size(), limits.max_queued_bytes);
       log::get(loggers::kServer)
           ->warn("closing {} ({} frames, {} bytes queued)", reason, frames, queued_bytes_);
-      close(realtime::close_code::kPolicy, reason);
+      close(protocol::close_code::kPolicyViolation, reason);
       return false;
     }
     queue_.push_back(f);
@@ -316,7 +317,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
       return;
     }
     if (server_->stopping) {
-      close(realtime::close_code::kGoingAway, "server shutting down");
+      close(protocol::close_code::kGoingAway, "server shutting down");
       return;
     }
     conn_ = std::make_unique<realtime::Connection>(server_->hub, *this, vsn_, std::move(apikey_));
@@ -489,7 +490,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   bool closing_ = false;
   bool close_started_ = false;
   bool torn_down_ = false;
-  std::uint16_t close_code_ = realtime::close_code::kNormal;
+  std::uint16_t close_code_ = protocol::close_code::kNormal;
   std::string close_reason_;
 
   friend struct HttpServer::Impl;
@@ -891,7 +892,7 @@ void HttpServer::shutdown() {
   impl_->acceptor.close(ignored);
   std::vector<Impl::WsSession*> ws(impl_->ws_sessions.begin(), impl_->ws_sessions.end());
   for (auto* s : ws)
-    s->close(realtime::close_code::kGoingAway, "server shutting down");
+    s->close(protocol::close_code::kGoingAway, "server shutting down");
   std::vector<Impl::HttpSession*> hs(impl_->http_sessions.begin(), impl_->http_sessions.end());
   for (auto* s : hs)
     s->stop();

@@ -83,7 +83,7 @@ void Connection::on_idle() {
   if (idle_for >= limit) {
     log::get(loggers::kServer)->info("closing idle socket");
     closing_ = true;
-    io_.close(close_code::kNormal, "idle timeout");
+    io_.close(protocol::close_code::kNormal, "idle timeout");
     return;
   }
   // Rearmed lazily: one timer per socket, moved only when it fires, not on every frame.

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "rtsync/core/event_loop.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 #include "rtsync/server/pg/bootstrap.hpp"
 #include "rtsync/server/pg/connection.hpp"
 #include "rtsync/testkit/temp_cluster.hpp"

@@ -32,6 +32,7 @@
 #include "integration/test_ca.hpp"
 #include "rtsync/client/transport/beast_transport.hpp"
 #include "rtsync/core/event_loop.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 
 namespace rtsync::client {
 
@@ -745,7 +746,7 @@ TEST_F(WsFraming, DropWithoutACloseFrameIs1006) {
   peer.drop();
   ASSERT_TRUE(ev.wait([&] { return ev.closed.has_value(); }));
   std::lock_guard lock(ev.mu);
-  EXPECT_EQ(ev.closed->first, kCloseAbnormal);
+  EXPECT_EQ(ev.closed->first, protocol::close_code::kAbnormal);
 }
 
 // ---- outbound and close()

@@ -3,7 +3,7 @@
 
 #include "rtsync/server/cdc/pg_values.hpp"
 #include "rtsync/server/cdc/pgoutput.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 
 namespace rtsync::server {
 namespace {

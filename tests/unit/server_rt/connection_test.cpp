@@ -367,7 +367,7 @@ TEST_F(ConnectionTest, IdleTimeoutFiresAtSixtySecondsAfterTheLastFrame) {
   EXPECT_FALSE(c->io.closed);
   sched.advance(1ms);
   EXPECT_TRUE(c->io.closed);
-  EXPECT_EQ(c->io.close_code, close_code::kNormal);
+  EXPECT_EQ(c->io.close_code, protocol::close_code::kNormal);
 }
 
 TEST_F(ConnectionTest, TokenExpiryEndsTheChannelWithoutAPush) {

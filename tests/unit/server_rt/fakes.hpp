@@ -9,7 +9,7 @@
 
 #include "rtsync/core/json.hpp"
 #include "rtsync/protocol/message.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 #include "rtsync/server/realtime/session_io.hpp"
 #include "rtsync/server/row_authorizer.hpp"
 

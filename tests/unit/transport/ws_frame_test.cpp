@@ -2,6 +2,7 @@
 // own examples, fragmentation with control frames in between, every protocol error with its close
 // code, UTF-8 (also split across fragments), the size limit, and frames fed one byte at a time.
 #include "ws_frame.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 
 #include <gtest/gtest.h>
 
@@ -213,54 +214,56 @@ TEST(WsFrameParser, ReassembledPayloadStaysValidUntilTheNextCall) {
 
 TEST(WsFrameParser, MaskedServerFrameIs1002) {
   expect_fail(bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}),
-              kCloseProtocolError);
+              protocol::close_code::kProtocolError);
   // Recognised from the first two bytes, before the rest arrives.
-  expect_fail(bytes({0x81, 0x85}), kCloseProtocolError);
+  expect_fail(bytes({0x81, 0x85}), protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, ReservedBitsAre1002) {
   for (unsigned rsv : {0x40u, 0x20u, 0x10u})
-    expect_fail(frame(0x81 | rsv, "x"), kCloseProtocolError);
+    expect_fail(frame(0x81 | rsv, "x"), protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, UnknownOpcodesAre1002) {
   for (unsigned op : {0x3u, 0x4u, 0x5u, 0x6u, 0x7u, 0xBu, 0xCu, 0xDu, 0xEu, 0xFu})
-    expect_fail(frame(0x80 | op, "x"), kCloseProtocolError);
+    expect_fail(frame(0x80 | op, "x"), protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, ControlFrameOver125BytesIs1002) {
   EXPECT_EQ(one(frame(0x89, std::string(125, 'p'))).kind, Kind::ping);
-  expect_fail(frame(0x89, std::string(126, 'p')), kCloseProtocolError);
-  expect_fail(frame(0x88, bytes({0x03, 0xE8}) + std::string(124, 'r')), kCloseProtocolError);
+  expect_fail(frame(0x89, std::string(126, 'p')), protocol::close_code::kProtocolError);
+  expect_fail(frame(0x88, bytes({0x03, 0xE8}) + std::string(124, 'r')),
+              protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, FragmentedControlFrameIs1002) {
-  expect_fail(frame(0x09, "p"), kCloseProtocolError);
-  expect_fail(frame(0x08, ""), kCloseProtocolError);
+  expect_fail(frame(0x09, "p"), protocol::close_code::kProtocolError);
+  expect_fail(frame(0x08, ""), protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, ContinuationWithoutAMessageIs1002) {
-  expect_fail(frame(0x80, "x"), kCloseProtocolError);
-  expect_fail(frame(0x00, "x"), kCloseProtocolError);
+  expect_fail(frame(0x80, "x"), protocol::close_code::kProtocolError);
+  expect_fail(frame(0x00, "x"), protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, NewMessageInsideAFragmentedOneIs1002) {
   const auto seen = parse_all(frame(0x01, "a") + frame(0x81, "b"));
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1].kind, Kind::fail);
-  EXPECT_EQ(seen[1].code, kCloseProtocolError);
+  EXPECT_EQ(seen[1].code, protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, SixtyFourBitLengthWithTheHighBitIs1002) {
-  expect_fail(bytes({0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0x01}), kCloseProtocolError);
+  expect_fail(bytes({0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0x01}),
+              protocol::close_code::kProtocolError);
   // Not 1009, although such a length exceeds any limit.
   expect_fail(bytes({0x82, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}),
-              kCloseProtocolError);
+              protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, NonMinimalLengthsAre1002) {
-  expect_fail(frame(0x81, "abc", Len::b16), kCloseProtocolError);
-  expect_fail(frame(0x81, std::string(300, 'a'), Len::b64), kCloseProtocolError);
+  expect_fail(frame(0x81, "abc", Len::b16), protocol::close_code::kProtocolError);
+  expect_fail(frame(0x81, std::string(300, 'a'), Len::b64), protocol::close_code::kProtocolError);
 }
 
 TEST(WsFrameParser, FailureIsSticky) {
@@ -270,7 +273,7 @@ TEST(WsFrameParser, FailureIsSticky) {
   const auto good = text("ok");
   const auto again = parser.next(good.data(), good.size());
   EXPECT_EQ(again.kind, Kind::fail);
-  EXPECT_EQ(again.code, kCloseProtocolError);
+  EXPECT_EQ(again.code, protocol::close_code::kProtocolError);
   parser.reset();
   EXPECT_EQ(parser.next(good.data(), good.size()).kind, Kind::message);
 }
@@ -288,15 +291,15 @@ TEST(WsFrameParser, CloseWithCodeAndReason) {
 TEST(WsFrameParser, CloseWithoutCodeIs1005) {
   const auto ev = one(frame(0x88, ""));
   EXPECT_EQ(ev.kind, Kind::close);
-  EXPECT_EQ(ev.code, kCloseNoStatus);
+  EXPECT_EQ(ev.code, protocol::close_code::kNoStatus);
   EXPECT_EQ(ev.payload, "");
 }
 
 TEST(WsFrameParser, BadClosePayloads) {
-  expect_fail(frame(0x88, bytes({0x03})), kCloseProtocolError);  // 1-byte payload
+  expect_fail(frame(0x88, bytes({0x03})), protocol::close_code::kProtocolError);  // 1-byte payload
   for (unsigned code : {0u, 999u, 1004u, 1005u, 1006u, 1015u, 1016u, 2999u, 5000u})
-    expect_fail(frame(0x88, bytes({code >> 8, code & 0xFF})), kCloseProtocolError);
-  expect_fail(frame(0x88, bytes({0x03, 0xE8, 0xC3, 0x28})), kCloseInvalidPayload);
+    expect_fail(frame(0x88, bytes({code >> 8, code & 0xFF})), protocol::close_code::kProtocolError);
+  expect_fail(frame(0x88, bytes({0x03, 0xE8, 0xC3, 0x28})), protocol::close_code::kInvalidPayload);
   EXPECT_EQ(one(frame(0x88, bytes({0x0F, 0xA0}))).code, 4000);  // application codes are fine
 }
 
@@ -304,7 +307,7 @@ TEST(WsFrameParser, BadClosePayloads) {
 
 TEST(WsFrameParser, InvalidUtf8TextIs1007ButBinaryIsNot) {
   const auto bad = bytes({'a', 0xC3, 0x28, 'b'});
-  expect_fail(frame(0x81, bad), kCloseInvalidPayload);
+  expect_fail(frame(0x81, bad), protocol::close_code::kInvalidPayload);
   EXPECT_EQ(one(frame(0x82, bad)).kind, Kind::message);
 }
 
@@ -325,7 +328,7 @@ TEST(WsFrameParser, WithoutTheTextCheckInvalidUtf8IsDeliveredForItsReaderToJudge
   const auto close = frame(0x88, bytes({0x03, 0xE8, 0xC3, 0x28}));
   e = parser.next(close.data(), close.size());
   EXPECT_EQ(e.kind, Kind::fail);
-  EXPECT_EQ(e.code, kCloseInvalidPayload);
+  EXPECT_EQ(e.code, protocol::close_code::kInvalidPayload);
 }
 
 TEST(WsFrameParser, AReassembledMessageHasItsPaddingInItsBuffer) {
@@ -354,11 +357,11 @@ TEST(WsFrameParser, Utf8SplitAcrossFragmentsIsJudgedWhole) {
   seen = parse_all(frame(0x01, bytes({0xE2, 0x82})) + frame(0x80, "A"));
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1].kind, Kind::fail);
-  EXPECT_EQ(seen[1].code, kCloseInvalidPayload);
+  EXPECT_EQ(seen[1].code, protocol::close_code::kInvalidPayload);
   // A message ending inside a sequence: invalid.
   seen = parse_all(frame(0x01, "ok") + frame(0x80, bytes({0xF0, 0x9F, 0x98})));
   ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[1].code, kCloseInvalidPayload);
+  EXPECT_EQ(seen[1].code, protocol::close_code::kInvalidPayload);
 }
 
 TEST(WsUtf8, ValidatorsAgreeOnEdgeCases) {
@@ -416,16 +419,17 @@ TEST(WsFrameParser, MessageOverTheLimitIs1009FromItsHeaderAlone) {
   // Only the header of a 101-byte frame has arrived.
   const auto ev = one(bytes({0x81, 101}), 100);
   EXPECT_EQ(ev.kind, Kind::fail);
-  EXPECT_EQ(ev.code, kCloseMessageTooBig);
+  EXPECT_EQ(ev.code, protocol::close_code::kMessageTooBig);
   EXPECT_EQ(ev.payload, "message too big");
-  expect_fail(bytes({0x82, 0x7F, 0, 0, 0, 0x01, 0, 0, 0, 0}), kCloseMessageTooBig, 8u << 20);
+  expect_fail(bytes({0x82, 0x7F, 0, 0, 0, 0x01, 0, 0, 0, 0}), protocol::close_code::kMessageTooBig,
+              8u << 20);
 }
 
 TEST(WsFrameParser, FragmentedMessageOverTheLimitIs1009) {
   const auto seen = parse_all(frame(0x01, std::string(60, 'a')) + bytes({0x80, 41}), 100);
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1].kind, Kind::fail);
-  EXPECT_EQ(seen[1].code, kCloseMessageTooBig);
+  EXPECT_EQ(seen[1].code, protocol::close_code::kMessageTooBig);
   // Exactly at the limit is fine.
   EXPECT_EQ(parse_all(frame(0x01, std::string(60, 'a')) + frame(0x80, std::string(40, 'b')), 100)
                 .back()
@@ -531,7 +535,7 @@ TEST(WsFrameEncoder, MaskingIsItsOwnInverseAtEveryLength) {
 TEST(WsFrameEncoder, ClosePayload) {
   EXPECT_EQ(close_payload(1000, ""), bytes({0x03, 0xE8}));
   EXPECT_EQ(close_payload(1009, "message too big"), bytes({0x03, 0xF1}) + "message too big");
-  EXPECT_EQ(close_payload(kCloseNoStatus, "ignored"), "");
+  EXPECT_EQ(close_payload(protocol::close_code::kNoStatus, "ignored"), "");
   EXPECT_EQ(close_payload(0, ""), "");
   // Cut to 123 bytes of reason, never inside a UTF-8 sequence.
   const std::string euros = [] {

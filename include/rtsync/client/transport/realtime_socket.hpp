@@ -52,6 +52,7 @@
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/core/subscription.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 #include "rtsync/protocol/message.hpp"
 
 namespace rtsync::client {
@@ -161,7 +162,7 @@ class RealtimeSocket {
   void connect();
   // Closes on purpose: no reconnect until connect(). Joined channels report CHANNEL_ERROR
   // ("socket disconnected") and rejoin on the next connect().
-  void disconnect(int code = kCloseNormal, std::string reason = "");
+  void disconnect(int code = protocol::close_code::kNormal, std::string reason = "");
 
   // The connection's state; is_connected() when it is open.
   ConnectionState state() const noexcept;

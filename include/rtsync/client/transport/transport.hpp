@@ -30,13 +30,9 @@
 #include <vector>
 
 #include "rtsync/core/result.hpp"
+#include "rtsync/protocol/close_codes.hpp"
 
 namespace rtsync::client {
-
-// WebSocket close codes rtsync uses.
-inline constexpr int kCloseNormal = 1000;
-inline constexpr int kCloseAbnormal = 1006;  // never on the wire: the connection just dropped
-inline constexpr int kCloseTooBig = 1009;
 
 // Why a connection attempt failed.
 struct TransportFailure {
@@ -53,8 +49,9 @@ struct TransportHandlers {
   std::function<void(std::string_view data, bool binary)> on_message;
   // Why the open connection ended:
   //   - the peer's close frame: its code and reason (1005, empty reason, when it carried no code);
-  //   - kCloseAbnormal (1006) with a description: the connection dropped without a close frame;
-  //   - kCloseTooBig (1009): an inbound message exceeded the size limit;
+  //   - protocol::close_code::kAbnormal (1006) with a description: the connection dropped without a
+  //   close frame;
+  //   - protocol::close_code::kMessageTooBig (1009): an inbound message exceeded the size limit;
   //   - 1002 (protocol error) or 1007 (invalid UTF-8) with the parser's description: the peer
   //     broke the WebSocket framing rules (the transport sent that close code to it).
   std::function<void(int code, std::string_view reason)> on_close;

@@ -6,7 +6,7 @@
 //   (proto_version '1', publication_names '…') → CopyBoth: XLogData 'w' / keepalive 'k' in,
 //   standby status updates 'r' out.
 //
-// Delivery contract (see rtsync/server/change_stream.hpp): at least once. Transactions are
+// Delivery contract (see rtsync/server/change_feed.hpp): at least once. Transactions are
 // handed on in parts of at most `part_changes` changes / `part_bytes` bytes (a part is what the
 // sink sees as a Transaction), so a transaction of any size is held in bounded memory. Up to
 // min(max_in_flight_transactions, sink.max_in_flight()) parts are with the sink at once, in
@@ -46,7 +46,7 @@
 #include "rtsync/core/backoff.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/scheduler.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 
 namespace boost::asio {
 class io_context;

@@ -26,7 +26,7 @@
 
 #include "rtsync/core/result.hpp"
 #include "rtsync/server/cdc/pg_values.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 
 namespace rtsync::server::cdc {
 

@@ -35,7 +35,7 @@
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/protocol/message.hpp"
 #include "rtsync/server/auth/jwt.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 #include "rtsync/server/realtime/channel.hpp"
 #include "rtsync/server/realtime/limits.hpp"
 #include "rtsync/server/realtime/metrics.hpp"

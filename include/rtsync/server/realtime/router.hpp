@@ -32,7 +32,7 @@
 
 #include "rtsync/core/result.hpp"
 #include "rtsync/protocol/filter.hpp"
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 #include "rtsync/server/row_authorizer.hpp"
 
 namespace rtsync::server::realtime {

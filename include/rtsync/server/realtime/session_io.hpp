@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "rtsync/protocol/close_codes.hpp"
+
 namespace rtsync::server::realtime {
 
 // One serialized websocket message, shared by every session that receives it (the fan-out
@@ -23,14 +25,6 @@ struct OutFrame {
 inline OutFrame text_frame(std::string s) {
   return OutFrame{std::make_shared<const std::string>(std::move(s)), false};
 }
-
-// Close codes the server uses.
-namespace close_code {
-inline constexpr std::uint16_t kNormal = 1000;
-inline constexpr std::uint16_t kGoingAway = 1001;  // server shutdown
-inline constexpr std::uint16_t kPolicy = 1008;     // slow consumer
-inline constexpr std::uint16_t kTooBig = 1009;     // frame above the limit
-}  // namespace close_code
 
 class SessionIo {
  public:

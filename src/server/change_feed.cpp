@@ -1,4 +1,4 @@
-#include "rtsync/server/change_stream.hpp"
+#include "rtsync/server/change_feed.hpp"
 
 #include <fmt/format.h>
 
