@@ -1,12 +1,12 @@
 #include "rtsync/protocol/filter.hpp"
-#include "rtsync/core/strings.hpp"
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+
+#include "rtsync/core/strings.hpp"
 
 namespace rtsync::protocol {
 

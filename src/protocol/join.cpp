@@ -1,7 +1,6 @@
 #include "rtsync/protocol/join.hpp"
-#include "rtsync/core/strings.hpp"
 
-#include <cctype>
+#include "rtsync/core/strings.hpp"
 
 namespace rtsync::protocol {
 

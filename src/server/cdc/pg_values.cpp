@@ -1,10 +1,11 @@
 #include "rtsync/server/cdc/pg_values.hpp"
-#include "rtsync/core/strings.hpp"
 
 #include <boost/json/parser.hpp>
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
+
+#include "rtsync/core/strings.hpp"
 
 namespace rtsync::server::cdc {
 

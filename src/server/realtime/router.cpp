@@ -1,8 +1,8 @@
 #include "rtsync/server/realtime/router.hpp"
-#include "rtsync/core/strings.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "rtsync/core/strings.hpp"
 
 namespace rtsync::server::realtime {
 
