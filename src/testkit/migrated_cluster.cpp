@@ -6,11 +6,13 @@
 #include <string>
 
 #include "rtsync/server/migrate/migrations.hpp"
+#include "rtsync/server/pg/bootstrap.hpp"
 
 namespace rtsync::testkit {
 
 TempClusterOptions with_migrations(TempClusterOptions base) {
-  std::string all;
+  // The migration runner bootstraps first, so the bootstrap's own text is part of the key.
+  std::string all = fmt::format("bootstrap {:x}\n", server::pg::bootstrap_fingerprint());
   for (const auto& m : server::migrate::embedded_migrations()) {
     all += fmt::format("{}\n{}\n{}\n{}\n", m.version, m.name, m.sql.size(), m.sql);
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "pg_fixture.hpp"
+#include "rtsync/core/json.hpp"
 
 namespace rtsync::test {
 namespace {
@@ -204,6 +205,8 @@ TEST_F(BootstrapTest, CreatesOnceThenChangesNothing) {
   EXPECT_TRUE(first_report()->created_roles);
   EXPECT_TRUE(first_report()->created_functions);
   EXPECT_TRUE(first_report()->created_publication);
+  EXPECT_TRUE(first_report()->created_messages);
+  EXPECT_TRUE(first_report()->created_messages_publication);
 
   server::pg::BootstrapOptions bo;
   bo.slot = "bootstrap_slot";
@@ -212,6 +215,8 @@ TEST_F(BootstrapTest, CreatesOnceThenChangesNothing) {
   EXPECT_FALSE(second->created_roles);
   EXPECT_FALSE(second->created_functions);
   EXPECT_FALSE(second->created_publication);
+  EXPECT_FALSE(second->created_messages);
+  EXPECT_FALSE(second->created_messages_publication);
   EXPECT_TRUE(second->created_slot);
   auto third = server::pg::bootstrap(db, bo);
   ASSERT_TRUE(third.ok()) << third.error().describe();
@@ -267,6 +272,74 @@ TEST_F(BootstrapTest, AuthUidReturnsTheSubOfTheClaims) {
   sql("ROLLBACK");
   // Outside the transaction the claims are gone.
   EXPECT_EQ(query("SELECT auth.uid() IS NULL").value(0, 0), "t");
+}
+
+// Broadcast from Database: what realtime.send and realtime.broadcast_changes write is what
+// Supabase's functions write (extension 'broadcast', payload.id added when absent, private by
+// default), errors inside send become a warning instead of failing the caller's transaction, and
+// the messages publication carries inserts of realtime.messages only.
+TEST_F(BootstrapTest, BroadcastFromDatabaseObjectsBehaveLikeSupabases) {
+  sql("SELECT realtime.send('{\"msg\":1}'::jsonb, 'ev', 'room:1')");
+  sql("SELECT realtime.send('{\"id\":\"own\"}'::jsonb, 'ev2', 'room:2', false)");
+  auto sent = query(
+      "SELECT topic, extension, event, private, payload->>'msg', payload->>'id' = id::text, "
+      "payload->>'id' FROM realtime.messages ORDER BY inserted_at, event");
+  ASSERT_EQ(sent.rows(), 2);
+  EXPECT_EQ(sent.value(0, 0), "room:1");
+  EXPECT_EQ(sent.value(0, 1), "broadcast");
+  EXPECT_EQ(sent.value(0, 2), "ev");
+  EXPECT_EQ(sent.value(0, 3), "t");
+  EXPECT_EQ(sent.value(0, 4), "1");
+  EXPECT_EQ(sent.value(0, 5), "t") << "payload.id is the message id when the payload has none";
+  EXPECT_EQ(sent.value(1, 3), "f");
+  EXPECT_EQ(sent.value(1, 6), "own") << "a payload's own id is kept";
+
+  sql("CREATE TABLE bc_items (id int PRIMARY KEY, details text)");
+  sql(R"(CREATE FUNCTION bc_items_changes() RETURNS trigger SECURITY DEFINER LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM realtime.broadcast_changes('items:' || coalesce(NEW.id, OLD.id)::text,
+                                              TG_OP, TG_OP, TG_TABLE_NAME, TG_TABLE_SCHEMA, NEW, OLD);
+           RETURN NULL;
+         END $$)");
+  sql("CREATE TRIGGER bc AFTER INSERT OR UPDATE OR DELETE ON bc_items FOR EACH ROW "
+      "EXECUTE FUNCTION bc_items_changes()");
+  sql("INSERT INTO bc_items VALUES (7, 'seven')");
+  sql("DELETE FROM bc_items WHERE id = 7");
+  auto changes = query(
+      "SELECT topic, event, payload - 'id' FROM realtime.messages WHERE topic = 'items:7' "
+      "ORDER BY inserted_at, event DESC");
+  ASSERT_EQ(changes.rows(), 2);
+  EXPECT_EQ(changes.value(0, 1), "INSERT");
+  EXPECT_EQ(json::parse(changes.value(0, 2)),
+            json::parse(R"({"old_record":null,"operation":"INSERT","record":{"details":"seven",
+                            "id":7},"schema":"public","table":"bc_items"})"));
+  EXPECT_EQ(changes.value(1, 1), "DELETE");
+  EXPECT_EQ(json::parse(changes.value(1, 2)),
+            json::parse(R"({"old_record":{"details":"seven","id":7},"operation":"DELETE",
+                            "record":null,"schema":"public","table":"bc_items"})"));
+
+  // A failing send does not fail the caller (Supabase swallows it as a warning).
+  sql("BEGIN");
+  sql("SET LOCAL ROLE anon");
+  EXPECT_EQ(query("SELECT realtime.send('{}'::jsonb, 'e', 'denied')").rows(), 1)
+      << "RLS refuses anon's insert, and the caller's statement still succeeds";
+  sql("ROLLBACK");
+  EXPECT_EQ(query("SELECT count(*) FROM realtime.messages WHERE topic = 'denied'").value(0, 0),
+            "0");
+
+  auto pub = query(
+      "SELECT pubinsert, pubupdate, pubdelete, "
+      "(SELECT string_agg(schemaname || '.' || tablename, ',') FROM pg_publication_tables t "
+      " WHERE t.pubname = p.pubname) FROM pg_publication p "
+      "WHERE pubname = 'supabase_realtime_messages_publication'");
+  ASSERT_EQ(pub.rows(), 1);
+  EXPECT_EQ(pub.value(0, 0), "t");
+  EXPECT_EQ(pub.value(0, 1), "f");
+  EXPECT_EQ(pub.value(0, 2), "f");
+  EXPECT_EQ(pub.value(0, 3), "realtime.messages");
+  EXPECT_EQ(query("SELECT relrowsecurity FROM pg_class WHERE oid = 'realtime.messages'::regclass")
+                .value(0, 0),
+            "t");
 }
 
 TEST_F(BootstrapTest, RejectsBadSlotNamesAndForeignPlugins) {
