@@ -9,6 +9,7 @@
 set(RTSYNC_HEADER_OWNERS
   "rtsync/core/=rtsync_core"
   "rtsync/protocol/=rtsync_protocol"
+  "rtsync/net/=rtsync_net"
   "rtsync/client/transport/=rtsync_client_transport"
   "rtsync/client/query/=rtsync_client_query"
   "rtsync/client/sync/=rtsync_client_sync"

@@ -26,8 +26,8 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
       ->envname("RTSYNC_JWT_SECRET")
       ->required();
   sub.add_option("--jwks", o.jwks,
-                 "JWKS file (path or file:path) with RS256/ES256 public keys tokens may be signed "
-                 "with; reloaded on schedule and on SIGHUP")
+                 "JWKS file (path or file:path) or http(s) URL with RS256/ES256 public keys tokens "
+                 "may be signed with; reloaded on schedule and on SIGHUP")
       ->envname("RTSYNC_JWKS");
   sub.add_option_function<std::int64_t>(
          "--jwks-reload-interval",

@@ -87,12 +87,12 @@ Result<std::unique_ptr<Client>> Client::create(boost::asio::io_context& io,
   std::unique_ptr<Client> c(new Client(scheduler, std::move(options)));
   const ClientOptions& o = c->options_;
 
-  rest::HttpClientOptions ho;
+  net::HttpClientOptions ho;
   ho.base_url = o.rest_url.empty() ? o.url : o.rest_url;
   ho.timeout = o.request_timeout;
   ho.verify_peer = o.verify_peer;
   ho.ca_file = o.ca_file;
-  auto http = rest::HttpClient::create(io, scheduler, ho);
+  auto http = net::HttpClient::create(io, scheduler, ho);
   if (!http.ok()) return http.error();
   c->http_ = std::move(http.value());
   c->rest_ = std::make_unique<rest::RestClient>(*c->http_, rest::RestClientOptions{o.anon_key});

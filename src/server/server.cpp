@@ -4,10 +4,12 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <charconv>
+#include <future>
 #include <thread>
 
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/net/http_client.hpp"
 #include "rtsync/server/auth/jwks.hpp"
 #include "rtsync/server/auth/jwks_source.hpp"
 #include "rtsync/server/auth/jwt.hpp"
@@ -136,7 +138,8 @@ struct Server::Impl {
   std::unique_ptr<auth::JwtVerifier> verifier;
   std::shared_ptr<auth::KeyRing> keys;  // null: HS256 only
   std::shared_ptr<const auth::EcSigningKey> signing_key;
-  std::unique_ptr<auth::JwksSource> jwks;  // on the loop
+  std::unique_ptr<auth::JwksSource> jwks;      // on the loop
+  std::unique_ptr<net::HttpClient> jwks_http;  // reads an http(s) --jwks; on the loop
   std::unique_ptr<core::EventLoop> loop;
   std::unique_ptr<realtime::Hub> hub;
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
@@ -218,6 +221,11 @@ Result<void> Server::start() {
 
   Result<void> result;
   Impl& s = *impl_;
+  // The first read of the JWKS (a URL is read asynchronously, on the loop): start() fails when it
+  // does, so a server never starts with keys it could not read.
+  auto first_load = std::make_shared<std::promise<Result<void>>>();
+  auto first_done = std::make_shared<bool>(false);  // on the loop
+  auto first_read = first_load->get_future();
   impl_->loop->run_sync([&] {
     auto& io = s.loop->io_context();
     auto& sched = s.loop->scheduler();
@@ -261,13 +269,48 @@ Result<void> Server::start() {
          "counter", [&s] { return s.rest_pool ? double(s.rest_pool->retries()) : 0.0; }});
 
     if (!options_.jwks.empty()) {
-      s.jwks = std::make_unique<auth::JwksSource>(
-          sched, s.keys,
-          auth::JwksSourceOptions{options_.jwks, options_.jwks_reload_interval, own_keys});
+      auth::JwksSourceOptions jo{options_.jwks, options_.jwks_reload_interval, own_keys};
+      if (options_.jwks.rfind("http://", 0) == 0 || options_.jwks.rfind("https://", 0) == 0) {
+        net::HttpClientOptions ho;
+        ho.base_url = options_.jwks;
+        ho.max_connections = 1;
+        ho.max_response_bytes = auth::kMaxJwksBytes + 1;  // JwkSet::parse names the excess
+        ho.user_agent = "rtsync-server";
+        auto http = net::HttpClient::create(io, sched, ho);
+        if (!http.ok()) {
+          result = make_error(http.error().code, "--jwks: " + http.error().message);
+          return;
+        }
+        s.jwks_http = std::move(http.value());
+        jo.fetch = [http = s.jwks_http.get()](const std::string& url,
+                                              std::function<void(Result<std::string>)> done) {
+          http->request("GET", "", {{"Accept", "application/json"}}, "",
+                        [done = std::move(done), url](Result<net::HttpResult> r) {
+                          if (!r.ok()) {
+                            return done(make_error(r.error().code, url + ": " + r.error().message));
+                          }
+                          if (r->status < 200 || r->status >= 300) {
+                            return done(make_error(
+                                Errc::remote, url + " answered HTTP " + std::to_string(r->status)));
+                          }
+                          done(std::move(r->body));
+                        });
+        };
+      }
+      jo.on_load = [first_load, first_done](const Result<void>& r) {
+        if (!std::exchange(*first_done, true)) first_load->set_value(r);
+      };
+      s.jwks = std::make_unique<auth::JwksSource>(sched, s.keys, std::move(jo));
       if (auto r = s.jwks->start(); !r.ok()) {
         result = make_error(r.error().code, "--jwks: " + r.error().message);
         return;
       }
+      metrics.gauges.push_back({"rtsync_jwks_loads_total", "JWKS key sets read and installed.",
+                                "counter",
+                                [&s] { return s.jwks ? double(s.jwks->loads()) : 0.0; }});
+      metrics.gauges.push_back({"rtsync_jwks_reload_failures_total",
+                                "JWKS reloads that failed and kept the previous keys.", "counter",
+                                [&s] { return s.jwks ? double(s.jwks->failures()) : 0.0; }});
     }
 
     http::HttpHooks hooks;
@@ -304,6 +347,14 @@ Result<void> Server::start() {
     s.authorizer->start();
     s.stream->start();
   });
+  if (result.ok() && !options_.jwks.empty()) {
+    // HttpClient's own deadline (10 s) ends the read well before this.
+    if (first_read.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      result = make_error(Errc::timeout, "--jwks: no answer from " + options_.jwks);
+    } else if (auto r = first_read.get(); !r.ok()) {
+      result = make_error(r.error().code, "--jwks: " + r.error().message);
+    }
+  }
   if (!result.ok()) {
     stop();
     return result;
@@ -359,6 +410,7 @@ void Server::stop() {
     s.http.reset();
     s.rest_pool.reset();
     s.jwks.reset();
+    s.jwks_http.reset();
   });
   s.loop->stop();
   s.loop->join();

@@ -31,7 +31,6 @@
 #include "rtsync/client/query/query_client.hpp"
 #include "rtsync/client/query/query_observer.hpp"
 #include "rtsync/client/rest/auth_client.hpp"
-#include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/client/rest/postgrest_query.hpp"
 #include "rtsync/client/rest/rest_client.hpp"
 #include "rtsync/client/sync/binding.hpp"
@@ -42,6 +41,7 @@
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
+#include "rtsync/net/http_client.hpp"
 #include "rtsync/protocol/message.hpp"
 
 namespace boost::asio {
@@ -151,7 +151,7 @@ class Client {
   /// The options the client was built from (url trailing slashes removed).
   const ClientOptions& options() const noexcept { return options_; }
   /// The HTTP client shared by REST and auth.
-  rest::HttpClient& http() noexcept { return *http_; }
+  net::HttpClient& http() noexcept { return *http_; }
   /// PostgREST calls with the session's token.
   rest::RestClient& rest() noexcept { return *rest_; }
   /// GoTrue calls (sign-up, sign-in, refresh, user).
@@ -178,7 +178,7 @@ class Client {
   core::Scheduler& scheduler_;
   ClientOptions options_;
   core::Diagnostics diagnostics_;
-  std::unique_ptr<rest::HttpClient> http_;
+  std::unique_ptr<net::HttpClient> http_;
   std::unique_ptr<rest::RestClient> rest_;
   std::unique_ptr<rest::AuthClient> auth_;
   std::unique_ptr<query::QueryClient> cache_;

@@ -43,8 +43,9 @@ struct ServerOptions {
   std::string slot = "rtsync_realtime";
   std::string publication = "supabase_realtime";
   std::chrono::seconds jwt_leeway{2};
-  // RS256/ES256 verification keys: a JWKS file (a path or `file:` + path), read at start (an
-  // unreadable set fails start()), every `jwks_reload_interval` and on reload_keys(); a bad
+  // RS256/ES256 verification keys: a JWKS file (a path or `file:` + path) or an http(s) URL (a
+  // hosted project's .../auth/v1/.well-known/jwks.json), read at start (an unreadable or
+  // unreachable set fails start()), every `jwks_reload_interval` and on reload_keys(); a bad
   // reload keeps the last good keys. Empty: HS256 only. See docs/auth.md.
   std::string jwks;
   std::chrono::seconds jwks_reload_interval{300};
@@ -97,9 +98,10 @@ class Server {
   // The Prometheus text of /metrics.
   std::string metrics_text() const;
 
-  // Reads the JWKS again now (the `rtsync server` SIGHUP). Thread-safe; blocks until done.
-  // Errors: what the read gave (the previous keys stay); Errc::invalid_argument when no JWKS is
-  // configured or the server is not running.
+  // Reads the JWKS again now (the `rtsync server` SIGHUP). Thread-safe. A file: blocks until
+  // done; errors: what the read gave (the previous keys stay). A URL: returns once the read has
+  // begun; its outcome is logged (and counted in rtsync_jwks_reload_failures_total).
+  // Errc::invalid_argument when no JWKS is configured or the server is not running.
   Result<void> reload_keys();
 
   const ServerOptions& options() const noexcept { return options_; }
