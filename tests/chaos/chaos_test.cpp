@@ -1,0 +1,102 @@
+// CI's fixed set of short chaos runs (profile `ci`, docs/chaos.md): one per fault, each with a
+// fixed seed, against a real PostgreSQL, a real `rtsync server` process and the client library
+// with the task binding, while a writer commits across three users' six projects. Each run must
+// account for every change the victim may see (delivered once, or inside a gap it was told about
+// and refetched after), leak nothing to the attacker, and end with the victim's cache equal to the
+// database. RTSYNC_CHAOS_SEED=<n> replays a test with another seed; Chaos.Replay replays a
+// campaign run (bench/chaos/run.sh) from its seed.
+#include <gtest/gtest.h>
+
+#include <iostream>
+
+#include "plan.hpp"
+#include "run.hpp"
+
+namespace rtsync::chaos {
+namespace {
+
+RunResult run_fixed(FaultKind fault, std::uint64_t seed) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string name = std::string(info->test_suite_name()) + "." + info->name();
+  const auto s = seed_from_env().value_or(seed);
+  const auto plan = make_plan(s, Profile::ci, fault);
+  auto r = run_chaos(plan, RTSYNC_CHAOS_BINARY,
+                     "RTSYNC_CHAOS_SEED=" + std::to_string(s) +
+                         " ctest --test-dir build/dev -R '^" + name + "$' --output-on-failure");
+  print(r, std::cout);
+  return r;
+}
+
+void expect_accounted(const RunResult& r) {
+  ASSERT_TRUE(r.error.empty()) << r.error << "\n" << r.diagnostics;
+  const auto& c = r.report;
+  EXPECT_GT(c.expected, 0u) << "the watched project got no changes: the run proves nothing";
+  EXPECT_GT(c.delivered_once, 0u);
+  EXPECT_EQ(c.silently_lost(), 0u) << c.summary();
+  EXPECT_EQ(c.gap_not_refetched, 0u) << c.summary();
+  EXPECT_EQ(c.duplicates, 0u) << c.summary();
+  EXPECT_EQ(c.reordered, 0u) << c.summary();
+  EXPECT_EQ(c.unknown, 0u) << c.summary();
+  EXPECT_EQ(c.leaked, 0u) << c.summary();
+  EXPECT_EQ(r.attacker_leaks, 0u);
+  EXPECT_TRUE(c.final_cache_matches) << c.final_cache_diff;
+  EXPECT_TRUE(c.convergence.has_value());
+  EXPECT_TRUE(r.ok()) << "replay: " << r.replay;
+}
+
+TEST(Chaos, ClientLinkReset) {
+  auto r = run_fixed(FaultKind::client_cut_reset, 1801);
+  expect_accounted(r);
+  EXPECT_GE(r.report.told_gaps, 1u) << "the cut should have made the client rejoin";
+}
+
+TEST(Chaos, ClientLinkPartition) {
+  // Shorter than any heartbeat timeout: the link holds its bytes and nothing need be missed.
+  expect_accounted(run_fixed(FaultKind::client_cut_partition, 1802));
+}
+
+TEST(Chaos, ServerKilledAndRestarted) {
+  auto r = run_fixed(FaultKind::server_kill, 1803);
+  expect_accounted(r);
+  EXPECT_GE(r.report.told_gaps, 1u);
+}
+
+TEST(Chaos, PostgresRestartFast) {
+  expect_accounted(run_fixed(FaultKind::pg_restart_fast, 1804));
+}
+
+TEST(Chaos, PostgresRestartImmediate) {
+  expect_accounted(run_fixed(FaultKind::pg_restart_immediate, 1805));
+}
+
+TEST(Chaos, ReplicationConnectionCut) {
+  expect_accounted(run_fixed(FaultKind::replication_cut, 1806));
+}
+
+TEST(Chaos, AccessTokenExpiresDuringOutage) {
+  auto r = run_fixed(FaultKind::token_expiry, 1807);
+  expect_accounted(r);
+  EXPECT_GE(r.report.told_gaps, 1u);
+}
+
+TEST(Chaos, SlowConsumerIsDroppedAndRecovers) {
+  auto r = run_fixed(FaultKind::slow_consumer, 1808);
+  expect_accounted(r);
+  EXPECT_GE(r.report.told_gaps, 1u) << "the server should have dropped the stalled client";
+}
+
+// A campaign run again: RTSYNC_CHAOS_SEED=<n> [RTSYNC_CHAOS_FAULT=<fault>] ctest -R Chaos.Replay
+TEST(Chaos, Replay) {
+  const auto seed = seed_from_env();
+  if (!seed) GTEST_SKIP() << "set RTSYNC_CHAOS_SEED to replay a campaign run";
+  std::optional<FaultKind> fault;
+  if (const char* f = std::getenv("RTSYNC_CHAOS_FAULT")) fault = parse_fault(f);
+  const auto plan = make_plan(*seed, Profile::campaign, fault);
+  auto r = run_chaos(plan, RTSYNC_CHAOS_BINARY,
+                     "RTSYNC_CHAOS_SEED=" + std::to_string(*seed) + " ctest -R Chaos.Replay");
+  print(r, std::cout);
+  EXPECT_TRUE(r.ok());
+}
+
+}  // namespace
+}  // namespace rtsync::chaos
