@@ -246,4 +246,8 @@ std::string ChaosClient::snapshot() {
   return out;
 }
 
+void ChaosClient::with_client(const std::function<void(client::Client&)>& fn) {
+  loop_.run_sync([&] { fn(*state_->client); });
+}
+
 }  // namespace rtsync::chaos

@@ -13,10 +13,12 @@
 // family ["tasks"] (events and gap fills) refetch it like any task list.
 //
 // Thread safety: start() and the destructor from a thread other than the loop's (they block on
-// it); live(), history(), cache() and snapshot() too (each runs on the loop and waits).
+// it); live(), history(), cache(), snapshot() and with_client() too (each runs on the loop and
+// waits).
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +27,10 @@
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/result.hpp"
+
+namespace rtsync::client {
+class Client;
+}  // namespace rtsync::client
 
 namespace rtsync::chaos {
 
@@ -57,6 +63,8 @@ class ChaosClient {
   std::optional<Rows> cache();
   // The client's diagnostics snapshot (for a failing run's report).
   std::string snapshot();
+  // Runs `fn` with the client on its loop and waits (for tests that act on the client itself).
+  void with_client(const std::function<void(client::Client&)>& fn);
 
  private:
   struct State;

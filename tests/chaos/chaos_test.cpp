@@ -9,8 +9,12 @@
 
 #include <iostream>
 
+#include <thread>
+
 #include "plan.hpp"
+#include "rtsync/client/client.hpp"
 #include "run.hpp"
+#include "world.hpp"
 
 namespace rtsync::chaos {
 namespace {
@@ -83,6 +87,58 @@ TEST(Chaos, SlowConsumerIsDroppedAndRecovers) {
   auto r = run_fixed(FaultKind::slow_consumer, 1808);
   expect_accounted(r);
   EXPECT_GE(r.report.told_gaps, 1u) << "the server should have dropped the stalled client";
+}
+
+// The finding of Chaos.AccessTokenExpiresDuringOutage (seed 1807), made deterministic: a token
+// refresh whose answer the link loses after the server committed the rotation. The client retries
+// with the same refresh token; it must get the rotated token back and stay signed in — not be
+// signed out as a token replay (which left the victim subscribed as anon, seeing nothing).
+TEST(Chaos, ARefreshWhoseAnswerIsLostKeepsTheSession) {
+  Plan plan;
+  plan.seed = 1809;
+  auto made = ChaosWorld::create(plan, RTSYNC_CHAOS_BINARY);
+  ASSERT_TRUE(made.ok()) << made.error().describe();
+  auto& w = *made.value();
+  auto wait = [](const std::function<bool()>& pred, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  };
+  ASSERT_TRUE(wait([&] { return w.victim().live(); }, std::chrono::seconds(20)));
+  const std::string user = w.users().front().id;
+  auto tokens = [&] {
+    auto v =
+        w.sql_value("SELECT count(*) FROM auth.refresh_tokens WHERE user_id = $1::uuid", {user});
+    return v.ok() ? v.value() : std::string("?");
+  };
+  ASSERT_EQ(tokens(), "1");
+
+  // The answer is held back, the server rotates, then the link is reset: the answer is lost.
+  w.client_link().stall(testkit::Flow::downstream);
+  w.victim().with_client([](client::Client& c) { c.session().refresh_now(); });
+  ASSERT_TRUE(wait([&] { return tokens() == "2"; }, std::chrono::seconds(10)));
+  w.client_link().cut(testkit::CutMode::reset);
+  w.client_link().clear();
+
+  // The session's retry (5 s later) presents the same refresh token.
+  std::uint64_t refreshes = 0;
+  bool signed_in = true;
+  ASSERT_TRUE(wait(
+      [&] {
+        w.victim().with_client([&](client::Client& c) {
+          refreshes = c.session().refreshes();
+          signed_in = c.session().get_session().has_value();
+        });
+        return refreshes > 0 || !signed_in;
+      },
+      std::chrono::seconds(20)));
+  EXPECT_TRUE(signed_in) << "the retried refresh signed the user out";
+  EXPECT_EQ(refreshes, 1u);
+  EXPECT_EQ(tokens(), "2") << "the retry should get the rotated token back, not a new one";
+  EXPECT_TRUE(wait([&] { return w.victim().live(); }, std::chrono::seconds(20)));
 }
 
 // A campaign run again: RTSYNC_CHAOS_SEED=<n> [RTSYNC_CHAOS_FAULT=<fault>] ctest -R Chaos.Replay

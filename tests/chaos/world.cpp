@@ -212,6 +212,16 @@ Result<std::vector<Committed>> ChaosWorld::committed() {
   return out;
 }
 
+Result<std::string> ChaosWorld::sql_value(const std::string& query,
+                                          const std::vector<std::optional<std::string>>& params) {
+  auto conn = server::pg::Connection::open(pg_->conninfo());
+  if (!conn.ok()) return conn.error();
+  auto r = conn->exec(query, params);
+  if (!r.ok()) return r.error();
+  if (r->rows() == 0) return std::string();
+  return std::string(r->value(0, 0));
+}
+
 Result<Rows> ChaosWorld::database_rows() {
   auto conn = server::pg::Connection::open(pg_->conninfo());
   if (!conn.ok()) return conn.error();

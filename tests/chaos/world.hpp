@@ -15,6 +15,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,9 @@ class ChaosWorld {
   Result<std::vector<Committed>> committed();
   // The watched project's rows now.
   Result<Rows> database_rows();
+  // First column of the first row of `query` (on a fresh connection straight to PostgreSQL).
+  Result<std::string> sql_value(const std::string& query,
+                                const std::vector<std::optional<std::string>>& params = {});
 
  private:
   ChaosWorld() = default;
