@@ -1,7 +1,8 @@
 // One chaos run (docs/chaos.md): build the world, let the victim join, write for the warm-up,
-// inject the plan's fault, heal it, write a while longer, stop the writer, wait (bounded) for the
-// victim's cache to equal the database, then check the victim's history against the audit and the
-// attacker's for leaks. Every run prints its plan and how to replay it.
+// inject the plan's fault, heal it, write a while longer once the victim is live again, stop the
+// writer, then check the victim's history against the audit until every change is accounted for
+// and its cache equals the database (bounded by the plan's converge_timeout: what is still missing
+// then is a finding), and the attacker's for leaks. Every run prints its plan and how to replay it.
 //
 // Thread safety: run_chaos blocks the calling thread for the whole run.
 #pragma once
