@@ -417,6 +417,8 @@ Result<std::unique_ptr<FaultProxy>> FaultProxy::start(FaultProxyOptions options)
   impl->call([&] { listened = impl->listen(); });
   if (!listened.ok()) {
     impl->call([&] { impl->shutdown(); });
+    impl->own_loop->stop();
+    impl->own_loop->join();
     return listened.error();
   }
   return std::unique_ptr<FaultProxy>(new FaultProxy(std::move(impl)));

@@ -361,5 +361,21 @@ TEST(FaultProxyThreaded, ControlsWorkFromAnotherThread) {
   EXPECT_EQ(proxy.stats().connected, 2u);
 }
 
+TEST(FaultProxyThreaded, BadAddressesAndATakenPortAreErrors) {
+  FaultProxyOptions bad;
+  bad.listen_host = "not-an-address";
+  auto p = FaultProxy::start(bad);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().code, Errc::invalid_argument);
+
+  asio::io_context io;
+  tcp::acceptor taken(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  FaultProxyOptions clash;
+  clash.listen_port = taken.local_endpoint().port();
+  auto q = FaultProxy::start(clash);
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().code, Errc::io);
+}
+
 }  // namespace
 }  // namespace rtsync::testkit
