@@ -173,13 +173,22 @@ async function main() {
     assert.equal(still.count, 2);
   });
 
-  await run('refreshSession rotates, and the used refresh token is refused', async () => {
+  await run('refreshSession rotates; a lost answer is given again, an older token is refused', async () => {
     const { data, error } = await a.auth.refreshSession();
     assert.equal(error, null);
     // Rotation: a new refresh token (the access token may be byte-identical within one second).
     assert.notEqual(data.session.refresh_token, firstSession.refresh_token);
+    // The used token again, as from a client that never got the answer: GoTrue gives the token
+    // issued in its place back instead of treating it as a replay.
     const c = client();
-    const reuse = await c.auth.refreshSession({ refresh_token: firstSession.refresh_token });
+    const again = await c.auth.refreshSession({ refresh_token: firstSession.refresh_token });
+    assert.equal(again.error, null);
+    assert.equal(again.data.session.refresh_token, data.session.refresh_token);
+    // One more rotation and the first token is two behind: a replay, refused.
+    const next = await a.auth.refreshSession();
+    assert.equal(next.error, null);
+    const d = client();
+    const reuse = await d.auth.refreshSession({ refresh_token: firstSession.refresh_token });
     assert.ok(reuse.error);
     assert.equal(reuse.data.session, null);
     // The refreshed session still opens /rest/v1.

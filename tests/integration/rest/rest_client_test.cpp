@@ -187,6 +187,13 @@ TEST_F(RestClientTest, AuthClientFlow) {
 
   auto refreshed = wait<AuthTokens>([&](auto cb) { auth->refresh(in->refresh_token, cb); });
   ASSERT_TRUE(refreshed.ok());
+  // The same token again (as after a lost answer) gets the token issued in its place, as GoTrue.
+  auto retried = wait<AuthTokens>([&](auto cb) { auth->refresh(in->refresh_token, cb); });
+  ASSERT_TRUE(retried.ok()) << retried.error().describe();
+  EXPECT_EQ(retried->refresh_token, refreshed->refresh_token);
+  auto next = wait<AuthTokens>([&](auto cb) { auth->refresh(refreshed->refresh_token, cb); });
+  ASSERT_TRUE(next.ok());
+  // Two rotations behind, it is a replay.
   auto reused = wait<AuthTokens>([&](auto cb) { auth->refresh(in->refresh_token, cb); });
   ASSERT_FALSE(reused.ok());
   EXPECT_EQ(reused.error().code, Errc::unauthorized);
