@@ -243,14 +243,16 @@ struct PgChannelAuthorizer::Impl : std::enable_shared_from_this<PgChannelAuthori
 
   void send(const std::shared_ptr<Flight>& f) {
     ++probes;
+    // Not prepared: a check is pipelined behind others on the connection, and a named statement
+    // whose Parse sat in an earlier batch that failed (a policy that raises) would not exist.
     std::vector<Statement> batch;
     batch.push_back(Statement{
         kSettingsSql,
         {f->check.topic, f->check.auth.claims_json, f->check.auth.role, want_of(f->check)},
         {},
-        true});
+        false});
     batch.push_back(Statement{kProbeSql, {}, {}, false});
-    batch.push_back(Statement{kResultSql, {}, {}, true});
+    batch.push_back(Statement{kResultSql, {}, {}, false});
     pick().execute(std::move(batch),
                    [weak = weak_from_this(), f](Result<std::vector<pg::PgResult>> r) {
                      auto self = weak.lock();
