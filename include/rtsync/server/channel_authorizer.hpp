@@ -25,10 +25,10 @@ namespace rtsync::server {
 
 // What the caller may do on the topic; nullopt = not asked (yet).
 struct ChannelRights {
-  std::optional<bool> broadcast_read;
-  std::optional<bool> presence_read;
-  std::optional<bool> broadcast_write;
-  std::optional<bool> presence_write;
+  std::optional<bool> broadcast_read;   // may receive the topic's broadcasts
+  std::optional<bool> presence_read;    // may receive the topic's presence
+  std::optional<bool> broadcast_write;  // may send broadcasts to the topic
+  std::optional<bool> presence_write;   // may track presence in the topic
 
   // A join needs broadcast read or presence read.
   bool may_join() const noexcept {
@@ -41,16 +41,18 @@ struct ChannelRights {
     if (other.broadcast_write) broadcast_write = other.broadcast_write;
     if (other.presence_write) presence_write = other.presence_write;
   }
+  // Field-wise equality (tests).
   friend bool operator==(const ChannelRights&, const ChannelRights&) = default;
 };
 
 // One question: which rights of `auth` on `topic` to evaluate.
 struct ChannelCheck {
-  AuthClass auth;     // the caller's role and claims (as the token carried them)
-  std::string topic;  // "room1" — realtime.topic() inside the policies
-  bool broadcast_read = false;
-  bool presence_read = false;
-  bool write = false;  // both broadcast_write and presence_write
+  AuthClass auth;               // the caller's role and claims (as the token carried them)
+  std::string topic;            // "room1" — realtime.topic() inside the policies
+  bool broadcast_read = false;  // ask ChannelRights::broadcast_read
+  bool presence_read = false;   // ask ChannelRights::presence_read
+  bool write = false;           // ask both broadcast_write and presence_write
+  // Field-wise equality (tests).
   friend bool operator==(const ChannelCheck&, const ChannelCheck&) = default;
 };
 
@@ -65,19 +67,25 @@ enum class ChannelAuthFailure : std::uint8_t {
   unavailable,
 };
 
+// A check without an answer: why (the realtime server's reason follows from it) and the detail.
 struct ChannelAuthError {
-  ChannelAuthFailure failure = ChannelAuthFailure::unavailable;
+  ChannelAuthFailure failure = ChannelAuthFailure::unavailable;  // the kind of failure
   std::string message;  // PostgreSQL's message or what went wrong, for logs
+  // Field-wise equality (tests).
   friend bool operator==(const ChannelAuthError&, const ChannelAuthError&) = default;
 };
 
+// The rights asked for, or why there is no answer.
 using ChannelAuthResult = Result<ChannelRights, ChannelAuthError>;
 
+// The seam between the realtime server and whatever evaluates the policies (PostgreSQL in
+// production: cdc::PgChannelAuthorizer; a scripted fake in unit tests).
 class ChannelAuthorizer {
  public:
   virtual ~ChannelAuthorizer() = default;
   // Asynchronous: `done` runs later on the server loop with the rights asked for set (the others
-  // nullopt), or why there is no answer. An answer always comes: implementations bound the wait.
+  // nullopt), or why there is no answer. While the authorizer lives an answer always comes:
+  // implementations bound the wait (callbacks still pending at its destruction are dropped).
   virtual void check(ChannelCheck check, std::function<void(ChannelAuthResult)> done) = 0;
 };
 

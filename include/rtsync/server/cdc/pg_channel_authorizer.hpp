@@ -53,18 +53,22 @@ class io_context;
 
 namespace rtsync::server::cdc {
 
+// Settings of PgChannelAuthorizer (the server uses the defaults).
 struct PgChannelAuthorizerOptions {
   std::string conninfo;  // a role that owns realtime.messages and may SET ROLE to the API roles
+  // Roles a check may run as; any other is refused without a query.
   std::vector<std::string> allowed_roles{"anon", "authenticated", "service_role"};
-  std::size_t connections = 2;
+  std::size_t connections = 2;  // pooled connections the checks are pipelined on
   // PostgreSQL cancels a check running longer (a slow policy): query_canceled.
   std::chrono::milliseconds statement_timeout{3000};
   // The longest a caller waits for an answer, connecting included: unavailable after it.
   core::Duration answer_timeout = std::chrono::seconds(5);
 };
 
+// The ChannelAuthorizer over PostgreSQL (see the file comment).
 class PgChannelAuthorizer final : public ChannelAuthorizer {
  public:
+  // Connections open lazily (or at start()); nothing blocks.
   PgChannelAuthorizer(boost::asio::io_context& io, core::Scheduler& scheduler,
                       PgChannelAuthorizerOptions options);
   // Pending `done` callbacks are dropped (not called).
@@ -73,6 +77,7 @@ class PgChannelAuthorizer final : public ChannelAuthorizer {
   // Opens the pooled connections now (otherwise the first check does).
   void start();
 
+  // See ChannelAuthorizer::check; answered within options.answer_timeout.
   void check(ChannelCheck check, std::function<void(ChannelAuthResult)> done) override;
 
   // Probes sent to PostgreSQL (a retry on a fresh connection counts again).
