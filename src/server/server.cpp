@@ -313,7 +313,8 @@ Result<void> Server::start() {
     so.max_held_bytes = options_.stream_memory_bytes;
     s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
     s.authorizer->start();
-    s.channel_authorizer->start();
+    // The channel authorizer connects at its first check: projects without private channels
+    // never hold its connections.
     s.stream->start();
   });
   if (!result.ok()) {
