@@ -52,6 +52,10 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
   sub.add_option("--publication", o.publication, "publication whose tables are streamed")
       ->envname("RTSYNC_PUBLICATION")
       ->capture_default_str();
+  sub.add_flag("--private-only", o.limits.private_only,
+               "refuse public channels (PrivateOnly): only private channels, authorized by the "
+               "policies on realtime.messages, may be joined")
+      ->envname("RTSYNC_PRIVATE_ONLY");
   sub.add_flag("!--no-rest", o.rest,
                "do not serve /rest/v1 and /auth/v1 (they need the demo schema: rtsync migrate)");
   sub.add_option_function<std::int64_t>(

@@ -14,6 +14,7 @@
 #include "rtsync/server/auth/jwks_source.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/cdc/change_stream.hpp"
+#include "rtsync/server/cdc/pg_channel_authorizer.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/http/http_server.hpp"
@@ -143,6 +144,7 @@ struct Server::Impl {
   std::unique_ptr<core::EventLoop> loop;
   std::unique_ptr<realtime::Hub> hub;
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
+  std::unique_ptr<cdc::PgChannelAuthorizer> channel_authorizer;
   std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
   std::shared_ptr<pg::DbPool> rest_pool;
@@ -238,12 +240,21 @@ Result<void> Server::start() {
         std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), options_.limits);
     s.relation_info = std::make_unique<PgRelationInfo>(io, options_.db);
     s.hub->set_relation_info(s.relation_info.get());
+    cdc::PgChannelAuthorizerOptions co;
+    co.conninfo = options_.db;
+    s.channel_authorizer = std::make_unique<cdc::PgChannelAuthorizer>(io, sched, co);
+    s.hub->set_channel_authorizer(s.channel_authorizer.get());
 
     auto& metrics = s.hub->metrics();
     metrics.gauges.push_back(
         {"rtsync_authorization_queries_total",
          "Row visibility queries (one per auth class per table per transaction).", "counter",
          [&s] { return double(s.authorizer->queries()); }});
+    metrics.gauges.push_back(
+        {"rtsync_channel_auth_queries_total",
+         "Private-channel policy probes run on PostgreSQL (identical checks in flight share one).",
+         "counter",
+         [&s] { return s.channel_authorizer ? double(s.channel_authorizer->probes()) : 0.0; }});
     metrics.gauges.push_back(
         {"rtsync_replication_lag_bytes",
          "WAL bytes between the server's end and the confirmed position.", "gauge",
@@ -345,6 +356,8 @@ Result<void> Server::start() {
     so.max_held_bytes = options_.stream_memory_bytes;
     s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
     s.authorizer->start();
+    // The channel authorizer connects at its first check: projects without private channels
+    // never hold its connections.
     s.stream->start();
   });
   if (result.ok() && !options_.jwks.empty()) {
@@ -406,6 +419,8 @@ void Server::stop() {
     s.stream.reset();
     s.hub->set_relation_info(nullptr);
     s.relation_info.reset();
+    s.hub->set_channel_authorizer(nullptr);
+    s.channel_authorizer.reset();
     s.authorizer.reset();
     s.http.reset();
     s.rest_pool.reset();

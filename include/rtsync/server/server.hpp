@@ -9,8 +9,10 @@
 //
 // start(): bootstraps the database idempotently (roles anon/authenticated/service_role, schema
 // auth with auth.uid()/role()/jwt(), publication, logical slot with pgoutput), starts the server
-// loop thread, binds the listener, then starts the change stream and the row authorizer. While
-// PostgreSQL is away the websockets stay up; the stream reconnects with backoff on its own.
+// loop thread, binds the listener, then starts the change stream and the row authorizer (the
+// private-channel checks, docs/private-channels.md, connect at their first use). While PostgreSQL
+// is away the websockets stay up; the stream reconnects with backoff on its own, and private
+// joins are refused with Supabase's database-unavailable reason.
 //
 // Threading: one loop thread (core::EventLoop) owns all server state: sessions, hub, router,
 // change stream, authorizer. Public methods may be called from any other thread; they must not

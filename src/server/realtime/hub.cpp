@@ -204,6 +204,11 @@ std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
   // Copy: a send never re-enters the hub, but keep iteration independent of the member list.
   for (Channel* ch : it->second) {
     if (ch == sender && !ch->self) continue;
+    if (ch->is_private && !ch->rights.broadcast_read.value_or(false)) {
+      // Joined on presence read alone: its token may not read this topic's broadcasts.
+      metrics_.drop(drop::kUnauthorized);
+      continue;
+    }
     Connection& conn = *ch->connection;
     const OutFrame* frame = nullptr;
     if (msg.binary && conn.vsn() == protocol::Vsn::v2) {

@@ -248,6 +248,8 @@ void PresenceTracker::flush(const std::string& member_key) {
     if (const auto* members = hub_.member_list(member_key)) {
       for (Channel* ch : *members) {
         if (!ch->presence_enabled) continue;
+        // A private channel receives presence only if its token may read the topic's presence.
+        if (ch->is_private && !ch->rights.presence_read.value_or(false)) continue;
         const auto after = std::max(ch->presence_seq, first - 1);
         auto [fit, fresh] = by_cutoff.try_emplace(after);
         if (fresh) fit->second.payload = diff_payload(t, after);

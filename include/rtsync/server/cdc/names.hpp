@@ -1,4 +1,5 @@
-// Names that the change stream and the row authorizer gives its timers and log channels.
+// Names that the change stream and the row and channel authorizers give their timers and log
+// channels.
 // Core lists none of them: each layer defines its own here, and tests use these ids to find
 // and fire its timers (`core::ManualScheduler::run_until`).
 //
@@ -20,6 +21,8 @@ inline constexpr core::TimerId StatusFeedback{"StatusFeedback"};
 inline constexpr core::TimerId VisibilityWait{"VisibilityWait"};
 // The change stream letting PostgreSQL go while delivery waits.
 inline constexpr core::TimerId DeliveryStall{"DeliveryStall"};
+// A private-channel policy check that PostgreSQL has not answered in time.
+inline constexpr core::TimerId ChannelAuthDeadline{"ChannelAuthDeadline"};
 }  // namespace timers
 
 // Log channels (`log::get(name)`), shown as the "[Name]" prefix of a line.

@@ -11,6 +11,7 @@
 
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/server/auth/jwt.hpp"
+#include "rtsync/server/channel_authorizer.hpp"
 #include "rtsync/server/realtime/router.hpp"
 
 namespace rtsync::server::realtime {
@@ -26,13 +27,20 @@ enum class PgState : std::uint8_t {
 struct Channel {
   std::uint64_t id = 0;  // unique per server run; the router's SubscriberId
   Connection* connection = nullptr;
-  std::string topic;       // "realtime:room1"
-  std::string sub_topic;   // "room1"
-  std::string member_key;  // fan-out namespace: topic, or "private|" + topic
+  std::string topic;      // "realtime:room1"
+  std::string sub_topic;  // "room1"
+  // Fan-out namespace: the topic, or "private|" + topic, so a private and a public channel of the
+  // same name are separate streams (as Supabase's "<tenant>-private:<name>" pub/sub topics).
+  std::string member_key;
   std::string join_ref;
   bool ack = false;
   bool self = false;
   bool is_private = false;
+  // Private channels: what the channel's token may do on the topic, as the policies on
+  // realtime.messages answered (docs/private-channels.md). The reads are asked at join (presence
+  // read only with presence enabled), the writes at the first broadcast or track; all of it is
+  // asked again when the token is replaced. Unused on public channels.
+  ChannelRights rights;
   std::vector<BindingSpec> bindings;  // the valid postgres_changes bindings
   PgState pg = PgState::none;
   std::shared_ptr<const auth::VerifiedJwt> token;  // access_token or the apikey's

@@ -51,6 +51,10 @@ struct RealtimeLimits {
   // Presences (metas, one per tracking channel) per topic. A track that would add one more is
   // refused with the reply {"status":"error","response":{}}; the channel stays joined.
   std::size_t max_presences_per_channel = 10'000;
+  // A project setting rather than a limit (Supabase's tenant flag `private_only`): public channels
+  // are refused (`PrivateOnly: This project only allows private channels`); only private channels,
+  // authorized by the policies on realtime.messages (docs/private-channels.md), may be joined.
+  bool private_only = false;
 };
 
 }  // namespace rtsync::server::realtime

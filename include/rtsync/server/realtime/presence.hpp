@@ -7,7 +7,8 @@
 // every receiver of the topic gets one presence_diff {"joins":{key:{"metas":[…]}},"leaves":{…}}
 // holding the changes its presence_state did not already contain. A meta that joined and left
 // within one window appears in neither. Receivers are the topic's members with presence enabled
-// (at join, or since their first track); the frame of each group of receivers is serialized once
+// (at join, or since their first track) — on a private topic only those whose token may read its
+// presence (Channel::rights.presence_read); the frame of each group of receivers is serialized once
 // per wire format.
 //
 // A track replacing a channel's earlier payload is a leave of the old meta and a join of a new
