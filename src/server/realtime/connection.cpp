@@ -320,7 +320,7 @@ void Connection::handle_join(Message& m) {
   // this channel, so a row committed after "Subscribed to PostgreSQL" is never missed.
   auto pg = hub_.subscribe_changes(c);
   reply_ok(m, json::object{{"postgres_changes", std::move(echo)}});
-  if (c.presence_enabled) hub_.presence().send_state(c);
+  if (c.presence_enabled) hub_.presence().joined(c);
   for (const auto& e : pg_errors)
     system(c, "postgres_changes", "error", e);
   if (pg == PgState::subscribed) system(c, "postgres_changes", "ok", kSubscribed);
