@@ -63,12 +63,12 @@ class PresenceTest : public ::testing::Test {
       return out;
     }
   };
-  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2) {
+  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2, std::int64_t ttl_s = 3600) {
     json::object c{{"role", "anon"},
                    {"exp", std::chrono::duration_cast<std::chrono::seconds>(
                                sched.wall_now().time_since_epoch())
                                    .count() +
-                               3600}};
+                               ttl_s}};
     auto key = verifier.verify(auth::sign_hs256(c, kSecret), sched.wall_now()).value();
     return std::make_unique<Client>(hub, vsn, std::move(key));
   }
@@ -390,6 +390,77 @@ TEST_F(PresenceTest, EveryWayOfLeavingProducesTheLeave) {
   EXPECT_EQ(names(d[0].payload.at("leaves"), "idler").size(), 1u);
   EXPECT_EQ(hub.presence().size(), 0u);
   EXPECT_EQ(hub.metrics().presences, 0);
+}
+
+TEST_F(PresenceTest, ServerSideEndsOfAChannelProduceTheLeaveToo) {
+  auto watcher = member("w");
+  // A token that expires in 30 s (before the 60 s idle timeout): the server ends the channel then.
+  auto expiring = client(Vsn::v2, 30);
+  expiring->join("room", "1", true, "expiring");
+  expiring->track(json::object{{"name", "E"}});
+  auto rejoiner = member("rejoiner");
+  rejoiner->track(json::object{{"name", "R"}});
+  sched.advance(50ms);
+  watcher->io.take();
+  expiring->io.take();
+
+  ASSERT_TRUE(sched.run_until(timers::TokenExpiry));
+  auto msgs = expiring->io.take();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].event, "system");
+  EXPECT_EQ(msgs[1].event, "phx_close");
+  sched.advance(50ms);
+  auto d = watcher->take("presence_diff");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(names(d[0].payload.at("leaves"), "expiring"), std::vector<std::string>{"E"});
+
+  // Joining the same topic again on the same socket ends the earlier channel: its meta leaves,
+  // and the new channel's state (sent when the window that leave opened closes) no longer has it.
+  rejoiner->io.take();
+  rejoiner->join("room", "77", true, "rejoiner");
+  auto early = rejoiner->io.take();
+  ASSERT_EQ(early.size(), 2u);  // the earlier channel's close, the join reply; no state yet
+  EXPECT_EQ(early[0].event, "phx_close");
+  EXPECT_EQ(early[1].event, "phx_reply");
+  sched.advance(50ms);
+  d = watcher->take("presence_diff");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(names(d[0].payload.at("leaves"), "rejoiner"), std::vector<std::string>{"R"});
+  auto state = rejoiner->take("presence_state");
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_EQ(state[0].join_ref, "77");
+  EXPECT_FALSE(state[0].payload.as_object().contains("rejoiner"));
+  EXPECT_EQ(hub.presence().size(), 0u);
+}
+
+TEST_F(PresenceTest, AVsn1ClientTracksAndEveryoneSeesItInTheirOwnSerializer) {
+  auto v2 = member("w2");
+  auto v1 = member("one", Vsn::v1);
+  v1->track(json::object{{"name", "One"}});
+  auto reply = v1->io.frames.back();
+  EXPECT_EQ(
+      *reply.bytes,
+      R"({"topic":"realtime:room","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"101"})");
+  v1->io.take();
+  sched.advance(50ms);
+  ASSERT_EQ(v1->io.frames.size(), 1u);
+  const auto ref = std::string(json::parse(*v1->io.frames[0].bytes)
+                                   .at("payload")
+                                   .at("joins")
+                                   .at("one")
+                                   .at("metas")
+                                   .at(0)
+                                   .at("phx_ref")
+                                   .as_string());
+  const std::string meta = R"({"phx_ref":")" + ref + R"(","name":"One"})";
+  EXPECT_EQ(
+      *v1->io.frames[0].bytes,
+      R"({"topic":"realtime:room","event":"presence_diff","payload":{"joins":{"one":{"metas":[)" +
+          meta + R"(]}},"leaves":{}},"ref":null})");
+  ASSERT_EQ(v2->io.frames.size(), 1u);
+  EXPECT_EQ(*v2->io.frames[0].bytes,
+            R"([null,null,"realtime:room","presence_diff",{"joins":{"one":{"metas":[)" + meta +
+                R"(]}},"leaves":{}}])");
 }
 
 TEST_F(PresenceTest, EventNameIsCaseInsensitiveAndBadInputGetsSupabaseReplies) {
