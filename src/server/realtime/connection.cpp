@@ -460,7 +460,7 @@ void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
   reply_ok(m, json::object{{"postgres_changes", std::move(echo)}});
   // A private channel gets the topic's presence only if its token may read it.
   if (c.presence_enabled && (!c.is_private || c.rights.presence_read.value_or(false))) {
-    hub_.presence().send_state(c);
+    hub_.presence().joined(c);
   }
   for (const auto& e : pg_errors)
     system(c, "postgres_changes", "error", e);

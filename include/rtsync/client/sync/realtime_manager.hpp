@@ -47,6 +47,18 @@
 // FreshnessTracker keys; a table it does not bind touches no keys. Counted in status_json's
 // "overflows" (not in "events").
 //
+// Presence (optional; docs/presence.md). `set_presence(key, payload)` makes the application one
+// presence on its scope's channel: from the next join on, the channel joins with presence enabled
+// under `key` (config.presence.key; "" lets the server pick one per join) and `payload` is tracked
+// on every SUBSCRIBED — the first and every rejoin, because the server forgets a channel's
+// presence with its join and the transport, like realtime-js, does not re-track by itself. Called
+// while subscribed, it tracks `payload` at once (the key applies from the next join).
+// `clear_presence()` untracks and stops tracking. Presence listeners (`on_presence`) registered
+// before a join enable presence for it too, without tracking. Listeners get the channel's state
+// (RealtimeChannel::presence_state(): key → presences) after each presence_state / presence_diff
+// applied, and an empty state when the channel is left (a scope change, leave()). A track the
+// server refuses is logged (warn) and retried at the next SUBSCRIBED.
+//
 // Heal (listens for `realtime:auth-heal`): with a scope and no subscription, starts a heal cycle
 // unless one is running or a join is still waiting for its first status (its guard decides): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
@@ -182,6 +194,20 @@ class RealtimeManager {
   // Every phase of the current channel, and `left` on leave.
   core::Subscription on_phase(std::function<void(const ChannelPhaseChange&)> listener);
 
+  /// Tracks `payload` under `key` on the scope's channel, now if subscribed and after every
+  /// SUBSCRIBED (see Presence in the file comment).
+  void set_presence(std::string key, json::object payload);
+  /// Untracks (when subscribed) and stops tracking; the channel keeps receiving presence until
+  /// the next join.
+  void clear_presence();
+  /// The payload set_presence() tracks, if any.
+  const std::optional<json::object>& presence_payload() const noexcept { return presence_payload_; }
+  /// The current channel's presence state (key → presences); empty without a channel.
+  PresenceMap presence_state() const;
+  /// Called with the channel's presence state after each sync, and with an empty one when the
+  /// channel is left.
+  core::Subscription on_presence(std::function<void(const PresenceMap&)> listener);
+
   // {channelState, lastEventAt, timestamp, lastMessageAt}
   json::value snapshot_json() const;
   // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
@@ -214,6 +240,7 @@ class RealtimeManager {
   void set_snapshot(std::string_view channel_state);
   void log_auth_state() const;
   void announce(ChannelPhase phase, std::string reason);
+  void track_presence(const std::shared_ptr<Join>& join);
 
   core::Scheduler& scheduler_;
   RealtimeSocket& socket_;
@@ -235,6 +262,9 @@ class RealtimeManager {
   std::shared_ptr<const json::value> last_payload_;
   RealtimeSnapshot snapshot_;
   ListenerList<const ChannelPhaseChange&> phase_listeners_;
+  std::string presence_key_;
+  std::optional<json::object> presence_payload_;
+  ListenerList<const PresenceMap&> presence_listeners_;
   core::Timer heal_timer_;
   core::Subscription heal_sub_;
 };

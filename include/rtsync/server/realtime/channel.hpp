@@ -47,11 +47,12 @@ struct Channel {
   core::Timer expiry;                              // timers::TokenExpiry
   // Presence (presence.hpp): the key this channel tracks under (config.presence.key, or a fresh
   // one per join), whether it receives presence frames (enabled at join, or since its first
-  // track), and the tracker sequence its presence_state covered (later diffs carry only what came
-  // after it).
+  // track), the tracker sequence its presence_state covered (later diffs carry only what came
+  // after it), and whether its presence_state waits for the topic's open window to close.
   std::string presence_key;
   bool presence_enabled = false;
   std::uint64_t presence_seq = 0;
+  bool presence_state_due = false;
 };
 
 }  // namespace rtsync::server::realtime
