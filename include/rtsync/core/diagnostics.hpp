@@ -4,6 +4,8 @@
 //   {"timestamp": <wall ms>, "realtime": {...}, "freshness": {...}, ...}
 //
 // A provider that throws shows up as {"error": "<what>"} under its name; the rest still report.
+// Providers form a core::BasicListenerList (rtsync/core/listener_list.hpp): one may register or
+// remove others while snapshot() runs, under that header's re-entrancy contract.
 // Thread safety: loop-confined.
 #pragma once
 
@@ -27,7 +29,9 @@ class Diagnostics {
 
   // Registering a name twice replaces the earlier provider (its Subscription becomes inert).
   Subscription add(std::string_view name, Provider provider);
+  // {"timestamp": wall ms, <name>: <provider's JSON>…}, names in sorted order.
   json::object snapshot() const;
+  // The registered names, sorted.
   std::vector<std::string> names() const;
 
  private:

@@ -1,14 +1,18 @@
 // Named events with a JSON detail: the C++ stand-in for the original app's window CustomEvents
 // ("realtime:task-update", "realtime:task-new", "realtime:auth-heal").
 //
-// Contract:
+// Contract: the handlers of one event form a core::ListenerList (rtsync/core/listener_list.hpp),
+// whose re-entrancy contract holds per event:
 //   - handlers of one event run in subscription order;
 //   - a handler subscribed during a dispatch does not see the event being dispatched;
 //   - a handler removed during a dispatch (even by itself, or by an earlier handler) is not called
 //     afterwards; `Subscription::remove()` is idempotent;
-//   - a handler that throws is logged (prefix [EventBus]) and counted; the others still run;
+//   - a handler that throws is logged ("[EventBus] handler for <event> threw: …") and counted; the
+//     others still run;
 //   - `emit` from inside a handler dispatches the nested event at once (depth-first), like DOM
-//     dispatchEvent.
+//     dispatchEvent;
+//   - destroying the bus from inside a handler: that handler returns normally and no further
+//     handler of any running emit is called.
 //
 // Thread safety: loop-confined; call from the loop thread only. Subscriptions may outlive the bus
 // (removal then does nothing).

@@ -49,21 +49,11 @@ void Notifier::flush() {
     o->deliver();
   }
   if (events.empty()) return;
-  const auto listeners = core_.cache_listeners;  // snapshot: removal inside a callback is safe
-  for (const auto& event : events) {
-    for (const auto& l : listeners) {
-      if (l->removed) continue;
-      try {
-        l->fn(event);
-      } catch (const std::exception& ex) {
-        ++core_.stats.listener_errors;
-        log::get(loggers::kQuery)->error("cache listener threw: {}", ex.what());
-      } catch (...) {
-        ++core_.stats.listener_errors;
-        log::get(loggers::kQuery)->error("cache listener threw a non-exception");
-      }
-    }
-  }
+  // Each event goes to the listeners live when it is delivered (TanStack's QueryCache.notify).
+  const auto errors_before = core_.cache_listeners.errors();
+  for (const auto& event : events)
+    core_.cache_listeners.notify(event);
+  core_.stats.listener_errors += core_.cache_listeners.errors() - errors_before;
 }
 
 // ---- GcQueue
@@ -673,16 +663,7 @@ bool QueryClient::is_focused() const noexcept {
 
 core::Subscription QueryClient::subscribe(std::function<void(const CacheEvent&)> listener) {
   RTSYNC_ASSERT_ON_LOOP(scheduler());
-  auto entry = std::make_shared<ClientCore::CacheListener>();
-  entry->fn = std::move(listener);
-  core_->cache_listeners.push_back(entry);
-  return core::Subscription([weak = std::weak_ptr<ClientCore>(core_),
-                             e = std::weak_ptr<ClientCore::CacheListener>(entry)] {
-    auto entry = e.lock();
-    if (!entry) return;
-    entry->removed = true;
-    if (auto core = weak.lock()) std::erase(core->cache_listeners, entry);
-  });
+  return core_->cache_listeners.add(std::move(listener));
 }
 
 ClientStats QueryClient::stats() const {

@@ -84,20 +84,14 @@ void ObserverCore::update_query() {
 }
 
 core::Subscription ObserverCore::subscribe(QueryObserver::Listener listener) {
-  auto entry = std::make_shared<ListenerEntry>();
-  entry->fn = std::move(listener);
-  listeners_.push_back(entry);
+  auto sub = listeners_.add(ListenerEntry{std::move(listener)}, [weak = weak_from_this()] {
+    // The last listener gone unmounts the observer (TanStack's onUnsubscribe).
+    auto self = weak.lock();
+    if (self && self->listeners_.empty()) self->destroy_observer();
+  });
   if (listeners_.size() == 1) on_mount();
   request_delivery();  // every listener first receives the current result
-  return core::Subscription([weak = weak_from_this(), e = std::weak_ptr<ListenerEntry>(entry)] {
-    auto entry = e.lock();
-    if (!entry) return;
-    entry->removed = true;
-    auto self = weak.lock();
-    if (!self) return;
-    std::erase(self->listeners_, entry);
-    if (self->listeners_.empty()) self->destroy_observer();
-  });
+  return sub;
 }
 
 void ObserverCore::on_mount() {
@@ -130,8 +124,6 @@ void ObserverCore::destroy_observer() {
 
 void ObserverCore::close() {
   auto keep = shared_from_this();
-  for (auto& l : listeners_)
-    l->removed = true;
   listeners_.clear();
   destroy_observer();
 }
@@ -256,22 +248,15 @@ void ObserverCore::request_delivery() {
 void ObserverCore::deliver() {
   if (listeners_.empty()) return;
   auto keep = shared_from_this();
-  const auto snapshot = listeners_;
   const std::uint64_t version = version_;
   const QueryResult current = result;  // a listener may change the result while others wait
-  for (const auto& l : snapshot) {
-    if (l->removed || l->delivered >= version) continue;
-    l->delivered = version;
-    try {
-      l->fn(current);
-    } catch (const std::exception& ex) {
+  listeners_.for_each([&](ListenerEntry& l) {
+    if (l.delivered >= version) return;
+    l.delivered = version;
+    if (!core::call_guarded(loggers::kQuery, "observer listener", l.fn, current)) {
       if (auto core = core_.lock()) ++core->stats.listener_errors;
-      log::get(loggers::kQuery)->error("observer listener threw: {}", ex.what());
-    } catch (...) {
-      if (auto core = core_.lock()) ++core->stats.listener_errors;
-      log::get(loggers::kQuery)->error("observer listener threw a non-exception");
     }
-  }
+  });
 }
 
 void ObserverCore::update_timers() {

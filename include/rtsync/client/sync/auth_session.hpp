@@ -29,8 +29,8 @@
 #include <string>
 #include <string_view>
 
-#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
 
@@ -123,8 +123,8 @@ class AuthSession {
   bool in_flight_ = false;
   std::uint64_t refreshes_ = 0;
   std::uint64_t refresh_failures_ = 0;
-  ListenerList<AuthEvent, const Session*> listeners_;
-  ListenerList<const std::string&> sinks_;
+  core::ListenerList<AuthEvent, const Session*> listeners_;
+  core::ListenerList<const std::string&> sinks_;
   core::Timer refresh_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -44,8 +44,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/core/subscription.hpp"
 
@@ -181,7 +181,7 @@ class FreshnessTracker {
   std::string reason_;
   core::TimePoint status_changed_at_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
-  ListenerList<> listeners_;
+  core::ListenerList<> listeners_;
   std::uint64_t notifications_ = 0;
   std::uint64_t revision_ = 1;
   core::Timer aging_;

@@ -70,10 +70,10 @@
 #include "rtsync/client/sync/auth_session.hpp"
 #include "rtsync/client/sync/binding.hpp"
 #include "rtsync/client/sync/freshness_tracker.hpp"
-#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/core/scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -234,7 +234,7 @@ class RealtimeManager {
   std::uint64_t overflows_ = 0;
   std::shared_ptr<const json::value> last_payload_;
   RealtimeSnapshot snapshot_;
-  ListenerList<const ChannelPhaseChange&> phase_listeners_;
+  core::ListenerList<const ChannelPhaseChange&> phase_listeners_;
   core::Timer heal_timer_;
   core::Subscription heal_sub_;
 };

@@ -153,7 +153,7 @@ class RealtimeProvider {
   RealtimeProviderOptions options_;
   std::shared_ptr<spdlog::logger> log_;
   ProviderState state_;
-  ListenerList<const ProviderState&> listeners_;
+  core::ListenerList<const ProviderState&> listeners_;
   ProviderStats stats_;
   std::optional<std::string> current_;  // the project this provider joined
   std::uint64_t generation_ = 0;        // bumped per selection, to drop stale join results
