@@ -20,10 +20,13 @@
 
 namespace rtsync::core {
 
+// Named JSON snapshot providers (behaviour and thread safety: the file comment).
 class Diagnostics {
  public:
+  // Returns one component's state; may throw (reported under its name).
   using Provider = std::function<json::value()>;
 
+  // Stamps snapshots with `clock`'s wall time; the clock must outlive it.
   explicit Diagnostics(const Scheduler& clock);
   ~Diagnostics();
 

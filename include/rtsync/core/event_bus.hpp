@@ -29,21 +29,28 @@
 
 namespace rtsync::core {
 
+// Named events with a JSON detail (contract and thread safety: the file comment).
 class EventBus {
  public:
+  // One handler: receives the event's detail.
   using Handler = std::function<void(const json::value& detail)>;
 
   EventBus();
+  // A running emit calls no further handler; Subscriptions become inert.
   ~EventBus();
   EventBus(const EventBus&) = delete;
   EventBus& operator=(const EventBus&) = delete;
 
+  // Calls `handler` for every later `event` until the Subscription is removed.
   Subscription subscribe(std::string_view event, Handler handler);
-  // Returns how many handlers ran (threw or not).
+  // Dispatches `event` to its handlers now. Returns how many handlers ran (threw or not).
   std::size_t emit(std::string_view event, const json::value& detail = json::object());
 
+  // Handlers of `event` registered and not removed.
   std::size_t handler_count(std::string_view event) const;
+  // Handlers that threw, over the bus's life.
   std::uint64_t handler_errors() const noexcept;
+  // Events emitted, with or without handlers.
   std::uint64_t emitted() const noexcept;
 
  private:

@@ -73,8 +73,8 @@ class BasicListenerList {
   // One registration as snapshot() hands it out: its value, and whether it has been removed.
   class Entry {
    public:
-    explicit Entry(T v) : value(std::move(v)) {}
-    T value;  // what was registered
+    explicit Entry(T v) : value(std::move(v)) {}  // made by add()
+    T value;                                      // what was registered
     // True once the registration was removed (its Subscription, remove_if, clear, the list's end).
     bool removed() const noexcept { return removed_; }
 
