@@ -229,6 +229,8 @@ class ObserverCore : public std::enable_shared_from_this<ObserverCore> {
   ObserverCore(std::shared_ptr<ClientCore> core, ObserverOptions options);
   ~ObserverCore();
   void init();
+  // The client, while it lives (its scheduler is the loop the observer is confined to).
+  std::shared_ptr<ClientCore> client() const noexcept { return core_.lock(); }
 
   core::Subscription subscribe(QueryObserver::Listener listener);
   bool has_listeners() const noexcept { return !listeners_.empty(); }

@@ -459,27 +459,32 @@ const ClientConfig& QueryClient::config() const noexcept {
 }
 
 std::optional<Data> QueryClient::get_query_data(const QueryKey& key) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const Query* q = core_->get(key.hash());
   return q ? q->state().data : std::nullopt;
 }
 
 std::shared_ptr<const Query> QueryClient::get_query(const QueryKey& key) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Query* q = core_->get(key.hash());
   return q ? q->shared_from_this() : nullptr;
 }
 
 std::vector<std::shared_ptr<const Query>> QueryClient::find_all(const QueryFilters& filters) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   auto found = core_->find_all(filters);
   return {found.begin(), found.end()};
 }
 
 std::size_t QueryClient::is_fetching(const QueryFilters& filters) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   QueryFilters f = filters;
   f.fetch_status = FetchStatus::fetching;
   return core_->find_all(f).size();
 }
 
 std::size_t QueryClient::size() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   return core_->queries.size();
 }
 
@@ -644,6 +649,7 @@ void QueryClient::set_online(bool online) {
 }
 
 bool QueryClient::is_online() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   return core_->online;
 }
 
@@ -658,6 +664,7 @@ void QueryClient::set_focused(bool focused) {
 }
 
 bool QueryClient::is_focused() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   return core_->focused;
 }
 
@@ -667,6 +674,7 @@ core::Subscription QueryClient::subscribe(std::function<void(const CacheEvent&)>
 }
 
 ClientStats QueryClient::stats() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   ClientStats s = core_->stats;
   s.queries = core_->queries.size();
   s.duplicate_completions = core_->counters->duplicate_completions.load();
@@ -676,6 +684,7 @@ ClientStats QueryClient::stats() const {
 }
 
 json::object QueryClient::snapshot() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const ClientStats s = stats();
   std::size_t fetching = 0;
   for (auto& [hash, q] : core_->queries) {

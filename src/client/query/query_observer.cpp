@@ -5,6 +5,7 @@
 #include "internal.hpp"
 #include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::query {
 
@@ -328,6 +329,21 @@ void ObserverCore::on_interval_tick() {
 // ---- QueryObserver
 // -----------------------------------------------------------------------------------
 
+namespace {
+// The observer is confined to its client's loop; a moved-from observer, or one whose client is
+// gone, has no loop left to check against.
+#if RTSYNC_LOOP_CHECKS
+#define RTSYNC_OBSERVER_ON_LOOP()                                        \
+  do {                                                                   \
+    if (core_) {                                                         \
+      if (auto c = core_->client()) RTSYNC_ASSERT_ON_LOOP(c->scheduler); \
+    }                                                                    \
+  } while (false)
+#else
+#define RTSYNC_OBSERVER_ON_LOOP() static_cast<void>(0)
+#endif
+}  // namespace
+
 QueryObserver::QueryObserver(QueryClient& client, ObserverOptions options)
     : core_(std::make_shared<detail::ObserverCore>(client.core(), std::move(options))) {
   core_->init();
@@ -340,6 +356,7 @@ QueryObserver::~QueryObserver() {
 QueryObserver::QueryObserver(QueryObserver&&) noexcept = default;
 
 QueryObserver& QueryObserver::operator=(QueryObserver&& other) noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (this != &other) {
     if (core_) core_->close();
     core_ = std::move(other.core_);
@@ -348,32 +365,39 @@ QueryObserver& QueryObserver::operator=(QueryObserver&& other) noexcept {
 }
 
 core::Subscription QueryObserver::subscribe(Listener listener) {
+  RTSYNC_OBSERVER_ON_LOOP();
   return core_ ? core_->subscribe(std::move(listener)) : core::Subscription();
 }
 
 bool QueryObserver::has_listeners() const noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   return core_ && core_->has_listeners();
 }
 
 const QueryResult& QueryObserver::result() const noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   static const QueryResult empty;
   return core_ ? core_->result : empty;
 }
 
 const ObserverOptions& QueryObserver::options() const noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   static const ObserverOptions empty;
   return core_ ? core_->options_ : empty;
 }
 
 std::shared_ptr<const Query> QueryObserver::query() const {
+  RTSYNC_OBSERVER_ON_LOOP();
   return core_ ? core_->query_ : nullptr;
 }
 
 void QueryObserver::set_options(ObserverOptions options) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (core_) core_->set_options(std::move(options));
 }
 
 void QueryObserver::set_refetch_interval(RefetchInterval interval) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (!core_) return;
   ObserverOptions o = core_->options_;
   o.refetch_interval = std::move(interval);
@@ -381,6 +405,7 @@ void QueryObserver::set_refetch_interval(RefetchInterval interval) {
 }
 
 void QueryObserver::set_stale_time(StaleTime stale_time) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (!core_) return;
   ObserverOptions o = core_->options_;
   o.stale_time = stale_time;
@@ -388,6 +413,7 @@ void QueryObserver::set_stale_time(StaleTime stale_time) {
 }
 
 void QueryObserver::set_enabled(bool enabled) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (!core_) return;
   ObserverOptions o = core_->options_;
   o.enabled = enabled;
@@ -395,6 +421,7 @@ void QueryObserver::set_enabled(bool enabled) {
 }
 
 void QueryObserver::refetch(RefetchOptions options, std::function<void(const QueryResult&)> done) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (core_) core_->refetch(options, std::move(done));
 }
 

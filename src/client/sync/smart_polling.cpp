@@ -22,6 +22,7 @@ SmartPolling::SmartPolling(FreshnessTracker& tracker, SmartPollingOptions option
 SmartPolling::~SmartPolling() = default;
 
 PollingConfig SmartPolling::config(const FreshnessTracker::Lookup& lookup) const {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   PollingConfig c;
   c.refetch_interval =
       std::clamp(tracker_.polling_interval(lookup), options_.min_interval, options_.max_interval);
@@ -32,6 +33,7 @@ PollingConfig SmartPolling::config(const FreshnessTracker::Lookup& lookup) const
 }
 
 PollingConfig SmartPolling::config(const FreshnessTracker::Key& key) const {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   return config(FreshnessTracker::Lookup(key));
 }
 
@@ -52,6 +54,7 @@ void SmartPolling::on_tracker() {
 std::unique_ptr<SmartQuery> SmartPolling::observe(query::QueryClient& client,
                                                   query::ObserverOptions options,
                                                   std::optional<FreshnessTracker::Key> lookup_key) {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   auto lookup = lookup_key ? std::move(*lookup_key) : options.key.elements();
   return std::unique_ptr<SmartQuery>(
       new SmartQuery(*this, client, std::move(options), std::move(lookup)));
@@ -96,6 +99,7 @@ void SmartQuery::refresh() {
 }
 
 json::value SmartPolling::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   json::array qs;
   registry_.for_each([&](const SmartQuery* q) {
     qs.push_back(json::object{{"key", q->lookup_text()},

@@ -705,12 +705,14 @@ std::string_view RealtimeChannel::name() const noexcept {
   return impl_->name;
 }
 ChannelState RealtimeChannel::state() const noexcept {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->state;
 }
 const ChannelOptions& RealtimeChannel::options() const noexcept {
   return impl_->options;
 }
 const std::optional<std::string>& RealtimeChannel::join_ref() const noexcept {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->join_ref;
 }
 
@@ -762,34 +764,41 @@ void RealtimeChannel::send_broadcast(std::string event, json::value payload, Pus
 }
 
 core::Subscription RealtimeChannel::on_presence_sync(std::function<void()> callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence_sync.add(std::move(callback));
 }
 
 core::Subscription RealtimeChannel::on_presence_join(
     std::function<void(const PresenceJoin&)> callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence_joins.add(std::move(callback));
 }
 
 core::Subscription RealtimeChannel::on_presence_leave(
     std::function<void(const PresenceLeave&)> callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence_leaves.add(std::move(callback));
 }
 
 PresenceMap RealtimeChannel::presence_state() const {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence.state();
 }
 
 void RealtimeChannel::track(json::object payload, PushCallback done) {
+  RTSYNC_CHANNEL_ON_LOOP();
   json::object message{{"type", "presence"}, {"event", "track"}, {"payload", std::move(payload)}};
   impl_->send_push(std::string(protocol::events::kPresence), std::move(message), std::move(done));
 }
 
 void RealtimeChannel::untrack(PushCallback done) {
+  RTSYNC_CHANNEL_ON_LOOP();
   json::object message{{"type", "presence"}, {"event", "untrack"}};
   impl_->send_push(std::string(protocol::events::kPresence), std::move(message), std::move(done));
 }
 
 json::value RealtimeChannel::diagnostics() const {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->diagnostics();
 }
 

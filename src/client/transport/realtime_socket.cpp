@@ -747,6 +747,7 @@ void RealtimeSocket::disconnect(int code, std::string reason) {
   keep->disconnect(code, std::move(reason));
 }
 ConnectionState RealtimeSocket::state() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->state();
 }
 const std::string& RealtimeSocket::endpoint_url() const noexcept {
@@ -770,6 +771,7 @@ void RealtimeSocket::remove_channel(const std::shared_ptr<RealtimeChannel>& chan
   keep->remove_channel(channel);
 }
 std::vector<std::shared_ptr<RealtimeChannel>> RealtimeSocket::channels() const {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->channels();
 }
 
@@ -779,11 +781,13 @@ void RealtimeSocket::set_auth(std::optional<std::string> token) {
   keep->set_auth(std::move(token));
 }
 const std::optional<std::string>& RealtimeSocket::access_token() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->access_token();
 }
 
 std::string RealtimeSocket::push(std::string topic, std::string event, json::value payload,
                                  PushCallback done, std::optional<core::Duration> timeout) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   return keep->push(std::move(topic), std::move(event), std::move(payload), std::move(done),
                     timeout);
@@ -803,9 +807,11 @@ core::Subscription RealtimeSocket::on_heartbeat(HeartbeatCallback callback) {
 }
 
 const SocketCounters& RealtimeSocket::counters() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->counters();
 }
 json::value RealtimeSocket::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->diagnostics();
 }
 

@@ -101,9 +101,16 @@ class SmartPolling {
   std::unique_ptr<SmartQuery> observe(query::QueryClient& client, query::ObserverOptions options,
                                       std::optional<FreshnessTracker::Key> lookup_key = {});
 
-  std::size_t observers() const { return registry_.size(); }  // live SmartQuery handles
+  // Live SmartQuery handles
+  std::size_t observers() const {
+    RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
+    return registry_.size();
+  }
   // Tracker notifications that led to a recompute.
-  std::uint64_t recomputes() const noexcept { return recomputes_; }
+  std::uint64_t recomputes() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
+    return recomputes_;
+  }
   // {observers, recomputes, queries:[{key, refetchIntervalMs, staleTimeMs, updates}]}
   json::value diagnostics() const;
 
