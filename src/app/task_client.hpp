@@ -155,7 +155,7 @@ class TaskClient {
   std::string session_id_;
   bool presence_synced_ = false;
   std::vector<view::Viewer> viewers_;
-  client::sync::ListenerList<const std::vector<view::Viewer>&, const view::ViewerChange&>
+  core::ListenerList<const std::vector<view::Viewer>&, const view::ViewerChange&>
       viewer_listeners_{"TaskClient"};
   std::vector<core::Subscription> presence_subs_;
 };

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/strings.hpp"
 #include "rtsync/net/names.hpp"
 
@@ -418,6 +419,7 @@ HttpClient::~HttpClient() {
 
 std::uint64_t HttpClient::request(std::string method, std::string target, Headers headers,
                                   std::string body, Callback done) {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   auto r = std::make_shared<Impl::Request>();
   r->id = impl_->next_id++;
   r->method = std::move(method);
@@ -440,16 +442,20 @@ std::uint64_t HttpClient::request(std::string method, std::string target, Header
 }
 
 void HttpClient::cancel(std::uint64_t id) {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   impl_->abort(id, make_error(Errc::cancelled, "request cancelled"));
 }
 
 std::size_t HttpClient::open_connections() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   return impl_->open;
 }
 std::size_t HttpClient::queued() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   return impl_->queue.size();
 }
 std::uint64_t HttpClient::connects() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   return impl_->connects;
 }
 

@@ -39,6 +39,7 @@
 #include "rtsync/client/transport/transport.hpp"
 #include "rtsync/core/diagnostics.hpp"
 #include "rtsync/core/event_bus.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/net/http_client.hpp"
@@ -170,7 +171,10 @@ class Client {
   /// own.
   core::Diagnostics& diagnostics() noexcept { return diagnostics_; }
   /// One JSON snapshot of every diagnostics provider.
-  json::object snapshot() const { return diagnostics_.snapshot(); }
+  json::object snapshot() const {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return diagnostics_.snapshot();
+  }
 
  private:
   Client(core::Scheduler& scheduler, ClientOptions options);

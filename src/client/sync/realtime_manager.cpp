@@ -365,6 +365,7 @@ void RealtimeManager::end_heal_cycle() {
 }
 
 bool RealtimeManager::healing() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return heal_timer_.pending() || heal_in_flight_;
 }
 
@@ -445,6 +446,7 @@ core::Subscription RealtimeManager::on_phase(
 }
 
 RealtimeManagerStatus RealtimeManager::status() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   RealtimeManagerStatus s;
   s.subscribed = subscribed_;
   s.project_id = project_id_;
@@ -454,6 +456,7 @@ RealtimeManagerStatus RealtimeManager::status() const {
 }
 
 json::value RealtimeManager::snapshot_json() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   auto opt = [](const std::optional<std::int64_t>& v) {
     return v ? json::value(*v) : json::value(nullptr);
   };
@@ -465,6 +468,7 @@ json::value RealtimeManager::snapshot_json() const {
 }
 
 json::value RealtimeManager::status_json() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   const auto s = status();
   return json::object{{"isSubscribed", s.subscribed},
                       {options_.binding.scope_name,

@@ -40,10 +40,6 @@ bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
 }
 
-std::string trim(std::string_view s) {
-  return std::string(core::trim_blanks(s));
-}
-
 std::optional<std::string> string_field(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   if (!v || !v->is_string()) return std::nullopt;
@@ -437,8 +433,8 @@ void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
       b.events = parse_event_mask(event);
       b.schema = schema.value_or("public");
       b.table = table.value_or("*");
-      if (filter && !trim(*filter).empty()) {
-        auto f = protocol::parse_filter(trim(*filter));
+      if (filter && !core::trim_blanks(*filter).empty()) {
+        auto f = protocol::parse_filter(core::trim_blanks(*filter));
         if (!f.ok()) {
           pg_errors.push_back("Error parsing `filter` params: " + f.error().message);
           continue;

@@ -82,10 +82,11 @@
 #include "rtsync/client/sync/auth_session.hpp"
 #include "rtsync/client/sync/binding.hpp"
 #include "rtsync/client/sync/freshness_tracker.hpp"
-#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -138,11 +139,20 @@ class MessageClock {
   explicit MessageClock(const core::Scheduler& scheduler) : scheduler_(scheduler) {}
   // Records a frame received now.
   void stamp() {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
     last_ = scheduler_.wall_ms();
     ++messages_;
   }
-  std::optional<std::int64_t> last() const noexcept { return last_; }  // wall ms of the last
-  std::uint64_t messages() const noexcept { return messages_; }        // frames stamped
+  // Wall ms of the last frame stamped.
+  std::optional<std::int64_t> last() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return last_;
+  }
+  // Frames stamped so far.
+  std::uint64_t messages() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return messages_;
+  }
 
  private:
   const core::Scheduler& scheduler_;
@@ -183,11 +193,26 @@ class RealtimeManager {
   RealtimeManagerStatus status() const;  // getStatus()
   /// The binding this manager joins by (RealtimeManagerOptions::binding).
   const SyncBinding& binding() const noexcept { return options_.binding; }
-  const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }  // the snapshot now
-  bool subscribed() const noexcept { return subscribed_; }  // the channel is SUBSCRIBED
+  // The snapshot now.
+  const RealtimeSnapshot& snapshot() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return snapshot_;
+  }
+  // The channel is SUBSCRIBED.
+  bool subscribed() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return subscribed_;
+  }
   // The project joined or joining.
-  const std::optional<std::string>& project_id() const noexcept { return project_id_; }
-  std::uint32_t reconnect_attempts() const noexcept { return attempts_; }  // in this cycle
+  const std::optional<std::string>& project_id() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return project_id_;
+  }
+  // Heal attempts in this cycle.
+  std::uint32_t reconnect_attempts() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return attempts_;
+  }
   // A heal cycle is running: a retry is scheduled or a heal join is in flight.
   bool healing() const noexcept;
 
@@ -212,14 +237,23 @@ class RealtimeManager {
   json::value snapshot_json() const;
   // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
   json::value status_json() const;
-  std::uint64_t events_received() const noexcept { return events_; }  // change and broadcast events
-  std::uint64_t overflows_received() const noexcept { return overflows_; }  // overflows
+  // Change and broadcast events received.
+  std::uint64_t events_received() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return events_;
+  }
+  // Overflows received.
+  std::uint64_t overflows_received() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return overflows_;
+  }
   // The payload of the event (change or broadcast; not an overflow) being (or last) emitted,
   // shared: a bus handler that wants to keep the detail (the provider's stamped events) checks
   // `&detail == last_event_payload().get()` and shares it instead of copying. Each payload is
   // copied once out of the transport's frame into its own arena (one allocation block instead of
   // one per string).
   const std::shared_ptr<const json::value>& last_event_payload() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
     return last_payload_;
   }
 
@@ -261,10 +295,10 @@ class RealtimeManager {
   std::uint64_t overflows_ = 0;
   std::shared_ptr<const json::value> last_payload_;
   RealtimeSnapshot snapshot_;
-  ListenerList<const ChannelPhaseChange&> phase_listeners_;
+  core::ListenerList<const ChannelPhaseChange&> phase_listeners_;
   std::string presence_key_;
   std::optional<json::object> presence_payload_;
-  ListenerList<const PresenceMap&> presence_listeners_;
+  core::ListenerList<const PresenceMap&> presence_listeners_;
   core::Timer heal_timer_;
   core::Subscription heal_sub_;
 };
