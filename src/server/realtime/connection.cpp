@@ -18,6 +18,8 @@ namespace {
 
 constexpr std::string_view kSubscribed = "Subscribed to PostgreSQL";
 constexpr std::string_view kDbDown = "Realtime was unable to connect to the project database";
+constexpr std::string_view kUnableToReplay =
+    "UnableToReplayMessages: Realtime was unable to replay messages";
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
@@ -50,6 +52,8 @@ Connection::Connection(Hub& hub, SessionIo& io, protocol::Vsn vsn, auth::Verifie
 
 Connection::~Connection() {
   *alive_ = false;
+  for (auto& [topic, p] : pending_)
+    hub_.unhold(p->channel->member_key, &p->held);
   for (auto& [topic, ch] : channels_) {
     hub_.unsubscribe_changes(*ch);
     hub_.remove_member(*ch);
@@ -211,12 +215,14 @@ void Connection::system(Channel& ch, std::string_view extension, std::string_vie
                Hub::system_payload(extension, status, message, ch.sub_topic)});
 }
 
+void Connection::refuse_join(const Message& m, std::string reason) {
+  ++hub_.metrics().join_errors;
+  log::get(loggers::kServer)->info("join {} refused: {}", m.topic, reason);
+  reply_error(m, std::move(reason));
+}
+
 void Connection::handle_join(Message& m) {
-  auto join_error = [&](std::string reason) {
-    ++hub_.metrics().join_errors;
-    log::get(loggers::kServer)->info("join {} refused: {}", m.topic, reason);
-    reply_error(m, std::move(reason));
-  };
+  auto join_error = [&](std::string reason) { refuse_join(m, std::move(reason)); };
   if (!starts_with(m.topic, protocol::kTopicPrefix)) {
     ++hub_.metrics().join_errors;
     reply(m, json::object{{"status", "error"},
@@ -226,9 +232,11 @@ void Connection::handle_join(Message& m) {
   std::string sub_topic = m.topic.substr(protocol::kTopicPrefix.size());
   if (sub_topic.empty()) return join_error("TopicNameRequired: You must provide a topic name");
 
-  // Joining a topic already joined on this socket ends the earlier channel first.
+  // Joining a topic already joined on this socket ends the earlier channel first (and a join of
+  // it still waiting for its replay).
   if (channels_.count(m.topic)) close_channel(m.topic);
-  if (channels_.size() >= hub_.limits().max_channels_per_connection) {
+  cancel_pending(m.topic);
+  if (channels_.size() + pending_.size() >= hub_.limits().max_channels_per_connection) {
     return join_error("ChannelRateLimitReached: Too many channels");
   }
 
@@ -251,6 +259,15 @@ void Connection::handle_join(Message& m) {
     return join_error(
         "Unauthorized: You do not have permissions to read from this Channel topic: " + sub_topic);
   }
+  // Replay (docs/database-broadcast.md), checked after authorization as Supabase Realtime does.
+  const bool replay = config.replay || config.replay_invalid;
+  if (replay && !config.is_private) {
+    return join_error("UnableToReplayMessages: Replay is not allowed for public channels");
+  }
+  if (replay && config.replay_invalid) {
+    return join_error("UnableToReplayMessages: Replay params are not valid");
+  }
+  if (replay && !hub_.message_store()) return join_error(std::string(kUnableToReplay));
 
   auto ch = std::make_unique<Channel>();
   ch->id = hub_.next_channel_id();
@@ -311,6 +328,13 @@ void Connection::handle_join(Message& m) {
     }
   }
 
+  if (config.replay)
+    return start_replay(m, std::move(ch), std::move(echo), std::move(pg_errors), *config.replay);
+  complete_join(m, std::move(ch), std::move(echo), pg_errors);
+}
+
+Channel& Connection::complete_join(const Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                                   const std::vector<std::string>& pg_errors) {
   Channel& c = *ch;
   channels_.emplace(m.topic, std::move(ch));
   hub_.add_member(c);
@@ -326,10 +350,89 @@ void Connection::handle_join(Message& m) {
   if (pg == PgState::subscribed) system(c, "postgres_changes", "ok", kSubscribed);
   if (pg == PgState::waiting) system(c, "postgres_changes", "error", kDbDown);
   schedule_expiry(c);
+  return c;
+}
+
+void Connection::start_replay(const Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                              std::vector<std::string> pg_errors,
+                              const protocol::ReplayConfig& replay) {
+  // The topic's live broadcasts are held from now on: whatever commits while the query runs is
+  // either in its answer or held (or both: sent once), never lost.
+  auto p = std::make_unique<PendingJoin>();
+  p->request = Message{m.join_ref, m.ref, m.topic, std::string(ev::kJoin), json::object()};
+  p->held.limit = hub_.limits().max_queued_frames;
+  p->echo = std::move(echo);
+  p->pg_errors = std::move(pg_errors);
+  const std::uint64_t id = ch->id;
+  std::string sub_topic = ch->sub_topic;
+  p->channel = std::move(ch);
+  hub_.hold(p->channel->member_key, &p->held);
+  pending_.emplace(m.topic, std::move(p));
+  // The store may answer at once (tests): the pending join is registered before the call.
+  hub_.message_store()->replay(
+      std::move(sub_topic), replay.since, protocol::effective_replay_limit(replay),
+      hub_.recent_message_xids(),
+      [this, alive = alive_, topic = m.topic, id](Result<std::vector<StoredMessage>> r) {
+        if (*alive) finish_replay(topic, id, std::move(r));
+      });
+}
+
+void Connection::finish_replay(const std::string& topic, std::uint64_t channel_id,
+                               Result<std::vector<StoredMessage>> stored) {
+  auto it = pending_.find(topic);
+  // Left, or joined again, while the query ran: this answer is nobody's.
+  if (it == pending_.end() || it->second->channel->id != channel_id) return;
+  auto p = std::move(it->second);
+  pending_.erase(it);
+  hub_.unhold(p->channel->member_key, &p->held);
+  if (!stored.ok() || p->held.overflowed) {
+    ++hub_.metrics().replay_errors;
+    log::get(loggers::kServer)
+        ->warn("replay for {} failed: {}", topic,
+               stored.ok() ? "more live broadcasts arrived than a join may hold"
+                           : stored.error().describe());
+    return refuse_join(p->request, std::string(kUnableToReplay));
+  }
+  Channel& c = complete_join(p->request, std::move(p->channel), std::move(p->echo), p->pg_errors);
+  ++hub_.metrics().replays;
+  for (const auto& msg : stored.value()) {
+    auto payload = core::parse_json(msg.payload);
+    if (!payload.ok()) continue;  // jsonb text always parses; a broken store row is skipped
+    c.replayed_ids.push_back(msg.id);
+    json::object body{{"type", "broadcast"},
+                      {"event", msg.event},
+                      {"payload", std::move(payload.value())},
+                      {"meta", json::object{{"replayed", true}, {"id", msg.id}}}};
+    // A channel push (as Phoenix's push/3), so vsn 2 frames carry the join_ref.
+    push(Message{c.join_ref, std::nullopt, c.topic, std::string(ev::kBroadcast), std::move(body)});
+    ++hub_.metrics().replayed_messages;
+  }
+  // Held broadcasts are in commit order. One the replay also found committed before the query's
+  // snapshot, and so did every held one before it: those were replayed or left out by the
+  // query's since/limit, so only what follows the last replayed one is new to this channel.
+  std::size_t first_new = 0;
+  for (std::size_t i = p->held.messages.size(); i > 0; --i) {
+    const auto& id = p->held.messages[i - 1].id;
+    if (!id.empty() && c.replayed(id)) {
+      first_new = i;
+      break;
+    }
+  }
+  if (first_new > 0) hub_.metrics().drop(drop::kReplayDuplicate, first_new);
+  for (std::size_t i = first_new; i < p->held.messages.size(); ++i)
+    hub_.broadcast_to(c, p->held.messages[i]);
+}
+
+void Connection::cancel_pending(std::string_view topic) {
+  auto it = pending_.find(topic);
+  if (it == pending_.end()) return;
+  hub_.unhold(it->second->channel->member_key, &it->second->held);
+  pending_.erase(it);
 }
 
 void Connection::handle_leave(Message& m) {
   reply_ok(m);
+  cancel_pending(m.topic);
   if (channels_.count(m.topic)) close_channel(m.topic);
 }
 
