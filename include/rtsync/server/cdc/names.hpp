@@ -1,4 +1,5 @@
-// Names that the change stream and the row authorizer gives its timers and log channels.
+// Names that the change stream, the row authorizer and message retention give their timers and
+// log channels.
 // Core lists none of them: each layer defines its own here, and tests use these ids to find
 // and fire its timers (`core::ManualScheduler::run_until`).
 //
@@ -20,12 +21,15 @@ inline constexpr core::TimerId StatusFeedback{"StatusFeedback"};
 inline constexpr core::TimerId VisibilityWait{"VisibilityWait"};
 // The change stream letting PostgreSQL go while delivery waits.
 inline constexpr core::TimerId DeliveryStall{"DeliveryStall"};
+// The next run of Broadcast-from-Database retention (old realtime.messages rows deleted).
+inline constexpr core::TimerId Retention{"Retention"};
 }  // namespace timers
 
 // Log channels (`log::get(name)`), shown as the "[Name]" prefix of a line.
 namespace loggers {
 inline constexpr std::string_view kCdc = "ChangeStream";
 inline constexpr std::string_view kServer = "Server";
+inline constexpr std::string_view kRetention = "MessageRetention";
 }  // namespace loggers
 
 }  // namespace rtsync::server::cdc
