@@ -44,7 +44,8 @@ struct WatchArgs {
   bool json = false;
   int page_size = 20;
   std::string vsn = "2";
-  double duration = 0;  // seconds; 0 = until stopped
+  std::string source = "changes";  // changes | broadcast (client::domain::TaskSource)
+  double duration = 0;             // seconds; 0 = until stopped
   double drop_seconds = 5;
   int coalesce_ms = 10;  // the cache's burst-coalescing window
   std::string log_file;
@@ -62,6 +63,7 @@ struct DemoArgs {
   double drop_seconds = 5;
   int coalesce_ms = 10;
   std::string log_file;
+  std::string source = "changes";  // changes | broadcast (client::domain::TaskSource)
 };
 
 struct TokenArgs {

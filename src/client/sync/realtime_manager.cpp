@@ -112,7 +112,9 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
   auto j = std::make_shared<Join>(*project_id_, binding, from_heal, std::move(done));
   join_ = j;
   const std::string& name = j->name;
-  j->channel = socket_.channel(name);
+  ChannelOptions channel_options;
+  channel_options.is_private = binding.private_channel;
+  j->channel = socket_.channel(name, channel_options);
   std::weak_ptr<Join> weak = j;
   // The specs are read through the binding, which lives as long as the manager (and with it
   // every callback registered here).
