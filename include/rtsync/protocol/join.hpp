@@ -25,9 +25,9 @@ struct PostgresChangesSpec {
 // config.broadcast.replay (docs/database-broadcast.md): replay the channel's stored private
 // broadcasts inserted at or after `since`, the last `limit` of them.
 struct ReplayConfig {
-  std::int64_t since = 0;             // milliseconds since the Unix epoch
-  std::optional<std::int64_t> limit;  // absent: the server's default (25)
-
+  std::int64_t since = 0;               // milliseconds since the Unix epoch
+  std::optional<std::int64_t> limit{};  // absent: the server's default (25)
+  // Field by field.
   friend bool operator==(const ReplayConfig&, const ReplayConfig&) = default;
 };
 
@@ -46,7 +46,7 @@ struct JoinConfig {
   bool broadcast_self = false;
   // broadcast.replay when it was sent with valid params (an integer `since` in range, an integer
   // `limit` or none); `replay_invalid` when it was sent (not null) and is not that.
-  std::optional<ReplayConfig> replay;
+  std::optional<ReplayConfig> replay{};
   bool replay_invalid = false;
   std::string presence_key;  // "" → server picks
   bool presence_enabled = false;

@@ -21,12 +21,16 @@ struct StoredMessage {
   std::string id;       // uuid text: meta.id
   std::string event;    // the broadcast event
   std::string payload;  // JSON text
+  // Field by field.
   friend bool operator==(const StoredMessage&, const StoredMessage&) = default;
 };
 
+// Replays and retention deletes over realtime.messages (see the file comment).
 class MessageStore {
  public:
+  // The stored messages of a replay, oldest first, or the database's error.
   using ReplayCallback = std::function<void(Result<std::vector<StoredMessage>>)>;
+  // How many rows a delete removed, or the database's error.
   using DeleteCallback = std::function<void(Result<std::size_t>)>;
   virtual ~MessageStore() = default;
 

@@ -27,14 +27,17 @@
 
 namespace rtsync::server::cdc {
 
+// When and how much retention deletes.
 struct MessageRetentionOptions {
-  core::Duration retention = std::chrono::hours(72);
-  core::Duration interval = std::chrono::minutes(10);
-  std::size_t batch_rows = 10'000;
+  core::Duration retention = std::chrono::hours(72);   // messages older than this go; <= 0: none
+  core::Duration interval = std::chrono::minutes(10);  // from the end of a run to the next
+  std::size_t batch_rows = 10'000;                     // rows per delete statement
 };
 
+// The retention schedule over a MessageStore (see the file comment).
 class MessageRetention {
  public:
+  // Does nothing until start() or run_now().
   MessageRetention(core::Scheduler& scheduler, MessageStore& store,
                    MessageRetentionOptions options = {});
   // Stops; callers of run_now() still waiting get Errc::closed.
@@ -50,10 +53,11 @@ class MessageRetention {
   // in progress, `done` waits for that one. `done` gets the rows the run deleted, or its error.
   void run_now(std::function<void(Result<std::size_t>)> done = {});
 
-  bool running() const noexcept;  // a run is in progress
-  std::uint64_t runs() const noexcept;
+  bool running() const noexcept;            // a run is in progress
+  std::uint64_t runs() const noexcept;      // runs finished, with or without an error
   std::uint64_t deleted() const noexcept;   // rows deleted over all runs
   std::uint64_t failures() const noexcept;  // runs ended by an error
+  // {retention_ms, interval_ms, running, runs, deleted, failures, last_cutoff_ms}
   json::value diagnostics() const;
 
  private:

@@ -39,8 +39,10 @@ class io_context;
 
 namespace rtsync::server::cdc {
 
+// The MessageStore over PostgreSQL (see the file comment).
 class PgMessageStore final : public MessageStore {
  public:
+  // Connects lazily (the first call). `scheduler` runs on the loop of `io` (visibility waits).
   PgMessageStore(boost::asio::io_context& io, core::Scheduler& scheduler, std::string conninfo);
   ~PgMessageStore() override;
   PgMessageStore(const PgMessageStore&) = delete;

@@ -48,6 +48,7 @@ struct Channel {
   // Ids of the messages this channel's join replayed (at most 25): live copies are not sent
   // again (docs/database-broadcast.md).
   std::vector<std::string> replayed_ids;
+  // Was `message_id` among replayed_ids?
   bool replayed(std::string_view message_id) const {
     for (const auto& id : replayed_ids)
       if (id == message_id) return true;

@@ -22,12 +22,13 @@ namespace rtsync::server::realtime {
 
 struct BroadcastMessage;
 
+// One realtime.messages row, as broadcast.
 struct DbBroadcast {
-  std::string topic;    // realtime.messages.topic, e.g. "project:42"
-  std::string event;    // the broadcast event, e.g. "INSERT"
-  std::string payload;  // JSON text of the payload column
-  bool is_private = true;
-  std::string id;  // the row id (uuid text): meta.id, and what replay de-duplicates by
+  std::string topic;       // realtime.messages.topic, e.g. "project:42"
+  std::string event;       // the broadcast event, e.g. "INSERT"
+  std::string payload;     // JSON text of the payload column
+  bool is_private = true;  // to the private channel of the topic (else the public one)
+  std::string id;          // the row id (uuid text): meta.id, and what replay de-duplicates by
 };
 
 // The broadcast of an INSERT into realtime.messages (is_messages_relation). Errors

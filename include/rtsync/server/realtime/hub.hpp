@@ -70,9 +70,9 @@ struct BroadcastMessage {
 // messages (Connection), so that none is lost between the replay query and the join: at most
 // `limit` of them, then `overflowed` (the join fails rather than miss one).
 struct HeldBroadcasts {
-  std::vector<BroadcastMessage> messages;
-  std::size_t limit = 0;
-  bool overflowed = false;
+  std::vector<BroadcastMessage> messages;  // in commit (arrival) order
+  std::size_t limit = 0;                   // most messages held
+  bool overflowed = false;                 // more arrived: `messages` was emptied
 };
 
 // What trimming an old record to its key needs beyond the pgoutput Relation: the primary key
