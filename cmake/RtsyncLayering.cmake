@@ -18,6 +18,8 @@ set(RTSYNC_HEADER_OWNERS
   "rtsync/server/change_feed.hpp=rtsync_server_changes"
   "rtsync/server/row_authorizer.hpp=rtsync_server_changes"
   "rtsync/server/channel_authorizer.hpp=rtsync_server_changes"
+
+  "rtsync/server/message_store.hpp=rtsync_server_changes"
   "rtsync/server/pg/=rtsync_server_pg"
   "rtsync/server/cdc/=rtsync_server_cdc"
   "rtsync/server/auth/=rtsync_server_auth"

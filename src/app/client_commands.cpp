@@ -116,6 +116,11 @@ void add_watch_options(CLI::App& sub, WatchArgs& a) {
   sub.add_flag("--json", a.json, "no screen: one JSON object per line on stdout");
   sub.add_option("--page-size", a.page_size, "tasks per page")->capture_default_str();
   sub.add_option("--vsn", a.vsn, "realtime protocol version: 1 or 2")->capture_default_str();
+  sub.add_option("--source", a.source,
+                 "task events from `changes` (postgres_changes on public.tasks) or `broadcast` "
+                 "(Broadcast from Database: the project's private topic, db/0006)")
+      ->check(CLI::IsMember({"changes", "broadcast"}))
+      ->capture_default_str();
   sub.add_option("--duration", a.duration, "stop after this many seconds (0: run until stopped)")
       ->capture_default_str();
   sub.add_option("--drop-seconds", a.drop_seconds, "how long `k` keeps realtime down")
@@ -154,6 +159,12 @@ int run_watch_command(const WatchArgs& a) {
   o.refresh_token = a.refresh_token;
   o.project = a.project;
   o.vsn = vsn.value();
+  auto source = client::domain::parse_task_source(a.source);
+  if (!source.ok()) {
+    std::cerr << "rtsync watch: --source: " << source.error().message << "\n";
+    return 2;
+  }
+  o.source = source.value();
   o.drop_for = seconds(a.drop_seconds);
   o.coalesce_window = std::chrono::milliseconds(a.coalesce_ms);
   o.verify_peer = !a.insecure;
@@ -205,6 +216,12 @@ void add_demo_options(CLI::App& sub, DemoArgs& a) {
   sub.add_option("--log-file", a.log_file, "log lines go here while the screen is up");
   sub.add_flag("!--no-viewer", a.viewer,
                "do not start the second, headless viewer the pane shows as watching");
+
+  sub.add_option("--source", a.source,
+                 "task events from `changes` (postgres_changes on public.tasks) or `broadcast` "
+                 "(Broadcast from Database: the project's private topic, db/0006)")
+      ->check(CLI::IsMember({"changes", "broadcast"}))
+      ->capture_default_str();
 }
 
 int run_demo_command(const DemoArgs& a) {
@@ -213,6 +230,11 @@ int run_demo_command(const DemoArgs& a) {
   std::signal(SIGPIPE, SIG_IGN);
   if (a.rate < 0 || a.page_size <= 0 || a.duration < 0) {
     std::cerr << "rtsync demo: --rate, --page-size and --duration must be positive\n";
+    return 2;
+  }
+  auto source = client::domain::parse_task_source(a.source);
+  if (!source.ok()) {
+    std::cerr << "rtsync demo: --source: " << source.error().message << "\n";
     return 2;
   }
 
@@ -281,6 +303,7 @@ int run_demo_command(const DemoArgs& a) {
     co.password = world.user().password;
     co.drop_for = seconds(a.drop_seconds);
     co.coalesce_window = std::chrono::milliseconds(a.coalesce_ms);
+    co.source = source.value();
     auto stack = TaskClient::start(loop, co);
     if (!stack.ok()) {
       std::cerr << "rtsync demo: client: " << stack.error().message << "\n";

@@ -46,7 +46,8 @@ struct WatchArgs {
   bool json = false;
   int page_size = 20;
   std::string vsn = "2";
-  double duration = 0;  // seconds; 0 = until stopped
+  std::string source = "changes";  // changes | broadcast (client::domain::TaskSource)
+  double duration = 0;             // seconds; 0 = until stopped
   double drop_seconds = 5;
   int coalesce_ms = 10;  // the cache's burst-coalescing window
   std::string log_file;
@@ -67,6 +68,8 @@ struct DemoArgs {
   int coalesce_ms = 10;
   std::string log_file;
   bool viewer = true;  // a second, headless viewer on the first project (--no-viewer: none)
+
+  std::string source = "changes";  // changes | broadcast (client::domain::TaskSource)
 };
 
 struct TokenArgs {

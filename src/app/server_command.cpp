@@ -56,6 +56,19 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
                "refuse public channels (PrivateOnly): only private channels, authorized by the "
                "policies on realtime.messages, may be joined")
       ->envname("RTSYNC_PRIVATE_ONLY");
+
+  sub.add_option("--messages-publication", o.messages_publication,
+                 "insert-only publication of realtime.messages streamed for Broadcast from "
+                 "Database (\"\" turns it off)")
+      ->envname("RTSYNC_MESSAGES_PUBLICATION")
+      ->capture_default_str();
+  sub.add_option_function<std::int64_t>(
+         "--message-retention-hours",
+         [&o](std::int64_t h) { o.message_retention = std::chrono::hours(h); },
+         "hours Broadcast-from-Database messages are kept for replay before they are deleted "
+         "(default 72; 0: never deleted)")
+      ->envname("RTSYNC_MESSAGE_RETENTION_HOURS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{24 * 3650}));
   sub.add_flag("!--no-rest", o.rest,
                "do not serve /rest/v1 and /auth/v1 (they need the demo schema: rtsync migrate)");
   sub.add_option_function<std::int64_t>(

@@ -99,7 +99,7 @@ Result<std::unique_ptr<TaskClient>> TaskClient::start(core::EventLoop& loop,
     co.verify_peer = o.verify_peer;
     co.ca_file = o.ca_file;
     co.refresh_margin = o.refresh_margin;
-    co.binding = client::domain::task_binding();
+    co.binding = client::domain::task_binding(o.source);
     // The original's QueryClient defaults (docs/original-app.md §7): 3 attempts unless
     // unauthorized, 1 s then 2 s, no refetch on window focus.
     co.query.retry = client::domain::default_retry();

@@ -65,6 +65,8 @@ struct TaskClientOptions {
   std::string refresh_token;
   std::string project;  // initial project id; empty: the user's first project
   protocol::Vsn vsn = protocol::Vsn::v2;
+  // Where task events come from: postgres_changes or Broadcast from Database (task_binding.hpp).
+  client::domain::TaskSource source = client::domain::TaskSource::changes;
   core::Duration drop_for = std::chrono::seconds(5);  // how long `k` keeps realtime down
   core::Duration refresh_margin = std::chrono::seconds(60);
   core::Duration http_timeout = std::chrono::seconds(10);

@@ -1,5 +1,8 @@
 #include "rtsync/protocol/join.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "rtsync/core/strings.hpp"
 
 namespace rtsync::protocol {
@@ -77,6 +80,40 @@ Result<PostgresChangesSpec> read_spec(const json::object& o) {
   return spec;
 }
 
+// An integral JSON number as int64 (doubles only when integral and in range), else nullopt.
+std::optional<std::int64_t> integer_of(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<std::int64_t>(v.get_uint64());
+  }
+  return std::nullopt;
+}
+
+// config.broadcast.replay: {since: integer ms, limit: integer or absent}. Anything else that is
+// not null is a replay the server must refuse as invalid.
+void read_replay(const json::object& broadcast, JoinConfig& out) {
+  const auto* v = broadcast.if_contains("replay");
+  if (!v || v->is_null()) return;
+  const auto* o = v->if_object();
+  const auto* since = o ? o->if_contains("since") : nullptr;
+  auto since_ms = since ? integer_of(*since) : std::nullopt;
+  if (!since_ms || *since_ms < kReplayMinSinceMs || *since_ms > kReplayMaxSinceMs) {
+    out.replay_invalid = true;
+    return;
+  }
+  ReplayConfig r;
+  r.since = *since_ms;
+  if (const auto* limit = o->if_contains("limit"); limit && !limit->is_null()) {
+    r.limit = integer_of(*limit);
+    if (!r.limit) {
+      out.replay_invalid = true;
+      return;
+    }
+  }
+  out.replay = r;
+}
+
 void write_spec(json::object& o, const PostgresChangesSpec& spec) {
   o.emplace("event", spec.event);
   if (spec.schema) o.emplace("schema", *spec.schema);
@@ -85,6 +122,11 @@ void write_spec(json::object& o, const PostgresChangesSpec& spec) {
 }
 
 }  // namespace
+
+std::int64_t effective_replay_limit(const ReplayConfig& replay) noexcept {
+  if (!replay.limit) return kReplayDefaultLimit;
+  return std::clamp<std::int64_t>(*replay.limit, 1, kReplayMaxLimit);
+}
 
 json::value build_join_payload(const JoinRequest& request) {
   const auto& c = request.config;
@@ -96,7 +138,13 @@ json::value build_join_payload(const JoinRequest& request) {
     changes.emplace_back(std::move(o));
   }
   json::object config;
-  config.emplace("broadcast", json::object{{"ack", c.broadcast_ack}, {"self", c.broadcast_self}});
+  json::object broadcast{{"ack", c.broadcast_ack}, {"self", c.broadcast_self}};
+  if (c.replay) {
+    json::object replay{{"since", c.replay->since}};
+    if (c.replay->limit) replay.emplace("limit", *c.replay->limit);
+    broadcast.emplace("replay", std::move(replay));
+  }
+  config.emplace("broadcast", std::move(broadcast));
   config.emplace("presence",
                  json::object{{"key", c.presence_key}, {"enabled", c.presence_enabled}});
   config.emplace("postgres_changes", std::move(changes));
@@ -134,6 +182,7 @@ Result<JoinRequest> parse_join_payload(const json::value& payload) {
     if (!read_flexible_bool(*b, "self", out.broadcast_self)) {
       return payload_error("broadcast.self must be a boolean");
     }
+    read_replay(*b, out);
   }
 
   auto presence = section(cfg, "presence");

@@ -43,6 +43,12 @@ std::vector<std::string> Relation::key_columns() const {
   return out;
 }
 
+bool is_messages_relation(const Relation& relation) noexcept {
+  constexpr std::string_view kTable = "messages";
+  if (relation.schema != "realtime" || !relation.table.starts_with(kTable)) return false;
+  return relation.table.size() == kTable.size() || relation.table[kTable.size()] == '_';
+}
+
 std::string_view to_string(ChangeKind kind) noexcept {
   switch (kind) {
     case ChangeKind::insert:

@@ -14,7 +14,9 @@
 #include "rtsync/server/auth/jwks_source.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/cdc/change_stream.hpp"
+#include "rtsync/server/cdc/message_retention.hpp"
 #include "rtsync/server/cdc/pg_channel_authorizer.hpp"
+#include "rtsync/server/cdc/pg_message_store.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/http/http_server.hpp"
@@ -147,6 +149,8 @@ struct Server::Impl {
   std::unique_ptr<cdc::PgChannelAuthorizer> channel_authorizer;
   std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
+  std::unique_ptr<cdc::PgMessageStore> messages;
+  std::unique_ptr<cdc::MessageRetention> retention;
   std::shared_ptr<pg::DbPool> rest_pool;
   std::unique_ptr<http::HttpServer> http;
   std::atomic<std::uint16_t> port{0};
@@ -188,6 +192,9 @@ Result<void> Server::start() {
     pg::BootstrapOptions bo;
     bo.slot = options_.slot;
     bo.publication = options_.publication;
+    if (!options_.messages_publication.empty()) {
+      bo.messages_publication = options_.messages_publication;
+    }
     auto report = pg::bootstrap(conn.value(), bo);
     if (!report.ok()) return make_error(Errc::io, "bootstrap: " + report.error().message);
     logger->info("bootstrap done (roles {}, functions {}, publication {}, slot {})",
@@ -244,6 +251,15 @@ Result<void> Server::start() {
     co.conninfo = options_.db;
     s.channel_authorizer = std::make_unique<cdc::PgChannelAuthorizer>(io, sched, co);
     s.hub->set_channel_authorizer(s.channel_authorizer.get());
+    // Broadcast from Database: replays read realtime.messages, retention deletes old rows, both
+    // on one connection of their own.
+    s.messages = std::make_unique<cdc::PgMessageStore>(io, sched, options_.db);
+    s.hub->set_message_store(s.messages.get());
+    cdc::MessageRetentionOptions ro;
+    ro.retention = options_.message_retention;
+    ro.interval =
+        std::max<core::Duration>(options_.message_retention_interval, std::chrono::seconds(1));
+    s.retention = std::make_unique<cdc::MessageRetention>(sched, *s.messages, ro);
 
     auto& metrics = s.hub->metrics();
     metrics.gauges.push_back(
@@ -274,6 +290,12 @@ Result<void> Server::start() {
         {"rtsync_stream_changes_decoded_total", "Row changes decoded by the change stream.",
          "counter", [&s] { return s.stream ? double(s.stream->metrics().changes_decoded) : 0.0; }});
 
+    metrics.gauges.push_back({"rtsync_retention_deleted_total",
+                              "realtime.messages rows deleted by retention.", "counter",
+                              [&s] { return s.retention ? double(s.retention->deleted()) : 0.0; }});
+    metrics.gauges.push_back(
+        {"rtsync_retention_failures_total", "Retention runs that ended in a database error.",
+         "counter", [&s] { return s.retention ? double(s.retention->failures()) : 0.0; }});
     metrics.gauges.push_back(
         {"rtsync_rest_db_retries_total",
          "REST/auth database batches run again on a fresh connection after a connection failure.",
@@ -353,12 +375,14 @@ Result<void> Server::start() {
     so.conninfo = options_.db;
     so.slot = options_.slot;
     so.publication = options_.publication;
+    so.messages_publication = options_.messages_publication;
     so.max_held_bytes = options_.stream_memory_bytes;
     s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
     s.authorizer->start();
     // The channel authorizer connects at its first check: projects without private channels
     // never hold its connections.
     s.stream->start();
+    if (!options_.messages_publication.empty()) s.retention->start();
   });
   if (result.ok() && !options_.jwks.empty()) {
     // HttpClient's own deadline (10 s) ends the read well before this.
@@ -385,6 +409,27 @@ Result<void> Server::reload_keys() {
     if (s.jwks) result = s.jwks->reload();
   });
   return result;
+}
+
+Result<std::size_t> Server::run_message_retention() {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped || !s.loop) {
+    return make_error(Errc::invalid_argument, "the server is not running");
+  }
+  if (options_.messages_publication.empty()) {
+    return make_error(Errc::invalid_argument, "Broadcast from Database is off");
+  }
+  // The run finishes on the loop later: wait for it here, off the loop.
+  auto result = std::make_shared<std::promise<Result<std::size_t>>>();
+  auto answer = result->get_future();
+  s.loop->run_sync([&] {
+    if (!s.retention) {
+      result->set_value(make_error(Errc::invalid_argument, "the server is stopping"));
+      return;
+    }
+    s.retention->run_now([result](Result<std::size_t> r) { result->set_value(std::move(r)); });
+  });
+  return answer.get();
 }
 
 void Server::stop() {
@@ -417,6 +462,9 @@ void Server::stop() {
   s.loop->run_sync([&] {
     if (s.stream) s.stream->stop();
     s.stream.reset();
+    s.retention.reset();
+    s.hub->set_message_store(nullptr);
+    s.messages.reset();
     s.hub->set_relation_info(nullptr);
     s.relation_info.reset();
     s.hub->set_channel_authorizer(nullptr);

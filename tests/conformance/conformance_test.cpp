@@ -103,11 +103,34 @@ void private_conformance(const std::string& vsn) {
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
+// Broadcast from Database and replay (db_broadcast_js.mjs).
+void db_broadcast_conformance(const std::string& vsn) {
+  auto stack = TestStack::start();
+  ASSERT_TRUE(stack.ok()) << stack.error().describe();
+  auto& s = *stack.value();
+  std::string pg_url =
+      "postgres://postgres@127.0.0.1:" + std::to_string(s.pg().port()) + "/postgres";
+  std::string env =
+      "RTSYNC_HTTP=" + shell_quote(s.server().http_url()) +
+      " ANON_KEY=" + shell_quote(s.anon_key()) + " SERVICE_KEY=" + shell_quote(s.service_key()) +
+      " PG_URL=" + shell_quote(pg_url) + " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
+  auto r = run_command(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/db_broadcast_js.mjs") +
+                       " " + vsn);
+  std::cout << r.output;
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
 TEST(RealtimeJsConformance, PrivateChannelsVsn1) {
   private_conformance("1.0.0");
 }
 TEST(RealtimeJsConformance, PrivateChannelsVsn2) {
   private_conformance("2.0.0");
+}
+TEST(RealtimeJsConformance, DatabaseBroadcastVsn1) {
+  db_broadcast_conformance("1.0.0");
+}
+TEST(RealtimeJsConformance, DatabaseBroadcastVsn2) {
+  db_broadcast_conformance("2.0.0");
 }
 
 TEST(RealtimeJsConformance, PresenceVsn1) {

@@ -1,5 +1,6 @@
-// The server's change feed: what PostgreSQL logical decoding (pgoutput over the publication
-// `supabase_realtime`) yields, decoded once, as typed JSON rows grouped by transaction.
+// The server's change feed: what PostgreSQL logical decoding (pgoutput over the publications
+// `supabase_realtime` and `supabase_realtime_messages_publication`) yields, decoded once, as typed
+// JSON rows grouped by transaction.
 //
 // Producer: ChangeStream (src/server/cdc). Consumer: the realtime router (src/server/realtime),
 // which routes each change to matching subscriptions, authorizes rows under RLS (RowAuthorizer),
@@ -51,6 +52,11 @@ struct Relation {
   std::vector<protocol::Column> wire_columns() const;
   std::vector<std::string> key_columns() const;
 };
+
+// Is this `realtime.messages` (or one of its partitions, `realtime.messages_<suffix>`, as a
+// Supabase project partitions it by day)? Its inserts are Broadcast from Database: they reach
+// subscribers as broadcasts (docs/database-broadcast.md), never as postgres_changes.
+bool is_messages_relation(const Relation& relation) noexcept;
 
 enum class ChangeKind { insert, update, remove };
 std::string_view to_string(ChangeKind kind) noexcept;  // "INSERT" | "UPDATE" | "DELETE"

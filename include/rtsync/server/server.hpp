@@ -8,11 +8,12 @@
 //   server.stop();                              // 1001 to every socket, slot position confirmed
 //
 // start(): bootstraps the database idempotently (roles anon/authenticated/service_role, schema
-// auth with auth.uid()/role()/jwt(), publication, logical slot with pgoutput), starts the server
-// loop thread, binds the listener, then starts the change stream and the row authorizer (the
-// private-channel checks, docs/private-channels.md, connect at their first use). While PostgreSQL
-// is away the websockets stay up; the stream reconnects with backoff on its own, and private
-// joins are refused with Supabase's database-unavailable reason.
+// auth with auth.uid()/role()/jwt(), the realtime schema of Broadcast from Database, publications,
+// logical slot with pgoutput), starts the server loop thread, binds the listener, then starts the
+// change stream, the row authorizer and message retention (the private-channel checks,
+// docs/private-channels.md, connect at their first use). While PostgreSQL is away the websockets
+// stay up; the stream reconnects with backoff on its own, and private joins are refused with
+// Supabase's database-unavailable reason.
 //
 // Threading: one loop thread (core::EventLoop) owns all server state: sessions, hub, router,
 // change stream, authorizer. Public methods may be called from any other thread; they must not
@@ -44,6 +45,13 @@ struct ServerOptions {
   std::string jwt_secret;                 // at least kMinJwtSecretBytes bytes
   std::string slot = "rtsync_realtime";
   std::string publication = "supabase_realtime";
+  // Broadcast from Database (docs/database-broadcast.md): the insert-only publication of
+  // realtime.messages streamed with `publication` ("" turns the feature off), how long its
+  // messages are kept (older ones are deleted every `message_retention_interval`; 0 keeps them
+  // forever).
+  std::string messages_publication = "supabase_realtime_messages_publication";
+  std::chrono::seconds message_retention{72 * 3600};
+  std::chrono::seconds message_retention_interval{600};
   std::chrono::seconds jwt_leeway{2};
   // RS256/ES256 verification keys: a JWKS file (a path or `file:` + path) or an http(s) URL (a
   // hosted project's .../auth/v1/.well-known/jwks.json), read at start (an unreadable or
@@ -105,6 +113,12 @@ class Server {
   // begun; its outcome is logged (and counted in rtsync_jwks_reload_failures_total).
   // Errc::invalid_argument when no JWKS is configured or the server is not running.
   Result<void> reload_keys();
+
+  // Runs Broadcast-from-Database retention now (it also runs on its schedule) and waits for it:
+  // the number of realtime.messages rows it deleted. Thread-safe; for tools and tests.
+  // Errors: the database's; Errc::invalid_argument when the server is not running or retention
+  // is off (messages_publication empty).
+  Result<std::size_t> run_message_retention();
 
   const ServerOptions& options() const noexcept { return options_; }
   core::EventLoop& loop();

@@ -71,6 +71,22 @@ TaskEventInfo task_event_info(const json::value& payload) {
     info.project_id = string_at(rec, "project_id");
     return info;
   }
+  // Broadcast from Database (realtime.broadcast_changes): {event, payload:{record, old_record,
+  // operation, table, schema, id}[, meta]} — the task is the record (the old one for a DELETE).
+  if (const auto* inner = o.if_contains("payload"); inner && inner->is_object()) {
+    const auto& p = inner->as_object();
+    if (p.contains("operation") && (p.contains("record") || p.contains("old_record"))) {
+      const json::value* rec = p.if_contains("record");
+      if (!rec || !rec->is_object()) rec = p.if_contains("old_record");
+      info.source = "broadcast";
+      if (rec && rec->is_object()) {
+        info.task_id = string_at(rec, "id");
+        info.status = string_at(rec, "status");
+        info.project_id = string_at(rec, "project_id");
+      }
+      return info;
+    }
+  }
   // Broadcast: {event, payload:{type, payload:{…}}} or {type, payload:{…}} or the fields flat.
   const json::value* body = &payload;
   for (int depth = 0; depth < 3 && body->is_object(); ++depth) {

@@ -35,7 +35,8 @@ ConnectionStateName connection_state_name(bool is_connected, bool is_connecting,
 // What a realtime event says about a task, from either payload shape the manager emits:
 // postgres_changes ({"eventType","new":{id,status,project_id,…},…}) or the task-update broadcast
 // ({"event":"task-update","payload":{"type":"TASKS_STATUS_UPDATE","payload":{"taskId","status",
-// "projectId",…}}}, also without the outer envelope).
+// "projectId",…}}}, also without the outer envelope), or a Broadcast-from-Database task change
+// ({"event":"UPDATE","payload":{"record":{id,status,project_id,…},"old_record":…,"operation":…}}).
 struct TaskEventInfo {
   std::optional<std::string> task_id;
   std::optional<std::string> status;

@@ -116,6 +116,7 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
   const std::string& name = j->name;
   // Presence is asked for when the application tracks or listens (as realtime-js decides).
   ChannelOptions channel_options;
+  channel_options.is_private = binding.private_channel;
   channel_options.presence_enabled =
       presence_payload_.has_value() || presence_listeners_.size() > 0;
   if (presence_payload_) channel_options.presence_key = presence_key_;

@@ -109,6 +109,10 @@ Result<void> ChannelImpl::subscribe(RealtimeChannel::StatusCallback callback,
     return make_error(Errc::invalid_argument,
                       "subscribe() can only be called once per channel instance (" + topic + ")");
   }
+  if (options.replay && !options.is_private) {
+    return make_error(Errc::invalid_argument,
+                      "broadcast replay is only available on private channels (" + topic + ")");
+  }
   auto s = socket.lock();
   if (!s || s->shut_down() || detached) {
     return make_error(Errc::closed, "the socket of " + topic + " is gone");
@@ -148,6 +152,13 @@ void ChannelImpl::send_join() {
   request.config.presence_enabled = options.presence_enabled || !presence_sync.empty() ||
                                     !presence_joins.empty() || !presence_leaves.empty();
   request.config.is_private = options.is_private;
+  if (options.replay) {
+    request.config.replay =
+        protocol::ReplayConfig{std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   options.replay->since.time_since_epoch())
+                                   .count(),
+                               options.replay->limit};
+  }
   joined_changes = changes.snapshot();
   for (const auto& b : joined_changes) {
     b->value.id.reset();
@@ -745,6 +756,15 @@ core::Subscription RealtimeChannel::on_changes_overflow(ChangesOverflowCallback 
 core::Subscription RealtimeChannel::on_status(StatusCallback callback) {
   RTSYNC_CHANNEL_ON_LOOP();
   return impl_->status_listeners.add(std::move(callback));
+}
+
+BroadcastMeta broadcast_meta(const json::value& message) {
+  BroadcastMeta out;
+  const auto* meta = core::find(message, "meta");
+  if (!meta) return out;
+  if (auto id = core::find_string(*meta, "id")) out.id = std::string(*id);
+  out.replayed = core::find_bool(*meta, "replayed").value_or(false);
+  return out;
 }
 
 Result<void> RealtimeChannel::subscribe(StatusCallback callback,

@@ -69,7 +69,15 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
         decoder(types, DecoderLimits{this->opts.part_changes, this->opts.part_bytes}),
         logger(log::get(loggers::kCdc)) {}
 
-  enum class Phase { stopped, connecting, loading_types, starting, streaming, waiting_retry };
+  enum class Phase {
+    stopped,
+    connecting,
+    loading_types,
+    checking_publication,
+    starting,
+    streaming,
+    waiting_retry
+  };
 
   asio::io_context& io;
   core::Scheduler& sched;
@@ -84,6 +92,11 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   std::shared_ptr<spdlog::logger> logger;
 
   Phase phase = Phase::stopped;
+  // Whether the messages publication exists (checked on each connect): streaming a publication
+  // that does not exist fails at the first change, so a database without one (bootstrap off) is
+  // streamed without it.
+  bool with_messages = false;
+  bool warned_no_messages = false;
   std::deque<std::shared_ptr<Transaction>> queue;
   // Transactions with the sink, in commit order: their end LSN and whether `done` ran. The front's
   // sequence number is `first_seq`; a done() marks its entry and the done prefix is confirmed.
@@ -163,7 +176,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
           auto self = weak.lock();
           if (!self) return;
           if (self->phase == Phase::connecting || self->phase == Phase::loading_types ||
-              self->phase == Phase::starting) {
+              self->phase == Phase::checking_publication || self->phase == Phase::starting) {
             self->fail("timed out starting the replication stream");
           }
         });
@@ -187,12 +200,32 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     arm_read();
   }
 
+  void check_messages_publication() {
+    with_messages = false;
+    if (opts.messages_publication.empty() || opts.messages_publication == opts.publication) {
+      send_start_replication();
+      return;
+    }
+    phase = Phase::checking_publication;
+    const std::string q = "SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = " +
+                          pg::quote_literal(opts.messages_publication);
+    if (PQsendQuery(pq(), q.c_str()) != 1) return fail(trimmed(PQerrorMessage(pq())));
+    flush();
+    arm_read();
+  }
+
   void send_start_replication() {
     phase = Phase::starting;
+    // One slot for both publications: pgoutput sends a table's changes once even when it is in
+    // both, and messages keep their place in commit order among the other changes.
+    std::string publications = pg::quote_identifier(opts.publication);
+    if (with_messages) {
+      publications += "," + pg::quote_identifier(opts.messages_publication);
+    }
     const std::string cmd = "START_REPLICATION SLOT " + pg::quote_identifier(opts.slot) +
                             " LOGICAL " + format_lsn(confirmed) +
                             " (proto_version '1', publication_names " +
-                            pg::quote_literal(pg::quote_identifier(opts.publication)) + ")";
+                            pg::quote_literal(publications) + ")";
     logger->debug("{}", cmd);
     if (PQsendQuery(pq(), cmd.c_str()) != 1) return fail(trimmed(PQerrorMessage(pq())));
     flush();
@@ -202,13 +235,31 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   // Results of the set-up queries (simple query protocol).
   void on_query_input() {
     PGconn* c = pq();
-    while (phase == Phase::loading_types || phase == Phase::starting) {
+    while (phase == Phase::loading_types || phase == Phase::checking_publication ||
+           phase == Phase::starting) {
       if (PQisBusy(c)) return arm_read();
       PGresult* res = PQgetResult(c);
+      if (phase == Phase::checking_publication) {
+        if (!res) {
+          send_start_replication();
+          return;
+        }
+        auto r = pg::take_result(res, c);
+        if (!r) return fail("checking the messages publication: " + r.error().message);
+        with_messages = r->rows() > 0;
+        if (!with_messages && !warned_no_messages) {
+          warned_no_messages = true;
+          logger->warn(
+              "publication {} does not exist: Broadcast from Database is off (the server's "
+              "bootstrap creates it)",
+              opts.messages_publication);
+        }
+        continue;
+      }
       if (phase == Phase::loading_types) {
         if (!res) {
           logger->debug("{} types known", types.size());
-          send_start_replication();
+          check_messages_publication();
           return;
         }
         auto r = pg::take_result(res, c);
@@ -239,8 +290,9 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     if (ever_streamed) ++reconnects;
     ever_streamed = true;
     attempt = 0;
-    logger->info("streaming slot {} from {} (publication {})", opts.slot, format_lsn(confirmed),
-                 opts.publication);
+    logger->info("streaming slot {} from {} (publications {}{}{})", opts.slot,
+                 format_lsn(confirmed), opts.publication, with_messages ? ", " : "",
+                 with_messages ? opts.messages_publication : std::string());
     schedule_status();
     if (!in_flight.empty()) arm_stall_timer();  // still waiting for the sink: keep watching
     report(true, "");
@@ -263,6 +315,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     if (PQconsumeInput(pq()) != 1) return fail(trimmed(PQerrorMessage(pq())));
     switch (phase) {
       case Phase::loading_types:
+      case Phase::checking_publication:
       case Phase::starting:
         return on_query_input();
       case Phase::streaming:
@@ -601,6 +654,7 @@ json::value ChangeStream::diagnostics() const {
       {"running", m.running},
       {"slot", impl_->opts.slot},
       {"publication", impl_->opts.publication},
+      {"messages_publication", impl_->opts.messages_publication},
       {"changes_decoded", m.changes_decoded},
       {"transactions", m.transactions},
       {"transactions_delivered", m.transactions_delivered},

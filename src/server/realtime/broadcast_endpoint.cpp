@@ -106,6 +106,7 @@ void BroadcastEndpoint::handle(http::HttpRequest request,
     m.topic = "realtime:" + topic;
     m.is_private = is_private;
     m.json_payload = json::value(std::move(p));
+    if (id && id->is_string()) m.id = std::string(id->get_string());  // replay de-duplication
     out.push_back(std::move(m));
     return true;
   };

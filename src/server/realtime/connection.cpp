@@ -35,6 +35,8 @@ ChannelCheck write_check(const Channel& ch, bool presence_read) {
   return ChannelCheck{AuthClass{ch.token->role, ch.token->claims_json}, ch.sub_topic, false,
                       presence_read, true};
 }
+constexpr std::string_view kUnableToReplay =
+    "UnableToReplayMessages: Realtime was unable to replay messages";
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
@@ -63,6 +65,8 @@ Connection::Connection(Hub& hub, SessionIo& io, protocol::Vsn vsn, auth::Verifie
 
 Connection::~Connection() {
   *alive_ = false;
+  for (auto& [topic, p] : pending_)
+    hub_.unhold(p->channel->member_key, &p->held);
   for (auto& [topic, ch] : channels_) {
     hub_.unsubscribe_changes(*ch);
     hub_.remove_member(*ch);
@@ -321,8 +325,10 @@ void Connection::handle_join(Message& m) {
     return refuse_join(m, "TopicNameRequired: You must provide a topic name");
   }
 
-  // Joining a topic already joined on this socket ends the earlier channel first.
+  // Joining a topic already joined on this socket ends the earlier channel first (and a join of
+  // it still waiting for its replay).
   if (channels_.count(m.topic)) close_channel(m.topic);
+  cancel_pending(m.topic);
 
   auto parsed = protocol::parse_join_payload(m.payload);
   if (!parsed.ok()) return refuse_join(m, "InvalidJoinPayload: " + parsed.error().message);
@@ -332,7 +338,7 @@ void Connection::handle_join(Message& m) {
     hub_.metrics().refuse_channel(auth_refusal::kPrivateOnly);
     return refuse_join(m, std::string(kPrivateOnly));
   }
-  if (channels_.size() >= hub_.limits().max_channels_per_connection) {
+  if (channels_.size() + pending_.size() >= hub_.limits().max_channels_per_connection) {
     return refuse_join(m, "ChannelRateLimitReached: Too many channels");
   }
 
@@ -344,6 +350,11 @@ void Connection::handle_join(Message& m) {
     token = std::make_shared<const auth::VerifiedJwt>(std::move(v.value()));
   } else if (auto err = hub_.verifier().check_time(*apikey_, hub_.scheduler().wall_now())) {
     return refuse_join(m, err->join_reason());
+  }
+  // Replay (docs/database-broadcast.md): refused on a public channel here; its parameters are
+  // checked after a private channel's authorization (finish_join), as Supabase Realtime does.
+  if ((config.replay || config.replay_invalid) && !config.is_private) {
+    return refuse_join(m, "UnableToReplayMessages: Replay is not allowed for public channels");
   }
 
   JoinPlan plan{std::move(sub_topic), std::move(parsed).value(), std::move(token)};
@@ -385,6 +396,10 @@ void Connection::handle_join(Message& m) {
 
 void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
   const auto& config = plan.request.config;
+  if (config.replay_invalid) {
+    return refuse_join(m, "UnableToReplayMessages: Replay params are not valid");
+  }
+  if (config.replay && !hub_.message_store()) return refuse_join(m, std::string(kUnableToReplay));
   auto ch = std::make_unique<Channel>();
   ch->id = hub_.next_channel_id();
   ch->connection = this;
@@ -445,6 +460,13 @@ void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
     }
   }
 
+  if (config.replay)
+    return start_replay(m, std::move(ch), std::move(echo), std::move(pg_errors), *config.replay);
+  complete_join(m, std::move(ch), std::move(echo), pg_errors);
+}
+
+Channel& Connection::complete_join(const Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                                   const std::vector<std::string>& pg_errors) {
   Channel& c = *ch;
   channels_.emplace(m.topic, std::move(ch));
   hub_.add_member(c);
@@ -463,10 +485,89 @@ void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
   if (pg == PgState::subscribed) system(c, "postgres_changes", "ok", kSubscribed);
   if (pg == PgState::waiting) system(c, "postgres_changes", "error", kDbDown);
   schedule_expiry(c);
+  return c;
+}
+
+void Connection::start_replay(const Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                              std::vector<std::string> pg_errors,
+                              const protocol::ReplayConfig& replay) {
+  // The topic's live broadcasts are held from now on: whatever commits while the query runs is
+  // either in its answer or held (or both: sent once), never lost.
+  auto p = std::make_unique<PendingJoin>();
+  p->request = Message{m.join_ref, m.ref, m.topic, std::string(ev::kJoin), json::object()};
+  p->held.limit = hub_.limits().max_queued_frames;
+  p->echo = std::move(echo);
+  p->pg_errors = std::move(pg_errors);
+  const std::uint64_t id = ch->id;
+  std::string sub_topic = ch->sub_topic;
+  p->channel = std::move(ch);
+  hub_.hold(p->channel->member_key, &p->held);
+  pending_.emplace(m.topic, std::move(p));
+  // The store may answer at once (tests): the pending join is registered before the call.
+  hub_.message_store()->replay(
+      std::move(sub_topic), replay.since, protocol::effective_replay_limit(replay),
+      hub_.recent_message_xids(),
+      [this, alive = alive_, topic = m.topic, id](Result<std::vector<StoredMessage>> r) {
+        if (*alive) finish_replay(topic, id, std::move(r));
+      });
+}
+
+void Connection::finish_replay(const std::string& topic, std::uint64_t channel_id,
+                               Result<std::vector<StoredMessage>> stored) {
+  auto it = pending_.find(topic);
+  // Left, or joined again, while the query ran: this answer is nobody's.
+  if (it == pending_.end() || it->second->channel->id != channel_id) return;
+  auto p = std::move(it->second);
+  pending_.erase(it);
+  hub_.unhold(p->channel->member_key, &p->held);
+  if (!stored.ok() || p->held.overflowed) {
+    ++hub_.metrics().replay_errors;
+    log::get(loggers::kServer)
+        ->warn("replay for {} failed: {}", topic,
+               stored.ok() ? "more live broadcasts arrived than a join may hold"
+                           : stored.error().describe());
+    return refuse_join(p->request, std::string(kUnableToReplay));
+  }
+  Channel& c = complete_join(p->request, std::move(p->channel), std::move(p->echo), p->pg_errors);
+  ++hub_.metrics().replays;
+  for (const auto& msg : stored.value()) {
+    auto payload = core::parse_json(msg.payload);
+    if (!payload.ok()) continue;  // jsonb text always parses; a broken store row is skipped
+    c.replayed_ids.push_back(msg.id);
+    json::object body{{"type", "broadcast"},
+                      {"event", msg.event},
+                      {"payload", std::move(payload.value())},
+                      {"meta", json::object{{"replayed", true}, {"id", msg.id}}}};
+    // A channel push (as Phoenix's push/3), so vsn 2 frames carry the join_ref.
+    push(Message{c.join_ref, std::nullopt, c.topic, std::string(ev::kBroadcast), std::move(body)});
+    ++hub_.metrics().replayed_messages;
+  }
+  // Held broadcasts are in commit order. One the replay also found committed before the query's
+  // snapshot, and so did every held one before it: those were replayed or left out by the
+  // query's since/limit, so only what follows the last replayed one is new to this channel.
+  std::size_t first_new = 0;
+  for (std::size_t i = p->held.messages.size(); i > 0; --i) {
+    const auto& id = p->held.messages[i - 1].id;
+    if (!id.empty() && c.replayed(id)) {
+      first_new = i;
+      break;
+    }
+  }
+  if (first_new > 0) hub_.metrics().drop(drop::kReplayDuplicate, first_new);
+  for (std::size_t i = first_new; i < p->held.messages.size(); ++i)
+    hub_.broadcast_to(c, p->held.messages[i]);
+}
+
+void Connection::cancel_pending(std::string_view topic) {
+  auto it = pending_.find(topic);
+  if (it == pending_.end()) return;
+  hub_.unhold(it->second->channel->member_key, &it->second->held);
+  pending_.erase(it);
 }
 
 void Connection::handle_leave(Message& m) {
   reply_ok(m);
+  cancel_pending(m.topic);
   if (channels_.count(m.topic)) close_channel(m.topic);
 }
 

@@ -6,6 +6,7 @@
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/loop_check.hpp"
 #include "rtsync/server/realtime/connection.hpp"
+#include "rtsync/server/realtime/db_broadcast.hpp"
 #include "rtsync/server/realtime/names.hpp"
 
 namespace rtsync::server::realtime {
@@ -65,6 +66,55 @@ struct FrameSet {
     }
     return v2;
   }
+};
+
+// The frames of one broadcast, built on first use and shared by every receiver: a JSON text frame
+// per vsn, and for a binary user broadcast the kind-4 frame vsn 2 sockets get. A kind-4 frame that
+// cannot be encoded (a topic or event above 255 bytes) leaves vsn 2 sockets with the JSON text
+// frame, which realtime-js accepts as well; a binary-encoded payload has no JSON form, so vsn 1
+// sockets get nothing (as in Supabase Realtime).
+class BroadcastFrames {
+ public:
+  explicit BroadcastFrames(const BroadcastMessage& msg) : msg_(msg) {}
+
+  const OutFrame* get(protocol::Vsn vsn) {
+    if (msg_.binary && vsn == protocol::Vsn::v2) {
+      if (!binary_tried_) {
+        binary_tried_ = true;
+        protocol::UserBroadcast out = *msg_.binary;
+        out.join_ref.reset();
+        out.ref.reset();
+        out.topic = msg_.topic;
+        if (auto bytes = protocol::encode_user_broadcast(out); bytes.ok()) {
+          binary_ = OutFrame{std::make_shared<const std::string>(std::move(bytes.value())), true};
+        }
+      }
+      if (binary_.bytes) return &binary_;
+    }
+    if (!json_tried_) {
+      json_tried_ = true;
+      json_.topic = msg_.topic;
+      json_.event = protocol::events::kBroadcast;
+      if (msg_.json_payload) {
+        json_.payload = json::serialize(*msg_.json_payload);
+        json_ok_ = true;
+      } else if (msg_.binary && msg_.binary->encoding == protocol::PayloadEncoding::json) {
+        if (auto m = protocol::to_message(*msg_.binary); m.ok()) {
+          json_.payload = json::serialize(m.value().payload);
+          json_ok_ = true;
+        }
+      }
+    }
+    return json_ok_ ? &json_.get(vsn) : nullptr;
+  }
+
+ private:
+  const BroadcastMessage& msg_;
+  bool binary_tried_ = false;
+  OutFrame binary_;
+  bool json_tried_ = false;
+  bool json_ok_ = false;
+  FrameSet json_;
 };
 
 std::string object_text(const json::object& o) {
@@ -163,45 +213,28 @@ void Hub::update_auth(Channel& ch) {
 std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++metrics_.broadcasts;
-  auto key = msg.is_private ? "private|" + msg.topic : msg.topic;
+  return fan_out(msg, sender);
+}
+
+std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {
+  const auto key = msg.is_private ? "private|" + msg.topic : msg.topic;
+  if (auto h = held_.find(key); h != held_.end()) {
+    for (HeldBroadcasts* held : h->second) {
+      if (held->overflowed) continue;
+      if (held->messages.size() >= held->limit) {
+        held->overflowed = true;
+        held->messages.clear();
+        metrics_.drop(drop::kReplayHeldOverflow);
+        continue;
+      }
+      held->messages.push_back(msg);
+    }
+  }
   auto it = members_.find(key);
   if (it == members_.end()) return 0;
 
-  FrameSet json_frames;
-  OutFrame binary_v2;
-  bool v1_possible = true;
-  if (msg.json_payload) {
-    json_frames.payload = json::serialize(*msg.json_payload);
-    json_frames.topic = msg.topic;
-    json_frames.event = protocol::events::kBroadcast;
-  } else if (msg.binary) {
-    protocol::UserBroadcast out = *msg.binary;
-    out.join_ref.reset();
-    out.ref.reset();
-    out.topic = msg.topic;
-    auto bytes = protocol::encode_user_broadcast(out);
-    if (bytes.ok()) {
-      binary_v2 = OutFrame{std::make_shared<const std::string>(std::move(bytes.value())), true};
-    }
-    // A v1 socket cannot carry binary payloads: it gets the JSON broadcast when the payload is
-    // JSON, nothing otherwise (as Supabase Realtime does).
-    v1_possible = out.encoding == protocol::PayloadEncoding::json;
-    if (v1_possible) {
-      auto m = protocol::to_message(out);
-      if (m.ok()) {
-        json_frames.payload = json::serialize(m.value().payload);
-        json_frames.topic = msg.topic;
-        json_frames.event = protocol::events::kBroadcast;
-      } else {
-        v1_possible = false;
-      }
-    }
-  } else {
-    return 0;
-  }
-
+  BroadcastFrames frames(msg);
   std::size_t sent = 0;
-  // Copy: a send never re-enters the hub, but keep iteration independent of the member list.
   for (Channel* ch : it->second) {
     if (ch == sender && !ch->self) continue;
     if (ch->is_private && !ch->rights.broadcast_read.value_or(false)) {
@@ -209,21 +242,86 @@ std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
       metrics_.drop(drop::kUnauthorized);
       continue;
     }
-    Connection& conn = *ch->connection;
-    const OutFrame* frame = nullptr;
-    if (msg.binary && conn.vsn() == protocol::Vsn::v2) {
-      if (binary_v2.bytes) frame = &binary_v2;
-    } else if (msg.binary && !v1_possible) {
-      metrics_.drop(drop::kV1Binary);
+    if (!msg.id.empty() && !ch->replayed_ids.empty() && ch->replayed(msg.id)) {
+      metrics_.drop(drop::kReplayDuplicate);
       continue;
-    } else {
-      frame = &json_frames.get(conn.vsn());
     }
-    if (!frame) continue;
+    Connection& conn = *ch->connection;
+    const OutFrame* frame = frames.get(conn.vsn());
+    if (!frame) {
+      if (conn.vsn() == protocol::Vsn::v1) metrics_.drop(drop::kV1Binary);
+      continue;
+    }
     if (conn.send(*frame)) ++sent;
   }
   metrics_.broadcast_deliveries += sent;
   return sent;
+}
+
+bool Hub::broadcast_to(Channel& ch, const BroadcastMessage& msg) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (ch.is_private && !ch.rights.broadcast_read.value_or(false)) {
+    metrics_.drop(drop::kUnauthorized);  // as in fan_out: no broadcast read, no replay
+    return false;
+  }
+  if (!msg.id.empty() && ch.replayed(msg.id)) {
+    metrics_.drop(drop::kReplayDuplicate);
+    return false;
+  }
+  BroadcastFrames frames(msg);
+  const OutFrame* frame = frames.get(ch.connection->vsn());
+  if (!frame) {
+    if (ch.connection->vsn() == protocol::Vsn::v1) metrics_.drop(drop::kV1Binary);
+    return false;
+  }
+  if (!ch.connection->send(*frame)) return false;
+  ++metrics_.broadcast_deliveries;
+  return true;
+}
+
+void Hub::hold(const std::string& member_key, HeldBroadcasts* held) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  held_[member_key].push_back(held);
+}
+
+void Hub::unhold(const std::string& member_key, HeldBroadcasts* held) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  auto it = held_.find(member_key);
+  if (it == held_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove(v.begin(), v.end(), held), v.end());
+  if (v.empty()) held_.erase(it);
+}
+
+std::vector<std::uint32_t> Hub::recent_message_xids() const {
+  std::vector<std::uint32_t> out;
+  const auto since = scheduler_.now() - kRecentXidWindow;
+  for (const auto& r : recent_xids_)
+    if (r.at >= since && r.xid != 0) out.push_back(r.xid);
+  return out;
+}
+
+void Hub::deliver_db_broadcast(const RowChange& change) {
+  // Only inserts are messages: the messages publication carries nothing else, but a
+  // `supabase_realtime` publication FOR ALL TABLES also sends the table's updates and retention's
+  // deletes, which are nobody's business.
+  if (change.kind != ChangeKind::insert) return;
+  txn_had_messages_ = true;
+  auto decoded = decode_db_broadcast(change);
+  if (!decoded) {
+    metrics_.drop(drop::kDbBroadcastInvalid);
+    log::get(loggers::kServer)->warn("UnableToBroadcastChanges: {}", decoded.error().message);
+    return;
+  }
+  ++metrics_.db_broadcasts;
+  if (decoded->payload.size() > limits_.max_broadcast_payload_bytes) {
+    metrics_.drop(drop::kDbBroadcastTooLarge);
+    log::get(loggers::kServer)
+        ->info("UnableToBroadcastChanges: payload of message {} is {} bytes, above {}", decoded->id,
+               decoded->payload.size(), limits_.max_broadcast_payload_bytes);
+    return;
+  }
+  metrics_.db_broadcast_deliveries += fan_out(to_broadcast_message(*decoded), nullptr);
 }
 
 void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
@@ -245,7 +343,7 @@ void Hub::route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt)
   if (relation_info_ && router_.size() > 0) {
     auto now = scheduler_.now();
     for (const auto& ch : p->txn->changes) {
-      if (!ch.old_record || !ch.relation) continue;
+      if (!ch.old_record || !ch.relation || is_messages_relation(*ch.relation)) continue;
       auto oid = ch.relation->oid;
       auto it = relation_cache_.find(oid);
       if (it != relation_cache_.end() && now - it->second.fetched < relation_info_ttl_) continue;
@@ -363,7 +461,18 @@ void Hub::drain() {
   while (*alive && !pipeline_.empty() && pipeline_.front()->ready) {
     auto p = std::move(pipeline_.front());
     pipeline_.pop_front();
+    txn_had_messages_ = false;
     deliver(*p->plan);
+    if (txn_had_messages_) {
+      const auto now = scheduler_.now();
+      if (recent_xids_.empty() || recent_xids_.back().xid != p->txn->xid) {
+        recent_xids_.push_back(RecentXid{p->txn->xid, now});
+      } else {
+        recent_xids_.back().at = now;
+      }
+      while (recent_xids_.size() > kRecentXids)
+        recent_xids_.pop_front();
+    }
     auto done = std::move(p->done);
     if (done) done();
   }
@@ -407,8 +516,14 @@ void Hub::deliver(Router::Plan& plan) {
   std::unordered_map<const Relation*, std::string> columns_text;
   for (std::size_t i = 0; i < plan.matches.size(); ++i) {
     auto& matches = plan.matches[i];
-    if (matches.empty()) continue;
     const RowChange& change = txn.changes[i];
+    // Broadcast from Database goes out at its place among the transaction's changes; the router
+    // never matches these rows, so no postgres_changes of them exists.
+    if (change.relation && is_messages_relation(*change.relation)) {
+      deliver_db_broadcast(change);
+      continue;
+    }
+    if (matches.empty()) continue;
     const Relation& rel = *change.relation;
 
     auto cit = columns_text.find(&rel);

@@ -74,6 +74,19 @@ std::string Metrics::render() const {
          static_cast<double>(broadcasts));
   metric("rtsync_broadcast_deliveries_total", "counter", "Broadcast frames handed to sessions.",
          static_cast<double>(broadcast_deliveries));
+  metric("rtsync_db_broadcasts_total", "counter",
+         "realtime.messages inserts broadcast (Broadcast from Database).",
+         static_cast<double>(db_broadcasts));
+  metric("rtsync_db_broadcast_deliveries_total", "counter",
+         "Broadcast-from-Database frames handed to sessions.",
+         static_cast<double>(db_broadcast_deliveries));
+  metric("rtsync_replays_total", "counter", "Channel joins whose broadcast replay was served.",
+         static_cast<double>(replays));
+  metric("rtsync_replayed_messages_total", "counter", "Stored messages sent by replays.",
+         static_cast<double>(replayed_messages));
+  metric("rtsync_replay_errors_total", "counter",
+         "Channel joins refused because the replay query failed.",
+         static_cast<double>(replay_errors));
   metric("rtsync_presences", "gauge", "Tracked presences (one per tracking channel).",
          static_cast<double>(presences));
   metric("rtsync_presence_states_total", "counter", "presence_state frames sent.",

@@ -161,7 +161,9 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
 
   for (std::size_t i = 0; i < n; ++i) {
     const RowChange& change = txn->changes[i];
-    if (!change.relation) continue;
+    // realtime.messages rows are Broadcast from Database: never postgres_changes, not even for a
+    // subscription to every table (`schema: "*"`).
+    if (!change.relation || is_messages_relation(*change.relation)) continue;
     const Relation& rel = *change.relation;
     if (&rel != last_rel) {
       last_rel = &rel;

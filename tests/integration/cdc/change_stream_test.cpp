@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "pg_fixture.hpp"
+#include "rtsync/core/log.hpp"
 
 namespace rtsync::test {
 namespace {
@@ -682,6 +683,67 @@ TEST_F(ChangeStreamTest, MissingSlotReportsDownAndKeepsRetrying) {
   query("SELECT pg_create_logical_replication_slot('no_such_slot', 'pgoutput')");
   ASSERT_TRUE(loop.run_until([&] { return sink.running(); }));
   EXPECT_EQ(sink.states.size(), 2u);  // one "down", one "up": retries are not re-reported
+}
+
+// Broadcast from Database: realtime.messages inserts come through the same slot as every other
+// change, in commit order with them; retention's deletes do not (the publication is insert-only).
+TEST_F(ChangeStreamTest, MessagesPublicationIsStreamedInCommitOrderWithTheOtherChanges) {
+  sql(R"sql(
+    CREATE TABLE bc_notes (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE bc_notes;
+  )sql");
+  const auto slot = make_slot();
+  auto stream = make_stream(slot);
+  start(*stream);
+  sql(R"sql(
+    BEGIN;
+    INSERT INTO bc_notes VALUES (1);
+    SELECT realtime.send('{"n": 1}', 'ping', 'room');
+    INSERT INTO bc_notes VALUES (2);
+    COMMIT;
+    SELECT realtime.send('{"n": 2}', 'pong', 'room', false);
+    DELETE FROM realtime.messages;
+    INSERT INTO bc_notes VALUES (3);
+  )sql");
+  ASSERT_TRUE(wait_changes(5)) << sink.change_count();
+  std::vector<std::string> seen;
+  for (const auto& t : sink.txns) {
+    for (const auto& c : t->changes) {
+      std::string s = c.relation->schema + "." + c.relation->table + " " +
+                      std::string(server::to_string(c.kind));
+      if (server::is_messages_relation(*c.relation)) {
+        s += " " + std::string(c.record->at("event").as_string()) +
+             (c.record->at("private").as_bool() ? " private" : " public");
+      }
+      seen.push_back(s);
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "public.bc_notes INSERT", "realtime.messages INSERT ping private",
+                      "public.bc_notes INSERT", "realtime.messages INSERT pong public",
+                      "public.bc_notes INSERT"}));
+  const auto& msg = sink.txns[0]->changes.at(1);
+  EXPECT_EQ(json::serialize(msg.record->at("payload").at("n")), "1");
+  EXPECT_EQ(msg.record->at("payload").at("id"), msg.record->at("id"))
+      << "realtime.send puts the message id into the payload";
+}
+
+TEST_F(ChangeStreamTest, AMissingMessagesPublicationLeavesTheStreamRunningWithoutIt) {
+  sql("CREATE TABLE bc_plain (id int PRIMARY KEY); "
+      "ALTER PUBLICATION supabase_realtime ADD TABLE bc_plain;");
+  const auto slot = make_slot();
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = slot;
+  o.messages_publication = "no_such_publication";
+  ChangeStream stream(loop.io, loop.sched, sink, o);
+  log::Capture logs;
+  start(stream);
+  sql("SELECT realtime.send('{}', 'e', 't'); INSERT INTO bc_plain VALUES (1);");
+  ASSERT_TRUE(wait_changes(1));
+  EXPECT_EQ(sink.change_count(), 1u);
+  EXPECT_EQ(sink.txns.back()->changes.at(0).relation->table, "bc_plain");
+  EXPECT_TRUE(logs.contains("publication no_such_publication does not exist"));
 }
 
 }  // namespace

@@ -27,11 +27,12 @@ std::set<std::pair<std::string, std::string>> project_changes(World& w) {
   return out;
 }
 
-// (task id, status) of every postgres_changes event line received.
-std::set<std::pair<std::string, std::string>> received_changes(World& w) {
+// (task id, status) of every event line received from `source`.
+std::set<std::pair<std::string, std::string>> received_changes(
+    World& w, std::string_view source = "postgres_changes") {
   std::set<std::pair<std::string, std::string>> out;
   for (const auto& e : w.objects("event"))
-    if (str(e, "source") == "postgres_changes") out.emplace(str(e, "task_id"), str(e, "status"));
+    if (str(e, "source") == source) out.emplace(str(e, "task_id"), str(e, "status"));
   return out;
 }
 
@@ -94,6 +95,40 @@ std::string describe(World& w, const std::vector<std::pair<std::string, std::str
       }
   }
   return s;
+}
+
+// `--source broadcast`: the same contract through Broadcast from Database (db/0006's trigger, the
+// project's private topic): every change of the selected project arrives as an event, none of
+// another project, and the cache converges to the database.
+TEST(DemoE2E, BroadcastSourceDeliversEveryChangeOfTheProjectAndNoOther) {
+  WorldOptions o;
+  o.source = client::domain::TaskSource::broadcast;
+  o.service_role_client = true;
+  auto world = World::create(o);
+  ASSERT_TRUE(world.ok()) << world.error().describe();
+  World& w = *world.value();
+  std::this_thread::sleep_for(10s);
+  w.worker().stop();
+  ASSERT_GT(w.worker().stats().created, 10u);
+  const auto want = project_changes(w);
+  for (int i = 0; i < 100 && !missing(want, received_changes(w, "broadcast")).empty(); ++i)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(missing(want, received_changes(w, "broadcast")).empty())
+      << describe(w, missing(want, received_changes(w, "broadcast")));
+  EXPECT_TRUE(received_changes(w, "postgres_changes").empty());
+  std::set<std::string> other_tasks;
+  for (const auto& c : w.worker().changes())
+    if (c.project_id != w.project_id()) other_tasks.insert(c.task_id);
+  ASSERT_FALSE(other_tasks.empty()) << "the worker should also change the other project";
+  for (const auto& e : w.objects("event")) {
+    EXPECT_EQ(str(e, "project_id"), w.project_id());
+    EXPECT_FALSE(other_tasks.count(str(e, "task_id"))) << "an event of another project";
+  }
+  EXPECT_EQ(w.wait_cache_equals_db(15s), "");
+  if (auto* srv = w.env().server()) {
+    const auto metrics = srv->metrics_text();
+    EXPECT_NE(metrics.find("rtsync_db_broadcast_deliveries_total"), std::string::npos);
+  }
 }
 
 json::array tasks_key(World& w) {

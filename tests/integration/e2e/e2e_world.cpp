@@ -31,9 +31,14 @@ Result<std::unique_ptr<World>> World::create(WorldOptions options) {
   app::TaskClientOptions co;
   co.url = w->env_->http_url();
   co.anon_key = w->env_->anon_key();
-  co.email = w->env_->user().email;
-  co.password = w->env_->user().password;
+  if (options.service_role_client) {
+    co.access_token = w->env_->service_key();
+  } else {
+    co.email = w->env_->user().email;
+    co.password = w->env_->user().password;
+  }
   co.project = w->project_id_;
+  co.source = options.source;
   co.refresh_margin = options.refresh_margin;
   auto stack = app::TaskClient::start(w->loop_, co);
   if (!stack.ok()) return stack.error();

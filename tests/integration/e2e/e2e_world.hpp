@@ -33,6 +33,11 @@ struct WorldOptions {
   bool start_worker = true;
   bool start_client = true;   // false: environment and worker only (a binary is the client)
   std::string server_binary;  // non-empty: `<binary> server` as a child process
+  // Where the client's task events come from (`--source`).
+  client::domain::TaskSource source = client::domain::TaskSource::changes;
+  // The client uses the service_role key instead of signing in as the demo user (private
+  // channels admit only service_role until private-channel authorization lands).
+  bool service_role_client = false;
 };
 
 class World {

@@ -58,6 +58,23 @@ TEST(JsonLines, TaskEventFromTheBroadcast) {
   EXPECT_FALSE(info.status);
 }
 
+TEST(JsonLines, TaskEventFromBroadcastFromDatabase) {
+  // What db/0006's trigger sends through realtime.broadcast_changes.
+  auto info = task_event_info(parse(R"({"type":"broadcast","event":"UPDATE","payload":{
+      "old_record":{"id":"t4","status":"Queued","project_id":"p3"},
+      "record":{"id":"t4","status":"In Progress","project_id":"p3"},"operation":"UPDATE",
+      "table":"tasks","schema":"public","id":"m1"},"meta":{"id":"m1"}})"));
+  EXPECT_EQ(info.source, "broadcast");
+  EXPECT_EQ(info.task_id, "t4");
+  EXPECT_EQ(info.status, "In Progress");
+  EXPECT_EQ(info.project_id, "p3");
+  info = task_event_info(parse(R"({"type":"broadcast","event":"DELETE","payload":{
+      "old_record":{"id":"t5","status":"Failed","project_id":"p3"},"record":null,
+      "operation":"DELETE","table":"tasks","schema":"public","id":"m2"}})"));
+  EXPECT_EQ(info.task_id, "t5");
+  EXPECT_EQ(info.status, "Failed");
+}
+
 TEST(JsonLines, TaskEventFromNonsenseHasNoFields) {
   for (const char* text : {"42", "[]", "{}", R"({"new":{}})", R"({"payload":"x"})"}) {
     const auto info = task_event_info(parse(text));

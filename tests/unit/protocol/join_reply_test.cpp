@@ -65,6 +65,65 @@ TEST(JoinPayload, ParsesDocsJoinWithReplayAndPresence) {
   EXPECT_TRUE(r.config.postgres_changes.empty());
   EXPECT_TRUE(r.config.is_private);
   EXPECT_EQ(r.access_token, std::nullopt);
+  ASSERT_TRUE(r.config.replay);
+  EXPECT_EQ(r.config.replay->since, 1763407103911);
+  EXPECT_EQ(r.config.replay->limit, 10);
+  EXPECT_FALSE(r.config.replay_invalid);
+}
+
+json::value replay_payload(std::string_view replay_json) {
+  return json::parse(R"({"config":{"broadcast":{"replay":)" + std::string(replay_json) +
+                     R"(},"private":true}})");
+}
+
+TEST(JoinPayload, ReplayParamsAreIntegersInRange) {
+  auto ok = [](std::string_view text) {
+    auto r = parse_join_payload(replay_payload(text)).value();
+    EXPECT_FALSE(r.config.replay_invalid) << text;
+    return r.config.replay;
+  };
+  EXPECT_EQ(ok(R"({"since":0})"), (ReplayConfig{0, std::nullopt}));
+  EXPECT_EQ(ok(R"({"since":5,"limit":null})"), (ReplayConfig{5, std::nullopt}));
+  EXPECT_EQ(ok(R"({"since":-1,"limit":-3})"), (ReplayConfig{-1, -3}));
+  EXPECT_EQ(ok(R"({"since":253402300799999,"limit":100})"), (ReplayConfig{253402300799999, 100}));
+  EXPECT_EQ(ok(R"({"since":-377705116800000})"), (ReplayConfig{-377705116800000, std::nullopt}));
+  // null is no replay at all
+  EXPECT_EQ(ok("null"), std::nullopt);
+
+  for (std::string_view bad : {R"({})", R"({"limit":5})", R"({"since":"1763407103911"})",
+                               R"({"since":1.5})", R"({"since":1e3})", R"({"since":null})",
+                               R"({"since":1,"limit":"5"})", R"({"since":1,"limit":2.5})",
+                               R"({"since":253402300800000})", R"({"since":-377705116800001})",
+                               R"({"since":18446744073709551615})", R"("yes")", "[]", "7"}) {
+    auto r = parse_join_payload(replay_payload(bad));
+    ASSERT_TRUE(r.ok()) << bad << ": a bad replay is the server's join error, not a parse error";
+    EXPECT_TRUE(r.value().config.replay_invalid) << bad;
+    EXPECT_EQ(r.value().config.replay, std::nullopt) << bad;
+  }
+}
+
+TEST(JoinPayload, ReplayLimitIsClampedToOneToTwentyFive) {
+  EXPECT_EQ(effective_replay_limit({0, std::nullopt}), 25);
+  EXPECT_EQ(effective_replay_limit({0, 0}), 1);
+  EXPECT_EQ(effective_replay_limit({0, -7}), 1);
+  EXPECT_EQ(effective_replay_limit({0, 1}), 1);
+  EXPECT_EQ(effective_replay_limit({0, 24}), 24);
+  EXPECT_EQ(effective_replay_limit({0, 25}), 25);
+  EXPECT_EQ(effective_replay_limit({0, 26}), 25);
+  EXPECT_EQ(effective_replay_limit({0, INT64_MAX}), 25);
+}
+
+TEST(JoinPayload, ReplayRoundTrips) {
+  JoinRequest req;
+  req.config.is_private = true;
+  req.config.replay = ReplayConfig{1763407103911, 10};
+  auto built = build_join_payload(req);
+  EXPECT_EQ(json::serialize(built.at("config").at("broadcast")),
+            R"({"ack":false,"self":false,"replay":{"since":1763407103911,"limit":10}})");
+  EXPECT_EQ(parse_join_payload(built).value().config.replay, req.config.replay);
+  req.config.replay->limit.reset();
+  EXPECT_EQ(json::serialize(build_join_payload(req).at("config").at("broadcast").at("replay")),
+            R"({"since":1763407103911})");
 }
 
 TEST(JoinPayload, ParsesV1DocsJoin) {

@@ -13,6 +13,7 @@
 #include "rtsync/protocol/message.hpp"
 #include "rtsync/server/change_feed.hpp"
 #include "rtsync/server/channel_authorizer.hpp"
+#include "rtsync/server/message_store.hpp"
 #include "rtsync/server/realtime/session_io.hpp"
 #include "rtsync/server/row_authorizer.hpp"
 
@@ -173,6 +174,61 @@ class FakeChannelAuthorizer final : public ChannelAuthorizer {
   std::vector<std::function<void()>> held_;
 };
 
+// A MessageStore answering from a script: replays are held until `answer()`/`fail()` (or answered
+// at once when `immediate`), deletes answered with `delete_result`.
+class FakeMessageStore final : public MessageStore {
+ public:
+  struct ReplayCall {
+    std::string topic;
+    std::int64_t since_ms = 0;
+    std::int64_t limit = 0;
+    std::vector<std::uint32_t> xids;
+    ReplayCallback done;
+  };
+  std::vector<ReplayCall> replays;
+  std::vector<StoredMessage> stored;  // what `immediate` replays answer
+  bool immediate = false;
+  std::vector<std::pair<std::int64_t, std::size_t>> deletes;  // (cutoff, max_rows)
+  std::vector<Result<std::size_t>> delete_results;            // answers, in order; then 0
+  bool defer_deletes = false;
+  std::vector<DeleteCallback> pending_deletes;
+
+  void replay(std::string topic, std::int64_t since_ms, std::int64_t limit,
+              std::vector<std::uint32_t> xids, ReplayCallback done) override {
+    if (immediate) return done(stored);
+    replays.push_back(
+        ReplayCall{std::move(topic), since_ms, limit, std::move(xids), std::move(done)});
+  }
+  void answer(std::size_t i, std::vector<StoredMessage> messages) {
+    auto done = std::move(replays.at(i).done);
+    replays.at(i).done = nullptr;
+    if (done) done(std::move(messages));
+  }
+  void fail(std::size_t i) {
+    auto done = std::move(replays.at(i).done);
+    replays.at(i).done = nullptr;
+    if (done) done(make_error(Errc::io, "57014 canceling statement due to statement timeout"));
+  }
+  void delete_before(std::int64_t cutoff_ms, std::size_t max_rows, DeleteCallback done) override {
+    deletes.emplace_back(cutoff_ms, max_rows);
+    if (defer_deletes) return pending_deletes.push_back(std::move(done));
+    done(next_delete_result());
+  }
+  void finish_delete() {
+    auto done = std::move(pending_deletes.front());
+    pending_deletes.erase(pending_deletes.begin());
+    done(next_delete_result());
+  }
+
+ private:
+  Result<std::size_t> next_delete_result() {
+    if (delete_results.empty()) return std::size_t{0};
+    auto r = std::move(delete_results.front());
+    delete_results.erase(delete_results.begin());
+    return r;
+  }
+};
+
 inline std::shared_ptr<Relation> make_relation(std::string schema, std::string table,
                                                char identity = 'd') {
   auto r = std::make_shared<Relation>();
@@ -185,6 +241,38 @@ inline std::shared_ptr<Relation> make_relation(std::string schema, std::string t
                 {"score", 23, "int4", false},
                 {"title", 25, "text", false}};
   return r;
+}
+
+// realtime.messages as pgoutput describes it (bootstrap's column order).
+inline std::shared_ptr<Relation> messages_relation(std::string table = "messages") {
+  auto r = std::make_shared<Relation>();
+  r->oid = 17000;
+  r->schema = "realtime";
+  r->table = std::move(table);
+  r->columns = {{"topic", 25, "text", false},
+                {"extension", 25, "text", false},
+                {"payload", 3802, "jsonb", false},
+                {"event", 25, "text", false},
+                {"private", 16, "bool", false},
+                {"updated_at", 1114, "timestamp", false},
+                {"inserted_at", 1114, "timestamp", true},
+                {"id", 2950, "uuid", true}};
+  return r;
+}
+
+// A realtime.messages insert as the change stream decodes it.
+inline RowChange message_insert(std::string topic, std::string event, json::value payload,
+                                bool is_private, std::string id,
+                                std::shared_ptr<const Relation> rel = messages_relation()) {
+  json::object rec{{"topic", std::move(topic)},
+                   {"extension", "broadcast"},
+                   {"payload", std::move(payload)},
+                   {"event", std::move(event)},
+                   {"private", is_private},
+                   {"updated_at", "2026-01-01T00:00:00"},
+                   {"inserted_at", "2026-01-01T00:00:00"},
+                   {"id", std::move(id)}};
+  return RowChange{ChangeKind::insert, std::move(rel), std::move(rec), std::nullopt};
 }
 
 inline json::object row(std::int64_t id, std::string owner, std::int64_t score,

@@ -185,6 +185,45 @@ TEST_F(Events, InsertUpdateAndBroadcastReachTheBusWithTheTransportPayload) {
   EXPECT_EQ(manager->events_received(), 3u);
 }
 
+// TaskSource::broadcast: the same bus events from Broadcast from Database on the project's private
+// topic (db/0006's trigger), no postgres_changes at all.
+TEST_F(Events, TheBroadcastSourceJoinsTheProjectsPrivateTopicAndMapsItsEvents) {
+  rebind([](SyncBinding& b) { b = domain::task_binding(domain::TaskSource::broadcast); });
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  ASSERT_EQ(peer->joins().size(), 1u);
+  const auto& j = peer->joins()[0];
+  EXPECT_EQ(j.topic, "realtime:project:p1");
+  EXPECT_TRUE(j.acks.empty());
+  auto req = protocol::parse_join_payload(j.payload);
+  ASSERT_TRUE(req.ok());
+  EXPECT_TRUE(req->config.is_private);
+  EXPECT_TRUE(req->config.postgres_changes.empty());
+
+  BusRecorder rec(bus, {kTaskNewEvent, kTaskUpdateEvent});
+  const auto topic = "realtime:project:p1";
+  auto change = [](std::string_view op, json::value record, json::value old) {
+    return json::object{{"old_record", std::move(old)},
+                        {"record", std::move(record)},
+                        {"operation", op},
+                        {"table", "tasks"},
+                        {"schema", "public"},
+                        {"id", "m1"}};
+  };
+  peer->send_broadcast(topic, "INSERT",
+                       change("INSERT", json::object{{"id", "t1"}, {"status", "Queued"}}, nullptr));
+  peer->send_broadcast(topic, "UPDATE",
+                       change("UPDATE", json::object{{"id", "t1"}, {"status", "Complete"}},
+                              json::object{{"id", "t1"}, {"status", "Queued"}}));
+  peer->send_broadcast(topic, "DELETE", change("DELETE", nullptr, json::object{{"id", "t1"}}));
+  ASSERT_EQ(rec.events.size(), 2u);
+  EXPECT_EQ(rec.events[0].first, kTaskNewEvent);
+  EXPECT_EQ(rec.events[0].second.at("payload").at("record").at("id").as_string(), "t1");
+  EXPECT_EQ(rec.events[1].first, kTaskUpdateEvent);
+  EXPECT_EQ(rec.events[1].second.at("payload").at("record").at("status").as_string(), "Complete");
+  EXPECT_EQ(manager->events_received(), 2u);
+}
+
 TEST_F(Events, EachEventStampsSnapshotAndFreshnessForItsFamilies) {
   sign_in();
   ASSERT_TRUE(join("p1"));

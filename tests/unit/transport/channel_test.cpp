@@ -726,6 +726,58 @@ TEST_F(ChannelFixture, BinaryKind4BroadcastDispatchesLikeJson) {
       R"({"type":"broadcast","event":"message","payload":{"content":"oi"},"meta":{"id":"006554ce"}})");
 }
 
+TEST_F(ChannelFixture, BroadcastMetaTellsTheDatabaseIdAndReplayed) {
+  auto ch = joined_room();
+  std::vector<BroadcastMeta> metas;
+  auto s = ch->on_broadcast("*", [&](const json::value& m) { metas.push_back(broadcast_meta(m)); });
+  protocol::UserBroadcast live;
+  live.topic = "realtime:room";
+  live.user_event = "INSERT";
+  live.metadata = R"({"id":"0b6c1f4e-0000-4000-8000-000000000001"})";
+  live.payload = R"({"record":{"id":1}})";
+  fake->receive_binary(protocol::encode_user_broadcast(live).value());
+  fake->receive_text(frame("1", "", "realtime:room", "broadcast",
+                           R"({"type":"broadcast","event":"INSERT","payload":{},)"
+                           R"("meta":{"replayed":true,"id":"m-7"}})"));
+  fake->receive_text(frame("", "", "realtime:room", "broadcast",
+                           R"({"type":"broadcast","event":"x","payload":{}})"));
+  fake->receive_text(frame("", "", "realtime:room", "broadcast",
+                           R"({"type":"broadcast","event":"x","payload":{},"meta":{"id":7}})"));
+  ASSERT_EQ(metas.size(), 4u);
+  EXPECT_EQ(metas[0].id, "0b6c1f4e-0000-4000-8000-000000000001");
+  EXPECT_FALSE(metas[0].replayed);
+  EXPECT_EQ(metas[1].id, "m-7");
+  EXPECT_TRUE(metas[1].replayed);
+  EXPECT_EQ(metas[2].id, std::nullopt);
+  EXPECT_FALSE(metas[2].replayed);
+  EXPECT_EQ(metas[3].id, std::nullopt) << "an id that is not a string is no id";
+}
+
+TEST_F(ChannelFixture, ReplayOptionsGoInTheJoinOfAPrivateChannelOnly) {
+  open();
+  ChannelOptions o;
+  o.is_private = true;
+  o.replay = ReplayOptions{core::WallTime(std::chrono::milliseconds(1763407103911)), 10};
+  auto ch = socket->channel("room", o);
+  ASSERT_TRUE(ch->subscribe().ok());
+  EXPECT_EQ(
+      last_sent(),
+      R"(["1","1","realtime:room","phx_join",{"config":{"broadcast":{"ack":false,"self":false,"replay":{"since":1763407103911,"limit":10}},"presence":{"key":"","enabled":false},"postgres_changes":[],"private":true}}])");
+  // Sent again as it was with every rejoin.
+  fake->receive_text(frame("1", "1", "realtime:room", "phx_error", "{}"));
+  sched.run_until(rtsync::client::timers::ChannelRejoin);
+  EXPECT_NE(last_sent().find(R"("replay":{"since":1763407103911,"limit":10})"), std::string::npos);
+
+  ChannelOptions pub;
+  pub.replay = ReplayOptions{core::WallTime{}, std::nullopt};
+  auto p = socket->channel("public-room", pub);
+  auto r = p->subscribe();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_NE(r.error().message.find("private"), std::string::npos);
+  EXPECT_EQ(p->state(), ChannelState::closed);
+}
+
 TEST_F(ChannelFixture, StaleJoinRefFramesAreDropped) {
   auto ch = joined_room();
   std::vector<std::string> got;

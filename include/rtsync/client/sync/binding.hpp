@@ -72,6 +72,9 @@ struct SyncBinding {
   std::string channel_prefix;
   /// The scope's name in diagnostics and in the changes-overflow bus detail ("projectId").
   std::string scope_name = "scopeId";
+  /// Join each scope's channel as a private channel (config.private), as a Broadcast-from-
+  /// Database topic needs (docs/database-broadcast.md); the server authorizes it.
+  bool private_channel = false;
   /// Broadcast registrations, made before the change registrations.
   std::vector<BroadcastSpec> broadcasts;
   /// postgres_changes registrations, in this order.

@@ -12,7 +12,8 @@
 //   4. One channel `binding.channel_name(id)` (task app: "task-updates:<id>", topic
 //      "realtime:task-updates:<id>") with the binding's broadcasts, then its postgres_changes specs
 //      in order (task app: broadcast `task-update`, INSERT and UPDATE on public.tasks filtered
-//      `project_id=eq.<id>`), registered before subscribing.
+//      `project_id=eq.<id>`), registered before subscribing; a private channel when
+//      binding.private_channel (task app with TaskSource::broadcast: "project:<id>").
 //   5. Subscribes; the outcome goes to `done(bool)` once: true on SUBSCRIBED; false on
 //      CHANNEL_ERROR / TIMED_OUT / CLOSED, when the 10 s join guard expires first (no snapshot or
 //      freshness change for that), or when the join is abandoned (leave, another join, destroy).

@@ -99,6 +99,28 @@ std::string_view to_string(SubscribeStatus status) noexcept;
 enum class ChannelState { closed, joining, joined, leaving, errored };
 std::string_view to_string(ChannelState state) noexcept;  // "closed" | "joining" | …
 
+// config.broadcast.replay: stored broadcasts (Broadcast from Database, docs/database-broadcast.md)
+// the server sends right after each successful join, before live ones.
+struct ReplayOptions {
+  // Messages inserted at or after this time (sent as milliseconds since the Unix epoch).
+  core::WallTime since{};
+  // At most this many, the newest (the server clamps to 1..25); unset: the server's 25.
+  std::optional<std::int64_t> limit{};
+};
+
+// What `meta` of a received broadcast says (docs/database-broadcast.md).
+struct BroadcastMeta {
+  // The message's id: a realtime.messages row's id (Broadcast from Database, replays), or the id a
+  // REST broadcast was sent with. Unset for ordinary client broadcasts.
+  std::optional<std::string> id;
+  // The message came from a replay (ChannelOptions::replay), not live.
+  bool replayed = false;
+};
+
+// The meta of a broadcast message as on_broadcast hands it over ({type, event, payload[, meta]});
+// missing or malformed fields read as unset / false.
+BroadcastMeta broadcast_meta(const json::value& message);
+
 // Fields of config.broadcast / config.private in the join payload.
 struct ChannelOptions {
   bool broadcast_ack = false;   // the server acknowledges each broadcast push
@@ -111,6 +133,10 @@ struct ChannelOptions {
   // config.presence.enabled: receive presence (also on when on_presence_* listeners exist at join
   // time).
   bool presence_enabled = false;
+  // config.broadcast.replay: private channels only (subscribe() fails with invalid_argument on a
+  // public one, as realtime-js throws). Sent with every (re)join, like realtime-js: after a rejoin
+  // the same stored messages may arrive again — meta.id tells them apart (broadcast_meta).
+  std::optional<ReplayOptions> replay{};
 };
 
 // {event: INSERT|UPDATE|DELETE|*, schema, table, filter}, sent as one config.postgres_changes item.
@@ -124,7 +150,8 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   using StatusCallback = std::function<void(SubscribeStatus status, std::optional<Error> error)>;
   // The broadcast as realtime-js hands it over:
   // {"type":"broadcast","event":…,"payload":…[,"meta":…]} (binary kind-4 frames are reconstructed
-  // to the same shape).
+  // to the same shape). broadcast_meta(message) reads its meta: the id of a database message and
+  // whether it was replayed.
   using BroadcastCallback = std::function<void(const json::value& message)>;
   // The change as realtime-js hands it over, {schema, table, commit_timestamp, eventType, new, old,
   // errors} with values converted by column type, as a read-only view of the received frame: no
@@ -171,7 +198,8 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   PresenceMap presence_state() const;
 
   // Joins (once per channel instance; a second call fails with invalid_argument, as does a call
-  // after the socket is gone). Connects the socket if it is closed and not already retrying.
+  // after the socket is gone, or replay options on a public channel). Connects the socket if it is
+  // closed and not already retrying.
   Result<void> subscribe(StatusCallback callback = {},
                          std::optional<core::Duration> timeout = std::nullopt);
   // Sends phx_leave; CLOSED follows on the leave reply or its timeout (at once when the socket is

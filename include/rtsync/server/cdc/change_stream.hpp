@@ -2,9 +2,10 @@
 // persistent slot) streamed with libpq's replication protocol on the server's event loop, decoded
 // into Transactions and handed to a ChangeSink one at a time, in commit order.
 //
-//   connect (replication=database) → load pg_type names → START_REPLICATION SLOT s LOGICAL <lsn>
-//   (proto_version '1', publication_names '…') → CopyBoth: XLogData 'w' / keepalive 'k' in,
-//   standby status updates 'r' out.
+//   connect (replication=database) → load pg_type names → does the messages publication exist?
+//   → START_REPLICATION SLOT s LOGICAL <lsn>
+//   (proto_version '1', publication_names '<publication>,<messages_publication>') → CopyBoth:
+//   XLogData 'w' / keepalive 'k' in, standby status updates 'r' out.
 //
 // Delivery contract (see rtsync/server/change_feed.hpp): at least once. Transactions are
 // handed on in parts of at most `part_changes` changes / `part_bytes` bytes (a part is what the
@@ -59,6 +60,10 @@ struct ChangeStreamOptions {
   std::string conninfo;
   std::string slot = "rtsync_realtime";
   std::string publication = "supabase_realtime";
+  // Broadcast from Database: also streamed through the same slot, so its messages reach the sink
+  // in commit order with every other change. Empty, or a publication that does not exist (checked
+  // at each connect, a warning logged once): only `publication`.
+  std::string messages_publication = "supabase_realtime_messages_publication";
   core::Duration status_interval = std::chrono::seconds(10);
   // Connecting and starting the stream must finish within this (timers::ReplicationRetry).
   core::Duration connect_timeout = std::chrono::seconds(15);

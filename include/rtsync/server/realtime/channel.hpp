@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rtsync/core/scheduler.hpp"
@@ -53,6 +54,16 @@ struct Channel {
   bool presence_enabled = false;
   std::uint64_t presence_seq = 0;
   bool presence_state_due = false;
+
+  // Ids of the messages this channel's join replayed (at most 25): live copies are not sent
+  // again (docs/database-broadcast.md).
+  std::vector<std::string> replayed_ids;
+  // Was `message_id` among replayed_ids?
+  bool replayed(std::string_view message_id) const {
+    for (const auto& id : replayed_ids)
+      if (id == message_id) return true;
+    return false;
+  }
 };
 
 }  // namespace rtsync::server::realtime

@@ -3,6 +3,16 @@
 // replies and system messages. The transport (src/server/http) feeds it frames and implements
 // SessionIo; tests drive it with a fake SessionIo on a ManualScheduler.
 //
+// Replay (docs/database-broadcast.md): a join of a private channel with config.broadcast.replay
+// is answered once the channel's stored messages were read (MessageStore, asynchronously, the loop
+// never waits): then the join reply, the stored messages as broadcasts with
+// meta {replayed: true, id}, oldest first, then the live broadcasts that arrived meanwhile
+// (Hub::hold) and committed after the query's snapshot — so each message once and in commit
+// order: a live message whose id was replayed is not sent again, then or later.
+// A failed read refuses the join with `UnableToReplayMessages: Realtime was unable to replay
+// messages`; replay on a public channel and invalid params are refused at once with the
+// reference's strings.
+//
 // Time: the idle timeout (timers::IdleTimeout) and token expiry re-checks
 // (timers::TokenExpiry) run on the Hub's scheduler; message rate windows are computed from
 // now(); the presence push budget's second is a timer (timers::RateWindow).
@@ -27,6 +37,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/protocol/join.hpp"
@@ -81,6 +92,16 @@ class Connection {
   void handle_join(protocol::Message& m);
   void finish_join(protocol::Message& m, JoinPlan plan, ChannelRights rights);
   void refuse_join(const protocol::Message& m, std::string reason);
+  // The end of every successful join: the channel registered, the reply and its system messages.
+  Channel& complete_join(const protocol::Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                         const std::vector<std::string>& pg_errors);
+  // A join with broadcast.replay: held until the stored messages are read, then completed and
+  // replayed (or refused when the read failed). See the file comment.
+  void start_replay(const protocol::Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                    std::vector<std::string> pg_errors, const protocol::ReplayConfig& replay);
+  void finish_replay(const std::string& topic, std::uint64_t channel_id,
+                     Result<std::vector<StoredMessage>> stored);
+  void cancel_pending(std::string_view topic);
   void handle_leave(protocol::Message& m);
   // `checked`: the push comes back after its channel's write check (not a cache hit).
   void handle_broadcast(Channel& ch, protocol::Message& m, bool checked = false);
@@ -120,6 +141,16 @@ class Connection {
   protocol::Vsn vsn_;
   std::shared_ptr<const auth::VerifiedJwt> apikey_;
   std::map<std::string, std::unique_ptr<Channel>, std::less<>> channels_;
+  // Joins waiting for their replay, by topic: not joined yet (not in channels_, not members),
+  // their topic's live broadcasts held.
+  struct PendingJoin {
+    protocol::Message request;  // refs and topic of the phx_join, for the reply
+    std::unique_ptr<Channel> channel;
+    json::array echo;
+    std::vector<std::string> pg_errors;
+    HeldBroadcasts held;
+  };
+  std::map<std::string, std::unique_ptr<PendingJoin>, std::less<>> pending_;
   core::TimePoint last_rx_{};
   core::Timer idle_;
   core::TimePoint window_start_{};

@@ -13,6 +13,12 @@
 // rows fail the same way) ends, after kPermanentErrorAttempts tries, in refusing those rows
 // (counted as drop reason `authorizer_failed`).
 //
+// Broadcast from Database (docs/database-broadcast.md): an INSERT into realtime.messages in a
+// transaction becomes a broadcast to `realtime:<topic>` (private rows to the private channel of
+// that name only, public rows to the public one only), sent at its place among the
+// transaction's changes — so in commit order with postgres_changes, and confirmed to the slot
+// only once handed on, like them. Those rows are never routed as postgres_changes.
+//
 // Pipelining: up to RealtimeLimits::max_transactions_in_flight transactions are accepted at once
 // and authorized concurrently, but they are delivered (and `done` called) strictly in the order
 // they arrived (commit order): a transaction whose answer came back early waits for the ones
@@ -37,6 +43,7 @@
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/change_feed.hpp"
 #include "rtsync/server/channel_authorizer.hpp"
+#include "rtsync/server/message_store.hpp"
 #include "rtsync/server/realtime/channel.hpp"
 #include "rtsync/server/realtime/limits.hpp"
 #include "rtsync/server/realtime/metrics.hpp"
@@ -55,6 +62,18 @@ struct BroadcastMessage {
   // Exactly one of these:
   std::optional<json::value> json_payload;
   std::optional<protocol::UserBroadcast> binary;
+  // The message's id (meta.id) when it has one: a realtime.messages row's id, or the `id` a REST
+  // broadcast carried. A channel that replayed a message of that id does not get it again.
+  std::string id;
+};
+
+// Live broadcasts of one topic collected while a join with replay waits for its stored
+// messages (Connection), so that none is lost between the replay query and the join: at most
+// `limit` of them, then `overflowed` (the join fails rather than miss one).
+struct HeldBroadcasts {
+  std::vector<BroadcastMessage> messages;  // in commit (arrival) order
+  std::size_t limit = 0;                   // most messages held
+  bool overflowed = false;                 // more arrived: `messages` was emptied
 };
 
 // What trimming an old record to its key needs beyond the pgoutput Relation: the primary key
@@ -111,8 +130,27 @@ class Hub final : public ChangeSink {
 
   // Fans out to every member of the topic; `sender` is skipped unless it joined with self, and so
   // is a member of a private topic whose token may not read its broadcasts (counted as drop
-  // `unauthorized`). Returns the number of sessions the frame was handed to.
+  // `unauthorized`), or a channel that already replayed `msg.id`. Also hands a copy to every
+  // HeldBroadcasts of the topic. Returns the number of sessions the frame was handed to.
   std::size_t broadcast(const BroadcastMessage& msg, const Channel* sender);
+  // Sends `msg` to `ch` alone (held broadcasts, once the join completed): false when the channel
+  // replayed it already, its socket cannot carry it, or the session refused it.
+  bool broadcast_to(Channel& ch, const BroadcastMessage& msg);
+  // Starts / stops collecting the live broadcasts of `member_key` into `held` (a join waiting
+  // for its replay). `held` must outlive the registration.
+  void hold(const std::string& member_key, HeldBroadcasts* held);
+  void unhold(const std::string& member_key, HeldBroadcasts* held);
+
+  // Where replays read stored messages from (null: a replay fails with the reference's
+  // "unable to replay" join error). Not owned.
+  void set_message_store(MessageStore* store) { message_store_ = store; }
+  MessageStore* message_store() const noexcept { return message_store_; }
+  // xids of the transactions with Broadcast-from-Database messages handed on in the last
+  // kRecentXidWindow (at most kRecentXids): what a replay's snapshot must see, so that no message
+  // delivered before a join's hold began is missing from its replay (see MessageStore::replay).
+  std::vector<std::uint32_t> recent_message_xids() const;
+  static constexpr core::Duration kRecentXidWindow = std::chrono::seconds(2);
+  static constexpr std::size_t kRecentXids = 256;
 
   // Without a source (unit tests), an old record's key is the Relation's key columns (when the
   // identity is not FULL; under FULL nothing is known and a key-only old record is `{}`). Facts
@@ -157,6 +195,10 @@ class Hub final : public ChangeSink {
   // (the subscriber got, or now gets, the "Too many changes" message instead).
   bool within_change_limit(Channel& ch, const Relation& rel);
   void push_system(Channel& ch, json::value payload);
+  // broadcast() without counting an accepted message (also what Broadcast from Database uses).
+  std::size_t fan_out(const BroadcastMessage& msg, const Channel* sender);
+  // A realtime.messages insert of the transaction being delivered, broadcast.
+  void deliver_db_broadcast(const RowChange& change);
   static constexpr int kPermanentErrorAttempts = 8;  // 0.1+0.2+0.4+0.8+1.6+2+2 s of retries
   struct CachedInfo {
     RelationInfo info;
@@ -177,6 +219,14 @@ class Hub final : public ChangeSink {
   std::uint64_t last_channel_id_ = 0;
   std::unordered_map<std::string, std::vector<Channel*>> members_;
   std::unordered_map<std::uint64_t, Channel*> by_id_;
+  std::unordered_map<std::string, std::vector<HeldBroadcasts*>> held_;
+  struct RecentXid {
+    std::uint32_t xid;
+    core::TimePoint at;
+  };
+  std::deque<RecentXid> recent_xids_;
+  bool txn_had_messages_ = false;  // set by deliver_db_broadcast for the transaction in deliver
+  MessageStore* message_store_ = nullptr;
   RelationInfoSource* relation_info_ = nullptr;
   core::Duration relation_info_ttl_ = std::chrono::seconds(1);
   std::unordered_map<std::uint32_t, CachedInfo> relation_cache_;

@@ -37,6 +37,16 @@ inline constexpr std::string_view kPresenceMalformed = "presence_malformed";
 // client messages that arrived while the socket waited for a policy answer, past the socket's
 // max_queued_frames / max_queued_bytes (the socket is closed with 1008)
 inline constexpr std::string_view kAuthorizationBacklog = "authorization_backlog";
+
+// Broadcast from Database (docs/database-broadcast.md): a realtime.messages row above
+// max_broadcast_payload_bytes, a row missing topic/event/id/private/payload
+inline constexpr std::string_view kDbBroadcastTooLarge = "db_broadcast_too_large";
+inline constexpr std::string_view kDbBroadcastInvalid = "db_broadcast_invalid";
+// a live broadcast its channel's replay already covered: sent by it, or committed before the
+// replay's snapshot and left out by its since/limit (not sent twice, nor out of order)
+inline constexpr std::string_view kReplayDuplicate = "replay_duplicate";
+// a join's replay saw more live broadcasts arrive while it waited than it may hold (the join fails)
+inline constexpr std::string_view kReplayHeldOverflow = "replay_held_overflow";
 }  // namespace drop
 
 // Why private-channel authorization said no (label `reason` of
@@ -82,6 +92,11 @@ struct Metrics {
   std::uint64_t broadcasts = 0;             // broadcast messages accepted (ws + REST)
   std::uint64_t broadcast_deliveries = 0;   // broadcast frames handed to sessions
   std::uint64_t authorization_retries = 0;  // authorizations retried while PostgreSQL was away
+  std::uint64_t db_broadcasts = 0;          // realtime.messages inserts broadcast (decoded, sized)
+  std::uint64_t db_broadcast_deliveries = 0;  // their frames handed to sessions
+  std::uint64_t replays = 0;                  // joins whose replay was served
+  std::uint64_t replayed_messages = 0;        // messages sent by replays
+  std::uint64_t replay_errors = 0;            // joins refused because the replay query failed
   std::uint64_t joins = 0;
   std::uint64_t join_errors = 0;
   std::int64_t presences = 0;         // tracked presences (metas) over all topics (gauge)
