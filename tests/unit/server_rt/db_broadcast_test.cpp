@@ -88,6 +88,12 @@ class DbBroadcastTest : public ::testing::Test {
   DbBroadcastTest() : verifier(kSecret, 2s), hub(sched, verifier, &authz, limits()) {
     hub.on_stream_state(true, "");
     hub.set_message_store(&store);
+    // Every private join here is allowed every right (private_channel_test.cpp tests the
+    // refusals); the answer arrives on the loop, which send() runs.
+    channels.rule = [](const ChannelCheck&) -> ChannelAuthResult {
+      return ChannelRights{true, true, true, true};
+    };
+    hub.set_channel_authorizer(&channels);
   }
   static RealtimeLimits limits() {
     RealtimeLimits l;
@@ -104,14 +110,18 @@ class DbBroadcastTest : public ::testing::Test {
   struct Client {
     FakeSession io;
     std::unique_ptr<Connection> conn;
-    Client(Hub& hub, Vsn vsn, auth::VerifiedJwt key) : io(vsn) {
+    core::ManualScheduler& sched;
+    Client(Hub& hub, core::ManualScheduler& s, Vsn vsn, auth::VerifiedJwt key) : io(vsn), sched(s) {
       conn = std::make_unique<Connection>(hub, io, vsn, std::move(key));
     }
-    void send(const Message& m) { conn->on_text(protocol::encode_text(io.vsn, m)); }
+    // Also runs what is due now: a private join's policy answer.
+    void send(const Message& m) {
+      conn->on_text(protocol::encode_text(io.vsn, m));
+      sched.run_ready();
+    }
   };
-  // Private channels are for service_role until private-channel authorization lands.
   std::unique_ptr<Client> client(Vsn vsn = Vsn::v2, std::string role = "service_role") {
-    return std::make_unique<Client>(hub, vsn,
+    return std::make_unique<Client>(hub, sched, vsn,
                                     verifier.verify(token(role), sched.wall_now()).value());
   }
   static Message join(std::string topic, std::string ref, json::object config) {
@@ -167,6 +177,7 @@ class DbBroadcastTest : public ::testing::Test {
   auth::JwtVerifier verifier;
   FakeAuthorizer authz;
   FakeMessageStore store;
+  FakeChannelAuthorizer channels{sched};
   Hub hub;
 };
 
