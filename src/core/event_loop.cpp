@@ -74,6 +74,11 @@ EventLoop::EventLoop()
 EventLoop::~EventLoop() {
   stop();
   join();
+  // The io_context first, while the scheduler still exists: destroying it destroys the handlers
+  // still queued (a websocket's pending close, say), and their destructors may tear down
+  // loop-confined objects whose RTSYNC_ASSERT_ON_LOOP asks this scheduler (members would go in the
+  // other order: scheduler_ is declared after impl_).
+  impl_.reset();
 }
 
 void EventLoop::start() {

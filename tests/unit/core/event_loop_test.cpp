@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <stdexcept>
 
 #include "rtsync/core/log.hpp"
@@ -93,6 +94,31 @@ TEST(EventLoop, RunSyncAfterStopFailsInsteadOfBlocking) {
   loop.stop();
   loop.join();
   EXPECT_THROW(loop.run_sync([] {}), std::logic_error);
+}
+
+// Handlers still queued when the loop is destroyed are destroyed with its io_context; what they
+// own may tear down loop-confined objects, which ask the loop's scheduler whether they are on the
+// loop. The scheduler must still exist then (under ASan a use after free otherwise; a crash in the
+// server's teardown before).
+TEST(EventLoop, QueuedHandlersAreDestroyedWhileTheSchedulerStillExists) {
+  struct AsksTheScheduler {
+    AsioScheduler* scheduler = nullptr;
+    bool* answered_on_loop = nullptr;
+    ~AsksTheScheduler() {
+      if (scheduler) *answered_on_loop = scheduler->on_loop_thread();
+    }
+  };
+  bool on_loop = false;
+  {
+    EventLoop loop;  // never started: the posted handler stays queued
+    auto guard = std::make_shared<AsksTheScheduler>();
+    guard->scheduler = &loop.scheduler();
+    guard->answered_on_loop = &on_loop;
+    loop.post([guard] {});
+    guard.reset();
+  }
+  // No loop thread runs during teardown, so every thread counts as the loop.
+  EXPECT_TRUE(on_loop);
 }
 
 }  // namespace
