@@ -39,7 +39,9 @@ Query::~Query() {
 
 void Query::check_on_loop([[maybe_unused]] const char* method) const noexcept {
 #if RTSYNC_LOOP_CHECKS
-  if (client_) core::detail::check_on_loop(client_->scheduler, method);
+  // Only while cached: a query that left its cache keeps client_, which may then outlive the
+  // client (only the client's shutdown clears it, and only for the queries still cached).
+  if (client_ && in_cache_) core::detail::check_on_loop(client_->scheduler, method);
 #endif
 }
 

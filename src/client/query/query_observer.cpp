@@ -333,11 +333,12 @@ namespace {
 // The observer is confined to its client's loop; a moved-from observer, or one whose client is
 // gone, has no loop left to check against.
 #if RTSYNC_LOOP_CHECKS
-#define RTSYNC_OBSERVER_ON_LOOP()                                        \
-  do {                                                                   \
-    if (core_) {                                                         \
-      if (auto c = core_->client()) RTSYNC_ASSERT_ON_LOOP(c->scheduler); \
-    }                                                                    \
+#define RTSYNC_OBSERVER_ON_LOOP()                             \
+  do {                                                        \
+    if (core_) {                                              \
+      auto c = core_->client();                               \
+      if (c && c->alive) RTSYNC_ASSERT_ON_LOOP(c->scheduler); \
+    }                                                         \
   } while (false)
 #else
 #define RTSYNC_OBSERVER_ON_LOOP() static_cast<void>(0)

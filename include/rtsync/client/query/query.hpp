@@ -93,7 +93,7 @@ class KeyIndex;
 }  // namespace detail
 
 // The getters below are loop-confined, checked in debug builds (rtsync/core/loop_check.hpp) while
-// the query has a client; undefined again after the class.
+// the query is in its client's cache; undefined again after the class.
 #if RTSYNC_LOOP_CHECKS
 #define RTSYNC_QUERY_ON_LOOP() check_on_loop(static_cast<const char*>(__func__))
 #else
