@@ -642,6 +642,8 @@ struct DbcastRun {
   double writer_per_s = 0;
   std::uint64_t got = 0, expected = 0;
   double srv_cpu = 0;
+  double cli_cpu = 0;  // this process (the load client) in the same interval
+  double seconds = 0;  // the interval measured
 };
 struct DbcastPhase {
   bool broadcast = false;
@@ -745,7 +747,7 @@ int bench_dbcast(int argc, char** argv) {
     const auto start = now_ns();
     write_all();
     const auto wrote = now_ns();
-    const double cpu0 = cpu_seconds(srv.pid);
+    const double cpu0 = cpu_seconds(srv.pid), cli0 = cpu_seconds(getpid());
     if (drain) kill(srv.pid, SIGCONT);
     const auto from = drain ? now_ns() : start;
     for (int i = 0; i < 2400 && sink.got.load() < out.expected; ++i)
@@ -756,6 +758,8 @@ int bench_dbcast(int argc, char** argv) {
     out.changes_per_s = changes / ((sink.last - from) / 1e9);
     out.writer_per_s = changes / ((wrote - start) / 1e9);
     out.srv_cpu = cpu_seconds(srv.pid) - (drain ? cpu0 : 0);
+    out.cli_cpu = cpu_seconds(getpid()) - cli0;
+    out.seconds = (sink.last - from) / 1e9;
     return out;
   };
   auto run_phase = [&](bool broadcast) {
@@ -828,14 +832,15 @@ int bench_dbcast(int argc, char** argv) {
   for (const auto* p : {&pg, &bc}) {
     std::printf(
         "| %s, %d sockets (%d × %d), %d single-row commits | live (%d writers): %.0f changes/s, "
-        "writers %.0f commits/s, %llu / %llu, server %.2f CPU-s | drain: %.0f changes/s, %llu / "
-        "%llu, server %.2f CPU-s | at %d/s: p50 %.2f ms, p99 %.2f ms (%zu events) |\n",
+        "writers %.0f commits/s, %llu / %llu, server %.2f CPU-s | drain: %.0f changes/s in %.2f "
+        "s, %llu / %llu, server %.2f CPU-s, load client %.2f CPU-s | at %d/s: p50 %.2f ms, p99 "
+        "%.2f ms (%zu events) |\n",
         p->broadcast ? "Broadcast from Database (private topics)" : "postgres_changes under RLS",
         subs, projects, per_project, changes, writers, p->live.changes_per_s, p->live.writer_per_s,
         (unsigned long long)p->live.got, (unsigned long long)p->live.expected, p->live.srv_cpu,
-        p->drain.changes_per_s, (unsigned long long)p->drain.got,
-        (unsigned long long)p->drain.expected, p->drain.srv_cpu, rate, p->lat.p50, p->lat.p99,
-        p->lat.n);
+        p->drain.changes_per_s, p->drain.seconds, (unsigned long long)p->drain.got,
+        (unsigned long long)p->drain.expected, p->drain.srv_cpu, p->drain.cli_cpu, rate, p->lat.p50,
+        p->lat.p99, p->lat.n);
   }
   std::printf(
       "| floor: LISTEN/NOTIFY, 1 listener, bare pg_notify | | | at %d/s: p50 %.2f ms, p99 "
