@@ -9,6 +9,7 @@
 set(RTSYNC_HEADER_OWNERS
   "rtsync/core/=rtsync_core"
   "rtsync/protocol/=rtsync_protocol"
+  "rtsync/net/=rtsync_net"
   "rtsync/client/transport/=rtsync_client_transport"
   "rtsync/client/query/=rtsync_client_query"
   "rtsync/client/sync/=rtsync_client_sync"
@@ -16,6 +17,8 @@ set(RTSYNC_HEADER_OWNERS
   "rtsync/client/domain/=rtsync_client_domain"
   "rtsync/server/change_feed.hpp=rtsync_server_changes"
   "rtsync/server/row_authorizer.hpp=rtsync_server_changes"
+  "rtsync/server/channel_authorizer.hpp=rtsync_server_changes"
+
   "rtsync/server/message_store.hpp=rtsync_server_changes"
   "rtsync/server/pg/=rtsync_server_pg"
   "rtsync/server/cdc/=rtsync_server_cdc"

@@ -86,7 +86,7 @@ install(TARGETS ${_rtsync_installed}
 
 # Public headers of the installed layers. client/domain belongs to the demo application
 # (rtsync_client_domain is not installed); the test doubles are not part of the library.
-set(_rtsync_header_dirs core protocol client)
+set(_rtsync_header_dirs core protocol net client)
 if(RTSYNC_BUILD_APP)
   list(APPEND _rtsync_header_dirs server)
 endif()

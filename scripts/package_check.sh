@@ -124,6 +124,7 @@ dpkg-deb -c "$deb" | awk '{print $NF}' >"$work/deb-files.txt"
 for f in \
   ./usr/bin/rtsync \
   ./usr/include/rtsync/core/result.hpp \
+  ./usr/include/rtsync/net/http_client.hpp \
   ./usr/include/rtsync/client/transport/realtime_socket.hpp \
   ./usr/include/rtsync/client/query/query_client.hpp \
   ./usr/include/rtsync/server/server.hpp \

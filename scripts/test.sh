@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # README command (2): install what is missing, build, and run every test suite:
-#   1. the dev build and all of ctest (unit, integration with throwaway PostgreSQL clusters the
-#      tests start themselves, conformance against the npm clients, end-to-end); then the
-#      installed package (scripts/package_check.sh): examples/consumer built against a
-#      `cmake --install` of the dev build receives a change from the installed `rtsync server`,
+#   1. the `ci` preset build (the dev build with warnings as errors: a warning fails the run) and
+#      all of ctest (unit, integration with throwaway PostgreSQL clusters the tests start
+#      themselves, conformance against the npm clients, end-to-end); then the installed package
+#      (scripts/package_check.sh): examples/consumer built against a `cmake --install` of that
+#      build receives a change from the installed `rtsync server`,
 #      and `cpack -G DEB` holds the binary, headers, libraries, CMake package and systemd unit;
 #   2. the unit suites again under AddressSanitizer + UBSan, and the server's unit and realtime
 #      integration suites under ThreadSanitizer;
@@ -25,14 +26,16 @@ step() { printf '\n==== %s (at %dm%02ds) ====\n' "$*" $((SECONDS / 60)) $((SECON
 step "API reference (undocumented public symbols of the client layer fail the run)"
 bash scripts/api-docs.sh --check build/docs
 
-step "dev build"
-cmake --preset dev >/dev/null
-cmake --build --preset dev
-step "dev tests (all labels)"
-ctest --preset dev
+# The ci preset is the dev preset plus -Werror, built into its own folder (build/ci): CI builds the
+# tree once, and a contributor's build/dev keeps its own settings.
+step "ci build (dev with warnings as errors)"
+cmake --preset ci >/dev/null
+cmake --build --preset ci
+step "ci tests (all labels)"
+ctest --preset ci
 
 step "installed package: find_package consumer, pkg-config, .deb"
-bash scripts/package_check.sh build/dev
+bash scripts/package_check.sh build/ci
 
 step "asan build (unit tests)"
 cmake --preset asan >/dev/null

@@ -35,9 +35,10 @@ for m in "${modes[@]}"; do
       echo "| --- | --- | --- | --- | --- |"
       "$bin" fanout --subs 1000 --messages 2000 --bytes 100 || echo "(incomplete)" ;;
     presence)
-      echo "| presence | convergence | frames | bytes | CPU |"
+      echo "| presence | convergence | frames by kind | bytes | CPU |"
       echo "| --- | --- | --- | --- | --- |"
-      "$bin" presence --clients 1000 --window-ms 50 || echo "(not every client converged)" ;;
+      "$bin" presence --clients 1000 --window-ms 50 --max-delay-ms 500 --updates 50 ||
+        echo "(not every client converged)" ;;
     dbcast)
       echo "| delivery | live | drain (server stopped while writing) | commit → event |"
       echo "| --- | --- | --- | --- |"

@@ -134,6 +134,10 @@ void add_watch_options(CLI::App& sub, WatchArgs& a) {
   sub.add_option("--log-file", a.log_file, "log lines go here while the screen is up");
   sub.add_flag("--insecure", a.insecure, "do not verify TLS certificates");
   sub.add_option("--ca-file", a.ca_file, "extra trusted CA certificates (PEM)");
+  sub.add_flag("!--no-presence", a.presence,
+               "do not show yourself to the project's other viewers (and do not see them)");
+  sub.add_option("--viewer-name", a.viewer_name,
+                 "the name the project's other viewers see (default: your email before the @)");
 }
 
 int run_watch_command(const WatchArgs& a) {
@@ -165,6 +169,8 @@ int run_watch_command(const WatchArgs& a) {
   o.coalesce_window = std::chrono::milliseconds(a.coalesce_ms);
   o.verify_peer = !a.insecure;
   o.ca_file = a.ca_file;
+  o.presence = a.presence;
+  o.viewer_name = a.viewer_name;
 
   core::EventLoop loop;
   loop.start();
@@ -208,6 +214,9 @@ void add_demo_options(CLI::App& sub, DemoArgs& a) {
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   sub.add_option("--log-file", a.log_file, "log lines go here while the screen is up");
+  sub.add_flag("!--no-viewer", a.viewer,
+               "do not start the second, headless viewer the pane shows as watching");
+
   sub.add_option("--source", a.source,
                  "task events from `changes` (postgres_changes on public.tasks) or `broadcast` "
                  "(Broadcast from Database: the project's private topic, db/0006)")
@@ -258,6 +267,31 @@ int run_demo_command(const DemoArgs& a) {
     }
   }
 
+  // Someone else watching: a second session of the demo user (the schema's row-level security
+  // lets only a project's owner read it, so another user could not open the project), headless,
+  // on the first project — the one the pane opens with.
+  core::EventLoop viewer_loop;
+  std::unique_ptr<TaskClient> viewer;
+  if (code == 0 && a.viewer && !stop.requested()) {
+    viewer_loop.start();
+    TaskClientOptions vo;
+    vo.url = world.http_url();
+    vo.anon_key = world.anon_key();
+    vo.email = world.user().email;
+    vo.password = world.user().password;
+    vo.viewer_name = "demo viewer";
+    vo.viewer_client = "rtsync demo (headless viewer)";
+    auto v = TaskClient::start(viewer_loop, vo);
+    if (!v.ok()) {
+      // The pane works without it; say why there is no one to see.
+      note("second viewer: " + v.error().message);
+    } else {
+      viewer = std::move(v.value());
+      note("second viewer: " + world.user().email + " in another session, on " +
+           world.projects().front().name);
+    }
+  }
+
   PaneOutcome outcome;
   if (code == 0 && !stop.requested()) {
     core::EventLoop loop;
@@ -294,6 +328,9 @@ int run_demo_command(const DemoArgs& a) {
     loop.stop();
     loop.join();
   }
+  viewer.reset();  // on its running loop: its channel leaves, its presence with it
+  viewer_loop.stop();
+  viewer_loop.join();
   worker.stop();
   if (a.no_tui) {
     json::object summary{

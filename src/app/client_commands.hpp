@@ -1,8 +1,10 @@
 // The client-side subcommands of `rtsync`: watch, demo, token, migrate.
 //
 //   rtsync watch --url <http(s)://…> --anon-key <key> (--email E --password P | --token JWT)
-//                [--project <id>] [--json] [--page-size N] [--duration S] …
-//   rtsync demo  [--no-tui] [--duration S] [--rate N] [--seed N] [--access-token-ttl S] …
+//                [--project <id>] [--json] [--page-size N] [--duration S] [--no-presence]
+//                [--viewer-name NAME] …
+//   rtsync demo  [--no-tui] [--duration S] [--rate N] [--seed N] [--access-token-ttl S]
+//                [--no-viewer] …
 //   rtsync token --secret <secret> [--role authenticated] [--sub <uuid>] [--ttl S]
 //   rtsync migrate --db <conninfo>
 //
@@ -51,6 +53,8 @@ struct WatchArgs {
   std::string log_file;
   bool insecure = false;
   std::string ca_file;
+  bool presence = true;     // track this viewer on the project channel (--no-presence: off)
+  std::string viewer_name;  // the name the others see (default: the email's part before '@')
 };
 
 struct DemoArgs {
@@ -63,6 +67,8 @@ struct DemoArgs {
   double drop_seconds = 5;
   int coalesce_ms = 10;
   std::string log_file;
+  bool viewer = true;  // a second, headless viewer on the first project (--no-viewer: none)
+
   std::string source = "changes";  // changes | broadcast (client::domain::TaskSource)
 };
 

@@ -13,9 +13,9 @@
 #include <random>
 
 #include "rtsync/client/rest/auth_client.hpp"
-#include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/net/http_client.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/migrate/migrations.hpp"
 #include "rtsync/server/pg/connection.hpp"
@@ -209,12 +209,12 @@ Result<void> DemoEnvironment::sign_up() {
   loop.start();
   std::promise<Result<client::rest::AuthTokens>> done;
   auto future = done.get_future();
-  std::unique_ptr<client::rest::HttpClient> http;
+  std::unique_ptr<net::HttpClient> http;
   std::unique_ptr<client::rest::AuthClient> auth;
   loop.run_sync([&] {
-    client::rest::HttpClientOptions ho;
+    net::HttpClientOptions ho;
     ho.base_url = http_url();
-    auto h = client::rest::HttpClient::create(loop.io_context(), loop.scheduler(), ho);
+    auto h = net::HttpClient::create(loop.io_context(), loop.scheduler(), ho);
     if (!h.ok()) {
       done.set_value(h.error());
       return;

@@ -52,7 +52,13 @@ PaneSession::PaneSession(TaskClient& stack, PaneSessionOptions options, LineSink
     // SmartPolling registered with the tracker first, so the observers' configs are already
     // updated when this runs.
     subs_.push_back(stack_.freshness().subscribe([this] { emit_polling(true); }));
+    subs_.push_back(stack_.on_viewers(
+        [this](const std::vector<view::Viewer>& viewers, const view::ViewerChange& change) {
+          emit_presence(viewers, change);
+        }));
     emit_connection();
+    // The channel's first presence state may have come before this session existed.
+    if (stack_.presence_synced()) emit_presence(stack_.viewers(), {stack_.viewers(), {}});
   }
   observe(initial_state());
 }
@@ -99,6 +105,12 @@ void PaneSession::emit_connection() {
   if (key == last_connection_) return;
   last_connection_ = key;
   emit(view::connection_line(name, error, now_iso()));
+}
+
+void PaneSession::emit_presence(const std::vector<view::Viewer>& viewers,
+                                const view::ViewerChange& change) {
+  const auto& project = stack_.selection().get();
+  emit(view::presence_line(project, viewers, change, now_iso()));
 }
 
 std::unique_ptr<sync::SmartQuery> PaneSession::make(query::ObserverOptions options,
@@ -247,6 +259,7 @@ view::PaneModel PaneSession::model(const view::PaneState& state) const {
   m.realtime_status = std::string(to_string(fr.status()));
   m.realtime_reason = fr.reason();
   if (tasks_) m.polling_interval_ms = to_ms(tasks_->config().refetch_interval);
+  if (stack_.presence_synced()) m.watchers = static_cast<int>(stack_.viewers().size());
   if (const auto last = stack_.manager().snapshot().last_event_at) {
     m.last_event_age_ms = std::max<std::int64_t>(0, stack_.scheduler().wall_ms() - *last);
   }

@@ -7,7 +7,9 @@
 //   connection — on every change of the provider's state name or error (and once at start);
 //   event      — every realtime:task-new / realtime:task-update on the EventBus;
 //   query      — when an observer's status, fetch status, data or error changes;
-//   polling    — when an observer's refetch interval changes (and once per new observer).
+//   polling    — when an observer's refetch interval changes (and once per new observer);
+//   presence   — when the project channel's first presence state arrives and whenever who else
+//                watches the project changes (TaskClient::on_viewers).
 //
 // Thread safety: loop-confined (construct, call and destroy on the stack's loop).
 #pragma once
@@ -70,6 +72,7 @@ class PaneSession {
   void on_result(const client::query::QueryKey& key, const client::query::QueryResult& r);
   void emit_polling(bool only_changes);
   void emit_connection();
+  void emit_presence(const std::vector<view::Viewer>& viewers, const view::ViewerChange& change);
   void emit(std::string line);
   std::string now_iso() const;
   std::optional<std::string> wall_iso(core::TimePoint t) const;

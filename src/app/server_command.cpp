@@ -26,8 +26,8 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
       ->envname("RTSYNC_JWT_SECRET")
       ->required();
   sub.add_option("--jwks", o.jwks,
-                 "JWKS file (path or file:path) with RS256/ES256 public keys tokens may be signed "
-                 "with; reloaded on schedule and on SIGHUP")
+                 "JWKS file (path or file:path) or http(s) URL with RS256/ES256 public keys tokens "
+                 "may be signed with; reloaded on schedule and on SIGHUP")
       ->envname("RTSYNC_JWKS");
   sub.add_option_function<std::int64_t>(
          "--jwks-reload-interval",
@@ -52,6 +52,11 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
   sub.add_option("--publication", o.publication, "publication whose tables are streamed")
       ->envname("RTSYNC_PUBLICATION")
       ->capture_default_str();
+  sub.add_flag("--private-only", o.limits.private_only,
+               "refuse public channels (PrivateOnly): only private channels, authorized by the "
+               "policies on realtime.messages, may be joined")
+      ->envname("RTSYNC_PRIVATE_ONLY");
+
   sub.add_option("--messages-publication", o.messages_publication,
                  "insert-only publication of realtime.messages streamed for Broadcast from "
                  "Database (\"\" turns it off)")
@@ -101,6 +106,20 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
                  "\"Too many changes\" message replaces the rest (0: no limit)")
       ->envname("RTSYNC_MAX_CHANGES_PER_TRANSACTION")
       ->capture_default_str();
+  sub.add_option_function<std::int64_t>(
+         "--presence-diff-window-ms",
+         [&o](std::int64_t ms) { o.limits.presence_diff_window = std::chrono::milliseconds(ms); },
+         "presence changes of a topic go out once it has been quiet this long (default 50)")
+      ->envname("RTSYNC_PRESENCE_DIFF_WINDOW_MS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
+  sub.add_option_function<std::int64_t>(
+         "--presence-diff-max-delay-ms",
+         [&o](std::int64_t ms) {
+           o.limits.presence_diff_max_delay = std::chrono::milliseconds(ms);
+         },
+         "…but at most this long after the first change, however busy the topic (default 500)")
+      ->envname("RTSYNC_PRESENCE_DIFF_MAX_DELAY_MS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
   sub.add_option("--stream-memory-bytes", o.stream_memory_bytes,
                  "change-message bytes held for delivery before reading from PostgreSQL pauses")
       ->envname("RTSYNC_STREAM_MEMORY_BYTES")

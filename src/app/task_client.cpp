@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <future>
+#include <random>
 
 #include "drop_transport.hpp"
 #include "pane_queries.hpp"
@@ -144,6 +145,7 @@ Result<std::unique_ptr<TaskClient>> TaskClient::start(core::EventLoop& loop,
             return;
           }
         }
+        self->start_presence();
         self->select_project(index);
         finish(Result<void>{});
       });
@@ -165,11 +167,67 @@ Result<std::unique_ptr<TaskClient>> TaskClient::start(core::EventLoop& loop,
 
 TaskClient::~TaskClient() {
   if (!client_) return;
-  if (loop_.running_in_loop()) {
+  auto teardown = [this] {
+    presence_subs_.clear();
     client_.reset();
+  };
+  if (loop_.running_in_loop()) {
+    teardown();
     return;
   }
-  loop_.run_sync([this] { client_.reset(); });
+  loop_.run_sync(teardown);
+}
+
+void TaskClient::start_presence() {
+  if (!options_.presence) return;
+  const auto& session = client_->session().get_session();
+  if (!session || session->user_id.empty()) return;
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  session_id_.clear();
+  for (int i = 0; i < 16; ++i)
+    session_id_.push_back(kHex[rd() % 16]);
+  std::string name = options_.viewer_name;
+  if (name.empty()) name = options_.email.substr(0, options_.email.find('@'));
+  if (name.empty()) name = session->user_id;
+  json::object payload{{"user_id", session->user_id},
+                       {"name", name},
+                       {"client", options_.viewer_client},
+                       {"since", core::format_iso8601(scheduler().wall_now())},
+                       {"session", session_id_}};
+  auto& manager = client_->sync().manager();
+  presence_subs_.push_back(
+      manager.on_presence([this](const client::PresenceMap& state) { on_presence(state); }));
+  // A new channel's presence is unknown until its state arrives (the old channel's viewers left
+  // with it: on_presence got an empty state when it was left).
+  presence_subs_.push_back(manager.on_phase([this](const sync::ChannelPhaseChange& change) {
+    if (change.phase == sync::ChannelPhase::joining) presence_synced_ = false;
+  }));
+  presence_subs_.push_back(client_->diagnostics().add("presence", [this, name] {
+    json::array list;
+    for (const auto& v : viewers_)
+      list.push_back(view::viewer_json(v));
+    return json::value(json::object{{"name", name},
+                                    {"session", session_id_},
+                                    {"synced", presence_synced_},
+                                    {"others", static_cast<std::int64_t>(viewers_.size())},
+                                    {"viewers", std::move(list)}});
+  }));
+  manager.set_presence(session->user_id, std::move(payload));
+}
+
+void TaskClient::on_presence(const client::PresenceMap& state) {
+  auto next = view::other_viewers(state, session_id_);
+  const auto change = view::viewer_change(viewers_, next);
+  const bool first = !presence_synced_;
+  viewers_ = std::move(next);
+  presence_synced_ = true;
+  if (first || !change.empty()) viewer_listeners_.notify(viewers_, change);
+}
+
+core::Subscription TaskClient::on_viewers(
+    std::function<void(const std::vector<view::Viewer>&, const view::ViewerChange&)> listener) {
+  return viewer_listeners_.add(std::move(listener));
 }
 
 void TaskClient::sign_in(std::function<void(Result<void>)> done) {

@@ -7,6 +7,15 @@
 // the user's projects, connects the socket and selects the initial project (the provider joins its
 // channel). The pane's observers live in PaneSession (pane_session.hpp).
 //
+// Presence (TaskClientOptions::presence, on by default): the client is one presence on the
+// selected project's channel, key = the user id, payload {"user_id","name","client","since",
+// "session"} (`session` a random id per client, so two sessions of one user are two viewers;
+// `since` when this client started), tracked by the RealtimeManager on every SUBSCRIBED. viewers()
+// are the others on that channel (view/viewers.hpp); the diagnostics snapshot has them under
+// "presence". The project channel is a public channel: whoever may join it (anyone with the anon
+// key and the project id) sees these presences — hence `name` is the viewer name given, else the
+// email's part before '@', never the whole email.
+//
 // Thread safety: start() and the destructor are called from a thread other than the loop's (they
 // block on it); every other method is loop-confined (call inside loop.post / run_sync).
 #pragma once
@@ -26,6 +35,7 @@
 #include "rtsync/client/rest/rest_client.hpp"
 #include "rtsync/client/sync/auth_session.hpp"
 #include "rtsync/client/sync/freshness_tracker.hpp"
+#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/client/sync/realtime_manager.hpp"
 #include "rtsync/client/sync/realtime_provider.hpp"
 #include "rtsync/client/sync/realtime_sync.hpp"
@@ -36,6 +46,7 @@
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/protocol/message.hpp"
+#include "view/viewers.hpp"
 
 namespace rtsync::app {
 
@@ -63,6 +74,10 @@ struct TaskClientOptions {
   std::optional<core::Duration> coalesce_window;
   bool verify_peer = true;
   std::string ca_file;
+  // Track this viewer on the project channel and follow who else is there (see above).
+  bool presence = true;
+  std::string viewer_name;  // empty: the email's part before '@', else the user id
+  std::string viewer_client = "rtsync watch";  // what the others see as this viewer's client
 };
 
 struct ProjectInfo {
@@ -112,19 +127,39 @@ class TaskClient {
   // Refetches every active query now.
   void refetch_all();
   // The whole snapshot (realtime, manager, provider, freshness, polling, reconnect, socket,
-  // session, cache and whatever was added to diagnostics()).
+  // session, cache, presence and whatever was added to diagnostics()).
   json::object snapshot() const;
+
+  // Presence (see the file comment). This client's session id ("" without presence).
+  const std::string& presence_session() const noexcept { return session_id_; }
+  // True once a presence state of the current channel arrived (false again on a project switch
+  // until the new channel's state arrives).
+  bool presence_synced() const noexcept { return presence_synced_; }
+  // Everyone else watching the selected project now.
+  const std::vector<view::Viewer>& viewers() const noexcept { return viewers_; }
+  // Called when the first presence state of a channel arrives and whenever who else is watching
+  // changes: the viewers now and the change since the last call.
+  core::Subscription on_viewers(
+      std::function<void(const std::vector<view::Viewer>&, const view::ViewerChange&)> listener);
 
  private:
   TaskClient(core::EventLoop& loop, TaskClientOptions options);
   void sign_in(std::function<void(Result<void>)> done);
   void load_projects(std::function<void(Result<void>)> done);
+  void start_presence();
+  void on_presence(const client::PresenceMap& state);
 
   core::EventLoop& loop_;
   TaskClientOptions options_;
   std::shared_ptr<DropControl> drop_;
   std::unique_ptr<client::Client> client_;
   std::vector<ProjectInfo> projects_;
+  std::string session_id_;
+  bool presence_synced_ = false;
+  std::vector<view::Viewer> viewers_;
+  core::ListenerList<const std::vector<view::Viewer>&, const view::ViewerChange&>
+      viewer_listeners_{"TaskClient"};
+  std::vector<core::Subscription> presence_subs_;
 };
 
 }  // namespace rtsync::app

@@ -4,9 +4,9 @@
 #include <condition_variable>
 #include <random>
 
-#include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/net/http_client.hpp"
 #include "rtsync/server/pg/connection.hpp"
 
 namespace rtsync::app {
@@ -51,7 +51,7 @@ struct Worker::Impl {
   std::unique_ptr<core::EventLoop> loop;
   // Loop-confined from here down.
   server::pg::Connection db;
-  std::unique_ptr<client::rest::HttpClient> http;
+  std::unique_ptr<net::HttpClient> http;
   std::mt19937_64 rng;
   core::Timer tick_timer;
   core::TimePoint last_tick{};
@@ -329,12 +329,12 @@ struct Worker::Impl {
     if (!http) return;
     const std::size_t n = messages.size();
     const std::string body = json::serialize(json::object{{"messages", std::move(messages)}});
-    client::rest::Headers headers{{"apikey", options.service_key},
-                                  {"Authorization", "Bearer " + options.service_key},
-                                  {"Content-Type", "application/json"}};
+    net::Headers headers{{"apikey", options.service_key},
+                         {"Authorization", "Bearer " + options.service_key},
+                         {"Content-Type", "application/json"}};
     ++in_flight;
     http->request("POST", "/realtime/v1/api/broadcast", std::move(headers), body,
-                  [this, n](Result<client::rest::HttpResult> r) {
+                  [this, n](Result<net::HttpResult> r) {
                     --in_flight;
                     const bool ok = r.ok() && r->status >= 200 && r->status < 300;
                     {
@@ -372,11 +372,11 @@ Result<void> Worker::start() {
       return;
     }
     if (!w.options.http_url.empty()) {
-      client::rest::HttpClientOptions ho;
+      net::HttpClientOptions ho;
       ho.base_url = w.options.http_url;
       ho.timeout = std::chrono::seconds(5);
       ho.max_connections = 2;
-      auto http = client::rest::HttpClient::create(w.loop->io_context(), w.loop->scheduler(), ho);
+      auto http = net::HttpClient::create(w.loop->io_context(), w.loop->scheduler(), ho);
       if (!http.ok()) {
         result = http.error();
         return;

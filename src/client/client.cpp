@@ -87,12 +87,12 @@ Result<std::unique_ptr<Client>> Client::create(boost::asio::io_context& io,
   std::unique_ptr<Client> c(new Client(scheduler, std::move(options)));
   const ClientOptions& o = c->options_;
 
-  rest::HttpClientOptions ho;
+  net::HttpClientOptions ho;
   ho.base_url = o.rest_url.empty() ? o.url : o.rest_url;
   ho.timeout = o.request_timeout;
   ho.verify_peer = o.verify_peer;
   ho.ca_file = o.ca_file;
-  auto http = rest::HttpClient::create(io, scheduler, ho);
+  auto http = net::HttpClient::create(io, scheduler, ho);
   if (!http.ok()) return http.error();
   c->http_ = std::move(http.value());
   c->rest_ = std::make_unique<rest::RestClient>(*c->http_, rest::RestClientOptions{o.anon_key});
@@ -160,6 +160,7 @@ Client::~Client() {
 
 void Client::sign_in_with_password(std::string email, std::string password,
                                    std::function<void(Result<void>)> done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   auth_->sign_in_with_password(
       email, password,
       [this, alive = std::weak_ptr<bool>(alive_),
@@ -178,6 +179,7 @@ void Client::sign_in_with_password(std::string email, std::string password,
 }
 
 Result<void> Client::sign_in_with_token(std::string access_token, std::string refresh_token) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (access_token.empty()) return make_error(Errc::invalid_argument, "empty access token");
   sync::Session s;
   s.user_id = jwt_subject(access_token);
@@ -190,26 +192,32 @@ Result<void> Client::sign_in_with_token(std::string access_token, std::string re
 }
 
 void Client::sign_out() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   sync_->auth().sign_out();
 }
 
 void Client::connect() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   socket_->connect();
 }
 
 void Client::watch(std::string scope) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   sync_->project().set(std::move(scope));
 }
 
 void Client::unwatch() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   sync_->project().set(std::nullopt);
 }
 
 bool Client::live() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return sync_->manager().subscribed();
 }
 
 query::QueryFn Client::select_fn(rest::PostgrestQuery q) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   // One request in flight per fetch: its id, and the cancellation listener that cancels it.
   struct Fetch {
     std::uint64_t request = 0;
@@ -230,6 +238,7 @@ query::QueryFn Client::select_fn(rest::PostgrestQuery q) {
 }
 
 query::QueryObserver Client::observe(query::QueryKey key, rest::PostgrestQuery q) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   query::ObserverOptions o;
   o.key = std::move(key);
   o.query.query_fn = select_fn(std::move(q));

@@ -1,16 +1,19 @@
 #include "rtsync/core/diagnostics.hpp"
 
-#include <map>
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "rtsync/core/listener_list.hpp"
 
 namespace rtsync::core {
 
 struct Diagnostics::State {
-  struct Entry {
-    std::uint64_t token;
+  struct Named {
+    std::string name;
     Provider provider;
   };
-  std::map<std::string, Entry, std::less<>> providers;
-  std::uint64_t next_token = 1;
+  BasicListenerList<Named> providers;  // at most one live entry per name
 };
 
 Diagnostics::Diagnostics(const Scheduler& clock)
@@ -18,38 +21,35 @@ Diagnostics::Diagnostics(const Scheduler& clock)
 Diagnostics::~Diagnostics() = default;
 
 Subscription Diagnostics::add(std::string_view name, Provider provider) {
-  const auto token = state_->next_token++;
-  state_->providers.insert_or_assign(std::string(name), State::Entry{token, std::move(provider)});
-  return Subscription([weak = std::weak_ptr<State>(state_), key = std::string(name), token] {
-    auto state = weak.lock();
-    if (!state) return;
-    auto it = state->providers.find(key);
-    // Only the registration that is still current may remove the name.
-    if (it != state->providers.end() && it->second.token == token) state->providers.erase(it);
-  });
+  // Replacing removes the earlier entry, so its Subscription can no longer remove the new one.
+  state_->providers.remove_if([name](const State::Named& n) { return n.name == name; });
+  return state_->providers.add(State::Named{std::string(name), std::move(provider)});
 }
 
 json::object Diagnostics::snapshot() const {
+  // Providers run in registration order (they may register or remove others meanwhile, see
+  // core/listener_list.hpp); the object lists them by name, as a reader expects.
+  std::vector<std::pair<std::string, json::value>> parts;
+  state_->providers.for_each([&](const State::Named& n) {
+    try {
+      parts.emplace_back(n.name, n.provider());
+    } catch (const std::exception& ex) {
+      parts.emplace_back(n.name, json::object{{"error", ex.what()}});
+    }
+  });
+  std::stable_sort(parts.begin(), parts.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   json::object out;
   out["timestamp"] = clock_.wall_ms();
-  // Copy first: a provider may register or remove others.
-  std::vector<std::pair<std::string, Provider>> current;
-  for (const auto& [name, entry] : state_->providers)
-    current.emplace_back(name, entry.provider);
-  for (auto& [name, provider] : current) {
-    try {
-      out[name] = provider();
-    } catch (const std::exception& ex) {
-      out[name] = json::object{{"error", ex.what()}};
-    }
-  }
+  for (auto& [name, value] : parts)
+    out[name] = std::move(value);
   return out;
 }
 
 std::vector<std::string> Diagnostics::names() const {
   std::vector<std::string> out;
-  for (const auto& [name, entry] : state_->providers)
-    out.push_back(name);
+  state_->providers.for_each([&](const State::Named& n) { out.push_back(n.name); });
+  std::sort(out.begin(), out.end());
   return out;
 }
 

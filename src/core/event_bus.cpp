@@ -1,70 +1,43 @@
 #include "rtsync/core/event_bus.hpp"
 
 #include <map>
-#include <vector>
+#include <string>
 
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::core {
 
-namespace {
-struct Entry {
-  EventBus::Handler handler;
-  bool removed = false;
-};
-}  // namespace
-
 struct EventBus::State {
-  std::map<std::string, std::vector<std::shared_ptr<Entry>>, std::less<>> handlers;
-  std::uint64_t errors = 0;
+  // One list per event name; a list, once made, stays (its Subscriptions point at it).
+  std::map<std::string, ListenerList<const json::value&>, std::less<>> handlers;
   std::uint64_t emitted = 0;
 };
 
 EventBus::EventBus() : state_(std::make_shared<State>()) {}
-EventBus::~EventBus() = default;
+
+EventBus::~EventBus() {
+  // An emit running now (the bus destroyed by a handler) calls no further handler.
+  for (auto& [name, list] : state_->handlers)
+    list.clear();
+}
 
 Subscription EventBus::subscribe(std::string_view event, Handler handler) {
-  auto entry = std::make_shared<Entry>();
-  entry->handler = std::move(handler);
   auto it = state_->handlers.find(event);
-  if (it == state_->handlers.end()) it = state_->handlers.try_emplace(std::string(event)).first;
-  it->second.push_back(entry);
-  return Subscription([weak = std::weak_ptr<State>(state_), name = std::string(event),
-                       e = std::weak_ptr<Entry>(entry)] {
-    auto entry = e.lock();
-    if (!entry) return;
-    entry->removed = true;
-    auto state = weak.lock();
-    if (!state) return;
-    auto found = state->handlers.find(name);
-    if (found == state->handlers.end()) return;
-    std::erase(found->second, entry);
-  });
+  if (it == state_->handlers.end()) {
+    it = state_->handlers
+             .try_emplace(std::string(event), log::kEventBus, "handler for " + std::string(event))
+             .first;
+  }
+  return it->second.add(std::move(handler));
 }
 
 std::size_t EventBus::emit(std::string_view event, const json::value& detail) {
-  auto state = state_;  // keeps the state alive if a handler destroys the bus
+  auto state = state_;  // keeps the map alive if a handler destroys the bus
   ++state->emitted;
   auto it = state->handlers.find(event);
-  if (it == state->handlers.end() || it->second.empty()) return 0;
-  // Dispatch over a snapshot: handlers added now wait for the next event; handlers removed now
-  // are skipped through their flag.
-  const auto snapshot = it->second;
-  std::size_t ran = 0;
-  for (const auto& entry : snapshot) {
-    if (entry->removed) continue;
-    ++ran;
-    try {
-      entry->handler(detail);
-    } catch (const std::exception& ex) {
-      ++state->errors;
-      log::get(log::kEventBus)->error("handler for {} threw: {}", event, ex.what());
-    } catch (...) {
-      ++state->errors;
-      log::get(log::kEventBus)->error("handler for {} threw a non-exception", event);
-    }
-  }
-  return ran;
+  if (it == state->handlers.end()) return 0;
+  return it->second.notify(detail);
 }
 
 std::size_t EventBus::handler_count(std::string_view event) const {
@@ -73,7 +46,10 @@ std::size_t EventBus::handler_count(std::string_view event) const {
 }
 
 std::uint64_t EventBus::handler_errors() const noexcept {
-  return state_->errors;
+  std::uint64_t errors = 0;
+  for (const auto& [name, list] : state_->handlers)
+    errors += list.errors();
+  return errors;
 }
 std::uint64_t EventBus::emitted() const noexcept {
   return state_->emitted;

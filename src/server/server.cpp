@@ -9,11 +9,13 @@
 
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/net/http_client.hpp"
 #include "rtsync/server/auth/jwks.hpp"
 #include "rtsync/server/auth/jwks_source.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/cdc/change_stream.hpp"
 #include "rtsync/server/cdc/message_retention.hpp"
+#include "rtsync/server/cdc/pg_channel_authorizer.hpp"
 #include "rtsync/server/cdc/pg_message_store.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
@@ -139,10 +141,12 @@ struct Server::Impl {
   std::unique_ptr<auth::JwtVerifier> verifier;
   std::shared_ptr<auth::KeyRing> keys;  // null: HS256 only
   std::shared_ptr<const auth::EcSigningKey> signing_key;
-  std::unique_ptr<auth::JwksSource> jwks;  // on the loop
+  std::unique_ptr<auth::JwksSource> jwks;      // on the loop
+  std::unique_ptr<net::HttpClient> jwks_http;  // reads an http(s) --jwks; on the loop
   std::unique_ptr<core::EventLoop> loop;
   std::unique_ptr<realtime::Hub> hub;
   std::unique_ptr<cdc::PgRowAuthorizer> authorizer;
+  std::unique_ptr<cdc::PgChannelAuthorizer> channel_authorizer;
   std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
   std::unique_ptr<cdc::PgMessageStore> messages;
@@ -226,6 +230,11 @@ Result<void> Server::start() {
 
   Result<void> result;
   Impl& s = *impl_;
+  // The first read of the JWKS (a URL is read asynchronously, on the loop): start() fails when it
+  // does, so a server never starts with keys it could not read.
+  auto first_load = std::make_shared<std::promise<Result<void>>>();
+  auto first_done = std::make_shared<bool>(false);  // on the loop
+  auto first_read = first_load->get_future();
   impl_->loop->run_sync([&] {
     auto& io = s.loop->io_context();
     auto& sched = s.loop->scheduler();
@@ -238,6 +247,10 @@ Result<void> Server::start() {
         std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), options_.limits);
     s.relation_info = std::make_unique<PgRelationInfo>(io, options_.db);
     s.hub->set_relation_info(s.relation_info.get());
+    cdc::PgChannelAuthorizerOptions co;
+    co.conninfo = options_.db;
+    s.channel_authorizer = std::make_unique<cdc::PgChannelAuthorizer>(io, sched, co);
+    s.hub->set_channel_authorizer(s.channel_authorizer.get());
     // Broadcast from Database: replays read realtime.messages, retention deletes old rows, both
     // on one connection of their own.
     s.messages = std::make_unique<cdc::PgMessageStore>(io, sched, options_.db);
@@ -253,6 +266,11 @@ Result<void> Server::start() {
         {"rtsync_authorization_queries_total",
          "Row visibility queries (one per auth class per table per transaction).", "counter",
          [&s] { return double(s.authorizer->queries()); }});
+    metrics.gauges.push_back(
+        {"rtsync_channel_auth_queries_total",
+         "Private-channel policy probes run on PostgreSQL (identical checks in flight share one).",
+         "counter",
+         [&s] { return s.channel_authorizer ? double(s.channel_authorizer->probes()) : 0.0; }});
     metrics.gauges.push_back(
         {"rtsync_replication_lag_bytes",
          "WAL bytes between the server's end and the confirmed position.", "gauge",
@@ -284,13 +302,48 @@ Result<void> Server::start() {
          "counter", [&s] { return s.rest_pool ? double(s.rest_pool->retries()) : 0.0; }});
 
     if (!options_.jwks.empty()) {
-      s.jwks = std::make_unique<auth::JwksSource>(
-          sched, s.keys,
-          auth::JwksSourceOptions{options_.jwks, options_.jwks_reload_interval, own_keys});
+      auth::JwksSourceOptions jo{options_.jwks, options_.jwks_reload_interval, own_keys};
+      if (options_.jwks.rfind("http://", 0) == 0 || options_.jwks.rfind("https://", 0) == 0) {
+        net::HttpClientOptions ho;
+        ho.base_url = options_.jwks;
+        ho.max_connections = 1;
+        ho.max_response_bytes = auth::kMaxJwksBytes + 1;  // JwkSet::parse names the excess
+        ho.user_agent = "rtsync-server";
+        auto http = net::HttpClient::create(io, sched, ho);
+        if (!http.ok()) {
+          result = make_error(http.error().code, "--jwks: " + http.error().message);
+          return;
+        }
+        s.jwks_http = std::move(http.value());
+        jo.fetch = [http = s.jwks_http.get()](const std::string& url,
+                                              std::function<void(Result<std::string>)> done) {
+          http->request("GET", "", {{"Accept", "application/json"}}, "",
+                        [done = std::move(done), url](Result<net::HttpResult> r) {
+                          if (!r.ok()) {
+                            return done(make_error(r.error().code, url + ": " + r.error().message));
+                          }
+                          if (r->status < 200 || r->status >= 300) {
+                            return done(make_error(
+                                Errc::remote, url + " answered HTTP " + std::to_string(r->status)));
+                          }
+                          done(std::move(r->body));
+                        });
+        };
+      }
+      jo.on_load = [first_load, first_done](const Result<void>& r) {
+        if (!std::exchange(*first_done, true)) first_load->set_value(r);
+      };
+      s.jwks = std::make_unique<auth::JwksSource>(sched, s.keys, std::move(jo));
       if (auto r = s.jwks->start(); !r.ok()) {
         result = make_error(r.error().code, "--jwks: " + r.error().message);
         return;
       }
+      metrics.gauges.push_back({"rtsync_jwks_loads_total", "JWKS key sets read and installed.",
+                                "counter",
+                                [&s] { return s.jwks ? double(s.jwks->loads()) : 0.0; }});
+      metrics.gauges.push_back({"rtsync_jwks_reload_failures_total",
+                                "JWKS reloads that failed and kept the previous keys.", "counter",
+                                [&s] { return s.jwks ? double(s.jwks->failures()) : 0.0; }});
     }
 
     http::HttpHooks hooks;
@@ -326,9 +379,19 @@ Result<void> Server::start() {
     so.max_held_bytes = options_.stream_memory_bytes;
     s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
     s.authorizer->start();
+    // The channel authorizer connects at its first check: projects without private channels
+    // never hold its connections.
     s.stream->start();
     if (!options_.messages_publication.empty()) s.retention->start();
   });
+  if (result.ok() && !options_.jwks.empty()) {
+    // HttpClient's own deadline (10 s) ends the read well before this.
+    if (first_read.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      result = make_error(Errc::timeout, "--jwks: no answer from " + options_.jwks);
+    } else if (auto r = first_read.get(); !r.ok()) {
+      result = make_error(r.error().code, "--jwks: " + r.error().message);
+    }
+  }
   if (!result.ok()) {
     stop();
     return result;
@@ -404,10 +467,13 @@ void Server::stop() {
     s.messages.reset();
     s.hub->set_relation_info(nullptr);
     s.relation_info.reset();
+    s.hub->set_channel_authorizer(nullptr);
+    s.channel_authorizer.reset();
     s.authorizer.reset();
     s.http.reset();
     s.rest_pool.reset();
     s.jwks.reset();
+    s.jwks_http.reset();
   });
   s.loop->stop();
   s.loop->join();

@@ -60,6 +60,49 @@ void presence_conformance(const std::string& vsn) {
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
+// Private channels: realtime-js clients against Supabase-style policies on realtime.messages
+// (private_js.mjs): joins allowed and refused with the exact reason, broadcasts between
+// authorized members, an unauthorized sender's broadcast not delivered, a revoked token's channel
+// ended with the system error and CLOSED.
+void private_conformance(const std::string& vsn) {
+  auto stack = TestStack::start();
+  ASSERT_TRUE(stack.ok()) << stack.error().describe();
+  auto& s = *stack.value();
+  const std::string topic = "private-room-" + vsn.substr(0, 1);
+  const std::string alice = "aaaaaaaa-0000-0000-0000-000000000001";
+  const std::string bob = "bbbbbbbb-0000-0000-0000-000000000002";
+  const std::string carol = "cccccccc-0000-0000-0000-000000000003";
+  const std::string eve = "eeeeeeee-0000-0000-0000-000000000004";
+  auto setup = s.sql(R"(
+    create table public.room_members (topic text, user_id uuid, can_send boolean,
+                                      primary key (topic, user_id));
+    grant select on public.room_members to authenticated;
+    insert into public.room_members values
+      (')" + topic + "', '" +
+                     alice + "', true), ('" + topic + "', '" + carol + "', true), ('" + topic +
+                     "', '" + bob + R"(', false);
+    create policy "members receive" on realtime.messages for select to authenticated
+      using (exists (select 1 from public.room_members m
+                     where m.topic = (select realtime.topic()) and m.user_id = (select auth.uid())));
+    create policy "senders send" on realtime.messages for insert to authenticated
+      with check (exists (select 1 from public.room_members m
+                          where m.topic = (select realtime.topic())
+                            and m.user_id = (select auth.uid()) and m.can_send));)");
+  ASSERT_TRUE(setup.ok()) << setup.error().describe();
+  auto user = [&](const std::string& sub) {
+    return shell_quote(s.key("authenticated", std::chrono::hours(1), sub));
+  };
+  std::string env = "RTSYNC_HTTP=" + shell_quote(s.server().http_url()) +
+                    " ANON_KEY=" + shell_quote(s.anon_key()) + " ALICE_KEY=" + user(alice) +
+                    " BOB_KEY=" + user(bob) + " CAROL_KEY=" + user(carol) +
+                    " EVE_KEY=" + user(eve) + " TOPIC=" + shell_quote(topic) +
+                    " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
+  auto r = run_command(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/private_js.mjs") +
+                       " " + vsn);
+  std::cout << r.output;
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
 // Broadcast from Database and replay (db_broadcast_js.mjs).
 void db_broadcast_conformance(const std::string& vsn) {
   auto stack = TestStack::start();
@@ -77,6 +120,12 @@ void db_broadcast_conformance(const std::string& vsn) {
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
+TEST(RealtimeJsConformance, PrivateChannelsVsn1) {
+  private_conformance("1.0.0");
+}
+TEST(RealtimeJsConformance, PrivateChannelsVsn2) {
+  private_conformance("2.0.0");
+}
 TEST(RealtimeJsConformance, DatabaseBroadcastVsn1) {
   db_broadcast_conformance("1.0.0");
 }

@@ -1,7 +1,8 @@
 // Presence conformance of rtsync server with the official client: two @supabase/realtime-js
 // clients (tests/peers) track in one channel, for one protocol version given as argv[2].
 // Each must see the other in presenceState() and through `sync`/`join` events; untrack and a
-// closed socket must give `leave`. When OTHER_KEY is set, a presence under that key (tracked by
+// closed socket must give `leave`; twenty clients that join and track at once all converge. When
+// OTHER_KEY is set, a presence under that key (tracked by
 // the test itself with rtsync's client, payload {"client":"rtsync"}) must be seen too, and
 // alice's final presenceState() is printed as `STATE <json>` for the test to compare with the
 // state rtsync's client holds.
@@ -113,6 +114,28 @@ async function main() {
     await until('alice sees bob leave after close', () => !a.ch.presenceState().bob);
     check('leave event on socket close', a.seen.leaves.length > leavesBefore);
   });
+
+  // A join storm: STORM clients subscribe and track at once, so most of them join while the
+  // server's presence window is open and get their presence_state only when it closes. Each must
+  // still converge on everyone (alice included), through realtime-js's own state/diff merge.
+  if (!other) {
+    await run('a join storm converges', async () => {
+      const n = 20;
+      const storm = await Promise.all(
+          Array.from({ length: n }, (_, i) => member(`storm${i}`, `S${i}`)));
+      const want = ['alice', ...storm.map((_, i) => `storm${i}`)];
+      const holds = (m) => want.every((k) => !!m.ch.presenceState()[k]);
+      await until('every storm client sees everyone', () => storm.every(holds), 15000);
+      check('every storm client holds all ' + want.length, storm.every(holds));
+      check('storm track replies ok', storm.every((m) => m.trackReply === 'ok'));
+      await until('alice sees the storm', () => holds(a));
+      check('alice sees every storm client through diffs', holds(a));
+      for (const m of storm) m.c.disconnect();
+      await until('alice sees the storm leave',
+                  () => storm.every((_, i) => !a.ch.presenceState()[`storm${i}`]), 15000);
+      check('the storm leaves on disconnect', true);
+    });
+  }
 
   if (other) {
     // The test compares rtsync's client's state with this one while alice stays.

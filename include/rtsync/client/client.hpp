@@ -31,7 +31,6 @@
 #include "rtsync/client/query/query_client.hpp"
 #include "rtsync/client/query/query_observer.hpp"
 #include "rtsync/client/rest/auth_client.hpp"
-#include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/client/rest/postgrest_query.hpp"
 #include "rtsync/client/rest/rest_client.hpp"
 #include "rtsync/client/sync/binding.hpp"
@@ -40,8 +39,10 @@
 #include "rtsync/client/transport/transport.hpp"
 #include "rtsync/core/diagnostics.hpp"
 #include "rtsync/core/event_bus.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
+#include "rtsync/net/http_client.hpp"
 #include "rtsync/protocol/message.hpp"
 
 namespace boost::asio {
@@ -151,7 +152,7 @@ class Client {
   /// The options the client was built from (url trailing slashes removed).
   const ClientOptions& options() const noexcept { return options_; }
   /// The HTTP client shared by REST and auth.
-  rest::HttpClient& http() noexcept { return *http_; }
+  net::HttpClient& http() noexcept { return *http_; }
   /// PostgREST calls with the session's token.
   rest::RestClient& rest() noexcept { return *rest_; }
   /// GoTrue calls (sign-up, sign-in, refresh, user).
@@ -170,7 +171,10 @@ class Client {
   /// own.
   core::Diagnostics& diagnostics() noexcept { return diagnostics_; }
   /// One JSON snapshot of every diagnostics provider.
-  json::object snapshot() const { return diagnostics_.snapshot(); }
+  json::object snapshot() const {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return diagnostics_.snapshot();
+  }
 
  private:
   Client(core::Scheduler& scheduler, ClientOptions options);
@@ -178,7 +182,7 @@ class Client {
   core::Scheduler& scheduler_;
   ClientOptions options_;
   core::Diagnostics diagnostics_;
-  std::unique_ptr<rest::HttpClient> http_;
+  std::unique_ptr<net::HttpClient> http_;
   std::unique_ptr<rest::RestClient> rest_;
   std::unique_ptr<rest::AuthClient> auth_;
   std::unique_ptr<query::QueryClient> cache_;

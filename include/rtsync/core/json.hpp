@@ -43,4 +43,20 @@ bool json_equal(const json::value& a, const json::value& b);
 // row bodies both rely on this exact form.
 void append_json_string(std::string& out, std::string_view text);
 
+// The canonical text of `v`, the one deterministic JSON printer of rtsync: equal values give equal
+// text, and the text is what JavaScript's JSON.stringify prints after @tanstack/query-core's
+// hashKey rebuilt every object from its sorted keys (the query cache's key hash must equal it). It
+// also keys the server's auth classes, and PostgreSQL reads it as request.jwt.claims.
+//   - Object members: names that are JavaScript array indices (canonical decimal integers below
+//     2^32 - 1: "0", "7", "4294967294") first, in numeric order; then every other name ("01",
+//     "-1", "a") in UTF-16 code unit order. No whitespace.
+//   - Numbers: doubles as JavaScript's Number::toString (1.0 → 1, -0 → 0, 1e21 → 1e+21, 1e-7 →
+//     1e-7); non-finite doubles as null (JSON.stringify(NaN)); int64 and uint64 as their exact
+//     decimal digits.
+//   - Strings (and names) escaped as append_json_string.
+// A number's representation does not change the text where JavaScript sees one value (1, 1u and
+// 1.0 all print "1").
+void append_canonical_json(std::string& out, const json::value& v);
+std::string canonical_json(const json::value& v);
+
 }  // namespace rtsync::core

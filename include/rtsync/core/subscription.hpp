@@ -2,7 +2,8 @@
 // (EventBus handlers, diagnostics providers, cache observers, freshness listeners…).
 //
 // `remove()` is idempotent and safe to call from inside the very callback it registered (the
-// registry must tolerate that; see EventBus for the pattern). Destroying the handle removes the
+// registry must tolerate that: registries are core::ListenerList / BasicListenerList,
+// rtsync/core/listener_list.hpp). Destroying the handle removes the
 // registration, so a member Subscription cannot outlive its owner's callbacks; `detach()` keeps
 // the registration alive for the registry's lifetime.
 //

@@ -10,8 +10,10 @@
 // start(): bootstraps the database idempotently (roles anon/authenticated/service_role, schema
 // auth with auth.uid()/role()/jwt(), the realtime schema of Broadcast from Database, publications,
 // logical slot with pgoutput), starts the server loop thread, binds the listener, then starts the
-// change stream, the row authorizer and message retention. While
-// PostgreSQL is away the websockets stay up; the stream reconnects with backoff on its own.
+// change stream, the row authorizer and message retention (the private-channel checks,
+// docs/private-channels.md, connect at their first use). While PostgreSQL is away the websockets
+// stay up; the stream reconnects with backoff on its own, and private joins are refused with
+// Supabase's database-unavailable reason.
 //
 // Threading: one loop thread (core::EventLoop) owns all server state: sessions, hub, router,
 // change stream, authorizer. Public methods may be called from any other thread; they must not
@@ -51,8 +53,9 @@ struct ServerOptions {
   std::chrono::seconds message_retention{72 * 3600};
   std::chrono::seconds message_retention_interval{600};
   std::chrono::seconds jwt_leeway{2};
-  // RS256/ES256 verification keys: a JWKS file (a path or `file:` + path), read at start (an
-  // unreadable set fails start()), every `jwks_reload_interval` and on reload_keys(); a bad
+  // RS256/ES256 verification keys: a JWKS file (a path or `file:` + path) or an http(s) URL (a
+  // hosted project's .../auth/v1/.well-known/jwks.json), read at start (an unreadable or
+  // unreachable set fails start()), every `jwks_reload_interval` and on reload_keys(); a bad
   // reload keeps the last good keys. Empty: HS256 only. See docs/auth.md.
   std::string jwks;
   std::chrono::seconds jwks_reload_interval{300};
@@ -105,9 +108,10 @@ class Server {
   // The Prometheus text of /metrics.
   std::string metrics_text() const;
 
-  // Reads the JWKS again now (the `rtsync server` SIGHUP). Thread-safe; blocks until done.
-  // Errors: what the read gave (the previous keys stay); Errc::invalid_argument when no JWKS is
-  // configured or the server is not running.
+  // Reads the JWKS again now (the `rtsync server` SIGHUP). Thread-safe. A file: blocks until
+  // done; errors: what the read gave (the previous keys stay). A URL: returns once the read has
+  // begun; its outcome is logged (and counted in rtsync_jwks_reload_failures_total).
+  // Errc::invalid_argument when no JWKS is configured or the server is not running.
   Result<void> reload_keys();
 
   // Runs Broadcast-from-Database retention now (it also runs on its schedule) and waits for it:

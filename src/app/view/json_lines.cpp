@@ -142,6 +142,26 @@ std::string overflow_line(const json::value& detail, std::string_view at) {
   return line(o);
 }
 
+std::string presence_line(const std::optional<std::string>& project_id,
+                          const std::vector<Viewer>& viewers, const ViewerChange& change,
+                          std::string_view at) {
+  auto list = [](const std::vector<Viewer>& vs) {
+    json::array a;
+    for (const auto& v : vs)
+      a.push_back(viewer_json(v));
+    return a;
+  };
+  json::object o;
+  o["type"] = "presence";
+  o["project_id"] = opt(project_id);
+  o["count"] = static_cast<std::int64_t>(viewers.size());
+  o["viewers"] = list(viewers);
+  o["joins"] = list(change.joins);
+  o["leaves"] = list(change.leaves);
+  o["at"] = at;
+  return line(o);
+}
+
 std::string query_line(const QueryLine& q) {
   json::object o;
   o["type"] = "query";

@@ -9,6 +9,8 @@
 //   {"type":"polling","key":[…],"interval_ms":N,"stale_time_ms":N}
 //   {"type":"overflow","schema":"public","table":"tasks","limit":N|null,"project_id":"…"|null,
 //    "at":"…"}
+//   {"type":"presence","project_id":"…"|null,"count":N,"viewers":[viewer…],"joins":[viewer…],
+//    "leaves":[viewer…],"at":"…"}  (viewer: {"name","user_id","client","since","session"})
 // Times are ISO 8601 UTC with milliseconds ("2025-11-19T00:22:40.877Z").
 //
 // Thread safety: pure functions.
@@ -20,6 +22,7 @@
 #include <string_view>
 
 #include "rtsync/core/json.hpp"
+#include "viewers.hpp"
 
 namespace rtsync::app::view {
 
@@ -48,6 +51,11 @@ std::string event_line(std::string_view name, const TaskEventInfo& info, std::st
 // From the detail of `realtime:changes-overflow` ({"schema","table","limit","projectId"}); fields
 // missing or of another type are null.
 std::string overflow_line(const json::value& detail, std::string_view at);
+
+// Who else watches `project_id` now (`viewers`), and who arrived / left since the last line.
+std::string presence_line(const std::optional<std::string>& project_id,
+                          const std::vector<Viewer>& viewers, const ViewerChange& change,
+                          std::string_view at);
 
 struct QueryLine {
   json::array key;

@@ -63,6 +63,9 @@ struct PaneModel {
   std::string realtime_reason;   // why, when not connected
   std::optional<std::int64_t> polling_interval_ms;  // the task list's current interval
   std::optional<std::int64_t> last_event_age_ms;    // none: no realtime event yet
+  // Others watching the project (presences on its channel but ours); none before the first
+  // presence state or without presence.
+  std::optional<int> watchers;
 
   // Status counts, generation and video counts.
   LoadState counts_state;

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "text.hpp"
+#include "viewers.hpp"
 
 namespace rtsync::app::view {
 namespace {
@@ -36,6 +37,7 @@ const std::vector<std::string>& help_lines() {
       "?          this help (? back)",
       "",
       "The badge follows the realtime channel: ● Connected, ◌ Connecting…, ○ Disconnected.",
+      "Beside the project: how many others watch it now (their names: d, under \"presence\").",
       "Polling is the task list's current refetch interval, derived from freshness:",
       "30 s after a recent event, 15 s while events age, 10 s when quiet, 5 s when realtime is "
       "down.",
@@ -53,6 +55,7 @@ std::string title_line(const PaneModel& m) {
   if (m.project_count > 1) {
     s += " (" + std::to_string(m.project_index + 1) + "/" + std::to_string(m.project_count) + ")";
   }
+  if (const auto w = watchers_text(m.watchers); !w.empty()) s += " · " + w;
   return s;
 }
 

@@ -3,8 +3,8 @@
 // repaints only when the lines differ from the last painted ones.
 //
 // Layout (tasks mode), top to bottom:
-//   0  project name (i/n) ………………………………… connection badge (● Connected / ◌ Connecting… /
-//      ○ Disconnected: <error>)
+//   0  project name (i/n) [· N others watching] ………… connection badge (● Connected /
+//      ◌ Connecting… / ○ Disconnected: <error>)
 //   1  realtime: <status> · polling: <interval> · last event: <age> [· <reason>]
 //   2  the status counts ……………………………………… generations N · videos M
 //   3  the list's title: filter, page i/n, total, refreshing / error

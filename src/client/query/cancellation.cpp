@@ -1,5 +1,3 @@
-#include <algorithm>
-
 #include "internal.hpp"
 #include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
@@ -8,20 +6,8 @@ namespace rtsync::client::query {
 
 void CancellationToken::State::cancel() {
   if (cancelled.exchange(true)) return;
-  // Callbacks may register or remove others: run a snapshot, skipping those removed meanwhile.
-  auto snapshot = callbacks;
-  for (auto& [id, fn] : snapshot) {
-    const bool still = std::any_of(callbacks.begin(), callbacks.end(),
-                                   [id = id](const auto& c) { return c.first == id; });
-    if (!still || !fn) continue;
-    try {
-      fn();
-    } catch (const std::exception& ex) {
-      log::get(loggers::kQuery)->error("cancellation callback threw: {}", ex.what());
-    } catch (...) {
-      log::get(loggers::kQuery)->error("cancellation callback threw a non-exception");
-    }
-  }
+  // Callbacks may register or remove others (core/listener_list.hpp); each runs once.
+  callbacks.notify();
   callbacks.clear();
 }
 
@@ -38,13 +24,7 @@ core::Subscription CancellationToken::on_cancel(std::function<void()> fn) const 
     if (fn) fn();
     return {};
   }
-  const auto id = state_->next_id++;
-  state_->callbacks.emplace_back(id, std::move(fn));
-  return core::Subscription([weak = std::weak_ptr<State>(state_), id] {
-    if (auto s = weak.lock()) {
-      std::erase_if(s->callbacks, [id](const auto& c) { return c.first == id; });
-    }
-  });
+  return state_->callbacks.add(std::move(fn));
 }
 
 void Completion::operator()(Result<json::value> result) const {

@@ -10,9 +10,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "rtsync/client/query/names.hpp"
 #include "rtsync/client/query/query.hpp"
 #include "rtsync/client/query/query_client.hpp"
 #include "rtsync/client/query/query_observer.hpp"
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/core/scheduler.hpp"
 
 namespace rtsync::client::query {
@@ -20,8 +22,7 @@ namespace rtsync::client::query {
 struct CancellationToken::State {
   std::atomic<bool> cancelled{false};
   std::atomic<bool> consumed{false};  // TanStack's abortSignalConsumed
-  std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;
-  std::uint64_t next_id = 0;
+  core::ListenerList<> callbacks{loggers::kQuery, "cancellation callback"};
   void cancel();
 };
 
@@ -228,6 +229,8 @@ class ObserverCore : public std::enable_shared_from_this<ObserverCore> {
   ObserverCore(std::shared_ptr<ClientCore> core, ObserverOptions options);
   ~ObserverCore();
   void init();
+  // The client, while it lives (its scheduler is the loop the observer is confined to).
+  std::shared_ptr<ClientCore> client() const noexcept { return core_.lock(); }
 
   core::Subscription subscribe(QueryObserver::Listener listener);
   bool has_listeners() const noexcept { return !listeners_.empty(); }
@@ -261,7 +264,6 @@ class ObserverCore : public std::enable_shared_from_this<ObserverCore> {
   struct ListenerEntry {
     QueryObserver::Listener fn;
     std::uint64_t delivered = 0;  // result version last delivered (0: none yet)
-    bool removed = false;
   };
 
   void apply_defaults();
@@ -282,7 +284,7 @@ class ObserverCore : public std::enable_shared_from_this<ObserverCore> {
   ClientCore* raw_core_;
   std::shared_ptr<const QueryOptions> query_options_;
   StaleTime stale_time_;
-  std::vector<std::shared_ptr<ListenerEntry>> listeners_;
+  core::BasicListenerList<ListenerEntry> listeners_;
   std::uint64_t version_ = 1;
   std::uint32_t initial_data_updates_ = 0;
   std::uint32_t initial_error_updates_ = 0;
@@ -362,11 +364,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   bool alive = true;
   std::uint64_t next_seq = 1;
 
-  struct CacheListener {
-    std::function<void(const CacheEvent&)> fn;
-    bool removed = false;
-  };
-  std::vector<std::shared_ptr<CacheListener>> cache_listeners;
+  core::ListenerList<const CacheEvent&> cache_listeners{loggers::kQuery, "cache listener"};
 };
 
 }  // namespace detail

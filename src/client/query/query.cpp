@@ -31,23 +31,39 @@ Query::~Query() {
 
 // ---- reading ----------------------------------------------------------------------------------
 
+#if RTSYNC_LOOP_CHECKS
+#define RTSYNC_QUERY_CHECK() check_on_loop(static_cast<const char*>(__func__))
+#else
+#define RTSYNC_QUERY_CHECK() static_cast<void>(0)
+#endif
+
+void Query::check_on_loop([[maybe_unused]] const char* method) const noexcept {
+#if RTSYNC_LOOP_CHECKS
+  if (client_) core::detail::check_on_loop(client_->scheduler, method);
+#endif
+}
+
 bool Query::is_active() const noexcept {
+  RTSYNC_QUERY_CHECK();
   return std::any_of(observers_.begin(), observers_.end(),
                      [](const ObserverCore* o) { return o->enabled(); });
 }
 
 bool Query::is_disabled() const noexcept {
+  RTSYNC_QUERY_CHECK();
   if (!observers_.empty()) return !is_active();
   return !is_fetched();
 }
 
 bool Query::is_static() const noexcept {
+  RTSYNC_QUERY_CHECK();
   if (!state_.data) return false;
   return std::any_of(observers_.begin(), observers_.end(),
                      [](const ObserverCore* o) { return o->stale_time().is_static; });
 }
 
 bool Query::is_stale() const noexcept {
+  RTSYNC_QUERY_CHECK();
   if (!observers_.empty()) {
     return std::any_of(observers_.begin(), observers_.end(),
                        [](const ObserverCore* o) { return o->is_stale_now(); });
@@ -56,6 +72,7 @@ bool Query::is_stale() const noexcept {
 }
 
 bool Query::is_stale_by_time(const StaleTime& stale_time) const noexcept {
+  RTSYNC_QUERY_CHECK();
   if (!state_.data) return true;
   if (stale_time.is_static) return false;
   if (state_.is_invalidated) return true;

@@ -49,21 +49,11 @@ void Notifier::flush() {
     o->deliver();
   }
   if (events.empty()) return;
-  const auto listeners = core_.cache_listeners;  // snapshot: removal inside a callback is safe
-  for (const auto& event : events) {
-    for (const auto& l : listeners) {
-      if (l->removed) continue;
-      try {
-        l->fn(event);
-      } catch (const std::exception& ex) {
-        ++core_.stats.listener_errors;
-        log::get(loggers::kQuery)->error("cache listener threw: {}", ex.what());
-      } catch (...) {
-        ++core_.stats.listener_errors;
-        log::get(loggers::kQuery)->error("cache listener threw a non-exception");
-      }
-    }
-  }
+  // Each event goes to the listeners live when it is delivered (TanStack's QueryCache.notify).
+  const auto errors_before = core_.cache_listeners.errors();
+  for (const auto& event : events)
+    core_.cache_listeners.notify(event);
+  core_.stats.listener_errors += core_.cache_listeners.errors() - errors_before;
 }
 
 // ---- GcQueue
@@ -469,27 +459,32 @@ const ClientConfig& QueryClient::config() const noexcept {
 }
 
 std::optional<Data> QueryClient::get_query_data(const QueryKey& key) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const Query* q = core_->get(key.hash());
   return q ? q->state().data : std::nullopt;
 }
 
 std::shared_ptr<const Query> QueryClient::get_query(const QueryKey& key) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   Query* q = core_->get(key.hash());
   return q ? q->shared_from_this() : nullptr;
 }
 
 std::vector<std::shared_ptr<const Query>> QueryClient::find_all(const QueryFilters& filters) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   auto found = core_->find_all(filters);
   return {found.begin(), found.end()};
 }
 
 std::size_t QueryClient::is_fetching(const QueryFilters& filters) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   QueryFilters f = filters;
   f.fetch_status = FetchStatus::fetching;
   return core_->find_all(f).size();
 }
 
 std::size_t QueryClient::size() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   return core_->queries.size();
 }
 
@@ -654,6 +649,7 @@ void QueryClient::set_online(bool online) {
 }
 
 bool QueryClient::is_online() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   return core_->online;
 }
 
@@ -668,24 +664,17 @@ void QueryClient::set_focused(bool focused) {
 }
 
 bool QueryClient::is_focused() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   return core_->focused;
 }
 
 core::Subscription QueryClient::subscribe(std::function<void(const CacheEvent&)> listener) {
   RTSYNC_ASSERT_ON_LOOP(scheduler());
-  auto entry = std::make_shared<ClientCore::CacheListener>();
-  entry->fn = std::move(listener);
-  core_->cache_listeners.push_back(entry);
-  return core::Subscription([weak = std::weak_ptr<ClientCore>(core_),
-                             e = std::weak_ptr<ClientCore::CacheListener>(entry)] {
-    auto entry = e.lock();
-    if (!entry) return;
-    entry->removed = true;
-    if (auto core = weak.lock()) std::erase(core->cache_listeners, entry);
-  });
+  return core_->cache_listeners.add(std::move(listener));
 }
 
 ClientStats QueryClient::stats() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   ClientStats s = core_->stats;
   s.queries = core_->queries.size();
   s.duplicate_completions = core_->counters->duplicate_completions.load();
@@ -695,6 +684,7 @@ ClientStats QueryClient::stats() const {
 }
 
 json::object QueryClient::snapshot() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler());
   const ClientStats s = stats();
   std::size_t fetching = 0;
   for (auto& [hash, q] : core_->queries) {

@@ -5,6 +5,7 @@
 #include "internal.hpp"
 #include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::query {
 
@@ -84,20 +85,14 @@ void ObserverCore::update_query() {
 }
 
 core::Subscription ObserverCore::subscribe(QueryObserver::Listener listener) {
-  auto entry = std::make_shared<ListenerEntry>();
-  entry->fn = std::move(listener);
-  listeners_.push_back(entry);
+  auto sub = listeners_.add(ListenerEntry{std::move(listener)}, [weak = weak_from_this()] {
+    // The last listener gone unmounts the observer (TanStack's onUnsubscribe).
+    auto self = weak.lock();
+    if (self && self->listeners_.empty()) self->destroy_observer();
+  });
   if (listeners_.size() == 1) on_mount();
   request_delivery();  // every listener first receives the current result
-  return core::Subscription([weak = weak_from_this(), e = std::weak_ptr<ListenerEntry>(entry)] {
-    auto entry = e.lock();
-    if (!entry) return;
-    entry->removed = true;
-    auto self = weak.lock();
-    if (!self) return;
-    std::erase(self->listeners_, entry);
-    if (self->listeners_.empty()) self->destroy_observer();
-  });
+  return sub;
 }
 
 void ObserverCore::on_mount() {
@@ -130,8 +125,6 @@ void ObserverCore::destroy_observer() {
 
 void ObserverCore::close() {
   auto keep = shared_from_this();
-  for (auto& l : listeners_)
-    l->removed = true;
   listeners_.clear();
   destroy_observer();
 }
@@ -256,22 +249,15 @@ void ObserverCore::request_delivery() {
 void ObserverCore::deliver() {
   if (listeners_.empty()) return;
   auto keep = shared_from_this();
-  const auto snapshot = listeners_;
   const std::uint64_t version = version_;
   const QueryResult current = result;  // a listener may change the result while others wait
-  for (const auto& l : snapshot) {
-    if (l->removed || l->delivered >= version) continue;
-    l->delivered = version;
-    try {
-      l->fn(current);
-    } catch (const std::exception& ex) {
+  listeners_.for_each([&](ListenerEntry& l) {
+    if (l.delivered >= version) return;
+    l.delivered = version;
+    if (!core::call_guarded(loggers::kQuery, "observer listener", l.fn, current)) {
       if (auto core = core_.lock()) ++core->stats.listener_errors;
-      log::get(loggers::kQuery)->error("observer listener threw: {}", ex.what());
-    } catch (...) {
-      if (auto core = core_.lock()) ++core->stats.listener_errors;
-      log::get(loggers::kQuery)->error("observer listener threw a non-exception");
     }
-  }
+  });
 }
 
 void ObserverCore::update_timers() {
@@ -343,6 +329,21 @@ void ObserverCore::on_interval_tick() {
 // ---- QueryObserver
 // -----------------------------------------------------------------------------------
 
+namespace {
+// The observer is confined to its client's loop; a moved-from observer, or one whose client is
+// gone, has no loop left to check against.
+#if RTSYNC_LOOP_CHECKS
+#define RTSYNC_OBSERVER_ON_LOOP()                                        \
+  do {                                                                   \
+    if (core_) {                                                         \
+      if (auto c = core_->client()) RTSYNC_ASSERT_ON_LOOP(c->scheduler); \
+    }                                                                    \
+  } while (false)
+#else
+#define RTSYNC_OBSERVER_ON_LOOP() static_cast<void>(0)
+#endif
+}  // namespace
+
 QueryObserver::QueryObserver(QueryClient& client, ObserverOptions options)
     : core_(std::make_shared<detail::ObserverCore>(client.core(), std::move(options))) {
   core_->init();
@@ -355,6 +356,7 @@ QueryObserver::~QueryObserver() {
 QueryObserver::QueryObserver(QueryObserver&&) noexcept = default;
 
 QueryObserver& QueryObserver::operator=(QueryObserver&& other) noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (this != &other) {
     if (core_) core_->close();
     core_ = std::move(other.core_);
@@ -363,32 +365,39 @@ QueryObserver& QueryObserver::operator=(QueryObserver&& other) noexcept {
 }
 
 core::Subscription QueryObserver::subscribe(Listener listener) {
+  RTSYNC_OBSERVER_ON_LOOP();
   return core_ ? core_->subscribe(std::move(listener)) : core::Subscription();
 }
 
 bool QueryObserver::has_listeners() const noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   return core_ && core_->has_listeners();
 }
 
 const QueryResult& QueryObserver::result() const noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   static const QueryResult empty;
   return core_ ? core_->result : empty;
 }
 
 const ObserverOptions& QueryObserver::options() const noexcept {
+  RTSYNC_OBSERVER_ON_LOOP();
   static const ObserverOptions empty;
   return core_ ? core_->options_ : empty;
 }
 
 std::shared_ptr<const Query> QueryObserver::query() const {
+  RTSYNC_OBSERVER_ON_LOOP();
   return core_ ? core_->query_ : nullptr;
 }
 
 void QueryObserver::set_options(ObserverOptions options) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (core_) core_->set_options(std::move(options));
 }
 
 void QueryObserver::set_refetch_interval(RefetchInterval interval) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (!core_) return;
   ObserverOptions o = core_->options_;
   o.refetch_interval = std::move(interval);
@@ -396,6 +405,7 @@ void QueryObserver::set_refetch_interval(RefetchInterval interval) {
 }
 
 void QueryObserver::set_stale_time(StaleTime stale_time) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (!core_) return;
   ObserverOptions o = core_->options_;
   o.stale_time = stale_time;
@@ -403,6 +413,7 @@ void QueryObserver::set_stale_time(StaleTime stale_time) {
 }
 
 void QueryObserver::set_enabled(bool enabled) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (!core_) return;
   ObserverOptions o = core_->options_;
   o.enabled = enabled;
@@ -410,6 +421,7 @@ void QueryObserver::set_enabled(bool enabled) {
 }
 
 void QueryObserver::refetch(RefetchOptions options, std::function<void(const QueryResult&)> done) {
+  RTSYNC_OBSERVER_ON_LOOP();
   if (core_) core_->refetch(options, std::move(done));
 }
 

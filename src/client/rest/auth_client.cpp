@@ -19,7 +19,7 @@ Error auth_error(const Error& http_error, int status, std::string_view code) {
 }
 
 // Converts an HTTP answer into JSON or an auth error.
-Result<json::value> auth_json(Result<HttpResult> response) {
+Result<json::value> auth_json(Result<net::HttpResult> response) {
   if (!response) return response.error();
   const int status = response->status;
   std::string code;
@@ -60,11 +60,11 @@ Result<AuthTokens> parse_auth_tokens(const json::value& body) {
   return t;
 }
 
-AuthClient::AuthClient(HttpClient& http, AuthClientOptions options)
+AuthClient::AuthClient(net::HttpClient& http, AuthClientOptions options)
     : http_(http), options_(std::move(options)) {}
 
-Headers AuthClient::headers(std::string_view bearer) const {
-  Headers h;
+net::Headers AuthClient::headers(std::string_view bearer) const {
+  net::Headers h;
   h.emplace_back("apikey", options_.api_key);
   h.emplace_back("Authorization",
                  "Bearer " + std::string(bearer.empty() ? options_.api_key : bearer));
@@ -75,7 +75,7 @@ Headers AuthClient::headers(std::string_view bearer) const {
 
 void AuthClient::post_tokens(std::string target, json::object body, TokensCallback done) {
   http_.request("POST", std::move(target), headers({}), json::serialize(body),
-                [done = std::move(done)](Result<HttpResult> r) {
+                [done = std::move(done)](Result<net::HttpResult> r) {
                   auto body = auth_json(std::move(r));
                   if (!body) return done(body.error());
                   done(parse_auth_tokens(body.value()));
@@ -100,14 +100,15 @@ void AuthClient::refresh(std::string_view refresh_token, TokensCallback done) {
 
 void AuthClient::get_user(std::string_view access_token,
                           std::function<void(Result<json::value>)> done) {
-  http_.request("GET", options_.prefix + "/user", headers(access_token), {},
-                [done = std::move(done)](Result<HttpResult> r) { done(auth_json(std::move(r))); });
+  http_.request(
+      "GET", options_.prefix + "/user", headers(access_token), {},
+      [done = std::move(done)](Result<net::HttpResult> r) { done(auth_json(std::move(r))); });
 }
 
 void AuthClient::sign_out(std::string_view access_token, std::function<void(Result<void>)> done,
                           std::string_view scope) {
   http_.request("POST", options_.prefix + "/logout?scope=" + PostgrestQuery::encode(scope),
-                headers(access_token), {}, [done = std::move(done)](Result<HttpResult> r) {
+                headers(access_token), {}, [done = std::move(done)](Result<net::HttpResult> r) {
                   auto body = auth_json(std::move(r));
                   if (!body) return done(body.error());
                   done(Result<void>());

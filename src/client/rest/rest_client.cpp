@@ -17,7 +17,7 @@ std::optional<std::int64_t> content_range_total(std::string_view range) {
 }
 
 // "HTTP 400 PGRST100: message (details)" from a PostgREST or GoTrue error body.
-std::string describe_http_error(const HttpResult& r) {
+std::string describe_http_error(const net::HttpResult& r) {
   std::string out = "HTTP " + std::to_string(r.status);
   auto body = core::parse_json(r.body);
   if (!body || !body.value().is_object()) {
@@ -51,9 +51,9 @@ Errc errc_for_status(int status) noexcept {
   return Errc::remote;
 }
 
-Result<RestResult> to_rest_result(Result<HttpResult> response, bool want_count) {
+Result<RestResult> to_rest_result(Result<net::HttpResult> response, bool want_count) {
   if (!response) return response.error();
-  HttpResult& r = response.value();
+  net::HttpResult& r = response.value();
   if (r.status < 200 || r.status >= 300) {
     return make_error(errc_for_status(r.status), describe_http_error(r));
   }
@@ -71,11 +71,11 @@ Result<RestResult> to_rest_result(Result<HttpResult> response, bool want_count) 
   return out;
 }
 
-RestClient::RestClient(HttpClient& http, RestClientOptions options)
+RestClient::RestClient(net::HttpClient& http, RestClientOptions options)
     : http_(http), options_(std::move(options)) {}
 
-Headers RestClient::headers(bool json_body, bool single) const {
-  Headers h;
+net::Headers RestClient::headers(bool json_body, bool single) const {
+  net::Headers h;
   h.emplace_back("apikey", options_.api_key);
   h.emplace_back("Authorization",
                  "Bearer " + (access_token_.empty() ? options_.api_key : access_token_));
@@ -85,52 +85,52 @@ Headers RestClient::headers(bool json_body, bool single) const {
 }
 
 std::uint64_t RestClient::select(const PostgrestQuery& query, RestCallback done) {
-  Headers h = headers(false, query.is_single());
+  net::Headers h = headers(false, query.is_single());
   if (query.counted()) h.emplace_back("Prefer", "count=exact");
   const bool count = query.counted();
   return http_.request("GET", query.target(options_.prefix), std::move(h), {},
-                       [done = std::move(done), count](Result<HttpResult> r) {
+                       [done = std::move(done), count](Result<net::HttpResult> r) {
                          done(to_rest_result(std::move(r), count));
                        });
 }
 
 std::uint64_t RestClient::head(const PostgrestQuery& query, RestCallback done) {
-  Headers h = headers(false);
+  net::Headers h = headers(false);
   if (query.counted()) h.emplace_back("Prefer", "count=exact");
   const bool count = query.counted();
   return http_.request("HEAD", query.target(options_.prefix), std::move(h), {},
-                       [done = std::move(done), count](Result<HttpResult> r) {
+                       [done = std::move(done), count](Result<net::HttpResult> r) {
                          done(to_rest_result(std::move(r), count));
                        });
 }
 
 std::uint64_t RestClient::insert(std::string_view table, const json::value& rows, RestCallback done,
                                  bool returning, std::string_view select) {
-  Headers h = headers(true);
+  net::Headers h = headers(true);
   h.emplace_back("Prefer", returning ? "return=representation" : "return=minimal");
   std::string target = options_.prefix + "/" + PostgrestQuery::encode(table);
   if (returning) target += "?select=" + PostgrestQuery::encode(select);
   return http_.request("POST", std::move(target), std::move(h), json::serialize(rows),
-                       [done = std::move(done)](Result<HttpResult> r) {
+                       [done = std::move(done)](Result<net::HttpResult> r) {
                          done(to_rest_result(std::move(r), false));
                        });
 }
 
 std::uint64_t RestClient::update(const PostgrestQuery& filters, const json::object& patch,
                                  RestCallback done) {
-  Headers h = headers(true);
+  net::Headers h = headers(true);
   h.emplace_back("Prefer", "return=representation");
   return http_.request("PATCH", filters.target(options_.prefix), std::move(h),
-                       json::serialize(patch), [done = std::move(done)](Result<HttpResult> r) {
+                       json::serialize(patch), [done = std::move(done)](Result<net::HttpResult> r) {
                          done(to_rest_result(std::move(r), false));
                        });
 }
 
 std::uint64_t RestClient::remove(const PostgrestQuery& filters, RestCallback done) {
-  Headers h = headers(false);
+  net::Headers h = headers(false);
   h.emplace_back("Prefer", "return=representation");
   return http_.request("DELETE", filters.target(options_.prefix), std::move(h), {},
-                       [done = std::move(done)](Result<HttpResult> r) {
+                       [done = std::move(done)](Result<net::HttpResult> r) {
                          done(to_rest_result(std::move(r), false));
                        });
 }
@@ -139,7 +139,7 @@ std::uint64_t RestClient::rpc(std::string_view function, const json::object& arg
                               RestCallback done) {
   return http_.request("POST", options_.prefix + "/rpc/" + PostgrestQuery::encode(function),
                        headers(true), json::serialize(args),
-                       [done = std::move(done)](Result<HttpResult> r) {
+                       [done = std::move(done)](Result<net::HttpResult> r) {
                          done(to_rest_result(std::move(r), false));
                        });
 }

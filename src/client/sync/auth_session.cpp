@@ -39,6 +39,7 @@ AuthSession::~AuthSession() {
 }
 
 void AuthSession::sign_in(Session session) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++generation_;
   in_flight_ = false;  // a refresh of the previous session no longer counts
   session_ = std::move(session);
@@ -48,6 +49,7 @@ void AuthSession::sign_in(Session session) {
 }
 
 void AuthSession::sign_out() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (!session_) return;
   ++generation_;
   in_flight_ = false;
@@ -85,6 +87,7 @@ void AuthSession::schedule_refresh(bool after_refresh) {
 }
 
 void AuthSession::refresh_now() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (!session_ || in_flight_ || !refresher_) return;
   refresh_timer_.cancel();
   in_flight_ = true;
@@ -125,19 +128,23 @@ void AuthSession::finish_refresh(std::uint64_t generation, Result<Session> resul
 }
 
 core::Subscription AuthSession::on_auth_state_change(Listener listener) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return listeners_.add(std::move(listener));
 }
 
 core::Subscription AuthSession::on_token(TokenSink sink) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return sinks_.add(std::move(sink));
 }
 
 std::optional<core::TimePoint> AuthSession::next_refresh_at() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (!refresh_timer_.pending()) return std::nullopt;
   return refresh_timer_.due();
 }
 
 json::value AuthSession::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   json::value expires = nullptr;
   if (session_ && session_->expires_at) {
     expires = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -68,6 +68,7 @@ FreshnessTracker::FreshnessTracker(core::Scheduler& scheduler)
 FreshnessTracker::~FreshnessTracker() = default;
 
 void FreshnessTracker::on_realtime_status_change(RealtimeStatus status, std::string_view reason) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (status == status_) {
     log_->debug("status {} repeated ({}); unchanged", to_string(status), reason);
     return;
@@ -83,6 +84,7 @@ void FreshnessTracker::on_realtime_status_change(RealtimeStatus status, std::str
 }
 
 void FreshnessTracker::restate_status(RealtimeStatus status, std::string_view reason) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (status != status_) {
     on_realtime_status_change(status, reason);
     return;
@@ -127,22 +129,27 @@ void FreshnessTracker::stamp(std::string_view type, const KeySet& keys) {
 }
 
 void FreshnessTracker::on_realtime_event(std::string_view type, const KeySet& keys) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   stamp(type.empty() ? "event" : type, keys);
 }
 
 void FreshnessTracker::on_realtime_event(std::string_view type, const std::vector<Key>& keys) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   stamp(type.empty() ? "event" : type, KeySet(keys));
 }
 
 void FreshnessTracker::mark_queries_fresh(const KeySet& keys) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   stamp({}, keys);
 }
 
 void FreshnessTracker::mark_queries_fresh(const std::vector<Key>& keys) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   stamp({}, KeySet(keys));
 }
 
 void FreshnessTracker::reset() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   log_->info("reset: {} tracked key(s) cleared, status disconnected", entries_.size());
   entries_.clear();
   ++epoch_;
@@ -172,12 +179,14 @@ const FreshnessTracker::Entry* FreshnessTracker::resolve(const Lookup& lookup) c
 }
 
 std::optional<core::TimePoint> FreshnessTracker::last_event(const Lookup& lookup) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   const Entry* e = resolve(lookup);
   if (!e) return std::nullopt;
   return e->last_event;
 }
 
 std::optional<core::TimePoint> FreshnessTracker::last_event(const Key& key) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return last_event(Lookup(key));
 }
 
@@ -194,23 +203,28 @@ core::Duration FreshnessTracker::interval_for(const Entry* entry) const {
 }
 
 core::Duration FreshnessTracker::polling_interval(const Lookup& lookup) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return interval_for(resolve(lookup));
 }
 
 core::Duration FreshnessTracker::polling_interval(const Key& key) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return polling_interval(Lookup(key));
 }
 
 bool FreshnessTracker::is_fresh(const Lookup& lookup, core::Duration threshold) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   const Entry* e = resolve(lookup);
   return e && scheduler_.now() - e->last_event < threshold;
 }
 
 bool FreshnessTracker::is_fresh(const Key& key, core::Duration threshold) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return is_fresh(Lookup(key), threshold);
 }
 
 core::Subscription FreshnessTracker::subscribe(std::function<void()> listener) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return listeners_.add(std::move(listener));
 }
 
@@ -268,6 +282,7 @@ void FreshnessTracker::on_aging() {
 }
 
 json::value FreshnessTracker::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   const auto now = scheduler_.now();
   std::vector<const Entry*> sorted;
   sorted.reserve(entries_.size());

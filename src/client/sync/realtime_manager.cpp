@@ -44,6 +44,7 @@ struct RealtimeManager::Join {
   std::shared_ptr<RealtimeChannel> channel;
   std::vector<core::Subscription> event_subs;  // broadcasts and changes
   core::Subscription overflow_sub;
+  core::Subscription presence_sub;
   core::Subscription status_sub;
   core::Timer guard;
 
@@ -68,7 +69,8 @@ RealtimeManager::RealtimeManager(core::Scheduler& scheduler, RealtimeSocket& soc
       options_(std::move(options)),
       message_clock_(message_clock),
       log_(log::get(loggers::kSimpleRealtime)),
-      phase_listeners_(loggers::kSimpleRealtime) {
+      phase_listeners_(loggers::kSimpleRealtime),
+      presence_listeners_(loggers::kSimpleRealtime) {
   snapshot_.timestamp = scheduler_.wall_ms();
   heal_sub_ = bus_.subscribe(kAuthHealEvent, [this](const json::value& d) { on_heal(d); });
 }
@@ -112,10 +114,21 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
   auto j = std::make_shared<Join>(*project_id_, binding, from_heal, std::move(done));
   join_ = j;
   const std::string& name = j->name;
+  // Presence is asked for when the application tracks or listens (as realtime-js decides).
   ChannelOptions channel_options;
   channel_options.is_private = binding.private_channel;
+  channel_options.presence_enabled =
+      presence_payload_.has_value() || presence_listeners_.size() > 0;
+  if (presence_payload_) channel_options.presence_key = presence_key_;
   j->channel = socket_.channel(name, channel_options);
   std::weak_ptr<Join> weak = j;
+  if (channel_options.presence_enabled) {
+    j->presence_sub = j->channel->on_presence_sync([this, weak] {
+      auto live = weak.lock();
+      if (!live || live != join_ || destroying_) return;
+      presence_listeners_.notify(live->channel->presence_state());
+    });
+  }
   // The specs are read through the binding, which lives as long as the manager (and with it
   // every callback registered here).
   for (const auto& b : binding.broadcasts) {
@@ -173,6 +186,7 @@ void RealtimeManager::on_status(const std::shared_ptr<Join>& j, SubscribeStatus 
       freshness_.on_realtime_status_change(RealtimeStatus::connected,
                                            "Supabase subscription successful");
       announce(ChannelPhase::subscribed, "Supabase subscription successful");
+      track_presence(j);
       settle(j, true);
       return;
     case SubscribeStatus::channel_error:
@@ -283,13 +297,51 @@ void RealtimeManager::leave_channel() {
   j->status_sub.remove();
   j->event_subs.clear();
   j->overflow_sub.remove();
+  const bool had_presence = j->presence_sub.active();
+  j->presence_sub.remove();
   j->channel->unsubscribe();
   socket_.remove_channel(j->channel);
   log_->info("left {}", j->name);
   set_snapshot("closed");
   freshness_.on_realtime_status_change(RealtimeStatus::disconnected, "Channel unsubscribed");
   if (!destroying_) announce(ChannelPhase::left, "Channel unsubscribed");
+  // Whoever shows the channel's presence must not keep showing the old scope's.
+  if (had_presence && !destroying_) presence_listeners_.notify(PresenceMap{});
   settle(j, false);
+}
+
+void RealtimeManager::track_presence(const std::shared_ptr<Join>& j) {
+  if (!presence_payload_ || !j->channel) return;
+  std::weak_ptr<Join> weak = j;
+  j->channel->track(*presence_payload_, [this, weak](const PushResult& r) {
+    auto live = weak.lock();
+    if (!live || live != join_ || r.status == PushStatus::ok) return;
+    log_->warn("presence track on {} not accepted ({}): {}", live->name, to_string(r.status),
+               json::serialize(r.response));
+  });
+}
+
+void RealtimeManager::set_presence(std::string key, json::object payload) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  presence_key_ = std::move(key);
+  presence_payload_ = std::move(payload);
+  if (join_ && subscribed_) track_presence(join_);
+}
+
+void RealtimeManager::clear_presence() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (!presence_payload_) return;
+  presence_payload_.reset();
+  if (join_ && subscribed_) join_->channel->untrack();
+}
+
+PresenceMap RealtimeManager::presence_state() const {
+  return join_ ? join_->channel->presence_state() : PresenceMap{};
+}
+
+core::Subscription RealtimeManager::on_presence(std::function<void(const PresenceMap&)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  return presence_listeners_.add(std::move(listener));
 }
 
 void RealtimeManager::leave() {
@@ -314,6 +366,7 @@ void RealtimeManager::end_heal_cycle() {
 }
 
 bool RealtimeManager::healing() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   return heal_timer_.pending() || heal_in_flight_;
 }
 
@@ -394,6 +447,7 @@ core::Subscription RealtimeManager::on_phase(
 }
 
 RealtimeManagerStatus RealtimeManager::status() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   RealtimeManagerStatus s;
   s.subscribed = subscribed_;
   s.project_id = project_id_;
@@ -403,6 +457,7 @@ RealtimeManagerStatus RealtimeManager::status() const {
 }
 
 json::value RealtimeManager::snapshot_json() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   auto opt = [](const std::optional<std::int64_t>& v) {
     return v ? json::value(*v) : json::value(nullptr);
   };
@@ -414,6 +469,7 @@ json::value RealtimeManager::snapshot_json() const {
 }
 
 json::value RealtimeManager::status_json() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   const auto s = status();
   return json::object{{"isSubscribed", s.subscribed},
                       {options_.binding.scope_name,

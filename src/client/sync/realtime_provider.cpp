@@ -238,6 +238,7 @@ core::Subscription RealtimeProvider::subscribe(std::function<void(const Provider
 }
 
 json::value RealtimeProvider::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(cache_.scheduler());
   json::object d{{"isConnected", state_.is_connected},
                  {"isConnecting", state_.is_connecting},
                  {"error", state_.error ? json::value(*state_.error) : json::value(nullptr)}};

@@ -6,7 +6,8 @@ namespace rtsync::client::sync {
 RealtimeSync::RealtimeSync(core::Scheduler& scheduler, RealtimeSocket& socket,
                            query::QueryClient& cache, Refresher refresher,
                            RealtimeSyncOptions options, const MessageClock* message_clock)
-    : auth_(std::make_unique<AuthSession>(scheduler, std::move(refresher), options.auth)),
+    : scheduler_(scheduler),
+      auth_(std::make_unique<AuthSession>(scheduler, std::move(refresher), options.auth)),
       freshness_(std::make_unique<FreshnessTracker>(scheduler)),
       reconnect_(std::make_unique<ReconnectScheduler>(scheduler, bus_, options.reconnect)),
       manager_(std::make_unique<RealtimeManager>(scheduler, socket, *auth_, *freshness_, bus_,
@@ -33,11 +34,13 @@ RealtimeSync::~RealtimeSync() {
 }
 
 void RealtimeSync::request_reconnect(ReconnectIntent intent) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   if (intent.source.empty()) intent.source = "Explicit";
   triggers_->request(std::move(intent));
 }
 
 std::vector<core::Subscription> RealtimeSync::register_diagnostics(core::Diagnostics& d) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   std::vector<core::Subscription> subs;
   subs.push_back(d.add("realtime", [this] { return manager_->snapshot_json(); }));
   subs.push_back(d.add("realtimeStatus", [this] { return manager_->status_json(); }));

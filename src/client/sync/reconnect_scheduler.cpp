@@ -35,6 +35,7 @@ ReconnectScheduler::ReconnectScheduler(core::Scheduler& scheduler, core::EventBu
 ReconnectScheduler::~ReconnectScheduler() = default;
 
 void ReconnectScheduler::request_reconnect(ReconnectIntent intent) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   log_->info("reconnect requested by {} ({}, priority {}); {} queued", intent.source, intent.reason,
              to_string(intent.priority), intents_.size() + 1);
   intents_.push_back(Queued{std::move(intent), scheduler_.now(), next_seq_++});
@@ -43,6 +44,7 @@ void ReconnectScheduler::request_reconnect(ReconnectIntent intent) {
 }
 
 void ReconnectScheduler::clear() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   timer_.cancel();
   intents_.clear();
   processing_ = false;
@@ -94,6 +96,7 @@ void ReconnectScheduler::process() {
 }
 
 ReconnectSchedulerState ReconnectScheduler::state() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ReconnectSchedulerState s;
   s.pending_intents = intents_.size();
   s.last_reconnect_at = last_reconnect_at_;
@@ -103,6 +106,7 @@ ReconnectSchedulerState ReconnectScheduler::state() const {
 }
 
 json::value ReconnectScheduler::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   const auto now = scheduler_.now();
   json::array queued;
   for (const auto& q : intents_) {

@@ -44,12 +44,14 @@ void ReconnectTriggers::on_auth(AuthEvent event) {
 }
 
 void ReconnectTriggers::on_socket_reconnected(std::string_view detail) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   std::string reason = "socket reconnected after a drop";
   if (!detail.empty()) reason += " (" + std::string(detail) + ")";
   reconnect_.request_reconnect({"RealtimeSocket", std::move(reason), ReconnectPriority::medium});
 }
 
 void ReconnectTriggers::request(ReconnectIntent intent) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
   reconnect_.request_reconnect(std::move(intent));
 }
 

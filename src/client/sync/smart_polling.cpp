@@ -22,6 +22,7 @@ SmartPolling::SmartPolling(FreshnessTracker& tracker, SmartPollingOptions option
 SmartPolling::~SmartPolling() = default;
 
 PollingConfig SmartPolling::config(const FreshnessTracker::Lookup& lookup) const {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   PollingConfig c;
   c.refetch_interval =
       std::clamp(tracker_.polling_interval(lookup), options_.min_interval, options_.max_interval);
@@ -32,6 +33,7 @@ PollingConfig SmartPolling::config(const FreshnessTracker::Lookup& lookup) const
 }
 
 PollingConfig SmartPolling::config(const FreshnessTracker::Key& key) const {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   return config(FreshnessTracker::Lookup(key));
 }
 
@@ -44,16 +46,15 @@ void SmartPolling::on_tracker() {
   }
   seen_revision_ = rev;
   ++recomputes_;
-  // A copy: an observer's listeners are posted, but a handle could still be dropped meanwhile.
-  const auto live = *registry_;
-  for (SmartQuery* q : live) {
-    if (std::find(registry_->begin(), registry_->end(), q) != registry_->end()) q->refresh();
-  }
+  // An observer's listeners are posted, but a handle could still be dropped meanwhile: the list
+  // then skips it.
+  registry_.for_each([](SmartQuery* q) { q->refresh(); });
 }
 
 std::unique_ptr<SmartQuery> SmartPolling::observe(query::QueryClient& client,
                                                   query::ObserverOptions options,
                                                   std::optional<FreshnessTracker::Key> lookup_key) {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   auto lookup = lookup_key ? std::move(*lookup_key) : options.key.elements();
   return std::unique_ptr<SmartQuery>(
       new SmartQuery(*this, client, std::move(options), std::move(lookup)));
@@ -73,15 +74,12 @@ SmartQuery::SmartQuery(SmartPolling& polling, query::QueryClient& client,
       lookup_(std::move(lookup)),
       config_(polling.config(lookup_)),
       observer_(client, with_config(std::move(options), config_)) {
-  polling.registry_->push_back(this);
-  registry_ = polling.registry_;
+  registration_ = polling.registry_.add(this);
   polling.log_->debug("{} starts with refetchInterval {} ms, staleTime {} ms", lookup_.text(),
                       to_ms(config_.refetch_interval), to_ms(config_.stale_time));
 }
 
-SmartQuery::~SmartQuery() {
-  if (auto registry = registry_.lock()) std::erase(*registry, this);
-}
+SmartQuery::~SmartQuery() = default;
 
 void SmartQuery::refresh() {
   const auto next = polling_->config(lookup_);
@@ -101,15 +99,16 @@ void SmartQuery::refresh() {
 }
 
 json::value SmartPolling::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
   json::array qs;
-  for (const auto* q : *registry_) {
+  registry_.for_each([&](const SmartQuery* q) {
     qs.push_back(json::object{{"key", q->lookup_text()},
                               {"refetchIntervalMs", to_ms(q->config().refetch_interval)},
                               {"staleTimeMs", to_ms(q->config().stale_time)},
                               {"updates", q->updates()}});
-  }
+  });
   return json::object{
-      {"observers", registry_->size()}, {"recomputes", recomputes_}, {"queries", std::move(qs)}};
+      {"observers", registry_.size()}, {"recomputes", recomputes_}, {"queries", std::move(qs)}};
 }
 
 }  // namespace rtsync::client::sync

@@ -8,8 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "registry.hpp"
+#include "rtsync/client/transport/names.hpp"
 #include "rtsync/client/transport/realtime_channel.hpp"
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/protocol/frame_reader.hpp"
 #include "rtsync/protocol/message.hpp"
 
@@ -20,25 +21,15 @@ class SocketCore;
 struct BroadcastBinding {
   std::string event;  // as given; "*" matches all
   RealtimeChannel::BroadcastCallback callback;
-  bool removed = false;
 };
 
 struct ChangeBinding {
   PostgresChangesFilter filter;
   RealtimeChannel::ChangeCallback callback;
   std::optional<std::int64_t> id;  // from the current join's reply
-  bool removed = false;
 };
 
-struct SystemBinding {
-  RealtimeChannel::SystemCallback callback;
-  bool removed = false;
-};
-
-struct OverflowBinding {
-  RealtimeChannel::ChangesOverflowCallback callback;
-  bool removed = false;
-};
+using ChangeEntry = core::BasicListenerList<ChangeBinding>::Entry;
 
 struct BufferedPush {
   std::string event;  // "broadcast" | "presence"
@@ -61,7 +52,7 @@ struct ChannelImpl {
   void handle_change_frame(SocketCore& socket, const protocol::FrameHead& head,
                            protocol::FrameReader& reader, std::string_view text);
   void push_access_token(const std::string& token);
-  // The socket is going away: cancel everything, call nothing.
+  // The socket is going away: cancel everything, call nothing (a dispatch running now included).
   void detach();
 
   // ---- driven by the public API ----
@@ -111,16 +102,18 @@ struct ChannelImpl {
   std::optional<std::string> leave_ref;      // the leave awaiting its reply
   std::optional<Error> close_reason;         // the last system error, reported with CLOSED
 
-  Registry<BroadcastBinding> broadcasts;
-  Registry<ChangeBinding> changes;
-  Registry<SystemBinding> systems;
-  Registry<OverflowBinding> overflows;
-  std::vector<std::shared_ptr<ChangeBinding>> joined_changes;  // snapshot of the current join
-  Listeners<SubscribeStatus, std::optional<Error>> status_listeners;
+  core::BasicListenerList<BroadcastBinding> broadcasts;
+  core::BasicListenerList<ChangeBinding> changes;
+  core::ListenerList<const json::value&> systems{loggers::kChannel, "callback"};
+  core::ListenerList<const protocol::ChangesOverflow&> overflows{loggers::kChannel, "callback"};
+  // The change bindings of the current join, in the order sent; entries removed since are skipped.
+  std::vector<std::shared_ptr<ChangeEntry>> joined_changes;
+  core::ListenerList<SubscribeStatus, std::optional<Error>> status_listeners{loggers::kChannel,
+                                                                             "callback"};
   PresenceSync presence;
-  Listeners<> presence_sync;
-  Listeners<const PresenceJoin&> presence_joins;
-  Listeners<const PresenceLeave&> presence_leaves;
+  core::ListenerList<> presence_sync{loggers::kChannel, "callback"};
+  core::ListenerList<const PresenceJoin&> presence_joins{loggers::kChannel, "callback"};
+  core::ListenerList<const PresenceLeave&> presence_leaves{loggers::kChannel, "callback"};
   core::Subscription subscribe_callback;
 
   core::Timer rejoin_timer;

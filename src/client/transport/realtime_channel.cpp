@@ -97,7 +97,7 @@ void ChannelImpl::notify(SubscribeStatus status, std::optional<Error> error) {
   } else {
     logger()->info("{} {}", topic, to_string(status));
   }
-  status_listeners.notify(loggers::kChannel, status, std::move(error));
+  status_listeners.notify(status, std::move(error));
 }
 
 // ---- subscribe / join
@@ -140,7 +140,7 @@ void ChannelImpl::send_join() {
 
   // A change callback of the earlier join may be running (deliver_change holds it by pointer).
   if (s->dispatching() && !joined_changes.empty()) {
-    s->retire(std::make_shared<std::vector<std::shared_ptr<ChangeBinding>>>(
+    s->retire(std::make_shared<std::vector<std::shared_ptr<ChangeEntry>>>(
         std::exchange(joined_changes, {})));
   }
   joined_changes.clear();
@@ -149,8 +149,8 @@ void ChannelImpl::send_join() {
   request.config.broadcast_self = options.broadcast_self;
   request.config.presence_key = options.presence_key;
   // As realtime-js: presence is received when asked for, or when someone listens for it.
-  request.config.presence_enabled = options.presence_enabled || presence_sync.size() > 0 ||
-                                    presence_joins.size() > 0 || presence_leaves.size() > 0;
+  request.config.presence_enabled = options.presence_enabled || !presence_sync.empty() ||
+                                    !presence_joins.empty() || !presence_leaves.empty();
   request.config.is_private = options.is_private;
   if (options.replay) {
     request.config.replay =
@@ -159,11 +159,10 @@ void ChannelImpl::send_join() {
                                    .count(),
                                options.replay->limit};
   }
-  for (const auto& b : changes.entries()) {
-    if (b->removed) continue;
-    b->id.reset();
-    joined_changes.push_back(b);
-    request.config.postgres_changes.push_back(b->filter);
+  joined_changes = changes.snapshot();
+  for (const auto& b : joined_changes) {
+    b->value.id.reset();
+    request.config.postgres_changes.push_back(b->value.filter);
   }
   request.access_token = s->access_token();
 
@@ -193,7 +192,7 @@ void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result
                      std::to_string(joined_changes.size()) + " binding(s)";
         } else {
           for (std::size_t i = 0; i < joined_changes.size() && !mismatch; ++i) {
-            const auto& want = joined_changes[i]->filter;
+            const auto& want = joined_changes[i]->value.filter;
             if (i >= list->size()) {
               mismatch = "binding " + std::to_string(i) + " " + describe_spec(want) +
                          " has no counterpart in the reply";
@@ -204,7 +203,7 @@ void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result
           }
           if (!mismatch) {
             for (std::size_t i = 0; i < joined_changes.size(); ++i) {
-              joined_changes[i]->id = (*list)[i].id;
+              joined_changes[i]->value.id = (*list)[i].id;
             }
           }
         }
@@ -310,6 +309,12 @@ void ChannelImpl::detach() {
     b->timer.cancel();
   buffer.clear();
   status_listeners.clear();
+  broadcasts.clear();
+  systems.clear();
+  overflows.clear();
+  presence_sync.clear();
+  presence_joins.clear();
+  presence_leaves.clear();
   state = ChannelState::closed;
 }
 
@@ -371,9 +376,9 @@ void ChannelImpl::handle(const protocol::Message& m) {
 
 PresenceSync::Events ChannelImpl::presence_events() {
   PresenceSync::Events e;
-  e.on_join = [this](const PresenceJoin& j) { presence_joins.notify(loggers::kChannel, j); };
-  e.on_leave = [this](const PresenceLeave& l) { presence_leaves.notify(loggers::kChannel, l); };
-  e.on_sync = [this] { presence_sync.notify(loggers::kChannel); };
+  e.on_join = [this](const PresenceJoin& j) { presence_joins.notify(j); };
+  e.on_leave = [this](const PresenceLeave& l) { presence_leaves.notify(l); };
+  e.on_sync = [this] { presence_sync.notify(); };
   return e;
 }
 
@@ -384,12 +389,11 @@ void ChannelImpl::dispatch_broadcast(const json::value& payload) {
     logger()->warn("{}: broadcast without an event name dropped", topic);
     return;
   }
-  for (const auto& b : broadcasts.snapshot()) {
-    if (b->removed || detached) continue;
-    if (b->event != "*" && !iequals(b->event, *event)) continue;
+  broadcasts.for_each([&](const BroadcastBinding& b) {
+    if (b.event != "*" && !iequals(b.event, *event)) return;
     ++broadcasts_dispatched;
-    invoke_guarded(loggers::kChannel, b->callback, payload);
-  }
+    core::call_guarded(loggers::kChannel, "callback", b.callback, payload);
+  });
 }
 
 void ChannelImpl::dispatch_changes(const json::value& payload) {
@@ -415,20 +419,22 @@ template <class MakeView>
 void ChannelImpl::deliver_change(const std::vector<std::int64_t>& ids, std::string_view type,
                                  MakeView&& make_view) {
   // By index, not over a copy: a frame costs no allocation. A callback may remove bindings
-  // (marked `removed`), and a rejoin replaces the list: then this frame, of the earlier join,
+  // (Entry::removed()), and a rejoin replaces the list: then this frame, of the earlier join,
   // stops being delivered. The binding being called outlives its own removal without a
   // reference count: the list keeps it, and a rejoin during the dispatch retires the list
   // (send_join) instead of destroying it.
   const auto generation = joins_sent;
   for (std::size_t i = 0; i < joined_changes.size(); ++i) {
     if (detached || joins_sent != generation) return;
-    const ChangeBinding* const b = joined_changes[i].get();
-    if (b->removed || !b->id) continue;
+    const ChangeEntry& entry = *joined_changes[i];
+    if (entry.removed()) continue;
+    const ChangeBinding* const b = &entry.value;
+    if (!b->id) continue;
     if (std::find(ids.begin(), ids.end(), *b->id) == ids.end()) continue;
     if (b->filter.event != "*" && !iequals(b->filter.event, type)) continue;
     const auto& v = make_view();
     ++changes_dispatched;
-    invoke_guarded(loggers::kChannel, b->callback, v);
+    core::call_guarded(loggers::kChannel, "callback", b->callback, v);
   }
 }
 
@@ -469,10 +475,8 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
     logger()->warn("{}: malformed system message dropped: {}", topic, sys.error().describe());
     return;
   }
-  for (const auto& b : systems.snapshot()) {
-    if (b->removed || detached) continue;
-    invoke_guarded(loggers::kChannel, b->callback, payload);
-  }
+  systems.notify(payload);
+  if (detached) return;
   if (auto overflow = protocol::parse_changes_overflow(payload)) {
     ++changes_overflows;
     logger()->info(
@@ -480,10 +484,7 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
         "sent; the table must be refetched",
         topic, overflow->schema, overflow->table,
         overflow->limit ? std::to_string(*overflow->limit) : "unknown");
-    for (const auto& b : overflows.snapshot()) {
-      if (b->removed || detached) continue;
-      invoke_guarded(loggers::kChannel, b->callback, *overflow);
-    }
+    overflows.notify(*overflow);
     return;
   }
   const auto& msg = sys.value();
@@ -575,8 +576,8 @@ void ChannelImpl::send_broadcast(std::string event, json::value payload, PushCal
 void ChannelImpl::send_push(std::string event, json::value message, PushCallback done) {
   auto s = socket.lock();
   if (!s || detached) {
-    invoke_guarded(loggers::kChannel, done,
-                   PushResult{PushStatus::error, reason_payload("socket gone")});
+    core::call_guarded(loggers::kChannel, "callback", done,
+                       PushResult{PushStatus::error, reason_payload("socket gone")});
     return;
   }
   if (state == ChannelState::joined && s->is_open()) {
@@ -584,8 +585,8 @@ void ChannelImpl::send_push(std::string event, json::value message, PushCallback
     return;
   }
   if (state != ChannelState::joining && state != ChannelState::errored) {
-    invoke_guarded(loggers::kChannel, done,
-                   PushResult{PushStatus::error, reason_payload("channel is not subscribed")});
+    core::call_guarded(loggers::kChannel, "callback", done,
+                       PushResult{PushStatus::error, reason_payload("channel is not subscribed")});
     return;
   }
   // Wait for the (re)join, bounded like the socket's send buffer.
@@ -602,7 +603,8 @@ void ChannelImpl::send_push(std::string event, json::value message, PushCallback
         if (it == buf.end()) return;
         auto victim = *it;
         buf.erase(it);
-        invoke_guarded(loggers::kChannel, victim->done, PushResult{PushStatus::timeout, {}});
+        core::call_guarded(loggers::kChannel, "callback", victim->done,
+                           PushResult{PushStatus::timeout, {}});
       });
   buffer.push_back(std::move(entry));
   if (buffer.size() > s->options.send_buffer_limit) {
@@ -612,8 +614,8 @@ void ChannelImpl::send_push(std::string event, json::value message, PushCallback
     ++s->counters().dropped_buffered;
     logger()->warn("{}: push buffer full ({}), oldest {} dropped", topic,
                    s->options.send_buffer_limit, dropped->event);
-    invoke_guarded(loggers::kChannel, dropped->done,
-                   PushResult{PushStatus::error, reason_payload("send buffer full")});
+    core::call_guarded(loggers::kChannel, "callback", dropped->done,
+                       PushResult{PushStatus::error, reason_payload("send buffer full")});
   }
 }
 
@@ -627,7 +629,8 @@ void ChannelImpl::send_push_now(SocketCore& s, const std::string& event, json::v
     return;
   }
   s.send_now(protocol::Message{join_ref, ref, topic, event, std::move(payload)});
-  invoke_guarded(loggers::kChannel, done, PushResult{PushStatus::ok, json::object()});
+  core::call_guarded(loggers::kChannel, "callback", done,
+                     PushResult{PushStatus::ok, json::object()});
 }
 
 void ChannelImpl::flush_buffer() {
@@ -645,8 +648,8 @@ void ChannelImpl::fail_buffer(std::string_view reason) {
   buffer.clear();
   for (auto& entry : pending) {
     entry->timer.cancel();
-    invoke_guarded(loggers::kChannel, entry->done,
-                   PushResult{PushStatus::error, reason_payload(reason)});
+    core::call_guarded(loggers::kChannel, "callback", entry->done,
+                       PushResult{PushStatus::error, reason_payload(reason)});
   }
 }
 
@@ -660,15 +663,15 @@ json::value ChannelImpl::diagnostics() const {
   o["rejoin_pending"] = rejoin_timer.pending();
   o["broadcast_bindings"] = broadcasts.size();
   json::array pg;
-  for (const auto& b : changes.entries()) {
+  changes.for_each([&](const ChangeBinding& b) {
     json::object e;
-    e["event"] = b->filter.event;
-    if (b->filter.schema) e["schema"] = *b->filter.schema;
-    if (b->filter.table) e["table"] = *b->filter.table;
-    if (b->filter.filter) e["filter"] = *b->filter.filter;
-    if (b->id) e["id"] = *b->id;
+    e["event"] = b.filter.event;
+    if (b.filter.schema) e["schema"] = *b.filter.schema;
+    if (b.filter.table) e["table"] = *b.filter.table;
+    if (b.filter.filter) e["filter"] = *b.filter.filter;
+    if (b.id) e["id"] = *b.id;
     pg.push_back(std::move(e));
-  }
+  });
   o["postgres_changes"] = std::move(pg);
   o["broadcasts_dispatched"] = broadcasts_dispatched;
   o["changes_dispatched"] = changes_dispatched;
@@ -713,21 +716,20 @@ std::string_view RealtimeChannel::name() const noexcept {
   return impl_->name;
 }
 ChannelState RealtimeChannel::state() const noexcept {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->state;
 }
 const ChannelOptions& RealtimeChannel::options() const noexcept {
   return impl_->options;
 }
 const std::optional<std::string>& RealtimeChannel::join_ref() const noexcept {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->join_ref;
 }
 
 core::Subscription RealtimeChannel::on_broadcast(std::string event, BroadcastCallback callback) {
   RTSYNC_CHANNEL_ON_LOOP();
-  auto b = std::make_shared<detail::BroadcastBinding>();
-  b->event = std::move(event);
-  b->callback = std::move(callback);
-  return impl_->broadcasts.add(std::move(b));
+  return impl_->broadcasts.add(detail::BroadcastBinding{std::move(event), std::move(callback)});
 }
 
 core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter filter,
@@ -738,24 +740,17 @@ core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter fi
         "{}: postgres_changes binding added after subscribe takes effect at the next join",
         impl_->topic);
   }
-  auto b = std::make_shared<detail::ChangeBinding>();
-  b->filter = std::move(filter);
-  b->callback = std::move(callback);
-  return impl_->changes.add(std::move(b));
+  return impl_->changes.add(detail::ChangeBinding{std::move(filter), std::move(callback), {}});
 }
 
 core::Subscription RealtimeChannel::on_system(SystemCallback callback) {
   RTSYNC_CHANNEL_ON_LOOP();
-  auto b = std::make_shared<detail::SystemBinding>();
-  b->callback = std::move(callback);
-  return impl_->systems.add(std::move(b));
+  return impl_->systems.add(std::move(callback));
 }
 
 core::Subscription RealtimeChannel::on_changes_overflow(ChangesOverflowCallback callback) {
   RTSYNC_CHANNEL_ON_LOOP();
-  auto b = std::make_shared<detail::OverflowBinding>();
-  b->callback = std::move(callback);
-  return impl_->overflows.add(std::move(b));
+  return impl_->overflows.add(std::move(callback));
 }
 
 core::Subscription RealtimeChannel::on_status(StatusCallback callback) {
@@ -789,34 +784,41 @@ void RealtimeChannel::send_broadcast(std::string event, json::value payload, Pus
 }
 
 core::Subscription RealtimeChannel::on_presence_sync(std::function<void()> callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence_sync.add(std::move(callback));
 }
 
 core::Subscription RealtimeChannel::on_presence_join(
     std::function<void(const PresenceJoin&)> callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence_joins.add(std::move(callback));
 }
 
 core::Subscription RealtimeChannel::on_presence_leave(
     std::function<void(const PresenceLeave&)> callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence_leaves.add(std::move(callback));
 }
 
 PresenceMap RealtimeChannel::presence_state() const {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->presence.state();
 }
 
 void RealtimeChannel::track(json::object payload, PushCallback done) {
+  RTSYNC_CHANNEL_ON_LOOP();
   json::object message{{"type", "presence"}, {"event", "track"}, {"payload", std::move(payload)}};
   impl_->send_push(std::string(protocol::events::kPresence), std::move(message), std::move(done));
 }
 
 void RealtimeChannel::untrack(PushCallback done) {
+  RTSYNC_CHANNEL_ON_LOOP();
   json::object message{{"type", "presence"}, {"event", "untrack"}};
   impl_->send_push(std::string(protocol::events::kPresence), std::move(message), std::move(done));
 }
 
 json::value RealtimeChannel::diagnostics() const {
+  RTSYNC_CHANNEL_ON_LOOP();
   return impl_->diagnostics();
 }
 

@@ -225,7 +225,7 @@ void SocketCore::start_attempt() {
   if (endpoint.empty()) {
     SocketError err{
         make_error(Errc::invalid_argument, "invalid realtime URL '" + options.url + "'"), 0, ""};
-    error_listeners.notify(loggers::kTransport, err);
+    error_listeners.notify(err);
     return;
   }
   const auto previous = state_;
@@ -264,7 +264,7 @@ void SocketCore::disconnect(int code, std::string reason) {
 void SocketCore::notify_state(ConnectionState previous, int close_code, std::string reason,
                               bool reconnected) {
   SocketStateChange change{previous, state_, reconnected, close_code, std::move(reason)};
-  state_listeners.notify(loggers::kTransport, change);
+  state_listeners.notify(change);
 }
 
 void SocketCore::on_open() {
@@ -311,7 +311,7 @@ void SocketCore::on_error(const TransportFailure& failure) {
   logger()->warn("connection attempt failed: {}", err.error.message);
   const auto message = err.error.message;
   const auto code = err.error.code;
-  error_listeners.notify(loggers::kTransport, err);
+  error_listeners.notify(err);
   if (shut_down_ || state_ != ConnectionState::connecting) return;
   connection_lost(ConnectionState::connecting, 0, message, make_error(code, message));
 }
@@ -363,7 +363,7 @@ void SocketCore::heartbeat_tick() {
     ++counters_.heartbeat_timeouts;
     pending_heartbeat_.reset();
     logger()->warn("heartbeat timeout; reconnecting");
-    heartbeat_listeners.notify(loggers::kTransport, HeartbeatStatus::timeout, std::nullopt);
+    heartbeat_listeners.notify(HeartbeatStatus::timeout, std::nullopt);
     if (shut_down_ || state_ != ConnectionState::open) return;
     transport_->close(protocol::close_code::kNormal, "heartbeat timeout");
     connection_lost(ConnectionState::open, protocol::close_code::kNormal, "heartbeat timeout",
@@ -380,7 +380,7 @@ void SocketCore::heartbeat_tick() {
       });
   send_now(protocol::Message{std::nullopt, ref, std::string(protocol::kPhoenixTopic),
                              std::string(protocol::events::kHeartbeat), json::object()});
-  heartbeat_listeners.notify(loggers::kTransport, HeartbeatStatus::sent, std::nullopt);
+  heartbeat_listeners.notify(HeartbeatStatus::sent, std::nullopt);
 }
 
 // ---- sending
@@ -420,7 +420,7 @@ void SocketCore::resolve(const std::string& ref, const PushResult& result) {
   if (it == pending_.end()) return;
   auto done = std::move(it->second.done);
   pending_.erase(it);  // before the call: exactly once, even if the callback pushes again
-  invoke_guarded(loggers::kTransport, done, result);
+  core::call_guarded(loggers::kTransport, "callback", done, result);
 }
 
 std::string SocketCore::push(std::string topic, std::string event, json::value payload,
@@ -610,8 +610,7 @@ void SocketCore::handle_reply(protocol::Message& message) {
     last_heartbeat_latency_ = latency;
     auto reply = protocol::parse_reply(message.payload);
     const bool ok = reply.ok() && reply.value().status == protocol::ReplyStatus::ok;
-    heartbeat_listeners.notify(loggers::kTransport,
-                               ok ? HeartbeatStatus::ok : HeartbeatStatus::error, latency);
+    heartbeat_listeners.notify(ok ? HeartbeatStatus::ok : HeartbeatStatus::error, latency);
     return;
   }
   auto it = pending_.find(ref);
@@ -748,6 +747,7 @@ void RealtimeSocket::disconnect(int code, std::string reason) {
   keep->disconnect(code, std::move(reason));
 }
 ConnectionState RealtimeSocket::state() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->state();
 }
 const std::string& RealtimeSocket::endpoint_url() const noexcept {
@@ -771,6 +771,7 @@ void RealtimeSocket::remove_channel(const std::shared_ptr<RealtimeChannel>& chan
   keep->remove_channel(channel);
 }
 std::vector<std::shared_ptr<RealtimeChannel>> RealtimeSocket::channels() const {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->channels();
 }
 
@@ -780,11 +781,13 @@ void RealtimeSocket::set_auth(std::optional<std::string> token) {
   keep->set_auth(std::move(token));
 }
 const std::optional<std::string>& RealtimeSocket::access_token() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->access_token();
 }
 
 std::string RealtimeSocket::push(std::string topic, std::string event, json::value payload,
                                  PushCallback done, std::optional<core::Duration> timeout) {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   auto keep = core_;
   return keep->push(std::move(topic), std::move(event), std::move(payload), std::move(done),
                     timeout);
@@ -804,9 +807,11 @@ core::Subscription RealtimeSocket::on_heartbeat(HeartbeatCallback callback) {
 }
 
 const SocketCounters& RealtimeSocket::counters() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->counters();
 }
 json::value RealtimeSocket::diagnostics() const {
+  RTSYNC_ASSERT_ON_LOOP(core_->scheduler());
   return core_->diagnostics();
 }
 

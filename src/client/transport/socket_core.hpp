@@ -9,10 +9,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "registry.hpp"
 #include "rtsync/client/transport/realtime_channel.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/backoff.hpp"
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/protocol/frame_reader.hpp"
 #include "rtsync/protocol/message.hpp"
 
@@ -72,9 +72,10 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   const std::optional<std::string>& access_token() const noexcept { return access_token_; }
   std::vector<std::shared_ptr<RealtimeChannel>> channels() const { return channels_; }
 
-  Listeners<const SocketStateChange&> state_listeners;
-  Listeners<const SocketError&> error_listeners;
-  Listeners<HeartbeatStatus, std::optional<core::Duration>> heartbeat_listeners;
+  core::ListenerList<const SocketStateChange&> state_listeners{loggers::kTransport, "callback"};
+  core::ListenerList<const SocketError&> error_listeners{loggers::kTransport, "callback"};
+  core::ListenerList<HeartbeatStatus, std::optional<core::Duration>> heartbeat_listeners{
+      loggers::kTransport, "callback"};
 
  private:
   struct PendingReply {

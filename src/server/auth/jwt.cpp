@@ -62,43 +62,6 @@ std::int64_t unix_seconds(core::WallTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-void canonical_into(const json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case json::kind::object: {
-      const auto& obj = v.get_object();
-      std::vector<const json::key_value_pair*> items;
-      items.reserve(obj.size());
-      for (const auto& kv : obj)
-        items.push_back(&kv);
-      std::sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
-      out.push_back('{');
-      bool first = true;
-      for (const auto* kv : items) {
-        if (!first) out.push_back(',');
-        first = false;
-        out += json::serialize(json::string_view(kv->key()));
-        out.push_back(':');
-        canonical_into(kv->value(), out);
-      }
-      out.push_back('}');
-      break;
-    }
-    case json::kind::array: {
-      out.push_back('[');
-      bool first = true;
-      for (const auto& e : v.get_array()) {
-        if (!first) out.push_back(',');
-        first = false;
-        canonical_into(e, out);
-      }
-      out.push_back(']');
-      break;
-    }
-    default:
-      out += json::serialize(v);
-  }
-}
-
 }  // namespace
 
 std::string base64url_encode(std::string_view bytes) {
@@ -200,7 +163,7 @@ std::optional<VerifiedJwt> JwtVerifier::api_key(std::string_view token) const {
   // the leeway, in nanoseconds) cannot overflow.
   v.exp = 8'000'000'000;
   v.claims["role"] = role;
-  v.claims_json = canonical_json(v.claims);
+  v.claims_json = core::canonical_json(v.claims);
   return v;
 }
 
@@ -306,7 +269,7 @@ JwtVerifyResult JwtVerifier::verify(std::string_view token, core::WallTime now) 
   v.token = std::string(token);
   v.role = std::string(role->get_string());
   v.exp = *exp;
-  v.claims_json = canonical_json(payload);
+  v.claims_json = core::canonical_json(payload);
   v.claims = std::move(claims);
   if (auto err = check_time(v, now)) return std::move(*err);
   if (auto nbf = seconds_of(v.claims.if_contains("nbf"))) {
@@ -337,12 +300,6 @@ std::string sign_hs256(const json::object& claims, std::string_view secret) {
   signing_input +=
       base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
   return signing_input;
-}
-
-std::string canonical_json(const json::value& v) {
-  std::string out;
-  canonical_into(v, out);
-  return out;
 }
 
 }  // namespace rtsync::server::auth

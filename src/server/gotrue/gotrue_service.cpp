@@ -73,7 +73,9 @@ SELECT )sql" +
 }
 
 // Rotation: the presented token is revoked and its child issued, atomically. A token that was
-// already revoked revokes its whole session instead (someone replayed it).
+// already revoked is either the parent of the session's active token — the client never got the
+// answer that rotated it (a connection lost after the commit) — and then gets that active token
+// again, as GoTrue does; or it is older, someone replayed it, and its whole session is revoked.
 std::string refresh_sql() {
   return std::string(R"sql(
 WITH old AS (
@@ -85,14 +87,20 @@ fresh AS (
   SELECT )sql") +
          kNewToken + R"sql(, old.user_id, old.session_id, old.token FROM old
   RETURNING token, session_id, user_id),
+again AS (
+  SELECT c.token, c.session_id, c.user_id
+    FROM auth.refresh_tokens p
+    JOIN auth.refresh_tokens c ON c.parent = p.token AND c.session_id = p.session_id
+   WHERE p.token = $1 AND p.revoked AND NOT c.revoked),
+issued AS (SELECT * FROM fresh UNION ALL SELECT * FROM again),
 reused AS (
   UPDATE auth.refresh_tokens r SET revoked = true, updated_at = now()
-   WHERE NOT r.revoked
+   WHERE NOT r.revoked AND NOT EXISTS (SELECT 1 FROM again)
      AND r.session_id IN (SELECT session_id FROM auth.refresh_tokens WHERE token = $1 AND revoked)
   RETURNING 1)
 SELECT (SELECT )sql" +
-         kUserJson + R"sql( FROM fresh JOIN auth.users u ON u.id = fresh.user_id),
-       (SELECT token FROM fresh), (SELECT session_id FROM fresh),
+         kUserJson + R"sql( FROM issued JOIN auth.users u ON u.id = issued.user_id),
+       (SELECT token FROM issued), (SELECT session_id FROM issued),
        EXISTS (SELECT 1 FROM auth.refresh_tokens WHERE token = $1),
        (SELECT count(*) FROM reused))sql";
 }

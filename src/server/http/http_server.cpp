@@ -1,12 +1,13 @@
 // Beast HTTP + WebSocket front of the server. The only server TU that includes Beast.
 #include "rtsync/server/http/http_server.hpp"
 
+#include <fcntl.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 
-#include <fmt/format.h>
 #include <array>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -40,6 +41,15 @@ using tcp = asio::ip::tcp;
 using realtime::OutFrame;
 
 namespace {
+
+// Asio opens sockets without FD_CLOEXEC: a process this one starts (a throwaway PostgreSQL, a
+// worker) would inherit the listener and client connections and hold the port open after the
+// server stopped, with connections queueing on it unanswered. (A fork racing between socket()
+// and this call still inherits; nothing in rtsync forks from another thread while listening.)
+void keep_from_children(int fd) {
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
 
 constexpr std::size_t kMaxHttpBody = 8u << 20;
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
@@ -778,6 +788,7 @@ void HttpServer::Impl::accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (self->stopping) return;
     if (!ec) {
+      keep_from_children(socket.native_handle());
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       const auto remote = socket.remote_endpoint(ignored);
@@ -867,6 +878,7 @@ Result<std::uint16_t> HttpServer::listen(std::string_view host, std::uint16_t po
   tcp::endpoint ep(address, port);
   auto& acc = impl_->acceptor;
   acc.open(ep.protocol(), ec);
+  if (!ec) keep_from_children(acc.native_handle());
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acc.bind(ep, ec);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);

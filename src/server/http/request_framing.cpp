@@ -11,16 +11,12 @@ namespace {
 
 using core::iequals;
 
-std::string_view trim(std::string_view s) {
-  return core::trim_blanks(s);
-}
-
 // Calls fn(element) for each comma-separated element, trimmed; false as soon as fn is.
 template <class Fn>
 bool each_element(std::string_view list, Fn fn) {
   for (;;) {
     const auto comma = list.find(',');
-    if (!fn(trim(list.substr(0, comma)))) return false;
+    if (!fn(core::trim_blanks(list.substr(0, comma)))) return false;
     if (comma == std::string_view::npos) return true;
     list.remove_prefix(comma + 1);
   }

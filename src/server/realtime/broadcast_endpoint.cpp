@@ -1,12 +1,15 @@
 #include "rtsync/server/realtime/broadcast_endpoint.hpp"
 
 #include <cctype>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/log.hpp"
 #include "rtsync/server/http/request_parsing.hpp"
+#include "rtsync/server/realtime/names.hpp"
 
 namespace rtsync::server::realtime {
 namespace {
@@ -99,7 +102,6 @@ void BroadcastEndpoint::handle(http::HttpRequest request,
     if (json::serialize(p["payload"]).size() > hub_.limits().max_broadcast_payload_bytes) {
       return false;
     }
-    if (is_private && who->role != "service_role") return true;
     BroadcastMessage m;
     m.topic = "realtime:" + topic;
     m.is_private = is_private;
@@ -141,9 +143,64 @@ void BroadcastEndpoint::handle(http::HttpRequest request,
       }
     }
   }
-  for (const auto& m : out)
-    hub_.broadcast(m, nullptr);
-  done(answer(202, ""));
+  // Public messages go out now; private ones once their sender's write rights on each topic are
+  // known (Supabase's order), then 202 — also when some were skipped.
+  struct Pending {
+    std::vector<BroadcastMessage> messages;            // the private ones, in request order
+    std::map<std::string, bool, std::less<>> allowed;  // by topic
+    std::size_t waiting = 0;
+    std::function<void(http::HttpResponse)> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  for (auto& m : out) {
+    if (!m.is_private) {
+      hub_.broadcast(m, nullptr);
+    } else {
+      pending->allowed.emplace(m.topic, false);
+      pending->messages.push_back(std::move(m));
+    }
+  }
+  if (pending->messages.empty()) return done(answer(202, ""));
+  pending->done = std::move(done);
+  pending->waiting = pending->allowed.size();
+  auto* authorizer = hub_.channel_authorizer();
+  auto finish = [this, pending] {
+    auto& metrics = hub_.metrics();
+    for (const auto& m : pending->messages) {
+      if (pending->allowed[m.topic]) {
+        hub_.broadcast(m, nullptr);
+      } else {
+        metrics.refuse_channel(auth_refusal::kRestWrite);
+      }
+    }
+    auto done = std::move(pending->done);
+    done(answer(202, ""));
+  };
+  if (!authorizer) {
+    hub_.metrics().refuse_channel(auth_refusal::kDatabase, pending->messages.size());
+    pending->messages.clear();
+    return finish();
+  }
+  const AuthClass caller{who->role, who->claims_json};
+  std::vector<std::string> topics;
+  for (const auto& [topic, ok] : pending->allowed)
+    topics.push_back(topic);
+  for (const auto& topic : topics) {
+    ++hub_.metrics().channel_auth_write_checks;
+    ChannelCheck check{caller, topic.substr(std::string_view("realtime:").size()), false, false,
+                       true};
+    authorizer->check(std::move(check), [this, pending, topic, finish](ChannelAuthResult r) {
+      if (r) {
+        pending->allowed[topic] = r.value().broadcast_write.value_or(false);
+      } else {
+        // Skipped like an unauthorized message (Supabase answers 202 all the same).
+        log::get(loggers::kServer)
+            ->warn("REST broadcast to private {}: write check failed: {}", topic,
+                   r.error().message);
+      }
+      if (--pending->waiting == 0) finish();
+    });
+  }
 }
 
 }  // namespace rtsync::server::realtime

@@ -18,15 +18,28 @@ namespace {
 
 constexpr std::string_view kSubscribed = "Subscribed to PostgreSQL";
 constexpr std::string_view kDbDown = "Realtime was unable to connect to the project database";
+// Supabase Realtime's private-channel strings (docs/private-channels.md).
+constexpr std::string_view kNoRead =
+    "You do not have permissions to read from this Channel topic: ";
+constexpr std::string_view kNoLongerRead =
+    "You no longer have permission to read from this Channel topic: ";
+constexpr std::string_view kPrivateOnly = "PrivateOnly: This project only allows private channels";
+constexpr std::string_view kQueryCancelled = "Query was cancelled, please try again";
+
+bool revoked(const std::optional<bool>& before, const std::optional<bool>& now) {
+  return before == true && now == false;
+}
+
+// The channel token's write rights (both extensions), and presence read when asked.
+ChannelCheck write_check(const Channel& ch, bool presence_read) {
+  return ChannelCheck{AuthClass{ch.token->role, ch.token->claims_json}, ch.sub_topic, false,
+                      presence_read, true};
+}
 constexpr std::string_view kUnableToReplay =
     "UnableToReplayMessages: Realtime was unable to replay messages";
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
-}
-
-std::string trim(std::string_view s) {
-  return std::string(core::trim_blanks(s));
 }
 
 std::optional<std::string> string_field(const json::object& o, std::string_view key) {
@@ -166,6 +179,7 @@ void Connection::on_binary(std::string_view bytes) {
     return;
   }
   if (!admit_message()) return;
+  if (waiting_) return hold(Held{std::nullopt, std::move(decoded.value()), bytes.size()});
   handle_binary_broadcast(std::move(decoded.value()));
 }
 
@@ -180,6 +194,84 @@ void Connection::handle(Message m) {
     return;
   }
   if (!admit_message()) return;
+  if (waiting_) {
+    // Estimated from the payload: what the message holds while it waits.
+    const std::size_t bytes = m.topic.size() + m.event.size() + json::serialize(m.payload).size();
+    return hold(Held{std::move(m), std::nullopt, bytes});
+  }
+  dispatch(std::move(m));
+}
+
+void Connection::hold(Held h) {
+  held_bytes_ += h.bytes;
+  held_.push_back(std::move(h));
+  if (held_.size() <= hub_.limits().max_queued_frames &&
+      held_bytes_ <= hub_.limits().max_queued_bytes) {
+    return;
+  }
+  hub_.metrics().drop(drop::kAuthorizationBacklog, held_.size());
+  log::get(loggers::kServer)
+      ->warn("{} messages ({} bytes) waiting for a policy answer: closing the socket", held_.size(),
+             held_bytes_);
+  held_.clear();
+  held_bytes_ = 0;
+  closing_ = true;
+  io_.close(protocol::close_code::kPolicyViolation, "too many messages waiting for authorization");
+}
+
+void Connection::resume() {
+  while (!waiting_ && !closing_ && !held_.empty()) {
+    Held h = std::move(held_.front());
+    held_.pop_front();
+    held_bytes_ -= h.bytes;
+    if (h.text) {
+      dispatch(std::move(*h.text));
+    } else if (h.binary) {
+      handle_binary_broadcast(std::move(*h.binary));
+    }
+  }
+  if (closing_) {
+    held_.clear();
+    held_bytes_ = 0;
+  }
+}
+
+void Connection::authorize(ChannelCheck check, std::function<void(ChannelAuthResult)> then) {
+  auto& metrics = hub_.metrics();
+  if (check.broadcast_read || check.presence_read) ++metrics.channel_auth_read_checks;
+  if (check.write) ++metrics.channel_auth_write_checks;
+  waiting_ = true;
+  auto answered = [this, alive = alive_, then = std::move(then)](ChannelAuthResult r) {
+    if (!*alive) return;
+    waiting_ = false;
+    if (!closing_) then(std::move(r));
+    resume();
+  };
+  if (auto* authorizer = hub_.channel_authorizer()) {
+    authorizer->check(std::move(check), std::move(answered));
+    return;
+  }
+  // Without PostgreSQL nothing can be authorized; answered on a later turn like any check.
+  hub_.scheduler().post([answered = std::move(answered)]() mutable {
+    answered(ChannelAuthError{ChannelAuthFailure::unavailable, "no channel authorizer"});
+  });
+}
+
+Channel* Connection::find_channel(const std::string& topic, std::uint64_t id) {
+  auto it = channels_.find(topic);
+  return it == channels_.end() || it->second->id != id ? nullptr : it->second.get();
+}
+
+void Connection::check_channel(Channel& ch, ChannelCheck check, AfterCheck then) {
+  authorize(std::move(check),
+            [this, topic = ch.topic, id = ch.id, then = std::move(then)](ChannelAuthResult r) {
+              Channel* c = find_channel(topic, id);
+              if (c && r) c->rights.merge(r.value());
+              then(c, r);
+            });
+}
+
+void Connection::dispatch(Message m) {
   if (m.event == ev::kJoin) return handle_join(m);
   if (m.event == ev::kLeave) return handle_leave(m);
   auto it = channels_.find(m.topic);
@@ -222,7 +314,6 @@ void Connection::refuse_join(const Message& m, std::string reason) {
 }
 
 void Connection::handle_join(Message& m) {
-  auto join_error = [&](std::string reason) { refuse_join(m, std::move(reason)); };
   if (!starts_with(m.topic, protocol::kTopicPrefix)) {
     ++hub_.metrics().join_errors;
     reply(m, json::object{{"status", "error"},
@@ -230,56 +321,97 @@ void Connection::handle_join(Message& m) {
     return;
   }
   std::string sub_topic = m.topic.substr(protocol::kTopicPrefix.size());
-  if (sub_topic.empty()) return join_error("TopicNameRequired: You must provide a topic name");
+  if (sub_topic.empty()) {
+    return refuse_join(m, "TopicNameRequired: You must provide a topic name");
+  }
 
   // Joining a topic already joined on this socket ends the earlier channel first (and a join of
   // it still waiting for its replay).
   if (channels_.count(m.topic)) close_channel(m.topic);
   cancel_pending(m.topic);
-  if (channels_.size() + pending_.size() >= hub_.limits().max_channels_per_connection) {
-    return join_error("ChannelRateLimitReached: Too many channels");
-  }
 
   auto parsed = protocol::parse_join_payload(m.payload);
-  if (!parsed.ok()) return join_error("InvalidJoinPayload: " + parsed.error().message);
+  if (!parsed.ok()) return refuse_join(m, "InvalidJoinPayload: " + parsed.error().message);
   const auto& config = parsed.value().config;
+  // Supabase checks the project's private_only flag before the limits and the token.
+  if (hub_.limits().private_only && !config.is_private) {
+    hub_.metrics().refuse_channel(auth_refusal::kPrivateOnly);
+    return refuse_join(m, std::string(kPrivateOnly));
+  }
+  if (channels_.size() + pending_.size() >= hub_.limits().max_channels_per_connection) {
+    return refuse_join(m, "ChannelRateLimitReached: Too many channels");
+  }
 
   std::shared_ptr<const auth::VerifiedJwt> token = apikey_;
   const auto& at = parsed.value().access_token;
   if (at && !starts_with(*at, "sb_")) {
     auto v = hub_.verifier().verify(*at, hub_.scheduler().wall_now());
-    if (!v.ok()) return join_error(v.error().join_reason());
+    if (!v.ok()) return refuse_join(m, v.error().join_reason());
     token = std::make_shared<const auth::VerifiedJwt>(std::move(v.value()));
   } else if (auto err = hub_.verifier().check_time(*apikey_, hub_.scheduler().wall_now())) {
-    return join_error(err->join_reason());
+    return refuse_join(m, err->join_reason());
   }
-  if (config.is_private && token->role != "service_role") {
-    // Private channels are authorized by RLS on realtime.messages, which this server does not
-    // provide yet: only service_role may join them.
-    return join_error(
-        "Unauthorized: You do not have permissions to read from this Channel topic: " + sub_topic);
+  // Replay (docs/database-broadcast.md): refused on a public channel here; its parameters are
+  // checked after a private channel's authorization (finish_join), as Supabase Realtime does.
+  if ((config.replay || config.replay_invalid) && !config.is_private) {
+    return refuse_join(m, "UnableToReplayMessages: Replay is not allowed for public channels");
   }
-  // Replay (docs/database-broadcast.md), checked after authorization as Supabase Realtime does.
-  const bool replay = config.replay || config.replay_invalid;
-  if (replay && !config.is_private) {
-    return join_error("UnableToReplayMessages: Replay is not allowed for public channels");
-  }
-  if (replay && config.replay_invalid) {
-    return join_error("UnableToReplayMessages: Replay params are not valid");
-  }
-  if (replay && !hub_.message_store()) return join_error(std::string(kUnableToReplay));
 
+  JoinPlan plan{std::move(sub_topic), std::move(parsed).value(), std::move(token)};
+  if (!plan.request.config.is_private) return finish_join(m, std::move(plan), {});
+
+  // A private channel: the token must be allowed to read the topic's broadcasts or presence (its
+  // presence only matters when presence is enabled), as the policies on realtime.messages say.
+  // The reply waits for the answer; so does every later message of this socket.
+  ChannelCheck check{AuthClass{plan.token->role, plan.token->claims_json}, plan.sub_topic, true,
+                     plan.request.config.presence_enabled, false};
+  authorize(std::move(check), [this, m = std::move(m),
+                               plan = std::move(plan)](ChannelAuthResult r) mutable {
+    const std::string& topic = plan.sub_topic;
+    if (!r) {
+      const auto& e = r.error();
+      switch (e.failure) {
+        case ChannelAuthFailure::policy_error:
+          // Supabase answers a policy that raises as if it said no (and logs RlsPolicyError).
+          log::get(loggers::kServer)->warn("RlsPolicyError on {}: {}", m.topic, e.message);
+          hub_.metrics().refuse_channel(auth_refusal::kRead);
+          return refuse_join(m, "Unauthorized: " + std::string(kNoRead) + topic);
+        case ChannelAuthFailure::query_canceled:
+          hub_.metrics().refuse_channel(auth_refusal::kDatabase);
+          return refuse_join(m, "QueryCanceled: " + e.message);
+        case ChannelAuthFailure::unavailable:
+          hub_.metrics().refuse_channel(auth_refusal::kDatabase);
+          log::get(loggers::kServer)
+              ->warn("UnableToConnectToProject: private join of {}: {}", m.topic, e.message);
+          return refuse_join(m, "UnableToConnectToProject: " + std::string(kDbDown));
+      }
+    }
+    if (!r.value().may_join()) {
+      hub_.metrics().refuse_channel(auth_refusal::kRead);
+      return refuse_join(m, "Unauthorized: " + std::string(kNoRead) + topic);
+    }
+    finish_join(m, std::move(plan), r.value());
+  });
+}
+
+void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
+  const auto& config = plan.request.config;
+  if (config.replay_invalid) {
+    return refuse_join(m, "UnableToReplayMessages: Replay params are not valid");
+  }
+  if (config.replay && !hub_.message_store()) return refuse_join(m, std::string(kUnableToReplay));
   auto ch = std::make_unique<Channel>();
   ch->id = hub_.next_channel_id();
   ch->connection = this;
   ch->topic = m.topic;
-  ch->sub_topic = sub_topic;
+  ch->sub_topic = std::move(plan.sub_topic);
   ch->is_private = config.is_private;
   ch->member_key = config.is_private ? "private|" + m.topic : m.topic;
   ch->join_ref = m.join_ref.value_or(m.ref.value_or(""));
   ch->ack = config.broadcast_ack;
   ch->self = config.broadcast_self;
-  ch->token = token;
+  ch->token = std::move(plan.token);
+  ch->rights = rights;
   ch->presence_enabled = config.presence_enabled;
   ch->presence_key =
       config.presence_key.empty() ? hub_.presence().fresh_key() : config.presence_key;
@@ -316,8 +448,8 @@ void Connection::handle_join(Message& m) {
       b.events = parse_event_mask(event);
       b.schema = schema.value_or("public");
       b.table = table.value_or("*");
-      if (filter && !trim(*filter).empty()) {
-        auto f = protocol::parse_filter(trim(*filter));
+      if (filter && !core::trim_blanks(*filter).empty()) {
+        auto f = protocol::parse_filter(core::trim_blanks(*filter));
         if (!f.ok()) {
           pg_errors.push_back("Error parsing `filter` params: " + f.error().message);
           continue;
@@ -344,7 +476,10 @@ Channel& Connection::complete_join(const Message& m, std::unique_ptr<Channel> ch
   // this channel, so a row committed after "Subscribed to PostgreSQL" is never missed.
   auto pg = hub_.subscribe_changes(c);
   reply_ok(m, json::object{{"postgres_changes", std::move(echo)}});
-  if (c.presence_enabled) hub_.presence().send_state(c);
+  // A private channel gets the topic's presence only if its token may read it.
+  if (c.presence_enabled && (!c.is_private || c.rights.presence_read.value_or(false))) {
+    hub_.presence().joined(c);
+  }
   for (const auto& e : pg_errors)
     system(c, "postgres_changes", "error", e);
   if (pg == PgState::subscribed) system(c, "postgres_changes", "ok", kSubscribed);
@@ -451,10 +586,44 @@ void Connection::drop_channel(Channel& ch) {
   channels_.erase(ch.topic);  // destroys ch (and cancels its expiry timer)
 }
 
-void Connection::handle_broadcast(Channel& ch, Message& m) {
+void Connection::refuse_write(Channel& ch, const ChannelAuthError& error, bool presence) {
+  // Supabase logs a failed write check and handles the push as not allowed; nothing is cached,
+  // so the next push asks again.
+  log::get(loggers::kServer)
+      ->warn("{} on {}: {}",
+             error.failure == ChannelAuthFailure::policy_error ? "RlsPolicyError"
+                                                               : "UnableToConnectToProject",
+             ch.topic, error.message);
+  hub_.metrics().refuse_channel(error.failure != ChannelAuthFailure::policy_error
+                                    ? auth_refusal::kDatabase
+                                : presence ? auth_refusal::kPresenceWrite
+                                           : auth_refusal::kBroadcastWrite);
+}
+
+void Connection::handle_broadcast(Channel& ch, Message& m, bool checked) {
   if (!m.payload.is_object()) {
     hub_.metrics().drop(drop::kMalformed);
     return;
+  }
+  if (ch.is_private) {
+    if (!ch.rights.broadcast_write) {
+      // The channel's first broadcast: ask for its write rights, then handle it again.
+      return check_channel(
+          ch, write_check(ch, false),
+          [this, m = std::move(m)](Channel* c, const ChannelAuthResult& r) mutable {
+            if (!c) return;
+            if (!r) return refuse_write(*c, r.error(), false);
+            if (!c->rights.broadcast_write) c->rights.broadcast_write = false;
+            handle_broadcast(*c, m, true);
+          });
+    }
+    if (!checked) ++hub_.metrics().channel_auth_cache_hits;
+    if (!*ch.rights.broadcast_write) {
+      // Dropped without a word, even with ack, as Supabase does (the sender's push times out).
+      hub_.metrics().refuse_channel(auth_refusal::kBroadcastWrite);
+      log::get(loggers::kServer)->debug("broadcast on {} dropped: no write permission", ch.topic);
+      return;
+    }
   }
   auto size = json::serialize(m.payload).size();
   if (size > hub_.limits().max_broadcast_payload_bytes) {
@@ -472,7 +641,7 @@ void Connection::handle_broadcast(Channel& ch, Message& m) {
   if (ch.ack) reply_ok(m);
 }
 
-void Connection::handle_binary_broadcast(protocol::UserBroadcast b) {
+void Connection::handle_binary_broadcast(protocol::UserBroadcast b, bool checked) {
   auto it = channels_.find(b.topic);
   if (it == channels_.end()) {
     Message m{b.join_ref, b.ref, b.topic, std::string(ev::kBroadcast), json::object()};
@@ -481,6 +650,24 @@ void Connection::handle_binary_broadcast(protocol::UserBroadcast b) {
     return;
   }
   Channel& ch = *it->second;
+  if (ch.is_private) {
+    if (!ch.rights.broadcast_write) {
+      return check_channel(
+          ch, write_check(ch, false),
+          [this, b = std::move(b)](Channel* c, const ChannelAuthResult& r) mutable {
+            if (!c) return;
+            if (!r) return refuse_write(*c, r.error(), false);
+            if (!c->rights.broadcast_write) c->rights.broadcast_write = false;
+            handle_binary_broadcast(std::move(b), true);
+          });
+    }
+    if (!checked) ++hub_.metrics().channel_auth_cache_hits;
+    if (!*ch.rights.broadcast_write) {
+      hub_.metrics().refuse_channel(auth_refusal::kBroadcastWrite);
+      log::get(loggers::kServer)->debug("broadcast on {} dropped: no write permission", ch.topic);
+      return;
+    }
+  }
   Message ack_to{b.join_ref, b.ref, b.topic, std::string(ev::kBroadcast), json::object()};
   if (b.payload.size() > hub_.limits().max_broadcast_payload_bytes) {
     hub_.metrics().drop(drop::kPayloadTooLarge);
@@ -541,6 +728,39 @@ void Connection::handle_presence(Channel& ch, Message& m) {
     log::get(loggers::kServer)->info("UnknownPresenceEvent: {}", name);
     return error_reply();
   }
+  track_presence(ch, m, false);
+}
+
+void Connection::track_presence(Channel& ch, Message& m, bool checked) {
+  auto error_reply = [&] {
+    reply(m, json::object{{"status", "error"}, {"response", json::object()}});
+  };
+  if (ch.is_private) {
+    if (!ch.rights.presence_write || !ch.rights.presence_read) {
+      // The channel's first track: ask for its write rights (and presence read, unless the join
+      // asked already: presence was off then), then handle it again.
+      return check_channel(
+          ch, write_check(ch, !ch.rights.presence_read),
+          [this, m = std::move(m)](Channel* c, const ChannelAuthResult& r) mutable {
+            if (!c) return;
+            if (!r) {
+              refuse_write(*c, r.error(), true);
+              return reply(m, json::object{{"status", "error"}, {"response", json::object()}});
+            }
+            if (!c->rights.presence_write) c->rights.presence_write = false;
+            if (!c->rights.presence_read) c->rights.presence_read = false;
+            track_presence(*c, m, true);
+          });
+    }
+    if (!checked) ++hub_.metrics().channel_auth_cache_hits;
+    if (!*ch.rights.presence_write) {
+      // Supabase's reply to a track it may not do: an error without reason; the channel stays.
+      hub_.metrics().refuse_channel(auth_refusal::kPresenceWrite);
+      log::get(loggers::kServer)->info("UnableToHandlePresence on {}: unauthorized", ch.topic);
+      return error_reply();
+    }
+  }
+  const auto* obj = m.payload.if_object();
   json::object payload;
   if (const auto* p = obj->if_contains("payload")) {
     if (!p->is_object()) {
@@ -582,9 +802,51 @@ void Connection::handle_access_token(Channel& ch, Message& m) {
     close_channel(ch.topic);
     return;
   }
-  ch.token = std::make_shared<const auth::VerifiedJwt>(std::move(verified.value()));
-  hub_.update_auth(ch);
-  schedule_expiry(ch);
+  auto next = std::make_shared<const auth::VerifiedJwt>(std::move(verified.value()));
+  if (!ch.is_private) {
+    ch.token = std::move(next);
+    hub_.update_auth(ch);
+    schedule_expiry(ch);
+    return;
+  }
+  // A private channel: the cached rights were the old token's. Ask for the new token's reads (as
+  // the join did); its writes are asked again at the next broadcast or track.
+  ChannelCheck check{AuthClass{next->role, next->claims_json}, ch.sub_topic, true,
+                     ch.presence_enabled, false};
+  authorize(std::move(check), [this, topic = ch.topic, id = ch.id,
+                               next = std::move(next)](ChannelAuthResult r) mutable {
+    Channel* c = find_channel(topic, id);
+    if (!c) return;  // ended meanwhile (the old token expired, say)
+    auto end = [&](std::string_view reason, std::string_view message) {
+      hub_.metrics().refuse_channel(reason);
+      log::get(loggers::kServer)->info("access_token on {}: {}", topic, message);
+      system(*c, "system", "error", message);
+      close_channel(topic);
+    };
+    if (!r) {
+      switch (r.error().failure) {
+        case ChannelAuthFailure::policy_error:
+          log::get(loggers::kServer)->warn("RlsPolicyError on {}: {}", topic, r.error().message);
+          return end(auth_refusal::kRevoked, std::string(kNoRead) + c->sub_topic);
+        case ChannelAuthFailure::query_canceled:
+          return end(auth_refusal::kDatabase, kQueryCancelled);
+        case ChannelAuthFailure::unavailable:
+          return end(auth_refusal::kDatabase, kDbDown);
+      }
+    }
+    const ChannelRights& now = r.value();
+    // Supabase's order: no read at all is "You do not have permissions…"; a read the old token
+    // had and the new one lacks (the other still allowing the channel) is "You no longer have…".
+    if (!now.may_join()) return end(auth_refusal::kRevoked, std::string(kNoRead) + c->sub_topic);
+    if (revoked(c->rights.broadcast_read, now.broadcast_read) ||
+        revoked(c->rights.presence_read, now.presence_read)) {
+      return end(auth_refusal::kRevoked, std::string(kNoLongerRead) + c->sub_topic);
+    }
+    c->rights = now;
+    c->token = std::move(next);
+    hub_.update_auth(*c);
+    schedule_expiry(*c);
+  });
 }
 
 void Connection::schedule_expiry(Channel& ch) {

@@ -237,6 +237,11 @@ std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {
   std::size_t sent = 0;
   for (Channel* ch : it->second) {
     if (ch == sender && !ch->self) continue;
+    if (ch->is_private && !ch->rights.broadcast_read.value_or(false)) {
+      // Joined on presence read alone: its token may not read this topic's broadcasts.
+      metrics_.drop(drop::kUnauthorized);
+      continue;
+    }
     if (!msg.id.empty() && !ch->replayed_ids.empty() && ch->replayed(msg.id)) {
       metrics_.drop(drop::kReplayDuplicate);
       continue;
@@ -255,6 +260,10 @@ std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {
 
 bool Hub::broadcast_to(Channel& ch, const BroadcastMessage& msg) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (ch.is_private && !ch.rights.broadcast_read.value_or(false)) {
+    metrics_.drop(drop::kUnauthorized);  // as in fan_out: no broadcast read, no replay
+    return false;
+  }
   if (!msg.id.empty() && ch.replayed(msg.id)) {
     metrics_.drop(drop::kReplayDuplicate);
     return false;

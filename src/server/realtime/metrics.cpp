@@ -21,6 +21,19 @@ void Metrics::refuse(std::string_view reason) {
   ++it->second;
 }
 
+void Metrics::refuse_channel(std::string_view reason, std::uint64_t n) {
+  auto it = channel_auth_refusals.find(reason);
+  if (it == channel_auth_refusals.end()) {
+    it = channel_auth_refusals.emplace(std::string(reason), 0).first;
+  }
+  it->second += n;
+}
+
+std::uint64_t Metrics::channel_refusals_for(std::string_view reason) const {
+  auto it = channel_auth_refusals.find(reason);
+  return it == channel_auth_refusals.end() ? 0 : it->second;
+}
+
 std::string Metrics::render() const {
   std::string out;
   auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
@@ -80,6 +93,25 @@ std::string Metrics::render() const {
          static_cast<double>(presence_states));
   metric("rtsync_presence_diffs_total", "counter", "presence_diff frames handed to sessions.",
          static_cast<double>(presence_diffs));
+  out +=
+      "# HELP rtsync_channel_auth_checks_total Private-channel policy checks asked for, by kind.\n"
+      "# TYPE rtsync_channel_auth_checks_total counter\n";
+  out += fmt::format("rtsync_channel_auth_checks_total{{kind=\"read\"}} {}\n",
+                     channel_auth_read_checks);
+  out += fmt::format("rtsync_channel_auth_checks_total{{kind=\"write\"}} {}\n",
+                     channel_auth_write_checks);
+  metric("rtsync_channel_auth_cache_hits_total", "counter",
+         "Private-channel broadcasts and tracks decided from the channel's cached rights.",
+         static_cast<double>(channel_auth_cache_hits));
+  out +=
+      "# HELP rtsync_channel_auth_refusals_total Private-channel authorization refusals, by "
+      "reason.\n# TYPE rtsync_channel_auth_refusals_total counter\n";
+  for (auto reason : {auth_refusal::kRead, auth_refusal::kPrivateOnly,
+                      auth_refusal::kBroadcastWrite, auth_refusal::kPresenceWrite,
+                      auth_refusal::kRestWrite, auth_refusal::kRevoked, auth_refusal::kDatabase}) {
+    out += fmt::format("rtsync_channel_auth_refusals_total{{reason=\"{}\"}} {}\n", reason,
+                       channel_refusals_for(reason));
+  }
   metric("rtsync_authorization_retries_total", "counter",
          "Row authorizations retried because PostgreSQL could not answer (delivery waited).",
          static_cast<double>(authorization_retries));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <unordered_set>
 
@@ -174,18 +175,48 @@ void PresenceTracker::untrack(Channel& ch) {
 void PresenceTracker::record(Topic& t, const std::string& member_key, bool join,
                              const std::string& key, const Meta& meta) {
   t.pending.push_back(Change{++seq_, join, key, meta.ref, meta.text});
-  if (t.window.pending()) return;
+  const auto now = hub_.scheduler().now();
+  t.last_change = now;
+  if (t.window.pending()) return;  // the timer re-arms itself while changes keep coming
+  t.opened = now;
   t.window = hub_.scheduler().schedule(
       std::chrono::duration_cast<core::Duration>(hub_.limits().presence_diff_window),
-      timers::PresenceDiff, [this, key = member_key] { flush(std::string(key)); });
+      timers::PresenceDiff, [this, key = member_key] { on_window_timer(key); });
 }
 
-std::string PresenceTracker::state_for(Channel& ch) {
-  ch.presence_seq = seq_;
-  std::map<std::string, std::vector<const std::string*>> groups;
+void PresenceTracker::on_window_timer(const std::string& member_key) {
+  auto tit = topics_.find(member_key);
+  if (tit == topics_.end()) return;
+  auto& t = tit->second;
+  // One timer per quiet period instead of one re-arm per change: when it fires, the window
+  // closes if the topic was quiet for the whole period or the maximum delay is reached;
+  // otherwise it waits for the rest of the quiet period after the latest change (capped).
+  const auto quiet = std::chrono::duration_cast<core::Duration>(hub_.limits().presence_diff_window);
+  const auto max_delay = std::max(
+      quiet, std::chrono::duration_cast<core::Duration>(hub_.limits().presence_diff_max_delay));
+  const auto now = hub_.scheduler().now();
+  const auto close_at = std::min(t.last_change + quiet, t.opened + max_delay);
+  if (now >= close_at) {
+    flush(member_key);
+    return;
+  }
+  t.window = hub_.scheduler().schedule(close_at - now, timers::PresenceDiff,
+                                       [this, key = member_key] { on_window_timer(key); });
+}
+
+void PresenceTracker::joined(Channel& ch) {
   auto it = topics_.find(ch.member_key);
-  if (it != topics_.end()) {
-    for (const auto& [key, list] : it->second.metas) {
+  if (it != topics_.end() && it->second.window.pending()) {
+    ch.presence_state_due = true;
+    return;
+  }
+  send_state(ch);
+}
+
+std::string PresenceTracker::state_payload(const Topic* t) const {
+  std::map<std::string, std::vector<const std::string*>> groups;
+  if (t) {
+    for (const auto& [key, list] : t->metas) {
       auto& g = groups[key];
       for (const auto& m : list)
         g.push_back(&m.text);
@@ -196,13 +227,24 @@ std::string PresenceTracker::state_for(Channel& ch) {
   return out;
 }
 
-void PresenceTracker::send_state(Channel& ch) {
-  auto payload = state_for(ch);
+std::string PresenceTracker::state_for(Channel& ch) {
+  ch.presence_seq = seq_;
+  ch.presence_state_due = false;
+  auto it = topics_.find(ch.member_key);
+  return state_payload(it == topics_.end() ? nullptr : &it->second);
+}
+
+OutFrame PresenceTracker::state_frame(Channel& ch, const std::string& payload) {
   auto& conn = *ch.connection;
   const std::string* join_ref = conn.vsn() == protocol::Vsn::v2 ? &ch.join_ref : nullptr;
-  conn.send(
-      text_frame(frame(conn.vsn(), ch.topic, protocol::events::kPresenceState, join_ref, payload)));
   ++hub_.metrics().presence_states;
+  return text_frame(
+      frame(conn.vsn(), ch.topic, protocol::events::kPresenceState, join_ref, payload));
+}
+
+void PresenceTracker::send_state(Channel& ch) {
+  auto payload = state_for(ch);
+  ch.connection->send(state_frame(ch, payload));
 }
 
 std::string PresenceTracker::diff_payload(const Topic& t, std::uint64_t after) const {
@@ -235,36 +277,44 @@ void PresenceTracker::flush(const std::string& member_key) {
   if (tit == topics_.end()) return;
   auto& t = tit->second;
   t.window.cancel();
-  if (!t.pending.empty()) {
-    const auto first = t.pending.front().seq;
-    // Receivers whose state predates the window share one payload; a receiver that joined
-    // within the window gets only what came after its presence_state.
-    struct Frames {
-      std::string payload;
-      OutFrame v1, v2;
-    };
-    std::map<std::uint64_t, Frames> by_cutoff;
-    std::uint64_t sent = 0;
-    if (const auto* members = hub_.member_list(member_key)) {
-      for (Channel* ch : *members) {
-        if (!ch->presence_enabled) continue;
-        const auto after = std::max(ch->presence_seq, first - 1);
-        auto [fit, fresh] = by_cutoff.try_emplace(after);
-        if (fresh) fit->second.payload = diff_payload(t, after);
-        auto& f = fit->second;
-        if (f.payload.empty()) continue;
-        auto& conn = *ch->connection;
-        auto& out = conn.vsn() == protocol::Vsn::v1 ? f.v1 : f.v2;
-        if (!out.bytes) {
-          out = text_frame(
-              frame(conn.vsn(), t.topic, protocol::events::kPresenceDiff, nullptr, f.payload));
-        }
-        if (conn.send(out)) ++sent;
+  const auto first = t.pending.empty() ? seq_ + 1 : t.pending.front().seq;
+  // Receivers whose state predates the window share one payload (a receiver never has a state
+  // from inside an open window: it waits for the close, below), serialized once per wire format.
+  struct Frames {
+    std::string payload;
+    OutFrame v1, v2;
+  };
+  std::map<std::uint64_t, Frames> by_cutoff;
+  std::optional<std::string> state;  // built once for every channel whose state waited
+  std::uint64_t sent = 0;
+  if (const auto* members = hub_.member_list(member_key)) {
+    for (Channel* ch : *members) {
+      auto& conn = *ch->connection;
+      // A private channel receives presence only if its token may read the topic's presence.
+      if (ch->is_private && !ch->rights.presence_read.value_or(false)) continue;
+      if (ch->presence_state_due) {
+        if (!state) state = state_payload(&t);
+        ch->presence_seq = seq_;
+        ch->presence_state_due = false;
+        conn.send(state_frame(*ch, *state));
+        continue;
       }
+      if (!ch->presence_enabled || t.pending.empty()) continue;
+      const auto after = std::max(ch->presence_seq, first - 1);
+      auto [fit, fresh] = by_cutoff.try_emplace(after);
+      if (fresh) fit->second.payload = diff_payload(t, after);
+      auto& f = fit->second;
+      if (f.payload.empty()) continue;
+      auto& out = conn.vsn() == protocol::Vsn::v1 ? f.v1 : f.v2;
+      if (!out.bytes) {
+        out = text_frame(
+            frame(conn.vsn(), t.topic, protocol::events::kPresenceDiff, nullptr, f.payload));
+      }
+      if (conn.send(out)) ++sent;
     }
-    hub_.metrics().presence_diffs += sent;
-    t.pending.clear();
   }
+  hub_.metrics().presence_diffs += sent;
+  t.pending.clear();
   if (t.metas.empty()) topics_.erase(tit);
 }
 

@@ -21,10 +21,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  return core::trim_blanks(s);
-}
-
 std::optional<std::int64_t> parse_count(std::string_view s) {
   if (s.empty()) return std::nullopt;
   std::int64_t v = 0;
@@ -136,9 +132,9 @@ ApiResult<std::vector<std::pair<std::string, std::string>>> split_query(std::str
 
 ApiResult<std::vector<SelectItem>> parse_select(std::string_view text) {
   std::vector<SelectItem> items;
-  if (trim(text).empty()) return items;
+  if (core::trim_blanks(text).empty()) return items;
   for (std::string_view raw : split_top(text, ',')) {
-    std::string_view item = trim(raw);
+    std::string_view item = core::trim_blanks(raw);
     if (item.empty())
       return parse_error("\"failed to parse select parameter (" + std::string(text) + ")\"",
                          "empty item in select");
@@ -147,7 +143,7 @@ ApiResult<std::vector<SelectItem>> parse_select(std::string_view text) {
       continue;
     }
     if (item.find('(') != std::string_view::npos) {
-      const std::string rel(trim(item.substr(0, item.find('('))));
+      const std::string rel(core::trim_blanks(item.substr(0, item.find('('))));
       return ApiError{400, "PGRST200",
                       "Could not find a relationship for '" + rel + "' in the schema cache",
                       "resource embedding is not supported by this server", std::nullopt};
@@ -188,7 +184,7 @@ ApiResult<std::vector<OrderTerm>> parse_order(std::string_view text) {
                        "expected col[.asc|.desc][.nullsfirst|.nullslast]");
   };
   for (std::string_view raw : split_top(text, ',')) {
-    std::string_view term = trim(raw);
+    std::string_view term = core::trim_blanks(raw);
     auto field = read_field(term, ".");
     if (!field) return fail();
     OrderTerm t;
@@ -319,7 +315,7 @@ ApiResult<QueryParams> parse_query_string(std::string_view raw_query) {
   auto split_columns = [](std::string_view text) -> ApiResult<std::vector<std::string>> {
     std::vector<std::string> cols;
     for (std::string_view raw : split_top(text, ',')) {
-      std::string_view item = trim(raw);
+      std::string_view item = core::trim_blanks(raw);
       auto f = read_field(item, ",");
       if (!f || f->second != item.size()) {
         return parse_error("\"failed to parse columns parameter (" + std::string(text) + ")\"");
@@ -373,7 +369,7 @@ ApiResult<QueryParams> parse_query_string(std::string_view raw_query) {
 Preferences parse_prefer(std::string_view header) {
   Preferences p;
   for (std::string_view raw : split_top(header, ',')) {
-    const std::string token = lower(trim(raw));
+    const std::string token = lower(core::trim_blanks(raw));
     if (token == "return=representation") {
       p.ret = Preferences::Return::representation;
     } else if (token == "return=minimal") {
@@ -394,7 +390,7 @@ Preferences parse_prefer(std::string_view header) {
 }
 
 std::optional<RangeHeader> parse_range_header(std::string_view header) {
-  std::string_view h = trim(header);
+  std::string_view h = core::trim_blanks(header);
   if (h.substr(0, 6) == "items=") h.remove_prefix(6);
   const std::size_t dash = h.find('-');
   if (dash == std::string_view::npos) return std::nullopt;

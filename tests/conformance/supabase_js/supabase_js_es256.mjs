@@ -12,39 +12,12 @@
 // Prints one line per check; exits 0 when every check passed.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { createRequire } from 'node:module';
 
-const require = createRequire(`${process.env.PEERS_DIR}/package.json`);
-const { createClient } = require('@supabase/supabase-js');
-const WebSocket = require('ws');
+import { base, client as clientWith, main, run, sleep } from './harness.mjs';
 
-const base = process.env.RTSYNC_URL;
 const publishableKey = process.env.PUBLISHABLE_KEY;
-const results = [];
+const client = (extra = {}, key = publishableKey) => clientWith(key, extra);
 
-function check(name, ok, detail = '') {
-  results.push({ name, ok });
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ' — ' + detail : ''}`);
-}
-
-async function run(name, fn) {
-  try {
-    await fn();
-    check(name, true);
-  } catch (e) {
-    check(name, false, e && e.stack ? e.stack.split('\n').slice(0, 3).join(' | ') : String(e));
-  }
-}
-
-function client(extra = {}, key = publishableKey) {
-  return createClient(base, key, {
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    realtime: { transport: WebSocket, timeout: 5000 },
-    ...extra,
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 const decodePart = (token, i) => JSON.parse(Buffer.from(token.split('.')[i], 'base64url').toString());
 
@@ -72,7 +45,7 @@ function subscribe(c, name, received) {
   });
 }
 
-async function main() {
+main(async () => {
   const stamp = Date.now();
   const a = client();
   let jwks, session, userId, projectId;
@@ -168,12 +141,4 @@ async function main() {
   });
 
   await a.removeAllChannels();
-  const failed = results.filter((r) => !r.ok);
-  console.log(`${results.length - failed.length}/${results.length} checks passed`);
-  process.exit(failed.length === 0 ? 0 : 1);
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(2);
 });

@@ -1,6 +1,7 @@
 // The `rtsync` binary end to end: `rtsync demo --no-tui` stopped by SIGTERM leaves no process and
-// no folder behind; the task pane in a real terminal (tmux, 120×40) shows Connected, the status
-// counts and task rows, and `k` makes the badge leave Connected and come back; `rtsync bench
+// no folder behind (and its stream shows the demo's second viewer); the task pane in a real
+// terminal (tmux, 120×40) shows Connected, the status counts and task rows, and `k` makes the badge
+// leave Connected and come back; `rtsync bench
 // --json` accounts for every commit.
 #include <gtest/gtest.h>
 
@@ -40,6 +41,11 @@ TEST(CliE2E, DemoStoppedBySigtermLeavesNoProcessAndNoFolder) {
   const auto last = text.rfind("{\"type\":\"summary\"");
   ASSERT_NE(last, std::string::npos) << text.substr(text.size() > 500 ? text.size() - 500 : 0);
   EXPECT_NE(text.find("\"reason\":\"SIGTERM\"", last), std::string::npos);
+  // The demo's second, headless viewer is someone to see on the project the pane opens.
+  EXPECT_NE(text.find(R"j("count":1,"viewers":[{"name":"demo viewer","user_id":)j"),
+            std::string::npos)
+      << text.substr(0, 2000);
+  EXPECT_NE(text.find(R"j("client":"rtsync demo (headless viewer)")j"), std::string::npos);
   remove_tree(dir);
 }
 

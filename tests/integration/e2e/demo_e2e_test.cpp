@@ -178,8 +178,13 @@ TEST(DemoE2E, JsonStreamForTwentySecondsEndsWithTheCacheEqualToTheDatabase) {
     types[str(v.value().as_object(), "type")]++;
   }
   for (const auto& [type, n] : types)
-    EXPECT_TRUE(type == "connection" || type == "event" || type == "query" || type == "polling")
+    EXPECT_TRUE(type == "connection" || type == "event" || type == "query" || type == "polling" ||
+                type == "presence")
         << type;
+  // Nobody else has the project open: one presence line, when the channel's state arrived.
+  const auto presence = w.objects("presence");
+  ASSERT_EQ(presence.size(), 1u);
+  EXPECT_EQ(presence[0].at("count"), 0);
   const auto connections = w.objects("connection");
   ASSERT_FALSE(connections.empty());
   EXPECT_EQ(str(connections.back(), "state"), "connected");

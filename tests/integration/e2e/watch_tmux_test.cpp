@@ -66,6 +66,8 @@ TEST(WatchE2E, TaskPaneInTmuxFollowsTheServerAndEveryKey) {
   EXPECT_TRUE(has(s, "generations ")) << s;
   EXPECT_TRUE(has(s, "TYPE")) << s;
   EXPECT_LE(widest_line(s), 120);
+  // Presence: nobody else has the project open.
+  EXPECT_TRUE(poll(shows("Lighthouse Shorts (1/2) · no one else watching"), 10s)) << screen();
 
   // s: the next status filter; → and ← page; p: the next project; d / ?: diagnostics and help.
   tmux.run("send-keys -t demo s");

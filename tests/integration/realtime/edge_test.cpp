@@ -456,7 +456,7 @@ TEST(ServerEdge, TotalConnectionCapAnswers503ToEveryAddressAndAFreedSlotServesAg
 TEST(ServerEdge, JwtSecretShorterThan32BytesIsRefusedAtStart) {
   auto s = start_stack();
   ASSERT_TRUE(s);
-  for (const std::string secret : {std::string("x"), std::string(31, 'k')}) {
+  for (const std::string& secret : {std::string("x"), std::string(31, 'k')}) {
     server::ServerOptions o;
     o.db = s->conninfo();
     o.listen = "127.0.0.1:0";

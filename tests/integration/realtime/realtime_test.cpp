@@ -130,6 +130,77 @@ TEST(RealtimeServer, KeyRotationThroughTheJwksFileNeedsNoRestart) {
   EXPECT_NE(started.error().message.find("--jwks"), std::string::npos) << started.error().message;
 }
 
+// --jwks as a URL, the way a hosted project publishes its keys: this server reads the key set
+// another rtsync server's /auth/v1 serves (ES256 signing), over HTTP, at start and on reload, and
+// accepts the tokens that key signs; an unreachable URL fails start().
+TEST(RealtimeServer, KeysFromAJwksUrlAreReadAtStartAndOnReload) {
+  // The issuer names its key by its thumbprint (kid empty), as /auth/v1 does.
+  auto signing = server::auth::EcSigningKey::generate();
+  ASSERT_TRUE(signing.ok());
+  StackOptions issuer_options;
+  issuer_options.configure = [&](server::ServerOptions& o) {
+    o.auth_signing_key_pem = signing.value().private_pem();
+  };
+  auto issuer = TestStack::start(issuer_options);
+  ASSERT_TRUE(issuer.ok()) << issuer.error().describe();
+  const std::string url = issuer.value()->server().http_url() + "/auth/v1/.well-known/jwks.json";
+
+  auto token = [](const server::auth::EcSigningKey& k) {
+    json::object c;
+    c["role"] = "anon";
+    c["exp"] = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count() +
+               600;
+    return server::auth::sign_es256(c, k);
+  };
+  StackOptions so;
+  so.configure = [&](server::ServerOptions& o) {
+    o.jwks = url;
+    o.jwks_reload_interval = std::chrono::seconds(0);
+  };
+  auto s = TestStack::start(so);
+  ASSERT_TRUE(s.ok()) << s.error().describe();
+  auto& srv = s.value()->server();
+  EXPECT_TRUE(WsClient::connect_key(srv.port(), token(signing.value())).ok());
+  auto stranger = server::auth::EcSigningKey::generate(signing.value().kid());  // same kid
+  ASSERT_TRUE(stranger.ok());
+  auto refused = WsClient::connect_key(srv.port(), token(stranger.value()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, R"(401 {"error":"Failed to validate JWT signature"})");
+  auto metrics = http_request(srv.port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics.value().body.find("rtsync_jwks_loads_total 1"), std::string::npos)
+      << metrics.value().body;
+
+  // The issuer goes away: a reload fails (logged, counted) and the keys already read stay.
+  // (Its listener must really close: this process started PostgreSQL clusters since it opened
+  // it, and they must not have inherited it.)
+  issuer.value().reset();
+  const auto reload_began = std::chrono::steady_clock::now();
+  ASSERT_TRUE(srv.reload_keys().ok()) << "a URL reload only begins the read";
+  bool counted = false;
+  for (int i = 0; i < 200 && !counted; ++i) {
+    auto m = http_request(srv.port(), "GET", "/metrics");
+    counted =
+        m.ok() && m.value().body.find("rtsync_jwks_reload_failures_total 1") != std::string::npos;
+    if (!counted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(counted) << "the failed read of the stopped issuer is counted";
+  EXPECT_LT(std::chrono::steady_clock::now() - reload_began, std::chrono::seconds(5))
+      << "a closed port is refused at once, not after the 10 s deadline";
+  EXPECT_TRUE(WsClient::connect_key(srv.port(), token(signing.value())).ok());
+
+  // A URL nobody answers fails start(), naming the flag.
+  server::ServerOptions bad = srv.options();
+  bad.listen = "127.0.0.1:0";
+  bad.bootstrap = false;
+  server::Server other(bad);
+  auto started = other.start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.error().message.find("--jwks"), std::string::npos) << started.error().message;
+}
+
 TEST(RealtimeServer, EveryFilterOperatorForInsertUpdateDelete) {
   auto s = start_stack();
   ASSERT_TRUE(s);

@@ -4,8 +4,8 @@
 
 #include "rest_fixture.hpp"
 #include "rtsync/client/rest/auth_client.hpp"
-#include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/client/rest/rest_client.hpp"
+#include "rtsync/net/http_client.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/pg/db_pool.hpp"
 #include "rtsync/server/rest/rest_service.hpp"
@@ -39,17 +39,17 @@ class ClientStack : public MigratedPg {
     host.reset();
   }
 
-  virtual client::rest::HttpClientOptions client_options() {
-    client::rest::HttpClientOptions o;
+  virtual net::HttpClientOptions client_options() {
+    net::HttpClientOptions o;
     o.base_url = host->url();
     o.timeout = std::chrono::seconds(10);
     return o;
   }
 
-  void make_client(client::rest::HttpClientOptions o) {
+  void make_client(net::HttpClientOptions o) {
     rest.reset();
     auth.reset();
-    auto h = client::rest::HttpClient::create(loop.io, loop.sched, std::move(o));
+    auto h = net::HttpClient::create(loop.io, loop.sched, std::move(o));
     ASSERT_TRUE(h.ok()) << h.error().describe();
     http = std::move(h).value();
     anon_key = mint("anon", std::nullopt);
@@ -75,7 +75,7 @@ class ClientStack : public MigratedPg {
   std::unique_ptr<server::rest::RestService> rest_service;
   std::unique_ptr<server::gotrue::GoTrueService> auth_service;
   std::unique_ptr<ServiceHost> host;
-  std::unique_ptr<client::rest::HttpClient> http;
+  std::unique_ptr<net::HttpClient> http;
   std::unique_ptr<client::rest::RestClient> rest;
   std::unique_ptr<client::rest::AuthClient> auth;
   std::string anon_key;

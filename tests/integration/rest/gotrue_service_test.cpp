@@ -172,19 +172,56 @@ TEST_F(GoTrueTest, RefreshRotatesAndRefusesAnUsedToken) {
   EXPECT_EQ(c1.at("session_id"), claims_of(s.at("access_token").as_string()).at("session_id"));
   EXPECT_EQ(c1.at("exp").as_int64(),
             claims_of(s.at("access_token").as_string()).at("exp").as_int64() + 30);
+  auto r2 = session_of(refresh(second));
+  ASSERT_FALSE(r2.empty());
+  const std::string third = std::string(r2.at("refresh_token").as_string());
 
-  // The used token is refused…
+  // A token two rotations behind the active one is a replay: refused…
   auto again = refresh(first);
   EXPECT_EQ(again.status, 400);
   EXPECT_EQ(body_json(again).at("error_code").as_string(), "refresh_token_already_used");
-  // …and its reuse revoked the whole session: the token issued in its place is dead too.
-  auto child = refresh(second);
+  // …and its reuse revoked the whole session: the active token is dead too.
+  auto child = refresh(third);
   EXPECT_EQ(child.status, 400);
   EXPECT_EQ(scalar("SELECT count(*) FROM auth.refresh_tokens WHERE NOT revoked"), "0");
 
   auto unknown = refresh("no-such-token");
   EXPECT_EQ(unknown.status, 400);
   EXPECT_EQ(body_json(unknown).at("error_code").as_string(), "refresh_token_not_found");
+}
+
+// The answer to a refresh can be lost after PostgreSQL committed the rotation (the connection
+// dropped; found by the chaos suite's token-expiry run). The client then presents the same token
+// again: as GoTrue, it gets the token issued in its place — not a new one, and not a sign-out.
+TEST_F(GoTrueTest, TheParentOfTheActiveTokenGetsTheActiveTokenAgain) {
+  auto s = signup("lost@example.com", "password-lost");
+  const std::string first = std::string(s.at("refresh_token").as_string());
+  auto r1 = session_of(refresh(first));
+  ASSERT_FALSE(r1.empty());
+  const std::string second = std::string(r1.at("refresh_token").as_string());
+
+  auto retried = refresh(first);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  auto r1b = session_of(retried);
+  EXPECT_EQ(r1b.at("refresh_token").as_string(), second);
+  EXPECT_EQ(claims_of(r1b.at("access_token").as_string()).at("session_id"),
+            claims_of(s.at("access_token").as_string()).at("session_id"));
+  // No token was minted for the retry, and the active one stays active.
+  EXPECT_EQ(scalar("SELECT count(*) FROM auth.refresh_tokens WHERE session_id = "
+                   "(SELECT session_id FROM auth.refresh_tokens WHERE token = $1)",
+                   {first}),
+            "2");
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM auth.refresh_tokens WHERE NOT revoked AND token = $1", {second}),
+      "1");
+
+  // The chain goes on from the active token; the first one is then two behind, a replay.
+  auto r2 = session_of(refresh(second));
+  ASSERT_FALSE(r2.empty());
+  const std::string third = std::string(r2.at("refresh_token").as_string());
+  EXPECT_NE(third, second);
+  EXPECT_EQ(refresh(first).status, 400);
+  EXPECT_EQ(refresh(third).status, 400);
 }
 
 TEST_F(GoTrueTest, RefreshChainKeepsWorking) {

@@ -18,7 +18,7 @@ using rtsync::testing::TestCa;
 namespace {
 
 using client::rest::AuthTokens;
-using client::rest::HttpResult;
+using net::HttpResult;
 using client::rest::PostgrestQuery;
 using client::rest::RestResult;
 
@@ -187,6 +187,13 @@ TEST_F(RestClientTest, AuthClientFlow) {
 
   auto refreshed = wait<AuthTokens>([&](auto cb) { auth->refresh(in->refresh_token, cb); });
   ASSERT_TRUE(refreshed.ok());
+  // The same token again (as after a lost answer) gets the token issued in its place, as GoTrue.
+  auto retried = wait<AuthTokens>([&](auto cb) { auth->refresh(in->refresh_token, cb); });
+  ASSERT_TRUE(retried.ok()) << retried.error().describe();
+  EXPECT_EQ(retried->refresh_token, refreshed->refresh_token);
+  auto next = wait<AuthTokens>([&](auto cb) { auth->refresh(refreshed->refresh_token, cb); });
+  ASSERT_TRUE(next.ok());
+  // Two rotations behind, it is a replay.
   auto reused = wait<AuthTokens>([&](auto cb) { auth->refresh(in->refresh_token, cb); });
   ASSERT_FALSE(reused.ok());
   EXPECT_EQ(reused.error().code, Errc::unauthorized);
@@ -239,10 +246,10 @@ TEST_F(RestClientTest, DeadlineAndCancel) {
   SilentService silent;
   ServiceHost silent_host(loop.io, {&silent});
   ASSERT_TRUE(silent_host.listen(0).ok());
-  client::rest::HttpClientOptions o;
+  net::HttpClientOptions o;
   o.base_url = silent_host.url();
   o.timeout = std::chrono::milliseconds(300);
-  auto h = client::rest::HttpClient::create(loop.io, loop.sched, o);
+  auto h = net::HttpClient::create(loop.io, loop.sched, o);
   ASSERT_TRUE(h.ok());
   auto& client = *h.value();
 
@@ -261,13 +268,13 @@ TEST_F(RestClientTest, DeadlineAndCancel) {
   ASSERT_TRUE(loop.run_until([&] { return cancelled.has_value(); }));
   EXPECT_EQ(cancelled->error().code, Errc::cancelled);
 
-  EXPECT_FALSE(client::rest::HttpClient::create(loop.io, loop.sched, {"ftp://x"}).ok());
-  EXPECT_FALSE(client::rest::HttpClient::create(loop.io, loop.sched, {"not a url"}).ok());
+  EXPECT_FALSE(net::HttpClient::create(loop.io, loop.sched, {"ftp://x"}).ok());
+  EXPECT_FALSE(net::HttpClient::create(loop.io, loop.sched, {"not a url"}).ok());
 
   // A closed port is an io error, not a hang.
-  client::rest::HttpClientOptions closed;
+  net::HttpClientOptions closed;
   closed.base_url = "http://127.0.0.1:1";
-  auto c2 = client::rest::HttpClient::create(loop.io, loop.sched, closed);
+  auto c2 = net::HttpClient::create(loop.io, loop.sched, closed);
   ASSERT_TRUE(c2.ok());
   auto refused = wait<HttpResult>([&](auto cb) { c2.value()->request("GET", "/", {}, {}, cb); });
   ASSERT_FALSE(refused.ok());
@@ -282,15 +289,15 @@ TEST_F(RestClientTest, HttpsVerifiesTheCertificate) {
   ASSERT_TRUE(tls_host.listen(0, ca.file("server.pem"), ca.file("server.key")).ok());
   ASSERT_EQ(tls_host.url().substr(0, 8), "https://");
 
-  auto fetch_projects = [&](client::rest::HttpClientOptions o) -> Result<RestResult> {
-    auto h = client::rest::HttpClient::create(loop.io, loop.sched, std::move(o));
+  auto fetch_projects = [&](net::HttpClientOptions o) -> Result<RestResult> {
+    auto h = net::HttpClient::create(loop.io, loop.sched, std::move(o));
     if (!h) return h.error();
     client::rest::RestClient r(*h.value(), client::rest::RestClientOptions{anon_key});
     r.set_access_token(mint("authenticated", kUserA));
     return wait<RestResult>(
         [&](auto cb) { r.select(PostgrestQuery("projects").select("name"), cb); });
   };
-  client::rest::HttpClientOptions o;
+  net::HttpClientOptions o;
   o.base_url = tls_host.url();
   o.ca_file = ca.file("ca.pem");
   auto ok = fetch_projects(o);
@@ -298,7 +305,7 @@ TEST_F(RestClientTest, HttpsVerifiesTheCertificate) {
   EXPECT_EQ(ok->data.as_array().size(), 2u);
 
   // Without the test CA the certificate is refused.
-  client::rest::HttpClientOptions untrusted;
+  net::HttpClientOptions untrusted;
   untrusted.base_url = tls_host.url();
   auto refused = fetch_projects(untrusted);
   ASSERT_FALSE(refused.ok());
@@ -308,7 +315,7 @@ TEST_F(RestClientTest, HttpsVerifiesTheCertificate) {
   // A certificate from the trusted CA but for another name is refused too…
   ServiceHost other(loop.io, {rest_service.get()});
   ASSERT_TRUE(other.listen(0, ca.file("other.pem"), ca.file("other.key")).ok());
-  client::rest::HttpClientOptions wrong_name;
+  net::HttpClientOptions wrong_name;
   wrong_name.base_url = other.url();
   wrong_name.ca_file = ca.file("ca.pem");
   EXPECT_FALSE(fetch_projects(wrong_name).ok());

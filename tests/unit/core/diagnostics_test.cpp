@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "rtsync/core/manual_scheduler.hpp"
 
@@ -44,6 +46,25 @@ TEST(Diagnostics, ReplacedNameIsNotRemovedByStaleHandle) {
   auto second = d.add("x", [] { return json::value(2); });
   first.remove();
   EXPECT_EQ(d.snapshot().at("x").as_int64(), 2);
+}
+
+TEST(Diagnostics, AProviderMayRemoveAndAddProvidersDuringASnapshot) {
+  ManualScheduler clock;
+  Diagnostics d(clock);
+  Subscription later;
+  Subscription added;
+  auto first = d.add("a", [&] {
+    later.remove();
+    if (!added.active()) added = d.add("c", [] { return json::value(3); });
+    return json::value(1);
+  });
+  later = d.add("b", [] { return json::value(2); });
+  auto snap = d.snapshot();
+  EXPECT_EQ(snap.at("a").as_int64(), 1);
+  EXPECT_FALSE(snap.contains("b"));  // removed before its turn
+  EXPECT_FALSE(snap.contains("c"));  // added during this snapshot: from the next one on
+  EXPECT_EQ(d.snapshot().at("c").as_int64(), 3);
+  EXPECT_EQ(d.names(), (std::vector<std::string>{"a", "c"}));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -108,6 +109,19 @@ TEST(EventBus, NestedEmitDispatchesDepthFirst) {
   bus.emit("outer");
   EXPECT_EQ(order, (std::vector<std::string>{"outer-1", "inner", "outer-2"}));
   EXPECT_EQ(bus.emitted(), 2u);
+}
+
+TEST(EventBus, DestroyingTheBusInsideAHandlerStopsTheDispatch) {
+  auto bus = std::make_unique<EventBus>();
+  std::vector<int> seen;
+  auto a = bus->subscribe("e", [&](const json::value&) {
+    seen.push_back(1);
+    bus.reset();
+    seen.push_back(2);  // the running handler returns normally
+  });
+  auto b = bus->subscribe("e", [&](const json::value&) { seen.push_back(3); });
+  EXPECT_EQ(bus->emit("e"), 1u);
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
 }
 
 }  // namespace

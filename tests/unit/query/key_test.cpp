@@ -10,6 +10,7 @@
 
 using namespace rtsync;
 using namespace rtsync::client::query;
+using rtsync::core::canonical_json;  // the key hash's printer (core/json.hpp)
 
 namespace {
 json::value J(std::string_view text) {

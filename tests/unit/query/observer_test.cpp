@@ -2,9 +2,14 @@
 // placeholder data, delivery on the loop, unsubscribing during dispatch, online/focus.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "fake_fetcher.hpp"
 #include "rtsync/client/query/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 using namespace rtsync;
 using namespace rtsync::client::query;
@@ -473,4 +478,29 @@ TEST_F(ObserverTest, RemovedQueryIsRebuiltOnTheNextFetch) {
   EXPECT_TRUE(obs.query()->in_cache());
   EXPECT_TRUE(client.get_query(key)->is_active());
   EXPECT_EQ(f.count(), 2u);
+}
+
+// The cache is loop-confined: in debug builds reads from another thread are reported too (here to
+// a recording handler; by default they abort) — the observer's, the query's and the client's.
+TEST_F(ObserverTest, ReadsOffTheLoopThreadAreCaughtInDebugBuilds) {
+  if (!core::kLoopChecks) GTEST_SKIP() << "loop checks are compiled out (NDEBUG)";
+  QueryObserver observer(client, opts());
+  auto sub = observer.subscribe(record());
+  s.run_ready();
+  std::vector<std::string> violations;
+  auto previous = core::set_loop_violation_handler(
+      [&](std::string_view method) { violations.emplace_back(method); });
+  const auto query = observer.query();
+  std::thread other([&] {
+    (void)observer.result();
+    (void)query->state();
+    (void)query->is_active();
+    (void)client.size();
+  });
+  other.join();
+  (void)observer.result();  // the loop thread: not reported
+  (void)client.size();
+  core::set_loop_violation_handler(std::move(previous));
+  // observer.query() ran on the loop; each off-loop read is reported once, by its own name.
+  EXPECT_EQ(violations, (std::vector<std::string>{"result", "state", "is_active", "size"}));
 }

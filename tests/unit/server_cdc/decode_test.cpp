@@ -244,12 +244,16 @@ TEST_F(DecoderTest, LargeTransactionsComeOutInPartsSplitTheSameWayEachTime) {
   const std::int64_t ts = (1763511760877LL - 946684800000LL) * 1000;
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE(round);
-    if (round == 0) EXPECT_EQ(feed(relation_msg('d')), nullptr);
+    if (round == 0) {
+      EXPECT_EQ(feed(relation_msg('d')), nullptr);
+    }
     EXPECT_EQ(feed(Msg('B').u64(0x2000).u64(static_cast<std::uint64_t>(ts)).u32(9).view()),
               nullptr);
     std::vector<std::shared_ptr<Transaction>> out;
     for (int id = 1; id <= 5; ++id) {
-      if (round == 1 && id == 3) EXPECT_EQ(feed(relation_msg('d')), nullptr);
+      if (round == 1 && id == 3) {
+        EXPECT_EQ(feed(relation_msg('d')), nullptr);
+      }
       if (auto p = feed(insert(id))) out.push_back(p);
     }
     EXPECT_TRUE(parts.in_transaction());  // between parts the transaction stays open

@@ -1,4 +1,5 @@
-// Test doubles for the realtime server's seams: an in-memory session and a scripted authorizer.
+// Test doubles for the realtime server's seams: an in-memory session, a scripted row authorizer
+// and a scripted private-channel authorizer.
 #pragma once
 
 #include <deque>
@@ -8,8 +9,10 @@
 #include <vector>
 
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/scheduler.hpp"
 #include "rtsync/protocol/message.hpp"
 #include "rtsync/server/change_feed.hpp"
+#include "rtsync/server/channel_authorizer.hpp"
 #include "rtsync/server/message_store.hpp"
 #include "rtsync/server/realtime/session_io.hpp"
 #include "rtsync/server/row_authorizer.hpp"
@@ -120,6 +123,55 @@ class FakeAuthorizer final : public RowAuthorizer {
  private:
   std::uint64_t queries_ = 0;
   std::vector<std::function<void()>> pending_;
+};
+
+// Private-channel policies as a function of the check: `rule` gives every right of (auth, topic)
+// (or an error); the answer carries only the rights the check asked for, like the real one.
+// Answers go through the scheduler (run_ready() delivers them), never inside check(); with
+// `hold`, they wait for release().
+class FakeChannelAuthorizer final : public ChannelAuthorizer {
+ public:
+  using Rule = std::function<ChannelAuthResult(const ChannelCheck&)>;
+  explicit FakeChannelAuthorizer(core::Scheduler& sched) : sched_(sched) {}
+
+  Rule rule = [](const ChannelCheck&) -> ChannelAuthResult {
+    return ChannelRights{false, false, false, false};
+  };
+  bool hold = false;
+  std::vector<ChannelCheck> calls;
+
+  void check(ChannelCheck c, std::function<void(ChannelAuthResult)> done) override {
+    calls.push_back(c);
+    auto answer = [this, c, done = std::move(done)] {
+      auto all = rule(c);
+      if (!all) return done(all);
+      ChannelRights out;
+      if (c.broadcast_read) out.broadcast_read = all.value().broadcast_read.value_or(false);
+      if (c.presence_read) out.presence_read = all.value().presence_read.value_or(false);
+      if (c.write) {
+        out.broadcast_write = all.value().broadcast_write.value_or(false);
+        out.presence_write = all.value().presence_write.value_or(false);
+      }
+      done(out);
+    };
+    if (hold) {
+      held_.push_back(std::move(answer));
+    } else {
+      sched_.post(std::move(answer));
+    }
+  }
+  // Answers the held checks now, in order.
+  void release() {
+    auto h = std::move(held_);
+    held_.clear();
+    for (auto& f : h)
+      f();
+  }
+  std::size_t held() const { return held_.size(); }
+
+ private:
+  core::Scheduler& sched_;
+  std::vector<std::function<void()>> held_;
 };
 
 // A MessageStore answering from a script: replays are held until `answer()`/`fail()` (or answered

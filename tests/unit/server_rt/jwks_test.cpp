@@ -458,5 +458,114 @@ TEST_F(JwksFile, ExtraKeysSurviveEveryReload) {
   EXPECT_FALSE(v.verify(sign_es256(claims("anon", kNowS + 60), a), kNow).ok());
 }
 
+// An http(s) location is read through the injected fetch, asynchronously; these drive it by hand.
+class JwksUrl : public ::testing::Test {
+ protected:
+  struct Request {
+    std::string url;
+    std::function<void(Result<std::string>)> done;
+  };
+  JwksSourceOptions options(std::chrono::seconds interval = 300s) {
+    JwksSourceOptions o{kUrl, interval, {}};
+    o.fetch = [this](const std::string& url, std::function<void(Result<std::string>)> done) {
+      requests_.push_back({url, std::move(done)});
+    };
+    o.on_load = [this](const Result<void>& r) { loads_.push_back(r); };
+    return o;
+  }
+  // Answers the oldest unanswered request.
+  void answer(Result<std::string> body) {
+    ASSERT_GT(requests_.size(), answered_);
+    requests_[answered_++].done(std::move(body));
+  }
+  static constexpr const char* kUrl = "https://project.example/auth/v1/.well-known/jwks.json";
+  core::ManualScheduler sched_;
+  std::shared_ptr<KeyRing> ring_ = std::make_shared<KeyRing>();
+  std::vector<Request> requests_;
+  std::size_t answered_ = 0;
+  std::vector<Result<void>> loads_;
+};
+
+TEST_F(JwksUrl, TheFirstReadInstallsTheKeysAndStartsTheInterval) {
+  auto a = ec("a");
+  JwksSource source(sched_, ring_, options());
+  ASSERT_TRUE(source.start().ok());
+  EXPECT_TRUE(source.remote());
+  ASSERT_EQ(requests_.size(), 1u);
+  EXPECT_EQ(requests_[0].url, kUrl);
+  EXPECT_TRUE(loads_.empty()) << "nothing is known before the answer";
+  EXPECT_FALSE(sched_.pending(timers::JwksReload)) << "the interval starts with the answer";
+
+  JwtVerifier v(kSecret, ring_);
+  auto token = sign_es256(claims("authenticated", kNowS + 3600), a);
+  EXPECT_FALSE(v.verify(token, kNow).ok());
+  answer(jwks_text({a.public_jwk()}));
+  ASSERT_EQ(loads_.size(), 1u);
+  EXPECT_TRUE(loads_[0].ok());
+  EXPECT_TRUE(v.verify(token, kNow).ok());
+  EXPECT_EQ(source.loads(), 1u);
+  EXPECT_EQ(sched_.time_until(timers::JwksReload), core::Duration(300s));
+
+  sched_.advance(300s - 1ns);
+  EXPECT_EQ(requests_.size(), 1u);
+  sched_.advance(1ns);
+  EXPECT_EQ(requests_.size(), 2u) << "read again exactly at the interval";
+}
+
+TEST_F(JwksUrl, AFailedReadKeepsTheKeysAndAReadInFlightAbsorbsReloads) {
+  auto a = ec("a");
+  auto b = ec("b");
+  JwksSource source(sched_, ring_, options(60s));
+  ASSERT_TRUE(source.start().ok());
+  answer(jwks_text({a.public_jwk()}));
+  JwtVerifier v(kSecret, ring_);
+  auto token_a = sign_es256(claims("anon", kNowS + 3600), a);
+
+  ASSERT_TRUE(source.reload().ok());
+  ASSERT_TRUE(source.reload().ok());
+  EXPECT_EQ(requests_.size(), 2u) << "one read in flight answers both reloads";
+  EXPECT_FALSE(sched_.pending(timers::JwksReload));
+
+  log::Capture logs;
+  answer(make_error(Errc::remote, "the JWKS URL answered HTTP 503"));
+  EXPECT_EQ(source.failures(), 1u);
+  ASSERT_EQ(loads_.size(), 2u);
+  EXPECT_FALSE(loads_[1].ok());
+  EXPECT_TRUE(v.verify(token_a, kNow).ok()) << "a failed read keeps the last good keys";
+  EXPECT_TRUE(logs.contains("JWKS reload failed, keeping the previous 1 key(s)"));
+  EXPECT_TRUE(logs.contains("HTTP 503"));
+  EXPECT_EQ(sched_.time_until(timers::JwksReload), core::Duration(60s));
+
+  sched_.advance(60s);
+  answer(std::string("{\"keys\":[]") + std::string(kMaxJwksBytes, ' ') + "}");
+  EXPECT_EQ(source.failures(), 2u);
+  EXPECT_EQ(loads_.back().error().code, Errc::too_large);
+  EXPECT_TRUE(v.verify(token_a, kNow).ok());
+
+  sched_.advance(60s);
+  answer(jwks_text({b.public_jwk()}));  // rotation
+  EXPECT_FALSE(v.verify(token_a, kNow).ok());
+  EXPECT_TRUE(v.verify(sign_es256(claims("anon", kNowS + 3600), b), kNow).ok());
+}
+
+TEST_F(JwksUrl, AFailedFirstReadIsReportedAndAnAnswerAfterDestructionIsIgnored) {
+  {
+    JwksSource source(sched_, ring_, options());
+    ASSERT_TRUE(source.start().ok());
+    answer(std::string("not json"));
+    ASSERT_EQ(loads_.size(), 1u);
+    EXPECT_FALSE(loads_[0].ok());
+    EXPECT_EQ(source.failures(), 0u) << "the first read's failure is start's to report";
+    ASSERT_TRUE(source.reload().ok());
+  }
+  answer(jwks_text({ec("late").public_jwk()}));  // the source is gone: nothing happens
+  EXPECT_EQ(loads_.size(), 1u);
+  EXPECT_TRUE(ring_->current()->keys().empty());
+
+  JwksSourceOptions no_fetch{kUrl, 60s, {}};
+  JwksSource url(sched_, ring_, no_fetch);
+  EXPECT_EQ(url.start().error().code, Errc::invalid_argument);
+}
+
 }  // namespace
 }  // namespace rtsync::server::auth

@@ -185,8 +185,8 @@ TEST(JwtVerifier, CheckTimeRechecksAVerifiedToken) {
 TEST(CanonicalJson, SortsKeysRecursively) {
   auto a = json::parse(R"({"b":1,"a":{"y":[{"d":1,"c":2}],"x":null}})");
   auto b = json::parse(R"({"a":{"x":null,"y":[{"c":2,"d":1}]},"b":1})");
-  EXPECT_EQ(canonical_json(a), canonical_json(b));
-  EXPECT_EQ(canonical_json(a), R"({"a":{"x":null,"y":[{"c":2,"d":1}]},"b":1})");
+  EXPECT_EQ(core::canonical_json(a), core::canonical_json(b));
+  EXPECT_EQ(core::canonical_json(a), R"({"a":{"x":null,"y":[{"c":2,"d":1}]},"b":1})");
 }
 
 TEST(JwtVerifier, EqualClaimsShareTheClassKey) {

@@ -27,6 +27,7 @@ class PresenceTest : public ::testing::Test {
   static RealtimeLimits limits() {
     RealtimeLimits l;
     l.presence_diff_window = 50ms;
+    l.presence_diff_max_delay = 200ms;
     l.max_presence_events_per_second = 4;
     l.max_presence_meta_bytes = 40;
     l.max_presences_per_channel = 45;
@@ -62,12 +63,12 @@ class PresenceTest : public ::testing::Test {
       return out;
     }
   };
-  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2) {
+  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2, std::int64_t ttl_s = 3600) {
     json::object c{{"role", "anon"},
                    {"exp", std::chrono::duration_cast<std::chrono::seconds>(
                                sched.wall_now().time_since_epoch())
                                    .count() +
-                               3600}};
+                               ttl_s}};
     auto key = verifier.verify(auth::sign_hs256(c, kSecret), sched.wall_now()).value();
     return std::make_unique<Client>(hub, vsn, std::move(key));
   }
@@ -156,7 +157,7 @@ TEST_F(PresenceTest, TrackingWithoutPresenceEnabledBringsDiffsButNoState) {
   EXPECT_EQ(quiet->take("presence_diff").size(), 1u);
 }
 
-TEST_F(PresenceTest, DiffGoesOutExactlyAtTheEndOfTheWindowWithEveryChangeInIt) {
+TEST_F(PresenceTest, DiffGoesOutOnceTheTopicIsQuietForTheWindowWithEveryChangeInIt) {
   auto watcher = member("w");
   auto a = member("alice");
   auto b = member("bob");
@@ -164,10 +165,10 @@ TEST_F(PresenceTest, DiffGoesOutExactlyAtTheEndOfTheWindowWithEveryChangeInIt) {
   EXPECT_EQ(a->take("phx_reply").size(), 1u);
   sched.advance(30ms);
   b->track(json::object{{"name", "B"}});  // inside the window opened by alice's track
-  sched.advance(19ms);
+  sched.advance(49ms);                    // 49 ms after the latest change: not yet quiet
   EXPECT_TRUE(watcher->take("presence_diff").empty());
   EXPECT_TRUE(sched.pending(timers::PresenceDiff));
-  sched.advance(1ms);  // 50 ms after the first change
+  sched.advance(1ms);  // 50 ms after the latest change
   auto diffs = watcher->take("presence_diff");
   ASSERT_EQ(diffs.size(), 1u);
   EXPECT_FALSE(diffs[0].join_ref);  // a fan-out message: null refs
@@ -175,6 +176,7 @@ TEST_F(PresenceTest, DiffGoesOutExactlyAtTheEndOfTheWindowWithEveryChangeInIt) {
   EXPECT_EQ(names(diffs[0].payload.at("joins"), "alice"), std::vector<std::string>{"A"});
   EXPECT_EQ(names(diffs[0].payload.at("joins"), "bob"), std::vector<std::string>{"B"});
   EXPECT_TRUE(diffs[0].payload.at("leaves").as_object().empty());
+  EXPECT_FALSE(sched.pending(timers::PresenceDiff));
   // The trackers get the diff too (their own join included).
   EXPECT_EQ(a->take("presence_diff").size(), 1u);
   // The next change opens a new window.
@@ -189,24 +191,111 @@ TEST_F(PresenceTest, DiffGoesOutExactlyAtTheEndOfTheWindowWithEveryChangeInIt) {
   EXPECT_EQ(hub.metrics().presence_diffs, 6u);  // 3 receivers × 2 windows
 }
 
-TEST_F(PresenceTest, JoinStormCostsEachClientOneDiff) {
+TEST_F(PresenceTest, ABusyTopicStillGetsItsDiffAtTheMaxDelay) {
+  auto watcher = member("w");
   std::vector<std::unique_ptr<Client>> cs;
-  for (int i = 0; i < 40; ++i) {
-    cs.push_back(member("user" + std::to_string(i)));
-    cs.back()->track(json::object{{"name", std::to_string(i)}});
-  }
+  for (int i = 0; i < 8; ++i)
+    cs.push_back(member("u" + std::to_string(i)));
+  // A change every 40 ms: the topic is never quiet for 50 ms.
+  for (int i = 0; i < 5; ++i) {
+    cs[i]->track(json::object{{"name", std::to_string(i)}});
+    sched.advance(i < 4 ? 40ms : 39ms);
+  }  // t = 199 ms: changes at 0, 40, 80, 120, 160
+  EXPECT_TRUE(watcher->take("presence_diff").empty());
+  EXPECT_TRUE(sched.pending(timers::PresenceDiff));
+  sched.advance(1ms);  // 200 ms: the max delay after the window's first change
+  auto diffs = watcher->take("presence_diff");
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_EQ(diffs[0].payload.at("joins").as_object().size(), 5u);
+  EXPECT_FALSE(sched.pending(timers::PresenceDiff));
+  // The churn goes on: the next change opens the next window.
+  cs[5]->track(json::object{{"name", "5"}});
   sched.advance(50ms);
-  for (int i = 0; i < 40; ++i) {
-    auto msgs = cs[i]->io.take();
-    // track reply + one diff (join reply and state were consumed by member()).
-    ASSERT_EQ(msgs.size(), 2u) << i;
-    EXPECT_EQ(msgs[1].event, "presence_diff");
-    // Joined while the window was open: the diff holds exactly the joins after its state (its
-    // own and the later ones); the earlier ones were in its presence_state.
-    EXPECT_EQ(msgs[1].payload.at("joins").as_object().size(), static_cast<std::size_t>(40 - i))
-        << i;
+  diffs = watcher->take("presence_diff");
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_EQ(names(diffs[0].payload.at("joins"), "u5"), std::vector<std::string>{"5"});
+}
+
+TEST_F(PresenceTest, JoinStormCostsEachJoinerOneStateAndNoDiff) {
+  // The first client joins a quiet topic: its (empty) state comes at once.
+  auto first = client();
+  first->join("room", "1", true, "user0");
+  auto msgs = first->io.take();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[1].event, "presence_state");
+  EXPECT_TRUE(msgs[1].payload.as_object().empty());
+  first->track(json::object{{"name", "0"}});  // opens the window
+  std::vector<std::unique_ptr<Client>> cs;
+  for (int i = 1; i < 40; ++i) {
+    auto c = client();
+    c->join("room", std::to_string(i + 1), true, "user" + std::to_string(i));
+    c->track(json::object{{"name", std::to_string(i)}});
+    cs.push_back(std::move(c));
+    sched.advance(1ms);
   }
+  sched.advance(48ms);  // 49 ms after the last track
+  for (auto& c : cs) {
+    auto early = c->io.take();
+    ASSERT_EQ(early.size(), 2u);  // join reply and track reply: the state waits for the window
+    EXPECT_EQ(early[0].event, "phx_reply");
+    EXPECT_EQ(early[1].event, "phx_reply");
+  }
+  sched.advance(1ms);
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    auto late = cs[i]->io.take();
+    ASSERT_EQ(late.size(), 1u) << i;  // the state, holding all 40; no diff
+    EXPECT_EQ(late[0].event, "presence_state");
+    EXPECT_EQ(late[0].join_ref, std::to_string(i + 2));
+    EXPECT_EQ(late[0].payload.as_object().size(), 40u);
+  }
+  // The one receiver whose state came before the window gets one diff with every join.
+  msgs = first->io.take();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].event, "phx_reply");
+  EXPECT_EQ(msgs[1].event, "presence_diff");
+  EXPECT_EQ(msgs[1].payload.at("joins").as_object().size(), 40u);
+  EXPECT_EQ(hub.metrics().presence_states, 40u);
+  EXPECT_EQ(hub.metrics().presence_diffs, 1u);
   EXPECT_EQ(hub.presence().size(), 40u);
+}
+
+TEST_F(PresenceTest, AStateThatWaitsForTheWindowComesAtItsCloseAndAfterwardsOnlyDiffs) {
+  auto watcher = member("w");
+  auto a = member("alice");
+  a->track(json::object{{"name", "A"}});
+  sched.advance(10ms);
+  auto late = client(Vsn::v1);
+  late->join("room", "5", true, "late");
+  EXPECT_EQ(late->io.take().size(), 1u);  // the reply only
+  // It leaves again before the window closes: nothing is sent to it, nothing breaks.
+  auto gone = client();
+  gone->join("room", "6", true, "gone");
+  gone.reset();
+  sched.advance(39ms);
+  EXPECT_TRUE(late->io.take().empty());
+  sched.advance(1ms);  // 50 ms after alice's track
+  ASSERT_EQ(late->io.frames.size(), 1u);
+  const auto ref = std::string(json::parse(*late->io.frames[0].bytes)
+                                   .at("payload")
+                                   .at("alice")
+                                   .at("metas")
+                                   .at(0)
+                                   .at("phx_ref")
+                                   .as_string());
+  EXPECT_EQ(
+      *late->io.frames[0].bytes,
+      R"({"topic":"realtime:room","event":"presence_state","payload":{"alice":{"metas":[{"phx_ref":")" +
+          ref + R"(","name":"A"}]}},"ref":null})");
+  late->io.take();
+  EXPECT_EQ(watcher->take("presence_diff").size(), 1u);
+  // From then on it gets diffs like everyone else, in its own serializer.
+  a->untrack();
+  sched.advance(50ms);
+  ASSERT_EQ(late->io.frames.size(), 1u);
+  EXPECT_EQ(
+      *late->io.frames[0].bytes,
+      R"({"topic":"realtime:room","event":"presence_diff","payload":{"joins":{},"leaves":{"alice":{"metas":[{"phx_ref":")" +
+          ref + R"(","name":"A"}]}}},"ref":null})");
 }
 
 TEST_F(PresenceTest, AMetaThatJoinsAndLeavesWithinOneWindowIsInNoDiff) {
@@ -301,6 +390,77 @@ TEST_F(PresenceTest, EveryWayOfLeavingProducesTheLeave) {
   EXPECT_EQ(names(d[0].payload.at("leaves"), "idler").size(), 1u);
   EXPECT_EQ(hub.presence().size(), 0u);
   EXPECT_EQ(hub.metrics().presences, 0);
+}
+
+TEST_F(PresenceTest, ServerSideEndsOfAChannelProduceTheLeaveToo) {
+  auto watcher = member("w");
+  // A token that expires in 30 s (before the 60 s idle timeout): the server ends the channel then.
+  auto expiring = client(Vsn::v2, 30);
+  expiring->join("room", "1", true, "expiring");
+  expiring->track(json::object{{"name", "E"}});
+  auto rejoiner = member("rejoiner");
+  rejoiner->track(json::object{{"name", "R"}});
+  sched.advance(50ms);
+  watcher->io.take();
+  expiring->io.take();
+
+  ASSERT_TRUE(sched.run_until(timers::TokenExpiry));
+  auto msgs = expiring->io.take();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].event, "system");
+  EXPECT_EQ(msgs[1].event, "phx_close");
+  sched.advance(50ms);
+  auto d = watcher->take("presence_diff");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(names(d[0].payload.at("leaves"), "expiring"), std::vector<std::string>{"E"});
+
+  // Joining the same topic again on the same socket ends the earlier channel: its meta leaves,
+  // and the new channel's state (sent when the window that leave opened closes) no longer has it.
+  rejoiner->io.take();
+  rejoiner->join("room", "77", true, "rejoiner");
+  auto early = rejoiner->io.take();
+  ASSERT_EQ(early.size(), 2u);  // the earlier channel's close, the join reply; no state yet
+  EXPECT_EQ(early[0].event, "phx_close");
+  EXPECT_EQ(early[1].event, "phx_reply");
+  sched.advance(50ms);
+  d = watcher->take("presence_diff");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(names(d[0].payload.at("leaves"), "rejoiner"), std::vector<std::string>{"R"});
+  auto state = rejoiner->take("presence_state");
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_EQ(state[0].join_ref, "77");
+  EXPECT_FALSE(state[0].payload.as_object().contains("rejoiner"));
+  EXPECT_EQ(hub.presence().size(), 0u);
+}
+
+TEST_F(PresenceTest, AVsn1ClientTracksAndEveryoneSeesItInTheirOwnSerializer) {
+  auto v2 = member("w2");
+  auto v1 = member("one", Vsn::v1);
+  v1->track(json::object{{"name", "One"}});
+  auto reply = v1->io.frames.back();
+  EXPECT_EQ(
+      *reply.bytes,
+      R"({"topic":"realtime:room","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"101"})");
+  v1->io.take();
+  sched.advance(50ms);
+  ASSERT_EQ(v1->io.frames.size(), 1u);
+  const auto ref = std::string(json::parse(*v1->io.frames[0].bytes)
+                                   .at("payload")
+                                   .at("joins")
+                                   .at("one")
+                                   .at("metas")
+                                   .at(0)
+                                   .at("phx_ref")
+                                   .as_string());
+  const std::string meta = R"({"phx_ref":")" + ref + R"(","name":"One"})";
+  EXPECT_EQ(
+      *v1->io.frames[0].bytes,
+      R"({"topic":"realtime:room","event":"presence_diff","payload":{"joins":{"one":{"metas":[)" +
+          meta + R"(]}},"leaves":{}},"ref":null})");
+  ASSERT_EQ(v2->io.frames.size(), 1u);
+  EXPECT_EQ(*v2->io.frames[0].bytes,
+            R"([null,null,"realtime:room","presence_diff",{"joins":{"one":{"metas":[)" + meta +
+                R"(]}},"leaves":{}}])");
 }
 
 TEST_F(PresenceTest, EventNameIsCaseInsensitiveAndBadInputGetsSupabaseReplies) {

@@ -96,6 +96,19 @@ class FakeRealtimePeer {
          json::object{{"type", "broadcast"}, {"event", event}, {"payload", std::move(payload)}});
   }
 
+  // presence_state of the current join of `topic` (carrying its join_ref on vsn 2).
+  void send_presence_state(std::string_view topic, json::value state) {
+    const auto* j = join_of(topic);
+    send(j ? j->join_ref : std::nullopt, std::nullopt, topic, "presence_state", std::move(state));
+  }
+  // presence_diff {joins, leaves} (a fan-out message: null refs).
+  void send_presence_diff(std::string_view topic, json::value joins, json::value leaves) {
+    send(std::nullopt, std::nullopt, topic, "presence_diff",
+         json::object{{"joins", std::move(joins)}, {"leaves", std::move(leaves)}});
+  }
+  // The payloads of the presence pushes received ({type, event[, payload]}), in order.
+  const std::vector<json::value>& presence_pushes() const noexcept { return presence_; }
+
   void send_phx_error(std::string_view topic) {
     const auto* j = join_of(topic);
     send(j ? j->join_ref : std::nullopt, j ? j->join_ref : std::nullopt, topic, "phx_error",
@@ -170,7 +183,8 @@ class FakeRealtimePeer {
       send(m.join_ref, m.ref, m.topic, "phx_reply", protocol::ok_reply());
       return;
     }
-    if (m.ref) {  // access_token and other pushes: ok
+    if (m.event == protocol::events::kPresence) presence_.push_back(m.payload);
+    if (m.ref) {  // access_token, presence and other pushes: ok
       send(m.join_ref, m.ref, m.topic, "phx_reply", protocol::ok_reply());
     }
   }
@@ -181,6 +195,7 @@ class FakeRealtimePeer {
   std::vector<JoinRecord> joins_;
   std::vector<std::string> leaves_;
   std::vector<std::string> events_;
+  std::vector<json::value> presence_;
 };
 
 }  // namespace rtsync::client::sync::testing

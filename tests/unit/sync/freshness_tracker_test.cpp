@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "rtsync/client/query/key.hpp"
 #include "rtsync/client/sync/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/manual_scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -390,6 +394,26 @@ TEST(FreshnessKeys, TrackedKeysAreNamedByTheQueryCachesHash) {
   EXPECT_EQ(lookup.text(), R"(["unified-generations",{"a":0.5,"b":1},2,"page",1])");
   EXPECT_TRUE(tracker.is_fresh(lookup));
   EXPECT_FALSE(tracker.is_fresh(FreshnessTracker::Key{"unified-generations", json::object{}, 2}));
+}
+
+// Loop-confined, checked in debug builds: reads from another thread are reported as well as
+// changes (here to a recording handler; by default they abort).
+TEST_F(Fixture, CallsOffTheLoopThreadAreCaughtInDebugBuilds) {
+  if (!core::kLoopChecks) GTEST_SKIP() << "loop checks are compiled out (NDEBUG)";
+  std::vector<std::string> violations;
+  auto previous = core::set_loop_violation_handler(
+      [&](std::string_view method) { violations.emplace_back(method); });
+  std::thread other([&] {
+    (void)tracker.status();
+    (void)tracker.revision();
+    (void)tracker.polling_interval(FreshnessTracker::Lookup(kTasks));
+    tracker.on_realtime_status_change(RealtimeStatus::connected);
+  });
+  other.join();
+  (void)tracker.status();  // the loop thread: not reported
+  core::set_loop_violation_handler(std::move(previous));
+  EXPECT_EQ(violations, (std::vector<std::string>{"status", "revision", "polling_interval",
+                                                  "on_realtime_status_change"}));
 }
 
 }  // namespace

@@ -638,5 +638,103 @@ TEST_F(Wiring, SocketReconnectAfterADropRequestsAHeal) {
             "RealtimeSocket");
 }
 
+// ---- presence -----------------------------------------------------------------------------------
+
+using Presence = ManagerFixture;
+
+// Keys of a presence state, each with its presences' "name" fields: "bob:[B]".
+std::vector<std::string> describe(const PresenceMap& state) {
+  std::vector<std::string> out;
+  for (const auto& [key, ps] : state) {
+    std::string names;
+    for (const auto& p : ps) {
+      if (!names.empty()) names += ",";
+      const auto* n = p.if_contains("name");
+      names += n && n->is_string() ? std::string(n->as_string()) : "?";
+    }
+    out.push_back(key + ":[" + names + "]");
+  }
+  return out;
+}
+
+TEST_F(Presence, TracksOnEverySubscribedAndListenersFollowTheChannelsState) {
+  sign_in();
+  manager->set_presence("user-1", json::object{{"name", "me"}});
+  std::vector<std::vector<std::string>> seen;
+  auto sub = manager->on_presence([&](const PresenceMap& s) { seen.push_back(describe(s)); });
+  ASSERT_TRUE(join("p1"));
+  const std::string topic = "realtime:task-updates:p1";
+  // The join asks for presence under the key; the payload is tracked once SUBSCRIBED.
+  ASSERT_EQ(peer->joins().size(), 1u);
+  EXPECT_EQ(json::serialize(peer->joins()[0].payload.at("config").at("presence")),
+            R"({"key":"user-1","enabled":true})");
+  ASSERT_EQ(peer->presence_pushes().size(), 1u);
+  EXPECT_EQ(json::serialize(peer->presence_pushes()[0]),
+            R"({"type":"presence","event":"track","payload":{"name":"me"}})");
+
+  peer->send_presence_state(topic,
+                            json::parse(R"({"user-1":{"metas":[{"phx_ref":"m1","name":"me"}]}})"));
+  peer->send_presence_diff(topic, json::parse(R"({"bob":{"metas":[{"phx_ref":"b1","name":"B"}]}})"),
+                           json::object{});
+  peer->send_presence_diff(topic, json::object{},
+                           json::parse(R"({"bob":{"metas":[{"phx_ref":"b1","name":"B"}]}})"));
+  using V = std::vector<std::string>;
+  EXPECT_EQ(seen,
+            (std::vector<V>{V{"user-1:[me]"}, V{"bob:[B]", "user-1:[me]"}, V{"user-1:[me]"}}));
+  EXPECT_EQ(describe(manager->presence_state()), V{"user-1:[me]"});
+
+  // A rejoin (server phx_error) tracks again: the server forgot the presence with the old join.
+  peer->send_phx_error(topic);
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::ChannelRejoin));
+  peer->accept();
+  ASSERT_TRUE(manager->subscribed());
+  ASSERT_EQ(peer->presence_pushes().size(), 2u);
+  EXPECT_EQ(peer->presence_pushes()[1], peer->presence_pushes()[0]);
+
+  // A new payload is tracked at once while subscribed.
+  manager->set_presence("user-1", json::object{{"name", "me2"}});
+  peer->pump();
+  ASSERT_EQ(peer->presence_pushes().size(), 3u);
+  EXPECT_EQ(peer->presence_pushes()[2].at("payload").at("name"), "me2");
+
+  // Another scope: the listeners see the old channel's presence go, the new channel tracks.
+  seen.clear();
+  ASSERT_TRUE(join("p2"));
+  EXPECT_EQ(seen, std::vector<V>{V{}});
+  EXPECT_TRUE(manager->presence_state().empty());
+  ASSERT_EQ(peer->presence_pushes().size(), 4u);
+  EXPECT_EQ(peer->presence_pushes()[3].at("payload").at("name"), "me2");
+
+  // clear_presence untracks, and the next join neither tracks nor asks for presence.
+  manager->clear_presence();
+  peer->pump();
+  ASSERT_EQ(peer->presence_pushes().size(), 5u);
+  EXPECT_EQ(json::serialize(peer->presence_pushes()[4]),
+            R"({"type":"presence","event":"untrack"})");
+  sub.remove();
+  ASSERT_TRUE(join("p3"));
+  EXPECT_EQ(peer->presence_pushes().size(), 5u);
+  EXPECT_EQ(json::serialize(peer->joins().back().payload.at("config").at("presence")),
+            R"({"key":"","enabled":false})");
+}
+
+TEST_F(Presence, AListenerAloneAsksForPresenceWithoutTracking) {
+  sign_in();
+  std::vector<std::size_t> sizes;
+  auto sub = manager->on_presence([&](const PresenceMap& s) { sizes.push_back(s.size()); });
+  ASSERT_TRUE(join("p1"));
+  EXPECT_EQ(json::serialize(peer->joins()[0].payload.at("config").at("presence")),
+            R"({"key":"","enabled":true})");
+  EXPECT_TRUE(peer->presence_pushes().empty());
+  peer->send_presence_state("realtime:task-updates:p1",
+                            json::parse(R"({"a":{"metas":[{"phx_ref":"1"}]}})"));
+  EXPECT_EQ(sizes, std::vector<std::size_t>{1});
+  // Without a presence listener or payload, the seed's join is unchanged.
+  sub.remove();
+  ASSERT_TRUE(join("p2"));
+  EXPECT_EQ(json::serialize(peer->joins().back().payload.at("config").at("presence")),
+            R"({"key":"","enabled":false})");
+}
+
 }  // namespace
 }  // namespace rtsync::client::sync::testing

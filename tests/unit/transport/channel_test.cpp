@@ -398,6 +398,48 @@ TEST_F(ChannelFixture, SystemErrorIsChannelErrorWithTheServerReasonThenClosed) {
   EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
 }
 
+// Private channels (docs/private-channels.md): a refused join is a CHANNEL_ERROR with the server's
+// reason and rejoins with backoff, as realtime-js does; a read permission lost on a token change
+// reaches `system` listeners with Supabase's exact payload, then the channel is CLOSED for good.
+TEST_F(ChannelFixture, APrivateJoinRefusedByPolicyIsAChannelErrorWithTheReasonAndRejoins) {
+  open();
+  ChannelOptions o;
+  o.is_private = true;
+  auto ch = socket->channel("room", o);
+  ASSERT_TRUE(ch->subscribe(status.callback()).ok());
+  EXPECT_NE(last_sent().find(R"("private":true)"), std::string::npos);
+  reply(
+      "1", "1", "realtime:room", "error",
+      R"({"reason":"Unauthorized: You do not have permissions to read from this Channel topic: room"})");
+  EXPECT_EQ(status.statuses().back(), SubscribeStatus::channel_error);
+  EXPECT_EQ(status.last_message(),
+            "Unauthorized: You do not have permissions to read from this Channel topic: room");
+  EXPECT_EQ(ch->state(), ChannelState::errored);
+  EXPECT_TRUE(sched.pending(rtsync::client::timers::ChannelRejoin));
+}
+
+TEST_F(ChannelFixture, ALostReadPermissionReachesSystemListenersThenTheChannelIsClosed) {
+  ChannelOptions o;
+  o.is_private = true;
+  auto ch = joined_room(o);
+  std::vector<json::value> system;
+  auto sub = ch->on_system([&](const json::value& p) { system.push_back(p); });
+  const std::string payload =
+      R"({"extension":"system","status":"error","message":"You no longer have permission to read from this Channel topic: room","channel":"room"})";
+  fake->receive_text(frame("1", "", "realtime:room", "system", payload));
+  ASSERT_EQ(system.size(), 1u);
+  EXPECT_EQ(system[0], json::parse(payload));  // exactly as the server sent it
+  EXPECT_EQ(status.statuses().back(), SubscribeStatus::channel_error);
+  EXPECT_EQ(status.entries.back().second->code, Errc::unauthorized);
+  fake->receive_text(frame("1", "1", "realtime:room", "phx_close", "{}"));
+  EXPECT_EQ(status.statuses().back(), SubscribeStatus::closed);
+  EXPECT_EQ(status.last_message(),
+            "You no longer have permission to read from this Channel topic: room");
+  EXPECT_EQ(ch->state(), ChannelState::closed);
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
+  EXPECT_TRUE(ch->subscribe().error().code == Errc::invalid_argument);  // a new channel is needed
+}
+
 TEST_F(ChannelFixture, PostgresChangesSystemErrorsAreInformational) {
   auto ch = joined_room();
   int system = 0;

@@ -208,6 +208,32 @@ TEST_F(PresenceFixture, V1FramesCarryTheSameState) {
   EXPECT_EQ(take_log().back(), "sync");
 }
 
+// vsn 1.0.0 pushes are objects with topic, event, payload, ref and the optional join_ref.
+TEST_F(PresenceFixture, V1TrackAndUntrackFramesAreExact) {
+  make(default_options(protocol::Vsn::v1));
+  open();
+  auto ch = socket->channel("room", ChannelOptions{false, false, false, "alice", {}, true});
+  ASSERT_TRUE(ch->subscribe().ok());
+  EXPECT_NE(last_sent().find(R"("presence":{"key":"alice","enabled":true})"), std::string::npos);
+  fake->receive_text(
+      R"({"topic":"realtime:room","event":"phx_reply","payload":{"status":"ok","response":{"postgres_changes":[]}},"ref":"1"})");
+  std::vector<PushStatus> results;
+  ch->track(json::object{{"name", "Alice"}},
+            [&](const PushResult& r) { results.push_back(r.status); });
+  EXPECT_EQ(
+      last_sent(),
+      R"({"topic":"realtime:room","event":"presence","payload":{"type":"presence","event":"track","payload":{"name":"Alice"}},"ref":"2","join_ref":"1"})");
+  fake->receive_text(
+      R"({"topic":"realtime:room","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"})");
+  ch->untrack([&](const PushResult& r) { results.push_back(r.status); });
+  EXPECT_EQ(
+      last_sent(),
+      R"({"topic":"realtime:room","event":"presence","payload":{"type":"presence","event":"untrack"},"ref":"3","join_ref":"1"})");
+  fake->receive_text(
+      R"({"topic":"realtime:room","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"3"})");
+  EXPECT_EQ(results, (std::vector{PushStatus::ok, PushStatus::ok}));
+}
+
 TEST_F(PresenceFixture, MalformedPresenceFramesAreDroppedAndCounted) {
   auto ch = joined();
   state("1", R"({"alice":{"metas":[{"phx_ref":"a1"}]}})");

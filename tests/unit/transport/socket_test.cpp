@@ -523,5 +523,29 @@ TEST_F(SocketFixture, CallsOffTheLoopThreadAreCaughtInDebugBuilds) {
   EXPECT_EQ(violations, (std::vector<std::string>{"set_auth", "unsubscribe"}));
 }
 
+// Reads and presence registrations are loop-confined as well; getters of what was fixed at
+// construction (topic, options) are not checked.
+TEST_F(SocketFixture, ReadsAndPresenceCallsOffTheLoopThreadAreCaughtInDebugBuilds) {
+  if (!core::kLoopChecks) GTEST_SKIP() << "loop checks are compiled out (NDEBUG)";
+  std::vector<std::string> violations;
+  auto previous = core::set_loop_violation_handler(
+      [&](std::string_view method) { violations.emplace_back(method); });
+  auto channel = socket->channel("room");
+  std::thread other([&] {
+    (void)socket->state();
+    (void)socket->diagnostics();
+    (void)channel->state();
+    (void)channel->topic();
+    (void)channel->presence_state();
+    auto sub = channel->on_presence_sync([] {});
+  });
+  other.join();
+  (void)socket->state();  // the loop thread: not reported
+  core::set_loop_violation_handler(std::move(previous));
+  // The socket's diagnostics read its channel's, which reports too.
+  EXPECT_EQ(violations, (std::vector<std::string>{"state", "diagnostics", "diagnostics", "state",
+                                                  "presence_state", "on_presence_sync"}));
+}
+
 }  // namespace
 }  // namespace rtsync::client::testing

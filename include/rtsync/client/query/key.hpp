@@ -9,7 +9,8 @@
 // `{"2":2,"10":1,"a":3}`. Numbers print as JavaScript prints them (1.0 → `1`, 1e21 → `1e+21`,
 // 0.1 → `0.1`, -0 → `0`); strings escape `"`, `\` and control characters as JSON.stringify does
 // (\b \f \n \r \t, others as lowercase \u00xx) and keep every other byte. One deviation, outside
-// what JavaScript can express: integers beyond ±2^53 print exactly.
+// what JavaScript can express: integers beyond ±2^53 print exactly. The printer is
+// core::canonical_json (rtsync/core/json.hpp), which the server uses too.
 // tests/conformance/query_key_conformance_test.cpp compares these hashes with @tanstack/query-core.
 //
 // Normalisation. A key is stored with its numbers normalised (uint64 ≤ INT64_MAX and integral
@@ -45,19 +46,15 @@
 
 namespace rtsync::client::query {
 
-// Appends the canonical (TanStack-hash) text of `v` to `out`. Non-finite numbers print as `null`.
-void append_canonical(std::string& out, const json::value& v);
-std::string canonical_json(const json::value& v);
-
 // partialMatchKey(a, b): true when `a` matches the (partial) filter `b`. See the header comment.
 bool partial_match(const json::value& a, const json::value& b);
 
-// Splits the canonical text of an array (as produced by `canonical_json`) into the canonical texts
-// of its elements, without parsing. Returns an empty vector for "[]"; behaviour is undefined for
-// text that is not canonical.
+// Splits the canonical text of an array (as produced by core::canonical_json) into the canonical
+// texts of its elements, without parsing. Returns an empty vector for "[]"; behaviour is undefined
+// for text that is not canonical.
 std::vector<std::string_view> split_canonical_array(std::string_view canonical);
 
-// A query key: a JSON array with its canonical hash (object members sorted), immutable and cheap
+// A query key: a JSON array with its canonical hash (core::canonical_json), immutable and cheap
 // to copy (shared). Thread safety: immutable; safe to share across threads.
 class QueryKey {
  public:

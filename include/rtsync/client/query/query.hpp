@@ -37,6 +37,7 @@
 #include "rtsync/client/query/data.hpp"
 #include "rtsync/client/query/key.hpp"
 #include "rtsync/client/query/options.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/result.hpp"
 
 namespace rtsync::client::query {
@@ -91,6 +92,14 @@ class GcQueue;
 class KeyIndex;
 }  // namespace detail
 
+// The getters below are loop-confined, checked in debug builds (rtsync/core/loop_check.hpp) while
+// the query has a client; undefined again after the class.
+#if RTSYNC_LOOP_CHECKS
+#define RTSYNC_QUERY_ON_LOOP() check_on_loop(static_cast<const char*>(__func__))
+#else
+#define RTSYNC_QUERY_ON_LOOP() static_cast<void>(0)
+#endif
+
 // One cached query: its key, state and observers. Created and owned by QueryClient; applications
 // read it (QueryClient::find, QueryObserver::query) and never change it directly.
 // Thread safety: loop-confined, like its QueryClient.
@@ -102,7 +111,11 @@ class Query : public std::enable_shared_from_this<Query> {
 
   const QueryKey& key() const noexcept { return key_; }             // its key
   const std::string& hash() const noexcept { return key_.hash(); }  // the key's hash
-  const QueryState& state() const noexcept { return state_; }       // its state now
+  // Its state now.
+  const QueryState& state() const noexcept {
+    RTSYNC_QUERY_ON_LOOP();
+    return state_;
+  }
 
   // At least one observer with enabled = true.
   bool is_active() const noexcept;
@@ -116,13 +129,24 @@ class Query : public std::enable_shared_from_this<Query> {
   bool is_stale_by_time(const StaleTime& stale_time) const noexcept;
   // Fetched at least once (data or error).
   bool is_fetched() const noexcept {
+    RTSYNC_QUERY_ON_LOOP();
     return state_.data_update_count + state_.error_update_count > 0;
   }
-  std::size_t observer_count() const noexcept { return observers_.size(); }  // observers now
+  // Observers now.
+  std::size_t observer_count() const noexcept {
+    RTSYNC_QUERY_ON_LOOP();
+    return observers_.size();
+  }
   // The largest gc_time seen (kInfinite: never collected).
-  Duration gc_time() const noexcept { return gc_time_; }
+  Duration gc_time() const noexcept {
+    RTSYNC_QUERY_ON_LOOP();
+    return gc_time_;
+  }
   // False once removed from its cache (by gc, remove_queries or the client's destruction).
-  bool in_cache() const noexcept { return in_cache_; }
+  bool in_cache() const noexcept {
+    RTSYNC_QUERY_ON_LOOP();
+    return in_cache_;
+  }
   // Insertion order in the cache (find_all returns queries in this order).
   std::uint64_t sequence() const noexcept { return seq_; }
 
@@ -141,6 +165,9 @@ class Query : public std::enable_shared_from_this<Query> {
 
  private:
   using Waiter = std::function<void(const Result<Data>&)>;
+
+  // RTSYNC_ASSERT_ON_LOOP against the client's scheduler while the query has a client.
+  void check_on_loop(const char* method) const noexcept;
 
   void set_options(std::shared_ptr<const QueryOptions> options);
   void update_gc_time(std::optional<Duration> gc_time);
@@ -182,5 +209,7 @@ class Query : public std::enable_shared_from_this<Query> {
   std::uint32_t gc_pos_ = UINT32_MAX;
   bool in_cache_ = false;
 };
+
+#undef RTSYNC_QUERY_ON_LOOP
 
 }  // namespace rtsync::client::query

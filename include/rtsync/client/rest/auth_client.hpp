@@ -15,9 +15,9 @@
 #include <functional>
 #include <string>
 
-#include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/result.hpp"
+#include "rtsync/net/http_client.hpp"
 
 namespace rtsync::client::rest {
 
@@ -49,7 +49,7 @@ class AuthClient {
   using TokensCallback = std::function<void(Result<AuthTokens>)>;
 
   // `http` must outlive the AuthClient.
-  AuthClient(HttpClient& http, AuthClientOptions options);
+  AuthClient(net::HttpClient& http, AuthClientOptions options);
 
   // POST /signup: creates the user and signs in.
   void sign_up(std::string_view email, std::string_view password, TokensCallback done);
@@ -66,9 +66,9 @@ class AuthClient {
 
  private:
   void post_tokens(std::string target, json::object body, TokensCallback done);
-  Headers headers(std::string_view bearer) const;
+  net::Headers headers(std::string_view bearer) const;
 
-  HttpClient& http_;
+  net::HttpClient& http_;
   AuthClientOptions options_;
 };
 

@@ -19,10 +19,10 @@
 #include <optional>
 #include <string>
 
-#include "rtsync/client/rest/http_client.hpp"
 #include "rtsync/client/rest/postgrest_query.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/result.hpp"
+#include "rtsync/net/http_client.hpp"
 
 namespace rtsync::client::rest {
 
@@ -43,7 +43,7 @@ struct RestClientOptions {
 };
 
 // Turns an HTTP answer into a RestResult or the Error described above (shared with AuthClient).
-Result<RestResult> to_rest_result(Result<HttpResult> response, bool want_count);
+Result<RestResult> to_rest_result(Result<net::HttpResult> response, bool want_count);
 // Errc for an HTTP error status.
 Errc errc_for_status(int status) noexcept;
 
@@ -52,7 +52,7 @@ Errc errc_for_status(int status) noexcept;
 class RestClient {
  public:
   // `http` must outlive the RestClient.
-  RestClient(HttpClient& http, RestClientOptions options);
+  RestClient(net::HttpClient& http, RestClientOptions options);
 
   // The signed-in user's token; empty → requests authenticate with the api key.
   void set_access_token(std::string token) { access_token_ = std::move(token); }
@@ -75,12 +75,12 @@ class RestClient {
   // Cancels a request by id (HttpClient::cancel).
   void cancel(std::uint64_t id) { http_.cancel(id); }
   // The HttpClient requests go through.
-  HttpClient& http() noexcept { return http_; }
+  net::HttpClient& http() noexcept { return http_; }
 
  private:
-  Headers headers(bool json_body, bool single = false) const;
+  net::Headers headers(bool json_body, bool single = false) const;
 
-  HttpClient& http_;
+  net::HttpClient& http_;
   RestClientOptions options_;
   std::string access_token_;
 };

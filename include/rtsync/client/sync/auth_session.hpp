@@ -29,8 +29,9 @@
 #include <string>
 #include <string_view>
 
-#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
 
@@ -86,7 +87,10 @@ class AuthSession {
   AuthSession& operator=(const AuthSession&) = delete;
 
   // The cached session, if signed in. No I/O.
-  const std::optional<Session>& get_session() const noexcept { return session_; }
+  const std::optional<Session>& get_session() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return session_;
+  }
 
   // Stores the session and announces SIGNED_IN (also when replacing another session).
   void sign_in(Session session);
@@ -102,9 +106,21 @@ class AuthSession {
 
   // When the next refresh is due (refresh or retry), if one is scheduled.
   std::optional<core::TimePoint> next_refresh_at() const;
-  bool refreshing() const noexcept { return in_flight_; }          // a refresh is running
-  std::uint64_t refreshes() const noexcept { return refreshes_; }  // successful refreshes
-  std::uint64_t refresh_failures() const noexcept { return refresh_failures_; }  // failed ones
+  // A refresh is running.
+  bool refreshing() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return in_flight_;
+  }
+  // Successful refreshes.
+  std::uint64_t refreshes() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return refreshes_;
+  }
+  // Failed refreshes.
+  std::uint64_t refresh_failures() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return refresh_failures_;
+  }
   // {signedIn, userId, expiresAt (wall ms|null), nextRefreshInMs (ms|null), refreshing,
   //  refreshes, refreshFailures}
   json::value diagnostics() const;
@@ -123,8 +139,8 @@ class AuthSession {
   bool in_flight_ = false;
   std::uint64_t refreshes_ = 0;
   std::uint64_t refresh_failures_ = 0;
-  ListenerList<AuthEvent, const Session*> listeners_;
-  ListenerList<const std::string&> sinks_;
+  core::ListenerList<AuthEvent, const Session*> listeners_;
+  core::ListenerList<const std::string&> sinks_;
   core::Timer refresh_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

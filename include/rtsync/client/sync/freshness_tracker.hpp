@@ -44,8 +44,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/core/subscription.hpp"
 
@@ -116,6 +117,10 @@ class FreshnessTracker {
   FreshnessTracker(const FreshnessTracker&) = delete;
   FreshnessTracker& operator=(const FreshnessTracker&) = delete;
 
+  // The scheduler it runs on, as given: the loop it and its followers (SmartPolling) are confined
+  // to.
+  core::Scheduler& scheduler() const noexcept { return scheduler_; }
+
   // Sets the realtime status. Same status as now → nothing happens.
   void on_realtime_status_change(RealtimeStatus status, std::string_view reason = {});
   // A verdict that supersedes the report that led to it (the manager's "Reconnect attempts
@@ -131,10 +136,21 @@ class FreshnessTracker {
   // Forgets every key; status disconnected (reason "reset"), changed now; always notifies.
   void reset();
 
-  RealtimeStatus status() const noexcept { return status_; }      // the status now
-  const std::string& reason() const noexcept { return reason_; }  // its reason
+  // The status now.
+  RealtimeStatus status() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return status_;
+  }
+  // Its reason.
+  const std::string& reason() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return reason_;
+  }
   // When the status last changed (construction, a change, or reset).
-  core::TimePoint last_status_change() const noexcept { return status_changed_at_; }
+  core::TimePoint last_status_change() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return status_changed_at_;
+  }
 
   // Last event time of `key`'s family (longest recorded prefix), if any.
   std::optional<core::TimePoint> last_event(const Key& key) const;
@@ -148,14 +164,24 @@ class FreshnessTracker {
 
   // Called after every change (see above).
   core::Subscription subscribe(std::function<void()> listener);
-  std::size_t subscriber_count() const { return listeners_.size(); }  // listeners now
+  // Listeners now.
+  std::size_t subscriber_count() const {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return listeners_.size();
+  }
   // Notifications sent so far.
-  std::uint64_t notifications() const noexcept { return notifications_; }
+  std::uint64_t notifications() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return notifications_;
+  }
   // Changes whenever a polling_interval or is_fresh (default threshold) answer may have changed:
   // status changes, resets, row boundaries crossed, keys added, and events on a key whose last
   // event was at least 30 s old. An event that only refreshes a recent key leaves it alone, which
   // lets listeners skip work during bursts.
-  std::uint64_t revision() const noexcept { return revision_; }
+  std::uint64_t revision() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return revision_;
+  }
 
   // {realtimeStatus, statusReason, timeSinceStatusChange, trackedQueries,
   //  queryAges:[{query, ageMs, ageSec}], subscriberCount, timestamp}; times in ms, timestamp is
@@ -181,7 +207,7 @@ class FreshnessTracker {
   std::string reason_;
   core::TimePoint status_changed_at_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
-  ListenerList<> listeners_;
+  core::ListenerList<> listeners_;
   std::uint64_t notifications_ = 0;
   std::uint64_t revision_ = 1;
   core::Timer aging_;

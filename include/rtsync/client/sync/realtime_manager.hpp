@@ -48,6 +48,18 @@
 // FreshnessTracker keys; a table it does not bind touches no keys. Counted in status_json's
 // "overflows" (not in "events").
 //
+// Presence (optional; docs/presence.md). `set_presence(key, payload)` makes the application one
+// presence on its scope's channel: from the next join on, the channel joins with presence enabled
+// under `key` (config.presence.key; "" lets the server pick one per join) and `payload` is tracked
+// on every SUBSCRIBED — the first and every rejoin, because the server forgets a channel's
+// presence with its join and the transport, like realtime-js, does not re-track by itself. Called
+// while subscribed, it tracks `payload` at once (the key applies from the next join).
+// `clear_presence()` untracks and stops tracking. Presence listeners (`on_presence`) registered
+// before a join enable presence for it too, without tracking. Listeners get the channel's state
+// (RealtimeChannel::presence_state(): key → presences) after each presence_state / presence_diff
+// applied, and an empty state when the channel is left (a scope change, leave()). A track the
+// server refuses is logged (warn) and retried at the next SUBSCRIBED.
+//
 // Heal (listens for `realtime:auth-heal`): with a scope and no subscription, starts a heal cycle
 // unless one is running or a join is still waiting for its first status (its guard decides): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
@@ -71,10 +83,11 @@
 #include "rtsync/client/sync/auth_session.hpp"
 #include "rtsync/client/sync/binding.hpp"
 #include "rtsync/client/sync/freshness_tracker.hpp"
-#include "rtsync/client/sync/observable.hpp"
 #include "rtsync/client/transport/realtime_socket.hpp"
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -127,11 +140,20 @@ class MessageClock {
   explicit MessageClock(const core::Scheduler& scheduler) : scheduler_(scheduler) {}
   // Records a frame received now.
   void stamp() {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
     last_ = scheduler_.wall_ms();
     ++messages_;
   }
-  std::optional<std::int64_t> last() const noexcept { return last_; }  // wall ms of the last
-  std::uint64_t messages() const noexcept { return messages_; }        // frames stamped
+  // Wall ms of the last frame stamped.
+  std::optional<std::int64_t> last() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return last_;
+  }
+  // Frames stamped so far.
+  std::uint64_t messages() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return messages_;
+  }
 
  private:
   const core::Scheduler& scheduler_;
@@ -172,29 +194,67 @@ class RealtimeManager {
   RealtimeManagerStatus status() const;  // getStatus()
   /// The binding this manager joins by (RealtimeManagerOptions::binding).
   const SyncBinding& binding() const noexcept { return options_.binding; }
-  const RealtimeSnapshot& snapshot() const noexcept { return snapshot_; }  // the snapshot now
-  bool subscribed() const noexcept { return subscribed_; }  // the channel is SUBSCRIBED
+  // The snapshot now.
+  const RealtimeSnapshot& snapshot() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return snapshot_;
+  }
+  // The channel is SUBSCRIBED.
+  bool subscribed() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return subscribed_;
+  }
   // The project joined or joining.
-  const std::optional<std::string>& project_id() const noexcept { return project_id_; }
-  std::uint32_t reconnect_attempts() const noexcept { return attempts_; }  // in this cycle
+  const std::optional<std::string>& project_id() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return project_id_;
+  }
+  // Heal attempts in this cycle.
+  std::uint32_t reconnect_attempts() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return attempts_;
+  }
   // A heal cycle is running: a retry is scheduled or a heal join is in flight.
   bool healing() const noexcept;
 
   // Every phase of the current channel, and `left` on leave.
   core::Subscription on_phase(std::function<void(const ChannelPhaseChange&)> listener);
 
+  /// Tracks `payload` under `key` on the scope's channel, now if subscribed and after every
+  /// SUBSCRIBED (see Presence in the file comment).
+  void set_presence(std::string key, json::object payload);
+  /// Untracks (when subscribed) and stops tracking; the channel keeps receiving presence until
+  /// the next join.
+  void clear_presence();
+  /// The payload set_presence() tracks, if any.
+  const std::optional<json::object>& presence_payload() const noexcept { return presence_payload_; }
+  /// The current channel's presence state (key → presences); empty without a channel.
+  PresenceMap presence_state() const;
+  /// Called with the channel's presence state after each sync, and with an empty one when the
+  /// channel is left.
+  core::Subscription on_presence(std::function<void(const PresenceMap&)> listener);
+
   // {channelState, lastEventAt, timestamp, lastMessageAt}
   json::value snapshot_json() const;
   // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
   json::value status_json() const;
-  std::uint64_t events_received() const noexcept { return events_; }  // change and broadcast events
-  std::uint64_t overflows_received() const noexcept { return overflows_; }  // overflows
+  // Change and broadcast events received.
+  std::uint64_t events_received() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return events_;
+  }
+  // Overflows received.
+  std::uint64_t overflows_received() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return overflows_;
+  }
   // The payload of the event (change or broadcast; not an overflow) being (or last) emitted,
   // shared: a bus handler that wants to keep the detail (the provider's stamped events) checks
   // `&detail == last_event_payload().get()` and shares it instead of copying. Each payload is
   // copied once out of the transport's frame into its own arena (one allocation block instead of
   // one per string).
   const std::shared_ptr<const json::value>& last_event_payload() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
     return last_payload_;
   }
 
@@ -215,6 +275,7 @@ class RealtimeManager {
   void set_snapshot(std::string_view channel_state);
   void log_auth_state() const;
   void announce(ChannelPhase phase, std::string reason);
+  void track_presence(const std::shared_ptr<Join>& join);
 
   core::Scheduler& scheduler_;
   RealtimeSocket& socket_;
@@ -235,7 +296,10 @@ class RealtimeManager {
   std::uint64_t overflows_ = 0;
   std::shared_ptr<const json::value> last_payload_;
   RealtimeSnapshot snapshot_;
-  ListenerList<const ChannelPhaseChange&> phase_listeners_;
+  core::ListenerList<const ChannelPhaseChange&> phase_listeners_;
+  std::string presence_key_;
+  std::optional<json::object> presence_payload_;
+  core::ListenerList<const PresenceMap&> presence_listeners_;
   core::Timer heal_timer_;
   core::Subscription heal_sub_;
 };

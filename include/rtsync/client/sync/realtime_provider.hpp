@@ -54,6 +54,7 @@
 #include "rtsync/client/sync/realtime_manager.hpp"
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/loop_check.hpp"
 
 namespace rtsync::client::sync {
 
@@ -124,10 +125,18 @@ class RealtimeProvider {
   RealtimeProvider(const RealtimeProvider&) = delete;
   RealtimeProvider& operator=(const RealtimeProvider&) = delete;
 
-  const ProviderState& state() const noexcept { return state_; }  // the context value now
+  // The context value now.
+  const ProviderState& state() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(cache_.scheduler());
+    return state_;
+  }
   // Called after every state change (connection fields and event stamps alike).
   core::Subscription subscribe(std::function<void(const ProviderState&)> listener);
-  const ProviderStats& stats() const noexcept { return stats_; }  // counters so far
+  // Counters so far.
+  const ProviderStats& stats() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(cache_.scheduler());
+    return stats_;
+  }
   // {isConnected, isConnecting, error, <stamped event's diagnostics_name>…, <scope_name>,
   //  stats{events, …, overflows, overflowsUnbound}} (task app: lastTaskUpdateAt, lastNewTaskAt,
   //  projectId)
@@ -153,7 +162,7 @@ class RealtimeProvider {
   RealtimeProviderOptions options_;
   std::shared_ptr<spdlog::logger> log_;
   ProviderState state_;
-  ListenerList<const ProviderState&> listeners_;
+  core::ListenerList<const ProviderState&> listeners_;
   ProviderStats stats_;
   std::optional<std::string> current_;  // the project this provider joined
   std::uint64_t generation_ = 0;        // bumped per selection, to drop stale join results

@@ -83,6 +83,7 @@ class RealtimeSync {
   std::vector<core::Subscription> register_diagnostics(core::Diagnostics& diagnostics);
 
  private:
+  core::Scheduler& scheduler_;  // the loop it is confined to
   core::EventBus bus_;
   std::unique_ptr<AuthSession> auth_;
   std::unique_ptr<FreshnessTracker> freshness_;

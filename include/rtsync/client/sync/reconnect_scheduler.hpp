@@ -25,6 +25,7 @@
 #include "rtsync/core/event_bus.hpp"
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -74,7 +75,10 @@ class ReconnectScheduler {
 
   ReconnectSchedulerState state() const;  // getState()
   // Heals emitted so far.
-  std::uint64_t dispatched() const noexcept { return dispatched_; }
+  std::uint64_t dispatched() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return dispatched_;
+  }
   // {pendingIntents, lastReconnectAt (wall ms, 0 = never), isProcessing, timeSinceLastReconnect
   //  (ms, null = never), dispatched, intents:[{source, reason, priority, ageMs}]}
   json::value diagnostics() const;

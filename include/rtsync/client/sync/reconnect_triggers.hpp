@@ -24,6 +24,7 @@
 #include "rtsync/client/sync/freshness_tracker.hpp"
 #include "rtsync/client/sync/observable.hpp"
 #include "rtsync/client/sync/reconnect_scheduler.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/scheduler.hpp"
 
 namespace rtsync::client::sync {
@@ -53,7 +54,10 @@ class ReconnectTriggers {
   void request(ReconnectIntent intent);
 
   // Since when realtime counts as degraded with a project selected, if it does.
-  std::optional<core::TimePoint> degraded_since() const noexcept { return degraded_since_; }
+  std::optional<core::TimePoint> degraded_since() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return degraded_since_;
+  }
 
  private:
   void on_auth(AuthEvent event);

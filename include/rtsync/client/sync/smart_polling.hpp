@@ -26,6 +26,8 @@
 #include "rtsync/client/sync/freshness_tracker.hpp"
 #include "rtsync/client/sync/observable.hpp"
 #include "rtsync/core/json.hpp"
+#include "rtsync/core/listener_list.hpp"
+#include "rtsync/core/subscription.hpp"
 
 namespace rtsync::client::sync {
 
@@ -76,7 +78,7 @@ class SmartQuery {
   PollingConfig config_;
   query::QueryObserver observer_;
   std::uint64_t updates_ = 0;
-  std::weak_ptr<std::vector<SmartQuery*>> registry_;
+  core::Subscription registration_;  // in SmartPolling's list; last, so removed first
 };
 
 // Keeps observers' polling in step with the tracker (behaviour and thread safety: the file
@@ -99,9 +101,16 @@ class SmartPolling {
   std::unique_ptr<SmartQuery> observe(query::QueryClient& client, query::ObserverOptions options,
                                       std::optional<FreshnessTracker::Key> lookup_key = {});
 
-  std::size_t observers() const { return registry_->size(); }  // live SmartQuery handles
+  // Live SmartQuery handles
+  std::size_t observers() const {
+    RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
+    return registry_.size();
+  }
   // Tracker notifications that led to a recompute.
-  std::uint64_t recomputes() const noexcept { return recomputes_; }
+  std::uint64_t recomputes() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(tracker_.scheduler());
+    return recomputes_;
+  }
   // {observers, recomputes, queries:[{key, refetchIntervalMs, staleTimeMs, updates}]}
   json::value diagnostics() const;
 
@@ -112,9 +121,8 @@ class SmartPolling {
   FreshnessTracker& tracker_;
   SmartPollingOptions options_;
   std::shared_ptr<spdlog::logger> log_;
-  // The live SmartQuery handles, in creation order (shared so a handle may outlive us).
-  std::shared_ptr<std::vector<SmartQuery*>> registry_ =
-      std::make_shared<std::vector<SmartQuery*>>();
+  // The live SmartQuery handles, in creation order (a handle may outlive us).
+  core::BasicListenerList<SmartQuery*> registry_;
   std::uint64_t seen_revision_ = 0;
   std::uint64_t recomputes_ = 0;
   core::Subscription tracker_sub_;

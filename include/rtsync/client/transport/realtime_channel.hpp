@@ -40,6 +40,19 @@
 // informational error. Like every frame of an earlier join (join_ref set and not current), a stale
 // one is dropped.
 //
+// Private channels (ChannelOptions::is_private; docs/private-channels.md). The server decides by
+// the project's policies on `realtime.messages`, with the token the socket has when the join is
+// sent (RealtimeSocket::set_auth). A refused join is a CHANNEL_ERROR whose message is the server's
+// reason (`Unauthorized: You do not have permissions to read from this Channel topic: <name>`)
+// and rejoins with backoff like any join error. A broadcast the token may not send is dropped by
+// the server without a reply: with broadcast_ack the push ends timed out, without it the push
+// reports ok. When a replaced token may no longer read the topic, the server sends a `system`
+// error (`You do not have permissions to read from this Channel topic: <name>`, or `You no longer
+// have permission to read from this Channel topic: <name>` when one of two reads was lost) and
+// phx_close: on_system listeners get the payload exactly as realtime-js's `system` listeners do,
+// then CHANNEL_ERROR (Errc::unauthorized; rtsync's addition, see above) and CLOSED — the channel
+// does not rejoin, as in realtime-js; create a new channel to join again.
+//
 // Presence (docs/presence.md; merge semantics in client/transport/presence.hpp). `track(payload)`
 // makes this channel one presence under its key (ChannelOptions::presence_key, or a key the
 // server picks per join), `untrack()` removes it. The channel receives the others' presences when

@@ -65,7 +65,7 @@ struct VerifiedJwt {
   json::object claims;      // the payload
   std::string role;         // claims.role
   std::int64_t exp = 0;     // claims.exp, seconds since the Unix epoch
-  std::string claims_json;  // claims serialized canonically (keys sorted): the auth class key
+  std::string claims_json;  // claims as core::canonical_json: equal claims ⇒ equal text (class key)
   core::WallTime expires_at() const;
 };
 
@@ -103,8 +103,5 @@ class JwtVerifier {
 
 // {"alg":"HS256","typ":"JWT"} . claims . HMAC-SHA256 — for tests, tools and the auth endpoints.
 std::string sign_hs256(const json::object& claims, std::string_view secret);
-
-// Serializes a JSON value with object keys sorted recursively: equal claims ⇒ equal text.
-std::string canonical_json(const json::value& v);
 
 }  // namespace rtsync::server::auth

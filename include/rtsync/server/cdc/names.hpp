@@ -1,5 +1,5 @@
-// Names that the change stream, the row authorizer and message retention give their timers and
-// log channels.
+// Names that the change stream, the row and channel authorizers and message retention give
+// their timers and log channels.
 // Core lists none of them: each layer defines its own here, and tests use these ids to find
 // and fire its timers (`core::ManualScheduler::run_until`).
 //
@@ -21,6 +21,8 @@ inline constexpr core::TimerId StatusFeedback{"StatusFeedback"};
 inline constexpr core::TimerId VisibilityWait{"VisibilityWait"};
 // The change stream letting PostgreSQL go while delivery waits.
 inline constexpr core::TimerId DeliveryStall{"DeliveryStall"};
+// A private-channel policy check that PostgreSQL has not answered in time.
+inline constexpr core::TimerId ChannelAuthDeadline{"ChannelAuthDeadline"};
 // The next run of Broadcast-from-Database retention (old realtime.messages rows deleted).
 inline constexpr core::TimerId Retention{"Retention"};
 }  // namespace timers

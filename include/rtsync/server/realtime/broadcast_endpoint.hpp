@@ -4,13 +4,17 @@
 //                                                           payload (object), private?, id?}]}
 //   POST …/api/broadcast/<topic>/events/<event>[?private=true]   one message; the body is the
 //                                                           payload (JSON, else a JSON string)
-// Answers: 202 (empty) once every message went to the Hub; 401 {"message":"Unauthorized"} unless
-// the caller's token (`Authorization: Bearer`, else the `apikey` header or query parameter)
-// verifies with role service_role or authenticated; 405 for a method other than POST; 404 for a
-// malformed single-message path; 422 for a batch without messages or with a bad one, or with a
-// payload above RealtimeLimits::max_broadcast_payload_bytes (413 for a single message). Private
-// topics need realtime.messages policies this server does not evaluate yet: only service_role may
-// write to them; other callers' private messages are skipped (still 202, as the reference).
+// Answers: 202 (empty) once every message went to the Hub or was skipped; 401
+// {"message":"Unauthorized"} unless the caller's token (`Authorization: Bearer`, else the `apikey`
+// header or query parameter) verifies with role service_role or authenticated; 405 for a method
+// other than POST; 404 for a malformed single-message path; 422 for a batch without messages or
+// with a bad one, or with a payload above RealtimeLimits::max_broadcast_payload_bytes (413 for a
+// single message). Public messages go out at once. A private message (`"private": true`, or
+// `?private=true`) goes out only if the caller's token may INSERT into realtime.messages for its
+// topic (extension 'broadcast'), asked of the Hub's ChannelAuthorizer once per topic of the
+// request; the others, and all of them when the check fails or there is no authorizer, are
+// skipped silently (still 202, as Supabase Realtime; counted as rtsync_channel_auth_refusals_total
+// reason `rest_write`, or `database`). The answer waits for those checks.
 //
 // Thread safety: confined to the Hub's loop thread, like the Hub.
 #pragma once

@@ -17,12 +17,24 @@
 // (timers::TokenExpiry) run on the Hub's scheduler; message rate windows are computed from
 // now(); the presence push budget's second is a timer (timers::RateWindow).
 //
+// Private channels (docs/private-channels.md): a join with config.private asks the Hub's
+// ChannelAuthorizer for the token's read rights on the topic, a first broadcast or track asks for
+// its write rights, an access_token push asks for the new token's read rights. While an answer is
+// awaited the connection handles no further client message (heartbeats aside): they wait, in
+// order, and are handled once it came — as a Phoenix socket waits for a channel's join — so a
+// join reply, a broadcast and the replies after them leave in the order the client sent them.
+// The authorizer always answers (it bounds the wait); the messages waiting are bounded by
+// RealtimeLimits::max_queued_frames / max_queued_bytes (past them the socket is closed, 1008).
+//
 // Thread safety: confined to the server loop.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,8 +70,27 @@ class Connection {
   const Channel* channel(std::string_view topic) const;
 
  private:
+  // A client message received while an authorization answer was awaited.
+  struct Held {
+    std::optional<protocol::Message> text;
+    std::optional<protocol::UserBroadcast> binary;
+    std::size_t bytes = 0;
+  };
+  // What a join has settled before its private-channel check.
+  struct JoinPlan {
+    std::string sub_topic;
+    protocol::JoinRequest request;
+    std::shared_ptr<const auth::VerifiedJwt> token;
+  };
+  // Continuation of a channel's policy check: the channel if it is still joined (same join), and
+  // the answer (already merged into its rights when it is one).
+  using AfterCheck = std::function<void(Channel*, const ChannelAuthResult&)>;
+
   void handle(protocol::Message m);
+  void dispatch(protocol::Message m);
+  void hold(Held h);
   void handle_join(protocol::Message& m);
+  void finish_join(protocol::Message& m, JoinPlan plan, ChannelRights rights);
   void refuse_join(const protocol::Message& m, std::string reason);
   // The end of every successful join: the channel registered, the reply and its system messages.
   Channel& complete_join(const protocol::Message& m, std::unique_ptr<Channel> ch, json::array echo,
@@ -72,10 +103,21 @@ class Connection {
                      Result<std::vector<StoredMessage>> stored);
   void cancel_pending(std::string_view topic);
   void handle_leave(protocol::Message& m);
-  void handle_broadcast(Channel& ch, protocol::Message& m);
-  void handle_binary_broadcast(protocol::UserBroadcast b);
+  // `checked`: the push comes back after its channel's write check (not a cache hit).
+  void handle_broadcast(Channel& ch, protocol::Message& m, bool checked = false);
+  void handle_binary_broadcast(protocol::UserBroadcast b, bool checked = false);
   void handle_access_token(Channel& ch, protocol::Message& m);
   void handle_presence(Channel& ch, protocol::Message& m);
+  void track_presence(Channel& ch, protocol::Message& m, bool checked);
+  // Logs and counts a write check that failed (the push is then handled as not allowed).
+  void refuse_write(Channel& ch, const ChannelAuthError& error, bool presence);
+  // Asks the authorizer; client messages wait until `then` ran with the answer.
+  void authorize(ChannelCheck check, std::function<void(ChannelAuthResult)> then);
+  // authorize() for a joined channel: merges the answer into its rights, then `then`.
+  void check_channel(Channel& ch, ChannelCheck check, AfterCheck then);
+  // Handles the messages that waited, in order, until the next authorization (or none left).
+  void resume();
+  Channel* find_channel(const std::string& topic, std::uint64_t id);
   // Counts a presence push against max_presence_events_per_second; past it, ends `ch`.
   bool admit_presence(Channel& ch);
   void reply(const protocol::Message& to, json::value payload);
@@ -118,6 +160,9 @@ class Connection {
   std::uint32_t presence_events_ = 0;
   core::Timer presence_window_;  // timers::RateWindow: the presence push budget's second
   bool closing_ = false;
+  bool waiting_ = false;  // an authorization answer is awaited: client messages go to held_
+  std::deque<Held> held_;
+  std::size_t held_bytes_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -42,6 +42,7 @@
 #include "rtsync/protocol/message.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/change_feed.hpp"
+#include "rtsync/server/channel_authorizer.hpp"
 #include "rtsync/server/message_store.hpp"
 #include "rtsync/server/realtime/channel.hpp"
 #include "rtsync/server/realtime/limits.hpp"
@@ -105,6 +106,14 @@ class Hub final : public ChangeSink {
   const Router& router() const noexcept { return router_; }
   PresenceTracker& presence() noexcept { return presence_; }
 
+  // Private channels' policy checks (docs/private-channels.md). Null (the default, and without
+  // PostgreSQL): private joins are refused with Supabase's database-unavailable reason and
+  // private REST messages are skipped. Not owned; must outlive its use or be reset first.
+  void set_channel_authorizer(ChannelAuthorizer* authorizer) noexcept {
+    channel_authorizer_ = authorizer;
+  }
+  ChannelAuthorizer* channel_authorizer() const noexcept { return channel_authorizer_; }
+
   // ---- channels (called by Connection) ----
   std::uint64_t next_channel_id() noexcept { return ++last_channel_id_; }
   void add_member(Channel& ch);
@@ -120,8 +129,9 @@ class Hub final : public ChangeSink {
   std::size_t members(std::string_view member_key) const;
 
   // Fans out to every member of the topic; `sender` is skipped unless it joined with self, and so
-  // is a channel that already replayed `msg.id`. Also hands a copy to every HeldBroadcasts of
-  // the topic. Returns the number of sessions the frame was handed to.
+  // is a member of a private topic whose token may not read its broadcasts (counted as drop
+  // `unauthorized`), or a channel that already replayed `msg.id`. Also hands a copy to every
+  // HeldBroadcasts of the topic. Returns the number of sessions the frame was handed to.
   std::size_t broadcast(const BroadcastMessage& msg, const Channel* sender);
   // Sends `msg` to `ch` alone (held broadcasts, once the join completed): false when the channel
   // replayed it already, its socket cannot carry it, or the session refused it.
@@ -200,6 +210,7 @@ class Hub final : public ChangeSink {
   core::Scheduler& scheduler_;
   const auth::JwtVerifier& verifier_;
   RowAuthorizer* authorizer_;
+  ChannelAuthorizer* channel_authorizer_ = nullptr;
   RealtimeLimits limits_;
   Metrics metrics_;
   Router router_;

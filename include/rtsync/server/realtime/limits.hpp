@@ -37,10 +37,13 @@ struct RealtimeLimits {
   // Decoded transactions (or parts of large ones) authorized concurrently (delivery and
   // confirmation stay in commit order). 1 = one at a time.
   std::size_t max_transactions_in_flight = 128;
-  // Presence (docs/presence.md). Changes of one topic's presences are gathered for this long and
-  // then sent as one presence_diff per receiver (timers::PresenceDiff), so a join storm of n
-  // clients costs each receiver a few frames, not n. 0: one diff per loop turn.
+  // Presence (docs/presence.md). A topic's presence changes are gathered until the topic has been
+  // quiet for `presence_diff_window`, but for at most `presence_diff_max_delay` after the first
+  // one (timers::PresenceDiff); then each receiver gets one presence_diff, and a channel that
+  // joined meanwhile gets its presence_state instead. A join storm of n clients thus costs each
+  // client a few frames, not n. Window 0: one diff per loop turn.
   std::chrono::milliseconds presence_diff_window{50};
+  std::chrono::milliseconds presence_diff_max_delay{500};
   // Presence pushes (track/untrack) per second per socket. The one past it ends that channel with
   // the system error `Too many presence messages per second` (then phx_close); the window starts
   // at the first push and lasts one second (timers::RateWindow).
@@ -51,6 +54,10 @@ struct RealtimeLimits {
   // Presences (metas, one per tracking channel) per topic. A track that would add one more is
   // refused with the reply {"status":"error","response":{}}; the channel stays joined.
   std::size_t max_presences_per_channel = 10'000;
+  // A project setting rather than a limit (Supabase's tenant flag `private_only`): public channels
+  // are refused (`PrivateOnly: This project only allows private channels`); only private channels,
+  // authorized by the policies on realtime.messages (docs/private-channels.md), may be joined.
+  bool private_only = false;
 };
 
 }  // namespace rtsync::server::realtime

@@ -34,6 +34,10 @@ inline constexpr std::string_view kPresenceRateLimited = "presence_rate_limited"
 inline constexpr std::string_view kPresenceTooLarge = "presence_too_large";
 inline constexpr std::string_view kPresenceChannelFull = "presence_channel_full";
 inline constexpr std::string_view kPresenceMalformed = "presence_malformed";
+// client messages that arrived while the socket waited for a policy answer, past the socket's
+// max_queued_frames / max_queued_bytes (the socket is closed with 1008)
+inline constexpr std::string_view kAuthorizationBacklog = "authorization_backlog";
+
 // Broadcast from Database (docs/database-broadcast.md): a realtime.messages row above
 // max_broadcast_payload_bytes, a row missing topic/event/id/private/payload
 inline constexpr std::string_view kDbBroadcastTooLarge = "db_broadcast_too_large";
@@ -44,6 +48,26 @@ inline constexpr std::string_view kReplayDuplicate = "replay_duplicate";
 // a join's replay saw more live broadcasts arrive while it waited than it may hold (the join fails)
 inline constexpr std::string_view kReplayHeldOverflow = "replay_held_overflow";
 }  // namespace drop
+
+// Why private-channel authorization said no (label `reason` of
+// rtsync_channel_auth_refusals_total; docs/private-channels.md).
+namespace auth_refusal {
+// A private join refused: no SELECT policy lets the token read the topic (or a policy raised).
+inline constexpr std::string_view kRead = "read";
+// A public join refused by the private_only setting.
+inline constexpr std::string_view kPrivateOnly = "private_only";
+// A websocket broadcast dropped (no INSERT policy for extension 'broadcast').
+inline constexpr std::string_view kBroadcastWrite = "broadcast_write";
+// A presence track refused (no INSERT policy for extension 'presence').
+inline constexpr std::string_view kPresenceWrite = "presence_write";
+// A private message of the REST broadcast API skipped (its sender may not write the topic).
+inline constexpr std::string_view kRestWrite = "rest_write";
+// A channel closed because its replaced token may no longer read the topic.
+inline constexpr std::string_view kRevoked = "revoked";
+// PostgreSQL could not answer (down, restarting, timed out, query cancelled): join refused,
+// channel closed, or message dropped.
+inline constexpr std::string_view kDatabase = "database";
+}  // namespace auth_refusal
 
 // Why a client connection was refused before its first request (label `reason` of
 // rtsync_connection_refusals_total); the client gets 503 with this reason.
@@ -78,12 +102,21 @@ struct Metrics {
   std::int64_t presences = 0;         // tracked presences (metas) over all topics (gauge)
   std::uint64_t presence_states = 0;  // presence_state frames sent
   std::uint64_t presence_diffs = 0;   // presence_diff frames handed to sessions
+  // Private channels: policy checks asked for (read: joins, token changes, a first track without
+  // presence read; write: the first broadcast or track of a channel, REST messages per topic),
+  // pushes decided from a channel's cached rights without asking, and refusals by reason.
+  std::uint64_t channel_auth_read_checks = 0;
+  std::uint64_t channel_auth_write_checks = 0;
+  std::uint64_t channel_auth_cache_hits = 0;
+  std::map<std::string, std::uint64_t, std::less<>> channel_auth_refusals;
   std::map<std::string, std::uint64_t, std::less<>> drops;
   std::map<std::string, std::uint64_t, std::less<>> refusals;  // by refusal:: reason
 
   void drop(std::string_view reason, std::uint64_t n = 1);
   std::uint64_t drops_for(std::string_view reason) const;
   void refuse(std::string_view reason);
+  void refuse_channel(std::string_view reason, std::uint64_t n = 1);  // an auth_refusal:: reason
+  std::uint64_t channel_refusals_for(std::string_view reason) const;
 
   // Extra gauges provided by other parts (authorization queries, replication lag bytes…).
   struct Gauge {

@@ -18,7 +18,8 @@ inline constexpr core::TimerId IdleTimeout{"IdleTimeout"};
 inline constexpr core::TimerId TokenExpiry{"TokenExpiry"};
 // A failed RLS authorization retrying with backoff.
 inline constexpr core::TimerId AuthorizeRetry{"AuthorizeRetry"};
-// The end of a topic's presence_diff coalescing window.
+// The end of a topic's presence coalescing window (quiet for presence_diff_window, or
+// presence_diff_max_delay since its first change).
 inline constexpr core::TimerId PresenceDiff{"PresenceDiff"};
 // The second of a socket's presence push budget.
 inline constexpr core::TimerId RateWindow{"RateWindow"};

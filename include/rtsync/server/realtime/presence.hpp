@@ -3,12 +3,22 @@
 //
 // Each tracking channel is one meta {"phx_ref": <unique>, …payload} under its presence key; many
 // channels (sockets) may track under the same key. Changes are numbered (a sequence per tracker)
-// and gathered per topic for RealtimeLimits::presence_diff_window (timers::PresenceDiff); then
-// every receiver of the topic gets one presence_diff {"joins":{key:{"metas":[…]}},"leaves":{…}}
-// holding the changes its presence_state did not already contain. A meta that joined and left
-// within one window appears in neither. Receivers are the topic's members with presence enabled
-// (at join, or since their first track); the frame of each group of receivers is serialized once
-// per wire format.
+// and gathered per topic in a window (timers::PresenceDiff) that opens with the topic's first
+// change and closes once the topic has been quiet for RealtimeLimits::presence_diff_window, or
+// presence_diff_max_delay after it opened, whichever comes first. When it closes, every receiver
+// of the topic gets one presence_diff {"joins":{key:{"metas":[…]}},"leaves":{…}} holding the
+// changes its presence_state did not already contain. A meta that joined and left within one
+// window appears in neither. Receivers are the topic's members with presence enabled (at join,
+// or since their first track) — on a private topic only those whose token may read its presence
+// (Channel::rights.presence_read); the frame of each group of receivers is serialized once per
+// wire format.
+//
+// presence_state: a channel joining with presence enabled gets it right after its join reply
+// when the topic's window is closed. While a window is open, its state waits for the window to
+// close and then holds everything up to then, in place of that window's diff: during a join
+// storm each joiner gets one presence_state (and no diff for the storm's window), rather than a
+// state now and a diff moments later. Supabase Realtime sends the state asynchronously after the
+// join as well; realtime-js (and rtsync's client) hold diffs until it arrives.
 //
 // A track replacing a channel's earlier payload is a leave of the old meta and a join of a new
 // one whose meta carries "phx_ref_prev" (the old ref); tracking an identical payload again
@@ -27,6 +37,7 @@
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/server/realtime/channel.hpp"
+#include "rtsync/server/realtime/session_io.hpp"
 
 namespace rtsync::server::realtime {
 
@@ -47,13 +58,17 @@ class PresenceTracker {
   // Removes the channel's meta, if any (untrack, leave, close, any channel end).
   void untrack(Channel& ch);
 
+  // A channel joined with presence enabled: sends its presence_state now, or when the topic's
+  // open window closes (see above).
+  void joined(Channel& ch);
   // The presence_state payload of the channel's topic as JSON text, {key:{"metas":[…]}};
   // remembers that the channel has seen every change up to now.
   std::string state_for(Channel& ch);
-  // Sends the presence_state frame to the channel.
+  // Sends the presence_state frame to the channel now.
   void send_state(Channel& ch);
 
-  // Sends the pending diff of a topic now (the window timer calls it).
+  // Closes the topic's window now: its diff, and the states that waited for it (the window timer
+  // calls it).
   void flush(const std::string& member_key);
 
   // Tracked metas over all topics, and in one topic (by member key).
@@ -82,11 +97,16 @@ class PresenceTracker {
     std::map<std::string, std::vector<Meta>> metas;  // by presence key, in track order
     std::vector<Change> pending;                     // since the last flush, in seq order
     core::Timer window;                              // timers::PresenceDiff
+    core::TimePoint opened{};                        // the window's first change
+    core::TimePoint last_change{};                   // the window's latest change
     std::size_t size = 0;
   };
   void record(Topic& t, const std::string& member_key, bool join, const std::string& key,
               const Meta& meta);
+  void on_window_timer(const std::string& member_key);
   std::string diff_payload(const Topic& t, std::uint64_t after) const;
+  std::string state_payload(const Topic* t) const;
+  OutFrame state_frame(Channel& ch, const std::string& payload);
   std::string next_ref();
 
   Hub& hub_;

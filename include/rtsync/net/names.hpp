@@ -1,4 +1,4 @@
-// Names that the client REST/auth HTTP layer gives its timers and log channels.
+// Names that the network layer (include/rtsync/net) gives its timers.
 // Core lists none of them: each layer defines its own here, and tests use these ids to find
 // and fire its timers (`core::ManualScheduler::run_until`).
 //
@@ -7,11 +7,11 @@
 
 #include "rtsync/core/scheduler.hpp"
 
-namespace rtsync::client::rest {
+namespace rtsync::net {
 
 namespace timers {
-// A REST/auth HTTP request's deadline.
+// An HTTP request's deadline (HttpClient).
 inline constexpr core::TimerId HttpTimeout{"HttpTimeout"};
 }  // namespace timers
 
-}  // namespace rtsync::client::rest
+}  // namespace rtsync::net

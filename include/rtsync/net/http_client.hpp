@@ -1,5 +1,6 @@
-// A small HTTP/1.1 client for the REST and auth endpoints: keep-alive connections to one origin
-// (http:// or https://), pooled, with a per-request deadline on the injected scheduler.
+// A small HTTP/1.1 client (the client's REST and auth endpoints, the server's JWKS fetch):
+// keep-alive connections to one origin (http:// or https://), pooled, with a per-request deadline
+// on the injected scheduler.
 //
 // Requests wait in a FIFO queue for a free connection; at most `max_connections` are open. A
 // connection goes back to the pool after a response that allows keep-alive. When a reused
@@ -33,7 +34,7 @@ namespace boost::asio {
 class io_context;
 }  // namespace boost::asio
 
-namespace rtsync::client::rest {
+namespace rtsync::net {
 
 // HTTP header fields, in order; names compare case-insensitively where looked up.
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -93,4 +94,4 @@ class HttpClient {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace rtsync::client::rest
+}  // namespace rtsync::net

@@ -1,6 +1,6 @@
 // The REST layer's only translation unit with Beast/Asio networking headers: pooled keep-alive
-// HTTP/1.1 (+TLS) exchanges behind rtsync/client/rest/http_client.hpp.
-#include "rtsync/client/rest/http_client.hpp"
+// HTTP/1.1 (+TLS) exchanges behind rtsync/net/http_client.hpp.
+#include "rtsync/net/http_client.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,19 +15,20 @@
 #include <optional>
 #include <unordered_map>
 
-#include "rtsync/client/rest/names.hpp"
 #include "rtsync/core/log.hpp"
+#include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/strings.hpp"
+#include "rtsync/net/names.hpp"
 
-namespace rtsync::client::rest {
+namespace rtsync::net {
 
 namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace net = boost::asio;
-namespace ssl = net::ssl;
-using tcp = net::ip::tcp;
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
 
 auto logger() {
   return log::get("RestClient");
@@ -110,7 +111,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   };
   using ConnPtr = std::shared_ptr<Conn>;
 
-  Impl(net::io_context& io, core::Scheduler& scheduler, HttpClientOptions options, Origin origin,
+  Impl(asio::io_context& io, core::Scheduler& scheduler, HttpClientOptions options, Origin origin,
        std::shared_ptr<ssl::context> tls)
       : io(io),
         scheduler(scheduler),
@@ -119,7 +120,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
         tls(std::move(tls)),
         resolver(io) {}
 
-  net::io_context& io;
+  asio::io_context& io;
   core::Scheduler& scheduler;
   HttpClientOptions options;
   Origin origin;
@@ -141,8 +142,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     r->finished = true;
     r->deadline.cancel();
     active.erase(r->id);
-    net::post(io, [weak = weak_from_this(), done = std::move(r->done),
-                   result = std::move(result)]() mutable {
+    asio::post(io, [weak = weak_from_this(), done = std::move(r->done),
+                    result = std::move(result)]() mutable {
       auto self = weak.lock();
       if (!self || self->destroyed) return;
       done(std::move(result));
@@ -235,7 +236,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   void handshake(const ConnPtr& c) {
     auto& stream = *c->secure;
     beast::error_code addr_ec;
-    net::ip::make_address(origin.host, addr_ec);
+    asio::ip::make_address(origin.host, addr_ec);
     // SNI is for names only (RFC 6066).
     if (addr_ec && !SSL_set_tlsext_host_name(stream.native_handle(), origin.host.c_str())) {
       return fail(c, Errc::io, "cannot set TLS SNI for " + origin.host);
@@ -418,6 +419,7 @@ HttpClient::~HttpClient() {
 
 std::uint64_t HttpClient::request(std::string method, std::string target, Headers headers,
                                   std::string body, Callback done) {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   auto r = std::make_shared<Impl::Request>();
   r->id = impl_->next_id++;
   r->method = std::move(method);
@@ -440,17 +442,21 @@ std::uint64_t HttpClient::request(std::string method, std::string target, Header
 }
 
 void HttpClient::cancel(std::uint64_t id) {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   impl_->abort(id, make_error(Errc::cancelled, "request cancelled"));
 }
 
 std::size_t HttpClient::open_connections() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   return impl_->open;
 }
 std::size_t HttpClient::queued() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   return impl_->queue.size();
 }
 std::uint64_t HttpClient::connects() const noexcept {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   return impl_->connects;
 }
 
-}  // namespace rtsync::client::rest
+}  // namespace rtsync::net

@@ -1,0 +1,157 @@
+#include "run.hpp"
+
+#include <functional>
+#include <iostream>
+#include <thread>
+
+#include "world.hpp"
+
+namespace rtsync::chaos {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(100ms);
+  }
+  return true;
+}
+
+// PostgreSQL's replication connection among the server's: its startup packet asks for
+// `replication=database`.
+const testkit::ProxyMatch kReplication{std::string("replication\0database", 20)};
+
+// Injects the plan's fault and heals it; returns when it healed.
+Result<TimePoint> inject(ChaosWorld& w, const Plan& p) {
+  using testkit::CutMode;
+  switch (p.fault) {
+    case FaultKind::client_cut_reset:
+    case FaultKind::token_expiry:  // the cut outlives the access token
+      w.client_link().cut(CutMode::reset);
+      std::this_thread::sleep_for(p.fault_for);
+      w.client_link().clear();
+      return Clock::now();
+    case FaultKind::client_cut_partition:
+      w.client_link().cut(CutMode::partition);
+      std::this_thread::sleep_for(p.fault_for);
+      w.client_link().clear();
+      return Clock::now();
+    case FaultKind::server_kill:
+      w.server().kill();
+      std::this_thread::sleep_for(p.fault_for);
+      if (auto r = w.restart_server(); !r.ok()) return r.error();
+      return Clock::now();
+    case FaultKind::pg_restart_fast:
+    case FaultKind::pg_restart_immediate: {
+      const auto mode = p.fault == FaultKind::pg_restart_fast
+                            ? testkit::TempCluster::StopMode::fast
+                            : testkit::TempCluster::StopMode::immediate;
+      if (auto r = w.pg().restart(mode); !r.ok()) return r.error();
+      return Clock::now();
+    }
+    case FaultKind::replication_cut:
+      w.db_link().cut(CutMode::reset, std::nullopt, kReplication);
+      std::this_thread::sleep_for(p.fault_for);
+      w.db_link().clear();
+      return Clock::now();
+    case FaultKind::slow_consumer:
+      w.client_link().stall(testkit::Flow::downstream);
+      std::this_thread::sleep_for(p.fault_for);
+      w.client_link().clear();
+      return Clock::now();
+  }
+  return make_error(Errc::invalid_argument, "unknown fault");
+}
+
+}  // namespace
+
+RunResult run_chaos(const Plan& plan, const std::string& server_binary, std::string replay) {
+  RunResult res;
+  res.plan = plan;
+  res.replay = std::move(replay);
+  const auto started = Clock::now();
+  // Printed first, so that even a run that hangs or crashes names its seed.
+  std::cout << "chaos: " << plan.describe() << "\nchaos: replay: " << res.replay << std::endl;
+  auto finish = [&] {
+    res.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    return res;
+  };
+
+  auto made = ChaosWorld::create(plan, server_binary);
+  if (!made.ok()) {
+    res.error = "setup: " + made.error().describe();
+    return finish();
+  }
+  auto& w = *made.value();
+  auto fail = [&](std::string what) {
+    res.error = std::move(what);
+    res.diagnostics =
+        "server log:\n" + w.server().log_tail() + "\nvictim: " + w.victim().snapshot();
+    return finish();
+  };
+  if (!wait_until([&] { return w.victim().live() && w.attacker().live(); }, 20s))
+    return fail("the clients never joined and loaded");
+
+  w.writer().start();
+  std::this_thread::sleep_for(plan.warmup);
+  auto healed = inject(w, plan);
+  if (!healed.ok()) return fail("fault: " + healed.error().describe());
+  // Keep writing for `after` once the victim is live again, so that the session after its rejoin
+  // carries changes too (a reconnect may take the client's whole backoff).
+  wait_until([&] { return w.victim().live(); },
+             std::chrono::duration_cast<std::chrono::milliseconds>(plan.converge_timeout));
+  std::this_thread::sleep_for(plan.after);
+  w.writer().stop();
+  res.writer_committed = w.writer().committed_changes();
+  res.writer_failures = w.writer().failures();
+
+  // Quiet now. The victim may still be working through a backlog (a healed partition, a change
+  // stream catching up): check until every change is accounted for and the cache equals the
+  // database, bounded; then once more a moment later, so that late duplicates or leaks show.
+  auto db = w.database_rows();
+  if (!db.ok()) return fail("database: " + db.error().describe());
+  auto committed = w.committed();
+  if (!committed.ok()) return fail("audit: " + committed.error().describe());
+  CheckOptions o;
+  o.healed = healed.value();
+  const auto deadline = Clock::now() + plan.converge_timeout;
+  for (;;) {
+    res.report = check(committed.value(), w.victim().history(), db.value(), o);
+    if (res.report.ok() || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(250ms);
+  }
+  if (res.report.ok()) {
+    std::this_thread::sleep_for(1s);
+    res.report = check(committed.value(), w.victim().history(), db.value(), o);
+  }
+  res.attacker_leaks = check_attacker(w.attacker().history(), res.attacker_problems);
+  if (!res.ok()) {
+    res.diagnostics =
+        "server log:\n" + w.server().log_tail() + "\nvictim: " + w.victim().snapshot();
+  }
+  return finish();
+}
+
+void print(const RunResult& r, std::ostream& out) {
+  out << "chaos: " << (r.ok() ? "OK" : "FAILED") << " in " << static_cast<int>(r.seconds) << " s, "
+      << r.plan.describe() << "\n";
+  if (!r.error.empty()) out << "chaos:   error: " << r.error << "\n";
+  out << "chaos:   " << r.report.summary() << "\n";
+  out << "chaos:   attacker leaks " << r.attacker_leaks << "; writer committed "
+      << r.writer_committed << " changes (" << r.writer_failures << " failed transactions)\n";
+  for (const auto& p : r.report.problems)
+    out << "chaos:   " << p << "\n";
+  for (const auto& p : r.attacker_problems)
+    out << "chaos:   " << p << "\n";
+  if (!r.ok()) {
+    out << "chaos:   replay: " << r.replay << "\n";
+    if (!r.diagnostics.empty()) out << r.diagnostics << "\n";
+  }
+  out.flush();
+}
+
+}  // namespace rtsync::chaos
