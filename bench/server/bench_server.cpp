@@ -910,8 +910,10 @@ int bench_presence(int argc, char** argv) {
 
 // The same single-row commits into one table, delivered two ways by one server over one database:
 // postgres_changes under RLS (50 users, 10 sockets each, policy owner = auth.uid()) and Broadcast
-// from Database (a realtime.broadcast_changes trigger to the private topic project:<n>, 10
-// sockets per project). The trigger fires in both phases, so the writes are the same. Per phase:
+// from Database (a realtime.broadcast_changes trigger to the private topic project:<n>; the same
+// 50 users, 10 sockets each on their own project's topic, joined through a SELECT policy on
+// realtime.messages as db/0006 writes it). The trigger fires in both phases, so the writes are
+// the same. Per phase:
 //   live     W writer connections commit as fast as they go while the server delivers:
 //            changes/s from the first commit to the last delivery;
 //   drain    the same, but the server process is stopped (SIGSTOP) while the writers commit and
@@ -957,8 +959,15 @@ int bench_dbcast(int argc, char** argv) {
       return null;
     end $$;
     create trigger bench_bc_broadcast after insert on bench_bc
-      for each row execute function bench_bc_broadcast();)");
-  const auto service = key("service_role");
+      for each row execute function bench_bc_broadcast();
+    -- Who may read project:<n>: its owner, as db/0006's policy decides it for the demo.
+    create table bench_projects (id int primary key, owner uuid not null);
+    insert into bench_projects select g, ('00000000-0000-0000-0000-' || lpad((g + 1)::text, 12,
+      '0'))::uuid from generate_series(0, 999) g;
+    grant select on bench_projects to authenticated;
+    create policy project_owner_reads on realtime.messages for select to authenticated using (
+      exists (select 1 from bench_projects p where 'project:' || p.id = (select realtime.topic())
+              and p.owner = (select auth.uid())));)");
   const int per_project = subs / projects;
   const std::string insert_sql =
       "insert into bench_bc (project, owner, t) values ($1::int, ('00000000-0000-0000-0000-' || "
@@ -972,9 +981,8 @@ int bench_dbcast(int argc, char** argv) {
   };
   // `subs` sockets of one kind, joined and reading; events are counted into `sink`.
   auto connect_phase = [&](asio::io_context& io, bool broadcast, Sink& sink) {
-    auto clients = connect_many(io, srv.port, subs, [&](int i) {
-      return broadcast ? service : key("authenticated", user_uuid(i % projects));
-    });
+    auto clients = connect_many(
+        io, srv.port, subs, [&](int i) { return key("authenticated", user_uuid(i % projects)); });
     for (int i = 0; i < subs; ++i) {
       auto& c = clients[i];
       const int project = i % projects;
