@@ -8,8 +8,11 @@
 //   bench_server idle       [--conns 10000]
 //   bench_server presence   [--clients 1000] [--window-ms 50] [--max-delay-ms 500] [--updates 50]
 //                           [--naive 1] [--spread-ms 0]
+//   bench_server dbcast     [--subs 500] [--projects 50] [--changes 20000] [--writers 4]
+//                           [--rate 500] [--seconds 5]
 // Prints one markdown table row per measurement.
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -903,11 +906,259 @@ int bench_presence(int argc, char** argv) {
   return rc;
 }
 
+// ---- 6. Broadcast from Database beside postgres_changes under RLS -------------------------------
+
+// The same single-row commits into one table, delivered two ways by one server over one database:
+// postgres_changes under RLS (50 users, 10 sockets each, policy owner = auth.uid()) and Broadcast
+// from Database (a realtime.broadcast_changes trigger to the private topic project:<n>; the same
+// 50 users, 10 sockets each on their own project's topic, joined through a SELECT policy on
+// realtime.messages as db/0006 writes it). The trigger fires in both phases, so the writes are
+// the same. Per phase:
+//   live     W writer connections commit as fast as they go while the server delivers:
+//            changes/s from the first commit to the last delivery;
+//   drain    the same, but the server process is stopped (SIGSTOP) while the writers commit and
+//            resumed (SIGCONT) after: changes/s from the resume to the last delivery — what the
+//            server can deliver, not what the writers can commit;
+//   latency  one writer at --rate commits/s: commit → event p50/p99 (the time before the INSERT
+//            to the frame's arrival);
+// and two LISTEN/NOTIFY floors at --rate: a bare `select pg_notify`, and the same INSERT (trigger
+// and all) with the notification sent by its own commit.
+struct DbcastRun {
+  double changes_per_s = 0;
+  double writer_per_s = 0;
+  std::uint64_t got = 0, expected = 0;
+  double srv_cpu = 0;
+  double cli_cpu = 0;  // this process (the load client) in the same interval
+  double seconds = 0;  // the interval measured
+};
+struct DbcastPhase {
+  bool broadcast = false;
+  DbcastRun live, drain;
+  Percentiles lat;
+};
+
+int bench_dbcast(int argc, char** argv) {
+  const int subs = arg(argc, argv, "--subs", 500);
+  const int projects = arg(argc, argv, "--projects", 50);
+  const int changes = arg(argc, argv, "--changes", 20000);
+  const int writers = arg(argc, argv, "--writers", 4);
+  const int rate = arg(argc, argv, "--rate", 500);
+  const int seconds = arg(argc, argv, "--seconds", 5);
+  auto srv = spawn_server();
+  sql(srv.conninfo(), R"(
+    create table bench_bc (id bigserial primary key, project int not null, owner uuid not null,
+                           t bigint not null);
+    alter table bench_bc enable row level security;
+    create policy own on bench_bc for select to authenticated using (owner = auth.uid());
+    grant select on bench_bc to authenticated;
+    alter publication supabase_realtime add table bench_bc;
+    create function bench_bc_broadcast() returns trigger language plpgsql security definer as $$
+    begin
+      perform realtime.broadcast_changes('project:' || NEW.project, TG_OP, TG_OP, TG_TABLE_NAME,
+                                         TG_TABLE_SCHEMA, NEW, NULL);
+      return null;
+    end $$;
+    create trigger bench_bc_broadcast after insert on bench_bc
+      for each row execute function bench_bc_broadcast();
+    -- Who may read project:<n>: its owner, as db/0006's policy decides it for the demo.
+    create table bench_projects (id int primary key, owner uuid not null);
+    insert into bench_projects select g, ('00000000-0000-0000-0000-' || lpad((g + 1)::text, 12,
+      '0'))::uuid from generate_series(0, 999) g;
+    grant select on bench_projects to authenticated;
+    create policy project_owner_reads on realtime.messages for select to authenticated using (
+      exists (select 1 from bench_projects p where 'project:' || p.id = (select realtime.topic())
+              and p.owner = (select auth.uid())));)");
+  const int per_project = subs / projects;
+  const std::string insert_sql =
+      "insert into bench_bc (project, owner, t) values ($1::int, ('00000000-0000-0000-0000-' || "
+      "lpad(($1::int + 1)::text, 12, '0'))::uuid, $2)";
+
+  struct Sink {
+    std::atomic<std::uint64_t> got{0};
+    std::int64_t last = 0;
+    std::vector<std::int64_t> lat;
+    bool keep_latency = false;
+  };
+  // `subs` sockets of one kind, joined and reading; events are counted into `sink`.
+  auto connect_phase = [&](asio::io_context& io, bool broadcast, Sink& sink) {
+    auto clients = connect_many(
+        io, srv.port, subs, [&](int i) { return key("authenticated", user_uuid(i % projects)); });
+    for (int i = 0; i < subs; ++i) {
+      auto& c = clients[i];
+      const int project = i % projects;
+      if (broadcast) {
+        c->send(join_frame("realtime:project:" + std::to_string(project),
+                           R"({"broadcast":{"ack":false,"self":false},"private":true})"));
+        if (!c->read_until("phx_reply")) std::exit(9);
+      } else {
+        c->send(join_frame("realtime:rls", pg_config("bench_bc"),
+                           key("authenticated", user_uuid(project))));
+        if (!c->read_until("Subscribed to PostgreSQL")) std::exit(9);
+      }
+      c->on_message = [&sink, broadcast](std::string_view m) {
+        const auto now = now_ns();
+        const bool event = broadcast ? (!m.empty() && static_cast<unsigned char>(m[0]) == 4)
+                                     : m.find("postgres_changes") != std::string_view::npos;
+        if (!event) return;
+        sink.got.fetch_add(1, std::memory_order_relaxed);
+        sink.last = now;
+        if (sink.keep_latency) {
+          auto t = field_t(m);
+          if (t > 0) sink.lat.push_back(now - t);
+        }
+      };
+      c->start();
+    }
+    return clients;
+  };
+  auto write_all = [&] {
+    std::vector<std::thread> ws;
+    for (int w = 0; w < writers; ++w) {
+      ws.emplace_back([&, w] {
+        auto conn = rtsync::server::pg::Connection::open(srv.conninfo()).value();
+        for (int i = w; i < changes; i += writers) {
+          auto r = conn.exec(insert_sql, {std::to_string(i % projects), std::to_string(now_ns())});
+          if (!r.ok()) {
+            std::cerr << r.error().describe() << "\n";
+            std::exit(10);
+          }
+        }
+      });
+    }
+    for (auto& t : ws)
+      t.join();
+  };
+  auto throughput = [&](bool broadcast, bool drain) {
+    DbcastRun out;
+    asio::io_context io;
+    Sink sink;
+    auto clients = connect_phase(io, broadcast, sink);
+    std::thread loop([&] { io.run(); });
+    out.expected = std::uint64_t(changes) * per_project;
+    if (drain) kill(srv.pid, SIGSTOP);
+    const auto start = now_ns();
+    write_all();
+    const auto wrote = now_ns();
+    const double cpu0 = cpu_seconds(srv.pid), cli0 = cpu_seconds(getpid());
+    if (drain) kill(srv.pid, SIGCONT);
+    const auto from = drain ? now_ns() : start;
+    for (int i = 0; i < 2400 && sink.got.load() < out.expected; ++i)
+      std::this_thread::sleep_for(50ms);
+    io.stop();
+    loop.join();
+    out.got = sink.got.load();
+    out.changes_per_s = changes / ((sink.last - from) / 1e9);
+    out.writer_per_s = changes / ((wrote - start) / 1e9);
+    out.srv_cpu = cpu_seconds(srv.pid) - (drain ? cpu0 : 0);
+    out.cli_cpu = cpu_seconds(getpid()) - cli0;
+    out.seconds = (sink.last - from) / 1e9;
+    return out;
+  };
+  auto run_phase = [&](bool broadcast) {
+    DbcastPhase out;
+    out.broadcast = broadcast;
+    const double cpu_before = cpu_seconds(srv.pid);
+    out.live = throughput(broadcast, false);
+    out.live.srv_cpu -= cpu_before;
+    out.drain = throughput(broadcast, true);
+    // Latency: one writer at `rate` commits/s for `seconds`.
+    asio::io_context io;
+    Sink sink;
+    sink.keep_latency = true;
+    auto clients = connect_phase(io, broadcast, sink);
+    std::thread loop([&] { io.run(); });
+    const int total = rate * seconds;
+    auto conn = rtsync::server::pg::Connection::open(srv.conninfo()).value();
+    const auto start = Clock::now();
+    for (int i = 0; i < total; ++i) {
+      std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000LL / rate));
+      if (!conn.exec(insert_sql, {std::to_string(i % projects), std::to_string(now_ns())}).ok()) {
+        std::exit(10);
+      }
+    }
+    const std::uint64_t want = std::uint64_t(total) * per_project;
+    for (int i = 0; i < 100 && sink.got.load() < want; ++i)
+      std::this_thread::sleep_for(50ms);
+    io.stop();
+    loop.join();
+    out.lat = percentiles(sink.lat);
+    return out;
+  };
+  // LISTEN/NOTIFY at `rate`, one listener: `statement` runs with $1 = the time before it.
+  auto floor = [&](const std::string& statement) {
+    std::vector<std::int64_t> nl;
+    PGconn* listener = PQconnectdb(srv.conninfo().c_str());
+    PQclear(PQexec(listener, "LISTEN bench"));
+    std::atomic<bool> done{false};
+    std::thread lt([&] {
+      int fd = PQsocket(listener);
+      while (!done) {
+        pollfd pfd{fd, POLLIN, 0};
+        poll(&pfd, 1, 50);
+        PQconsumeInput(listener);
+        while (PGnotify* n = PQnotifies(listener)) {
+          nl.push_back(now_ns() - std::strtoll(n->extra, nullptr, 10));
+          PQfreemem(n);
+        }
+      }
+    });
+    auto writer = rtsync::server::pg::Connection::open(srv.conninfo()).value();
+    const int total = rate * seconds;
+    const auto start = Clock::now();
+    for (int i = 0; i < total; ++i) {
+      std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000LL / rate));
+      (void)writer.exec(statement, {std::to_string(i % projects), std::to_string(now_ns())});
+    }
+    std::this_thread::sleep_for(500ms);
+    done = true;
+    lt.join();
+    PQfinish(listener);
+    return percentiles(nl);
+  };
+
+  const auto pg = run_phase(false);
+  const auto bc = run_phase(true);
+  const auto bare = floor("select $1::int, pg_notify('bench', $2)");
+  const auto same =
+      floor("with i as (" + insert_sql + " returning t) select pg_notify('bench', t::text) from i");
+  for (const auto* p : {&pg, &bc}) {
+    std::printf(
+        "| %s, %d sockets (%d × %d), %d single-row commits | live (%d writers): %.0f changes/s, "
+        "writers %.0f commits/s, %llu / %llu, server %.2f CPU-s | drain: %.0f changes/s in %.2f "
+        "s, %llu / %llu, server %.2f CPU-s, load client %.2f CPU-s | at %d/s: p50 %.2f ms, p99 "
+        "%.2f ms (%zu events) |\n",
+        p->broadcast ? "Broadcast from Database (private topics)" : "postgres_changes under RLS",
+        subs, projects, per_project, changes, writers, p->live.changes_per_s, p->live.writer_per_s,
+        (unsigned long long)p->live.got, (unsigned long long)p->live.expected, p->live.srv_cpu,
+        p->drain.changes_per_s, p->drain.seconds, (unsigned long long)p->drain.got,
+        (unsigned long long)p->drain.expected, p->drain.srv_cpu, p->drain.cli_cpu, rate, p->lat.p50,
+        p->lat.p99, p->lat.n);
+  }
+  std::printf(
+      "| floor: LISTEN/NOTIFY, 1 listener, bare pg_notify | | | at %d/s: p50 %.2f ms, p99 "
+      "%.2f ms |\n",
+      rate, bare.p50, bare.p99);
+  std::printf(
+      "| floor: LISTEN/NOTIFY, the same INSERT notifying at its commit | | | at %d/s: p50 "
+      "%.2f ms, p99 %.2f ms |\n",
+      rate, same.p50, same.p99);
+  std::printf(
+      "| ratios | broadcast / postgres_changes: live %.2f×, drain %.2f× | | broadcast p50 / "
+      "floor p50: %.2f× (same INSERT), %.2f× (bare) |\n",
+      bc.live.changes_per_s / std::max(pg.live.changes_per_s, 1e-9),
+      bc.drain.changes_per_s / std::max(pg.drain.changes_per_s, 1e-9),
+      bc.lat.p50 / std::max(same.p50, 1e-9), bc.lat.p50 / std::max(bare.p50, 1e-9));
+  stop_server(srv);
+  const bool all = pg.live.got == pg.live.expected && bc.live.got == bc.live.expected &&
+                   pg.drain.got == pg.drain.expected && bc.drain.got == bc.drain.expected;
+  return all ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_server latency|throughput|fanout|idle|presence [options]\n";
+    std::cerr << "usage: bench_server latency|throughput|fanout|idle|presence|dbcast [options]\n";
     return 2;
   }
   std::string mode = argv[1];
@@ -916,6 +1167,7 @@ int main(int argc, char** argv) {
   if (mode == "fanout") return bench_fanout(argc, argv);
   if (mode == "idle") return bench_idle(argc, argv);
   if (mode == "presence") return bench_presence(argc, argv);
+  if (mode == "dbcast") return bench_dbcast(argc, argv);
   std::cerr << "unknown mode " << mode << "\n";
   return 2;
 }

@@ -4,7 +4,7 @@
 # process is the C++ load client on the same machine.
 #
 #   bench/server/run.sh                 # all four, build/srv-release
-#   BUILD_DIR=build/x bench/server/run.sh latency fanout presence
+#   BUILD_DIR=build/x bench/server/run.sh latency fanout presence dbcast
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${BUILD_DIR:-$root/build/srv-release}"
@@ -39,6 +39,11 @@ for m in "${modes[@]}"; do
       echo "| --- | --- | --- | --- | --- |"
       "$bin" presence --clients 1000 --window-ms 50 --max-delay-ms 500 --updates 50 ||
         echo "(not every client converged)" ;;
+    dbcast)
+      echo "| delivery | live | drain (server stopped while writing) | commit → event |"
+      echo "| --- | --- | --- | --- |"
+      "$bin" dbcast --subs 500 --projects 50 --changes 20000 --writers 4 --rate 500 --seconds 5 \
+        || echo "(incomplete)" ;;
     idle)
       echo "| memory | per connection | server RSS |"
       echo "| --- | --- | --- |"

@@ -110,9 +110,15 @@ void db_broadcast_conformance(const std::string& vsn) {
   auto& s = *stack.value();
   std::string pg_url =
       "postgres://postgres@127.0.0.1:" + std::to_string(s.pg().port()) + "/postgres";
+  // The member is let read by a policy the script writes; the stranger is not.
+  const std::string member = "55555555-5555-4555-8555-555555555555";
   std::string env =
       "RTSYNC_HTTP=" + shell_quote(s.server().http_url()) +
-      " ANON_KEY=" + shell_quote(s.anon_key()) + " SERVICE_KEY=" + shell_quote(s.service_key()) +
+      " ANON_KEY=" + shell_quote(s.anon_key()) + " MEMBER_ID=" + member +
+      " MEMBER_KEY=" + shell_quote(s.key("authenticated", std::chrono::hours(1), member)) +
+      " STRANGER_KEY=" +
+      shell_quote(
+          s.key("authenticated", std::chrono::hours(1), "66666666-6666-4666-8666-666666666666")) +
       " PG_URL=" + shell_quote(pg_url) + " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
   auto r = run_command(env + " node " + shell_quote(RTSYNC_CONFORMANCE_DIR "/db_broadcast_js.mjs") +
                        " " + vsn);

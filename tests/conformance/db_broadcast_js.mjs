@@ -1,14 +1,16 @@
 // Broadcast from Database with the official client: @supabase/realtime-js (tests/peers) over `ws`
 // against rtsync server, for one protocol version given as argv[2] ("1.0.0"|"2.0.0").
 //
-//   - realtime.send from SQL reaches a private subscriber (meta.id = the row id); a public
-//     subscriber of the same name and an anon client trying the private channel get nothing;
+//   - realtime.send from SQL reaches a private subscriber the project's policy lets read
+//     (meta.id = the row id); a public subscriber of the same name gets nothing, and a user the
+//     policy does not let read is refused with Supabase's reason and gets nothing;
 //   - a realtime.broadcast_changes trigger's output arrives with the reference's payload shape;
-//   - replay returns the last N stored messages, oldest first, with meta.replayed.
-// Private channels: until private-channel authorization lands, the service key joins them.
+//   - replay returns the last N stored messages, oldest first, with meta.replayed; the stranger's
+//     replay is refused.
 //
-// Environment (set by conformance_test.cpp): RTSYNC_HTTP, ANON_KEY, SERVICE_KEY, PG_URL,
-// PEERS_DIR. Prints one line per check; exits 0 when every check passed.
+// Environment (set by conformance_test.cpp): RTSYNC_HTTP, ANON_KEY, MEMBER_ID, MEMBER_KEY (a user
+// with that id), STRANGER_KEY (another user), PG_URL, PEERS_DIR. Prints one line per check; exits
+// 0 when every check passed.
 import { createRequire } from 'node:module';
 
 const require = createRequire(`${process.env.PEERS_DIR}/package.json`);
@@ -26,13 +28,16 @@ function check(name, ok, detail = '') {
   console.log(`${ok ? 'ok  ' : 'FAIL'} [vsn ${vsn}] ${name}${detail ? ' — ' + detail : ''}`);
 }
 
-function client(key) {
-  return new RealtimeClient(endpoint, {
-    params: { apikey: key },
+// A client on the anon key signed in as `user` (its JWT is every join's access_token).
+async function client(user) {
+  const c = new RealtimeClient(endpoint, {
+    params: { apikey: process.env.ANON_KEY },
     transport: WebSocket,
     vsn,
     timeout: 5000,
   });
+  if (user) await c.setAuth(user);
+  return c;
 }
 
 function subscribed(channel, what) {
@@ -84,13 +89,16 @@ const sameKeys = (o, keys) =>
 async function main() {
   const db = new pg.Client({ connectionString: process.env.PG_URL });
   await db.connect();
+  // The project's policy: the member may read every private topic's broadcasts.
+  await db.query(`create policy conf_member_reads on realtime.messages for select to authenticated
+                  using ((select auth.uid()) = '${process.env.MEMBER_ID}'::uuid)`);
   const clients = [];
 
   await run('realtime.send reaches a private subscriber', async () => {
     const topic = `send-${tag}`;
-    const svc = client(process.env.SERVICE_KEY);
-    const pub = client(process.env.ANON_KEY);
-    const intruder = client(process.env.ANON_KEY);
+    const svc = await client(process.env.MEMBER_KEY);
+    const pub = await client(null);
+    const intruder = await client(process.env.STRANGER_KEY);
     clients.push(svc, pub, intruder);
     const got = [];
     const gotPublic = [];
@@ -119,7 +127,7 @@ async function main() {
     );
     check('a public channel of the same name gets nothing', gotPublic.length === 0,
           `${gotPublic.length} received`);
-    check('an anon client cannot listen on the private channel',
+    check('a user the policy does not let read cannot listen on the private channel',
           gotIntruder.length === 0 && refused !== 'SUBSCRIBED' &&
             /Unauthorized/.test(refused || ''),
           `${refused}; ${gotIntruder.length} received`);
@@ -138,7 +146,7 @@ async function main() {
       end $$;
       create trigger ${table}_bc after insert or update or delete on ${table}
         for each row execute function ${table}_changes();`);
-    const svc = client(process.env.SERVICE_KEY);
+    const svc = await client(process.env.MEMBER_KEY);
     clients.push(svc);
     const got = [];
     const ch = svc
@@ -184,7 +192,7 @@ async function main() {
     const { rows } = await db.query(
       `select id::text from realtime.messages where topic = $1 and payload->>'n' in ('3', '4')
        order by inserted_at`, [topic]);
-    const svc = client(process.env.SERVICE_KEY);
+    const svc = await client(process.env.MEMBER_KEY);
     clients.push(svc);
     const got = [];
     const ch = svc
@@ -205,6 +213,18 @@ async function main() {
     check('a live message after the replay is not replayed',
           got.length === 3 && got[2].payload.n === 5 && !got[2].meta.replayed,
           JSON.stringify(got[2]));
+
+    const stranger = await client(process.env.STRANGER_KEY);
+    clients.push(stranger);
+    const gotStranger = [];
+    const sc = stranger
+      .channel(topic, { config: { private: true, broadcast: { replay: { since, limit: 2 } } } })
+      .on('broadcast', { event: '*' }, (m) => gotStranger.push(m));
+    const refused = await channelError(sc);
+    check('the stranger\'s replay is refused',
+          /Unauthorized: You do not have permissions to read from this Channel topic/.test(refused || '') &&
+            gotStranger.length === 0,
+          `${refused}; ${gotStranger.length} received`);
   });
 
   for (const c of clients) {
@@ -216,7 +236,7 @@ async function main() {
   await db.end();
   const failed = results.filter((r) => !r.ok);
   console.log(`${results.length - failed.length}/${results.length} checks passed for vsn ${vsn}`);
-  process.exit(failed.length === 0 && results.length >= 7 ? 0 : 1);
+  process.exit(failed.length === 0 && results.length >= 8 ? 0 : 1);
 }
 
 main().catch((e) => {

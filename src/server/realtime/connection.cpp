@@ -396,6 +396,13 @@ void Connection::handle_join(Message& m) {
 
 void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
   const auto& config = plan.request.config;
+  // A replay sends stored broadcasts: a private channel joined on presence read alone may not
+  // have them (Supabase's can_replay?, checked before the replay's parameters).
+  if ((config.replay || config.replay_invalid) && config.is_private &&
+      !rights.broadcast_read.value_or(false)) {
+    hub_.metrics().refuse_channel(auth_refusal::kRead);
+    return refuse_join(m, "Unauthorized: " + std::string(kNoRead) + plan.sub_topic);
+  }
   if (config.replay_invalid) {
     return refuse_join(m, "UnableToReplayMessages: Replay params are not valid");
   }

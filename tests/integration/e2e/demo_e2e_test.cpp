@@ -98,12 +98,12 @@ std::string describe(World& w, const std::vector<std::pair<std::string, std::str
 }
 
 // `--source broadcast`: the same contract through Broadcast from Database (db/0006's trigger, the
-// project's private topic): every change of the selected project arrives as an event, none of
-// another project, and the cache converges to the database.
+// project's private topic, which its policy lets the demo user read as the project's owner):
+// every change of the selected project arrives as an event, none of another project, and the
+// cache converges to the database.
 TEST(DemoE2E, BroadcastSourceDeliversEveryChangeOfTheProjectAndNoOther) {
   WorldOptions o;
   o.source = client::domain::TaskSource::broadcast;
-  o.service_role_client = true;
   auto world = World::create(o);
   ASSERT_TRUE(world.ok()) << world.error().describe();
   World& w = *world.value();

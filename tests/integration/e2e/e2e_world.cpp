@@ -31,12 +31,8 @@ Result<std::unique_ptr<World>> World::create(WorldOptions options) {
   app::TaskClientOptions co;
   co.url = w->env_->http_url();
   co.anon_key = w->env_->anon_key();
-  if (options.service_role_client) {
-    co.access_token = w->env_->service_key();
-  } else {
-    co.email = w->env_->user().email;
-    co.password = w->env_->user().password;
-  }
+  co.email = w->env_->user().email;
+  co.password = w->env_->user().password;
   co.project = w->project_id_;
   co.source = options.source;
   co.refresh_margin = options.refresh_margin;

@@ -35,9 +35,6 @@ struct WorldOptions {
   std::string server_binary;  // non-empty: `<binary> server` as a child process
   // Where the client's task events come from (`--source`).
   client::domain::TaskSource source = client::domain::TaskSource::changes;
-  // The client uses the service_role key instead of signing in as the demo user (private
-  // channels admit only service_role until private-channel authorization lands).
-  bool service_role_client = false;
 };
 
 class World {

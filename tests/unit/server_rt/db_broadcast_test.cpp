@@ -88,12 +88,19 @@ class DbBroadcastTest : public ::testing::Test {
   DbBroadcastTest() : verifier(kSecret, 2s), hub(sched, verifier, &authz, limits()) {
     hub.on_stream_state(true, "");
     hub.set_message_store(&store);
-    // Every private join here is allowed every right (private_channel_test.cpp tests the
-    // refusals); the answer arrives on the loop, which send() runs.
-    channels.rule = [](const ChannelCheck&) -> ChannelAuthResult {
-      return ChannelRights{true, true, true, true};
-    };
     hub.set_channel_authorizer(&channels);
+    // The project's policies: service_role and "member" read everything of every topic,
+    // "watcher" only presence, anyone else nothing.
+    channels.rule = [](const ChannelCheck& c) -> ChannelAuthResult {
+      if (c.auth.role == "service_role" ||
+          c.auth.claims_json.find("\"member\"") != std::string::npos) {
+        return ChannelRights{true, true, true, true};
+      }
+      if (c.auth.claims_json.find("\"watcher\"") != std::string::npos) {
+        return ChannelRights{false, true, false, false};
+      }
+      return ChannelRights{false, false, false, false};
+    };
   }
   static RealtimeLimits limits() {
     RealtimeLimits l;
@@ -101,28 +108,33 @@ class DbBroadcastTest : public ::testing::Test {
     l.max_queued_frames = 8;  // what a join waiting for its replay may hold
     return l;
   }
-  std::string token(std::string role) {
+  std::string token(std::string role, std::string sub = "") {
     const auto now =
         std::chrono::duration_cast<std::chrono::seconds>(sched.wall_now().time_since_epoch())
             .count();
-    return auth::sign_hs256(json::object{{"role", role}, {"exp", now + 3600}}, kSecret);
+    json::object claims{{"role", role}, {"exp", now + 3600}};
+    if (!sub.empty()) claims["sub"] = sub;
+    return auth::sign_hs256(claims, kSecret);
   }
   struct Client {
+    core::ManualScheduler& sched;
     FakeSession io;
     std::unique_ptr<Connection> conn;
-    core::ManualScheduler& sched;
-    Client(Hub& hub, core::ManualScheduler& s, Vsn vsn, auth::VerifiedJwt key) : io(vsn), sched(s) {
+    Client(Hub& hub, core::ManualScheduler& sched, Vsn vsn, auth::VerifiedJwt key)
+        : sched(sched), io(vsn) {
       conn = std::make_unique<Connection>(hub, io, vsn, std::move(key));
     }
-    // Also runs what is due now: a private join's policy answer.
+    // Sends, then lets the channel authorizer's answers (posted) arrive.
     void send(const Message& m) {
       conn->on_text(protocol::encode_text(io.vsn, m));
       sched.run_ready();
     }
   };
-  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2, std::string role = "service_role") {
+  // A user the project's policies let read every topic ("member"), unless told otherwise.
+  std::unique_ptr<Client> client(Vsn vsn = Vsn::v2, std::string role = "authenticated",
+                                 std::string sub = "member") {
     return std::make_unique<Client>(hub, sched, vsn,
-                                    verifier.verify(token(role), sched.wall_now()).value());
+                                    verifier.verify(token(role, sub), sched.wall_now()).value());
   }
   static Message join(std::string topic, std::string ref, json::object config) {
     return Message{ref, ref, "realtime:" + topic, "phx_join",
@@ -503,6 +515,44 @@ TEST_F(DbBroadcastTest, LeavingOrJoiningAgainWhileTheQueryRunsDropsItsAnswer) {
   auto msgs = c->io.take();
   ASSERT_EQ(msgs.size(), 2u);
   EXPECT_EQ(msgs[0].ref, "4");
+}
+
+// The attackers: a user the policies refuse cannot join the private topic, and one allowed only its
+// presence neither receives its database broadcasts nor replays them.
+TEST_F(DbBroadcastTest, OnlyUsersThePoliciesLetReadBroadcastsGetDatabaseMessagesOrReplays) {
+  auto member = client();
+  auto stranger = client(Vsn::v2, "authenticated", "stranger");
+  auto watcher = client(Vsn::v2, "authenticated", "watcher");
+  member->send(join("room", "1", private_config()));
+  stranger->send(join("room", "1", private_config()));
+  watcher->send(join("room", "1", private_config()));
+  auto refused = stranger->io.take();
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(reason(refused[0]),
+            "Unauthorized: You do not have permissions to read from this Channel topic: room");
+  ASSERT_EQ(watcher->io.take().size(), 1u);  // joined: presence read is enough for a join
+  member->io.frames.clear();
+
+  deliver({message_insert("room", "secret", json::object{{"n", 1}}, true, "m1")});
+  EXPECT_EQ(broadcasts(member->io), (std::vector<std::string>{"secret m1"}));
+  EXPECT_TRUE(stranger->io.frames.empty());
+  EXPECT_TRUE(watcher->io.frames.empty());
+
+  // A replay needs the broadcast read right, checked before the replay's parameters.
+  watcher->send(join("room2", "2", private_config(replay(0, 5))));
+  watcher->send(join("room3", "3", private_config(json::object{{"since", "x"}})));
+  auto msgs = watcher->io.take();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(reason(msgs[0]),
+            "Unauthorized: You do not have permissions to read from this Channel topic: room2");
+  EXPECT_EQ(reason(msgs[1]),
+            "Unauthorized: You do not have permissions to read from this Channel topic: room3");
+  stranger->send(join("room", "4", private_config(replay(0, 5))));
+  auto again = stranger->io.take();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(reason(again[0]),
+            "Unauthorized: You do not have permissions to read from this Channel topic: room");
+  EXPECT_TRUE(store.replays.empty()) << "nothing was read for them";
 }
 
 TEST_F(DbBroadcastTest, ASocketClosedWhileItsReplayRunsLeavesNothingBehind) {
