@@ -340,6 +340,12 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   core::Scheduler& scheduler;
   ClientConfig config;
   std::unordered_map<std::string_view, std::shared_ptr<Query>> queries;
+  // Queries removed from the cache that someone may still hold (an observer, a caller of
+  // find_all): they keep pointing at this core, so shutdown() detaches them as it does the cached
+  // ones — a removed query must never reach a client that is gone. Expired entries are pruned
+  // when the list doubles.
+  std::vector<std::weak_ptr<Query>> removed;
+  std::size_t removed_pruned_at = 0;
   KeyIndex index;
   struct MatchList {
     std::uint64_t generation = 0;

@@ -153,16 +153,22 @@ void ClientCore::shutdown() {
   alive = false;
   recent_lists.clear();
   match_lists.clear();
-  for (auto& [hash, q] : queries) {
-    q->in_cache_ = false;
-    q->coalesce_.reset();
-    q->clear_gc();
-    if (q->run_) q->run_->waiters.clear();
-    q->cancel(CancelOptions{.revert = false, .silent = true});
-    q->client_ = nullptr;
-    q->index_node_ = nullptr;
+  const auto detach = [](Query& q) {
+    q.in_cache_ = false;
+    q.coalesce_.reset();
+    q.clear_gc();
+    if (q.run_) q.run_->waiters.clear();
+    q.cancel(CancelOptions{.revert = false, .silent = true});
+    q.client_ = nullptr;
+    q.index_node_ = nullptr;
+  };
+  for (auto& [hash, q] : queries)
+    detach(*q);
+  for (const auto& weak : removed) {
+    if (auto q = weak.lock(); q && q->client_ == this) detach(*q);
   }
   queries.clear();
+  removed.clear();
   cache_listeners.clear();
 }
 
@@ -310,6 +316,11 @@ void ClientCore::remove(Query& q) {
   index.erase(q);
   q.in_cache_ = false;
   q.coalesce_.reset();
+  removed.push_back(keep);
+  if (removed.size() >= 2 * std::max<std::size_t>(removed_pruned_at, 16)) {
+    std::erase_if(removed, [](const std::weak_ptr<Query>& w) { return w.expired(); });
+    removed_pruned_at = removed.size();
+  }
   emit(CacheEventType::removed, q);
 }
 

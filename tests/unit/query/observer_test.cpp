@@ -504,3 +504,35 @@ TEST_F(ObserverTest, ReadsOffTheLoopThreadAreCaughtInDebugBuilds) {
   // observer.query() ran on the loop; each off-loop read is reported once, by its own name.
   EXPECT_EQ(violations, (std::vector<std::string>{"result", "state", "is_active", "size"}));
 }
+
+// A query removed from the cache while observed stays with its observer (as in TanStack); the
+// client may then be destroyed first. The removed query must let go of the client with it: the
+// observer's unsubscribe and destruction afterwards reached the freed client before (a
+// heap-use-after-free under ASan).
+TEST(ObserverLifetime, ARemovedQueryStillObservedOutlivesItsClient) {
+  core::ManualScheduler s;
+  ManualFetcher f{s};
+  auto client = std::make_unique<QueryClient>(s);
+  ObserverOptions o;
+  o.key = QueryKey{"tasks", "removed"};
+  o.query.query_fn = f.fn();
+  auto obs = std::make_unique<QueryObserver>(*client, o);
+  std::vector<std::string> seen;
+  auto sub =
+      obs->subscribe([&](const QueryResult& r) { seen.push_back(r.data ? r.data->dump() : ""); });
+  f.resolve(J("[1]"));
+  s.run_ready();
+  ASSERT_EQ(obs->result().status, QueryStatus::success);
+
+  EXPECT_EQ(client->remove_queries(), 1u);
+  EXPECT_EQ(client->size(), 0u);
+  client.reset();
+  s.run_ready();
+
+  EXPECT_EQ(obs->result().data->dump(), "[1]") << "the observer keeps what it showed";
+  sub.remove();
+  obs.reset();
+  s.run_ready();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), "[1]");
+}
