@@ -7,11 +7,14 @@
 //   PUBLISHABLE_KEY   the opaque publishable key the server is configured with
 //   JWKS_KEY_PEM      PKCS#8 PEM of a P-256 private key whose public half is in the server's JWKS
 //   JWKS_KEY_KID      its kid
+//   JWKS_PATH         the JWKS file the server reads (re-read every second in this test): the
+//                     rotation check rewrites it
 //   PEERS_DIR         the folder holding node_modules
 //
 // Prints one line per check; exits 0 when every check passed.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 
 import { base, client as clientWith, main, run, sleep } from './harness.mjs';
 
@@ -26,6 +29,12 @@ function signEs256(claims, privateKey, kid) {
   const input = `${b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid }))}.${b64url(JSON.stringify(claims))}`;
   const sig = crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
   return `${input}.${b64url(sig)}`;
+}
+
+// A JWT with the given header, signed by `sign(input)` (a Buffer) or unsigned when it is null.
+function jwt(header, claims, sign) {
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${sign ? b64url(sign(Buffer.from(input))) : ''}`;
 }
 
 // Subscribes to INSERTs on tasks; resolves to the status reached: SUBSCRIBED or an error.
@@ -137,6 +146,73 @@ main(async () => {
       const joined = await subscribe(c, `attacker-${kid}-${stamp}`, []);
       assert.notEqual(joined, 'SUBSCRIBED', kid);
       await c.removeAllChannels();
+    }
+  });
+
+  // What a token opens: the /rest/v1 status and the realtime join's status.
+  const opens = async (token, label) => {
+    const c = client({ global: { headers: { Authorization: `Bearer ${token}` } } });
+    const { status } = await c.from('projects').select('id');
+    c.realtime.setAuth(token);
+    const joined = await subscribe(c, `${label}-${stamp}`, []);
+    await c.removeAllChannels();
+    return { rest: status, realtime: joined };
+  };
+
+  // The file's key is replaced by a new ES256 key and an RS256 key, as an operator rotates keys:
+  // no restart, the server's next read of the file (every second here) decides.
+  const rotated = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rotatedKid = `rotated-${stamp}`;
+  const rsaKid = `rsa-${stamp}`;
+  const es256 = (c, key, kid) => signEs256(c, key, kid);
+  const rs256 = (c, key, kid) =>
+    jwt({ alg: 'RS256', typ: 'JWT', kid }, c, (input) => crypto.sign('sha256', input, key));
+
+  await run('a key rotation through the JWKS file: the new keys open, the removed one no longer does', async () => {
+    const keys = [
+      { ...rotated.publicKey.export({ format: 'jwk' }), kid: rotatedKid, alg: 'ES256', use: 'sig' },
+      { ...rsa.publicKey.export({ format: 'jwk' }), kid: rsaKid, alg: 'RS256', use: 'sig' },
+    ];
+    fs.writeFileSync(`${process.env.JWKS_PATH}.tmp`, JSON.stringify({ keys }));
+    fs.renameSync(`${process.env.JWKS_PATH}.tmp`, process.env.JWKS_PATH);
+    const fresh = es256(claims, rotated.privateKey, rotatedKid);
+    const deadline = Date.now() + 10000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      const c = client({ global: { headers: { Authorization: `Bearer ${fresh}` } } });
+      ({ status } = await c.from('projects').select('id'));
+      if (status === 200) break;
+      await sleep(100);
+    }
+    assert.equal(status, 200, 'the rotated ES256 key is trusted within the reload interval');
+    assert.deepEqual(await opens(fresh, 'rotated'), { rest: 200, realtime: 'SUBSCRIBED' });
+    assert.deepEqual(await opens(rs256(claims, rsa.privateKey, rsaKid), 'rs256'), { rest: 200, realtime: 'SUBSCRIBED' });
+    const removed = es256(claims, process.env.JWKS_KEY_PEM, process.env.JWKS_KEY_KID);
+    const r = await opens(removed, 'removed');
+    assert.equal(r.rest, 401);
+    assert.notEqual(r.realtime, 'SUBSCRIBED');
+  });
+
+  await run('alg confusion is refused: the RS256 public key as an HS256 secret, alg none, a key used with another alg', async () => {
+    const publicPem = rsa.publicKey.export({ type: 'spki', format: 'pem' });
+    const hmacWith = (secret) => (input) => crypto.createHmac('sha256', secret).update(input).digest();
+    const forged = {
+      'hs256-rsa-pem-kid': jwt({ alg: 'HS256', typ: 'JWT', kid: rsaKid }, claims, hmacWith(publicPem)),
+      'hs256-rsa-pem': jwt({ alg: 'HS256', typ: 'JWT' }, claims, hmacWith(publicPem)),
+      'hs256-rsa-jwk': jwt({ alg: 'HS256', typ: 'JWT', kid: rsaKid }, claims,
+        hmacWith(JSON.stringify(rsa.publicKey.export({ format: 'jwk' })))),
+      'none-kid': jwt({ alg: 'none', typ: 'JWT', kid: rsaKid }, claims, null),
+      'none': jwt({ alg: 'none', typ: 'JWT' }, claims, null),
+      'NONE': jwt({ alg: 'NONE', typ: 'JWT' }, claims, null),
+      // A genuine RS256 signature presented under the ES256 key's kid: keys are pinned to their alg.
+      'rs256-under-es256-kid': rs256(claims, rsa.privateKey, rotatedKid),
+      'es256-under-rs256-kid': es256(claims, rotated.privateKey, rsaKid),
+    };
+    for (const [label, token] of Object.entries(forged)) {
+      const r = await opens(token, label.toLowerCase());
+      assert.equal(r.rest, 401, label);
+      assert.notEqual(r.realtime, 'SUBSCRIBED', label);
     }
   });
 

@@ -39,7 +39,8 @@ TEST(SupabaseJsConformance, AuthRestAndRealtime) {
 }
 
 // Asymmetric keys end to end (supabase_js_es256.mjs): /auth/v1 signs ES256, the server also trusts
-// a JWKS file, and the client holds an opaque publishable key instead of an anon JWT.
+// a JWKS file (rotated by the script, re-read every second: no restart), refuses alg confusion, and
+// the client holds an opaque publishable key instead of an anon JWT.
 TEST(SupabaseJsConformance, Es256SessionsJwksFileAndPublishableKey) {
   auto signing = server::auth::EcSigningKey::generate();
   auto external = server::auth::EcSigningKey::generate("external-2026");
@@ -57,6 +58,7 @@ TEST(SupabaseJsConformance, Es256SessionsJwksFileAndPublishableKey) {
     o.auth_signing_key_pem = signing.value().private_pem();
     o.jwks = jwks_path.string();
     o.publishable_key = publishable;
+    o.jwks_reload_interval = std::chrono::seconds(1);  // the script's rotation waits for a read
   };
   auto stack = testkit::TestStack::start(so);
   ASSERT_TRUE(stack.ok()) << stack.error().describe();
@@ -68,6 +70,7 @@ TEST(SupabaseJsConformance, Es256SessionsJwksFileAndPublishableKey) {
                           " PUBLISHABLE_KEY=" + shell_quote(publishable) +
                           " JWKS_KEY_PEM=" + shell_quote(external.value().private_pem()) +
                           " JWKS_KEY_KID=" + shell_quote(external.value().kid()) +
+                          " JWKS_PATH=" + shell_quote(jwks_path.string()) +
                           " PEERS_DIR=" + shell_quote(RTSYNC_PEERS_DIR);
   auto r =
       run_command(env + " node " + shell_quote(RTSYNC_SUPABASE_JS_DIR "/supabase_js_es256.mjs"));
