@@ -423,6 +423,11 @@ int bench_throughput(int argc, char** argv) {
   // --initplan 1: the policy as db/0003 writes them, `(select auth.uid())` (evaluated once per
   // statement); default: `auth.uid()` evaluated per row.
   const bool initplan = arg(argc, argv, "--initplan", 0) != 0;
+  // --drain 1: the server process is stopped (SIGSTOP) while the writer commits and resumed once
+  // every commit is in: changes/s are then counted from the resume to the last delivery, the
+  // server's own rate on a backlog (PostgreSQL's decoding and the RLS queries included), not the
+  // rate of a writer sharing the same two cores.
+  const bool drain = arg(argc, argv, "--drain", 0) != 0;
   auto srv = spawn_server();
   sql(srv.conninfo(), std::string(R"(
     create table bench_rls (id bigserial primary key, owner uuid not null, t bigint not null);
@@ -453,6 +458,7 @@ int bench_throughput(int argc, char** argv) {
   auto writer = rtsync::server::pg::Connection::open(srv.conninfo()).value();
   double srv_cpu0 = cpu_seconds(srv.pid);
   auto start_ns = now_ns();
+  if (drain) kill(srv.pid, SIGSTOP);
   for (int done = 0; done < changes; done += per_txn) {
     auto r = writer.exec(
         "insert into bench_rls (owner, t) select ('00000000-0000-0000-0000-' || lpad(((g % $1) + "
@@ -466,17 +472,23 @@ int bench_throughput(int argc, char** argv) {
     }
   }
   auto wrote_ns = now_ns();
+  if (drain) {
+    srv_cpu0 = cpu_seconds(srv.pid);  // what it spent before the stop is the joins'
+    kill(srv.pid, SIGCONT);
+  }
+  const auto from_ns = drain ? now_ns() : start_ns;
   for (int i = 0; i < 600 && got.load() < expected; ++i)
     std::this_thread::sleep_for(100ms);
   io.stop();
   loop.join();
-  double secs = (last - start_ns) / 1e9;
+  double secs = (last - from_ns) / 1e9;
   double srv_cpu = cpu_seconds(srv.pid) - srv_cpu0;
   std::printf(
-      "| changes/s end to end under RLS (policy %s), %d subscribers (%d users × %d), %d changes in "
+      "| changes/s %s under RLS (policy %s), %d subscribers (%d users × %d), %d changes in "
       "txns of %d | %.0f changes/s (%.0f deliveries/s) | writer %.0f rows/s | %llu / %llu "
       "delivered | rtsync "
       "process %.2f CPU-s |\n",
+      drain ? "draining a backlog (server stopped while written)" : "end to end",
       initplan ? "owner = (select auth.uid())" : "owner = auth.uid()", subs, users, subs / users,
       changes, per_txn, changes / secs, got.load() / secs, changes / ((wrote_ns - start_ns) / 1e9),
       (unsigned long long)got.load(), (unsigned long long)expected, srv_cpu);
