@@ -7,7 +7,8 @@
 #      build receives a change from the installed `rtsync server`,
 #      and `cpack -G DEB` holds the binary, headers, libraries, CMake package and systemd unit;
 #   2. the unit suites again under AddressSanitizer + UBSan, and the server's unit and realtime
-#      integration suites under ThreadSanitizer;
+#      integration suites under ThreadSanitizer (these builds and the fuzz build run in the
+#      background while step 1's tests run);
 #   3. each libFuzzer target for RTSYNC_FUZZ_SECONDS (default 30) from the committed seed corpus;
 #   4. the API reference check: Doxygen over include/rtsync fails the run when a public symbol of
 #      the client layer (include/rtsync/client) is undocumented (scripts/api-docs.sh, seconds).
@@ -31,21 +32,40 @@ bash scripts/api-docs.sh --check build/docs
 step "ci build (dev with warnings as errors)"
 cmake --preset ci >/dev/null
 cmake --build --preset ci
+# The sanitizer and fuzz builds run beside the ci tests, niced: the tests spend much of their time
+# waiting on PostgreSQL, sockets and timers, so the builds take the idle cores instead of adding
+# their minutes after them. Their log is printed if they fail.
+sanitizer_builds() {
+  cmake --preset asan >/dev/null && cmake --build --preset asan &&
+    cmake --preset tsan >/dev/null &&
+    cmake --build --preset tsan --target core_tests server_rt_tests server_realtime_tests &&
+    { [ ! -f tests/fuzz/CMakeLists.txt ] ||
+      { cmake --preset fuzz >/dev/null && cmake --build --preset fuzz; }; }
+}
+mkdir -p build
+step "asan, tsan and fuzz builds start in the background (log: build/sanitizer-builds.log)"
+setsid nice -n 10 bash -c "$(declare -f sanitizer_builds); sanitizer_builds" \
+  >build/sanitizer-builds.log 2>&1 &
+builds_pid=$!
+# A failing step ends the run: the builds' process group goes with it.
+trap 'kill -- "-$builds_pid" 2>/dev/null || true' EXIT
+
 step "ci tests (all labels)"
 ctest --preset ci
 
 step "installed package: find_package consumer, pkg-config, .deb"
 bash scripts/package_check.sh build/ci
 
-step "asan build (unit tests)"
-cmake --preset asan >/dev/null
-cmake --build --preset asan
+step "waiting for the asan, tsan and fuzz builds"
+if ! wait "$builds_pid"; then
+  tail -n 200 build/sanitizer-builds.log
+  echo "the sanitizer or fuzz build failed (above: the end of build/sanitizer-builds.log)" >&2
+  exit 1
+fi
+
 step "asan tests"
 ctest --preset asan
 
-step "tsan build (core loop, server: unit + realtime integration)"
-cmake --preset tsan >/dev/null
-cmake --build --preset tsan --target core_tests server_rt_tests server_realtime_tests
 step "tsan tests"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 ./build/tsan/tests/unit/core_tests
@@ -54,9 +74,6 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 unset TSAN_OPTIONS
 
 if [ -f tests/fuzz/CMakeLists.txt ]; then
-  step "fuzz build (the fuzzers only)"
-  cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz
   step "fuzz runs (${RTSYNC_FUZZ_SECONDS:-30} s each)"
   ctest --preset fuzz
 fi
