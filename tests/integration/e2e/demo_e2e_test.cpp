@@ -251,7 +251,15 @@ TEST(DemoE2E, ServerKilledAndRestartedFiveSecondsLater) {
   EXPECT_TRUE(fills_after > gap_fills || resumes_after > resumes)
       << "gap fills " << gap_fills << " → " << fills_after << ", resumes " << resumes << " → "
       << resumes_after;
-  EXPECT_FALSE(w.objects("resume").empty());
+  const auto resume_lines = w.objects("resume");
+  ASSERT_FALSE(resume_lines.empty());
+  for (const auto& r : resume_lines) {
+    EXPECT_EQ(str(r, "topic").rfind("realtime:task-updates:", 0), 0u) << json::serialize(r);
+    EXPECT_TRUE(r.at("gap").is_bool());
+    EXPECT_TRUE(r.at("replayed").is_int64());
+    EXPECT_TRUE(r.at("from").is_null() || r.at("from").is_object());
+    EXPECT_FALSE(str(r, "at").empty());
+  }
   EXPECT_GT(w.on_loop([&] { return w.pane().tasks()->config().refetch_interval; }),
             std::chrono::seconds(5));
 
