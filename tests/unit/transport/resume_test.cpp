@@ -345,6 +345,45 @@ TEST_F(ResumeTest, AnotherTopicsOrAnEarlierJoinsFramesNeitherDeliverNorMoveThePo
   EXPECT_EQ(delivered, (std::vector<std::string>{"z"}));
 }
 
+TEST_F(ResumeTest, ALinkCutMidReplayResumesFromTheLastReplayedChangeNotTheHead) {
+  auto ch = channel();
+  join(ch, ack_with_rtsync(pos_json("0/100", 0)));
+  fake->receive_text(change("a", pos_json("0/200", 1)));
+  drop_and_reconnect();
+  answer_rejoin(ack_with_rtsync(pos_json("0/900", 0), R"({"status":"resumed","replayed":3})"));
+  fake->receive_text(change("r1", pos_json("0/300", 1)));
+  // Cut after one of three: the head was never reached, so the next rejoin asks from r1.
+  const auto rejoin = drop_and_reconnect();
+  ASSERT_TRUE(resume_of(rejoin)) << rejoin;
+  EXPECT_EQ(*resume_of(rejoin), pos("0/300", 1));
+  answer_rejoin(ack_with_rtsync(pos_json("0/900", 0), R"({"status":"resumed","replayed":2})"));
+  fake->receive_text(change("r2", pos_json("0/400", 1)));
+  fake->receive_text(change("r3", pos_json("0/800", 1)));
+  EXPECT_EQ(delivered, (std::vector<std::string>{"a", "r1", "r2", "r3"}));
+  EXPECT_EQ(*ch->position(), pos("0/900", 0));
+}
+
+TEST_F(ResumeTest, PositionsOnTheVsn1WireAreReadTheSameWay) {
+  make(default_options(protocol::Vsn::v1));
+  open();
+  auto ch = channel();
+  ASSERT_TRUE(ch->subscribe().ok());
+  sent();
+  fake->receive_text(
+      R"({"topic":"realtime:task-updates:p1","event":"phx_reply","payload":{"status":"ok","response":)" +
+      ack_with_rtsync(pos_json("0/100", 0)) + R"(},"ref":"1"})");
+  ASSERT_TRUE(ch->position());
+  auto v1_change = [&](std::string_view id, std::string_view position) {
+    fake->receive_text(
+        R"({"topic":"realtime:task-updates:p1","event":"postgres_changes","payload":{"ids":[11],"data":{"schema":"public","table":"tasks","type":"INSERT","record":{"id":")" +
+        std::string(id) + R"("},"position":)" + std::string(position) + R"(}},"ref":null})");
+  };
+  v1_change("a", pos_json("0/200", 1));
+  v1_change("a", pos_json("0/200", 1));
+  EXPECT_EQ(delivered, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(*ch->position(), pos("0/200", 1));
+}
+
 TEST_F(ResumeTest, AnUnreadableRtsyncFieldIsTreatedAsAbsent) {
   auto ch = channel();
   join(ch, "{" + std::string(kAckBody) + R"(,"rtsync":{"epoch":"e","position":{"lsn":"zz"}}})");
