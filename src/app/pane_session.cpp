@@ -46,6 +46,18 @@ PaneSession::PaneSession(TaskClient& stack, PaneSessionOptions options, LineSink
         emit(view::event_line(name, view::task_event_info(detail), now_iso()));
       }));
     }
+    // One line per rejoin of the project's channel: resumed, or a gap (docs/resume.md).
+    subs_.push_back(stack_.manager().on_phase([this](const sync::ChannelPhaseChange& change) {
+      if (change.phase != sync::ChannelPhase::subscribed || !change.outcome ||
+          change.outcome->kind == client::JoinOutcomeKind::fresh) {
+        return;
+      }
+      const auto& o = *change.outcome;
+      const std::string topic =
+          "realtime:" + stack_.manager().binding().channel_name(change.project_id);
+      emit(view::resume_line(topic, o.kind == client::JoinOutcomeKind::gap, o.replayed,
+                             sync::position_json(o.from), now_iso()));
+    }));
     subs_.push_back(stack_.bus().subscribe(
         sync::kChangesOverflowEvent,
         [this](const json::value& detail) { emit(view::overflow_line(detail, now_iso())); }));

@@ -9,7 +9,9 @@
 //   query      — when an observer's status, fetch status, data or error changes;
 //   polling    — when an observer's refetch interval changes (and once per new observer);
 //   presence   — when the project channel's first presence state arrives and whenever who else
-//                watches the project changes (TaskClient::on_viewers).
+//                watches the project changes (TaskClient::on_viewers);
+//   resume     — every rejoin of the project's channel (RealtimeManager::on_phase with an outcome
+//                other than fresh): resumed with N replayed, or a gap.
 //
 // Thread safety: loop-confined (construct, call and destroy on the stack's loop).
 #pragma once

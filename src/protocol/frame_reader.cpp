@@ -56,7 +56,8 @@ enum class DataKey {
   columns,
   record,
   old_record,
-  errors
+  errors,
+  position
 };
 
 template <class Word>
@@ -101,6 +102,8 @@ DataKey data_key(std::string_view k) {
       return DataKey::other;
     case 7:
       return is(k, "columns") ? DataKey::columns : DataKey::other;
+    case 8:
+      return is(k, "position") ? DataKey::position : DataKey::other;
     case 10:
       return is(k, "old_record") ? DataKey::old_record : DataKey::other;
     case 16:
@@ -121,6 +124,7 @@ struct FrameReader::Impl {
   // change()
   std::vector<std::int64_t> ids;
   detail::TapeChange tape;
+  std::optional<dom::element> position;  // data.position (rtsync), when present
   bool change_ok = false;
 
   std::optional<FrameHead> read(Vsn vsn, std::string_view text, bool padded);
@@ -249,7 +253,7 @@ RTSYNC_FLATTEN bool FrameReader::Impl::change() {
   auto& t = tape;
   t.reset();
   std::optional<dom::element> schema, table, type_e, commit_timestamp, columns_e, record,
-      old_record, errors;
+      old_record, errors, position_e;
   const dom::object data_fields = as_object(*data_e);
   for (auto field : data_fields) {
     std::optional<dom::element>* slot = nullptr;
@@ -277,6 +281,9 @@ RTSYNC_FLATTEN bool FrameReader::Impl::change() {
         break;
       case DataKey::errors:
         slot = &errors;
+        break;
+      case DataKey::position:
+        slot = &position_e;
         break;
       case DataKey::other:
         continue;
@@ -306,6 +313,7 @@ RTSYNC_FLATTEN bool FrameReader::Impl::change() {
   t.record = record;
   t.old_record = old_record;
   t.errors = is(errors, Type::ARRAY) ? errors : std::nullopt;
+  position = position_e;
   change_ok = true;
   return true;
 }
@@ -346,7 +354,9 @@ std::optional<FrameHead> FrameReader::read(Vsn vsn, std::string_view text, bool 
 
 std::optional<ChangeHead> FrameReader::change() {
   if (!impl_->change()) return std::nullopt;
-  return ChangeHead{impl_->ids, impl_->tape.type};
+  JsonView position;
+  if (impl_->position) position = detail::TapeChange::wrap(*impl_->position);
+  return ChangeHead{impl_->ids, impl_->tape.type, position};
 }
 
 std::optional<ChangeView> FrameReader::view() const {

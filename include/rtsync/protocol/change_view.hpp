@@ -33,6 +33,8 @@ namespace detail {
 struct TapeChange;  // FrameReader's parsed frame (src/protocol/tape_change.hpp)
 }  // namespace detail
 
+struct StreamPosition;  // rtsync/protocol/stream_position.hpp
+
 enum class JsonKind : std::uint8_t { null, boolean, int64, uint64, number, string, array, object };
 
 // One JSON value of a change, read-only.
@@ -141,9 +143,21 @@ class ChangeView {
   // The whole client shape as a Boost.JSON object — exactly what to_client_shape() builds.
   json::object to_object(json::storage_ptr sp = {}) const;
 
+  // The change's stream position (payload.data.position, docs/resume.md) when the receiver read
+  // one and attached it (RealtimeChannel does); null otherwise, e.g. from Supabase, which sends
+  // none. Not part of the client shape. Valid as long as the view.
+  const StreamPosition* position() const noexcept { return position_; }
+  // A copy of this view carrying `position` (which must outlive the copy).
+  ChangeView with_position(const StreamPosition* position) const noexcept {
+    ChangeView v = *this;
+    v.position_ = position;
+    return v;
+  }
+
  private:
   const json::object* dom_ = nullptr;
   const detail::TapeChange* tape_ = nullptr;
+  const StreamPosition* position_ = nullptr;
 };
 
 // ---- templates ---------------------------------------------------------------------------------

@@ -44,10 +44,13 @@ struct FrameHead {
   std::string_view event;
 };
 
-// What a channel needs to route a postgres_changes payload: its subscription ids and data.type.
+// What a channel needs to route a postgres_changes payload: its subscription ids and data.type,
+// and data.position (rtsync's stream position, docs/resume.md; a null view when absent), valid
+// like the views of change().
 struct ChangeHead {
   const std::vector<std::int64_t>& ids;
   std::string_view type;
+  JsonView position{};
 };
 
 class FrameReader {

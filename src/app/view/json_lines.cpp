@@ -142,6 +142,18 @@ std::string overflow_line(const json::value& detail, std::string_view at) {
   return line(o);
 }
 
+std::string resume_line(std::string_view topic, bool gap, std::int64_t replayed,
+                        const json::value& from, std::string_view at) {
+  json::object o;
+  o["type"] = "resume";
+  o["topic"] = topic;
+  o["gap"] = gap;
+  o["replayed"] = replayed;
+  o["from"] = from.is_object() ? from : json::value(nullptr);
+  o["at"] = at;
+  return line(o);
+}
+
 std::string presence_line(const std::optional<std::string>& project_id,
                           const std::vector<Viewer>& viewers, const ViewerChange& change,
                           std::string_view at) {

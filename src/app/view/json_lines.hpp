@@ -11,6 +11,8 @@
 //    "at":"…"}
 //   {"type":"presence","project_id":"…"|null,"count":N,"viewers":[viewer…],"joins":[viewer…],
 //    "leaves":[viewer…],"at":"…"}  (viewer: {"name","user_id","client","since","session"})
+//   {"type":"resume","topic":"realtime:…","gap":bool,"replayed":N,
+//    "from":{"epoch","lsn","index"}|null,"at":"…"}
 // Times are ISO 8601 UTC with milliseconds ("2025-11-19T00:22:40.877Z").
 //
 // Thread safety: pure functions.
@@ -51,6 +53,12 @@ std::string event_line(std::string_view name, const TaskEventInfo& info, std::st
 // From the detail of `realtime:changes-overflow` ({"schema","table","limit","projectId"}); fields
 // missing or of another type are null.
 std::string overflow_line(const json::value& detail, std::string_view at);
+
+// One rejoin of the project's channel: resumed (`gap` false, `replayed` changes replayed) or a gap
+// (`gap` true, `replayed` 0). `from`: the position the rejoin asked to resume from
+// ({"epoch","lsn","index"}), or null when it had none to send; anything else reads as null.
+std::string resume_line(std::string_view topic, bool gap, std::int64_t replayed,
+                        const json::value& from, std::string_view at);
 
 // Who else watches `project_id` now (`viewers`), and who arrived / left since the last line.
 std::string presence_line(const std::optional<std::string>& project_id,

@@ -120,6 +120,11 @@ bool RealtimeManager::join(std::string_view project_id, bool from_heal, JoinCall
   channel_options.presence_enabled =
       presence_payload_.has_value() || presence_listeners_.size() > 0;
   if (presence_payload_) channel_options.presence_key = presence_key_;
+  // A replaced channel continues its predecessor's stream (docs/resume.md).
+  if (saved_position_ && saved_position_->first == *project_id_) {
+    channel_options.resume_from = saved_position_->second;
+  }
+  saved_position_.reset();
   j->channel = socket_.channel(name, channel_options);
   std::weak_ptr<Join> weak = j;
   if (channel_options.presence_enabled) {
@@ -179,16 +184,35 @@ void RealtimeManager::on_status(const std::shared_ptr<Join>& j, SubscribeStatus 
              error ? error->message : "");
   j->guard.cancel();
   switch (status) {
-    case SubscribeStatus::subscribed:
+    case SubscribeStatus::subscribed: {
       subscribed_ = true;
       end_heal_cycle();
       set_snapshot("joined");
+      auto outcome = j->channel->last_join_outcome().value_or(JoinOutcome{});
+      if (outcome.kind == JoinOutcomeKind::fresh && subscribed_scope_ == j->project_id) {
+        // A new channel of a scope subscribed before, with nothing to resume from.
+        outcome.kind = JoinOutcomeKind::gap;
+        outcome.reason = outcome.rtsync
+                             ? "no position to resume from"
+                             : "the server does not resume (no rtsync in the join reply)";
+      }
+      subscribed_scope_ = j->project_id;
+      if (outcome.kind == JoinOutcomeKind::resumed) {
+        ++resumes_;
+        replayed_ += static_cast<std::uint64_t>(outcome.replayed);
+      } else if (outcome.kind == JoinOutcomeKind::gap) {
+        ++gaps_;
+      }
+      last_outcome_ = outcome;
       freshness_.on_realtime_status_change(RealtimeStatus::connected,
                                            "Supabase subscription successful");
-      announce(ChannelPhase::subscribed, "Supabase subscription successful");
+      // Nothing was missed: what the channel feeds is as fresh as after an event.
+      if (outcome.kind == JoinOutcomeKind::resumed) freshness_.mark_queries_fresh(j->keys);
+      announce(ChannelPhase::subscribed, "Supabase subscription successful", std::move(outcome));
       track_presence(j);
       settle(j, true);
       return;
+    }
     case SubscribeStatus::channel_error:
     case SubscribeStatus::timed_out: {
       subscribed_ = false;
@@ -299,6 +323,7 @@ void RealtimeManager::leave_channel() {
   j->overflow_sub.remove();
   const bool had_presence = j->presence_sub.active();
   j->presence_sub.remove();
+  if (const auto& pos = j->channel->position()) saved_position_.emplace(j->project_id, *pos);
   j->channel->unsubscribe();
   socket_.remove_channel(j->channel);
   log_->info("left {}", j->name);
@@ -434,9 +459,10 @@ void RealtimeManager::set_snapshot(std::string_view channel_state) {
   snapshot_.timestamp = scheduler_.wall_ms();
 }
 
-void RealtimeManager::announce(ChannelPhase phase, std::string reason) {
+void RealtimeManager::announce(ChannelPhase phase, std::string reason,
+                               std::optional<JoinOutcome> outcome) {
   ChannelPhaseChange change{phase, join_ ? join_->project_id : project_id_.value_or(""),
-                            std::move(reason)};
+                            std::move(reason), std::move(outcome)};
   phase_listeners_.notify(change);
 }
 
@@ -478,7 +504,33 @@ json::value RealtimeManager::status_json() const {
                       {"reconnectAttempts", s.reconnect_attempts},
                       {"healing", healing()},
                       {"events", events_},
-                      {"overflows", overflows_}};
+                      {"overflows", overflows_},
+                      {"resumes", resumes_},
+                      {"gaps", gaps_},
+                      {"replayed", replayed_},
+                      {"position", position_json(position())},
+                      {"lastJoin", outcome_json(last_outcome_)}};
+}
+
+std::optional<StreamPosition> RealtimeManager::position() const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (join_ && join_->channel->position()) return join_->channel->position();
+  if (saved_position_) return saved_position_->second;
+  return std::nullopt;
+}
+
+json::value position_json(const std::optional<StreamPosition>& position) {
+  return position ? json::value(protocol::build_stream_position(*position)) : json::value(nullptr);
+}
+
+json::value outcome_json(const std::optional<JoinOutcome>& outcome) {
+  if (!outcome) return nullptr;
+  json::object o{
+      {"kind", to_string(outcome->kind)},
+      {"replayed", outcome->replayed},
+      {"reason", outcome->reason.empty() ? json::value(nullptr) : json::value(outcome->reason)},
+      {"from", position_json(outcome->from)}};
+  return o;
 }
 
 core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket) {

@@ -9,6 +9,21 @@
 
 namespace rtsync::client::sync {
 
+std::vector<query::QueryKey> channel_gap_families(const SyncBinding& binding) {
+  std::vector<query::QueryKey> mapped;
+  for (const auto& t : binding.table_families) {
+    if (!binding.binds_table(t.schema, t.table)) continue;
+    for (const auto& k : t.families)
+      mapped.push_back(k);
+  }
+  if (mapped.empty()) return binding.gap_fill_families;
+  std::vector<query::QueryKey> out;
+  for (const auto& k : binding.gap_fill_families) {
+    if (std::find(mapped.begin(), mapped.end(), k) != mapped.end()) out.push_back(k);
+  }
+  return out;
+}
+
 namespace {
 std::vector<query::InvalidateFilters> to_filters(const std::vector<query::QueryKey>& families) {
   std::vector<query::InvalidateFilters> out;
@@ -40,7 +55,7 @@ RealtimeProvider::RealtimeProvider(RealtimeManager& manager, query::QueryClient&
   for (const auto& t : binding_.table_families) {
     entries_.push_back(Entry{t.schema + "." + t.table + " overflow", to_filters(t.families)});
   }
-  gap_filters_ = to_filters(binding_.gap_fill_families);
+  gap_filters_ = to_filters(channel_gap_families(binding_));
   batches_.resize(entries_.size());
   for (std::size_t i = 0; i < binding_.invalidations.size(); ++i) {
     event_subs_.push_back(bus.subscribe(binding_.invalidations[i].first,
@@ -111,6 +126,12 @@ void RealtimeProvider::on_phase(const ChannelPhaseChange& change) {
       const bool resubscribed = !subscribed_;
       subscribed_ = true;
       set_connection(true, false, std::nullopt);
+      if (resubscribed && change.outcome && change.outcome->kind == JoinOutcomeKind::resumed) {
+        ++stats_.resumes;
+        log_->info("subscribed to project {}; resumed ({} change(s) replayed): nothing to refetch",
+                   change.project_id, change.outcome->replayed);
+        return;
+      }
       if (resubscribed) {
         ++stats_.gap_fills;
         log_->info("subscribed to project {}; invalidating {} families to fill the gap",
@@ -252,6 +273,7 @@ json::value RealtimeProvider::diagnostics() const {
                             {"refetchesStarted", stats_.refetches_started},
                             {"refetchesCoalesced", stats_.refetches_coalesced},
                             {"gapFills", stats_.gap_fills},
+                            {"resumes", stats_.resumes},
                             {"eventsBatched", stats_.events_batched},
                             {"overflows", stats_.overflows},
                             {"overflowsUnbound", stats_.overflows_unbound}};

@@ -52,6 +52,9 @@ struct ChannelImpl {
   void handle_change_frame(SocketCore& socket, const protocol::FrameHead& head,
                            protocol::FrameReader& reader, std::string_view text);
   void push_access_token(const std::string& token);
+  // A heartbeat reply's stream position: raises this channel's position when it is joined, not
+  // replaying, and of the same epoch.
+  void on_stream_head(const protocol::StreamPosition& head);
   // The socket is going away: cancel everything, call nothing (a dispatch running now included).
   void detach();
 
@@ -85,6 +88,13 @@ struct ChannelImpl {
   void deliver_change(const std::vector<std::int64_t>& ids, std::string_view type,
                       MakeView&& make_view);
   void dispatch_system(const json::value& payload);
+  // Bookkeeping of one received change's position: false when it is a duplicate (at or before
+  // the channel's position) and must not be delivered.
+  bool accept_position(const std::optional<protocol::StreamPosition>& position);
+  // The resume replay is over: the position is at least the reply's head.
+  void finish_replay();
+  // The outcome of the join answered with `response` (a successful reply).
+  JoinOutcome join_outcome(const json::value& response);
   std::shared_ptr<RealtimeChannel> keep_alive() const { return owner.shared_from_this(); }
 
   RealtimeChannel& owner;
@@ -119,6 +129,19 @@ struct ChannelImpl {
   core::Timer rejoin_timer;
   std::uint32_t rejoin_attempt = 0;
   std::deque<std::shared_ptr<BufferedPush>> buffer;
+
+  // ---- resumable streams (docs/resume.md) ----
+  std::optional<protocol::StreamPosition> position;     // the last applied (or head)
+  std::optional<protocol::StreamPosition> resume_sent;  // with the join in flight / current
+  std::optional<protocol::StreamPosition> replay_head;  // the head a running replay ends at
+  std::int64_t replay_remaining = 0;
+  bool joined_once = false;  // a join of this instance succeeded: later joins are rejoins
+  std::optional<JoinOutcome> last_outcome;
+  core::ListenerList<const JoinOutcome&> outcome_listeners{loggers::kChannel, "callback"};
+  std::uint64_t resumes = 0;
+  std::uint64_t gaps = 0;
+  std::uint64_t replayed_total = 0;
+  std::uint64_t duplicates_dropped = 0;
 
   std::uint64_t joins_sent = 0;
   std::uint64_t broadcasts_dispatched = 0;

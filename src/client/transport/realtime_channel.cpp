@@ -57,6 +57,18 @@ std::string_view to_string(SubscribeStatus status) noexcept {
   return "CLOSED";
 }
 
+std::string_view to_string(JoinOutcomeKind kind) noexcept {
+  switch (kind) {
+    case JoinOutcomeKind::fresh:
+      return "fresh";
+    case JoinOutcomeKind::resumed:
+      return "resumed";
+    case JoinOutcomeKind::gap:
+      return "gap";
+  }
+  return "fresh";
+}
+
 std::string_view to_string(ChannelState state) noexcept {
   switch (state) {
     case ChannelState::closed:
@@ -81,7 +93,8 @@ ChannelImpl::ChannelImpl(RealtimeChannel& owner_, std::string name_, ChannelOpti
       socket(std::move(socket_)),
       name(std::move(name_)),
       topic(std::string(protocol::kTopicPrefix) + name),
-      options(std::move(options_)) {}
+      options(std::move(options_)),
+      position(options.resume_from) {}
 
 core::Duration ChannelImpl::timeout() const {
   if (join_timeout) return *join_timeout;
@@ -165,13 +178,23 @@ void ChannelImpl::send_join() {
     request.config.postgres_changes.push_back(b->value.filter);
   }
   request.access_token = s->access_token();
+  auto payload = protocol::build_join_payload(request);
+  // rtsync: a channel holding a position asks to resume from it (docs/resume.md), unless the
+  // server is known to be of another epoch (the answer could only be a gap).
+  resume_sent.reset();
+  replay_remaining = 0;
+  replay_head.reset();
+  if (position && (!s->server_epoch() || *s->server_epoch() == position->epoch)) {
+    resume_sent = position;
+    protocol::add_resume_request(payload, *position);
+  }
 
   s->expect_reply(ref, topic, timeout(),
                   [weak = owner.weak_from_this(), ref](const PushResult& result) {
                     if (auto ch = weak.lock()) ch->impl_->on_join_reply(ref, result);
                   });
-  s->send_now(protocol::Message{ref, ref, topic, std::string(protocol::events::kJoin),
-                                protocol::build_join_payload(request)});
+  s->send_now(
+      protocol::Message{ref, ref, topic, std::string(protocol::events::kJoin), std::move(payload)});
 }
 
 void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result) {
@@ -222,6 +245,11 @@ void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result
       rejoin_attempt = 0;
       rejoin_timer.cancel();
       close_reason.reset();
+      auto outcome = join_outcome(result.response);
+      joined_once = true;
+      last_outcome = outcome;
+      outcome_listeners.notify(outcome);
+      if (detached || state != ChannelState::joined) return;
       flush_buffer();
       if (state != ChannelState::joined) return;
       notify(SubscribeStatus::subscribed, std::nullopt);
@@ -244,6 +272,99 @@ void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result
       return;
     }
   }
+}
+
+JoinOutcome ChannelImpl::join_outcome(const json::value& response) {
+  // A first join of a channel started from a position is a rejoin of the stream it continues.
+  const bool rejoin = joined_once || options.resume_from.has_value();
+  JoinOutcome out;
+  out.from = resume_sent;
+  const bool had_position = position.has_value();
+  auto s = socket.lock();
+  auto rt = protocol::parse_rtsync_join_reply(response);
+  if (!rt) {
+    // Supabase: no resume, every rejoin is a gap. The position (if any) is kept: it may still
+    // serve a later join to a server that resumes.
+    if (rejoin) {
+      out.kind = JoinOutcomeKind::gap;
+      out.reason = "the server does not resume (no rtsync in the join reply)";
+    }
+  } else {
+    out.rtsync = true;
+    out.head = rt->head;
+    if (s) s->set_server_epoch(rt->epoch);
+    if (rt->resume && resume_sent && rt->resume->resumed) {
+      out.kind = JoinOutcomeKind::resumed;
+      out.replayed = rt->resume->replayed;
+      replay_remaining = rt->resume->replayed;
+      replay_head = rt->head;
+      if (replay_remaining == 0) finish_replay();
+    } else {
+      position = rt->head;
+      if (rt->resume && resume_sent) {
+        out.kind = JoinOutcomeKind::gap;
+        out.reason = rt->resume->reason;
+      } else if (rejoin) {
+        out.kind = JoinOutcomeKind::gap;
+        if (resume_sent) {
+          out.reason = "the server did not answer the resume request";
+        } else if (had_position) {
+          out.reason = "the position is of another epoch";
+        } else {
+          out.reason = "no position to resume from";
+        }
+      }
+    }
+  }
+  switch (out.kind) {
+    case JoinOutcomeKind::resumed:
+      ++resumes;
+      replayed_total += static_cast<std::uint64_t>(out.replayed);
+      logger()->info("{} resumed from {}: {} change(s) replayed", topic,
+                     protocol::describe(*out.from), out.replayed);
+      break;
+    case JoinOutcomeKind::gap:
+      ++gaps;
+      logger()->info("{} rejoined with a gap ({}){}", topic, out.reason,
+                     out.from ? " from " + protocol::describe(*out.from) : std::string());
+      break;
+    case JoinOutcomeKind::fresh:
+      break;
+  }
+  return out;
+}
+
+void ChannelImpl::finish_replay() {
+  replay_remaining = 0;
+  if (replay_head && (!position || (position->epoch == replay_head->epoch &&
+                                    at_or_before(*position, *replay_head)))) {
+    position = replay_head;
+  }
+  replay_head.reset();
+}
+
+bool ChannelImpl::accept_position(const std::optional<protocol::StreamPosition>& p) {
+  if (!p) return true;
+  // Every positioned frame during a replay is one of the N announced (the server sends none
+  // twice; counting duplicates too keeps a misbehaving server from holding the replay open).
+  const bool last_replayed = replay_remaining > 0 && --replay_remaining == 0;
+  bool fresh = true;
+  if (position && at_or_before(*p, *position)) {
+    fresh = false;
+    ++duplicates_dropped;
+    logger()->debug("{}: duplicate change at {} (position {}) dropped", topic,
+                    protocol::describe(*p), protocol::describe(*position));
+  } else {
+    position = *p;
+  }
+  if (last_replayed) finish_replay();
+  return fresh;
+}
+
+void ChannelImpl::on_stream_head(const protocol::StreamPosition& head) {
+  if (detached || state != ChannelState::joined || replay_remaining > 0 || !position) return;
+  if (position->epoch != head.epoch || at_or_before(head, *position)) return;
+  position = head;
 }
 
 void ChannelImpl::schedule_rejoin() {
@@ -309,6 +430,7 @@ void ChannelImpl::detach() {
     b->timer.cancel();
   buffer.clear();
   status_listeners.clear();
+  outcome_listeners.clear();
   broadcasts.clear();
   systems.clear();
   overflows.clear();
@@ -389,6 +511,15 @@ void ChannelImpl::dispatch_broadcast(const json::value& payload) {
     logger()->warn("{}: broadcast without an event name dropped", topic);
     return;
   }
+  // Broadcast from Database carries meta.position (docs/resume.md); a broadcast replay's
+  // messages (meta.replayed) are a query of stored messages, not the stream.
+  if (const auto* meta = core::find(payload, "meta")) {
+    if (!core::find_bool(*meta, "replayed").value_or(false)) {
+      if (const auto* p = core::find(*meta, "position")) {
+        if (!accept_position(protocol::parse_stream_position(*p))) return;
+      }
+    }
+  }
   broadcasts.for_each([&](const BroadcastBinding& b) {
     if (b.event != "*" && !iequals(b.event, *event)) return;
     ++broadcasts_dispatched;
@@ -404,12 +535,17 @@ void ChannelImpl::dispatch_changes(const json::value& payload) {
     return;
   }
   const auto& data = change.value().data;
+  std::optional<protocol::StreamPosition> pos;
+  if (const auto* d = core::find(payload, "data")) {
+    if (const auto* p = core::find(*d, "position")) pos = protocol::parse_stream_position(*p);
+  }
+  if (!accept_position(pos)) return;
   std::optional<json::object> shape;  // built once, only if some binding wants it
   std::optional<RealtimeChannel::ChangeView> view;
   deliver_change(change.value().ids, data.type, [&]() -> const RealtimeChannel::ChangeView& {
     if (!view) {
       shape = protocol::to_client_shape(data);
-      view.emplace(*shape);
+      view.emplace(RealtimeChannel::ChangeView(*shape).with_position(pos ? &*pos : nullptr));
     }
     return *view;
   });
@@ -463,8 +599,12 @@ void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::F
     dispatch_changes(decoded.value().payload);
     return;
   }
+  std::optional<protocol::StreamPosition> pos;
+  if (!change->position.is_null()) pos = protocol::parse_stream_position(change->position);
+  if (!accept_position(pos)) return;
+  const auto positioned = view->with_position(pos ? &*pos : nullptr);
   deliver_change(change->ids, change->type,
-                 [&]() -> const RealtimeChannel::ChangeView& { return *view; });
+                 [&]() -> const RealtimeChannel::ChangeView& { return positioned; });
 }
 
 void ChannelImpl::dispatch_system(const json::value& payload) {
@@ -677,6 +817,23 @@ json::value ChannelImpl::diagnostics() const {
   o["changes_dispatched"] = changes_dispatched;
   o["system_messages"] = system_messages;
   o["changes_overflows"] = changes_overflows;
+  o["position"] =
+      position ? json::value(protocol::build_stream_position(*position)) : json::value(nullptr);
+  o["replay_remaining"] = replay_remaining;
+  o["resumes"] = resumes;
+  o["gaps"] = gaps;
+  o["replayed"] = replayed_total;
+  o["duplicates_dropped"] = duplicates_dropped;
+  if (last_outcome) {
+    json::object lo;
+    lo["kind"] = to_string(last_outcome->kind);
+    lo["replayed"] = last_outcome->replayed;
+    if (!last_outcome->reason.empty()) lo["reason"] = last_outcome->reason;
+    lo["from"] = last_outcome->from
+                     ? json::value(protocol::build_stream_position(*last_outcome->from))
+                     : json::value(nullptr);
+    o["last_join_outcome"] = std::move(lo);
+  }
   o["overflow_bindings"] = overflows.size();
   o["buffered_pushes"] = buffer.size();
   o["presence_keys"] = presence.raw().size();
@@ -764,7 +921,30 @@ BroadcastMeta broadcast_meta(const json::value& message) {
   if (!meta) return out;
   if (auto id = core::find_string(*meta, "id")) out.id = std::string(*id);
   out.replayed = core::find_bool(*meta, "replayed").value_or(false);
+  if (const auto* p = core::find(*meta, "position"))
+    out.position = protocol::parse_stream_position(*p);
   return out;
+}
+
+core::Subscription RealtimeChannel::on_join_outcome(
+    std::function<void(const JoinOutcome&)> callback) {
+  RTSYNC_CHANNEL_ON_LOOP();
+  return impl_->outcome_listeners.add(std::move(callback));
+}
+
+const std::optional<JoinOutcome>& RealtimeChannel::last_join_outcome() const noexcept {
+  RTSYNC_CHANNEL_ON_LOOP();
+  return impl_->last_outcome;
+}
+
+const std::optional<StreamPosition>& RealtimeChannel::position() const noexcept {
+  RTSYNC_CHANNEL_ON_LOOP();
+  return impl_->position;
+}
+
+std::int64_t RealtimeChannel::replay_remaining() const noexcept {
+  RTSYNC_CHANNEL_ON_LOOP();
+  return impl_->replay_remaining;
 }
 
 Result<void> RealtimeChannel::subscribe(StatusCallback callback,

@@ -610,6 +610,16 @@ void SocketCore::handle_reply(protocol::Message& message) {
     last_heartbeat_latency_ = latency;
     auto reply = protocol::parse_reply(message.payload);
     const bool ok = reply.ok() && reply.value().status == protocol::ReplyStatus::ok;
+    if (ok) {
+      // rtsync: every change up to this position has been handed to this socket (docs/resume.md).
+      if (auto head = protocol::parse_rtsync_heartbeat(reply.value().response)) {
+        server_epoch_ = head->epoch;
+        for (auto& ch : channels()) {
+          if (shut_down_) return;
+          ch->impl_->on_stream_head(*head);
+        }
+      }
+    }
     heartbeat_listeners.notify(ok ? HeartbeatStatus::ok : HeartbeatStatus::error, latency);
     return;
   }
@@ -684,6 +694,7 @@ json::value SocketCore::diagnostics() const {
   o["url"] = redact_endpoint_url(endpoint);
   o["vsn"] = protocol::to_string(options.vsn);
   o["has_access_token"] = access_token_.has_value();
+  o["server_epoch"] = server_epoch_ ? json::value(*server_epoch_) : json::value(nullptr);
   json::object c;
   c["frames_in"] = counters_.frames_in;
   c["frames_out"] = counters_.frames_out;

@@ -72,6 +72,11 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   const std::optional<std::string>& access_token() const noexcept { return access_token_; }
   std::vector<std::shared_ptr<RealtimeChannel>> channels() const { return channels_; }
 
+  // The epoch of the server's change stream (docs/resume.md), from the last join or heartbeat
+  // reply that carried one; a channel sends no resume request for a position of another epoch.
+  const std::optional<std::string>& server_epoch() const noexcept { return server_epoch_; }
+  void set_server_epoch(const std::string& epoch) { server_epoch_ = epoch; }
+
   core::ListenerList<const SocketStateChange&> state_listeners{loggers::kTransport, "callback"};
   core::ListenerList<const SocketError&> error_listeners{loggers::kTransport, "callback"};
   core::ListenerList<HeartbeatStatus, std::optional<core::Duration>> heartbeat_listeners{
@@ -130,6 +135,7 @@ class SocketCore : public std::enable_shared_from_this<SocketCore> {
   std::deque<protocol::Message> send_buffer_;
   std::vector<std::shared_ptr<RealtimeChannel>> channels_;
   std::optional<std::string> access_token_;
+  std::optional<std::string> server_epoch_;
   SocketCounters counters_;
   std::string last_close_reason_;
   protocol::FrameReader reader_;  // reused for every inbound text frame

@@ -212,6 +212,7 @@ TEST(DemoE2E, ServerKilledAndRestartedFiveSecondsLater) {
   ASSERT_TRUE(w.wait_until([&] { return w.stack().provider().state().is_connected; }, 20s));
   std::this_thread::sleep_for(3s);
   const auto gap_fills = w.on_loop([&] { return w.stack().provider().stats().gap_fills; });
+  const auto resumes = w.on_loop([&] { return w.stack().provider().stats().resumes; });
 
   w.env().stop_server(/*kill=*/true);
   // error: the badge leaves Connected with a reason…
@@ -242,8 +243,23 @@ TEST(DemoE2E, ServerKilledAndRestartedFiveSecondsLater) {
   // Reconnect: the socket's own backoff, then the channel rejoins…
   ASSERT_TRUE(w.wait_until([&] { return w.stack().provider().state().is_connected; }, 45s))
       << "no reconnect after the server came back";
-  // …and the rejoin fills the gap by invalidating the six families.
-  EXPECT_GT(w.on_loop([&] { return w.stack().provider().stats().gap_fills; }), gap_fills);
+  // …and the rejoin either fills the gap by invalidating the six families, or the server resumed
+  // the stream (docs/resume.md: it replays what was missed, nothing to refetch). Either way the
+  // --json stream says which, in one `resume` line.
+  const auto fills_after = w.on_loop([&] { return w.stack().provider().stats().gap_fills; });
+  const auto resumes_after = w.on_loop([&] { return w.stack().provider().stats().resumes; });
+  EXPECT_TRUE(fills_after > gap_fills || resumes_after > resumes)
+      << "gap fills " << gap_fills << " → " << fills_after << ", resumes " << resumes << " → "
+      << resumes_after;
+  const auto resume_lines = w.objects("resume");
+  ASSERT_FALSE(resume_lines.empty());
+  for (const auto& r : resume_lines) {
+    EXPECT_EQ(str(r, "topic").rfind("realtime:task-updates:", 0), 0u) << json::serialize(r);
+    EXPECT_TRUE(r.at("gap").is_bool());
+    EXPECT_TRUE(r.at("replayed").is_int64());
+    EXPECT_TRUE(r.at("from").is_null() || r.at("from").is_object());
+    EXPECT_FALSE(str(r, "at").empty());
+  }
   EXPECT_GT(w.on_loop([&] { return w.pane().tasks()->config().refetch_interval; }),
             std::chrono::seconds(5));
 

@@ -98,6 +98,20 @@ TEST(JsonLines, OverflowLineFromTheBusDetail) {
   EXPECT_TRUE(parse(overflow_line(json::value(42), "t")).as_object().at("table").is_null());
 }
 
+TEST(JsonLines, ResumeLineForEachRejoin) {
+  const auto from = parse(R"({"epoch":"5f0c2a9e1b7d4c38","lsn":"0/16B3748","index":3})");
+  EXPECT_EQ(resume_line("realtime:task-updates:p1", false, 4, from, "2025-11-19T00:22:40.877Z"),
+            R"({"type":"resume","topic":"realtime:task-updates:p1","gap":false,"replayed":4,)"
+            R"("from":{"epoch":"5f0c2a9e1b7d4c38","lsn":"0/16B3748","index":3},)"
+            R"("at":"2025-11-19T00:22:40.877Z"})");
+  EXPECT_EQ(resume_line("realtime:task-updates:p1", true, 0, json::value(nullptr), "t"),
+            R"({"type":"resume","topic":"realtime:task-updates:p1","gap":true,"replayed":0,)"
+            R"("from":null,"at":"t"})");
+  // Anything but a position object reads as null.
+  EXPECT_TRUE(
+      parse(resume_line("x", true, 0, json::value("0/1"), "t")).as_object().at("from").is_null());
+}
+
 TEST(JsonLines, QueryAndPollingLines) {
   QueryLine q;
   q.key = json::array{"tasks", "paginated", "p1", 1, 20, nullptr};

@@ -14,6 +14,7 @@
 #include "rtsync/protocol/join.hpp"
 #include "rtsync/protocol/message.hpp"
 #include "rtsync/protocol/reply.hpp"
+#include "rtsync/protocol/stream_position.hpp"
 #include "rtsync/testkit/fake_transport.hpp"
 
 namespace rtsync::client::sync::testing {
@@ -38,6 +39,11 @@ class FakeRealtimePeer {
 
   // How the next joins are answered by pump().
   JoinReply join_reply = JoinReply::ok;
+  // rtsync (docs/resume.md): when set, ok join replies carry response.rtsync = this object
+  // ({"epoch","position"[,"resume"]}) and heartbeat replies rtsync_heartbeat when that is set.
+  // Unset (the default) the peer is hosted Supabase: no rtsync field anywhere.
+  std::optional<json::object> rtsync_reply;
+  std::optional<json::object> rtsync_heartbeat;
   std::string join_error = "Unauthorized";
 
   // Accepts a pending connection attempt, then answers what the client sent.
@@ -71,8 +77,10 @@ class FakeRealtimePeer {
   const std::vector<std::string>& events_seen() const noexcept { return events_; }
 
   // A postgres_changes row for the bindings of `topic` whose event matches `type`.
+  // With `position`, data.position = position (rtsync).
   void send_change(std::string_view topic, std::string_view type, json::object record,
-                   json::object old_record = {}, std::string_view table = "tasks") {
+                   json::object old_record = {}, std::string_view table = "tasks",
+                   std::optional<json::object> position = std::nullopt) {
     const auto* j = join_of(topic);
     if (!j) return;
     json::array ids;
@@ -87,6 +95,7 @@ class FakeRealtimePeer {
                       {"record", std::move(record)},
                       {"errors", nullptr}};
     if (type == "UPDATE") data["old_record"] = std::move(old_record);
+    if (position) data["position"] = std::move(*position);
     send(std::nullopt, std::nullopt, topic, "postgres_changes",
          json::object{{"ids", std::move(ids)}, {"data", std::move(data)}});
   }
@@ -144,7 +153,9 @@ class FakeRealtimePeer {
   void handle(const protocol::Message& m) {
     events_.push_back(m.event + " " + m.topic);
     if (m.event == protocol::events::kHeartbeat) {
-      send(std::nullopt, m.ref, m.topic, "phx_reply", protocol::ok_reply());
+      json::object response;
+      if (rtsync_heartbeat) response["rtsync"] = *rtsync_heartbeat;
+      send(std::nullopt, m.ref, m.topic, "phx_reply", protocol::ok_reply(std::move(response)));
       return;
     }
     if (m.event == protocol::events::kJoin) {
@@ -163,11 +174,14 @@ class FakeRealtimePeer {
       }
       joins_.push_back(rec);
       switch (join_reply) {
-        case JoinReply::ok:
+        case JoinReply::ok: {
           joined_[rec.topic] = rec;
+          auto response = protocol::build_join_response(rec.acks);
+          if (rtsync_reply) response.as_object()["rtsync"] = *rtsync_reply;
           send(rec.join_ref, rec.ref, rec.topic, "phx_reply",
-               protocol::ok_reply(protocol::build_join_response(rec.acks)));
+               protocol::ok_reply(std::move(response)));
           break;
+        }
         case JoinReply::error:
           send(rec.join_ref, rec.ref, rec.topic, "phx_reply",
                protocol::error_reply("", join_error));

@@ -31,6 +31,16 @@
 // leave() → snapshot `closed`, freshness `disconnected` "Channel unsubscribed" (only when a channel
 // existed), no scope, attempts 0, every timer cleared.
 //
+// Resumable streams (docs/resume.md). The channel keeps its stream position across its own
+// rejoins; when the manager replaces the channel of a scope (a heal, a join of the same scope
+// again) the new channel starts from the old one's position (ChannelOptions::resume_from), so
+// its first join resumes too. Every SUBSCRIBED carries the join's outcome in the phase change
+// (ChannelPhaseChange::outcome): `resumed` (the server replays what was missed: nothing to
+// refetch, and the freshness keys count as fresh — mark_queries_fresh), `gap` (refetch what the
+// channel feeds: a told gap, a server without rtsync such as Supabase, a replaced channel that
+// had no position), or `fresh` (the scope's first subscription). Counted in status_json
+// ("resumes", "gaps", "replayed") beside the channel's position.
+//
 // Events: each change of a spec → the spec's `bus_event`, each broadcast → its `bus_event` (task
 // app: INSERT → `realtime:task-new`; UPDATE and the broadcast `task-update` →
 // `realtime:task-update`); the detail is the payload as the transport delivers it (the
@@ -130,6 +140,9 @@ struct ChannelPhaseChange {
   ChannelPhase phase = ChannelPhase::left;  // the new phase
   std::string project_id;                   // the project of the channel
   std::string reason;                       // why (errors, closes); may be empty
+  // `subscribed` only: what the join found about the stream (fresh, resumed, gap; see the file
+  // comment). A rejoin of the scope is never `fresh`.
+  std::optional<JoinOutcome> outcome;
 };
 
 // Time of the last frame received on the socket: the seed's lastPhoenixMsgAt instrumentation.
@@ -236,7 +249,8 @@ class RealtimeManager {
 
   // {channelState, lastEventAt, timestamp, lastMessageAt}
   json::value snapshot_json() const;
-  // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows}
+  // {isSubscribed, projectId, channelState, reconnectAttempts, healing, events, overflows,
+  //  resumes, gaps, replayed, position, lastJoin}
   json::value status_json() const;
   // Change and broadcast events received.
   std::uint64_t events_received() const noexcept {
@@ -248,6 +262,23 @@ class RealtimeManager {
     RTSYNC_ASSERT_ON_LOOP(scheduler_);
     return overflows_;
   }
+  // Rejoins that resumed without a gap.
+  std::uint64_t resumes() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return resumes_;
+  }
+  // Rejoins with a gap (told, or a server that does not resume).
+  std::uint64_t gaps() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return gaps_;
+  }
+  // Changes announced as replayed by resumed rejoins, summed.
+  std::uint64_t replayed() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return replayed_;
+  }
+  // The current channel's stream position (the saved one between channels); unset without one.
+  std::optional<StreamPosition> position() const;
   // The payload of the event (change or broadcast; not an overflow) being (or last) emitted,
   // shared: a bus handler that wants to keep the detail (the provider's stamped events) checks
   // `&detail == last_event_payload().get()` and shares it instead of copying. Each payload is
@@ -274,7 +305,8 @@ class RealtimeManager {
   void end_heal_cycle();
   void set_snapshot(std::string_view channel_state);
   void log_auth_state() const;
-  void announce(ChannelPhase phase, std::string reason);
+  void announce(ChannelPhase phase, std::string reason,
+                std::optional<JoinOutcome> outcome = std::nullopt);
   void track_presence(const std::shared_ptr<Join>& join);
 
   core::Scheduler& scheduler_;
@@ -294,6 +326,15 @@ class RealtimeManager {
   bool destroying_ = false;
   std::uint64_t events_ = 0;
   std::uint64_t overflows_ = 0;
+  std::uint64_t resumes_ = 0;
+  std::uint64_t gaps_ = 0;
+  std::uint64_t replayed_ = 0;
+  std::optional<JoinOutcome> last_outcome_;
+  // The position of the last channel left, with its scope: the next channel of that scope
+  // starts from it.
+  std::optional<std::pair<std::string, StreamPosition>> saved_position_;
+  // The scope last SUBSCRIBED: a later subscription of it is a rejoin.
+  std::optional<std::string> subscribed_scope_;
   std::shared_ptr<const json::value> last_payload_;
   RealtimeSnapshot snapshot_;
   core::ListenerList<const ChannelPhaseChange&> phase_listeners_;
@@ -303,6 +344,11 @@ class RealtimeManager {
   core::Timer heal_timer_;
   core::Subscription heal_sub_;
 };
+
+// `position` as {"epoch","lsn","index"}, or null.
+json::value position_json(const std::optional<StreamPosition>& position);
+// {"kind","replayed","reason" (null unless a gap),"from" (position or null)}, or null.
+json::value outcome_json(const std::optional<JoinOutcome>& outcome);
 
 // Keeps the socket's token in step with the session: SIGNED_IN / TOKEN_REFRESHED →
 // set_auth(token), SIGNED_OUT → set_auth(nullopt) (the seed's AuthStateManager).

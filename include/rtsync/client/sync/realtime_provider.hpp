@@ -32,9 +32,16 @@
 // an entry invalidates nothing (logged). Counted in stats: overflows, overflows_unbound.
 //
 // Gap fill. Every transition into SUBSCRIBED (the first join included, and every rejoin after a
-// drop, error or heal) invalidates the binding's `gap_fill_families` (task app: the six): what
-// changed while
-// realtime was down is fetched, never silently missed.
+// drop, error or heal) invalidates the channel's gap families: what changed while realtime was
+// down is fetched, never silently missed. The channel's gap families are the binding's
+// `gap_fill_families` that `table_families` maps one of the channel's tables (its change specs)
+// to — so a gap refetches what that channel feeds and nothing else; when the binding maps none
+// of its tables (or has no change specs, e.g. a Broadcast-from-Database channel, whose tables
+// the client does not know), all of `gap_fill_families` (task app: the six either way).
+// Resumable streams (docs/resume.md): a rejoin the server RESUMED (ChannelPhaseChange::outcome
+// `resumed`: it replays what was missed, before live changes) fills nothing; counted in
+// stats().resumes. A told gap, a server that does not resume (Supabase), and the first join fill
+// as above; stats().gap_fills counts every fill, so it grows exactly when a rejoin was a gap.
 //
 // Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp). Manager,
 // cache, bus, tracker and selection must outlive it.
@@ -86,6 +93,9 @@ struct ProviderState {
   friend bool operator==(const ProviderState&, const ProviderState&) = default;
 };
 
+// The families a gap of the binding's channel refetches (see Gap fill in the file comment).
+std::vector<query::QueryKey> channel_gap_families(const SyncBinding& binding);
+
 // What the provider invalidates, and how.
 struct RealtimeProviderOptions {
   // Coalesced, cancel_refetch (the cache's default window).
@@ -106,7 +116,8 @@ struct ProviderStats {
   std::uint64_t invalidation_calls = 0;   // invalidate_queries calls made
   std::uint64_t refetches_started = 0;    // leading refetches those calls started
   std::uint64_t refetches_coalesced = 0;  // refetches they deferred to a trailing edge
-  std::uint64_t gap_fills = 0;            // invalidations after entering SUBSCRIBED
+  std::uint64_t gap_fills = 0;            // gap fills after entering SUBSCRIBED (not resumed)
+  std::uint64_t resumes = 0;              // resumed rejoins: SUBSCRIBED without a gap fill
   std::uint64_t events_batched = 0;       // events/overflows folded into a window-end invalidation
   std::uint64_t overflows = 0;            // changes-overflow signals of a bound table
   std::uint64_t overflows_unbound = 0;    // … of a table without families: nothing invalidated
@@ -139,7 +150,7 @@ class RealtimeProvider {
   }
   // {isConnected, isConnecting, error, <stamped event's diagnostics_name>…, <scope_name>,
   //  stats{events, …, overflows, overflowsUnbound}} (task app: lastTaskUpdateAt, lastNewTaskAt,
-  //  projectId)
+  //  projectId; stats also gapFills, resumes)
   json::value diagnostics() const;
 
  private:

@@ -61,6 +61,26 @@
 // on_presence_join / on_presence_leave fire per key and on_presence_sync after each state or diff
 // applied. Like realtime-js, a rejoin does not re-track: track again on SUBSCRIBED.
 //
+// Resumable change streams (rtsync's extension, docs/resume.md; Supabase sends none of it and
+// ignores the request, so against Supabase the channel behaves exactly as realtime-js).
+//   - Position: every change the server sends carries one (postgres_changes `data.position`,
+//     Broadcast-from-Database `meta.position`); the join reply carries the channel's head
+//     (`response.rtsync`) and heartbeat replies the socket's stream position. The channel keeps
+//     its position(): the head after a first join or a gap, then each change's position as it is
+//     applied; a heartbeat reply raises it while the channel is joined and not replaying. A change
+//     whose position is at or before the channel's position (same epoch) is a duplicate: it is
+//     dropped (counted) and no callback sees it. Broadcasts of a broadcast replay (meta.replayed)
+//     are not part of the stream and are left alone. ChangeView::position() and
+//     BroadcastMeta::position expose a change's position to callbacks.
+//   - Resume: every join that holds a position (a rejoin, or a first join of a channel created
+//     with ChannelOptions::resume_from) adds config.rtsync.resume with it, unless the server is
+//     known (from an earlier join or heartbeat reply of the socket) to be of another epoch.
+//   - Outcome: each successful join sets last_join_outcome() and calls on_join_outcome listeners,
+//     before the SUBSCRIBED status: `fresh` (a first join without a position), `resumed` with the
+//     number of replayed changes that follow (before live ones), or `gap` with a reason (the
+//     server could not replay, no position could be sent, or the server sent no rtsync reply —
+//     Supabase). After a gap the application must refetch what the channel feeds.
+//
 // Thread safety: loop-confined (checked in debug builds, rtsync/core/loop_check.hpp); call every
 // method on the socket's loop. Callbacks run on the loop.
 // Any method (unsubscribe, removing bindings, dropping the last shared_ptr) may be called from
@@ -82,6 +102,7 @@
 #include "rtsync/protocol/change_view.hpp"
 #include "rtsync/protocol/join.hpp"
 #include "rtsync/protocol/reply.hpp"
+#include "rtsync/protocol/stream_position.hpp"
 
 namespace rtsync::client {
 
@@ -115,6 +136,25 @@ struct BroadcastMeta {
   std::optional<std::string> id;
   // The message came from a replay (ChannelOptions::replay), not live.
   bool replayed = false;
+  // meta.position: its stream position (rtsync, Broadcast from Database; docs/resume.md).
+  std::optional<protocol::StreamPosition> position;
+};
+
+// A change stream position (docs/resume.md): {epoch, lsn, index}.
+using StreamPosition = protocol::StreamPosition;
+
+// What a successful join found about the stream (see "Resumable change streams" above).
+enum class JoinOutcomeKind { fresh, resumed, gap };
+std::string_view to_string(JoinOutcomeKind kind) noexcept;  // "fresh" | "resumed" | "gap"
+
+// The outcome of one successful join.
+struct JoinOutcome {
+  JoinOutcomeKind kind = JoinOutcomeKind::fresh;  // fresh, resumed or gap
+  std::int64_t replayed = 0;                      // resumed: changes replayed before live ones
+  std::string reason;                             // gap: why
+  std::optional<StreamPosition> from;             // the position sent with the join, if any
+  std::optional<StreamPosition> head;             // the reply's head (response.rtsync)
+  bool rtsync = false;                            // the reply carried response.rtsync
 };
 
 // The meta of a broadcast message as on_broadcast hands it over ({type, event, payload[, meta]});
@@ -137,6 +177,10 @@ struct ChannelOptions {
   // public one, as realtime-js throws). Sent with every (re)join, like realtime-js: after a rejoin
   // the same stored messages may arrive again — meta.id tells them apart (broadcast_meta).
   std::optional<ReplayOptions> replay{};
+  // rtsync (docs/resume.md): the position this channel starts from, as if it had applied every
+  // change up to it — its first join then asks to resume from there. For a channel that replaces
+  // an earlier one of the same topic (RealtimeManager's heal path): pass the old one's position().
+  std::optional<StreamPosition> resume_from{};
 };
 
 // {event: INSERT|UPDATE|DELETE|*, schema, table, filter}, sent as one config.postgres_changes item.
@@ -189,6 +233,14 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   core::Subscription on_changes_overflow(ChangesOverflowCallback callback);
   // Status listeners besides the one given to subscribe().
   core::Subscription on_status(StatusCallback callback);
+  // Called with the outcome of each successful join, before its SUBSCRIBED status.
+  core::Subscription on_join_outcome(std::function<void(const JoinOutcome&)> callback);
+  // The outcome of the last successful join; unset before the first.
+  const std::optional<JoinOutcome>& last_join_outcome() const noexcept;
+  // The channel's stream position now (see above); unset until the server gave one.
+  const std::optional<StreamPosition>& position() const noexcept;
+  // Changes of a resume replay still expected (0 when not replaying).
+  std::int64_t replay_remaining() const noexcept;
   // Presence events (see above). Registered before subscribe(), they enable presence for the
   // join; registered later, they take effect at the next join if presence was off.
   core::Subscription on_presence_sync(std::function<void()> callback);
@@ -220,7 +272,8 @@ class RealtimeChannel : public std::enable_shared_from_this<RealtimeChannel> {
   void track(json::object payload, PushCallback done = {});
   void untrack(PushCallback done = {});
 
-  // {topic, state, join_ref, bindings, events_dispatched, system_messages, changes_overflows, …}
+  // {topic, state, join_ref, bindings, events_dispatched, system_messages, changes_overflows,
+  //  position, resumes, gaps, replayed, duplicates_dropped, last_join_outcome, …}
   json::value diagnostics() const;
 
   // Construction is reserved to the socket (RealtimeSocket::channel).
