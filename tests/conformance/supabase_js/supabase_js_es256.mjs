@@ -5,6 +5,7 @@
 // Environment (set by supabase_js_test.cpp):
 //   RTSYNC_URL        the server's base URL
 //   PUBLISHABLE_KEY   the opaque publishable key the server is configured with
+//   SECRET_KEY        the opaque secret key (stands for service_role)
 //   JWKS_KEY_PEM      PKCS#8 PEM of a P-256 private key whose public half is in the server's JWKS
 //   JWKS_KEY_KID      its kid
 //   JWKS_PATH         the JWKS file the server reads (re-read every second in this test): the
@@ -168,6 +169,19 @@ main(async () => {
   const es256 = (c, key, kid) => signEs256(c, key, kid);
   const rs256 = (c, key, kid) =>
     jwt({ alg: 'RS256', typ: 'JWT', kid }, c, (input) => crypto.sign('sha256', input, key));
+
+  await run('the opaque secret key stands for service_role: it reads every project, realtime too', async () => {
+    const admin = client({}, process.env.SECRET_KEY);
+    const { data, error, status } = await admin.from('projects').select('id');
+    assert.equal(error, null);
+    assert.equal(status, 200);
+    assert.ok(data.some((r) => r.id === projectId), 'service_role bypasses row-level security');
+    const status2 = await subscribe(admin, `secret-${stamp}`, []);
+    assert.equal(status2, 'SUBSCRIBED');
+    await admin.removeAllChannels();
+    const wrong = await client({}, process.env.SECRET_KEY + 'x').from('projects').select('id');
+    assert.equal(wrong.status, 401);
+  });
 
   await run('a key rotation through the JWKS file: the new keys open, the removed one no longer does', async () => {
     const keys = [

@@ -53,11 +53,13 @@ TEST(SupabaseJsConformance, Es256SessionsJwksFileAndPublishableKey) {
     std::ofstream(jwks_path) << json::serialize(set);
   }
   const std::string publishable = "sb_publishable_rtsync_conformance_0123";
+  const std::string secret = "sb_secret_rtsync_conformance_4567";
   testkit::StackOptions so;
   so.configure = [&](server::ServerOptions& o) {
     o.auth_signing_key_pem = signing.value().private_pem();
     o.jwks = jwks_path.string();
     o.publishable_key = publishable;
+    o.secret_key = secret;
     o.jwks_reload_interval = std::chrono::seconds(1);  // the script's rotation waits for a read
   };
   auto stack = testkit::TestStack::start(so);
@@ -68,6 +70,7 @@ TEST(SupabaseJsConformance, Es256SessionsJwksFileAndPublishableKey) {
 
   const std::string env = "RTSYNC_URL=" + shell_quote(s.server().http_url()) +
                           " PUBLISHABLE_KEY=" + shell_quote(publishable) +
+                          " SECRET_KEY=" + shell_quote(secret) +
                           " JWKS_KEY_PEM=" + shell_quote(external.value().private_pem()) +
                           " JWKS_KEY_KID=" + shell_quote(external.value().kid()) +
                           " JWKS_PATH=" + shell_quote(jwks_path.string()) +
