@@ -128,6 +128,8 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
   Lsn confirmed = 0;
   Lsn reported = 0;
+  Lsn reported_max = 0;        // the most ever reported as flushed (this run)
+  bool hold_released = false;  // PostgreSQL asked for a reply on this connection (see on_copy_data)
   Lsn last_received = 0;
   Lsn server_wal_end = 0;
   std::uint64_t transactions = 0;
@@ -286,6 +288,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
   void on_streaming() {
     phase = Phase::streaming;
+    hold_released = false;
     retry_timer.cancel();
     if (ever_streamed) ++reconnects;
     ever_streamed = true;
@@ -386,7 +389,13 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
         sink.on_stream_position(wal_end);
         if (phase != Phase::streaming) return;
       }
-      if (reply) send_status();
+      if (reply) {
+        // PostgreSQL asks for a reply when it shuts down (and then waits until everything it
+        // sent is confirmed) or when it has not heard from us for half its wal_sender_timeout:
+        // the sink's hold-back is let go rather than hold up a shutdown.
+        hold_released = true;
+        send_status();
+      }
     } else {
       logger->warn("unknown CopyData message 0x{:02x} ignored",
                    static_cast<unsigned char>(data[0]));
@@ -517,7 +526,12 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
     // decodes that window again after a restart. Within this run nothing is sent twice: a
     // reconnect starts from `confirmed`, which PostgreSQL honours when it is past the slot's.
     Lsn flush_lsn = confirmed;
-    if (auto limit = sink.confirm_limit()) flush_lsn = std::min(flush_lsn, *limit);
+    if (!hold_released) {
+      if (auto limit = sink.confirm_limit()) flush_lsn = std::min(flush_lsn, *limit);
+    }
+    // Never backwards: PostgreSQL may move the slot back to what it is told.
+    flush_lsn = std::max(flush_lsn, reported_max);
+    reported_max = flush_lsn;
     char msg[34];
     msg[0] = 'r';
     put_be64(msg + 1, std::max(last_received, confirmed));
