@@ -427,6 +427,41 @@ TEST_F(ResumeTest, CatchUpAfterARestartIsHistoryForResumersAndNobodysLiveChange)
   EXPECT_EQ(ids(changes(resumer.io.take())), (std::vector<std::int64_t>{2}));
 }
 
+TEST_F(ResumeTest, APrivateDatabaseBroadcastIsNotReplayedToAPublicChannelOfTheSameName) {
+  feed(tx(0x2000, {message_insert("room", "secret", json::object{{"n", 1}}, true, "p1"),
+                   message_insert("room", "open", json::object{{"n", 2}}, false, "o1")}));
+  auto& c = client("alice", Vsn::v1);
+  c.send(join(config(pos(kStart, 0))));
+  sched.run_ready();
+  auto msgs = c.io.take();
+  EXPECT_EQ(json::serialize(rtsync_of(msgs[0]).at("resume")),
+            R"({"status":"resumed","replayed":1})");
+  std::vector<std::string> events;
+  for (const auto& m : msgs)
+    if (m.event == "broadcast") events.push_back(std::string(m.payload.at("event").as_string()));
+  EXPECT_EQ(events, (std::vector<std::string>{"open"}));
+}
+
+TEST_F(ResumeTest, AReplayOfATransactionInPartsKeepsItsContinuousIndexes) {
+  auto p0 = tx(0x2000, {row_of(1, "alice"), row_of(2, "alice")});
+  p0->last = false;
+  p0->end_lsn = 0;
+  auto p1 = tx(0x2000, {row_of(3, "alice"), row_of(4, "alice")});
+  p1->part = 1;
+  feed(p0);
+  feed(p1);
+  // A client that applied the first two changes (part 0) resumes inside the transaction.
+  auto& c = client("alice");
+  c.send(join(config(pos(0x2000, 2))));
+  sched.run_ready();
+  auto got = changes(c.io.take());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, 3);
+  EXPECT_EQ(got[0].index, 3u);
+  EXPECT_EQ(got[1].id, 4);
+  EXPECT_EQ(got[1].index, 4u);
+}
+
 TEST_F(ResumeTest, WithoutAnEpochNoRtsyncFieldsAppear) {
   hub = std::make_unique<Hub>(sched, verifier, &authz, limits());
   hub->on_stream_state(true, "");
