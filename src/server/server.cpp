@@ -18,6 +18,7 @@
 #include "rtsync/server/cdc/pg_channel_authorizer.hpp"
 #include "rtsync/server/cdc/pg_message_store.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
+#include "rtsync/server/cdc/slot_epoch.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/http/http_server.hpp"
 #include "rtsync/server/names.hpp"
@@ -186,6 +187,7 @@ Result<void> Server::start() {
   if (!listen.ok()) return listen.error();
 
   auto logger = log::get(loggers::kServer);
+  bool created_slot = false;
   if (options_.bootstrap) {
     auto conn = pg::Connection::open(options_.db);
     if (!conn.ok()) return make_error(Errc::io, "database: " + conn.error().message);
@@ -197,11 +199,28 @@ Result<void> Server::start() {
     }
     auto report = pg::bootstrap(conn.value(), bo);
     if (!report.ok()) return make_error(Errc::io, "bootstrap: " + report.error().message);
+    created_slot = report.value().created_slot;
     logger->info("bootstrap done (roles {}, functions {}, publication {}, slot {})",
                  report.value().created_roles ? "created" : "present",
                  report.value().created_functions ? "created" : "present",
                  report.value().created_publication ? "created" : "present",
                  report.value().created_slot ? "created" : "present");
+  }
+
+  // Resumable change streams (docs/resume.md): the slot's epoch and where its stream starts.
+  // Without them the server runs as before, minus the rtsync fields (every rejoin is a gap).
+  std::optional<cdc::SlotEpoch> epoch;
+  if (auto conn = pg::Connection::open(options_.db); conn.ok()) {
+    auto e = cdc::read_slot_epoch(conn.value(), options_.slot, created_slot);
+    if (e.ok()) {
+      epoch = std::move(e.value());
+      logger->info("slot {} epoch {}: decoding from {}, live from {}", options_.slot, epoch->epoch,
+                   format_lsn(epoch->start_lsn), format_lsn(epoch->live_from));
+    } else {
+      logger->warn("resumable change streams off: reading the slot's epoch: {}", e.error().message);
+    }
+  } else {
+    logger->warn("resumable change streams off: {}", conn.error().message);
   }
 
   auth::JwkSet own_keys;
@@ -243,8 +262,14 @@ Result<void> Server::start() {
     // The hub keeps many transactions in flight: batch the ones queued behind a busy pool.
     ao.max_batch_transactions = 64;
     s.authorizer = std::make_unique<cdc::PgRowAuthorizer>(io, sched, ao);
-    s.hub =
-        std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), options_.limits);
+    auto limits = options_.limits;
+    limits.resume_window = options_.resume_window;
+    limits.resume_window_bytes = options_.resume_window_bytes;
+    s.hub = std::make_unique<realtime::Hub>(sched, *s.verifier, s.authorizer.get(), limits);
+    if (epoch) {
+      s.hub->set_epoch(epoch->epoch, realtime::StreamPosition{epoch->start_lsn, 0},
+                       epoch->live_from);
+    }
     s.relation_info = std::make_unique<PgRelationInfo>(io, options_.db);
     s.hub->set_relation_info(s.relation_info.get());
     cdc::PgChannelAuthorizerOptions co;

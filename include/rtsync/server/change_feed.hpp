@@ -101,6 +101,17 @@ class ChangeSink {
                               std::function<void()> done) = 0;
   // 1 (the default): the next transaction is handed on only after `done` of the previous one.
   virtual std::size_t max_in_flight() const { return 1; }
+  // The furthest LSN the slot may be confirmed to (status updates report no more than this), so
+  // that a restart decodes again what the sink keeps (docs/resume.md); nullopt: no limit.
+  virtual std::optional<Lsn> confirm_limit() { return std::nullopt; }
+  // Every transaction that committed before `lsn` was handed on and `done` (nothing is with the
+  // sink): a quiet stream's progress, from PostgreSQL's keepalives.
+  virtual void on_stream_position(Lsn /*lsn*/) {}
+  // While true, the stream's status updates ask PostgreSQL for an immediate keepalive, so
+  // on_stream_position follows soon even on a quiet stream.
+  virtual bool wants_stream_position() { return false; }
+  // The stream installs this at construction: calling it sends a status update soon.
+  virtual void set_status_request(std::function<void()> /*request*/) {}
   // The stream went down (PostgreSQL unreachable, slot error) or came back up.
   virtual void on_stream_state(bool running, const std::string& reason) = 0;
 };

@@ -52,6 +52,12 @@ struct ServerOptions {
   std::string messages_publication = "supabase_realtime_messages_publication";
   std::chrono::seconds message_retention{72 * 3600};
   std::chrono::seconds message_retention_interval{600};
+  // Resumable change streams (docs/resume.md): delivered transactions are kept this long, and at
+  // most this many pgoutput bytes of them, for clients that rejoin with a position; the slot is
+  // confirmed no further than the oldest kept, so a restart decodes the window again.
+  // (Copied into limits.resume_window / resume_window_bytes.)
+  std::chrono::seconds resume_window{120};
+  std::size_t resume_window_bytes = 64u << 20;
   std::chrono::seconds jwt_leeway{2};
   // RS256/ES256 verification keys: a JWKS file (a path or `file:` + path) or an http(s) URL (a
   // hosted project's .../auth/v1/.well-known/jwks.json), read at start (an unreadable or

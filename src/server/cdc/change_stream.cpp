@@ -128,6 +128,8 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
   Lsn confirmed = 0;
   Lsn reported = 0;
+  Lsn reported_max = 0;        // the most ever reported as flushed (this run)
+  bool hold_released = false;  // PostgreSQL asked for a reply on this connection (see on_copy_data)
   Lsn last_received = 0;
   Lsn server_wal_end = 0;
   std::uint64_t transactions = 0;
@@ -286,6 +288,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
   void on_streaming() {
     phase = Phase::streaming;
+    hold_released = false;
     retry_timer.cancel();
     if (ever_streamed) ++reconnects;
     ever_streamed = true;
@@ -378,11 +381,21 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
       const bool reply = data[17] != 0;
       server_wal_end = std::max(server_wal_end, wal_end);
       // Nothing received is still pending: everything before the server's position was handled.
-      if (!decoder.in_transaction() && queue.empty() && in_flight.empty() && wal_end > confirmed) {
-        confirmed = wal_end;
-        if (!reply) request_status();
+      if (!decoder.in_transaction() && queue.empty() && in_flight.empty()) {
+        if (wal_end > confirmed) {
+          confirmed = wal_end;
+          if (!reply) request_status();
+        }
+        sink.on_stream_position(wal_end);
+        if (phase != Phase::streaming) return;
       }
-      if (reply) send_status();
+      if (reply) {
+        // PostgreSQL asks for a reply when it shuts down (and then waits until everything it
+        // sent is confirmed) or when it has not heard from us for half its wal_sender_timeout:
+        // the sink's hold-back is let go rather than hold up a shutdown.
+        hold_released = true;
+        send_status();
+      }
     } else {
       logger->warn("unknown CopyData message 0x{:02x} ignored",
                    static_cast<unsigned char>(data[0]));
@@ -509,13 +522,24 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   // Standby status update: 'r', write, flush, apply (LSNs), clock (µs since 2000), reply flag.
   void send_status() {
     if (phase != Phase::streaming) return;
+    // The sink may hold the slot back (its resume history, docs/resume.md): PostgreSQL then
+    // decodes that window again after a restart. Within this run nothing is sent twice: a
+    // reconnect starts from `confirmed`, which PostgreSQL honours when it is past the slot's.
+    Lsn flush_lsn = confirmed;
+    if (!hold_released) {
+      if (auto limit = sink.confirm_limit()) flush_lsn = std::min(flush_lsn, *limit);
+    }
+    // Never backwards: PostgreSQL may move the slot back to what it is told.
+    flush_lsn = std::max(flush_lsn, reported_max);
+    reported_max = flush_lsn;
     char msg[34];
     msg[0] = 'r';
     put_be64(msg + 1, std::max(last_received, confirmed));
-    put_be64(msg + 9, confirmed);
-    put_be64(msg + 17, confirmed);
+    put_be64(msg + 9, flush_lsn);
+    put_be64(msg + 17, flush_lsn);
     put_be64(msg + 25, static_cast<std::uint64_t>(wall_to_pg_time(sched.wall_now())));
-    msg[33] = 0;
+    // PostgreSQL answers a status that asks for a reply with a keepalive at once.
+    msg[33] = sink.wants_stream_position() ? 1 : 0;
     const int r = PQputCopyData(pq(), msg, sizeof msg);
     if (r < 0) return fail(trimmed(PQerrorMessage(pq())));
     if (r == 0) {
@@ -525,7 +549,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
       });
       return;
     }
-    reported = confirmed;
+    reported = flush_lsn;
     ++status_updates;
     flush();
   }
@@ -629,9 +653,14 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
 
 ChangeStream::ChangeStream(asio::io_context& io, core::Scheduler& scheduler, ChangeSink& sink,
                            ChangeStreamOptions options)
-    : impl_(std::make_shared<Impl>(io, scheduler, sink, std::move(options))) {}
+    : impl_(std::make_shared<Impl>(io, scheduler, sink, std::move(options))) {
+  sink.set_status_request([weak = std::weak_ptr(impl_)] {
+    if (auto self = weak.lock()) self->request_status();
+  });
+}
 
 ChangeStream::~ChangeStream() {
+  impl_->sink.set_status_request(nullptr);
   impl_->stop();
 }
 

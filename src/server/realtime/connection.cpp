@@ -65,8 +65,13 @@ Connection::Connection(Hub& hub, SessionIo& io, protocol::Vsn vsn, auth::Verifie
 
 Connection::~Connection() {
   *alive_ = false;
-  for (auto& [topic, p] : pending_)
+  for (auto& [topic, p] : pending_) {
     hub_.unhold(p->channel->member_key, &p->held);
+    if (p->resuming) {
+      hub_.end_resume(*p->channel);
+      hub_.unsubscribe_changes(*p->channel);
+    }
+  }
   for (auto& [topic, ch] : channels_) {
     hub_.unsubscribe_changes(*ch);
     hub_.remove_member(*ch);
@@ -187,7 +192,7 @@ void Connection::handle(Message m) {
   if (m.topic == protocol::kPhoenixTopic) {
     // Heartbeats are answered by the socket layer, on a budget of their own (admit_heartbeat).
     if (m.event == ev::kHeartbeat) {
-      if (admit_heartbeat()) reply_ok(m);
+      if (admit_heartbeat()) reply_ok(m, heartbeat_response());
     } else {
       admit_message();
     }
@@ -467,22 +472,151 @@ void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
     }
   }
 
-  if (config.replay)
-    return start_replay(m, std::move(ch), std::move(echo), std::move(pg_errors), *config.replay);
+  // rtsync's own join config (docs/resume.md; Supabase Realtime ignores it).
+  std::optional<EpochPosition> resume_from;
+  bool resume_asked = false;
+  if (const auto* cfg = core::find_object(m.payload, "config")) {
+    if (const auto* rt = cfg->if_contains("rtsync"); rt && rt->is_object()) {
+      if (const auto* r = rt->get_object().if_contains("resume"); r && !r->is_null()) {
+        resume_asked = true;
+        resume_from = parse_position(*r);
+      }
+    }
+  }
+  if (config.replay) {
+    start_replay(m, std::move(ch), std::move(echo), std::move(pg_errors), *config.replay);
+    if (resume_asked && !hub_.epoch().empty()) {
+      if (auto it = pending_.find(m.topic); it != pending_.end()) {
+        ++hub_.metrics().resumes[std::string(resume_outcome::kGapUnavailable)];
+        it->second->resume_answer =
+            json::object{{"status", "gap"},
+                         {"reason", "resume is not available on a join with broadcast replay"},
+                         {"replayed", 0}};
+      }
+    }
+    return;
+  }
+  if (resume_asked) {
+    if (!resume_from) {
+      // A malformed position is a gap, not a refusal: the client refetches and carries on.
+      resume_from = EpochPosition{"", {}};
+    }
+    return start_resume(m, std::move(ch), std::move(echo), std::move(pg_errors), *resume_from);
+  }
   complete_join(m, std::move(ch), std::move(echo), pg_errors);
 }
 
+json::object Connection::heartbeat_response() const {
+  if (hub_.epoch().empty()) return json::object();
+  return json::object{
+      {"rtsync", json::object{{"epoch", hub_.epoch()},
+                              {"position", position_json(hub_.epoch(), hub_.delivered())}}}};
+}
+
+void Connection::start_resume(const Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                              std::vector<std::string> pg_errors, const EpochPosition& from) {
+  auto& metrics = hub_.metrics();
+  auto logger = log::get(loggers::kServer);
+  if (hub_.epoch().empty()) {
+    // No change stream (no PostgreSQL): the reply carries no rtsync field, which the contract
+    // makes a gap.
+    ++metrics.resumes[std::string(resume_outcome::kGapUnavailable)];
+    logger->info("resume of {}: gap (no change stream)", m.topic);
+    complete_join(m, std::move(ch), std::move(echo), pg_errors);
+    return;
+  }
+  hub_.history().trim(hub_.scheduler().now());
+  auto gap = [&](std::string_view outcome, std::string_view reason) {
+    ++metrics.resumes[std::string(outcome)];
+    logger->info("resume of {} from {} {}/{}: gap ({})", m.topic, from.epoch,
+                 format_lsn(from.position.lsn), from.position.index, reason);
+    complete_join(m, std::move(ch), std::move(echo), pg_errors,
+                  json::object{{"status", "gap"}, {"reason", reason}, {"replayed", 0}});
+  };
+  if (from.epoch.empty()) return gap(resume_outcome::kGapEpoch, "malformed position");
+  if (from.epoch != hub_.epoch()) {
+    return gap(resume_outcome::kGapEpoch, "position of another epoch");
+  }
+  if (!hub_.history().covers(from.position)) {
+    return gap(resume_outcome::kGapHistory, "position older than the server's history");
+  }
+  auto p = std::make_unique<PendingJoin>();
+  p->request = Message{m.join_ref, m.ref, m.topic, std::string(ev::kJoin), json::object()};
+  p->echo = std::move(echo);
+  p->pg_errors = std::move(pg_errors);
+  p->resuming = true;
+  p->resume_from = from.position;
+  Channel& c = *ch;
+  p->channel = std::move(ch);
+  pending_.emplace(m.topic, std::move(p));
+  hub_.begin_resume(c, from.position,
+                    [this, alive = alive_, topic = m.topic, id = c.id](ResumeOutcome o) {
+                      if (*alive) finish_resume(topic, id, std::move(o));
+                    });
+}
+
+void Connection::finish_resume(const std::string& topic, std::uint64_t channel_id,
+                               ResumeOutcome o) {
+  auto it = pending_.find(topic);
+  if (it == pending_.end() || it->second->channel->id != channel_id) return;
+  auto p = std::move(it->second);
+  pending_.erase(it);
+  auto& metrics = hub_.metrics();
+  json::object answer;
+  const std::string_view outcome = o.outcome;
+  if (o.resumed) {
+    answer = json::object{{"status", "resumed"}, {"replayed", o.replay.size()}};
+  } else {
+    answer = json::object{{"status", "gap"}, {"reason", o.reason}, {"replayed", 0}};
+  }
+  ++metrics.resumes[std::string(outcome)];
+  metrics.resume_replayed_changes += o.replay.size();
+  log::get(loggers::kServer)
+      ->info("resume of {} from {}/{}: {}{} ({} replayed, head {}/{})", topic,
+             format_lsn(p->resume_from.lsn), p->resume_from.index, outcome,
+             o.resumed ? "" : ": " + o.reason, o.replay.size(), format_lsn(o.head.lsn),
+             o.head.index);
+  const StreamPosition from = p->resume_from;
+  Channel& c = complete_join(p->request, std::move(p->channel), std::move(p->echo), p->pg_errors,
+                             std::move(answer), o.head, true);
+  for (const auto& item : o.replay)
+    hub_.send_item(c, item);
+  // From now on a live change at or before what the client has (or was just sent) is a copy.
+  c.live_after = o.resumed ? std::max(from, o.head) : o.head;
+  for (const auto& item : o.held)
+    hub_.send_item(c, item);
+}
+
 Channel& Connection::complete_join(const Message& m, std::unique_ptr<Channel> ch, json::array echo,
-                                   const std::vector<std::string>& pg_errors) {
+                                   const std::vector<std::string>& pg_errors,
+                                   std::optional<json::object> resume,
+                                   std::optional<StreamPosition> head, bool subscribed) {
   Channel& c = *ch;
   channels_.emplace(m.topic, std::move(ch));
   hub_.add_member(c);
   ++hub_.metrics().channels;
   ++hub_.metrics().joins;
   // Registered before the reply: any transaction the stream hands over from now on is routed to
-  // this channel, so a row committed after "Subscribed to PostgreSQL" is never missed.
-  auto pg = hub_.subscribe_changes(c);
-  reply_ok(m, json::object{{"postgres_changes", std::move(echo)}});
+  // this channel, so a row committed after "Subscribed to PostgreSQL" is never missed. (A
+  // resumed channel was registered when its resume began; the stream may have come or gone
+  // since, unseen by a channel that was not a member yet.)
+  PgState pg;
+  if (subscribed) {
+    if (c.pg != PgState::none)
+      c.pg = hub_.stream_running() ? PgState::subscribed : PgState::waiting;
+    pg = c.pg;
+  } else {
+    pg = hub_.subscribe_changes(c);
+  }
+  json::object response{{"postgres_changes", std::move(echo)}};
+  if (!hub_.epoch().empty()) {
+    // The head: every change after it that this channel may see reaches it (docs/resume.md).
+    json::object rt{{"epoch", hub_.epoch()},
+                    {"position", position_json(hub_.epoch(), head.value_or(hub_.head()))}};
+    if (resume) rt["resume"] = std::move(*resume);
+    response["rtsync"] = std::move(rt);
+  }
+  reply_ok(m, std::move(response));
   // A private channel gets the topic's presence only if its token may read it.
   if (c.presence_enabled && (!c.is_private || c.rights.presence_read.value_or(false))) {
     hub_.presence().joined(c);
@@ -535,7 +669,8 @@ void Connection::finish_replay(const std::string& topic, std::uint64_t channel_i
                            : stored.error().describe());
     return refuse_join(p->request, std::string(kUnableToReplay));
   }
-  Channel& c = complete_join(p->request, std::move(p->channel), std::move(p->echo), p->pg_errors);
+  Channel& c = complete_join(p->request, std::move(p->channel), std::move(p->echo), p->pg_errors,
+                             std::move(p->resume_answer));
   ++hub_.metrics().replays;
   for (const auto& msg : stored.value()) {
     auto payload = core::parse_json(msg.payload);
@@ -569,6 +704,10 @@ void Connection::cancel_pending(std::string_view topic) {
   auto it = pending_.find(topic);
   if (it == pending_.end()) return;
   hub_.unhold(it->second->channel->member_key, &it->second->held);
+  if (it->second->resuming) {
+    hub_.end_resume(*it->second->channel);
+    hub_.unsubscribe_changes(*it->second->channel);
+  }
   pending_.erase(it);
 }
 

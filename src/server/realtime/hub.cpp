@@ -137,11 +137,93 @@ std::vector<std::string> relation_keys(const Relation& rel) {
   return out;
 }
 
+// The `columns` array of a relation's changes.
+std::string columns_json(const Relation& rel) {
+  json::array cols;
+  for (const auto& c : rel.columns) {
+    cols.push_back(json::object{{"name", c.name}, {"type", c.type_name}});
+  }
+  return json::serialize(cols);
+}
+
+template <class Ids>
+std::string ids_json(const Ids& ids) {
+  std::string out = "[";
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    if (k) out += ',';
+    out += std::to_string(ids[k]);
+  }
+  out += ']';
+  return out;
+}
+
+// The `data` object of a postgres_changes event; `position` is its JSON text (empty: none).
+// `pk`: the primary key, for an old record the subscriber may see only the key of.
+std::string change_data(const Transaction& txn, const RowChange& change,
+                        const std::string& columns_text, const std::vector<std::string>& pk,
+                        bool key_only, const std::string& position) {
+  const Relation& rel = *change.relation;
+  std::string d;
+  d.reserve(256);
+  d += R"({"schema":)";
+  d += quoted(rel.schema);
+  d += R"(,"table":)";
+  d += quoted(rel.table);
+  d += R"(,"commit_timestamp":)";
+  d += quoted(txn.commit_timestamp);
+  d += R"(,"type":")";
+  d += type_name(change.kind);
+  d += R"(","columns":)";
+  d += columns_text;
+  if (change.record && change.kind != ChangeKind::remove) {
+    d += R"(,"record":)";
+    d += object_text(*change.record);
+  }
+  if (change.kind != ChangeKind::insert) {
+    d += R"(,"old_record":)";
+    if (!change.old_record) {
+      // UPDATE without an old tuple (key unchanged, default identity): the identity is the
+      // new row's key, as Supabase Realtime shows it.
+      d += change.record ? subset_text(relation_keys(rel), *change.record) : "{}";
+    } else if (key_only) {
+      d += subset_text(pk, *change.old_record);
+    } else {
+      d += object_text(*change.old_record);
+    }
+  }
+  d += R"(,"errors":null)";
+  if (!position.empty()) {
+    d += R"(,"position":)";
+    d += position;
+  }
+  d += '}';
+  return d;
+}
+
 }  // namespace
 
 Hub::Hub(core::Scheduler& scheduler, const auth::JwtVerifier& verifier, RowAuthorizer* authorizer,
          RealtimeLimits limits)
-    : scheduler_(scheduler), verifier_(verifier), authorizer_(authorizer), limits_(limits) {}
+    : scheduler_(scheduler),
+      verifier_(verifier),
+      authorizer_(authorizer),
+      limits_(limits),
+      history_(std::chrono::duration_cast<core::Duration>(limits.resume_window),
+               limits.resume_window_bytes) {
+  metrics_.gauges.push_back({"rtsync_resume_history_transactions",
+                             "Delivered transactions (or parts) kept for resuming joins.", "gauge",
+                             [this] { return double(history_.transactions()); }});
+  metrics_.gauges.push_back({"rtsync_resume_history_bytes",
+                             "pgoutput bytes of the transactions kept for resuming joins.", "gauge",
+                             [this] { return double(history_.bytes()); }});
+  metrics_.gauges.push_back(
+      {"rtsync_resume_floor_age_seconds",
+       "Seconds since the history's floor last moved (positions before it are gaps).", "gauge",
+       [this] {
+         if (epoch_.empty()) return 0.0;
+         return std::chrono::duration<double>(scheduler_.now() - history_.floor_since()).count();
+       }});
+}
 
 Hub::~Hub() {
   *alive_ = false;
@@ -230,6 +312,10 @@ std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {
       held->messages.push_back(msg);
     }
   }
+  if (auto r = resuming_keys_.find(key); r != resuming_keys_.end()) {
+    for (Resume* resume : r->second)
+      hold_item(*resume, ResumeItem{std::nullopt, msg, msg.position});
+  }
   auto it = members_.find(key);
   if (it == members_.end()) return 0;
 
@@ -244,6 +330,10 @@ std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {
     }
     if (!msg.id.empty() && !ch->replayed_ids.empty() && ch->replayed(msg.id)) {
       metrics_.drop(drop::kReplayDuplicate);
+      continue;
+    }
+    if (msg.position && ch->live_after && *msg.position <= *ch->live_after) {
+      metrics_.drop(drop::kResumeDuplicate);
       continue;
     }
     Connection& conn = *ch->connection;
@@ -301,7 +391,7 @@ std::vector<std::uint32_t> Hub::recent_message_xids() const {
   return out;
 }
 
-void Hub::deliver_db_broadcast(const RowChange& change) {
+void Hub::deliver_db_broadcast(const RowChange& change, StreamPosition pos) {
   // Only inserts are messages: the messages publication carries nothing else, but a
   // `supabase_realtime` publication FOR ALL TABLES also sends the table's updates and retention's
   // deletes, which are nobody's business.
@@ -321,7 +411,263 @@ void Hub::deliver_db_broadcast(const RowChange& change) {
                decoded->payload.size(), limits_.max_broadcast_payload_bytes);
     return;
   }
-  metrics_.db_broadcast_deliveries += fan_out(to_broadcast_message(*decoded), nullptr);
+  metrics_.db_broadcast_deliveries += fan_out(db_broadcast_message(*decoded, pos), nullptr);
+}
+
+// ---- resumable change streams ----
+
+struct Hub::Resume {
+  Channel* channel = nullptr;  // owned by the connection's pending join
+  StreamPosition from;         // the client's position
+  StreamPosition head;         // accepted when the join began
+  std::function<void(ResumeOutcome)> done;
+  std::vector<ResumeItem> held;  // live items meanwhile, in order
+  std::size_t limit = 0;
+  bool overflowed = false;
+  bool started = false;  // collecting and authorizing the replay
+  bool finished = false;
+  // The history entries of the replay, with this channel's routing plan (null: no bindings).
+  struct Step {
+    HistoryEntry entry;
+    std::shared_ptr<Router::Plan> plan;
+  };
+  std::vector<Step> steps;
+  std::size_t outstanding = 0;  // authorizations not answered yet
+  std::optional<std::string> failure;
+  bool gap_history = false;  // `failure` is the history's floor, not an authorization
+};
+
+void Hub::set_epoch(std::string epoch, StreamPosition floor, Lsn live_from) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  epoch_ = std::move(epoch);
+  history_.reset(floor);
+  live_from_ = live_from;
+  accepted_end_ = delivered_end_ = floor;
+}
+
+void Hub::on_stream_position(Lsn lsn) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (epoch_.empty() || !pipeline_.empty()) return;
+  const StreamPosition p{lsn, 0};
+  accepted_end_ = std::max(accepted_end_, p);
+  delivered_end_ = std::max(delivered_end_, p);
+  if (!resuming_.empty()) check_resumes();
+}
+
+bool Hub::wants_stream_position() {
+  for (const auto& [id, r] : resuming_)
+    if (!r->started) return true;
+  return false;
+}
+
+std::optional<Lsn> Hub::confirm_limit() {
+  if (epoch_.empty()) return std::nullopt;
+  history_.trim(scheduler_.now());
+  // The transaction of the floor is decoded again after a restart (PostgreSQL skips only those
+  // that committed before the confirmed position), so a client at the floor can still resume.
+  return history_.floor().lsn;
+}
+
+PgState Hub::begin_resume(Channel& ch, StreamPosition from,
+                          std::function<void(ResumeOutcome)> done) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  auto r = std::make_shared<Resume>();
+  r->channel = &ch;
+  r->from = from;
+  r->head = head();
+  r->done = std::move(done);
+  r->limit = limits_.max_queued_frames;
+  resuming_[ch.id] = r;
+  resuming_keys_[ch.member_key].push_back(r.get());
+  // Routed from now on: every transaction accepted after the head reaches the channel (held).
+  const PgState pg = subscribe_changes(ch);
+  // A quiet stream learns that it is past the head from a keepalive: ask for one now.
+  if (delivered_end_ < r->head && status_request_) status_request_();
+  // Asynchronous even when everything is at hand, so the caller finishes registering first.
+  scheduler_.post([this, alive = alive_] {
+    if (*alive) check_resumes();
+  });
+  return pg;
+}
+
+void Hub::end_resume(const Channel& ch) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  auto it = resuming_.find(ch.id);
+  if (it == resuming_.end()) return;
+  it->second->finished = true;
+  auto k = resuming_keys_.find(ch.member_key);
+  if (k != resuming_keys_.end()) {
+    auto& v = k->second;
+    v.erase(std::remove(v.begin(), v.end(), it->second.get()), v.end());
+    if (v.empty()) resuming_keys_.erase(k);
+  }
+  resuming_.erase(it);
+}
+
+void Hub::hold_item(Resume& r, ResumeItem item) {
+  if (r.overflowed) return;
+  if (r.held.size() >= r.limit) {
+    r.overflowed = true;
+    metrics_.drop(drop::kResumeHeldOverflow, r.held.size() + 1);
+    r.held.clear();
+    return;
+  }
+  r.held.push_back(std::move(item));
+}
+
+void Hub::check_resumes() {
+  // Collected first: a replay may finish at once, and its join then ends the resume.
+  std::vector<std::shared_ptr<Resume>> ready;
+  for (auto& [id, r] : resuming_) {
+    if (!r->started && delivered_end_ >= r->head) ready.push_back(r);
+  }
+  for (auto& r : ready) {
+    if (!r->finished) start_replay(r);
+  }
+}
+
+void Hub::start_replay(const std::shared_ptr<Resume>& r) {
+  r->started = true;
+  Channel& ch = *r->channel;
+  if (!history_.covers(r->from)) {
+    // Trimmed while the head was on its way (a byte bound under a burst).
+    r->failure = "position older than the server's history";
+    r->gap_history = true;
+    return finish_replay(r);
+  }
+  // This channel alone, under its token's current claims: the same routing and row checks as a
+  // live delivery (docs/row-security.md), so a replay shows nothing a live change would not.
+  Router solo;
+  if (!ch.bindings.empty()) {
+    solo.add(ch.id, AuthClass{ch.token->role, ch.token->claims_json}, ch.bindings);
+  }
+  for (const HistoryEntry* e : history_.between(r->from, r->head)) {
+    Resume::Step step{*e, nullptr};
+    if (solo.size() > 0) step.plan = std::make_shared<Router::Plan>(solo.route(e->txn));
+    r->steps.push_back(std::move(step));
+  }
+  std::vector<std::size_t> asks;
+  for (std::size_t i = 0; i < r->steps.size(); ++i) {
+    auto& plan = r->steps[i].plan;
+    if (!plan || plan->requests.empty()) continue;
+    if (!authorizer_) {
+      metrics_.drop(
+          drop::kUnauthorized,
+          Router::apply_visibility(*plan, Result<std::vector<VisibilityResult>>(make_error(
+                                              Errc::internal, "no row authorizer configured"))));
+      continue;
+    }
+    asks.push_back(i);
+  }
+  r->outstanding = asks.size();
+  if (asks.empty()) return finish_replay(r);
+  for (std::size_t i : asks) {
+    auto plan = r->steps[i].plan;
+    auto requests = plan->requests;
+    authorizer_->authorize(r->steps[i].entry.txn, std::move(requests),
+                           [this, alive = alive_, weak = std::weak_ptr(r),
+                            plan](Result<std::vector<VisibilityResult>> result) {
+                             if (!*alive) return;
+                             auto r = weak.lock();
+                             if (!r || r->finished) return;
+                             if (!result.ok()) {
+                               // No retry here: the client is told it has a gap and refetches,
+                               // rather than waiting.
+                               if (!r->failure) r->failure = result.error().describe();
+                             } else {
+                               metrics_.drop(drop::kUnauthorized,
+                                             Router::apply_visibility(*plan, result));
+                             }
+                             if (--r->outstanding == 0) finish_replay(r);
+                           });
+  }
+}
+
+void Hub::finish_replay(const std::shared_ptr<Resume>& r) {
+  Channel& ch = *r->channel;
+  end_resume(ch);
+  ResumeOutcome out;
+  out.head = r->head;
+  if (r->overflowed) {
+    // Live changes were dropped: everything delivered so far is the gap, live ones follow.
+    out.outcome = resume_outcome::kGapOverflow;
+    out.reason = "more live changes arrived during the replay than a join may hold";
+    out.head = std::max(r->head, delivered_end_);
+  } else if (r->failure) {
+    out.reason =
+        r->gap_history ? *r->failure : "the replay could not be authorized: " + *r->failure;
+    out.outcome = r->gap_history ? resume_outcome::kGapHistory : resume_outcome::kGapAuthorization;
+    out.held = std::move(r->held);
+  } else {
+    out.resumed = true;
+    out.held = std::move(r->held);
+    std::unordered_map<const Relation*, std::string> columns_text;
+    for (const auto& step : r->steps) {
+      const Transaction& txn = *step.entry.txn;
+      for (std::size_t i = 0; i < txn.changes.size(); ++i) {
+        const StreamPosition pos = step.entry.position(i);
+        if (pos <= r->from || pos > r->head) continue;
+        const RowChange& change = txn.changes[i];
+        if (change.relation && is_messages_relation(*change.relation)) {
+          if (change.kind != ChangeKind::insert) continue;
+          auto decoded = decode_db_broadcast(change);
+          if (!decoded || decoded->payload.size() > limits_.max_broadcast_payload_bytes) continue;
+          auto msg = db_broadcast_message(*decoded, pos);
+          if (msg.topic != ch.topic || msg.is_private != ch.is_private) continue;
+          out.replay.push_back(ResumeItem{std::nullopt, std::move(msg), pos});
+          continue;
+        }
+        if (!step.plan || step.plan->matches[i].empty() || !change.relation) continue;
+        const Router::Match& m = step.plan->matches[i].front();
+        const Relation& rel = *change.relation;
+        auto cit = columns_text.find(&rel);
+        if (cit == columns_text.end()) cit = columns_text.emplace(&rel, columns_json(rel)).first;
+        FrameSet fs;
+        fs.topic = ch.topic;
+        fs.event = protocol::events::kPostgresChanges;
+        fs.payload = R"({"ids":)" + ids_json(m.ids) + R"(,"data":)" +
+                     change_data(txn, change, cit->second, primary_key(rel), m.key_only,
+                                 position_text(epoch_, pos)) +
+                     "}";
+        out.replay.push_back(ResumeItem{fs.get(ch.connection->vsn()), std::nullopt, pos});
+      }
+    }
+  }
+  auto done = std::move(r->done);
+  if (done) done(std::move(out));
+}
+
+bool Hub::send_item(Channel& ch, const ResumeItem& item) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (item.position && ch.live_after && *item.position <= *ch.live_after) {
+    metrics_.drop(drop::kResumeDuplicate);
+    return false;
+  }
+  if (item.frame) {
+    if (!ch.connection->send(*item.frame)) return false;
+    ++metrics_.deliveries;
+    return true;
+  }
+  return item.broadcast && broadcast_to(ch, *item.broadcast);
+}
+
+bool Hub::send_change(Channel& ch, const OutFrame& frame, StreamPosition pos) {
+  if (ch.live_after && pos <= *ch.live_after) {
+    metrics_.drop(drop::kResumeDuplicate);
+    return false;
+  }
+  return ch.connection->send(frame);
+}
+
+BroadcastMessage Hub::db_broadcast_message(const DbBroadcast& b, StreamPosition pos) const {
+  BroadcastMessage msg = to_broadcast_message(b);
+  if (!epoch_.empty()) {
+    msg.position = pos;
+    // meta = {id, position}: the same object realtime-js shows as `meta`.
+    msg.binary->metadata = R"({"id":)" + json::serialize(json::string(b.id)) + R"(,"position":)" +
+                           position_text(epoch_, pos) + "}";
+  }
+  return msg;
 }
 
 void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) {
@@ -329,9 +675,22 @@ void Hub::on_transaction(std::shared_ptr<const Transaction> txn, std::function<v
   ++metrics_.transactions;
   metrics_.changes_decoded += txn->changes.size();
   auto p = std::make_shared<Pending>();
+  // Positions count every change of the transaction, across its parts (docs/resume.md).
+  if (txn->part == 0) next_index_ = 1;
+  p->first_index = next_index_;
+  next_index_ += txn->changes.size();
+  if (!epoch_.empty()) {
+    accepted_end_ = std::max(accepted_end_, StreamPosition{txn->commit_lsn, next_index_ - 1});
+  }
   p->txn = std::move(txn);
   p->done = std::move(done);
   pipeline_.push_back(p);
+  if (!epoch_.empty() && p->txn->commit_lsn < live_from_) {
+    // Catch-up after a restart: history for resuming joins, nobody's live change.
+    p->catch_up = true;
+    p->ready = true;
+    return drain();
+  }
   route_when_facts_known(p, 0);
 }
 
@@ -462,7 +821,18 @@ void Hub::drain() {
     auto p = std::move(pipeline_.front());
     pipeline_.pop_front();
     txn_had_messages_ = false;
-    deliver(*p->plan);
+    if (!p->catch_up) deliver(*p->plan, p->first_index);
+    if (!epoch_.empty()) {
+      const auto& t = *p->txn;
+      delivered_end_ = std::max(
+          delivered_end_, StreamPosition{t.commit_lsn, p->first_index - 1 + t.changes.size()});
+      // A transaction ending at or after live_from_ is the last that committed before it (or
+      // a later one): the catch-up is over.
+      if (t.last && t.end_lsn >= live_from_) {
+        delivered_end_ = std::max(delivered_end_, StreamPosition{live_from_, 0});
+      }
+      history_.append(p->txn, p->first_index, scheduler_.now());
+    }
     if (txn_had_messages_) {
       const auto now = scheduler_.now();
       if (recent_xids_.empty() || recent_xids_.back().xid != p->txn->xid) {
@@ -477,6 +847,7 @@ void Hub::drain() {
     if (done) done();
   }
   if (*alive) draining_ = false;
+  if (*alive && !resuming_.empty()) check_resumes();
 }
 
 bool Hub::within_change_limit(Channel& ch, const Relation& rel) {
@@ -506,7 +877,13 @@ void Hub::push_system(Channel& ch, json::value payload) {
       std::nullopt, ch.topic, std::string(protocol::events::kSystem), std::move(payload)});
 }
 
-void Hub::deliver(Router::Plan& plan) {
+std::vector<std::string> Hub::primary_key(const Relation& rel) const {
+  if (const CachedInfo* ci = info_of(rel.oid); ci && ci->known) return ci->info.primary_key;
+  if (rel.replica_identity != 'f') return relation_keys(rel);
+  return {};  // under FULL every column is flagged: unknown, so nothing
+}
+
+void Hub::deliver(Router::Plan& plan, std::uint64_t first_index) {
   const Transaction& txn = *plan.txn;
   // Counting starts afresh with each transaction, and is skipped for one that cannot exceed the
   // limit (most of them: one part with fewer changes).
@@ -517,80 +894,46 @@ void Hub::deliver(Router::Plan& plan) {
   for (std::size_t i = 0; i < plan.matches.size(); ++i) {
     auto& matches = plan.matches[i];
     const RowChange& change = txn.changes[i];
+    const StreamPosition pos{txn.commit_lsn, first_index + i};
     // Broadcast from Database goes out at its place among the transaction's changes; the router
     // never matches these rows, so no postgres_changes of them exists.
     if (change.relation && is_messages_relation(*change.relation)) {
-      deliver_db_broadcast(change);
+      deliver_db_broadcast(change, pos);
       continue;
     }
     if (matches.empty()) continue;
     const Relation& rel = *change.relation;
 
     auto cit = columns_text.find(&rel);
-    if (cit == columns_text.end()) {
-      json::array cols;
-      for (const auto& c : rel.columns) {
-        cols.push_back(json::object{{"name", c.name}, {"type", c.type_name}});
-      }
-      cit = columns_text.emplace(&rel, json::serialize(cols)).first;
-    }
+    if (cit == columns_text.end()) cit = columns_text.emplace(&rel, columns_json(rel)).first;
     // The primary key, for old records the subscriber may see only the key of.
-    std::vector<std::string> pk;
-    if (const CachedInfo* ci = info_of(rel.oid); ci && ci->known) {
-      pk = ci->info.primary_key;
-    } else if (rel.replica_identity != 'f') {
-      pk = relation_keys(rel);  // under FULL every column is flagged: unknown, so nothing
-    }
+    const std::vector<std::string> pk = primary_key(rel);
+    const std::string position = epoch_.empty() ? std::string() : position_text(epoch_, pos);
     // The `data` object is serialized once per change (twice at most: full and key-only old
     // record); per channel only the ids around it differ.
     std::string data[2];
     auto data_text = [&](bool key_only) -> const std::string& {
       std::string& d = data[key_only ? 1 : 0];
-      if (!d.empty()) return d;
-      d.reserve(256);
-      d += R"({"schema":)";
-      d += quoted(rel.schema);
-      d += R"(,"table":)";
-      d += quoted(rel.table);
-      d += R"(,"commit_timestamp":)";
-      d += quoted(txn.commit_timestamp);
-      d += R"(,"type":")";
-      d += type_name(change.kind);
-      d += R"(","columns":)";
-      d += cit->second;
-      if (change.record && change.kind != ChangeKind::remove) {
-        d += R"(,"record":)";
-        d += object_text(*change.record);
-      }
-      if (change.kind != ChangeKind::insert) {
-        d += R"(,"old_record":)";
-        if (!change.old_record) {
-          // UPDATE without an old tuple (key unchanged, default identity): the identity is the
-          // new row's key, as Supabase Realtime shows it.
-          d += change.record ? subset_text(relation_keys(rel), *change.record) : "{}";
-        } else if (key_only) {
-          d += subset_text(pk, *change.old_record);
-        } else {
-          d += object_text(*change.old_record);
-        }
-      }
-      d += R"(,"errors":null})";
+      if (d.empty()) d = change_data(txn, change, cit->second, pk, key_only, position);
       return d;
     };
 
     // Channels of one topic with the same ids receive the very same frame.
     std::unordered_map<std::string, FrameSet> frames;
     for (auto& m : matches) {
-      auto chit = by_id_.find(m.subscriber);
-      if (chit == by_id_.end()) continue;  // left while the row was being authorized
-      Channel& ch = *chit->second;
-      if (count && !within_change_limit(ch, rel)) continue;
-      std::string ids_text = "[";
-      for (std::size_t k = 0; k < m.ids.size(); ++k) {
-        if (k) ids_text += ',';
-        ids_text += std::to_string(m.ids[k]);
+      Channel* chp = nullptr;
+      Resume* resuming = nullptr;
+      if (auto chit = by_id_.find(m.subscriber); chit != by_id_.end()) {
+        chp = chit->second;
+      } else if (auto rit = resuming_.find(m.subscriber); rit != resuming_.end()) {
+        resuming = rit->second.get();
+        chp = resuming->channel;
+      } else {
+        continue;  // left while the row was being authorized
       }
-      ids_text += ']';
+      Channel& ch = *chp;
+      if (count && !resuming && !within_change_limit(ch, rel)) continue;
+      std::string ids_text = ids_json(m.ids);
       std::string key = ch.topic;
       key += '\x1f';
       key += ids_text;
@@ -602,7 +945,12 @@ void Hub::deliver(Router::Plan& plan) {
         fs.event = protocol::events::kPostgresChanges;
         fs.payload = R"({"ids":)" + ids_text + R"(,"data":)" + data_text(m.key_only) + "}";
       }
-      if (ch.connection->send(fit->second.get(ch.connection->vsn()))) ++metrics_.deliveries;
+      const OutFrame& frame = fit->second.get(ch.connection->vsn());
+      if (resuming) {
+        hold_item(*resuming, ResumeItem{frame, std::nullopt, pos});
+      } else if (send_change(ch, frame, pos)) {
+        ++metrics_.deliveries;
+      }
     }
   }
 }

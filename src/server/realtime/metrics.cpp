@@ -87,6 +87,19 @@ std::string Metrics::render() const {
   metric("rtsync_replay_errors_total", "counter",
          "Channel joins refused because the replay query failed.",
          static_cast<double>(replay_errors));
+  out +=
+      "# HELP rtsync_resumes_total Joins that asked to resume a change stream, by outcome.\n"
+      "# TYPE rtsync_resumes_total counter\n";
+  for (auto outcome : {resume_outcome::kResumed, resume_outcome::kGapEpoch,
+                       resume_outcome::kGapHistory, resume_outcome::kGapOverflow,
+                       resume_outcome::kGapAuthorization, resume_outcome::kGapUnavailable}) {
+    auto it = resumes.find(outcome);
+    out += fmt::format("rtsync_resumes_total{{outcome=\"{}\"}} {}\n", outcome,
+                       it == resumes.end() ? 0 : it->second);
+  }
+  metric("rtsync_resume_replayed_changes_total", "counter",
+         "Changes replayed to resuming joins (postgres_changes and database broadcasts).",
+         static_cast<double>(resume_replayed_changes));
   metric("rtsync_presences", "gauge", "Tracked presences (one per tracking channel).",
          static_cast<double>(presences));
   metric("rtsync_presence_states_total", "counter", "presence_state frames sent.",

@@ -86,11 +86,22 @@ TEST(DatabaseBroadcast, RealtimeSendReachesThePrivateChannelOfItsTopicAndNobodyE
   EXPECT_EQ(static_cast<unsigned char>(f->data[0]), 4u);
   EXPECT_EQ(k4->topic, "realtime:room");
   EXPECT_EQ(k4->user_event, "ping");
-  EXPECT_EQ(k4->metadata, R"({"id":")" + id + R"("})");
+  // meta = {id, position} (the row's stream position, docs/resume.md).
+  auto k4_meta = json::parse(k4->metadata);
+  ASSERT_TRUE(k4_meta.is_object());
+  EXPECT_EQ(k4_meta.at("id"), json::value(id));
+  const auto& k4_pos = k4_meta.at("position");
+  EXPECT_TRUE(k4_pos.at("epoch").is_string() && k4_pos.at("lsn").is_string() &&
+              k4_pos.at("index") == json::value(1))
+      << k4->metadata;
   EXPECT_EQ(json::parse(k4->payload), json::parse(R"({"n":1,"id":")" + id + R"("})"));
   // vsn 1: the JSON broadcast with meta.
   auto m1 = priv1->wait_event("broadcast", 10s);
   ASSERT_TRUE(m1);
+  // The same position as the kind-4 frame's.
+  ASSERT_TRUE(m1->payload.at("meta").as_object().contains("position"));
+  EXPECT_EQ(m1->payload.at("meta").at("position"), k4_pos);
+  m1->payload.as_object()["meta"].as_object().erase("position");
   EXPECT_EQ(m1->payload,
             json::parse(R"({"type":"broadcast","event":"ping","payload":{"n":1,"id":")" + id +
                         R"("},"meta":{"id":")" + id + R"("}})"));

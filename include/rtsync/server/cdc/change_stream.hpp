@@ -35,6 +35,12 @@
 // until the client confirms everything it was sent, so a held connection would keep the
 // database from stopping until wal_sender_timeout.
 //
+// The sink may hold the slot back (ChangeSink::confirm_limit: the resume history,
+// docs/resume.md): status updates report no more than its limit as flushed, and never less than
+// before. A keepalive that asks for a reply (PostgreSQL shutting down, or not having heard from
+// us for half its wal_sender_timeout) lets go of the limit on that connection, so a fast shutdown
+// is never held up by it (the window then no longer survives a restart of the server).
+//
 // Thread safety: construct, call and destroy on the loop thread that runs `io`; `scheduler` must
 // run on that same loop. Sink callbacks run on it; `done` must be called on it (calling it after
 // stop() or twice is harmless).

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/server/auth/jwt.hpp"
 #include "rtsync/server/channel_authorizer.hpp"
+#include "rtsync/server/realtime/history.hpp"
 #include "rtsync/server/realtime/router.hpp"
 
 namespace rtsync::server::realtime {
@@ -58,6 +60,9 @@ struct Channel {
   // Ids of the messages this channel's join replayed (at most 25): live copies are not sent
   // again (docs/database-broadcast.md).
   std::vector<std::string> replayed_ids;
+  // A channel that resumed (docs/resume.md): live changes at or before this position were
+  // replayed or were already the client's, and are not sent.
+  std::optional<StreamPosition> live_after;
   // Was `message_id` among replayed_ids?
   bool replayed(std::string_view message_id) const {
     for (const auto& id : replayed_ids)

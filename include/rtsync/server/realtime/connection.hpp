@@ -93,8 +93,20 @@ class Connection {
   void finish_join(protocol::Message& m, JoinPlan plan, ChannelRights rights);
   void refuse_join(const protocol::Message& m, std::string reason);
   // The end of every successful join: the channel registered, the reply and its system messages.
+  // `resume`: the answer to a resume request (response.rtsync.resume); `head`: the reply's head
+  // (default: the hub's now); `subscribed`: the channel's bindings were registered already.
   Channel& complete_join(const protocol::Message& m, std::unique_ptr<Channel> ch, json::array echo,
-                         const std::vector<std::string>& pg_errors);
+                         const std::vector<std::string>& pg_errors,
+                         std::optional<json::object> resume = std::nullopt,
+                         std::optional<StreamPosition> head = std::nullopt,
+                         bool subscribed = false);
+  // A join with config.rtsync.resume (docs/resume.md): a gap at once (another epoch, before the
+  // history), or held while the hub prepares its replay, then completed and replayed.
+  void start_resume(const protocol::Message& m, std::unique_ptr<Channel> ch, json::array echo,
+                    std::vector<std::string> pg_errors, const EpochPosition& from);
+  void finish_resume(const std::string& topic, std::uint64_t channel_id, ResumeOutcome outcome);
+  // The heartbeat reply's response: {rtsync: {epoch, position}} when the hub has an epoch.
+  json::object heartbeat_response() const;
   // A join with broadcast.replay: held until the stored messages are read, then completed and
   // replayed (or refused when the read failed). See the file comment.
   void start_replay(const protocol::Message& m, std::unique_ptr<Channel> ch, json::array echo,
@@ -149,6 +161,11 @@ class Connection {
     json::array echo;
     std::vector<std::string> pg_errors;
     HeldBroadcasts held;
+    // A resume (start_resume): the hub holds the channel's frames; the client's position.
+    bool resuming = false;
+    StreamPosition resume_from;
+    // A broadcast replay whose join also asked to resume: the gap its reply carries.
+    std::optional<json::object> resume_answer;
   };
   std::map<std::string, std::unique_ptr<PendingJoin>, std::less<>> pending_;
   core::TimePoint last_rx_{};

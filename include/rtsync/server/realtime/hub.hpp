@@ -28,6 +28,7 @@
 // checked in debug builds (rtsync/core/loop_check.hpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -45,6 +46,7 @@
 #include "rtsync/server/channel_authorizer.hpp"
 #include "rtsync/server/message_store.hpp"
 #include "rtsync/server/realtime/channel.hpp"
+#include "rtsync/server/realtime/history.hpp"
 #include "rtsync/server/realtime/limits.hpp"
 #include "rtsync/server/realtime/metrics.hpp"
 #include "rtsync/server/realtime/presence.hpp"
@@ -53,6 +55,8 @@
 #include "rtsync/server/row_authorizer.hpp"
 
 namespace rtsync::server::realtime {
+
+struct DbBroadcast;
 
 // A broadcast to fan out: a JSON payload ({type, event, payload[, meta]}) or a binary user
 // broadcast (kind 3 in → kind 4 out to v2 sockets, JSON to v1 sockets when JSON-encoded).
@@ -65,6 +69,26 @@ struct BroadcastMessage {
   // The message's id (meta.id) when it has one: a realtime.messages row's id, or the `id` a REST
   // broadcast carried. A channel that replayed a message of that id does not get it again.
   std::string id;
+  // Broadcast from Database: the row's stream position (also in meta.position), when the hub has
+  // an epoch.
+  std::optional<StreamPosition> position;
+};
+
+// A frame or broadcast a resuming join holds (or replays), in stream order.
+struct ResumeItem {
+  std::optional<OutFrame> frame;  // a postgres_changes frame for the join's socket
+  std::optional<BroadcastMessage> broadcast;
+  std::optional<StreamPosition> position;  // none: a user broadcast (no stream position)
+};
+
+// How a resume ended (Hub::begin_resume), handed to the connection on the loop.
+struct ResumeOutcome {
+  bool resumed = false;
+  std::string_view outcome = resume_outcome::kResumed;  // a resume_outcome:: name
+  std::string reason;                                   // why not (a gap)
+  StreamPosition head;                                  // the join reply's head
+  std::vector<ResumeItem> replay;  // the replayed changes, in commit order (resumed only)
+  std::vector<ResumeItem> held;    // live items that arrived meanwhile, in order
 };
 
 // Live broadcasts of one topic collected while a join with replay waits for its stored
@@ -160,9 +184,43 @@ class Hub final : public ChangeSink {
     relation_info_ttl_ = ttl;
   }
 
+  // ---- resumable change streams (docs/resume.md) ----
+  // The epoch of the slot's history (empty: no change stream, positions are off) and where the
+  // stream starts: positions before `floor` are gaps. Empties the history. Transactions that
+  // committed before `live_from` (the WAL position when the server started) are *catch-up*:
+  // decoded again after a restart, they go into the history for resuming joins and are sent
+  // live to no one (the previous run delivered them, or they committed while no server ran).
+  void set_epoch(std::string epoch, StreamPosition floor, Lsn live_from = 0);
+  const std::string& epoch() const noexcept { return epoch_; }
+  // The head a fresh join gets: the end of the last transaction accepted into the pipeline (every
+  // later one is routed against subscriptions made now), and never before the catch-up's end.
+  StreamPosition head() const noexcept {
+    return std::max(accepted_end_, StreamPosition{live_from_, 0});
+  }
+  // Every change up to here was handed to the sessions (the heartbeat reply's position).
+  StreamPosition delivered() const noexcept { return delivered_end_; }
+  ChangeHistory& history() noexcept { return history_; }
+  // Starts a resume of `ch` (not yet a member; its Connection keeps it alive until the outcome or
+  // end_resume) from `from`, whose epoch the caller checked and the history covers: subscribes
+  // its bindings (returns the pg state), holds its live frames and broadcasts, waits until the
+  // head is delivered, authorizes the history after `from` under the channel's token and calls
+  // `done` once (asynchronously, on the loop), unless end_resume came first.
+  PgState begin_resume(Channel& ch, StreamPosition from, std::function<void(ResumeOutcome)> done);
+  // Stops holding for `ch` (the join completed or went away). Does not unsubscribe.
+  void end_resume(const Channel& ch);
+  // Sends a resume item to `ch` (a member now); false when it is not sent.
+  bool send_item(Channel& ch, const ResumeItem& item);
+  // ChangeSink: the slot is confirmed no further than the history's floor.
+  std::optional<Lsn> confirm_limit() override;
+
   // ---- change stream ----
   void on_transaction(std::shared_ptr<const Transaction> txn, std::function<void()> done) override;
   void on_stream_state(bool running, const std::string& reason) override;
+  void on_stream_position(Lsn lsn) override;
+  bool wants_stream_position() override;
+  void set_status_request(std::function<void()> request) override {
+    status_request_ = std::move(request);
+  }
   std::size_t max_in_flight() const override { return limits_.max_transactions_in_flight; }
   // Transactions accepted but not yet delivered (waiting for authorization or for earlier ones).
   std::size_t in_flight() const noexcept { return pipeline_.size(); }
@@ -176,6 +234,8 @@ class Hub final : public ChangeSink {
   // One accepted transaction on its way through the pipeline.
   struct Pending {
     std::shared_ptr<const Transaction> txn;
+    std::uint64_t first_index = 1;  // position index of txn->changes[0]
+    bool catch_up = false;          // committed before live_from_: history only
     std::function<void()> done;
     std::shared_ptr<Router::Plan> plan;  // set once routed
     bool ready = false;                  // authorized (or nothing to authorize): deliverable
@@ -190,7 +250,17 @@ class Hub final : public ChangeSink {
   static core::Duration retry_delay(int attempt);
   // Delivers the ready prefix of the pipeline, in order.
   void drain();
-  void deliver(Router::Plan& plan);
+  void deliver(Router::Plan& plan, std::uint64_t first_index);
+  // The primary key columns of `rel` as far as known (see deliver).
+  std::vector<std::string> primary_key(const Relation& rel) const;
+  // A live frame or broadcast for `ch`: dropped when at or before its live_after, held when the
+  // channel is resuming, else sent. True when sent.
+  bool send_change(Channel& ch, const OutFrame& frame, StreamPosition pos);
+  struct Resume;
+  void start_replay(const std::shared_ptr<Resume>& r);
+  void finish_replay(const std::shared_ptr<Resume>& r);
+  void hold_item(Resume& r, ResumeItem item);
+  void check_resumes();
   // Counts a delivery toward max_changes_per_transaction; false when the change must not go out
   // (the subscriber got, or now gets, the "Too many changes" message instead).
   bool within_change_limit(Channel& ch, const Relation& rel);
@@ -198,7 +268,9 @@ class Hub final : public ChangeSink {
   // broadcast() without counting an accepted message (also what Broadcast from Database uses).
   std::size_t fan_out(const BroadcastMessage& msg, const Channel* sender);
   // A realtime.messages insert of the transaction being delivered, broadcast.
-  void deliver_db_broadcast(const RowChange& change);
+  void deliver_db_broadcast(const RowChange& change, StreamPosition pos);
+  // The broadcast of a realtime.messages row, with its position in meta when there is an epoch.
+  BroadcastMessage db_broadcast_message(const DbBroadcast& b, StreamPosition pos) const;
   static constexpr int kPermanentErrorAttempts = 8;  // 0.1+0.2+0.4+0.8+1.6+2+2 s of retries
   struct CachedInfo {
     RelationInfo info;
@@ -216,6 +288,15 @@ class Hub final : public ChangeSink {
   Router router_;
   PresenceTracker presence_{*this};
   bool stream_running_ = false;
+  std::string epoch_;
+  Lsn live_from_ = 0;
+  std::function<void()> status_request_;  // the stream's: a status update soon
+  StreamPosition accepted_end_{};
+  StreamPosition delivered_end_{};
+  std::uint64_t next_index_ = 1;  // index of the next change of the transaction being accepted
+  ChangeHistory history_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Resume>> resuming_;  // by channel id
+  std::unordered_map<std::string, std::vector<Resume*>> resuming_keys_;  // by member key
   std::uint64_t last_channel_id_ = 0;
   std::unordered_map<std::string, std::vector<Channel*>> members_;
   std::unordered_map<std::uint64_t, Channel*> by_id_;

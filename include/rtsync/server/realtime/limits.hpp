@@ -58,6 +58,11 @@ struct RealtimeLimits {
   // are refused (`PrivateOnly: This project only allows private channels`); only private channels,
   // authorized by the policies on realtime.messages (docs/private-channels.md), may be joined.
   bool private_only = false;
+  // Resumable change streams (docs/resume.md): delivered transactions are kept this long and up
+  // to this many pgoutput bytes for replay to rejoining clients; the slot is held back to the
+  // oldest kept.
+  std::chrono::seconds resume_window{120};
+  std::size_t resume_window_bytes = 64u << 20;
 };
 
 }  // namespace rtsync::server::realtime

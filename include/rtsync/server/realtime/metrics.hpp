@@ -47,7 +47,23 @@ inline constexpr std::string_view kDbBroadcastInvalid = "db_broadcast_invalid";
 inline constexpr std::string_view kReplayDuplicate = "replay_duplicate";
 // a join's replay saw more live broadcasts arrive while it waited than it may hold (the join fails)
 inline constexpr std::string_view kReplayHeldOverflow = "replay_held_overflow";
+// a live change at or before a resumed channel's position (it was replayed, or the client had
+// it already: docs/resume.md)
+inline constexpr std::string_view kResumeDuplicate = "resume_duplicate";
+// a resuming join saw more live changes arrive while its replay was prepared than it may hold
+// (its join answers with a gap)
+inline constexpr std::string_view kResumeHeldOverflow = "resume_held_overflow";
 }  // namespace drop
+
+// How a join's resume ended (label `outcome` of rtsync_resumes_total; docs/resume.md).
+namespace resume_outcome {
+inline constexpr std::string_view kResumed = "resumed";
+inline constexpr std::string_view kGapEpoch = "gap_epoch";        // another epoch
+inline constexpr std::string_view kGapHistory = "gap_history";    // before the history's floor
+inline constexpr std::string_view kGapOverflow = "gap_overflow";  // too many live changes held
+inline constexpr std::string_view kGapAuthorization = "gap_authorization";  // replay not authorized
+inline constexpr std::string_view kGapUnavailable = "gap_unavailable";  // no change stream/epoch
+}  // namespace resume_outcome
 
 // Why private-channel authorization said no (label `reason` of
 // rtsync_channel_auth_refusals_total; docs/private-channels.md).
@@ -97,6 +113,8 @@ struct Metrics {
   std::uint64_t replays = 0;                  // joins whose replay was served
   std::uint64_t replayed_messages = 0;        // messages sent by replays
   std::uint64_t replay_errors = 0;            // joins refused because the replay query failed
+  std::map<std::string, std::uint64_t, std::less<>> resumes;  // by resume_outcome::
+  std::uint64_t resume_replayed_changes = 0;  // changes (and database broadcasts) replayed
   std::uint64_t joins = 0;
   std::uint64_t join_errors = 0;
   std::int64_t presences = 0;         // tracked presences (metas) over all topics (gauge)
