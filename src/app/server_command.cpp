@@ -69,6 +69,17 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
          "(default 72; 0: never deleted)")
       ->envname("RTSYNC_MESSAGE_RETENTION_HOURS")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{24 * 3650}));
+  sub.add_option_function<std::int64_t>(
+         "--resume-window-seconds",
+         [&o](std::int64_t s) { o.resume_window = std::chrono::seconds(s); },
+         "seconds of delivered changes kept for clients that resume (docs/resume.md; default 120)")
+      ->envname("RTSYNC_RESUME_WINDOW_SECONDS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400}));
+  sub.add_option(
+         "--resume-window-bytes", o.resume_window_bytes,
+         "pgoutput bytes of delivered changes kept for clients that resume (default 64 MiB)")
+      ->envname("RTSYNC_RESUME_WINDOW_BYTES")
+      ->capture_default_str();
   sub.add_flag("!--no-rest", o.rest,
                "do not serve /rest/v1 and /auth/v1 (they need the demo schema: rtsync migrate)");
   sub.add_option_function<std::int64_t>(

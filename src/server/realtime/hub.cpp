@@ -632,6 +632,24 @@ void Hub::finish_replay(const std::shared_ptr<Resume>& r) {
         out.replay.push_back(ResumeItem{fs.get(ch.connection->vsn()), std::nullopt, pos});
       }
     }
+    // Sent at once, a replay larger than half the socket's queue would close the socket as a slow
+    // consumer, and its rejoin would ask for the same replay again, for ever: such a client is
+    // told it has a gap and refetches instead (the live changes held meanwhile still follow).
+    std::size_t bytes = 0;
+    for (const auto& item : out.replay) {
+      if (item.frame) bytes += item.frame->bytes->size();
+      if (item.broadcast && item.broadcast->json_payload)
+        bytes += json::serialize(*item.broadcast->json_payload).size();
+      if (item.broadcast && item.broadcast->binary) bytes += item.broadcast->binary->payload.size();
+    }
+    if (out.replay.size() > limits_.max_queued_frames / 2 || bytes > limits_.max_queued_bytes / 2) {
+      metrics_.drop(drop::kResumeTooLarge, out.replay.size());
+      out.resumed = false;
+      out.outcome = resume_outcome::kGapTooLarge;
+      out.reason = "the replay (" + std::to_string(out.replay.size()) + " changes, " +
+                   std::to_string(bytes) + " bytes) is larger than half the socket's send queue";
+      out.replay.clear();
+    }
   }
   auto done = std::move(r->done);
   if (done) done(std::move(out));

@@ -492,5 +492,39 @@ TEST_F(ResumeTest, LeavingWhileTheReplayIsPreparedEndsIt) {
   EXPECT_EQ(hub->router().size(), 0u);
 }
 
+// A replay that would fill more than half the socket's send queue is a gap: sent at once it would
+// close the socket as a slow consumer, whose rejoin would ask for the same replay for ever (found
+// by Chaos.SlowConsumerIsDroppedAndRecovers). Exactly half still resumes.
+TEST_F(ResumeTest, AReplayLargerThanHalfTheSendQueueIsAGapAndExactlyHalfResumes) {
+  auto l = limits();
+  l.max_queued_frames = 6;  // half: 3 replayed frames
+  make_hub(l);
+  for (Lsn lsn : {0x2000, 0x3000, 0x4000, 0x5000})
+    feed(tx(lsn, {row_of(static_cast<std::int64_t>(lsn >> 12), "alice")}));
+
+  auto& half = client("alice");
+  half.send(join(config(pos(0x2000, 1))));  // 3 changes after it
+  sched.run_ready();
+  auto msgs = half.io.take();
+  ASSERT_GE(msgs.size(), 1u);
+  EXPECT_EQ(json::serialize(rtsync_of(msgs[0]).at("resume")),
+            R"({"status":"resumed","replayed":3})");
+  EXPECT_EQ(ids(changes(msgs)), (std::vector<std::int64_t>{3, 4, 5}));
+
+  auto& more = client("alice");
+  more.send(join(config(pos(kStart, 0))));  // 4 changes after it
+  sched.run_ready();
+  msgs = more.io.take();
+  ASSERT_GE(msgs.size(), 1u);
+  const auto& rt = rtsync_of(msgs[0]);
+  EXPECT_EQ(rt.at("resume").at("status").as_string(), "gap");
+  EXPECT_NE(rt.at("resume").at("reason").as_string().find("larger than half"), std::string::npos);
+  EXPECT_EQ(rt.at("position").at("lsn").as_string(), "0/5000");
+  EXPECT_TRUE(changes(msgs).empty());
+  feed(tx(0x6000, {row_of(6, "alice")}));
+  EXPECT_EQ(ids(changes(more.io.take())), (std::vector<std::int64_t>{6}));
+  EXPECT_EQ(hub->metrics().resumes.at("gap_too_large"), 1u);
+}
+
 }  // namespace
 }  // namespace rtsync::server::realtime

@@ -53,6 +53,9 @@ inline constexpr std::string_view kResumeDuplicate = "resume_duplicate";
 // a resuming join saw more live changes arrive while its replay was prepared than it may hold
 // (its join answers with a gap)
 inline constexpr std::string_view kResumeHeldOverflow = "resume_held_overflow";
+// changes a resume did not replay because the replay was larger than half the socket's send queue
+// (its join answers with a gap; resume_outcome::kGapTooLarge)
+inline constexpr std::string_view kResumeTooLarge = "resume_too_large";
 }  // namespace drop
 
 // How a join's resume ended (label `outcome` of rtsync_resumes_total; docs/resume.md).
@@ -61,6 +64,9 @@ inline constexpr std::string_view kResumed = "resumed";
 inline constexpr std::string_view kGapEpoch = "gap_epoch";        // another epoch
 inline constexpr std::string_view kGapHistory = "gap_history";    // before the history's floor
 inline constexpr std::string_view kGapOverflow = "gap_overflow";  // too many live changes held
+// The replay would fill more than half of the socket's send queue (RealtimeLimits::max_queued_*):
+// sent at once it would close the socket as a slow consumer, whose rejoin would replay it again.
+inline constexpr std::string_view kGapTooLarge = "gap_too_large";
 inline constexpr std::string_view kGapAuthorization = "gap_authorization";  // replay not authorized
 inline constexpr std::string_view kGapUnavailable = "gap_unavailable";  // no change stream/epoch
 }  // namespace resume_outcome
