@@ -30,6 +30,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <iterator>
@@ -304,6 +305,44 @@ Percentiles percentiles(std::vector<std::int64_t> v) {
   return p;
 }
 
+// The LISTEN/NOTIFY floor: `total` runs of `statement` at `rate` on a connection of their own,
+// one listener on channel `bench`; the notification's payload is the time before the statement
+// ($N of `params(i)`, whichever the statement sends). Commit → notification latencies.
+Percentiles notify_floor(const std::string& conninfo, int rate, int total,
+                         const std::string& statement,
+                         const std::function<std::vector<std::string>(int)>& params) {
+  std::vector<std::int64_t> nl;
+  PGconn* listener = PQconnectdb(conninfo.c_str());
+  PQclear(PQexec(listener, "LISTEN bench"));
+  std::atomic<bool> done{false};
+  std::thread lt([&] {
+    int fd = PQsocket(listener);
+    while (!done) {
+      pollfd pfd{fd, POLLIN, 0};
+      poll(&pfd, 1, 50);
+      PQconsumeInput(listener);
+      while (PGnotify* n = PQnotifies(listener)) {
+        nl.push_back(now_ns() - std::strtoll(n->extra, nullptr, 10));
+        PQfreemem(n);
+      }
+    }
+  });
+  auto writer = rtsync::server::pg::Connection::open(conninfo).value();
+  const auto start = Clock::now();
+  for (int i = 0; i < total; ++i) {
+    std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000LL / rate));
+    const auto texts = params(i);
+    (void)writer.exec(statement,
+                      std::vector<std::optional<std::string>>(texts.begin(), texts.end()));
+  }
+  std::this_thread::sleep_for(500ms);
+  done = true;
+  lt.join();
+  PQfinish(listener);
+  writer.close();
+  return percentiles(std::move(nl));
+}
+
 int arg(int argc, char** argv, const char* name, int def) {
   for (int i = 2; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
@@ -370,36 +409,9 @@ int bench_latency(int argc, char** argv) {
   auto p = percentiles(lat);
 
   // LISTEN/NOTIFY floor: one listener, the same commit rate.
-  std::vector<std::int64_t> nl;
-  {
-    PGconn* listener = PQconnectdb(srv.conninfo().c_str());
-    PQclear(PQexec(listener, "LISTEN bench"));
-    std::atomic<bool> done{false};
-    std::thread lt([&] {
-      int fd = PQsocket(listener);
-      while (!done) {
-        pollfd pfd{fd, POLLIN, 0};
-        poll(&pfd, 1, 50);
-        PQconsumeInput(listener);
-        while (PGnotify* n = PQnotifies(listener)) {
-          auto now = now_ns();
-          nl.push_back(now - std::strtoll(n->extra, nullptr, 10));
-          PQfreemem(n);
-        }
-      }
-    });
-    auto s2 = Clock::now();
-    for (int i = 0; i < total; ++i) {
-      std::this_thread::sleep_until(s2 + std::chrono::microseconds(i * 1'000'000LL / rate));
-      auto r = writer.exec("select pg_notify('bench', $1)", {std::to_string(now_ns())});
-      if (!r.ok()) return 11;
-    }
-    std::this_thread::sleep_for(500ms);
-    done = true;
-    lt.join();
-    PQfinish(listener);
-  }
-  auto q = percentiles(nl);
+  const auto q =
+      notify_floor(srv.conninfo(), rate, total, "select pg_notify('bench', $1)",
+                   [](int) { return std::vector<std::string>{std::to_string(now_ns())}; });
   std::printf(
       "| commit → postgres_changes event, %d subscribers, %d changes/s (%.0f/s achieved) | %.2f ms "
       "| %.2f ms | %.2f ms | %zu / %d |\n",
@@ -1098,34 +1110,9 @@ int bench_dbcast(int argc, char** argv) {
   };
   // LISTEN/NOTIFY at `rate`, one listener: `statement` runs with $1 = the time before it.
   auto floor = [&](const std::string& statement) {
-    std::vector<std::int64_t> nl;
-    PGconn* listener = PQconnectdb(srv.conninfo().c_str());
-    PQclear(PQexec(listener, "LISTEN bench"));
-    std::atomic<bool> done{false};
-    std::thread lt([&] {
-      int fd = PQsocket(listener);
-      while (!done) {
-        pollfd pfd{fd, POLLIN, 0};
-        poll(&pfd, 1, 50);
-        PQconsumeInput(listener);
-        while (PGnotify* n = PQnotifies(listener)) {
-          nl.push_back(now_ns() - std::strtoll(n->extra, nullptr, 10));
-          PQfreemem(n);
-        }
-      }
+    return notify_floor(srv.conninfo(), rate, rate * seconds, statement, [&](int i) {
+      return std::vector<std::string>{std::to_string(i % projects), std::to_string(now_ns())};
     });
-    auto writer = rtsync::server::pg::Connection::open(srv.conninfo()).value();
-    const int total = rate * seconds;
-    const auto start = Clock::now();
-    for (int i = 0; i < total; ++i) {
-      std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000LL / rate));
-      (void)writer.exec(statement, {std::to_string(i % projects), std::to_string(now_ns())});
-    }
-    std::this_thread::sleep_for(500ms);
-    done = true;
-    lt.join();
-    PQfinish(listener);
-    return percentiles(nl);
   };
 
   const auto pg = run_phase(false);
