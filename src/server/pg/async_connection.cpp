@@ -1,6 +1,7 @@
 #include "rtsync/server/pg/async_connection.hpp"
 
 #include <libpq-fe.h>
+#include <algorithm>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -174,6 +175,7 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
     while (!waiting.empty()) {
       Batch& b = waiting.front();
       b.items.reserve(b.statements.size());
+      std::vector<const std::string*> parsed_here;  // named statements this batch parses
       for (std::size_t i = 0; i < b.statements.size(); ++i) {
         const Statement& st = b.statements[i];
         std::vector<const char*> values;
@@ -190,18 +192,27 @@ struct AsyncConnection::Impl : std::enable_shared_from_this<AsyncConnection::Imp
         const int n = static_cast<int>(values.size());
         const Oid* type_ptr = types.empty() ? nullptr : types.data();
         int ok = 0;
-        if (st.prepare) {
-          auto [it, inserted] = prepared.try_emplace(st.sql);
-          Prepared& p = it->second;
-          if (inserted) p.name = "rtsync_" + std::to_string(++next_prepared);
-          if (p.state == PrepState::none) {
-            if (PQsendPrepare(c, p.name.c_str(), st.sql.c_str(), n, type_ptr) != 1) {
-              return connection_lost(trimmed(PQerrorMessage(c)));
-            }
-            p.state = PrepState::pending;
-            b.items.push_back(Item{-1, &it->first});
+        auto [it, inserted] =
+            st.prepare ? prepared.try_emplace(st.sql) : std::pair{prepared.end(), false};
+        if (inserted) it->second.name = "rtsync_" + std::to_string(++next_prepared);
+        // A Parse still pending belongs to an earlier batch, which may fail before it runs
+        // (PostgreSQL skips the rest of a failed batch): this batch must not depend on it, so it
+        // sends the statement unnamed until the name is known to exist.
+        // (A Parse earlier in this same batch is safe: if it is skipped, so is this statement.)
+        const bool named = st.prepare && (it->second.state != PrepState::pending ||
+                                          std::find(parsed_here.begin(), parsed_here.end(),
+                                                    &it->first) != parsed_here.end());
+        if (named && it->second.state == PrepState::none) {
+          parsed_here.push_back(&it->first);
+          if (PQsendPrepare(c, it->second.name.c_str(), st.sql.c_str(), n, type_ptr) != 1) {
+            return connection_lost(trimmed(PQerrorMessage(c)));
           }
-          ok = PQsendQueryPrepared(c, p.name.c_str(), n, values.data(), nullptr, nullptr, 0);
+          it->second.state = PrepState::pending;
+          b.items.push_back(Item{-1, &it->first});
+        }
+        if (named) {
+          ok = PQsendQueryPrepared(c, it->second.name.c_str(), n, values.data(), nullptr, nullptr,
+                                   0);
         } else {
           ok =
               PQsendQueryParams(c, st.sql.c_str(), n, type_ptr, values.data(), nullptr, nullptr, 0);

@@ -89,6 +89,29 @@ TEST_F(AsyncConnectionTest, PreparedStatementsParseOncePerConnection) {
   EXPECT_EQ(c.prepared(), 1u);
 }
 
+// Two batches pipelined back to back use one named statement. The first fails before its Parse
+// runs (PostgreSQL skips the rest of a failed batch), so the statement never exists: the second,
+// sent while the Parse was still pending, must not depend on it (it failed with 26000, "prepared
+// statement does not exist", before).
+TEST_F(AsyncConnectionTest, ABatchSentWhileAnotherBatchsParseIsPendingDoesNotDependOnIt) {
+  AsyncConnection c(loop.io, cluster()->conninfo());
+  const Statement st{"SELECT $1::int * 10", {"4"}, {}, true};
+  std::optional<Result<std::vector<PgResult>>> first, second;
+  c.execute({Statement{"SELECT 1/0", {}, {}}, st},
+            [&](Result<std::vector<PgResult>> r) { first = std::move(r); });
+  c.execute({st}, [&](Result<std::vector<PgResult>> r) { second = std::move(r); });
+  ASSERT_TRUE(loop.run_until([&] { return first.has_value() && second.has_value(); }));
+  ASSERT_FALSE(first->ok());
+  EXPECT_EQ(server::pg::sqlstate_of(first->error()), "22012");
+  ASSERT_TRUE(second->ok()) << second->error().describe();
+  EXPECT_EQ(second->value().at(0).value(0, 0), "40");
+  // And the statement is prepared by the next batch that uses it.
+  auto third = run(c, {st});
+  ASSERT_TRUE(third.ok()) << third.error().describe();
+  EXPECT_EQ(third->at(0).value(0, 0), "40");
+  EXPECT_EQ(c.prepared(), 1u);
+}
+
 TEST_F(AsyncConnectionTest, LostConnectionFailsInFlightAndReconnects) {
   AsyncConnection c(loop.io, cluster()->conninfo());
   auto pid = run(c, {Statement{"SELECT pg_backend_pid()", {}, {}}});
