@@ -90,9 +90,10 @@ std::string Metrics::render() const {
   out +=
       "# HELP rtsync_resumes_total Joins that asked to resume a change stream, by outcome.\n"
       "# TYPE rtsync_resumes_total counter\n";
-  for (auto outcome : {resume_outcome::kResumed, resume_outcome::kGapEpoch,
-                       resume_outcome::kGapHistory, resume_outcome::kGapOverflow,
-                       resume_outcome::kGapAuthorization, resume_outcome::kGapUnavailable}) {
+  for (auto outcome :
+       {resume_outcome::kResumed, resume_outcome::kGapEpoch, resume_outcome::kGapHistory,
+        resume_outcome::kGapOverflow, resume_outcome::kGapTooLarge,
+        resume_outcome::kGapAuthorization, resume_outcome::kGapUnavailable}) {
     auto it = resumes.find(outcome);
     out += fmt::format("rtsync_resumes_total{{outcome=\"{}\"}} {}\n", outcome,
                        it == resumes.end() ? 0 : it->second);

@@ -524,6 +524,11 @@ TEST_F(ResumeTest, AReplayLargerThanHalfTheSendQueueIsAGapAndExactlyHalfResumes)
   feed(tx(0x6000, {row_of(6, "alice")}));
   EXPECT_EQ(ids(changes(more.io.take())), (std::vector<std::int64_t>{6}));
   EXPECT_EQ(hub->metrics().resumes.at("gap_too_large"), 1u);
+  const auto text = hub->metrics().render();
+  EXPECT_NE(text.find(R"(rtsync_resumes_total{outcome="gap_too_large"} 1)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(rtsync_drops_total{reason="resume_too_large"} 4)"), std::string::npos)
+      << text;
 }
 
 }  // namespace
