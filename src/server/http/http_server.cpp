@@ -303,9 +303,19 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
     return true;
   }
 
+  std::size_t queued_frames() const override { return queue_.size() - head_; }
+  std::size_t queued_bytes() const override { return queued_bytes_; }
+
+  void when_drained(std::size_t frames, std::size_t bytes, std::function<void()> drained) override {
+    drain_frames_ = frames;
+    drain_bytes_ = bytes;
+    drained_ = std::move(drained);
+  }
+
   void close(std::uint16_t code, std::string_view reason) override {
     if (closing_ || torn_down_) return;
     closing_ = true;
+    drained_ = nullptr;
     close_code_ = code;
     close_reason_ = std::string(reason);
     // Queued frames are abandoned: a closing socket (slow, idle or shutting down) gets only
@@ -443,13 +453,26 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
       if (!closing_) teardown_soon();
       return;
     }
-    if (head_ < queue_.size()) return write_next();
-    if (queue_.capacity() > 256) queue_.shrink_to_fit();
-    if (bufs_.capacity() > 256) {
-      bufs_ = {};
-      headers_ = {};
+    if (head_ < queue_.size()) {
+      write_next();
+    } else {
+      if (queue_.capacity() > 256) queue_.shrink_to_fit();
+      if (bufs_.capacity() > 256) {
+        bufs_ = {};
+        headers_ = {};
+      }
+      if (closing_) do_close();
     }
-    if (closing_) do_close();
+    notify_drained();
+  }
+
+  // After the next write was started: frames the notification queues join the queue behind it.
+  void notify_drained() {
+    if (!drained_ || closing_ || torn_down_) return;
+    if (queue_.size() - head_ > drain_frames_ || queued_bytes_ > drain_bytes_) return;
+    auto drained = std::move(drained_);
+    drained_ = nullptr;
+    drained();
   }
 
   void do_close() {
@@ -476,6 +499,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   void teardown() {
     if (torn_down_) return;
     torn_down_ = true;
+    drained_ = nullptr;
     conn_.reset();
     beast::error_code ignored;
     ws_.next_layer().close(ignored);
@@ -496,6 +520,10 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
   bool pinged_ = false;
   bool dirty_ = false;  // in Impl::dirty, waiting for the flush
   std::size_t queued_bytes_ = 0;
+  // The armed drain notification (when_drained) and its thresholds.
+  std::function<void()> drained_;
+  std::size_t drain_frames_ = 0;
+  std::size_t drain_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
   bool close_started_ = false;

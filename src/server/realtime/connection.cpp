@@ -89,6 +89,36 @@ bool Connection::send(const OutFrame& f) {
   return io_.send(f);
 }
 
+void Connection::when_drained(std::size_t frames, std::size_t bytes,
+                              std::function<void()> drained) {
+  if (drain_waiters_.empty()) {
+    drain_frames_ = frames;
+    drain_bytes_ = bytes;
+  } else {
+    drain_frames_ = std::max(drain_frames_, frames);
+    drain_bytes_ = std::max(drain_bytes_, bytes);
+  }
+  drain_waiters_.push_back(std::move(drained));
+  io_.when_drained(drain_frames_, drain_bytes_, [this, alive = alive_] {
+    if (*alive) on_drained();
+  });
+}
+
+void Connection::on_drained() {
+  auto waiters = std::move(drain_waiters_);
+  drain_waiters_.clear();
+  for (auto& w : waiters)
+    w();
+}
+
+void Connection::close_slow_consumer(std::string_view reason) {
+  if (closing_) return;
+  hub_.metrics().drop(drop::kSlowConsumer);
+  log::get(loggers::kServer)->warn("closing {}", reason);
+  closing_ = true;
+  io_.close(protocol::close_code::kPolicyViolation, reason);
+}
+
 void Connection::push(Message m) {
   // The server never sends join_ref to v1 sockets.
   if (vsn_ == protocol::Vsn::v1) m.join_ref.reset();
@@ -508,9 +538,14 @@ void Connection::finish_join(Message& m, JoinPlan plan, ChannelRights rights) {
 
 json::object Connection::heartbeat_response() const {
   if (hub_.epoch().empty()) return json::object();
-  return json::object{
-      {"rtsync", json::object{{"epoch", hub_.epoch()},
-                              {"position", position_json(hub_.epoch(), hub_.delivered())}}}};
+  // Up to here every change was handed to this socket — except to a channel still writing its
+  // resume: its client must not move past a change the channel has yet to send it.
+  StreamPosition p = hub_.delivered();
+  for (const auto& [topic, ch] : channels_) {
+    if (auto handed = hub_.resume_handed(*ch)) p = std::min(p, *handed);
+  }
+  return json::object{{"rtsync", json::object{{"epoch", hub_.epoch()},
+                                              {"position", position_json(hub_.epoch(), p)}}}};
 }
 
 void Connection::start_resume(const Message& m, std::unique_ptr<Channel> ch, json::array echo,
@@ -565,26 +600,20 @@ void Connection::finish_resume(const std::string& topic, std::uint64_t channel_i
   json::object answer;
   const std::string_view outcome = o.outcome;
   if (o.resumed) {
-    answer = json::object{{"status", "resumed"}, {"replayed", o.replay.size()}};
+    answer = json::object{{"status", "resumed"}, {"replayed", o.replayed}};
   } else {
     answer = json::object{{"status", "gap"}, {"reason", o.reason}, {"replayed", 0}};
   }
   ++metrics.resumes[std::string(outcome)];
-  metrics.resume_replayed_changes += o.replay.size();
+  metrics.resume_replayed_changes += o.replayed;
   log::get(loggers::kServer)
       ->info("resume of {} from {}/{}: {}{} ({} replayed, head {}/{})", topic,
              format_lsn(p->resume_from.lsn), p->resume_from.index, outcome,
-             o.resumed ? "" : ": " + o.reason, o.replay.size(), format_lsn(o.head.lsn),
-             o.head.index);
-  const StreamPosition from = p->resume_from;
+             o.resumed ? "" : ": " + o.reason, o.replayed, format_lsn(o.head.lsn), o.head.index);
   Channel& c = complete_join(p->request, std::move(p->channel), std::move(p->echo), p->pg_errors,
                              std::move(answer), o.head, true);
-  for (const auto& item : o.replay)
-    hub_.send_item(c, item);
-  // From now on a live change at or before what the client has (or was just sent) is a copy.
-  c.live_after = o.resumed ? std::max(from, o.head) : o.head;
-  for (const auto& item : o.held)
-    hub_.send_item(c, item);
+  // The replayed changes, then the held ones, paced by this socket's queue; then live.
+  hub_.resume_joined(c);
 }
 
 Channel& Connection::complete_join(const Message& m, std::unique_ptr<Channel> ch, json::array echo,

@@ -202,6 +202,54 @@ std::string change_data(const Transaction& txn, const RowChange& change,
 
 }  // namespace
 
+// A resuming join (begin_resume … end_resume).
+struct Hub::Resume {
+  Channel* channel = nullptr;  // owned by its connection: the pending join, then a member
+  std::uint64_t channel_id = 0;
+  std::string member_key;
+  StreamPosition from;  // the client's position
+  StreamPosition head;  // accepted when the join began
+  std::function<void(ResumeOutcome)> done;
+  enum class Phase : std::uint8_t {
+    waiting,      // for every transaction up to the head to be delivered
+    authorizing,  // the replay's row checks
+    answered,     // the outcome is with the connection (its join reply)
+    writing,      // the replay, then the held items, paced by the socket's queue
+  };
+  Phase phase = Phase::waiting;
+  bool finished = false;  // ended: late answers and drain notifications are ignored
+  // Live items that arrived meanwhile, in order, with their (estimated) bytes.
+  struct Held {
+    ResumeItem item;
+    std::size_t bytes = 0;
+  };
+  std::deque<Held> held;
+  std::size_t held_bytes = 0;
+  bool overflowed = false;
+  // The history entries of the replay with this channel's routing plan (null: no bindings). The
+  // entries pin their transactions: the ring may drop them while the replay is written.
+  struct Step {
+    HistoryEntry entry;
+    std::shared_ptr<Router::Plan> plan;
+  };
+  std::deque<Step> steps;
+  std::vector<std::size_t> asks;  // steps whose rows need checks, asked in order
+  std::size_t next_ask = 0;
+  std::size_t outstanding = 0;  // checks asked and not answered yet
+  bool asking = false;          // in ask_more (an authorizer may answer synchronously)
+  std::optional<std::string> failure;
+  bool gap_history = false;  // `failure` is the history's floor, not an authorization
+  // Writing: the next change of steps.front(), an item taken that did not fit the queue yet,
+  // where the channel's live changes start, and up to where every change the channel may see was
+  // handed to its socket (the heartbeat reply's cap: Connection::heartbeat_response).
+  std::size_t change = 0;
+  std::optional<Held> next;
+  bool replay_written = false;
+  StreamPosition live_after;
+  StreamPosition handed;
+  std::unordered_map<const Relation*, std::string> columns_text;
+};
+
 Hub::Hub(core::Scheduler& scheduler, const auth::JwtVerifier& verifier, RowAuthorizer* authorizer,
          RealtimeLimits limits)
     : scheduler_(scheduler),
@@ -250,6 +298,7 @@ void Hub::add_member(Channel& ch) {
 
 void Hub::remove_member(Channel& ch) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  end_resume(ch);  // a channel still writing its resume
   presence_.untrack(ch);
   auto it = members_.find(ch.member_key);
   if (it != members_.end()) {
@@ -313,8 +362,10 @@ std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {
     }
   }
   if (auto r = resuming_keys_.find(key); r != resuming_keys_.end()) {
-    for (Resume* resume : r->second)
+    for (Resume* resume : r->second) {
+      if (resume->channel == sender && !sender->self) continue;
       hold_item(*resume, ResumeItem{std::nullopt, msg, msg.position});
+    }
   }
   auto it = members_.find(key);
   if (it == members_.end()) return 0;
@@ -323,6 +374,7 @@ std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {
   std::size_t sent = 0;
   for (Channel* ch : it->second) {
     if (ch == sender && !ch->self) continue;
+    if (ch->resuming) continue;  // held above: its replay goes first
     if (ch->is_private && !ch->rights.broadcast_read.value_or(false)) {
       // Joined on presence read alone: its token may not read this topic's broadcasts.
       metrics_.drop(drop::kUnauthorized);
@@ -416,27 +468,6 @@ void Hub::deliver_db_broadcast(const RowChange& change, StreamPosition pos) {
 
 // ---- resumable change streams ----
 
-struct Hub::Resume {
-  Channel* channel = nullptr;  // owned by the connection's pending join
-  StreamPosition from;         // the client's position
-  StreamPosition head;         // accepted when the join began
-  std::function<void(ResumeOutcome)> done;
-  std::vector<ResumeItem> held;  // live items meanwhile, in order
-  std::size_t limit = 0;
-  bool overflowed = false;
-  bool started = false;  // collecting and authorizing the replay
-  bool finished = false;
-  // The history entries of the replay, with this channel's routing plan (null: no bindings).
-  struct Step {
-    HistoryEntry entry;
-    std::shared_ptr<Router::Plan> plan;
-  };
-  std::vector<Step> steps;
-  std::size_t outstanding = 0;  // authorizations not answered yet
-  std::optional<std::string> failure;
-  bool gap_history = false;  // `failure` is the history's floor, not an authorization
-};
-
 void Hub::set_epoch(std::string epoch, StreamPosition floor, Lsn live_from) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
   epoch_ = std::move(epoch);
@@ -456,7 +487,7 @@ void Hub::on_stream_position(Lsn lsn) {
 
 bool Hub::wants_stream_position() {
   for (const auto& [id, r] : resuming_)
-    if (!r->started) return true;
+    if (r->phase == Resume::Phase::waiting) return true;
   return false;
 }
 
@@ -465,6 +496,7 @@ std::optional<Lsn> Hub::confirm_limit() {
   history_.trim(scheduler_.now());
   // The transaction of the floor is decoded again after a restart (PostgreSQL skips only those
   // that committed before the confirmed position), so a client at the floor can still resume.
+  // A replay in flight pins its transactions in memory, not in the slot (docs/resume.md).
   return history_.floor().lsn;
 }
 
@@ -473,12 +505,14 @@ PgState Hub::begin_resume(Channel& ch, StreamPosition from,
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
   auto r = std::make_shared<Resume>();
   r->channel = &ch;
+  r->channel_id = ch.id;
+  r->member_key = ch.member_key;
   r->from = from;
   r->head = head();
   r->done = std::move(done);
-  r->limit = limits_.max_queued_frames;
   resuming_[ch.id] = r;
   resuming_keys_[ch.member_key].push_back(r.get());
+  ch.resuming = true;
   // Routed from now on: every transaction accepted after the head reaches the channel (held).
   const PgState pg = subscribe_changes(ch);
   // A quiet stream learns that it is past the head from a keepalive: ask for one now.
@@ -490,36 +524,87 @@ PgState Hub::begin_resume(Channel& ch, StreamPosition from,
   return pg;
 }
 
-void Hub::end_resume(const Channel& ch) {
+void Hub::end_resume(Channel& ch) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
   auto it = resuming_.find(ch.id);
   if (it == resuming_.end()) return;
-  it->second->finished = true;
-  auto k = resuming_keys_.find(ch.member_key);
+  ch.resuming = false;
+  forget(*it->second);
+}
+
+void Hub::forget(Resume& r) {
+  r.finished = true;
+  auto k = resuming_keys_.find(r.member_key);
   if (k != resuming_keys_.end()) {
     auto& v = k->second;
-    v.erase(std::remove(v.begin(), v.end(), it->second.get()), v.end());
+    v.erase(std::remove(v.begin(), v.end(), &r), v.end());
     if (v.empty()) resuming_keys_.erase(k);
   }
-  resuming_.erase(it);
+  const std::uint64_t id = r.channel_id;
+  resuming_.erase(id);  // may destroy `r`
+}
+
+std::optional<StreamPosition> Hub::resume_handed(const Channel& ch) const {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (resuming_.empty()) return std::nullopt;
+  auto it = resuming_.find(ch.id);
+  if (it == resuming_.end() || it->second->phase != Resume::Phase::writing) return std::nullopt;
+  return it->second->handed;
+}
+
+std::size_t Hub::item_bytes(const ResumeItem& item) {
+  if (item.frame) return item.frame->bytes->size();
+  if (!item.broadcast) return 0;
+  // A broadcast's frame is built when it is sent: its payload, topic and envelope.
+  const BroadcastMessage& b = *item.broadcast;
+  std::size_t n = b.topic.size() + 64;
+  if (b.json_payload) n += json::serialize(*b.json_payload).size();
+  if (b.binary)
+    n += b.binary->payload.size() + b.binary->metadata.size() + b.binary->user_event.size();
+  return n;
 }
 
 void Hub::hold_item(Resume& r, ResumeItem item) {
-  if (r.overflowed) return;
-  if (r.held.size() >= r.limit) {
+  if (r.overflowed || r.finished) return;
+  const std::size_t bytes = item_bytes(item);
+  if (r.phase == Resume::Phase::writing) {
+    // The channel's socket is its client's: what is held for it counts as queued, so a client
+    // that cannot keep up with its replay and its live changes is a slow consumer like any
+    // other (its rejoin resumes from what it applied).
+    Connection& conn = *r.channel->connection;
+    const std::size_t frames = conn.queued_frames() + r.held.size() + (r.next ? 1 : 0) + 1;
+    const std::size_t total =
+        conn.queued_bytes() + r.held_bytes + (r.next ? r.next->bytes : 0) + bytes;
+    if (frames > limits_.max_queued_frames || total > limits_.max_queued_bytes) {
+      r.overflowed = true;
+      r.held.clear();
+      r.held_bytes = 0;
+      // Fits a close frame's 123 bytes.
+      conn.close_slow_consumer(
+          frames > limits_.max_queued_frames
+              ? "slow consumer: " + std::to_string(frames) + " frames queued or held (limit " +
+                    std::to_string(limits_.max_queued_frames) + ")"
+              : "slow consumer: " + std::to_string(total) + " bytes queued or held (limit " +
+                    std::to_string(limits_.max_queued_bytes) + ")");
+      return;
+    }
+  } else if (r.held.size() >= limits_.max_queued_frames ||
+             r.held_bytes + bytes > limits_.max_queued_bytes) {
     r.overflowed = true;
     metrics_.drop(drop::kResumeHeldOverflow, r.held.size() + 1);
     r.held.clear();
+    r.held_bytes = 0;
     return;
   }
-  r.held.push_back(std::move(item));
+  r.held_bytes += bytes;
+  r.held.push_back(Resume::Held{std::move(item), bytes});
 }
 
 void Hub::check_resumes() {
   // Collected first: a replay may finish at once, and its join then ends the resume.
   std::vector<std::shared_ptr<Resume>> ready;
   for (auto& [id, r] : resuming_) {
-    if (!r->started && delivered_end_ >= r->head) ready.push_back(r);
+    if (r->phase == Resume::Phase::waiting && delivered_end_ >= r->head) ready.push_back(r);
   }
   for (auto& r : ready) {
     if (!r->finished) start_replay(r);
@@ -527,13 +612,13 @@ void Hub::check_resumes() {
 }
 
 void Hub::start_replay(const std::shared_ptr<Resume>& r) {
-  r->started = true;
+  r->phase = Resume::Phase::authorizing;
   Channel& ch = *r->channel;
   if (!history_.covers(r->from)) {
     // Trimmed while the head was on its way (a byte bound under a burst).
     r->failure = "position older than the server's history";
     r->gap_history = true;
-    return finish_replay(r);
+    return answer_resume(r);
   }
   // This channel alone, under its token's current claims: the same routing and row checks as a
   // live delivery (docs/row-security.md), so a replay shows nothing a live change would not.
@@ -546,7 +631,6 @@ void Hub::start_replay(const std::shared_ptr<Resume>& r) {
     if (solo.size() > 0) step.plan = std::make_shared<Router::Plan>(solo.route(e->txn));
     r->steps.push_back(std::move(step));
   }
-  std::vector<std::size_t> asks;
   for (std::size_t i = 0; i < r->steps.size(); ++i) {
     auto& plan = r->steps[i].plan;
     if (!plan || plan->requests.empty()) continue;
@@ -557,14 +641,23 @@ void Hub::start_replay(const std::shared_ptr<Resume>& r) {
                                               Errc::internal, "no row authorizer configured"))));
       continue;
     }
-    asks.push_back(i);
+    r->asks.push_back(i);
   }
-  r->outstanding = asks.size();
-  if (asks.empty()) return finish_replay(r);
-  for (std::size_t i : asks) {
-    auto plan = r->steps[i].plan;
+  ask_more(r);
+}
+
+void Hub::ask_more(const std::shared_ptr<Resume>& r) {
+  if (r->asking) return;  // an answer given synchronously: the loop below carries on
+  r->asking = true;
+  // As many checks at once as the live pipeline authorizes, not one per transaction of the
+  // replay: a long replay must not flood PostgreSQL.
+  const std::size_t most = std::max<std::size_t>(1, limits_.max_transactions_in_flight);
+  while (!r->finished && !r->failure && r->outstanding < most && r->next_ask < r->asks.size()) {
+    const auto& step = r->steps[r->asks[r->next_ask++]];
+    ++r->outstanding;
+    auto plan = step.plan;
     auto requests = plan->requests;
-    authorizer_->authorize(r->steps[i].entry.txn, std::move(requests),
+    authorizer_->authorize(step.entry.txn, std::move(requests),
                            [this, alive = alive_, weak = std::weak_ptr(r),
                             plan](Result<std::vector<VisibilityResult>> result) {
                              if (!*alive) return;
@@ -578,14 +671,58 @@ void Hub::start_replay(const std::shared_ptr<Resume>& r) {
                                metrics_.drop(drop::kUnauthorized,
                                              Router::apply_visibility(*plan, result));
                              }
-                             if (--r->outstanding == 0) finish_replay(r);
+                             // Only the matches are needed from now on.
+                             plan->requests = {};
+                             plan->checks = {};
+                             --r->outstanding;
+                             ask_more(r);
                            });
+  }
+  r->asking = false;
+  if (!r->finished && r->phase == Resume::Phase::authorizing && r->outstanding == 0 &&
+      (r->failure || r->next_ask == r->asks.size())) {
+    answer_resume(r);
   }
 }
 
-void Hub::finish_replay(const std::shared_ptr<Resume>& r) {
-  Channel& ch = *r->channel;
-  end_resume(ch);
+std::optional<ResumeItem> Hub::replay_item(Resume& r, const HistoryEntry& entry,
+                                           const std::shared_ptr<Router::Plan>& plan, std::size_t i,
+                                           bool build) {
+  const StreamPosition pos = entry.position(i);
+  if (pos <= r.from || pos > r.head) return std::nullopt;
+  const Channel& ch = *r.channel;
+  const Transaction& txn = *entry.txn;
+  const RowChange& change = txn.changes[i];
+  if (change.relation && is_messages_relation(*change.relation)) {
+    // Database broadcasts of the channel's topic and kind, as live delivery would send them.
+    if (change.kind != ChangeKind::insert) return std::nullopt;
+    auto decoded = decode_db_broadcast(change);
+    if (!decoded || decoded->payload.size() > limits_.max_broadcast_payload_bytes) {
+      return std::nullopt;
+    }
+    auto msg = db_broadcast_message(*decoded, pos);
+    if (msg.topic != ch.topic || msg.is_private != ch.is_private) return std::nullopt;
+    if (ch.is_private && !ch.rights.broadcast_read.value_or(false)) return std::nullopt;
+    return ResumeItem{std::nullopt, std::move(msg), pos};
+  }
+  if (!plan || plan->matches[i].empty() || !change.relation) return std::nullopt;
+  if (!build) return ResumeItem{std::nullopt, std::nullopt, pos};
+  const Router::Match& m = plan->matches[i].front();
+  const Relation& rel = *change.relation;
+  auto cit = r.columns_text.find(&rel);
+  if (cit == r.columns_text.end()) cit = r.columns_text.emplace(&rel, columns_json(rel)).first;
+  FrameSet fs;
+  fs.topic = ch.topic;
+  fs.event = protocol::events::kPostgresChanges;
+  fs.payload = R"({"ids":)" + ids_json(m.ids) + R"(,"data":)" +
+               change_data(txn, change, cit->second, primary_key(rel), m.key_only,
+                           position_text(epoch_, pos)) +
+               "}";
+  return ResumeItem{fs.get(ch.connection->vsn()), std::nullopt, pos};
+}
+
+void Hub::answer_resume(const std::shared_ptr<Resume>& r) {
+  r->phase = Resume::Phase::answered;
   ResumeOutcome out;
   out.head = r->head;
   if (r->overflowed) {
@@ -593,80 +730,143 @@ void Hub::finish_replay(const std::shared_ptr<Resume>& r) {
     out.outcome = resume_outcome::kGapOverflow;
     out.reason = "more live changes arrived during the replay than a join may hold";
     out.head = std::max(r->head, delivered_end_);
+    r->overflowed = false;  // nothing held; later live changes go to the channel
   } else if (r->failure) {
     out.reason =
         r->gap_history ? *r->failure : "the replay could not be authorized: " + *r->failure;
     out.outcome = r->gap_history ? resume_outcome::kGapHistory : resume_outcome::kGapAuthorization;
-    out.held = std::move(r->held);
   } else {
-    out.resumed = true;
-    out.held = std::move(r->held);
-    std::unordered_map<const Relation*, std::string> columns_text;
+    // The reply says how many changes follow (the client counts them), so they are counted
+    // before it. A frame that alone is larger than the socket's queue can never be sent on it:
+    // such a replay is a gap rather than a socket closed as a slow consumer whose rejoin asks
+    // for the same replay again. A frame is a few times its transaction's pgoutput bytes at most
+    // (quotes, keys, escapes) plus its column list: only transactions that could come near the
+    // limit have their frames built here to be measured.
+    std::size_t n = 0;
+    std::optional<std::size_t> too_large;
     for (const auto& step : r->steps) {
-      const Transaction& txn = *step.entry.txn;
-      for (std::size_t i = 0; i < txn.changes.size(); ++i) {
-        const StreamPosition pos = step.entry.position(i);
-        if (pos <= r->from || pos > r->head) continue;
-        const RowChange& change = txn.changes[i];
-        if (change.relation && is_messages_relation(*change.relation)) {
-          if (change.kind != ChangeKind::insert) continue;
-          auto decoded = decode_db_broadcast(change);
-          if (!decoded || decoded->payload.size() > limits_.max_broadcast_payload_bytes) continue;
-          auto msg = db_broadcast_message(*decoded, pos);
-          if (msg.topic != ch.topic || msg.is_private != ch.is_private) continue;
-          out.replay.push_back(ResumeItem{std::nullopt, std::move(msg), pos});
-          continue;
+      const bool measure =
+          step.entry.txn->bytes * 6 + (std::size_t{1} << 20) >= limits_.max_queued_bytes;
+      for (std::size_t i = 0; i < step.entry.txn->changes.size(); ++i) {
+        auto item = replay_item(*r, step.entry, step.plan, i, measure);
+        if (!item) continue;
+        ++n;
+        if (measure && !too_large && item_bytes(*item) > limits_.max_queued_bytes) {
+          too_large = item_bytes(*item);
         }
-        if (!step.plan || step.plan->matches[i].empty() || !change.relation) continue;
-        const Router::Match& m = step.plan->matches[i].front();
-        const Relation& rel = *change.relation;
-        auto cit = columns_text.find(&rel);
-        if (cit == columns_text.end()) cit = columns_text.emplace(&rel, columns_json(rel)).first;
-        FrameSet fs;
-        fs.topic = ch.topic;
-        fs.event = protocol::events::kPostgresChanges;
-        fs.payload = R"({"ids":)" + ids_json(m.ids) + R"(,"data":)" +
-                     change_data(txn, change, cit->second, primary_key(rel), m.key_only,
-                                 position_text(epoch_, pos)) +
-                     "}";
-        out.replay.push_back(ResumeItem{fs.get(ch.connection->vsn()), std::nullopt, pos});
       }
     }
-    // Sent at once, a replay larger than half the socket's queue would close the socket as a slow
-    // consumer, and its rejoin would ask for the same replay again, for ever: such a client is
-    // told it has a gap and refetches instead (the live changes held meanwhile still follow).
-    std::size_t bytes = 0;
-    for (const auto& item : out.replay) {
-      if (item.frame) bytes += item.frame->bytes->size();
-      if (item.broadcast && item.broadcast->json_payload)
-        bytes += json::serialize(*item.broadcast->json_payload).size();
-      if (item.broadcast && item.broadcast->binary) bytes += item.broadcast->binary->payload.size();
-    }
-    if (out.replay.size() > limits_.max_queued_frames / 2 || bytes > limits_.max_queued_bytes / 2) {
-      metrics_.drop(drop::kResumeTooLarge, out.replay.size());
-      out.resumed = false;
+    if (too_large) {
+      metrics_.drop(drop::kResumeTooLarge, n);
       out.outcome = resume_outcome::kGapTooLarge;
-      out.reason = "the replay (" + std::to_string(out.replay.size()) + " changes, " +
-                   std::to_string(bytes) + " bytes) is larger than half the socket's send queue";
-      out.replay.clear();
+      out.reason = "a replayed change (" + std::to_string(*too_large) +
+                   " bytes) is larger than the socket's send queue";
+    } else {
+      out.resumed = true;
+      out.replayed = n;
     }
   }
+  if (!out.resumed) r->steps.clear();
+  r->columns_text.clear();  // the relations' column lists are built again while writing
+  // From the end of the replay on, a live change at or before what the client has (or was sent)
+  // is a copy.
+  r->live_after = out.resumed ? std::max(r->from, out.head) : out.head;
+  r->handed = out.resumed ? r->from : out.head;
   auto done = std::move(r->done);
   if (done) done(std::move(out));
+  // The connection replied and called resume_joined, unless the join went away meanwhile (then
+  // it ended the resume already; this is only a safety net that touches no channel).
+  if (!r->finished && r->phase == Resume::Phase::answered) forget(*r);
 }
 
-bool Hub::send_item(Channel& ch, const ResumeItem& item) {
+void Hub::resume_joined(Channel& ch) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
-  if (item.position && ch.live_after && *item.position <= *ch.live_after) {
-    metrics_.drop(drop::kResumeDuplicate);
-    return false;
+  auto it = resuming_.find(ch.id);
+  if (it == resuming_.end()) return;
+  auto r = it->second;
+  if (r->phase != Resume::Phase::answered) return;
+  r->phase = Resume::Phase::writing;
+  if (r->steps.empty()) {
+    r->replay_written = true;
+    ch.live_after = r->live_after;
+    r->handed = std::max(r->handed, r->live_after);
   }
-  if (item.frame) {
-    if (!ch.connection->send(*item.frame)) return false;
-    ++metrics_.deliveries;
+  write_resume(r);
+}
+
+bool Hub::take_next(Resume& r) {
+  Channel& ch = *r.channel;
+  if (!r.replay_written) {
+    while (!r.steps.empty()) {
+      const auto& step = r.steps.front();
+      while (r.change < step.entry.txn->changes.size()) {
+        if (auto item = replay_item(r, step.entry, step.plan, r.change++, true)) {
+          const std::size_t bytes = item_bytes(*item);
+          r.next = Resume::Held{std::move(*item), bytes};
+          return true;
+        }
+      }
+      r.steps.pop_front();  // written: unpinned
+      r.change = 0;
+    }
+    r.replay_written = true;
+    r.columns_text.clear();
+    ch.live_after = r.live_after;
+    r.handed = std::max(r.handed, r.live_after);
+  }
+  while (!r.held.empty()) {
+    auto h = std::move(r.held.front());
+    r.held.pop_front();
+    r.held_bytes -= std::min(r.held_bytes, h.bytes);
+    if (h.item.position && *h.item.position <= r.live_after) {
+      metrics_.drop(drop::kResumeDuplicate);
+      continue;
+    }
+    r.next = std::move(h);
     return true;
   }
-  return item.broadcast && broadcast_to(ch, *item.broadcast);
+  return false;
+}
+
+void Hub::write_resume(const std::shared_ptr<Resume>& r) {
+  if (r->finished || r->overflowed) return;
+  Channel& ch = *r->channel;
+  Connection& conn = *ch.connection;
+  // Written in bursts up to half the socket's queue, the next burst once it drained to a
+  // quarter: the queue never holds more than half for the replay, leaving the rest to the
+  // socket's other channels, and a client that reads at its pace gets all of it.
+  const std::size_t high_frames = std::max<std::size_t>(1, limits_.max_queued_frames / 2);
+  const std::size_t high_bytes = limits_.max_queued_bytes / 2;
+  const std::size_t low_frames = limits_.max_queued_frames / 4;
+  const std::size_t low_bytes = limits_.max_queued_bytes / 4;
+  for (;;) {
+    if (!r->next && !take_next(*r)) {
+      // Everything held was written: live changes go to the channel from now on.
+      return end_resume(ch);
+    }
+    const std::size_t frames = conn.queued_frames();
+    const std::size_t bytes = conn.queued_bytes();
+    if (frames > 0 && (frames + 1 > high_frames || bytes + r->next->bytes > high_bytes)) {
+      // An item too large to fit above the low-water mark waits for an empty queue.
+      const bool large = r->next->bytes > high_bytes - low_bytes;
+      conn.when_drained(large ? 0 : low_frames, large ? 0 : low_bytes,
+                        [this, alive = alive_, weak = std::weak_ptr(r)] {
+                          if (!*alive) return;
+                          if (auto r = weak.lock()) write_resume(r);
+                        });
+      return;
+    }
+    Resume::Held h = std::move(*r->next);
+    r->next.reset();
+    if (h.item.frame) {
+      // A socket that refuses a frame is closing: its teardown ends the resume.
+      if (!conn.send(*h.item.frame)) return;
+      ++metrics_.deliveries;
+    } else if (h.item.broadcast) {
+      broadcast_to(ch, *h.item.broadcast);
+    }
+    if (h.item.position) r->handed = std::max(r->handed, *h.item.position);
+  }
 }
 
 bool Hub::send_change(Channel& ch, const OutFrame& frame, StreamPosition pos) {
@@ -941,11 +1141,13 @@ void Hub::deliver(Router::Plan& plan, std::uint64_t first_index) {
     for (auto& m : matches) {
       Channel* chp = nullptr;
       Resume* resuming = nullptr;
-      if (auto chit = by_id_.find(m.subscriber); chit != by_id_.end()) {
-        chp = chit->second;
-      } else if (auto rit = resuming_.find(m.subscriber); rit != resuming_.end()) {
+      // A resuming channel (joined or not yet) holds its live changes until its replay is out.
+      if (auto rit = resuming_.empty() ? resuming_.end() : resuming_.find(m.subscriber);
+          rit != resuming_.end()) {
         resuming = rit->second.get();
         chp = resuming->channel;
+      } else if (auto chit = by_id_.find(m.subscriber); chit != by_id_.end()) {
+        chp = chit->second;
       } else {
         continue;  // left while the row was being authorized
       }

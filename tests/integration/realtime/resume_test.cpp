@@ -181,6 +181,68 @@ TEST(Resume, AfterAServerRestartTheRowsCommittedBeforeAndWhileItWasDownAreReplay
   EXPECT_EQ(receive(*fresh, "realtime:notes", 1, 1000ms).ids, (std::vector<std::int64_t>{7}));
 }
 
+// A replay longer than the socket's whole send queue (here 64 frames) is written as the client
+// reads it: every missed change once, in commit order, no gap; the other user's rows committed
+// in the same window are not among them, and are his alone when he resumes.
+TEST(Resume, AReplayLongerThanTheSocketsQueueArrivesWholeAndOnlyTheSubscribersOwnRows) {
+  StackOptions o;
+  o.limits.max_queued_frames = 64;
+  auto s = start_stack(std::move(o));
+  ASSERT_TRUE(s);
+  setup(*s);
+  const auto alice = s->key("authenticated", 1h, kAlice);
+  auto a = connect(*s, s->anon_key());
+  auto watcher = connect(*s, s->anon_key());
+  ASSERT_TRUE(a && watcher);
+  ASSERT_TRUE(join(*a, "realtime:notes", alice).is_object());
+  ASSERT_TRUE(join(*watcher, "realtime:watch", alice).is_object());
+  REQUIRE_OK(insert(*s, 1, kAlice));
+  auto got = receive(*a, "realtime:notes", 1);
+  ASSERT_EQ(got.ids, (std::vector<std::int64_t>{1}));
+  ASSERT_TRUE(got.last);
+  a->close();
+
+  // 30 transactions of 10 rows of each user (a live transaction stays within the queue).
+  constexpr int kTxns = 30;
+  std::vector<std::int64_t> alices{1}, bobs;
+  for (int t = 0; t < kTxns; ++t) {
+    const int first = 100 + t * 20;
+    REQUIRE_OK(s->sql("insert into notes select g, case when g % 2 = 0 then '" + kAlice +
+                      "'::uuid else '" + kBob + "'::uuid end, 'n' from generate_series(" +
+                      std::to_string(first) + ", " + std::to_string(first + 19) + ") g"));
+    for (int g = first; g < first + 20; ++g)
+      (g % 2 == 0 ? alices : bobs).push_back(g);
+  }
+  ASSERT_EQ(receive(*watcher, "realtime:watch", alices.size()).ids, alices);
+  const std::vector<std::int64_t> missed(alices.begin() + 1, alices.end());
+
+  auto b = connect(*s, s->anon_key());
+  ASSERT_TRUE(b);
+  auto resumed = join(*b, "realtime:notes", alice, *got.last);
+  ASSERT_TRUE(resumed.is_object());
+  EXPECT_EQ(json::serialize(resumed.at("rtsync").at("resume")),
+            R"({"status":"resumed","replayed":)" + std::to_string(missed.size()) + "}");
+  EXPECT_EQ(receive(*b, "realtime:notes", missed.size()).ids, missed);
+  REQUIRE_OK(insert(*s, 10'000, kAlice));
+  EXPECT_EQ(receive(*b, "realtime:notes", 1, 1000ms).ids, (std::vector<std::int64_t>{10'000}));
+  EXPECT_FALSE(b->closed());
+
+  // Bob resuming from the same position: his rows, none of Alice's.
+  auto bob = connect(*s, s->anon_key());
+  ASSERT_TRUE(bob);
+  auto bob_reply = join(*bob, "realtime:notes", s->key("authenticated", 1h, kBob), *got.last);
+  ASSERT_TRUE(bob_reply.is_object());
+  EXPECT_EQ(json::serialize(bob_reply.at("rtsync").at("resume")),
+            R"({"status":"resumed","replayed":)" + std::to_string(bobs.size()) + "}");
+  EXPECT_EQ(receive(*bob, "realtime:notes", bobs.size(), 1000ms).ids, bobs);
+
+  auto metrics = s->server().metrics_text();
+  EXPECT_NE(metrics.find(R"(rtsync_resumes_total{outcome="resumed"} 2)"), std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find(R"(rtsync_drops_total{reason="slow_consumer"})"), std::string::npos)
+      << metrics;
+}
+
 TEST(Resume, APositionOfAnotherEpochIsAGapAndLiveChangesFollow) {
   auto s = start_stack();
   ASSERT_TRUE(s);

@@ -2,6 +2,7 @@
 // and a scripted private-channel authorizer.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -19,33 +20,70 @@
 
 namespace rtsync::server::realtime::testing {
 
+// `frames` is the session's outbound queue: what was sent and the test has not read yet (take,
+// read). With `max_frames` / `max_bytes` set it overflows like the transport's (close 1008); the
+// peaks of the queue are recorded. A drain notification (when_drained) fires when a read leaves
+// the queue short enough — the test's read plays the socket's completed write.
 class FakeSession final : public SessionIo {
  public:
   explicit FakeSession(protocol::Vsn vsn = protocol::Vsn::v2) : vsn(vsn) {}
   bool send(const OutFrame& f) override {
     if (closed) return false;
+    if ((max_frames && frames.size() >= max_frames) ||
+        (max_bytes && queued_bytes() + f.bytes->size() > max_bytes)) {
+      close(1008, "slow consumer");
+      return false;
+    }
     frames.push_back(f);
+    peak_frames = std::max(peak_frames, frames.size());
+    peak_bytes = std::max(peak_bytes, queued_bytes());
     return true;
   }
   void close(std::uint16_t code, std::string_view reason) override {
+    if (closed) return;
     closed = true;
     close_code = code;
     close_reason = std::string(reason);
+    drained_ = nullptr;
   }
+  std::size_t queued_frames() const override { return frames.size(); }
+  // Summed, not kept: tests also clear `frames` directly.
+  std::size_t queued_bytes() const override {
+    std::size_t n = 0;
+    for (const auto& f : frames)
+      n += f.bytes->size();
+    return n;
+  }
+  void when_drained(std::size_t f, std::size_t b, std::function<void()> drained) override {
+    drain_frames_ = f;
+    drain_bytes_ = b;
+    drained_ = std::move(drained);
+  }
+  bool drain_armed() const { return static_cast<bool>(drained_); }
 
   // Decoded text frames (binary ones are kept in `frames` only).
-  std::vector<protocol::Message> messages() const {
-    std::vector<protocol::Message> out;
-    for (const auto& f : frames) {
-      if (f.binary) continue;
-      auto m = protocol::decode_text(vsn, *f.bytes);
-      if (m.ok()) out.push_back(m.value());
+  std::vector<protocol::Message> messages() const { return decode(frames); }
+  // Reads the whole queue (then a drain notification may queue more: the next take gets it).
+  std::vector<protocol::Message> take() { return read(frames.size()); }
+  // Reads the first `n` frames of the queue.
+  std::vector<protocol::Message> read(std::size_t n) {
+    n = std::min(n, frames.size());
+    std::vector<OutFrame> got(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(n));
+    frames.erase(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(n));
+    if (drained_ && !closed && frames.size() <= drain_frames_ && queued_bytes() <= drain_bytes_) {
+      auto d = std::move(drained_);
+      drained_ = nullptr;
+      d();
     }
-    return out;
+    return decode(got);
   }
-  std::vector<protocol::Message> take() {
-    auto out = messages();
-    frames.clear();
+  // A client reading at its pace: reads `chunk` frames at a time until nothing more comes.
+  std::vector<protocol::Message> read_all(std::size_t chunk = 1) {
+    std::vector<protocol::Message> out;
+    while (!frames.empty()) {
+      auto got = read(chunk);
+      out.insert(out.end(), got.begin(), got.end());
+    }
     return out;
   }
 
@@ -54,6 +92,24 @@ class FakeSession final : public SessionIo {
   bool closed = false;
   std::uint16_t close_code = 0;
   std::string close_reason;
+  std::size_t max_frames = 0;  // 0: unbounded
+  std::size_t max_bytes = 0;
+  std::size_t peak_frames = 0;
+  std::size_t peak_bytes = 0;
+
+ private:
+  std::vector<protocol::Message> decode(const std::vector<OutFrame>& fs) const {
+    std::vector<protocol::Message> out;
+    for (const auto& f : fs) {
+      if (f.binary) continue;
+      auto m = protocol::decode_text(vsn, *f.bytes);
+      if (m.ok()) out.push_back(m.value());
+    }
+    return out;
+  }
+  std::function<void()> drained_;
+  std::size_t drain_frames_ = 0;
+  std::size_t drain_bytes_ = 0;
 };
 
 // Visibility by predicates over (role, claims_json, change); answers synchronously unless

@@ -63,6 +63,9 @@ struct Channel {
   // A channel that resumed (docs/resume.md): live changes at or before this position were
   // replayed or were already the client's, and are not sent.
   std::optional<StreamPosition> live_after;
+  // Resuming (Hub::begin_resume until its replay and held items are written): live changes and
+  // broadcasts are held for it rather than sent.
+  bool resuming = false;
   // Was `message_id` among replayed_ids?
   bool replayed(std::string_view message_id) const {
     for (const auto& id : replayed_ids)

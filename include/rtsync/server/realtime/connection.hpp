@@ -64,6 +64,17 @@ class Connection {
   // Server shutdown / PostgreSQL notices for this connection's channels.
   void push(protocol::Message m);
   bool send(const OutFrame& f);
+  // The socket's outbound queue (SessionIo::queued_frames / queued_bytes).
+  std::size_t queued_frames() const { return io_.queued_frames(); }
+  std::size_t queued_bytes() const { return io_.queued_bytes(); }
+  // Runs `drained` once a write left at most `frames` frames and `bytes` bytes queued (on the
+  // loop, never inside this call). Several waiters share the socket's one notification, armed at
+  // the loosest of their thresholds: a waiter checks the queue again and waits anew if it is not
+  // short enough for it yet. Dropped when the connection goes away.
+  void when_drained(std::size_t frames, std::size_t bytes, std::function<void()> drained);
+  // Closes the socket with 1008 as the transport does when its queue overflows (frames a resume
+  // holds for it count as queued: Hub).
+  void close_slow_consumer(std::string_view reason);
 
   protocol::Vsn vsn() const noexcept { return vsn_; }
   std::size_t channel_count() const noexcept { return channels_.size(); }
@@ -147,6 +158,7 @@ class Connection {
   bool admit_heartbeat();
   void touch();
   void on_idle();
+  void on_drained();
 
   Hub& hub_;
   SessionIo& io_;
@@ -180,6 +192,10 @@ class Connection {
   bool waiting_ = false;  // an authorization answer is awaited: client messages go to held_
   std::deque<Held> held_;
   std::size_t held_bytes_ = 0;
+  // when_drained: the waiters and the thresholds the socket's notification is armed at.
+  std::vector<std::function<void()>> drain_waiters_;
+  std::size_t drain_frames_ = 0;
+  std::size_t drain_bytes_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -81,14 +81,14 @@ struct ResumeItem {
   std::optional<StreamPosition> position;  // none: a user broadcast (no stream position)
 };
 
-// How a resume ended (Hub::begin_resume), handed to the connection on the loop.
+// How a resume's preparation ended (Hub::begin_resume), handed to the connection on the loop for
+// its join reply; the hub then writes the replay and the held items (Hub::resume_joined).
 struct ResumeOutcome {
   bool resumed = false;
   std::string_view outcome = resume_outcome::kResumed;  // a resume_outcome:: name
   std::string reason;                                   // why not (a gap)
   StreamPosition head;                                  // the join reply's head
-  std::vector<ResumeItem> replay;  // the replayed changes, in commit order (resumed only)
-  std::vector<ResumeItem> held;    // live items that arrived meanwhile, in order
+  std::size_t replayed = 0;  // the changes that will follow the reply (resumed only)
 };
 
 // Live broadcasts of one topic collected while a join with replay waits for its stored
@@ -203,13 +203,22 @@ class Hub final : public ChangeSink {
   // Starts a resume of `ch` (not yet a member; its Connection keeps it alive until the outcome or
   // end_resume) from `from`, whose epoch the caller checked and the history covers: subscribes
   // its bindings (returns the pg state), holds its live frames and broadcasts, waits until the
-  // head is delivered, authorizes the history after `from` under the channel's token and calls
-  // `done` once (asynchronously, on the loop), unless end_resume came first.
+  // head is delivered, authorizes the history after `from` under the channel's token (at most
+  // max_transactions_in_flight checks at once) and calls `done` once (asynchronously, on the
+  // loop), unless end_resume came first.
   PgState begin_resume(Channel& ch, StreamPosition from, std::function<void(ResumeOutcome)> done);
-  // Stops holding for `ch` (the join completed or went away). Does not unsubscribe.
-  void end_resume(const Channel& ch);
-  // Sends a resume item to `ch` (a member now); false when it is not sent.
-  bool send_item(Channel& ch, const ResumeItem& item);
+  // After `done`, once the join reply is out and `ch` is a member: writes the replayed changes,
+  // then the held items, paced by the socket's queue (bursts up to half of max_queued_frames /
+  // max_queued_bytes, the next once it drained to a quarter: Connection::when_drained), while
+  // live items are still held; then live delivery takes over. Held items count against the
+  // socket's queue limits: past them the socket is closed as a slow consumer.
+  void resume_joined(Channel& ch);
+  // Ends the resume of `ch`, if any (the join went away, or its replay is written). Does not
+  // unsubscribe. remove_member calls it.
+  void end_resume(Channel& ch);
+  // For a joined channel still writing its resume: the position up to which every change it may
+  // see was handed to its socket (the heartbeat reply must not claim more). nullopt otherwise.
+  std::optional<StreamPosition> resume_handed(const Channel& ch) const;
   // ChangeSink: the slot is confirmed no further than the history's floor.
   std::optional<Lsn> confirm_limit() override;
 
@@ -258,9 +267,25 @@ class Hub final : public ChangeSink {
   bool send_change(Channel& ch, const OutFrame& frame, StreamPosition pos);
   struct Resume;
   void start_replay(const std::shared_ptr<Resume>& r);
-  void finish_replay(const std::shared_ptr<Resume>& r);
+  // Asks the next row checks of the replay, then answers once all came back.
+  void ask_more(const std::shared_ptr<Resume>& r);
+  // Counts the replay and hands the outcome to the connection.
+  void answer_resume(const std::shared_ptr<Resume>& r);
+  // The item change `i` of a replayed transaction is for the channel (nullopt: none); without
+  // `build` a postgres_changes item has no frame (counting only).
+  std::optional<ResumeItem> replay_item(Resume& r, const HistoryEntry& entry,
+                                        const std::shared_ptr<Router::Plan>& plan, std::size_t i,
+                                        bool build);
+  // Takes the resume's next item to write (the replay's, then the held ones) into its `next`;
+  // false when there is none.
+  bool take_next(Resume& r);
+  // Writes the next items of a resume the socket's queue has room for (see resume_joined).
+  void write_resume(const std::shared_ptr<Resume>& r);
   void hold_item(Resume& r, ResumeItem item);
+  void forget(Resume& r);
   void check_resumes();
+  // What an item adds to a socket's queue (a broadcast's frame is estimated from its payload).
+  static std::size_t item_bytes(const ResumeItem& item);
   // Counts a delivery toward max_changes_per_transaction; false when the change must not go out
   // (the subscriber got, or now gets, the "Too many changes" message instead).
   bool within_change_limit(Channel& ch, const Relation& rel);

@@ -6,7 +6,9 @@
 // lists; the transport reports the close later, on the loop.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +37,16 @@ class SessionIo {
   // Starts a close handshake after queued frames; the realtime Connection is torn down later, on
   // a fresh loop turn, never inside this call.
   virtual void close(std::uint16_t code, std::string_view reason) = 0;
+  // Frames and bytes queued and not yet written to the socket: what the bounds `send` enforces
+  // (RealtimeLimits::max_queued_frames / max_queued_bytes) count.
+  virtual std::size_t queued_frames() const = 0;
+  virtual std::size_t queued_bytes() const = 0;
+  // Arms a one-shot notification: `drained` runs once a write to the socket completed and left at
+  // most `frames` frames and `bytes` bytes queued — on the loop, never inside this call, `send` or
+  // `close`. A later call replaces an armed one; a closing session never calls it. The caller
+  // checks the queue first: a queue that is already that short may never complete another write.
+  virtual void when_drained(std::size_t frames, std::size_t bytes,
+                            std::function<void()> drained) = 0;
 };
 
 }  // namespace rtsync::server::realtime
