@@ -567,37 +567,29 @@ std::size_t Hub::item_bytes(const ResumeItem& item) {
 void Hub::hold_item(Resume& r, ResumeItem item) {
   if (r.overflowed || r.finished) return;
   const std::size_t bytes = item_bytes(item);
-  if (r.phase == Resume::Phase::writing) {
-    // The channel's socket is its client's: what is held for it counts as queued, so a client
-    // that cannot keep up with its replay and its live changes is a slow consumer like any
-    // other (its rejoin resumes from what it applied).
-    Connection& conn = *r.channel->connection;
-    const std::size_t frames = conn.queued_frames() + r.held.size() + (r.next ? 1 : 0) + 1;
-    const std::size_t total =
-        conn.queued_bytes() + r.held_bytes + (r.next ? r.next->bytes : 0) + bytes;
-    if (frames > limits_.max_queued_frames || total > limits_.max_queued_bytes) {
-      r.overflowed = true;
-      r.held.clear();
-      r.held_bytes = 0;
-      // Fits a close frame's 123 bytes.
-      conn.close_slow_consumer(
-          frames > limits_.max_queued_frames
-              ? "slow consumer: " + std::to_string(frames) + " frames queued or held (limit " +
-                    std::to_string(limits_.max_queued_frames) + ")"
-              : "slow consumer: " + std::to_string(total) + " bytes queued or held (limit " +
-                    std::to_string(limits_.max_queued_bytes) + ")");
-      return;
-    }
-  } else if (r.held.size() >= limits_.max_queued_frames ||
-             r.held_bytes + bytes > limits_.max_queued_bytes) {
-    r.overflowed = true;
-    metrics_.drop(drop::kResumeHeldOverflow, r.held.size() + 1);
-    r.held.clear();
-    r.held_bytes = 0;
+  // At most as many items as the socket may queue frames. Not bounded by its bytes: items pile
+  // up while the replay is checked, which is the server's latency, not the client's (a socket
+  // with a small byte limit and large rows would otherwise lose every resume to it).
+  if (r.held.size() < limits_.max_queued_frames) {
+    r.held_bytes += bytes;
+    r.held.push_back(Resume::Held{std::move(item), bytes});
     return;
   }
-  r.held_bytes += bytes;
-  r.held.push_back(Resume::Held{std::move(item), bytes});
+  r.overflowed = true;
+  const std::size_t frames = r.held.size() + 1;
+  r.held.clear();
+  r.held_bytes = 0;
+  if (r.phase != Resume::Phase::writing) {
+    // Before the reply: the join answers with a gap (answer_resume).
+    metrics_.drop(drop::kResumeHeldOverflow, frames);
+    return;
+  }
+  // After it, the client is behind its replay and its live changes by more than its socket may
+  // queue: a slow consumer like any other (its rejoin resumes from what it applied). The reason
+  // fits a close frame's 123 bytes.
+  r.channel->connection->close_slow_consumer("slow consumer: " + std::to_string(frames) +
+                                             " frames held by a resume (limit " +
+                                             std::to_string(limits_.max_queued_frames) + ")");
 }
 
 void Hub::check_resumes() {

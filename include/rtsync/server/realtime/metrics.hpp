@@ -51,10 +51,10 @@ inline constexpr std::string_view kReplayHeldOverflow = "replay_held_overflow";
 // it already: docs/resume.md)
 inline constexpr std::string_view kResumeDuplicate = "resume_duplicate";
 // a resuming join saw more live changes arrive while its replay was prepared than it may hold
-// (its join answers with a gap)
+// (its join answers with a gap; once the reply is out, the socket is a slow consumer instead)
 inline constexpr std::string_view kResumeHeldOverflow = "resume_held_overflow";
-// changes a resume did not replay because the replay was larger than half the socket's send queue
-// (its join answers with a gap; resume_outcome::kGapTooLarge)
+// changes a resume did not replay because one of them has a frame larger than the socket's whole
+// byte queue (its join answers with a gap; resume_outcome::kGapTooLarge)
 inline constexpr std::string_view kResumeTooLarge = "resume_too_large";
 }  // namespace drop
 
@@ -64,8 +64,9 @@ inline constexpr std::string_view kResumed = "resumed";
 inline constexpr std::string_view kGapEpoch = "gap_epoch";        // another epoch
 inline constexpr std::string_view kGapHistory = "gap_history";    // before the history's floor
 inline constexpr std::string_view kGapOverflow = "gap_overflow";  // too many live changes held
-// The replay would fill more than half of the socket's send queue (RealtimeLimits::max_queued_*):
-// sent at once it would close the socket as a slow consumer, whose rejoin would replay it again.
+// The replay holds a change whose frame alone is larger than RealtimeLimits::max_queued_bytes: no
+// socket can carry it (live, it closes the socket as a slow consumer), and replaying it would
+// close the socket again on every rejoin. (A replay merely larger than the queue is paced.)
 inline constexpr std::string_view kGapTooLarge = "gap_too_large";
 inline constexpr std::string_view kGapAuthorization = "gap_authorization";  // replay not authorized
 inline constexpr std::string_view kGapUnavailable = "gap_unavailable";  // no change stream/epoch
