@@ -1,8 +1,10 @@
 // Resumable change streams on virtual time (docs/resume.md): positions on every delivered change
 // (counted across a transaction's parts), the join and heartbeat replies' rtsync fields, the
 // history window's bounds (time and bytes, exactly at the floor), epochs, resumes authorized
-// under the channel's current claims, live changes held while a replay is prepared, and the slot
-// hold-back (Hub::confirm_limit).
+// under the channel's current claims, live changes held while a replay is prepared, the slot
+// hold-back (Hub::confirm_limit), and paced replays larger than the socket's queue (written as the
+// client reads them; a client that stops reading, leaves or rejoins meanwhile; history trimmed
+// meanwhile).
 #include <gtest/gtest.h>
 
 #include "rtsync/core/manual_scheduler.hpp"
