@@ -91,6 +91,9 @@ struct ChannelImpl {
   // Bookkeeping of one received change's position: false when it is a duplicate (at or before
   // the channel's position) and must not be delivered.
   bool accept_position(const std::optional<protocol::StreamPosition>& position);
+  // A positioned change that arrived while the channel is not joined (a frame of a join it does
+  // not have: a replaced channel's replay): true when it must be dropped, position untouched.
+  bool unjoined_change(const std::optional<protocol::StreamPosition>& position);
   // The resume replay is over: the position is at least the reply's head.
   void finish_replay();
   // The outcome of the join answered with `response` (a successful reply).

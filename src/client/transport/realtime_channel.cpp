@@ -343,6 +343,17 @@ void ChannelImpl::finish_replay() {
   replay_head.reset();
 }
 
+bool ChannelImpl::unjoined_change(const std::optional<protocol::StreamPosition>& p) {
+  if (!p || state == ChannelState::joined) return false;
+  // No binding has an id before the join's reply, so nothing could be delivered; taking the
+  // position would tell the join's own replay that these changes were applied (a replaced
+  // channel's replay reaches its successor this way: its frames carry no join_ref).
+  if (auto s = socket.lock()) ++s->counters().stale_frames_dropped;
+  logger()->debug("{}: positioned change at {} before the join's reply dropped", topic,
+                  protocol::describe(*p));
+  return true;
+}
+
 bool ChannelImpl::accept_position(const std::optional<protocol::StreamPosition>& p) {
   if (!p) return true;
   // Every positioned frame during a replay is one of the N announced (the server sends none
@@ -539,6 +550,7 @@ void ChannelImpl::dispatch_changes(const json::value& payload) {
   if (const auto* d = core::find(payload, "data")) {
     if (const auto* p = core::find(*d, "position")) pos = protocol::parse_stream_position(*p);
   }
+  if (unjoined_change(pos)) return;
   if (!accept_position(pos)) return;
   std::optional<json::object> shape;  // built once, only if some binding wants it
   std::optional<RealtimeChannel::ChangeView> view;
@@ -601,6 +613,7 @@ void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::F
   }
   std::optional<protocol::StreamPosition> pos;
   if (!change->position.is_null()) pos = protocol::parse_stream_position(change->position);
+  if (unjoined_change(pos)) return;
   if (!accept_position(pos)) return;
   const auto positioned = view->with_position(pos ? &*pos : nullptr);
   deliver_change(change->ids, change->type,

@@ -127,7 +127,7 @@ struct SocketCounters {
   std::uint64_t malformed_frames = 0;      // undecodable text/binary frames, bad payload shapes
   std::uint64_t unknown_events = 0;        // well-formed frames with an event we do not handle
   std::uint64_t unroutable_frames = 0;     // frames for a topic with no live channel
-  std::uint64_t stale_frames_dropped = 0;  // join_ref of an earlier join
+  std::uint64_t stale_frames_dropped = 0;  // of an earlier join, or positioned before the reply
   std::uint64_t unmatched_replies = 0;     // phx_reply for a ref nobody waits for
   std::uint64_t dropped_buffered = 0;      // pushes dropped from a full send buffer
   std::uint64_t send_failures = 0;         // the transport refused a frame (queue full)
