@@ -106,6 +106,7 @@ Result<std::unique_ptr<Client>> Client::create(boost::asio::io_context& io,
   so.api_key = o.anon_key;
   so.vsn = o.vsn;
   so.push_timeout = o.push_timeout;
+  so.reconnect_backoff = o.reconnect_backoff;
   so.max_frame_bytes = std::min(o.max_frame_bytes, kMaxFrameBytesLimit);
   if (auto url = build_endpoint_url(so); !url.ok()) return url.error();
   BeastTransportOptions bo;

@@ -80,6 +80,10 @@ struct ClientOptions {
   std::string ca_file;
   /// How long before expiry the session refreshes its access token.
   core::Duration refresh_margin = std::chrono::seconds(60);
+  /// The realtime socket's reconnect delays (SocketOptions::reconnect_backoff): full jitter,
+  /// 0.5 s doubling to a cap of 2 s, so that the socket is back at most 2 s after an outage
+  /// ends (docs/user-guide.md §2.6).
+  core::ExponentialBackoff reconnect_backoff = SocketOptions{}.reconnect_backoff;
 
   /// What stays live: the channel per scope, its events and the query families they invalidate
   /// (sync/binding.hpp). The default binds nothing: watch() joins an empty channel.
