@@ -543,6 +543,12 @@ core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket) {
   });
 }
 
+core::Subscription bind_socket_answers(RealtimeSocket& socket, AuthSession& auth) {
+  return socket.on_state([&auth](const SocketStateChange& change) {
+    if (change.current == ConnectionState::open) auth.network_answered();
+  });
+}
+
 core::Subscription bind_socket_reconnects(RealtimeSocket& socket, ReconnectTriggers& triggers) {
   return socket.on_state([&triggers](const SocketStateChange& change) {
     if (change.current == ConnectionState::open && change.reconnected) {

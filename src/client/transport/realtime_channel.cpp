@@ -178,6 +178,7 @@ void ChannelImpl::send_join() {
     request.config.postgres_changes.push_back(b->value.filter);
   }
   request.access_token = s->access_token();
+  join_token = request.access_token;
   auto payload = protocol::build_join_payload(request);
   // rtsync: a channel holding a position asks to resume from it (docs/resume.md), unless the
   // server is known to be of another epoch (the answer could only be a gap).
@@ -260,14 +261,16 @@ void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result
       auto reason = reply.reason();
       if (reason.empty()) reason = "error";
       state = ChannelState::errored;
-      schedule_rejoin();
+      // Refused for a token that has been replaced meanwhile (an expired one, refreshed while
+      // the join was on its way): the new token deserves its try now, not after the backoff.
+      schedule_rejoin(token_changed_since_join());
       notify(SubscribeStatus::channel_error, make_error(Errc::remote, std::move(reason)));
       return;
     }
     case PushStatus::timeout: {
       send_leave_and_forget();
       state = ChannelState::errored;
-      schedule_rejoin();
+      schedule_rejoin(token_changed_since_join());
       notify(SubscribeStatus::timed_out, std::nullopt);
       return;
     }
@@ -378,13 +381,25 @@ void ChannelImpl::on_stream_head(const protocol::StreamPosition& head) {
   position = head;
 }
 
-void ChannelImpl::schedule_rejoin() {
+bool ChannelImpl::token_changed_since_join() const {
+  auto s = socket.lock();
+  return s && s->access_token() && s->access_token() != join_token;
+}
+
+void ChannelImpl::schedule_rejoin(bool at_once) {
   auto s = socket.lock();
   if (!s || detached || !s->is_open()) return;  // a socket open rejoins at once instead
-  const auto attempt = ++rejoin_attempt;
-  const auto delay = s->options.rejoin_backoff.delay(attempt, s->rejoin_jitter().next());
-  logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  // At once does not count as an attempt: if the new token is refused too, the backoff goes on
+  // from where it was. A token changes rarely (a refresh), so this cannot become a storm.
+  core::Duration delay = core::Duration::zero();
+  if (at_once) {
+    logger()->info("{} rejoining at once with the new access token", topic);
+  } else {
+    const auto attempt = ++rejoin_attempt;
+    delay = s->options.rejoin_backoff.delay(attempt, s->rejoin_jitter().next());
+    logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  }
   rejoin_timer =
       s->scheduler().schedule(delay, timers::ChannelRejoin, [weak = owner.weak_from_this()] {
         auto ch = weak.lock();
@@ -708,6 +723,12 @@ void ChannelImpl::finish_close(std::optional<Error> reason) {
 
 // ---- outbound pushes
 // -------------------------------------------------------------------------------
+
+void ChannelImpl::on_access_token_changed() {
+  if (detached || state != ChannelState::errored || !rejoin_timer.pending()) return;
+  rejoin_timer.cancel();
+  schedule_rejoin(/*at_once=*/true);
+}
 
 void ChannelImpl::push_access_token(const std::string& token) {
   auto s = socket.lock();

@@ -354,6 +354,10 @@ json::value outcome_json(const std::optional<JoinOutcome>& outcome);
 // set_auth(token), SIGNED_OUT → set_auth(nullopt) (the seed's AuthStateManager).
 core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket);
 
+// Tells the session whenever the socket opens (AuthSession::network_answered): a token refresh
+// that failed while the network was down is retried as soon as the socket is back.
+core::Subscription bind_socket_answers(RealtimeSocket& socket, AuthSession& auth);
+
 class ReconnectTriggers;
 // Tells `triggers` when the socket opens again after a drop (SocketStateChange::reconnected).
 core::Subscription bind_socket_reconnects(RealtimeSocket& socket, ReconnectTriggers& triggers);

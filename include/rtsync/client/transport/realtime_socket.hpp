@@ -194,7 +194,8 @@ class RealtimeSocket {
   std::vector<std::shared_ptr<RealtimeChannel>> channels() const;
 
   // Sets (or clears, with nullopt) the access token: used by every later join, and, when it
-  // changed, pushed as `access_token` to every joined channel.
+  // changed, pushed as `access_token` to every joined channel; an errored channel waiting to
+  // rejoin rejoins at once (its join may have been refused for the old token).
   void set_auth(std::optional<std::string> token);
   // The access token now (nullopt: none; joins then rely on the API key).
   const std::optional<std::string>& access_token() const noexcept;
