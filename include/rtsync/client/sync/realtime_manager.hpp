@@ -71,7 +71,9 @@
 // server refuses is logged (warn) and retried at the next SUBSCRIBED.
 //
 // Heal (listens for `realtime:auth-heal`): with a scope and no subscription, starts a heal cycle
-// unless one is running or a join is still waiting for its first status (its guard decides): at
+// unless one is running, a join is still waiting for its first status (its guard decides), or the
+// channel's own rejoin is waiting for its reply on an open socket (its outcome decides; a heal
+// that replaced the channel then would discard that join and the replay it carries): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
 // (docs/original-app.md §8; the seed's endless loop is not reproduced). Success ends the cycle.
 // After the third failure realtime stays `error` with the reason "Reconnect attempts exhausted" (it
