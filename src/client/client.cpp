@@ -106,6 +106,7 @@ Result<std::unique_ptr<Client>> Client::create(boost::asio::io_context& io,
   so.api_key = o.anon_key;
   so.vsn = o.vsn;
   so.push_timeout = o.push_timeout;
+  so.reconnect_backoff = o.reconnect_backoff;
   so.max_frame_bytes = std::min(o.max_frame_bytes, kMaxFrameBytesLimit);
   if (auto url = build_endpoint_url(so); !url.ok()) return url.error();
   BeastTransportOptions bo;
@@ -134,6 +135,9 @@ Result<std::unique_ptr<Client>> Client::create(boost::asio::io_context& io,
   c->sync_ = std::make_unique<sync::RealtimeSync>(
       scheduler, *c->socket_, *c->cache_, std::move(refresher), std::move(ro), c->clock_.get());
   c->subs_.push_back(bind_rest_token(c->sync_->auth(), *c->rest_));
+  // Any answer over HTTP means the network is back: a refresh that failed meanwhile runs now.
+  c->subs_.push_back(c->http_->on_response(
+      [session = &c->sync_->auth()](int /*status*/) { session->network_answered(); }));
   for (auto& sub : c->sync_->register_diagnostics(c->diagnostics_))
     c->subs_.push_back(std::move(sub));
   Client* self = c.get();

@@ -15,6 +15,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "rtsync/core/listener_list.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/core/loop_check.hpp"
 #include "rtsync/core/strings.hpp"
@@ -135,6 +136,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   std::uint64_t next_id = 1;
   std::uint64_t connects = 0;
   bool destroyed = false;
+  core::ListenerList<int> response_listeners{"RestClient", "response listener"};
 
   // Delivers on a later loop turn: no callback runs inside request()/cancel() or mid-handler.
   void finish(const RequestPtr& r, Result<HttpResult> result) {
@@ -146,6 +148,10 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
                     result = std::move(result)]() mutable {
       auto self = weak.lock();
       if (!self || self->destroyed) return;
+      if (result.ok()) {
+        self->response_listeners.notify(result.value().status);
+        if (self->destroyed) return;  // a listener destroyed the client
+      }
       done(std::move(result));
     });
   }
@@ -444,6 +450,11 @@ std::uint64_t HttpClient::request(std::string method, std::string target, Header
 void HttpClient::cancel(std::uint64_t id) {
   RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
   impl_->abort(id, make_error(Errc::cancelled, "request cancelled"));
+}
+
+core::Subscription HttpClient::on_response(std::function<void(int status)> listener) {
+  RTSYNC_ASSERT_ON_LOOP(impl_->scheduler);
+  return impl_->response_listeners.add(std::move(listener));
 }
 
 std::size_t HttpClient::open_connections() const noexcept {

@@ -5,12 +5,18 @@
 //
 //   ClientOptions ─┬─ HttpClient (rest_url or url; request_timeout, TLS) ─ RestClient, AuthClient
 //                  ├─ QueryClient (options.query)
-//                  ├─ RealtimeSocket (url/realtime/v1; max_frame_bytes, connect_timeout, TLS)
+//                  ├─ RealtimeSocket (url/realtime/v1; max_frame_bytes, connect_timeout, TLS,
+//                  │                  reconnect_backoff)
 //                  └─ RealtimeSync (options.binding: which channel, changes, events, families)
 //
 // Settings the parts must agree on have one field: `max_frame_bytes` is both the transport's and
 // the socket's message limit; UTF-8 is checked once, by the socket's parser (the transport's own
 // check is turned off, as make_realtime_socket does); TLS settings go to HTTP and WebSocket alike.
+//
+// After an outage: the socket reconnects within 2 s of the network coming back (reconnect_backoff),
+// and every HTTP response, like the socket opening, tells the session the network answered — a
+// token refresh that failed during the outage runs at once (sync::AuthSession::network_answered),
+// and the new token rejoins a channel refused for the expired one at once.
 //
 // A typical program (examples/quickstart.cpp, shown in README.md): create the client on the loop,
 // sign in, observe a query made with `observe(key, PostgrestQuery)`, and `watch(scope)` so that the
@@ -80,6 +86,10 @@ struct ClientOptions {
   std::string ca_file;
   /// How long before expiry the session refreshes its access token.
   core::Duration refresh_margin = std::chrono::seconds(60);
+  /// The realtime socket's reconnect delays (SocketOptions::reconnect_backoff): full jitter,
+  /// 0.5 s doubling to a cap of 2 s, so that the socket is back at most 2 s after an outage
+  /// ends (docs/user-guide.md §2.6).
+  core::ExponentialBackoff reconnect_backoff = SocketOptions{}.reconnect_backoff;
 
   /// What stays live: the channel per scope, its events and the query families they invalidate
   /// (sync/binding.hpp). The default binds nothing: watch() joins an empty channel.

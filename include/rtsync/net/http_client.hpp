@@ -29,6 +29,7 @@
 
 #include "rtsync/core/result.hpp"
 #include "rtsync/core/scheduler.hpp"
+#include "rtsync/core/subscription.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -87,6 +88,12 @@ class HttpClient {
   std::size_t queued() const noexcept;            // requests waiting for a connection
   // Connections opened so far (keep-alive makes this much smaller than the request count).
   std::uint64_t connects() const noexcept;
+
+  // Called with the status of every complete response (any status: the origin answered), on the
+  // io_context thread just before that request's callback, until the Subscription is removed.
+  // Failures without a response (io, timeout, cancelled, too_large) are not reported. The client
+  // uses it to learn that the network is back (sync::AuthSession::network_answered).
+  core::Subscription on_response(std::function<void(int status)> listener);
 
  private:
   struct Impl;

@@ -42,6 +42,7 @@ void AuthSession::sign_in(Session session) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++generation_;
   in_flight_ = false;  // a refresh of the previous session no longer counts
+  early_retry_armed_ = false;
   session_ = std::move(session);
   log_->info("auth: SIGNED_IN user {}", session_->user_id);
   schedule_refresh();
@@ -53,6 +54,7 @@ void AuthSession::sign_out() {
   if (!session_) return;
   ++generation_;
   in_flight_ = false;
+  early_retry_armed_ = false;
   refresh_timer_.cancel();
   log_->info("auth: SIGNED_OUT user {}", session_->user_id);
   session_.reset();
@@ -88,9 +90,25 @@ void AuthSession::schedule_refresh(bool after_refresh) {
 
 void AuthSession::refresh_now() {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  start_refresh(/*early=*/false);
+}
+
+void AuthSession::network_answered() {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  if (!early_retry_armed_ || !session_ || in_flight_ || !refresher_) return;
+  const auto due =
+      refresh_timer_.pending() ? refresh_timer_.due() - scheduler_.now() : core::Duration::zero();
+  log_->info("auth: the network answered; retrying the refresh now instead of in {} ms",
+             std::chrono::duration_cast<std::chrono::milliseconds>(due).count());
+  start_refresh(/*early=*/true);
+}
+
+void AuthSession::start_refresh(bool early) {
   if (!session_ || in_flight_ || !refresher_) return;
   refresh_timer_.cancel();
   in_flight_ = true;
+  in_flight_early_ = early;
+  early_retry_armed_ = false;
   const auto generation = generation_;
   log_->info("auth: refreshing the access token of user {}", session_->user_id);
   refresher_(*session_, [this, alive = std::weak_ptr<bool>(alive_), generation](Result<Session> r) {
@@ -121,6 +139,10 @@ void AuthSession::finish_refresh(std::uint64_t generation, Result<Session> resul
     sign_out();
     return;
   }
+  // Nothing answered: the first sign of the network coming back may retry early. Not after an
+  // early retry, so that a flapping link cannot multiply the attempts.
+  const bool unreached = err.code == Errc::io || err.code == Errc::timeout;
+  early_retry_armed_ = unreached && !in_flight_early_;
   log_->warn("auth: refresh failed ({}); retrying in {} ms", err.describe(),
              std::chrono::duration_cast<std::chrono::milliseconds>(options_.retry_delay).count());
   refresh_timer_ =
@@ -162,6 +184,7 @@ json::value AuthSession::diagnostics() const {
                       {"expiresAt", expires},
                       {"nextRefreshInMs", next},
                       {"refreshing", in_flight_},
+                      {"earlyRetryArmed", early_retry_armed_},
                       {"refreshes", refreshes_},
                       {"refreshFailures", refresh_failures_}};
 }

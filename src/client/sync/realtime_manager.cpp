@@ -414,6 +414,12 @@ void RealtimeManager::on_heal(const json::value& detail) {
     log_->info("auth-heal from {}: a join is in progress", source);
     return;
   }
+  if (join_ && socket_.is_connected() && join_->channel->state() == ChannelState::joining) {
+    // The channel's own rejoin (the socket reopened, a new token) is waiting for its reply;
+    // replacing the channel now would throw that join, and the replay it may carry, away.
+    log_->info("auth-heal from {}: the channel's rejoin is in flight; its outcome decides", source);
+    return;
+  }
   log_->info("auth-heal from {}: starting a heal cycle for project {}", source, *project_id_);
   attempts_ = 0;
   attempt_reconnect();
@@ -540,6 +546,12 @@ core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket) {
     } else {
       socket.set_auth(token);
     }
+  });
+}
+
+core::Subscription bind_socket_answers(RealtimeSocket& socket, AuthSession& auth) {
+  return socket.on_state([&auth](const SocketStateChange& change) {
+    if (change.current == ConnectionState::open) auth.network_answered();
   });
 }
 

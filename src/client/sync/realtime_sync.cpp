@@ -15,6 +15,7 @@ RealtimeSync::RealtimeSync(core::Scheduler& scheduler, RealtimeSocket& socket,
       project_(std::nullopt, loggers::kProvider) {
   // The token binding first, so a SIGNED_IN reaches the socket before anything reacts to it.
   socket_auth_ = bind_socket_auth(*auth_, socket);
+  socket_answers_ = bind_socket_answers(socket, *auth_);
   provider_ = std::make_unique<RealtimeProvider>(*manager_, cache, bus_, *freshness_, project_,
                                                  std::move(options.provider));
   polling_ = std::make_unique<SmartPolling>(*freshness_, options.polling);
@@ -25,6 +26,7 @@ RealtimeSync::RealtimeSync(core::Scheduler& scheduler, RealtimeSocket& socket,
 
 RealtimeSync::~RealtimeSync() {
   socket_reconnects_.remove();
+  socket_answers_.remove();
   socket_auth_.remove();
   triggers_.reset();
   polling_.reset();

@@ -52,6 +52,9 @@ struct ChannelImpl {
   void handle_change_frame(SocketCore& socket, const protocol::FrameHead& head,
                            protocol::FrameReader& reader, std::string_view text);
   void push_access_token(const std::string& token);
+  // The socket's access token changed (to a token): an errored channel waiting for its rejoin
+  // backoff rejoins now.
+  void on_access_token_changed();
   // A heartbeat reply's stream position: raises this channel's position when it is joined, not
   // replaying, and of the same epoch.
   void on_stream_head(const protocol::StreamPosition& head);
@@ -71,7 +74,10 @@ struct ChannelImpl {
   core::Duration timeout() const;
   void send_join();
   void on_join_reply(const std::string& ref, const PushResult& result);
-  void schedule_rejoin();
+  // The next rejoin: after the rejoin backoff's next step, or `at_once` (a new access token).
+  void schedule_rejoin(bool at_once = false);
+  // The failed join carried another token than the socket has now.
+  bool token_changed_since_join() const;
   void finish_close(std::optional<Error> reason);
   void send_leave_and_forget();
   void send_push_now(SocketCore& socket, const std::string& event, json::value payload,
@@ -91,6 +97,9 @@ struct ChannelImpl {
   // Bookkeeping of one received change's position: false when it is a duplicate (at or before
   // the channel's position) and must not be delivered.
   bool accept_position(const std::optional<protocol::StreamPosition>& position);
+  // A positioned change that arrived while the channel is not joined (a frame of a join it does
+  // not have: a replaced channel's replay): true when it must be dropped, position untouched.
+  bool unjoined_change(const std::optional<protocol::StreamPosition>& position);
   // The resume replay is over: the position is at least the reply's head.
   void finish_replay();
   // The outcome of the join answered with `response` (a successful reply).
@@ -109,6 +118,7 @@ struct ChannelImpl {
   std::optional<core::Duration> join_timeout;
   std::optional<std::string> join_ref;
   std::optional<std::string> join_push_ref;  // the join awaiting its reply
+  std::optional<std::string> join_token;     // the access token the last join carried
   std::optional<std::string> leave_ref;      // the leave awaiting its reply
   std::optional<Error> close_reason;         // the last system error, reported with CLOSED
 

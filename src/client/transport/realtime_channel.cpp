@@ -178,6 +178,7 @@ void ChannelImpl::send_join() {
     request.config.postgres_changes.push_back(b->value.filter);
   }
   request.access_token = s->access_token();
+  join_token = request.access_token;
   auto payload = protocol::build_join_payload(request);
   // rtsync: a channel holding a position asks to resume from it (docs/resume.md), unless the
   // server is known to be of another epoch (the answer could only be a gap).
@@ -260,14 +261,16 @@ void ChannelImpl::on_join_reply(const std::string& ref, const PushResult& result
       auto reason = reply.reason();
       if (reason.empty()) reason = "error";
       state = ChannelState::errored;
-      schedule_rejoin();
+      // Refused for a token that has been replaced meanwhile (an expired one, refreshed while
+      // the join was on its way): the new token deserves its try now, not after the backoff.
+      schedule_rejoin(token_changed_since_join());
       notify(SubscribeStatus::channel_error, make_error(Errc::remote, std::move(reason)));
       return;
     }
     case PushStatus::timeout: {
       send_leave_and_forget();
       state = ChannelState::errored;
-      schedule_rejoin();
+      schedule_rejoin(token_changed_since_join());
       notify(SubscribeStatus::timed_out, std::nullopt);
       return;
     }
@@ -343,6 +346,17 @@ void ChannelImpl::finish_replay() {
   replay_head.reset();
 }
 
+bool ChannelImpl::unjoined_change(const std::optional<protocol::StreamPosition>& p) {
+  if (!p || state == ChannelState::joined) return false;
+  // No binding has an id before the join's reply, so nothing could be delivered; taking the
+  // position would tell the join's own replay that these changes were applied (a replaced
+  // channel's replay reaches its successor this way: its frames carry no join_ref).
+  if (auto s = socket.lock()) ++s->counters().stale_frames_dropped;
+  logger()->debug("{}: positioned change at {} before the join's reply dropped", topic,
+                  protocol::describe(*p));
+  return true;
+}
+
 bool ChannelImpl::accept_position(const std::optional<protocol::StreamPosition>& p) {
   if (!p) return true;
   // Every positioned frame during a replay is one of the N announced (the server sends none
@@ -367,13 +381,25 @@ void ChannelImpl::on_stream_head(const protocol::StreamPosition& head) {
   position = head;
 }
 
-void ChannelImpl::schedule_rejoin() {
+bool ChannelImpl::token_changed_since_join() const {
+  auto s = socket.lock();
+  return s && s->access_token() && s->access_token() != join_token;
+}
+
+void ChannelImpl::schedule_rejoin(bool at_once) {
   auto s = socket.lock();
   if (!s || detached || !s->is_open()) return;  // a socket open rejoins at once instead
-  const auto attempt = ++rejoin_attempt;
-  const auto delay = s->options.rejoin_backoff.delay(attempt, s->rejoin_jitter().next());
-  logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  // At once does not count as an attempt: if the new token is refused too, the backoff goes on
+  // from where it was. A token changes rarely (a refresh), so this cannot become a storm.
+  core::Duration delay = core::Duration::zero();
+  if (at_once) {
+    logger()->info("{} rejoining at once with the new access token", topic);
+  } else {
+    const auto attempt = ++rejoin_attempt;
+    delay = s->options.rejoin_backoff.delay(attempt, s->rejoin_jitter().next());
+    logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  }
   rejoin_timer =
       s->scheduler().schedule(delay, timers::ChannelRejoin, [weak = owner.weak_from_this()] {
         auto ch = weak.lock();
@@ -539,6 +565,7 @@ void ChannelImpl::dispatch_changes(const json::value& payload) {
   if (const auto* d = core::find(payload, "data")) {
     if (const auto* p = core::find(*d, "position")) pos = protocol::parse_stream_position(*p);
   }
+  if (unjoined_change(pos)) return;
   if (!accept_position(pos)) return;
   std::optional<json::object> shape;  // built once, only if some binding wants it
   std::optional<RealtimeChannel::ChangeView> view;
@@ -601,6 +628,7 @@ void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::F
   }
   std::optional<protocol::StreamPosition> pos;
   if (!change->position.is_null()) pos = protocol::parse_stream_position(change->position);
+  if (unjoined_change(pos)) return;
   if (!accept_position(pos)) return;
   const auto positioned = view->with_position(pos ? &*pos : nullptr);
   deliver_change(change->ids, change->type,
@@ -695,6 +723,12 @@ void ChannelImpl::finish_close(std::optional<Error> reason) {
 
 // ---- outbound pushes
 // -------------------------------------------------------------------------------
+
+void ChannelImpl::on_access_token_changed() {
+  if (detached || state != ChannelState::errored || !rejoin_timer.pending()) return;
+  rejoin_timer.cancel();
+  schedule_rejoin(/*at_once=*/true);
+}
 
 void ChannelImpl::push_access_token(const std::string& token) {
   auto s = socket.lock();

@@ -681,8 +681,11 @@ void SocketCore::set_auth(std::optional<std::string> token) {
   if (shut_down_ || token == access_token_) return;
   access_token_ = std::move(token);
   if (!access_token_) return;
-  for (auto& ch : channels())
+  for (auto& ch : channels()) {
+    if (shut_down_) return;
     ch->impl_->push_access_token(*access_token_);
+    ch->impl_->on_access_token_changed();
+  }
 }
 
 // ---- diagnostics

@@ -669,6 +669,17 @@ TEST(ChangeStreamTimeout, SilentServerTimesOutTheStart) {
   ::close(s);
 }
 
+// The default reconnect schedule: ceilings 0.2, 0.4, 0.8, 1.6 s, then 2 s however long PostgreSQL
+// (or the link to it) is away, so the stream is back within 2 s of its return.
+TEST(ChangeStreamOptionsDefaults, RetryCeilingsDoubleFromTwoHundredMillisecondsToTwoSeconds) {
+  const auto retry = ChangeStreamOptions{}.retry;
+  EXPECT_EQ(retry.ceiling(1), core::Duration(std::chrono::milliseconds(200)));
+  EXPECT_EQ(retry.ceiling(4), core::Duration(std::chrono::milliseconds(1600)));
+  EXPECT_EQ(retry.ceiling(5), core::Duration(std::chrono::seconds(2)));
+  EXPECT_EQ(retry.ceiling(1000), core::Duration(std::chrono::seconds(2)));
+  EXPECT_EQ(retry.delay(1000, 1.0), core::Duration(std::chrono::seconds(2)));
+}
+
 TEST_F(ChangeStreamTest, MissingSlotReportsDownAndKeepsRetrying) {
   ChangeStreamOptions o;
   o.conninfo = cluster()->conninfo();

@@ -18,9 +18,9 @@ using rtsync::testing::TestCa;
 namespace {
 
 using client::rest::AuthTokens;
-using net::HttpResult;
 using client::rest::PostgrestQuery;
 using client::rest::RestResult;
+using net::HttpResult;
 
 TEST(PostgrestQueryTest, BuildsTheTargetPostgrestJsWould) {
   PostgrestQuery q("tasks");
@@ -276,9 +276,61 @@ TEST_F(RestClientTest, DeadlineAndCancel) {
   closed.base_url = "http://127.0.0.1:1";
   auto c2 = net::HttpClient::create(loop.io, loop.sched, closed);
   ASSERT_TRUE(c2.ok());
+  int answers = 0;
+  auto counted = c2.value()->on_response([&](int) { ++answers; });
   auto refused = wait<HttpResult>([&](auto cb) { c2.value()->request("GET", "/", {}, {}, cb); });
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::io);
+  EXPECT_EQ(answers, 0) << "no answer, no response listener";
+}
+
+// Every response, whatever its status, tells the response listeners the origin answered — before
+// the request's own callback. The client's session uses it: a token refresh that failed because
+// nothing answered runs as soon as anything answers, instead of at its 5 s retry.
+TEST_F(RestClientTest, AnHttpAnswerRunsARefreshThatReachedNothingAtOnce) {
+  auto in =
+      wait<AuthTokens>([&](auto cb) { auth->sign_up("answer@example.com", "pass-word", cb); });
+  ASSERT_TRUE(in.ok()) << in.error().describe();
+  bool offline = true;
+  auto gotrue = client::auth_refresher(*auth, loop.sched);
+  client::sync::AuthSession session(
+      loop.sched, [&](const client::sync::Session& s, client::sync::RefreshDone done) {
+        if (offline) return done(make_error(Errc::io, "connecting: network is unreachable"));
+        gotrue(s, std::move(done));
+      });
+  std::vector<int> statuses;
+  auto answered = http->on_response([&](int status) {
+    statuses.push_back(status);
+    session.network_answered();
+  });
+  session.sign_in(client::to_session(in.value(), loop.sched.wall_now()));
+  session.refresh_now();
+  EXPECT_EQ(session.refresh_failures(), 1u);
+  ASSERT_TRUE(session.early_retry_armed());
+  ASSERT_TRUE(session.next_refresh_at());
+  EXPECT_GT(*session.next_refresh_at() - loop.sched.now(), std::chrono::seconds(4));  // real time
+
+  // Back online: an unauthenticated query's answer (401 is an answer too) starts the refresh.
+  offline = false;
+  bool refreshing_when_answered = false;
+  auto r = wait<HttpResult>([&](auto cb) {
+    http->request("GET", "/rest/v1/projects?select=id", {{"Authorization", "Bearer nonsense"}}, {},
+                  [&, cb](Result<HttpResult> h) {
+                    refreshing_when_answered = session.refreshing();
+                    cb(std::move(h));
+                  });
+  });
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->status, 401);
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_EQ(statuses[0], r->status);
+  EXPECT_TRUE(refreshing_when_answered) << "the listener runs before the request's callback";
+  ASSERT_TRUE(loop.run_until([&] { return session.refreshes() == 1; }));
+  EXPECT_NE(session.get_session()->refresh_token, in->refresh_token);
+  EXPECT_FALSE(session.early_retry_armed());
+  // The refresh's own answer (200) reached the listener too, and changed nothing.
+  EXPECT_EQ(statuses.back(), 200);
+  EXPECT_EQ(session.refreshes(), 1u);
 }
 
 TEST_F(RestClientTest, HttpsVerifiesTheCertificate) {

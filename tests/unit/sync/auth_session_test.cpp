@@ -142,6 +142,87 @@ TEST_F(AuthSessionTest, TransientFailureRetriesAfterFiveSeconds) {
   EXPECT_EQ(events.back(), "TOKEN_REFRESHED:a2");
 }
 
+// Offline: the token expires during the outage and every refresh attempt reaches nothing, one per
+// retry_delay (720 an hour, well under hosted Supabase's 1,800 refreshes an hour per IP). When
+// the network answers again the retry runs at once, not up to 5 s later.
+TEST_F(AuthSessionTest, ARefreshThatReachedNothingRetriesAtOnceWhenTheNetworkAnswers) {
+  auth.sign_in(session_expiring_in(clock, seconds(120)));
+  auth.network_answered();  // nothing failed: nothing to do
+  EXPECT_TRUE(refresher.pending.empty());
+  clock.advance(seconds(60));
+  ASSERT_EQ(refresher.pending.size(), 1u);
+  auth.network_answered();  // a refresh is running: nothing more
+  EXPECT_EQ(refresher.pending.size(), 1u);
+  refresher.pending[0](make_error(Errc::io, "connecting: connection reset by peer"));
+  EXPECT_TRUE(auth.early_retry_armed());
+  // Offline for a minute: one attempt per 5 s, each on its timer, none in between.
+  for (int i = 0; i < 12; ++i) {
+    clock.advance(seconds(5) - milliseconds(1));
+    ASSERT_EQ(refresher.pending.size(), static_cast<std::size_t>(i + 1));
+    clock.advance(milliseconds(1));
+    ASSERT_EQ(refresher.pending.size(), static_cast<std::size_t>(i + 2));
+    refresher.pending.back()(make_error(Errc::timeout, "request timed out"));
+  }
+  // The socket opens 1.5 s into the next wait: the retry runs now.
+  clock.advance(milliseconds(1500));
+  EXPECT_EQ(auth.diagnostics().at("earlyRetryArmed").as_bool(), true);
+  auth.network_answered();
+  ASSERT_EQ(refresher.pending.size(), 14u);
+  EXPECT_FALSE(auth.early_retry_armed());
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::TokenRefresh));
+  refresher.pending.back()(session_expiring_in(clock, seconds(3600), "a2"));
+  EXPECT_EQ(events.back(), "TOKEN_REFRESHED:a2");
+  EXPECT_EQ(tokens.back(), "a2");
+  // Refreshed: later answers change nothing; the next refresh is the usual one, 60 s before expiry.
+  auth.network_answered();
+  EXPECT_EQ(refresher.pending.size(), 14u);
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(3540));
+}
+
+// A flapping link cannot multiply the attempts: an early retry that reaches nothing does not arm
+// another; the next attempt is the timed one, retry_delay later, and its failure arms again.
+TEST_F(AuthSessionTest, AnEarlyRetryThatFailsWaitsForTheTimedOne) {
+  auth.sign_in(session_expiring_in(clock, seconds(120)));
+  clock.advance(seconds(60));
+  refresher.pending[0](make_error(Errc::io, "unreachable"));
+  auth.network_answered();
+  ASSERT_EQ(refresher.pending.size(), 2u);
+  refresher.pending[1](make_error(Errc::io, "unreachable again"));
+  EXPECT_FALSE(auth.early_retry_armed());
+  auth.network_answered();
+  auth.network_answered();
+  EXPECT_EQ(refresher.pending.size(), 2u);
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(5));
+  clock.advance(seconds(5) - milliseconds(1));
+  EXPECT_EQ(refresher.pending.size(), 2u);
+  clock.advance(milliseconds(1));
+  ASSERT_EQ(refresher.pending.size(), 3u);
+  refresher.pending[2](make_error(Errc::io, "unreachable"));
+  EXPECT_TRUE(auth.early_retry_armed());
+  auth.network_answered();
+  EXPECT_EQ(refresher.pending.size(), 4u);
+}
+
+// The server answered (a 5xx): the network is not what failed, so an answer elsewhere is no
+// reason to ask again before retry_delay.
+TEST_F(AuthSessionTest, ARefreshTheServerAnsweredWithAnErrorWaitsForItsTimer) {
+  auth.sign_in(session_expiring_in(clock, seconds(120)));
+  clock.advance(seconds(60));
+  refresher.pending[0](make_error(Errc::remote, "HTTP 503: Service Unavailable"));
+  EXPECT_FALSE(auth.early_retry_armed());
+  auth.network_answered();
+  EXPECT_EQ(refresher.pending.size(), 1u);
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), seconds(5));
+  // Signing in again forgets an armed retry of the previous session.
+  clock.advance(seconds(5));
+  refresher.pending[1](make_error(Errc::io, "unreachable"));
+  EXPECT_TRUE(auth.early_retry_armed());
+  auth.sign_in(session_expiring_in(clock, seconds(3600), "b1"));
+  EXPECT_FALSE(auth.early_retry_armed());
+  auth.network_answered();
+  EXPECT_EQ(refresher.pending.size(), 2u);
+}
+
 TEST_F(AuthSessionTest, UnauthorizedRefreshSignsOut) {
   auth.sign_in(session_expiring_in(clock, seconds(120)));
   auth.refresh_now();

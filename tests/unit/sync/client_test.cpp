@@ -87,6 +87,37 @@ TEST_F(ClientEntry, SharedSettingsReachEveryPartFromOneField) {
   EXPECT_EQ(db->realtime().counters().oversized_frames, 1u);
 }
 
+// The reconnect schedule is a client option: the default (0.5 s doubling to 2 s) and a slower one
+// reach the socket, and the socket waits by it after a drop.
+TEST_F(ClientEntry, ReconnectBackoffReachesTheSocket) {
+  auto defaults = make(options());
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->realtime().options().reconnect_backoff.base, milliseconds(500));
+  EXPECT_EQ(defaults->realtime().options().reconnect_backoff.cap, seconds(2));
+  defaults.reset();
+  auto o = options();
+  o.reconnect_backoff = core::ExponentialBackoff{seconds(10), seconds(10)};
+  auto slow = make(o);
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->realtime().options().reconnect_backoff.cap, seconds(10));
+  slow->connect();
+  peer->accept();
+  // The client's jitter is random: over 20 drops, some wait lies beyond the default 2 s cap (each
+  // draw does with probability 0.8), none beyond 10 s.
+  core::Duration longest{};
+  for (int i = 0; i < 20; ++i) {
+    peer->drop();
+    const auto wait = clock.time_until(rtsync::client::timers::SocketReconnect);
+    ASSERT_TRUE(wait);
+    EXPECT_LE(*wait, seconds(10));
+    longest = std::max(longest, *wait);
+    clock.advance(*wait);
+    peer->accept();
+    ASSERT_TRUE(slow->realtime().is_connected());
+  }
+  EXPECT_GT(longest, seconds(2));
+}
+
 TEST_F(ClientEntry, TokenSignInWatchAndStayLive) {
   auto db = make(options());
   ASSERT_TRUE(db);
@@ -144,10 +175,10 @@ TEST_F(ClientEntry, DestroyLeavesTheChannelAndStopsEveryTimer) {
   ASSERT_TRUE(db->live());
   db.reset();
   std::size_t pending = 0;
-  for (auto id : {timers::JoinGuard, timers::HealRetry, timers::ReconnectDebounce,
-                  timers::DegradedWatch, timers::TokenRefresh, timers::SignedInDelay,
-                  timers::FreshnessAging, client::timers::SocketReconnect,
-                  client::timers::Heartbeat})
+  for (auto id :
+       {timers::JoinGuard, timers::HealRetry, timers::ReconnectDebounce, timers::DegradedWatch,
+        timers::TokenRefresh, timers::SignedInDelay, timers::FreshnessAging,
+        client::timers::SocketReconnect, client::timers::Heartbeat})
     pending += clock.pending_count(id);
   EXPECT_EQ(pending, 0u);
 }

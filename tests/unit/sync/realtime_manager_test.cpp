@@ -560,6 +560,32 @@ TEST_F(Heal, SuccessByTheTransportsOwnRejoinEndsTheCycle) {
   EXPECT_EQ(joins_of("p1"), 2u);  // the first join and the socket's rejoin, no heal join
 }
 
+// The socket is back and the channel's own rejoin waits for its reply (a resume can take the
+// server a while): a heal then must not replace the channel and throw that join away.
+TEST_F(Heal, NotStartedWhileTheChannelsOwnRejoinAwaitsItsReply) {
+  sign_in();
+  ASSERT_TRUE(join("p1"));
+  peer->drop();
+  ASSERT_TRUE(clock.run_until(rtsync::client::timers::SocketReconnect));
+  peer->join_reply = FakeRealtimePeer::JoinReply::silent;
+  peer->accept();  // open; the rejoin is sent and not answered yet
+  ASSERT_EQ(joins_of("p1"), 2u);
+  log::Capture capture;
+  heal();
+  EXPECT_FALSE(manager->healing());
+  EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::HealRetry));
+  EXPECT_TRUE(capture.contains("the channel's rejoin is in flight"));
+  run_for(seconds(5), seconds(1));
+  EXPECT_EQ(joins_of("p1"), 2u);
+  EXPECT_EQ(peer->leaves().size(), 0u);
+  // The rejoin times out (10 s after it was sent): the channel is errored, and a heal now runs.
+  run_for(seconds(5), seconds(1));
+  ASSERT_EQ(manager->status().channel_state, "errored");
+  heal();
+  EXPECT_TRUE(manager->healing());
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::HealRetry), seconds(1));
+}
+
 TEST_F(Heal, NoZombieRetriesAfterLeaveOrDestroy) {
   joined_then_failing();
   heal();

@@ -5,6 +5,7 @@
 
 #include "manager_fixture.hpp"
 #include "query_helpers.hpp"
+#include "rtsync/client/transport/names.hpp"
 
 namespace rtsync::client::sync::testing {
 namespace {
@@ -123,6 +124,95 @@ TEST_F(RealtimeSyncTest, DegradedRealtimeIsHealedAndTheGapFilled) {
   EXPECT_EQ(fetches.count(tasks), 1u);                       // gap fill
   EXPECT_EQ(smart->config().refetch_interval, seconds(30));  // connect grace
   EXPECT_FALSE(clock.pending(rtsync::client::sync::timers::DegradedWatch));
+}
+
+// The chaos suite's token_expiry on virtual time: the link is down for longer than the access
+// token lives, every refresh and reconnect attempt during the outage reaches nothing. When the
+// network is back the socket reconnects within its 2 s cap, its opening runs the refresh at once,
+// and the refreshed token rejoins the channel the server refused for the expired one — all
+// without the heal cycle's seconds, and without the channel's own rejoin step (pushed to 1 h here).
+TEST_F(RealtimeSyncTest, AfterAnOutageLongerThanTheTokenRealtimeIsBackWithinTwoSeconds) {
+  std::vector<RefreshDone> refreshes;
+  heal_sub.remove();
+  sync.reset();
+  RealtimeSyncOptions so;
+  so.manager.binding = domain::task_binding();
+  sync = std::make_unique<RealtimeSync>(
+      clock, *socket, cache,
+      [&](const Session&, RefreshDone done) { refreshes.push_back(std::move(done)); },
+      std::move(so));
+  Session s;
+  s.access_token = "jwt-1";
+  s.refresh_token = "r-1";
+  s.user_id = "user-1";
+  s.expires_at = clock.wall_now() + seconds(10);  // refreshed at half its life: 5 s
+  sync->auth().sign_in(s);
+  sync->project().set("p1");
+  peer->accept();
+  ASSERT_TRUE(sync->manager().subscribed());
+
+  // A 27.5 s outage: the server dropped us; nothing answers.
+  peer->drop();
+  const auto offline_until = clock.now() + milliseconds(27'500);
+  auto due_offline = [&](core::TimerId id) {
+    const auto due = clock.next_due(id);
+    return due && *due < offline_until;
+  };
+  std::size_t refresh_attempts_offline = 0;
+  while (due_offline(rtsync::client::timers::SocketReconnect) ||
+         due_offline(rtsync::client::sync::timers::TokenRefresh)) {
+    const auto socket_due = clock.next_due(rtsync::client::timers::SocketReconnect);
+    const auto refresh_due = clock.next_due(rtsync::client::sync::timers::TokenRefresh);
+    if (due_offline(rtsync::client::sync::timers::TokenRefresh) &&
+        (!socket_due || *refresh_due <= *socket_due)) {
+      ASSERT_TRUE(clock.run_until(rtsync::client::sync::timers::TokenRefresh));
+    } else {
+      ASSERT_TRUE(clock.run_until(rtsync::client::timers::SocketReconnect));
+    }
+    while (!refreshes.empty()) {
+      auto done = std::move(refreshes.front());
+      refreshes.erase(refreshes.begin());
+      ++refresh_attempts_offline;
+      done(make_error(Errc::io, "connecting: connection refused"));
+    }
+    if (fake->is_connecting()) {
+      fake->fail(TransportFailure{make_error(Errc::io, "connection refused"), 0, {}});
+    }
+  }
+  // One refresh at 5 s, then one per 5 s retry (10, 15, 20, 25 s): no hammering while offline.
+  EXPECT_EQ(refresh_attempts_offline, 5u);
+  EXPECT_FALSE(sync->manager().subscribed());
+  EXPECT_TRUE(sync->auth().early_retry_armed());
+
+  // The network is back; the server now refuses the expired token.
+  clock.advance(offline_until - clock.now());
+  const auto healed = clock.now();
+  peer->join_reply = FakeRealtimePeer::JoinReply::error;
+  peer->join_error = "InvalidJWTToken: Token has expired 20 seconds ago";
+  const auto wait = clock.time_until(rtsync::client::timers::SocketReconnect);
+  ASSERT_TRUE(wait);
+  EXPECT_LE(*wait, seconds(2));
+  // The timed retry would come at 30 s, after the socket's attempt (at most 29.5 s).
+  EXPECT_EQ(clock.time_until(rtsync::client::sync::timers::TokenRefresh), milliseconds(2'500));
+  clock.run_until(rtsync::client::timers::SocketReconnect);
+  const auto joins_before = peer->joins().size();
+  peer->accept();  // opens; the join with the expired token is refused
+  ASSERT_EQ(peer->joins().size(), joins_before + 1);
+  EXPECT_EQ(peer->joins().back().access_token, "jwt-1");
+  EXPECT_FALSE(sync->manager().subscribed());
+  ASSERT_EQ(refreshes.size(), 1u) << "the socket's opening runs the refresh at once";
+
+  peer->join_reply = FakeRealtimePeer::JoinReply::ok;
+  Session fresh = s;
+  fresh.access_token = "jwt-2";
+  fresh.expires_at = clock.wall_now() + seconds(3600);
+  refreshes.front()(fresh);
+  EXPECT_EQ(clock.time_until(rtsync::client::timers::ChannelRejoin), core::Duration::zero());
+  clock.run_ready();
+  peer->pump();
+  EXPECT_TRUE(sync->manager().subscribed());
+  EXPECT_EQ(peer->joins().back().access_token, "jwt-2");
+  EXPECT_EQ(clock.now() - healed, *wait);  // back the moment the socket is
 }
 
 TEST_F(RealtimeSyncTest, DiagnosticsShowEveryPart) {

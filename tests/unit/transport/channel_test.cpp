@@ -238,6 +238,83 @@ TEST_F(ChannelFixture, JitteredRejoinStepsStayWithinTheirBounds) {
   }
 }
 
+// After an outage the socket is back before the session's refresh: the join carries the expired
+// token and is refused. The refreshed token must be used at once, not after the rejoin step.
+TEST_F(ChannelFixture, ANewTokenRejoinsAChannelRefusedForItsOldTokenAtOnce) {
+  auto o = default_options();
+  o.rejoin_backoff.jitter = 0.0;  // exact steps
+  make(o);
+  socket->set_auth("expired-jwt");
+  open();
+  auto ch = socket->channel("room");
+  ASSERT_TRUE(ch->subscribe(status.callback()).ok());
+  ASSERT_NE(last_sent().find(R"("access_token":"expired-jwt")"), std::string::npos);
+  reply("1", "1", "realtime:room", "error",
+        R"({"reason":"InvalidJWTToken: Token has expired 3 seconds ago"})");
+  EXPECT_EQ(status.statuses(), std::vector{SubscribeStatus::channel_error});
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), core::Duration(1s));
+
+  socket->set_auth("fresh-jwt");
+  EXPECT_TRUE(sent().empty()) << "an errored channel gets no access_token push";
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), core::Duration::zero());
+  sched.run_ready();
+  const auto join = last_sent();
+  EXPECT_NE(join.find("phx_join"), std::string::npos) << join;
+  EXPECT_NE(join.find(R"("access_token":"fresh-jwt")"), std::string::npos) << join;
+  EXPECT_EQ(ch->join_ref(), "2");
+
+  // The new token refused too: the backoff goes on where it was (step 2), no second shortcut.
+  reply("2", "2", "realtime:room", "error", R"({"reason":"Unauthorized"})");
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), core::Duration(2s));
+  socket->set_auth("fresh-jwt");  // unchanged: nothing happens
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), core::Duration(2s));
+  sched.advance(2s - 1ns);
+  EXPECT_EQ(ch->join_ref(), "2");
+  sched.advance(1ns);
+  EXPECT_EQ(ch->join_ref(), "3");
+  reply("3", "3", "realtime:room", "ok", R"({"postgres_changes":[]})");
+  EXPECT_EQ(status.statuses().back(), SubscribeStatus::subscribed);
+}
+
+// The refresh lands while the join with the old token is on its way: its refusal rejoins at once.
+TEST_F(ChannelFixture, AJoinRefusedAfterItsTokenWasReplacedRejoinsAtOnce) {
+  auto o = default_options();
+  o.rejoin_backoff.jitter = 0.0;
+  make(o);
+  socket->set_auth("expired-jwt");
+  open();
+  auto ch = socket->channel("room");
+  ASSERT_TRUE(ch->subscribe(status.callback()).ok());
+  sent();
+  socket->set_auth("fresh-jwt");
+  EXPECT_TRUE(sent().empty()) << "a joining channel gets no access_token push";
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
+  reply("1", "1", "realtime:room", "error",
+        R"({"reason":"InvalidJWTToken: Token has expired 1 seconds ago"})");
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), core::Duration::zero());
+  sched.run_ready();
+  EXPECT_NE(last_sent().find(R"("access_token":"fresh-jwt")"), std::string::npos);
+  // A refusal of a join that carried the current token waits its step (the first: 1 s).
+  reply("2", "2", "realtime:room", "error", R"({"reason":"x"})");
+  EXPECT_EQ(sched.time_until(rtsync::client::timers::ChannelRejoin), core::Duration(1s));
+}
+
+// A token change is no reason to rejoin a channel that is fine, nor one whose socket is down (the
+// socket's open rejoins it).
+TEST_F(ChannelFixture, ANewTokenLeavesJoinedChannelsAndClosedSocketsAlone) {
+  auto ch = joined_room();
+  sent();
+  socket->set_auth("t2");
+  EXPECT_EQ(last_sent(), R"(["1","2","realtime:room","access_token",{"access_token":"t2"}])");
+  EXPECT_EQ(ch->state(), ChannelState::joined);
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
+  fake->drop();
+  EXPECT_EQ(ch->state(), ChannelState::errored);
+  socket->set_auth("t3");
+  EXPECT_FALSE(sched.pending(rtsync::client::timers::ChannelRejoin));
+  EXPECT_TRUE(sent().empty());
+}
+
 TEST_F(ChannelFixture, BindingMismatchIsChannelErrorThenLeaveThenClosedWithoutRejoin) {
   socket->set_auth("user-jwt");
   open();

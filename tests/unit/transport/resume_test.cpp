@@ -345,6 +345,47 @@ TEST_F(ResumeTest, AnotherTopicsOrAnEarlierJoinsFramesNeitherDeliverNorMoveThePo
   EXPECT_EQ(delivered, (std::vector<std::string>{"z"}));
 }
 
+// The chaos suite's token_expiry, seed 9100: the coordination layer replaces a scope's channel
+// (leave, then a new channel of the same topic from the old one's position) while the old
+// channel's resume is being answered. The old join's replay frames carry no join_ref, so they reach
+// the new channel while its own join is on its way: they cannot be delivered (its bindings have no
+// ids yet) and must not move its position — or the new join's replay of the same changes is
+// dropped as duplicates and every one of them is lost.
+TEST_F(ResumeTest, AReplacedChannelsReplayArrivingWhileTheNewOneJoinsIsNotTakenAsApplied) {
+  auto old_ch = channel();
+  join(old_ch, ack_with_rtsync(pos_json("0/100", 0)));
+  fake->receive_text(change("a", pos_json("0/200", 1)));
+  const auto old_rejoin = drop_and_reconnect();
+  const auto old_ref = join_ref;
+  ASSERT_EQ(*resume_of(old_rejoin), pos("0/200", 1));
+  // Replaced before its reply: left, and a new channel starts from its position.
+  ChannelOptions o;
+  o.resume_from = old_ch->position();
+  socket->remove_channel(old_ch);
+  auto new_ch = channel(o);
+  ASSERT_TRUE(new_ch->subscribe(status.callback()).ok());
+  std::string new_ref;
+  for (const auto& f : sent()) {
+    if (f.find("phx_join") != std::string::npos) new_ref = f.substr(2, f.find('"', 2) - 2);
+  }
+  ASSERT_FALSE(new_ref.empty());
+  // The server answers the old join and replays to it before it reads the leave.
+  reply(old_ref, old_ref, kTopic, "ok",
+        ack_with_rtsync(pos_json("0/500", 0), R"({"status":"resumed","replayed":2})"));
+  fake->receive_text(change("r1", pos_json("0/300", 1)));
+  fake->receive_text(change("r2", pos_json("0/400", 1), /*dom_path=*/true));
+  EXPECT_EQ(*new_ch->position(), pos("0/200", 1)) << "a frame nobody applied moved the position";
+  EXPECT_EQ(delivered, std::vector<std::string>{"a"});
+  // The new join resumes from 0/200 and replays the same two changes: both are delivered.
+  reply(new_ref, new_ref, kTopic, "ok",
+        ack_with_rtsync(pos_json("0/500", 0), R"({"status":"resumed","replayed":2})"));
+  fake->receive_text(change("r1", pos_json("0/300", 1)));
+  fake->receive_text(change("r2", pos_json("0/400", 1), /*dom_path=*/true));
+  EXPECT_EQ(delivered, (std::vector<std::string>{"a", "r1", "r2"}));
+  EXPECT_EQ(*new_ch->position(), pos("0/500", 0));
+  EXPECT_EQ(new_ch->diagnostics().as_object().at("duplicates_dropped").to_number<int>(), 0);
+}
+
 TEST_F(ResumeTest, ALinkCutMidReplayResumesFromTheLastReplayedChangeNotTheHead) {
   auto ch = channel();
   join(ch, ack_with_rtsync(pos_json("0/100", 0)));

@@ -148,7 +148,7 @@ TEST_F(SocketFixture, UnansweredHeartbeatClosesAndReconnectsWhenTheNextIsDue) {
   EXPECT_EQ(changes.back().current, ConnectionState::closed);
   EXPECT_EQ(changes.back().reason, "heartbeat timeout");
   core::Jitter j(kSeed);
-  const auto expected = core::ExponentialBackoff{1s, 30s}.delay(1, j.next());
+  const auto expected = core::ExponentialBackoff{500ms, 2s}.delay(1, j.next());
   EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect), expected);
   sched.advance(expected);
   EXPECT_EQ(fake->connect_count(), 2u);
@@ -272,11 +272,23 @@ TEST_F(SocketFixture, TransportSendFailuresAreCounted) {
 // ---- reconnect
 // ---------------------------------------------------------------------------------------
 
+// The default schedule: ceilings 0.5 s, 1 s, then 2 s for every later attempt, so that a socket
+// is back within 2 s of an outage's end however long it lasted (docs/user-guide.md §2.6).
+TEST(SocketOptionsDefaults, ReconnectCeilingsAreHalfASecondThenOneThenTwoSecondsForever) {
+  const auto backoff = SocketOptions{}.reconnect_backoff;
+  EXPECT_EQ(backoff.ceiling(1), core::Duration(500ms));
+  EXPECT_EQ(backoff.ceiling(2), core::Duration(1s));
+  EXPECT_EQ(backoff.ceiling(3), core::Duration(2s));
+  EXPECT_EQ(backoff.ceiling(4), core::Duration(2s));
+  EXPECT_EQ(backoff.ceiling(1000), core::Duration(2s));
+  EXPECT_EQ(backoff.delay(1000, 1.0), core::Duration(2s));
+}
+
 TEST_F(SocketFixture, ReconnectBackoffIsFullJitterFromTheSeedWithinTheCeiling) {
   open();
   fake->drop(1006, "gone");
   core::Jitter j(kSeed);
-  const core::ExponentialBackoff backoff{1s, 30s};
+  const core::ExponentialBackoff backoff{500ms, 2s};
   for (std::uint32_t attempt = 1; attempt <= 10; ++attempt) {
     const auto expected = backoff.delay(attempt, j.next());
     ASSERT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect)) << attempt;
@@ -294,7 +306,7 @@ TEST_F(SocketFixture, ReconnectBackoffIsFullJitterFromTheSeedWithinTheCeiling) {
     EXPECT_EQ(socket->state(), ConnectionState::connecting);
     fake->fail(TransportFailure{make_error(Errc::io, "connection refused"), 0, {}});
   }
-  EXPECT_EQ(backoff.ceiling(10), core::Duration(30s));
+  EXPECT_EQ(backoff.ceiling(10), core::Duration(2s));
   EXPECT_EQ(socket->counters().failed_attempts, 10u);
   // Success resets the attempt counter: the next drop waits within ceiling(1) again.
   EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect), backoff.delay(11, j.next()));
@@ -303,7 +315,50 @@ TEST_F(SocketFixture, ReconnectBackoffIsFullJitterFromTheSeedWithinTheCeiling) {
   fake->drop();
   const auto next = backoff.delay(1, j.next());
   EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect), next);
-  EXPECT_LE(next, core::Duration(1s));
+  EXPECT_LE(next, core::Duration(500ms));
+}
+
+// An outage of any length: the attempt that follows its end is never more than the cap away.
+TEST_F(SocketFixture, AfterALongOutageTheNextAttemptIsAtMostTwoSecondsAway) {
+  open();
+  fake->drop(1006, "gone");
+  core::Duration outage{};
+  std::uint32_t attempts = 0;
+  while (outage < 10min) {
+    const auto wait = sched.time_until(rtsync::client::timers::SocketReconnect);
+    ASSERT_TRUE(wait);
+    EXPECT_LE(*wait, core::Duration(2s)) << "attempt " << attempts + 1;
+    outage += *wait;
+    sched.advance(*wait);
+    ++attempts;
+    fake->fail(TransportFailure{make_error(Errc::io, "connection refused"), 0, {}});
+  }
+  // Full jitter under a 2 s cap: about one attempt a second (not more than one every 0.5 s on
+  // average, not fewer than one every 2 s).
+  EXPECT_GE(attempts, 10 * 60 / 2);
+  EXPECT_LE(attempts, 10 * 60 * 2);
+  // The network is back: the pending attempt connects, and the socket is open again.
+  const auto wait = *sched.time_until(rtsync::client::timers::SocketReconnect);
+  sched.advance(wait);
+  fake->accept();
+  EXPECT_EQ(socket->state(), ConnectionState::open);
+}
+
+// The schedule stays a user option: realtime-js's slower steps, for example.
+TEST_F(SocketFixture, ReconnectBackoffIsAnOption) {
+  auto o = default_options();
+  o.reconnect_backoff = core::ExponentialBackoff{1s, 10s};
+  make(o);
+  open();
+  fake->drop();
+  core::Jitter j(kSeed);
+  for (std::uint32_t attempt = 1; attempt <= 6; ++attempt) {
+    EXPECT_EQ(sched.time_until(rtsync::client::timers::SocketReconnect),
+              o.reconnect_backoff.delay(attempt, j.next()));
+    sched.run_until(rtsync::client::timers::SocketReconnect);
+    fake->fail(TransportFailure{make_error(Errc::io, "refused"), 0, {}});
+  }
+  EXPECT_EQ(o.reconnect_backoff.ceiling(6), core::Duration(10s));
 }
 
 TEST_F(SocketFixture, ConnectDuringBackoffConnectsAtOnce) {
@@ -323,7 +378,7 @@ TEST_F(SocketFixture, NeverGivesUpUntilDisconnect) {
     fake->fail(TransportFailure{make_error(Errc::io, "refused"), 0, {}});
   }
   EXPECT_TRUE(sched.pending(rtsync::client::timers::SocketReconnect));
-  EXPECT_LE(*sched.time_until(rtsync::client::timers::SocketReconnect), core::Duration(30s));
+  EXPECT_LE(*sched.time_until(rtsync::client::timers::SocketReconnect), core::Duration(2s));
   socket->disconnect();
   EXPECT_FALSE(sched.pending(rtsync::client::timers::SocketReconnect));
   EXPECT_EQ(socket->state(), ConnectionState::closed);

@@ -12,11 +12,20 @@
 // (`bind_socket_auth` in realtime_manager.hpp does the wiring).
 //
 // Refresh failures other than unauthorized keep the session and retry after `retry_delay`
-// (default 5 s), as long as the session lasts; a refresh result that arrives after sign-out or
-// after a newer sign-in is dropped. A session that has no more than the margin left is refreshed
-// at half its remaining life instead (at once when it has expired); after a refresh the next one
-// is never sooner than `retry_delay`, so short-lived tokens or a skewed clock cannot cause a
-// refresh storm.
+// (default 5 s: 720 attempts an hour while offline, well under hosted Supabase's limit of 1,800
+// token refreshes an hour per IP), as long as the session lasts; a refresh result that arrives
+// after sign-out or after a newer sign-in is dropped.
+//
+// Back online. When a refresh failed because nothing answered (Errc::io, Errc::timeout: the
+// network or the server was down), `network_answered()` — the realtime socket opened, an HTTP
+// response arrived (RealtimeSync and client::Client wire both) — runs the retry at once instead of
+// at its timer: a token that expired during an outage is replaced as soon as the outage ends, not
+// up to `retry_delay` later. One early retry per failed timed attempt: an early retry that fails
+// does not arm another, so attempts stay at most two per `retry_delay` whatever the signals; a
+// failure the server answered (5xx) waits for its timer. A session that has no more than the margin
+// left is refreshed at half its remaining life instead (at once when it has expired); after a
+// refresh the next one is never sooner than `retry_delay`, so short-lived tokens or a skewed clock
+// cannot cause a refresh storm.
 //
 // Thread safety: loop-confined. A Refresher must call `done` exactly once, on the loop (it may do
 // so before returning); a `done` called after the AuthSession is destroyed does nothing.
@@ -98,6 +107,10 @@ class AuthSession {
   void sign_out();
   // Starts a refresh now (no-op without a session or while one is running).
   void refresh_now();
+  // Something on the network answered (a socket opened, an HTTP response arrived): a retry
+  // waiting after a refresh that reached nothing runs now (see "Back online" in the file comment);
+  // otherwise nothing happens.
+  void network_answered();
 
   // Auth events, in order, until the Subscription is removed.
   core::Subscription on_auth_state_change(Listener listener);
@@ -106,6 +119,11 @@ class AuthSession {
 
   // When the next refresh is due (refresh or retry), if one is scheduled.
   std::optional<core::TimePoint> next_refresh_at() const;
+  // A retry is waiting that network_answered() would run now.
+  bool early_retry_armed() const noexcept {
+    RTSYNC_ASSERT_ON_LOOP(scheduler_);
+    return early_retry_armed_;
+  }
   // A refresh is running.
   bool refreshing() const noexcept {
     RTSYNC_ASSERT_ON_LOOP(scheduler_);
@@ -122,13 +140,14 @@ class AuthSession {
     return refresh_failures_;
   }
   // {signedIn, userId, expiresAt (wall ms|null), nextRefreshInMs (ms|null), refreshing,
-  //  refreshes, refreshFailures}
+  //  earlyRetryArmed, refreshes, refreshFailures}
   json::value diagnostics() const;
 
  private:
   void announce(AuthEvent event);
   void schedule_refresh(bool after_refresh = false);
   void finish_refresh(std::uint64_t generation, Result<Session> result);
+  void start_refresh(bool early);
 
   core::Scheduler& scheduler_;
   Refresher refresher_;
@@ -137,6 +156,8 @@ class AuthSession {
   std::optional<Session> session_;
   std::uint64_t generation_ = 0;  // bumped by every sign-in / sign-out
   bool in_flight_ = false;
+  bool in_flight_early_ = false;    // the running refresh is an early retry
+  bool early_retry_armed_ = false;  // the last timed attempt reached nothing
   std::uint64_t refreshes_ = 0;
   std::uint64_t refresh_failures_ = 0;
   core::ListenerList<AuthEvent, const Session*> listeners_;

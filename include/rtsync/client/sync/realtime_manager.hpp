@@ -71,7 +71,9 @@
 // server refuses is logged (warn) and retried at the next SUBSCRIBED.
 //
 // Heal (listens for `realtime:auth-heal`): with a scope and no subscription, starts a heal cycle
-// unless one is running or a join is still waiting for its first status (its guard decides): at
+// unless one is running, a join is still waiting for its first status (its guard decides), or the
+// channel's own rejoin is waiting for its reply on an open socket (its outcome decides; a heal
+// that replaced the channel then would discard that join and the replay it carries): at
 // most 3 attempts (re-joins), 1 s, 2 s, 4 s after the heal / previous failure, whatever the failure
 // (docs/original-app.md §8; the seed's endless loop is not reproduced). Success ends the cycle.
 // After the third failure realtime stays `error` with the reason "Reconnect attempts exhausted" (it
@@ -353,6 +355,10 @@ json::value outcome_json(const std::optional<JoinOutcome>& outcome);
 // Keeps the socket's token in step with the session: SIGNED_IN / TOKEN_REFRESHED →
 // set_auth(token), SIGNED_OUT → set_auth(nullopt) (the seed's AuthStateManager).
 core::Subscription bind_socket_auth(AuthSession& auth, RealtimeSocket& socket);
+
+// Tells the session whenever the socket opens (AuthSession::network_answered): a token refresh
+// that failed while the network was down is retried as soon as the socket is back.
+core::Subscription bind_socket_answers(RealtimeSocket& socket, AuthSession& auth);
 
 class ReconnectTriggers;
 // Tells `triggers` when the socket opens again after a drop (SocketStateChange::reconnected).

@@ -8,6 +8,8 @@
 // wires them:
 //   - the session's token follows into the socket (SIGNED_IN / TOKEN_REFRESHED → set_auth,
 //     SIGNED_OUT → set_auth(none));
+//   - the socket opening tells the session the network answered (AuthSession::network_answered):
+//     a token refresh that failed during an outage is retried at once;
 //   - heal triggers: auth events, the socket reopening after a drop, realtime degraded for 30 s
 //     with a project selected, explicit `request_reconnect`;
 //   - `realtime:auth-heal` reaches the manager's heal cycle;
@@ -94,6 +96,7 @@ class RealtimeSync {
   std::unique_ptr<SmartPolling> polling_;
   std::unique_ptr<ReconnectTriggers> triggers_;
   core::Subscription socket_auth_;
+  core::Subscription socket_answers_;
   core::Subscription socket_reconnects_;
 };
 

@@ -22,6 +22,10 @@
 //                      automatic rejoin; create a new channel to join again).
 //   - Rejoin delays after errors: socket option `rejoin_backoff` (1 s, 2 s, 5 s, 10 s…, jittered),
 //     only while the socket is open; a socket (re)open rejoins every errored channel at once.
+//     So does a new access token (RealtimeSocket::set_auth): a channel waiting out its rejoin
+//     delay, or whose join failed after the token it carried was replaced, rejoins at once with
+//     the new token — an expired token refreshed after an outage is used without waiting for the
+//     backoff. This rejoin does not advance the backoff, and it happens once per token change.
 //   - Frames whose join_ref (or, for phx_close/phx_error, ref) is set and is not the current join
 //     ref belong to an earlier join and are dropped (counted).
 //   - postgres_changes bindings are snapshotted at each join; a binding added later takes effect at

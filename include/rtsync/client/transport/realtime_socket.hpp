@@ -17,9 +17,18 @@
 //     full the oldest is dropped, counted, and resolved as error {"reason":"send buffer full"}),
 //     flushed in order on open. Their timeout runs from the push.
 //   - Reconnect: after any close or failed attempt the socket did not ask for, attempt n waits
-//     uniform[0, min(cap, base·2^(n-1))) (full jitter; base 1 s, cap 30 s) and never gives up
-//     until `disconnect()`. The attempt counter resets when a connection opens. After a reconnect
-//     every errored channel rejoins.
+//     uniform[0, min(cap, base·2^(n-1))) (full jitter; by default base 0.5 s, cap 2 s: 0–0.5 s,
+//     0–1 s, then 0–2 s) and never gives up until `disconnect()`. The attempt counter resets when
+//     a connection opens. After a reconnect every errored channel rejoins. The low cap is chosen:
+//     once the network or the server is back, the next attempt is at most 2 s away, where a
+//     schedule growing to 10 s (realtime-js: 1, 2, 5, 10 s) or 30 s leaves the data that long
+//     stale; the price is about one handshake attempt a second per client while an outage lasts
+//     (a failed TCP connect or a refused upgrade: cheap for a server). The jitter spreads clients
+//     that lost the same server over the window instead of returning together.
+//     `SocketOptions::reconnect_backoff` changes it (docs/user-guide.md §2.6).
+//   - Access token: set_auth() with a new token pushes it to every joined channel, and an
+//     errored channel waiting for its rejoin backoff rejoins at once with it
+//     (realtime_channel.hpp).
 //   - Messages (after reassembly of fragments) larger than `max_frame_bytes` (8 MiB) close the
 //     connection with 1009 and reconnect; WebSocket framing violations by the server close it
 //     with 1002 (protocol error) or 1007 (text that is not UTF-8) and reconnect.
@@ -79,8 +88,11 @@ struct SocketOptions {
   core::Duration heartbeat_interval = std::chrono::seconds(25);
   // Default timeout of pushes, joins and leaves.
   core::Duration push_timeout = std::chrono::seconds(10);
-  // Socket reconnect delays: full jitter, base 1 s, cap 30 s.
-  core::ExponentialBackoff reconnect_backoff{std::chrono::seconds(1), std::chrono::seconds(30)};
+  // Socket reconnect delays: full jitter, base 0.5 s, cap 2 s (why so low: the file comment).
+  // realtime-js's schedule, for fewer attempts during long outages and slower recovery after
+  // them: e.g. {1 s, 10 s}.
+  core::ExponentialBackoff reconnect_backoff{std::chrono::milliseconds(500),
+                                             std::chrono::seconds(2)};
   // Channel rejoin delays after an error: 1, 2, 5, then 10 s, ±10 % jitter.
   core::SteppedBackoff rejoin_backoff{{std::chrono::seconds(1), std::chrono::seconds(2),
                                        std::chrono::seconds(5), std::chrono::seconds(10)},
@@ -127,7 +139,7 @@ struct SocketCounters {
   std::uint64_t malformed_frames = 0;      // undecodable text/binary frames, bad payload shapes
   std::uint64_t unknown_events = 0;        // well-formed frames with an event we do not handle
   std::uint64_t unroutable_frames = 0;     // frames for a topic with no live channel
-  std::uint64_t stale_frames_dropped = 0;  // join_ref of an earlier join
+  std::uint64_t stale_frames_dropped = 0;  // of an earlier join, or positioned before the reply
   std::uint64_t unmatched_replies = 0;     // phx_reply for a ref nobody waits for
   std::uint64_t dropped_buffered = 0;      // pushes dropped from a full send buffer
   std::uint64_t send_failures = 0;         // the transport refused a frame (queue full)
@@ -182,7 +194,8 @@ class RealtimeSocket {
   std::vector<std::shared_ptr<RealtimeChannel>> channels() const;
 
   // Sets (or clears, with nullopt) the access token: used by every later join, and, when it
-  // changed, pushed as `access_token` to every joined channel.
+  // changed, pushed as `access_token` to every joined channel; an errored channel waiting to
+  // rejoin rejoins at once (its join may have been refused for the old token).
   void set_auth(std::optional<std::string> token);
   // The access token now (nullopt: none; joins then rely on the API key).
   const std::optional<std::string>& access_token() const noexcept;
