@@ -1,5 +1,6 @@
 #include "rtsync/protocol/change_view.hpp"
 
+#include "json_text.hpp"
 #include "rtsync/protocol/postgres_changes.hpp"
 #include "tape_change.hpp"
 
@@ -22,9 +23,7 @@ const json::object& empty_object() {
   return o;
 }
 
-std::string_view sv(const json::string& s) {
-  return {s.data(), s.size()};
-}
+using detail::sv;
 
 // Keys are short: comparing in line beats a memcmp call per candidate of the same length.
 inline bool same_key(std::string_view a, std::string_view b) noexcept {

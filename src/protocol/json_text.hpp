@@ -70,4 +70,18 @@ class TextWriter {
   char* end_;
 };
 
+// A Boost.JSON string as a string_view.
+inline std::string_view sv(const json::string& s) noexcept {
+  return {s.data(), s.size()};
+}
+
+// Copies the string member `key` of `o` into `out`; false (and `out` untouched) when `key` is
+// missing or not a string.
+inline bool read_string(const json::object& o, std::string_view key, std::string& out) {
+  const auto* v = o.if_contains(key);
+  if (!v || !v->is_string()) return false;
+  out.assign(sv(v->get_string()));
+  return true;
+}
+
 }  // namespace rtsync::protocol::detail

@@ -26,9 +26,7 @@ bool read_ref(const json::value& v, std::optional<std::string>& out) {
   return false;
 }
 
-std::string_view sv(const json::string& s) {
-  return {s.data(), s.size()};
-}
+using detail::sv;
 
 void write_ref(detail::TextWriter& w, const std::optional<std::string>& ref) {
   if (ref) {

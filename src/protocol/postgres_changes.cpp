@@ -14,9 +14,7 @@ Error change_error(std::string message) {
   return make_error(Errc::invalid_frame, "postgres_changes: " + std::move(message));
 }
 
-std::string_view sv(const json::string& s) {
-  return {s.data(), s.size()};
-}
+using detail::sv;
 
 std::optional<std::int64_t> as_integer(const json::value& v) {
   if (v.is_int64()) return v.get_int64();
@@ -33,12 +31,7 @@ std::optional<std::int64_t> as_integer(const json::value& v) {
 }
 
 // Required string field.
-bool read_string(const json::object& o, std::string_view key, std::string& out) {
-  const auto* v = o.if_contains(key);
-  if (!v || !v->is_string()) return false;
-  out.assign(sv(v->get_string()));
-  return true;
-}
+using detail::read_string;
 
 // ---- JavaScript's parseFloat ------------------------------------------------------------------
 

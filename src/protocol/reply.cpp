@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "json_text.hpp"
+
 namespace rtsync::protocol {
 
 namespace {
@@ -10,14 +12,7 @@ Error reply_error(std::string message) {
   return make_error(Errc::invalid_frame, std::move(message));
 }
 
-bool read_string(const json::object& o, std::string_view key, std::string& out) {
-  const auto* v = o.if_contains(key);
-  if (!v) return false;
-  const auto* s = v->if_string();
-  if (!s) return false;
-  out.assign(s->data(), s->size());
-  return true;
-}
+using detail::read_string;
 
 }  // namespace
 

@@ -43,6 +43,11 @@ bool json_equal(const json::value& a, const json::value& b);
 // row bodies both rely on this exact form.
 void append_json_string(std::string& out, std::string_view text);
 
+// `text` as one JSON string (quoted and escaped as Boost.JSON serializes it).
+inline std::string json_quoted(std::string_view text) {
+  return json::serialize(json::string(text));
+}
+
 // The canonical text of `v`, the one deterministic JSON printer of rtsync: equal values give equal
 // text, and the text is what JavaScript's JSON.stringify prints after @tanstack/query-core's
 // hashKey rebuilt every object from its sorted keys (the query cache's key hash must equal it). It

@@ -20,6 +20,11 @@
 namespace rtsync::core {
 
 using Duration = std::chrono::steady_clock::duration;
+
+// Whole milliseconds of `d` (truncated toward zero), for logs and diagnostics.
+inline std::int64_t to_ms(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
 using TimePoint = std::chrono::steady_clock::time_point;
 using WallTime = std::chrono::system_clock::time_point;
 using std::chrono::milliseconds;
@@ -44,8 +49,6 @@ class TimerId {
 
  private:
   std::string_view name_;
-
-
 };
 
 inline constexpr TimerId TimerId::Test{"Test"};

@@ -35,9 +35,7 @@ std::uint64_t next_tracker_id() {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::int64_t to_ms(core::Duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
+using core::to_ms;
 }  // namespace
 
 FreshnessTracker::KeySet::KeySet(std::vector<Key> keys) : keys_(std::move(keys)) {

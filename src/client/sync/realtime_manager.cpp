@@ -28,11 +28,7 @@ std::string_view to_string(ChannelPhase phase) noexcept {
   return "unknown";
 }
 
-namespace {
-std::int64_t to_ms(core::Duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-}  // namespace
+using core::to_ms;
 
 struct RealtimeManager::Join {
   std::string project_id;

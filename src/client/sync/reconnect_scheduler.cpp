@@ -19,11 +19,7 @@ std::string_view to_string(ReconnectPriority p) noexcept {
   return "unknown";
 }
 
-namespace {
-std::int64_t to_ms(core::Duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-}  // namespace
+using core::to_ms;
 
 ReconnectScheduler::ReconnectScheduler(core::Scheduler& scheduler, core::EventBus& bus,
                                        ReconnectSchedulerOptions options)

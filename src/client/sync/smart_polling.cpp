@@ -7,11 +7,7 @@
 
 namespace rtsync::client::sync {
 
-namespace {
-std::int64_t to_ms(core::Duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-}  // namespace
+using core::to_ms;
 
 SmartPolling::SmartPolling(FreshnessTracker& tracker, SmartPollingOptions options)
     : tracker_(tracker), options_(options), log_(log::get(loggers::kSmartPolling)) {

@@ -15,7 +15,7 @@ namespace rtsync::client {
 
 namespace {
 
-auto logger() {
+auto channel_log() {
   return log::get(loggers::kChannel);
 }
 
@@ -106,9 +106,9 @@ core::Duration ChannelImpl::timeout() const {
 void ChannelImpl::notify(SubscribeStatus status, std::optional<Error> error) {
   if (detached) return;
   if (error) {
-    logger()->warn("{} {}: {}", topic, to_string(status), error->message);
+    channel_log()->warn("{} {}: {}", topic, to_string(status), error->message);
   } else {
-    logger()->info("{} {}", topic, to_string(status));
+    channel_log()->info("{} {}", topic, to_string(status));
   }
   status_listeners.notify(status, std::move(error));
 }
@@ -323,13 +323,13 @@ JoinOutcome ChannelImpl::join_outcome(const json::value& response) {
     case JoinOutcomeKind::resumed:
       ++resumes;
       replayed_total += static_cast<std::uint64_t>(out.replayed);
-      logger()->info("{} resumed from {}: {} change(s) replayed", topic,
-                     protocol::describe(*out.from), out.replayed);
+      channel_log()->info("{} resumed from {}: {} change(s) replayed", topic,
+                          protocol::describe(*out.from), out.replayed);
       break;
     case JoinOutcomeKind::gap:
       ++gaps;
-      logger()->info("{} rejoined with a gap ({}){}", topic, out.reason,
-                     out.from ? " from " + protocol::describe(*out.from) : std::string());
+      channel_log()->info("{} rejoined with a gap ({}){}", topic, out.reason,
+                          out.from ? " from " + protocol::describe(*out.from) : std::string());
       break;
     case JoinOutcomeKind::fresh:
       break;
@@ -352,7 +352,7 @@ bool ChannelImpl::unjoined_change(const std::optional<protocol::StreamPosition>&
   // position would tell the join's own replay that these changes were applied (a replaced
   // channel's replay reaches its successor this way: its frames carry no join_ref).
   if (auto s = socket.lock()) ++s->counters().stale_frames_dropped;
-  logger()->debug("{}: positioned change at {} before the join's reply dropped", topic,
+  channel_log()->debug("{}: positioned change at {} before the join's reply dropped", topic,
                   protocol::describe(*p));
   return true;
 }
@@ -366,8 +366,8 @@ bool ChannelImpl::accept_position(const std::optional<protocol::StreamPosition>&
   if (position && at_or_before(*p, *position)) {
     fresh = false;
     ++duplicates_dropped;
-    logger()->debug("{}: duplicate change at {} (position {}) dropped", topic,
-                    protocol::describe(*p), protocol::describe(*position));
+    channel_log()->debug("{}: duplicate change at {} (position {}) dropped", topic,
+                         protocol::describe(*p), protocol::describe(*position));
   } else {
     position = *p;
   }
@@ -393,11 +393,11 @@ void ChannelImpl::schedule_rejoin(bool at_once) {
   // from where it was. A token changes rarely (a refresh), so this cannot become a storm.
   core::Duration delay = core::Duration::zero();
   if (at_once) {
-    logger()->info("{} rejoining at once with the new access token", topic);
+    channel_log()->info("{} rejoining at once with the new access token", topic);
   } else {
     const auto attempt = ++rejoin_attempt;
     delay = s->options.rejoin_backoff.delay(attempt, s->rejoin_jitter().next());
-    logger()->info("{} rejoin attempt {} in {} ms", topic, attempt,
+    channel_log()->info("{} rejoin attempt {} in {} ms", topic, attempt,
                    std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   }
   rejoin_timer =
@@ -477,8 +477,8 @@ void ChannelImpl::handle(const protocol::Message& m) {
   const bool lifecycle = m.event == protocol::events::kClose || m.event == protocol::events::kError;
   if ((m.join_ref && m.join_ref != join_ref) || (lifecycle && m.ref && m.ref != join_ref)) {
     ++s->counters().stale_frames_dropped;
-    logger()->debug("{}: dropped {} of an earlier join (join_ref {})", topic, m.event,
-                    m.join_ref.value_or(m.ref.value_or("")));
+    channel_log()->debug("{}: dropped {} of an earlier join (join_ref {})", topic, m.event,
+                         m.join_ref.value_or(m.ref.value_or("")));
     return;
   }
   namespace ev = protocol::events;
@@ -492,7 +492,7 @@ void ChannelImpl::handle(const protocol::Message& m) {
     if (state == ChannelState::leaving) {
       finish_close(std::nullopt);
     } else {
-      logger()->info("{} closed by the server", topic);
+      channel_log()->info("{} closed by the server", topic);
       finish_close(close_reason);
     }
   } else if (m.event == ev::kError) {
@@ -509,16 +509,16 @@ void ChannelImpl::handle(const protocol::Message& m) {
   } else if (m.event == ev::kPresenceState) {
     if (!join_ref || !presence.apply_state(m.payload, *join_ref, presence_events())) {
       ++s->counters().malformed_frames;
-      logger()->warn("{}: malformed presence_state dropped", topic);
+      channel_log()->warn("{}: malformed presence_state dropped", topic);
     }
   } else if (m.event == ev::kPresenceDiff) {
     if (!presence.apply_diff(m.payload, join_ref, presence_events())) {
       ++s->counters().malformed_frames;
-      logger()->warn("{}: malformed presence_diff dropped", topic);
+      channel_log()->warn("{}: malformed presence_diff dropped", topic);
     }
   } else {
     ++s->counters().unknown_events;
-    logger()->debug("{}: unknown event '{}' ignored", topic, m.event);
+    channel_log()->debug("{}: unknown event '{}' ignored", topic, m.event);
   }
 }
 
@@ -534,7 +534,7 @@ void ChannelImpl::dispatch_broadcast(const json::value& payload) {
   auto event = core::find_string(payload, "event");
   if (!event) {
     if (auto s = socket.lock()) ++s->counters().malformed_frames;
-    logger()->warn("{}: broadcast without an event name dropped", topic);
+    channel_log()->warn("{}: broadcast without an event name dropped", topic);
     return;
   }
   // Broadcast from Database carries meta.position (docs/resume.md); a broadcast replay's
@@ -557,7 +557,8 @@ void ChannelImpl::dispatch_changes(const json::value& payload) {
   auto change = protocol::parse_change_event(payload);
   if (!change.ok()) {
     if (auto s = socket.lock()) ++s->counters().malformed_frames;
-    logger()->warn("{}: malformed postgres_changes dropped: {}", topic, change.error().describe());
+    channel_log()->warn("{}: malformed postgres_changes dropped: {}", topic,
+                        change.error().describe());
     return;
   }
   const auto& data = change.value().data;
@@ -608,8 +609,8 @@ void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::F
   // A frame of an earlier join of this topic (as handle()).
   if (head.join_ref && (!join_ref || *head.join_ref != *join_ref)) {
     ++s->counters().stale_frames_dropped;
-    logger()->debug("{}: dropped {} of an earlier join (join_ref {})", topic, head.event,
-                    *head.join_ref);
+    channel_log()->debug("{}: dropped {} of an earlier join (join_ref {})", topic, head.event,
+                         *head.join_ref);
     return;
   }
   auto change = reader.change();
@@ -619,8 +620,8 @@ void ChannelImpl::handle_change_frame(SocketCore& socket_core, const protocol::F
     auto decoded = protocol::decode_text(s->options.vsn, text);
     if (!decoded.ok()) {
       ++s->counters().malformed_frames;
-      logger()->warn("{}: malformed postgres_changes dropped: {}", topic,
-                     decoded.error().describe());
+      channel_log()->warn("{}: malformed postgres_changes dropped: {}", topic,
+                          decoded.error().describe());
       return;
     }
     dispatch_changes(decoded.value().payload);
@@ -640,14 +641,14 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
   auto sys = protocol::parse_system(payload);
   if (!sys.ok()) {
     if (auto s = socket.lock()) ++s->counters().malformed_frames;
-    logger()->warn("{}: malformed system message dropped: {}", topic, sys.error().describe());
+    channel_log()->warn("{}: malformed system message dropped: {}", topic, sys.error().describe());
     return;
   }
   systems.notify(payload);
   if (detached) return;
   if (auto overflow = protocol::parse_changes_overflow(payload)) {
     ++changes_overflows;
-    logger()->info(
+    channel_log()->info(
         "{}: too many changes on {}.{} in one transaction (limit {}): the rest was not "
         "sent; the table must be refetched",
         topic, overflow->schema, overflow->table,
@@ -657,12 +658,12 @@ void ChannelImpl::dispatch_system(const json::value& payload) {
   }
   const auto& msg = sys.value();
   if (msg.status != "error") {
-    logger()->info("{}: system {} {}: {}", topic, msg.extension, msg.status, msg.message);
+    channel_log()->info("{}: system {} {}: {}", topic, msg.extension, msg.status, msg.message);
     return;
   }
   if (msg.extension == "postgres_changes") {
     // Informational: the channel stays open (docs/protocol.md §2.5).
-    logger()->warn("{}: postgres_changes error: {}", topic, msg.message);
+    channel_log()->warn("{}: postgres_changes error: {}", topic, msg.message);
     return;
   }
   // A channel-level error: the server stops the channel and phx_close follows.
@@ -786,8 +787,8 @@ void ChannelImpl::send_push(std::string event, json::value message, PushCallback
     buffer.pop_front();
     dropped->timer.cancel();
     ++s->counters().dropped_buffered;
-    logger()->warn("{}: push buffer full ({}), oldest {} dropped", topic,
-                   s->options.send_buffer_limit, dropped->event);
+    channel_log()->warn("{}: push buffer full ({}), oldest {} dropped", topic,
+                        s->options.send_buffer_limit, dropped->event);
     core::call_guarded(loggers::kChannel, "callback", dropped->done,
                        PushResult{PushStatus::error, reason_payload("send buffer full")});
   }
@@ -927,7 +928,7 @@ core::Subscription RealtimeChannel::on_postgres_changes(PostgresChangesFilter fi
                                                         ChangeCallback callback) {
   RTSYNC_CHANNEL_ON_LOOP();
   if (impl_->state != ChannelState::closed) {
-    logger()->info(
+    channel_log()->info(
         "{}: postgres_changes binding added after subscribe takes effect at the next join",
         impl_->topic);
   }

@@ -19,7 +19,7 @@ namespace rtsync::client {
 
 namespace {
 
-auto logger() {
+auto socket_log() {
   return log::get(loggers::kTransport);
 }
 
@@ -158,7 +158,7 @@ SocketCore::SocketCore(core::Scheduler& scheduler, std::unique_ptr<Transport> tr
       endpoint([this] {
         auto url = build_endpoint_url(options);
         if (url.ok()) return url.value();
-        logger()->error("{}", url.error().message);
+        socket_log()->error("{}", url.error().message);
         return std::string();
       }()),
       scheduler_(scheduler),
@@ -231,7 +231,7 @@ void SocketCore::start_attempt() {
   const auto previous = state_;
   state_ = ConnectionState::connecting;
   ++counters_.connect_attempts;
-  logger()->debug("connecting to {}", redact_endpoint_url(endpoint));
+  socket_log()->debug("connecting to {}", redact_endpoint_url(endpoint));
   transport_->connect(endpoint, {});
   notify_state(previous);
 }
@@ -275,8 +275,8 @@ void SocketCore::on_open() {
   if (reconnected) ++counters_.reconnects;
   ever_opened_ = true;
   reconnect_attempt_ = 0;
-  logger()->info("connected to {}{}", redact_endpoint_url(endpoint),
-                 reconnected ? " (reconnected)" : "");
+  socket_log()->info("connected to {}{}", redact_endpoint_url(endpoint),
+                     reconnected ? " (reconnected)" : "");
   start_heartbeat();
   flush_send_buffer();
   for (auto& ch : channels()) {
@@ -290,7 +290,7 @@ void SocketCore::on_open() {
 void SocketCore::on_close(int code, std::string_view reason) {
   if (shut_down_ || state_ != ConnectionState::open) return;
   if (code == protocol::close_code::kMessageTooBig) ++counters_.oversized_frames;
-  logger()->warn("connection closed: {} {}", code, reason);
+  socket_log()->warn("connection closed: {} {}", code, reason);
   connection_lost(ConnectionState::open, code, std::string(reason),
                   make_error(Errc::closed, describe_close(code, reason)));
 }
@@ -308,7 +308,7 @@ void SocketCore::on_error(const TransportFailure& failure) {
   } else {
     err.error = failure.error;
   }
-  logger()->warn("connection attempt failed: {}", err.error.message);
+  socket_log()->warn("connection attempt failed: {}", err.error.message);
   const auto message = err.error.message;
   const auto code = err.error.code;
   error_listeners.notify(err);
@@ -335,8 +335,8 @@ void SocketCore::connection_lost(ConnectionState previous, int close_code, std::
 void SocketCore::schedule_reconnect() {
   const auto attempt = ++reconnect_attempt_;
   const auto delay = options.reconnect_backoff.delay(attempt, reconnect_jitter_.next());
-  logger()->info("reconnect attempt {} in {} ms", attempt,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  socket_log()->info("reconnect attempt {} in {} ms", attempt,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   reconnect_timer_ = scheduler_.schedule(delay, timers::SocketReconnect, [weak = weak_from_this()] {
     auto self = weak.lock();
     if (!self || self->shut_down_ || self->manual_close_) return;
@@ -362,7 +362,7 @@ void SocketCore::heartbeat_tick() {
     // The previous heartbeat is still unanswered now that the next one is due.
     ++counters_.heartbeat_timeouts;
     pending_heartbeat_.reset();
-    logger()->warn("heartbeat timeout; reconnecting");
+    socket_log()->warn("heartbeat timeout; reconnecting");
     heartbeat_listeners.notify(HeartbeatStatus::timeout, std::nullopt);
     if (shut_down_ || state_ != ConnectionState::open) return;
     transport_->close(protocol::close_code::kNormal, "heartbeat timeout");
@@ -392,8 +392,8 @@ void SocketCore::send_now(const protocol::Message& message) {
   auto sent = transport_->send(std::move(frame), false);
   if (!sent.ok()) {
     ++counters_.send_failures;
-    logger()->warn("frame not sent ({} {}): {}", message.topic, message.event,
-                   sent.error().message);
+    socket_log()->warn("frame not sent ({} {}): {}", message.topic, message.event,
+                       sent.error().message);
     return;
   }
   ++counters_.frames_out;
@@ -438,8 +438,8 @@ std::string SocketCore::push(std::string topic, std::string event, json::value p
     auto dropped = std::move(send_buffer_.front());
     send_buffer_.pop_front();
     ++counters_.dropped_buffered;
-    logger()->warn("send buffer full ({}): dropped {} {} ref {}", options.send_buffer_limit,
-                   dropped.topic, dropped.event, dropped.ref.value_or(""));
+    socket_log()->warn("send buffer full ({}): dropped {} {} ref {}", options.send_buffer_limit,
+                       dropped.topic, dropped.event, dropped.ref.value_or(""));
     json::object reason;
     reason["reason"] = "send buffer full";
     resolve(dropped.ref.value_or(""), PushResult{PushStatus::error, std::move(reason)});
@@ -478,8 +478,8 @@ void SocketCore::receive(std::string_view data, bool binary) {
   counters_.bytes_in += data.size();
   if (data.size() > options.max_frame_bytes) {
     ++counters_.oversized_frames;
-    logger()->warn("inbound frame of {} bytes exceeds the {} byte limit; closing with 1009",
-                   data.size(), options.max_frame_bytes);
+    socket_log()->warn("inbound frame of {} bytes exceeds the {} byte limit; closing with 1009",
+                       data.size(), options.max_frame_bytes);
     transport_->close(protocol::close_code::kMessageTooBig, "message too big");
     connection_lost(ConnectionState::open, protocol::close_code::kMessageTooBig, "message too big",
                     make_error(Errc::too_large, describe_close(protocol::close_code::kMessageTooBig,
@@ -489,20 +489,20 @@ void SocketCore::receive(std::string_view data, bool binary) {
   if (binary) {
     if (options.vsn == protocol::Vsn::v1) {
       ++counters_.malformed_frames;
-      logger()->warn("binary frame of {} bytes on a vsn 1.0.0 socket dropped", data.size());
+      socket_log()->warn("binary frame of {} bytes on a vsn 1.0.0 socket dropped", data.size());
       return;
     }
     auto decoded = protocol::decode_user_broadcast(data);
     if (!decoded.ok()) {
       ++counters_.malformed_frames;
-      logger()->warn("binary frame of {} bytes dropped: {}", data.size(),
-                     decoded.error().describe());
+      socket_log()->warn("binary frame of {} bytes dropped: {}", data.size(),
+                         decoded.error().describe());
       return;
     }
     auto message = protocol::to_message(decoded.value());
     if (!message.ok()) {
       ++counters_.malformed_frames;
-      logger()->warn("binary broadcast dropped: {}", message.error().describe());
+      socket_log()->warn("binary broadcast dropped: {}", message.error().describe());
       return;
     }
     route(std::move(message.value()));
@@ -516,7 +516,8 @@ void SocketCore::receive(std::string_view data, bool binary) {
     // not needs the check; the transport's own is off (make_realtime_socket).
     if (!ws::valid_utf8(data.data(), data.size())) {
       constexpr std::string_view kWhy = "text message is not valid UTF-8";
-      logger()->warn("text frame of {} bytes is not valid UTF-8; closing with 1007", data.size());
+      socket_log()->warn("text frame of {} bytes is not valid UTF-8; closing with 1007",
+                         data.size());
       transport_->close(protocol::close_code::kInvalidPayload, std::string(kWhy));
       connection_lost(
           ConnectionState::open, protocol::close_code::kInvalidPayload, std::string(kWhy),
@@ -524,8 +525,8 @@ void SocketCore::receive(std::string_view data, bool binary) {
       return;
     }
     constexpr std::size_t kShown = 120;
-    logger()->warn("malformed frame dropped ({}): {}", decoded.error().describe(),
-                   data.substr(0, kShown));
+    socket_log()->warn("malformed frame dropped ({}): {}", decoded.error().describe(),
+                       data.substr(0, kShown));
     return;
   }
   route(std::move(decoded.value()));
@@ -538,7 +539,7 @@ void SocketCore::route(protocol::Message message) {
   }
   if (message.topic == protocol::kPhoenixTopic) {
     ++counters_.unknown_events;
-    logger()->debug("ignored {} on topic phoenix", message.event);
+    socket_log()->debug("ignored {} on topic phoenix", message.event);
     return;
   }
   bool routed = false;
@@ -550,7 +551,7 @@ void SocketCore::route(protocol::Message message) {
   }
   if (!routed) {
     ++counters_.unroutable_frames;
-    logger()->debug("frame for {} ({}) has no channel", message.topic, message.event);
+    socket_log()->debug("frame for {} ({}) has no channel", message.topic, message.event);
   }
 }
 
@@ -591,7 +592,7 @@ bool SocketCore::route_change_frame(std::string_view data) {
   }
   if (!routed) {
     ++counters_.unroutable_frames;
-    logger()->debug("frame for {} ({}) has no channel", head->topic, head->event);
+    socket_log()->debug("frame for {} ({}) has no channel", head->topic, head->event);
   }
   return true;
 }
@@ -599,7 +600,7 @@ bool SocketCore::route_change_frame(std::string_view data) {
 void SocketCore::handle_reply(protocol::Message& message) {
   if (!message.ref) {
     ++counters_.malformed_frames;
-    logger()->warn("phx_reply without ref on {} dropped", message.topic);
+    socket_log()->warn("phx_reply without ref on {} dropped", message.topic);
     return;
   }
   const auto& ref = *message.ref;
@@ -626,14 +627,14 @@ void SocketCore::handle_reply(protocol::Message& message) {
   auto it = pending_.find(ref);
   if (it == pending_.end() || it->second.topic != message.topic) {
     ++counters_.unmatched_replies;
-    logger()->debug("reply to unknown ref {} on {} ignored", ref, message.topic);
+    socket_log()->debug("reply to unknown ref {} on {} ignored", ref, message.topic);
     return;
   }
   auto reply = protocol::parse_reply(message.payload);
   if (!reply.ok()) {
     ++counters_.malformed_frames;
-    logger()->warn("malformed reply to ref {} on {}: {}", ref, message.topic,
-                   reply.error().describe());
+    socket_log()->warn("malformed reply to ref {} on {}: {}", ref, message.topic,
+                       reply.error().describe());
     resolve(ref, PushResult{PushStatus::error, std::move(message.payload)});
     return;
   }

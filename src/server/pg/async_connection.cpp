@@ -1,4 +1,5 @@
 #include "rtsync/server/pg/async_connection.hpp"
+#include "libpq_text.hpp"
 
 #include <libpq-fe.h>
 #include <algorithm>
@@ -40,12 +41,7 @@ struct Prepared {
   PrepState state = PrepState::none;
 };
 
-std::string trimmed(const char* msg) {
-  std::string s = msg ? msg : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-    s.pop_back();
-  return s;
-}
+using detail::trimmed;
 
 }  // namespace
 

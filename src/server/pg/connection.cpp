@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "libpq_text.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/pg/names.hpp"
 
@@ -12,12 +13,7 @@ namespace rtsync::server::pg {
 
 namespace {
 
-std::string trimmed(const char* msg) {
-  std::string s = msg ? msg : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-    s.pop_back();
-  return s;
-}
+using detail::trimmed;
 
 void notice_to_log(void*, const char* message) {
   std::string m = trimmed(message);

@@ -13,10 +13,6 @@ namespace rtsync::server::realtime {
 
 namespace {
 
-std::string quoted(std::string_view s) {
-  return json::serialize(json::string(s));
-}
-
 std::string_view type_name(ChangeKind k) {
   switch (k) {
     case ChangeKind::insert:
@@ -42,7 +38,7 @@ struct FrameSet {
         std::string s;
         s.reserve(payload.size() + topic.size() + 64);
         s += R"({"topic":)";
-        s += quoted(topic);
+        s += core::json_quoted(topic);
         s += R"(,"event":")";
         s += event;
         s += R"(","payload":)";
@@ -56,7 +52,7 @@ struct FrameSet {
       std::string s;
       s.reserve(payload.size() + topic.size() + 48);
       s += "[null,null,";
-      s += quoted(topic);
+      s += core::json_quoted(topic);
       s += ",\"";
       s += event;
       s += "\",";
@@ -166,11 +162,11 @@ std::string change_data(const Transaction& txn, const RowChange& change,
   std::string d;
   d.reserve(256);
   d += R"({"schema":)";
-  d += quoted(rel.schema);
+  d += core::json_quoted(rel.schema);
   d += R"(,"table":)";
-  d += quoted(rel.table);
+  d += core::json_quoted(rel.table);
   d += R"(,"commit_timestamp":)";
-  d += quoted(txn.commit_timestamp);
+  d += core::json_quoted(txn.commit_timestamp);
   d += R"(,"type":")";
   d += type_name(change.kind);
   d += R"(","columns":)";

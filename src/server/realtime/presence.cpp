@@ -16,10 +16,6 @@ namespace rtsync::server::realtime {
 
 namespace {
 
-std::string quoted(std::string_view s) {
-  return json::serialize(json::string(s));
-}
-
 // {"phx_ref":ref[,"phx_ref_prev":prev],…payload}; a payload's own phx_ref fields are replaced.
 std::string meta_text(const std::string& ref, const std::string* prev,
                       const json::object& payload) {
@@ -42,7 +38,7 @@ std::string frame(protocol::Vsn vsn, std::string_view topic, std::string_view ev
   s.reserve(payload.size() + topic.size() + 64);
   if (vsn == protocol::Vsn::v1) {
     s += R"({"topic":)";
-    s += quoted(topic);
+    s += core::json_quoted(topic);
     s += R"(,"event":")";
     s += event;
     s += R"(","payload":)";
@@ -51,9 +47,9 @@ std::string frame(protocol::Vsn vsn, std::string_view topic, std::string_view ev
     return s;
   }
   s += '[';
-  s += join_ref ? quoted(*join_ref) : "null";
+  s += join_ref ? core::json_quoted(*join_ref) : "null";
   s += ",null,";
-  s += quoted(topic);
+  s += core::json_quoted(topic);
   s += ",\"";
   s += event;
   s += "\",";
@@ -70,7 +66,7 @@ void append_groups(std::string& out,
   for (const auto& [key, texts] : groups) {
     if (!first_key) out += ',';
     first_key = false;
-    out += quoted(key);
+    out += core::json_quoted(key);
     out += R"(:{"metas":[)";
     for (std::size_t i = 0; i < texts.size(); ++i) {
       if (i) out += ',';

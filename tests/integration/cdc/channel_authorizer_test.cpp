@@ -15,9 +15,8 @@ using server::ChannelRights;
 using server::cdc::PgChannelAuthorizer;
 using server::cdc::PgChannelAuthorizerOptions;
 
-constexpr const char* kAlice = "11111111-1111-1111-1111-111111111111";  // reads and writes
-constexpr const char* kBob = "22222222-2222-2222-2222-222222222222";    // reads broadcasts only
-constexpr const char* kEve = "33333333-3333-3333-3333-333333333333";    // nothing
+// kAlice (pg_fixture.hpp) reads and writes broadcasts, kBob reads them only.
+constexpr const char* kEve = "33333333-3333-3333-3333-333333333333";  // nothing
 
 AuthClass user(const char* sub) {
   return AuthClass{"authenticated",

@@ -21,6 +21,15 @@
 
 namespace rtsync::test {
 
+// The users of these suites' fixtures (the `sub` of their tokens).
+inline constexpr const char* kAlice = "11111111-1111-1111-1111-111111111111";
+inline constexpr const char* kBob = "22222222-2222-2222-2222-222222222222";
+
+// The JWT claims of an authenticated user, as text (request.jwt.claims).
+inline std::string claims(const char* sub) {
+  return std::string(R"({"sub":")") + sub + R"(","role":"authenticated"})";
+}
+
 using namespace std::chrono_literals;
 
 // Records what the stream hands over. With `auto_done`, acknowledges at once; otherwise keeps the

@@ -19,13 +19,6 @@ using server::cdc::PgRowAuthorizer;
 using server::cdc::PgRowAuthorizerOptions;
 using Answer = std::optional<Result<std::vector<VisibilityResult>>>;
 
-constexpr const char* kAlice = "11111111-1111-1111-1111-111111111111";
-constexpr const char* kBob = "22222222-2222-2222-2222-222222222222";
-
-std::string claims(const char* sub) {
-  return std::string(R"({"sub":")") + sub + R"(","role":"authenticated"})";
-}
-
 class RowAuthorizerBatchTest : public PgSuite {
  protected:
   static void SetUpTestSuite() {

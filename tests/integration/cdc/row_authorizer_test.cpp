@@ -18,13 +18,6 @@ using server::VisibilityResult;
 using server::cdc::PgRowAuthorizer;
 using server::cdc::PgRowAuthorizerOptions;
 
-constexpr const char* kAlice = "11111111-1111-1111-1111-111111111111";
-constexpr const char* kBob = "22222222-2222-2222-2222-222222222222";
-
-std::string claims(const char* sub) {
-  return std::string(R"({"sub":")") + sub + R"(","role":"authenticated"})";
-}
-
 class RowAuthorizerTest : public PgSuite {
  protected:
   static void SetUpTestSuite() {

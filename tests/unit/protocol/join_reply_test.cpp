@@ -16,9 +16,6 @@ using namespace test;  // NOLINT
 json::value payload_of(std::string_view v2_frame) {
   return decode_v2(v2_frame).value().payload;
 }
-json::value jv(std::string_view text) {
-  return json::parse(text);
-}
 
 // ---- join payload -------------------------------------------------------------------------------
 

@@ -18,10 +18,6 @@ std::string compact(std::string_view text) {
   return json::serialize(json::parse(text));
 }
 
-json::value jv(std::string_view text) {
-  return json::parse(text);
-}
-
 // ---- vsn 2 golden frames ----------------------------------------------------------------------
 
 class V2Golden : public ::testing::TestWithParam<std::string_view> {};

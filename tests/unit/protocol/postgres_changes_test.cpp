@@ -12,9 +12,6 @@ namespace {
 
 using namespace test;  // NOLINT
 
-json::value jv(std::string_view text) {
-  return json::parse(text);
-}
 json::value reference_payload() {
   return decode_v2(kV2PostgresChanges).value().payload;
 }

@@ -6,7 +6,14 @@
 #include <string>
 #include <string_view>
 
+#include "rtsync/core/json.hpp"
+
 namespace rtsync::protocol::test {
+
+// A JSON literal of a test as a value.
+inline json::value jv(std::string_view text) {
+  return json::parse(text);
+}
 
 // ---- vsn 2.0.0 (arrays) ---------------------------------------------------------------------
 

@@ -3,15 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include "fake_fetcher.hpp"
+
 #include <cmath>
 
 using namespace rtsync;
 using namespace rtsync::client::query;
 
 namespace {
-json::value J(std::string_view text) {
-  return core::parse_json(text).value();
-}
+using test::J;
 Data D(std::string_view text) {
   return Data::from_json(J(text));
 }

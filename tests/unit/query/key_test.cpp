@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fake_fetcher.hpp"
+
 #include <cmath>
 #include <limits>
 
@@ -13,9 +15,7 @@ using namespace rtsync::client::query;
 using rtsync::core::canonical_json;  // the key hash's printer (core/json.hpp)
 
 namespace {
-json::value J(std::string_view text) {
-  return core::parse_json(text).value();
-}
+using test::J;
 std::string H(std::string_view text) {
   return canonical_json(J(text));
 }

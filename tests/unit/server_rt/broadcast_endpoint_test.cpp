@@ -17,8 +17,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace testing;
 
-const std::string kSecret = "unit-test-secret-unit-test-secret-0123";
-
 class BroadcastEndpointTest : public ::testing::Test {
  protected:
   BroadcastEndpointTest() : verifier(kSecret, 2s), hub(sched, verifier, &authz, limits()) {

@@ -17,8 +17,6 @@ using namespace testing;
 using protocol::Message;
 using protocol::Vsn;
 
-const std::string kSecret = "unit-test-secret-unit-test-secret-0123";
-
 class ConnectionTest : public ::testing::Test {
  protected:
   ConnectionTest() : verifier(kSecret, 2s), hub(sched, verifier, &authz, limits()) {

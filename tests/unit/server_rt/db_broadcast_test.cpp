@@ -19,8 +19,6 @@ using namespace testing;
 using protocol::Message;
 using protocol::Vsn;
 
-const std::string kSecret = "unit-test-secret-unit-test-secret-0123";
-
 // ---- decoding -----------------------------------------------------------------------------------
 
 TEST(DbBroadcastDecode, AnInsertBecomesTheBroadcastOfItsTopicEventPayloadAndId) {

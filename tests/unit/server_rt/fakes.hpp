@@ -20,6 +20,9 @@
 
 namespace rtsync::server::realtime::testing {
 
+// The HS256 secret the hubs of these tests verify tokens with.
+inline const std::string kSecret = "unit-test-secret-unit-test-secret-0123";
+
 // `frames` is the session's outbound queue: what was sent and the test has not read yet (take,
 // read). With `max_frames` / `max_bytes` set it overflows like the transport's (close 1008); the
 // peaks of the queue are recorded. A drain notification (when_drained) fires when a read leaves

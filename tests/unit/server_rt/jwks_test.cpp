@@ -1,11 +1,13 @@
 // RS256/ES256 verification with keys from a JWKS, key rotation on virtual time, and an attacker's
 // tokens: foreign keys, algorithm confusion, `none`, expired tokens, broken and oversized key sets.
 #include <gtest/gtest.h>
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include "jwt_fixture.hpp"
 
 #include <atomic>
 #include <filesystem>
@@ -23,11 +25,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const core::WallTime kNow{std::chrono::seconds(1'800'000'000)};
-constexpr std::int64_t kNowS = 1'800'000'000;
-const std::string kSecret = "super-secret-jwt-token-with-at-least-32-characters";
+using namespace test;  // NOLINT: kNow, kNowS, kSecret
 
-json::object claims(std::string role, std::int64_t exp) {
+json::object user_claims(std::string role, std::int64_t exp) {
   json::object c;
   c["role"] = role;
   c["exp"] = exp;
@@ -133,7 +133,7 @@ std::shared_ptr<KeyRing> ring_of(std::string_view text) {
 TEST(Jwks, Es256TokenFromTheKeySetIsAccepted) {
   auto key = ec("ec-1");
   JwtVerifier v(kSecret, ring_of(jwks_text({key.public_jwk()})));
-  auto token = sign_es256(claims("authenticated", kNowS + 60), key);
+  auto token = sign_es256(user_claims("authenticated", kNowS + 60), key);
   auto r = v.verify(token, kNow);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r.value().role, "authenticated");
@@ -146,7 +146,7 @@ TEST(Jwks, Es256TokenFromTheKeySetIsAccepted) {
 
 TEST(Jwks, Rs256TokenFromTheKeySetIsAccepted) {
   JwtVerifier v(kSecret, ring_of(jwks_text({rsa().jwk()})));
-  auto r = v.verify(rsa().token(claims("anon", kNowS + 60)), kNow);
+  auto r = v.verify(rsa().token(user_claims("anon", kNowS + 60)), kNow);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r.value().role, "anon");
 }
@@ -154,17 +154,18 @@ TEST(Jwks, Rs256TokenFromTheKeySetIsAccepted) {
 TEST(Jwks, Hs256KeepsWorkingNextToAKeySet) {
   auto key = ec("ec-1");
   JwtVerifier v(kSecret, ring_of(jwks_text({key.public_jwk(), rsa().jwk()})));
-  auto r = v.verify(sign_hs256(claims("anon", kNowS + 60), kSecret), kNow);
+  auto r = v.verify(sign_hs256(user_claims("anon", kNowS + 60), kSecret), kNow);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(
-      v.verify(sign_hs256(claims("anon", kNowS + 60), "another-secret-of-32-bytes-at-least!"), kNow)
+      v.verify(sign_hs256(user_claims("anon", kNowS + 60), "another-secret-of-32-bytes-at-least!"),
+               kNow)
           .ok());
 }
 
 TEST(Jwks, TokenWithoutKidUsesTheOnlyKeyOfItsAlgorithm) {
   auto key = ec("ec-1");
   JwtVerifier v(kSecret, ring_of(jwks_text({key.public_jwk()})));
-  auto input = compact(header("ES256"), claims("anon", kNowS + 60));
+  auto input = compact(header("ES256"), user_claims("anon", kNowS + 60));
   EXPECT_TRUE(v.verify(input + "." + b64(key.sign(input)), kNow).ok());
   // With two ES256 keys a token must say which one.
   auto other = ec("ec-2");
@@ -180,7 +181,7 @@ TEST(JwksAttack, TokenSignedByAKeyNotInTheSetIsRefused) {
   auto trusted = ec("ec-1");
   auto attacker = ec("ec-1");  // same kid, different key
   JwtVerifier v(kSecret, ring_of(jwks_text({trusted.public_jwk()})));
-  auto r = v.verify(sign_es256(claims("service_role", kNowS + 60), attacker), kNow);
+  auto r = v.verify(sign_es256(user_claims("service_role", kNowS + 60), attacker), kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().fault, JwtFault::bad_signature);
   EXPECT_EQ(r.error().join_reason(), "JwtSignatureError: Failed to validate JWT signature");
@@ -190,18 +191,18 @@ TEST(JwksAttack, UnknownKidIsRefused) {
   auto trusted = ec("ec-1");
   auto attacker = ec("attacker");
   JwtVerifier v(kSecret, ring_of(jwks_text({trusted.public_jwk()})));
-  auto r = v.verify(sign_es256(claims("service_role", kNowS + 60), attacker), kNow);
+  auto r = v.verify(sign_es256(user_claims("service_role", kNowS + 60), attacker), kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().fault, JwtFault::bad_signature);
   // Without any key set at all, asymmetric tokens are refused too.
   JwtVerifier hs_only(kSecret);
-  EXPECT_FALSE(hs_only.verify(sign_es256(claims("anon", kNowS + 60), trusted), kNow).ok());
+  EXPECT_FALSE(hs_only.verify(sign_es256(user_claims("anon", kNowS + 60), trusted), kNow).ok());
 }
 
 TEST(JwksAttack, KidOfAnRsaKeyWithAlgEs256IsRefused) {
   auto attacker = ec("x");
   JwtVerifier v(kSecret, ring_of(jwks_text({rsa().jwk()})));
-  auto input = compact(header("ES256", rsa().kid), claims("service_role", kNowS + 60));
+  auto input = compact(header("ES256", rsa().kid), user_claims("service_role", kNowS + 60));
   auto r = v.verify(input + "." + b64(attacker.sign(input)), kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().fault, JwtFault::malformed);
@@ -215,7 +216,7 @@ TEST(JwksAttack, Hs256WithTheRsaPublicKeyAsSecretIsRefused) {
        {rsa().public_pem(), RsaKey::bn(rsa().key.get(), OSSL_PKEY_PARAM_RSA_N),
         json::serialize(rsa().jwk())}) {
     for (const std::string& kid : {std::string(), rsa().kid}) {
-      auto input = compact(header("HS256", kid), claims("service_role", kNowS + 60));
+      auto input = compact(header("HS256", kid), user_claims("service_role", kNowS + 60));
       unsigned char mac[32];
       unsigned int len = 0;
       HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
@@ -231,7 +232,7 @@ TEST(JwksAttack, AlgNoneIsRefused) {
   auto key = ec("ec-1");
   JwtVerifier v(kSecret, ring_of(jwks_text({key.public_jwk()})));
   for (std::string alg : {"none", "None", "NONE", "ES384", "RS512", "PS256", "HS512"}) {
-    auto input = compact(header(alg, "ec-1"), claims("service_role", kNowS + 60));
+    auto input = compact(header(alg, "ec-1"), user_claims("service_role", kNowS + 60));
     for (const std::string& sig : {std::string(), b64(key.sign(input))}) {
       auto r = v.verify(input + "." + sig, kNow);
       ASSERT_FALSE(r.ok()) << alg;
@@ -243,21 +244,21 @@ TEST(JwksAttack, AlgNoneIsRefused) {
 TEST(JwksAttack, ExpiredTokenIsRefused) {
   auto key = ec("ec-1");
   JwtVerifier v(kSecret, ring_of(jwks_text({key.public_jwk()})), 2s);
-  auto r = v.verify(sign_es256(claims("authenticated", kNowS - 2), key), kNow);
+  auto r = v.verify(sign_es256(user_claims("authenticated", kNowS - 2), key), kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().fault, JwtFault::expired);
   EXPECT_EQ(r.error().message, "Token has expired 2 seconds ago");
-  EXPECT_TRUE(v.verify(sign_es256(claims("authenticated", kNowS - 1), key), kNow).ok());
+  EXPECT_TRUE(v.verify(sign_es256(user_claims("authenticated", kNowS - 1), key), kNow).ok());
 }
 
 TEST(JwksAttack, TamperedPayloadAndDerSignaturesAreRefused) {
   auto key = ec("ec-1");
   JwtVerifier v(kSecret, ring_of(jwks_text({key.public_jwk()})));
-  auto token = sign_es256(claims("authenticated", kNowS + 60), key);
+  auto token = sign_es256(user_claims("authenticated", kNowS + 60), key);
   auto dot1 = token.find('.');
   auto dot2 = token.rfind('.');
   auto forged = token.substr(0, dot1) + "." +
-                b64(json::serialize(claims("service_role", kNowS + 60))) + token.substr(dot2);
+                b64(json::serialize(user_claims("service_role", kNowS + 60))) + token.substr(dot2);
   EXPECT_EQ(v.verify(forged, kNow).error().fault, JwtFault::bad_signature);
   // Signatures of the wrong length (a DER-encoded one is 70-72 bytes) are refused.
   auto input = token.substr(0, dot2);
@@ -268,7 +269,7 @@ TEST(JwksAttack, TamperedPayloadAndDerSignaturesAreRefused) {
 
 TEST(JwksAttack, EmptySecretNeverVerifiesHs256) {
   JwtVerifier v("", ring_of(jwks_text({rsa().jwk()})));
-  auto r = v.verify(sign_hs256(claims("service_role", kNowS + 60), ""), kNow);
+  auto r = v.verify(sign_hs256(user_claims("service_role", kNowS + 60), ""), kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().fault, JwtFault::bad_signature);
 }
@@ -371,8 +372,8 @@ TEST_F(JwksFile, RotationTakesEffectExactlyAtTheReloadInterval) {
   JwksSource source(sched_, ring_, {path_.string(), 300s, {}});
   ASSERT_TRUE(source.start().ok());
   JwtVerifier v(kSecret, ring_);
-  auto old_token = sign_es256(claims("authenticated", kNowS + 3600), old_key);
-  auto new_token = sign_es256(claims("authenticated", kNowS + 3600), new_key);
+  auto old_token = sign_es256(user_claims("authenticated", kNowS + 3600), old_key);
+  auto new_token = sign_es256(user_claims("authenticated", kNowS + 3600), new_key);
   EXPECT_TRUE(v.verify(old_token, kNow).ok());
   EXPECT_FALSE(v.verify(new_token, kNow).ok());
 
@@ -398,7 +399,7 @@ TEST_F(JwksFile, ReloadOnDemandRestartsTheInterval) {
   sched_.advance(100s);
   write(jwks_text({a.public_jwk(), b.public_jwk()}));
   ASSERT_TRUE(source.reload().ok());  // what SIGHUP does
-  EXPECT_TRUE(v.verify(sign_es256(claims("anon", kNowS + 60), b), kNow).ok());
+  EXPECT_TRUE(v.verify(sign_es256(user_claims("anon", kNowS + 60), b), kNow).ok());
   EXPECT_EQ(sched_.time_until(timers::JwksReload), core::Duration(300s));
 }
 
@@ -408,7 +409,7 @@ TEST_F(JwksFile, GarbageKeepsTheLastGoodKeysAndLogsAnError) {
   JwksSource source(sched_, ring_, {path_.string(), 60s, {}});
   ASSERT_TRUE(source.start().ok());
   JwtVerifier v(kSecret, ring_);
-  auto token = sign_es256(claims("anon", kNowS + 3600), a);
+  auto token = sign_es256(user_claims("anon", kNowS + 3600), a);
 
   log::Capture logs;
   write("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"garbage");
@@ -454,8 +455,8 @@ TEST_F(JwksFile, ExtraKeysSurviveEveryReload) {
   JwtVerifier v(kSecret, ring_);
   write(jwks_text({}));
   sched_.advance(60s);
-  EXPECT_TRUE(v.verify(sign_es256(claims("anon", kNowS + 60), own), kNow).ok());
-  EXPECT_FALSE(v.verify(sign_es256(claims("anon", kNowS + 60), a), kNow).ok());
+  EXPECT_TRUE(v.verify(sign_es256(user_claims("anon", kNowS + 60), own), kNow).ok());
+  EXPECT_FALSE(v.verify(sign_es256(user_claims("anon", kNowS + 60), a), kNow).ok());
 }
 
 // An http(s) location is read through the injected fetch, asynchronously; these drive it by hand.
@@ -497,7 +498,7 @@ TEST_F(JwksUrl, TheFirstReadInstallsTheKeysAndStartsTheInterval) {
   EXPECT_FALSE(sched_.pending(timers::JwksReload)) << "the interval starts with the answer";
 
   JwtVerifier v(kSecret, ring_);
-  auto token = sign_es256(claims("authenticated", kNowS + 3600), a);
+  auto token = sign_es256(user_claims("authenticated", kNowS + 3600), a);
   EXPECT_FALSE(v.verify(token, kNow).ok());
   answer(jwks_text({a.public_jwk()}));
   ASSERT_EQ(loads_.size(), 1u);
@@ -519,7 +520,7 @@ TEST_F(JwksUrl, AFailedReadKeepsTheKeysAndAReadInFlightAbsorbsReloads) {
   ASSERT_TRUE(source.start().ok());
   answer(jwks_text({a.public_jwk()}));
   JwtVerifier v(kSecret, ring_);
-  auto token_a = sign_es256(claims("anon", kNowS + 3600), a);
+  auto token_a = sign_es256(user_claims("anon", kNowS + 3600), a);
 
   ASSERT_TRUE(source.reload().ok());
   ASSERT_TRUE(source.reload().ok());
@@ -545,7 +546,7 @@ TEST_F(JwksUrl, AFailedReadKeepsTheKeysAndAReadInFlightAbsorbsReloads) {
   sched_.advance(60s);
   answer(jwks_text({b.public_jwk()}));  // rotation
   EXPECT_FALSE(v.verify(token_a, kNow).ok());
-  EXPECT_TRUE(v.verify(sign_es256(claims("anon", kNowS + 3600), b), kNow).ok());
+  EXPECT_TRUE(v.verify(sign_es256(user_claims("anon", kNowS + 3600), b), kNow).ok());
 }
 
 TEST_F(JwksUrl, AFailedFirstReadIsReportedAndAnAnswerAfterDestructionIsIgnored) {

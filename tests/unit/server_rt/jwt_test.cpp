@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "jwt_fixture.hpp"
+
 #include <limits>
 
 namespace rtsync::server::auth {
@@ -9,9 +11,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const core::WallTime kNow{std::chrono::seconds(1'800'000'000)};
-constexpr std::int64_t kNowS = 1'800'000'000;
-const std::string kSecret = "super-secret-jwt-token-with-at-least-32-characters";
+using namespace test;  // NOLINT: kNow, kNowS, kSecret
 
 json::object claims(std::string role, std::int64_t exp) {
   json::object c;

@@ -18,7 +18,6 @@ using namespace testing;
 using protocol::Message;
 using protocol::Vsn;
 
-const std::string kSecret = "unit-test-secret-unit-test-secret-0123";
 const std::string kNoRead =
     "Unauthorized: You do not have permissions to read from this Channel topic: room";
 const std::string kDbDown =

@@ -20,7 +20,6 @@ using namespace testing;
 using protocol::Message;
 using protocol::Vsn;
 
-const std::string kSecret = "unit-test-secret-unit-test-secret-0123";
 const std::string kEpoch = "00c0ffee00c0ffee";
 constexpr Lsn kStart = 0x1000;
 

@@ -22,6 +22,9 @@
 
 namespace rtsync::client::sync::testing {
 
+// The task binding's channel of project p1.
+inline const std::string kTopic1 = "realtime:task-updates:p1";
+
 using testkit::FakeTransport;
 
 using core::ManualScheduler;

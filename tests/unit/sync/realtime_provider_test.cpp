@@ -12,8 +12,6 @@ namespace {
 
 using query::QueryKey;
 
-const std::string kTopic1 = "realtime:task-updates:p1";
-
 class ProviderTest : public ManagerFixture {
  protected:
   explicit ProviderTest(SocketOptions options = test_socket_options())

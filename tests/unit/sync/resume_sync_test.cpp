@@ -16,7 +16,6 @@ namespace {
 
 using query::QueryKey;
 
-const std::string kTopic1 = "realtime:task-updates:p1";
 constexpr std::string_view kEpoch = "5f0c2a9e1b7d4c38";
 
 json::object wire_pos(std::string_view lsn, int index) {

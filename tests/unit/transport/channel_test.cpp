@@ -14,7 +14,6 @@ constexpr std::string_view kTasksJoin =
     R"(["1","1","realtime:task-updates:p1","phx_join",{"config":{"broadcast":{"ack":false,"self":false},"presence":{"key":"","enabled":false},"postgres_changes":[{"event":"INSERT","schema":"public","table":"tasks","filter":"project_id=eq.p1"},{"event":"UPDATE","schema":"public","table":"tasks","filter":"project_id=eq.p1"}],"private":false},"access_token":"user-jwt"}])";
 constexpr std::string_view kTasksAck =
     R"({"postgres_changes":[{"id":11,"event":"INSERT","schema":"public","table":"tasks","filter":"project_id=eq.p1"},{"id":12,"event":"UPDATE","schema":"public","table":"tasks","filter":"project_id=eq.p1"}]})";
-constexpr std::string_view kTopic = "realtime:task-updates:p1";
 
 std::string change_frame(std::string_view ids, std::string_view type) {
   return SocketFixture::frame(

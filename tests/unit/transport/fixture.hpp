@@ -17,6 +17,9 @@
 
 namespace rtsync::client::testing {
 
+// The channel most tests join: the task binding's channel of project p1.
+inline constexpr std::string_view kTopic = "realtime:task-updates:p1";
+
 using testkit::FakeTransport;
 
 using namespace std::chrono_literals;

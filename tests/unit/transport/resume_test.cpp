@@ -11,7 +11,6 @@
 namespace rtsync::client::testing {
 namespace {
 
-constexpr std::string_view kTopic = "realtime:task-updates:p1";
 constexpr std::string_view kEpoch = "5f0c2a9e1b7d4c38";
 constexpr std::string_view kAckBody =
     R"("postgres_changes":[{"id":11,"event":"INSERT","schema":"public","table":"tasks","filter":"project_id=eq.p1"}])";
