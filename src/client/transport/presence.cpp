@@ -117,7 +117,10 @@ void PresenceSync::sync_diff(const Raw& joins, const Raw& leaves, const Events& 
     auto cur = state_.find(key);
     if (cur == state_.end()) continue;
     auto& list = cur->second;
-    std::erase_if(list, [&](const json::object& m) { return has_ref(metas, ref_of(m)); });
+    // A named reference: lambdas may not capture structured bindings before C++20's P1091 (clang
+    // 16), and the sanitizer builds use clang 14.
+    const auto& left = metas;
+    std::erase_if(list, [&left](const json::object& m) { return has_ref(left, ref_of(m)); });
     PresenceLeave ev;
     ev.key = key;
     ev.current_presences = exposed(list);

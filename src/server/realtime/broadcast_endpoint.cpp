@@ -191,7 +191,7 @@ void BroadcastEndpoint::handle(http::HttpRequest request,
     ++hub_.metrics().channel_auth_write_checks;
     ChannelCheck check{caller, topic.substr(std::string_view("realtime:").size()), false, false,
                        true};
-    authorizer->check(std::move(check), [this, pending, topic, finish](ChannelAuthResult r) {
+    authorizer->check(std::move(check), [pending, topic, finish](ChannelAuthResult r) {
       if (r) {
         pending->allowed[topic] = r.value().broadcast_write.value_or(false);
       } else {
