@@ -702,7 +702,7 @@ int bench_presence(int argc, char** argv) {
   std::int64_t last_reply = 0, first_presence = 0, last_presence = 0;
   const std::string topic = "realtime:lobby";
   for (int i = 0; i < n; ++i) {
-    clients[i]->on_message = [&](std::string_view msg) {
+    clients[i]->on_message = [&, i](std::string_view msg) {
       ++st.frames[i][kind_of(msg)];
       st.bytes[i] += msg.size();
       const Kind k = kind_of(msg);
@@ -809,7 +809,7 @@ int bench_presence(int argc, char** argv) {
     int rev = 0;
     on_io(io, [&] {
       for (int i = 0; i < n; ++i) {
-        clients[i]->on_message = [&, i](std::string_view msg) {
+        clients[i]->on_message = [&](std::string_view msg) {
           ++upd_frames;
           upd_bytes += msg.size();
           if (kind_of(msg) != kDiff) return;
