@@ -23,6 +23,11 @@ using protocol::Vsn;
 const std::string kEpoch = "00c0ffee00c0ffee";
 constexpr Lsn kStart = 0x1000;
 
+// Commit position of the k-th transaction of a test.
+constexpr Lsn at(int k) {
+  return 0x2000 + static_cast<Lsn>(k) * 0x100;
+}
+
 class ResumeTest : public ::testing::Test {
  protected:
   ResumeTest() : verifier(kSecret, 2s) { make_hub(limits()); }
@@ -131,6 +136,23 @@ class ResumeTest : public ::testing::Test {
     return r;
   }();
   int done_calls = 0;
+  // Sockets queue at most 8 frames, so a replay of more than 4 is paced; the history keeps 1 MiB.
+  void make_paced_hub() {
+    auto l = limits();
+    l.max_queued_frames = 8;
+    l.resume_window_bytes = 1 << 20;
+    make_hub(l);
+  }
+  // `n` transactions of one row of alice's commit while she is away; then she rejoins, resuming
+  // from the start.
+  Client& alice_resuming_after(int n) {
+    for (int k = 1; k <= n; ++k)
+      feed(tx(at(k), {row_of(k, "alice")}));
+    auto& a = client("alice");
+    a.send(join(config(pos(kStart, 0))));
+    sched.run_ready();
+    return a;
+  }
 };
 
 TEST_F(ResumeTest, EveryChangeCarriesItsPositionCountedOverAllChangesAndParts) {
@@ -495,20 +517,12 @@ TEST_F(ResumeTest, LeavingWhileTheReplayIsPreparedEndsIt) {
 
 // ---- paced replays: larger than the socket's queue, written as the client reads ----
 
-// Commit position of the k-th transaction of a test.
-constexpr Lsn at(int k) {
-  return 0x2000 + static_cast<Lsn>(k) * 0x100;
-}
-
 // The replay larger than the socket's whole queue (found by the chaos campaign: a token-expiry
 // outage of 4,177 changes was a told gap) is delivered completely, in commit order, once, then
 // the live changes held meanwhile, then live ones — and the queue never held more than half of
 // its limit.
 TEST_F(ResumeTest, AReplayLargerThanTheSendQueueIsWrittenAsTheClientReadsAndArrivesWhole) {
-  auto l = limits();
-  l.max_queued_frames = 8;
-  l.resume_window_bytes = 1 << 20;
-  make_hub(l);
+  make_paced_hub();
   auto& bob = client("bob");  // another user on the same topic
   bob.send(join(config()));
   bob.io.take();
@@ -591,10 +605,7 @@ TEST_F(ResumeTest, AReplayLargerThanTheQueuesBytesIsWrittenInBurstsOfHalfOfThem)
 // and its queue pass the socket's limits (memory stays bounded); the other sessions keep being
 // served and receive nothing of it; a rejoin resumes from what it applied.
 TEST_F(ResumeTest, AClientThatStopsReadingMidReplayIsClosedAsASlowConsumerAndResumesAgain) {
-  auto l = limits();
-  l.max_queued_frames = 8;
-  l.resume_window_bytes = 1 << 20;
-  make_hub(l);
+  make_paced_hub();
   auto& bob = client("bob");
   bob.send(join(config()));
   bob.io.take();
@@ -645,15 +656,8 @@ TEST_F(ResumeTest, AClientThatStopsReadingMidReplayIsClosedAsASlowConsumerAndRes
 }
 
 TEST_F(ResumeTest, LeavingMidReplayStopsItAndARejoinReplaysFromTheNewPositionOnce) {
-  auto l = limits();
-  l.max_queued_frames = 8;
-  l.resume_window_bytes = 1 << 20;
-  make_hub(l);
-  for (int k = 1; k <= 20; ++k)
-    feed(tx(at(k), {row_of(k, "alice")}));
-  auto& a = client("alice");
-  a.send(join(config(pos(kStart, 0))));
-  sched.run_ready();
+  make_paced_hub();
+  auto& a = alice_resuming_after(20);
   auto seen = changes(a.io.read(4));
   ASSERT_FALSE(seen.empty());
   a.send(Message{"1", "2", "realtime:room", "phx_leave", json::object()});
@@ -708,15 +712,8 @@ TEST_F(ResumeTest, LeavingMidReplayStopsItAndARejoinReplaysFromTheNewPositionOnc
 // replay pinned them and is delivered whole. Dropped before the replay began (while its head was
 // on its way), they are a told gap.
 TEST_F(ResumeTest, HistoryTrimmedMidReplayIsStillReplayedAndTrimmedBeforeItIsAGap) {
-  auto l = limits();
-  l.max_queued_frames = 8;
-  l.resume_window_bytes = 1 << 20;
-  make_hub(l);
-  for (int k = 1; k <= 20; ++k)
-    feed(tx(at(k), {row_of(k, "alice")}));
-  auto& a = client("alice");
-  a.send(join(config(pos(kStart, 0))));
-  sched.run_ready();
+  make_paced_hub();
+  auto& a = alice_resuming_after(20);
   auto msgs = a.io.read(4);
   sched.advance(10s);  // the whole window is trimmed
   EXPECT_EQ(hub->confirm_limit(), at(20));
