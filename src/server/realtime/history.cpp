@@ -6,7 +6,7 @@ namespace rtsync::server::realtime {
 
 std::string position_text(std::string_view epoch, StreamPosition p) {
   std::string s = R"({"epoch":)";
-  s += json::serialize(json::string(epoch));
+  s += core::json_quoted(epoch);
   s += R"(,"lsn":")";
   s += format_lsn(p.lsn);
   s += R"(","index":)";

@@ -870,7 +870,7 @@ BroadcastMessage Hub::db_broadcast_message(const DbBroadcast& b, StreamPosition 
   if (!epoch_.empty()) {
     msg.position = pos;
     // meta = {id, position}: the same object realtime-js shows as `meta`.
-    msg.binary->metadata = R"({"id":)" + json::serialize(json::string(b.id)) + R"(,"position":)" +
+    msg.binary->metadata = R"({"id":)" + core::json_quoted(b.id) + R"(,"position":)" +
                            position_text(epoch_, pos) + "}";
   }
   return msg;
