@@ -597,9 +597,12 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     // Image tables first (made or remade where this connection lacks them or the columns
     // changed), then the images, then the classes: the read-only setting comes after the writes.
     Slot& sl = slots[slot];
-    if (sl.image_tables_connects != sl.conn->connects()) {
+    // The connection this batch will run on: the current one, or (when it broke and is not back
+    // yet) the next — whose session has no temporary tables, whatever the last batch made.
+    const std::uint64_t runs_on = sl.conn->connects() + (sl.conn->connected() ? 0 : 1);
+    if (sl.image_tables_connects != runs_on) {
       sl.image_tables.clear();
-      sl.image_tables_connects = sl.conn->connects();
+      sl.image_tables_connects = runs_on;
     }
     for (std::uint32_t oid : image_order) {
       const TableMeta& meta = tables[oid];

@@ -998,9 +998,11 @@ void Hub::authorize(std::shared_ptr<Pending> p, int attempt) {
         if (!result.ok()) {
           // No answer is not an answer: the stream is held back (done is not called, so nothing
           // is confirmed) for as long as PostgreSQL is away. Only an error that repeats for the
-          // same rows (a policy that fails on them, say) ends in refusing them, counted.
-          const bool transient = authorizer_->transient(result.error());
-          if (transient || attempt + 1 < kPermanentErrorAttempts) {
+          // same rows (a policy that fails on them, say) ends in refusing them, counted: the
+          // outage's own retries do not bring a later one-off error (a session's temporary table
+          // lost with PostgreSQL's restart, say) closer to that.
+          if (!authorizer_->transient(result.error())) ++p->permanent_failures;
+          if (p->permanent_failures < kPermanentErrorAttempts) {
             return retry_later(p, attempt, "row authorization", result.error(),
                                [this, attempt](const std::shared_ptr<Pending>& again) {
                                  authorize(again, attempt + 1);

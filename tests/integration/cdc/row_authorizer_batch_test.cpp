@@ -136,5 +136,30 @@ TEST_F(RowAuthorizerBatchTest, ABatchWaitsUntilEveryTransactionIsVisible) {
   EXPECT_EQ(visible((**alice)[1]), (std::vector<bool>{false}));
 }
 
+// PostgreSQL ends the authorizer's session (a restart, an operator's pg_terminate_backend) while
+// it is idle: the session's image tables went with it, so the next batch runs on a new connection
+// and must make them again instead of failing once on a missing table and being retried.
+TEST_F(RowAuthorizerBatchTest, ASessionEndedWhileIdleIsReplacedWithoutAFailedBatch) {
+  Answer warm;
+  std::vector<int> order;
+  ask(committed(200, kAlice), warm, order, 0);
+  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  ASSERT_TRUE(warm->ok()) << warm->error().describe();
+
+  ASSERT_EQ(query("SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity "
+                  "WHERE application_name = 'rtsync_rls'")
+                .value(0, 0),
+            "1");
+  // The connection notices the close while idle (it watches its socket), then is asked again.
+  loop.run_until([] { return false; }, 200ms);
+
+  Answer after;
+  ask(committed(201, kAlice), after, order, 1);
+  ASSERT_TRUE(loop.run_until([&] { return after.has_value(); }));
+  ASSERT_TRUE(after->ok()) << after->error().describe();
+  EXPECT_EQ(visible((**after)[0]), (std::vector<bool>{true}));
+  EXPECT_EQ(visible((**after)[1]), (std::vector<bool>{false}));
+}
+
 }  // namespace
 }  // namespace rtsync::test

@@ -623,6 +623,31 @@ TEST_F(ConnectionTest, AnAuthorizationErrorThatRepeatsRefusesTheRowsAfterEightTr
   EXPECT_EQ(hub.metrics().drops_for(drop::kAuthorizerFailed), 1u);
 }
 
+// A long outage is many transient failures; the one error of another kind when PostgreSQL is
+// back (a session's temporary table gone with the restart, say) is retried like any first one,
+// not taken as the eighth strike that refuses the rows.
+TEST_F(ConnectionTest, AnOutagesRetriesDoNotCountTowardRefusingTheRows) {
+  authz.fail = true;
+  auto c = client();
+  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+  c->io.take();
+  bool done = false;
+  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
+                     [&] { done = true; });
+  sched.advance(11100ms);  // at 0, 0.1, 0.3, 0.7, 1.5, 3.1 s, then every 2 s: 10 failed calls
+  ASSERT_EQ(authz.calls.size(), 10u);
+  authz.permanent = true;  // the next answer is an error no outage explains
+  sched.advance(2s);
+  ASSERT_EQ(authz.calls.size(), 11u);
+  EXPECT_FALSE(done);
+  authz.fail = false;
+  authz.permanent = false;
+  sched.advance(2s);
+  EXPECT_TRUE(done);
+  EXPECT_EQ(c->io.take().size(), 1u);
+  EXPECT_EQ(hub.metrics().drops_for(drop::kAuthorizerFailed), 0u);
+}
+
 TEST_F(ConnectionTest, PipelinedTransactionsAreDeliveredInCommitOrder) {
   authz.defer = true;
   EXPECT_EQ(hub.max_in_flight(), limits().max_transactions_in_flight);

@@ -10,8 +10,9 @@
 // PostgreSQL is away, holding the transaction and every later one; the stream stops handing on
 // more once max_in_flight() are held, and stops reading once its own queue is full, so memory
 // stays bounded while delivery waits. Only an error the authorizer calls permanent (the same
-// rows fail the same way) ends, after kPermanentErrorAttempts tries, in refusing those rows
-// (counted as drop reason `authorizer_failed`).
+// rows fail the same way) ends, once kPermanentErrorAttempts answers were such errors (an
+// outage's retries in between do not count), in refusing those rows (counted as drop reason
+// `authorizer_failed`).
 //
 // Broadcast from Database (docs/database-broadcast.md): an INSERT into realtime.messages in a
 // transaction becomes a broadcast to `realtime:<topic>` (private rows to the private channel of
@@ -249,6 +250,8 @@ class Hub final : public ChangeSink {
     std::shared_ptr<Router::Plan> plan;  // set once routed
     bool ready = false;                  // authorized (or nothing to authorize): deliverable
     core::Timer retry;                   // timers::AuthorizeRetry
+    // Row-check answers that were errors no retry would fix; an outage's do not count.
+    int permanent_failures = 0;
   };
   void route_when_facts_known(const std::shared_ptr<Pending>& p, int attempt);
   void route_and_authorize(const std::shared_ptr<Pending>& p);
