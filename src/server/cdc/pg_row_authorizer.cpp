@@ -140,6 +140,26 @@ T to_num(std::string_view s) {
   return v;
 }
 
+// An error that PostgreSQL being away (or busy) explains: a retry may well not meet it again.
+bool outage_error(const Error& error) {
+  switch (error.code) {
+    case Errc::io:
+    case Errc::closed:
+    case Errc::timeout:
+    case Errc::cancelled:
+      return true;
+    default:
+      break;
+  }
+  // Connection exceptions (08), insufficient resources (53), operator intervention — shutdown,
+  // crash recovery, cancelled statements (57), system errors (58), and serialization failures
+  // and deadlocks (40) pass; anything else would fail the same way again.
+  const std::string_view state = pg::sqlstate_of(error);
+  if (state.size() != 5) return false;
+  const std::string_view cls = state.substr(0, 2);
+  return cls == "08" || cls == "53" || cls == "57" || cls == "58" || cls == "40";
+}
+
 // A batch writes the images of each table once into a temporary table typed like the table
 // (`pg_temp.rtsync_images_<oid>`: an ordinal, then the table's columns), each image a row built by
 // jsonb_populate_record (missing columns are NULL). Each class's query then reads the rows it asks
@@ -430,7 +450,10 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           auto self = weak.lock();
           if (!self || self->destroyed) return;
           if (!r) {
-            self->logger->warn("RLS metadata query failed: {}", r.error().message);
+            // An outage's failures are the caller's to report (it retries, and says so once in
+            // a while); anything else is news.
+            self->logger->log(outage_error(r.error()) ? spdlog::level::debug : spdlog::level::warn,
+                              "RLS metadata query failed: {}", r.error().message);
             return self->finish(slot, call, r.error());
           }
           self->store_metadata(oids, role_list, r.value());
@@ -712,7 +735,8 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   }
 
   void on_batch_error(std::size_t slot, const Group& group, const Error& err) {
-    logger->warn("RLS visibility batch failed: {}", err.message);
+    logger->log(outage_error(err) ? spdlog::level::debug : spdlog::level::warn,
+                "RLS visibility batch failed: {}", err.message);
     // Image tables this batch created were rolled back with it.
     slots[slot].image_tables.clear();
     // Privileges or tables changed under us: forget what we knew about these calls' tables.
@@ -759,22 +783,7 @@ void PgRowAuthorizer::authorize(std::shared_ptr<const Transaction> txn,
 }
 
 bool PgRowAuthorizer::transient(const Error& error) const {
-  switch (error.code) {
-    case Errc::io:
-    case Errc::closed:
-    case Errc::timeout:
-    case Errc::cancelled:
-      return true;
-    default:
-      break;
-  }
-  // Connection exceptions (08), insufficient resources (53), operator intervention — shutdown,
-  // crash recovery, cancelled statements (57), system errors (58), and serialization failures
-  // and deadlocks (40) pass; anything else would fail the same way again.
-  const std::string_view state = pg::sqlstate_of(error);
-  if (state.size() != 5) return false;
-  const std::string_view cls = state.substr(0, 2);
-  return cls == "08" || cls == "53" || cls == "57" || cls == "58" || cls == "40";
+  return outage_error(error);
 }
 
 std::uint64_t PgRowAuthorizer::queries() const {
