@@ -7,7 +7,14 @@
 # after the heal, refetches. Exit status 1 when any run had a finding.
 #
 #   bench/chaos/run.sh [--runs N] [--seed S] [--profile campaign|ci] [--fault NAME]
-#                      [--stop-on-failure] [--subscribe-trials N]
+#                      [--stop-on-failure] [--subscribe-trials N] [--jobs J] [--record FILE]
+#   bench/chaos/run.sh --summarize FILE...
+#
+# --jobs J splits the runs over J campaign processes at once (seeds S… in J consecutive ranges;
+# a run mostly waits out its fault, so a 2-core machine holds a few), each recording its runs
+# (build/chaos/<time>-<j>.tsv, their output in .log beside), then prints one table for all.
+# --record FILE appends each run's record to FILE; --summarize prints the table of record files
+# (a campaign split over days or machines, disjoint seed ranges, is summarized as one).
 #
 # A run's replay line is printed with it: `bench/chaos/run.sh --runs 1 --seed S` (or
 # RTSYNC_CHAOS_SEED=S ctest --test-dir build/dev -R Chaos.Replay). --subscribe-trials N first runs
@@ -16,10 +23,16 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 subscribe=0
+jobs=1
+runs=20
+seed=""
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --subscribe-trials) subscribe="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --runs) runs="$2"; args+=("$1" "$2"); shift 2 ;;
+    --seed) seed="$2"; args+=("$1" "$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -31,4 +44,32 @@ if [ "$subscribe" -gt 0 ]; then
   RTSYNC_CHAOS_SUBSCRIBE_TRIALS="$subscribe" build/dev/tests/chaos/chaos_subscribe_tests \
     --gtest_brief=1
 fi
-exec build/dev/tests/chaos/chaos_campaign "${args[@]}"
+campaign=build/dev/tests/chaos/chaos_campaign
+if [ "$jobs" -le 1 ]; then
+  exec "$campaign" "${args[@]}"
+fi
+# Parallel: the same arguments with each process's --runs/--seed replaced by its range.
+seed="${seed:-$((RANDOM * 30))}"
+rest=()
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
+    --runs | --seed) i=$((i + 1)) ;;
+    *) rest+=("${args[$i]}") ;;
+  esac
+done
+mkdir -p build/chaos
+stamp="build/chaos/$(date -u +%Y%m%dT%H%M%S)"
+per=$(((runs + jobs - 1) / jobs))
+files=()
+pids=()
+for ((j = 0; j < jobs; j++)); do
+  n=$((runs - j * per < per ? runs - j * per : per))
+  [ "$n" -gt 0 ] || break
+  files+=("$stamp-$j.tsv")
+  "$campaign" "${rest[@]}" --runs "$n" --seed $((seed + j * per)) --record "$stamp-$j.tsv" \
+    >"$stamp-$j.log" 2>&1 &
+  pids+=($!)
+done
+echo "chaos campaign: $runs runs from seed $seed in ${#pids[@]} processes; output in $stamp-*.log"
+for p in "${pids[@]}"; do wait "$p" || true; done
+exec "$campaign" --summarize "${files[@]}"
