@@ -9,7 +9,11 @@ namespace {
 // GoTrue answers a refused credential or token with 400/401/403/404 and a code naming it; those
 // mean "not signed in" to the caller. Validation failures are the caller's input.
 Error auth_error(const Error& http_error, int status, std::string_view code) {
-  if (status >= 500) return make_error(Errc::remote, http_error.message);
+  // The server could not or would not look at the request now — down, or its rate limiter (429,
+  // error_code over_request_rate_limit): nothing was refused, a later try may pass.
+  if (status >= 500 || status == 408 || status == 429) {
+    return make_error(Errc::remote, http_error.message);
+  }
   if (code == "weak_password" || code == "validation_failed" || code == "user_already_exists" ||
       code == "email_exists" || code == "bad_json" || code == "unsupported_grant_type" ||
       status == 422) {

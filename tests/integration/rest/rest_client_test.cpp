@@ -413,5 +413,62 @@ TEST_F(RestClientTest, AuthSessionRefreshesThroughTheAuthClientAndSignsOutWhenRe
   EXPECT_EQ(rest->access_token(), "");
 }
 
+// GoTrue's rate limiter in front of /auth/v1/token: while `limited`, a refresh gets the 429 a
+// hosted project answers (error_code over_request_rate_limit) — the request never reached the
+// session, so the refresh token is still good.
+class TokenRateLimit final : public server::http::HttpService {
+ public:
+  bool limited = false;
+  int refused = 0;
+  bool matches(std::string_view path) const override { return limited && path == "/auth/v1/token"; }
+  void handle(server::http::HttpRequest,
+              std::function<void(server::http::HttpResponse)> done) override {
+    ++refused;
+    done(server::http::make_response(
+        429,
+        R"({"code":429,"error_code":"over_request_rate_limit","msg":"Request rate limit reached"})"));
+  }
+};
+
+TEST_F(RestClientTest, ARateLimitedRefreshIsRetriedAndDoesNotSignOut) {
+  TokenRateLimit gate;
+  ServiceHost limited_host(loop.io, {&gate, rest_service.get(), auth_service.get()});
+  ASSERT_TRUE(limited_host.listen(0).ok());
+  auto o = client_options();
+  o.base_url = limited_host.url();
+  make_client(o);
+  auto in =
+      wait<AuthTokens>([&](auto cb) { auth->sign_up("limited@example.com", "pass-word", cb); });
+  ASSERT_TRUE(in.ok()) << in.error().describe();
+
+  gate.limited = true;
+  auto refused = wait<AuthTokens>([&](auto cb) { auth->refresh(in->refresh_token, cb); });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::remote) << refused.error().describe();
+  EXPECT_NE(refused.error().message.find("Request rate limit reached"), std::string::npos)
+      << refused.error().message;
+
+  client::sync::AuthSession session(loop.sched, client::auth_refresher(*auth, loop.sched));
+  std::vector<std::string> events;
+  auto sub =
+      session.on_auth_state_change([&](client::sync::AuthEvent e, const client::sync::Session*) {
+        events.emplace_back(client::sync::to_string(e));
+      });
+  session.sign_in(client::to_session(in.value(), loop.sched.wall_now()));
+  session.refresh_now();
+  ASSERT_TRUE(loop.run_until([&] { return session.refresh_failures() == 1; }));
+  EXPECT_EQ(gate.refused, 2);
+  ASSERT_TRUE(session.get_session()) << "a rate-limited refresh signed the user out";
+  EXPECT_EQ(session.get_session()->refresh_token, in->refresh_token);
+  ASSERT_TRUE(session.next_refresh_at());  // the retry is planned
+  EXPECT_LE(*session.next_refresh_at() - loop.sched.now(), std::chrono::seconds(5));
+
+  // The limiter lets it through again: the same refresh token still works.
+  gate.limited = false;
+  session.refresh_now();
+  ASSERT_TRUE(loop.run_until([&] { return session.refreshes() == 1; }));
+  EXPECT_EQ(events, (std::vector<std::string>{"SIGNED_IN", "TOKEN_REFRESHED"}));
+}
+
 }  // namespace
 }  // namespace rtsync::test

@@ -4,7 +4,8 @@
 // Errors: GoTrue's refusals (wrong credentials, unknown/used refresh token, bad or expired access
 // token) are Errc::unauthorized with GoTrue's message ("HTTP 400 invalid_credentials: Invalid
 // login credentials"); validation failures (weak password, bad email, existing user) are
-// Errc::invalid_argument; 5xx answers are Errc::remote; transport failures keep HttpClient's codes.
+// Errc::invalid_argument; 5xx, 408 and 429 (the rate limiter: over_request_rate_limit) answers are
+// Errc::remote; transport failures keep HttpClient's codes.
 // So a refresh that fails with Errc::unauthorized means "this session is over" (AuthSession signs
 // out), anything else "try again later".
 //
