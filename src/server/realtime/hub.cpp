@@ -222,6 +222,11 @@ struct Hub::Resume {
   std::deque<Held> held;
   std::size_t held_bytes = 0;
   bool overflowed = false;
+  // Before the reply, more live changes came than may be held: those with a position were let go
+  // and the replay runs on through history to a newer head instead (move_head), at most
+  // kMaxReplayExtensions times.
+  bool extend = false;
+  int extensions = 0;
   // The history entries of the replay with this channel's routing plan (null: no bindings). The
   // entries pin their transactions: the ring may drop them while the replay is written.
   struct Step {
@@ -571,6 +576,23 @@ void Hub::hold_item(Resume& r, ResumeItem item) {
     r.held.push_back(Resume::Held{std::move(item), bytes});
     return;
   }
+  if ((r.phase == Resume::Phase::waiting || r.phase == Resume::Phase::authorizing) &&
+      r.extensions < kMaxReplayExtensions) {
+    // The changes are in the history (this one once its transaction is delivered, before the
+    // replay can move on): replayed from there with a newer head, they need not be held. Only a
+    // user broadcast, which has no position and is in no history, stays held.
+    r.extend = true;
+    std::erase_if(r.held, [](const Resume::Held& h) { return h.item.position.has_value(); });
+    r.held_bytes = 0;
+    for (const auto& h : r.held)
+      r.held_bytes += h.bytes;
+    if (item.position) return;
+    if (r.held.size() < limits_.max_queued_frames) {
+      r.held_bytes += bytes;
+      r.held.push_back(Resume::Held{std::move(item), bytes});
+      return;
+    }
+  }
   r.overflowed = true;
   const std::size_t frames = r.held.size() + 1;
   r.held.clear();
@@ -601,26 +623,32 @@ void Hub::check_resumes() {
 
 void Hub::start_replay(const std::shared_ptr<Resume>& r) {
   r->phase = Resume::Phase::authorizing;
-  Channel& ch = *r->channel;
   if (!history_.covers(r->from)) {
     // Trimmed while the head was on its way (a byte bound under a burst).
     r->failure = "position older than the server's history";
     r->gap_history = true;
     return answer_resume(r);
   }
+  // Live changes overflowed while the head was on its way: the replay goes on to what is
+  // delivered now instead.
+  if (r->extend) move_head(*r);
+  add_replay_steps(*r, r->from);
+  ask_more(r);
+}
+
+void Hub::add_replay_steps(Resume& r, StreamPosition after) {
+  const Channel& ch = *r.channel;
   // This channel alone, under its token's current claims: the same routing and row checks as a
   // live delivery (docs/row-security.md), so a replay shows nothing a live change would not.
   Router solo;
   if (!ch.bindings.empty()) {
     solo.add(ch.id, AuthClass{ch.token->role, ch.token->claims_json}, ch.bindings);
   }
-  for (const HistoryEntry* e : history_.between(r->from, r->head)) {
+  for (const HistoryEntry* e : history_.between(after, r.head)) {
     Resume::Step step{*e, nullptr};
     if (solo.size() > 0) step.plan = std::make_shared<Router::Plan>(solo.route(e->txn));
-    r->steps.push_back(std::move(step));
-  }
-  for (std::size_t i = 0; i < r->steps.size(); ++i) {
-    auto& plan = r->steps[i].plan;
+    r.steps.push_back(std::move(step));
+    auto& plan = r.steps.back().plan;
     if (!plan || plan->requests.empty()) continue;
     if (!authorizer_) {
       metrics_.drop(
@@ -629,9 +657,22 @@ void Hub::start_replay(const std::shared_ptr<Resume>& r) {
                                               Errc::internal, "no row authorizer configured"))));
       continue;
     }
-    r->asks.push_back(i);
+    r.asks.push_back(r.steps.size() - 1);
   }
-  ask_more(r);
+}
+
+void Hub::move_head(Resume& r) {
+  r.extend = false;
+  ++r.extensions;
+  // Every change let go when the holding overflowed was delivered by now: it is in the history
+  // up to delivered_end_.
+  r.head = std::max(r.head, delivered_end_);
+  // Held changes the longer replay covers are not held twice (user broadcasts have no position).
+  std::erase_if(r.held, [&](const Resume::Held& h) {
+    if (!h.item.position || *h.item.position > r.head) return false;
+    r.held_bytes -= std::min(r.held_bytes, h.bytes);
+    return true;
+  });
 }
 
 void Hub::ask_more(const std::shared_ptr<Resume>& r) {
@@ -669,6 +710,17 @@ void Hub::ask_more(const std::shared_ptr<Resume>& r) {
   r->asking = false;
   if (!r->finished && r->phase == Resume::Phase::authorizing && r->outstanding == 0 &&
       (r->failure || r->next_ask == r->asks.size())) {
+    if (!r->failure && r->extend) {
+      const StreamPosition checked_to = r->head;
+      if (history_.covers(checked_to)) {
+        move_head(*r);
+        add_replay_steps(*r, checked_to);
+        return ask_more(r);
+      }
+      // The history's byte bound trimmed what was let go.
+      r->failure = "position older than the server's history";
+      r->gap_history = true;
+    }
     answer_resume(r);
   }
 }

@@ -169,12 +169,17 @@ class FakeAuthorizer final : public RowAuthorizer {
     for (auto& f : p)
       if (f) f();
   }
-  // Answers the i-th deferred call (in call order) now, leaving the others pending.
+  // Answers the i-th deferred call since the last flush (in call order) now, leaving the others
+  // pending.
   void answer(std::size_t i) {
     if (i >= pending_.size() || !pending_[i]) return;
     auto f = std::move(pending_[i]);
     pending_[i] = nullptr;
     f();
+  }
+  // Answers the latest deferred call.
+  void answer_last() {
+    if (!pending_.empty()) answer(pending_.size() - 1);
   }
   std::uint64_t queries() const override { return queries_; }
   bool transient(const Error&) const override { return !permanent; }

@@ -359,7 +359,11 @@ TEST_F(ResumeTest, ALiveChangeArrivingDuringTheReplaysAuthorizationFollowsItExac
   EXPECT_TRUE(changes(carol.io.take()).empty());  // none of it was carol's
 }
 
-TEST_F(ResumeTest, TooManyLiveChangesDuringTheReplayEndInAGapWithLiveChangesAfterItsHead) {
+// More live changes arrive while the replay is checked than a join may hold (2 here): they are
+// let go and replayed from history instead — the head moves to what was delivered, their rows
+// are checked like the replay's — so the client resumes with all of them, once, in order, and
+// none of bob's rows, which came in between.
+TEST_F(ResumeTest, LiveChangesOverflowingWhileTheReplayIsCheckedAreReplayedFromHistory) {
   auto l = limits();
   l.max_queued_frames = 2;
   make_hub(l);
@@ -368,22 +372,88 @@ TEST_F(ResumeTest, TooManyLiveChangesDuringTheReplayEndInAGapWithLiveChangesAfte
   auto& c = client("alice");
   c.send(join(config(pos(kStart, 0))));
   sched.run_ready();  // the replay's authorization is pending
-  for (Lsn lsn : {0x3000, 0x4000, 0x5000}) {
-    feed(tx(lsn, {row_of(static_cast<std::int64_t>(lsn >> 12), "alice")}));
-    authz.answer(authz.calls.size() - 1);
+  for (Lsn lsn : {0x3000, 0x4000, 0x5000, 0x6000}) {
+    const auto id = static_cast<std::int64_t>(lsn >> 12);
+    feed(tx(lsn, {row_of(id, "alice"), row_of(100 + id, "bob")}));
+    authz.answer_last();  // the live change's check
   }
+  EXPECT_TRUE(c.io.frames.empty());
+  authz.flush();  // the first replay's answer; the moved head's checks are asked
+  sched.run_ready();
   authz.flush();
   sched.run_ready();
+  auto msgs = c.io.read_all(1);  // the replay is paced by the 2-frame queue
+  ASSERT_GE(msgs.size(), 1u);
+  const auto& rt = rtsync_of(msgs[0]);
+  EXPECT_EQ(json::serialize(rt.at("resume")), R"({"status":"resumed","replayed":5})");
+  EXPECT_EQ(rt.at("position").at("lsn").as_string(), "0/6000");
+  EXPECT_EQ(ids(changes(msgs)), (std::vector<std::int64_t>{1, 3, 4, 5, 6}));
+  authz.defer = false;
+  feed(tx(0x7000, {row_of(7, "alice")}));
+  EXPECT_EQ(ids(changes(c.io.take())), (std::vector<std::int64_t>{7}));
+  EXPECT_EQ(hub->metrics().resumes.at("resumed"), 1u);
+  EXPECT_EQ(hub->metrics().drops_for(drop::kResumeHeldOverflow), 0u);
+}
+
+// A replay whose live changes keep overflowing moves its head at most kMaxReplayExtensions
+// times; then the join is a gap, and live changes after its head follow.
+TEST_F(ResumeTest, AReplayThatNeverCatchesUpEndsInAGapWithLiveChangesAfterItsHead) {
+  auto l = limits();
+  l.max_queued_frames = 2;
+  l.resume_window_bytes = 1 << 20;
+  make_hub(l);
+  feed(tx(0x2000, {row_of(1, "alice")}));
+  authz.defer = true;
+  auto& c = client("alice");
+  c.send(join(config(pos(kStart, 0))));
+  sched.run_ready();
+  Lsn lsn = 0x3000;
+  // Each round: three live changes (one more than may be held) before the replay's next answer.
+  for (int round = 0; round <= Hub::kMaxReplayExtensions; ++round) {
+    for (int k = 0; k < 3; ++k, lsn += 0x100) {
+      feed(tx(lsn, {row_of(static_cast<std::int64_t>(lsn >> 8), "alice")}));
+      authz.answer_last();  // the live change's check
+    }
+    EXPECT_TRUE(c.io.frames.empty()) << round;
+    authz.flush();  // the replay's checks so far
+    sched.run_ready();
+  }
   auto msgs = c.io.take();
   ASSERT_GE(msgs.size(), 1u);
   const auto& rt = rtsync_of(msgs[0]);
   EXPECT_EQ(rt.at("resume").at("status").as_string(), "gap");
-  EXPECT_EQ(rt.at("position").at("lsn").as_string(), "0/5000");  // what was delivered
   EXPECT_TRUE(changes(msgs).empty());
   authz.defer = false;
-  feed(tx(0x6000, {row_of(6, "alice")}));
-  EXPECT_EQ(ids(changes(c.io.take())), (std::vector<std::int64_t>{6}));
+  feed(tx(0x9000, {row_of(9, "alice")}));
+  EXPECT_EQ(ids(changes(c.io.take())), (std::vector<std::int64_t>{9}));
   EXPECT_EQ(hub->metrics().resumes.at("gap_overflow"), 1u);
+}
+
+// The live changes let go at an overflow are replayed from history — unless its byte bound
+// dropped some of them meanwhile: then the join is a gap (its reason: the history), not a
+// resume that silently lacks them.
+TEST_F(ResumeTest, LiveChangesLetGoAndTrimmedFromHistoryBeforeTheirReplayAreAGap) {
+  auto l = limits();  // the history keeps 1,000 bytes
+  l.max_queued_frames = 2;
+  make_hub(l);
+  feed(tx(0x2000, {row_of(1, "alice")}));
+  authz.defer = true;
+  auto& c = client("alice");
+  c.send(join(config(pos(kStart, 0))));
+  sched.run_ready();
+  for (Lsn lsn : {0x3000, 0x4000, 0x5000}) {
+    feed(tx(lsn, {row_of(static_cast<std::int64_t>(lsn >> 12), "alice")}, 400));
+    authz.answer_last();
+  }
+  authz.flush();
+  sched.run_ready();
+  auto msgs = c.io.read_all(1);
+  ASSERT_GE(msgs.size(), 1u);
+  const auto& resume = rtsync_of(msgs[0]).at("resume");
+  EXPECT_EQ(resume.at("status").as_string(), "gap");
+  EXPECT_EQ(resume.at("reason").as_string(), "position older than the server's history");
+  EXPECT_TRUE(changes(msgs).empty());
+  EXPECT_EQ(hub->metrics().resumes.at("gap_history"), 1u);
 }
 
 TEST_F(ResumeTest, AResumeAheadOfTheHeadGetsOnlyChangesAfterItsPosition) {

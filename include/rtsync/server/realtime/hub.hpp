@@ -127,6 +127,9 @@ class Hub final : public ChangeSink {
   core::Scheduler& scheduler() noexcept { return scheduler_; }
   const auth::JwtVerifier& verifier() const noexcept { return verifier_; }
   const RealtimeLimits& limits() const noexcept { return limits_; }
+  // How often a resume's replay may move its head before its reply (each time live changes
+  // overflowed what a join may hold while it was checked); then the join is a gap (gap_overflow).
+  static constexpr int kMaxReplayExtensions = 8;
   Metrics& metrics() noexcept { return metrics_; }
   const Router& router() const noexcept { return router_; }
   PresenceTracker& presence() noexcept { return presence_; }
@@ -270,6 +273,12 @@ class Hub final : public ChangeSink {
   bool send_change(Channel& ch, const OutFrame& frame, StreamPosition pos);
   struct Resume;
   void start_replay(const std::shared_ptr<Resume>& r);
+  // Appends the history entries after `after` up to the resume's head as steps, routed for its
+  // channel alone, and queues their row checks.
+  void add_replay_steps(Resume& r, StreamPosition after);
+  // Moves the head of a replay whose held live changes overflowed to what is delivered now,
+  // dropping the held changes it covers (the caller adds the steps in between).
+  void move_head(Resume& r);
   // Asks the next row checks of the replay, then answers once all came back.
   void ask_more(const std::shared_ptr<Resume>& r);
   // Counts the replay and hands the outcome to the connection.
