@@ -40,6 +40,9 @@ struct Record {
               unrepaired = 0, leaks = 0, fetches = 0;
   long convergence_ms = -1;  // -1: nothing to converge on (no change committed before the heal)
   long seconds = 0;
+  // The server's gap_history resume outcomes: rejoins whose position had left the history window
+  // (bytes or seconds). -1: unknown (metrics not read, or a record from before they were).
+  long gaps_history = -1;
 
   static Record of(std::uint64_t seed, const RunResult& r) {
     Record x;
@@ -61,17 +64,21 @@ struct Record {
     x.fetches = c.fetches;
     x.stale_final = !c.final_cache_matches;
     if (c.convergence) x.convergence_ms = static_cast<long>(c.convergence->count());
+    if (!r.resume_outcomes.empty()) {
+      auto it = r.resume_outcomes.find("gap_history");
+      x.gaps_history = it == r.resume_outcomes.end() ? 0 : static_cast<long>(it->second);
+    }
     return x;
   }
 
   // seed fault ok error expected lost dups redelivered gaps resumed unrepaired leaks fetches
-  // stale_final convergence_ms seconds, tab-separated.
+  // stale_final convergence_ms seconds gaps_history, tab-separated (older records lack the last).
   std::string line() const {
     std::ostringstream o;
     o << seed << '\t' << fault << '\t' << ok << '\t' << error << '\t' << expected << '\t' << lost
       << '\t' << duplicates << '\t' << redelivered << '\t' << told_gaps << '\t' << resumed << '\t'
       << unrepaired << '\t' << leaks << '\t' << fetches << '\t' << stale_final << '\t'
-      << convergence_ms << '\t' << seconds;
+      << convergence_ms << '\t' << seconds << '\t' << gaps_history;
     return o.str();
   }
   static std::optional<Record> parse(const std::string& text) {
@@ -82,6 +89,7 @@ struct Record {
           x.stale_final >> x.convergence_ms >> x.seconds)) {
       return std::nullopt;
     }
+    if (!(in >> x.gaps_history)) x.gaps_history = -1;
     return x;
   }
 };
@@ -90,6 +98,7 @@ struct Totals {
   int runs = 0, ok = 0, errors = 0;
   std::size_t expected = 0, lost = 0, duplicates = 0, redelivered = 0, told_gaps = 0,
               unrepaired = 0, leaks = 0, fetches = 0, resumed = 0, stale_final = 0;
+  std::size_t gaps_history = 0, gaps_unclassified = 0;  // runs whose gaps_history is unknown
   std::vector<long> convergence_ms;
 
   void add(const Record& r) {
@@ -109,6 +118,11 @@ struct Totals {
     leaks += r.leaks;
     fetches += r.fetches;
     if (r.stale_final) ++stale_final;
+    if (r.gaps_history >= 0) {
+      gaps_history += static_cast<std::size_t>(r.gaps_history);
+    } else if (r.told_gaps > 0) {
+      ++gaps_unclassified;
+    }
     if (r.convergence_ms >= 0) convergence_ms.push_back(r.convergence_ms);
   }
 };
@@ -121,22 +135,26 @@ long percentile(std::vector<long> v, double p) {
 }
 
 void row(const std::string& name, const Totals& t) {
-  std::printf("%-22s %5d %5d %6d %9zu %6zu %6zu %7zu %6zu %6zu %6zu %6zu %8ld %8ld %8zu\n",
+  std::string hist = std::to_string(t.gaps_history);
+  if (t.gaps_unclassified) hist += "+" + std::to_string(t.gaps_unclassified) + "?";
+  std::printf("%-22s %5d %5d %6d %9zu %6zu %6zu %7zu %6zu %6s %6zu %6zu %6zu %8ld %8ld %8zu\n",
               name.c_str(), t.runs, t.ok, t.errors, t.expected, t.lost, t.duplicates, t.redelivered,
-              t.told_gaps, t.resumed, t.unrepaired, t.leaks, percentile(t.convergence_ms, 0.5),
-              percentile(t.convergence_ms, 0.99), t.fetches);
+              t.told_gaps, hist.c_str(), t.resumed, t.unrepaired, t.leaks,
+              percentile(t.convergence_ms, 0.5), percentile(t.convergence_ms, 0.99), t.fetches);
 }
 
 void summarize(const std::map<std::string, Totals>& by_fault, const Totals& all) {
-  std::printf("\n%-22s %5s %5s %6s %9s %6s %6s %7s %6s %6s %6s %6s %8s %8s %8s\n", "fault", "runs",
-              "ok", "errors", "expected", "lost", "dups", "redeliv", "gaps", "resumd", "unrep",
-              "leaks", "conv_p50", "conv_p99", "fetches");
+  std::printf("\n%-22s %5s %5s %6s %9s %6s %6s %7s %6s %6s %6s %6s %6s %8s %8s %8s\n", "fault",
+              "runs", "ok", "errors", "expected", "lost", "dups", "redeliv", "gaps", "g_hist",
+              "resumd", "unrep", "leaks", "conv_p50", "conv_p99", "fetches");
   for (const auto& [name, t] : by_fault)
     row(name, t);
   row("all", all);
   std::printf(
       "\nlost: silently lost changes; dups: duplicates; redeliv: re-sent after a told gap; gaps: "
-      "told gaps (rejoins that refetch); resumd: gapless resumes; unrep: told gaps never "
+      "told gaps (rejoins that refetch); g_hist: the server's gap_history answers (the position "
+      "had left the history window; N+M?: M runs with gaps not classified); resumd: gapless "
+      "resumes; unrep: told gaps never "
       "refetched; conv: ms from the heal until everything committed before it was accounted "
       "for; fetches: refetches of the watched query; stale final caches: %zu\n",
       all.stale_final);

@@ -1,5 +1,11 @@
 #include "run.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <thread>
@@ -67,6 +73,46 @@ Result<TimePoint> inject(ChaosWorld& w, const Plan& p) {
   return make_error(Errc::invalid_argument, "unknown fault");
 }
 
+// GET /metrics of the server on loopback (plain HTTP/1.1, Connection: close), blocking; empty on
+// any failure.
+std::string fetch_metrics(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[16384];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// rtsync_resumes_total{outcome="X"} N lines, by outcome.
+std::map<std::string, std::size_t> resume_outcomes(const std::string& metrics) {
+  std::map<std::string, std::size_t> out;
+  const std::string key = "rtsync_resumes_total{outcome=\"";
+  for (std::size_t at = metrics.find(key); at != std::string::npos;
+       at = metrics.find(key, at + 1)) {
+    const std::size_t name = at + key.size();
+    const std::size_t quote = metrics.find('"', name);
+    const std::size_t space = metrics.find(' ', quote);
+    if (quote == std::string::npos || space == std::string::npos) break;
+    out[metrics.substr(name, quote - name)] =
+        static_cast<std::size_t>(std::strtoull(metrics.c_str() + space + 1, nullptr, 10));
+  }
+  return out;
+}
+
 }  // namespace
 
 RunResult run_chaos(const Plan& plan, const std::string& server_binary, std::string replay) {
@@ -129,6 +175,7 @@ RunResult run_chaos(const Plan& plan, const std::string& server_binary, std::str
     res.report = check(committed.value(), w.victim().history(), db.value(), o);
   }
   res.attacker_leaks = check_attacker(w.attacker().history(), res.attacker_problems);
+  res.resume_outcomes = resume_outcomes(fetch_metrics(w.server().port()));
   if (!res.ok()) {
     res.diagnostics =
         "server log:\n" + w.server().log_tail() + "\nvictim: " + w.victim().snapshot();
@@ -141,6 +188,12 @@ void print(const RunResult& r, std::ostream& out) {
       << r.plan.describe() << "\n";
   if (!r.error.empty()) out << "chaos:   error: " << r.error << "\n";
   out << "chaos:   " << r.report.summary() << "\n";
+  if (!r.resume_outcomes.empty()) {
+    out << "chaos:   server resume outcomes:";
+    for (const auto& [outcome, n] : r.resume_outcomes)
+      if (n > 0) out << " " << outcome << " " << n;
+    out << "\n";
+  }
   out << "chaos:   attacker leaks " << r.attacker_leaks << "; writer committed "
       << r.writer_committed << " changes (" << r.writer_failures << " failed transactions)\n";
   for (const auto& p : r.report.problems)

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct RunResult {
   CheckReport report;
   std::size_t attacker_leaks = 0;
   std::vector<std::string> attacker_problems;
+  // The server's resume outcomes at the end of the run (rtsync_resumes_total by outcome, of its
+  // last start): which told gaps were outside the history window (gap_history) and which not.
+  // Empty when /metrics could not be read.
+  std::map<std::string, std::size_t> resume_outcomes;
   std::uint64_t writer_committed = 0;
   std::uint64_t writer_failures = 0;
   double seconds = 0;
