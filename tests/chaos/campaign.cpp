@@ -143,7 +143,9 @@ void row(const std::string& name, const Totals& t) {
               percentile(t.convergence_ms, 0.5), percentile(t.convergence_ms, 0.99), t.fetches);
 }
 
-void summarize(const std::map<std::string, Totals>& by_fault, const Totals& all) {
+// Prints the table, then the seeds of the runs that were not ok; the campaign's exit status.
+int summarize(const std::map<std::string, Totals>& by_fault, const Totals& all,
+              const std::vector<std::string>& failed) {
   std::printf("\n%-22s %5s %5s %6s %9s %6s %6s %7s %6s %6s %6s %6s %6s %8s %8s %8s\n", "fault",
               "runs", "ok", "errors", "expected", "lost", "dups", "redeliv", "gaps", "g_hist",
               "resumd", "unrep", "leaks", "conv_p50", "conv_p99", "fetches");
@@ -158,6 +160,13 @@ void summarize(const std::map<std::string, Totals>& by_fault, const Totals& all)
       "refetched; conv: ms from the heal until everything committed before it was accounted "
       "for; fetches: refetches of the watched query; stale final caches: %zu\n",
       all.stale_final);
+  if (!failed.empty()) {
+    std::cout << "failed seeds:";
+    for (const auto& f : failed)
+      std::cout << " " << f;
+    std::cout << "\n";
+  }
+  return failed.empty() ? 0 : 1;
 }
 
 // Reads the records of `files` (lines that do not parse are reported and skipped) and prints
@@ -194,14 +203,7 @@ int summarize_files(const std::vector<std::string>& files) {
     std::cout << "chaos campaign: " << records.size() << " runs recorded, seeds "
               << records.begin()->first << "…" << records.rbegin()->first << "\n";
   }
-  summarize(by_fault, all);
-  if (!failed.empty()) {
-    std::cout << "failed seeds:";
-    for (const auto& f : failed)
-      std::cout << " " << f;
-    std::cout << "\n";
-  }
-  return failed.empty() ? 0 : 1;
+  return summarize(by_fault, all, failed);
 }
 
 int usage() {
@@ -288,12 +290,5 @@ int main(int argc, char** argv) {
     }
   }
 
-  summarize(by_fault, all);
-  if (!failed.empty()) {
-    std::cout << "failed seeds:";
-    for (const auto& f : failed)
-      std::cout << " " << f;
-    std::cout << "\n";
-  }
-  return failed.empty() ? 0 : 1;
+  return summarize(by_fault, all, failed);
 }
