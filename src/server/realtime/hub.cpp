@@ -582,10 +582,11 @@ void Hub::hold_item(Resume& r, ResumeItem item) {
     // replay can move on): replayed from there with a newer head, they need not be held. Only a
     // user broadcast, which has no position and is in no history, stays held.
     r.extend = true;
-    std::erase_if(r.held, [](const Resume::Held& h) { return h.item.position.has_value(); });
-    r.held_bytes = 0;
-    for (const auto& h : r.held)
-      r.held_bytes += h.bytes;
+    std::erase_if(r.held, [&](const Resume::Held& h) {
+      if (!h.item.position) return false;
+      r.held_bytes -= std::min(r.held_bytes, h.bytes);
+      return true;
+    });
     if (item.position) return;
     if (r.held.size() < limits_.max_queued_frames) {
       r.held_bytes += bytes;
