@@ -63,6 +63,16 @@ class ConnectionTest : public ::testing::Test {
     return json::object{{"broadcast", json::object{{"self", self}, {"ack", ack}}},
                         {"postgres_changes", bindings}};
   }
+  // A client joined to every change of `tasks`, its join reply read, and one row of it handed to
+  // the hub; `done` turns true when the hub confirms that transaction to the stream.
+  std::unique_ptr<Client> client_with_one_row(bool& done) {
+    auto c = client();
+    c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
+    c->io.take();
+    hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
+                       [&done] { done = true; });
+    return c;
+  }
 
   core::ManualScheduler sched;
   auth::JwtVerifier verifier;
@@ -557,12 +567,8 @@ TEST_F(ConnectionTest, DoneWaitsForAuthorizationAndRlsFiltersRows) {
 
 TEST_F(ConnectionTest, AuthorizerFailureIsRetriedWithBackoffBeforeConfirming) {
   authz.fail_times = 2;
-  auto c = client();
-  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
-  c->io.take();
   bool done = false;
-  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
-                     [&] { done = true; });
+  auto c = client_with_one_row(done);
   EXPECT_FALSE(done);  // the stream is held back: nothing is confirmed yet
   EXPECT_EQ(sched.time_until(rtsync::server::realtime::timers::AuthorizeRetry),
             core::Duration(100ms));
@@ -580,12 +586,8 @@ TEST_F(ConnectionTest, AuthorizerFailureIsRetriedWithBackoffBeforeConfirming) {
 
 TEST_F(ConnectionTest, AnAuthorizerOutageHoldsDeliveryForAsLongAsItLasts) {
   authz.fail = true;
-  auto c = client();
-  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
-  c->io.take();
   bool done = false;
-  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
-                     [&] { done = true; });
+  auto c = client_with_one_row(done);
   // 0.1+0.2+0.4+0.8+1.6 s, then every 2 s: however long the outage (here just under the idle
   // timeout that would close this silent test socket), nothing is confirmed or dropped.
   sched.advance(3100ms);
@@ -608,12 +610,8 @@ TEST_F(ConnectionTest, AnAuthorizerOutageHoldsDeliveryForAsLongAsItLasts) {
 TEST_F(ConnectionTest, AnAuthorizationErrorThatRepeatsRefusesTheRowsAfterEightTries) {
   authz.fail = true;
   authz.permanent = true;  // e.g. a policy that raises on the row's values
-  auto c = client();
-  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
-  c->io.take();
   bool done = false;
-  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
-                     [&] { done = true; });
+  auto c = client_with_one_row(done);
   sched.advance(7099ms);  // 0.1+0.2+0.4+0.8+1.6+2+2 s: the 8th attempt is due at 7.1 s
   EXPECT_FALSE(done);
   sched.advance(1ms);
@@ -628,12 +626,8 @@ TEST_F(ConnectionTest, AnAuthorizationErrorThatRepeatsRefusesTheRowsAfterEightTr
 // not taken as the eighth strike that refuses the rows.
 TEST_F(ConnectionTest, AnOutagesRetriesDoNotCountTowardRefusingTheRows) {
   authz.fail = true;
-  auto c = client();
-  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
-  c->io.take();
   bool done = false;
-  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
-                     [&] { done = true; });
+  auto c = client_with_one_row(done);
   sched.advance(11100ms);  // at 0, 0.1, 0.3, 0.7, 1.5, 3.1 s, then every 2 s: 10 failed calls
   ASSERT_EQ(authz.calls.size(), 10u);
   authz.permanent = true;  // the next answer is an error no outage explains
@@ -722,12 +716,8 @@ TEST_F(ConnectionTest, DestroyedHubConfirmsNothingStillInFlight) {
 
 TEST_F(ConnectionTest, ChannelLeavingDuringAuthorizationIsSkipped) {
   authz.defer = true;
-  auto c = client();
-  c->send(join("r", "1", pg_config({json::object{{"event", "*"}, {"table", "tasks"}}})));
-  c->io.take();
   bool done = false;
-  hub.on_transaction(txn({insert(make_relation("public", "tasks"), row(1, "u", 1))}),
-                     [&] { done = true; });
+  auto c = client_with_one_row(done);
   c->send(Message{"1", "2", "realtime:r", "phx_leave", json::object()});
   c->io.take();
   authz.flush();

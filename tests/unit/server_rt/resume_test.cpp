@@ -143,6 +143,21 @@ class ResumeTest : public ::testing::Test {
     l.resume_window_bytes = 1 << 20;
     make_hub(l);
   }
+  // A hub whose joins may hold 2 live items (its history keeping `window_bytes`); one row of
+  // alice's commits while she is away, then she rejoins resuming from the start, and her replay's
+  // row check is left unanswered (checks are deferred from then on).
+  Client& alice_resuming_holding_two(std::size_t window_bytes = limits().resume_window_bytes) {
+    auto l = limits();
+    l.max_queued_frames = 2;
+    l.resume_window_bytes = window_bytes;
+    make_hub(l);
+    feed(tx(0x2000, {row_of(1, "alice")}));
+    authz.defer = true;
+    auto& c = client("alice");
+    c.send(join(config(pos(kStart, 0))));
+    sched.run_ready();
+    return c;
+  }
   // `n` transactions of one row of alice's commit while she is away; then she rejoins, resuming
   // from the start.
   Client& alice_resuming_after(int n) {
@@ -364,14 +379,7 @@ TEST_F(ResumeTest, ALiveChangeArrivingDuringTheReplaysAuthorizationFollowsItExac
 // are checked like the replay's — so the client resumes with all of them, once, in order, and
 // none of bob's rows, which came in between.
 TEST_F(ResumeTest, LiveChangesOverflowingWhileTheReplayIsCheckedAreReplayedFromHistory) {
-  auto l = limits();
-  l.max_queued_frames = 2;
-  make_hub(l);
-  feed(tx(0x2000, {row_of(1, "alice")}));
-  authz.defer = true;
-  auto& c = client("alice");
-  c.send(join(config(pos(kStart, 0))));
-  sched.run_ready();  // the replay's authorization is pending
+  auto& c = alice_resuming_holding_two();
   for (Lsn lsn : {0x3000, 0x4000, 0x5000, 0x6000}) {
     const auto id = static_cast<std::int64_t>(lsn >> 12);
     feed(tx(lsn, {row_of(id, "alice"), row_of(100 + id, "bob")}));
@@ -398,15 +406,7 @@ TEST_F(ResumeTest, LiveChangesOverflowingWhileTheReplayIsCheckedAreReplayedFromH
 // A replay whose live changes keep overflowing moves its head at most kMaxReplayExtensions
 // times; then the join is a gap, and live changes after its head follow.
 TEST_F(ResumeTest, AReplayThatNeverCatchesUpEndsInAGapWithLiveChangesAfterItsHead) {
-  auto l = limits();
-  l.max_queued_frames = 2;
-  l.resume_window_bytes = 1 << 20;
-  make_hub(l);
-  feed(tx(0x2000, {row_of(1, "alice")}));
-  authz.defer = true;
-  auto& c = client("alice");
-  c.send(join(config(pos(kStart, 0))));
-  sched.run_ready();
+  auto& c = alice_resuming_holding_two(1 << 20);
   Lsn lsn = 0x3000;
   // Each round: three live changes (one more than may be held) before the replay's next answer.
   for (int round = 0; round <= Hub::kMaxReplayExtensions; ++round) {
@@ -433,14 +433,7 @@ TEST_F(ResumeTest, AReplayThatNeverCatchesUpEndsInAGapWithLiveChangesAfterItsHea
 // dropped some of them meanwhile: then the join is a gap (its reason: the history), not a
 // resume that silently lacks them.
 TEST_F(ResumeTest, LiveChangesLetGoAndTrimmedFromHistoryBeforeTheirReplayAreAGap) {
-  auto l = limits();  // the history keeps 1,000 bytes
-  l.max_queued_frames = 2;
-  make_hub(l);
-  feed(tx(0x2000, {row_of(1, "alice")}));
-  authz.defer = true;
-  auto& c = client("alice");
-  c.send(join(config(pos(kStart, 0))));
-  sched.run_ready();
+  auto& c = alice_resuming_holding_two();  // the history keeps 1,000 bytes
   for (Lsn lsn : {0x3000, 0x4000, 0x5000}) {
     feed(tx(lsn, {row_of(static_cast<std::int64_t>(lsn >> 12), "alice")}, 400));
     authz.answer_last();
