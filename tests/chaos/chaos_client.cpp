@@ -67,6 +67,7 @@ struct ChaosClient::State {
   client::query::QueryKey key;
   ClientHistory history;
   std::uint64_t gap_fills_seen = 0;
+  std::int64_t last_replayed = -1;  // of the manager's last `subscribed` phase
   bool subscribed = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
@@ -105,6 +106,7 @@ struct ChaosClient::State {
       if (!*alive) return;
       const auto fills = client->sync().provider().stats().gap_fills;
       history.rejoins[index].gap = fills > gap_fills_seen;
+      history.rejoins[index].replayed = last_replayed;
       gap_fills_seen = fills;
     });
   }
@@ -182,6 +184,14 @@ Result<std::unique_ptr<ChaosClient>> ChaosClient::start(core::EventLoop& loop,
           st->client->bus().subscribe(ev, [st](const json::value& d) { st->on_change(d); }));
     st->subs.push_back(st->client->sync().provider().subscribe(
         [st](const client::sync::ProviderState& ps) { st->on_provider(ps); }));
+    // What a resumed join announced, for telling a replay cut short from one that skipped.
+    st->subs.push_back(
+        st->client->sync().manager().on_phase([st](const client::sync::ChannelPhaseChange& change) {
+          if (change.phase != client::sync::ChannelPhase::subscribed) return;
+          const bool resumed =
+              change.outcome && change.outcome->kind == client::JoinOutcomeKind::resumed;
+          st->last_replayed = resumed ? change.outcome->replayed : -1;
+        }));
     st->key = client::query::QueryKey{"tasks", "chaos", o.project};
     st->client->sign_in_with_password(
         o.email, o.password,

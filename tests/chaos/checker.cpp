@@ -156,15 +156,29 @@ CheckReport check(const std::vector<Committed>& committed, const ClientHistory& 
       }
     }
   }
-  // Highest expected seq delivered per session, for the hole check.
+  // Highest expected seq delivered per session, for the hole check, and how many were delivered.
   std::map<int, std::int64_t> session_max;
+  std::map<int, std::int64_t> session_count;
   for (const auto& [seq, ds] : delivered) {
     for (const auto* d : ds) {
       const int s = session_at(client.rejoins, d->at);
       auto& m = session_max.try_emplace(s, seq).first->second;
       m = std::max(m, seq);
+      ++session_count[s];
     }
   }
+  // A resumed session ended before its replay reached `seq`: the replay is in commit order, so a
+  // session that delivered fewer changes than its replay announced, and none later than `seq`,
+  // was cut short before it.
+  auto replay_cut_short_before = [&](std::size_t k, std::int64_t seq) {
+    const auto& j = client.rejoins[k];
+    if (j.gap || j.replayed <= 0) return false;
+    const int s = static_cast<int>(k);
+    auto count = session_count.find(s);
+    if (count != session_count.end() && count->second >= j.replayed) return false;
+    auto m = session_max.find(s);
+    return m == session_max.end() || m->second < seq;
+  };
 
   std::optional<TimePoint> last_accounted;  // for convergence
   bool convergence_known = true;
@@ -223,13 +237,15 @@ CheckReport check(const std::vector<Committed>& committed, const ClientHistory& 
         continue;
       }
     }
-    // The first rejoin after it was sent decides.
+    // The first rejoin after it was sent decides — or, when that one resumed and its session was
+    // cut short before its replay got here, the next one (it starts from the last change the
+    // client applied, so it must replay this one or tell a gap).
     const Rejoin* next = nullptr;
-    for (const auto& j : client.rejoins) {
-      if (j.at > c.sent) {
-        next = &j;
-        break;
-      }
+    for (std::size_t k = 0; k < client.rejoins.size(); ++k) {
+      if (client.rejoins[k].at <= c.sent) continue;
+      next = &client.rejoins[k];
+      if (k + 1 < client.rejoins.size() && replay_cut_short_before(k, c.seq)) continue;
+      break;
     }
     if (!next) {
       ++r.lost_no_rejoin;

@@ -15,7 +15,9 @@
 //                     the stream skipped it (silent loss);
 //   lost_no_rejoin    not delivered and no rejoin came after it (silent loss);
 //   lost_resumed      not delivered, and the rejoin after it claimed to be gapless (a resume that
-//                     did not replay it — silent loss);
+//                     did not replay it — silent loss). A resume whose session ended before its
+//                     replay got to the change (fewer deliveries than it announced, none later
+//                     than the change) leaves the decision to the rejoin after it;
 //   gap_not_refetched the client was told, but no refetch after the rejoin shows the change;
 //   duplicates        delivered twice in one session, or again after a resumed rejoin;
 //   redelivered       delivered again after a told gap (today's server re-sends what its slot had
@@ -80,6 +82,8 @@ struct Delivery {
 struct Rejoin {
   TimePoint at{};
   bool gap = true;
+  // A resumed rejoin: how many changes the server announced it would replay; -1 unknown.
+  std::int64_t replayed = -1;
 };
 
 // One fetch of the watched query, as its query function saw it.

@@ -41,7 +41,9 @@ struct World {
       if (c.seq == seq)
         client.deliveries.push_back(Delivery{seq, c.row_id, c.op, c.project_id, at(ms)});
   }
-  void rejoin(int ms, bool gap = true) { client.rejoins.push_back(Rejoin{at(ms), gap}); }
+  void rejoin(int ms, bool gap = true, std::int64_t replayed = -1) {
+    client.rejoins.push_back(Rejoin{at(ms), gap, replayed});
+  }
   void down(int ms) { client.downs.push_back(at(ms)); }
   // A successful fetch at [start, end] returning the database as it was at `as_of` ms.
   void fetch(int start, int end, int as_of) {
@@ -160,6 +162,73 @@ TEST(ChaosChecker, AResumedRejoinMustReplayWhatWasMissed) {
   auto lost = w.run();
   EXPECT_EQ(lost.lost_resumed, 1u) << lost.summary();
   EXPECT_FALSE(lost.ok());
+}
+
+// Chaos seed 40354: a resume announced its replay, the consumer stalled again after a few of its
+// changes and was dropped, and the next rejoin — from the last change applied — told a gap and
+// refetched. The changes the cut replay never reached were accounted for by that gap.
+TEST(ChaosChecker, AResumeCutShortBeforeAChangeLeavesItToTheNextRejoin) {
+  auto world = [] {
+    World w;
+    w.rejoin(0);
+    w.commit(1, 100, "r1");
+    w.deliver(1, 105);
+    w.down(150);
+    w.commit(2, 200, "r2");
+    w.commit(3, 300, "r3");
+    w.commit(4, 400, "r4");
+    return w;
+  };
+  {
+    World w = world();
+    w.rejoin(1000, /*gap=*/false, /*replayed=*/3);
+    w.deliver(2, 1001);
+    w.down(1050);
+    w.commit(5, 1100, "r5");
+    w.rejoin(5000, /*gap=*/true);
+    w.fetch(5001, 5010, 5001);
+    w.final_cache_is_db();
+    auto r = w.run();
+    EXPECT_TRUE(r.ok()) << r.summary();
+    EXPECT_EQ(r.covered_by_gap, 3u) << r.summary();  // r3 and r4 of the replay, r5 while down
+    EXPECT_EQ(r.delivered_once, 2u);
+  }
+  {
+    // The session went on past r3 without it: the replay skipped it.
+    World w = world();
+    w.rejoin(1000, /*gap=*/false, /*replayed=*/3);
+    w.deliver(2, 1001);
+    w.deliver(4, 1003);
+    w.down(1050);
+    w.rejoin(5000, /*gap=*/true);
+    w.fetch(5001, 5010, 5001);
+    w.final_cache_is_db();
+    auto r = w.run();
+    EXPECT_EQ(r.lost_resumed, 1u) << r.summary();
+    EXPECT_FALSE(r.ok());
+  }
+  {
+    // The replay announced only r2 and delivered it: it was complete, and hid r3 and r4.
+    World w = world();
+    w.rejoin(1000, /*gap=*/false, /*replayed=*/1);
+    w.deliver(2, 1001);
+    w.down(1050);
+    w.rejoin(5000, /*gap=*/true);
+    w.fetch(5001, 5010, 5001);
+    w.final_cache_is_db();
+    auto r = w.run();
+    EXPECT_EQ(r.lost_resumed, 2u) << r.summary();
+  }
+  {
+    // Cut short, and no rejoin after it: nothing ever accounted for r3 and r4.
+    World w = world();
+    w.rejoin(1000, /*gap=*/false, /*replayed=*/3);
+    w.deliver(2, 1001);
+    w.fetch(1002, 1010, 1002);
+    w.final_cache_is_db();
+    auto r = w.run();
+    EXPECT_EQ(r.lost_resumed, 2u) << r.summary();
+  }
 }
 
 TEST(ChaosChecker, DuplicatesInASessionOrAcrossAResumeAreFindingsRedeliveryAfterAGapIsNot) {
