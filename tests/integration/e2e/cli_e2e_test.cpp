@@ -97,7 +97,7 @@ TEST(CliE2E, TaskPaneInTmuxShowsConnectedCountsRowsAndReconnectsAfterK) {
   ASSERT_FALSE(dir.empty());
   Tmux tmux("rtsync-e2e-" + std::to_string(getpid()));
   const std::string command = "LANG=C.UTF-8 TERM=screen " + kBinary + " demo --rate 4 --log-file " +
-                              dir + "/log 2>" + dir + "/err; echo $? > " + dir + "/done";
+                              dir + "/log 2>" + dir + "/err" + exit_status_to(dir);
   ASSERT_EQ(tmux.run("new-session -d -s demo -x 120 -y 40 \"" + command + "\""), 0);
   const auto err = [&] { return read_file(dir + "/err"); };
 

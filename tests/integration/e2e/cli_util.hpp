@@ -40,6 +40,14 @@ inline bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+// A shell suffix for a command run in tmux (inside Tmux::run's double quotes): the command's exit
+// status lands in `dir`/done, written whole (renamed into place), so a test that sees the file
+// never reads it half-written. `\$?` reaches tmux's shell as `$?`; a bare `$?` would be expanded
+// by the shell running tmux (always 0).
+inline std::string exit_status_to(const std::string& dir) {
+  return "; echo \\$? > " + dir + "/done.part && mv " + dir + "/done.part " + dir + "/done";
+}
+
 inline std::string temp_dir() {
   char tmpl[] = "/tmp/rtsync-e2e-XXXXXX";
   const char* d = mkdtemp(tmpl);

@@ -40,10 +40,10 @@ TEST(WatchE2E, TaskPaneInTmuxFollowsTheServerAndEveryKey) {
   const std::string dir = temp_dir();
   ASSERT_FALSE(dir.empty());
   Tmux tmux("rtsync-watch-" + std::to_string(getpid()));
-  const std::string command =
-      "LANG=C.UTF-8 TERM=screen " + kBinary + " watch --url " + env.http_url() + " --anon-key " +
-      env.anon_key() + " --email " + env.user().email + " --password " + env.user().password +
-      " --log-file " + dir + "/log 2>" + dir + "/err; echo $? > " + dir + "/done";
+  const std::string command = "LANG=C.UTF-8 TERM=screen " + kBinary + " watch --url " +
+                              env.http_url() + " --anon-key " + env.anon_key() + " --email " +
+                              env.user().email + " --password " + env.user().password +
+                              " --log-file " + dir + "/log 2>" + dir + "/err" + exit_status_to(dir);
   ASSERT_EQ(tmux.run("new-session -d -s demo -x 120 -y 40 \"" + command + "\""), 0);
   const auto screen = [&] { return tmux.capture(); };
   const auto shows = [&](std::string_view text) {
