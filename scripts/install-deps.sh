@@ -19,6 +19,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libncurses-dev
   libsimdjson-dev
+  # tcmalloc, the allocator of the rtsync binary (cmake/RtsyncAllocator.cmake).
+  libgoogle-perftools-dev
   tmux procps wrk
   doxygen python3
 )

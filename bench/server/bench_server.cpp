@@ -116,6 +116,10 @@ ServerChild spawn_server() {
       o.limits.max_queued_frames = 1 << 20;
       o.limits.max_queued_bytes = 1u << 30;
       o.limits.idle_timeout = std::chrono::minutes(10);
+      // Every load client connects from 127.0.0.1: the per-address cap (1,000 by default) would
+      // refuse the fan-out and idle-memory runs' sockets past the thousandth.
+      o.max_connections = 100'000;
+      o.max_connections_per_address = 100'000;
       if (const char* w = std::getenv("RTSYNC_BENCH_PRESENCE_WINDOW_MS")) {
         o.limits.presence_diff_window = std::chrono::milliseconds(std::atoi(w));
       }
