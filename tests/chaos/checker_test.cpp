@@ -53,6 +53,21 @@ struct World {
     client.fetches.push_back(std::move(f));
   }
   void final_cache_is_db() { client.final_cache = db; }
+  // The client's first session delivers r1 and goes down; r2 and r3 are committed meanwhile.
+  void outage_after_r1() {
+    rejoin(0);
+    commit(1, 100, "r1");
+    deliver(1, 105);
+    down(150);
+    commit(2, 200, "r2");
+    commit(3, 300, "r3");
+  }
+  // The session live at `ms` goes down, and the next rejoin (at 5 s) is a told gap and refetches.
+  void down_then_told_gap(int ms) {
+    down(ms);
+    rejoin(5000, /*gap=*/true);
+    fetch(5001, 5010, 5001);
+  }
   CheckReport run(CheckOptions o = {}) { return check(committed, client, db, o); }
 };
 
@@ -141,12 +156,7 @@ TEST(ChaosChecker, AnUndeliveredChangeWithNoRejoinAfterItIsLost) {
 
 TEST(ChaosChecker, AResumedRejoinMustReplayWhatWasMissed) {
   World w;
-  w.rejoin(0);
-  w.commit(1, 100, "r1");
-  w.deliver(1, 105);
-  w.down(150);
-  w.commit(2, 200, "r2");
-  w.commit(3, 300, "r3");
+  w.outage_after_r1();
   w.rejoin(1000, /*gap=*/false);
   w.deliver(2, 1001);
   w.deliver(3, 1002);
@@ -168,40 +178,32 @@ TEST(ChaosChecker, AResumedRejoinMustReplayWhatWasMissed) {
 // changes and was dropped, and the next rejoin — from the last change applied — told a gap and
 // refetched. The changes the cut replay never reached were accounted for by that gap.
 TEST(ChaosChecker, AResumeCutShortBeforeAChangeLeavesItToTheNextRejoin) {
-  auto world = [] {
+  // r2, r3 and r4 missed; the resume at 1 s announces `replayed` of them, and r2 arrives.
+  auto resumed = [](std::int64_t replayed) {
     World w;
-    w.rejoin(0);
-    w.commit(1, 100, "r1");
-    w.deliver(1, 105);
-    w.down(150);
-    w.commit(2, 200, "r2");
-    w.commit(3, 300, "r3");
+    w.outage_after_r1();
     w.commit(4, 400, "r4");
+    w.rejoin(1000, /*gap=*/false, replayed);
+    w.deliver(2, 1001);
     return w;
   };
   {
-    World w = world();
-    w.rejoin(1000, /*gap=*/false, /*replayed=*/3);
-    w.deliver(2, 1001);
-    w.down(1050);
+    // Cut short after r2, and the next rejoin told a gap: r3, r4 (and r5, sent while down) are
+    // covered by it.
+    World w = resumed(3);
     w.commit(5, 1100, "r5");
-    w.rejoin(5000, /*gap=*/true);
-    w.fetch(5001, 5010, 5001);
+    w.down_then_told_gap(1050);
     w.final_cache_is_db();
     auto r = w.run();
     EXPECT_TRUE(r.ok()) << r.summary();
-    EXPECT_EQ(r.covered_by_gap, 3u) << r.summary();  // r3 and r4 of the replay, r5 while down
+    EXPECT_EQ(r.covered_by_gap, 3u) << r.summary();
     EXPECT_EQ(r.delivered_once, 2u);
   }
   {
     // The session went on past r3 without it: the replay skipped it.
-    World w = world();
-    w.rejoin(1000, /*gap=*/false, /*replayed=*/3);
-    w.deliver(2, 1001);
+    World w = resumed(3);
     w.deliver(4, 1003);
-    w.down(1050);
-    w.rejoin(5000, /*gap=*/true);
-    w.fetch(5001, 5010, 5001);
+    w.down_then_told_gap(1050);
     w.final_cache_is_db();
     auto r = w.run();
     EXPECT_EQ(r.lost_resumed, 1u) << r.summary();
@@ -209,25 +211,17 @@ TEST(ChaosChecker, AResumeCutShortBeforeAChangeLeavesItToTheNextRejoin) {
   }
   {
     // The replay announced only r2 and delivered it: it was complete, and hid r3 and r4.
-    World w = world();
-    w.rejoin(1000, /*gap=*/false, /*replayed=*/1);
-    w.deliver(2, 1001);
-    w.down(1050);
-    w.rejoin(5000, /*gap=*/true);
-    w.fetch(5001, 5010, 5001);
+    World w = resumed(1);
+    w.down_then_told_gap(1050);
     w.final_cache_is_db();
-    auto r = w.run();
-    EXPECT_EQ(r.lost_resumed, 2u) << r.summary();
+    EXPECT_EQ(w.run().lost_resumed, 2u) << w.run().summary();
   }
   {
     // Cut short, and no rejoin after it: nothing ever accounted for r3 and r4.
-    World w = world();
-    w.rejoin(1000, /*gap=*/false, /*replayed=*/3);
-    w.deliver(2, 1001);
+    World w = resumed(3);
     w.fetch(1002, 1010, 1002);
     w.final_cache_is_db();
-    auto r = w.run();
-    EXPECT_EQ(r.lost_resumed, 2u) << r.summary();
+    EXPECT_EQ(w.run().lost_resumed, 2u) << w.run().summary();
   }
 }
 
