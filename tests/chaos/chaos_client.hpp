@@ -5,7 +5,8 @@
 //     its record's id, project and params.chaos_seq;
 //   - rejoins: the provider's state turning connected (RealtimeProvider::subscribe; published
 //     before its gap fill starts the refetch), marked as a told gap when that gap fill ran
-//     (RealtimeProvider::stats().gap_fills grew), else as resumed; and every turn to disconnected;
+//     (RealtimeProvider::stats().gap_fills grew), else as resumed with the number of changes its
+//     join announced for replay (RealtimeManager::on_phase); and every turn to disconnected;
 //   - refetches: the watched query's own query function (a PostgREST select of the project's
 //     tasks: id, project_id, params), with start and end times and the rows it returned;
 //   - the final cache: that query's data.
