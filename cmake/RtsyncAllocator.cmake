@@ -2,10 +2,10 @@
 # benchmark (whose forked child is the server). gperftools' tcmalloc (Debian's
 # libgoogle-perftools-dev): on a single-row RLS load glibc's malloc took about a quarter of the
 # server's CPU — most of it malloc_consolidate, run whenever libpq asks for a 2 KiB result block
-# after the hub freed its per-change objects — and tcmalloc cut the server's CPU per change by about
-# a quarter (BENCHMARKS.md, "Allocator"). Libraries are left alone: a program that links
-# rtsync::server or rtsync::client keeps the allocator it chose. Sanitizer builds keep the system
-# allocator (the sanitizers bring their own).
+# after the hub freed its per-change objects — and tcmalloc cut the server's CPU per change by 29 %
+# (BENCHMARKS.md, "Allocator: tcmalloc beside glibc's malloc"). Libraries are left alone: a program
+# that links rtsync::server or rtsync::client keeps the allocator it chose. Sanitizer builds keep
+# the system allocator (the sanitizers bring their own).
 #
 #   -DRTSYNC_MALLOC=tcmalloc   the default; configuring fails if it is not installed
 #   -DRTSYNC_MALLOC=system     glibc's malloc
