@@ -8,6 +8,7 @@
 #
 #   bench/chaos/run.sh [--runs N] [--seed S] [--profile campaign|ci] [--fault NAME]
 #                      [--stop-on-failure] [--subscribe-trials N] [--jobs J] [--record FILE]
+#                      [--release-server]
 #   bench/chaos/run.sh --summarize FILE...
 #
 # --jobs J splits the runs over J campaign processes at once (seeds S… in J consecutive ranges;
@@ -18,7 +19,9 @@
 #
 # A run's replay line is printed with it: `bench/chaos/run.sh --runs 1 --seed S` (or
 # RTSYNC_CHAOS_SEED=S ctest --test-dir build/dev -R Chaos.Replay). --subscribe-trials N first runs
-# the subscribe-then-write check with N trials. Built in the dev preset (the harness is test code).
+# the subscribe-then-write check with N trials. Built in the dev preset (the harness is test code);
+# --release-server has the runs start an `rtsync` of the release preset instead of the Debug one
+# (what a deployment runs: convergence then measures the protocol, not a Debug server's speed).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -26,11 +29,13 @@ subscribe=0
 jobs=1
 runs=20
 seed=""
+release_server=0
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --subscribe-trials) subscribe="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --release-server) release_server=1; shift ;;
     --runs) runs="$2"; args+=("$1" "$2"); shift 2 ;;
     --seed) seed="$2"; args+=("$1" "$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
@@ -39,6 +44,11 @@ done
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
 cmake --preset dev >/dev/null
 cmake --build build/dev -j2 --target chaos_campaign chaos_subscribe_tests rtsync
+if [ "$release_server" = 1 ]; then
+  cmake --preset release >/dev/null
+  cmake --build build/release -j2 --target rtsync
+  args+=(--server "$root/build/release/src/app/rtsync")
+fi
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$subscribe" -gt 0 ]; then
   RTSYNC_CHAOS_SUBSCRIBE_TRIALS="$subscribe" build/dev/tests/chaos/chaos_subscribe_tests \

@@ -1,5 +1,9 @@
 #include "rtsync/testkit/fault_proxy.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,6 +41,20 @@ std::string_view slot_name(std::size_t s) {
 }
 
 constexpr std::size_t kReadChunk = 16 * 1024;
+
+// The MSS the proxy's sockets announce when their buffers are made small: an Ethernet segment.
+// Loopback's MSS is 64 KiB, and a receive window smaller than one segment leaves the sender able
+// to send only when its persist timer fires — a timer that backed off exponentially while the
+// window was shut. A healed partition or stall then trickled out for tens of seconds
+// (docs/chaos.md §6, seen with `ss`: 3.4 MB unsent, window 26 KB, MSS 29 KB, a persist timer);
+// with this MSS the window always holds many segments and the sender refills it at once.
+constexpr int kSmallBufferMss = 1448;
+
+void announce_small_mss(int fd) {
+  const int mss = kSmallBufferMss;
+  // Best effort: without it the link still works, only slower to recover.
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss);
+}
 
 }  // namespace
 
@@ -105,6 +123,8 @@ struct FaultProxy::Impl {
     target = tcp::endpoint(target_addr, options.target_port);
     tcp::endpoint ep(listen_addr, options.listen_port);
     acceptor.open(ep.protocol(), ec);
+    // Set before listen(): accepted sockets inherit it and announce it in their SYN-ACK.
+    if (!ec && options.socket_buffer_bytes > 0) announce_small_mss(acceptor.native_handle());
     if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
@@ -192,7 +212,10 @@ struct FaultProxy::Impl {
     c->parked = false;
     boost::system::error_code ec;
     c->server.open(target.protocol(), ec);
-    if (!ec) set_socket_buffers(c->server);
+    if (!ec && options.socket_buffer_bytes > 0) {
+      set_socket_buffers(c->server);
+      announce_small_mss(c->server.native_handle());  // before connect: it goes in the SYN
+    }
     c->server.async_connect(target, [this, alive = alive, c](boost::system::error_code ec) {
       if (!*alive || c->closed) return;
       if (ec) {

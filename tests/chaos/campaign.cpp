@@ -209,6 +209,7 @@ int summarize_files(const std::vector<std::string>& files) {
 int usage() {
   std::cerr << "usage: chaos_campaign [--runs N] [--seed S] [--profile campaign|ci] "
                "[--fault NAME] [--keep-going] [--record FILE]\n"
+               "                      [--server BINARY]\n"
                "       chaos_campaign --summarize FILE...\n";
   return 2;
 }
@@ -222,6 +223,9 @@ int main(int argc, char** argv) {
   std::optional<FaultKind> fault;
   bool keep_going = true;
   std::string record;
+  // The `rtsync` the runs start: by default the one built beside this harness (a Debug build in
+  // the dev preset); --server points at another, a Release build for a production-like campaign.
+  std::string server = RTSYNC_CHAOS_BINARY;
   if (auto env = seed_from_env()) seed = *env;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -249,6 +253,10 @@ int main(int argc, char** argv) {
       const char* v = next();
       if (!v) return usage();
       record = v;
+    } else if (a == "--server") {
+      const char* v = next();
+      if (!v) return usage();
+      server = v;
     } else if (a == "--summarize") {
       std::vector<std::string> files(argv + i + 1, argv + argc);
       if (files.empty()) return usage();
@@ -259,7 +267,8 @@ int main(int argc, char** argv) {
   }
   std::cout << "chaos campaign: " << runs << " runs, seeds " << seed << "…" << seed + runs - 1
             << ", profile " << to_string(profile)
-            << (fault ? ", fault " + std::string(to_string(*fault)) : std::string()) << std::endl;
+            << (fault ? ", fault " + std::string(to_string(*fault)) : std::string()) << ", server "
+            << server << std::endl;
 
   std::ofstream record_out;
   if (!record.empty()) {
@@ -278,7 +287,8 @@ int main(int argc, char** argv) {
     std::string replay = "bench/chaos/run.sh --runs 1 --seed " + std::to_string(s) + " --profile " +
                          std::string(to_string(profile));
     if (fault) replay += " --fault " + std::string(to_string(*fault));
-    auto r = run_chaos(plan, RTSYNC_CHAOS_BINARY, replay);
+    if (server != RTSYNC_CHAOS_BINARY) replay += " --server " + server;
+    auto r = run_chaos(plan, server, replay);
     print(r, std::cout);
     const auto rec = Record::of(s, r);
     if (record_out.is_open()) record_out << rec.line() << std::endl;  // flushed: a kill loses none

@@ -5,6 +5,9 @@
 #include "rtsync/testkit/fault_proxy.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -227,6 +230,46 @@ TEST_F(ProxyTest, StallStopsReadingSoTheSenderIsBackPressuredAndEverythingFlowsA
   ASSERT_TRUE(run_until([&] { return client->received.size() == big.size(); }, 20s));
   EXPECT_EQ(server->written, big.size());
   EXPECT_EQ(client->received, big);
+}
+
+// With small socket buffers the window the proxy offers can fall below what a sender on
+// loopback (64 KiB MSS) will send into: it then sends only when its persist timer fires, a timer
+// that backed off while a partition kept the window shut, and a healed partition's backlog came
+// out one window per probe, seconds apart (the chaos campaign's late partitions, seen with `ss`:
+// docs/chaos.md §6). The proxy's sockets announce an Ethernet-sized MSS instead, so that both of
+// its peers send segments that always fit many times into its window.
+int segment_size(tcp::socket& s) {
+  int mss = 0;
+  socklen_t len = sizeof mss;
+  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_MAXSEG, &mss, &len) != 0) return -1;
+  return mss;
+}
+
+TEST_F(ProxyTest, SmallSocketBuffersComeWithSegmentsThatFitTheirWindowManyTimes) {
+  FaultProxyOptions o;
+  o.socket_buffer_bytes = 32 * 1024;  // what the chaos world uses
+  make_proxy(o);
+  auto client = connect();
+  ASSERT_TRUE(run_until([&] { return accepted.size() == 1; }));
+  // Each peer's segments toward the proxy are bounded by what the proxy announced.
+  EXPECT_GT(segment_size(accepted[0]->socket), 0);
+  EXPECT_LE(segment_size(accepted[0]->socket), 1448);
+  EXPECT_GT(segment_size(client->socket), 0);
+  EXPECT_LE(segment_size(client->socket), 1448);
+  // And the link still carries everything, both ways.
+  const std::string big(1u << 20, 'y');
+  accepted[0]->send(big);
+  client->send("up");
+  ASSERT_TRUE(run_until([&] { return client->received.size() == big.size(); }));
+  ASSERT_TRUE(run_until([&] { return accepted[0]->received == "up"; }));
+  EXPECT_EQ(client->received, big);
+}
+
+TEST_F(ProxyTest, DefaultSocketBuffersKeepTheKernelsSegmentSize) {
+  make_proxy();
+  auto client = connect();
+  ASSERT_TRUE(run_until([&] { return accepted.size() == 1; }));
+  EXPECT_GT(segment_size(accepted[0]->socket), 1448);  // loopback's, far above Ethernet's
 }
 
 TEST_F(ProxyTest, DelayHoldsEachChunkForTheLatencyInOrder) {

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -25,6 +26,25 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
     std::this_thread::sleep_for(100ms);
   }
   return true;
+}
+
+// What `ss` (iproute2) says of the TCP sockets on these local ports: windows, queues, timers
+// and retransmissions, for the report of a run that converged late. Empty without `ss`.
+std::string tcp_sockets(std::initializer_list<std::uint16_t> ports) {
+  std::string filter;
+  for (auto p : ports) {
+    if (!filter.empty()) filter += " or ";
+    filter += "sport = :" + std::to_string(p) + " or dport = :" + std::to_string(p);
+  }
+  const std::string cmd = "ss -tinmo '( " + filter + " )' 2>/dev/null";
+  std::string out;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
+      out.append(buf, n);
+    ::pclose(f);
+  }
+  return out;
 }
 
 // PostgreSQL's replication connection among the server's: its startup packet asks for
@@ -158,7 +178,9 @@ RunResult run_chaos(const Plan& plan, const std::string& server_binary, std::str
     after_heal = "client link at the heal: " + describe(w.client_link().stats());
     std::this_thread::sleep_for(3s);
     after_heal += "\nclient link 3 s later: " + describe(w.client_link().stats()) +
-                  "\nvictim 3 s later: " + w.victim().snapshot();
+                  "\nvictim 3 s later: " + w.victim().snapshot() +
+                  "\nTCP sockets of both hops 3 s later:\n" +
+                  tcp_sockets({w.client_link().port(), w.server().port()});
   }
   // Keep writing for `after` once the victim is live again, so that the session after its rejoin
   // carries changes too (a reconnect may take the client's whole backoff).

@@ -65,7 +65,10 @@ struct FaultProxyOptions {
   // Bytes the proxy holds per flow per connection before it stops reading from the sender.
   std::size_t buffer_bytes = 64 * 1024;
   // SO_RCVBUF and SO_SNDBUF of both sockets of each connection (0: the kernel's default). Small
-  // buffers make a stall back-pressure the sender sooner.
+  // buffers make a stall back-pressure the sender sooner. With them the proxy's sockets also
+  // announce an Ethernet-sized MSS (1,448 bytes), so that a window of this size holds many
+  // segments (on loopback's 64 KiB MSS a sender facing a smaller window waits on its persist
+  // timer, and a healed partition trickles).
   int socket_buffer_bytes = 0;
   // Upstream bytes of each connection kept for ProxyMatch.
   std::size_t preamble_bytes = 1024;
