@@ -4,7 +4,7 @@
 //
 //   bench_server latency    [--subs 100] [--rate 1000] [--seconds 5]
 //   bench_server throughput [--subs 500] [--users 50] [--changes 50000]
-//   bench_server fanout     [--subs 1000] [--messages 2000] [--bytes 100]
+//   bench_server fanout     [--subs 1000] [--messages 2000] [--bytes 100] [--relay 0|1]
 //   bench_server idle       [--conns 10000]
 //   bench_server presence   [--clients 1000] [--window-ms 50] [--max-delay-ms 500] [--updates 50]
 //                           [--naive 1] [--spread-ms 0]
@@ -168,9 +168,46 @@ ServerChild spawn_server() {
 }
 
 void stop_server(ServerChild& s) {
-  close(s.control);
+  if (s.control < 0) {
+    kill(s.pid, SIGTERM);  // the relay: no control pipe
+  } else {
+    close(s.control);
+  }
   int st = 0;
   waitpid(s.pid, &st, 0);
+}
+
+// The fan-out peer (bench/server/ws_relay.mjs): `node` in a child whose first stdout line is its
+// port. No PostgreSQL: the relay has none.
+ServerChild spawn_relay() {
+  int up[2];
+  if (pipe(up) != 0) std::exit(3);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(up[0]);
+    dup2(up[1], STDOUT_FILENO);
+    close(up[1]);
+    execlp("node", "node", RTSYNC_BENCH_RELAY_JS, static_cast<char*>(nullptr));
+    std::perror("exec node");
+    _exit(7);
+  }
+  close(up[1]);
+  ServerChild s;
+  s.pid = pid;
+  char buf[32] = {};
+  std::size_t n = 0;
+  while (n < sizeof buf - 1) {
+    auto r = read(up[0], buf + n, sizeof buf - 1 - n);
+    if (r <= 0) break;
+    n += static_cast<std::size_t>(r);
+    if (std::memchr(buf, '\n', n)) break;
+  }
+  close(up[0]);
+  if (std::sscanf(buf, "%hu", &s.port) != 1) {
+    std::cerr << "relay did not start (node and tests/peers/node_modules needed)\n";
+    std::exit(3);
+  }
+  return s;
 }
 
 // CPU seconds (user + system) a process has used so far.
@@ -519,7 +556,9 @@ int bench_fanout(int argc, char** argv) {
   const int subs = arg(argc, argv, "--subs", 1000);
   const int messages = arg(argc, argv, "--messages", 2000);
   const int bytes = arg(argc, argv, "--bytes", 100);
-  auto srv = spawn_server();
+  // --relay 1: the same probe against the hand-written Node relay (ws_relay.mjs) instead.
+  const bool relay = arg(argc, argv, "--relay", 0) != 0;
+  auto srv = relay ? spawn_relay() : spawn_server();
   asio::io_context io;
   auto anon = key("anon");
   auto clients = connect_many(io, srv.port, subs + 1, [&](int) { return anon; });
@@ -558,12 +597,12 @@ int bench_fanout(int argc, char** argv) {
   for (auto& c : clients)
     min_per = std::min(min_per, c->received);
   std::printf(
-      "| broadcast fan-out, 1 publisher → %d subscribers of one topic, %d messages of ~%d B | %.0f "
-      "deliveries/s | %.2f s | %llu / %llu delivered, min per subscriber %llu | server %.2f CPU-s "
-      "(%.0f deliveries per server CPU-s), client %.2f CPU-s |\n",
-      subs, messages, bytes + 60, total.load() / secs, secs, (unsigned long long)total.load(),
-      (unsigned long long)expected, (unsigned long long)min_per, srv_cpu,
-      total.load() / std::max(srv_cpu, 1e-9), cli_cpu);
+      "| %s: broadcast fan-out, 1 publisher → %d subscribers of one topic, %d messages of ~%d B "
+      "| %.0f deliveries/s | %.2f s | %llu / %llu delivered, min per subscriber %llu | server "
+      "%.2f CPU-s (%.0f deliveries per server CPU-s), client %.2f CPU-s |\n",
+      relay ? "Node ws relay" : "rtsync", subs, messages, bytes + 60, total.load() / secs, secs,
+      (unsigned long long)total.load(), (unsigned long long)expected, (unsigned long long)min_per,
+      srv_cpu, total.load() / std::max(srv_cpu, 1e-9), cli_cpu);
   stop_server(srv);
   return total.load() == expected ? 0 : 1;
 }

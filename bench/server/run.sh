@@ -33,7 +33,9 @@ for m in "${modes[@]}"; do
     fanout)
       echo "| fan-out | deliveries/s | time | delivered | CPU |"
       echo "| --- | --- | --- | --- | --- |"
-      "$bin" fanout --subs 1000 --messages 2000 --bytes 100 || echo "(incomplete)" ;;
+      "$bin" fanout --subs 1000 --messages 2000 --bytes 100 || echo "(incomplete)"
+      # The peer: the same probe against a hand-written Node `ws` relay (ws_relay.mjs).
+      "$bin" fanout --subs 1000 --messages 2000 --bytes 100 --relay 1 || echo "(incomplete)" ;;
     presence)
       echo "| presence | convergence | frames by kind | bytes | CPU |"
       echo "| --- | --- | --- | --- | --- |"
