@@ -92,6 +92,20 @@ struct ServerChild {
   }
 };
 
+// The first line a child writes to `fd` (at most 63 bytes; less if it exits first), then closes it.
+std::string read_line_and_close(int fd) {
+  char buf[64] = {};
+  std::size_t n = 0;
+  while (n < sizeof buf - 1) {
+    auto r = read(fd, buf + n, sizeof buf - 1 - n);
+    if (r <= 0) break;
+    n += static_cast<std::size_t>(r);
+    if (std::memchr(buf, '\n', n)) break;
+  }
+  close(fd);
+  return std::string(buf, n);
+}
+
 ServerChild spawn_server() {
   int up[2], ctl[2];
   if (pipe(up) != 0 || pipe(ctl) != 0) std::exit(3);
@@ -151,16 +165,8 @@ ServerChild spawn_server() {
   ServerChild s;
   s.pid = pid;
   s.control = ctl[1];
-  char buf[64] = {};
-  std::size_t n = 0;
-  while (n < sizeof buf - 1) {
-    auto r = read(up[0], buf + n, sizeof buf - 1 - n);
-    if (r <= 0) break;
-    n += static_cast<std::size_t>(r);
-    if (std::memchr(buf, '\n', n)) break;
-  }
-  close(up[0]);
-  if (std::sscanf(buf, "%hu %d", &s.port, &s.pg_port) != 2) {
+  const std::string line = read_line_and_close(up[0]);
+  if (std::sscanf(line.c_str(), "%hu %d", &s.port, &s.pg_port) != 2) {
     std::cerr << "server child did not start\n";
     std::exit(3);
   }
@@ -194,16 +200,8 @@ ServerChild spawn_relay() {
   close(up[1]);
   ServerChild s;
   s.pid = pid;
-  char buf[32] = {};
-  std::size_t n = 0;
-  while (n < sizeof buf - 1) {
-    auto r = read(up[0], buf + n, sizeof buf - 1 - n);
-    if (r <= 0) break;
-    n += static_cast<std::size_t>(r);
-    if (std::memchr(buf, '\n', n)) break;
-  }
-  close(up[0]);
-  if (std::sscanf(buf, "%hu", &s.port) != 1) {
+  const std::string line = read_line_and_close(up[0]);
+  if (std::sscanf(line.c_str(), "%hu", &s.port) != 1) {
     std::cerr << "relay did not start (node and tests/peers/node_modules needed)\n";
     std::exit(3);
   }
