@@ -166,9 +166,10 @@ RunResult run_chaos(const Plan& plan, const std::string& server_binary, std::str
   std::this_thread::sleep_for(plan.warmup);
   auto healed = inject(w, plan);
   if (!healed.ok()) return fail("fault: " + healed.error().describe());
-  // A healed partition's held bytes flow at once. Some campaign runs stalled on it until the
-  // heartbeat timeout (docs/chaos.md §6): for a run that converges late, the report shows what
-  // the client link passed in the 3 s after the heal and what the victim's socket had seen.
+  // A healed partition's held bytes flow at once. When some did not (the proxy's MSS, docs/chaos.md
+  // §6), this report found why; it stays for any run that converges late: what the client link
+  // passed in the 3 s after the heal, what the victim's socket had seen, and `ss` of both hops
+  // (taken for every partition run, since the state at +3 s cannot be read afterwards).
   std::string after_heal;
   if (plan.fault == FaultKind::client_cut_partition) {
     auto describe = [](const testkit::FaultProxyStats& s) {
