@@ -50,10 +50,17 @@ struct RowCheck {
 };
 
 struct VisibilityRequest {
-  AuthClass auth;
+  // Shared with the router's class and never changed: a transaction's requests do not copy the
+  // claims text (one request per class per transaction), and an authorizer may tell classes apart
+  // by this pointer (equal pointers, same class; the converse need not hold).
+  std::shared_ptr<const AuthClass> auth;
   // The images this class needs answered, each at most once.
   std::vector<RowCheck> rows;
 };
+
+// A transaction's requests, immutable once made: the caller keeps them for a retry while an
+// authorizer reads them, with no copy.
+using VisibilityRequests = std::shared_ptr<const std::vector<VisibilityRequest>>;
 
 enum class Visibility : std::uint8_t {
   hidden,    // nothing of the row may reach the class
@@ -73,8 +80,7 @@ class RowAuthorizer {
   // error. An error is never an answer: the caller retries (PostgreSQL may be restarting) and
   // delivers nothing of the transaction until it has one. `transient(error)` tells an outage
   // (retry for as long as it lasts) from an error that repeats for the same input.
-  virtual void authorize(std::shared_ptr<const Transaction> txn,
-                         std::vector<VisibilityRequest> requests,
+  virtual void authorize(std::shared_ptr<const Transaction> txn, VisibilityRequests requests,
                          std::function<void(Result<std::vector<VisibilityResult>>)> done) = 0;
   // Questions put to the database so far (one per class per table per batch): for /metrics.
   virtual std::uint64_t queries() const = 0;

@@ -259,7 +259,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
 
   struct Call {
     std::shared_ptr<const Transaction> txn;
-    std::vector<VisibilityRequest> requests;
+    VisibilityRequests requests;
     std::function<void(Result<std::vector<VisibilityResult>>)> done;
     std::vector<VisibilityResult> results;
     // The commit-visibility wait: time waited so far and the next delay.
@@ -283,9 +283,11 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     std::size_t request = 0;
     std::size_t pos = 0;
   };
-  // One visibility statement of the main batch and where its answers go.
+  // One visibility statement of the main batch and where its answers go: (image ordinal, whose
+  // answer it is), sorted by ordinal. A flat vector: one is built per class and table of every
+  // batch, and with single-row transactions that is dozens per change.
   struct Check {
-    std::unordered_map<std::size_t, Target> targets;  // image ordinal → whose answer it is
+    std::vector<std::pair<std::size_t, Target>> targets;
   };
   using Group = std::vector<std::shared_ptr<Call>>;
 
@@ -305,9 +307,10 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   bool destroyed = false;
 
   static void reset_answers(Call& call) {
-    call.results.resize(call.requests.size());
-    for (std::size_t i = 0; i < call.requests.size(); ++i)
-      call.results[i].rows.assign(call.requests[i].rows.size(), Visibility::hidden);
+    const auto& requests = *call.requests;
+    call.results.resize(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i)
+      call.results[i].rows.assign(requests[i].rows.size(), Visibility::hidden);
   }
 
   void authorize(std::shared_ptr<Call> call) {
@@ -377,14 +380,14 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   // Does this call need step 1 (table/role metadata missing or aged out)?
   bool needs_metadata(const Call& call) const {
     const auto now = sched.now();
-    for (const auto& req : call.requests) {
-      const bool role_ok = allowed.count(req.auth.role) != 0;
+    for (const auto& req : *call.requests) {
+      const bool role_ok = allowed.count(req.auth->role) != 0;
       for (const RowCheck& rc : req.rows) {
         const std::size_t idx = rc.change;
         if (idx >= call.txn->changes.size() || !call.txn->changes[idx].relation) continue;
         auto t = tables.find(call.txn->changes[idx].relation->oid);
         if (t == tables.end() || now - t->second.fetched >= opts.metadata_ttl) return true;
-        if (role_ok && !t->second.roles.count(req.auth.role)) return true;
+        if (role_ok && !t->second.roles.count(req.auth->role)) return true;
       }
     }
     return false;
@@ -406,12 +409,12 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     std::vector<std::string> roles;
     std::unordered_set<std::uint32_t> seen_oids;
     std::unordered_set<std::string> seen_roles;
-    for (const auto& req : call->requests) {
-      if (!allowed.count(req.auth.role)) continue;
-      if (seen_roles.insert(req.auth.role).second) roles.push_back(req.auth.role);
+    for (const auto& req : *call->requests) {
+      if (!allowed.count(req.auth->role)) continue;
+      if (seen_roles.insert(req.auth->role).second) roles.push_back(req.auth->role);
     }
     bool stale = false;
-    for (const auto& req : call->requests) {
+    for (const auto& req : *call->requests) {
       for (const RowCheck& rc : req.rows) {
         const std::size_t idx = rc.change;
         if (idx >= call->txn->changes.size() || !call->txn->changes[idx].relation) continue;
@@ -512,14 +515,21 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     // and vanish at its end; an error aborts the rest and rolls the transaction back by itself.
     const std::size_t header = batch.size();
 
-    // Images to evaluate per class (role, claims); classes and tables in first-seen order.
+    // Images to evaluate per class, with the tables (few: a linear search) in first-seen order.
     struct ClassRows {
       const AuthClass* auth = nullptr;
-      std::vector<std::uint32_t> order;
-      std::unordered_map<std::uint32_t, std::vector<Target>> groups;
+      std::vector<std::pair<std::uint32_t, std::vector<Target>>> tables;
+      std::vector<Target>& of(std::uint32_t oid) {
+        for (auto& [t, targets] : tables)
+          if (t == oid) return targets;
+        return tables.emplace_back(oid, std::vector<Target>{}).second;
+      }
     };
     std::vector<ClassRows> classes;
-    // By (role, claims) as views into the requests, which outlive this call: no key copies.
+    // By the requests' shared class object first: a router keeps one per (role, claims), so the
+    // claims text is hashed once per object and batch, not once per request. Equal classes behind
+    // different objects (a resume's own router, a class made anew) still share one question.
+    std::unordered_map<const AuthClass*, std::size_t> class_of;
     struct ClassKeyHash {
       std::size_t operator()(const std::pair<std::string_view, std::string_view>& k) const {
         return std::hash<std::string_view>{}(k.second) * 31 +
@@ -527,14 +537,15 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       }
     };
     std::unordered_map<std::pair<std::string_view, std::string_view>, std::size_t, ClassKeyHash>
-        class_of;
+        class_of_text;  // views into the requests, which outlive this call
     for (std::size_t ci = 0; ci < group.size(); ++ci) {
       Call& call = *group[ci];
       const Transaction& txn = *call.txn;
-      for (std::size_t ri = 0; ri < call.requests.size(); ++ri) {
-        const auto& req = call.requests[ri];
+      const auto& requests = *call.requests;
+      for (std::size_t ri = 0; ri < requests.size(); ++ri) {
+        const auto& req = requests[ri];
         auto& answers = call.results[ri].rows;
-        if (!role_allowed(req.auth.role)) continue;
+        if (!role_allowed(req.auth->role)) continue;
         ClassRows* cr = nullptr;
         for (std::size_t pos = 0; pos < req.rows.size(); ++pos) {
           const RowCheck& rc = req.rows[pos];
@@ -543,7 +554,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           auto t = tables.find(ch.relation->oid);
           if (t == tables.end() || !t->second.found) continue;
           const TableMeta& meta = t->second;
-          auto rp = meta.roles.find(req.auth.role);
+          auto rp = meta.roles.find(req.auth->role);
           if (rp == meta.roles.end() || !rp->second.can_select) continue;
           if (!meta.rls || rp->second.bypass) {
             answers[pos] = Visibility::full;
@@ -558,15 +569,18 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           }
           if (!image || rp->second.visibility_sql.empty()) continue;  // hidden
           if (!cr) {
-            auto [it, fresh] = class_of.try_emplace(
-                std::pair<std::string_view, std::string_view>(req.auth.role, req.auth.claims_json),
-                classes.size());
-            if (fresh) classes.push_back(ClassRows{&req.auth, {}, {}});
+            auto [it, fresh] = class_of.try_emplace(req.auth.get(), classes.size());
+            if (fresh) {
+              auto [text, new_class] =
+                  class_of_text.try_emplace(std::pair<std::string_view, std::string_view>(
+                                                req.auth->role, req.auth->claims_json),
+                                            classes.size());
+              if (new_class) classes.push_back(ClassRows{req.auth.get(), {}});
+              it->second = text->second;
+            }
             cr = &classes[it->second];
           }
-          auto [g, inserted] = cr->groups.try_emplace(ch.relation->oid);
-          if (inserted) cr->order.push_back(ch.relation->oid);
-          g->second.push_back(Target{ci, ri, pos});
+          cr->of(ch.relation->oid).push_back(Target{ci, ri, pos});
         }
       }
     }
@@ -582,20 +596,21 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     std::vector<Statement> class_statements;
     std::vector<std::optional<Check>> class_checks;
     for (const auto& cr : classes) {
-      if (cr.order.empty()) continue;
+      if (cr.tables.empty()) continue;
       class_statements.push_back(
           Statement{kClassSettingsSql, {cr.auth->role, cr.auth->claims_json}, {}, true});
       class_checks.push_back(std::nullopt);
-      for (std::uint32_t oid : cr.order) {
+      for (const auto& [oid, targets] : cr.tables) {
         const TableMeta& meta = tables[oid];
         auto [tit, first] = images.try_emplace(oid);
         if (first) image_order.push_back(oid);
         TableImages& ti = tit->second;
         std::string ordinals = "{";
         Check c;
-        for (const Target& tg : cr.groups.at(oid)) {
+        c.targets.reserve(targets.size());
+        for (const Target& tg : targets) {
           const Call& call = *group[tg.call];
-          const RowCheck& rc = call.requests[tg.request].rows[tg.pos];
+          const RowCheck& rc = (*call.requests)[tg.request].rows[tg.pos];
           const RowChange& ch = call.txn->changes[rc.change];
           const json::object& image = rc.image == RowImage::old_row ? *ch.old_record : *ch.record;
           auto [oit, fresh] = ti.ordinal.try_emplace(&image, ti.count + 1);
@@ -605,9 +620,11 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
           }
           if (ordinals.size() > 1) ordinals.push_back(',');
           ordinals += std::to_string(oit->second);
-          c.targets.emplace(oit->second, tg);
+          c.targets.emplace_back(oit->second, tg);
         }
         ordinals.push_back('}');
+        std::sort(c.targets.begin(), c.targets.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
         Statement st;
         st.sql = meta.roles.at(cr.auth->role).visibility_sql;
         st.prepare = true;
@@ -694,10 +711,12 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
             const Check& c = *checks[s];
             for (int row = 0; row < results[s].rows(); ++row) {
               const auto ord = to_num<std::size_t>(results[s].value(row, 0));
-              auto t = c.targets.find(ord);
-              if (t == c.targets.end()) continue;
-              const Target& tg = t->second;
-              group[tg.call]->results[tg.request].rows[tg.pos] = Visibility::full;
+              auto t = std::lower_bound(c.targets.begin(), c.targets.end(), ord,
+                                        [](const auto& e, std::size_t o) { return e.first < o; });
+              for (; t != c.targets.end() && t->first == ord; ++t) {
+                const Target& tg = t->second;
+                group[tg.call]->results[tg.request].rows[tg.pos] = Visibility::full;
+              }
             }
           }
           self->finish(slot, group, nullptr);
@@ -741,7 +760,7 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     slots[slot].image_tables.clear();
     // Privileges or tables changed under us: forget what we knew about these calls' tables.
     for (const auto& call : group) {
-      for (const auto& req : call->requests) {
+      for (const auto& req : *call->requests) {
         for (const RowCheck& rc : req.rows) {
           if (rc.change < call->txn->changes.size() && call->txn->changes[rc.change].relation) {
             tables.erase(call->txn->changes[rc.change].relation->oid);
@@ -768,15 +787,15 @@ void PgRowAuthorizer::start() {
     s.conn->connect();
 }
 
-void PgRowAuthorizer::authorize(std::shared_ptr<const Transaction> txn,
-                                std::vector<VisibilityRequest> requests,
+void PgRowAuthorizer::authorize(std::shared_ptr<const Transaction> txn, VisibilityRequests requests,
                                 std::function<void(Result<std::vector<VisibilityResult>>)> done) {
   auto call = std::make_shared<Impl::Call>();
   call->txn = std::move(txn);
   call->requests = std::move(requests);
   call->done = std::move(done);
-  if (!call->txn) {
-    impl_->sched.post([call] { call->done(make_error(Errc::invalid_argument, "no transaction")); });
+  if (!call->txn || !call->requests) {
+    impl_->sched.post(
+        [call] { call->done(make_error(Errc::invalid_argument, "no transaction or requests")); });
     return;
   }
   impl_->authorize(std::move(call));

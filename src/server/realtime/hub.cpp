@@ -650,7 +650,7 @@ void Hub::add_replay_steps(Resume& r, StreamPosition after) {
     if (solo.size() > 0) step.plan = std::make_shared<Router::Plan>(solo.route(e->txn));
     r.steps.push_back(std::move(step));
     auto& plan = r.steps.back().plan;
-    if (!plan || plan->requests.empty()) continue;
+    if (!plan || plan->requests->empty()) continue;
     if (!authorizer_) {
       metrics_.drop(
           drop::kUnauthorized,
@@ -686,8 +686,7 @@ void Hub::ask_more(const std::shared_ptr<Resume>& r) {
     const auto& step = r->steps[r->asks[r->next_ask++]];
     ++r->outstanding;
     auto plan = step.plan;
-    auto requests = plan->requests;
-    authorizer_->authorize(step.entry.txn, std::move(requests),
+    authorizer_->authorize(step.entry.txn, plan->requests,
                            [this, alive = alive_, weak = std::weak_ptr(r),
                             plan](Result<std::vector<VisibilityResult>> result) {
                              if (!*alive) return;
@@ -702,7 +701,7 @@ void Hub::ask_more(const std::shared_ptr<Resume>& r) {
                                              Router::apply_visibility(*plan, result));
                              }
                              // Only the matches are needed from now on.
-                             plan->requests = {};
+                             plan->requests.reset();
                              plan->checks = {};
                              --r->outstanding;
                              ask_more(r);
@@ -1027,7 +1026,7 @@ const Hub::CachedInfo* Hub::info_of(std::uint32_t oid) const {
 
 void Hub::route_and_authorize(const std::shared_ptr<Pending>& p) {
   p->plan = std::make_shared<Router::Plan>(router_.route(p->txn));
-  if (p->plan->requests.empty()) {
+  if (p->plan->requests->empty()) {
     p->ready = true;
     return drain();
   }
@@ -1043,9 +1042,8 @@ void Hub::route_and_authorize(const std::shared_ptr<Pending>& p) {
 }
 
 void Hub::authorize(std::shared_ptr<Pending> p, int attempt) {
-  auto requests = p->plan->requests;  // kept in the plan for a retry
   authorizer_->authorize(
-      p->txn, std::move(requests),
+      p->txn, p->plan->requests,  // shared, kept in the plan for a retry
       [this, alive = alive_, p, attempt](Result<std::vector<VisibilityResult>> result) {
         if (!*alive) return;
         if (!result.ok()) {

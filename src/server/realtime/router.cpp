@@ -101,14 +101,16 @@ void Router::remove(SubscriberId subscriber) {
 
 Router::Class* Router::acquire(AuthClass auth) {
   auto [it, fresh] = classes_.try_emplace(auth.role + '\x1f' + auth.claims_json);
-  if (fresh) it->second = std::make_unique<Class>(Class{std::move(auth)});
+  if (fresh) {
+    it->second = std::make_unique<Class>(Class{std::make_shared<const AuthClass>(std::move(auth))});
+  }
   ++it->second->subscribers;
   return it->second.get();
 }
 
 void Router::release(Class* cls) {
   if (--cls->subscribers > 0) return;
-  classes_.erase(cls->auth.role + '\x1f' + cls->auth.claims_json);
+  classes_.erase(cls->auth->role + '\x1f' + cls->auth->claims_json);
 }
 
 void Router::set_auth(SubscriberId subscriber, AuthClass auth) {
@@ -138,12 +140,16 @@ void Router::unindex(SubscriberId id) {
 }
 
 Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
+  // Plans that ask nothing (no subscriber matched) share one empty list.
+  static const VisibilityRequests kNone = std::make_shared<const std::vector<VisibilityRequest>>();
   Plan plan;
   plan.txn = txn;
+  plan.requests = kNone;
   const auto n = txn->changes.size();
   plan.matches.resize(n);
   plan.checks.resize(n);
   if (index_.empty()) return plan;
+  std::vector<VisibilityRequest> requests;
 
   // Per-subscriber scratch (stamps) instead of maps: this runs once per (change, subscriber) of
   // the table before visibility, e.g. 100 rows × 500 sockets per transaction.
@@ -209,11 +215,11 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
       const Class& c = *match_sub[k]->cls;
       if (c.plan_stamp != plan_stamp) {
         c.plan_stamp = plan_stamp;
-        c.request = static_cast<int>(plan.requests.size());
-        plan.requests.push_back(VisibilityRequest{c.auth, {}});
+        c.request = static_cast<int>(requests.size());
+        requests.push_back(VisibilityRequest{c.auth, {}});
         asked.push_back(Asked{});
       }
-      auto& req = plan.requests[c.request];
+      auto& req = requests[c.request];
       auto& a = asked[c.request];
       // Each class asks about each image once, however many of its subscribers matched.
       if (a.change != i) {
@@ -228,6 +234,8 @@ Router::Plan Router::route(std::shared_ptr<const Transaction> txn) const {
       checks[k] = CheckSlot{c.request, a.new_row, a.old_row};
     }
   }
+  if (!requests.empty())
+    plan.requests = std::make_shared<const std::vector<VisibilityRequest>>(std::move(requests));
   return plan;
 }
 

@@ -9,11 +9,9 @@
 namespace rtsync::test {
 namespace {
 
-using server::AuthClass;
 using server::ChangeKind;
 using server::RowChange;
 using server::Transaction;
-using server::VisibilityRequest;
 using server::VisibilityResult;
 using server::cdc::PgRowAuthorizer;
 using server::cdc::PgRowAuthorizerOptions;
@@ -64,9 +62,9 @@ class RowAuthorizerBatchTest : public PgSuite {
     t->changes.push_back(std::move(ch));
     return t;
   }
-  static std::vector<VisibilityRequest> both() {
-    return {{AuthClass{"authenticated", claims(kAlice)}, rows({0})},
-            {AuthClass{"authenticated", claims(kBob)}, rows({0})}};
+  static server::VisibilityRequests both() {
+    return asked({{cls("authenticated", claims(kAlice)), rows({0})},
+                  {cls("authenticated", claims(kBob)), rows({0})}});
   }
   void ask(std::shared_ptr<const Transaction> t, Answer& out, std::vector<int>& order, int n) {
     authorizer->authorize(std::move(t), both(), [&out, &order, n](auto r) {

@@ -8,7 +8,6 @@
 namespace rtsync::test {
 namespace {
 
-using server::AuthClass;
 using server::ChangeKind;
 using server::RowChange;
 using server::Transaction;
@@ -78,7 +77,7 @@ class RowAuthorizerTest : public PgSuite {
   Result<std::vector<VisibilityResult>> run(std::shared_ptr<const Transaction> txn,
                                             std::vector<VisibilityRequest> requests) {
     std::optional<Result<std::vector<VisibilityResult>>> out;
-    authorizer->authorize(std::move(txn), std::move(requests),
+    authorizer->authorize(std::move(txn), asked(std::move(requests)),
                           [&](Result<std::vector<VisibilityResult>> r) { out = std::move(r); });
     EXPECT_TRUE(loop.run_until([&] { return out.has_value(); })) << "authorize never finished";
     if (!out) return make_error(Errc::timeout, "authorize never finished");
@@ -112,10 +111,10 @@ TEST_F(RowAuthorizerTest, RlsPolicyDecidesPerClassWithOneQueryPerClassPerTable) 
 
   const auto idx = rows({0, 1, 2, 3});
   std::vector<VisibilityRequest> reqs{
-      {AuthClass{"authenticated", claims(kAlice)}, idx},
-      {AuthClass{"authenticated", claims(kBob)}, idx},
-      {AuthClass{"anon", R"({"role":"anon"})"}, idx},
-      {AuthClass{"service_role", R"({"role":"service_role"})"}, idx},
+      {cls("authenticated", claims(kAlice)), idx},
+      {cls("authenticated", claims(kBob)), idx},
+      {cls("anon", R"({"role":"anon"})"), idx},
+      {cls("service_role", R"({"role":"service_role"})"), idx},
   };
   auto r = run(txn, reqs);
   ASSERT_TRUE(r.ok()) << r.error().describe();
@@ -158,9 +157,9 @@ TEST_F(RowAuthorizerTest, CompositeKeysSubsetsAndDeletes) {
   alice.push_back(old_row);
   auto bob = rows({0});
   bob.push_back(old_row);
-  auto r = run(txn, {{AuthClass{"authenticated", claims(kAlice)}, alice},
-                     {AuthClass{"authenticated", claims(kBob)}, bob},
-                     {AuthClass{"anon", "{}"}, {old_row}}});
+  auto r = run(txn, {{cls("authenticated", claims(kAlice)), alice},
+                     {cls("authenticated", claims(kBob)), bob},
+                     {cls("anon", "{}"), {old_row}}});
   ASSERT_TRUE(r.ok()) << r.error().describe();
   using V = std::vector<Visibility>;
   EXPECT_EQ((*r)[0].rows, (V{Visibility::full, Visibility::hidden, Visibility::key_only}));
@@ -215,8 +214,8 @@ TEST_F(RowAuthorizerTest, JudgesTheCommittedImageNotTheRowAsItIsNow) {
   std::vector<server::RowCheck> ask{{0, server::RowImage::new_row}, {1, server::RowImage::new_row},
                                     {1, server::RowImage::old_row}, {2, server::RowImage::old_row},
                                     {3, server::RowImage::new_row}, {4, server::RowImage::new_row}};
-  auto r = run(txn, {{AuthClass{"authenticated", claims(kAlice)}, ask},
-                     {AuthClass{"authenticated", claims(kBob)}, ask}});
+  auto r = run(txn, {{cls("authenticated", claims(kAlice)), ask},
+                     {cls("authenticated", claims(kBob)), ask}});
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(visible((*r)[0]), (std::vector<bool>{true, false, true, false, true, false}));
   EXPECT_EQ(visible((*r)[1]), (std::vector<bool>{false, true, false, true, true, false}));
@@ -228,9 +227,9 @@ TEST_F(RowAuthorizerTest, RoleOutsideTheAllowListAndBadIndexesSeeNothing) {
   auto notices = relation("notices", {"id"});
   auto txn = std::make_shared<Transaction>();
   txn->changes.push_back(insert(notices, "INSERT INTO notices VALUES (2, 'x')", {{"id", 2}}));
-  auto r = run(txn, {{AuthClass{"postgres", "{}"}, rows({0})},
-                     {AuthClass{"no_such_role", "{}"}, rows({0})},
-                     {AuthClass{"authenticated", claims(kAlice)}, rows({0, 7})}});
+  auto r = run(txn, {{cls("postgres", "{}"), rows({0})},
+                     {cls("no_such_role", "{}"), rows({0})},
+                     {cls("authenticated", claims(kAlice)), rows({0, 7})}});
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(visible((*r)[0]), (std::vector<bool>{false}));
   EXPECT_EQ(visible((*r)[1]), (std::vector<bool>{false}));
@@ -242,8 +241,8 @@ TEST_F(RowAuthorizerTest, RoleOutsideTheAllowListAndBadIndexesSeeNothing) {
   o.conninfo = cluster()->conninfo();
   o.allowed_roles = {"authenticated", "no_such_role"};
   authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
-  auto unknown = run(txn, {{AuthClass{"no_such_role", "{}"}, rows({0})},
-                           {AuthClass{"authenticated", claims(kBob)}, rows({0})}});
+  auto unknown = run(txn, {{cls("no_such_role", "{}"), rows({0})},
+                           {cls("authenticated", claims(kBob)), rows({0})}});
   ASSERT_TRUE(unknown.ok()) << unknown.error().describe();
   EXPECT_EQ(visible((*unknown)[0]), (std::vector<bool>{false}));
   EXPECT_EQ(visible((*unknown)[1]), (std::vector<bool>{true}));
@@ -266,7 +265,7 @@ TEST_F(RowAuthorizerTest, RevokedPrivilegesCountAtOnceEvenWithCachedMetadata) {
   txn->changes.push_back(insert(secrets,
                                 std::string("INSERT INTO secrets VALUES (1, '") + kAlice + "')",
                                 {{"id", 1}, {"owner", kAlice}}));
-  const VisibilityRequest alice{AuthClass{"authenticated", claims(kAlice)}, rows({0})};
+  const VisibilityRequest alice{cls("authenticated", claims(kAlice)), rows({0})};
   auto first = run(txn, {alice});
   ASSERT_TRUE(first.ok()) << first.error().describe();
   EXPECT_EQ(visible((*first)[0]), (std::vector<bool>{true}));
@@ -315,7 +314,7 @@ TEST_F(RowAuthorizerTest, ConcurrentCallsQueueOnThePool) {
   int seen = 0;
   for (int i = 0; i < 10; ++i) {
     authorizer->authorize(txn,
-                          {{AuthClass{"authenticated", claims(i % 2 ? kAlice : kBob)}, rows({0})}},
+                          asked({{cls("authenticated", claims(i % 2 ? kAlice : kBob)), rows({0})}}),
                           [&](Result<std::vector<VisibilityResult>> r) {
                             ASSERT_TRUE(r.ok()) << r.error().describe();
                             ++finished;
@@ -368,7 +367,7 @@ TEST_F(RowAuthorizerTest, HoldsTheAnswerUntilTheDecodedCommitIsVisible) {
   auto txn = writer.insert_doc(docs, "c0000000-0000-0000-0000-000000000001");
 
   std::optional<Result<std::vector<VisibilityResult>>> out;
-  authorizer->authorize(txn, {{AuthClass{"authenticated", claims(kAlice)}, rows({0})}},
+  authorizer->authorize(txn, asked({{cls("authenticated", claims(kAlice)), rows({0})}}),
                         [&](Result<std::vector<VisibilityResult>> r) { out = std::move(r); });
   // Still waiting after a while: answering now would refuse a row its owner may read.
   EXPECT_FALSE(loop.run_until([&] { return out.has_value(); }, 300ms));
@@ -390,7 +389,7 @@ TEST_F(RowAuthorizerTest, GivesUpWaitingForACommitAfterTheLimitAndJudgesTheImage
   auto txn = writer.insert_doc(docs, "c0000000-0000-0000-0000-000000000002");
 
   rtsync::log::Capture logs;
-  auto r = run(txn, {{AuthClass{"authenticated", claims(kAlice)}, rows({0})}});
+  auto r = run(txn, {{cls("authenticated", claims(kAlice)), rows({0})}});
   ASSERT_TRUE(r.ok()) << r.error().describe();
   // The policy reads only the image's owner, so the answer does not depend on the commit.
   EXPECT_EQ(visible((*r)[0]), (std::vector<bool>{true}));
@@ -421,9 +420,9 @@ TEST_F(RowAuthorizerTest, PerClaimSettingsFollowEachClassAndNeverCarryOver) {
                  kAlice + "', 'alice c')",
              {{"id", "a0000000-0000-0000-0000-0000000000c1"}, {"owner", kAlice}}));
   const auto idx = rows({0, 1});
-  auto r = run(txn, {{AuthClass{"authenticated", claims(kAlice)}, idx},
-                     {AuthClass{"authenticated", R"({"role":"authenticated"})"}, idx},
-                     {AuthClass{"authenticated", claims(kBob)}, idx}});
+  auto r = run(txn, {{cls("authenticated", claims(kAlice)), idx},
+                     {cls("authenticated", R"({"role":"authenticated"})"), idx},
+                     {cls("authenticated", claims(kBob)), idx}});
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(visible((*r)[0]), (std::vector<bool>{true, true}));    // alice, by either setting
   EXPECT_EQ(visible((*r)[1]), (std::vector<bool>{false, false}));  // no sub: the setting is ''

@@ -135,22 +135,22 @@ class FakeAuthorizer final : public RowAuthorizer {
   bool permanent = false;  // failures are of the kind that repeats (not an outage)
   std::vector<std::vector<VisibilityRequest>> calls;
 
-  void authorize(std::shared_ptr<const Transaction> txn, std::vector<VisibilityRequest> requests,
+  void authorize(std::shared_ptr<const Transaction> txn, VisibilityRequests requests,
                  std::function<void(Result<std::vector<VisibilityResult>>)> done) override {
-    calls.push_back(requests);
-    queries_ += requests.size();
+    calls.push_back(*requests);
+    queries_ += requests->size();
     auto answer = [this, txn, requests, done] {
       if (fail || fail_times > 0) {
         if (fail_times > 0) --fail_times;
         return done(make_error(Errc::io, "database went away"));
       }
       std::vector<VisibilityResult> out;
-      for (const auto& r : requests) {
+      for (const auto& r : *requests) {
         VisibilityResult v;
         for (const auto& check : r.rows) {
           const RowChange& ch = txn->changes[check.change];
-          v.rows.push_back(check.image == RowImage::old_row ? old_rule(r.auth, ch)
-                           : rule(r.auth, ch)               ? Visibility::full
+          v.rows.push_back(check.image == RowImage::old_row ? old_rule(*r.auth, ch)
+                           : rule(*r.auth, ch)              ? Visibility::full
                                                             : Visibility::hidden);
         }
         out.push_back(std::move(v));

@@ -121,8 +121,8 @@ TEST(Router, OneVisibilityRequestPerAuthClassNotPerSubscriber) {
   }
   auto plan = router.route(txn({insert(rel, row(1, "alice", 1)), insert(rel, row(2, "bob", 1)),
                                 update(rel, row(2, "bob", 2))}));
-  ASSERT_EQ(plan.requests.size(), 2u);
-  for (const auto& r : plan.requests) {
+  ASSERT_EQ(plan.requests->size(), 2u);
+  for (const auto& r : *plan.requests) {
     EXPECT_EQ(r.rows, (std::vector<RowCheck>{
                           {0, RowImage::new_row}, {1, RowImage::new_row}, {2, RowImage::new_row}}));
   }
@@ -135,9 +135,9 @@ TEST(Router, VisibilityRemovesRowsAClassMayNotSelect) {
   router.add(2, user("bob"), {binding("*", "public", "tasks")});
   auto plan = router.route(txn({insert(rel, row(1, "alice", 1)), insert(rel, row(2, "bob", 1))}));
   std::vector<VisibilityResult> results;
-  for (const auto& r : plan.requests) {
+  for (const auto& r : *plan.requests) {
     VisibilityResult v;
-    bool alice = r.auth.claims_json.find("alice") != std::string::npos;
+    bool alice = r.auth->claims_json.find("alice") != std::string::npos;
     for (const auto& check : r.rows)
       v.rows.push_back(alice == (check.change == 0) ? Visibility::full : Visibility::hidden);
     results.push_back(v);
@@ -162,10 +162,10 @@ TEST(Router, AuthorizerFailureDeliversNothing) {
 std::vector<VisibilityResult> answer_all(
     const Router::Plan& plan, const std::function<Visibility(const AuthClass&, RowCheck)>& answer) {
   std::vector<VisibilityResult> out;
-  for (const auto& r : plan.requests) {
+  for (const auto& r : *plan.requests) {
     VisibilityResult v;
     for (const auto& check : r.rows)
-      v.rows.push_back(answer(r.auth, check));
+      v.rows.push_back(answer(*r.auth, check));
     out.push_back(std::move(v));
   }
   return out;
@@ -182,8 +182,8 @@ TEST(Router, DeleteNeedsFilterMatchOnTheOldRowAndTheOldImageDecides) {
   auto plan = router.route(txn({remove(full, row(1, "alice", 1))}));
   EXPECT_EQ(receivers(plan, 0), (std::vector<SubscriberId>{1, 3, 4, 5}));
   // One question per class about the old image, DELETE included.
-  ASSERT_EQ(plan.requests.size(), 4u);
-  for (const auto& r : plan.requests)
+  ASSERT_EQ(plan.requests->size(), 4u);
+  for (const auto& r : *plan.requests)
     EXPECT_EQ(r.rows, (std::vector<RowCheck>{{0, RowImage::old_row}}));
   // Alice and the service role may see the old row; Bob's filter names Alice, but he may not see
   // her row, so his filter decides nothing; Carol may not see it either.
@@ -230,8 +230,8 @@ TEST(Router, UpdateAsksAboutTheOldImageOnlyWhenItCarriesOne) {
   // Row 1 moves from Alice to Bob; row 2 is updated without an old tuple.
   auto plan = router.route(txn({update(rel, row(1, "bob", 2), row(1, "alice", 1)),
                                 update(make_relation("public", "tasks"), row(2, "bob", 1))}));
-  ASSERT_EQ(plan.requests.size(), 2u);  // one per class, both subscribers of Bob share one
-  EXPECT_EQ(plan.requests[0].rows,
+  ASSERT_EQ(plan.requests->size(), 2u);  // one per class, both subscribers of Bob share one
+  EXPECT_EQ((*plan.requests)[0].rows,
             (std::vector<RowCheck>{
                 {0, RowImage::new_row}, {0, RowImage::old_row}, {1, RowImage::new_row}}));
   // Owner-only policy, judged on each image.
@@ -260,8 +260,8 @@ TEST(Router, RemoveAndReplaceAndSetAuth) {
   router.add(2, user("a"), {binding("*", "public", "tasks")});
   router.set_auth(2, user("b"));
   auto plan = router.route(txn({insert(rel, row(1, "a", 1))}));
-  ASSERT_EQ(plan.requests.size(), 1u);
-  EXPECT_NE(plan.requests[0].auth.claims_json.find("\"b\""), std::string::npos);
+  ASSERT_EQ(plan.requests->size(), 1u);
+  EXPECT_NE((*plan.requests)[0].auth->claims_json.find("\"b\""), std::string::npos);
   router.remove(2);
   EXPECT_FALSE(router.contains(2));
   EXPECT_TRUE(router.route(txn({insert(rel, row(1, "a", 1))})).matches[0].empty());
@@ -274,8 +274,9 @@ TEST(Router, SubscribersShareTheirClassUntilTheirTokensDiffer) {
   router.add(2, user("a"), {binding("*", "public", "tasks")});
   auto claims_of = [&] {
     std::vector<std::string> out;
-    for (const auto& r : router.route(txn({insert(rel, row(1, "a", 1))})).requests)
-      out.push_back(r.auth.claims_json);
+    const auto plan = router.route(txn({insert(rel, row(1, "a", 1))}));
+    for (const auto& r : *plan.requests)
+      out.push_back(r.auth->claims_json);
     return out;
   };
   EXPECT_EQ(claims_of(), (std::vector<std::string>{user("a").claims_json}));  // one question

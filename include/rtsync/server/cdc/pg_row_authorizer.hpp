@@ -94,7 +94,7 @@ class PgRowAuthorizer final : public RowAuthorizer {
   // Opens the pooled connections now (otherwise the first authorize() does).
   void start();
 
-  void authorize(std::shared_ptr<const Transaction> txn, std::vector<VisibilityRequest> requests,
+  void authorize(std::shared_ptr<const Transaction> txn, VisibilityRequests requests,
                  std::function<void(Result<std::vector<VisibilityResult>>)> done) override;
   std::uint64_t queries() const override;
   bool transient(const Error& error) const override;

@@ -78,8 +78,9 @@ class Router {
     std::shared_ptr<const Transaction> txn;
     // matches[i]: subscribers change i goes to (before visibility is applied).
     std::vector<std::vector<Match>> matches;
-    // One request per auth class with the row images it must be allowed to see.
-    std::vector<VisibilityRequest> requests;
+    // One request per auth class with the row images it must be allowed to see (never null, but
+    // for a resume replay's step once its answers are applied).
+    VisibilityRequests requests;
     // checks[i][k]: where the answers for matches[i][k] are.
     std::vector<std::vector<CheckSlot>> checks;
   };
@@ -107,7 +108,7 @@ class Router {
   // One per distinct (role, claims) among the subscribers, shared by them: route() groups its
   // visibility questions by class without hashing the claims text per change.
   struct Class {
-    AuthClass auth;
+    std::shared_ptr<const AuthClass> auth;  // what every request of this class points at
     std::size_t subscribers = 0;
     // Scratch of route(): the class's request index in the plan whose stamp this is.
     mutable std::uint64_t plan_stamp = 0;
