@@ -259,8 +259,10 @@ Result<void> Server::start() {
     auto& sched = s.loop->scheduler();
     cdc::PgRowAuthorizerOptions ao;
     ao.conninfo = options_.db;
-    // The hub keeps many transactions in flight: batch the ones queued behind a busy pool.
+    // The hub keeps many transactions in flight: batch the ones queued behind a busy pool, one
+    // batch at a time unless a whole batch waits (BENCHMARKS.md, "one batch at a time").
     ao.max_batch_transactions = 64;
+    ao.parallel_batch_from = ao.max_batch_transactions;
     s.authorizer = std::make_unique<cdc::PgRowAuthorizer>(io, sched, ao);
     auto limits = options_.limits;
     limits.resume_window = options_.resume_window;

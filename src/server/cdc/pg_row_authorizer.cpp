@@ -323,6 +323,9 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     while (!waiting.empty() && !destroyed) {
       auto it = std::find_if(slots.begin(), slots.end(), [](const Slot& s) { return !s.busy; });
       if (it == slots.end()) return;
+      const bool running =
+          std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.busy; });
+      if (running && waiting.size() < opts.parallel_batch_from) return;  // the next batch waits
       auto call = std::move(waiting.front());
       waiting.pop_front();
       it->busy = true;

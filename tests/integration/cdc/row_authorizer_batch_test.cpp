@@ -134,6 +134,42 @@ TEST_F(RowAuthorizerBatchTest, ABatchWaitsUntilEveryTransactionIsVisible) {
   EXPECT_EQ(visible((**alice)[1]), (std::vector<bool>{false}));
 }
 
+// Two connections: while a batch runs, the second takes the waiting calls only once a whole batch
+// of them waits — smaller batches side by side would each repeat the per-class work.
+TEST_F(RowAuthorizerBatchTest, ASecondConnectionTakesABatchOnlyOnceAFullOneWaits) {
+  PgRowAuthorizerOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.connections = 2;
+  o.max_batch_transactions = 3;
+  o.parallel_batch_from = 3;
+  authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
+  Answer warm;
+  std::vector<int> order;
+  ask(committed(300, kAlice), warm, order, 0);
+  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  const auto before = authorizer->queries();
+
+  std::vector<Answer> answers(5);
+  ask(committed(301, kAlice), answers[0], order, 1);  // takes the first connection
+  ask(committed(302, kBob), answers[1], order, 2);
+  ask(committed(303, kAlice), answers[2], order, 3);
+  EXPECT_EQ(authorizer->waiting(), 2u);  // the second connection is idle, and stays so
+  ask(committed(304, kBob), answers[3], order, 4);
+  EXPECT_EQ(authorizer->waiting(), 0u);  // a full batch waited: the second connection took it
+  ask(committed(305, kAlice), answers[4], order, 5);
+  EXPECT_EQ(authorizer->waiting(), 1u);
+  // Batches on different connections may answer in either order (callers keep commit order).
+  ASSERT_TRUE(loop.run_until([&] { return order.size() == 6; }));
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(answers[i]->ok()) << answers[i]->error().describe();
+    const bool alice_row = i % 2 == 0;
+    EXPECT_EQ(visible((**answers[i])[0]), (std::vector<bool>{alice_row})) << i;
+    EXPECT_EQ(visible((**answers[i])[1]), (std::vector<bool>{!alice_row})) << i;
+  }
+  // Three batches of two classes each: {301}, {302, 303, 304}, {305}.
+  EXPECT_EQ(authorizer->queries() - before, 6u);
+}
+
 // PostgreSQL ends the authorizer's session (a restart, an operator's pg_terminate_backend) while
 // it is idle: the session's image tables went with it, so the next batch runs on a new connection
 // and must make them again instead of failing once on a missing table and being retried.

@@ -82,6 +82,12 @@ struct PgRowAuthorizerOptions {
   // many per batch: their rows go into one visibility query per (class, table), each
   // transaction keeps its own commit-visibility check. 1 = one call per batch.
   std::size_t max_batch_transactions = 1;
+  // While a batch runs, another connection takes the calls waiting only once this many wait
+  // (0: at once). A batch's PostgreSQL work is per class and table — with single-row commits and
+  // many classes, nearly all of it — so two batches running side by side each do that work for
+  // half the transactions: under load, one batch at a time of everything that waited costs far
+  // less. Batches on different connections may answer out of order either way.
+  std::size_t parallel_batch_from = 0;
 };
 
 class PgRowAuthorizer final : public RowAuthorizer {
