@@ -2,11 +2,13 @@
 
 #include <pthread.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "rtsync/core/log.hpp"
 #include "rtsync/server/names.hpp"
@@ -94,6 +96,13 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
   sub.add_option("--max-connections-per-address", o.max_connections_per_address,
                  "open client connections per client IP address (503 above; 0: no cap)")
       ->envname("RTSYNC_MAX_CONNECTIONS_PER_ADDRESS")
+      ->capture_default_str();
+  o.threads = std::max(1u, std::thread::hardware_concurrency());
+  sub.add_option("--threads", o.threads,
+                 "loop threads: the first runs the realtime hub, PostgreSQL and REST; the others "
+                 "run websocket sockets (docs/scaling.md; default: the machine's cores)")
+      ->envname("RTSYNC_THREADS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
       ->capture_default_str();
   sub.add_option("--max-frame-bytes", o.limits.max_frame_bytes,
                  "largest websocket message accepted (close 1009 above)")

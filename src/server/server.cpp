@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <charconv>
+#include <cstdlib>
 #include <future>
 #include <thread>
 
@@ -154,12 +155,22 @@ struct Server::Impl {
   std::unique_ptr<cdc::MessageRetention> retention;
   std::shared_ptr<pg::DbPool> rest_pool;
   std::unique_ptr<http::HttpServer> http;
+  // The websocket I/O loops beyond `loop` (ServerOptions::threads − 1). Stopped before `http` is
+  // destroyed, destroyed after it.
+  std::vector<std::unique_ptr<core::EventLoop>> io_loops;
+  void stop_io_loops() {
+    for (auto& l : io_loops) {
+      l->stop();
+      l->join();
+    }
+  }
   std::atomic<std::uint16_t> port{0};
   std::atomic<bool> listening{false};
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
 
   ~Impl() {
+    stop_io_loops();
     if (loop) {
       loop->stop();
       loop->join();
@@ -246,6 +257,17 @@ Result<void> Server::start() {
   impl_->verifier = std::make_unique<auth::JwtVerifier>(make_verifier());
   impl_->loop = std::make_unique<core::EventLoop>();
   impl_->loop->start();
+  std::size_t threads = options_.threads;
+  if (const char* t = std::getenv("RTSYNC_SERVER_THREADS"); threads == 0 && t && *t) {
+    threads = std::strtoul(t, nullptr, 10);
+  }
+  threads = std::max<std::size_t>(1, threads);
+  for (std::size_t i = 1; i < threads; ++i) {
+    impl_->io_loops.push_back(std::make_unique<core::EventLoop>());
+    impl_->io_loops.back()->start();
+  }
+  logger->info("{} loop thread(s): the realtime loop{}", threads,
+               threads > 1 ? fmt::format(" and {} websocket I/O loop(s)", threads - 1) : "");
 
   Result<void> result;
   Impl& s = *impl_;
@@ -389,6 +411,8 @@ Result<void> Server::start() {
       go.access_token_ttl = options_.access_token_ttl;
       hooks.services.push_back(std::make_shared<gotrue::GoTrueService>(s.rest_pool, sched, go));
     }
+    for (auto& l : s.io_loops)
+      hooks.ws_loops.push_back(&l->io_context());
     s.http = std::make_unique<http::HttpServer>(io, *s.hub, hooks);
     auto bound = s.http->listen(listen.value().first, listen.value().second);
     if (!bound.ok()) {
@@ -484,6 +508,8 @@ void Server::stop() {
   for (int i = 0; i < 100 && sessions() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  // The websocket loops stop before `http` goes: nothing of theirs runs on what it owns after.
+  s.stop_io_loops();
   // 3. The stream sends its last status update (the confirmed slot position) and closes; the
   //    PostgreSQL-side parts are destroyed on the loop, as their contracts require.
   s.loop->run_sync([&] {
@@ -502,6 +528,7 @@ void Server::stop() {
     s.jwks.reset();
     s.jwks_http.reset();
   });
+  s.io_loops.clear();
   s.loop->stop();
   s.loop->join();
   logger->info("server stopped");

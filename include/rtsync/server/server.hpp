@@ -89,6 +89,12 @@ struct ServerOptions {
   // beyond either a new connection is answered 503 (see http::ConnectionLimits). 0 = no cap.
   std::size_t max_connections = 10'000;
   std::size_t max_connections_per_address = 1'000;
+  // Loop threads (docs/scaling.md §2). The server's own loop runs everything shared (the hub,
+  // the change stream, authorizers, REST); threads − 1 more loops run websocket sockets — their
+  // reads, framing and writes —, each upgraded connection going to the next loop in turn. 1: one
+  // loop does all of it. 0: RTSYNC_SERVER_THREADS if set (the test suites run their servers with
+  // 2 that way), else 1. `rtsync server --threads` defaults to the machine's cores.
+  std::size_t threads = 0;
 };
 
 class Server {

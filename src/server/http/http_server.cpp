@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include <array>
+#include <atomic>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -148,109 +149,80 @@ void async_teardown(beast::role_type role, WsSocket& socket, Handler&& handler) 
                                                         socket);
 }
 
-}  // namespace
+// ---- websocket sessions -----------------------------------------------------------------------
+//
+// A websocket session is two halves (docs/scaling.md §2). Its WsLink owns the socket and the
+// Beast stream on one I/O loop: it reads and checks messages, and writes queued frames in gather
+// writes. Its WsSession owns the realtime Connection and the connection's Slot on the main loop
+// and is the Connection's SessionIo: it enforces the queue bounds, counts what went out and
+// answers when_drained. On the main loop the halves call each other directly (LinkOwner,
+// LinkPort). A link on another I/O loop is reached through that loop's LinkLoop, whose two
+// mailboxes carry the calls each way, batched per loop pass, sessions named by id.
 
-struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(asio::io_context& io, realtime::Hub& hub, HttpHooks hooks)
-      : io(io), hub(hub), hooks(std::move(hooks)), broadcast(hub), acceptor(io) {}
+class WsLink;
 
-  asio::io_context& io;
-  realtime::Hub& hub;
-  HttpHooks hooks;
-  realtime::BroadcastEndpoint broadcast;
-  tcp::acceptor acceptor;
-  std::uint16_t port = 0;
-  bool stopping = false;
-
-  class WsSession;
-  class HttpSession;
-  std::unordered_set<WsSession*> ws_sessions;
-  std::unordered_set<HttpSession*> http_sessions;
-
-  // Sessions with frames queued and no write in flight, flushed by one zero-delay timer: it
-  // fires once the loop has run the handlers already ready, so a burst of broadcasts handled
-  // in one pass is written with one syscall per session instead of one per frame.
-  std::vector<std::shared_ptr<WsSession>> dirty;
-  asio::steady_timer flush_timer{io};
-  bool flush_armed = false;
-  std::size_t last_flush_sessions = 0;
-  void mark_dirty(std::shared_ptr<WsSession> s);
-  void flush();
-
-  void accept();
-  core::Duration accept_backoff{};
-  core::Timer accept_retry;  // timers::AcceptRetry
-
-  // Open client connections, for the caps (hooks.connection_limits): each accepted connection
-  // holds a Slot until its session (HTTP, then websocket after an upgrade) ends.
-  class Slot;
-  std::size_t open_connections = 0;
-  std::map<asio::ip::address, std::size_t> per_address;
-  // The cap a connection from `address` would exceed, if any.
-  std::optional<std::string_view> over_cap(const asio::ip::address& address) const;
-  void refused(std::string_view reason, const asio::ip::address& address);
-  std::optional<core::TimePoint> refusal_logged;  // when the last refusal line was written
-  std::uint64_t refusals_unlogged = 0;            // refusals since then
+// What a link has written so far, read by its session on another loop: the queue bounds count a
+// frame from the session's send until its link wrote it, without waiting for a mailbox round
+// trip (a session busy with a burst of inbound messages would otherwise see its fast readers'
+// queues grow and close them as slow).
+struct WrittenCounters {
+  std::atomic<std::size_t> frames{0};
+  std::atomic<std::size_t> bytes{0};
+  // Bytes of inbound messages a link on another loop mailed and its session has not handled
+  // yet: the link stops reading at kInboundWindowBytes, so a client cannot queue more than that
+  // on the main loop (with one loop, reading waits for each message to be handled).
+  std::atomic<std::size_t> inbound{0};
 };
+constexpr std::size_t kInboundWindowBytes = 64u << 10;
 
-class HttpServer::Impl::Slot {
+// Frames queued on a loop go out at the end of the loop pass, so that what several broadcasts
+// queue in one pass leaves in one gather write per socket. One per loop.
+class WriteFlush {
  public:
-  Slot() = default;
-  Slot(Impl& server, asio::ip::address address) : server_(&server), address_(address) {
-    ++server.open_connections;
-    ++server.per_address[address];
-    server.hub.metrics().client_connections = static_cast<std::int64_t>(server.open_connections);
-  }
-  Slot(Slot&& other) noexcept
-      : server_(std::exchange(other.server_, nullptr)), address_(other.address_) {}
-  Slot& operator=(Slot&& other) noexcept {
-    if (this != &other) {
-      release();
-      server_ = std::exchange(other.server_, nullptr);
-      address_ = other.address_;
-    }
-    return *this;
-  }
-  ~Slot() { release(); }
+  explicit WriteFlush(asio::io_context& io) : timer_(io) {}
+  void mark(std::shared_ptr<WsLink> link);
 
  private:
-  void release() noexcept {
-    if (!server_) return;
-    --server_->open_connections;
-    if (auto it = server_->per_address.find(address_);
-        it != server_->per_address.end() && --it->second == 0) {
-      server_->per_address.erase(it);
-    }
-    server_->hub.metrics().client_connections =
-        static_cast<std::int64_t>(server_->open_connections);
-    server_ = nullptr;
-  }
-  Impl* server_ = nullptr;
-  asio::ip::address address_;
+  void flush();
+  std::vector<std::shared_ptr<WsLink>> dirty_;
+  asio::steady_timer timer_;
+  bool armed_ = false;
+  std::size_t last_flush_links_ = 0;
 };
 
-// ---- websocket session ------------------------------------------------------------------------
-
-class HttpServer::Impl::WsSession final : public realtime::SessionIo,
-                                          public std::enable_shared_from_this<WsSession> {
+// The session half, as its link sees it. Called on the link's loop; never after link_gone.
+class LinkOwner {
  public:
-  WsSession(std::shared_ptr<Impl> server, Slot slot, tcp::socket socket, protocol::Vsn vsn,
-            auth::VerifiedJwt apikey)
-      : server_(std::move(server)),
-        slot_(std::move(slot)),
+  virtual ~LinkOwner() = default;
+  virtual void link_open() = 0;  // the handshake succeeded
+  virtual void link_message(std::string_view data, bool binary) = 0;
+  virtual void link_written(std::size_t frames, std::size_t bytes) = 0;
+  // The socket is closed. `too_big`: a message above the limit (Beast answered 1009).
+  virtual void link_gone(bool too_big) = 0;
+};
+
+// The link half, as its session sees it. Called on the session's loop.
+class LinkPort {
+ public:
+  virtual ~LinkPort() = default;
+  virtual void push(const OutFrame& frame) = 0;  // bounds are the session's to enforce
+  virtual void close(std::uint16_t code, std::string reason) = 0;
+  virtual void abort() = 0;
+};
+
+class WsLink final : public LinkPort, public std::enable_shared_from_this<WsLink> {
+ public:
+  WsLink(WriteFlush& flush, tcp::socket socket, std::size_t max_message_bytes,
+         std::shared_ptr<WrittenCounters> written)
+      : flush_(flush),
         ws_(std::move(socket)),
-        vsn_(vsn),
-        apikey_(std::move(apikey)) {
-    server_->ws_sessions.insert(this);
-  }
-  ~WsSession() override {
-    conn_.reset();
-    server_->ws_sessions.erase(this);
-  }
+        max_message_bytes_(max_message_bytes),
+        written_(std::move(written)) {}
+
+  void set_owner(LinkOwner* owner) { owner_ = owner; }
 
   void start(bhttp::request<bhttp::string_body> req) {
-    const auto& limits = server_->hub.limits();
-    ws_.read_message_max(limits.max_frame_bytes);
+    ws_.read_message_max(max_message_bytes_);
     ws_.auto_fragment(false);
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(5);    // opening and closing handshakes
@@ -266,58 +238,21 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
                      [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
 
-  void abort() { teardown_soon(); }
-
-  // Called by Impl::flush.
-  void flush() {
-    dirty_ = false;
-    if (!writing_ && !torn_down_ && head_ < queue_.size()) write_next();
-  }
-
-  bool send(const OutFrame& f) override {
-    if (closing_ || torn_down_) return false;
-    const auto& limits = server_->hub.limits();
-    const std::size_t frames = queue_.size() - head_;
-    const bool too_many = frames >= limits.max_queued_frames;
-    if (too_many || queued_bytes_ + f.bytes->size() > limits.max_queued_bytes) {
-      server_->hub.metrics().drop(realtime::drop::kSlowConsumer);
-      // The close reason says which limit was hit (it must fit a close frame's 123 bytes).
-      const std::string reason =
-          too_many ? fmt::format("slow consumer: {} frames queued (limit {})", frames,
-                                 limits.max_queued_frames)
-                   : fmt::format("slow consumer: {} bytes queued (limit {})",
-                                 queued_bytes_ + f.bytes->size(), limits.max_queued_bytes);
-      log::get(loggers::kServer)
-          ->warn("closing {} ({} frames, {} bytes queued)", reason, frames, queued_bytes_);
-      close(protocol::close_code::kPolicyViolation, reason);
-      return false;
-    }
+  void push(const OutFrame& f) override {
+    if (closing_ || torn_down_) return;
     queue_.push_back(f);
-    queued_bytes_ += f.bytes->size();
-    // Writes start at the end of the loop pass (see Impl::mark_dirty), so frames that several
-    // broadcasts queue in one pass leave in one gather write.
+    // Writes start at the end of the loop pass (WriteFlush).
     if (!writing_ && !dirty_) {
       dirty_ = true;
-      server_->mark_dirty(shared_from_this());
+      flush_.mark(shared_from_this());
     }
-    return true;
   }
 
-  std::size_t queued_frames() const override { return queue_.size() - head_; }
-  std::size_t queued_bytes() const override { return queued_bytes_; }
-
-  void when_drained(std::size_t frames, std::size_t bytes, std::function<void()> drained) override {
-    drain_frames_ = frames;
-    drain_bytes_ = bytes;
-    drained_ = std::move(drained);
-  }
-
-  void close(std::uint16_t code, std::string_view reason) override {
+  void close(std::uint16_t code, std::string reason) override {
     if (closing_ || torn_down_) return;
     closing_ = true;
-    drained_ = nullptr;
     close_code_ = code;
-    close_reason_ = std::string(reason);
+    close_reason_ = std::move(reason);
     // Queued frames are abandoned: a closing socket (slow, idle or shutting down) gets only
     // the frame already on the wire, then the close frame.
     if (writing_) {
@@ -325,22 +260,36 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
     } else {
       queue_.clear();
       head_ = 0;
-      queued_bytes_ = 0;
       do_close();
     }
+  }
+
+  void abort() override {
+    beast::error_code ignored;
+    ws_.next_layer().close(ignored);
+  }
+
+  // Reading waits while the session has kInboundWindowBytes of this link's messages unhandled
+  // (LinkLoop); this resumes it once they were.
+  void resume_reading() {
+    if (!parked_ || torn_down_) return;
+    parked_ = false;
+    read_next();
+  }
+
+  // Called by WriteFlush.
+  void flush() {
+    dirty_ = false;
+    if (!writing_ && !torn_down_ && head_ < queue_.size()) write_next();
   }
 
  private:
   void on_accept(beast::error_code ec) {
     if (ec) {
       log::get(loggers::kServer)->info("websocket handshake failed: {}", ec.message());
-      return;
+      return teardown(false);
     }
-    if (server_->stopping) {
-      close(protocol::close_code::kGoingAway, "server shutting down");
-      return;
-    }
-    conn_ = std::make_unique<realtime::Connection>(server_->hub, *this, vsn_, std::move(apikey_));
+    if (owner_) owner_->link_open();
     read_next();
   }
 
@@ -352,26 +301,21 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
 
   void on_read(beast::error_code ec, std::size_t n) {
     if (ec) {
-      if (ec == websocket::error::message_too_big) {
-        // Beast has already sent close 1009 (message too big).
-        server_->hub.metrics().drop(realtime::drop::kFrameTooLarge);
-        log::get(loggers::kServer)
-            ->info("closing socket: message above {} bytes", server_->hub.limits().max_frame_bytes);
-      }
-      return teardown();
+      // Beast has already sent close 1009 (message too big) for an oversized message.
+      return teardown(ec == websocket::error::message_too_big);
     }
-    if (conn_ && !closing_) {
+    if (owner_ && !closing_) {
       auto data = rbuf_.cdata();
-      std::string_view view(static_cast<const char*>(data.data()), n);
-      if (ws_.got_text()) {
-        conn_->on_text(view);
-      } else {
-        conn_->on_binary(view);
-      }
+      owner_->link_message(std::string_view(static_cast<const char*>(data.data()), n),
+                           !ws_.got_text());
     }
     rbuf_.consume(n);
     if (rbuf_.capacity() > kKeepReadCapacity) rbuf_.shrink_to_fit();
     // Keep reading while closing: Beast needs the read to complete the close handshake.
+    if (!closing_ && written_->inbound.load(std::memory_order_acquire) >= kInboundWindowBytes) {
+      parked_ = true;  // resume_reading() follows once the session caught up
+      return;
+    }
     read_next();
   }
 
@@ -433,11 +377,11 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
 
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
-    auto& metrics = server_->hub.metrics();
+    std::size_t frames = 0;
+    std::size_t bytes = 0;
     for (std::size_t i = 0; i < in_flight_ && head_ < queue_.size(); ++i) {
-      ++metrics.frames_out;
-      metrics.bytes_out += queue_[head_].bytes->size();
-      queued_bytes_ -= std::min(queued_bytes_, queue_[head_].bytes->size());
+      ++frames;
+      bytes += queue_[head_].bytes->size();
       queue_[head_].bytes.reset();
       ++head_;
     }
@@ -450,7 +394,7 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
       head_ = 0;
     }
     if (ec) {
-      if (!closing_) teardown_soon();
+      if (!closing_) abort();
       return;
     }
     if (head_ < queue_.size()) {
@@ -463,16 +407,13 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
       }
       if (closing_) do_close();
     }
-    notify_drained();
-  }
-
-  // After the next write was started: frames the notification queues join the queue behind it.
-  void notify_drained() {
-    if (!drained_ || closing_ || torn_down_) return;
-    if (queue_.size() - head_ > drain_frames_ || queued_bytes_ > drain_bytes_) return;
-    auto drained = std::move(drained_);
-    drained_ = nullptr;
-    drained();
+    if (frames > 0) {
+      written_->frames.fetch_add(frames, std::memory_order_release);
+      written_->bytes.fetch_add(bytes, std::memory_order_release);
+      // After the next write was started: frames the owner queues in answer join the queue
+      // behind it.
+      if (owner_) owner_->link_written(frames, bytes);
+    }
   }
 
   void do_close() {
@@ -489,49 +430,499 @@ class HttpServer::Impl::WsSession final : public realtime::SessionIo,
     });
   }
 
-  void teardown_soon() {
-    beast::error_code ignored;
-    ws_.next_layer().close(ignored);
-  }
-
-  // Runs from a completion handler only (never inside Hub iteration), so channels can be
-  // unregistered safely here.
-  void teardown() {
+  // Runs from a completion handler only (never inside the owner's calls).
+  void teardown(bool too_big) {
     if (torn_down_) return;
     torn_down_ = true;
-    drained_ = nullptr;
-    conn_.reset();
     beast::error_code ignored;
     ws_.next_layer().close(ignored);
+    if (auto* owner = std::exchange(owner_, nullptr)) owner->link_gone(too_big);
   }
 
-  std::shared_ptr<Impl> server_;
-  Slot slot_;  // after server_: released while the server is still referenced
+  WriteFlush& flush_;
+  LinkOwner* owner_ = nullptr;
   websocket::stream<WsSocket> ws_;
+  std::size_t max_message_bytes_;
+  std::shared_ptr<WrittenCounters> written_;
   beast::flat_buffer rbuf_;
-  protocol::Vsn vsn_;
-  auth::VerifiedJwt apikey_;
-  std::unique_ptr<realtime::Connection> conn_;
   std::vector<OutFrame> queue_;
   std::size_t head_ = 0;
   std::size_t in_flight_ = 0;  // frames of the write in progress (queue_[head_ …])
   std::vector<std::array<std::uint8_t, 10>> headers_;  // headers of the batch in flight
   std::vector<asio::const_buffer> bufs_;
   bool pinged_ = false;
-  bool dirty_ = false;  // in Impl::dirty, waiting for the flush
-  std::size_t queued_bytes_ = 0;
-  // The armed drain notification (when_drained) and its thresholds.
-  std::function<void()> drained_;
-  std::size_t drain_frames_ = 0;
-  std::size_t drain_bytes_ = 0;
+  bool parked_ = false;  // not reading: the session is behind (resume_reading)
+  bool dirty_ = false;   // waiting for the WriteFlush
   bool writing_ = false;
   bool closing_ = false;
   bool close_started_ = false;
   bool torn_down_ = false;
   std::uint16_t close_code_ = protocol::close_code::kNormal;
   std::string close_reason_;
+};
 
-  friend struct HttpServer::Impl;
+void WriteFlush::mark(std::shared_ptr<WsLink> link) {
+  dirty_.push_back(std::move(link));
+  if (armed_) return;
+  armed_ = true;
+  // Busy loop (the last flush touched many sockets): wait a little so the next broadcasts of
+  // the burst join the same writes; quiet loop: flush at the end of this pass.
+  timer_.expires_after(last_flush_links_ >= kBusyFlushSessions ? kBusyFlushDelay
+                                                               : std::chrono::microseconds(0));
+  timer_.async_wait([this](beast::error_code ec) {
+    if (!ec) flush();
+  });
+}
+
+void WriteFlush::flush() {
+  armed_ = false;
+  auto batch = std::move(dirty_);
+  dirty_.clear();
+  last_flush_links_ = batch.size();
+  for (auto& link : batch)
+    link->flush();
+}
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& io, realtime::Hub& hub, HttpHooks hooks)
+      : io(io), hub(hub), hooks(std::move(hooks)), broadcast(hub), acceptor(io) {}
+
+  asio::io_context& io;
+  realtime::Hub& hub;
+  HttpHooks hooks;
+  realtime::BroadcastEndpoint broadcast;
+  tcp::acceptor acceptor;
+  std::uint16_t port = 0;
+  bool stopping = false;
+
+  class WsSession;
+  class LinkLoop;
+  class HttpSession;
+  // Websocket sessions by id, on the main loop (their links may run on other I/O loops).
+  std::unordered_map<std::uint64_t, std::unique_ptr<WsSession>> ws_sessions;
+  std::uint64_t last_ws_id = 0;
+  WsSession* ws_session(std::uint64_t id) {
+    auto it = ws_sessions.find(id);
+    return it == ws_sessions.end() ? nullptr : it->second.get();
+  }
+  void forget(std::uint64_t id) { ws_sessions.erase(id); }
+  std::unordered_set<HttpSession*> http_sessions;
+
+  // The main loop's write coalescing, for the links it runs itself.
+  WriteFlush write_flush{io};
+  // The other I/O loops (hooks.ws_loops) and the next to take a websocket, round robin; the
+  // main loop takes its turn as loop 0.
+  std::vector<std::unique_ptr<LinkLoop>> link_loops;
+  std::size_t next_loop = 0;
+
+  void accept();
+  core::Duration accept_backoff{};
+  core::Timer accept_retry;  // timers::AcceptRetry
+
+  // Open client connections, for the caps (hooks.connection_limits): each accepted connection
+  // holds a Slot until its session (HTTP, then websocket after an upgrade) ends.
+  class Slot;
+  // An upgrade request that passed its checks: the session here, its link on the next loop.
+  void start_websocket(Slot slot, tcp::socket socket, bhttp::request<bhttp::string_body> req,
+                       protocol::Vsn vsn, auth::VerifiedJwt apikey);
+  std::size_t open_connections = 0;
+  std::map<asio::ip::address, std::size_t> per_address;
+  // The cap a connection from `address` would exceed, if any.
+  std::optional<std::string_view> over_cap(const asio::ip::address& address) const;
+  void refused(std::string_view reason, const asio::ip::address& address);
+  std::optional<core::TimePoint> refusal_logged;  // when the last refusal line was written
+  std::uint64_t refusals_unlogged = 0;            // refusals since then
+};
+
+class HttpServer::Impl::Slot {
+ public:
+  Slot() = default;
+  Slot(Impl& server, asio::ip::address address) : server_(&server), address_(address) {
+    ++server.open_connections;
+    ++server.per_address[address];
+    server.hub.metrics().client_connections = static_cast<std::int64_t>(server.open_connections);
+  }
+  Slot(Slot&& other) noexcept
+      : server_(std::exchange(other.server_, nullptr)), address_(other.address_) {}
+  Slot& operator=(Slot&& other) noexcept {
+    if (this != &other) {
+      release();
+      server_ = std::exchange(other.server_, nullptr);
+      address_ = other.address_;
+    }
+    return *this;
+  }
+  ~Slot() { release(); }
+
+ private:
+  void release() noexcept {
+    if (!server_) return;
+    --server_->open_connections;
+    if (auto it = server_->per_address.find(address_);
+        it != server_->per_address.end() && --it->second == 0) {
+      server_->per_address.erase(it);
+    }
+    server_->hub.metrics().client_connections =
+        static_cast<std::int64_t>(server_->open_connections);
+    server_ = nullptr;
+  }
+  Impl* server_ = nullptr;
+  asio::ip::address address_;
+};
+
+// ---- websocket sessions: the main loop's half -----------------------------------------------
+
+class HttpServer::Impl::WsSession final : public realtime::SessionIo, public LinkOwner {
+ public:
+  WsSession(Impl& server, std::uint64_t id, Slot slot, protocol::Vsn vsn, auth::VerifiedJwt apikey)
+      : server_(server), id_(id), slot_(std::move(slot)), vsn_(vsn), apikey_(std::move(apikey)) {}
+  ~WsSession() override { conn_.reset(); }
+
+  std::uint64_t id() const noexcept { return id_; }
+  const std::shared_ptr<WrittenCounters>& written() const noexcept { return written_; }
+  // The link: the WsLink itself on the main loop, a LinkLoop's port for another I/O loop.
+  void set_port(std::shared_ptr<LinkPort> port) { port_ = std::move(port); }
+  void abort() {
+    if (port_) port_->abort();
+  }
+
+  // ---- realtime::SessionIo
+  bool send(const OutFrame& f) override {
+    if (closing_ || gone_) return false;
+    const auto& limits = server_.hub.limits();
+    const std::size_t frames = queued_frames();
+    const std::size_t bytes = queued_bytes();
+    const bool too_many = frames >= limits.max_queued_frames;
+    if (too_many || bytes + f.bytes->size() > limits.max_queued_bytes) {
+      server_.hub.metrics().drop(realtime::drop::kSlowConsumer);
+      // The close reason says which limit was hit (it must fit a close frame's 123 bytes).
+      const std::string reason =
+          too_many ? fmt::format("slow consumer: {} frames queued (limit {})", frames,
+                                 limits.max_queued_frames)
+                   : fmt::format("slow consumer: {} bytes queued (limit {})",
+                                 bytes + f.bytes->size(), limits.max_queued_bytes);
+      log::get(loggers::kServer)
+          ->warn("closing session {}: {} ({} frames, {} bytes queued)", id_, reason, frames, bytes);
+      close(protocol::close_code::kPolicyViolation, reason);
+      return false;
+    }
+    ++sent_frames_;
+    sent_bytes_ += f.bytes->size();
+    port_->push(f);
+    return true;
+  }
+  std::size_t queued_frames() const override {
+    return sent_frames_ - std::min(sent_frames_, written_->frames.load(std::memory_order_acquire));
+  }
+  std::size_t queued_bytes() const override {
+    return sent_bytes_ - std::min(sent_bytes_, written_->bytes.load(std::memory_order_acquire));
+  }
+  void when_drained(std::size_t frames, std::size_t bytes, std::function<void()> drained) override {
+    drain_frames_ = frames;
+    drain_bytes_ = bytes;
+    drained_ = std::move(drained);
+  }
+  void close(std::uint16_t code, std::string_view reason) override {
+    if (closing_ || gone_) return;
+    closing_ = true;
+    drained_ = nullptr;
+    port_->close(code, std::string(reason));
+  }
+
+  // ---- LinkOwner
+  void link_open() override {
+    if (server_.stopping) {
+      close(protocol::close_code::kGoingAway, "server shutting down");
+      return;
+    }
+    conn_ = std::make_unique<realtime::Connection>(server_.hub, *this, vsn_, std::move(apikey_));
+  }
+  void link_message(std::string_view data, bool binary) override {
+    if (!conn_ || closing_) return;
+    if (binary) {
+      conn_->on_binary(data);
+    } else {
+      conn_->on_text(data);
+    }
+  }
+  void link_written(std::size_t frames, std::size_t bytes) override {
+    auto& metrics = server_.hub.metrics();
+    metrics.frames_out += frames;
+    metrics.bytes_out += bytes;
+    notify_drained();
+  }
+  void link_gone(bool too_big) override {
+    if (too_big) {
+      server_.hub.metrics().drop(realtime::drop::kFrameTooLarge);
+      log::get(loggers::kServer)
+          ->info("closing socket: message above {} bytes", server_.hub.limits().max_frame_bytes);
+    }
+    gone_ = true;
+    drained_ = nullptr;
+    // Unregisters the channels: safe here, never inside Hub iteration (the link reports from a
+    // completion handler, or from its LinkLoop's mailbox).
+    conn_.reset();
+    server_.forget(id_);  // destroys this session
+  }
+
+ private:
+  void notify_drained() {
+    if (!drained_ || closing_ || gone_) return;
+    if (queued_frames() > drain_frames_ || queued_bytes() > drain_bytes_) return;
+    auto drained = std::move(drained_);
+    drained_ = nullptr;
+    drained();
+  }
+
+  Impl& server_;
+  std::uint64_t id_;
+  Slot slot_;
+  protocol::Vsn vsn_;
+  auth::VerifiedJwt apikey_;
+  std::shared_ptr<LinkPort> port_;
+  std::unique_ptr<realtime::Connection> conn_;
+  std::shared_ptr<WrittenCounters> written_ = std::make_shared<WrittenCounters>();
+  std::size_t sent_frames_ = 0;  // handed to the link so far
+  std::size_t sent_bytes_ = 0;
+  std::function<void()> drained_;
+  std::size_t drain_frames_ = 0;
+  std::size_t drain_bytes_ = 0;
+  bool closing_ = false;
+  bool gone_ = false;
+};
+
+// The mailboxes between the main loop and one other I/O loop, and the links that loop runs.
+// Each side touches only its own members; a batch moves across in a posted handler, so nothing
+// here takes a lock beyond the io_contexts' own queues.
+class HttpServer::Impl::LinkLoop {
+ public:
+  LinkLoop(Impl& server, asio::io_context& io) : server_(server), io_(io), flush_(io) {}
+
+  // ---- main loop side
+  // Moves an upgraded connection's socket to this loop and starts its handshake there.
+  void adopt(WsSession& session, tcp::socket socket, bhttp::request<bhttp::string_body> req) {
+    beast::error_code ec;
+    const auto protocol = socket.local_endpoint(ec).protocol();
+    const int fd = socket.release(ec);
+    if (ec) {
+      log::get(loggers::kServer)->warn("could not hand a websocket to its loop: {}", ec.message());
+      return;
+    }
+    session.set_port(std::make_shared<Port>(*this, session.id()));
+    asio::post(
+        io_, [this, id = session.id(), protocol, fd, req = std::move(req),
+              max = server_.hub.limits().max_frame_bytes, written = session.written()]() mutable {
+          start_link(id, tcp::socket(io_, protocol, fd), std::move(req), max, std::move(written));
+        });
+  }
+
+  // ---- this loop's side
+  WriteFlush& write_flush() { return flush_; }
+
+ private:
+  struct Call {
+    enum Kind : std::uint8_t { kFrame, kClose, kAbort, kResumeReading };
+    Kind kind = kFrame;
+    std::uint64_t id = 0;
+    OutFrame frame{};
+    std::uint16_t code = 0;
+    std::string reason{};
+  };
+  struct Event {
+    enum Kind : std::uint8_t { kOpen, kMessage, kWritten, kGone };
+    Kind kind = kOpen;
+    std::uint64_t id = 0;
+    std::string data{};
+    bool flag = false;  // message: binary; gone: too big
+    std::size_t frames = 0;
+    std::size_t bytes = 0;
+  };
+
+  // On the main loop: the WsSession's LinkPort.
+  class Port final : public LinkPort {
+   public:
+    Port(LinkLoop& loop, std::uint64_t id) : loop_(loop), id_(id) {}
+    void push(const OutFrame& f) override {
+      Call c;
+      c.id = id_;
+      c.frame = f;
+      loop_.call(std::move(c));
+    }
+    void close(std::uint16_t code, std::string reason) override {
+      Call c;
+      c.kind = Call::kClose;
+      c.id = id_;
+      c.code = code;
+      c.reason = std::move(reason);
+      loop_.call(std::move(c));
+    }
+    void abort() override {
+      Call c;
+      c.kind = Call::kAbort;
+      c.id = id_;
+      loop_.call(std::move(c));
+    }
+
+   private:
+    LinkLoop& loop_;
+    std::uint64_t id_;
+  };
+
+  // On this loop: the link's LinkOwner, which mails what the link says to the main loop.
+  class Owner final : public LinkOwner {
+   public:
+    Owner(LinkLoop& loop, std::uint64_t id, std::shared_ptr<WrittenCounters> written)
+        : loop_(loop), id_(id), written_(std::move(written)) {}
+    void link_open() override { loop_.event(make(Event::kOpen)); }
+    void link_message(std::string_view data, bool binary) override {
+      written_->inbound.fetch_add(data.size(), std::memory_order_acq_rel);
+      Event e = make(Event::kMessage);
+      e.data = std::string(data);
+      e.flag = binary;
+      loop_.event(std::move(e));
+    }
+    void link_written(std::size_t frames, std::size_t bytes) override {
+      Event e = make(Event::kWritten);
+      e.frames = frames;
+      e.bytes = bytes;
+      loop_.event(std::move(e));
+    }
+    void link_gone(bool too_big) override {
+      Event e = make(Event::kGone);
+      e.flag = too_big;
+      loop_.event(std::move(e));
+      // Not inside this call: the link is still on its way out of it.
+      asio::post(loop_.io_, [&loop = loop_, id = id_] { loop.links_.erase(id); });
+    }
+
+   private:
+    Event make(Event::Kind kind) const {
+      Event e;
+      e.kind = kind;
+      e.id = id_;
+      return e;
+    }
+    LinkLoop& loop_;
+    std::uint64_t id_;
+    std::shared_ptr<WrittenCounters> written_;
+  };
+
+  struct Entry {
+    std::shared_ptr<WsLink> link;
+    std::unique_ptr<Owner> owner;
+  };
+
+  void start_link(std::uint64_t id, tcp::socket socket, bhttp::request<bhttp::string_body> req,
+                  std::size_t max_message_bytes, std::shared_ptr<WrittenCounters> written) {
+    auto owner = std::make_unique<Owner>(*this, id, written);
+    auto link =
+        std::make_shared<WsLink>(flush_, std::move(socket), max_message_bytes, std::move(written));
+    link->set_owner(owner.get());
+    links_[id] = Entry{link, std::move(owner)};
+    link->start(std::move(req));
+  }
+
+  // Main loop → this loop, handed over once per main-loop pass.
+  void call(Call c) {
+    calls_.push_back(std::move(c));
+    if (calls_posted_) return;
+    calls_posted_ = true;
+    asio::post(server_.io, [this] {
+      calls_posted_ = false;
+      asio::post(io_, [this, batch = std::move(calls_)] {
+        for (const Call& c : batch) {
+          auto it = links_.find(c.id);
+          if (it == links_.end()) continue;  // gone: its session learns it from the mailbox
+          auto& link = *it->second.link;
+          switch (c.kind) {
+            case Call::kFrame:
+              link.push(c.frame);
+              break;
+            case Call::kClose:
+              link.close(c.code, c.reason);
+              break;
+            case Call::kAbort:
+              link.abort();
+              break;
+            case Call::kResumeReading:
+              link.resume_reading();
+              break;
+          }
+        }
+      });
+      calls_.clear();
+    });
+  }
+
+  // This loop → main loop, handed over once per pass of this loop.
+  void event(Event e) {
+    events_.push_back(std::move(e));
+    if (events_posted_) return;
+    events_posted_ = true;
+    asio::post(io_, [this] {
+      events_posted_ = false;
+      auto batch = std::make_shared<std::vector<Event>>(std::move(events_));
+      events_.clear();
+      asio::post(server_.io, [this, batch] { deliver(batch, 0); });
+    });
+  }
+
+  // On the main loop, from `from` on. A turn stops after kEventsPerTurn events or
+  // kEventBytesPerTurn of messages and the rest waits behind what the turn queued: the frames
+  // sessions sent meanwhile go to their links first, as with one loop, where each message is a
+  // turn of its own (a burst of inbound broadcasts handled in one turn would queue its whole
+  // fan-out before any of it could be written, and close fast readers as slow).
+  void deliver(const std::shared_ptr<std::vector<Event>>& batch, std::size_t from) {
+    std::size_t bytes = 0;
+    std::size_t i = from;
+    for (; i < batch->size() && i - from < kEventsPerTurn && bytes < kEventBytesPerTurn; ++i) {
+      const Event& e = (*batch)[i];
+      bytes += e.data.size();
+      WsSession* s = server_.ws_session(e.id);
+      if (!s) continue;
+      switch (e.kind) {
+        case Event::kOpen:
+          s->link_open();
+          break;
+        case Event::kMessage: {
+          s->link_message(e.data, e.flag);
+          // Handled: the link may read on if this brought it back under its window.
+          const std::size_t before =
+              s->written()->inbound.fetch_sub(e.data.size(), std::memory_order_acq_rel);
+          if (before >= kInboundWindowBytes && before - e.data.size() < kInboundWindowBytes) {
+            Call c;
+            c.kind = Call::kResumeReading;
+            c.id = e.id;
+            call(std::move(c));
+          }
+          break;
+        }
+        case Event::kWritten:
+          s->link_written(e.frames, e.bytes);
+          break;
+        case Event::kGone:
+          s->link_gone(e.flag);
+          break;
+      }
+    }
+    if (i < batch->size()) asio::post(server_.io, [this, batch, i] { deliver(batch, i); });
+  }
+
+  static constexpr std::size_t kEventsPerTurn = 64;
+  static constexpr std::size_t kEventBytesPerTurn = 64u << 10;
+
+  Impl& server_;
+  asio::io_context& io_;
+  // Main loop's.
+  std::vector<Call> calls_;
+  bool calls_posted_ = false;
+  // This loop's.
+  WriteFlush flush_;
+  std::unordered_map<std::uint64_t, Entry> links_;
+  std::vector<Event> events_;
+  bool events_posted_ = false;
 };
 
 // ---- plain HTTP session -----------------------------------------------------------------------
@@ -701,9 +1092,8 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
       return respond(401, json_error("error", verified.error().connect_message()), false);
     }
     stream_.expires_never();
-    auto ws = std::make_shared<WsSession>(server_, std::move(slot_), stream_.release_socket(),
-                                          vsn.value(), std::move(verified.value()));
-    ws->start(std::move(req));
+    server_->start_websocket(std::move(slot_), stream_.release_socket(), std::move(req),
+                             vsn.value(), std::move(verified.value()));
   }
 
   void respond(unsigned status, std::string body, bool keep_alive,
@@ -792,24 +1182,22 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
   std::string out_body_;
 };
 
-void HttpServer::Impl::mark_dirty(std::shared_ptr<WsSession> s) {
-  dirty.push_back(std::move(s));
-  if (flush_armed) return;
-  flush_armed = true;
-  // Busy loop (the last flush touched many sessions): wait a little so the next broadcasts of
-  // the burst join the same writes; quiet loop: flush at the end of this pass.
-  flush_timer.expires_after(
-      last_flush_sessions >= kBusyFlushSessions ? kBusyFlushDelay : std::chrono::microseconds(0));
-  flush_timer.async_wait([self = shared_from_this()](beast::error_code) { self->flush(); });
-}
-
-void HttpServer::Impl::flush() {
-  flush_armed = false;
-  auto batch = std::move(dirty);
-  dirty.clear();
-  last_flush_sessions = batch.size();
-  for (auto& s : batch)
-    s->flush();
+void HttpServer::Impl::start_websocket(Slot slot, tcp::socket socket,
+                                       bhttp::request<bhttp::string_body> req, protocol::Vsn vsn,
+                                       auth::VerifiedJwt apikey) {
+  const std::uint64_t id = ++last_ws_id;
+  auto owned = std::make_unique<WsSession>(*this, id, std::move(slot), vsn, std::move(apikey));
+  WsSession& session = *owned;
+  ws_sessions.emplace(id, std::move(owned));
+  const std::size_t loop = next_loop;
+  next_loop = (next_loop + 1) % (link_loops.size() + 1);
+  log::get(loggers::kServer)->debug("websocket session {} on I/O loop {}", id, loop);
+  if (loop > 0) return link_loops[loop - 1]->adopt(session, std::move(socket), std::move(req));
+  auto link = std::make_shared<WsLink>(write_flush, std::move(socket), hub.limits().max_frame_bytes,
+                                       session.written());
+  link->set_owner(&session);
+  session.set_port(link);
+  link->start(std::move(req));
 }
 
 void HttpServer::Impl::accept() {
@@ -890,7 +1278,10 @@ void HttpServer::Impl::refused(std::string_view reason, const asio::ip::address&
 // ---- HttpServer -------------------------------------------------------------------------------
 
 HttpServer::HttpServer(asio::io_context& io, realtime::Hub& hub, HttpHooks hooks)
-    : impl_(std::make_shared<Impl>(io, hub, std::move(hooks))) {}
+    : impl_(std::make_shared<Impl>(io, hub, std::move(hooks))) {
+  for (asio::io_context* loop : impl_->hooks.ws_loops)
+    impl_->link_loops.push_back(std::make_unique<Impl::LinkLoop>(*impl_, *loop));
+}
 
 HttpServer::~HttpServer() {
   beast::error_code ignored;
@@ -930,7 +1321,9 @@ void HttpServer::shutdown() {
   impl_->stopping = true;
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
-  std::vector<Impl::WsSession*> ws(impl_->ws_sessions.begin(), impl_->ws_sessions.end());
+  std::vector<Impl::WsSession*> ws;
+  for (auto& [id, s] : impl_->ws_sessions)
+    ws.push_back(s.get());
   for (auto* s : ws)
     s->close(protocol::close_code::kGoingAway, "server shutting down");
   std::vector<Impl::HttpSession*> hs(impl_->http_sessions.begin(), impl_->http_sessions.end());
@@ -942,8 +1335,7 @@ void HttpServer::abort() {
   impl_->stopping = true;
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
-  std::vector<Impl::WsSession*> ws(impl_->ws_sessions.begin(), impl_->ws_sessions.end());
-  for (auto* s : ws)
+  for (auto& [id, s] : impl_->ws_sessions)
     s->abort();
   std::vector<Impl::HttpSession*> hs(impl_->http_sessions.begin(), impl_->http_sessions.end());
   for (auto* s : hs)

@@ -57,6 +57,11 @@ struct HttpHooks {
   // goes to the first service whose matches(path) is true (404 when none does).
   std::vector<std::shared_ptr<http::HttpService>> services;
   ConnectionLimits connection_limits;
+  // Further I/O loops for websocket sockets (docs/scaling.md §2): upgraded connections are
+  // spread over the server's own loop and these, round robin; the realtime side of every session
+  // stays on the server's loop. Each must be run by its own thread, and be stopped (not yet
+  // destroyed) before the HttpServer is destroyed.
+  std::vector<boost::asio::io_context*> ws_loops;
 };
 
 class HttpServer {
