@@ -6,9 +6,12 @@
 #      (scripts/package_check.sh): examples/consumer built against a `cmake --install` of that
 #      build receives a change from the installed `rtsync server`,
 #      and `cpack -G DEB` holds the binary, headers, libraries, CMake package and systemd unit;
-#   2. the unit suites again under AddressSanitizer + UBSan, and the server's unit and realtime
-#      integration suites under ThreadSanitizer (these builds and the fuzz build run in the
-#      background while step 1's tests run);
+#      The servers the tests start run two loop threads (RTSYNC_SERVER_THREADS=2, docs/scaling.md):
+#      websocket sockets alternate between the realtime loop itself (what one thread does) and
+#      an I/O loop, so both paths run in every suite;
+#   2. the unit suites again under AddressSanitizer + UBSan, and the server's unit, realtime and
+#      edge integration suites under ThreadSanitizer, the realtime suite with one loop thread and
+#      with two (these builds and the fuzz build run in the background while step 1's tests run);
 #   3. each libFuzzer target for RTSYNC_FUZZ_SECONDS (default 20 here) from the committed seed corpus;
 #   4. the API reference check: Doxygen over include/rtsync fails the run when a public symbol of
 #      the client layer (include/rtsync/client) is undocumented (scripts/api-docs.sh, seconds).
@@ -38,7 +41,8 @@ cmake --build --preset ci
 sanitizer_builds() {
   cmake --preset asan >/dev/null && cmake --build --preset asan &&
     cmake --preset tsan >/dev/null &&
-    cmake --build --preset tsan --target core_tests server_rt_tests server_realtime_tests &&
+    cmake --build --preset tsan --target core_tests server_rt_tests server_realtime_tests \
+      server_edge_tests &&
     { [ ! -f tests/fuzz/CMakeLists.txt ] ||
       { cmake --preset fuzz >/dev/null && cmake --build --preset fuzz; }; }
 }
@@ -50,8 +54,8 @@ builds_pid=$!
 # A failing step ends the run: the builds' process group goes with it.
 trap 'kill -- "-$builds_pid" 2>/dev/null || true' EXIT
 
-step "ci tests (all labels)"
-ctest --preset ci
+step "ci tests (all labels; servers with two loop threads)"
+RTSYNC_SERVER_THREADS=2 ctest --preset ci
 
 step "installed package: find_package consumer, pkg-config, .deb"
 bash scripts/package_check.sh build/ci
@@ -69,7 +73,12 @@ tsan_tests() {
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
   ./build/tsan/tests/unit/core_tests --gtest_brief=1 &&
     ./build/tsan/tests/unit/server_rt/server_rt_tests --gtest_brief=1 &&
-    ./build/tsan/tests/integration/realtime/server_realtime_tests --gtest_brief=1
+    RTSYNC_SERVER_THREADS=1 ./build/tsan/tests/integration/realtime/server_realtime_tests \
+      --gtest_brief=1 &&
+    RTSYNC_SERVER_THREADS=2 ./build/tsan/tests/integration/realtime/server_realtime_tests \
+      --gtest_brief=1 &&
+    RTSYNC_SERVER_THREADS=2 ./build/tsan/tests/integration/realtime/server_edge_tests \
+      --gtest_brief=1
 }
 step "tsan tests start in the background (log: build/tsan-tests.log); asan tests"
 setsid bash -c "$(declare -f tsan_tests); tsan_tests" >build/tsan-tests.log 2>&1 &
