@@ -73,6 +73,18 @@ class RowAuthorizerBatchTest : public PgSuite {
     });
   }
 
+  // answers[i] is for a row of Alice's when i is even, of Bob's when odd (both() asks Alice's
+  // class first): each row is visible to its owner only.
+  static void expect_each_row_seen_by_its_owner(const std::vector<Answer>& answers) {
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      ASSERT_TRUE(answers[i].has_value()) << i;
+      ASSERT_TRUE(answers[i]->ok()) << i << ": " << answers[i]->error().describe();
+      const bool alice_row = i % 2 == 0;
+      EXPECT_EQ(visible((**answers[i])[0]), (std::vector<bool>{alice_row})) << i;
+      EXPECT_EQ(visible((**answers[i])[1]), (std::vector<bool>{!alice_row})) << i;
+    }
+  }
+
   TestLoop loop;
   std::unique_ptr<PgRowAuthorizer> authorizer;
   std::shared_ptr<server::Relation> rel;
@@ -92,12 +104,7 @@ TEST_F(RowAuthorizerBatchTest, QueuedCallsShareOneQueryPerClassAndKeepTheirOwnAn
   EXPECT_EQ(authorizer->waiting(), 5u);  // the first took the connection
   ASSERT_TRUE(loop.run_until([&] { return order.size() == 7; }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
-  for (int i = 0; i < 6; ++i) {
-    ASSERT_TRUE(answers[i]->ok()) << answers[i]->error().describe();
-    const bool alice_row = i % 2 == 0;
-    EXPECT_EQ(visible((**answers[i])[0]), (std::vector<bool>{alice_row})) << i;
-    EXPECT_EQ(visible((**answers[i])[1]), (std::vector<bool>{!alice_row})) << i;
-  }
+  expect_each_row_seen_by_its_owner(answers);
   // The first call alone (2 classes), then the five queued ones together (2 classes) — not 12.
   EXPECT_EQ(authorizer->queries() - before, 4u);
 }
@@ -160,12 +167,7 @@ TEST_F(RowAuthorizerBatchTest, ASecondConnectionTakesABatchOnlyOnceAFullOneWaits
   EXPECT_EQ(authorizer->waiting(), 1u);
   // Batches on different connections may answer in either order (callers keep commit order).
   ASSERT_TRUE(loop.run_until([&] { return order.size() == 6; }));
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(answers[i]->ok()) << answers[i]->error().describe();
-    const bool alice_row = i % 2 == 0;
-    EXPECT_EQ(visible((**answers[i])[0]), (std::vector<bool>{alice_row})) << i;
-    EXPECT_EQ(visible((**answers[i])[1]), (std::vector<bool>{!alice_row})) << i;
-  }
+  expect_each_row_seen_by_its_owner(answers);
   // Three batches of two classes each: {301}, {302, 303, 304}, {305}.
   EXPECT_EQ(authorizer->queries() - before, 6u);
 }
