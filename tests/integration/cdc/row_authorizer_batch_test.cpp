@@ -73,6 +73,13 @@ class RowAuthorizerBatchTest : public PgSuite {
     });
   }
 
+  // One answered call (order 0) for a committed row `id` of Alice's: the table's and roles'
+  // metadata are then cached, so the calls after it can be batched.
+  void warm_up(int id, Answer& warm, std::vector<int>& order) {
+    ask(committed(id, kAlice), warm, order, 0);
+    ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  }
+
   // answers[i] is for a row of Alice's when i is even, of Bob's when odd (both() asks Alice's
   // class first): each row is visible to its owner only.
   static void expect_each_row_seen_by_its_owner(const std::vector<Answer>& answers) {
@@ -91,11 +98,9 @@ class RowAuthorizerBatchTest : public PgSuite {
 };
 
 TEST_F(RowAuthorizerBatchTest, QueuedCallsShareOneQueryPerClassAndKeepTheirOwnAnswers) {
-  // Warm the metadata so every call below can be batched.
   Answer warm;
   std::vector<int> order;
-  ask(committed(1, kAlice), warm, order, 0);
-  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  ASSERT_NO_FATAL_FAILURE(warm_up(1, warm, order));
   const auto before = authorizer->queries();
 
   std::vector<Answer> answers(6);
@@ -112,8 +117,7 @@ TEST_F(RowAuthorizerBatchTest, QueuedCallsShareOneQueryPerClassAndKeepTheirOwnAn
 TEST_F(RowAuthorizerBatchTest, ABatchWaitsUntilEveryTransactionIsVisible) {
   Answer warm;
   std::vector<int> order;
-  ask(committed(100, kAlice), warm, order, 0);
-  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  ASSERT_NO_FATAL_FAILURE(warm_up(100, warm, order));
 
   // Bob's row is committed; Alice's is in a transaction still open (as decoding may report it).
   auto open = server::pg::Connection::open(cluster()->conninfo()).value();
@@ -152,8 +156,7 @@ TEST_F(RowAuthorizerBatchTest, ASecondConnectionTakesABatchOnlyOnceAFullOneWaits
   authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
   Answer warm;
   std::vector<int> order;
-  ask(committed(300, kAlice), warm, order, 0);
-  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  ASSERT_NO_FATAL_FAILURE(warm_up(300, warm, order));
   const auto before = authorizer->queries();
 
   std::vector<Answer> answers(5);
@@ -178,8 +181,7 @@ TEST_F(RowAuthorizerBatchTest, ASecondConnectionTakesABatchOnlyOnceAFullOneWaits
 TEST_F(RowAuthorizerBatchTest, ASessionEndedWhileIdleIsReplacedWithoutAFailedBatch) {
   Answer warm;
   std::vector<int> order;
-  ask(committed(200, kAlice), warm, order, 0);
-  ASSERT_TRUE(loop.run_until([&] { return warm.has_value(); }));
+  ASSERT_NO_FATAL_FAILURE(warm_up(200, warm, order));
   ASSERT_TRUE(warm->ok()) << warm->error().describe();
 
   ASSERT_EQ(query("SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity "
