@@ -705,9 +705,12 @@ class HttpServer::Impl::LinkLoop {
   void adopt(WsSession& session, tcp::socket socket, bhttp::request<bhttp::string_body> req) {
     beast::error_code ec;
     const auto protocol = socket.local_endpoint(ec).protocol();
-    const int fd = socket.release(ec);
+    const int fd = ec ? -1 : socket.release(ec);
     if (ec) {
+      // The socket closes with this scope; the session, which has no link to talk to, goes too
+      // (and with it its connection slot) instead of waiting for a link that never reports.
       log::get(loggers::kServer)->warn("could not hand a websocket to its loop: {}", ec.message());
+      server_.forget(session.id());
       return;
     }
     session.set_port(std::make_shared<Port>(*this, session.id()));
