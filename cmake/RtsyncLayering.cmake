@@ -31,6 +31,7 @@ set(RTSYNC_HEADER_OWNERS
   "rtsync/server/rest/=rtsync_server_rest"
   "rtsync/server/gotrue/=rtsync_server_gotrue"
   "rtsync/server/migrate/=rtsync_server_migrate"
+  "rtsync/server/cluster/=rtsync_server_cluster"
   "rtsync/server/=rtsync_server"
 )
 

@@ -155,7 +155,7 @@ _rtsync_pkg_config(rtsync-client "rtsync client: Supabase Realtime socket, query
   rtsync_client "${_rtsync_pc_requires}")
 if(RTSYNC_BUILD_APP)
   _rtsync_pkg_config(rtsync "rtsync client and server libraries"
-    "rtsync_client;rtsync_server" "${_rtsync_pc_requires} libpq")
+    "rtsync_client;rtsync_server" "${_rtsync_pc_requires} libpq hiredis")
 
   # The binary, and the systemd unit that runs `rtsync server` with its settings from
   # /etc/rtsync/server.env (example: share/rtsync/server.env.example). The unit names the binary
@@ -186,6 +186,6 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 # package need (find_dependency in rtsyncConfig.cmake) are recommended.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS
-    "libboost-json1.81-dev, libboost-url1.81-dev, libssl-dev, libpq-dev, libspdlog-dev, libfmt-dev, libsimdjson-dev")
+    "libboost-json1.81-dev, libboost-url1.81-dev, libssl-dev, libpq-dev, libspdlog-dev, libfmt-dev, libsimdjson-dev, libhiredis-dev")
 set(CPACK_DEBIAN_COMPRESSION_TYPE gzip)
 include(CPack)

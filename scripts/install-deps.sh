@@ -21,6 +21,8 @@ PACKAGES=(
   libsimdjson-dev
   # tcmalloc, the allocator of the rtsync binary (cmake/RtsyncAllocator.cmake).
   libgoogle-perftools-dev
+  # The cluster (docs/scaling.md §3): hiredis encodes and parses RESP; the tests start redis-server.
+  libhiredis-dev redis-server
   tmux procps wrk
   doxygen python3
 )

@@ -6,5 +6,6 @@ target_link_libraries(rtsync_server
   PUBLIC rtsync_server_changes rtsync_server_pg rtsync_server_cdc rtsync_server_auth
          rtsync_server_realtime rtsync_server_http_service rtsync_server_http rtsync_server_rest
          rtsync_server_gotrue rtsync_server_migrate
+         rtsync_server_cluster
   PRIVATE rtsync_net rtsync_flags)
 add_library(rtsync::server ALIAS rtsync_server)

@@ -8,6 +8,8 @@
 #include <future>
 #include <thread>
 
+#include <unistd.h>
+
 #include "rtsync/core/event_loop.hpp"
 #include "rtsync/core/log.hpp"
 #include "rtsync/net/http_client.hpp"
@@ -20,6 +22,7 @@
 #include "rtsync/server/cdc/pg_message_store.hpp"
 #include "rtsync/server/cdc/pg_row_authorizer.hpp"
 #include "rtsync/server/cdc/slot_epoch.hpp"
+#include "rtsync/server/cluster/cluster_node.hpp"
 #include "rtsync/server/gotrue/gotrue_service.hpp"
 #include "rtsync/server/http/http_server.hpp"
 #include "rtsync/server/names.hpp"
@@ -85,6 +88,11 @@ Result<void> validate_options(const ServerOptions& options) {
   }
   if (auto l = parse_listen(options.listen); !l.ok()) return l.error();
   if (auto v = pg::validate_slot_name(options.slot); !v.ok()) return v.error();
+  if (!options.cluster.empty()) {
+    if (auto r = cluster::parse_redis_url(options.cluster); !r.ok()) {
+      return make_error(Errc::invalid_argument, "--cluster: " + r.error().message);
+    }
+  }
   return {};
 }
 
@@ -135,6 +143,12 @@ class PgRelationInfo final : public realtime::RelationInfoSource {
   pg::AsyncConnection conn_;
 };
 
+std::string default_node_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  return std::string(host[0] ? host : "node") + "-" + std::to_string(getpid());
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -151,6 +165,7 @@ struct Server::Impl {
   std::unique_ptr<cdc::PgChannelAuthorizer> channel_authorizer;
   std::unique_ptr<PgRelationInfo> relation_info;
   std::unique_ptr<cdc::ChangeStream> stream;
+  std::unique_ptr<cluster::ClusterNode> node;  // a cluster's node; null for a single node
   std::unique_ptr<cdc::PgMessageStore> messages;
   std::unique_ptr<cdc::MessageRetention> retention;
   std::shared_ptr<pg::DbPool> rest_pool;
@@ -399,6 +414,14 @@ Result<void> Server::start() {
     hooks.connection_limits.max_connections = options_.max_connections;
     hooks.connection_limits.max_connections_per_address = options_.max_connections_per_address;
     hooks.healthy = [&s] { return s.listening.load() && s.hub->stream_running(); };
+    if (!options_.cluster.empty()) {
+      hooks.health_fields = [&s](json::object& body) {
+        if (!s.node) return;
+        body["node"] = s.node->node_id();
+        body["role"] = s.node->role_name();
+        body["redis"] = s.node->redis_up() ? "up" : "down";
+      };
+    }
     if (options_.rest) {
       s.rest_pool = std::make_shared<pg::DbPool>(
           io, options_.db, std::max<std::size_t>(1, options_.rest_connections));
@@ -428,11 +451,62 @@ Result<void> Server::start() {
     so.publication = options_.publication;
     so.messages_publication = options_.messages_publication;
     so.max_held_bytes = options_.stream_memory_bytes;
-    s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
     s.authorizer->start();
     // The channel authorizer connects at its first check: projects without private channels
     // never hold its connections.
-    s.stream->start();
+    if (options_.cluster.empty()) {
+      s.stream = std::make_unique<cdc::ChangeStream>(io, sched, *s.hub, so);
+      s.stream->start();
+    } else {
+      cluster::ClusterOptions co;
+      co.redis = cluster::parse_redis_url(options_.cluster).value();
+      co.node_id = options_.node_id.empty() ? default_node_id() : options_.node_id;
+      co.slot = options_.slot;
+      co.conninfo = options_.db;
+      // The stream exists only while this node leads; its sink is the node (which appends each
+      // transaction to Redis and hands it to the hub).
+      s.node = std::make_unique<cluster::ClusterNode>(
+          io, sched, *s.hub, co,
+          [&s, io = &io, sched = &sched, so] {
+            s.stream = std::make_unique<cdc::ChangeStream>(*io, *sched, *s.node, so);
+            s.stream->start();
+          },
+          [&s] {
+            if (!s.stream) return;
+            s.stream->stop();
+            s.stream.reset();
+          });
+      s.hub->set_cluster_bus(s.node.get());
+      s.node->start(epoch ? epoch->start_lsn : 0);
+      auto gauge = [&](std::string name, std::string help, std::string type, auto get) {
+        metrics.gauges.push_back({std::move(name), std::move(help), std::move(type),
+                                  [&s, get] { return s.node ? double(get(*s.node)) : 0.0; }});
+      };
+      using Node = cluster::ClusterNode;
+      gauge("rtsync_cluster_leader", "1 while this node streams the slot, else 0.", "gauge",
+            [](const Node& n) { return n.role() == Node::Role::leader ? 1 : 0; });
+      gauge("rtsync_cluster_redis_up", "1 while every Redis link of this node is up.", "gauge",
+            [](const Node& n) { return n.redis_up() ? 1 : 0; });
+      gauge("rtsync_cluster_redis_bytes_total",
+            "Bytes this node sent to and read from Redis (commands and replies, no Pub/Sub).",
+            "counter", [](const Node& n) { return n.redis_bytes(); });
+      gauge("rtsync_cluster_appended_total", "Change-stream entries Redis acknowledged (leader).",
+            "counter", [](const Node& n) { return n.metrics().appended; });
+      gauge("rtsync_cluster_append_dropped_total",
+            "Entries a leader dropped while Redis was away (the other nodes were told a gap).",
+            "counter", [](const Node& n) { return n.metrics().append_dropped; });
+      gauge("rtsync_cluster_read_total", "Change-stream entries read (standby).", "counter",
+            [](const Node& n) { return n.metrics().read; });
+      gauge("rtsync_cluster_gaps_total", "Holes found in the cluster's change stream.", "counter",
+            [](const Node& n) { return n.metrics().gaps; });
+      gauge("rtsync_cluster_broadcasts_in_total", "Broadcasts received from other nodes.",
+            "counter", [](const Node& n) { return n.metrics().broadcasts_in; });
+      gauge("rtsync_cluster_presence_in_total", "Presence messages received from other nodes.",
+            "counter", [](const Node& n) { return n.metrics().presence_in; });
+      gauge("rtsync_cluster_nodes_expired_total",
+            "Other nodes whose liveness key expired (their presences left).", "counter",
+            [](const Node& n) { return n.metrics().nodes_expired; });
+    }
     if (!options_.messages_publication.empty()) s.retention->start();
   });
   if (result.ok() && !options_.jwks.empty()) {
@@ -513,8 +587,13 @@ void Server::stop() {
   // 3. The stream sends its last status update (the confirmed slot position) and closes; the
   //    PostgreSQL-side parts are destroyed on the loop, as their contracts require.
   s.loop->run_sync([&] {
+    if (s.node) {
+      s.hub->set_cluster_bus(nullptr);
+      s.node->stop();
+    }
     if (s.stream) s.stream->stop();
     s.stream.reset();
+    s.node.reset();
     s.retention.reset();
     s.hub->set_message_store(nullptr);
     s.messages.reset();

@@ -24,5 +24,7 @@ inline constexpr std::uint16_t kInvalidPayload = 1007;
 inline constexpr std::uint16_t kPolicyViolation = 1008;
 /// A message above the receiver's size limit.
 inline constexpr std::uint16_t kMessageTooBig = 1009;
+/// Service restart: the server's change feed has a hole; rejoin (the resume tells the gap).
+inline constexpr std::uint16_t kServiceRestart = 1012;
 
 }  // namespace rtsync::protocol::close_code

@@ -95,6 +95,11 @@ struct ServerOptions {
   // loop does all of it. 0: RTSYNC_SERVER_THREADS if set (the test suites run their servers with
   // 2 that way), else 1. `rtsync server --threads` defaults to the machine's cores.
   std::size_t threads = 0;
+  // A cluster (docs/scaling.md §3): "redis://HOST:PORT" of the Redis every node of the cluster
+  // uses; empty: a single node. Each node needs its own `node_id` (empty: host name and process
+  // id). One node streams the slot at a time, the others read its changes from Redis.
+  std::string cluster;
+  std::string node_id;
 };
 
 class Server {

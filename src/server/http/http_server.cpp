@@ -1034,8 +1034,9 @@ class HttpServer::Impl::HttpSession final : public std::enable_shared_from_this<
     }
     if (path == "/health" && req.method() == bhttp::verb::get) {
       bool ok = !server_->hooks.healthy || server_->hooks.healthy();
-      return respond(ok ? 200 : 503, ok ? R"({"status":"ok"})" : R"({"status":"starting"})",
-                     req.keep_alive());
+      json::object body{{"status", ok ? "ok" : "starting"}};
+      if (server_->hooks.health_fields) server_->hooks.health_fields(body);
+      return respond(ok ? 200 : 503, json::serialize(body), req.keep_alive());
     }
     if (path == "/metrics" && req.method() == bhttp::verb::get) {
       return respond(200, server_->hub.metrics().render(), req.keep_alive(),

@@ -119,6 +119,13 @@ void Connection::close_slow_consumer(std::string_view reason) {
   io_.close(protocol::close_code::kPolicyViolation, reason);
 }
 
+void Connection::close_with(std::uint16_t code, std::string_view reason) {
+  if (closing_) return;
+  log::get(loggers::kServer)->warn("closing a socket ({}): {}", code, reason);
+  closing_ = true;
+  io_.close(code, reason);
+}
+
 void Connection::push(Message m) {
   // The server never sends join_ref to v1 sockets.
   if (vsn_ == protocol::Vsn::v1) m.join_ref.reset();

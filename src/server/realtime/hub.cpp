@@ -345,7 +345,35 @@ void Hub::update_auth(Channel& ch) {
 std::size_t Hub::broadcast(const BroadcastMessage& msg, const Channel* sender) {
   RTSYNC_ASSERT_ON_LOOP(scheduler_);
   ++metrics_.broadcasts;
+  if (bus_) bus_->broadcast(msg);
   return fan_out(msg, sender);
+}
+
+std::size_t Hub::broadcast_from_node(const BroadcastMessage& msg) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  ++metrics_.broadcasts;
+  return fan_out(msg, nullptr);
+}
+
+void Hub::feed_gap(StreamPosition floor, std::string_view reason) {
+  RTSYNC_ASSERT_ON_LOOP(scheduler_);
+  log::get(loggers::kServer)->warn("change feed gap before {}: {}", format_lsn(floor.lsn), reason);
+  history_.reset(floor);
+  accepted_end_ = std::max(accepted_end_, floor);
+  delivered_end_ = std::max(delivered_end_, floor);
+  // Every socket that may have missed a change or a database broadcast: any channel's socket
+  // (which topics database broadcasts reach is not known ahead). Collect first: closing does not
+  // re-enter the hub synchronously, but the maps must not change under the loop either way.
+  std::vector<Connection*> sockets;
+  for (auto& [id, ch] : by_id_) {
+    if (ch->connection) sockets.push_back(ch->connection);
+  }
+  std::sort(sockets.begin(), sockets.end());
+  sockets.erase(std::unique(sockets.begin(), sockets.end()), sockets.end());
+  const std::string why = "change feed gap: " + std::string(reason) + "; rejoin";
+  for (Connection* c : sockets)
+    c->close_with(protocol::close_code::kServiceRestart, why);
+  metrics_.feed_gaps += 1;
 }
 
 std::size_t Hub::fan_out(const BroadcastMessage& msg, const Channel* sender) {

@@ -74,6 +74,9 @@ std::string Metrics::render() const {
          static_cast<double>(broadcasts));
   metric("rtsync_broadcast_deliveries_total", "counter", "Broadcast frames handed to sessions.",
          static_cast<double>(broadcast_deliveries));
+  metric("rtsync_feed_gaps_total", "counter",
+         "Holes a cluster node found in the change feed it read (its sockets were told).",
+         static_cast<double>(feed_gaps));
   metric("rtsync_db_broadcasts_total", "counter",
          "realtime.messages inserts broadcast (Broadcast from Database).",
          static_cast<double>(db_broadcasts));

@@ -171,6 +171,11 @@ void PresenceTracker::untrack(Channel& ch) {
 void PresenceTracker::record(Topic& t, const std::string& member_key, bool join,
                              const std::string& key, const Meta& meta) {
   t.pending.push_back(Change{++seq_, join, key, meta.ref, meta.text});
+  if (meta.channel) {
+    if (auto* bus = hub_.cluster_bus()) {
+      bus->presence(PresenceChange{member_key, t.topic, join, key, meta.ref, meta.text});
+    }
+  }
   const auto now = hub_.scheduler().now();
   t.last_change = now;
   if (t.window.pending()) return;  // the timer re-arms itself while changes keep coming
@@ -198,6 +203,70 @@ void PresenceTracker::on_window_timer(const std::string& member_key) {
   }
   t.window = hub_.scheduler().schedule(close_at - now, timers::PresenceDiff,
                                        [this, key = member_key] { on_window_timer(key); });
+}
+
+void PresenceTracker::apply_remote(const std::string& node, const PresenceChange& change) {
+  auto& t = topics_[change.member_key];
+  if (t.topic.empty()) t.topic = change.topic;
+  auto& list = t.metas[change.key];
+  auto it =
+      std::find_if(list.begin(), list.end(), [&](const Meta& m) { return m.ref == change.ref; });
+  if (change.join) {
+    if (it != list.end()) return;
+    Meta m;
+    m.node = node;
+    m.ref = change.ref;
+    m.text = change.text;
+    list.push_back(std::move(m));
+    ++t.size;
+    ++total_;
+    record(t, change.member_key, true, change.key, list.back());
+    return;
+  }
+  if (it == list.end() || it->channel || it->node != node) {
+    if (list.empty()) t.metas.erase(change.key);
+    if (t.metas.empty() && t.pending.empty()) topics_.erase(change.member_key);
+    return;
+  }
+  record(t, change.member_key, false, change.key, *it);
+  list.erase(it);
+  if (list.empty()) t.metas.erase(change.key);
+  --t.size;
+  --total_;
+}
+
+std::vector<PresenceChange> PresenceTracker::local_snapshot() const {
+  std::vector<PresenceChange> out;
+  for (const auto& [member_key, t] : topics_) {
+    for (const auto& [key, list] : t.metas) {
+      for (const auto& m : list) {
+        if (m.channel) out.push_back(PresenceChange{member_key, t.topic, true, key, m.ref, m.text});
+      }
+    }
+  }
+  return out;
+}
+
+void PresenceTracker::replace_node(const std::string& node,
+                                   const std::vector<PresenceChange>& snapshot) {
+  std::unordered_set<std::string_view> keep;
+  for (const auto& c : snapshot)
+    keep.insert(c.ref);
+  // Leaves first (collected: apply_remote edits the maps), then the joins it lacks.
+  std::vector<PresenceChange> leaves;
+  for (const auto& [member_key, t] : topics_) {
+    for (const auto& [key, list] : t.metas) {
+      for (const auto& m : list) {
+        if (!m.channel && m.node == node && !keep.count(m.ref)) {
+          leaves.push_back(PresenceChange{member_key, t.topic, false, key, m.ref, m.text});
+        }
+      }
+    }
+  }
+  for (const auto& c : leaves)
+    apply_remote(node, c);
+  for (const auto& c : snapshot)
+    apply_remote(node, c);
 }
 
 void PresenceTracker::joined(Channel& ch) {

@@ -53,6 +53,8 @@ struct ConnectionLimits {
 struct HttpHooks {
   // GET /health answers 200 only while this returns true (default: always).
   std::function<bool()> healthy;
+  // Fields added to the /health body beside "status" (a cluster node's role and Redis link).
+  std::function<void(json::object&)> health_fields;
   // Other HTTP APIs on the same listener (/rest/v1, /auth/v1): a request no built-in route takes
   // goes to the first service whose matches(path) is true (404 when none does).
   std::vector<std::shared_ptr<http::HttpService>> services;

@@ -75,6 +75,8 @@ class Connection {
   // Closes the socket with 1008 as the transport does when its queue overflows (frames a resume
   // holds for it count as queued: Hub).
   void close_slow_consumer(std::string_view reason);
+  // Closes the socket with `code` and `reason` (logged), once.
+  void close_with(std::uint16_t code, std::string_view reason);
 
   protocol::Vsn vsn() const noexcept { return vsn_; }
   std::size_t channel_count() const noexcept { return channels_.size(); }

@@ -47,6 +47,7 @@
 #include "rtsync/server/channel_authorizer.hpp"
 #include "rtsync/server/message_store.hpp"
 #include "rtsync/server/realtime/channel.hpp"
+#include "rtsync/server/realtime/cluster_bus.hpp"
 #include "rtsync/server/realtime/history.hpp"
 #include "rtsync/server/realtime/limits.hpp"
 #include "rtsync/server/realtime/metrics.hpp"
@@ -161,6 +162,12 @@ class Hub final : public ChangeSink {
   // `unauthorized`), or a channel that already replayed `msg.id`. Also hands a copy to every
   // HeldBroadcasts of the topic. Returns the number of sessions the frame was handed to.
   std::size_t broadcast(const BroadcastMessage& msg, const Channel* sender);
+  // A broadcast another node of the cluster received: fanned out here like one from REST (no
+  // sender), and not sent back to the bus.
+  std::size_t broadcast_from_node(const BroadcastMessage& msg);
+  // The other nodes of a cluster (null: a single node). Not owned; reset before it goes.
+  void set_cluster_bus(ClusterBus* bus) noexcept { bus_ = bus; }
+  ClusterBus* cluster_bus() const noexcept { return bus_; }
   // Sends `msg` to `ch` alone (held broadcasts, once the join completed): false when the channel
   // replayed it already, its socket cannot carry it, or the session refused it.
   bool broadcast_to(Channel& ch, const BroadcastMessage& msg);
@@ -235,6 +242,12 @@ class Hub final : public ChangeSink {
     status_request_ = std::move(request);
   }
   std::size_t max_in_flight() const override { return limits_.max_transactions_in_flight; }
+  // The change feed lost transactions before `floor` (a cluster node found a hole in what it
+  // read from the leader): history restarts at `floor`, so a resume from before it is a gap, and
+  // every socket with a postgres_changes or database-broadcast subscription is closed (1012,
+  // `reason`): its client rejoins, is told the gap and refetches (docs/resume.md). Nothing may be
+  // in flight (the caller feeds the hub and waits for each `done`).
+  void feed_gap(StreamPosition floor, std::string_view reason);
   // Transactions accepted but not yet delivered (waiting for authorization or for earlier ones).
   std::size_t in_flight() const noexcept { return pipeline_.size(); }
   bool stream_running() const noexcept { return stream_running_; }
@@ -345,6 +358,7 @@ class Hub final : public ChangeSink {
   std::deque<RecentXid> recent_xids_;
   bool txn_had_messages_ = false;  // set by deliver_db_broadcast for the transaction in deliver
   MessageStore* message_store_ = nullptr;
+  ClusterBus* bus_ = nullptr;
   RelationInfoSource* relation_info_ = nullptr;
   core::Duration relation_info_ttl_ = std::chrono::seconds(1);
   std::unordered_map<std::uint32_t, CachedInfo> relation_cache_;

@@ -113,6 +113,7 @@ struct Metrics {
   std::uint64_t changes_decoded = 0;        // row changes received from the change stream
   std::uint64_t deliveries = 0;             // postgres_changes frames handed to sessions
   std::uint64_t broadcasts = 0;             // broadcast messages accepted (ws + REST)
+  std::uint64_t feed_gaps = 0;              // holes in a cluster node's change feed (Hub::feed_gap)
   std::uint64_t broadcast_deliveries = 0;   // broadcast frames handed to sessions
   std::uint64_t authorization_retries = 0;  // authorizations retried while PostgreSQL was away
   std::uint64_t db_broadcasts = 0;          // realtime.messages inserts broadcast (decoded, sized)

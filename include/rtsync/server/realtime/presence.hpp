@@ -37,6 +37,7 @@
 #include "rtsync/core/json.hpp"
 #include "rtsync/core/scheduler.hpp"
 #include "rtsync/server/realtime/channel.hpp"
+#include "rtsync/server/realtime/cluster_bus.hpp"
 #include "rtsync/server/realtime/session_io.hpp"
 
 namespace rtsync::server::realtime {
@@ -78,9 +79,21 @@ class PresenceTracker {
   // A fresh presence key for a join that gave none (UUID text, unique per server run).
   std::string fresh_key();
 
+  // ---- a cluster's other nodes (docs/scaling.md §3) ----
+  // Every change of a local meta also goes to Hub::cluster_bus(). A change another node sent:
+  // its meta joins or leaves this node's view of the topic (a join of a ref already held, or a
+  // leave of one not held, changes nothing), and the topic's receivers get it in their next diff.
+  void apply_remote(const std::string& node, const PresenceChange& change);
+  // The metas of this node's own channels, as joins (what another node needs to converge).
+  std::vector<PresenceChange> local_snapshot() const;
+  // Makes `node`'s metas exactly `snapshot` (joins for new refs, leaves for the missing ones);
+  // an empty snapshot is that node leaving (it died, or its liveness key expired).
+  void replace_node(const std::string& node, const std::vector<PresenceChange>& snapshot);
+
  private:
   struct Meta {
-    const Channel* channel = nullptr;
+    const Channel* channel = nullptr;  // null: another node's meta
+    std::string node;                  // that node (empty for a local meta)
     std::string ref;
     json::object payload;  // as tracked, without phx_ref
     std::string text;  // the meta object as sent: {"phx_ref":…[,"phx_ref_prev":…],…payload}
