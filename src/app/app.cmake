@@ -20,6 +20,7 @@ target_include_directories(rtsync_app PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_include_directories(rtsync_app PRIVATE ${CURSES_INCLUDE_DIRS})
 target_link_libraries(rtsync_app
   PUBLIC rtsync_app_view rtsync_client rtsync_client_domain rtsync_server rtsync_testkit_pg
+         rtsync_testkit_redis
          CLI11::CLI11 ${CURSES_LIBRARIES}
   PRIVATE rtsync_flags)
 

@@ -214,6 +214,11 @@ void add_demo_options(CLI::App& sub, DemoArgs& a) {
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   sub.add_option("--log-file", a.log_file, "log lines go here while the screen is up");
+  sub.add_option("--nodes", a.nodes,
+                 "run a cluster: a throwaway Redis and this many server nodes (docs/scaling.md); "
+                 "the pane shows its node and `k` moves realtime to the next one")
+      ->check(CLI::Range(1, 9))
+      ->capture_default_str();
   sub.add_flag("!--no-viewer", a.viewer,
                "do not start the second, headless viewer the pane shows as watching");
 
@@ -240,6 +245,7 @@ int run_demo_command(const DemoArgs& a) {
 
   DemoEnvironmentOptions eo;
   eo.access_token_ttl = std::chrono::seconds(a.access_token_ttl);
+  eo.nodes = a.nodes;
   auto env = DemoEnvironment::create(eo, [](std::string_view step) { note(step); });
   if (!env.ok()) {
     std::cerr << "rtsync demo: " << env.error().message << "\n";
@@ -249,6 +255,12 @@ int run_demo_command(const DemoArgs& a) {
   const std::string folder = world.cluster().folder();
   note("PostgreSQL 15 in " + folder + " (port " + std::to_string(world.cluster().port()) + ")");
   note("server " + world.http_url() + ", demo user " + world.user().email);
+  if (a.nodes > 1) {
+    std::string all;
+    for (const auto& n : world.node_addresses())
+      all += (all.empty() ? "" : ", ") + n;
+    note(std::to_string(a.nodes) + " cluster nodes on one Redis: " + all);
+  }
 
   int code = 0;
   WorkerOptions wo = world.worker_options();
@@ -304,6 +316,7 @@ int run_demo_command(const DemoArgs& a) {
     co.drop_for = seconds(a.drop_seconds);
     co.coalesce_window = std::chrono::milliseconds(a.coalesce_ms);
     co.source = source.value();
+    if (a.nodes > 1) co.realtime_nodes = world.node_addresses();
     auto stack = TaskClient::start(loop, co);
     if (!stack.ok()) {
       std::cerr << "rtsync demo: client: " << stack.error().message << "\n";

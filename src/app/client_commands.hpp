@@ -66,6 +66,7 @@ struct DemoArgs {
   int access_token_ttl = 3600;  // seconds
   double drop_seconds = 5;
   int coalesce_ms = 10;
+  int nodes = 1;  // more than 1: a cluster of this many nodes on a throwaway Redis
   std::string log_file;
   bool viewer = true;  // a second, headless viewer on the first project (--no-viewer: none)
 

@@ -22,6 +22,7 @@
 #include "rtsync/server/server.hpp"
 #include "rtsync/testkit/migrated_cluster.hpp"
 #include "rtsync/testkit/temp_cluster.hpp"
+#include "rtsync/testkit/temp_redis.hpp"
 
 namespace rtsync::app {
 namespace {
@@ -72,8 +73,21 @@ Result<std::unique_ptr<DemoEnvironment>> DemoEnvironment::create(DemoEnvironment
     return step("migrate", r.error());
   }
 
+  if (env->options_.nodes > 1) {
+    say("starting a throwaway Redis for " + std::to_string(env->options_.nodes) + " nodes");
+    auto redis = testkit::TempRedis::start();
+    if (!redis.ok()) return step("Redis", redis.error());
+    env->redis_ = std::move(redis.value());
+  }
   say("starting the server");
   if (auto r = env->start_server(); !r.ok()) return r.error();
+  for (int n = 2; n <= env->options_.nodes; ++n) {
+    auto o = env->server_options(n);
+    o.listen = "127.0.0.1:0";
+    auto srv = std::make_unique<server::Server>(o);
+    if (auto r = srv->start(); !r.ok()) return step("node " + std::to_string(n), r.error());
+    env->more_nodes_.push_back(std::move(srv));
+  }
 
   env->anon_key_ = env->mint("anon", std::chrono::hours(24));
   env->service_key_ = env->mint("service_role", std::chrono::hours(24));
@@ -86,6 +100,9 @@ Result<std::unique_ptr<DemoEnvironment>> DemoEnvironment::create(DemoEnvironment
 }
 
 DemoEnvironment::~DemoEnvironment() {
+  for (auto& n : more_nodes_)
+    n->stop();
+  more_nodes_.clear();
   stop_server();
   if (cluster_) (void)cluster_->destroy();
   cluster_.reset();
@@ -93,6 +110,27 @@ DemoEnvironment::~DemoEnvironment() {
 
 std::string DemoEnvironment::conninfo() const {
   return cluster_->conninfo();
+}
+
+std::vector<std::string> DemoEnvironment::node_addresses() const {
+  std::vector<std::string> out{"127.0.0.1:" + std::to_string(port_)};
+  for (const auto& n : more_nodes_)
+    out.push_back("127.0.0.1:" + std::to_string(n->port()));
+  return out;
+}
+
+server::ServerOptions DemoEnvironment::server_options(int node) const {
+  server::ServerOptions o;
+  o.db = cluster_->conninfo();
+  // The first start picks a free port; restarts reuse it so clients find the server again.
+  o.listen = "127.0.0.1:" + std::to_string(port_);
+  o.jwt_secret = options_.jwt_secret;
+  o.access_token_ttl = options_.access_token_ttl;
+  if (redis_) {
+    o.cluster = redis_->url();
+    o.node_id = "node" + std::to_string(node);
+  }
+  return o;
 }
 
 std::string DemoEnvironment::http_url() const {
@@ -185,13 +223,7 @@ Result<void> DemoEnvironment::start_child() {
 Result<void> DemoEnvironment::start_server() {
   if (server_running()) return {};
   if (!options_.server_binary.empty()) return start_child();
-  server::ServerOptions o;
-  o.db = cluster_->conninfo();
-  // The first start picks a free port; restarts reuse it so clients find the server again.
-  o.listen = "127.0.0.1:" + std::to_string(port_);
-  o.jwt_secret = options_.jwt_secret;
-  o.access_token_ttl = options_.access_token_ttl;
-  auto srv = std::make_unique<server::Server>(o);
+  auto srv = std::make_unique<server::Server>(server_options(1));
   if (auto r = srv->start(); !r.ok()) return step("server", r.error());
   if (!srv->wait_healthy(std::chrono::seconds(20))) {
     srv->stop();

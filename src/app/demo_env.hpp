@@ -24,9 +24,11 @@
 
 namespace rtsync::server {
 class Server;
+struct ServerOptions;
 }  // namespace rtsync::server
 namespace rtsync::testkit {
 class TempCluster;
+class TempRedis;
 }  // namespace rtsync::testkit
 
 namespace rtsync::app {
@@ -43,6 +45,9 @@ struct DemoEnvironmentOptions {
   // Empty: the server runs in this process. Otherwise the `rtsync` binary to run the server as a
   // child process (`<binary> server …`), so that it can be killed for real (SIGKILL).
   std::string server_binary;
+  // More than 1: a cluster (docs/scaling.md §3) — a throwaway Redis and this many server nodes
+  // in this process, all on the one PostgreSQL; http_url() is node 1's.
+  int nodes = 1;
 };
 
 struct DemoUser {
@@ -70,6 +75,8 @@ class DemoEnvironment {
   std::string conninfo() const;
   std::string http_url() const;  // realtime, /rest/v1 and /auth/v1; the same across restarts
   std::uint16_t port() const noexcept { return port_; }
+  // Every node's "127.0.0.1:port", node 1 first (one entry without a cluster).
+  std::vector<std::string> node_addresses() const;
   const std::string& jwt_secret() const noexcept { return options_.jwt_secret; }
   const std::string& anon_key() const noexcept { return anon_key_; }
   const std::string& service_key() const noexcept { return service_key_; }
@@ -96,7 +103,10 @@ class DemoEnvironment {
   DemoEnvironmentOptions options_;
   std::unique_ptr<testkit::TempCluster> cluster_;
   Result<void> start_child();
+  server::ServerOptions server_options(int node) const;
   std::unique_ptr<server::Server> server_;
+  std::unique_ptr<testkit::TempRedis> redis_;                // with nodes > 1
+  std::vector<std::unique_ptr<server::Server>> more_nodes_;  // nodes 2…N
   int child_pid_ = 0;
   std::uint16_t port_ = 0;
   std::string anon_key_;

@@ -52,6 +52,15 @@ void DroppableTransport::connect(std::string url, Headers headers) {
     });
     return;
   }
+  if (!nodes_.empty()) {
+    // scheme://host:port/path…: the authority becomes the current node's.
+    const auto start = url.find("://");
+    if (start != std::string::npos) {
+      const auto end = url.find('/', start + 3);
+      url.replace(start + 3, (end == std::string::npos ? url.size() : end) - start - 3,
+                  nodes_[node_]);
+    }
+  }
   inner_->connect(std::move(url), std::move(headers));
 }
 
@@ -67,6 +76,7 @@ void DroppableTransport::close(int code, std::string reason) {
 
 void DroppableTransport::drop(core::Duration refuse_for) {
   refuse_until_ = scheduler_.now() + refuse_for;
+  if (!nodes_.empty()) node_ = (node_ + 1) % nodes_.size();
   if (!open_) return;
   open_ = false;
   // The inner connection goes away without further callbacks; the socket hears an abnormal close,
@@ -87,6 +97,18 @@ bool DropControl::drop(core::Duration refuse_for) {
   ++drops_;
   transport_->drop(refuse_for);
   return true;
+}
+
+std::string DropControl::node() const {
+  return transport_ && !transport_->nodes_.empty() ? transport_->nodes_[transport_->node_] : "";
+}
+
+std::size_t DropControl::node_index() const {
+  return transport_ ? transport_->node_ : 0;
+}
+
+std::size_t DropControl::node_count() const {
+  return transport_ ? transport_->nodes_.size() : 0;
 }
 
 bool DropControl::dropping() const {

@@ -3,13 +3,16 @@
 // attempts for a while, so the pane shows realtime going down, polling taking over at 5 s, then the
 // socket's own reconnect, the rejoin and the gap fill.
 //
-// While not dropping it forwards everything to the inner transport unchanged.
+// While not dropping it forwards everything to the inner transport unchanged. With several nodes
+// of a cluster (`rtsync demo --nodes N`), each drop also moves the socket to the next node: the
+// next connection goes to that node's host:port instead of the URL's.
 //
 // Thread safety: loop-confined, like every Transport.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rtsync/client/transport/transport.hpp"
 #include "rtsync/core/scheduler.hpp"
@@ -31,6 +34,8 @@ class DroppableTransport final : public client::Transport {
 
   // Shared with the owner of the socket, which owns this transport.
   std::shared_ptr<DropControl> control() const { return control_; }
+  // The cluster's nodes ("host:port"), the first one the URL's; empty: no moving.
+  void set_nodes(std::vector<std::string> nodes) { nodes_ = std::move(nodes); }
 
  private:
   friend class DropControl;
@@ -42,6 +47,8 @@ class DroppableTransport final : public client::Transport {
   std::shared_ptr<DropControl> control_;
   bool open_ = false;
   core::TimePoint refuse_until_{};
+  std::vector<std::string> nodes_;
+  std::size_t node_ = 0;  // index in nodes_ of where the next connection goes
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
@@ -53,6 +60,10 @@ class DropControl {
   bool drop(core::Duration refuse_for);
   bool dropping() const;
   std::uint64_t drops() const noexcept { return drops_; }
+  // Where the socket connects now ("host:port"; "" without nodes) and which of how many.
+  std::string node() const;
+  std::size_t node_index() const;
+  std::size_t node_count() const;
 
  private:
   friend class DroppableTransport;

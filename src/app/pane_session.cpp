@@ -307,10 +307,18 @@ view::PaneModel PaneSession::model(const view::PaneState& state) const {
     m.diagnostics = view::pretty_lines(json::value(stack_.snapshot()));
     m.diagnostics_scroll = state.diagnostics_scroll;
   }
+  const auto& nodes = stack_.options().realtime_nodes;
+  const std::string node =
+      nodes.empty() ? ""
+                    : "node " + std::to_string(stack_.realtime_node_index() + 1) + " of " +
+                          std::to_string(nodes.size()) + " (" + stack_.realtime_node() + ")";
   if (stack_.dropping()) {
     m.notice = "k: realtime dropped for " +
                view::format_interval(to_ms(stack_.options().drop_for)) +
-               " — polling takes over; the socket reconnects by itself afterwards";
+               (node.empty() ? " — polling takes over; the socket reconnects by itself afterwards"
+                             : " — polling takes over; then the socket reconnects on " + node);
+  } else if (!node.empty()) {
+    m.notice = "realtime on " + node + " — k moves it to the next node";
   }
   return m;
 }

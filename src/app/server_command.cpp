@@ -104,6 +104,13 @@ void add_server_options(CLI::App& sub, ServerCommandArgs& args) {
       ->envname("RTSYNC_THREADS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
       ->capture_default_str();
+  sub.add_option("--cluster", o.cluster,
+                 "redis://HOST:PORT: run as one node of a cluster sharing this Redis (one node "
+                 "streams the slot, the others read its changes from Redis; docs/scaling.md)")
+      ->envname("RTSYNC_CLUSTER");
+  sub.add_option("--node-id", o.node_id,
+                 "this node's name in the cluster (default: host name and process id)")
+      ->envname("RTSYNC_NODE_ID");
   sub.add_option("--max-frame-bytes", o.limits.max_frame_bytes,
                  "largest websocket message accepted (close 1009 above)")
       ->capture_default_str();

@@ -111,8 +111,10 @@ Result<std::unique_ptr<TaskClient>> TaskClient::start(core::EventLoop& loop,
     co.query.refetch_on_window_focus = query::RefetchOn::never;
     if (o.coalesce_window) co.query.coalesce_window = *o.coalesce_window;
     // `k` drops realtime through this transport.
-    co.wrap_transport = [self, &sched](std::unique_ptr<client::Transport> inner) {
+    co.wrap_transport = [self, &sched,
+                         nodes = o.realtime_nodes](std::unique_ptr<client::Transport> inner) {
       auto droppable = std::make_unique<DroppableTransport>(sched, std::move(inner));
+      droppable->set_nodes(nodes);
       self->drop_ = droppable->control();
       return std::unique_ptr<client::Transport>(std::move(droppable));
     };
@@ -289,6 +291,14 @@ bool TaskClient::drop_realtime() {
 
 bool TaskClient::dropping() const {
   return drop_ && drop_->dropping();
+}
+
+std::string TaskClient::realtime_node() const {
+  return drop_ ? drop_->node() : "";
+}
+
+std::size_t TaskClient::realtime_node_index() const {
+  return drop_ ? drop_->node_index() : 0;
 }
 
 void TaskClient::refetch_all() {

@@ -68,6 +68,8 @@ struct TaskClientOptions {
   // Where task events come from: postgres_changes or Broadcast from Database (task_binding.hpp).
   client::domain::TaskSource source = client::domain::TaskSource::changes;
   core::Duration drop_for = std::chrono::seconds(5);  // how long `k` keeps realtime down
+  // A cluster's nodes ("host:port", the first `url`'s): `k` also moves realtime to the next one.
+  std::vector<std::string> realtime_nodes;
   core::Duration refresh_margin = std::chrono::seconds(60);
   core::Duration http_timeout = std::chrono::seconds(10);
   // The query cache's burst-coalescing window (ClientConfig::coalesce_window); unset: default.
@@ -124,6 +126,9 @@ class TaskClient {
   // Drops the realtime connection for options.drop_for (see drop_transport.hpp).
   bool drop_realtime();
   bool dropping() const;
+  // With realtime_nodes: the node realtime is on ("host:port"), its index and how many; else "".
+  std::string realtime_node() const;
+  std::size_t realtime_node_index() const;
   // Refetches every active query now.
   void refetch_all();
   // The whole snapshot (realtime, manager, provider, freshness, polling, reconnect, socket,
@@ -157,8 +162,8 @@ class TaskClient {
   std::string session_id_;
   bool presence_synced_ = false;
   std::vector<view::Viewer> viewers_;
-  core::ListenerList<const std::vector<view::Viewer>&, const view::ViewerChange&>
-      viewer_listeners_{"TaskClient"};
+  core::ListenerList<const std::vector<view::Viewer>&, const view::ViewerChange&> viewer_listeners_{
+      "TaskClient"};
   std::vector<core::Subscription> presence_subs_;
 };
 

@@ -117,3 +117,44 @@ TEST(WatchE2E, TaskPaneInTmuxFollowsTheServerAndEveryKey) {
 }
 
 }  // namespace
+
+namespace {
+
+// `rtsync demo --nodes 3`: a throwaway Redis and three server nodes; the pane says which node its
+// realtime connection is on, and `k` moves it to the next one (where it reconnects and rejoins).
+TEST(DemoE2E, ThreeNodesThePaneShowsItsNodeAndKMovesItToTheNext) {
+  if (std::system("command -v tmux >/dev/null 2>&1") != 0) GTEST_SKIP() << "tmux not installed";
+  const std::string dir = temp_dir();
+  ASSERT_FALSE(dir.empty());
+  Tmux tmux("rtsync-nodes-" + std::to_string(getpid()));
+  const std::string command = "LANG=C.UTF-8 TERM=screen " + kBinary +
+                              " demo --nodes 3 --drop-seconds 1 --log-file " + dir + "/log 2>" +
+                              dir + "/err" + exit_status_to(dir);
+  ASSERT_EQ(tmux.run("new-session -d -s demo -x 120 -y 40 \"" + command + "\""), 0);
+  const auto screen = [&] { return tmux.capture(); };
+  const auto shows = [&](std::string_view text) {
+    return [&, text] { return has(screen(), text); };
+  };
+  ASSERT_TRUE(
+      poll([&] { return has(screen(), "● Connected") && has(screen(), "realtime on node 1 of 3"); },
+           90s, 200ms))
+      << screen() << "\nstderr:\n"
+      << read_file(dir + "/err");
+  tmux.run("send-keys -t demo k");
+  EXPECT_TRUE(poll(shows("node 2 of 3"), 10s)) << screen();
+  EXPECT_TRUE(
+      poll([&] { return has(screen(), "● Connected") && has(screen(), "realtime on node 2 of 3"); },
+           60s, 200ms))
+      << screen();
+  tmux.run("send-keys -t demo k");
+  EXPECT_TRUE(
+      poll([&] { return has(screen(), "● Connected") && has(screen(), "realtime on node 3 of 3"); },
+           60s, 200ms))
+      << screen();
+  tmux.run("send-keys -t demo q");
+  ASSERT_TRUE(poll([&] { return exists(dir + "/done"); }, 30s)) << screen();
+  EXPECT_EQ(read_file(dir + "/done"), "0\n") << read_file(dir + "/err");
+  remove_tree(dir);
+}
+
+}  // namespace
