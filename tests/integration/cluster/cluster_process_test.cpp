@@ -162,6 +162,13 @@ struct Subscriber {
   }
 };
 
+Subscriber subscriber(const std::string& who) {
+  Subscriber s;
+  s.who = who;
+  s.token = make_test_key("authenticated", who);
+  return s;
+}
+
 // Rows 1..n, one per transaction, every 5th bob's, the rest alice's: `paced` apart.
 std::thread writer(const ProcCluster& c, int n, std::chrono::milliseconds paced,
                    std::atomic<int>& written) {
@@ -214,11 +221,11 @@ TEST(ClusterProcess, LeaderKilledAStandbyTakesOverWithinFiveSecondsAndNoRowIsLos
   // Alice on every node (her client on the leader will have to move), Bob on a standby.
   std::vector<Subscriber> subs;
   for (std::size_t i = 0; i < 3; ++i) {
-    subs.push_back(Subscriber{kAlice, make_test_key("authenticated", kAlice)});
+    subs.push_back(subscriber(kAlice));
     ASSERT_TRUE(subs.back().join(c->nodes[i]->port())) << "node " << i + 1;
   }
   const std::size_t standby = (leader + 1) % 3;
-  subs.push_back(Subscriber{kBob, make_test_key("authenticated", kBob)});
+  subs.push_back(subscriber(kBob));
   ASSERT_TRUE(subs.back().join(c->nodes[standby]->port()));
   std::vector<std::size_t> on{0, 1, 2, standby};  // each subscriber's node
 
@@ -304,7 +311,7 @@ TEST(ClusterProcess, RedisRestartedNodesReconnectAndNoRowIsSilentlyLost) {
   std::vector<std::size_t> on;
   for (std::size_t i = 0; i < 3; ++i) {
     if (i == leader) continue;
-    subs.push_back(Subscriber{kAlice, make_test_key("authenticated", kAlice)});
+    subs.push_back(subscriber(kAlice));
     ASSERT_TRUE(subs.back().join(c->nodes[i]->port()));
     on.push_back(i);
   }
