@@ -5,6 +5,7 @@
 // silent hole, never another user's row.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -192,6 +193,12 @@ std::vector<std::int64_t> rows_of(const std::string& who, int n) {
   return out;
 }
 
+// Every subscriber has as many rows as it may see of 1..n (more would be a finding too).
+bool all_received(const std::vector<Subscriber>& subs, int n) {
+  return std::all_of(subs.begin(), subs.end(),
+                     [n](const Subscriber& s) { return s.ids.size() >= rows_of(s.who, n).size(); });
+}
+
 // Every row it may see exactly once and in commit order — unless it was told a gap (then no
 // duplicate and nothing of another user's).
 void expect_accounted(const Subscriber& s, int n) {
@@ -255,10 +262,7 @@ TEST(ClusterProcess, LeaderKilledAStandbyTakesOverWithinFiveSecondsAndNoRowIsLos
         ASSERT_TRUE(subs[k].join(c->nodes[on[k]]->port())) << subs[k].who << " could not rejoin";
       }
     }
-    bool all = written == kRows;
-    for (const auto& s : subs)
-      all = all && s.ids.size() >= rows_of(s.who, kRows).size();
-    if (all) break;
+    if (written == kRows && all_received(subs, kRows)) break;
   }
   w.join();
   for (auto& s : subs)
@@ -270,6 +274,8 @@ TEST(ClusterProcess, LeaderKilledAStandbyTakesOverWithinFiveSecondsAndNoRowIsLos
   // The client of the killed leader resumed elsewhere.
   EXPECT_EQ(subs[leader].outcomes.size(), 1u);
   RecordProperty("takeover_ms", static_cast<int>(takeover->count()));
+  std::printf("[ takeover   ] a standby led %lld ms after the leader's SIGKILL\n",
+              static_cast<long long>(takeover->count()));
 }
 
 TEST(ClusterProcess, ANodeKilledHasItsPresencesLeaveEverywhereWithinTenSeconds) {
@@ -300,7 +306,11 @@ TEST(ClusterProcess, ANodeKilledHasItsPresencesLeaveEverywhereWithinTenSeconds) 
       },
       12s);
   ASSERT_TRUE(left) << "node 2's presence never left";
-  EXPECT_LE(std::chrono::steady_clock::now() - killed, 10s);
+  const auto after = std::chrono::steady_clock::now() - killed;
+  EXPECT_LE(after, 10s);
+  std::printf(
+      "[ leave      ] node 2's presence left on node 1 %lld ms after its SIGKILL\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(after).count()));
 }
 
 TEST(ClusterProcess, RedisRestartedNodesReconnectAndNoRowIsSilentlyLost) {
@@ -330,10 +340,7 @@ TEST(ClusterProcess, RedisRestartedNodesReconnectAndNoRowIsSilentlyLost) {
         ASSERT_TRUE(subs[k].join(c->nodes[on[k]]->port()));
       }
     }
-    bool all = written == kRows;
-    for (const auto& s : subs)
-      all = all && s.ids.size() >= rows_of(s.who, kRows).size();
-    if (all) break;
+    if (written == kRows && all_received(subs, kRows)) break;
   }
   w.join();
   for (auto& s : subs)
