@@ -42,7 +42,7 @@ sanitizer_builds() {
   cmake --preset asan >/dev/null && cmake --build --preset asan &&
     cmake --preset tsan >/dev/null &&
     cmake --build --preset tsan --target core_tests server_rt_tests server_realtime_tests \
-      server_edge_tests &&
+      server_edge_tests cluster_redis_tests cluster_node_tests &&
     { [ ! -f tests/fuzz/CMakeLists.txt ] ||
       { cmake --preset fuzz >/dev/null && cmake --build --preset fuzz; }; }
 }
@@ -78,6 +78,9 @@ tsan_tests() {
     RTSYNC_SERVER_THREADS=2 ./build/tsan/tests/integration/realtime/server_realtime_tests \
       --gtest_brief=1 &&
     RTSYNC_SERVER_THREADS=2 ./build/tsan/tests/integration/realtime/server_edge_tests \
+      --gtest_brief=1 &&
+    ./build/tsan/tests/integration/cluster/cluster_redis_tests --gtest_brief=1 &&
+    RTSYNC_SERVER_THREADS=2 ./build/tsan/tests/integration/cluster/cluster_node_tests \
       --gtest_brief=1
 }
 step "tsan tests start in the background (log: build/tsan-tests.log); asan tests"
