@@ -591,5 +591,75 @@ TEST_F(PresenceTest, MetricsShowPresences) {
   EXPECT_NE(text.find("rtsync_presence_states_total 1\n"), std::string::npos);
 }
 
+// ---- a cluster's other nodes (docs/scaling.md §3) ----
+
+struct RecordingBus final : ClusterBus {
+  std::vector<PresenceChange> sent;
+  void broadcast(const BroadcastMessage&) override {}
+  void presence(const PresenceChange& c) override { sent.push_back(c); }
+};
+
+TEST_F(PresenceTest, LocalMetasGoToTheOtherNodesAndTheirsComeBackInTheNextDiff) {
+  RecordingBus bus;
+  hub.set_cluster_bus(&bus);
+  auto a = member("alice");
+  a->track(json::object{{"name", "A"}});
+  ASSERT_EQ(bus.sent.size(), 1u);
+  EXPECT_TRUE(bus.sent[0].join);
+  EXPECT_EQ(bus.sent[0].member_key, "realtime:room");
+  EXPECT_EQ(bus.sent[0].key, "alice");
+  sched.advance(50ms);
+  a->io.take();
+
+  // Another node's meta joins: it reaches this node's member in the window's diff, not before.
+  auto& presence = hub.presence();
+  presence.apply_remote("n2", PresenceChange{"realtime:room", "realtime:room", true, "bob", "R1",
+                                             R"({"phx_ref":"R1","name":"B"})"});
+  EXPECT_TRUE(bus.sent.size() == 1u) << "a remote meta is not sent back to the bus";
+  sched.advance(49ms);
+  EXPECT_TRUE(a->take("presence_diff").empty());
+  sched.advance(1ms);
+  auto diffs = a->take("presence_diff");
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_EQ(names(diffs[0].payload.at("joins"), "bob"), std::vector<std::string>{"B"});
+  // The same join again changes nothing; a late joiner's state holds both nodes' metas.
+  presence.apply_remote("n2", PresenceChange{"realtime:room", "realtime:room", true, "bob", "R1",
+                                             R"({"phx_ref":"R1","name":"B"})"});
+  sched.advance(200ms);
+  EXPECT_TRUE(a->take("presence_diff").empty());
+  auto late = client();
+  late->join("room", "77", true, "carol");
+  auto states = late->take("presence_state");
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(names(states[0].payload, "alice"), std::vector<std::string>{"A"});
+  EXPECT_EQ(names(states[0].payload, "bob"), std::vector<std::string>{"B"});
+  // Only this node's own metas make its snapshot.
+  auto snapshot = presence.local_snapshot();
+  ASSERT_EQ(snapshot.size(), 1u);
+  EXPECT_EQ(snapshot[0].key, "alice");
+  hub.set_cluster_bus(nullptr);
+}
+
+TEST_F(PresenceTest, ANodeThatIsGoneHasEveryMetaOfItsLeaveAndNoOtherNodes) {
+  auto a = member("alice");
+  auto& presence = hub.presence();
+  presence.apply_remote("n2", PresenceChange{"realtime:room", "realtime:room", true, "bob", "R1",
+                                             R"({"phx_ref":"R1","name":"B"})"});
+  presence.apply_remote("n3", PresenceChange{"realtime:room", "realtime:room", true, "dan", "R2",
+                                             R"({"phx_ref":"R2","name":"D"})"});
+  sched.advance(50ms);
+  a->io.take();
+  // A leave naming another node's ref is ignored: a node speaks for its own metas only.
+  presence.apply_remote("n3", PresenceChange{"realtime:room", "realtime:room", false, "bob", "R1",
+                                             R"({"phx_ref":"R1","name":"B"})"});
+  presence.replace_node("n2", {});
+  sched.advance(50ms);
+  auto diffs = a->take("presence_diff");
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_EQ(names(diffs[0].payload.at("leaves"), "bob"), std::vector<std::string>{"B"});
+  EXPECT_TRUE(diffs[0].payload.at("leaves").as_object().if_contains("dan") == nullptr);
+  EXPECT_EQ(presence.size("realtime:room"), 1u);  // dan's; alice never tracked
+}
+
 }  // namespace
 }  // namespace rtsync::server::realtime
