@@ -3,6 +3,7 @@
 // (TempCluster + rtsync::server::Server on port 0); this process is the C++ load client.
 //
 //   bench_server latency    [--subs 100] [--rate 1000] [--seconds 5]
+//   bench_server cluster    [--subs 100] [--rate 1000] [--seconds 5]   (two nodes on Redis)
 //   bench_server throughput [--subs 500] [--users 50] [--changes 50000]
 //   bench_server fanout     [--subs 1000] [--messages 2000] [--bytes 100] [--relay 0|1]
 //   bench_server idle       [--conns 10000]
@@ -46,6 +47,7 @@
 #include "rtsync/server/pg/connection.hpp"
 #include "rtsync/server/server.hpp"
 #include "rtsync/testkit/temp_cluster.hpp"
+#include "rtsync/testkit/temp_redis.hpp"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -86,6 +88,7 @@ struct ServerChild {
   pid_t pid = -1;
   int control = -1;  // closing it stops the child
   std::uint16_t port = 0;
+  std::uint16_t port2 = 0;  // `cluster`: the standby node (port is the leader's)
   int pg_port = 0;
   std::string conninfo() const {
     return "host=127.0.0.1 port=" + std::to_string(pg_port) + " dbname=postgres user=postgres";
@@ -106,7 +109,9 @@ std::string read_line_and_close(int fd) {
   return std::string(buf, n);
 }
 
-ServerChild spawn_server() {
+// nodes 2: a cluster (docs/scaling.md §3) of two in-process nodes on a throwaway Redis, the
+// first the leader; the child's line then also carries the standby's port.
+ServerChild spawn_server(int nodes = 1) {
   int up[2], ctl[2];
   if (pipe(up) != 0 || pipe(ctl) != 0) std::exit(3);
   pid_t pid = fork();
@@ -140,13 +145,37 @@ ServerChild spawn_server() {
       if (const char* w = std::getenv("RTSYNC_BENCH_PRESENCE_MAX_DELAY_MS")) {
         o.limits.presence_diff_max_delay = std::chrono::milliseconds(std::atoi(w));
       }
+      std::unique_ptr<rtsync::testkit::TempRedis> redis;
+      if (nodes > 1) {
+        auto r = rtsync::testkit::TempRedis::start();
+        if (!r.ok()) {
+          std::cerr << "redis: " << r.error().describe() << "\n";
+          _exit(4);
+        }
+        redis = std::move(r.value());
+        o.cluster = redis->url();
+        o.node_id = "leader";
+      }
       rtsync::server::Server srv(o);
       if (auto r = srv.start(); !r.ok() || !srv.wait_healthy(20s)) {
         std::cerr << "server failed to start\n";
         _exit(5);
       }
-      std::string line =
-          std::to_string(srv.port()) + " " + std::to_string(pg.value()->port()) + "\n";
+      std::unique_ptr<rtsync::server::Server> standby;
+      if (nodes > 1) {
+        for (int i = 0;
+             i < 200 && srv.metrics_text().find("rtsync_cluster_leader 1") == std::string::npos;
+             ++i)
+          std::this_thread::sleep_for(50ms);
+        o.node_id = "standby";
+        standby = std::make_unique<rtsync::server::Server>(o);
+        if (auto r = standby->start(); !r.ok() || !standby->wait_healthy(20s)) {
+          std::cerr << "standby failed to start\n";
+          _exit(5);
+        }
+      }
+      std::string line = std::to_string(srv.port()) + " " + std::to_string(pg.value()->port()) +
+                         " " + std::to_string(standby ? standby->port() : 0) + "\n";
       if (write(up[1], line.data(), line.size()) < 0) _exit(6);
       close(up[1]);
       char c;
@@ -156,6 +185,21 @@ ServerChild spawn_server() {
       if (const char* m = std::getenv("RTSYNC_BENCH_METRICS"); m && std::string_view(m) == "1") {
         std::cerr << srv.metrics_text();
       }
+      // A cluster's Redis traffic per node, for the report (on stderr, read by the parent).
+      for (auto* n : {&srv, standby.get()}) {
+        if (!n || nodes < 2) continue;
+        for (std::string_view name :
+             {"rtsync_cluster_redis_bytes_total ", "rtsync_cluster_appended_total ",
+              "rtsync_cluster_read_total "}) {
+          auto text = n->metrics_text();
+          auto at = text.find("\n" + std::string(name));
+          if (at != std::string::npos) {
+            std::cerr << (n == &srv ? "leader " : "standby ")
+                      << text.substr(at + 1, text.find('\n', at + 1) - at - 1) << "\n";
+          }
+        }
+      }
+      if (standby) standby->stop();
       srv.stop();
     }
     _exit(rc);
@@ -166,7 +210,7 @@ ServerChild spawn_server() {
   s.pid = pid;
   s.control = ctl[1];
   const std::string line = read_line_and_close(up[0]);
-  if (std::sscanf(line.c_str(), "%hu %d", &s.port, &s.pg_port) != 2) {
+  if (std::sscanf(line.c_str(), "%hu %d %hu", &s.port, &s.pg_port, &s.port2) != 3) {
     std::cerr << "server child did not start\n";
     std::exit(3);
   }
@@ -483,6 +527,112 @@ int bench_latency(int argc, char** argv) {
   writer.close();
   stop_server(srv);
   return p.n == std::size_t(per_change) * total ? 0 : 1;
+}
+
+// ---- 1b. a cluster: the same on a standby node beside the leader ------------------------------
+
+// Two nodes on one Redis (docs/scaling.md §3), half the subscribers on each: commit → event and
+// broadcast → event for a subscriber of the standby beside one of the leader, in the same run,
+// and the Redis traffic per change.
+int bench_cluster(int argc, char** argv) {
+  const int subs = arg(argc, argv, "--subs", 100);
+  const int rate = arg(argc, argv, "--rate", 1000);
+  const int seconds = arg(argc, argv, "--seconds", 5);
+  auto srv = spawn_server(2);
+  sql(srv.conninfo(), R"(
+    create table bench_lat (id bigserial primary key, t bigint not null, owner uuid);
+    grant select on bench_lat to anon;
+    alter publication supabase_realtime add table bench_lat;)");
+  asio::io_context io;
+  auto anon = key("anon");
+  auto on_leader = connect_many(io, srv.port, subs / 2 + 1, [&](int) { return anon; });
+  auto on_standby = connect_many(io, srv.port2, subs / 2, [&](int) { return anon; });
+  auto publisher = on_leader.back();
+  on_leader.pop_back();
+  publisher->send(join_frame("realtime:lat", R"({"broadcast":{"ack":false,"self":false}})"));
+  if (!publisher->read_until("phx_reply")) return 9;
+  std::vector<std::int64_t> change_lat[2], cast_lat[2];
+  for (int side = 0; side < 2; ++side) {
+    for (auto& c : side == 0 ? on_leader : on_standby) {
+      c->send(join_frame("realtime:lat", pg_config("bench_lat")));
+      if (!c->read_until("Subscribed to PostgreSQL")) return 9;
+      c->on_message = [&, side](std::string_view m) {
+        auto now = now_ns();
+        auto t = field_t(m);
+        if (t <= 0) return;
+        if (m.find("postgres_changes") != std::string_view::npos) {
+          change_lat[side].push_back(now - t);
+        } else if (m.find("\"broadcast\"") != std::string_view::npos) {
+          cast_lat[side].push_back(now - t);
+        }
+      };
+      c->start();
+    }
+  }
+  publisher->start();
+  std::thread loop([&] { io.run(); });
+  const int total = rate * seconds;
+  auto writer = rtsync::server::pg::Connection::open(srv.conninfo()).value();
+  // Warm-up: the leader answers joins while its replication stream is still connecting (the
+  // slot keeps what commits meanwhile); one row through to every subscriber first, so the run
+  // measures delivery, not the stream's start.
+  if (!writer.exec("insert into bench_lat (t) values ($1)", {std::to_string(now_ns())}).ok()) {
+    return 10;
+  }
+  for (int i = 0; i < 300; ++i) {
+    bool warm = false;
+    asio::post(io, [&] {
+      warm = change_lat[0].size() >= std::size_t(subs / 2) &&
+             change_lat[1].size() >= std::size_t(subs / 2);
+    });
+    std::this_thread::sleep_for(50ms);
+    if (warm) break;
+  }
+  asio::post(io, [&] {
+    change_lat[0].clear();
+    change_lat[1].clear();
+  });
+  std::this_thread::sleep_for(50ms);
+  auto start = Clock::now();
+  for (int i = 0; i < total; ++i) {
+    std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000LL / rate));
+    if (i % 10 == 0) {
+      // A broadcast every tenth change, from a client of the leader.
+      asio::post(io, [publisher, t = now_ns()] {
+        publisher->send(R"(["1",null,"realtime:lat","broadcast",{"type":"broadcast","event":"e",)"
+                        R"("payload":{"t":)" +
+                        std::to_string(t) + "}}]");
+      });
+    }
+    auto r = writer.exec("insert into bench_lat (t) values ($1)", {std::to_string(now_ns())});
+    if (!r.ok()) return 10;
+  }
+  auto write_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::this_thread::sleep_for(1500ms);
+  io.stop();
+  loop.join();
+  const int half = subs / 2;
+  bool complete = true;
+  for (int side = 0; side < 2; ++side) {
+    auto p = percentiles(change_lat[side]);
+    std::printf(
+        "| commit → postgres_changes event, %d subscribers on the %s, %d changes/s (%.0f/s "
+        "achieved) | %.2f ms | %.2f ms | %.2f ms | %zu / %d |\n",
+        half, side == 0 ? "leader" : "standby", rate, total / write_s, p.p50, p.p99, p.max, p.n,
+        half * total);
+    complete = complete && p.n == std::size_t(half) * total;
+  }
+  for (int side = 0; side < 2; ++side) {
+    auto p = percentiles(cast_lat[side]);
+    std::printf(
+        "| broadcast from a client of the leader → %d subscribers on the %s, %d/s | %.2f ms | "
+        "%.2f ms | %.2f ms | %zu / %d |\n",
+        half, side == 0 ? "leader" : "standby", rate / 10, p.p50, p.p99, p.max, p.n,
+        half * (total / 10));
+  }
+  writer.close();
+  stop_server(srv);  // the child prints each node's Redis traffic on stderr
+  return complete ? 0 : 1;
 }
 
 // ---- 2. changes/s end to end under RLS --------------------------------------------------------
@@ -1219,11 +1369,13 @@ int bench_dbcast(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_server latency|throughput|fanout|idle|presence|dbcast [options]\n";
+    std::cerr
+        << "usage: bench_server latency|cluster|throughput|fanout|idle|presence|dbcast [options]\n";
     return 2;
   }
   std::string mode = argv[1];
   if (mode == "latency") return bench_latency(argc, argv);
+  if (mode == "cluster") return bench_cluster(argc, argv);
   if (mode == "throughput") return bench_throughput(argc, argv);
   if (mode == "fanout") return bench_fanout(argc, argv);
   if (mode == "idle") return bench_idle(argc, argv);
