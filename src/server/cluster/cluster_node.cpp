@@ -21,9 +21,10 @@ bool already_appended(const RedisReply& r) {
   return r.is_error() && r.str.find("equal or smaller") != std::string::npos;
 }
 
-// The XREAD id just before position (lsn, 0): entries of that transaction are after it.
+// The XREAD id just before position (lsn, 0): entries of that transaction are after it. Without a
+// floor (the slot's epoch could not be read: no history, no positions) only what comes next.
 std::string read_from(Lsn floor) {
-  if (floor == 0) return "0-0";
+  if (floor == 0) return "$";
   return std::to_string(floor - 1) + "-" +
          std::to_string(std::numeric_limits<std::uint64_t>::max());
 }
@@ -326,7 +327,7 @@ void ClusterNode::on_read(Result<RedisReply> r) {
         hole = *p > *read_last_;
       } else {
         // The first entry read: the ones between this node's floor and it must all be there.
-        hole = *p >= EntryId{floor_, 0};
+        hole = floor_ != 0 && *p >= EntryId{floor_, 0};
       }
       read_last_ = *id;
       ++metrics_.read;
