@@ -448,6 +448,12 @@ std::vector<std::shared_ptr<Client>> connect_many(asio::io_context& io, std::uin
   return out;
 }
 
+// The latency runs' table without RLS: every anon subscriber gets every row.
+constexpr const char* kLatencyTable = R"(
+  create table bench_lat (id bigserial primary key, t bigint not null, owner uuid);
+  grant select on bench_lat to anon;
+  alter publication supabase_realtime add table bench_lat;)";
+
 // ---- 1. commit → event latency, and LISTEN/NOTIFY beside it ----------------------------------
 
 int bench_latency(int argc, char** argv) {
@@ -467,10 +473,7 @@ int bench_latency(int argc, char** argv) {
       grant select on bench_lat to authenticated;
       alter publication supabase_realtime add table bench_lat;)");
   } else {
-    sql(srv.conninfo(), R"(
-      create table bench_lat (id bigserial primary key, t bigint not null, owner uuid);
-      grant select on bench_lat to anon;
-      alter publication supabase_realtime add table bench_lat;)");
+    sql(srv.conninfo(), kLatencyTable);
   }
   asio::io_context io;
   auto anon = key("anon");
@@ -539,10 +542,7 @@ int bench_cluster(int argc, char** argv) {
   const int rate = arg(argc, argv, "--rate", 1000);
   const int seconds = arg(argc, argv, "--seconds", 5);
   auto srv = spawn_server(2);
-  sql(srv.conninfo(), R"(
-    create table bench_lat (id bigserial primary key, t bigint not null, owner uuid);
-    grant select on bench_lat to anon;
-    alter publication supabase_realtime add table bench_lat;)");
+  sql(srv.conninfo(), kLatencyTable);
   asio::io_context io;
   auto anon = key("anon");
   auto on_leader = connect_many(io, srv.port, subs / 2 + 1, [&](int) { return anon; });
