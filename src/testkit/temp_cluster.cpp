@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "local_ports.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::testkit {
@@ -40,10 +41,6 @@ std::set<TempCluster*>& registry() {
   return r;
 }
 
-bool is_executable(const std::string& path) {
-  return ::access(path.c_str(), X_OK) == 0;
-}
-
 std::string read_tail(const std::string& path, std::size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
@@ -54,26 +51,6 @@ std::string read_tail(const std::string& path, std::size_t max_bytes) {
   std::string out(size - from, '\0');
   in.read(out.data(), static_cast<std::streamsize>(out.size()));
   return out;
-}
-
-// A port the kernel considers free right now (bind port 0, read it, release it). Someone else may
-// take it before the postmaster binds; callers retry on a bind failure.
-int pick_free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    socklen_t len = sizeof addr;
-    if (::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-  }
-  ::close(s);
-  return port;
 }
 
 bool process_alive(int pid) {
@@ -116,7 +93,7 @@ Result<void> TempCluster::init() {
     bin_dir_ = env && *env ? env : kDefaultBin;
   }
   for (const char* prog : {"initdb", "pg_ctl", "postgres"}) {
-    if (!is_executable(bin_dir_ + "/" + prog)) {
+    if (!detail::is_executable(bin_dir_ + "/" + prog)) {
       return make_error(Errc::not_found,
                         fmt::format("PostgreSQL program {}/{} not found: install the package "
                                     "`postgresql-15` or set RTSYNC_PG_BIN to its bin folder",
@@ -129,7 +106,7 @@ Result<void> TempCluster::init() {
   if (::geteuid() == 0) {
     for (const char* p :
          {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"}) {
-      if (is_executable(p)) {
+      if (detail::is_executable(p)) {
         runuser_ = p;
         break;
       }
@@ -179,7 +156,7 @@ Result<void> TempCluster::init() {
 
   Result<void> last = make_error(Errc::io, "no free port");
   for (int attempt = 0; attempt < 8; ++attempt) {
-    const int port = pick_free_port();
+    const int port = detail::pick_free_port();
     if (port == 0) continue;
     last = start_on(port);
     if (last) return prepare_data();

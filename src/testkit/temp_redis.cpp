@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "local_ports.hpp"
 #include "rtsync/core/log.hpp"
 
 namespace rtsync::testkit {
@@ -30,10 +31,6 @@ namespace {
 
 constexpr const char* kDebianBinary = "/usr/bin/redis-server";
 constexpr std::string_view kPortTaken = "Address already in use";
-
-bool executable(const std::string& path) {
-  return ::access(path.c_str(), X_OK) == 0;
-}
 
 std::string find_binary() {
   if (const char* env = std::getenv("RTSYNC_REDIS_SERVER"); env && *env) return env;
@@ -44,13 +41,13 @@ std::string find_binary() {
       const std::string_view dir = rest.substr(0, colon);
       if (!dir.empty()) {
         std::string candidate = std::string(dir) + "/redis-server";
-        if (executable(candidate)) return candidate;
+        if (detail::is_executable(candidate)) return candidate;
       }
       if (colon == std::string_view::npos) break;
       rest.remove_prefix(colon + 1);
     }
   }
-  return executable(kDebianBinary) ? kDebianBinary : std::string();
+  return detail::is_executable(kDebianBinary) ? kDebianBinary : std::string();
 }
 
 std::string read_all(const std::string& path) {
@@ -58,25 +55,6 @@ std::string read_all(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// A port the kernel considers free right now (bind port 0, read it, release it). Someone may take
-// it before redis-server binds; start() then tries another.
-std::uint16_t pick_free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::uint16_t port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    socklen_t len = sizeof addr;
-    if (::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-  }
-  ::close(s);
-  return port;
 }
 
 // One blocking PING on loopback, each step bounded: true when the answer is +PONG.
@@ -128,7 +106,7 @@ Result<std::unique_ptr<TempRedis>> TempRedis::start(std::chrono::milliseconds ti
   r->log_file_ = r->folder_ + "/redis.log";
   Result<void> last = make_error(Errc::io, "no free port");
   for (int attempt = 0; attempt < 8; ++attempt) {
-    r->port_ = pick_free_port();
+    r->port_ = detail::pick_free_port();
     if (r->port_ == 0) continue;
     last = r->spawn(timeout);
     if (last) return r;
