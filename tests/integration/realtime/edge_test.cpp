@@ -412,6 +412,8 @@ TEST(ServerEdge, PerAddressConnectionCapAnswers503AndAFreedSlotServesAgain) {
   // Closing one frees its slot.
   a.value()->close();
   a.value().reset();
+  // Probe once the server has seen the close: a probe before it is refused and counted.
+  ASSERT_TRUE(eventually_metric(*s, "rtsync_client_connections 1\n"));
   EXPECT_TRUE(eventually_served(s->port()));
   auto d = WsClient::connect_key(s->port(), s->anon_key());
   EXPECT_TRUE(d.ok()) << d.error().describe();
@@ -445,6 +447,8 @@ TEST(ServerEdge, TotalConnectionCapAnswers503ToEveryAddressAndAFreedSlotServesAg
   ASSERT_FALSE(ws.ok());
   EXPECT_TRUE(ws.error().message.starts_with("503 ")) << ws.error().message;
   three->close();
+  // Probe once the server has seen the close: a probe before it is refused and counted.
+  ASSERT_TRUE(eventually_metric(*s, "rtsync_client_connections 2\n"));
   EXPECT_TRUE(eventually_served(s->port(), "127.0.0.3"));
   EXPECT_TRUE(
       eventually_metric(*s, R"(rtsync_connection_refusals_total{reason="max_connections"} 3)"))
