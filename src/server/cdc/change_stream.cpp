@@ -124,7 +124,11 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
   std::uint32_t attempt = 0;
   core::Timer status_timer;
   core::Timer retry_timer;
-  core::Timer stall_timer;  // armed while parts are with the sink; re-armed by every done
+  // Watches the sink while parts are with it. Progress only moves `stall_since`: the timer is not
+  // re-armed per transaction (two timer updates each), it re-arms itself for the rest when it
+  // fires early.
+  core::Timer stall_timer;
+  core::TimePoint stall_since{};  // the sink's last progress (or the first part handed to it)
 
   Lsn confirmed = 0;
   Lsn reported = 0;
@@ -297,7 +301,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
                  format_lsn(confirmed), opts.publication, with_messages ? ", " : "",
                  with_messages ? opts.messages_publication : std::string());
     schedule_status();
-    if (!in_flight.empty()) arm_stall_timer();  // still waiting for the sink: keep watching
+    if (!in_flight.empty()) watch_stall();  // still waiting for the sink: keep watching
     report(true, "");
     if (phase != Phase::streaming) return;
     drain();
@@ -424,7 +428,7 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
       const std::uint64_t seq = first_seq + in_flight.size();
       // Only the last part confirms a position: the slot never moves into a transaction.
       in_flight.push_back(InFlight{txn->last ? txn->end_lsn : 0, txn->bytes, false});
-      if (in_flight.size() == 1) arm_stall_timer();
+      if (in_flight.size() == 1) watch_stall();
       auto called = std::make_shared<bool>(false);
       sink.on_transaction(std::move(txn), [weak = weak_from_this(), gen = generation, seq, called] {
         if (*called) return;
@@ -460,26 +464,33 @@ struct ChangeStream::Impl : std::enable_shared_from_this<ChangeStream::Impl> {
       advanced = true;
     }
     if (advanced) request_status();
-    if (in_flight.empty()) {
-      stall_timer.cancel();
-    } else {
-      arm_stall_timer();  // progress: the sink is not stalled
-    }
+    // Progress: the sink is not stalled. With nothing left in flight the timer may stay armed;
+    // when it fires it finds nothing to watch.
+    if (!in_flight.empty()) watch_stall();
     pump();
   }
 
-  void arm_stall_timer() {
+  // The sink made progress now (or was handed its first part): it stalls if it makes none for
+  // stall_release from here.
+  void watch_stall() {
     if (opts.stall_release <= core::Duration::zero()) return;
-    stall_timer =
-        sched.schedule(opts.stall_release, timers::DeliveryStall, [weak = weak_from_this()] {
-          auto self = weak.lock();
-          if (!self || self->in_flight.empty() || self->phase != Phase::streaming) return;
-          self->fail(fmt::format(
-              "delivery has waited {} ms for the sink; letting the connection go (the slot "
-              "resends from the confirmed position)",
-              std::chrono::duration_cast<std::chrono::milliseconds>(self->opts.stall_release)
-                  .count()));
-        });
+    stall_since = sched.now();
+    if (!stall_timer.pending()) arm_stall_timer(opts.stall_release);
+  }
+
+  void arm_stall_timer(core::Duration delay) {
+    stall_timer = sched.schedule(delay, timers::DeliveryStall, [weak = weak_from_this()] {
+      auto self = weak.lock();
+      if (!self || self->in_flight.empty() || self->phase != Phase::streaming) return;
+      const auto waited = self->sched.now() - self->stall_since;
+      if (waited < self->opts.stall_release) {
+        return self->arm_stall_timer(self->opts.stall_release - waited);
+      }
+      self->fail(fmt::format(
+          "delivery has waited {} ms for the sink; letting the connection go (the slot "
+          "resends from the confirmed position)",
+          std::chrono::duration_cast<std::chrono::milliseconds>(self->opts.stall_release).count()));
+    });
   }
 
   void maybe_resume() {

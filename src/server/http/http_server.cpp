@@ -29,6 +29,7 @@
 #include "rtsync/protocol/close_codes.hpp"
 #include "rtsync/server/http/names.hpp"
 #include "rtsync/server/http/request_framing.hpp"
+#include "rtsync/server/http/write_coalescing.hpp"
 #include "rtsync/server/realtime/broadcast_endpoint.hpp"
 #include "rtsync/server/realtime/connection.hpp"
 
@@ -65,9 +66,6 @@ constexpr std::size_t kKeepReadCapacity = 16u << 10;
 // Largest gather write of queued frames.
 constexpr std::size_t kMaxBatchFrames = 256;
 constexpr std::size_t kMaxBatchBytes = 256u << 10;
-// Write coalescing under load (see Impl::mark_dirty): bounded extra latency for big fan-outs.
-constexpr std::size_t kBusyFlushSessions = 64;
-constexpr auto kBusyFlushDelay = std::chrono::microseconds(500);
 
 std::string json_error(std::string_view key, std::string_view message) {
   json::object o;
@@ -176,7 +174,8 @@ struct WrittenCounters {
 constexpr std::size_t kInboundWindowBytes = 64u << 10;
 
 // Frames queued on a loop go out at the end of the loop pass, so that what several broadcasts
-// queue in one pass leaves in one gather write per socket. One per loop.
+// queue in one pass leaves in one gather write per socket; under a burst a little later
+// (WriteCoalescing). One per loop.
 class WriteFlush {
  public:
   explicit WriteFlush(asio::io_context& io) : timer_(io) {}
@@ -187,7 +186,7 @@ class WriteFlush {
   std::vector<std::shared_ptr<WsLink>> dirty_;
   asio::steady_timer timer_;
   bool armed_ = false;
-  std::size_t last_flush_links_ = 0;
+  WriteCoalescing coalescing_;
 };
 
 // The session half, as its link sees it. Called on the link's loop; never after link_gone.
@@ -276,6 +275,9 @@ class WsLink final : public LinkPort, public std::enable_shared_from_this<WsLink
     parked_ = false;
     read_next();
   }
+
+  // Frames queued and not yet written.
+  std::size_t pending() const { return queue_.size() - head_; }
 
   // Called by WriteFlush.
   void flush() {
@@ -465,10 +467,10 @@ void WriteFlush::mark(std::shared_ptr<WsLink> link) {
   dirty_.push_back(std::move(link));
   if (armed_) return;
   armed_ = true;
-  // Busy loop (the last flush touched many sockets): wait a little so the next broadcasts of
-  // the burst join the same writes; quiet loop: flush at the end of this pass.
-  timer_.expires_after(last_flush_links_ >= kBusyFlushSessions ? kBusyFlushDelay
-                                                               : std::chrono::microseconds(0));
+  // A timer even when the delay is zero: it fires after the reactor's next poll, so reads that
+  // complete meanwhile still join this flush (a posted flush would run before them, and a burst
+  // would then look like single frames to the coalescing; measured: half the fan-out).
+  timer_.expires_after(coalescing_.delay());
   timer_.async_wait([this](beast::error_code ec) {
     if (!ec) flush();
   });
@@ -478,7 +480,10 @@ void WriteFlush::flush() {
   armed_ = false;
   auto batch = std::move(dirty_);
   dirty_.clear();
-  last_flush_links_ = batch.size();
+  std::size_t frames = 0;
+  for (const auto& link : batch)
+    frames += link->pending();
+  coalescing_.flushed(batch.size(), frames);
   for (auto& link : batch)
     link->flush();
 }

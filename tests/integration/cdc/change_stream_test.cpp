@@ -628,6 +628,44 @@ TEST_F(ChangeStreamTest, LargeTransactionIsHeldInBoundedMemoryAndResumesWithoutD
   db = std::move(c).value();
 }
 
+// The stall watch measures from the sink's last progress, not from the first part: a sink that
+// finishes every transaction well within stall_release keeps the connection however long the
+// whole takes, and one that then finishes nothing for stall_release loses it.
+TEST_F(ChangeStreamTest, ASlowButSteadySinkIsNotTakenForStalled) {
+  sql(R"sql(
+    CREATE TABLE steady (id int PRIMARY KEY);
+    ALTER PUBLICATION supabase_realtime ADD TABLE steady;
+  )sql");
+  const auto slot = make_slot();
+  ChangeStreamOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.slot = slot;
+  o.stall_release = std::chrono::milliseconds(400);
+  ChangeStream stream(loop.io, loop.sched, sink, o);
+  sink.auto_done = false;
+  start(stream);
+  constexpr int kTxns = 8;
+  for (int i = 1; i <= kTxns; ++i)
+    sql("INSERT INTO steady VALUES (" + std::to_string(i) + ")");
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 1; i <= kTxns; ++i) {
+    ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() >= i; }, 10s));
+    loop.run_until([] { return false; }, 150ms);  // a slow sink: 150 ms per transaction
+    sink.done_all();
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 3 * o.stall_release);
+  EXPECT_EQ(stream.metrics().reconnects, 0u);
+  EXPECT_EQ(sink.txns.size(), static_cast<std::size_t>(kTxns));
+
+  // Now it holds one and finishes nothing: the stream lets go (and comes back).
+  sql("INSERT INTO steady VALUES (100)");
+  ASSERT_TRUE(loop.run_until([&] { return sink.txns.size() == kTxns + 1; }, 10s));
+  const auto held = std::chrono::steady_clock::now();
+  ASSERT_TRUE(loop.run_until([&] { return stream.metrics().reconnects == 1; }, 10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - held, o.stall_release);
+  sink.done_all();
+}
+
 TEST_F(ChangeStreamTest, StatusUpdatesGoOutEveryInterval) {
   const auto slot = make_slot();
   ChangeStreamOptions o;
