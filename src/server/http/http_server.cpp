@@ -21,6 +21,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <unordered_set>
 #include <vector>
@@ -483,7 +484,10 @@ void WriteFlush::flush() {
   std::size_t frames = 0;
   for (const auto& link : batch)
     frames += link->pending();
-  coalescing_.flushed(batch.size(), frames);
+  timespec cpu{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  coalescing_.flushed(batch.size(), frames, std::chrono::steady_clock::now().time_since_epoch(),
+                      std::chrono::seconds(cpu.tv_sec) + std::chrono::nanoseconds(cpu.tv_nsec));
   for (auto& link : batch)
     link->flush();
 }
