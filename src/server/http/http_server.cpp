@@ -486,10 +486,14 @@ void WriteFlush::flush() {
   std::size_t frames = 0;
   for (const auto& link : batch)
     frames += std::min<std::size_t>(link->pending(), 2);
-  timespec cpu{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-  coalescing_.flushed(batch.size(), frames, std::chrono::steady_clock::now().time_since_epoch(),
-                      std::chrono::seconds(cpu.tv_sec) + std::chrono::nanoseconds(cpu.tv_nsec));
+  WriteCoalescing::Duration wall{}, cpu{};
+  if (batch.size() >= WriteCoalescing::kManySockets) {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    cpu = std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+    wall = std::chrono::steady_clock::now().time_since_epoch();
+  }
+  coalescing_.flushed(batch.size(), frames, wall, cpu);
   for (auto& link : batch)
     link->flush();
 }

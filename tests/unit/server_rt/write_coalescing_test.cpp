@@ -107,6 +107,23 @@ TEST(WriteCoalescing, AWaitThatGatheredNothingEndsTheBurst) {
   EXPECT_EQ(f.c.delay(), C::kFirstWait);
 }
 
+TEST(WriteCoalescing, SmallFlushesBetweenBigOnesLeaveTheSaturationMeasureAlone) {
+  C c;
+  const auto ms = [](int n) { return C::Duration(std::chrono::milliseconds(n)); };
+  c.flushed(1000, 2000, ms(10), ms(0));
+  ASSERT_EQ(c.delay(), C::kFirstWait);
+  // Small flushes in between report no clocks (zero): they are ignored, and end nothing but
+  // their own wait.
+  c.flushed(10, 10, C::Duration(0), C::Duration(0));
+  EXPECT_EQ(c.delay(), microseconds(0));
+  // The next big flush measures since the last big one: 1.8 of 2 ms on a CPU, saturated, and it
+  // starts a burst at the first wait (the small flush ended the one before).
+  c.flushed(1000, 2000, ms(12), C::Duration(std::chrono::microseconds(1800)));
+  EXPECT_EQ(c.delay(), C::kFirstWait);
+  c.flushed(1000, 2000, ms(14), C::Duration(std::chrono::microseconds(3600)));
+  EXPECT_EQ(c.delay(), microseconds(1000));
+}
+
 TEST(WriteCoalescing, AnEmptyFlushIsNoBurst) {
   Flushes f;
   f.flush(1000, 4000);

@@ -55,9 +55,16 @@ class WriteCoalescing {
   std::chrono::microseconds delay() const { return wait_; }
 
   // A flush found `frames` frames queued on `sockets` sockets; `wall` is a monotonic clock and
-  // `cpu` the loop thread's CPU clock, both read at the flush.
+  // `cpu` the loop thread's CPU clock, both read at the flush. They are read only for flushes of
+  // at least kManySockets sockets (a smaller one is never a burst and its clocks are ignored, so
+  // the caller may pass zero and save the CPU clock's system call): saturation is then measured
+  // since the last such flush.
   void flushed(std::size_t sockets, std::size_t frames, Duration wall, Duration cpu) {
-    const bool burst = sockets >= kManySockets && frames * 4 >= sockets * kBurstQuartersPerSocket;
+    if (sockets < kManySockets) {
+      wait_ = std::chrono::microseconds(0);
+      return;
+    }
+    const bool burst = frames * 4 >= sockets * kBurstQuartersPerSocket;
     const bool saturated = have_last_ && wall > last_wall_ &&
                            (cpu - last_cpu_) * 100 >= (wall - last_wall_) * kSaturatedPercent;
     if (!burst) {
