@@ -1,5 +1,6 @@
 // PgRowAuthorizer batching: calls queued behind a busy pool share one visibility query per
 // (class, table), each keeps its own answer, and the batch waits for every transaction's commit.
+#include <algorithm>
 #include <optional>
 
 #include "pg_fixture.hpp"
@@ -173,6 +174,80 @@ TEST_F(RowAuthorizerBatchTest, ASecondConnectionTakesABatchOnlyOnceAFullOneWaits
   expect_each_row_seen_by_its_owner(answers);
   // Three batches of two classes each: {301}, {302, 303, 304}, {305}.
   EXPECT_EQ(authorizer->queries() - before, 6u);
+}
+
+// A batch stops short of `max_batch_checks` rows asked about: the calls behind it wait for the
+// next batch instead of making one long statement.
+TEST_F(RowAuthorizerBatchTest, ABatchHoldsNoMoreRowsThanItsBound) {
+  PgRowAuthorizerOptions o;
+  o.conninfo = cluster()->conninfo();
+  o.connections = 1;
+  o.max_batch_transactions = 16;
+  o.max_batch_checks = 4;  // two calls of two rows (one per class) each
+  authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
+  Answer warm;
+  std::vector<int> order;
+  ASSERT_NO_FATAL_FAILURE(warm_up(400, warm, order));
+  const auto before = authorizer->queries();
+
+  std::vector<Answer> answers(5);
+  for (int i = 0; i < 5; ++i)
+    ask(committed(401 + i, i % 2 ? kBob : kAlice), answers[i], order, i + 1);
+  EXPECT_EQ(authorizer->waiting(), 4u);
+  ASSERT_TRUE(loop.run_until([&] { return order.size() == 6; }));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  expect_each_row_seen_by_its_owner(answers);
+  // Batches {401}, {402, 403}, {404, 405}, two classes each: 6 queries (one batch of four: 4).
+  EXPECT_EQ(authorizer->queries() - before, 6u);
+}
+
+// One big transaction, asked about densely by two classes (all its rows; its last third) and
+// sparsely by a third (every 100th row): each image gets its own answer whichever way the class
+// names the images it asks about (a mask or a list of ordinals).
+TEST_F(RowAuthorizerBatchTest, EveryImageOfABigTransactionGetsItsOwnAnswer) {
+  constexpr std::size_t kRows = 3000;
+  constexpr const char* kCarol = "33333333-3333-3333-3333-333333333333";
+  auto txn = std::make_shared<Transaction>();
+  auto owner = [&](std::size_t i) { return i % 3 == 0 ? kAlice : i % 3 == 1 ? kBob : kCarol; };
+  for (std::size_t i = 0; i < kRows; ++i) {
+    RowChange ch;
+    ch.kind = ChangeKind::insert;
+    ch.relation = rel;
+    ch.record = json::object{{"id", static_cast<std::int64_t>(5000 + i)}, {"owner", owner(i)}};
+    txn->changes.push_back(std::move(ch));
+  }
+  std::vector<server::RowCheck> all, last_third, every_100th;
+  for (std::size_t i = 0; i < kRows; ++i) {
+    const server::RowCheck rc{i, server::RowImage::new_row};
+    all.push_back(rc);
+    if (i >= 2 * kRows / 3) last_third.push_back(rc);
+    if (i % 100 == 2) every_100th.push_back(rc);  // Carol's rows (i % 3 == 2) where i % 300 == 2
+  }
+  Answer answer;
+  authorizer->authorize(txn,
+                        asked({{cls("authenticated", claims(kAlice)), all},
+                               {cls("authenticated", claims(kBob)), last_third},
+                               {cls("authenticated", claims(kCarol)), every_100th}}),
+                        [&](auto r) { answer = std::move(r); });
+  ASSERT_TRUE(loop.run_until([&] { return answer.has_value(); }));
+  ASSERT_TRUE(answer->ok()) << answer->error().describe();
+  const auto& r = **answer;
+  auto expected = [&](const std::vector<server::RowCheck>& asked_rows, const char* who) {
+    std::vector<bool> out;
+    for (const auto& rc : asked_rows)
+      out.push_back(owner(rc.change) == who);
+    return out;
+  };
+  EXPECT_EQ(visible(r[0]), expected(all, kAlice));
+  EXPECT_EQ(visible(r[1]), expected(last_third, kBob));
+  EXPECT_EQ(visible(r[2]), expected(every_100th, kCarol));
+  // Not vacuous: each class sees some of what it asked about, and not all.
+  for (std::size_t k = 0; k < 3; ++k) {
+    const auto seen = visible(r[k]);
+    const auto n = std::count(seen.begin(), seen.end(), true);
+    EXPECT_GT(n, 0) << k;
+    EXPECT_LT(static_cast<std::size_t>(n), seen.size()) << k;
+  }
 }
 
 // PostgreSQL ends the authorizer's session (a restart, an operator's pg_terminate_backend) while

@@ -18,10 +18,13 @@
 //      (the role is bound as a parameter, never spliced into SQL, and must be in
 //      `allowed_roles` and exist), then per table of that class ONE prepared query
 //        SELECT <table>.rtsync_ordinal FROM pg_temp.rtsync_images_<oid> AS <table>
-//        WHERE rtsync_ordinal = ANY($1) AND has_schema_privilege(…, 'USAGE')
+//        WHERE <asked> AND has_schema_privilege(…, 'USAGE')
 //          AND has_table_privilege(<oid>, 'SELECT')
 //          AND (<permissive policies, OR>) AND (<restrictive policies, AND>)
-//      with the ordinals of the images the class asks about. The policies run under the class's
+//      where <asked> names the images the class asks about: `rtsync_ordinal = ANY($1)` with their
+//      ordinals when they are few among the batch's, otherwise `$1[rtsync_ordinal]` with a
+//      boolean mask (a parameter array is searched, not hashed, per image: asking about n of n
+//      images by list costs n², by mask n). The policies run under the class's
 //      role and claims exactly as PostgreSQL would run them on a query of the table, but on the
 //      images instead of the stored rows; subqueries in them (another table's ownership, say)
 //      read the database as it is now. Column values an image lacks (unchanged TOASTed values
@@ -82,6 +85,11 @@ struct PgRowAuthorizerOptions {
   // many per batch: their rows go into one visibility query per (class, table), each
   // transaction keeps its own commit-visibility check. 1 = one call per batch.
   std::size_t max_batch_transactions = 1;
+  // A batch also holds at most this many rows asked about (over all its classes), so each of its
+  // statements stays short; a call asking about more has a batch of its own. A huge
+  // transaction's parts (1,000 changes each) then go a few at a time, not 64 in one batch that
+  // outlasts the statement timeout on a loaded machine.
+  std::size_t max_batch_checks = 16384;
   // While a batch runs, another connection takes the calls waiting only once this many wait
   // (0: at once). A batch's PostgreSQL work is per class and table — with single-row commits and
   // many classes, nearly all of it — so two batches running side by side each do that work for
