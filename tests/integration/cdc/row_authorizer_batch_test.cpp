@@ -33,13 +33,18 @@ class RowAuthorizerBatchTest : public PgSuite {
     if (!r) setup_error() = r.error().describe();
   }
 
-  void SetUp() override {
-    PgSuite::SetUp();
+  // The suite's authorizer: calls queue behind its one connection and are batched 16 at a time.
+  static PgRowAuthorizerOptions batching() {
     PgRowAuthorizerOptions o;
     o.conninfo = cluster()->conninfo();
-    o.connections = 1;  // calls queue behind the one connection
+    o.connections = 1;
     o.max_batch_transactions = 16;
-    authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
+    return o;
+  }
+
+  void SetUp() override {
+    PgSuite::SetUp();
+    authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, batching());
     rel = std::make_shared<server::Relation>();
     rel->oid = static_cast<std::uint32_t>(
         std::stoul(std::string(query("SELECT 'bdocs'::regclass::oid").value(0, 0))));
@@ -74,6 +79,13 @@ class RowAuthorizerBatchTest : public PgSuite {
     });
   }
 
+  // A committed row for each answer from `first_id` on, Alice's and Bob's in turn, each asked
+  // about by both classes (order 1, 2, …).
+  void ask_in_turn(int first_id, std::vector<Answer>& answers, std::vector<int>& order) {
+    for (int i = 0; i < static_cast<int>(answers.size()); ++i)
+      ask(committed(first_id + i, i % 2 ? kBob : kAlice), answers[i], order, i + 1);
+  }
+
   // One answered call (order 0) for a committed row `id` of Alice's: the table's and roles'
   // metadata are then cached, so the calls after it can be batched.
   void warm_up(int id, Answer& warm, std::vector<int>& order) {
@@ -105,8 +117,7 @@ TEST_F(RowAuthorizerBatchTest, QueuedCallsShareOneQueryPerClassAndKeepTheirOwnAn
   const auto before = authorizer->queries();
 
   std::vector<Answer> answers(6);
-  for (int i = 0; i < 6; ++i)
-    ask(committed(10 + i, i % 2 ? kBob : kAlice), answers[i], order, i + 1);
+  ask_in_turn(10, answers, order);
   EXPECT_EQ(authorizer->waiting(), 5u);  // the first took the connection
   ASSERT_TRUE(loop.run_until([&] { return order.size() == 7; }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
@@ -149,8 +160,7 @@ TEST_F(RowAuthorizerBatchTest, ABatchWaitsUntilEveryTransactionIsVisible) {
 // Two connections: while a batch runs, the second takes the waiting calls only once a whole batch
 // of them waits — smaller batches side by side would each repeat the per-class work.
 TEST_F(RowAuthorizerBatchTest, ASecondConnectionTakesABatchOnlyOnceAFullOneWaits) {
-  PgRowAuthorizerOptions o;
-  o.conninfo = cluster()->conninfo();
+  PgRowAuthorizerOptions o = batching();
   o.connections = 2;
   o.max_batch_transactions = 3;
   o.parallel_batch_from = 3;
@@ -179,10 +189,7 @@ TEST_F(RowAuthorizerBatchTest, ASecondConnectionTakesABatchOnlyOnceAFullOneWaits
 // A batch stops short of `max_batch_checks` rows asked about: the calls behind it wait for the
 // next batch instead of making one long statement.
 TEST_F(RowAuthorizerBatchTest, ABatchHoldsNoMoreRowsThanItsBound) {
-  PgRowAuthorizerOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.connections = 1;
-  o.max_batch_transactions = 16;
+  PgRowAuthorizerOptions o = batching();
   o.max_batch_checks = 4;  // two calls of two rows (one per class) each
   authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
   Answer warm;
@@ -191,8 +198,7 @@ TEST_F(RowAuthorizerBatchTest, ABatchHoldsNoMoreRowsThanItsBound) {
   const auto before = authorizer->queries();
 
   std::vector<Answer> answers(5);
-  for (int i = 0; i < 5; ++i)
-    ask(committed(401 + i, i % 2 ? kBob : kAlice), answers[i], order, i + 1);
+  ask_in_turn(401, answers, order);
   EXPECT_EQ(authorizer->waiting(), 4u);
   ASSERT_TRUE(loop.run_until([&] { return order.size() == 6; }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5}));
