@@ -143,6 +143,12 @@ T to_num(std::string_view s) {
   return v;
 }
 
+// The first line of a PostgreSQL message (the error itself, without CONTEXT lines and the final
+// newline), for a log line or a wrapped error.
+std::string_view first_line(std::string_view m) {
+  return m.substr(0, m.find('\n'));
+}
+
 // An error that PostgreSQL being away (or busy) explains: a retry may well not meet it again.
 bool outage_error(const Error& error) {
   switch (error.code) {
@@ -280,6 +286,10 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
     allowed.insert(this->opts.allowed_roles.begin(), this->opts.allowed_roles.end());
   }
 
+  std::size_t batch_checks_bound() const {
+    return sched.now() < shrunk_until ? checks_bound : opts.max_batch_checks;
+  }
+
   struct Call {
     std::shared_ptr<const Transaction> txn;
     VisibilityRequests requests;
@@ -328,6 +338,10 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   std::uint64_t metadata_queries = 0;
   std::uint64_t failures = 0;
   std::uint64_t visibility_waits = 0;
+  // Rows asked about per batch after a batch was cancelled (on_batch_timeout): until
+  // `shrunk_until`, then opts.max_batch_checks again.
+  std::size_t checks_bound = 0;
+  core::TimePoint shrunk_until{};
   bool destroyed = false;
 
   static void reset_answers(Call& call) {
@@ -366,10 +380,10 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
       // rows asked about, so that a batch's statements stay short (the statement timeout, and
       // the change stream's stall watch, see a batch as one step).
       std::size_t checks = call->checks;
+      const std::size_t bound = batch_checks_bound();
       Group group{std::move(call)};
       while (group.size() < opts.max_batch_transactions && !waiting.empty() &&
-             !needs_metadata(*waiting.front()) &&
-             checks + waiting.front()->checks <= opts.max_batch_checks) {
+             !needs_metadata(*waiting.front()) && checks + waiting.front()->checks <= bound) {
         checks += waiting.front()->checks;
         group.push_back(std::move(waiting.front()));
         waiting.pop_front();
@@ -807,11 +821,47 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
   }
 
   void on_batch_error(std::size_t slot, const Group& group, const Error& err) {
+    if (pg::sqlstate_of(err) == "57014") return on_batch_timeout(slot, group, err);
     logger->log(outage_error(err) ? spdlog::level::debug : spdlog::level::warn,
                 "RLS visibility batch failed: {}", err.message);
-    // Image tables this batch created were rolled back with it.
+    forget(slot, group);
+    finish(slot, group, &err);
+  }
+
+  // A statement of the batch was cancelled (its statement timeout, or an operator). Several
+  // calls: the batch was too big for the policies' cost — the calls are answered with the error
+  // (an outage's kind: their callers retry) and the next batches hold half as many rows. One
+  // call alone: a retry meets the same policies on the same rows, so the answer is an error that
+  // is not transient (too_large) and the caller's retries end.
+  void on_batch_timeout(std::size_t slot, const Group& group, const Error& err) {
+    std::size_t asked = 0;
+    for (const auto& call : group)
+      asked += call->checks;
+    forget(slot, group);
+    if (group.size() > 1) {
+      checks_bound = std::max<std::size_t>(1, std::min(batch_checks_bound(), asked) / 2);
+      shrunk_until = sched.now() + opts.shrunk_batches_for;
+      logger->warn(
+          "RLS visibility batch of {} transaction parts ({} rows asked about) was cancelled ({}); "
+          "batches hold at most {} rows for the next {} s",
+          group.size(), asked, first_line(err.message), checks_bound,
+          std::chrono::duration_cast<std::chrono::seconds>(opts.shrunk_batches_for).count());
+      return finish(slot, group, &err);
+    }
+    const Error alone = make_error(
+        Errc::too_large,
+        fmt::format("the row security check of one transaction part ({} rows asked about) was "
+                    "cancelled ({}): its policies take longer than the statement timeout "
+                    "({} ms) on these rows",
+                    asked, first_line(err.message), opts.statement_timeout.count()));
+    logger->warn("RLS visibility check failed: {}", alone.message);
+    finish(slot, group, &alone);
+  }
+
+  // After a failed batch: the image tables it created were rolled back with it, and privileges or
+  // tables may have changed under us — what we knew about its calls' tables is read again.
+  void forget(std::size_t slot, const Group& group) {
     slots[slot].image_tables.clear();
-    // Privileges or tables changed under us: forget what we knew about these calls' tables.
     for (const auto& call : group) {
       for (const auto& req : *call->requests) {
         for (const RowCheck& rc : req.rows) {
@@ -821,7 +871,6 @@ struct PgRowAuthorizer::Impl : std::enable_shared_from_this<PgRowAuthorizer::Imp
         }
       }
     }
-    finish(slot, group, &err);
   }
 };
 

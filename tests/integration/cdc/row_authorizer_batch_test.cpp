@@ -29,6 +29,13 @@ class RowAuthorizerBatchTest : public PgSuite {
       ALTER TABLE bdocs ENABLE ROW LEVEL SECURITY;
       CREATE POLICY bdocs_owner ON bdocs FOR SELECT USING (owner = auth.uid());
       GRANT SELECT ON bdocs TO authenticated;
+      -- A policy that costs 10 ms a row: a batch's time is then known from its rows.
+      CREATE FUNCTION slow_true() RETURNS boolean LANGUAGE plpgsql VOLATILE AS
+        $$ BEGIN PERFORM pg_sleep(0.01); RETURN true; END $$;
+      CREATE TABLE slowdocs (id int PRIMARY KEY, owner uuid NOT NULL);
+      ALTER TABLE slowdocs ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY slowdocs_owner ON slowdocs FOR SELECT USING (owner = auth.uid() AND slow_true());
+      GRANT SELECT ON slowdocs TO authenticated;
     )sql");
     if (!r) setup_error() = r.error().describe();
   }
@@ -254,6 +261,109 @@ TEST_F(RowAuthorizerBatchTest, EveryImageOfABigTransactionGetsItsOwnAnswer) {
     EXPECT_GT(n, 0) << k;
     EXPECT_LT(static_cast<std::size_t>(n), seen.size()) << k;
   }
+}
+
+// Policies that cost 10 ms a row, under a 1 s statement timeout.
+class SlowPolicyTest : public RowAuthorizerBatchTest {
+ protected:
+  void SetUp() override {
+    RowAuthorizerBatchTest::SetUp();
+    slow = std::make_shared<server::Relation>(*rel);
+    slow->oid = static_cast<std::uint32_t>(
+        std::stoul(std::string(query("SELECT 'slowdocs'::regclass::oid").value(0, 0))));
+    slow->table = "slowdocs";
+  }
+
+  void use(core::Duration shrunk_batches_for) {
+    PgRowAuthorizerOptions o = batching();
+    o.statement_timeout = std::chrono::milliseconds(1000);
+    o.shrunk_batches_for = shrunk_batches_for;
+    authorizer = std::make_unique<PgRowAuthorizer>(loop.io, loop.sched, o);
+  }
+
+  // `calls` transactions of `rows` of Alice's rows each (not committed anywhere: xid 0, no commit
+  // wait), asked about by her class.
+  void make_calls(int calls, int rows) {
+    txns.clear();
+    for (int c = 0; c < calls; ++c) {
+      auto t = std::make_shared<Transaction>();
+      std::vector<server::RowCheck> checks;
+      for (int i = 0; i < rows; ++i) {
+        RowChange ch;
+        ch.kind = ChangeKind::insert;
+        ch.relation = slow;
+        ch.record = json::object{{"id", i}, {"owner", kAlice}};
+        t->changes.push_back(std::move(ch));
+        checks.push_back(server::RowCheck{static_cast<std::size_t>(i), server::RowImage::new_row});
+      }
+      txns.emplace_back(std::move(t),
+                        asked({{cls("authenticated", claims(kAlice)), std::move(checks)}}));
+    }
+  }
+
+  // Asks about calls [from, end) at once: the first takes the connection alone, the rest queue
+  // behind it and are batched.
+  std::vector<Answer> ask_from(std::size_t from) {
+    std::vector<Answer> answers(txns.size());
+    for (std::size_t i = from; i < txns.size(); ++i)
+      authorizer->authorize(txns[i].first, txns[i].second,
+                            [&answers, i](auto r) { answers[i] = std::move(r); });
+    EXPECT_TRUE(loop.run_until(
+        [&] {
+          return std::all_of(answers.begin() + static_cast<std::ptrdiff_t>(from), answers.end(),
+                             [](const Answer& a) { return a.has_value(); });
+        },
+        30s));
+    return answers;
+  }
+
+  // Calls 1..14 (ten rows, 0.1 s each) were batched together (1.4 s) and cancelled: each was
+  // answered with an error its caller retries.
+  void expect_batch_cancelled(const std::vector<Answer>& answers, std::size_t from) {
+    for (std::size_t i = from; i < answers.size(); ++i) {
+      ASSERT_TRUE(answers[i].has_value()) << i;
+      ASSERT_FALSE(answers[i]->ok()) << i << ": the batch should have been cancelled";
+      EXPECT_TRUE(authorizer->transient(answers[i]->error())) << answers[i]->error().describe();
+    }
+  }
+
+  std::shared_ptr<server::Relation> slow;
+  std::vector<std::pair<std::shared_ptr<const Transaction>, server::VisibilityRequests>> txns;
+};
+
+// A batch of 14 calls of 10 rows (1.4 s) is cancelled; its calls, asked again (as the hub does
+// with a transient error), go 7 at a time (0.7 s) and are answered. One call whose rows alone take
+// 1.5 s gets an error that is not transient: retrying would meet the same policies on the same
+// rows.
+TEST_F(SlowPolicyTest, ACancelledBatchIsRetriedInHalvesAndACancelledCallAloneIsRefused) {
+  use(std::chrono::seconds(60));
+  make_calls(15, 10);
+  auto first = ask_from(0);
+  ASSERT_TRUE(first[0].has_value() && first[0]->ok()) << "the first call, alone: 0.1 s";
+  ASSERT_NO_FATAL_FAILURE(expect_batch_cancelled(first, 1));
+  auto again = ask_from(1);
+  for (std::size_t i = 1; i < again.size(); ++i) {
+    ASSERT_TRUE(again[i]->ok()) << i << ": " << again[i]->error().describe();
+    EXPECT_EQ(visible((**again[i])[0]), std::vector<bool>(10, true)) << i;
+  }
+
+  make_calls(1, 150);
+  auto alone = ask_from(0);
+  ASSERT_FALSE(alone[0]->ok());
+  EXPECT_EQ(alone[0]->error().code, Errc::too_large) << alone[0]->error().describe();
+  EXPECT_FALSE(authorizer->transient(alone[0]->error()));
+}
+
+// The smaller batches last `shrunk_batches_for`: with none, the calls asked again are batched as
+// before and cancelled again.
+TEST_F(SlowPolicyTest, BatchesShrinkOnlyForTheirWindow) {
+  use(core::Duration::zero());
+  make_calls(15, 10);
+  auto first = ask_from(0);
+  ASSERT_NO_FATAL_FAILURE(expect_batch_cancelled(first, 1));
+  auto again = ask_from(1);  // call 1 alone, then 13 batched: 1.3 s
+  ASSERT_TRUE(again[1]->ok()) << again[1]->error().describe();
+  ASSERT_NO_FATAL_FAILURE(expect_batch_cancelled(again, 2));
 }
 
 // PostgreSQL ends the authorizer's session (a restart, an operator's pg_terminate_backend) while

@@ -50,7 +50,9 @@
 //
 // Errors: a failed batch answers each of its calls with the error; `transient()` is true for
 // connection loss and PostgreSQL's shutdown, recovery and resource errors (SQLSTATE classes 08,
-// 53, 57, 58, 40), false for errors the same input repeats (a policy that fails on a value).
+// 53, 57, 58, 40), false for errors the same input repeats (a policy that fails on a value). A
+// cancelled statement (57014: the statement timeout) is transient for a batch of several calls,
+// whose batches then shrink (`shrunk_batches_for`), and a too_large error for a call alone.
 //
 // Thread safety: construct, call and destroy on the loop thread that runs `io`; callbacks run
 // there.
@@ -90,6 +92,11 @@ struct PgRowAuthorizerOptions {
   // transaction's parts (1,000 changes each) then go a few at a time, not 64 in one batch that
   // outlasts the statement timeout on a loaded machine.
   std::size_t max_batch_checks = 16384;
+  // A batch the statement timeout cancels: its calls are answered with that error (a transient
+  // one: callers retry) and, for this long, batches hold at most half its rows (halved again by
+  // another cancellation); a call alone that is cancelled is answered with a too_large error,
+  // not transient (the same rows meet the same policies again).
+  core::Duration shrunk_batches_for = std::chrono::seconds(60);
   // While a batch runs, another connection takes the calls waiting only once this many wait
   // (0: at once). A batch's PostgreSQL work is per class and table — with single-row commits and
   // many classes, nearly all of it — so two batches running side by side each do that work for
