@@ -317,8 +317,8 @@ class SlowPolicyTest : public RowAuthorizerBatchTest {
     return answers;
   }
 
-  // Calls 1..14 (ten rows, 0.1 s each) were batched together (1.4 s) and cancelled: each was
-  // answered with an error its caller retries.
+  // Calls from `from` on (ten rows, 0.1 s each) were batched together, longer than the timeout,
+  // and cancelled: each was answered with an error its caller retries.
   void expect_batch_cancelled(const std::vector<Answer>& answers, std::size_t from) {
     for (std::size_t i = from; i < answers.size(); ++i) {
       ASSERT_TRUE(answers[i].has_value()) << i;
@@ -331,13 +331,15 @@ class SlowPolicyTest : public RowAuthorizerBatchTest {
   std::vector<std::pair<std::shared_ptr<const Transaction>, server::VisibilityRequests>> txns;
 };
 
-// A batch of 14 calls of 10 rows (1.4 s) is cancelled; its calls, asked again (as the hub does
-// with a transient error), go 7 at a time (0.7 s) and are answered. One call whose rows alone take
+// A batch of 12 calls of 10 rows (1.2 s: pg_sleep only ever sleeps longer) is cancelled; its
+// calls, asked again (as the hub does with a transient error), go 6 at a time (0.6 s, inside the
+// timeout on a loaded machine; unshrunk, the 11 after the first would take 1.1 s) and are
+// answered. One call whose rows alone take
 // 1.5 s gets an error that is not transient: retrying would meet the same policies on the same
 // rows.
 TEST_F(SlowPolicyTest, ACancelledBatchIsRetriedInHalvesAndACancelledCallAloneIsRefused) {
   use(std::chrono::seconds(60));
-  make_calls(15, 10);
+  make_calls(13, 10);
   auto first = ask_from(0);
   ASSERT_TRUE(first[0].has_value() && first[0]->ok()) << "the first call, alone: 0.1 s";
   ASSERT_NO_FATAL_FAILURE(expect_batch_cancelled(first, 1));
