@@ -27,10 +27,15 @@ json::value J(std::string_view text) {
 
 class ChangeStreamTest : public PgSuite {
  protected:
-  std::unique_ptr<ChangeStream> make_stream(const std::string& slot) {
+  // The suite's cluster and `slot`, every other option at its default.
+  ChangeStreamOptions options_for(const std::string& slot) {
     ChangeStreamOptions o;
     o.conninfo = cluster()->conninfo();
     o.slot = slot;
+    return o;
+  }
+  std::unique_ptr<ChangeStream> make_stream(const std::string& slot) {
+    ChangeStreamOptions o = options_for(slot);
     o.retry =
         core::ExponentialBackoff{std::chrono::milliseconds(50), std::chrono::milliseconds(500)};
     o.jitter_seed = 7;
@@ -263,9 +268,7 @@ TEST_F(ChangeStreamTest, UnconfirmedTransactionIsDeliveredAgainAfterRestart) {
 
   RecordingSink second_sink;
   second_sink.auto_done = true;
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = slot;
+  ChangeStreamOptions o = options_for(slot);
   ChangeStream again(loop.io, loop.sched, second_sink, o);
   again.start();
   ASSERT_TRUE(loop.run_until([&] { return second_sink.txns.size() >= 1; }));
@@ -297,9 +300,7 @@ TEST_F(ChangeStreamTest, ConfirmedTransactionIsNotDeliveredAgain) {
   stream->stop();
 
   RecordingSink second_sink;
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = slot;
+  ChangeStreamOptions o = options_for(slot);
   ChangeStream again(loop.io, loop.sched, second_sink, o);
   again.start();
   ASSERT_TRUE(loop.run_until([&] { return second_sink.running(); }));
@@ -523,9 +524,7 @@ TEST_F(ChangeStreamTest, LongQueueStopsReadingUntilTheSinkCatchesUp) {
     ALTER PUBLICATION supabase_realtime ADD TABLE flood;
   )sql");
   const auto slot = make_slot();
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = slot;
+  ChangeStreamOptions o = options_for(slot);
   o.max_queued_transactions = 4;
   sink.auto_done = false;
   ChangeStream stream(loop.io, loop.sched, sink, o);
@@ -559,9 +558,7 @@ TEST_F(ChangeStreamTest, LargeTransactionIsHeldInBoundedMemoryAndResumesWithoutD
     ALTER PUBLICATION supabase_realtime ADD TABLE bulk;
   )sql");
   const auto slot = make_slot();
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = slot;
+  ChangeStreamOptions o = options_for(slot);
   o.part_changes = 100;
   o.max_held_bytes = 64 * 1024;
   o.retry = core::ExponentialBackoff{std::chrono::milliseconds(50), std::chrono::milliseconds(500)};
@@ -637,9 +634,7 @@ TEST_F(ChangeStreamTest, ASlowButSteadySinkIsNotTakenForStalled) {
     ALTER PUBLICATION supabase_realtime ADD TABLE steady;
   )sql");
   const auto slot = make_slot();
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = slot;
+  ChangeStreamOptions o = options_for(slot);
   o.stall_release = std::chrono::milliseconds(400);
   ChangeStream stream(loop.io, loop.sched, sink, o);
   sink.auto_done = false;
@@ -668,9 +663,7 @@ TEST_F(ChangeStreamTest, ASlowButSteadySinkIsNotTakenForStalled) {
 
 TEST_F(ChangeStreamTest, StatusUpdatesGoOutEveryInterval) {
   const auto slot = make_slot();
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = slot;
+  ChangeStreamOptions o = options_for(slot);
   o.status_interval = std::chrono::milliseconds(50);
   ChangeStream stream(loop.io, loop.sched, sink, o);
   start(stream);
@@ -719,9 +712,7 @@ TEST(ChangeStreamOptionsDefaults, RetryCeilingsDoubleFromTwoHundredMillisecondsT
 }
 
 TEST_F(ChangeStreamTest, MissingSlotReportsDownAndKeepsRetrying) {
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = "no_such_slot";
+  ChangeStreamOptions o = options_for("no_such_slot");
   o.retry = core::ExponentialBackoff{std::chrono::milliseconds(20), std::chrono::milliseconds(50)};
   ChangeStream stream(loop.io, loop.sched, sink, o);
   stream.start();
@@ -781,9 +772,7 @@ TEST_F(ChangeStreamTest, AMissingMessagesPublicationLeavesTheStreamRunningWithou
   sql("CREATE TABLE bc_plain (id int PRIMARY KEY); "
       "ALTER PUBLICATION supabase_realtime ADD TABLE bc_plain;");
   const auto slot = make_slot();
-  ChangeStreamOptions o;
-  o.conninfo = cluster()->conninfo();
-  o.slot = slot;
+  ChangeStreamOptions o = options_for(slot);
   o.messages_publication = "no_such_publication";
   ChangeStream stream(loop.io, loop.sched, sink, o);
   log::Capture logs;
